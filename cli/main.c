@@ -1,2 +1,81 @@
-/* cli/main.c - placeholder until the CLI lands. */
-int main(void) { return 0; }
+/* cli/main.c - entry point of the `weir` command line.
+ *
+ * Owns: top-level argument dispatch (--help, --version, subcommands) and
+ * the error/usage printing helpers of cli/cli.h. Installs weir's allocator
+ * as cJSON's hooks so JSON parsing in the process goes through
+ * weir_malloc. Single-threaded. Subcommands return their exit code; main
+ * never calls exit() from deep inside. */
+#include <stdarg.h>
+#include <stdio.h>
+#include <string.h>
+
+#include <cjson/cJSON.h>
+
+#include "cli/cli.h"
+#include "core/alloc.h"
+
+static const char usage_text[] =
+    "usage: weir [--help] [--version] <command> [<args>]\n"
+    "\n"
+    "weir streams data into Delta Lake tables. Commands:\n"
+    "  table describe PATH     version, protocol, schema, partitions, files and size\n"
+    "  table history PATH      one line per commit: version, time, operation, parameters, metrics\n"
+    "  table scan PATH         print the rows as JSON lines\n"
+    "  table import PATH       append JSON lines files as one commit (creates the table)\n"
+    "\n"
+    "Run `weir table --help` for the options of each table command.\n"
+    "Exit codes: 0 ok, 1 runtime failure, 2 bad usage.\n";
+
+void weir_cli_error(const char *fmt, ...)
+{
+    va_list ap;
+    fputs("weir: error: ", stderr);
+    va_start(ap, fmt);
+    vfprintf(stderr, fmt, ap);
+    va_end(ap);
+    fputc('\n', stderr);
+}
+
+int weir_cli_usage_error(const char *cmd, const char *fmt, ...)
+{
+    va_list ap;
+    fputs("weir: error: ", stderr);
+    va_start(ap, fmt);
+    vfprintf(stderr, fmt, ap);
+    va_end(ap);
+    fprintf(stderr, "\nTry '%s --help' for more information.\n", cmd);
+    return WEIR_EXIT_USAGE;
+}
+
+int weir_cli_fail(const struct weir_error *err, int code)
+{
+    if (err != NULL && err->message[0] != '\0')
+        weir_cli_error("%s", err->message);
+    else
+        weir_cli_error("%s", weir_strerror(code));
+    return WEIR_EXIT_RUNTIME;
+}
+
+int main(int argc, char **argv)
+{
+    cJSON_Hooks hooks = {.malloc_fn = weir_malloc, .free_fn = weir_free};
+    cJSON_InitHooks(&hooks);
+    if (argc < 2) {
+        fputs(usage_text, stderr);
+        return WEIR_EXIT_USAGE;
+    }
+    const char *cmd = argv[1];
+    if (strcmp(cmd, "--help") == 0 || strcmp(cmd, "-h") == 0 || strcmp(cmd, "help") == 0) {
+        fputs(usage_text, stdout);
+        return WEIR_EXIT_OK;
+    }
+    if (strcmp(cmd, "--version") == 0 || strcmp(cmd, "-V") == 0 || strcmp(cmd, "version") == 0) {
+        printf("weir %s\n", WEIR_CLI_VERSION);
+        return WEIR_EXIT_OK;
+    }
+    if (strcmp(cmd, "table") == 0)
+        return weir_cli_table(argc - 1, argv + 1);
+    if (cmd[0] == '-')
+        return weir_cli_usage_error("weir", "unknown option '%s'", cmd);
+    return weir_cli_usage_error("weir", "unknown command '%s'", cmd);
+}

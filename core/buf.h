@@ -42,7 +42,14 @@ struct weir_input {
 
 /* A weir_output appending to a weir_buf. */
 struct weir_output weir_output_buf(struct weir_buf *b);
-/* A weir_input over memory (not copied; must outlive the input). */
+/* A weir_input over memory (not copied; must outlive the input). Its
+ * read_at callback cannot see `size`, so it does not bounds-check: read it
+ * through weir_input_read. */
 struct weir_input weir_input_mem(const void *p, size_t n, const char *name);
+
+/* Checked read (added by core): WEIR_ECORRUPT naming in->name and the
+ * offset when [off, off+n) is not inside [0, in->size); otherwise calls
+ * in->read_at. Use this instead of calling read_at directly. */
+int weir_input_read(const struct weir_input *in, uint64_t off, void *p, size_t n, struct weir_error *err);
 
 #endif

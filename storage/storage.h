@@ -43,6 +43,7 @@ int weir_store_get(struct weir_store *s, const char *key, struct weir_buf *out, 
 /* Bytes [off, off+n) into p; WEIR_ECORRUPT if the object is shorter. */
 int weir_store_get_range(struct weir_store *s, const char *key, uint64_t off, void *p, size_t n,
                          struct weir_error *err);
+/* Fills size and mtime_ms; info->key is set to NULL (nothing to free). */
 int weir_store_head(struct weir_store *s, const char *key, struct weir_object_info *info,
                     struct weir_error *err);
 /* Atomic replace. */
@@ -68,6 +69,7 @@ struct weir_store_upload;
 int weir_store_upload_begin(struct weir_store *s, const char *key, struct weir_store_upload **out,
                             struct weir_error *err);
 struct weir_output weir_store_upload_output(struct weir_store_upload *u);
+/* Consumes u (frees it) whether it succeeds or fails: never abort after commit. */
 int weir_store_upload_commit(struct weir_store_upload *u, uint64_t *size, struct weir_error *err);
 void weir_store_upload_abort(struct weir_store_upload *u); /* also frees; NULL ok */
 

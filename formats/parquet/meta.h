@@ -35,7 +35,10 @@ enum pq_page_type { PQ_DATA_PAGE = 0, PQ_INDEX_PAGE = 1, PQ_DICTIONARY_PAGE = 2,
 enum pq_logical { PQ_LT_NONE = 0, PQ_LT_STRING = 1, PQ_LT_MAP = 2, PQ_LT_LIST = 3, PQ_LT_ENUM = 4,
                   PQ_LT_DECIMAL = 5, PQ_LT_DATE = 6, PQ_LT_TIME = 7, PQ_LT_TIMESTAMP = 8,
                   PQ_LT_INTEGER = 10, PQ_LT_UNKNOWN = 11, PQ_LT_JSON = 12, PQ_LT_BSON = 13,
-                  PQ_LT_UUID = 14, PQ_LT_FLOAT16 = 15 };
+                  PQ_LT_UUID = 14, PQ_LT_FLOAT16 = 15,
+                  /* newer members: decoded so a reader can name them, not supported */
+                  PQ_LT_VARIANT = 16, PQ_LT_GEOMETRY = 17, PQ_LT_GEOGRAPHY = 18,
+                  PQ_LT_VECTOR = 19 };
 enum pq_time_unit { PQ_MILLIS = 1, PQ_MICROS = 2, PQ_NANOS = 3 };
 
 struct pq_bytes {

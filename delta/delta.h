@@ -1,0 +1,363 @@
+/* delta/delta.h - Delta Lake tables: log replay, scan, write, commit,
+ * checkpoints.
+ *
+ * A weir_delta_table is a store (storage/storage.h) rooted at the table
+ * directory. A snapshot is the reconciled state of the log at one version:
+ * protocol, metadata, live files (adds), tombstones (removes), txns and
+ * domain metadata. Snapshots are immutable once loaded and may be read from
+ * several threads; a table handle may be shared between threads (the store
+ * is thread-safe), but one write at a time per handle.
+ *
+ * Writes are optimistic: data files first, then put-if-absent of
+ * _delta_log/<v20>.json; on a lost race the winning commits are checked for
+ * conflicts (protocol 1.11) and the commit is retried at the next version
+ * with the same data files.
+ *
+ * Action structs below are plain data owned by whoever holds them; free
+ * with the matching *_clear / weir_delta_actions_free. Strings are
+ * NUL-terminated UTF-8 allocated with weir_malloc. */
+#ifndef WEIR_DELTA_DELTA_H
+#define WEIR_DELTA_DELTA_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "core/batch.h"
+#include "core/buf.h"
+#include "core/error.h"
+#include "core/types.h"
+#include "formats/parquet/parquet.h"
+#include "storage/storage.h"
+
+#define WEIR_DELTA_ENGINE_INFO "weir/0.1.0"
+
+/* ------------------------------------------------------------------ actions */
+
+/* A string map entry. In partitionValues a NULL value is JSON null. */
+struct weir_delta_kv {
+    char *key;
+    char *value; /* may be NULL */
+};
+
+struct weir_delta_protocol {
+    int32_t min_reader_version;
+    int32_t min_writer_version;
+    char **reader_features; /* NULL when absent */
+    size_t n_reader_features;
+    char **writer_features;
+    size_t n_writer_features;
+    bool has_reader_features, has_writer_features;
+};
+
+struct weir_delta_metadata {
+    char *id;
+    char *name;        /* may be NULL */
+    char *description; /* may be NULL */
+    char *format_provider; /* "parquet" */
+    char *schema_string;   /* the raw schemaString */
+    struct weir_type *schema; /* parsed schemaString (STRUCT) */
+    char **partition_columns;
+    size_t n_partition_columns;
+    struct weir_delta_kv *configuration;
+    size_t n_configuration;
+    int64_t created_time; /* ms, valid if has_created_time */
+    bool has_created_time;
+};
+
+struct weir_delta_dv {
+    char *storage_type; /* "u", "i", "p" */
+    char *path_or_inline_dv;
+    int32_t offset;
+    bool has_offset;
+    int32_t size_in_bytes;
+    int64_t cardinality;
+};
+
+struct weir_delta_add {
+    char *path; /* as in the log: a relative (URI-encoded) or absolute URI */
+    struct weir_delta_kv *partition_values;
+    size_t n_partition_values;
+    int64_t size;
+    int64_t modification_time;
+    bool data_change;
+    char *stats; /* JSON text or NULL */
+    struct weir_delta_kv *tags;
+    size_t n_tags;
+    bool has_deletion_vector;
+    struct weir_delta_dv dv;
+};
+
+struct weir_delta_remove {
+    char *path;
+    int64_t deletion_timestamp;
+    bool has_deletion_timestamp;
+    bool data_change;
+    bool extended_file_metadata;
+    struct weir_delta_kv *partition_values; /* when extended_file_metadata */
+    size_t n_partition_values;
+    int64_t size;
+    bool has_size;
+    char *stats;
+    bool has_deletion_vector;
+    struct weir_delta_dv dv;
+};
+
+struct weir_delta_txn {
+    char *app_id;
+    int64_t version;
+    int64_t last_updated;
+    bool has_last_updated;
+};
+
+struct weir_delta_domain {
+    char *domain;
+    char *configuration;
+    bool removed;
+};
+
+struct weir_delta_cdc {
+    char *path;
+    struct weir_delta_kv *partition_values;
+    size_t n_partition_values;
+    int64_t size;
+    bool data_change;
+};
+
+/* The actions of one commit (or of a checkpoint), in file order per kind. */
+struct weir_delta_actions {
+    struct weir_delta_protocol *protocol; /* NULL if absent */
+    struct weir_delta_metadata *metadata; /* NULL if absent */
+    char *commit_info;                    /* raw JSON object text, NULL if absent */
+    struct weir_delta_add *adds;
+    size_t n_adds, cap_adds;
+    struct weir_delta_remove *removes;
+    size_t n_removes, cap_removes;
+    struct weir_delta_txn *txns;
+    size_t n_txns, cap_txns;
+    struct weir_delta_domain *domains;
+    size_t n_domains, cap_domains;
+    struct weir_delta_cdc *cdcs;
+    size_t n_cdcs, cap_cdcs;
+    /* commitInfo fields used by the conflict checker */
+    bool is_blind_append;
+    int64_t commit_timestamp; /* commitInfo.timestamp, or -1 */
+};
+
+void weir_delta_actions_init(struct weir_delta_actions *a);
+void weir_delta_actions_free(struct weir_delta_actions *a); /* back to empty */
+
+/* Parse one commit file's NDJSON bytes. `name` (e.g.
+ * "_delta_log/00000000000000000003.json") is used in error messages, which
+ * also carry the line number. Unknown actions and fields are ignored;
+ * missing required fields or malformed JSON give WEIR_ECORRUPT. */
+int weir_delta_actions_parse(const char *data, size_t len, const char *name,
+                             struct weir_delta_actions *out, struct weir_error *err);
+/* Serialize as a commit file (commitInfo first, then protocol, metaData,
+ * txn, domainMetadata, remove, add, cdc; each line ends with '\n'). */
+int weir_delta_actions_serialize(const struct weir_delta_actions *a, struct weir_buf *out,
+                                 struct weir_error *err);
+
+/* Read the actions of a classic (V1) checkpoint Parquet file (one part). */
+int weir_delta_checkpoint_read(const struct weir_input *in, struct weir_delta_actions *out,
+                               struct weir_error *err);
+
+/* Helpers for building actions (copies the strings). 0 or WEIR_ENOMEM. */
+int weir_delta_actions_add_add(struct weir_delta_actions *a, const struct weir_delta_add *add);
+int weir_delta_actions_add_remove(struct weir_delta_actions *a, const struct weir_delta_remove *rm);
+int weir_delta_actions_add_txn(struct weir_delta_actions *a, const char *app_id, int64_t version,
+                               int64_t last_updated);
+void weir_delta_add_clear(struct weir_delta_add *a);
+void weir_delta_remove_clear(struct weir_delta_remove *r);
+void weir_delta_protocol_free(struct weir_delta_protocol *p); /* frees p too */
+void weir_delta_metadata_free(struct weir_delta_metadata *m); /* frees m too */
+/* Value of configuration `key` or NULL. */
+const char *weir_delta_metadata_config(const struct weir_delta_metadata *m, const char *key);
+
+/* ------------------------------------------------------------------ tables */
+
+struct weir_delta_table;
+struct weir_delta_snapshot;
+
+/* Open the table at a path or URI (no I/O beyond opening the store; the
+ * table need not exist yet). */
+int weir_delta_table_open(struct weir_delta_table **out, const char *uri, struct weir_error *err);
+void weir_delta_table_destroy(struct weir_delta_table *t);
+struct weir_store *weir_delta_table_store(struct weir_delta_table *t);
+/* Latest committed version by listing _delta_log; WEIR_ENOTFOUND when the
+ * table has no commit yet. */
+int weir_delta_table_latest_version(struct weir_delta_table *t, int64_t *version,
+                                    struct weir_error *err);
+
+/* Load the snapshot at `version` (-1: latest). Starts from the newest
+ * complete checkpoint <= version (via _last_checkpoint, falling back to
+ * listing when it is missing, stale or corrupt), then applies later JSON
+ * commits. Versions must be contiguous (gap -> WEIR_ECORRUPT).
+ * WEIR_ENOTFOUND if the table or the version does not exist. */
+int weir_delta_snapshot_load(struct weir_delta_table *t, int64_t version,
+                             struct weir_delta_snapshot **out, struct weir_error *err);
+/* The latest version whose commit timestamp is <= ts_ms (time travel by
+ * timestamp, commitInfo.timestamp or file mtime). WEIR_ENOTFOUND if ts_ms
+ * is before the first commit. */
+int weir_delta_version_at_timestamp(struct weir_delta_table *t, int64_t ts_ms, int64_t *version,
+                                    struct weir_error *err);
+void weir_delta_snapshot_destroy(struct weir_delta_snapshot *s);
+
+int64_t weir_delta_snapshot_version(const struct weir_delta_snapshot *s);
+const struct weir_delta_protocol *weir_delta_snapshot_protocol(const struct weir_delta_snapshot *s);
+const struct weir_delta_metadata *weir_delta_snapshot_metadata(const struct weir_delta_snapshot *s);
+/* Live files, sorted by path. */
+size_t weir_delta_snapshot_num_files(const struct weir_delta_snapshot *s);
+const struct weir_delta_add *weir_delta_snapshot_file(const struct weir_delta_snapshot *s, size_t i);
+/* Tombstones (removes not superseded by a later add), sorted by path. */
+size_t weir_delta_snapshot_num_tombstones(const struct weir_delta_snapshot *s);
+const struct weir_delta_remove *weir_delta_snapshot_tombstone(const struct weir_delta_snapshot *s,
+                                                              size_t i);
+size_t weir_delta_snapshot_num_txns(const struct weir_delta_snapshot *s);
+const struct weir_delta_txn *weir_delta_snapshot_txn(const struct weir_delta_snapshot *s, size_t i);
+/* Latest txn version for appId, or -1 if none. */
+int64_t weir_delta_snapshot_txn_version(const struct weir_delta_snapshot *s, const char *app_id);
+size_t weir_delta_snapshot_num_domains(const struct weir_delta_snapshot *s);
+const struct weir_delta_domain *weir_delta_snapshot_domain(const struct weir_delta_snapshot *s,
+                                                           size_t i);
+/* Sum of add.size and of stats.numRecords (-1 if any file lacks stats). */
+int64_t weir_delta_snapshot_total_bytes(const struct weir_delta_snapshot *s);
+int64_t weir_delta_snapshot_total_rows(const struct weir_delta_snapshot *s);
+/* Version of the checkpoint the snapshot started from, or -1. */
+int64_t weir_delta_snapshot_checkpoint_version(const struct weir_delta_snapshot *s);
+
+/* Can weir read / write this table? WEIR_EUNSUPPORTED naming the feature
+ * or version otherwise ("table requires reader feature 'deletionVectors',
+ * which weir does not support"). */
+int weir_delta_snapshot_check_read(const struct weir_delta_snapshot *s, struct weir_error *err);
+int weir_delta_snapshot_check_write(const struct weir_delta_snapshot *s, struct weir_error *err);
+
+/* ------------------------------------------------------------------ history */
+
+struct weir_delta_history_entry {
+    int64_t version;
+    int64_t timestamp;  /* commitInfo.timestamp, else the file mtime (ms) */
+    char *commit_info;  /* raw JSON object text, or NULL if the commit has none */
+};
+
+/* Commits newest first; `limit` <= 0 means all that still exist in the log
+ * (older ones may have been cleaned up). */
+int weir_delta_history(struct weir_delta_table *t, int64_t limit,
+                       struct weir_delta_history_entry **out, size_t *count,
+                       struct weir_error *err);
+void weir_delta_history_free(struct weir_delta_history_entry *h, size_t count);
+
+/* ------------------------------------------------------------------ scan */
+
+/* Called once per batch (one per row group of each live file), in file
+ * order. `file` is the add the rows come from. Returning non-zero stops the
+ * scan; that value is returned from weir_delta_scan. The batch is freed
+ * after the callback returns. */
+typedef int (*weir_delta_scan_cb)(void *ctx, const struct weir_batch *batch,
+                                  const struct weir_delta_add *file, struct weir_error *err);
+
+/* The output schema of a scan: table schema fields in table order
+ * (partition columns included), restricted to `columns` when ncolumns > 0
+ * (in the order given). WEIR_ENOTFOUND naming an unknown column. */
+int weir_delta_scan_schema(const struct weir_delta_snapshot *s, const char *const *columns,
+                           size_t ncolumns, struct weir_type **out, struct weir_error *err);
+/* Read every live file (checks weir_delta_snapshot_check_read first). */
+int weir_delta_scan(struct weir_delta_table *t, const struct weir_delta_snapshot *s,
+                    const char *const *columns, size_t ncolumns, weir_delta_scan_cb cb, void *ctx,
+                    struct weir_error *err);
+
+/* Partition value text (protocol's serialization) appended to column `c`
+ * of type c->type; NULL text appends null. WEIR_EPARSE naming the value. */
+int weir_delta_partition_value_append(struct weir_column *c, const char *text,
+                                      struct weir_error *err);
+/* Serialize value `row` of `c` as partition value text (malloc'd), or
+ * *out = NULL for null / empty string. */
+int weir_delta_partition_value_format(const struct weir_column *c, size_t row, char **out,
+                                      struct weir_error *err);
+
+/* ------------------------------------------------------------------ write */
+
+enum weir_delta_write_mode {
+    WEIR_DELTA_APPEND = 0,
+    WEIR_DELTA_OVERWRITE = 1,
+};
+
+struct weir_delta_write_options {
+    enum weir_delta_write_mode mode;        /* default APPEND */
+    const char *const *partition_by;        /* used when creating the table */
+    size_t n_partition_by;
+    bool create_if_missing;                 /* default true */
+    const char *table_name;                 /* metaData.name on create */
+    const char *description;                /* metaData.description on create */
+    const struct weir_delta_kv *configuration; /* metaData.configuration on create */
+    size_t n_configuration;
+    const char *txn_app_id;                 /* exactly-once: NULL for none */
+    int64_t txn_version;                    /* batch id, with txn_app_id */
+    enum weir_parquet_codec codec;          /* default SNAPPY */
+    uint64_t target_file_bytes;             /* default 128 MiB: roll to a new file past it */
+    const char *engine_info;                /* default WEIR_DELTA_ENGINE_INFO */
+    int max_retries;                        /* commit attempts after a lost race; default 100 */
+    bool checkpoint;                        /* write checkpoints per interval; default true */
+    int64_t now_ms;                         /* 0: the clock (tests set it) */
+};
+void weir_delta_write_options_default(struct weir_delta_write_options *o);
+
+struct weir_delta_write_result {
+    int64_t version;         /* committed version (or the table version if skipped) */
+    bool already_committed;  /* txn (appId, version) was already in the table: nothing written */
+    size_t files_added, files_removed;
+    int64_t rows_written;
+    int64_t bytes_written;
+    int attempts;            /* put-if-absent attempts */
+    bool checkpoint_written;
+};
+
+/* Write `batches` (all with the same schema) as one commit. When the table
+ * does not exist and create_if_missing, creates it with the batches' schema.
+ * Exactly-once: if txn_app_id is set and the table already holds a txn for
+ * it with version >= txn_version, nothing is written, 0 is returned and
+ * result->already_committed is set (also when discovered after a lost
+ * race). WEIR_ECONFLICT when a concurrent commit cannot be reconciled,
+ * WEIR_ESCHEMA when the batches do not match the table schema,
+ * WEIR_EUNSUPPORTED for tables with writer features weir does not know. */
+int weir_delta_write(struct weir_delta_table *t, const struct weir_batch *const *batches,
+                     size_t nbatches, const struct weir_delta_write_options *opts,
+                     struct weir_delta_write_result *result, struct weir_error *err);
+
+/* ------------------------------------------------------------------ commit */
+
+/* What the committing transaction read, for conflict detection. */
+struct weir_delta_commit_options {
+    int64_t read_version;      /* snapshot version the actions were based on; -1 when creating */
+    bool read_whole_table;     /* true if a concurrent add or remove anywhere conflicts */
+    const char *const *read_paths; /* files read (removes of them conflict) */
+    size_t n_read_paths;
+    int max_retries;           /* default 100 if 0 */
+};
+
+/* Commit `a` at read_version+1 with put-if-absent, re-checking and retrying
+ * against concurrent winners. *version gets the committed version.
+ * *already_committed (may be NULL) is set when a winner holds our txn
+ * appId with version >= ours (returns 0, nothing committed). */
+int weir_delta_commit(struct weir_delta_table *t, const struct weir_delta_actions *a,
+                      const struct weir_delta_commit_options *o, int64_t *version,
+                      bool *already_committed, struct weir_error *err);
+
+/* ------------------------------------------------------------------ checkpoints */
+
+/* Write <v20>.checkpoint.parquet for the snapshot and update
+ * _last_checkpoint. `now_ms` (0: clock) decides tombstone expiry. */
+int weir_delta_checkpoint_write(struct weir_delta_table *t, const struct weir_delta_snapshot *s,
+                                int64_t now_ms, struct weir_error *err);
+/* Delete commits and checkpoints older than the newest checkpoint older
+ * than now - delta.logRetentionDuration (protocol "Metadata Cleanup").
+ * *deleted (may be NULL) gets the number of files removed. */
+int weir_delta_log_cleanup(struct weir_delta_table *t, const struct weir_delta_snapshot *s,
+                           int64_t now_ms, size_t *deleted, struct weir_error *err);
+
+/* Delta interval strings: "interval 30 days", "30 days", "1 week",
+ * "12 hours", "interval 2 weeks", units second(s)/minute(s)/hour(s)/day(s)/
+ * week(s) (also millisecond(s), microsecond(s)). */
+int weir_delta_parse_interval(const char *s, int64_t *ms, struct weir_error *err);
+
+#endif

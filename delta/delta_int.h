@@ -1,0 +1,57 @@
+/* delta/delta_int.h - private helpers shared by the delta/ sources. */
+#ifndef WEIR_DELTA_INT_H
+#define WEIR_DELTA_INT_H
+
+#include <cjson/cJSON.h>
+
+#include "delta/delta.h"
+
+struct weir_delta_table {
+    struct weir_store *store;
+    char *root;
+};
+
+/* actions.c */
+void dl_kv_free(struct weir_delta_kv *kv, size_t n);
+int dl_kv_copy(struct weir_delta_kv **out, const struct weir_delta_kv *in, size_t n);
+void *dl_grow(void **arr, size_t *n, size_t *cap, size_t sz);
+int dl_add_copy(struct weir_delta_add *d, const struct weir_delta_add *s);
+int dl_remove_copy(struct weir_delta_remove *d, const struct weir_delta_remove *s);
+void dl_txn_clear(struct weir_delta_txn *t);
+void dl_domain_clear(struct weir_delta_domain *d);
+struct weir_delta_protocol *dl_protocol_clone(const struct weir_delta_protocol *p);
+struct weir_delta_metadata *dl_metadata_clone(const struct weir_delta_metadata *m);
+cJSON *dl_protocol_to_json(const struct weir_delta_protocol *p);
+cJSON *dl_metadata_to_json(const struct weir_delta_metadata *m);
+cJSON *dl_add_to_json(const struct weir_delta_add *a);
+cJSON *dl_remove_to_json(const struct weir_delta_remove *r);
+
+/* log.c: names in _delta_log */
+#define DL_LOG_DIR "_delta_log/"
+/* "_delta_log/%020lld.json" into buf (>= 64 bytes). */
+void dl_commit_key(char *buf, size_t n, int64_t version);
+void dl_checkpoint_key(char *buf, size_t n, int64_t version);
+
+/* time */
+int64_t dl_now_ms(void);
+
+/* URI decoding of add.path into a store key (malloc'd). */
+int dl_path_to_key(const char *path, char **key, struct weir_error *err);
+
+/* partition.c */
+void dl_civil_from_days(int64_t z, int64_t *y, int *m, int *d);
+int64_t dl_days_from_civil(int64_t y, int m, int d);
+void dl_format_date(char *buf, size_t n, int64_t days);
+void dl_format_timestamp(char *buf, size_t n, int64_t micros, int frac_digits, char sep, bool zulu);
+void dl_format_java_double(char *buf, size_t n, double v, bool is_float);
+void dl_format_decimal(char *buf, size_t n, weir_i128 v, int scale);
+int dl_parse_timestamp(const char *s, int64_t *micros);
+int dl_hive_escape(struct weir_buf *b, const char *s);
+int dl_uri_encode(struct weir_buf *b, const char *s);
+void dl_uuid(char out[37]);
+
+/* stats.c: add.stats JSON for the rows of `b` (data columns only). */
+int dl_stats_json(const struct weir_batch *b, char **out, struct weir_error *err);
+int dl_json_escape(struct weir_buf *b, const char *s, size_t n);
+
+#endif

@@ -1,0 +1,225 @@
+#!/usr/bin/env bash
+# scripts/setup.sh - install everything weir's build, tests and demo need on
+# a Debian bookworm machine (run as root for the apt step). Idempotent: each
+# step checks what is already there and skips, so a re-run takes seconds.
+#
+#   1. apt: C toolchain and libraries, JDK 17, Maven, python3-venv
+#   2. .venv: Python test readers pinned in scripts/requirements.txt
+#      (pip's cache lives in .deps/pip-cache)
+#   3. .deps/jars: the Delta jars for PySpark, from Maven Central via Maven
+#      (local repository .deps/m2), never through Spark's Ivy at run time
+#   4. .deps/duckdb-extensions: DuckDB's delta extension, installed from the
+#      duckdb-extension-delta wheel so `LOAD delta` works offline
+#   5. verify: scripts/verify_readers.py, inside a network namespace with only
+#      loopback when possible (proves nothing is downloaded at run time);
+#      remembered until a pin changes (force with --verify)
+#
+# Options: --verify (re-run step 5), --no-apt (skip step 1).
+# Full output goes to .deps/setup.log; the terminal gets a short summary.
+set -euo pipefail
+
+ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+DEPS=${WEIR_DEPS_DIR:-$ROOT/.deps}
+VENV=$ROOT/.venv
+LOG=$DEPS/setup.log
+STAMPS=$DEPS/stamps
+REQ=$ROOT/scripts/requirements.txt
+
+# Delta jars for PySpark: must match pyspark's minor in requirements.txt.
+DELTA_VERSION=4.0.0
+SCALA_BINARY=2.13
+DELTA_ARTIFACTS=("io.delta:delta-spark_${SCALA_BINARY}:${DELTA_VERSION}" "io.delta:delta-storage:${DELTA_VERSION}")
+
+APT_PACKAGES=(build-essential cmake ninja-build gcc clang pkg-config git ca-certificates iproute2
+    librdkafka-dev libuv1-dev librocksdb-dev libcjson-dev libcurl4-openssl-dev libzstd-dev
+    libsnappy-dev zlib1g-dev libsystemd-dev libcmocka-dev libclang-rt-14-dev
+    python3 python3-venv python3-dev maven)
+
+force_verify=0
+do_apt=1
+for a in "$@"; do
+    case $a in
+    --verify) force_verify=1 ;;
+    --no-apt) do_apt=0 ;;
+    -h | --help)
+        sed -n '2,22p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'
+        exit 0
+        ;;
+    *)
+        echo "setup.sh: unknown option $a" >&2
+        exit 2
+        ;;
+    esac
+done
+
+mkdir -p "$DEPS" "$STAMPS"
+: >"$LOG"
+START=$(date +%s)
+SUMMARY=()
+
+say() { printf '%s\n' "$*" | tee -a "$LOG"; }
+note() { SUMMARY+=("$(printf '%-10s %s' "$1" "$2")"); }
+die() {
+    say "setup: FAILED at $1 (details in $LOG)"
+    tail -n 25 "$LOG" >&2
+    exit 1
+}
+# Run a command with its output only in the log.
+quiet() { "$@" >>"$LOG" 2>&1; }
+hash_of() { cat "$@" 2>/dev/null | sha256sum | cut -c1-16; }
+
+# ---- 1. Debian packages ----
+step_apt() {
+    local missing=() p st
+    for p in "${APT_PACKAGES[@]}"; do
+        st=$(dpkg-query -W -f='${Status}' "$p" 2>/dev/null || true)
+        [[ $st == "install ok installed" ]] || missing+=("$p")
+    done
+    # Spark 4 needs Java 17 or newer; use any present one, else install 17.
+    local jv=0
+    if command -v java >/dev/null; then
+        jv=$(java -version 2>&1 | sed -n 's/.*version "\([0-9]*\).*/\1/p' | head -1)
+    fi
+    if [[ ${jv:-0} -lt 17 ]]; then
+        missing+=(openjdk-17-jdk-headless)
+    fi
+    if [[ ${#missing[@]} -eq 0 ]]; then
+        note apt "all ${#APT_PACKAGES[@]} packages present, java ${jv}"
+        return
+    fi
+    if [[ $do_apt -eq 0 ]]; then
+        note apt "SKIPPED (--no-apt); missing: ${missing[*]}"
+        return
+    fi
+    if [[ $(id -u) -ne 0 ]]; then
+        say "setup: missing Debian packages: ${missing[*]}; run as root or install them."
+        exit 1
+    fi
+    say "apt: installing ${missing[*]}"
+    quiet apt-get update || die "apt-get update"
+    DEBIAN_FRONTEND=noninteractive quiet apt-get install -y --no-install-recommends "${missing[@]}" ||
+        die "apt-get install"
+    note apt "installed ${missing[*]}"
+}
+
+# ---- 2. Python venv ----
+pick_python() {
+    # Debian's interpreter first: the same on every fresh bookworm machine.
+    local c
+    for c in /usr/bin/python3 python3; do
+        if command -v "$c" >/dev/null && "$c" -c 'import venv, ensurepip' 2>/dev/null; then
+            command -v "$c"
+            return
+        fi
+    done
+    return 1
+}
+
+step_venv() {
+    local py want have
+    py=$(pick_python) || die "python3 with venv/ensurepip (apt install python3-venv)"
+    want="$(hash_of "$REQ")-$("$py" -c 'import sys; print(sys.version.split()[0])')"
+    have=$(cat "$STAMPS/venv" 2>/dev/null || true)
+    if [[ -x $VENV/bin/python && $want == "$have" ]] && "$VENV/bin/python" -c 'import pytest, deltalake, duckdb, pyspark' 2>/dev/null; then
+        note venv "up to date ($VENV)"
+        return
+    fi
+    if [[ ! -x $VENV/bin/python ]] || ! "$VENV/bin/python" -c 'import sys' 2>/dev/null; then
+        rm -rf "$VENV"
+        quiet "$py" -m venv "$VENV" || die "python -m venv"
+    fi
+    export PIP_CACHE_DIR=$DEPS/pip-cache PIP_DISABLE_PIP_VERSION_CHECK=1
+    say "venv: installing $(grep -cv '^\s*\(#\|$\)' "$REQ") pinned packages (first run downloads ~500 MB)"
+    quiet "$VENV/bin/pip" install --upgrade pip || die "pip upgrade"
+    quiet "$VENV/bin/pip" install -r "$REQ" || die "pip install -r scripts/requirements.txt"
+    echo "$want" >"$STAMPS/venv"
+    note venv "installed $(sed -n 's/^\([a-z-]*\)==\(.*\)/\1 \2/p' "$REQ" | tr '\n' ',' | sed 's/,$//; s/,/, /g')"
+}
+
+# ---- 3. Delta jars from Maven Central ----
+step_jars() {
+    local jars="$DEPS/jars" a missing=() g art v
+    mkdir -p "$jars"
+    for a in "${DELTA_ARTIFACTS[@]}"; do
+        IFS=: read -r g art v <<<"$a"
+        [[ -s $jars/$art-$v.jar ]] || missing+=("$a")
+    done
+    # Jars of other versions would confuse spark.jars: keep only the pinned ones.
+    for f in "$jars"/*.jar; do
+        [[ -e $f ]] || continue
+        local keep=0
+        for a in "${DELTA_ARTIFACTS[@]}"; do
+            IFS=: read -r g art v <<<"$a"
+            [[ $(basename "$f") == "$art-$v.jar" ]] && keep=1
+        done
+        [[ $keep -eq 1 ]] || rm -f "$f"
+    done
+    if [[ ${#missing[@]} -eq 0 ]]; then
+        note jars "present: $(cd "$jars" && ls ./*.jar | sed 's|^\./||' | tr '\n' ' ')"
+        return
+    fi
+    command -v mvn >/dev/null || die "mvn not found (apt install maven)"
+    for a in "${missing[@]}"; do
+        say "jars: mvn dependency:copy $a"
+        quiet mvn -B -q -Dmaven.repo.local="$DEPS/m2" \
+            org.apache.maven.plugins:maven-dependency-plugin:3.6.1:copy \
+            -Dartifact="$a" -DoutputDirectory="$jars" || die "mvn dependency:copy $a"
+    done
+    note jars "downloaded ${missing[*]}"
+}
+
+# ---- 4. DuckDB delta extension ----
+step_duckdb_ext() {
+    local ver
+    ver=$("$VENV/bin/python" -c 'import duckdb; print(duckdb.__version__)') || die "import duckdb"
+    local f="$DEPS/duckdb-extensions/v$ver/linux_amd64/delta.duckdb_extension"
+    if [[ -s $f ]]; then
+        note duckdb "delta extension v$ver present"
+        return
+    fi
+    # readers.duckdb_connect() installs it from the wheel when LOAD fails.
+    quiet "$VENV/bin/python" -c '
+import sys; sys.path.insert(0, sys.argv[1])
+import readers; readers.duckdb_connect().close()' "$ROOT/tests/integration" || die "install DuckDB delta extension"
+    note duckdb "delta extension v$ver installed from the wheel"
+}
+
+# ---- 5. offline verification ----
+step_verify() {
+    local want have
+    want=$(hash_of "$REQ" "$ROOT/scripts/verify_readers.py" "$ROOT/tests/integration/readers.py" <(echo "${DELTA_ARTIFACTS[*]}"))
+    have=$(cat "$STAMPS/verify" 2>/dev/null || true)
+    if [[ $force_verify -eq 0 && $want == "$have" ]]; then
+        note verify "readers verified earlier (setup.sh --verify to re-run)"
+        return
+    fi
+    local how="no network namespace (unshare -n unavailable)"
+    local cmd=("$VENV/bin/python" "$ROOT/scripts/verify_readers.py")
+    if [[ $(id -u) -eq 0 ]] && command -v unshare >/dev/null && command -v ip >/dev/null &&
+        unshare -n true 2>/dev/null; then
+        how="offline (network namespace, loopback only)"
+        cmd=(unshare -n bash -c 'ip link set lo up && exec "$@"' verify "${cmd[@]}")
+    fi
+    local out
+    out=$(mktemp)
+    if ! "${cmd[@]}" >"$out" 2>&1; then
+        cat "$out" >>"$LOG"
+        rm -f "$out"
+        die "reader verification"
+    fi
+    cat "$out" >>"$LOG"
+    local lines
+    lines=$(grep -E '^(deltalake|duckdb|pyspark) ' "$out" | sed 's/^/           /')
+    rm -f "$out"
+    echo "$want" >"$STAMPS/verify"
+    note verify "$how"$'\n'"$lines"
+}
+
+step_apt
+step_venv
+step_jars
+step_duckdb_ext
+step_verify
+
+say "setup: done in $(($(date +%s) - START))s (log: ${LOG#"$ROOT"/})"
+for s in "${SUMMARY[@]}"; do say "  $s"; done

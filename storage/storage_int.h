@@ -1,0 +1,64 @@
+/* storage/storage_int.h - private: the back-end table behind storage.h.
+ *
+ * storage.c parses the URI, picks a back-end by scheme and forwards every
+ * call through a const ops table (designated initializers, `version` so the
+ * table can grow). A back-end owns `impl`; storage.c owns the weir_store
+ * itself and the root string. Only the storage back-ends include this header. */
+#ifndef WEIR_STORAGE_STORAGE_INT_H
+#define WEIR_STORAGE_STORAGE_INT_H
+
+#include "storage/storage.h"
+
+#define WEIR_STORE_OPS_VERSION 1
+
+struct weir_store_ops {
+    int version; /* WEIR_STORE_OPS_VERSION */
+    const char *name; /* "local", later "s3", ... */
+    /* `location` is the back-end's own form of the root (a local path). */
+    int (*open)(struct weir_store *s, const char *location, struct weir_error *err);
+    void (*close)(struct weir_store *s);
+    int (*get)(struct weir_store *s, const char *key, struct weir_buf *out, struct weir_error *err);
+    int (*get_range)(struct weir_store *s, const char *key, uint64_t off, void *p, size_t n,
+                     struct weir_error *err);
+    int (*head)(struct weir_store *s, const char *key, struct weir_object_info *info, struct weir_error *err);
+    int (*put)(struct weir_store *s, const char *key, const void *p, size_t n, struct weir_error *err);
+    int (*put_if_absent)(struct weir_store *s, const char *key, const void *p, size_t n,
+                         struct weir_error *err);
+    int (*list)(struct weir_store *s, const char *prefix, const char *start_after, bool recursive,
+                struct weir_object_list *out, struct weir_error *err);
+    int (*del)(struct weir_store *s, const char *key, struct weir_error *err);
+    /* Fills `in` completely; in->ctx must start with a struct weir_store_input_base. */
+    int (*input_open)(struct weir_store *s, const char *key, struct weir_input *in, struct weir_error *err);
+    int (*upload_begin)(struct weir_store *s, const char *key, struct weir_store_upload **out,
+                        struct weir_error *err);
+    struct weir_output (*upload_output)(struct weir_store_upload *u);
+    /* Consumes u (frees it) whether it succeeds or fails. */
+    int (*upload_commit)(struct weir_store_upload *u, uint64_t *size, struct weir_error *err);
+    void (*upload_abort)(struct weir_store_upload *u);
+};
+
+struct weir_store {
+    const struct weir_store_ops *ops;
+    char *root; /* as given, trailing '/' removed */
+    void *impl; /* back-end state */
+};
+
+/* First member of every back-end's weir_input ctx, so weir_store_input_close
+ * can release it without knowing the back-end. */
+struct weir_store_input_base {
+    void (*close)(void *ctx);
+};
+
+/* First member of every back-end's upload struct. */
+struct weir_store_upload {
+    const struct weir_store_ops *ops;
+};
+
+extern const struct weir_store_ops weir_store_local_ops;
+
+/* Shared key check: non-empty, relative, no "." / ".." / empty segments.
+ * With is_prefix the string may be empty and may end in '/' (a "directory"
+ * or a partial name such as "_delta_log/0000"). */
+int weir_store_check_key(const char *key, bool is_prefix, struct weir_error *err);
+
+#endif

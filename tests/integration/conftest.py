@@ -1,0 +1,84 @@
+"""pytest fixtures for weir's integration tests.
+
+- weir_bin: the built `weir` binary (build/weir at the project root, or
+  $WEIR_BIN); missing binary = test failure, not a skip.
+- run_weir(*args, timeout=, input=, env=): runs it, returns a
+  subprocess.CompletedProcess with text stdout/stderr.
+- read_deltalake(path, version=None), read_duckdb(path),
+  read_spark(path, version=None): the three independent Delta readers, each
+  returning a pyarrow Table. Spark runs as one session-scoped local[1]
+  SparkSession (fixture `spark`) with the Delta jars from .deps/jars.
+- normalize(table_or_rows, columns=None): sorted list of tuples for
+  whole-row-set comparison (see readers.normalize).
+
+A reader that cannot start fails the test loudly (pytest.fail); nothing here
+ever skips. Readers are configured in readers.py, shared with
+scripts/verify_readers.py.
+"""
+import os
+import pathlib
+
+import pytest
+
+import readers
+
+ROOT = readers.ROOT
+
+
+def _fail_unavailable(e):
+    pytest.fail(f"reader unavailable: {e}", pytrace=False)
+
+
+@pytest.fixture(scope="session")
+def weir_bin():
+    p = pathlib.Path(os.environ.get("WEIR_BIN", ROOT / "build" / "weir"))
+    if not (p.is_file() and os.access(p, os.X_OK)):
+        pytest.fail(f"weir binary not found at {p}: build it with `make build` (or set WEIR_BIN)", pytrace=False)
+    return p
+
+
+@pytest.fixture(scope="session")
+def run_weir(weir_bin):
+    def run(*args, timeout=600, input=None, env=None):
+        return readers.run_weir(weir_bin, *args, timeout=timeout, input=input, env=env)
+    return run
+
+
+@pytest.fixture(scope="session")
+def read_deltalake():
+    try:
+        import deltalake  # noqa: F401
+    except ImportError as e:
+        _fail_unavailable(f"python package deltalake is not installed ({e}); run scripts/setup.sh")
+    return readers.read_deltalake
+
+
+@pytest.fixture(scope="session")
+def read_duckdb():
+    try:
+        readers.duckdb_connect().close()  # prove the extension loads, once
+    except (readers.ReaderUnavailable, ImportError) as e:
+        _fail_unavailable(e)
+    return readers.read_duckdb
+
+
+@pytest.fixture(scope="session")
+def spark(tmp_path_factory):
+    try:
+        s = readers.spark_session(tmp_path_factory.mktemp("spark"))
+    except (readers.ReaderUnavailable, ImportError) as e:
+        _fail_unavailable(e)
+    yield s
+    s.stop()
+
+
+@pytest.fixture(scope="session")
+def read_spark(spark):
+    def read(path, version=None):
+        return readers.read_spark(spark, path, version)
+    return read
+
+
+@pytest.fixture(scope="session")
+def normalize():
+    return readers.normalize
