@@ -4,7 +4,7 @@
 #                last line "summary: N passed, N failed", non-zero exit on failure
 #   make build   build/ (RelWithDebInfo)      make asan   build-asan/
 #   make unit    build + ctest in build/ only (fast loop)
-#   make bench   build + every bench/run_*.sh
+#   make bench   setup + build + every bench/run_*.sh (PYTHON = the venv's)
 #   make setup   scripts/setup.sh             make clean  remove build dirs
 SHELL := /bin/bash
 JOBS ?= 2
@@ -32,8 +32,9 @@ test:
 demo: setup build
 	scripts/demo.sh
 
-bench: build
-	@set -e; found=0; for b in bench/run_*.sh; do \
+# Benchmarks compare against pyarrow / delta-rs from the project venv.
+bench: setup build
+	@set -e; export PYTHON="$(CURDIR)/.venv/bin/python"; found=0; for b in bench/run_*.sh; do \
 	  [ -e "$$b" ] || continue; found=1; echo "== $$b"; bash "$$b"; done; \
 	  [ $$found = 1 ] || echo "no bench/run_*.sh yet"
 

@@ -13,17 +13,21 @@
 
 #include "cli/cli.h"
 #include "core/alloc.h"
+#include "core/log.h"
 
 static const char usage_text[] =
-    "usage: weir [--help] [--version] <command> [<args>]\n"
+    "usage: weir [--help] [--version] [--log-level L] [--log-format F] <command> [<args>]\n"
     "\n"
     "weir streams data into Delta Lake tables. Commands:\n"
     "  table describe PATH     version, protocol, schema, partitions, files and size\n"
     "  table history PATH      one line per commit: version, time, operation, parameters, metrics\n"
     "  table scan PATH         print the rows as JSON lines\n"
     "  table import PATH       append JSON lines files as one commit (creates the table)\n"
+    "  table checkpoint PATH   write a checkpoint of the latest version\n"
     "\n"
     "Run `weir table --help` for the options of each table command.\n"
+    "Logs go to stderr: --log-format json (default, one object per line) or text,\n"
+    "--log-level debug|info|warn|error (default info).\n"
     "Exit codes: 0 ok, 1 runtime failure, 2 bad usage.\n";
 
 void weir_cli_error(const char *fmt, ...)
@@ -60,10 +64,40 @@ int main(int argc, char **argv)
 {
     cJSON_Hooks hooks = {.malloc_fn = weir_malloc, .free_fn = weir_free};
     cJSON_InitHooks(&hooks);
-    if (argc < 2) {
+    int i = 1;
+    /* global options before the command */
+    while (i < argc && strncmp(argv[i], "--log-", 6) == 0) {
+        const char *opt = argv[i], *val = strchr(opt, '=');
+        size_t namelen = val ? (size_t)(val - opt) : strlen(opt);
+        if (val != NULL)
+            val++;
+        else if (i + 1 < argc)
+            val = argv[++i];
+        else
+            return weir_cli_usage_error("weir", "%s needs a value", opt);
+        if (namelen == 11 && strncmp(opt, "--log-level", namelen) == 0) {
+            int level = weir_log_level_from_string(val);
+            if (level < 0)
+                return weir_cli_usage_error("weir", "unknown log level '%s' (debug, info, warn, error)", val);
+            weir_log_set_level((enum weir_log_level)level);
+        } else if (namelen == 12 && strncmp(opt, "--log-format", namelen) == 0) {
+            if (strcmp(val, "json") == 0)
+                weir_log_set_format(WEIR_LOG_JSON);
+            else if (strcmp(val, "text") == 0)
+                weir_log_set_format(WEIR_LOG_TEXT);
+            else
+                return weir_cli_usage_error("weir", "unknown log format '%s' (json, text)", val);
+        } else {
+            return weir_cli_usage_error("weir", "unknown option '%.*s'", (int)namelen, opt);
+        }
+        i++;
+    }
+    if (i >= argc) {
         fputs(usage_text, stderr);
         return WEIR_EXIT_USAGE;
     }
+    argc -= i - 1;
+    argv += i - 1;
     const char *cmd = argv[1];
     if (strcmp(cmd, "--help") == 0 || strcmp(cmd, "-h") == 0 || strcmp(cmd, "help") == 0) {
         fputs(usage_text, stdout);

@@ -53,10 +53,14 @@ static const char table_usage[] =
     "      digits, decimals as strings, binary as base64, NaN/Infinity as strings.\n"
     "      TS is ISO-8601 (\"2024-01-02T03:04:05Z\") or milliseconds since epoch.\n"
     "  import PATH [--format jsonl] FILE... [--schema DDL-or-JSON]\n"
-    "         [--partition-by col[,col]] [--codec snappy|zstd|gzip|none]\n"
-    "      Append the JSON lines of every FILE as one commit. Creates the table\n"
-    "      when absent, with --schema or else a schema inferred from the input;\n"
-    "      an existing table keeps its own schema and partitioning.\n"
+    "         [--partition-by col[,col]] [--codec snappy|zstd|gzip|none] [--infer-timestamps]\n"
+    "      Append the JSON lines of every FILE ('-': standard input) as one commit.\n"
+    "      Creates the table when absent, with --schema or else a schema inferred\n"
+    "      from the input (integers -> long, other numbers -> double, mixed ->\n"
+    "      string; ISO-8601 strings become timestamp/date only with\n"
+    "      --infer-timestamps). An existing table keeps its schema and partitioning.\n"
+    "  checkpoint PATH\n"
+    "      Write a checkpoint of the latest version and point _last_checkpoint at it.\n"
     "\n"
     "Exit codes: 0 ok, 1 runtime failure, 2 bad usage.\n";
 
@@ -346,8 +350,11 @@ static int cmd_describe(struct args *a)
             weir_buf_printf(&o, "%" PRId64, rows);
         else
             weir_buf_append_str(&o, "null");
-        weir_buf_printf(&o, ",\"checkpointVersion\":%" PRId64 ",\"schema\":%s}\n",
-                        weir_delta_snapshot_checkpoint_version(s), schema_json);
+        if (weir_delta_snapshot_checkpoint_version(s) >= 0)
+            weir_buf_printf(&o, ",\"checkpointVersion\":%" PRId64, weir_delta_snapshot_checkpoint_version(s));
+        else
+            weir_buf_append_str(&o, ",\"checkpointVersion\":null");
+        weir_buf_printf(&o, ",\"schema\":%s}\n", schema_json);
     } else {
         char when[48], size[32];
         weir_buf_printf(&o, "Table:              %s\n", path);
@@ -381,7 +388,10 @@ static int cmd_describe(struct args *a)
         weir_buf_append_str(&o, md->n_partition_columns ? "\n" : " (none)\n");
         weir_buf_printf(&o, "Files:              %zu\n", nfiles);
         human_size(bytes, size);
-        weir_buf_printf(&o, "Size:               %" PRId64 " bytes (%s)\n", bytes, size);
+        if (bytes < 1024)
+            weir_buf_printf(&o, "Size:               %" PRId64 " bytes\n", bytes);
+        else
+            weir_buf_printf(&o, "Size:               %" PRId64 " bytes (%s)\n", bytes, size);
         if (rows >= 0)
             weir_buf_printf(&o, "Rows:               %" PRId64 "\n", rows);
         else
@@ -397,7 +407,7 @@ static int cmd_describe(struct args *a)
         weir_buf_append_str(&o, "Schema:\nroot\n");
         print_type_tree(&o, md->schema, 0);
     }
-    if (o.data == NULL || out_write(o.data, o.len) != 0 || fflush(stdout) != 0) {
+    if (o.data == NULL || out_write(o.data, o.len) < 0 || (fflush(stdout) != 0 && errno != EPIPE)) {
         exit_code = weir_cli_fail(NULL, o.data == NULL ? WEIR_ENOMEM : WEIR_EIO);
         goto out;
     }
@@ -490,7 +500,7 @@ static int cmd_history(struct args *a)
         cJSON_free(metrics);
         cJSON_Delete(ci);
     }
-    if (o.data == NULL || out_write(o.data, o.len) < 0 || fflush(stdout) != 0) {
+    if (o.data == NULL || out_write(o.data, o.len) < 0 || (fflush(stdout) != 0 && errno != EPIPE)) {
         exit_code = weir_cli_fail(NULL, o.data == NULL ? WEIR_ENOMEM : WEIR_EIO);
         goto out;
     }
@@ -715,9 +725,40 @@ static void infile_close(struct infile *f)
  * a line boundary (the last may lack its '\n'). */
 typedef int (*chunk_fn)(void *ctx, const char *text, size_t n, struct weir_error *err);
 
+/* "-" is standard input, read once into `stdin_data` and replayed from
+ * memory (import reads its input twice when it infers the schema). */
+static int read_stdin(struct weir_buf *stdin_data, bool *loaded, struct weir_error *err)
+{
+    if (*loaded)
+        return 0;
+    for (;;) {
+        if (weir_buf_reserve(stdin_data, 1u << 20) != 0)
+            return weir_error_set(err, WEIR_ENOMEM, "out of memory reading standard input");
+        size_t n = fread(stdin_data->data + stdin_data->len, 1, stdin_data->cap - stdin_data->len - 1, stdin);
+        stdin_data->len += n;
+        stdin_data->data[stdin_data->len] = 0;
+        if (n == 0) {
+            if (ferror(stdin))
+                return weir_error_set(err, WEIR_EIO, "reading standard input: %s", strerror(errno));
+            break;
+        }
+    }
+    *loaded = true;
+    return 0;
+}
+
+static struct weir_buf g_stdin_data;
+static bool g_stdin_loaded;
+
 static int for_each_chunk(const char *path, struct weir_buf *buf, chunk_fn fn, void *ctx, struct weir_error *err)
 {
     struct infile f;
+    if (strcmp(path, "-") == 0) {
+        int rc = read_stdin(&g_stdin_data, &g_stdin_loaded, err);
+        if (rc == 0 && g_stdin_data.len > 0)
+            rc = fn(ctx, (const char *)g_stdin_data.data, g_stdin_data.len, err);
+        return rc;
+    }
     int rc = infile_open(&f, path, err);
     uint64_t off = 0;
     buf->len = 0;
@@ -811,6 +852,7 @@ static int cmd_import(struct args *a)
     struct weir_buf buf;
     int rc, exit_code = WEIR_EXIT_OK;
     int codec = WEIR_PARQUET_SNAPPY;
+    bool infer_ts = false;
     weir_buf_init(&buf);
     files = weir_calloc((size_t)a->argc + 1, sizeof *files);
     if (files == NULL) {
@@ -844,6 +886,8 @@ static int cmd_import(struct args *a)
                 exit_code = weir_cli_fail(NULL, WEIR_ENOMEM);
                 goto out;
             }
+        } else if (strcmp(arg, "--infer-timestamps") == 0) {
+            infer_ts = true;
         } else if ((m = opt_with_value(a, "--codec", &val)) != 0) {
             if (m < 0) {
                 exit_code = weir_cli_usage_error(a->cmd, "--codec needs a value (snappy, zstd, gzip, none)");
@@ -876,6 +920,13 @@ static int cmd_import(struct args *a)
     }
     if (nfiles == 0) {
         exit_code = weir_cli_usage_error(a->cmd, "no input FILE given");
+        goto out;
+    }
+    size_t ndash = 0;
+    for (size_t i = 0; i < nfiles; i++)
+        ndash += strcmp(files[i], "-") == 0;
+    if (ndash > 1) {
+        exit_code = weir_cli_usage_error(a->cmd, "standard input ('-') can be given only once");
         goto out;
     }
     if (strcmp(format, "jsonl") != 0 && strcmp(format, "json") != 0 && strcmp(format, "ndjson") != 0) {
@@ -935,12 +986,15 @@ static int cmd_import(struct args *a)
             goto out;
         }
     } else {
-        if ((rc = weir_json_inferrer_create(&inf, NULL, &err)) != 0) {
+        struct weir_json_infer_options io;
+        weir_json_infer_options_default(&io);
+        io.infer_timestamps = infer_ts;
+        if ((rc = weir_json_inferrer_create(&inf, &io, &err)) != 0) {
             exit_code = weir_cli_fail(&err, rc);
             goto out;
         }
         for (size_t i = 0; i < nfiles; i++) {
-            if ((rc = weir_json_inferrer_reset(inf, files[i])) != 0 ||
+            if ((rc = weir_json_inferrer_reset(inf, strcmp(files[i], "-") ? files[i] : "<stdin>")) != 0 ||
                 (rc = for_each_chunk(files[i], &buf, infer_chunk, inf, &err)) != 0) {
                 exit_code = weir_cli_fail(&err, rc);
                 goto out;
@@ -968,6 +1022,16 @@ static int cmd_import(struct args *a)
                                                  parts[i]);
                 goto out;
             }
+            if (strcmp(parts[i], schema->fields[fi].name) != 0) {
+                /* matched case-insensitively: record the schema's spelling */
+                char *canon = weir_strdup(schema->fields[fi].name);
+                if (canon == NULL) {
+                    exit_code = weir_cli_fail(NULL, WEIR_ENOMEM);
+                    goto out;
+                }
+                weir_free(parts[i]);
+                parts[i] = canon;
+            }
         }
     }
     ic.schema = schema;
@@ -976,7 +1040,7 @@ static int cmd_import(struct args *a)
         goto out;
     }
     for (size_t i = 0; i < nfiles; i++) {
-        if ((rc = weir_json_decoder_reset(ic.dec, files[i])) != 0 ||
+        if ((rc = weir_json_decoder_reset(ic.dec, strcmp(files[i], "-") ? files[i] : "<stdin>")) != 0 ||
             (rc = for_each_chunk(files[i], &buf, import_chunk, &ic, &err)) != 0) {
             exit_code = weir_cli_fail(&err, rc);
             goto out;
@@ -1023,6 +1087,48 @@ out:
     weir_buf_free(&buf);
     free_list(parts, nparts);
     weir_free(files);
+    weir_buf_free(&g_stdin_data);
+    g_stdin_loaded = false;
+    weir_delta_snapshot_destroy(s);
+    weir_delta_table_destroy(t);
+    return exit_code;
+}
+
+/* ------------------------------------------------------------ checkpoint */
+
+static int cmd_checkpoint(struct args *a)
+{
+    const char *path = NULL;
+    struct weir_error err = {0};
+    struct weir_delta_table *t = NULL;
+    struct weir_delta_snapshot *s = NULL;
+    int rc, exit_code = WEIR_EXIT_OK;
+    for (; a->i < a->argc; a->i++) {
+        const char *arg = a->argv[a->i];
+        if (strcmp(arg, "--help") == 0 || strcmp(arg, "-h") == 0) {
+            fputs(table_usage, stdout);
+            goto out;
+        } else if (arg[0] == '-' && arg[1] != '\0') {
+            exit_code = weir_cli_usage_error(a->cmd, "unknown option '%s'", arg);
+            goto out;
+        } else if (path == NULL) {
+            path = arg;
+        } else {
+            exit_code = weir_cli_usage_error(a->cmd, "unexpected argument '%s'", arg);
+            goto out;
+        }
+    }
+    if (path == NULL) {
+        exit_code = weir_cli_usage_error(a->cmd, "missing table PATH");
+        goto out;
+    }
+    if ((rc = open_snapshot(path, -1, &t, &s, &err)) != 0 || (rc = weir_delta_snapshot_check_write(s, &err)) != 0 ||
+        (rc = weir_delta_checkpoint_write(t, s, 0, &err)) != 0) {
+        exit_code = weir_cli_fail(&err, rc);
+        goto out;
+    }
+    printf("wrote checkpoint of %s at version %" PRId64 "\n", path, weir_delta_snapshot_version(s));
+out:
     weir_delta_snapshot_destroy(s);
     weir_delta_table_destroy(t);
     return exit_code;
@@ -1041,6 +1147,7 @@ int weir_cli_table(int argc, char **argv)
         {"history", cmd_history, "weir table history"},
         {"scan", cmd_scan, "weir table scan"},
         {"import", cmd_import, "weir table import"},
+        {"checkpoint", cmd_checkpoint, "weir table checkpoint"},
     };
     /* a reader closing the pipe (`| head`) ends the output, not the process */
     signal(SIGPIPE, SIG_IGN);

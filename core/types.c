@@ -1202,6 +1202,8 @@ struct dp {
     size_t pos;
     struct weir_error *err;
     int depth;
+    char path[256]; /* column path for messages, e.g. "loc.lat" (truncated) */
+    size_t path_len;
 };
 
 static void dp_ws(struct dp *p)
@@ -1435,8 +1437,8 @@ static int dp_type(struct dp *p, struct weir_type **out)
     {
         size_t save = p->pos;
         p->pos = at;
-        char msg[160];
-        snprintf(msg, sizeof msg, "unsupported type '%.100s'", name);
+        char msg[200];
+        snprintf(msg, sizeof msg, "unsupported type '%.60s' for column %.80s", name, p->path);
         rc = dp_fail(p, WEIR_EUNSUPPORTED, msg);
         p->pos = save;
         goto done;
@@ -1506,7 +1508,13 @@ static int dp_fields(struct dp *p, struct weir_type *st, char close)
         dp_ws(p);
         if (p->s[p->pos] == ':')
             p->pos++;
-        if ((rc = dp_type(p, &t)) != 0)
+        size_t path_len = p->path_len;
+        snprintf(p->path + path_len, sizeof p->path - path_len, "%s%s", path_len > 0 ? "." : "", name);
+        p->path_len = strlen(p->path);
+        rc = dp_type(p, &t);
+        p->path_len = path_len;
+        p->path[path_len] = '\0';
+        if (rc != 0)
             goto done;
         bool nullable = true;
         for (;;) {

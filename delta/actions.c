@@ -89,6 +89,7 @@ void weir_delta_metadata_free(struct weir_delta_metadata *m)
     weir_free(m->format_provider);
     weir_free(m->schema_string);
     weir_type_destroy(m->schema);
+    weir_free(m->schema_error);
     strv_free(m->partition_columns, m->n_partition_columns);
     dl_kv_free(m->configuration, m->n_configuration);
     weir_free(m);
@@ -347,6 +348,7 @@ struct weir_delta_metadata *dl_metadata_clone(const struct weir_delta_metadata *
     c->description = dup_or_null(m->description, &oom);
     c->format_provider = dup_or_null(m->format_provider, &oom);
     c->schema_string = dup_or_null(m->schema_string, &oom);
+    c->schema_error = dup_or_null(m->schema_error, &oom);
     c->created_time = m->created_time;
     c->has_created_time = m->has_created_time;
     if (m->schema && !(c->schema = weir_type_clone(m->schema)))
@@ -380,8 +382,7 @@ struct pctx {
     struct weir_error *err;
 };
 
-#define PFAIL(pc, code, ...)                                                     \
-    pfail_((pc), (code), __VA_ARGS__)
+#define PFAIL(pc, code, ...) pfail_((pc), (code), __VA_ARGS__)
 
 static int pfail_(struct pctx *pc, int code, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
 static int pfail_(struct pctx *pc, int code, const char *fmt, ...)
@@ -397,8 +398,8 @@ static int pfail_(struct pctx *pc, int code, const char *fmt, ...)
 }
 
 /* Optional string: absent or null -> *out NULL. Present non-string -> error. */
-static int get_str(struct pctx *pc, const cJSON *obj, const char *action, const char *key,
-                   bool required, char **out)
+static int get_str(struct pctx *pc, const cJSON *obj, const char *action, const char *key, bool required,
+                   char **out)
 {
     *out = NULL;
     const cJSON *v = cJSON_GetObjectItemCaseSensitive(obj, key);
@@ -415,8 +416,8 @@ static int get_str(struct pctx *pc, const cJSON *obj, const char *action, const 
     return 0;
 }
 
-static int get_i64(struct pctx *pc, const cJSON *obj, const char *action, const char *key,
-                   bool required, int64_t *out, bool *present)
+static int get_i64(struct pctx *pc, const cJSON *obj, const char *action, const char *key, bool required,
+                   int64_t *out, bool *present)
 {
     const cJSON *v = cJSON_GetObjectItemCaseSensitive(obj, key);
     if (present)
@@ -437,8 +438,8 @@ static int get_i64(struct pctx *pc, const cJSON *obj, const char *action, const 
     return 0;
 }
 
-static int get_bool(struct pctx *pc, const cJSON *obj, const char *action, const char *key,
-                    bool required, bool *out)
+static int get_bool(struct pctx *pc, const cJSON *obj, const char *action, const char *key, bool required,
+                    bool *out)
 {
     const cJSON *v = cJSON_GetObjectItemCaseSensitive(obj, key);
     if (!v || cJSON_IsNull(v)) {
@@ -453,8 +454,8 @@ static int get_bool(struct pctx *pc, const cJSON *obj, const char *action, const
 }
 
 /* A JSON object of string (or null) values. */
-static int get_map(struct pctx *pc, const cJSON *obj, const char *action, const char *key,
-                   bool required, struct weir_delta_kv **out, size_t *n)
+static int get_map(struct pctx *pc, const cJSON *obj, const char *action, const char *key, bool required,
+                   struct weir_delta_kv **out, size_t *n)
 {
     *out = NULL;
     *n = 0;
@@ -524,8 +525,8 @@ static int get_map(struct pctx *pc, const cJSON *obj, const char *action, const 
     return 0;
 }
 
-static int get_strv(struct pctx *pc, const cJSON *obj, const char *action, const char *key,
-                    bool required, char ***out, size_t *n, bool *present)
+static int get_strv(struct pctx *pc, const cJSON *obj, const char *action, const char *key, bool required,
+                    char ***out, size_t *n, bool *present)
 {
     *out = NULL;
     *n = 0;
@@ -566,8 +567,7 @@ static int get_strv(struct pctx *pc, const cJSON *obj, const char *action, const
     return 0;
 }
 
-static int parse_dv(struct pctx *pc, const cJSON *o, const char *action, struct weir_delta_dv *dv,
-                    bool *has)
+static int parse_dv(struct pctx *pc, const cJSON *o, const char *action, struct weir_delta_dv *dv, bool *has)
 {
     const cJSON *v = cJSON_GetObjectItemCaseSensitive(o, "deletionVector");
     *has = false;
@@ -611,10 +611,10 @@ static int parse_protocol(struct pctx *pc, const cJSON *o, struct weir_delta_pro
     }
     p->min_reader_version = (int32_t)r;
     p->min_writer_version = (int32_t)w;
-    if ((rc = get_strv(pc, o, "protocol", "readerFeatures", false, &p->reader_features,
-                       &p->n_reader_features, &p->has_reader_features)) ||
-        (rc = get_strv(pc, o, "protocol", "writerFeatures", false, &p->writer_features,
-                       &p->n_writer_features, &p->has_writer_features)))
+    if ((rc = get_strv(pc, o, "protocol", "readerFeatures", false, &p->reader_features, &p->n_reader_features,
+                       &p->has_reader_features)) ||
+        (rc = get_strv(pc, o, "protocol", "writerFeatures", false, &p->writer_features, &p->n_writer_features,
+                       &p->has_writer_features)))
         goto done;
 done:
     if (rc) {
@@ -623,6 +623,24 @@ done:
     }
     *out = p;
     return 0;
+}
+
+/* Parse m->schema_string into m->schema. A type weir does not know is not
+ * an error here: the message goes to m->schema_error, the schema becomes an
+ * empty struct, and the feature checks refuse the table later (so the
+ * refusal can name the table feature rather than the type). */
+int dl_schema_parse(struct weir_delta_metadata *m, struct weir_error *err)
+{
+    struct weir_error serr = {0};
+    int rc = weir_schema_from_json(m->schema_string, &m->schema, &serr);
+    if (rc == WEIR_EUNSUPPORTED) {
+        if (!(m->schema_error = weir_strdup(serr.message)) || !(m->schema = weir_type_struct()))
+            return WEIR_ENOMEM;
+        return 0;
+    }
+    if (rc)
+        weir_error_set(err, rc, "%s", serr.message);
+    return rc;
 }
 
 static int parse_metadata(struct pctx *pc, const cJSON *o, struct weir_delta_metadata **out)
@@ -637,10 +655,8 @@ static int parse_metadata(struct pctx *pc, const cJSON *o, struct weir_delta_met
         (rc = get_str(pc, o, "metaData", "schemaString", false, &m->schema_string)) ||
         (rc = get_strv(pc, o, "metaData", "partitionColumns", true, &m->partition_columns,
                        &m->n_partition_columns, NULL)) ||
-        (rc = get_map(pc, o, "metaData", "configuration", false, &m->configuration,
-                      &m->n_configuration)) ||
-        (rc = get_i64(pc, o, "metaData", "createdTime", false, &m->created_time,
-                      &m->has_created_time)))
+        (rc = get_map(pc, o, "metaData", "configuration", false, &m->configuration, &m->n_configuration)) ||
+        (rc = get_i64(pc, o, "metaData", "createdTime", false, &m->created_time, &m->has_created_time)))
         goto done;
     const cJSON *fmt = cJSON_GetObjectItemCaseSensitive(o, "format");
     if (fmt && cJSON_IsObject(fmt)) {
@@ -661,9 +677,11 @@ static int parse_metadata(struct pctx *pc, const cJSON *o, struct weir_delta_met
         goto done;
     }
     struct weir_error serr = {0};
-    rc = weir_schema_from_json(m->schema_string, &m->schema, &serr);
+    rc = dl_schema_parse(m, &serr);
     if (rc) {
-        rc = PFAIL(pc, rc == WEIR_ENOMEM ? WEIR_ENOMEM : (rc == WEIR_EUNSUPPORTED ? WEIR_EUNSUPPORTED : WEIR_ECORRUPT),
+        rc = PFAIL(pc,
+                   rc == WEIR_ENOMEM ? WEIR_ENOMEM
+                                     : (rc == WEIR_EUNSUPPORTED ? WEIR_EUNSUPPORTED : WEIR_ECORRUPT),
                    "metaData.schemaString: %s", serr.message);
         goto done;
     }
@@ -690,8 +708,7 @@ static int parse_add(struct pctx *pc, const cJSON *o, struct weir_delta_add *a)
 {
     int rc;
     if ((rc = get_str(pc, o, "add", "path", true, &a->path)) ||
-        (rc = get_map(pc, o, "add", "partitionValues", true, &a->partition_values,
-                      &a->n_partition_values)) ||
+        (rc = get_map(pc, o, "add", "partitionValues", true, &a->partition_values, &a->n_partition_values)) ||
         (rc = get_i64(pc, o, "add", "size", true, &a->size, NULL)) ||
         (rc = get_i64(pc, o, "add", "modificationTime", true, &a->modification_time, NULL)) ||
         (rc = get_bool(pc, o, "add", "dataChange", true, &a->data_change)) ||
@@ -735,9 +752,8 @@ static int parse_line(struct pctx *pc, const cJSON *root, struct weir_delta_acti
     const char *k = act->string;
     bool is_obj = cJSON_IsObject(act);
     if (!is_obj && (strcmp(k, "add") == 0 || strcmp(k, "remove") == 0 || strcmp(k, "metaData") == 0 ||
-                    strcmp(k, "protocol") == 0 || strcmp(k, "txn") == 0 ||
-                    strcmp(k, "commitInfo") == 0 || strcmp(k, "cdc") == 0 ||
-                    strcmp(k, "domainMetadata") == 0))
+                    strcmp(k, "protocol") == 0 || strcmp(k, "txn") == 0 || strcmp(k, "commitInfo") == 0 ||
+                    strcmp(k, "cdc") == 0 || strcmp(k, "domainMetadata") == 0))
         return PFAIL(pc, WEIR_ECORRUPT, "action '%s' must be a JSON object", k);
     if (strcmp(k, "add") == 0) {
         struct weir_delta_add *a = dl_grow((void **)&out->adds, &out->n_adds, &out->cap_adds, sizeof(*a));
@@ -815,15 +831,15 @@ static int parse_line(struct pctx *pc, const cJSON *root, struct weir_delta_acti
             blind = cJSON_IsTrue(b);
         out->is_blind_append = blind;
         const cJSON *ts = cJSON_GetObjectItemCaseSensitive(act, "timestamp");
-        if (cJSON_IsNumber(ts))
+        if (cJSON_IsNumber(ts) && ts->valuedouble >= 0 && ts->valuedouble < 9.2e18)
             out->commit_timestamp = (int64_t)ts->valuedouble;
     }
     /* anything else: unknown action, ignored */
     return rc;
 }
 
-int weir_delta_actions_parse(const char *data, size_t len, const char *name,
-                             struct weir_delta_actions *out, struct weir_error *err)
+int weir_delta_actions_parse(const char *data, size_t len, const char *name, struct weir_delta_actions *out,
+                             struct weir_error *err)
 {
     struct pctx pc = {.name = name ? name : "<commit>", .line = 0, .err = err};
     size_t pos = 0;
@@ -923,8 +939,9 @@ static bool add_dv(cJSON *o, const struct weir_delta_dv *dv)
     cJSON *d = cJSON_AddObjectToObject(o, "deletionVector");
     if (!d)
         return false;
-    bool ok = cJSON_AddStringToObject(d, "storageType", dv->storage_type ? dv->storage_type : "u") &&
-              cJSON_AddStringToObject(d, "pathOrInlineDv", dv->path_or_inline_dv ? dv->path_or_inline_dv : "");
+    bool ok =
+        cJSON_AddStringToObject(d, "storageType", dv->storage_type ? dv->storage_type : "u") &&
+        cJSON_AddStringToObject(d, "pathOrInlineDv", dv->path_or_inline_dv ? dv->path_or_inline_dv : "");
     if (ok && dv->has_offset)
         ok = add_i64(d, "offset", dv->offset);
     return ok && add_i64(d, "sizeInBytes", dv->size_in_bytes) && add_i64(d, "cardinality", dv->cardinality);
@@ -964,7 +981,8 @@ cJSON *dl_metadata_to_json(const struct weir_delta_metadata *m)
         ok = cJSON_AddStringToObject(o, "description", m->description) != NULL;
     if (ok) {
         cJSON *f = cJSON_AddObjectToObject(o, "format");
-        ok = f && cJSON_AddStringToObject(f, "provider", m->format_provider ? m->format_provider : "parquet") &&
+        ok = f &&
+             cJSON_AddStringToObject(f, "provider", m->format_provider ? m->format_provider : "parquet") &&
              cJSON_AddObjectToObject(f, "options");
     }
     if (ok)
@@ -992,8 +1010,8 @@ cJSON *dl_add_to_json(const struct weir_delta_add *a)
     if (!o)
         return NULL;
     cJSON *pv = kv_to_json(a->partition_values, a->n_partition_values);
-    bool ok = cJSON_AddStringToObject(o, "path", a->path) && pv &&
-              cJSON_AddItemToObject(o, "partitionValues", pv);
+    bool ok =
+        cJSON_AddStringToObject(o, "path", a->path) && pv && cJSON_AddItemToObject(o, "partitionValues", pv);
     if (!ok && pv && !cJSON_GetObjectItemCaseSensitive(o, "partitionValues"))
         cJSON_Delete(pv);
     ok = ok && add_i64(o, "size", a->size) && add_i64(o, "modificationTime", a->modification_time) &&
@@ -1093,7 +1111,8 @@ int weir_delta_actions_serialize(const struct weir_delta_actions *a, struct weir
     for (size_t i = 0; i < a->n_domains; i++) {
         cJSON *o = cJSON_CreateObject();
         if (o && (!cJSON_AddStringToObject(o, "domain", a->domains[i].domain) ||
-                  !cJSON_AddStringToObject(o, "configuration", a->domains[i].configuration ? a->domains[i].configuration : "") ||
+                  !cJSON_AddStringToObject(o, "configuration",
+                                           a->domains[i].configuration ? a->domains[i].configuration : "") ||
                   !cJSON_AddBoolToObject(o, "removed", a->domains[i].removed))) {
             cJSON_Delete(o);
             o = NULL;

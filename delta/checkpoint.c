@@ -29,7 +29,8 @@ static const char CHECKPOINT_DDL[] =
     "configuration: MAP<STRING, STRING>, createdTime: LONG>, "
     "protocol STRUCT<minReaderVersion: INT, minWriterVersion: INT, readerFeatures: ARRAY<STRING>, "
     "writerFeatures: ARRAY<STRING>>";
-static const char DOMAIN_DDL[] = ", domainMetadata STRUCT<domain: STRING, configuration: STRING, removed: BOOLEAN>";
+static const char DOMAIN_DDL[] =
+    ", domainMetadata STRUCT<domain: STRING, configuration: STRING, removed: BOOLEAN>";
 
 /* column indexes in the schema above */
 enum { C_TXN, C_ADD, C_REMOVE, C_META, C_PROTO, C_DOMAIN };
@@ -203,7 +204,8 @@ static int read_row(const struct weir_batch *b, size_t i, struct weir_delta_acti
     c = &b->columns[C_REMOVE];
     if (valid(c, i)) {
         what = "remove";
-        struct weir_delta_remove *x = dl_grow((void **)&a->removes, &a->n_removes, &a->cap_removes, sizeof(*x));
+        struct weir_delta_remove *x =
+            dl_grow((void **)&a->removes, &a->n_removes, &a->cap_removes, sizeof(*x));
         if (!x)
             return WEIR_ENOMEM;
         if ((rc = rd_str(&c->children[R_PATH], i, &x->path)) ||
@@ -250,10 +252,12 @@ static int read_row(const struct weir_batch *b, size_t i, struct weir_delta_acti
         a->metadata = m;
         const struct weir_column *fmt = &c->children[M_FORMAT];
         bool present;
-        if ((rc = rd_str(&c->children[M_ID], i, &m->id)) || (rc = rd_str(&c->children[M_NAME], i, &m->name)) ||
+        if ((rc = rd_str(&c->children[M_ID], i, &m->id)) ||
+            (rc = rd_str(&c->children[M_NAME], i, &m->name)) ||
             (rc = rd_str(&c->children[M_DESC], i, &m->description)) ||
             (rc = rd_str(&c->children[M_SCHEMA], i, &m->schema_string)) ||
-            (rc = rd_strv(&c->children[M_PCOLS], i, &m->partition_columns, &m->n_partition_columns, &present)) ||
+            (rc = rd_strv(&c->children[M_PCOLS], i, &m->partition_columns, &m->n_partition_columns,
+                          &present)) ||
             (rc = rd_map(&c->children[M_CONF], i, &m->configuration, &m->n_configuration)))
             goto bad;
         if (valid(fmt, i) && fmt->nchildren > 0 && (rc = rd_str(&fmt->children[0], i, &m->format_provider)))
@@ -266,7 +270,7 @@ static int read_row(const struct weir_batch *b, size_t i, struct weir_delta_acti
             goto bad;
         }
         struct weir_error serr = {0};
-        rc = weir_schema_from_json(m->schema_string, &m->schema, &serr);
+        rc = dl_schema_parse(m, &serr);
         if (rc) {
             if (rc == WEIR_ENOMEM)
                 return rc;
@@ -304,7 +308,8 @@ static int read_row(const struct weir_batch *b, size_t i, struct weir_delta_acti
         c = &b->columns[C_DOMAIN];
         if (valid(c, i)) {
             what = "domainMetadata";
-            struct weir_delta_domain *d = dl_grow((void **)&a->domains, &a->n_domains, &a->cap_domains, sizeof(*d));
+            struct weir_delta_domain *d =
+                dl_grow((void **)&a->domains, &a->n_domains, &a->cap_domains, sizeof(*d));
             if (!d)
                 return WEIR_ENOMEM;
             if ((rc = rd_str(&c->children[0], i, &d->domain)) ||
@@ -322,8 +327,9 @@ static int read_row(const struct weir_batch *b, size_t i, struct weir_delta_acti
 bad:
     if (rc == WEIR_ENOMEM)
         return rc;
-    return weir_error_set(err, WEIR_ECORRUPT, "%s row %zu: %s action is missing required fields or has wrong types",
-                          name, row_base + i, what);
+    return weir_error_set(err, WEIR_ECORRUPT,
+                          "%s row %zu: %s action is missing required fields or has wrong types", name,
+                          row_base + i, what);
 }
 
 int weir_delta_checkpoint_read(const struct weir_input *in, struct weir_delta_actions *out,
@@ -444,8 +450,9 @@ static int w_remove(struct weir_batch *b, const struct weir_delta_remove *x)
                                         : weir_column_append_null(&c->children[R_DTS])) ||
         (rc = weir_column_append_bool(&c->children[R_DC], x->data_change)) ||
         (rc = weir_column_append_bool(&c->children[R_EFM], x->extended_file_metadata)) ||
-        (rc = x->extended_file_metadata ? ap_map(&c->children[R_PV], x->partition_values, x->n_partition_values)
-                                        : weir_column_append_null(&c->children[R_PV])) ||
+        (rc = x->extended_file_metadata
+                  ? ap_map(&c->children[R_PV], x->partition_values, x->n_partition_values)
+                  : weir_column_append_null(&c->children[R_PV])) ||
         (rc = x->has_size ? weir_column_append_i64(&c->children[R_SIZE], x->size)
                           : weir_column_append_null(&c->children[R_SIZE])) ||
         (rc = ap_dv(&c->children[R_DV], x->has_deletion_vector, &x->dv)))
@@ -508,8 +515,8 @@ static int w_domain(struct weir_batch *b, const struct weir_delta_domain *d)
     return weir_column_append_struct(c, true);
 }
 
-int weir_delta_checkpoint_write(struct weir_delta_table *t, const struct weir_delta_snapshot *s, int64_t now_ms,
-                                struct weir_error *err)
+int weir_delta_checkpoint_write(struct weir_delta_table *t, const struct weir_delta_snapshot *s,
+                                int64_t now_ms, struct weir_error *err)
 {
     struct weir_type *schema = NULL;
     struct weir_batch *b = NULL;
@@ -575,9 +582,9 @@ int weir_delta_checkpoint_write(struct weir_delta_table *t, const struct weir_de
         goto done;
     }
     up = NULL;
-    if ((rc = weir_buf_printf(&lc, "{\"version\":%lld,\"size\":%zu,\"sizeInBytes\":%llu,\"numOfAddFiles\":%zu}",
-                              (long long)version, b->nrows, (unsigned long long)size,
-                              weir_delta_snapshot_num_files(s)))) {
+    if ((rc = weir_buf_printf(
+             &lc, "{\"version\":%lld,\"size\":%zu,\"sizeInBytes\":%llu,\"numOfAddFiles\":%zu}",
+             (long long)version, b->nrows, (unsigned long long)size, weir_delta_snapshot_num_files(s)))) {
         weir_error_set(err, rc, "out of memory");
         goto done;
     }
@@ -635,11 +642,11 @@ int weir_delta_parse_interval(const char *s, int64_t *ms, struct weir_error *err
     static const struct {
         const char *name;
         int64_t ms;
-    } units[] = {{"millisecond", 1},       {"milliseconds", 1},       {"second", 1000},
-                 {"seconds", 1000},        {"minute", 60000},         {"minutes", 60000},
-                 {"hour", 3600000},        {"hours", 3600000},        {"day", 86400000},
-                 {"days", 86400000},       {"week", 604800000},       {"weeks", 604800000}};
-    if (ul >= 11 && strncasecmp(u, "microsecond", 11) == 0 && (ul == 11 || (ul == 12 && (u[11] | 32) == 's'))) {
+    } units[] = {{"millisecond", 1}, {"milliseconds", 1}, {"second", 1000},    {"seconds", 1000},
+                 {"minute", 60000},  {"minutes", 60000},  {"hour", 3600000},   {"hours", 3600000},
+                 {"day", 86400000},  {"days", 86400000},  {"week", 604800000}, {"weeks", 604800000}};
+    if (ul >= 11 && strncasecmp(u, "microsecond", 11) == 0 &&
+        (ul == 11 || (ul == 12 && (u[11] | 32) == 's'))) {
         *ms = n / 1000;
         return 0;
     }

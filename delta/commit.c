@@ -17,7 +17,8 @@
 #include "core/log.h"
 #include "delta/delta_int.h"
 
-static int read_winner(struct weir_delta_table *t, int64_t v, struct weir_delta_actions *w, struct weir_error *err)
+static int read_winner(struct weir_delta_table *t, int64_t v, struct weir_delta_actions *w,
+                       struct weir_error *err)
 {
     char key[64];
     struct weir_buf b;
@@ -88,19 +89,21 @@ static int check_winner(const struct weir_delta_actions *a, const struct weir_de
                                   (long long)v, p);
         for (size_t i = 0; i < a->n_removes; i++)
             if (strcmp(a->removes[i].path, p) == 0)
-                return weir_error_set(err, WEIR_ECONFLICT,
-                                      "concurrent commit %lld also removed file '%s'", (long long)v, p);
+                return weir_error_set(err, WEIR_ECONFLICT, "concurrent commit %lld also removed file '%s'",
+                                      (long long)v, p);
         if (o->read_whole_table && w->removes[j].data_change)
-            return weir_error_set(err, WEIR_ECONFLICT,
-                                  "concurrent commit %lld removed file '%s' from the table this transaction read",
-                                  (long long)v, p);
+            return weir_error_set(
+                err, WEIR_ECONFLICT,
+                "concurrent commit %lld removed file '%s' from the table this transaction read", (long long)v,
+                p);
     }
     if (o->read_whole_table)
         for (size_t j = 0; j < w->n_adds; j++)
             if (w->adds[j].data_change)
-                return weir_error_set(err, WEIR_ECONFLICT,
-                                      "concurrent commit %lld added file '%s' to the table this transaction read",
-                                      (long long)v, w->adds[j].path);
+                return weir_error_set(
+                    err, WEIR_ECONFLICT,
+                    "concurrent commit %lld added file '%s' to the table this transaction read", (long long)v,
+                    w->adds[j].path);
     return 0;
 }
 

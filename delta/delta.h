@@ -52,11 +52,15 @@ struct weir_delta_protocol {
 
 struct weir_delta_metadata {
     char *id;
-    char *name;        /* may be NULL */
-    char *description; /* may be NULL */
-    char *format_provider; /* "parquet" */
-    char *schema_string;   /* the raw schemaString */
+    char *name;               /* may be NULL */
+    char *description;        /* may be NULL */
+    char *format_provider;    /* "parquet" */
+    char *schema_string;      /* the raw schemaString */
     struct weir_type *schema; /* parsed schemaString (STRUCT) */
+    /* Non-NULL when schemaString uses a type weir does not know (e.g.
+     * "variant"): then `schema` is an empty struct and check_read /
+     * check_write refuse the table with this message. */
+    char *schema_error;
     char **partition_columns;
     size_t n_partition_columns;
     struct weir_delta_kv *configuration;
@@ -151,8 +155,8 @@ void weir_delta_actions_free(struct weir_delta_actions *a); /* back to empty */
  * "_delta_log/00000000000000000003.json") is used in error messages, which
  * also carry the line number. Unknown actions and fields are ignored;
  * missing required fields or malformed JSON give WEIR_ECORRUPT. */
-int weir_delta_actions_parse(const char *data, size_t len, const char *name,
-                             struct weir_delta_actions *out, struct weir_error *err);
+int weir_delta_actions_parse(const char *data, size_t len, const char *name, struct weir_delta_actions *out,
+                             struct weir_error *err);
 /* Serialize as a commit file (commitInfo first, then protocol, metaData,
  * txn, domainMetadata, remove, add, cdc; each line ends with '\n'). */
 int weir_delta_actions_serialize(const struct weir_delta_actions *a, struct weir_buf *out,
@@ -180,22 +184,24 @@ struct weir_delta_table;
 struct weir_delta_snapshot;
 
 /* Open the table at a path or URI (no I/O beyond opening the store; the
- * table need not exist yet). */
+ * table need not exist yet). weir_delta_write keeps the latest snapshot it
+ * saw in the handle (memory grows with the live file list) and advances it
+ * with newer commits on the next write instead of reloading the checkpoint;
+ * the handle must not outlive a delete-and-recreate of the table. */
 int weir_delta_table_open(struct weir_delta_table **out, const char *uri, struct weir_error *err);
 void weir_delta_table_destroy(struct weir_delta_table *t);
 struct weir_store *weir_delta_table_store(struct weir_delta_table *t);
 /* Latest committed version by listing _delta_log; WEIR_ENOTFOUND when the
  * table has no commit yet. */
-int weir_delta_table_latest_version(struct weir_delta_table *t, int64_t *version,
-                                    struct weir_error *err);
+int weir_delta_table_latest_version(struct weir_delta_table *t, int64_t *version, struct weir_error *err);
 
 /* Load the snapshot at `version` (-1: latest). Starts from the newest
  * complete checkpoint <= version (via _last_checkpoint, falling back to
  * listing when it is missing, stale or corrupt), then applies later JSON
  * commits. Versions must be contiguous (gap -> WEIR_ECORRUPT).
  * WEIR_ENOTFOUND if the table or the version does not exist. */
-int weir_delta_snapshot_load(struct weir_delta_table *t, int64_t version,
-                             struct weir_delta_snapshot **out, struct weir_error *err);
+int weir_delta_snapshot_load(struct weir_delta_table *t, int64_t version, struct weir_delta_snapshot **out,
+                             struct weir_error *err);
 /* The latest version whose commit timestamp is <= ts_ms (time travel by
  * timestamp, commitInfo.timestamp or file mtime). WEIR_ENOTFOUND if ts_ms
  * is before the first commit. */
@@ -211,15 +217,13 @@ size_t weir_delta_snapshot_num_files(const struct weir_delta_snapshot *s);
 const struct weir_delta_add *weir_delta_snapshot_file(const struct weir_delta_snapshot *s, size_t i);
 /* Tombstones (removes not superseded by a later add), sorted by path. */
 size_t weir_delta_snapshot_num_tombstones(const struct weir_delta_snapshot *s);
-const struct weir_delta_remove *weir_delta_snapshot_tombstone(const struct weir_delta_snapshot *s,
-                                                              size_t i);
+const struct weir_delta_remove *weir_delta_snapshot_tombstone(const struct weir_delta_snapshot *s, size_t i);
 size_t weir_delta_snapshot_num_txns(const struct weir_delta_snapshot *s);
 const struct weir_delta_txn *weir_delta_snapshot_txn(const struct weir_delta_snapshot *s, size_t i);
 /* Latest txn version for appId, or -1 if none. */
 int64_t weir_delta_snapshot_txn_version(const struct weir_delta_snapshot *s, const char *app_id);
 size_t weir_delta_snapshot_num_domains(const struct weir_delta_snapshot *s);
-const struct weir_delta_domain *weir_delta_snapshot_domain(const struct weir_delta_snapshot *s,
-                                                           size_t i);
+const struct weir_delta_domain *weir_delta_snapshot_domain(const struct weir_delta_snapshot *s, size_t i);
 /* Sum of add.size and of stats.numRecords (-1 if any file lacks stats). */
 int64_t weir_delta_snapshot_total_bytes(const struct weir_delta_snapshot *s);
 int64_t weir_delta_snapshot_total_rows(const struct weir_delta_snapshot *s);
@@ -236,15 +240,14 @@ int weir_delta_snapshot_check_write(const struct weir_delta_snapshot *s, struct 
 
 struct weir_delta_history_entry {
     int64_t version;
-    int64_t timestamp;  /* commitInfo.timestamp, else the file mtime (ms) */
-    char *commit_info;  /* raw JSON object text, or NULL if the commit has none */
+    int64_t timestamp; /* commitInfo.timestamp, else the file mtime (ms) */
+    char *commit_info; /* raw JSON object text, or NULL if the commit has none */
 };
 
 /* Commits newest first; `limit` <= 0 means all that still exist in the log
  * (older ones may have been cleaned up). */
-int weir_delta_history(struct weir_delta_table *t, int64_t limit,
-                       struct weir_delta_history_entry **out, size_t *count,
-                       struct weir_error *err);
+int weir_delta_history(struct weir_delta_table *t, int64_t limit, struct weir_delta_history_entry **out,
+                       size_t *count, struct weir_error *err);
 void weir_delta_history_free(struct weir_delta_history_entry *h, size_t count);
 
 /* ------------------------------------------------------------------ scan */
@@ -259,8 +262,8 @@ typedef int (*weir_delta_scan_cb)(void *ctx, const struct weir_batch *batch,
 /* The output schema of a scan: table schema fields in table order
  * (partition columns included), restricted to `columns` when ncolumns > 0
  * (in the order given). WEIR_ENOTFOUND naming an unknown column. */
-int weir_delta_scan_schema(const struct weir_delta_snapshot *s, const char *const *columns,
-                           size_t ncolumns, struct weir_type **out, struct weir_error *err);
+int weir_delta_scan_schema(const struct weir_delta_snapshot *s, const char *const *columns, size_t ncolumns,
+                           struct weir_type **out, struct weir_error *err);
 /* Read every live file (checks weir_delta_snapshot_check_read first). */
 int weir_delta_scan(struct weir_delta_table *t, const struct weir_delta_snapshot *s,
                     const char *const *columns, size_t ncolumns, weir_delta_scan_cb cb, void *ctx,
@@ -268,8 +271,7 @@ int weir_delta_scan(struct weir_delta_table *t, const struct weir_delta_snapshot
 
 /* Partition value text (protocol's serialization) appended to column `c`
  * of type c->type; NULL text appends null. WEIR_EPARSE naming the value. */
-int weir_delta_partition_value_append(struct weir_column *c, const char *text,
-                                      struct weir_error *err);
+int weir_delta_partition_value_append(struct weir_column *c, const char *text, struct weir_error *err);
 /* Serialize value `row` of `c` as partition value text (malloc'd), or
  * *out = NULL for null / empty string. */
 int weir_delta_partition_value_format(const struct weir_column *c, size_t row, char **out,
@@ -283,32 +285,32 @@ enum weir_delta_write_mode {
 };
 
 struct weir_delta_write_options {
-    enum weir_delta_write_mode mode;        /* default APPEND */
-    const char *const *partition_by;        /* used when creating the table */
+    enum weir_delta_write_mode mode; /* default APPEND */
+    const char *const *partition_by; /* used when creating the table */
     size_t n_partition_by;
-    bool create_if_missing;                 /* default true */
-    const char *table_name;                 /* metaData.name on create */
-    const char *description;                /* metaData.description on create */
+    bool create_if_missing;                    /* default true */
+    const char *table_name;                    /* metaData.name on create */
+    const char *description;                   /* metaData.description on create */
     const struct weir_delta_kv *configuration; /* metaData.configuration on create */
     size_t n_configuration;
-    const char *txn_app_id;                 /* exactly-once: NULL for none */
-    int64_t txn_version;                    /* batch id, with txn_app_id */
-    enum weir_parquet_codec codec;          /* default SNAPPY */
-    uint64_t target_file_bytes;             /* default 128 MiB: roll to a new file past it */
-    const char *engine_info;                /* default WEIR_DELTA_ENGINE_INFO */
-    int max_retries;                        /* commit attempts after a lost race; default 100 */
-    bool checkpoint;                        /* write checkpoints per interval; default true */
-    int64_t now_ms;                         /* 0: the clock (tests set it) */
+    const char *txn_app_id;        /* exactly-once: NULL for none */
+    int64_t txn_version;           /* batch id, with txn_app_id */
+    enum weir_parquet_codec codec; /* default SNAPPY */
+    uint64_t target_file_bytes;    /* default 128 MiB: roll to a new file past it */
+    const char *engine_info;       /* default WEIR_DELTA_ENGINE_INFO */
+    int max_retries;               /* commit attempts after a lost race; default 100 */
+    bool checkpoint;               /* write checkpoints per interval; default true */
+    int64_t now_ms;                /* 0: the clock (tests set it) */
 };
 void weir_delta_write_options_default(struct weir_delta_write_options *o);
 
 struct weir_delta_write_result {
-    int64_t version;         /* committed version (or the table version if skipped) */
-    bool already_committed;  /* txn (appId, version) was already in the table: nothing written */
+    int64_t version;        /* committed version (or the table version if skipped) */
+    bool already_committed; /* txn (appId, version) was already in the table: nothing written */
     size_t files_added, files_removed;
     int64_t rows_written;
     int64_t bytes_written;
-    int attempts;            /* put-if-absent attempts */
+    int attempts; /* put-if-absent attempts */
     bool checkpoint_written;
 };
 
@@ -320,19 +322,19 @@ struct weir_delta_write_result {
  * race). WEIR_ECONFLICT when a concurrent commit cannot be reconciled,
  * WEIR_ESCHEMA when the batches do not match the table schema,
  * WEIR_EUNSUPPORTED for tables with writer features weir does not know. */
-int weir_delta_write(struct weir_delta_table *t, const struct weir_batch *const *batches,
-                     size_t nbatches, const struct weir_delta_write_options *opts,
-                     struct weir_delta_write_result *result, struct weir_error *err);
+int weir_delta_write(struct weir_delta_table *t, const struct weir_batch *const *batches, size_t nbatches,
+                     const struct weir_delta_write_options *opts, struct weir_delta_write_result *result,
+                     struct weir_error *err);
 
 /* ------------------------------------------------------------------ commit */
 
 /* What the committing transaction read, for conflict detection. */
 struct weir_delta_commit_options {
-    int64_t read_version;      /* snapshot version the actions were based on; -1 when creating */
-    bool read_whole_table;     /* true if a concurrent add or remove anywhere conflicts */
+    int64_t read_version;          /* snapshot version the actions were based on; -1 when creating */
+    bool read_whole_table;         /* true if a concurrent add or remove anywhere conflicts */
     const char *const *read_paths; /* files read (removes of them conflict) */
     size_t n_read_paths;
-    int max_retries;           /* default 100 if 0 */
+    int max_retries; /* default 100 if 0 */
 };
 
 /* Commit `a` at read_version+1 with put-if-absent, re-checking and retrying
@@ -340,8 +342,8 @@ struct weir_delta_commit_options {
  * *already_committed (may be NULL) is set when a winner holds our txn
  * appId with version >= ours (returns 0, nothing committed). */
 int weir_delta_commit(struct weir_delta_table *t, const struct weir_delta_actions *a,
-                      const struct weir_delta_commit_options *o, int64_t *version,
-                      bool *already_committed, struct weir_error *err);
+                      const struct weir_delta_commit_options *o, int64_t *version, bool *already_committed,
+                      struct weir_error *err);
 
 /* ------------------------------------------------------------------ checkpoints */
 
@@ -352,8 +354,8 @@ int weir_delta_checkpoint_write(struct weir_delta_table *t, const struct weir_de
 /* Delete commits and checkpoints older than the newest checkpoint older
  * than now - delta.logRetentionDuration (protocol "Metadata Cleanup").
  * *deleted (may be NULL) gets the number of files removed. */
-int weir_delta_log_cleanup(struct weir_delta_table *t, const struct weir_delta_snapshot *s,
-                           int64_t now_ms, size_t *deleted, struct weir_error *err);
+int weir_delta_log_cleanup(struct weir_delta_table *t, const struct weir_delta_snapshot *s, int64_t now_ms,
+                           size_t *deleted, struct weir_error *err);
 
 /* Delta interval strings: "interval 30 days", "30 days", "1 week",
  * "12 hours", "interval 2 weeks", units second(s)/minute(s)/hour(s)/day(s)/

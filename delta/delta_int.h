@@ -9,7 +9,15 @@
 struct weir_delta_table {
     struct weir_store *store;
     char *root;
+    /* Latest snapshot seen by weir_delta_write, advanced with the commits
+     * that appeared since (write path only: one write at a time per handle). */
+    struct weir_delta_snapshot *write_cache;
 };
+
+/* snapshot.c: bring `s` forward to the latest version by applying the JSON
+ * commits after s->version (no checkpoint read). On failure `s` is in an
+ * undefined state and must be destroyed. */
+int dl_snapshot_advance(struct weir_delta_table *t, struct weir_delta_snapshot *s, struct weir_error *err);
 
 /* actions.c */
 void dl_kv_free(struct weir_delta_kv *kv, size_t n);
@@ -21,6 +29,7 @@ void dl_txn_clear(struct weir_delta_txn *t);
 void dl_domain_clear(struct weir_delta_domain *d);
 struct weir_delta_protocol *dl_protocol_clone(const struct weir_delta_protocol *p);
 struct weir_delta_metadata *dl_metadata_clone(const struct weir_delta_metadata *m);
+int dl_schema_parse(struct weir_delta_metadata *m, struct weir_error *err);
 cJSON *dl_protocol_to_json(const struct weir_delta_protocol *p);
 cJSON *dl_metadata_to_json(const struct weir_delta_metadata *m);
 cJSON *dl_add_to_json(const struct weir_delta_add *a);

@@ -69,8 +69,8 @@ void dl_format_timestamp(char *buf, size_t n, int64_t micros, int frac_digits, c
     int ss = (int)(rem / 1000000 % 60);
     int us = (int)(rem % 1000000);
     if (frac_digits == 3)
-        snprintf(buf, n, "%04lld-%02d-%02d%c%02d:%02d:%02d.%03d%s", (long long)y, m, d, sep, hh, mi, ss, us / 1000,
-                 zulu ? "Z" : "");
+        snprintf(buf, n, "%04lld-%02d-%02d%c%02d:%02d:%02d.%03d%s", (long long)y, m, d, sep, hh, mi, ss,
+                 us / 1000, zulu ? "Z" : "");
     else
         snprintf(buf, n, "%04lld-%02d-%02d%c%02d:%02d:%02d.%06d%s", (long long)y, m, d, sep, hh, mi, ss, us,
                  zulu ? "Z" : "");
@@ -475,9 +475,9 @@ int dl_path_to_key(const char *path, char **key, struct weir_error *err)
     const char *p = path;
     *key = NULL;
     if (strncmp(p, "file:", 5) == 0 || p[0] == '/' || strstr(p, "://"))
-        return weir_error_set(err, WEIR_EUNSUPPORTED,
-                              "absolute data file path '%s' is not supported (only paths relative to the table)",
-                              path);
+        return weir_error_set(
+            err, WEIR_EUNSUPPORTED,
+            "absolute data file path '%s' is not supported (only paths relative to the table)", path);
     size_t n = strlen(p);
     char *k = weir_malloc(n + 1);
     if (!k)
@@ -512,6 +512,6 @@ void dl_uuid(char out[37])
     }
     b[6] = (unsigned char)((b[6] & 0x0F) | 0x40);
     b[8] = (unsigned char)((b[8] & 0x3F) | 0x80);
-    snprintf(out, 37, "%02x%02x%02x%02x-%02x%02x-%02x%02x-%02x%02x-%02x%02x%02x%02x%02x%02x", b[0], b[1], b[2],
-             b[3], b[4], b[5], b[6], b[7], b[8], b[9], b[10], b[11], b[12], b[13], b[14], b[15]);
+    snprintf(out, 37, "%02x%02x%02x%02x-%02x%02x-%02x%02x-%02x%02x-%02x%02x%02x%02x%02x%02x", b[0], b[1],
+             b[2], b[3], b[4], b[5], b[6], b[7], b[8], b[9], b[10], b[11], b[12], b[13], b[14], b[15]);
 }

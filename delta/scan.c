@@ -58,8 +58,9 @@ static const char *pv_get(const struct weir_delta_add *a, const char *name, bool
     return NULL;
 }
 
-int weir_delta_scan(struct weir_delta_table *t, const struct weir_delta_snapshot *s, const char *const *columns,
-                    size_t ncolumns, weir_delta_scan_cb cb, void *ctx, struct weir_error *err)
+int weir_delta_scan(struct weir_delta_table *t, const struct weir_delta_snapshot *s,
+                    const char *const *columns, size_t ncolumns, weir_delta_scan_cb cb, void *ctx,
+                    struct weir_error *err)
 {
     const struct weir_delta_metadata *m = weir_delta_snapshot_metadata(s);
     struct weir_type *outs = NULL, *want = NULL;
@@ -136,7 +137,8 @@ int weir_delta_scan(struct weir_delta_table *t, const struct weir_delta_snapshot
                 }
                 int src = weir_type_field_index(fb->schema, name);
                 if (src < 0) {
-                    rc = weir_error_set(err, WEIR_ESTATE, "internal: column '%s' missing from read batch", name);
+                    rc = weir_error_set(err, WEIR_ESTATE, "internal: column '%s' missing from read batch",
+                                        name);
                     goto done;
                 }
                 for (size_t row = 0; row < fb->nrows; row++)

@@ -17,6 +17,7 @@
 #include <time.h>
 
 #include "core/alloc.h"
+#include "core/log.h"
 #include "delta/delta_int.h"
 
 struct weir_delta_snapshot {
@@ -77,6 +78,7 @@ void weir_delta_table_destroy(struct weir_delta_table *t)
 {
     if (!t)
         return;
+    weir_delta_snapshot_destroy(t->write_cache);
     weir_store_destroy(t->store);
     weir_free(t->root);
     weir_free(t);
@@ -136,8 +138,8 @@ struct logfile {
 
 struct cpinfo {
     int64_t version;
-    int nparts;    /* 1 for single file */
-    char **keys;   /* nparts keys, part order; NULL entries when missing */
+    int nparts;  /* 1 for single file */
+    char **keys; /* nparts keys, part order; NULL entries when missing */
     bool single;
 };
 
@@ -230,7 +232,8 @@ static int loglist_build(struct weir_delta_table *t, int64_t start_from, struct 
             c->keys[idx] = key;
         }
     }
-    qsort(l->commits, l->ncommits, sizeof(*l->commits), cmp_logfile);
+    if (l->ncommits > 1)
+        qsort(l->commits, l->ncommits, sizeof(*l->commits), cmp_logfile);
 done:
     weir_object_list_free(&ol);
     if (rc)
@@ -415,7 +418,8 @@ static int replay_apply(struct replay *r, struct weir_delta_actions *a)
             if (strcmp(s->domains[j].domain, d->domain) == 0)
                 break;
         if (j == s->ndomains) {
-            struct weir_delta_domain *n = dl_grow((void **)&s->domains, &s->ndomains, &s->cap_domains, sizeof(*n));
+            struct weir_delta_domain *n =
+                dl_grow((void **)&s->domains, &s->ndomains, &s->cap_domains, sizeof(*n));
             if (!n)
                 return WEIR_ENOMEM;
             *n = *d;
@@ -588,6 +592,9 @@ static int load_from(struct weir_delta_table *t, const struct loglist *l, int64_
     /* candidate checkpoints, newest first */
     const struct cpinfo *cands[64];
     size_t ncands = 0;
+    struct weir_error cp_err = {0};
+    char cp_key[256] = "";
+    bool cp_bad = false;
     for (;;) {
         const struct cpinfo *best = NULL;
         for (size_t i = 0; i < l->ncps; i++) {
@@ -619,6 +626,17 @@ static int load_from(struct weir_delta_table *t, const struct loglist *l, int64_
                 break;
             }
         if (missing >= 0) {
+            if (!full_listing) {
+                rc = WEIR_ERETRY;
+                goto done;
+            }
+            if (cp_bad) {
+                rc = weir_error_set(err, WEIR_ECORRUPT,
+                                    "%s: checkpoint %s is unreadable (%s) and commit %020lld.json, needed "
+                                    "to replay around it, is gone",
+                                    t->root, cp_key, cp_err.message, (long long)missing);
+                goto done;
+            }
             if (cp) {
                 rc = weir_error_set(err, WEIR_ECORRUPT,
                                     "%s: _delta_log is missing commit %020lld.json after checkpoint %lld "
@@ -641,9 +659,10 @@ static int load_from(struct weir_delta_table *t, const struct loglist *l, int64_
                                     "checkpoint at or before it)",
                                     t->root, (long long)version);
             else
-                rc = weir_error_set(err, WEIR_ECORRUPT,
-                                    "%s: _delta_log is missing commit %020lld.json (versions must be contiguous)",
-                                    t->root, (long long)missing);
+                rc = weir_error_set(
+                    err, WEIR_ECORRUPT,
+                    "%s: _delta_log is missing commit %020lld.json (versions must be contiguous)", t->root,
+                    (long long)missing);
             goto done;
         }
         r.s = weir_calloc(1, sizeof(*r.s));
@@ -664,7 +683,15 @@ static int load_from(struct weir_delta_table *t, const struct loglist *l, int64_
                 goto done;
             }
             if (rc) {
-                /* unreadable checkpoint: try an older one, or replay from 0 */
+                /* A complete but unreadable checkpoint: never used, always
+                 * reported. While the commits it summarises (or an older
+                 * checkpoint) still exist, replay from those with a warning;
+                 * otherwise the load fails naming the checkpoint. */
+                if (!cp_bad) {
+                    cp_bad = true;
+                    cp_err = cerr;
+                    snprintf(cp_key, sizeof(cp_key), "%s", cp->keys[0]);
+                }
                 weir_delta_snapshot_destroy(r.s);
                 replay_free(&r);
                 r.s = NULL;
@@ -686,8 +713,8 @@ static int load_from(struct weir_delta_table *t, const struct loglist *l, int64_
             }
         }
         if (!r.s->protocol || !r.s->metadata) {
-            rc = weir_error_set(err, WEIR_ECORRUPT, "%s: the log up to version %lld has no %s action", t->root,
-                                (long long)version, !r.s->protocol ? "protocol" : "metaData");
+            rc = weir_error_set(err, WEIR_ECORRUPT, "%s: the log up to version %lld has no %s action",
+                                t->root, (long long)version, !r.s->protocol ? "protocol" : "metaData");
             goto done;
         }
         if ((rc = replay_finish(&r))) {
@@ -695,6 +722,10 @@ static int load_from(struct weir_delta_table *t, const struct loglist *l, int64_
             goto done;
         }
         r.s->version = version;
+        if (cp_bad)
+            WEIR_WARN("%s: checkpoint %s is unreadable (%s); loaded version %lld from %s instead", t->root,
+                      cp_key, cp_err.message, (long long)version,
+                      r.s->checkpoint_version >= 0 ? "an older checkpoint and the commits" : "the JSON commits");
         *out = r.s;
         r.s = NULL;
         goto done;
@@ -706,6 +737,99 @@ done:
     if (r.s)
         weir_delta_snapshot_destroy(r.s);
     replay_free(&r);
+    return rc;
+}
+
+int dl_snapshot_advance(struct weir_delta_table *t, struct weir_delta_snapshot *s, struct weir_error *err)
+{
+    struct loglist l;
+    struct replay r = {0};
+    struct weir_delta_actions a;
+    char start[64];
+    int rc;
+    weir_delta_actions_init(&a);
+    /* keys after "<v>.json": later commits (and later checkpoints, unused) */
+    snprintf(start, sizeof(start), DL_LOG_DIR "%020lld.json", (long long)s->version);
+    memset(&l, 0, sizeof(l));
+    struct weir_object_list ol = {0};
+    rc = weir_store_list(t->store, DL_LOG_DIR, start, false, &ol, err);
+    if (rc)
+        return rc;
+    /* commits only, in order, contiguous from version+1 */
+    int64_t next = s->version + 1;
+    for (size_t i = 0; i < ol.count; i++) {
+        int64_t v = 0;
+        int part, nparts;
+        if (classify(ol.items[i].key, &v, &part, &nparts) != LF_COMMIT)
+            continue;
+        struct logfile *f = dl_grow((void **)&l.commits, &l.ncommits, &l.cap_commits, sizeof(*f));
+        if (!f || !(f->key = weir_strdup(ol.items[i].key))) {
+            if (f)
+                l.ncommits--;
+            rc = weir_error_set(err, WEIR_ENOMEM, "out of memory listing %s/_delta_log", t->root);
+            goto done;
+        }
+        f->version = v;
+    }
+    if (l.ncommits > 1)
+        qsort(l.commits, l.ncommits, sizeof(*l.commits), cmp_logfile);
+    if (l.ncommits == 0)
+        goto done;
+    for (size_t i = 0; i < l.ncommits; i++)
+        if (l.commits[i].version != next + (int64_t)i) {
+            rc = weir_error_set(err, WEIR_ECORRUPT,
+                                "%s: _delta_log is missing commit %020lld.json (versions must be contiguous)",
+                                t->root, (long long)(next + (int64_t)i));
+            goto done;
+        }
+    /* move the live files and tombstones back into a replay map */
+    r.s = s;
+    for (size_t i = 0; i < s->nfiles; i++) {
+        struct weir_delta_add *ad = &s->files[i];
+        struct fentry *e = replay_slot(&r, file_key(ad->path, ad->has_deletion_vector, &ad->dv));
+        if (!e) {
+            rc = weir_error_set(err, WEIR_ENOMEM, "out of memory updating %s", t->root);
+            goto done;
+        }
+        e->kind = E_ADD;
+        e->add = *ad;
+        memset(ad, 0, sizeof(*ad));
+    }
+    for (size_t i = 0; i < s->ntombstones; i++) {
+        struct weir_delta_remove *rm = &s->tombstones[i];
+        struct fentry *e = replay_slot(&r, file_key(rm->path, rm->has_deletion_vector, &rm->dv));
+        if (!e) {
+            rc = weir_error_set(err, WEIR_ENOMEM, "out of memory updating %s", t->root);
+            goto done;
+        }
+        e->kind = E_REMOVE;
+        e->rm = *rm;
+        memset(rm, 0, sizeof(*rm));
+    }
+    weir_free(s->files);
+    weir_free(s->tombstones);
+    s->files = NULL;
+    s->tombstones = NULL;
+    s->nfiles = s->ntombstones = 0;
+    for (size_t i = 0; i < l.ncommits; i++) {
+        rc = read_commit(t, l.commits[i].key, &a, err);
+        if (rc == 0)
+            rc = replay_apply(&r, &a);
+        weir_delta_actions_free(&a);
+        if (rc) {
+            if (rc == WEIR_ENOMEM)
+                weir_error_set(err, WEIR_ENOMEM, "out of memory replaying %s", l.commits[i].key);
+            goto done;
+        }
+        s->version = l.commits[i].version;
+    }
+    if ((rc = replay_finish(&r)))
+        weir_error_set(err, WEIR_ENOMEM, "out of memory updating %s", t->root);
+done:
+    weir_delta_actions_free(&a);
+    replay_free(&r);
+    loglist_free(&l);
+    weir_object_list_free(&ol);
     return rc;
 }
 
@@ -742,7 +866,10 @@ int weir_delta_snapshot_load(struct weir_delta_table *t, int64_t version, struct
 
 /* ------------------------------------------------------------- accessors */
 
-int64_t weir_delta_snapshot_version(const struct weir_delta_snapshot *s) { return s->version; }
+int64_t weir_delta_snapshot_version(const struct weir_delta_snapshot *s)
+{
+    return s->version;
+}
 const struct weir_delta_protocol *weir_delta_snapshot_protocol(const struct weir_delta_snapshot *s)
 {
     return s->protocol;
@@ -751,17 +878,26 @@ const struct weir_delta_metadata *weir_delta_snapshot_metadata(const struct weir
 {
     return s->metadata;
 }
-size_t weir_delta_snapshot_num_files(const struct weir_delta_snapshot *s) { return s->nfiles; }
+size_t weir_delta_snapshot_num_files(const struct weir_delta_snapshot *s)
+{
+    return s->nfiles;
+}
 const struct weir_delta_add *weir_delta_snapshot_file(const struct weir_delta_snapshot *s, size_t i)
 {
     return i < s->nfiles ? &s->files[i] : NULL;
 }
-size_t weir_delta_snapshot_num_tombstones(const struct weir_delta_snapshot *s) { return s->ntombstones; }
+size_t weir_delta_snapshot_num_tombstones(const struct weir_delta_snapshot *s)
+{
+    return s->ntombstones;
+}
 const struct weir_delta_remove *weir_delta_snapshot_tombstone(const struct weir_delta_snapshot *s, size_t i)
 {
     return i < s->ntombstones ? &s->tombstones[i] : NULL;
 }
-size_t weir_delta_snapshot_num_txns(const struct weir_delta_snapshot *s) { return s->ntxns; }
+size_t weir_delta_snapshot_num_txns(const struct weir_delta_snapshot *s)
+{
+    return s->ntxns;
+}
 const struct weir_delta_txn *weir_delta_snapshot_txn(const struct weir_delta_snapshot *s, size_t i)
 {
     return i < s->ntxns ? &s->txns[i] : NULL;
@@ -773,7 +909,10 @@ int64_t weir_delta_snapshot_txn_version(const struct weir_delta_snapshot *s, con
             return s->txns[i].version;
     return -1;
 }
-size_t weir_delta_snapshot_num_domains(const struct weir_delta_snapshot *s) { return s->ndomains; }
+size_t weir_delta_snapshot_num_domains(const struct weir_delta_snapshot *s)
+{
+    return s->ndomains;
+}
 const struct weir_delta_domain *weir_delta_snapshot_domain(const struct weir_delta_snapshot *s, size_t i)
 {
     return i < s->ndomains ? &s->domains[i] : NULL;
@@ -799,7 +938,7 @@ int64_t weir_delta_snapshot_total_rows(const struct weir_delta_snapshot *s)
             return -1;
         cJSON *j = cJSON_Parse(s->files[i].stats);
         const cJSON *nr = j ? cJSON_GetObjectItemCaseSensitive(j, "numRecords") : NULL;
-        bool ok = cJSON_IsNumber(nr);
+        bool ok = cJSON_IsNumber(nr) && nr->valuedouble >= 0 && nr->valuedouble < 9.2e18;
         if (ok)
             n += (int64_t)nr->valuedouble;
         cJSON_Delete(j);
@@ -832,31 +971,34 @@ int weir_delta_snapshot_check_read(const struct weir_delta_snapshot *s, struct w
         return weir_error_set(err, WEIR_EUNSUPPORTED,
                               "table requires reader version %d, weir reads versions up to 3",
                               p->min_reader_version);
-    if (column_mapping_on(s->metadata))
-        return weir_error_set(err, WEIR_EUNSUPPORTED,
-                              "table requires reader feature 'columnMapping' (mode '%s'), which weir does "
-                              "not support",
-                              weir_delta_metadata_config(s->metadata, "delta.columnMapping.mode"));
     if (p->min_reader_version == 3) {
         for (size_t i = 0; i < p->n_reader_features; i++) {
             const char *f = p->reader_features[i];
             if (strcmp(f, "timestampNtz") == 0 || strcmp(f, "vacuumProtocolCheck") == 0 ||
-                strcmp(f, "columnMapping") == 0 /* mode none checked above */)
+                strcmp(f, "columnMapping") == 0 /* the mode is checked below */)
                 continue;
             if (strcmp(f, "deletionVectors") == 0) {
                 /* readable as long as no live file carries a deletion vector */
                 for (size_t k = 0; k < s->nfiles; k++)
                     if (s->files[k].has_deletion_vector)
-                        return weir_error_set(err, WEIR_EUNSUPPORTED,
-                                              "table requires reader feature 'deletionVectors' (file %s has a "
-                                              "deletion vector), which weir does not support",
-                                              s->files[k].path);
+                        return weir_error_set(
+                            err, WEIR_EUNSUPPORTED,
+                            "table requires reader feature 'deletionVectors' (file %s has a "
+                            "deletion vector), which weir does not support",
+                            s->files[k].path);
                 continue;
             }
             return weir_error_set(err, WEIR_EUNSUPPORTED,
                                   "table requires reader feature '%s', which weir does not support", f);
         }
     }
+    if (column_mapping_on(s->metadata))
+        return weir_error_set(err, WEIR_EUNSUPPORTED,
+                              "table requires reader feature 'columnMapping' (mode '%s'), which weir does "
+                              "not support",
+                              weir_delta_metadata_config(s->metadata, "delta.columnMapping.mode"));
+    if (s->metadata->schema_error)
+        return weir_error_set(err, WEIR_EUNSUPPORTED, "table schema: %s", s->metadata->schema_error);
     return 0;
 }
 
@@ -879,10 +1021,10 @@ int weir_delta_snapshot_check_write(const struct weir_delta_snapshot *s, struct 
 {
     const struct weir_delta_protocol *p = s->protocol;
     const struct weir_delta_metadata *m = s->metadata;
-    static const char *const known[] = {"appendOnly",     "invariants",    "checkConstraints",
-                                        "changeDataFeed", "timestampNtz",  "domainMetadata",
+    static const char *const known[] = {"appendOnly",          "invariants",      "checkConstraints",
+                                        "changeDataFeed",      "timestampNtz",    "domainMetadata",
                                         "vacuumProtocolCheck", "deletionVectors", "columnMapping",
-                                        "generatedColumns", "identityColumns"};
+                                        "generatedColumns",    "identityColumns"};
     if (p->min_writer_version > 7)
         return weir_error_set(err, WEIR_EUNSUPPORTED,
                               "table requires writer version %d, weir writes versions up to 7",
@@ -897,6 +1039,8 @@ int weir_delta_snapshot_check_write(const struct weir_delta_snapshot *s, struct 
                                       "table requires writer feature '%s', which weir does not support",
                                       p->writer_features[i]);
         }
+    if (m->schema_error)
+        return weir_error_set(err, WEIR_EUNSUPPORTED, "table schema: %s", m->schema_error);
     if (column_mapping_on(m))
         return weir_error_set(err, WEIR_EUNSUPPORTED,
                               "table uses column mapping, which weir does not support for writing");
@@ -938,7 +1082,8 @@ int weir_delta_history(struct weir_delta_table *t, int64_t limit, struct weir_de
     if (rc)
         return rc;
     if (l.ncommits == 0) {
-        rc = weir_error_set(err, WEIR_ENOTFOUND, "%s is not a Delta table (no commits in _delta_log)", t->root);
+        rc = weir_error_set(err, WEIR_ENOTFOUND, "%s is not a Delta table (no commits in _delta_log)",
+                            t->root);
         goto done;
     }
     size_t want = l.ncommits;

@@ -13,7 +13,7 @@
 #include "delta/delta_int.h"
 
 #define STATS_MAX_LEAVES 32
-#define STRING_PREFIX 32
+#define STRING_PREFIX    32
 
 int dl_json_escape(struct weir_buf *b, const char *s, size_t n)
 {
@@ -55,13 +55,19 @@ static bool has_minmax(enum weir_type_kind k)
 static double num_at(const struct weir_column *c, size_t i)
 {
     switch (c->type->kind) {
-    case WEIR_TYPE_BYTE: return ((const int8_t *)c->data)[i];
-    case WEIR_TYPE_SHORT: return ((const int16_t *)c->data)[i];
+    case WEIR_TYPE_BYTE:
+        return ((const int8_t *)c->data)[i];
+    case WEIR_TYPE_SHORT:
+        return ((const int16_t *)c->data)[i];
     case WEIR_TYPE_INTEGER:
-    case WEIR_TYPE_DATE: return weir_column_i32(c, i);
-    case WEIR_TYPE_FLOAT: return ((const float *)c->data)[i];
-    case WEIR_TYPE_DOUBLE: return weir_column_f64(c, i);
-    default: return 0;
+    case WEIR_TYPE_DATE:
+        return weir_column_i32(c, i);
+    case WEIR_TYPE_FLOAT:
+        return ((const float *)c->data)[i];
+    case WEIR_TYPE_DOUBLE:
+        return weir_column_f64(c, i);
+    default:
+        return 0;
     }
 }
 

@@ -29,11 +29,11 @@ void weir_delta_write_options_default(struct weir_delta_write_options *o)
 }
 
 struct group {
-    char *pkey;                      /* joined partition values, map key */
-    struct weir_delta_kv *pv;        /* partition values (NULL value = null) */
+    char *pkey;               /* joined partition values, map key */
+    struct weir_delta_kv *pv; /* partition values (NULL value = null) */
     size_t npv;
-    char *dir;                       /* "a=1/b=x/" or "" */
-    struct weir_batch *batch;        /* pending data rows */
+    char *dir;                /* "a=1/b=x/" or "" */
+    struct weir_batch *batch; /* pending data rows */
 };
 
 struct wstate {
@@ -42,6 +42,8 @@ struct wstate {
     const struct weir_type *data_schema;
     struct group *groups;
     size_t ngroups, cap_groups;
+    size_t *slots; /* hash index over groups by pkey */
+    size_t nslots;
     struct weir_delta_actions acts;
     int file_seq;
     int64_t now;
@@ -57,15 +59,20 @@ static void groups_free(struct wstate *w)
         weir_batch_destroy(w->groups[i].batch);
     }
     weir_free(w->groups);
+    weir_free(w->slots);
 }
 
 static const char *codec_ext(enum weir_parquet_codec c)
 {
     switch (c) {
-    case WEIR_PARQUET_SNAPPY: return ".snappy";
-    case WEIR_PARQUET_ZSTD: return ".zstd";
-    case WEIR_PARQUET_GZIP: return ".gz";
-    default: return "";
+    case WEIR_PARQUET_SNAPPY:
+        return ".snappy";
+    case WEIR_PARQUET_ZSTD:
+        return ".zstd";
+    case WEIR_PARQUET_GZIP:
+        return ".gz";
+    default:
+        return "";
     }
 }
 
@@ -97,7 +104,8 @@ static int flush_group(struct wstate *w, struct group *g, struct weir_error *err
     po.codec = w->o->codec;
     uint64_t size = 0;
     if ((rc = weir_parquet_writer_create(&pw, w->data_schema, &po, weir_store_upload_output(up), err)) ||
-        (rc = weir_parquet_writer_write(pw, g->batch, err)) || (rc = weir_parquet_writer_close(pw, &size, err))) {
+        (rc = weir_parquet_writer_write(pw, g->batch, err)) ||
+        (rc = weir_parquet_writer_close(pw, &size, err))) {
         weir_error_prefix(err, "writing data file %s", key);
         goto done;
     }
@@ -134,12 +142,43 @@ done:
     return rc;
 }
 
+static uint64_t hash_key(const char *s)
+{
+    uint64_t h = 1469598103934665603ULL;
+    for (; *s; s++)
+        h = (h ^ (unsigned char)*s) * 1099511628211ULL;
+    return h;
+}
+
+/* Open-addressing index over w->groups (slot = index + 1). */
+static int index_rebuild(struct wstate *w, size_t nslots)
+{
+    size_t *sl = weir_calloc(nslots, sizeof(size_t));
+    if (!sl)
+        return WEIR_ENOMEM;
+    for (size_t i = 0; i < w->ngroups; i++) {
+        size_t h = (size_t)(hash_key(w->groups[i].pkey) & (nslots - 1));
+        while (sl[h])
+            h = (h + 1) & (nslots - 1);
+        sl[h] = i + 1;
+    }
+    weir_free(w->slots);
+    w->slots = sl;
+    w->nslots = nslots;
+    return 0;
+}
+
 static struct group *find_group(struct wstate *w, const char *pkey)
 {
-    /* linear over groups: partitions per write are few; TODO hash if needed */
-    for (size_t i = 0; i < w->ngroups; i++)
-        if (strcmp(w->groups[i].pkey, pkey) == 0)
-            return &w->groups[i];
+    if (!w->nslots)
+        return NULL;
+    size_t h = (size_t)(hash_key(pkey) & (w->nslots - 1));
+    while (w->slots[h]) {
+        struct group *g = &w->groups[w->slots[h] - 1];
+        if (strcmp(g->pkey, pkey) == 0)
+            return g;
+        h = (h + 1) & (w->nslots - 1);
+    }
     return NULL;
 }
 
@@ -156,7 +195,8 @@ static int match_schema(const struct weir_type *table, const struct weir_type *b
             return weir_error_set(err, WEIR_ESCHEMA, "batch lacks table column '%s'", table->fields[i].name);
         /* compare types ignoring top-level nullability */
         if (!weir_type_equal(table->fields[i].type, bs->fields[j].type)) {
-            char *a = weir_type_to_display(table->fields[i].type), *b = weir_type_to_display(bs->fields[j].type);
+            char *a = weir_type_to_display(table->fields[i].type),
+                 *b = weir_type_to_display(bs->fields[j].type);
             int rc = weir_error_set(err, WEIR_ESCHEMA, "column '%s' is %s in the table but %s in the batch",
                                     table->fields[i].name, a ? a : "?", b ? b : "?");
             weir_free(a);
@@ -234,8 +274,9 @@ static int build_create(struct wstate *w, const struct weir_type *schema, struct
             m->n_partition_columns++;
         }
         if (m->n_partition_columns == schema->nfields)
-            return weir_error_set(err, WEIR_ESCHEMA, "every column is a partition column; at least one data "
-                                                     "column is needed");
+            return weir_error_set(err, WEIR_ESCHEMA,
+                                  "every column is a partition column; at least one data "
+                                  "column is needed");
     }
     if (dl_kv_copy(&m->configuration, o->configuration, o->n_configuration))
         return weir_error_set(err, WEIR_ENOMEM, "out of memory");
@@ -250,18 +291,11 @@ static char *commit_info_json(struct wstate *w, int64_t read_version, bool blind
     char uuid[37];
     weir_buf_init(&b);
     dl_uuid(uuid);
-    int rc = weir_buf_printf(&b, "{\"timestamp\":%lld,\"operation\":\"%s\",\"operationParameters\":{\"mode\":\"%s\","
-                                 "\"partitionBy\":",
-                             (long long)w->now, w->acts.metadata ? "CREATE OR REPLACE TABLE AS SELECT" : "WRITE",
-                             w->o->mode == WEIR_DELTA_OVERWRITE ? "Overwrite" : "Append");
-    if (w->acts.metadata && w->o->mode == WEIR_DELTA_APPEND && read_version < 0) {
-        /* a new table: Spark calls this WRITE too */
-        weir_buf_free(&b);
-        weir_buf_init(&b);
-        rc = weir_buf_printf(&b, "{\"timestamp\":%lld,\"operation\":\"WRITE\",\"operationParameters\":{\"mode\":"
-                                 "\"%s\",\"partitionBy\":",
-                             (long long)w->now, "Append");
-    }
+    int rc = weir_buf_printf(
+        &b,
+        "{\"timestamp\":%lld,\"operation\":\"WRITE\",\"operationParameters\":{\"mode\":\"%s\","
+        "\"partitionBy\":",
+        (long long)w->now, w->o->mode == WEIR_DELTA_OVERWRITE ? "Overwrite" : "Append");
     /* partitionBy is a JSON array inside a string */
     struct weir_buf pb;
     weir_buf_init(&pb);
@@ -283,10 +317,11 @@ static char *commit_info_json(struct wstate *w, int64_t read_version, bool blind
     if (rc == 0 && read_version >= 0)
         rc = weir_buf_printf(&b, ",\"readVersion\":%lld", (long long)read_version);
     if (rc == 0)
-        rc = weir_buf_printf(&b,
-                             ",\"isolationLevel\":\"Serializable\",\"isBlindAppend\":%s,\"operationMetrics\":{"
-                             "\"numFiles\":\"%zu\",\"numOutputRows\":\"%lld\",\"numOutputBytes\":\"%lld\"",
-                             blind ? "true" : "false", w->acts.n_adds, (long long)w->rows, (long long)w->bytes);
+        rc = weir_buf_printf(
+            &b,
+            ",\"isolationLevel\":\"Serializable\",\"isBlindAppend\":%s,\"operationMetrics\":{"
+            "\"numFiles\":\"%zu\",\"numOutputRows\":\"%lld\",\"numOutputBytes\":\"%lld\"",
+            blind ? "true" : "false", w->acts.n_adds, (long long)w->rows, (long long)w->bytes);
     if (rc == 0 && w->acts.n_removes)
         rc = weir_buf_printf(&b, ",\"numRemovedFiles\":\"%zu\"", w->acts.n_removes);
     if (rc == 0)
@@ -328,12 +363,23 @@ int weir_delta_write(struct weir_delta_table *t, const struct weir_batch *const 
     w.t = t;
     w.o = opts;
     w.now = opts->now_ms > 0 ? opts->now_ms : dl_now_ms();
+    uint64_t target = opts->target_file_bytes ? opts->target_file_bytes : 128ull << 20;
     weir_delta_actions_init(&w.acts);
     if (nbatches == 0 || !batches[0])
         return weir_error_set(err, WEIR_EINVAL, "%s: nothing to write (no batches)", t->root);
 
     struct weir_error lerr = {0};
-    rc = weir_delta_snapshot_load(t, -1, &snap, &lerr);
+    /* the handle's cached snapshot, advanced by the commits since; else a full load */
+    if (t->write_cache && dl_snapshot_advance(t, t->write_cache, &lerr) != 0) {
+        weir_delta_snapshot_destroy(t->write_cache);
+        t->write_cache = NULL;
+        weir_error_clear(&lerr);
+    }
+    rc = 0;
+    if (t->write_cache)
+        snap = t->write_cache;
+    else if ((rc = weir_delta_snapshot_load(t, -1, &snap, &lerr)) == 0)
+        t->write_cache = snap; /* owned by the handle from now on */
     if (rc == WEIR_ENOTFOUND) {
         int64_t lv;
         struct weir_error e2 = {0};
@@ -368,8 +414,8 @@ int weir_delta_write(struct weir_delta_table *t, const struct weir_batch *const 
         md = weir_delta_snapshot_metadata(snap);
         const char *ao = weir_delta_metadata_config(md, "delta.appendOnly");
         if (opts->mode == WEIR_DELTA_OVERWRITE && ao && strcasecmp(ao, "true") == 0) {
-            rc = weir_error_set(err, WEIR_EUNSUPPORTED, "%s is append-only (delta.appendOnly=true); overwrite refused",
-                                t->root);
+            rc = weir_error_set(err, WEIR_EUNSUPPORTED,
+                                "%s is append-only (delta.appendOnly=true); overwrite refused", t->root);
             goto done;
         }
         schema = md->schema;
@@ -393,8 +439,8 @@ int weir_delta_write(struct weir_delta_table *t, const struct weir_batch *const 
                 is_part[i] = 1;
         if (!is_part[i]) {
             struct weir_type *ft = weir_type_clone(schema->fields[i].type);
-            if (!ft || weir_type_struct_add(data_schema, schema->fields[i].name, ft, schema->fields[i].nullable,
-                                            schema->fields[i].metadata)) {
+            if (!ft || weir_type_struct_add(data_schema, schema->fields[i].name, ft,
+                                            schema->fields[i].nullable, schema->fields[i].metadata)) {
                 rc = weir_error_set(err, WEIR_ENOMEM, "out of memory");
                 goto done;
             }
@@ -410,8 +456,9 @@ int weir_delta_write(struct weir_delta_table *t, const struct weir_batch *const 
         }
         for (size_t i = 0; i < schema->nfields; i++)
             if (!schema->fields[i].nullable && b->columns[colmap[i]].null_count > 0) {
-                rc = weir_error_set(err, WEIR_ESCHEMA, "%s: column '%s' is NOT NULL but batch %zu has %zu nulls",
-                                    t->root, schema->fields[i].name, bi, b->columns[colmap[i]].null_count);
+                rc = weir_error_set(err, WEIR_ESCHEMA,
+                                    "%s: column '%s' is NOT NULL but batch %zu has %zu nulls", t->root,
+                                    schema->fields[i].name, bi, b->columns[colmap[i]].null_count);
                 goto done;
             }
         for (size_t r = 0; r < b->nrows; r++) {
@@ -465,7 +512,8 @@ int weir_delta_write(struct weir_delta_table *t, const struct weir_batch *const 
                     if (rc == 0)
                         rc = weir_buf_append_byte(&dir, '=');
                     if (rc == 0)
-                        rc = v ? dl_hive_escape(&dir, v) : weir_buf_append_str(&dir, "__HIVE_DEFAULT_PARTITION__");
+                        rc = v ? dl_hive_escape(&dir, v)
+                               : weir_buf_append_str(&dir, "__HIVE_DEFAULT_PARTITION__");
                     if (rc == 0)
                         rc = weir_buf_append_byte(&dir, '/');
                 }
@@ -478,6 +526,18 @@ int weir_delta_write(struct weir_delta_table *t, const struct weir_batch *const 
                     goto done;
                 }
                 g->dir = (char *)dir.data;
+                if (w.ngroups * 2 > w.nslots) {
+                    /* grow: the rebuild indexes every group, the new one included */
+                    if (index_rebuild(&w, w.nslots ? w.nslots * 2 : 64)) {
+                        rc = weir_error_set(err, WEIR_ENOMEM, "out of memory");
+                        goto done;
+                    }
+                } else {
+                    size_t h = (size_t)(hash_key(g->pkey) & (w.nslots - 1));
+                    while (w.slots[h])
+                        h = (h + 1) & (w.nslots - 1);
+                    w.slots[h] = w.ngroups;
+                }
             }
             size_t dc = 0;
             for (size_t i = 0; i < schema->nfields; i++) {
@@ -492,7 +552,7 @@ int weir_delta_write(struct weir_delta_table *t, const struct weir_batch *const 
                 weir_error_set(err, rc, "internal: data batch columns out of step");
                 goto done;
             }
-            if ((g->batch->nrows & 1023) == 0 && weir_batch_memory(g->batch) >= opts->target_file_bytes &&
+            if ((g->batch->nrows & 1023) == 0 && weir_batch_memory(g->batch) >= target &&
                 (rc = flush_group(&w, g, err)))
                 goto done;
         }
@@ -557,19 +617,30 @@ int weir_delta_write(struct weir_delta_table *t, const struct weir_batch *const 
         interval = atoll(ci);
     if (opts->checkpoint && version > 0 && version % interval == 0) {
         struct weir_error cerr = {0};
-        int crc = weir_delta_snapshot_load(t, version, &after, &cerr);
+        const struct weir_delta_snapshot *cs = NULL;
+        int crc = 0;
+        snap = NULL; /* md and snap may change below; neither is used after this */
+        md = NULL;
+        if (t->write_cache && dl_snapshot_advance(t, t->write_cache, &cerr) != 0) {
+            weir_delta_snapshot_destroy(t->write_cache);
+            t->write_cache = NULL;
+            weir_error_clear(&cerr);
+        }
+        if (t->write_cache && weir_delta_snapshot_version(t->write_cache) == version)
+            cs = t->write_cache;
+        else if ((crc = weir_delta_snapshot_load(t, version, &after, &cerr)) == 0)
+            cs = after;
         if (crc == 0)
-            crc = weir_delta_checkpoint_write(t, after, w.now, &cerr);
+            crc = weir_delta_checkpoint_write(t, cs, w.now, &cerr);
         if (crc == 0) {
             res->checkpoint_written = true;
-            crc = weir_delta_log_cleanup(t, after, w.now, NULL, &cerr);
+            crc = weir_delta_log_cleanup(t, cs, w.now, NULL, &cerr);
         }
         if (crc) /* the commit stands; a missing checkpoint only costs replay time */
             WEIR_WARN("%s: checkpoint at version %lld failed: %s", t->root, (long long)version, cerr.message);
     }
 done:
-    weir_delta_snapshot_destroy(after);
-    weir_delta_snapshot_destroy(snap);
+    weir_delta_snapshot_destroy(after); /* snap belongs to t->write_cache */
     weir_type_destroy(data_schema);
     weir_free(colmap);
     weir_free(is_part);

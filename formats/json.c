@@ -7,7 +7,9 @@
  * double) and strings are unescaped only when needed. Decoding a line runs
  * twice over the node tree: a dry pass that converts and checks every value
  * without touching the batch, then the appending pass, so a bad line never
- * leaves half a row behind.
+ * leaves half a row behind. The dry pass leaves what it learned per node in
+ * d->aux (the field an object key matched, the converted number, date or
+ * timestamp), so the appending pass neither re-matches keys nor re-parses.
  *
  * Invariants: node indices (not pointers) link the tree because the node
  * array may move while growing; JNONE ends a sibling chain. A decoder's
@@ -161,6 +163,18 @@ static int jp_string(struct jparse *p, uint32_t *out)
     size_t i = p->pos;
     uint8_t esc = 0;
     for (;;) {
+        /* skip 8 plain ASCII bytes at a time (no '"', '\\', control or
+         * high-bit byte); the tests may flag a plain byte, never miss one */
+        while (i + 8 <= p->n) {
+            uint64_t w;
+            memcpy(&w, s + i, 8);
+            const uint64_t ones = 0x0101010101010101ULL, highs = 0x8080808080808080ULL;
+            uint64_t q = w ^ (ones * '"'), b = w ^ (ones * '\\');
+            uint64_t special = ((q - ones) & ~q) | ((b - ones) & ~b) | (w - ones * 0x20) | w;
+            if (special & highs)
+                break;
+            i += 8;
+        }
         if (i >= p->n) {
             p->pos = i;
             return jp_fail(p, "unterminated string");
@@ -880,12 +894,43 @@ size_t weir_json_format_timestamp(int64_t micros, bool utc_z, char buf[40])
     unsigned m, d;
     civil_from_days(days, &y, &m, &d);
     int64_t secs = rem / 1000000, us = rem % 1000000;
-    int k;
-    const char *fmt = (y >= 0 && y <= 9999) ? "%04d-%02u-%02uT%02d:%02d:%02d.%06d%s"
-                                            : "%+05d-%02u-%02uT%02d:%02d:%02d.%06d%s";
-    k = snprintf(buf, 40, fmt, (int)y, m, d, (int)(secs / 3600), (int)(secs / 60 % 60), (int)(secs % 60),
-                 (int)us, utc_z ? "Z" : "");
-    return (size_t)k;
+    if (y < 0 || y > 9999) {
+        int k = snprintf(buf, 40, "%+05d-%02u-%02uT%02d:%02d:%02d.%06d%s", (int)y, m, d, (int)(secs / 3600),
+                         (int)(secs / 60 % 60), (int)(secs % 60), (int)us, utc_z ? "Z" : "");
+        return (size_t)k;
+    }
+    /* "YYYY-MM-DDTHH:MM:SS.ffffff" written digit by digit (hot in scans) */
+    unsigned yy = (unsigned)y, hh = (unsigned)(secs / 3600), mi = (unsigned)(secs / 60 % 60),
+             ss = (unsigned)(secs % 60), u = (unsigned)us;
+    buf[0] = (char)('0' + yy / 1000);
+    buf[1] = (char)('0' + yy / 100 % 10);
+    buf[2] = (char)('0' + yy / 10 % 10);
+    buf[3] = (char)('0' + yy % 10);
+    buf[4] = '-';
+    buf[5] = (char)('0' + m / 10);
+    buf[6] = (char)('0' + m % 10);
+    buf[7] = '-';
+    buf[8] = (char)('0' + d / 10);
+    buf[9] = (char)('0' + d % 10);
+    buf[10] = 'T';
+    buf[11] = (char)('0' + hh / 10);
+    buf[12] = (char)('0' + hh % 10);
+    buf[13] = ':';
+    buf[14] = (char)('0' + mi / 10);
+    buf[15] = (char)('0' + mi % 10);
+    buf[16] = ':';
+    buf[17] = (char)('0' + ss / 10);
+    buf[18] = (char)('0' + ss % 10);
+    buf[19] = '.';
+    for (int i = 25; i >= 20; i--) {
+        buf[i] = (char)('0' + u % 10);
+        u /= 10;
+    }
+    size_t n = 26;
+    if (utc_z)
+        buf[n++] = 'Z';
+    buf[n] = 0;
+    return n;
 }
 
 size_t weir_json_format_decimal(weir_i128 v, int scale, char buf[48])
@@ -916,8 +961,18 @@ size_t weir_json_format_decimal(weir_i128 v, int scale, char buf[48])
 
 struct pathseg {
     const char *name; /* NULL: array index */
-    size_t len;
+    size_t len;       /* SIZE_MAX: name is NUL-terminated */
     size_t index;
+};
+
+/* What the dry pass learned about one node, reused by the append pass:
+ * for an object key the matched field index, for a scalar its value. */
+union node_aux {
+    long field;
+    int64_t i;
+    double f;
+    float f32;
+    weir_i128 dec;
 };
 
 struct weir_json_decoder {
@@ -932,11 +987,14 @@ struct weir_json_decoder {
     struct weir_buf scratch2; /* decoded base64, map key text */
     uint32_t *slots;
     size_t nslots, cap_slots;
+    union node_aux *aux; /* one per parsed node */
+    size_t cap_aux;
     struct pathseg path[WEIR_JSON_MAX_DEPTH + 4];
     int depth;
-    /* the line being decoded */
+    /* the line (or record) being decoded */
     const char *line;
     uint64_t line_off;
+    const char *unit; /* "line" or "record", for messages */
 };
 
 void weir_json_decode_options_default(struct weir_json_decode_options *o)
@@ -990,6 +1048,7 @@ void weir_json_decoder_destroy(struct weir_json_decoder *d)
     weir_buf_free(&d->scratch);
     weir_buf_free(&d->scratch2);
     weir_free(d->slots);
+    weir_free(d->aux);
     weir_free(d);
 }
 
@@ -1005,6 +1064,16 @@ int weir_json_decoder_reset(struct weir_json_decoder *d, const char *source)
     return 0;
 }
 
+/* Does the NUL-terminated field name equal the n key bytes? Never reads
+ * past the name's terminator. */
+static inline bool name_eq(const char *fname, const char *key, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        if (fname[i] != key[i] || fname[i] == '\0')
+            return false;
+    return fname[n] == '\0';
+}
+
 /* Render the current path ("a.b[3].c") into buf. */
 static void path_text(const struct weir_json_decoder *d, char *buf, size_t cap)
 {
@@ -1013,8 +1082,9 @@ static void path_text(const struct weir_json_decoder *d, char *buf, size_t cap)
     for (int i = 0; i < d->depth && o + 1 < cap; i++) {
         const struct pathseg *p = &d->path[i];
         int k;
+        size_t len = p->len == SIZE_MAX && p->name != NULL ? strlen(p->name) : p->len;
         if (p->name != NULL)
-            k = snprintf(buf + o, cap - o, "%s%.*s", i ? "." : "", (int)(p->len > 200 ? 200 : p->len), p->name);
+            k = snprintf(buf + o, cap - o, "%s%.*s", i ? "." : "", (int)(len > 200 ? 200 : len), p->name);
         else
             k = snprintf(buf + o, cap - o, "[%zu]", p->index);
         if (k < 0)
@@ -1050,12 +1120,13 @@ static int dfail(struct weir_json_decoder *d, struct weir_error *err, int code, 
         bool cut = len > 64;
         snprintf(got, sizeof got, ", got %.*s%s", (int)(cut ? 64 : len), d->line + start, cut ? "..." : "");
     }
+    const char *unit = d->unit ? d->unit : "line";
     if (path[0])
-        return weir_error_set(err, code, "%s%sline %" PRIu64 " (byte %" PRIu64 "): field '%s': %s%s",
-                              d->source ? d->source : "", d->source ? ": " : "", d->line_no, off, path, what,
+        return weir_error_set(err, code, "%s%s%s %" PRIu64 " (byte %" PRIu64 "): field '%s': %s%s",
+                              d->source ? d->source : "", d->source ? ": " : "", unit, d->line_no, off, path, what,
                               got);
-    return weir_error_set(err, code, "%s%sline %" PRIu64 " (byte %" PRIu64 "): %s%s", d->source ? d->source : "",
-                          d->source ? ": " : "", d->line_no, off, what, got);
+    return weir_error_set(err, code, "%s%s%s %" PRIu64 " (byte %" PRIu64 "): %s%s", d->source ? d->source : "",
+                          d->source ? ": " : "", unit, d->line_no, off, what, got);
 }
 
 static const char *type_word(const struct weir_type *t)
@@ -1140,11 +1211,38 @@ static bool float_special(const char *s, size_t n, double *v)
 /* Convert and (unless dry) append a primitive value from text. `jt` is the
  * JSON kind of the text's origin (J_NUM, J_STR, J_TRUE, ...); ni names the
  * node for messages. */
+/* Kinds whose converted value the dry pass caches in d->aux. */
+static bool cached_kind(enum weir_type_kind k)
+{
+    return k != WEIR_TYPE_STRING && k != WEIR_TYPE_BINARY && k != WEIR_TYPE_BOOLEAN;
+}
+
+/* Convert and (unless dry) append a primitive value from text. `jt` is the
+ * JSON kind of the text's origin (J_NUM, J_STR, J_TRUE, ...); ni names the
+ * node for messages and for the value cache: the dry pass stores the
+ * converted value of cached kinds in d->aux[ni], the append pass (s may
+ * then be NULL) appends it without converting again. */
 static int dec_primitive(struct weir_json_decoder *d, struct weir_column *c, uint32_t ni, int jt,
                          const char *s, size_t n, bool dry, struct weir_error *err)
 {
     const struct weir_type *t = c->type;
+    union node_aux *ax = &d->aux[ni];
     int rc = 0;
+    if (!dry) {
+        switch (t->kind) {
+        case WEIR_TYPE_BYTE: return weir_column_append_i8(c, (int8_t)ax->i);
+        case WEIR_TYPE_SHORT: return weir_column_append_i16(c, (int16_t)ax->i);
+        case WEIR_TYPE_INTEGER:
+        case WEIR_TYPE_DATE: return weir_column_append_i32(c, (int32_t)ax->i);
+        case WEIR_TYPE_LONG:
+        case WEIR_TYPE_TIMESTAMP:
+        case WEIR_TYPE_TIMESTAMP_NTZ: return weir_column_append_i64(c, ax->i);
+        case WEIR_TYPE_FLOAT: return weir_column_append_f32(c, ax->f32);
+        case WEIR_TYPE_DOUBLE: return weir_column_append_f64(c, ax->f);
+        case WEIR_TYPE_DECIMAL: return weir_column_append_i128(c, ax->dec);
+        default: break;
+        }
+    }
     switch (t->kind) {
     case WEIR_TYPE_BOOLEAN:
         if (jt != J_TRUE && jt != J_FALSE)
@@ -1157,22 +1255,14 @@ static int dec_primitive(struct weir_json_decoder *d, struct weir_column *c, uin
         static const int64_t lo[] = {INT8_MIN, INT16_MIN, INT32_MIN, INT64_MIN};
         static const int64_t hi[] = {INT8_MAX, INT16_MAX, INT32_MAX, INT64_MAX};
         int k = t->kind - WEIR_TYPE_BYTE;
-        int64_t v;
         if (jt != J_NUM)
             goto mismatch;
-        rc = parse_int(s, n, lo[k], hi[k], &v);
+        rc = parse_int(s, n, lo[k], hi[k], &ax->i);
         if (rc == WEIR_ERANGE)
             return dfail(d, err, rc, ni, "value out of range for %s", weir_type_kind_name(t->kind));
         if (rc != 0)
             return dfail(d, err, WEIR_EPARSE, ni, "expected an integer");
-        if (dry)
-            return 0;
-        switch (t->kind) {
-        case WEIR_TYPE_BYTE: return weir_column_append_i8(c, (int8_t)v);
-        case WEIR_TYPE_SHORT: return weir_column_append_i16(c, (int16_t)v);
-        case WEIR_TYPE_INTEGER: return weir_column_append_i32(c, (int32_t)v);
-        default: return weir_column_append_i64(c, v);
-        }
+        return 0;
     }
     case WEIR_TYPE_FLOAT:
     case WEIR_TYPE_DOUBLE: {
@@ -1202,21 +1292,21 @@ static int dec_primitive(struct weir_json_decoder *d, struct weir_column *c, uin
         } else {
             goto mismatch;
         }
-        if (dry)
-            return 0;
-        return t->kind == WEIR_TYPE_FLOAT ? weir_column_append_f32(c, f) : weir_column_append_f64(c, v);
+        if (t->kind == WEIR_TYPE_FLOAT)
+            ax->f32 = f;
+        else
+            ax->f = v;
+        return 0;
     }
-    case WEIR_TYPE_DECIMAL: {
-        weir_i128 v;
+    case WEIR_TYPE_DECIMAL:
         if (jt != J_NUM && jt != J_STR)
             goto mismatch;
-        rc = parse_decimal_ex(s, n, t->precision, t->scale, false, &v);
+        rc = parse_decimal_ex(s, n, t->precision, t->scale, false, &ax->dec);
         if (rc == WEIR_ERANGE)
             return dfail(d, err, rc, ni, "value does not fit decimal(%d,%d)", t->precision, t->scale);
         if (rc != 0)
             goto mismatch;
-        return dry ? 0 : weir_column_append_i128(c, v);
-    }
+        return 0;
     case WEIR_TYPE_STRING:
         if (jt != J_STR) {
             /* keep the JSON text of any other value */
@@ -1238,7 +1328,8 @@ static int dec_primitive(struct weir_json_decoder *d, struct weir_column *c, uin
         int32_t v;
         if (jt != J_STR || weir_json_parse_date(s, n, &v) != 0)
             goto mismatch;
-        return dry ? 0 : weir_column_append_i32(c, v);
+        ax->i = v;
+        return 0;
     }
     case WEIR_TYPE_TIMESTAMP:
     case WEIR_TYPE_TIMESTAMP_NTZ: {
@@ -1258,7 +1349,8 @@ static int dec_primitive(struct weir_json_decoder *d, struct weir_column *c, uin
         } else {
             goto mismatch;
         }
-        return dry ? 0 : weir_column_append_i64(c, v);
+        ax->i = v;
+        return 0;
     }
     default:
         break;
@@ -1279,21 +1371,29 @@ static int dec_members(struct weir_json_decoder *d, const struct weir_type *st, 
     int rc = push_slots(d, nf, &base);
     if (rc != 0)
         return weir_error_set(err, rc, "json decoder: out of memory");
-    size_t ord = 0;
-    for (uint32_t k = d->doc.nodes[obj].child; k != JNONE; k = d->doc.nodes[d->doc.nodes[k].next].next, ord++) {
+    size_t next_hint = 0;
+    for (uint32_t k = d->doc.nodes[obj].child; k != JNONE; k = d->doc.nodes[d->doc.nodes[k].next].next) {
         uint32_t v = d->doc.nodes[k].next;
-        const char *name;
-        size_t nlen;
+        if (!dry) {
+            /* the dry pass matched this key already */
+            if (d->aux[k].field >= 0)
+                d->slots[base + (size_t)d->aux[k].field] = v;
+            continue;
+        }
+        const char *name = NULL;
+        size_t nlen = 0;
         if ((rc = str_text(d, err, k, &d->scratch, &name, &nlen)) != 0)
             goto out;
-        size_t hint = ord < nf ? ord : 0;
+        /* keys usually follow the schema order, possibly with gaps: try the
+         * field after the previous match first */
+        size_t hint = next_hint < nf ? next_hint : 0;
         long found = -1;
         const struct weir_field *hf = &st->fields[hint];
-        if (strlen(hf->name) == nlen && memcmp(hf->name, name, nlen) == 0) {
+        if (name_eq(hf->name, name, nlen)) {
             found = (long)hint;
         } else {
             for (size_t f = 0; f < nf; f++) {
-                if (strlen(st->fields[f].name) == nlen && memcmp(st->fields[f].name, name, nlen) == 0) {
+                if (name_eq(st->fields[f].name, name, nlen)) {
                     found = (long)f;
                     break;
                 }
@@ -1307,6 +1407,9 @@ static int dec_members(struct weir_json_decoder *d, const struct weir_type *st, 
                 }
             }
         }
+        d->aux[k].field = found;
+        if (found >= 0)
+            next_hint = (size_t)found + 1;
         if (found < 0) {
             if (d->reject_unknown) {
                 rc = dfail(d, err, WEIR_ESCHEMA, k, "unknown field not in the schema");
@@ -1319,7 +1422,7 @@ static int dec_members(struct weir_json_decoder *d, const struct weir_type *st, 
     for (size_t f = 0; f < nf; f++) {
         const struct weir_field *fd = &st->fields[f];
         d->path[d->depth].name = fd->name;
-        d->path[d->depth].len = strlen(fd->name);
+        d->path[d->depth].len = SIZE_MAX; /* NUL-terminated: measured only for messages */
         d->depth++;
         rc = dec_value(d, &cols[f], d->slots[base + f], fd->nullable, dry, err);
         d->depth--;
@@ -1370,8 +1473,8 @@ static int dec_value(struct weir_json_decoder *d, struct weir_column *c, uint32_
         size_t idx = 0;
         if (x->type == J_OBJ) {
             for (uint32_t k = x->child; k != JNONE; k = d->doc.nodes[d->doc.nodes[k].next].next, idx++) {
-                const char *ks;
-                size_t kn;
+                const char *ks = NULL;
+                size_t kn = 0;
                 if ((rc = str_text(d, err, k, &d->scratch, &ks, &kn)) != 0)
                     return rc;
                 d->path[d->depth].name = d->line + d->doc.nodes[k].start; /* raw: scratch is reused below */
@@ -1430,12 +1533,47 @@ static int dec_value(struct weir_json_decoder *d, struct weir_column *c, uint32_
     default: {
         const char *s = d->line + x->start;
         size_t n = x->len;
+        if (!dry && cached_kind(t->kind))
+            return dec_primitive(d, c, ni, x->type, NULL, 0, false, err);
         if (x->type == J_STR && (rc = str_text(d, err, ni, &d->scratch, &s, &n)) != 0)
             return rc;
         return dec_primitive(d, c, ni, x->type, s, n, dry, err);
     }
     }
     return dfail(d, err, WEIR_EPARSE, ni, "expected %s", type_word(t));
+}
+
+/* Parse and decode one document (d->line_no, d->line_off set by the
+ * caller) into one row of b. */
+static int decode_one(struct weir_json_decoder *d, const char *text, size_t len, struct weir_batch *b,
+                      struct weir_error *err)
+{
+    int rc;
+    d->line = text;
+    d->depth = 0;
+    d->nslots = 0;
+    if (len >= UINT32_MAX)
+        return dfail(d, err, WEIR_EUNSUPPORTED, JNONE, "document longer than 4 GiB");
+    if (jp_line(&d->parse, &d->doc, text, len) != 0) {
+        if (d->parse.nomem)
+            return weir_error_set(err, WEIR_ENOMEM, "json decoder: out of memory");
+        d->line_off += d->parse.epos;
+        return dfail(d, err, WEIR_EPARSE, JNONE, "invalid JSON: %s", d->parse.emsg);
+    }
+    if (d->doc.nodes[0].type != J_OBJ)
+        return dfail(d, err, WEIR_EPARSE, 0, "expected a JSON object");
+    if (d->cap_aux < d->doc.n) {
+        union node_aux *na = weir_realloc(d->aux, d->doc.cap * sizeof *na);
+        if (na == NULL)
+            return weir_error_set(err, WEIR_ENOMEM, "json decoder: out of memory");
+        d->aux = na;
+        d->cap_aux = d->doc.cap;
+    }
+    if ((rc = dec_members(d, d->schema, b->columns, 0, true, err)) != 0)
+        return rc;
+    if ((rc = dec_members(d, b->schema, b->columns, 0, false, err)) != 0)
+        return weir_error_set(err, rc, "json decoder: out of memory");
+    return 0;
 }
 
 int weir_json_decode(struct weir_json_decoder *d, const char *text, size_t n, struct weir_batch *b,
@@ -1450,38 +1588,16 @@ int weir_json_decode(struct weir_json_decoder *d, const char *text, size_t n, st
         rc = weir_error_set(err, WEIR_ESCHEMA, "json decoder: batch schema differs from the decoder's");
         goto out;
     }
+    d->unit = "line";
+    if (d->offset == 0 && n >= 3 && memcmp(text, "\xEF\xBB\xBF", 3) == 0)
+        L.pos = 3; /* a UTF-8 byte order mark at the start of the input */
     while (next_line(&L, &line, &len, &off)) {
         d->line_no++;
-        d->line = line;
         d->line_off = d->offset + off;
-        d->depth = 0;
-        d->nslots = 0;
         if (is_blank(line, len))
             continue;
-        if (len >= UINT32_MAX) {
-            rc = dfail(d, err, WEIR_EUNSUPPORTED, JNONE, "line longer than 4 GiB");
+        if ((rc = decode_one(d, line, len, b, err)) != 0)
             goto out;
-        }
-        if (jp_line(&d->parse, &d->doc, line, len) != 0) {
-            if (d->parse.nomem) {
-                rc = weir_error_set(err, WEIR_ENOMEM, "json decoder: out of memory");
-                goto out;
-            }
-            d->line_off += d->parse.epos;
-            rc = dfail(d, err, WEIR_EPARSE, JNONE, "invalid JSON: %s", d->parse.emsg);
-            goto out;
-        }
-        if (d->doc.nodes[0].type != J_OBJ) {
-            rc = dfail(d, err, WEIR_EPARSE, 0, "expected a JSON object");
-            goto out;
-        }
-        if ((rc = dec_members(d, d->schema, b->columns, 0, true, err)) != 0)
-            goto out;
-        if ((rc = dec_members(d, b->schema, b->columns, 0, false, err)) != 0) {
-            if (rc == WEIR_ENOMEM)
-                weir_error_set(err, rc, "json decoder: out of memory");
-            goto out;
-        }
         added++;
     }
 out:
@@ -1496,7 +1612,48 @@ out:
     return rc;
 }
 
+int weir_json_decode_record(struct weir_json_decoder *d, const char *text, size_t n, struct weir_batch *b,
+                            struct weir_error *err)
+{
+    int rc;
+    if (!weir_type_equal(b->schema, d->schema))
+        return weir_error_set(err, WEIR_ESCHEMA, "json decoder: batch schema differs from the decoder's");
+    d->unit = "record";
+    d->line_no++;
+    d->line_off = 0;
+    if ((rc = decode_one(d, text, n, b, err)) != 0)
+        return rc;
+    rc = weir_batch_finish_rows(b);
+    if (rc != 0)
+        return weir_error_set(err, rc, "json decoder: batch columns disagree in length");
+    return 0;
+}
+
 /* ------------------------------------------------------------------ encoder */
+
+/* Inline appends for the hot encoder path: weir_buf keeps room for a NUL
+ * after len (see core/buf.c), so a write fits when len + n + 1 <= cap;
+ * otherwise fall back to the growing append. */
+static inline int put_byte(struct weir_buf *o, uint8_t c)
+{
+    if (o->data != NULL && o->len + 2 <= o->cap) {
+        o->data[o->len++] = c;
+        o->data[o->len] = 0;
+        return 0;
+    }
+    return weir_buf_append_byte(o, c);
+}
+
+static inline int put_bytes(struct weir_buf *o, const void *p, size_t n)
+{
+    if (o->data != NULL && n < o->cap && o->len + n + 1 <= o->cap) {
+        memcpy(o->data + o->len, p, n);
+        o->len += n;
+        o->data[o->len] = 0;
+        return 0;
+    }
+    return weir_buf_append(o, p, n);
+}
 
 static int enc_string(struct weir_buf *o, const uint8_t *s, size_t n)
 {
@@ -1504,24 +1661,24 @@ static int enc_string(struct weir_buf *o, const uint8_t *s, size_t n)
     int rc = weir_buf_reserve(o, n + 2);
     if (rc != 0)
         return rc;
-    rc = weir_buf_append_byte(o, '"');
+    rc = put_byte(o, '"');
     size_t i = 0;
     while (i < n && rc == 0) {
         size_t j = i;
         while (j < n && s[j] >= 0x20 && s[j] != '"' && s[j] != '\\' && s[j] < 0x80)
             j++;
         if (j > i)
-            rc = weir_buf_append(o, s + i, j - i);
+            rc = put_bytes(o, s + i, j - i);
         if (j >= n || rc != 0)
             break;
         uint8_t c = s[j];
         if (c >= 0x80) {
             size_t k = utf8_seq(s + j, n - j);
             if (k == 0) {
-                rc = weir_buf_append(o, "\\ufffd", 6); /* invalid UTF-8 byte */
+                rc = put_bytes(o, "\\ufffd", 6); /* invalid UTF-8 byte */
                 i = j + 1;
             } else {
-                rc = weir_buf_append(o, s + j, k);
+                rc = put_bytes(o, s + j, k);
                 i = j + k;
             }
             continue;
@@ -1545,11 +1702,11 @@ static int enc_string(struct weir_buf *o, const uint8_t *s, size_t n)
             e[5] = hex[c & 15];
             el = 6;
         }
-        rc = weir_buf_append(o, e, el);
+        rc = put_bytes(o, e, el);
         i = j + 1;
     }
     if (rc == 0)
-        rc = weir_buf_append_byte(o, '"');
+        rc = put_byte(o, '"');
     return rc;
 }
 
@@ -1558,9 +1715,55 @@ int weir_json_append_string(struct weir_buf *out, const char *s, size_t n)
     return enc_string(out, (const uint8_t *)s, n);
 }
 
+static const double pow10_tab[] = {1e0, 1e1, 1e2, 1e3, 1e4, 1e5, 1e6, 1e7, 1e8, 1e9};
+
+/* Fast path for the common "few decimals" doubles (1.5, 123.45, 7.0):
+ * the smallest k <= 9 with v == m / 10^k for an integer m < 2^53 gives
+ * the shortest fixed-point text, and since both m and 10^k are exact
+ * doubles and division rounds correctly, that text reads back as v.
+ * Returns 0 when v is not of that form. */
+static size_t fmt_double_fixed(double v, char *buf)
+{
+    double a = fabs(v);
+    if (!(a >= 1e-4 && a < 1e15))
+        return 0;
+    for (int k = 0; k <= 9; k++) {
+        double sc = a * pow10_tab[k];
+        if (sc >= 9007199254740992.0)
+            return 0;
+        uint64_t m = (uint64_t)(sc + 0.5);
+        if ((double)m / pow10_tab[k] != a)
+            continue;
+        char tmp[32];
+        size_t n = 0;
+        do {
+            tmp[n++] = (char)('0' + m % 10);
+            m /= 10;
+        } while (m != 0);
+        while ((int)n <= k)
+            tmp[n++] = '0';
+        size_t o = 0;
+        if (v < 0)
+            buf[o++] = '-';
+        while (n > (size_t)k)
+            buf[o++] = tmp[--n];
+        buf[o++] = '.';
+        if (k == 0)
+            buf[o++] = '0';
+        while (n > 0)
+            buf[o++] = tmp[--n];
+        buf[o] = 0;
+        return o;
+    }
+    return 0;
+}
+
 /* Shortest text reading back to the same double (15..17 digits). */
 static size_t fmt_double(double v, char *buf, size_t cap)
 {
+    size_t fast = fmt_double_fixed(v, buf);
+    if (fast > 0)
+        return fast;
     int k = 0;
     for (int prec = 15; prec <= 17; prec++) {
         k = snprintf(buf, cap, "%.*g", prec, v);
@@ -1586,7 +1789,7 @@ static int enc_i64(struct weir_buf *o, int64_t v)
     } while (u);
     if (v < 0)
         *--p = '-';
-    return weir_buf_append(o, p, (size_t)(buf + sizeof buf - p));
+    return put_bytes(o, p, (size_t)(buf + sizeof buf - p));
 }
 
 int weir_json_encode_value(const struct weir_column *c, size_t row, struct weir_buf *o, struct weir_error *err)
@@ -1596,12 +1799,12 @@ int weir_json_encode_value(const struct weir_column *c, size_t row, struct weir_
     char buf[64];
     size_t n;
     if (!weir_column_is_valid(c, row)) {
-        rc = weir_buf_append(o, "null", 4);
+        rc = put_bytes(o, "null", 4);
         goto out;
     }
     switch (t->kind) {
     case WEIR_TYPE_BOOLEAN:
-        rc = ((const uint8_t *)c->data)[row] ? weir_buf_append(o, "true", 4) : weir_buf_append(o, "false", 5);
+        rc = ((const uint8_t *)c->data)[row] ? put_bytes(o, "true", 4) : put_bytes(o, "false", 5);
         break;
     case WEIR_TYPE_BYTE: rc = enc_i64(o, ((const int8_t *)c->data)[row]); break;
     case WEIR_TYPE_SHORT: rc = enc_i64(o, ((const int16_t *)c->data)[row]); break;
@@ -1611,12 +1814,12 @@ int weir_json_encode_value(const struct weir_column *c, size_t row, struct weir_
     case WEIR_TYPE_DOUBLE: {
         double v = t->kind == WEIR_TYPE_FLOAT ? (double)((const float *)c->data)[row] : weir_column_f64(c, row);
         if (isnan(v))
-            rc = weir_buf_append(o, "\"NaN\"", 5);
+            rc = put_bytes(o, "\"NaN\"", 5);
         else if (isinf(v))
-            rc = v > 0 ? weir_buf_append(o, "\"Infinity\"", 10) : weir_buf_append(o, "\"-Infinity\"", 11);
+            rc = v > 0 ? put_bytes(o, "\"Infinity\"", 10) : put_bytes(o, "\"-Infinity\"", 11);
         else {
             n = fmt_double(v, buf, sizeof buf);
-            rc = weir_buf_append(o, buf, n);
+            rc = put_bytes(o, buf, n);
         }
         break;
     }
@@ -1626,7 +1829,7 @@ int weir_json_encode_value(const struct weir_column *c, size_t row, struct weir_
         buf[0] = '"';
         n = weir_json_format_decimal(v, t->scale, buf + 1);
         buf[n + 1] = '"';
-        rc = weir_buf_append(o, buf, n + 2);
+        rc = put_bytes(o, buf, n + 2);
         break;
     }
     case WEIR_TYPE_STRING: {
@@ -1636,74 +1839,74 @@ int weir_json_encode_value(const struct weir_column *c, size_t row, struct weir_
     }
     case WEIR_TYPE_BINARY: {
         const uint8_t *p = weir_column_bytes(c, row, &n);
-        if ((rc = weir_buf_append_byte(o, '"')) == 0 && (rc = b64_encode(p, n, o)) == 0)
-            rc = weir_buf_append_byte(o, '"');
+        if ((rc = put_byte(o, '"')) == 0 && (rc = b64_encode(p, n, o)) == 0)
+            rc = put_byte(o, '"');
         break;
     }
     case WEIR_TYPE_DATE:
         buf[0] = '"';
         n = weir_json_format_date(weir_column_i32(c, row), buf + 1);
         buf[n + 1] = '"';
-        rc = weir_buf_append(o, buf, n + 2);
+        rc = put_bytes(o, buf, n + 2);
         break;
     case WEIR_TYPE_TIMESTAMP:
     case WEIR_TYPE_TIMESTAMP_NTZ:
         buf[0] = '"';
         n = weir_json_format_timestamp(weir_column_i64(c, row), t->kind == WEIR_TYPE_TIMESTAMP, buf + 1);
         buf[n + 1] = '"';
-        rc = weir_buf_append(o, buf, n + 2);
+        rc = put_bytes(o, buf, n + 2);
         break;
     case WEIR_TYPE_STRUCT:
-        rc = weir_buf_append_byte(o, '{');
+        rc = put_byte(o, '{');
         for (size_t f = 0; f < t->nfields && rc == 0; f++) {
-            if (f > 0 && (rc = weir_buf_append_byte(o, ',')) != 0)
+            if (f > 0 && (rc = put_byte(o, ',')) != 0)
                 break;
             const char *name = t->fields[f].name;
             if ((rc = enc_string(o, (const uint8_t *)name, strlen(name))) != 0 ||
-                (rc = weir_buf_append_byte(o, ':')) != 0)
+                (rc = put_byte(o, ':')) != 0)
                 break;
             rc = weir_json_encode_value(&c->children[f], row, o, err);
         }
         if (rc == 0)
-            rc = weir_buf_append_byte(o, '}');
+            rc = put_byte(o, '}');
         break;
     case WEIR_TYPE_ARRAY: {
         int64_t a = c->offsets[row], z = c->offsets[row + 1];
-        rc = weir_buf_append_byte(o, '[');
+        rc = put_byte(o, '[');
         for (int64_t i = a; i < z && rc == 0; i++) {
-            if (i > a && (rc = weir_buf_append_byte(o, ',')) != 0)
+            if (i > a && (rc = put_byte(o, ',')) != 0)
                 break;
             rc = weir_json_encode_value(&c->children[0], (size_t)i, o, err);
         }
         if (rc == 0)
-            rc = weir_buf_append_byte(o, ']');
+            rc = put_byte(o, ']');
         break;
     }
     case WEIR_TYPE_MAP: {
         int64_t a = c->offsets[row], z = c->offsets[row + 1];
         bool obj = t->key->kind == WEIR_TYPE_STRING;
-        rc = weir_buf_append_byte(o, obj ? '{' : '[');
+        rc = put_byte(o, obj ? '{' : '[');
         for (int64_t i = a; i < z && rc == 0; i++) {
-            if (i > a && (rc = weir_buf_append_byte(o, ',')) != 0)
+            if (i > a && (rc = put_byte(o, ',')) != 0)
                 break;
             if (obj) {
                 rc = weir_json_encode_value(&c->children[0], (size_t)i, o, err);
                 if (rc == 0)
-                    rc = weir_buf_append_byte(o, ':');
+                    rc = put_byte(o, ':');
             } else {
-                rc = weir_buf_append(o, "{\"key\":", 7);
+                rc = put_bytes(o, "{\"key\":", 7);
                 if (rc == 0)
                     rc = weir_json_encode_value(&c->children[0], (size_t)i, o, err);
                 if (rc == 0)
-                    rc = weir_buf_append(o, ",\"value\":", 9);
+                    rc = put_bytes(o, ",\"value\":", 9);
             }
             if (rc == 0)
                 rc = weir_json_encode_value(&c->children[1], (size_t)i, o, err);
             if (rc == 0 && !obj)
-                rc = weir_buf_append_byte(o, '}');
+                rc = put_byte(o, '}');
         }
         if (rc == 0)
-            rc = weir_buf_append_byte(o, obj ? '}' : ']');
+            rc = put_byte(o, obj ? '}' : ']');
         break;
     }
     }
@@ -1715,18 +1918,18 @@ out:
 
 int weir_json_encode_row(const struct weir_batch *b, size_t row, struct weir_buf *o, struct weir_error *err)
 {
-    int rc = weir_buf_append_byte(o, '{');
+    int rc = put_byte(o, '{');
     for (size_t f = 0; f < b->ncolumns && rc == 0; f++) {
-        if (f > 0 && (rc = weir_buf_append_byte(o, ',')) != 0)
+        if (f > 0 && (rc = put_byte(o, ',')) != 0)
             break;
         const char *name = b->schema->fields[f].name;
         if ((rc = enc_string(o, (const uint8_t *)name, strlen(name))) != 0 ||
-            (rc = weir_buf_append_byte(o, ':')) != 0)
+            (rc = put_byte(o, ':')) != 0)
             break;
         rc = weir_json_encode_value(&b->columns[f], row, o, err);
     }
     if (rc == 0)
-        rc = weir_buf_append(o, "}\n", 2);
+        rc = put_bytes(o, "}\n", 2);
     if (rc == WEIR_ENOMEM)
         return weir_error_set(err, rc, "json encoder: out of memory");
     return rc;
@@ -1989,6 +2192,8 @@ int weir_json_infer(struct weir_json_inferrer *inf, const char *text, size_t n, 
     const char *line;
     size_t len, off;
     const char *src = inf->source ? inf->source : "", *sep = inf->source ? ": " : "";
+    if (inf->line_no == 0 && n >= 3 && memcmp(text, "\xEF\xBB\xBF", 3) == 0)
+        L.pos = 3; /* a UTF-8 byte order mark at the start of the input */
     while (next_line(&L, &line, &len, &off)) {
         inf->line_no++;
         if (is_blank(line, len))

@@ -61,8 +61,14 @@
  * long range appears; booleans; strings; objects -> struct (fields in order
  * of first appearance, merged across lines); arrays -> array of the merged
  * element type; values of incompatible kinds -> string; a field only ever
- * null (or an empty array's element) -> string. Strings that look like
+ * null (or an empty array's element, or an object only ever {}) -> string.
+ * Keys that differ only in case are one field (first spelling wins), as
+ * Delta column names are case-insensitive. Strings that look like
  * timestamps stay strings unless `infer_timestamps` is set.
+ *
+ * Framing: lines end with "\n" (a "\r" before it is dropped), blank lines
+ * are skipped, a UTF-8 byte order mark at the very start of an input is
+ * ignored.
  *
  * Threading: a decoder or inferrer is used by one thread at a time; the
  * encoder functions are reentrant. */
@@ -104,6 +110,14 @@ int weir_json_decoder_reset(struct weir_json_decoder *d, const char *source);
  * *rows (may be NULL) gets the number of rows appended by this call. */
 int weir_json_decode(struct weir_json_decoder *d, const char *text, size_t n,
                      struct weir_batch *b, size_t *rows, struct weir_error *err);
+
+/* Decode one JSON object that is a whole record (e.g. a Kafka message
+ * value; newlines inside are just whitespace) into one row of `b`. Records
+ * are counted like lines ("record 12 (byte 40): field ..."), byte offsets
+ * are within the record; reset restarts the count. Same all-or-nothing rule
+ * as weir_json_decode. */
+int weir_json_decode_record(struct weir_json_decoder *d, const char *text, size_t n,
+                            struct weir_batch *b, struct weir_error *err);
 
 /* Append row `row` of `b` to `out` as one JSON object followed by '\n'. */
 int weir_json_encode_row(const struct weir_batch *b, size_t row, struct weir_buf *out,

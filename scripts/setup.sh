@@ -187,7 +187,9 @@ import readers; readers.duckdb_connect().close()' "$ROOT/tests/integration" || d
 # ---- 5. offline verification ----
 step_verify() {
     local want have
-    want=$(hash_of "$REQ" "$ROOT/scripts/verify_readers.py" "$ROOT/tests/integration/readers.py" <(echo "${DELTA_ARTIFACTS[*]}"))
+    # Re-verify when a pin, the check itself, or the venv (re)install changes.
+    want=$(hash_of "$REQ" "$ROOT/scripts/verify_readers.py" "$ROOT/tests/integration/readers.py" "$STAMPS/venv" \
+        <(echo "${DELTA_ARTIFACTS[*]}"))
     have=$(cat "$STAMPS/verify" 2>/dev/null || true)
     if [[ $force_verify -eq 0 && $want == "$have" ]]; then
         note verify "readers verified earlier (setup.sh --verify to re-run)"
@@ -196,7 +198,7 @@ step_verify() {
     local how="no network namespace (unshare -n unavailable)"
     local cmd=("$VENV/bin/python" "$ROOT/scripts/verify_readers.py")
     if [[ $(id -u) -eq 0 ]] && command -v unshare >/dev/null && command -v ip >/dev/null &&
-        unshare -n true 2>/dev/null; then
+        unshare -n ip link set lo up 2>/dev/null; then
         how="offline (network namespace, loopback only)"
         cmd=(unshare -n bash -c 'ip link set lo up && exec "$@"' verify "${cmd[@]}")
     fi

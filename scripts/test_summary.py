@@ -70,6 +70,7 @@ def main():
     if total[2]:
         line += f", {total[2]} skipped"
     print(line)
+    (results / "summary.txt").write_text(line + "\n")
     return 1 if total[1] else 0
 
 

@@ -72,7 +72,9 @@ static int fail_errno(struct weir_error *err, int e, const char *op, const char 
         code = WEIR_EIO;
         break;
     }
-    weir_error_set(err, code, "storage: %s '%s': %s", op, path, strerror(e));
+    char buf[128];
+    const char *why = strerror_r(e, buf, sizeof buf); /* GNU: thread-safe */
+    weir_error_set(err, code, "storage: %s '%s': %s", op, path, why);
     if (err != NULL && (e == EAGAIN || e == EINTR || e == EBUSY))
         err->retriable = true;
     return code;

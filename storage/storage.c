@@ -127,9 +127,8 @@ int weir_store_open(struct weir_store **out, const char *uri, struct weir_error 
     }
     *out = NULL;
     size_t sl = scheme_len(uri);
-    /* "C:" style single letters are not expected on this platform; any
-     * scheme must be followed by ':' and we only serve "file". */
-    if (sl > 0 && !(sl == 4 && strncasecmp(uri, "file", 4) == 0)) {
+    bool is_file_uri = sl == 4 && strncasecmp(uri, "file", 4) == 0;
+    if (sl > 0 && !is_file_uri) {
         for (size_t i = 0; i < sizeof cloud_schemes / sizeof cloud_schemes[0]; i++) {
             if (strlen(cloud_schemes[i]) == sl && strncasecmp(uri, cloud_schemes[i], sl) == 0) {
                 rc = weir_error_set(err, WEIR_EUNSUPPORTED, "storage: '%.*s://' stores are not yet supported (%s)",
@@ -144,7 +143,7 @@ int weir_store_open(struct weir_store **out, const char *uri, struct weir_error 
         }
         /* "name:with:colons" without "//" is a plain relative path. */
     }
-    if (sl == 4) {
+    if (is_file_uri) {
         rc = file_uri_to_path(uri, &location, err);
         if (rc < 0)
             goto done;

@@ -560,8 +560,9 @@ static int read_lengths(const uint8_t *p, size_t n, size_t count, int64_t **lens
     for (size_t i = 0; i < count; i++) {
         lens[i] = (int32_t)(uint32_t)lens[i];
         if (lens[i] < 0) {
+            long long bad = (long long)lens[i];
             weir_free(lens);
-            return weir_error_set(err, WEIR_ECORRUPT, "negative length %lld", (long long)lens[i]);
+            return weir_error_set(err, WEIR_ECORRUPT, "negative length %lld", bad);
         }
     }
     *lens_out = lens;

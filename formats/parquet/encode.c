@@ -177,6 +177,30 @@ static inline uint64_t load64(const uint8_t *p)
     return x;
 }
 
+/* Equality of two byte strings of the same length n; short strings are
+ * compared with (overlapping) word loads instead of a memcmp call. */
+static inline bool bytes_eq(const uint8_t *a, const uint8_t *b, size_t n)
+{
+    if (n >= 8 && n <= 16) {
+        return load64(a) == load64(b) && load64(a + n - 8) == load64(b + n - 8);
+    }
+    if (n >= 4 && n < 8) {
+        uint32_t x, y, u, v;
+        memcpy(&x, a, 4);
+        memcpy(&y, b, 4);
+        memcpy(&u, a + n - 4, 4);
+        memcpy(&v, b + n - 4, 4);
+        return x == y && u == v;
+    }
+    if (n < 4) {
+        for (size_t i = 0; i < n; i++)
+            if (a[i] != b[i])
+                return false;
+        return true;
+    }
+    return memcmp(a, b, n) == 0;
+}
+
 static inline uint32_t hash_bytes(const uint8_t *p, size_t n)
 {
     uint64_t h = 0x243f6a8885a308d3ULL ^ (n * 0x9e3779b97f4a7c15ULL);
@@ -328,7 +352,7 @@ int pq_dict_put_fixed(struct pq_dict *d, const uint8_t *vals, size_t n, uint32_t
                 }
                 if ((uint32_t)(s >> 32) == h) {
                     uint32_t idx = (uint32_t)s - 1;
-                    if (memcmp(base + (size_t)idx * wd, x, wd) == 0) {
+                    if (bytes_eq(base + (size_t)idx * wd, x, wd)) {
                         out[k] = idx;
                         break;
                     }
@@ -384,7 +408,7 @@ int pq_dict_put_bytes(struct pq_dict *d, const int64_t *offs, const uint8_t *byt
                 uint32_t idx = (uint32_t)s - 1;
                 uint32_t elen;
                 const uint8_t *e = pq_dict_entry(d, idx, &elen);
-                if (elen == len && (len == 0 || memcmp(e, x, len) == 0)) {
+                if (elen == len && bytes_eq(e, x, len)) {
                     out[k] = idx;
                     break;
                 }

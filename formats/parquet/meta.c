@@ -7,10 +7,11 @@
  * is set right after its array is allocated, and the array is zeroed).
  * Byte strings are not copied: they point into the caller's input.
  *
- * Decoding rules: unknown field ids and known ids with an unexpected wire
- * type are skipped (what Thrift itself does, and what lets newer writers add
+ * Decoding rules: unknown field ids are skipped (newer writers add
  * size_statistics, bloom filter offsets, geospatial stats, encryption...);
- * a repeated field id is corruption; required fields are checked per struct.
+ * a known id with a wire type other than parquet.thrift's, or a repeated id,
+ * is corruption (so "seen" always means "decoded"); required fields are
+ * checked per struct.
  * Before an array is allocated its count is checked against the bytes
  * remaining times the smallest encoding of one element, so the allocation is
  * a small multiple of the input size. Errors are WEIR_ECORRUPT with the
@@ -26,20 +27,23 @@
 #include "core/alloc.h"
 #include "formats/parquet/thrift.h"
 
-#define TRY(x)                                                                                     \
-    do {                                                                                           \
-        if ((rc = (x)))                                                                            \
-            goto done;                                                                             \
+#define TRY(x)          \
+    do {                \
+        if ((rc = (x))) \
+            goto done;  \
     } while (0)
 
 /* Smallest possible encodings of one list element, used to bound counts
  * before allocating (see the required fields of each struct). */
-#define MIN_SCHEMA_ELEMENT 3 /* name header + empty string + STOP */
-#define MIN_ROW_GROUP 7      /* columns (2) + total_byte_size (2) + num_rows (2) + STOP */
-#define MIN_COLUMN_CHUNK 16  /* meta_data header + 8 required fields + 2 STOPs */
-#define MIN_KEY_VALUE 3      /* key header + empty string + STOP */
+#define MIN_SCHEMA_ELEMENT 3  /* name header + empty string + STOP */
+#define MIN_ROW_GROUP      7  /* columns (2) + total_byte_size (2) + num_rows (2) + STOP */
+#define MIN_COLUMN_CHUNK   16 /* meta_data header + 8 required fields + 2 STOPs */
+#define MIN_KEY_VALUE      3  /* key header + empty string + STOP */
 
-static bool is_bool(enum pq_tc_type t) { return t == PQ_TC_TRUE || t == PQ_TC_FALSE; }
+static bool is_bool(enum pq_tc_type t)
+{
+    return t == PQ_TC_TRUE || t == PQ_TC_FALSE;
+}
 
 /* Prepend "<Struct>.<field>[index]" to the error already in d->err. */
 static void context(struct pq_tdec *d, const char *strct, const char *field, long index)
@@ -63,6 +67,12 @@ static int mark(struct pq_tdec *d, uint32_t *seen, int16_t id)
         *seen |= 1u << id;
     }
     return 0;
+}
+
+/* A known field whose wire type is not the one parquet.thrift gives it. */
+static int wrong_type(struct pq_tdec *d, int16_t id, enum pq_tc_type t)
+{
+    return pq_tdec_fail(d, "field %d has wire type %d", id, (int)t);
 }
 
 static int require(struct pq_tdec *d, uint32_t seen, int16_t id, const char *name)
@@ -134,6 +144,8 @@ static int dec_statistics(struct pq_tdec *d, struct pq_statistics *s)
             TRY(dec_bytes(d, &s->min_value));
             continue;
         }
+        if (f)
+            TRY(wrong_type(d, id, t));
         TRY(pq_tdec_skip(d, t));
     }
     f = NULL;
@@ -217,6 +229,9 @@ static int dec_logical_member(struct pq_tdec *d, struct pq_logical_type *lt, con
         default:
             break;
         }
+        if ((id == 1 || id == 2) && (lt->kind == PQ_LT_DECIMAL || lt->kind == PQ_LT_TIME ||
+                                     lt->kind == PQ_LT_TIMESTAMP || lt->kind == PQ_LT_INTEGER))
+            TRY(wrong_type(d, id, t));
         TRY(pq_tdec_skip(d, t));
     }
     TRY(pq_tdec_struct_end(d));
@@ -243,6 +258,22 @@ done:
     return rc;
 }
 
+static const char *logical_struct_name(enum pq_logical k)
+{
+    switch (k) {
+    case PQ_LT_DECIMAL:
+        return "DecimalType";
+    case PQ_LT_TIME:
+        return "TimeType";
+    case PQ_LT_TIMESTAMP:
+        return "TimestampType";
+    case PQ_LT_INTEGER:
+        return "IntType";
+    default:
+        return "LogicalType member";
+    }
+}
+
 static int dec_logical(struct pq_tdec *d, struct pq_logical_type *lt)
 {
     int rc;
@@ -263,7 +294,7 @@ static int dec_logical(struct pq_tdec *d, struct pq_logical_type *lt)
         /* Ids past the ones weir knows are kept as-is: a newer type the
          * reader must treat as unsupported. */
         lt->kind = (enum pq_logical)id;
-        TRY(dec_logical_member(d, lt, "TypeStruct"));
+        TRY(dec_logical_member(d, lt, logical_struct_name(lt->kind)));
     }
     TRY(pq_tdec_struct_end(d));
 done:
@@ -315,8 +346,7 @@ static int dec_schema_element(struct pq_tdec *d, struct pq_schema_element *se)
             if (v < PQ_REQUIRED || v > PQ_REPEATED) {
                 rc = weir_error_set(d->err, v == 3 ? WEIR_EUNSUPPORTED : WEIR_ECORRUPT,
                                     "repetition type %d %s at byte %zu", v,
-                                    v == 3 ? "(VECTOR) is not supported" : "is unknown",
-                                    pq_tdec_offset(d));
+                                    v == 3 ? "(VECTOR) is not supported" : "is unknown", pq_tdec_offset(d));
                 goto done;
             }
             se->has_repetition = true;
@@ -370,6 +400,8 @@ static int dec_schema_element(struct pq_tdec *d, struct pq_schema_element *se)
             TRY(dec_logical(d, &se->logical));
             continue;
         }
+        if (f)
+            TRY(wrong_type(d, id, t));
         TRY(pq_tdec_skip(d, t));
     }
     f = NULL;
@@ -422,7 +454,7 @@ static int dec_column_meta(struct pq_tdec *d, struct pq_column_meta *cm)
             if (n) {
                 cm->encodings = weir_calloc(n, sizeof *cm->encodings);
                 if (!cm->encodings) {
-                    rc = weir_error_set(d->err, WEIR_ENOMEM, "%u encodings", n);
+                    rc = weir_error_set(d->err, WEIR_ENOMEM, "out of memory for %u encodings", n);
                     goto done;
                 }
                 cm->nencodings = n;
@@ -442,7 +474,7 @@ static int dec_column_meta(struct pq_tdec *d, struct pq_column_meta *cm)
             if (n) {
                 cm->path = weir_calloc(n, sizeof *cm->path);
                 if (!cm->path) {
-                    rc = weir_error_set(d->err, WEIR_ENOMEM, "%u path elements", n);
+                    rc = weir_error_set(d->err, WEIR_ENOMEM, "out of memory for %u path elements", n);
                     goto done;
                 }
                 cm->npath = n;
@@ -497,6 +529,8 @@ static int dec_column_meta(struct pq_tdec *d, struct pq_column_meta *cm)
             cm->has_statistics = true;
             continue;
         }
+        if (f)
+            TRY(wrong_type(d, id, t));
         TRY(pq_tdec_skip(d, t));
     }
     f = NULL;
@@ -561,6 +595,8 @@ static int dec_column_chunk(struct pq_tdec *d, struct pq_column_chunk *cc)
             cc->has_meta = true;
             continue;
         }
+        if (f)
+            TRY(wrong_type(d, id, t));
         TRY(pq_tdec_skip(d, t));
     }
     f = NULL;
@@ -608,7 +644,7 @@ static int dec_row_group(struct pq_tdec *d, struct pq_row_group *rg)
             if (n) {
                 rg->columns = weir_calloc(n, sizeof *rg->columns);
                 if (!rg->columns) {
-                    rc = weir_error_set(d->err, WEIR_ENOMEM, "%u column chunks", n);
+                    rc = weir_error_set(d->err, WEIR_ENOMEM, "out of memory for %u column chunks", n);
                     goto done;
                 }
                 rg->ncolumns = n;
@@ -654,6 +690,8 @@ static int dec_row_group(struct pq_tdec *d, struct pq_row_group *rg)
             rg->has_ordinal = true;
             continue;
         }
+        if (f)
+            TRY(wrong_type(d, id, t));
         TRY(pq_tdec_skip(d, t));
     }
     f = NULL;
@@ -698,6 +736,8 @@ static int dec_key_value(struct pq_tdec *d, struct pq_key_value *kv)
         } else if (id == 2 && t == PQ_TC_BINARY) {
             f = "value";
             TRY(dec_bytes(d, &kv->value));
+        } else if (id == 1 || id == 2) {
+            TRY(wrong_type(d, id, t));
         } else {
             TRY(pq_tdec_skip(d, t));
         }
@@ -765,7 +805,7 @@ int pq_file_meta_decode(const uint8_t *p, size_t n, struct pq_file_meta *out, co
             if (cnt) {
                 out->schema = weir_calloc(cnt, sizeof *out->schema);
                 if (!out->schema) {
-                    rc = weir_error_set(err, WEIR_ENOMEM, "%u schema elements", cnt);
+                    rc = weir_error_set(err, WEIR_ENOMEM, "out of memory for %u schema elements", cnt);
                     goto done;
                 }
                 out->nschema = cnt;
@@ -794,7 +834,7 @@ int pq_file_meta_decode(const uint8_t *p, size_t n, struct pq_file_meta *out, co
             if (cnt) {
                 out->row_groups = weir_calloc(cnt, sizeof *out->row_groups);
                 if (!out->row_groups) {
-                    rc = weir_error_set(err, WEIR_ENOMEM, "%u row groups", cnt);
+                    rc = weir_error_set(err, WEIR_ENOMEM, "out of memory for %u row groups", cnt);
                     goto done;
                 }
                 out->nrow_groups = cnt;
@@ -815,7 +855,7 @@ int pq_file_meta_decode(const uint8_t *p, size_t n, struct pq_file_meta *out, co
             if (cnt) {
                 out->kv = weir_calloc(cnt, sizeof *out->kv);
                 if (!out->kv) {
-                    rc = weir_error_set(err, WEIR_ENOMEM, "%u key/values", cnt);
+                    rc = weir_error_set(err, WEIR_ENOMEM, "out of memory for %u key/values", cnt);
                     goto done;
                 }
                 out->nkv = cnt;
@@ -845,6 +885,8 @@ int pq_file_meta_decode(const uint8_t *p, size_t n, struct pq_file_meta *out, co
             out->ncolumn_orders = cnt;
             continue;
         }
+        if (f)
+            TRY(wrong_type(d, id, t));
         TRY(pq_tdec_skip(d, t));
     }
     f = NULL;
@@ -882,10 +924,22 @@ static int dec_data_page(struct pq_tdec *d, struct pq_data_page_header *h)
         TRY(mark(d, &seen, id));
         int32_t *dst = NULL;
         switch (id) {
-        case 1: f = "num_values"; dst = &h->num_values; break;
-        case 2: f = "encoding"; dst = &h->encoding; break;
-        case 3: f = "definition_level_encoding"; dst = &h->definition_level_encoding; break;
-        case 4: f = "repetition_level_encoding"; dst = &h->repetition_level_encoding; break;
+        case 1:
+            f = "num_values";
+            dst = &h->num_values;
+            break;
+        case 2:
+            f = "encoding";
+            dst = &h->encoding;
+            break;
+        case 3:
+            f = "definition_level_encoding";
+            dst = &h->definition_level_encoding;
+            break;
+        case 4:
+            f = "repetition_level_encoding";
+            dst = &h->repetition_level_encoding;
+            break;
         case 5:
             f = "statistics";
             if (t != PQ_TC_STRUCT)
@@ -898,6 +952,8 @@ static int dec_data_page(struct pq_tdec *d, struct pq_data_page_header *h)
             TRY(pq_tdec_i32(d, dst));
             continue;
         }
+        if (f)
+            TRY(wrong_type(d, id, t));
         TRY(pq_tdec_skip(d, t));
     }
     f = NULL;
@@ -938,6 +994,8 @@ static int dec_dictionary_page(struct pq_tdec *d, struct pq_dictionary_page_head
         } else if (id == 3 && is_bool(t)) {
             f = "is_sorted";
             TRY(pq_tdec_bool(d, &h->is_sorted));
+        } else if (id >= 1 && id <= 3) {
+            TRY(wrong_type(d, id, t));
         } else {
             TRY(pq_tdec_skip(d, t));
         }
@@ -994,6 +1052,8 @@ static int dec_data_page_v2(struct pq_tdec *d, struct pq_data_page_header_v2 *h)
             f = "statistics";
             TRY(dec_statistics(d, &h->statistics));
             h->has_statistics = true;
+        } else if (id >= 1 && id <= 8) {
+            TRY(wrong_type(d, id, t));
         } else {
             TRY(pq_tdec_skip(d, t));
         }
@@ -1011,8 +1071,8 @@ done:
     return rc;
 }
 
-int pq_page_header_decode(const uint8_t *p, size_t n, struct pq_page_header *out,
-                          size_t *consumed, const char *what, struct weir_error *err)
+int pq_page_header_decode(const uint8_t *p, size_t n, struct pq_page_header *out, size_t *consumed,
+                          const char *what, struct weir_error *err)
 {
     int rc;
     uint32_t seen = 0;
@@ -1083,6 +1143,8 @@ int pq_page_header_decode(const uint8_t *p, size_t n, struct pq_page_header *out
             out->has_data_v2 = true;
             continue;
         }
+        if (f)
+            TRY(wrong_type(d, id, t));
         TRY(pq_tdec_skip(d, t));
     }
     f = NULL;

@@ -7,7 +7,9 @@
  * struct; arrays are allocated with weir_malloc and released by the matching
  * *_free. Every length and count is checked against the bytes remaining, so a
  * hostile footer cannot cause an unbounded allocation; unknown fields are
- * skipped. Encoding appends to a weir_buf. */
+ * skipped. Encoding appends to a weir_buf. Error messages name `what`, the
+ * struct path ("FileMetaData.row_groups[2]: RowGroup.columns[0]: ...") and
+ * the byte offset relative to p. */
 #ifndef WEIR_FORMATS_PARQUET_META_H
 #define WEIR_FORMATS_PARQUET_META_H
 

@@ -4,7 +4,8 @@
  * Owns: the footer bytes (the decoded pq_file_meta points into them), the
  * schema node tree built from the flat SchemaElement list, the "shape" tree
  * that says how each Delta column is assembled from leaf levels, and the
- * Delta schema mapped from it. read_row_group builds a plan (want field ->
+ * Delta schema mapped from it, and per-leaf decode buffers that are reused
+ * from one row group to the next. read_row_group builds a plan (want field ->
  * shape, conversion per leaf), reads only the needed column chunks with
  * in->read_at, decodes each chunk column-at-a-time into levels + dense
  * values (decode.c), then assembles columns by scanning definition and
@@ -74,6 +75,15 @@ struct pq_shape {
     enum src_mode src;
 };
 
+struct leaf_data {
+    bool loaded;
+    uint16_t *def, *rep; /* only used when the max level is > 0 */
+    size_t nlevels, def_cap, rep_cap;
+    int16_t max_def, max_rep;
+    struct pq_values vals, dict;
+    bool has_dict;
+};
+
 struct weir_parquet_reader {
     const struct weir_input *in;
     uint8_t *footer;
@@ -90,6 +100,10 @@ struct weir_parquet_reader {
     struct pq_shape root;
     struct weir_type *schema;
     struct weir_buf scratch; /* decompressed page */
+    struct weir_buf chunk;   /* raw column chunk being decoded */
+    /* Per-leaf decode buffers, kept between row groups so their memory is
+     * reused (the reader holds about one row group's decoded columns). */
+    struct leaf_data *cache;
 };
 
 static const char *in_name(const struct weir_input *in)
@@ -340,6 +354,16 @@ static void shape_free(struct pq_shape *sh)
     sh->name = NULL;
 }
 
+/* Field metadata carrying the Parquet field id (as Spark names it), which
+ * Delta column mapping in id mode matches on; NULL ("{}") without one. */
+static const char *field_meta(const struct pq_node *n, char buf[48])
+{
+    if (!n->el->has_field_id)
+        return NULL;
+    snprintf(buf, 48, "{\"parquet.field.id\":%d}", (int)n->el->field_id);
+    return buf;
+}
+
 static bool is_list(const struct pq_schema_element *el)
 {
     return el->logical.kind == PQ_LT_LIST || (el->logical.kind == PQ_LT_NONE && el->has_converted &&
@@ -466,9 +490,18 @@ static int build_shape(struct weir_parquet_reader *r, int ni, int16_t rep_ctx, i
             return rc;
         }
         sh->children[i].name = weir_strdup(r->nodes[n->children[i]].name);
-        if (!sh->children[i].name ||
-            weir_type_struct_add(t, r->nodes[n->children[i]].name, ft, sh->children[i].nullable, NULL) != 0) {
+        if (!sh->children[i].name)
+            weir_type_destroy(ft); /* struct_add owns ft only once called */
+        char meta[48];
+        int arc = sh->children[i].name ? weir_type_struct_add(t, r->nodes[n->children[i]].name, ft,
+                                                              sh->children[i].nullable,
+                                                              field_meta(&r->nodes[n->children[i]], meta))
+                                       : WEIR_ENOMEM;
+        if (arc != 0) {
             weir_type_destroy(t);
+            if (arc == WEIR_EEXISTS)
+                return unsupported_col(r, &r->nodes[n->children[i]], "field name repeated in its struct "
+                                       "(names are matched case-insensitively)", err);
             return weir_error_set(err, WEIR_ENOMEM, "out of memory");
         }
     }
@@ -507,7 +540,18 @@ static int build_schema(struct weir_parquet_reader *r, struct weir_error *err)
         if ((rc = build_shape(r, root->children[i], 0, 0, false, 1, c, &ft, err)) < 0)
             goto done;
         c->name = weir_strdup(r->nodes[root->children[i]].name);
-        if (!c->name || weir_type_struct_add(st, c->name, ft, c->nullable, NULL) != 0) {
+        if (!c->name)
+            weir_type_destroy(ft);
+        char meta[48];
+        int arc = c->name ? weir_type_struct_add(st, c->name, ft, c->nullable,
+                                                 field_meta(&r->nodes[root->children[i]], meta))
+                          : WEIR_ENOMEM;
+        if (arc == WEIR_EEXISTS) {
+            rc = unsupported_col(r, &r->nodes[root->children[i]],
+                                 "column name repeated (names are matched case-insensitively)", err);
+            goto done;
+        }
+        if (arc != 0) {
             rc = weir_error_set(err, WEIR_ENOMEM, "out of memory");
             goto done;
         }
@@ -520,6 +564,8 @@ done:
 }
 
 /* ---- open / destroy --------------------------------------------------- */
+
+static void leaf_data_free(struct leaf_data *ld);
 
 void weir_parquet_reader_destroy(struct weir_parquet_reader *r)
 {
@@ -541,6 +587,11 @@ void weir_parquet_reader_destroy(struct weir_parquet_reader *r)
         pq_file_meta_free(&r->meta);
     weir_free(r->footer);
     weir_buf_free(&r->scratch);
+    weir_buf_free(&r->chunk);
+    if (r->cache)
+        for (size_t i = 0; i < r->nleaves; i++)
+            leaf_data_free(&r->cache[i]);
+    weir_free(r->cache);
     weir_free(r);
 }
 
@@ -753,9 +804,10 @@ static bool leaf_compatible(const struct pq_shape *sh, const struct weir_type *w
             p->mul = 1000;
         else if (sh->unit == PQ_NANOS)
             p->div = 1000;
-        if (sh->src == SRC_INT96)
-            return w == WEIR_TYPE_TIMESTAMP || w == WEIR_TYPE_TIMESTAMP_NTZ;
-        return w == f;
+        /* Either flavour reads as either: some writers (older delta-rs,
+         * pandas-born files) store a Delta `timestamp` column without the
+         * UTC-adjusted flag; the micros are the same, as delta-rs reads them. */
+        return w == WEIR_TYPE_TIMESTAMP || w == WEIR_TYPE_TIMESTAMP_NTZ;
     }
     if (f == WEIR_TYPE_DECIMAL) {
         if (w != WEIR_TYPE_DECIMAL || want->scale < sh->scale ||
@@ -910,14 +962,6 @@ static void plan_mark(struct plan *p, uint8_t *need)
 
 /* ---- reading: column chunks -------------------------------------------- */
 
-struct leaf_data {
-    bool loaded;
-    uint16_t *def, *rep; /* NULL when the max level is 0 */
-    size_t nlevels;
-    int16_t max_def, max_rep;
-    struct pq_values vals, dict;
-    bool has_dict;
-};
 
 static void leaf_data_free(struct leaf_data *ld)
 {
@@ -1055,8 +1099,8 @@ static int read_page(struct weir_parquet_reader *r, struct leaf_data *ld, int co
         if ((uint64_t)nv > VALUES_BASE_CAP + (uint64_t)usize * VALUES_PER_BYTE)
             return weir_error_set(err, WEIR_ECORRUPT, "page claims %d values in %zu bytes", nv, usize);
         size_t count = (size_t)nv;
-        uint16_t *defs = ld->def ? ld->def + *got : NULL;
-        uint16_t *reps = ld->rep ? ld->rep + *got : NULL;
+        uint16_t *defs = ld->max_def > 0 ? ld->def + *got : NULL;
+        uint16_t *reps = ld->max_rep > 0 ? ld->rep + *got : NULL;
         const uint8_t *vp;
         size_t vn;
         int enc;
@@ -1123,12 +1167,24 @@ static int read_chunk(struct weir_parquet_reader *r, int g, int leaf, struct lea
     int rc = 0;
     ld->max_def = node->def;
     ld->max_rep = node->rep;
-    ld->loaded = true;
-    if ((rc = pq_values_init(&ld->vals, node->el->type, node->el->type_length)) < 0 ||
-        (rc = pq_values_init(&ld->dict, node->el->type, node->el->type_length)) < 0) {
-        rc = weir_error_set(err, rc == WEIR_ENOMEM ? WEIR_ENOMEM : WEIR_ECORRUPT,
-                            "%s: column %s: cannot set up values of physical type %d", name, path, node->el->type);
-        goto done;
+    ld->nlevels = 0;
+    ld->has_dict = false;
+    if (ld->loaded) {
+        pq_values_clear(&ld->vals);
+        pq_values_clear(&ld->dict);
+    } else {
+        /* (Re)initialise from scratch: a failed earlier attempt may have
+         * left one store half set up. */
+        pq_values_free(&ld->vals);
+        pq_values_free(&ld->dict);
+        if ((rc = pq_values_init(&ld->vals, node->el->type, node->el->type_length)) < 0 ||
+            (rc = pq_values_init(&ld->dict, node->el->type, node->el->type_length)) < 0) {
+            rc = weir_error_set(err, rc == WEIR_ENOMEM ? WEIR_ENOMEM : WEIR_ECORRUPT,
+                                "%s: column %s: cannot set up values of physical type %d", name, path,
+                                node->el->type);
+            goto done;
+        }
+        ld->loaded = true;
     }
     if (!cc->has_meta) {
         rc = weir_error_set(err, WEIR_ECORRUPT, "%s: column %s, row group %d: column chunk has no metadata", name,
@@ -1164,19 +1220,40 @@ static int read_chunk(struct weir_parquet_reader *r, int g, int leaf, struct lea
                             name, path, g, (long long)nvalues, (long long)len);
         goto done;
     }
-    if (ld->max_def > 0 && !(ld->def = weir_malloc(((size_t)nvalues + 1) * sizeof *ld->def))) {
-        rc = weir_error_set(err, WEIR_ENOMEM, "out of memory");
-        goto done;
+    size_t lcap = (size_t)nvalues + 1;
+    if (ld->max_def > 0 && lcap > ld->def_cap) {
+        uint16_t *d = weir_realloc(ld->def, lcap * sizeof *d);
+        if (!d) {
+            rc = weir_error_set(err, WEIR_ENOMEM, "out of memory");
+            goto done;
+        }
+        ld->def = d;
+        ld->def_cap = lcap;
     }
-    if (ld->max_rep > 0 && !(ld->rep = weir_malloc(((size_t)nvalues + 1) * sizeof *ld->rep))) {
-        rc = weir_error_set(err, WEIR_ENOMEM, "out of memory");
-        goto done;
+    if (ld->max_rep > 0 && lcap > ld->rep_cap) {
+        uint16_t *d = weir_realloc(ld->rep, lcap * sizeof *d);
+        if (!d) {
+            rc = weir_error_set(err, WEIR_ENOMEM, "out of memory");
+            goto done;
+        }
+        ld->rep = d;
+        ld->rep_cap = lcap;
     }
-    buf = weir_malloc((size_t)len);
-    if (!buf) {
+    /* A flat column has exactly one value slot per row: size it once. */
+    if (ld->max_rep == 0 && ld->vals.width > 0) {
+        int64_t rows = r->meta.row_groups[g].num_rows;
+        size_t want = (size_t)(rows < nvalues ? rows : nvalues);
+        if (weir_buf_reserve(&ld->vals.fixed, want * (size_t)ld->vals.width) != 0) {
+            rc = weir_error_set(err, WEIR_ENOMEM, "out of memory");
+            goto done;
+        }
+    }
+    r->chunk.len = 0;
+    if (weir_buf_reserve(&r->chunk, (size_t)len) != 0) {
         rc = weir_error_set(err, WEIR_ENOMEM, "%s: column %s: cannot allocate %lld bytes", name, path, (long long)len);
         goto done;
     }
+    buf = r->chunk.data;
     if ((rc = r->in->read_at(r->in->ctx, (uint64_t)start, buf, (size_t)len, err)) < 0)
         goto done;
     size_t pos = 0, got = 0;
@@ -1211,14 +1288,13 @@ static int read_chunk(struct weir_parquet_reader *r, int g, int leaf, struct lea
     }
     ld->nlevels = got;
 done:
-    weir_free(buf);
     return rc;
 }
 
 /* ---- reading: assembly ------------------------------------------------- */
 
-#define DEF(ld, i) ((ld)->def ? (ld)->def[i] : 0)
-#define REP(ld, i) ((ld)->rep ? (ld)->rep[i] : 0)
+#define DEF(ld, i) ((ld)->max_def > 0 ? (ld)->def[i] : 0)
+#define REP(ld, i) ((ld)->max_rep > 0 ? (ld)->rep[i] : 0)
 
 static inline weir_i128 read_int(const struct pq_shape *sh, const struct pq_values *v, size_t i)
 {
@@ -1538,7 +1614,9 @@ int weir_parquet_reader_read_row_group(struct weir_parquet_reader *r, int rg, co
                               (long long)g->num_rows, (unsigned long long)data_bytes);
     b = weir_batch_create(want);
     need = weir_calloc(r->nleaves ? r->nleaves : 1, 1);
-    ld = weir_calloc(r->nleaves ? r->nleaves : 1, sizeof *ld);
+    if (!r->cache)
+        r->cache = weir_calloc(r->nleaves ? r->nleaves : 1, sizeof *r->cache);
+    ld = r->cache;
     if (!b || !need || !ld) {
         rc = weir_error_set(err, WEIR_ENOMEM, "out of memory");
         goto done;
@@ -1580,11 +1658,6 @@ int weir_parquet_reader_read_row_group(struct weir_parquet_reader *r, int rg, co
     *out = b;
     b = NULL;
 done:
-    if (ld)
-        for (size_t l = 0; l < r->nleaves; l++)
-            if (ld[l].loaded)
-                leaf_data_free(&ld[l]);
-    weir_free(ld);
     weir_free(need);
     plan_free(&root);
     weir_batch_destroy(b);

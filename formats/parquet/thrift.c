@@ -20,7 +20,10 @@ void pq_tenc_init(struct pq_tenc *e, struct weir_buf *out)
     e->out = out;
 }
 
-int pq_tenc_status(const struct pq_tenc *e) { return e->status; }
+int pq_tenc_status(const struct pq_tenc *e)
+{
+    return e->status;
+}
 
 static int tenc_put(struct pq_tenc *e, const void *p, size_t n)
 {
@@ -32,7 +35,10 @@ static int tenc_put(struct pq_tenc *e, const void *p, size_t n)
     return e->status;
 }
 
-static int tenc_byte(struct pq_tenc *e, uint8_t b) { return tenc_put(e, &b, 1); }
+static int tenc_byte(struct pq_tenc *e, uint8_t b)
+{
+    return tenc_put(e, &b, 1);
+}
 
 int pq_tenc_uvarint(struct pq_tenc *e, uint64_t v)
 {
@@ -46,8 +52,14 @@ int pq_tenc_uvarint(struct pq_tenc *e, uint64_t v)
     return tenc_put(e, tmp, n);
 }
 
-static uint64_t zigzag64(int64_t v) { return ((uint64_t)v << 1) ^ (uint64_t)(v >> 63); }
-static uint32_t zigzag32(int32_t v) { return ((uint32_t)v << 1) ^ (uint32_t)(v >> 31); }
+static uint64_t zigzag64(int64_t v)
+{
+    return ((uint64_t)v << 1) ^ (uint64_t)(v >> 63);
+}
+static uint32_t zigzag32(int32_t v)
+{
+    return ((uint32_t)v << 1) ^ (uint32_t)(v >> 31);
+}
 
 static int tenc_header(struct pq_tenc *e, int16_t id, uint8_t type)
 {
@@ -67,8 +79,7 @@ static int tenc_header(struct pq_tenc *e, int16_t id, uint8_t type)
 
 int pq_tenc_field(struct pq_tenc *e, int16_t id, enum pq_tc_type type)
 {
-    if (!e->status && (type == PQ_TC_STOP || type == PQ_TC_TRUE || type == PQ_TC_FALSE ||
-                       type > PQ_TC_UUID))
+    if (!e->status && (type == PQ_TC_STOP || type == PQ_TC_TRUE || type == PQ_TC_FALSE || type > PQ_TC_UUID))
         e->status = WEIR_EINVAL;
     return tenc_header(e, id, (uint8_t)type);
 }
@@ -78,13 +89,31 @@ int pq_tenc_field_bool(struct pq_tenc *e, int16_t id, bool v)
     return tenc_header(e, id, v ? PQ_TC_TRUE : PQ_TC_FALSE);
 }
 
-int pq_tenc_stop(struct pq_tenc *e) { return tenc_byte(e, PQ_TC_STOP); }
+int pq_tenc_stop(struct pq_tenc *e)
+{
+    return tenc_byte(e, PQ_TC_STOP);
+}
 
-int pq_tenc_bool(struct pq_tenc *e, bool v) { return tenc_byte(e, v ? PQ_TC_TRUE : PQ_TC_FALSE); }
-int pq_tenc_byte(struct pq_tenc *e, int8_t v) { return tenc_byte(e, (uint8_t)v); }
-int pq_tenc_i16(struct pq_tenc *e, int16_t v) { return pq_tenc_uvarint(e, zigzag32(v)); }
-int pq_tenc_i32(struct pq_tenc *e, int32_t v) { return pq_tenc_uvarint(e, zigzag32(v)); }
-int pq_tenc_i64(struct pq_tenc *e, int64_t v) { return pq_tenc_uvarint(e, zigzag64(v)); }
+int pq_tenc_bool(struct pq_tenc *e, bool v)
+{
+    return tenc_byte(e, v ? PQ_TC_TRUE : PQ_TC_FALSE);
+}
+int pq_tenc_byte(struct pq_tenc *e, int8_t v)
+{
+    return tenc_byte(e, (uint8_t)v);
+}
+int pq_tenc_i16(struct pq_tenc *e, int16_t v)
+{
+    return pq_tenc_uvarint(e, zigzag32(v));
+}
+int pq_tenc_i32(struct pq_tenc *e, int32_t v)
+{
+    return pq_tenc_uvarint(e, zigzag32(v));
+}
+int pq_tenc_i64(struct pq_tenc *e, int64_t v)
+{
+    return pq_tenc_uvarint(e, zigzag64(v));
+}
 
 int pq_tenc_double(struct pq_tenc *e, double v)
 {
@@ -130,8 +159,8 @@ int pq_tenc_set_begin(struct pq_tenc *e, enum pq_tc_type elem, uint32_t n)
 
 int pq_tenc_map_begin(struct pq_tenc *e, enum pq_tc_type key, enum pq_tc_type val, uint32_t n)
 {
-    if (!e->status && (key == PQ_TC_STOP || key > PQ_TC_UUID || val == PQ_TC_STOP ||
-                       val > PQ_TC_UUID || n > INT32_MAX))
+    if (!e->status &&
+        (key == PQ_TC_STOP || key > PQ_TC_UUID || val == PQ_TC_STOP || val > PQ_TC_UUID || n > INT32_MAX))
         e->status = WEIR_EINVAL;
     pq_tenc_uvarint(e, n);
     if (n == 0)
@@ -235,7 +264,10 @@ int pq_tdec_uvarint(struct pq_tdec *d, uint64_t *v)
     return pq_tdec_fail(d, "varint longer than 10 bytes");
 }
 
-static int64_t unzigzag(uint64_t u) { return (int64_t)(u >> 1) ^ -(int64_t)(u & 1); }
+static int64_t unzigzag(uint64_t u)
+{
+    return (int64_t)(u >> 1) ^ -(int64_t)(u & 1);
+}
 
 int pq_tdec_i64(struct pq_tdec *d, int64_t *v)
 {
@@ -315,23 +347,29 @@ int pq_tdec_binary(struct pq_tdec *d, const uint8_t **p, uint32_t *n)
     if (rc)
         return rc;
     if (len > INT32_MAX || len > pq_tdec_remaining(d))
-        return pq_tdec_fail(d, "binary length %llu exceeds the %zu bytes remaining",
-                            (unsigned long long)len, pq_tdec_remaining(d));
+        return pq_tdec_fail(d, "binary length %llu exceeds the %zu bytes remaining", (unsigned long long)len,
+                            pq_tdec_remaining(d));
     *p = d->p;
     *n = (uint32_t)len;
     d->p += len;
     return 0;
 }
 
-static bool valid_type(unsigned t) { return t >= PQ_TC_TRUE && t <= PQ_TC_UUID; }
+static bool valid_type(unsigned t)
+{
+    return t >= PQ_TC_TRUE && t <= PQ_TC_UUID;
+}
 
 /* The fewest bytes one element of `t` can occupy. */
 static uint64_t min_size(enum pq_tc_type t)
 {
     switch (t) {
-    case PQ_TC_DOUBLE: return 8;
-    case PQ_TC_UUID: return 16;
-    default: return 1;
+    case PQ_TC_DOUBLE:
+        return 8;
+    case PQ_TC_UUID:
+        return 16;
+    default:
+        return 1;
     }
 }
 

@@ -102,8 +102,14 @@ struct pq_tdec {
 };
 
 void pq_tdec_init(struct pq_tdec *d, const uint8_t *p, size_t n, struct weir_error *err);
-static inline size_t pq_tdec_remaining(const struct pq_tdec *d) { return (size_t)(d->end - d->p); }
-static inline size_t pq_tdec_offset(const struct pq_tdec *d) { return (size_t)(d->p - d->start); }
+static inline size_t pq_tdec_remaining(const struct pq_tdec *d)
+{
+    return (size_t)(d->end - d->p);
+}
+static inline size_t pq_tdec_offset(const struct pq_tdec *d)
+{
+    return (size_t)(d->p - d->start);
+}
 
 /* Next field header of the current struct. At the end *type is PQ_TC_STOP
  * (and *id 0). For bool fields *type is PQ_TC_TRUE or PQ_TC_FALSE and the

@@ -21,12 +21,20 @@
  *
  * Invariants: pages end on record boundaries; dictionary-encoded pages only
  * precede PLAIN pages within a chunk; `offset` equals the bytes handed to the
- * sink. Statistics: min_value/max_value (never the deprecated min/max),
- * null_count; ints signed, float/double IEEE with NaN skipped (only-NaN
- * chunks get no min/max, zeros widened to -0.0/+0.0), strings and binary
- * unsigned bytewise, decimals signed numerically; no min/max for values
- * below a repeated field (lists, maps) since not every reader agrees how to
- * use them there. After any error the writer is failed: later calls return
+ * sink. Encodings: dictionary pages PLAIN_DICTIONARY, dictionary-coded data
+ * pages RLE_DICTIONARY (as pyarrow writes v1 pages; parquet-java's v1
+ * writer uses PLAIN_DICTIONARY for both; Spark's VectorizedColumnReader
+ * accepts either for dictionary-coded pages and, in old versions, only
+ * PLAIN for the rest, booleans included; checked here with pyarrow,
+ * arrow-rs and DuckDB), everything else PLAIN, levels RLE. Statistics: min_value/max_value with TYPE_ORDER column
+ * orders, never the deprecated min/max (their order is undefined for
+ * strings; readers that know column orders prefer the new fields, and an
+ * old reader without them only loses pruning), null_count; ints signed,
+ * float/double IEEE with NaN skipped (only-NaN chunks get no min/max, zeros
+ * widened to -0.0/+0.0), strings and binary unsigned bytewise, decimals
+ * signed numerically; no min/max for values below a repeated field (lists,
+ * maps) since not every reader agrees how to use them there. After any
+ * error the writer is failed: later calls return
  * WEIR_ESTATE. One thread at a time. */
 #include "formats/parquet/parquet.h"
 
@@ -97,6 +105,7 @@ struct stats {
     double dmin, dmax;    /* float, double */
     weir_i128 qmin, qmax; /* FLBA decimals */
     struct weir_buf bmin, bmax;
+    uint64_t kmin, kmax; /* big-endian 8-byte prefixes of bmin/bmax */
 };
 
 struct chunk {
@@ -125,6 +134,7 @@ struct leaf {
     enum vkind vk;
     enum pq_type ptype;
     int width; /* bytes of a fixed-width physical value (FLBA: type_length) */
+    weir_i128 dec_limit; /* DECIMAL: 10^precision; |unscaled| must stay below */
     struct pq_bytes *path;
     uint32_t npath;
     char *dotted; /* path for messages */
@@ -259,6 +269,9 @@ static int set_primitive(struct pq_schema_element *e, struct leaf *L, const stru
             e->type = PQ_INT64, L->vk = VK_DEC64, L->width = 8;
         else
             e->type = PQ_FIXED_LEN_BYTE_ARRAY, L->vk = VK_DECFLBA, L->width = fw, e->type_length = fw;
+        L->dec_limit = 1;
+        for (int k = 0; k < t->precision; k++)
+            L->dec_limit *= 10;
         e->has_converted = true;
         e->converted = PQ_CT_DECIMAL;
         e->scale = t->scale;
@@ -594,8 +607,7 @@ static int lev_reserve(struct chunk *ch, const struct leaf *L, size_t extra)
 struct walk {
     struct weir_parquet_writer *w;
     struct leaf *L;
-    int rc;
-    const char *bad; /* non-nullable path with a null */
+    int rc; /* WEIR_ESCHEMA: a null below a non-nullable step */
 };
 
 static inline void emit(struct walk *k, int def, int rep, size_t vi, bool has_value)
@@ -734,7 +746,7 @@ static int leaf_levels(struct weir_parquet_writer *w, struct leaf *L, const stru
         w->nvidx = nv;
         return 0;
     }
-    struct walk k = {w, L, 0, NULL};
+    struct walk k = {w, L, 0};
     for (size_t i = r0; i < r1 && !k.rc; i++)
         walk(&k, 0, top, i, 0, 0);
     if (k.rc == WEIR_ESCHEMA)
@@ -821,13 +833,31 @@ static int bytes_cmp(const uint8_t *a, size_t an, const uint8_t *b, size_t bn)
     return an < bn ? -1 : an > bn;
 }
 
+/* First 8 bytes as a big-endian number, zero padded: comparing two keys
+ * orders the strings the same way whenever the keys differ. */
+static inline uint64_t prefix_key(const uint8_t *p, size_t n)
+{
+    uint64_t k = 0;
+    if (n >= 8) {
+        memcpy(&k, p, 8);
+        return __builtin_bswap64(k);
+    }
+    for (size_t i = 0; i < n; i++)
+        k |= (uint64_t)p[i] << (56 - 8 * i);
+    return k;
+}
+
 static int stats_bytes_one(struct stats *st, const uint8_t *p, size_t n)
 {
     int rc = 0;
+    uint64_t k = prefix_key(p, n);
+    if (st->has && k > st->kmin && k < st->kmax)
+        return 0; /* strictly between min and max */
     if (!st->has) {
         st->bmin.len = st->bmax.len = 0;
         if ((rc = weir_buf_append(&st->bmin, p, n)) || (rc = weir_buf_append(&st->bmax, p, n)))
             return rc;
+        st->kmin = st->kmax = k;
         st->has = true;
         return 0;
     }
@@ -835,10 +865,12 @@ static int stats_bytes_one(struct stats *st, const uint8_t *p, size_t n)
         st->bmin.len = 0;
         if ((rc = weir_buf_append(&st->bmin, p, n)))
             return rc;
+        st->kmin = k;
     } else if (bytes_cmp(p, n, st->bmax.data, st->bmax.len) > 0) {
         st->bmax.len = 0;
         if ((rc = weir_buf_append(&st->bmax, p, n)))
             return rc;
+        st->kmax = k;
     }
     return 0;
 }
@@ -916,15 +948,25 @@ static int fixed_values(struct weir_parquet_writer *w, struct leaf *L, const str
     case VK_DEC32: {
         const weir_i128 *s = lc->data;
         int32_t *d = (int32_t *)(void *)g;
-        for (size_t k = 0; k < n; k++)
-            d[k] = (int32_t)s[AT(k)];
+        weir_i128 lim = L->dec_limit;
+        for (size_t k = 0; k < n; k++) {
+            weir_i128 v = s[AT(k)];
+            if (v >= lim || v <= -lim)
+                return WEIR_ERANGE;
+            d[k] = (int32_t)v;
+        }
         break;
     }
     case VK_DEC64: {
         const weir_i128 *s = lc->data;
         int64_t *d = (int64_t *)(void *)g;
-        for (size_t k = 0; k < n; k++)
-            d[k] = (int64_t)s[AT(k)];
+        weir_i128 lim = L->dec_limit;
+        for (size_t k = 0; k < n; k++) {
+            weir_i128 v = s[AT(k)];
+            if (v >= lim || v <= -lim)
+                return WEIR_ERANGE;
+            d[k] = (int64_t)v;
+        }
         break;
     }
     case VK_DECFLBA: {
@@ -932,6 +974,8 @@ static int fixed_values(struct weir_parquet_writer *w, struct leaf *L, const str
         struct stats *st = &L->ch.st;
         for (size_t k = 0; k < n; k++) {
             weir_i128 v = s[AT(k)];
+            if (v >= L->dec_limit || v <= -L->dec_limit)
+                return WEIR_ERANGE;
             unsigned __int128 u = (unsigned __int128)v;
             for (size_t b = 0; b < wd; b++)
                 g[k * wd + b] = (uint8_t)(u >> (8 * (wd - 1 - b)));

@@ -13,6 +13,9 @@
 #include "formats/parquet/thrift.h"
 
 #define B(s) ((struct pq_bytes){(const uint8_t *)(s), (uint32_t)strlen(s)})
+/* little-endian INT32 statistics values 1 and 3 */
+static const uint8_t k_one[4] = {1, 0, 0, 0}, k_three[4] = {3, 0, 0, 0};
+#define I32STAT(a) ((struct pq_bytes){(a), 4})
 
 static const char *g_out;
 
@@ -40,22 +43,32 @@ static void page_headers(void)
 {
     struct pq_page_header h[3];
     memset(h, 0, sizeof h);
-    h[0] = (struct pq_page_header){.type = PQ_DATA_PAGE, .uncompressed_page_size = 12,
-                                   .compressed_page_size = 12, .has_data = true,
-                                   .data = {.num_values = 3, .encoding = PQ_PLAIN,
+    h[0] = (struct pq_page_header){.type = PQ_DATA_PAGE,
+                                   .uncompressed_page_size = 12,
+                                   .compressed_page_size = 12,
+                                   .has_data = true,
+                                   .data = {.num_values = 3,
+                                            .encoding = PQ_PLAIN,
                                             .definition_level_encoding = PQ_RLE,
                                             .repetition_level_encoding = PQ_RLE,
                                             .has_statistics = true,
-                                            .statistics = {.min_value = B("\x01\0\0\0"),
-                                                           .max_value = B("\x03\0\0\0"),
+                                            .statistics = {.min_value = I32STAT(k_one),
+                                                           .max_value = I32STAT(k_three),
                                                            .has_null_count = true}}};
-    h[1] = (struct pq_page_header){.type = PQ_DICTIONARY_PAGE, .uncompressed_page_size = 8,
-                                   .compressed_page_size = 8, .has_crc = true, .crc = 12345,
+    h[1] = (struct pq_page_header){.type = PQ_DICTIONARY_PAGE,
+                                   .uncompressed_page_size = 8,
+                                   .compressed_page_size = 8,
+                                   .has_crc = true,
+                                   .crc = 12345,
                                    .has_dictionary = true,
                                    .dictionary = {.num_values = 2, .encoding = PQ_PLAIN}};
-    h[2] = (struct pq_page_header){.type = PQ_DATA_PAGE_V2, .uncompressed_page_size = 20,
-                                   .compressed_page_size = 18, .has_data_v2 = true,
-                                   .data_v2 = {.num_values = 4, .num_nulls = 1, .num_rows = 4,
+    h[2] = (struct pq_page_header){.type = PQ_DATA_PAGE_V2,
+                                   .uncompressed_page_size = 20,
+                                   .compressed_page_size = 18,
+                                   .has_data_v2 = true,
+                                   .data_v2 = {.num_values = 4,
+                                               .num_nulls = 1,
+                                               .num_rows = 4,
                                                .encoding = PQ_RLE_DICTIONARY,
                                                .definition_levels_byte_length = 2,
                                                .is_compressed = true}};
@@ -76,30 +89,54 @@ static void tiny_meta(struct weir_buf *out, int64_t rows, int64_t dict_off, int6
 {
     struct pq_schema_element schema[2] = {
         {.name = B("schema"), .num_children = 1},
-        {.has_type = true, .type = PQ_INT32, .has_repetition = true, .repetition = PQ_OPTIONAL,
-         .name = B("x"), .has_converted = true, .converted = PQ_CT_INT_32,
+        {.has_type = true,
+         .type = PQ_INT32,
+         .has_repetition = true,
+         .repetition = PQ_OPTIONAL,
+         .name = B("x"),
+         .has_converted = true,
+         .converted = PQ_CT_INT_32,
          .logical = {.kind = PQ_LT_INTEGER, .bit_width = 32, .is_signed = true}},
     };
     int32_t enc[2] = {PQ_PLAIN, PQ_RLE};
     struct pq_bytes path[1] = {B("x")};
-    struct pq_column_chunk cc = {
-        .file_offset = 0, .has_meta = true,
-        .meta = {.type = PQ_INT32, .encodings = enc, .nencodings = 2, .path = path, .npath = 1,
-                 .codec = 0, .num_values = rows, .total_uncompressed_size = chunk_len,
-                 .total_compressed_size = chunk_len, .data_page_offset = data_off,
-                 .has_dictionary_page_offset = dict_off > 0, .dictionary_page_offset = dict_off,
-                 .has_statistics = true,
-                 .statistics = {.min_value = B("\x01\0\0\0"), .max_value = B("\x03\0\0\0"),
-                                .has_null_count = true, .null_count = 0}}};
-    struct pq_row_group rg = {.columns = &cc, .ncolumns = 1, .total_byte_size = chunk_len,
-                              .num_rows = rows, .has_file_offset = true,
+    struct pq_column_chunk cc = {.file_offset = 0,
+                                 .has_meta = true,
+                                 .meta = {.type = PQ_INT32,
+                                          .encodings = enc,
+                                          .nencodings = 2,
+                                          .path = path,
+                                          .npath = 1,
+                                          .codec = 0,
+                                          .num_values = rows,
+                                          .total_uncompressed_size = chunk_len,
+                                          .total_compressed_size = chunk_len,
+                                          .data_page_offset = data_off,
+                                          .has_dictionary_page_offset = dict_off > 0,
+                                          .dictionary_page_offset = dict_off,
+                                          .has_statistics = true,
+                                          .statistics = {.min_value = I32STAT(k_one),
+                                                         .max_value = I32STAT(k_three),
+                                                         .has_null_count = true,
+                                                         .null_count = 0}}};
+    struct pq_row_group rg = {.columns = &cc,
+                              .ncolumns = 1,
+                              .total_byte_size = chunk_len,
+                              .num_rows = rows,
+                              .has_file_offset = true,
                               .file_offset = dict_off > 0 ? dict_off : data_off,
                               .has_total_compressed_size = true,
-                              .total_compressed_size = chunk_len, .has_ordinal = true};
+                              .total_compressed_size = chunk_len,
+                              .has_ordinal = true};
     struct pq_key_value kv[1] = {{B("writer.note"), B("seed")}};
-    struct pq_file_meta m = {.version = 1, .schema = schema, .nschema = 2, .num_rows = rows,
-                             .row_groups = &rg, .nrow_groups = 1,
-                             .created_by = B("weir gen_seeds"), .ncolumn_orders = 1};
+    struct pq_file_meta m = {.version = 1,
+                             .schema = schema,
+                             .nschema = 2,
+                             .num_rows = rows,
+                             .row_groups = &rg,
+                             .nrow_groups = 1,
+                             .created_by = B("weir gen_seeds"),
+                             .ncolumn_orders = 1};
     if (rich) {
         m.kv = kv;
         m.nkv = 1;
@@ -185,8 +222,10 @@ static void tiny_file(bool dict)
     int64_t dict_off = 0;
     if (dict) {
         dict_off = (int64_t)f.len;
-        struct pq_page_header h = {.type = PQ_DICTIONARY_PAGE, .uncompressed_page_size = 8,
-                                   .compressed_page_size = 8, .has_dictionary = true,
+        struct pq_page_header h = {.type = PQ_DICTIONARY_PAGE,
+                                   .uncompressed_page_size = 8,
+                                   .compressed_page_size = 8,
+                                   .has_dictionary = true,
                                    .dictionary = {.num_values = 2, .encoding = PQ_PLAIN}};
         check(pq_page_header_encode(&h, &f), "dict header");
         le32(&f, 1);
@@ -195,12 +234,15 @@ static void tiny_file(bool dict)
     int64_t data_off = (int64_t)f.len;
     /* def levels: RLE run of 3 ones (4-byte length prefix), then values */
     const uint8_t levels[] = {2, 0, 0, 0, 0x06, 0x01};
-    struct pq_page_header h = {.type = PQ_DATA_PAGE, .has_data = true,
+    struct pq_page_header h = {.type = PQ_DATA_PAGE,
+                               .has_data = true,
                                .data = {.num_values = 3,
                                         .encoding = dict ? PQ_RLE_DICTIONARY : PQ_PLAIN,
                                         .definition_level_encoding = PQ_RLE,
                                         .repetition_level_encoding = PQ_RLE}};
-    const uint8_t dict_ids[] = {1, 0x06, 0x02}; /* bit width 1, bit-packed run of 8: 0,1,0 */
+    /* bit width 1, then one bit-packed group of 8 (header (1 << 1) | 1):
+     * indices 0, 1, 0 -> values 1, 3, 1 */
+    const uint8_t dict_ids[] = {1, 0x03, 0x02};
     size_t body = sizeof levels + (dict ? sizeof dict_ids : 12);
     h.uncompressed_page_size = h.compressed_page_size = (int32_t)body;
     check(pq_page_header_encode(&h, &f), "data header");

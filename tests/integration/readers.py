@@ -8,6 +8,7 @@ from the `duckdb-extension-delta` wheel, the Delta jars from .deps/jars
 (downloaded from Maven Central by scripts/setup.sh).
 """
 import datetime as dt
+import decimal
 import glob
 import math
 import os
@@ -28,6 +29,11 @@ UTC = dt.timezone.utc
 # TIMESTAMP values into naive datetimes in the process's local zone.
 os.environ["TZ"] = "UTC"
 time.tzset()
+
+# Delta decimals have up to 38 digits; Python's default context keeps 28, so
+# quantize()/arithmetic on DECIMAL(38, s) values would raise InvalidOperation.
+decimal.DefaultContext.prec = 80
+decimal.getcontext().prec = 80
 
 
 class ReaderUnavailable(RuntimeError):

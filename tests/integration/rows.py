@@ -12,7 +12,11 @@ import base64
 import datetime as dt
 import json
 import math
+import decimal
 from decimal import Decimal
+
+# decimal(38, s) needs more than the default 28 significant digits.
+decimal.getcontext().prec = 80
 
 UTC = dt.timezone.utc
 

@@ -117,4 +117,13 @@ def test_corrupt_checkpoint(tmp_path, run_weir):
     cp = t / "_delta_log" / "00000000000000000010.checkpoint.parquet"
     assert cp.exists()
     cp.write_bytes(cp.read_bytes()[:50])
+    # While the commits the checkpoint summarises still exist, weir replays
+    # them instead, warning with the checkpoint's name; the rows are whole.
+    r = run_weir("table", "scan", str(t))
+    assert r.returncode == 0, r.stderr
+    assert sorted(json.loads(l)["id"] for l in r.stdout.splitlines()) == list(range(11))
+    assert "00000000000000000010.checkpoint.parquet" in r.stderr
+    # Once they are gone (log cleanup) nothing can replace it: exit 1.
+    for v in range(10):
+        os.unlink(t / "_delta_log" / f"{v:020d}.json")
     scan_fails(run_weir, t, "00000000000000000010.checkpoint.parquet")

@@ -512,7 +512,7 @@ static void expect_ddl_error(const char *ddl, int code, const char *needle1, con
 static void test_ddl_errors(void **state)
 {
     (void)state;
-    expect_ddl_error("id LONG, v VARIANT", WEIR_EUNSUPPORTED, "'VARIANT'", "position 11");
+    expect_ddl_error("id LONG, v VARIANT", WEIR_EUNSUPPORTED, "'VARIANT' for column v", "position 11");
     expect_ddl_error("id LONG,, x INT", WEIR_EPARSE, "expected a column name", "position 8");
     expect_ddl_error("id", WEIR_EPARSE, "expected a type name", "end of text");
     expect_ddl_error("id LONG x", WEIR_EPARSE, "expected ',' or end of schema", "position 8");
@@ -526,7 +526,9 @@ static void test_ddl_errors(void **state)
     expect_ddl_error("a INT COMMENT 'x", WEIR_EPARSE, "unterminated comment", NULL);
     expect_ddl_error("a STRUCT<b INT,>", WEIR_EPARSE, "expected a column name", NULL);
     expect_ddl_error("   ", WEIR_EPARSE, "empty", NULL);
-    expect_ddl_error("a INTERVAL", WEIR_EUNSUPPORTED, "'INTERVAL'", NULL);
+    expect_ddl_error("a INTERVAL", WEIR_EUNSUPPORTED, "'INTERVAL'", "column a");
+    expect_ddl_error("id INT, loc STRUCT<lat: DOUBLE, raw: ARRAY<VOID>>", WEIR_EUNSUPPORTED,
+                     "'VOID' for column loc.raw", "position 43");
 }
 
 static void test_ddl_under_allocation_failure(void **state)

@@ -357,6 +357,29 @@ static void test_unknown_fields(void **state)
     ctx_close(&c);
 }
 
+/* Keys in any order, with gaps, repeated (the last wins) or differing in
+ * case all land in the right columns. */
+static void test_key_order(void **state)
+{
+    (void)state;
+    struct ctx c;
+    ctx_open(&c, "a INT, b INT, c INT, d INT, e INT", NULL);
+    assert_int_equal(decode(&c, "{\"e\":5,\"d\":4,\"c\":3,\"b\":2,\"a\":1}\n"
+                                "{\"b\":2,\"d\":4}\n"
+                                "{\"a\":1,\"a\":9,\"E\":5,\"x\":0,\"c\":3}\n"),
+                     0);
+    static const int want[3][5] = {{1, 2, 3, 4, 5}, {0, 2, 0, 4, 0}, {9, 0, 3, 0, 5}};
+    static const bool valid[3][5] = {{1, 1, 1, 1, 1}, {0, 1, 0, 1, 0}, {1, 0, 1, 0, 1}};
+    for (size_t r = 0; r < 3; r++) {
+        for (size_t f = 0; f < 5; f++) {
+            assert_int_equal(weir_column_is_valid(&c.b->columns[f], r), valid[r][f]);
+            if (valid[r][f])
+                assert_int_equal(weir_column_i32(&c.b->columns[f], r), want[r][f]);
+        }
+    }
+    ctx_close(&c);
+}
+
 static void test_string_takes_any_value(void **state)
 {
     (void)state;
@@ -411,6 +434,61 @@ static void test_encode_scalars(void **state)
     assert_contains(s, "{\"f\":\"-Infinity\",\"d\":\"-Infinity\",");
     assert_contains(s, "{\"f\":16777216.0,\"d\":1.2345678901234568e+17,");
     weir_free(s);
+    weir_batch_destroy(b);
+    weir_type_destroy(t);
+}
+
+/* Every double prints as text that reads back to the same bits (random
+ * bit patterns); "few decimals" values print as their short fixed-point
+ * text. */
+static void test_double_text_round_trips(void **state)
+{
+    (void)state;
+    struct weir_type *t = ddl("d DOUBLE");
+    struct weir_batch *b = weir_batch_create(t);
+    uint64_t x = 88172645463325252ULL;
+    const size_t n = 200000;
+    for (size_t i = 0; i < n; i++) {
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+        double v;
+        if (i % 2 == 0) {
+            memcpy(&v, &x, sizeof v);
+            if (!isfinite(v))
+                v = (double)(int64_t)x;
+        } else {
+            static const double p10[] = {1, 10, 100, 1000, 1e4, 1e5, 1e6};
+            v = (double)(int64_t)(x % 2000000001ULL - 1000000000ULL) / p10[x % 7];
+        }
+        assert_int_equal(weir_column_append_f64(&b->columns[0], v), 0);
+    }
+    assert_int_equal(weir_batch_finish_rows(b), 0);
+    struct weir_buf out;
+    weir_buf_init(&out);
+    struct weir_error err = {0};
+    for (size_t i = 0; i < n; i++) {
+        out.len = 0;
+        assert_int_equal(weir_json_encode_value(&b->columns[0], i, &out, &err), 0);
+        double v = weir_column_f64(&b->columns[0], i);
+        double back = strtod((const char *)out.data, NULL);
+        if (memcmp(&back, &v, sizeof v) != 0)
+            fail_msg("%.17g printed as %s", v, (const char *)out.data);
+        if (i % 2 == 1 && fabs(v) >= 1e-4) {
+            /* few decimals: exactly the fixed-point text, trailing zeros trimmed */
+            char ref[64];
+            int rl = snprintf(ref, sizeof ref, "%.6f", v);
+            while (rl > 0 && ref[rl - 1] == '0')
+                ref[--rl] = 0;
+            if (ref[rl - 1] == '.') {
+                ref[rl++] = '0';
+                ref[rl] = 0;
+            }
+            if (strcmp(ref, (const char *)out.data) != 0)
+                fail_msg("%.17g printed as %s, want %s", v, (const char *)out.data, ref);
+        }
+    }
+    weir_buf_free(&out);
     weir_batch_destroy(b);
     weir_type_destroy(t);
 }
@@ -540,6 +618,118 @@ static void test_streaming_positions(void **state)
     assert_int_equal(decode(&c, "{\"a\":\"x\"}"), WEIR_EPARSE);
     assert_contains(c.err.message, "g: line 1 (byte 5): field 'a'");
     assert_int_equal(c.b->nrows, 3);
+    /* a byte order mark is skipped at the start of an input only */
+    assert_int_equal(weir_json_decoder_reset(c.dec, "h"), 0);
+    assert_int_equal(decode(&c, "\xEF\xBB\xBF{\"a\":4}\n"), 0);
+    assert_int_equal(c.b->nrows, 4);
+    assert_int_equal(decode(&c, "\xEF\xBB\xBF{\"a\":5}\n"), WEIR_EPARSE);
+    assert_int_equal(c.b->nrows, 4);
+    ctx_close(&c);
+}
+
+/* Random byte mutations of valid lines never crash the decoder or the
+ * inferrer, every failure is a negative code with a message, and the batch
+ * stays consistent (all columns as long as nrows). Run under ASan/UBSan in
+ * CI; a poor man's fuzzer that runs in plain ctest. */
+static void test_mutations_are_safe(void **state)
+{
+    (void)state;
+    static const char *seeds[] = {
+        "{\"b\":true,\"i\":-12,\"d\":\"12.50\",\"s\":\"h\\u00e9\\n\",\"bin\":\"AAH/\",\"ts\":\"2024-01-02T03:04:05.5+01:00\","
+        "\"st\":{\"a\":1,\"b\":[1.5,null]},\"m\":{\"k\":[{\"x\":1}]},\"dt\":\"2024-02-29\"}",
+        "{\"m\":[{\"key\":\"a\",\"value\":[]}],\"st\":null,\"i\":9223372036854775807,\"f\":1e308}",
+    };
+    struct weir_type *t = ddl("b BOOLEAN, i LONG, d DECIMAL(9,2), s STRING, bin BINARY, ts TIMESTAMP, f DOUBLE, "
+                              "st STRUCT<a: BYTE, b: ARRAY<FLOAT>>, m MAP<STRING, ARRAY<STRUCT<x: INT>>>, dt DATE");
+    struct weir_json_decoder *dec = NULL;
+    struct weir_json_inferrer *inf = NULL;
+    struct weir_error err = {0};
+    assert_int_equal(weir_json_decoder_create(&dec, t, NULL, &err), 0);
+    assert_int_equal(weir_json_inferrer_create(&inf, NULL, &err), 0);
+    struct weir_batch *b = weir_batch_create(t);
+    uint64_t x = 0x9E3779B97F4A7C15ULL;
+    size_t ok = 0, bad = 0;
+    static const char alphabet[] = "{}[]\",:\\-+.eE0123456789 tfnu\x80\xc3\xff\n";
+    for (int iter = 0; iter < 20000; iter++) {
+        const char *seed = seeds[iter % 2];
+        char line[512];
+        size_t n = strlen(seed);
+        memcpy(line, seed, n);
+        int muts = 1 + (int)(x % 4);
+        for (int k = 0; k < muts; k++) {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            size_t pos = (size_t)(x % n);
+            switch ((x >> 32) % 3) {
+            case 0: line[pos] = alphabet[(x >> 40) % (sizeof alphabet - 1)]; break;
+            case 1: n = pos; break; /* truncate */
+            default:
+                if (n + 1 < sizeof line) {
+                    memmove(line + pos + 1, line + pos, n - pos);
+                    line[pos] = alphabet[(x >> 40) % (sizeof alphabet - 1)];
+                    n++;
+                }
+            }
+            if (n == 0)
+                break;
+        }
+        weir_error_clear(&err);
+        size_t before = b->nrows;
+        int rc = weir_json_decode(dec, line, n, b, NULL, &err);
+        if (rc == 0) {
+            ok++;
+        } else {
+            bad++;
+            assert_true(rc < 0);
+            assert_true(err.message[0] != '\0');
+            assert_int_equal(b->nrows, before);
+        }
+        for (size_t c = 0; c < b->ncolumns; c++)
+            assert_int_equal(b->columns[c].length, b->nrows);
+        weir_error_clear(&err);
+        rc = weir_json_infer(inf, line, n, &err);
+        assert_true(rc <= 0);
+        if (b->nrows > 1000)
+            weir_batch_clear(b);
+    }
+    assert_true(ok > 100 && bad > 100);
+    /* what was decoded encodes to valid JSON lines the decoder accepts again */
+    struct weir_buf out;
+    weir_buf_init(&out);
+    assert_int_equal(weir_json_encode_batch(b, &out, &err), 0);
+    struct weir_batch *b2 = weir_batch_create(t);
+    if (out.len > 0)
+        assert_int_equal(weir_json_decode(dec, (const char *)out.data, out.len, b2, NULL, &err), 0);
+    assert_int_equal(b2->nrows, b->nrows);
+    weir_buf_free(&out);
+    weir_batch_destroy(b2);
+    weir_batch_destroy(b);
+    weir_json_inferrer_destroy(inf);
+    weir_json_decoder_destroy(dec);
+    weir_type_destroy(t);
+}
+
+/* Whole-record decoding: newlines inside a record are whitespace and
+ * errors count records. */
+static void test_decode_record(void **state)
+{
+    (void)state;
+    struct ctx c;
+    ctx_open(&c, "id LONG, tags ARRAY<STRING>", "topic orders");
+    const char *r1 = "{\n  \"id\": 1,\n  \"tags\": [\n    \"a\"\n  ]\n}\n";
+    assert_int_equal(weir_json_decode_record(c.dec, r1, strlen(r1), c.b, &c.err), 0);
+    assert_int_equal(weir_json_decode_record(c.dec, "{\"id\":2}", 8, c.b, &c.err), 0);
+    assert_int_equal(c.b->nrows, 2);
+    assert_int_equal(weir_column_i64(&c.b->columns[0], 0), 1);
+    assert_int_equal(c.b->columns[1].offsets[1], 1);
+    const char *r3 = "{\"id\":\n\"x\"}";
+    assert_int_equal(weir_json_decode_record(c.dec, r3, strlen(r3), c.b, &c.err), WEIR_EPARSE);
+    assert_string_equal(c.err.message, "topic orders: record 3 (byte 7): field 'id': expected an integer, got \"x\"");
+    weir_error_clear(&c.err);
+    assert_int_equal(weir_json_decode_record(c.dec, "{\"id\":1} {}", 12, c.b, &c.err), WEIR_EPARSE);
+    assert_contains(c.err.message, "record 4");
+    assert_int_equal(c.b->nrows, 2);
     ctx_close(&c);
 }
 
@@ -593,12 +783,16 @@ int main(void)
         cmocka_unit_test(test_nested),
         cmocka_unit_test(test_nullability),
         cmocka_unit_test(test_unknown_fields),
+        cmocka_unit_test(test_key_order),
         cmocka_unit_test(test_string_takes_any_value),
         cmocka_unit_test(test_encode_scalars),
+        cmocka_unit_test(test_double_text_round_trips),
         cmocka_unit_test(test_round_trip),
         cmocka_unit_test(test_inference),
         cmocka_unit_test(test_inferred_schema_decodes),
         cmocka_unit_test(test_streaming_positions),
+        cmocka_unit_test(test_decode_record),
+        cmocka_unit_test(test_mutations_are_safe),
         cmocka_unit_test(test_alloc_failures),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

@@ -180,34 +180,56 @@ static void make_sample(struct sample *s)
     memset(s, 0, sizeof *s);
     struct pq_schema_element *e = s->schema;
     e[0] = (struct pq_schema_element){.name = B("spark_schema"), .num_children = 5};
-    e[1] = (struct pq_schema_element){.has_type = true, .type = PQ_INT64, .has_repetition = true,
-                                      .repetition = PQ_OPTIONAL, .name = B("id"),
-                                      .has_field_id = true, .field_id = -7,
-                                      .logical = {.kind = PQ_LT_INTEGER, .bit_width = 64,
-                                                  .is_signed = true}};
-    e[2] = (struct pq_schema_element){.has_type = true, .type = PQ_BYTE_ARRAY, .has_repetition = true,
-                                      .repetition = PQ_OPTIONAL, .name = B("user"),
-                                      .has_converted = true, .converted = PQ_CT_UTF8,
+    e[1] = (struct pq_schema_element){.has_type = true,
+                                      .type = PQ_INT64,
+                                      .has_repetition = true,
+                                      .repetition = PQ_OPTIONAL,
+                                      .name = B("id"),
+                                      .has_field_id = true,
+                                      .field_id = -7,
+                                      .logical = {.kind = PQ_LT_INTEGER, .bit_width = 64, .is_signed = true}};
+    e[2] = (struct pq_schema_element){.has_type = true,
+                                      .type = PQ_BYTE_ARRAY,
+                                      .has_repetition = true,
+                                      .repetition = PQ_OPTIONAL,
+                                      .name = B("user"),
+                                      .has_converted = true,
+                                      .converted = PQ_CT_UTF8,
                                       .logical = {.kind = PQ_LT_STRING}};
-    e[3] = (struct pq_schema_element){.has_type = true, .type = PQ_FIXED_LEN_BYTE_ARRAY,
-                                      .type_length = 16, .has_repetition = true,
-                                      .repetition = PQ_REQUIRED, .name = B("amount"),
-                                      .has_converted = true, .converted = PQ_CT_DECIMAL,
-                                      .scale = 2, .precision = 38,
+    e[3] = (struct pq_schema_element){.has_type = true,
+                                      .type = PQ_FIXED_LEN_BYTE_ARRAY,
+                                      .type_length = 16,
+                                      .has_repetition = true,
+                                      .repetition = PQ_REQUIRED,
+                                      .name = B("amount"),
+                                      .has_converted = true,
+                                      .converted = PQ_CT_DECIMAL,
+                                      .scale = 2,
+                                      .precision = 38,
                                       .logical = {.kind = PQ_LT_DECIMAL, .scale = 2, .precision = 38}};
-    e[4] = (struct pq_schema_element){.has_type = true, .type = PQ_INT64, .has_repetition = true,
-                                      .repetition = PQ_OPTIONAL, .name = B("ts"),
-                                      .logical = {.kind = PQ_LT_TIMESTAMP, .adjusted_to_utc = true,
-                                                  .unit = PQ_MICROS}};
-    e[5] = (struct pq_schema_element){.has_repetition = true, .repetition = PQ_OPTIONAL,
-                                      .name = B("tags"), .num_children = 1, .has_converted = true,
-                                      .converted = PQ_CT_LIST, .logical = {.kind = PQ_LT_LIST}};
-    e[6] = (struct pq_schema_element){.has_repetition = true, .repetition = PQ_REPEATED,
-                                      .name = B("list"), .num_children = 1};
-    e[7] = (struct pq_schema_element){.has_type = true, .type = PQ_INT32, .has_repetition = true,
-                                      .repetition = PQ_OPTIONAL, .name = B("element"),
-                                      .logical = {.kind = PQ_LT_TIME, .adjusted_to_utc = false,
-                                                  .unit = PQ_MILLIS}};
+    e[4] = (struct pq_schema_element){
+        .has_type = true,
+        .type = PQ_INT64,
+        .has_repetition = true,
+        .repetition = PQ_OPTIONAL,
+        .name = B("ts"),
+        .logical = {.kind = PQ_LT_TIMESTAMP, .adjusted_to_utc = true, .unit = PQ_MICROS}};
+    e[5] = (struct pq_schema_element){.has_repetition = true,
+                                      .repetition = PQ_OPTIONAL,
+                                      .name = B("tags"),
+                                      .num_children = 1,
+                                      .has_converted = true,
+                                      .converted = PQ_CT_LIST,
+                                      .logical = {.kind = PQ_LT_LIST}};
+    e[6] = (struct pq_schema_element){
+        .has_repetition = true, .repetition = PQ_REPEATED, .name = B("list"), .num_children = 1};
+    e[7] = (struct pq_schema_element){
+        .has_type = true,
+        .type = PQ_INT32,
+        .has_repetition = true,
+        .repetition = PQ_OPTIONAL,
+        .name = B("element"),
+        .logical = {.kind = PQ_LT_TIME, .adjusted_to_utc = false, .unit = PQ_MILLIS}};
     s->enc[0] = PQ_PLAIN;
     s->enc[1] = PQ_RLE;
     s->enc[2] = PQ_RLE_DICTIONARY;
@@ -235,10 +257,13 @@ static void make_sample(struct sample *s)
                 cc->meta.has_dictionary_page_offset = true;
                 cc->meta.dictionary_page_offset = cc->file_offset - 1;
                 cc->meta.has_statistics = true;
-                cc->meta.statistics = (struct pq_statistics){
-                    .min_value = B("alice"), .max_value = B("zed"), .has_null_count = true,
-                    .null_count = 0, .has_distinct_count = true, .distinct_count = 42,
-                    .min = {(const uint8_t *)"", 0}};
+                cc->meta.statistics = (struct pq_statistics){.min_value = B("alice"),
+                                                             .max_value = B("zed"),
+                                                             .has_null_count = true,
+                                                             .null_count = 0,
+                                                             .has_distinct_count = true,
+                                                             .distinct_count = 42,
+                                                             .min = {(const uint8_t *)"", 0}};
             }
         }
         s->rg[r].columns = s->cols[r];
@@ -256,9 +281,16 @@ static void make_sample(struct sample *s)
     }
     s->kv[0] = (struct pq_key_value){B("org.apache.spark.version"), B("3.5.0")};
     s->kv[1] = (struct pq_key_value){B("no-value"), {NULL, 0}};
-    s->m = (struct pq_file_meta){.version = 1, .schema = s->schema, .nschema = 8, .num_rows = 2000,
-                                 .row_groups = s->rg, .nrow_groups = 2, .kv = s->kv, .nkv = 2,
-                                 .created_by = B("weir version 0.1.0"), .ncolumn_orders = 4};
+    s->m = (struct pq_file_meta){.version = 1,
+                                 .schema = s->schema,
+                                 .nschema = 8,
+                                 .num_rows = 2000,
+                                 .row_groups = s->rg,
+                                 .nrow_groups = 2,
+                                 .kv = s->kv,
+                                 .nkv = 2,
+                                 .created_by = B("weir version 0.1.0"),
+                                 .ncolumn_orders = 4};
 }
 
 /* --------------------------------------------------- encoder wire bytes */
@@ -271,17 +303,17 @@ static void test_encoder_wire_bytes(void **state)
     struct pq_tenc e;
     pq_tenc_init(&e, &b);
     pq_tenc_struct_begin(&e);
-    pq_tenc_field_i32(&e, 1, 1);      /* 0x15 0x02 */
-    pq_tenc_field_i32(&e, 2, -1);     /* delta 1 again: 0x15 0x01 */
-    pq_tenc_field_bool(&e, 3, true);  /* 0x11 */
-    pq_tenc_field_bool(&e, 4, false); /* 0x12 */
-    pq_tenc_field_i64(&e, 20, 300);   /* long form: 0x06, zigzag(20)=40, zigzag(300)=600 */
-    pq_tenc_field_i32(&e, 5, 0);      /* decreasing id: long form 0x05 0x0a 0x00 */
-    pq_tenc_field(&e, 6, PQ_TC_LIST); /* 0x19 */
+    pq_tenc_field_i32(&e, 1, 1);          /* 0x15 0x02 */
+    pq_tenc_field_i32(&e, 2, -1);         /* delta 1 again: 0x15 0x01 */
+    pq_tenc_field_bool(&e, 3, true);      /* 0x11 */
+    pq_tenc_field_bool(&e, 4, false);     /* 0x12 */
+    pq_tenc_field_i64(&e, 20, 300);       /* long form: 0x06, zigzag(20)=40, zigzag(300)=600 */
+    pq_tenc_field_i32(&e, 5, 0);          /* decreasing id: long form 0x05 0x0a 0x00 */
+    pq_tenc_field(&e, 6, PQ_TC_LIST);     /* 0x19 */
     pq_tenc_list_begin(&e, PQ_TC_I32, 3); /* 0x35 */
     pq_tenc_i32(&e, 0);
-    pq_tenc_i32(&e, -64);            /* zigzag 127: 0x7f */
-    pq_tenc_i32(&e, 64);             /* zigzag 128: 0x80 0x01 */
+    pq_tenc_i32(&e, -64); /* zigzag 127: 0x7f */
+    pq_tenc_i32(&e, 64);  /* zigzag 128: 0x80 0x01 */
     pq_tenc_field(&e, 7, PQ_TC_DOUBLE);
     pq_tenc_double(&e, 1.0);
     pq_tenc_field(&e, 8, PQ_TC_STRUCT); /* nested: field ids restart at 0 */
@@ -291,11 +323,9 @@ static void test_encoder_wire_bytes(void **state)
     pq_tenc_field_i32(&e, 9, 2); /* back to the outer scope: delta 1 from 8 */
     pq_tenc_struct_end(&e);
     assert_int_equal(pq_tenc_status(&e), 0);
-    const uint8_t want[] = {0x15, 0x02, 0x15, 0x01, 0x11, 0x12, 0x06, 0x28, 0xd8, 0x04,
-                            0x05, 0x0a, 0x00, 0x19, 0x35, 0x00, 0x7f, 0x80, 0x01,
-                            0x17, 0, 0, 0, 0, 0, 0, 0xf0, 0x3f,
-                            0x1c, 0x18, 0x02, 'a', 'b', 0x00,
-                            0x15, 0x04, 0x00};
+    const uint8_t want[] = {0x15, 0x02, 0x15, 0x01, 0x11, 0x12, 0x06, 0x28, 0xd8, 0x04, 0x05, 0x0a, 0x00,
+                            0x19, 0x35, 0x00, 0x7f, 0x80, 0x01, 0x17, 0,    0,    0,    0,    0,    0,
+                            0xf0, 0x3f, 0x1c, 0x18, 0x02, 'a',  'b',  0x00, 0x15, 0x04, 0x00};
     assert_bytes(&b, want, sizeof want);
     weir_buf_free(&b);
 }
@@ -307,10 +337,10 @@ static void test_encoder_collection_headers(void **state)
     weir_buf_init(&b);
     struct pq_tenc e;
     pq_tenc_init(&e, &b);
-    pq_tenc_list_begin(&e, PQ_TC_STRUCT, 14);   /* 0xec */
-    pq_tenc_list_begin(&e, PQ_TC_BINARY, 15);   /* 0xf8 0x0f */
-    pq_tenc_set_begin(&e, PQ_TC_I64, 300);      /* 0xf6 0xac 0x02 */
-    pq_tenc_list_begin(&e, PQ_TC_FALSE, 0);     /* bool elements use type 1: 0x01 */
+    pq_tenc_list_begin(&e, PQ_TC_STRUCT, 14);          /* 0xec */
+    pq_tenc_list_begin(&e, PQ_TC_BINARY, 15);          /* 0xf8 0x0f */
+    pq_tenc_set_begin(&e, PQ_TC_I64, 300);             /* 0xf6 0xac 0x02 */
+    pq_tenc_list_begin(&e, PQ_TC_FALSE, 0);            /* bool elements use type 1: 0x01 */
     pq_tenc_map_begin(&e, PQ_TC_BINARY, PQ_TC_I32, 0); /* 0x00 */
     pq_tenc_map_begin(&e, PQ_TC_BINARY, PQ_TC_I32, 2); /* 0x02 0x85 */
     pq_tenc_bool(&e, true);
@@ -318,8 +348,8 @@ static void test_encoder_collection_headers(void **state)
     pq_tenc_byte(&e, -1);
     pq_tenc_i16(&e, INT16_MIN); /* zigzag 65535: 0xff 0xff 0x03 */
     assert_int_equal(pq_tenc_status(&e), 0);
-    const uint8_t want[] = {0xec, 0xf8, 0x0f, 0xf6, 0xac, 0x02, 0x01, 0x00, 0x02, 0x85,
-                            0x01, 0x02, 0xff, 0xff, 0xff, 0x03};
+    const uint8_t want[] = {0xec, 0xf8, 0x0f, 0xf6, 0xac, 0x02, 0x01, 0x00,
+                            0x02, 0x85, 0x01, 0x02, 0xff, 0xff, 0xff, 0x03};
     assert_bytes(&b, want, sizeof want);
 
     /* Errors are sticky: a bad call poisons the encoder. */
@@ -346,8 +376,20 @@ static void test_encoder_collection_headers(void **state)
 static void test_primitive_round_trip(void **state)
 {
     (void)state;
-    static const int64_t i64s[] = {0, 1, -1, 63, -64, 64, 127, 128, INT32_MAX, INT32_MIN,
-                                   (int64_t)INT32_MAX + 1, INT64_MAX, INT64_MIN, INT64_MIN + 1};
+    static const int64_t i64s[] = {0,
+                                   1,
+                                   -1,
+                                   63,
+                                   -64,
+                                   64,
+                                   127,
+                                   128,
+                                   INT32_MAX,
+                                   INT32_MIN,
+                                   (int64_t)INT32_MAX + 1,
+                                   INT64_MAX,
+                                   INT64_MIN,
+                                   INT64_MIN + 1};
     static const int32_t i32s[] = {0, 1, -1, 1000000, -1000000, INT32_MAX, INT32_MIN};
     static const int16_t i16s[] = {0, 1, -1, 15, 16, INT16_MAX, INT16_MIN};
     static const double dbls[] = {0.0, -0.0, 1.5, -3.25e300, 5e-324, INFINITY, -INFINITY};
@@ -704,29 +746,39 @@ static void test_page_header_round_trip(void **state)
     (void)state;
     struct pq_page_header hs[4];
     memset(hs, 0, sizeof hs);
-    hs[0] = (struct pq_page_header){.type = PQ_DATA_PAGE, .uncompressed_page_size = 1 << 20,
-                                    .compressed_page_size = 4000, .has_data = true,
-                                    .data = {.num_values = 1024, .encoding = PQ_RLE_DICTIONARY,
-                                             .definition_level_encoding = PQ_RLE,
-                                             .repetition_level_encoding = PQ_BIT_PACKED,
-                                             .has_statistics = true,
-                                             .statistics = {.min_value = B("a"), .max_value = B("b"),
-                                                            .has_null_count = true,
-                                                            .null_count = 3}}};
-    hs[1] = (struct pq_page_header){.type = PQ_DICTIONARY_PAGE, .uncompressed_page_size = 10,
-                                    .compressed_page_size = 12, .has_crc = true,
-                                    .crc = (int32_t)0xdeadbeef, .has_dictionary = true,
-                                    .dictionary = {.num_values = 2, .encoding = PQ_PLAIN,
-                                                   .is_sorted = true}};
-    hs[2] = (struct pq_page_header){.type = PQ_DATA_PAGE_V2, .uncompressed_page_size = 100,
-                                    .compressed_page_size = 90, .has_data_v2 = true,
-                                    .data_v2 = {.num_values = 10, .num_nulls = 2, .num_rows = 9,
-                                                .encoding = PQ_DELTA_BINARY_PACKED,
-                                                .definition_levels_byte_length = 4,
-                                                .repetition_levels_byte_length = 3,
-                                                .is_compressed = false, .has_statistics = true,
-                                                .statistics = {.has_distinct_count = true,
-                                                               .distinct_count = 8}}};
+    hs[0] = (struct pq_page_header){
+        .type = PQ_DATA_PAGE,
+        .uncompressed_page_size = 1 << 20,
+        .compressed_page_size = 4000,
+        .has_data = true,
+        .data = {.num_values = 1024,
+                 .encoding = PQ_RLE_DICTIONARY,
+                 .definition_level_encoding = PQ_RLE,
+                 .repetition_level_encoding = PQ_BIT_PACKED,
+                 .has_statistics = true,
+                 .statistics = {
+                     .min_value = B("a"), .max_value = B("b"), .has_null_count = true, .null_count = 3}}};
+    hs[1] = (struct pq_page_header){.type = PQ_DICTIONARY_PAGE,
+                                    .uncompressed_page_size = 10,
+                                    .compressed_page_size = 12,
+                                    .has_crc = true,
+                                    .crc = (int32_t)0xdeadbeef,
+                                    .has_dictionary = true,
+                                    .dictionary = {.num_values = 2, .encoding = PQ_PLAIN, .is_sorted = true}};
+    hs[2] =
+        (struct pq_page_header){.type = PQ_DATA_PAGE_V2,
+                                .uncompressed_page_size = 100,
+                                .compressed_page_size = 90,
+                                .has_data_v2 = true,
+                                .data_v2 = {.num_values = 10,
+                                            .num_nulls = 2,
+                                            .num_rows = 9,
+                                            .encoding = PQ_DELTA_BINARY_PACKED,
+                                            .definition_levels_byte_length = 4,
+                                            .repetition_levels_byte_length = 3,
+                                            .is_compressed = false,
+                                            .has_statistics = true,
+                                            .statistics = {.has_distinct_count = true, .distinct_count = 8}}};
     hs[3] = hs[2];
     hs[3].data_v2.is_compressed = true;
     hs[3].data_v2.has_statistics = false;
@@ -755,8 +807,7 @@ static void test_page_header_round_trip(void **state)
     }
     /* is_compressed defaults to true when absent (hand-built v2 header) */
     const uint8_t v2[] = {0x15, 0x06, 0x15, 0x02, 0x15, 0x02, 0x5c, /* type 3, sizes 1, 1, field 8 */
-                          0x15, 0x02, 0x15, 0x00, 0x15, 0x02, 0x15, 0x00, 0x15, 0x00, 0x15, 0x00,
-                          0x00, 0x00};
+                          0x15, 0x02, 0x15, 0x00, 0x15, 0x02, 0x15, 0x00, 0x15, 0x00, 0x15, 0x00, 0x00, 0x00};
     struct pq_page_header h;
     size_t consumed;
     assert_int_equal(pq_page_header_decode(v2, sizeof v2, &h, &consumed, "v2", NULL), 0);
@@ -767,19 +818,16 @@ static void test_page_header_round_trip(void **state)
     /* DATA_PAGE without its header struct */
     const uint8_t nodata[] = {0x15, 0x00, 0x15, 0x02, 0x15, 0x02, 0x00};
     struct weir_error err = {0};
-    assert_int_equal(pq_page_header_decode(nodata, sizeof nodata, &h, &consumed, "x", &err),
-                     WEIR_ECORRUPT);
+    assert_int_equal(pq_page_header_decode(nodata, sizeof nodata, &h, &consumed, "x", &err), WEIR_ECORRUPT);
     assert_non_null(strstr(err.message, "without data_page_header"));
     /* missing required compressed_page_size */
     const uint8_t nocomp[] = {0x15, 0x04, 0x15, 0x02, 0x00};
     weir_error_clear(&err);
-    assert_int_equal(pq_page_header_decode(nocomp, sizeof nocomp, &h, &consumed, "x", &err),
-                     WEIR_ECORRUPT);
+    assert_int_equal(pq_page_header_decode(nocomp, sizeof nocomp, &h, &consumed, "x", &err), WEIR_ECORRUPT);
     assert_non_null(strstr(err.message, "compressed_page_size"));
     /* negative size */
     const uint8_t neg[] = {0x15, 0x04, 0x15, 0x01, 0x15, 0x02, 0x00};
-    assert_int_equal(pq_page_header_decode(neg, sizeof neg, &h, &consumed, "x", NULL),
-                     WEIR_ECORRUPT);
+    assert_int_equal(pq_page_header_decode(neg, sizeof neg, &h, &consumed, "x", NULL), WEIR_ECORRUPT);
 }
 
 /* Unknown fields in every struct are skipped, whatever their type. */
@@ -962,8 +1010,7 @@ static void test_required_fields(void **state)
         pq_tenc_struct_end(&e);
         struct pq_file_meta m;
         struct weir_error err = {0};
-        assert_int_equal(pq_file_meta_decode(b.data, b.len, &m, "req.parquet", &err),
-                         WEIR_ECORRUPT);
+        assert_int_equal(pq_file_meta_decode(b.data, b.len, &m, "req.parquet", &err), WEIR_ECORRUPT);
         assert_non_null(strstr(err.message, "req.parquet"));
         assert_non_null(strstr(err.message, names[skip]));
         assert_non_null(strstr(err.message, "missing"));
@@ -971,12 +1018,11 @@ static void test_required_fields(void **state)
         weir_buf_free(&b);
     }
     /* SchemaElement without a name, named in the message with its index */
-    const uint8_t noname[] = {0x15, 0x02, 0x19, 0x2c, 0x15, 0x00, 0x00, 0x15, 0x02, 0x00,
-                              0x16, 0x00, 0x19, 0x0c, 0x00};
+    const uint8_t noname[] = {0x15, 0x02, 0x19, 0x2c, 0x15, 0x00, 0x00, 0x15,
+                              0x02, 0x00, 0x16, 0x00, 0x19, 0x0c, 0x00};
     struct pq_file_meta m;
     struct weir_error err = {0};
-    assert_int_equal(pq_file_meta_decode(noname, sizeof noname, &m, "n.parquet", &err),
-                     WEIR_ECORRUPT);
+    assert_int_equal(pq_file_meta_decode(noname, sizeof noname, &m, "n.parquet", &err), WEIR_ECORRUPT);
     assert_non_null(strstr(err.message, "FileMetaData.schema[0]"));
     assert_non_null(strstr(err.message, "name"));
 }
@@ -991,21 +1037,34 @@ static void test_repeated_field_and_bad_type(void **state)
     assert_int_equal(pq_file_meta_decode(twice, sizeof twice, &m, "t", &err), WEIR_ECORRUPT);
     assert_non_null(strstr(err.message, "repeated"));
     /* SchemaElement.type = 9 (no such physical type) */
-    const uint8_t badtype[] = {0x15, 0x02, 0x19, 0x1c, 0x15, 0x12, 0x38, 0x01, 'x', 0x00,
-                               0x16, 0x00, 0x19, 0x0c, 0x00};
+    const uint8_t badtype[] = {0x15, 0x02, 0x19, 0x1c, 0x15, 0x12, 0x38, 0x01,
+                               'x',  0x00, 0x16, 0x00, 0x19, 0x0c, 0x00};
     weir_error_clear(&err);
     assert_int_equal(pq_file_meta_decode(badtype, sizeof badtype, &m, "t", &err), WEIR_ECORRUPT);
     assert_non_null(strstr(err.message, "physical type 9"));
     /* repetition VECTOR is unsupported, not corrupt */
-    const uint8_t vec[] = {0x15, 0x02, 0x19, 0x1c, 0x35, 0x06, 0x18, 0x01, 'x', 0x00,
-                           0x16, 0x00, 0x19, 0x0c, 0x00};
+    const uint8_t vec[] = {0x15, 0x02, 0x19, 0x1c, 0x35, 0x06, 0x18, 0x01,
+                           'x',  0x00, 0x16, 0x00, 0x19, 0x0c, 0x00};
     weir_error_clear(&err);
     assert_int_equal(pq_file_meta_decode(vec, sizeof vec, &m, "t", &err), WEIR_EUNSUPPORTED);
+    /* a known field with the wrong wire type is corrupt, not skipped: here
+     * TIMESTAMP.unit (field 2) is an i32 instead of the TimeUnit union, which
+     * would otherwise leave a timestamp without a unit */
+    const uint8_t badunit[] = {0x15, 0x02, 0x19, 0x1c, 0x15, 0x04, 0x38, 0x01, 'x',  0x6c, 0x8c,
+                               0x11, 0x15, 0x04, 0x00, 0x00, 0x00, 0x16, 0x00, 0x19, 0x0c, 0x00};
+    weir_error_clear(&err);
+    assert_int_equal(pq_file_meta_decode(badunit, sizeof badunit, &m, "t", &err), WEIR_ECORRUPT);
+    assert_non_null(strstr(err.message, "wire type 5"));
+    assert_non_null(strstr(err.message, "SchemaElement.logicalType: LogicalType: TimestampType"));
+    /* FileMetaData.num_rows sent as binary */
+    const uint8_t badrows[] = {0x15, 0x02, 0x19, 0x1c, 0x48, 0x01, 'x', 0x00, 0x18, 0x00, 0x19, 0x0c, 0x00};
+    weir_error_clear(&err);
+    assert_int_equal(pq_file_meta_decode(badrows, sizeof badrows, &m, "t", &err), WEIR_ECORRUPT);
+    assert_non_null(strstr(err.message, "FileMetaData.num_rows"));
     /* ColumnChunk without meta_data */
-    const uint8_t nometa[] = {0x15, 0x02, 0x19, 0x1c, 0x48, 0x01, 'x', 0x00, 0x16, 0x00, 0x19,
-                              0x1c, 0x19, 0x1c, 0x26, 0x00, 0x00, 0x16, 0x00, 0x16, 0x00, 0x00,
-                              0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00,
-                              0x00, 0x00, 0x00};
+    const uint8_t nometa[] = {0x15, 0x02, 0x19, 0x1c, 0x48, 0x01, 'x',  0x00, 0x16, 0x00, 0x19, 0x1c,
+                              0x19, 0x1c, 0x26, 0x00, 0x00, 0x16, 0x00, 0x16, 0x00, 0x00, 0x00, 0x00,
+                              0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00};
     weir_error_clear(&err);
     assert_int_equal(pq_file_meta_decode(nometa, sizeof nometa, &m, "t", &err), WEIR_ECORRUPT);
     assert_non_null(strstr(err.message, "meta_data missing"));
@@ -1182,8 +1241,8 @@ static void check_footer(const char *path, struct footer_stats *st)
     assert_true(n >= 12);
     assert_memory_equal(file, "PAR1", 4);
     assert_memory_equal(file + n - 4, "PAR1", 4);
-    uint32_t flen = (uint32_t)file[n - 8] | (uint32_t)file[n - 7] << 8 |
-                    (uint32_t)file[n - 6] << 16 | (uint32_t)file[n - 5] << 24;
+    uint32_t flen = (uint32_t)file[n - 8] | (uint32_t)file[n - 7] << 8 | (uint32_t)file[n - 6] << 16 |
+                    (uint32_t)file[n - 5] << 24;
     assert_true(flen <= n - 12);
     const uint8_t *footer = file + n - 8 - flen;
     struct pq_file_meta m;
@@ -1228,8 +1287,7 @@ static void check_footer(const char *path, struct footer_stats *st)
             assert_true(end <= (int64_t)n);
             int64_t values = 0;
             while (off < end) {
-                rc = pq_page_header_decode(file + off, (size_t)(end - off), &h, &consumed, path,
-                                           &err);
+                rc = pq_page_header_decode(file + off, (size_t)(end - off), &h, &consumed, path, &err);
                 if (rc)
                     fail_msg("%s", err.message);
                 st->pages++;
@@ -1296,12 +1354,27 @@ static void test_testdata_footers(void **state)
     walk(WEIR_TESTDATA, &st);
     print_message("decoded %d footers: %d row groups, %d column chunks (%d with stats), "
                   "%d pages (%d dictionary, %d v2), %d logical-type annotations\n",
-                  st.files, st.row_groups, st.columns, st.with_stats, st.pages, st.dict_pages,
-                  st.v2_pages, st.logical);
+                  st.files, st.row_groups, st.columns, st.with_stats, st.pages, st.dict_pages, st.v2_pages,
+                  st.logical);
     assert_true(st.files >= 100);
     assert_true(st.pages > st.columns / 2);
     assert_true(st.dict_pages > 0);
     assert_true(st.logical > 0);
+}
+
+/* The committed fuzz seeds that are whole Parquet files: weir's own tiny
+ * files (always there) and the parquet reader's seeds, which include data
+ * page v2 files that the shared testdata lacks. */
+static void test_seed_files(void **state)
+{
+    (void)state;
+    struct footer_stats st = {0};
+    walk(WEIR_SOURCE_DIR "/tests/fuzz/corpus/fuzz_parquet_footer", &st);
+    assert_int_equal(st.files, 2);
+    assert_int_equal(st.dict_pages, 1);
+    walk(WEIR_SOURCE_DIR "/tests/fuzz/corpus/fuzz_parquet_file", &st);
+    print_message("decoded %d seed files: %d pages (%d dictionary, %d v2)\n", st.files, st.pages,
+                  st.dict_pages, st.v2_pages);
 }
 
 int main(void)
@@ -1321,6 +1394,7 @@ int main(void)
         cmocka_unit_test(test_huge_counts_do_not_allocate),
         cmocka_unit_test(test_truncation_flips_and_alloc_failure),
         cmocka_unit_test(test_testdata_footers),
+        cmocka_unit_test(test_seed_files),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -43,7 +43,7 @@ static struct weir_type *ddl(const char *s)
 {
     struct weir_type *t = NULL;
     struct weir_error err = {0};
-    int rc = weir_schema_from_ddl(s, &t, &err);
+    int rc = weir_schema_parse(s, &t, &err);
     if (rc)
         fail_msg("ddl %s: %s", s, err.message);
     return t;
@@ -130,7 +130,7 @@ static int chunk_pages(const struct weir_buf *f, const struct pq_column_meta *cm
     int64_t start = cm->has_dictionary_page_offset ? cm->dictionary_page_offset : cm->data_page_offset;
     int64_t end = start + cm->total_compressed_size;
     int64_t pos = start, values = 0;
-    int n = 0;
+    int n = 0, prev_type = -1;
     assert_true(end <= (int64_t)f->len);
     while (pos < end) {
         struct pq_page_header h;
@@ -142,8 +142,11 @@ static int chunk_pages(const struct weir_buf *f, const struct pq_column_meta *cm
             assert_int_equal(h.type, PQ_DICTIONARY_PAGE);
         if (n == 0 && !cm->has_dictionary_page_offset)
             assert_int_equal(pos, cm->data_page_offset);
-        if (h.type == PQ_DATA_PAGE && n > 0 && cm->has_dictionary_page_offset && pi[n - 1].type == PQ_DICTIONARY_PAGE)
+        if (h.type == PQ_DATA_PAGE && prev_type == PQ_DICTIONARY_PAGE)
             assert_int_equal(pos, cm->data_page_offset);
+        if (n > 0 && h.type == PQ_DICTIONARY_PAGE)
+            fail_msg("dictionary page after the first page");
+        prev_type = (int)h.type;
         pos += (int64_t)used;
         uint8_t *raw = malloc((size_t)h.uncompressed_page_size + 1);
         rc = pq_decompress(cm->codec, f->data + pos, (size_t)h.compressed_page_size, raw,
@@ -898,6 +901,26 @@ static void test_errors(void **state)
     assert_int_equal(weir_parquet_writer_close(w, NULL, &err), WEIR_ESTATE);
     weir_parquet_writer_destroy(w);
 
+    /* a decimal value with more digits than its precision */
+    struct weir_type *dec = ddl("d DECIMAL(5,2), e DECIMAL(20,0)");
+    for (int col = 0; col < 2; col++) {
+        struct weir_batch *db = weir_batch_create(dec);
+        assert_int_equal(weir_column_append_i128(&db->columns[0], col == 0 ? 100000 : -99999), 0);
+        weir_i128 big = 1;
+        for (int k = 0; k < 20; k++)
+            big *= 10;
+        assert_int_equal(weir_column_append_i128(&db->columns[1], col == 1 ? -big : big - 1), 0);
+        assert_int_equal(weir_batch_finish_rows(db), 0);
+        out.len = 0;
+        weir_error_clear(&err);
+        assert_int_equal(weir_parquet_writer_create(&w, dec, NULL, weir_output_buf(&out), &err), 0);
+        assert_int_equal(weir_parquet_writer_write(w, db, &err), WEIR_ERANGE);
+        assert_non_null(strstr(err.message, col == 0 ? "column d" : "column e"));
+        weir_parquet_writer_destroy(w);
+        weir_batch_destroy(db);
+    }
+    weir_type_destroy(dec);
+
     /* schema mismatch */
     out.len = 0;
     assert_int_equal(weir_parquet_writer_create(&w, other, NULL, weir_output_buf(&out), &err), 0);
@@ -972,6 +995,326 @@ static void test_alloc_failures(void **state)
     weir_type_destroy(schema);
 }
 
+
+/* ---- round trip through the reader --------------------------------------- */
+
+static bool value_equal(const struct weir_column *a, size_t i, const struct weir_column *b, size_t j)
+{
+    bool va = weir_column_is_valid(a, i), vb = weir_column_is_valid(b, j);
+    if (va != vb)
+        return false;
+    if (!va)
+        return true;
+    switch (a->type->kind) {
+    case WEIR_TYPE_STRUCT:
+        for (size_t c = 0; c < a->nchildren; c++)
+            if (!value_equal(&a->children[c], i, &b->children[c], j))
+                return false;
+        return true;
+    case WEIR_TYPE_ARRAY:
+    case WEIR_TYPE_MAP: {
+        int64_t n = a->offsets[i + 1] - a->offsets[i];
+        if (n != b->offsets[j + 1] - b->offsets[j])
+            return false;
+        for (int64_t k = 0; k < n; k++)
+            for (size_t c = 0; c < a->nchildren; c++)
+                if (!value_equal(&a->children[c], (size_t)(a->offsets[i] + k), &b->children[c],
+                                 (size_t)(b->offsets[j] + k)))
+                    return false;
+        return true;
+    }
+    case WEIR_TYPE_STRING:
+    case WEIR_TYPE_BINARY: {
+        size_t la, lb;
+        const uint8_t *pa = weir_column_bytes(a, i, &la), *pb = weir_column_bytes(b, j, &lb);
+        return la == lb && (la == 0 || memcmp(pa, pb, la) == 0);
+    }
+    case WEIR_TYPE_BOOLEAN:
+        return ((const uint8_t *)a->data)[i] == ((const uint8_t *)b->data)[j];
+    default: {
+        size_t wd = weir_type_value_width(a->type);
+        return memcmp((const uint8_t *)a->data + i * wd, (const uint8_t *)b->data + j * wd, wd) == 0;
+    }
+    }
+}
+
+/* Read every row group of `f` and compare with the rows of `src` batches. */
+static void round_trip(const struct weir_buf *f, const struct weir_type *schema, struct weir_batch **src, int nsrc)
+{
+    struct weir_input in = weir_input_mem(f->data, f->len, "round-trip.parquet");
+    struct weir_parquet_reader *r = NULL;
+    struct weir_error err = {0};
+    if (weir_parquet_reader_open(&r, &in, &err))
+        fail_msg("reader open: %s", err.message);
+    assert_true(weir_type_equal(weir_parquet_reader_schema(r), schema));
+    int sb = 0;
+    size_t srow = 0;
+    int64_t total = 0;
+    for (int g = 0; g < weir_parquet_reader_num_row_groups(r); g++) {
+        struct weir_batch *b = NULL;
+        if (weir_parquet_reader_read_row_group(r, g, NULL, &b, &err))
+            fail_msg("read row group %d: %s", g, err.message);
+        for (size_t i = 0; i < b->nrows; i++) {
+            while (sb < nsrc && srow >= src[sb]->nrows) {
+                sb++;
+                srow = 0;
+            }
+            assert_true(sb < nsrc);
+            for (size_t c = 0; c < b->ncolumns; c++)
+                if (!value_equal(&src[sb]->columns[c], srow, &b->columns[c], i))
+                    fail_msg("row group %d row %zu column %s differs", g, i, schema->fields[c].name);
+            srow++;
+        }
+        total += (int64_t)b->nrows;
+        weir_batch_destroy(b);
+    }
+    assert_int_equal(total, weir_parquet_reader_num_rows(r));
+    int64_t want = 0;
+    for (int i = 0; i < nsrc; i++)
+        want += (int64_t)src[i]->nrows;
+    assert_int_equal(total, want);
+    weir_parquet_reader_destroy(r);
+}
+
+static void test_reader_round_trip(void **state)
+{
+    (void)state;
+    struct weir_buf f;
+    struct weir_type *schema = ddl(ALL_DDL);
+    struct weir_batch *bs[2] = {all_types_batch(schema, 7000, 0), all_types_batch(schema, 5000, 7000)};
+    struct weir_parquet_writer_options o;
+    weir_parquet_writer_options_default(&o);
+    o.row_group_bytes = 300 * 1024;
+    o.page_bytes = 4096;
+    o.dictionary_page_bytes = 8192;
+    static const enum weir_parquet_codec codecs[] = {WEIR_PARQUET_SNAPPY, WEIR_PARQUET_ZSTD,
+                                                     WEIR_PARQUET_GZIP, WEIR_PARQUET_UNCOMPRESSED};
+    for (int c = 0; c < 4; c++) {
+        o.codec = codecs[c];
+        o.dictionary = c != 3;
+        write_file(schema, bs, 2, &o, &f);
+        round_trip(&f, schema, bs, 2);
+        weir_buf_free(&f);
+    }
+    weir_batch_destroy(bs[0]);
+    weir_batch_destroy(bs[1]);
+    weir_type_destroy(schema);
+
+    schema = ddl(NESTED_DDL);
+    struct weir_batch *nb = nested_batch(schema, 3000);
+    weir_parquet_writer_options_default(&o);
+    o.page_bytes = 2048;
+    write_file(schema, &nb, 1, &o, &f);
+    round_trip(&f, schema, &nb, 1);
+    weir_buf_free(&f);
+    o.dictionary = false;
+    o.row_group_bytes = 16 * 1024;
+    write_file(schema, &nb, 1, &o, &f);
+    round_trip(&f, schema, &nb, 1);
+    weir_buf_free(&f);
+    weir_batch_destroy(nb);
+    weir_type_destroy(schema);
+}
+
+/* ---- random nested data --------------------------------------------------- */
+
+static uint64_t rnd(uint64_t *s)
+{
+    *s += 0x9e3779b97f4a7c15ULL;
+    uint64_t z = *s;
+    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ULL;
+    z = (z ^ (z >> 27)) * 0x94d049bb133111ebULL;
+    return z ^ (z >> 31);
+}
+
+static void gen_value(struct weir_column *c, const struct weir_type *t, bool nullable, uint64_t *s)
+{
+    uint64_t x = rnd(s);
+    char buf[32];
+    if (nullable && x % 5 == 0) {
+        assert_int_equal(weir_column_append_null(c), 0);
+        return;
+    }
+    x >>= 3;
+    switch (t->kind) {
+    case WEIR_TYPE_BOOLEAN: assert_int_equal(weir_column_append_bool(c, x & 1), 0); break;
+    case WEIR_TYPE_BYTE: assert_int_equal(weir_column_append_i8(c, (int8_t)x), 0); break;
+    case WEIR_TYPE_SHORT: assert_int_equal(weir_column_append_i16(c, (int16_t)x), 0); break;
+    case WEIR_TYPE_INTEGER:
+    case WEIR_TYPE_DATE: assert_int_equal(weir_column_append_i32(c, (int32_t)(x % 100000) - 50000), 0); break;
+    case WEIR_TYPE_LONG:
+    case WEIR_TYPE_TIMESTAMP:
+    case WEIR_TYPE_TIMESTAMP_NTZ: assert_int_equal(weir_column_append_i64(c, (int64_t)(x % 4000000000000000ULL) - 1000000000000000LL), 0); break;
+    case WEIR_TYPE_FLOAT: assert_int_equal(weir_column_append_f32(c, (float)(x % 10000) / 8.0f - 600.0f), 0); break;
+    case WEIR_TYPE_DOUBLE: assert_int_equal(weir_column_append_f64(c, (double)(x % 1000000) / 64.0 - 7000.0), 0); break;
+    case WEIR_TYPE_DECIMAL: {
+        weir_i128 lim = 1;
+        for (int k = 0; k < t->precision; k++)
+            lim *= 10;
+        weir_i128 v = (weir_i128)((unsigned __int128)rnd(s) << 64 | rnd(s)) % lim;
+        assert_int_equal(weir_column_append_i128(c, v), 0);
+        break;
+    }
+    case WEIR_TYPE_STRING:
+    case WEIR_TYPE_BINARY: {
+        int n = snprintf(buf, sizeof buf, "v%llu", (unsigned long long)(x % 500));
+        assert_int_equal(weir_column_append_bytes(c, buf, (size_t)(x % 7 == 0 ? 0 : n)), 0);
+        break;
+    }
+    case WEIR_TYPE_STRUCT:
+        for (size_t i = 0; i < t->nfields; i++)
+            gen_value(&c->children[i], t->fields[i].type, t->fields[i].nullable, s);
+        assert_int_equal(weir_column_append_struct(c, true), 0);
+        break;
+    case WEIR_TYPE_ARRAY:
+        for (uint64_t k = 0; k < x % 4; k++)
+            gen_value(&c->children[0], t->element, t->contains_null, s);
+        assert_int_equal(weir_column_append_list(c, true), 0);
+        break;
+    case WEIR_TYPE_MAP:
+        for (uint64_t k = 0; k < x % 4; k++) {
+            gen_value(&c->children[0], t->key, false, s);
+            gen_value(&c->children[1], t->value, t->value_contains_null, s);
+        }
+        assert_int_equal(weir_column_append_list(c, true), 0);
+        break;
+    }
+}
+
+static struct weir_batch *random_batch(const struct weir_type *schema, size_t n, uint64_t seed)
+{
+    struct weir_batch *b = weir_batch_create(schema);
+    assert_non_null(b);
+    for (size_t r = 0; r < n; r++)
+        for (size_t c = 0; c < b->ncolumns; c++)
+            gen_value(&b->columns[c], schema->fields[c].type, schema->fields[c].nullable, &seed);
+    assert_int_equal(weir_batch_finish_rows(b), 0);
+    return b;
+}
+
+static void test_random_nested_round_trip(void **state)
+{
+    (void)state;
+    static const char *schemas[] = {
+        "ms MAP<STRING, STRUCT<a: INT, b: ARRAY<BOOLEAN>>>, ad ARRAY<DECIMAL(25,3)>, "
+        "am ARRAY<MAP<INT, STRING>>",
+        "a ARRAY<TINYINT>, b ARRAY<SMALLINT>, c ARRAY<DECIMAL(9,2)>, d ARRAY<DECIMAL(18,1)>, "
+        "e ARRAY<DATE>, f ARRAY<TIMESTAMP>, g ARRAY<FLOAT>, h ARRAY<DOUBLE>, i ARRAY<BINARY>",
+        "s STRUCT<a: STRUCT<b: STRUCT<c: BIGINT, d: ARRAY<ARRAY<ARRAY<INT>>>>>, e: MAP<BIGINT, ARRAY<STRING>>>",
+        "k BIGINT NOT NULL, t STRUCT<x: DECIMAL(38,0) NOT NULL, y: TIMESTAMP_NTZ> NOT NULL, "
+        "l ARRAY<STRUCT<p: STRING, q: MAP<STRING, DOUBLE>>> NOT NULL",
+        "{\"type\":\"struct\",\"fields\":["
+        "{\"name\":\"a\",\"type\":{\"type\":\"array\",\"elementType\":\"short\",\"containsNull\":false},"
+        "\"nullable\":true,\"metadata\":{}},"
+        "{\"name\":\"m\",\"type\":{\"type\":\"map\",\"keyType\":\"string\",\"valueType\":"
+        "{\"type\":\"array\",\"elementType\":\"long\",\"containsNull\":false},\"valueContainsNull\":false},"
+        "\"nullable\":false,\"metadata\":{}}]}",
+    };
+    for (size_t i = 0; i < sizeof schemas / sizeof schemas[0]; i++) {
+        struct weir_type *schema = ddl(schemas[i]);
+        struct weir_batch *bs[2] = {random_batch(schema, 2500, i * 2 + 1), random_batch(schema, 1500, i * 2 + 2)};
+        for (int v = 0; v < 3; v++) {
+            struct weir_parquet_writer_options o;
+            weir_parquet_writer_options_default(&o);
+            if (v == 1) {
+                o.page_bytes = 1024;
+                o.dictionary_page_bytes = 2048;
+                o.codec = WEIR_PARQUET_ZSTD;
+            } else if (v == 2) {
+                o.dictionary = false;
+                o.row_group_bytes = 20 * 1024;
+                o.codec = WEIR_PARQUET_GZIP;
+            }
+            struct weir_buf f;
+            write_file(schema, bs, 2, &o, &f);
+            char name[64];
+            snprintf(name, sizeof name, "random_%zu_%d.parquet", i, v);
+            save(name, &f);
+            struct pq_file_meta m;
+            decode_footer(&f, &m);
+            assert_int_equal(m.num_rows, 4000);
+            if (v == 2)
+                assert_true(m.nrow_groups > 1);
+            for (uint32_t g = 0; g < m.nrow_groups; g++)
+                for (uint32_t c = 0; c < m.row_groups[g].ncolumns; c++) {
+                    struct page_info pi[1];
+                    chunk_pages(&f, &m.row_groups[g].columns[c].meta, pi, 1);
+                }
+            pq_file_meta_free(&m);
+            round_trip(&f, schema, bs, 2);
+            weir_buf_free(&f);
+        }
+        weir_batch_destroy(bs[0]);
+        weir_batch_destroy(bs[1]);
+        weir_type_destroy(schema);
+    }
+}
+
+/* Many tiny batches (pages and row groups span batches), an all-null
+ * column and an empty batch. */
+static void test_small_batches_and_all_null(void **state)
+{
+    (void)state;
+    struct weir_type *schema = ddl("s STRING, n BIGINT, a ARRAY<STRING>, k INT NOT NULL");
+    enum { NB = 300, ROWS = 7 };
+    struct weir_batch *bs[NB + 1];
+    for (int i = 0; i <= NB; i++) {
+        bs[i] = weir_batch_create(schema);
+        int rows = i == NB / 2 ? 0 : ROWS; /* one empty batch in the middle */
+        for (int r = 0; r < rows; r++) {
+            char txt[16];
+            int v = i * ROWS + r;
+            snprintf(txt, sizeof txt, "x%d", v % 13);
+            assert_int_equal(weir_column_append_bytes(&bs[i]->columns[0], txt, strlen(txt)), 0);
+            assert_int_equal(weir_column_append_null(&bs[i]->columns[1]), 0);
+            if (v % 3 == 0) {
+                assert_int_equal(weir_column_append_null(&bs[i]->columns[2].children[0]), 0);
+                assert_int_equal(weir_column_append_list(&bs[i]->columns[2], true), 0);
+            } else {
+                assert_int_equal(weir_column_append_null(&bs[i]->columns[2]), 0);
+            }
+            assert_int_equal(weir_column_append_i32(&bs[i]->columns[3], v), 0);
+        }
+        assert_int_equal(weir_batch_finish_rows(bs[i]), 0);
+    }
+    struct weir_parquet_writer_options o;
+    weir_parquet_writer_options_default(&o);
+    o.page_bytes = 64;
+    o.row_group_bytes = 2048;
+    struct weir_buf f;
+    struct pq_file_meta m;
+    write_file(schema, bs, NB + 1, &o, &f);
+    save("small_batches.parquet", &f);
+    decode_footer(&f, &m);
+    assert_int_equal(m.num_rows, NB * ROWS);
+    assert_true(m.nrow_groups > 1);
+    int64_t nulls = 0;
+    for (uint32_t g = 0; g < m.nrow_groups; g++) {
+        const struct pq_column_meta *n = &m.row_groups[g].columns[1].meta;
+        /* all null: no dictionary page, no min/max, PLAIN pages of levels only */
+        assert_false(n->has_dictionary_page_offset);
+        assert_null(n->statistics.min_value.p);
+        assert_int_equal(n->statistics.null_count, m.row_groups[g].num_rows);
+        nulls += n->statistics.null_count;
+        struct page_info pi[64];
+        int np = chunk_pages(&f, n, pi, 64);
+        for (int p = 0; p < np && p < 64; p++)
+            assert_int_equal(pi[p].encoding, PQ_PLAIN);
+        /* the list of null elements: entries but no values */
+        const struct pq_column_meta *a = &m.row_groups[g].columns[2].meta;
+        assert_false(a->has_dictionary_page_offset);
+        assert_int_equal(a->statistics.null_count, a->num_values);
+        chunk_pages(&f, a, pi, 64);
+    }
+    assert_int_equal(nulls, NB * ROWS);
+    round_trip(&f, schema, bs, NB + 1);
+    pq_file_meta_free(&m);
+    weir_buf_free(&f);
+    for (int i = 0; i <= NB; i++)
+        weir_batch_destroy(bs[i]);
+    weir_type_destroy(schema);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -985,6 +1328,9 @@ int main(void)
         cmocka_unit_test(test_codecs),
         cmocka_unit_test(test_errors),
         cmocka_unit_test(test_alloc_failures),
+        cmocka_unit_test(test_reader_round_trip),
+        cmocka_unit_test(test_random_nested_round_trip),
+        cmocka_unit_test(test_small_batches_and_all_null),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

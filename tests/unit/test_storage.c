@@ -10,6 +10,7 @@
 #include <dirent.h>
 #include <errno.h>
 #include <ftw.h>
+#include <pthread.h>
 #include <stdarg.h>
 #include <stddef.h>
 #include <setjmp.h>
@@ -164,6 +165,18 @@ static void test_open_uris(void **state)
     weir_error_clear(&err);
     assert_int_equal(weir_store_open(&s, "file:///bad%zzescape", &err), WEIR_EINVAL);
     assert_non_null(strstr(err.message, "percent"));
+
+    /* "name:" without "//" is a relative path, not a scheme */
+    char cwd[512];
+    assert_non_null(getcwd(cwd, sizeof cwd));
+    assert_int_equal(chdir(fx->dir), 0);
+    weir_error_clear(&err);
+    assert_int_equal(weir_store_open(&s, "data:2024/t", &err), 0);
+    put_ok(s, "k", "v2");
+    weir_store_destroy(s);
+    assert_int_equal(chdir(cwd), 0);
+    snprintf(p, sizeof p, "%s/data:2024/t/k", fx->dir);
+    assert_int_equal(stat(p, &st), 0);
 
     weir_store_destroy(NULL); /* no-op */
 }
@@ -538,6 +551,70 @@ static void test_put_if_absent_race(void **state)
     assert_int_equal(count_temp_files(dir), 0);
 }
 
+/* Four threads share one store handle and race put_if_absent on the same
+ * keys while also listing: exactly one winner per key, no errors. */
+#define THREADS 4
+#define THREAD_KEYS 100
+struct race_arg {
+    struct weir_store *s;
+    int id;
+    int wins[THREAD_KEYS];
+    int errors;
+};
+
+static void *race_thread(void *p)
+{
+    struct race_arg *a = p;
+    for (int k = 0; k < THREAD_KEYS; k++) {
+        char key[64], body[32];
+        snprintf(key, sizeof key, "t/%03d", k);
+        snprintf(body, sizeof body, "thread %d", a->id);
+        int rc = weir_store_put_if_absent(a->s, key, body, strlen(body), NULL);
+        if (rc == 0)
+            a->wins[k] = 1;
+        else if (rc != WEIR_EEXISTS)
+            a->errors++;
+        if (k % 10 == 0) {
+            struct weir_object_list l;
+            if (weir_store_list(a->s, "t/", NULL, false, &l, NULL) != 0)
+                a->errors++;
+            weir_object_list_free(&l);
+        }
+    }
+    return NULL;
+}
+
+static void test_threads_share_a_store(void **state)
+{
+    struct fixture *fx = *state;
+    struct race_arg args[THREADS];
+    pthread_t th[THREADS];
+    for (int i = 0; i < THREADS; i++) {
+        memset(&args[i], 0, sizeof args[i]);
+        args[i].s = fx->s;
+        args[i].id = i;
+        assert_int_equal(pthread_create(&th[i], NULL, race_thread, &args[i]), 0);
+    }
+    for (int i = 0; i < THREADS; i++)
+        assert_int_equal(pthread_join(th[i], NULL), 0);
+    for (int i = 0; i < THREADS; i++)
+        assert_int_equal(args[i].errors, 0);
+    for (int k = 0; k < THREAD_KEYS; k++) {
+        int winners = 0, who = -1;
+        for (int i = 0; i < THREADS; i++)
+            if (args[i].wins[k]) {
+                winners++;
+                who = i;
+            }
+        if (winners != 1)
+            fail_msg("key %d: %d winners", k, winners);
+        char key[64], body[32];
+        snprintf(key, sizeof key, "t/%03d", k);
+        snprintf(body, sizeof body, "thread %d", who);
+        assert_content(fx->s, key, body);
+    }
+}
+
 /* Fail each allocation in turn: every call returns 0 or WEIR_ENOMEM, leaks
  * nothing (ASan builds check) and leaves no temp files. */
 static void test_alloc_failures(void **state)
@@ -601,6 +678,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_input, setup, teardown),
         cmocka_unit_test_setup_teardown(test_upload, setup, teardown),
         cmocka_unit_test_setup_teardown(test_put_if_absent_race, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_threads_share_a_store, setup, teardown),
         cmocka_unit_test_setup_teardown(test_alloc_failures, setup, teardown),
     };
     return cmocka_run_group_tests_name("storage", tests, NULL, NULL);

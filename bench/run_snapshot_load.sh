@@ -1,0 +1,42 @@
+#!/usr/bin/env bash
+# bench/run_snapshot_load.sh - build a Delta table of N commits with weir's
+# writer (one 1-row file per commit, checkpoint every 10 commits), then time
+# the latest-snapshot load in weir and in delta-rs (Python deltalake).
+#
+#   bench/run_snapshot_load.sh [commits] [repeat]   (defaults 10000, 5)
+#   env: BUILD_DIR (default build/bench-release), PYTHON (default .venv/bin/python,
+#        needs deltalake), JOBS (default 2), TABLE (default /tmp/weir_bench_snapshot_<N>;
+#        reused if it already has N commits)
+set -euo pipefail
+ROOT="$(cd "$(dirname "$0")/.." && pwd)"
+N="${1:-10000}"
+REPEAT="${2:-5}"
+BUILD_DIR="${BUILD_DIR:-$ROOT/build/bench-release}"
+PYTHON="${PYTHON:-$ROOT/.venv/bin/python}"
+JOBS="${JOBS:-2}"
+TABLE="${TABLE:-/tmp/weir_bench_snapshot_$N}"
+
+cmake -S "$ROOT" -B "$BUILD_DIR" -DCMAKE_BUILD_TYPE=Release -DWEIR_TESTS=OFF >/dev/null
+if grep -q 'bench_snapshot_load' "$ROOT/bench/CMakeLists.txt" 2>/dev/null && \
+   grep -q 'add_subdirectory(bench)' "$ROOT/CMakeLists.txt"; then
+  cmake --build "$BUILD_DIR" -j"$JOBS" --target bench_snapshot_load >"$BUILD_DIR/bench-snapshot-build.log" 2>&1
+  BIN="$BUILD_DIR/bench/bench_snapshot_load"
+else
+  cmake --build "$BUILD_DIR" -j"$JOBS" --target weir_delta weir_formats weir_formats_parquet weir_storage weir_core \
+    >"$BUILD_DIR/bench-snapshot-build.log" 2>&1
+  BIN="$BUILD_DIR/bench_snapshot_load"
+  cc -std=gnu11 -O2 -DNDEBUG -I"$ROOT" "$ROOT/bench/snapshot_load.c" -o "$BIN" \
+    "$BUILD_DIR/libweir_delta.a" "$BUILD_DIR/libweir_formats.a" "$BUILD_DIR/libweir_formats_parquet.a" \
+    "$BUILD_DIR/libweir_storage.a" "$BUILD_DIR/libweir_core.a" \
+    $(pkg-config --libs libzstd snappy zlib libcjson) -lpthread -lm
+fi
+
+last="$(printf '%s/_delta_log/%020d.json' "$TABLE" $((N - 1)))"
+if [ ! -f "$last" ]; then
+  rm -rf "$TABLE"
+  echo "== building $N commits in $TABLE"
+  "$BIN" build "$TABLE" "$N" 2>/dev/null
+fi
+echo "== snapshot load, $N commits, best of $REPEAT ($(nproc) cores, $(uname -m), load $(cut -d' ' -f1 /proc/loadavg))"
+"$BIN" load "$TABLE" "$REPEAT"
+"$PYTHON" "$ROOT/bench/snapshot_load_deltars.py" "$TABLE" "$REPEAT"

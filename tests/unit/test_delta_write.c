@@ -1,0 +1,903 @@
+/* tests/unit/test_delta_write.c - writing Delta tables: write -> read round
+ * trip with partitions and stats, overwrite, exactly-once txn, 50+ commits
+ * with checkpoints, log cleanup, concurrent committers in two processes,
+ * the conflict rules, and checkpoint read-back. Each test uses its own temp
+ * directory. */
+#ifndef _GNU_SOURCE
+#define _GNU_SOURCE
+#endif
+#include <ftw.h>
+#include <math.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+#include <cjson/cJSON.h>
+
+#include "core/alloc.h"
+#include "delta/delta.h"
+
+struct fx {
+    char dir[64];
+    char table[128];
+};
+
+static int rm_one(const char *p, const struct stat *st, int flag, struct FTW *f)
+{
+    (void)st;
+    (void)flag;
+    (void)f;
+    return remove(p);
+}
+
+static int setup(void **state)
+{
+    struct fx *fx = calloc(1, sizeof *fx);
+    strcpy(fx->dir, "/tmp/weir-test-dwrite-XXXXXX");
+    if (!mkdtemp(fx->dir))
+        return -1;
+    snprintf(fx->table, sizeof fx->table, "%s/t", fx->dir);
+    *state = fx;
+    return 0;
+}
+
+static int teardown(void **state)
+{
+    struct fx *fx = *state;
+    nftw(fx->dir, rm_one, 16, FTW_DEPTH | FTW_PHYS);
+    free(fx);
+    return 0;
+}
+
+static struct weir_type *schema(void)
+{
+    struct weir_type *s = NULL;
+    struct weir_error err = {0};
+    assert_int_equal(
+        weir_schema_from_ddl("id LONG NOT NULL, name STRING, amount DOUBLE, day DATE, ts TIMESTAMP, "
+                             "price DECIMAL(10,2), loc STRUCT<lat: DOUBLE, lon: DOUBLE>",
+                             &s, &err),
+        0);
+    return s;
+}
+
+/* rows [from, from+n): day = 18000 + id % 3, name "n<id>" (null every 5th). */
+static struct weir_batch *make_batch(int64_t from, size_t n)
+{
+    struct weir_type *s = schema();
+    struct weir_batch *b = weir_batch_create(s);
+    weir_type_destroy(s);
+    for (size_t i = 0; i < n; i++) {
+        int64_t id = from + (int64_t)i;
+        char name[32];
+        snprintf(name, sizeof name, "n%lld", (long long)id);
+        assert_int_equal(weir_column_append_i64(&b->columns[0], id), 0);
+        if (id % 5 == 0)
+            assert_int_equal(weir_column_append_null(&b->columns[1]), 0);
+        else
+            assert_int_equal(weir_column_append_bytes(&b->columns[1], name, strlen(name)), 0);
+        assert_int_equal(weir_column_append_f64(&b->columns[2], (double)id * 1.5), 0);
+        assert_int_equal(weir_column_append_i32(&b->columns[3], 18000 + (int32_t)(id % 3)), 0);
+        assert_int_equal(weir_column_append_i64(&b->columns[4], 1600000000000000LL + id * 1001), 0);
+        assert_int_equal(weir_column_append_i128(&b->columns[5], (weir_i128)id * 100 + 25), 0);
+        struct weir_column *loc = &b->columns[6];
+        assert_int_equal(weir_column_append_f64(&loc->children[0], 1.0 + (double)id), 0);
+        assert_int_equal(weir_column_append_f64(&loc->children[1], -1.0 * (double)id), 0);
+        assert_int_equal(weir_column_append_struct(loc, true), 0);
+    }
+    assert_int_equal(weir_batch_finish_rows(b), 0);
+    return b;
+}
+
+struct scan_acc {
+    int64_t rows;
+    int64_t id_sum;
+    int64_t day_sum;
+    size_t null_names;
+    int64_t price_sum;
+};
+
+static int acc_cb(void *ctx, const struct weir_batch *b, const struct weir_delta_add *f,
+                  struct weir_error *err)
+{
+    (void)f;
+    (void)err;
+    struct scan_acc *a = ctx;
+    int id = weir_type_field_index(b->schema, "id"), day = weir_type_field_index(b->schema, "day");
+    int name = weir_type_field_index(b->schema, "name"), price = weir_type_field_index(b->schema, "price");
+    for (size_t i = 0; i < b->nrows; i++) {
+        if (id >= 0)
+            a->id_sum += weir_column_i64(&b->columns[id], i);
+        if (day >= 0)
+            a->day_sum += weir_column_i32(&b->columns[day], i);
+        if (name >= 0 && !weir_column_is_valid(&b->columns[name], i))
+            a->null_names++;
+        if (price >= 0)
+            a->price_sum += (int64_t)((const weir_i128 *)b->columns[price].data)[i];
+    }
+    a->rows += (int64_t)b->nrows;
+    return 0;
+}
+
+static struct scan_acc scan_all(struct weir_delta_table *t, int64_t version)
+{
+    struct weir_delta_snapshot *s = NULL;
+    struct weir_error err = {0};
+    struct scan_acc a = {0};
+    if (weir_delta_snapshot_load(t, version, &s, &err))
+        fail_msg("load: %s", err.message);
+    if (weir_delta_scan(t, s, NULL, 0, acc_cb, &a, &err))
+        fail_msg("scan: %s", err.message);
+    weir_delta_snapshot_destroy(s);
+    return a;
+}
+
+static void write_rows(struct weir_delta_table *t, int64_t from, size_t n,
+                       const struct weir_delta_write_options *o, struct weir_delta_write_result *res)
+{
+    struct weir_batch *b = make_batch(from, n);
+    struct weir_error err = {0};
+    const struct weir_batch *bs[] = {b};
+    if (weir_delta_write(t, bs, 1, o, res, &err))
+        fail_msg("write: %s", err.message);
+    weir_batch_destroy(b);
+}
+
+static char *read_file(const char *dir, const char *rel)
+{
+    char p[512];
+    snprintf(p, sizeof p, "%s/%s", dir, rel);
+    FILE *f = fopen(p, "rb");
+    if (!f)
+        return NULL;
+    char *buf = calloc(1, 1 << 20);
+    size_t n = fread(buf, 1, (1 << 20) - 1, f);
+    buf[n] = 0;
+    fclose(f);
+    return buf;
+}
+
+static void test_roundtrip_partitioned(void **state)
+{
+    struct fx *fx = *state;
+    struct weir_delta_table *t;
+    struct weir_error err = {0};
+    assert_int_equal(weir_delta_table_open(&t, fx->table, &err), 0);
+    struct weir_delta_write_options o;
+    weir_delta_write_options_default(&o);
+    const char *pb[] = {"day"};
+    o.partition_by = pb;
+    o.n_partition_by = 1;
+    o.table_name = "orders";
+    struct weir_delta_write_result res;
+    write_rows(t, 0, 100, &o, &res);
+    assert_int_equal(res.version, 0);
+    assert_int_equal(res.files_added, 3); /* three days */
+    assert_int_equal(res.rows_written, 100);
+
+    /* commit 0: commitInfo first, blind append, protocol (1,2), metaData */
+    char *c0 = read_file(fx->table, "_delta_log/00000000000000000000.json");
+    assert_non_null(c0);
+    assert_memory_equal(c0, "{\"commitInfo\":", 14);
+    assert_non_null(strstr(c0, "\"isBlindAppend\":true"));
+    assert_non_null(strstr(c0, "\"engineInfo\":\"weir/0.1.0\""));
+    assert_non_null(strstr(c0, "\"numOutputRows\":\"100\""));
+    assert_non_null(strstr(c0, "{\"protocol\":{\"minReaderVersion\":1,\"minWriterVersion\":2}}"));
+    assert_non_null(strstr(c0, "\"partitionColumns\":[\"day\"]"));
+    assert_non_null(strstr(c0, "\"path\":\"day=2019-04-14/part-00000-"));
+    free(c0);
+
+    struct weir_delta_snapshot *s;
+    assert_int_equal(weir_delta_snapshot_load(t, -1, &s, &err), 0);
+    assert_int_equal(weir_delta_snapshot_num_files(s), 3);
+    assert_string_equal(weir_delta_snapshot_metadata(s)->name, "orders");
+    assert_int_equal(weir_delta_snapshot_total_rows(s), 100);
+    /* stats of the day=2019-04-14 file (18000): ids 0,3,...,99 */
+    const struct weir_delta_add *a = weir_delta_snapshot_file(s, 0);
+    assert_string_equal(a->partition_values[0].key, "day");
+    assert_string_equal(a->partition_values[0].value, "2019-04-14");
+    cJSON *st = cJSON_Parse(a->stats);
+    assert_non_null(st);
+    assert_int_equal(cJSON_GetObjectItem(st, "numRecords")->valueint, 34);
+    cJSON *mn = cJSON_GetObjectItem(st, "minValues"), *mx = cJSON_GetObjectItem(st, "maxValues");
+    cJSON *nc = cJSON_GetObjectItem(st, "nullCount");
+    assert_int_equal(cJSON_GetObjectItem(mn, "id")->valueint, 0);
+    assert_int_equal(cJSON_GetObjectItem(mx, "id")->valueint, 99);
+    assert_string_equal(cJSON_GetObjectItem(mn, "name")->valuestring, "n12");
+    assert_string_equal(cJSON_GetObjectItem(mx, "name")->valuestring, "n99");
+    assert_int_equal(cJSON_GetObjectItem(nc, "name")->valueint, 7); /* ids 0,15,30,45,60,75,90 */
+    assert_null(cJSON_GetObjectItem(mn, "day"));                    /* partition column: not in stats */
+    /* timestamps at ms precision in UTC; max truncated down: 1600000000000000 + 99*1001 us */
+    assert_string_equal(cJSON_GetObjectItem(mx, "ts")->valuestring, "2020-09-13T12:26:40.099Z");
+    assert_true(cJSON_GetObjectItem(mx, "price")->valuedouble == 99.25);
+    cJSON *loc = cJSON_GetObjectItem(mn, "loc");
+    assert_non_null(loc);
+    assert_true(cJSON_GetObjectItem(loc, "lat")->valuedouble == 1.0);
+    assert_int_equal(cJSON_GetObjectItem(cJSON_GetObjectItem(nc, "loc"), "lon")->valueint, 0);
+    cJSON_Delete(st);
+    weir_delta_snapshot_destroy(s);
+
+    /* append more, then scan everything back */
+    write_rows(t, 100, 50, &o, &res);
+    assert_int_equal(res.version, 1);
+    struct scan_acc acc = scan_all(t, -1);
+    assert_int_equal(acc.rows, 150);
+    assert_int_equal(acc.id_sum, 149 * 150 / 2);
+    int64_t day_sum = 0, price_sum = 0;
+    for (int64_t i = 0; i < 150; i++) {
+        day_sum += 18000 + i % 3;
+        price_sum += i * 100 + 25;
+    }
+    assert_int_equal(acc.day_sum, day_sum);
+    assert_int_equal(acc.price_sum, price_sum);
+    assert_int_equal(acc.null_names, 30);
+    /* time travel to version 0 */
+    acc = scan_all(t, 0);
+    assert_int_equal(acc.rows, 100);
+
+    /* overwrite: removes all five files, one commit, not a blind append */
+    o.mode = WEIR_DELTA_OVERWRITE;
+    write_rows(t, 1000, 10, &o, &res);
+    assert_int_equal(res.version, 2);
+    assert_int_equal(res.files_removed, 6);
+    char *c2 = read_file(fx->table, "_delta_log/00000000000000000002.json");
+    assert_non_null(strstr(c2, "\"isBlindAppend\":false"));
+    assert_non_null(strstr(c2, "\"mode\":\"Overwrite\""));
+    assert_non_null(strstr(c2, "\"extendedFileMetadata\":true"));
+    free(c2);
+    acc = scan_all(t, -1);
+    assert_int_equal(acc.rows, 10);
+    assert_int_equal(acc.id_sum, 10045);
+    assert_int_equal(weir_delta_snapshot_load(t, -1, &s, &err), 0);
+    assert_int_equal(weir_delta_snapshot_num_tombstones(s), 6);
+    weir_delta_snapshot_destroy(s);
+    weir_delta_table_destroy(t);
+}
+
+static void test_schema_mismatch_and_escaping(void **state)
+{
+    struct fx *fx = *state;
+    struct weir_delta_table *t;
+    struct weir_error err = {0};
+    assert_int_equal(weir_delta_table_open(&t, fx->table, &err), 0);
+    struct weir_type *s = NULL;
+    assert_int_equal(weir_schema_from_ddl("k STRING, v LONG", &s, &err), 0);
+    struct weir_batch *b = weir_batch_create(s);
+    const char *keys[] = {"a b", "x/y%z", "", "é=1"};
+    for (int i = 0; i < 4; i++) {
+        assert_int_equal(weir_column_append_bytes(&b->columns[0], keys[i], strlen(keys[i])), 0);
+        assert_int_equal(weir_column_append_i64(&b->columns[1], i), 0);
+    }
+    assert_int_equal(weir_batch_finish_rows(b), 0);
+    struct weir_delta_write_options o;
+    weir_delta_write_options_default(&o);
+    const char *pb[] = {"k"};
+    o.partition_by = pb;
+    o.n_partition_by = 1;
+    const struct weir_batch *bs[] = {b};
+    assert_int_equal(weir_delta_write(t, bs, 1, &o, NULL, &err), 0);
+    char *c0 = read_file(fx->table, "_delta_log/00000000000000000000.json");
+    /* Hive escaping in the directory, then URI encoding in add.path */
+    assert_non_null(strstr(c0, "\"path\":\"k=a%20b/"));
+    assert_non_null(strstr(c0, "\"path\":\"k=x%252Fy%2525z/"));
+    assert_non_null(strstr(c0, "\"path\":\"k=__HIVE_DEFAULT_PARTITION__/"));
+    assert_non_null(strstr(c0, "\"path\":\"k=é%253D1/"));
+    assert_non_null(strstr(c0, "\"partitionValues\":{\"k\":null}"));
+    assert_non_null(strstr(c0, "\"partitionValues\":{\"k\":\"x/y%z\"}"));
+    free(c0);
+    struct stat stt;
+    char p[512];
+    snprintf(p, sizeof p, "%s/k=x%%2Fy%%25z", fx->table);
+    assert_int_equal(stat(p, &stt), 0);
+    /* scanning returns the values from the log */
+    struct weir_delta_snapshot *snap;
+    assert_int_equal(weir_delta_snapshot_load(t, -1, &snap, &err), 0);
+    int64_t rows = 0;
+    struct scan_acc acc = {0};
+    (void)rows;
+    assert_int_equal(weir_delta_scan(t, snap, NULL, 0, acc_cb, &acc, &err), 0);
+    assert_int_equal(acc.rows, 4);
+    weir_delta_snapshot_destroy(snap);
+    weir_batch_destroy(b);
+    weir_type_destroy(s);
+    /* a batch with another schema is refused, naming the column */
+    assert_int_equal(weir_schema_from_ddl("k STRING, v INT", &s, &err), 0);
+    b = weir_batch_create(s);
+    assert_int_equal(weir_column_append_bytes(&b->columns[0], "q", 1), 0);
+    assert_int_equal(weir_column_append_i32(&b->columns[1], 1), 0);
+    assert_int_equal(weir_batch_finish_rows(b), 0);
+    bs[0] = b;
+    weir_error_clear(&err);
+    assert_int_equal(weir_delta_write(t, bs, 1, &o, NULL, &err), WEIR_ESCHEMA);
+    assert_non_null(strstr(err.message, "'v'"));
+    weir_batch_destroy(b);
+    weir_type_destroy(s);
+    weir_delta_table_destroy(t);
+}
+
+static void test_txn_exactly_once(void **state)
+{
+    struct fx *fx = *state;
+    struct weir_delta_table *t;
+    struct weir_error err = {0};
+    assert_int_equal(weir_delta_table_open(&t, fx->table, &err), 0);
+    struct weir_delta_write_options o;
+    weir_delta_write_options_default(&o);
+    o.txn_app_id = "query-1";
+    o.txn_version = 0;
+    struct weir_delta_write_result res;
+    write_rows(t, 0, 10, &o, &res);
+    assert_false(res.already_committed);
+    o.txn_version = 1;
+    write_rows(t, 10, 10, &o, &res);
+    assert_false(res.already_committed);
+    assert_int_equal(res.version, 1);
+    /* replay of batch 1: skipped */
+    write_rows(t, 10, 10, &o, &res);
+    assert_true(res.already_committed);
+    assert_int_equal(res.version, 1);
+    struct weir_delta_snapshot *s;
+    assert_int_equal(weir_delta_snapshot_load(t, -1, &s, &err), 0);
+    assert_int_equal(weir_delta_snapshot_version(s), 1);
+    assert_int_equal(weir_delta_snapshot_txn_version(s, "query-1"), 1);
+    assert_int_equal(weir_delta_snapshot_txn_version(s, "other"), -1);
+    weir_delta_snapshot_destroy(s);
+    assert_int_equal(scan_all(t, -1).rows, 20);
+    weir_delta_table_destroy(t);
+}
+
+static void test_many_commits_checkpoint(void **state)
+{
+    struct fx *fx = *state;
+    struct weir_delta_table *t;
+    struct weir_error err = {0};
+    assert_int_equal(weir_delta_table_open(&t, fx->table, &err), 0);
+    struct weir_delta_write_options o;
+    weir_delta_write_options_default(&o);
+    o.txn_app_id = "app";
+    struct weir_delta_write_result res;
+    int checkpoints = 0;
+    for (int i = 0; i < 55; i++) {
+        o.txn_version = i;
+        write_rows(t, i * 2, 2, &o, &res);
+        assert_int_equal(res.version, i);
+        checkpoints += res.checkpoint_written;
+    }
+    /* overwrite at 55 then 5 more appends: tombstones go into the checkpoint at 60 */
+    o.mode = WEIR_DELTA_OVERWRITE;
+    o.txn_version = 55;
+    write_rows(t, 1000, 3, &o, &res);
+    o.mode = WEIR_DELTA_APPEND;
+    for (int i = 56; i <= 60; i++) {
+        o.txn_version = i;
+        write_rows(t, 2000 + i, 1, &o, &res);
+        checkpoints += res.checkpoint_written;
+    }
+    assert_int_equal(res.version, 60);
+    assert_int_equal(checkpoints, 6); /* 10,20,...,60 */
+    char *lc = read_file(fx->table, "_delta_log/_last_checkpoint");
+    assert_non_null(lc);
+    assert_non_null(strstr(lc, "\"version\":60"));
+    assert_non_null(strstr(lc, "\"numOfAddFiles\":6"));
+    free(lc);
+    struct weir_delta_snapshot *s;
+    assert_int_equal(weir_delta_snapshot_load(t, -1, &s, &err), 0);
+    assert_int_equal(weir_delta_snapshot_checkpoint_version(s), 60);
+    assert_int_equal(weir_delta_snapshot_num_files(s), 6);
+    assert_int_equal(weir_delta_snapshot_num_tombstones(s), 55);
+    assert_int_equal(weir_delta_snapshot_txn_version(s, "app"), 60);
+    assert_int_equal(weir_delta_snapshot_metadata(s)->schema->nfields, 7);
+    /* stats survive the checkpoint */
+    assert_int_equal(weir_delta_snapshot_total_rows(s), 8);
+    weir_delta_snapshot_destroy(s);
+    /* time travel into the middle uses the checkpoint at 20 */
+    assert_int_equal(weir_delta_snapshot_load(t, 23, &s, &err), 0);
+    assert_int_equal(weir_delta_snapshot_checkpoint_version(s), 20);
+    assert_int_equal(weir_delta_snapshot_num_files(s), 24);
+    assert_int_equal(weir_delta_snapshot_txn_version(s, "app"), 23);
+    weir_delta_snapshot_destroy(s);
+    assert_int_equal(scan_all(t, 54).rows, 110);
+    assert_int_equal(scan_all(t, -1).rows, 8);
+    /* a stale _last_checkpoint (pointing at 30) still finds the newest one */
+    char p[512];
+    snprintf(p, sizeof p, "%s/_delta_log/_last_checkpoint", fx->table);
+    FILE *f = fopen(p, "w");
+    fputs("{\"version\":30,\"size\":33}", f);
+    fclose(f);
+    assert_int_equal(weir_delta_snapshot_load(t, -1, &s, &err), 0);
+    assert_int_equal(weir_delta_snapshot_checkpoint_version(s), 60);
+    weir_delta_snapshot_destroy(s);
+    /* a corrupt checkpoint is never used: replay goes around it (older
+     * checkpoint + commits, with a warning) while those exist */
+    snprintf(p, sizeof p, "%s/_delta_log/00000000000000000060.checkpoint.parquet", fx->table);
+    f = fopen(p, "w");
+    fputs("PAR1 this is not a parquet file", f);
+    fclose(f);
+    assert_int_equal(weir_delta_snapshot_load(t, -1, &s, &err), 0);
+    assert_int_equal(weir_delta_snapshot_checkpoint_version(s), 50);
+    assert_int_equal(weir_delta_snapshot_num_files(s), 6);
+    assert_int_equal(weir_delta_snapshot_txn_version(s, "app"), 60);
+    weir_delta_snapshot_destroy(s);
+    /* ... and once a commit needed for that is gone, the load fails naming the checkpoint */
+    snprintf(p, sizeof p, "%s/_delta_log/00000000000000000055.json", fx->table);
+    char saved[1 << 16];
+    f = fopen(p, "rb");
+    size_t saved_n = fread(saved, 1, sizeof saved, f);
+    fclose(f);
+    remove(p);
+    weir_error_clear(&err);
+    assert_int_equal(weir_delta_snapshot_load(t, -1, &s, &err), WEIR_ECORRUPT);
+    assert_non_null(strstr(err.message, "00000000000000000060.checkpoint.parquet"));
+    assert_non_null(strstr(err.message, "00000000000000000055.json"));
+    f = fopen(p, "wb");
+    fwrite(saved, 1, saved_n, f);
+    fclose(f);
+    /* an incomplete multi-part checkpoint (part 2 of 2 missing) is ignored */
+    snprintf(p, sizeof p, "%s/_delta_log/00000000000000000060.checkpoint.parquet", fx->table);
+    remove(p);
+    snprintf(p, sizeof p, "%s/_delta_log/00000000000000000060.checkpoint.0000000001.0000000002.parquet",
+             fx->table);
+    f = fopen(p, "w");
+    fputs("PAR1 partial", f);
+    fclose(f);
+    assert_int_equal(weir_delta_snapshot_load(t, -1, &s, &err), 0);
+    assert_int_equal(weir_delta_snapshot_checkpoint_version(s), 50);
+    assert_int_equal(weir_delta_snapshot_num_files(s), 6);
+    weir_delta_snapshot_destroy(s);
+    weir_delta_table_destroy(t);
+}
+
+static void test_log_cleanup(void **state)
+{
+    struct fx *fx = *state;
+    struct weir_delta_table *t;
+    struct weir_error err = {0};
+    assert_int_equal(weir_delta_table_open(&t, fx->table, &err), 0);
+    struct weir_delta_write_options o;
+    weir_delta_write_options_default(&o);
+    struct weir_delta_write_result res;
+    for (int i = 0; i < 25; i++)
+        write_rows(t, i, 1, &o, &res);
+    struct weir_delta_snapshot *s;
+    assert_int_equal(weir_delta_snapshot_load(t, -1, &s, &err), 0);
+    size_t deleted = 99;
+    /* now: nothing is older than 30 days */
+    assert_int_equal(weir_delta_log_cleanup(t, s, 0, &deleted, &err), 0);
+    assert_int_equal(deleted, 0);
+    /* 40 days later: everything before the checkpoint at 20 goes (20 commits + checkpoint 10) */
+    int64_t later = (int64_t)time(NULL) * 1000 + 40LL * 86400000;
+    assert_int_equal(weir_delta_log_cleanup(t, s, later, &deleted, &err), 0);
+    assert_int_equal(deleted, 21);
+    weir_delta_snapshot_destroy(s);
+    struct stat st;
+    char p[512];
+    snprintf(p, sizeof p, "%s/_delta_log/00000000000000000020.json", fx->table);
+    assert_int_equal(stat(p, &st), 0); /* the checkpoint's own commit is kept */
+    snprintf(p, sizeof p, "%s/_delta_log/00000000000000000019.json", fx->table);
+    assert_int_not_equal(stat(p, &st), 0);
+    assert_int_equal(scan_all(t, -1).rows, 25);
+    assert_int_equal(scan_all(t, 20).rows, 21);
+    assert_int_equal(weir_delta_snapshot_load(t, 5, &s, &err), WEIR_ENOTFOUND);
+    weir_delta_table_destroy(t);
+}
+
+/* Two processes append 100 commits each to one table. */
+static void test_concurrent_writers(void **state)
+{
+    struct fx *fx = *state;
+    struct weir_delta_table *t;
+    struct weir_error err = {0};
+    assert_int_equal(weir_delta_table_open(&t, fx->table, &err), 0);
+    struct weir_delta_write_options o;
+    weir_delta_write_options_default(&o);
+    o.checkpoint = true;
+    /* both create the table if needed: a creation race must resolve too */
+    weir_delta_table_destroy(t);
+    pid_t pids[2];
+    for (int w = 0; w < 2; w++) {
+        pids[w] = fork();
+        assert_true(pids[w] >= 0);
+        if (pids[w] == 0) {
+            struct weir_delta_table *ct;
+            struct weir_error cerr = {0};
+            if (weir_delta_table_open(&ct, fx->table, &cerr))
+                _exit(2);
+            for (int i = 0; i < 100; i++) {
+                struct weir_batch *b = make_batch(w * 100000 + i * 3, 3);
+                const struct weir_batch *bs[] = {b};
+                struct weir_delta_write_options co;
+                weir_delta_write_options_default(&co);
+                co.txn_app_id = w ? "writer-1" : "writer-0";
+                co.txn_version = i;
+                int rc = weir_delta_write(ct, bs, 1, &co, NULL, &cerr);
+                weir_batch_destroy(b);
+                if (rc) {
+                    fprintf(stderr, "writer %d commit %d: %s\n", w, i, cerr.message);
+                    _exit(1);
+                }
+            }
+            weir_delta_table_destroy(ct);
+            _exit(0);
+        }
+    }
+    for (int w = 0; w < 2; w++) {
+        int status = 0;
+        assert_int_equal(waitpid(pids[w], &status, 0), pids[w]);
+        assert_true(WIFEXITED(status));
+        assert_int_equal(WEXITSTATUS(status), 0);
+    }
+    assert_int_equal(weir_delta_table_open(&t, fx->table, &err), 0);
+    struct weir_delta_snapshot *s;
+    assert_int_equal(weir_delta_snapshot_load(t, -1, &s, &err), 0);
+    assert_int_equal(weir_delta_snapshot_version(s), 199);
+    assert_int_equal(weir_delta_snapshot_num_files(s), 200);
+    assert_int_equal(weir_delta_snapshot_txn_version(s, "writer-0"), 99);
+    assert_int_equal(weir_delta_snapshot_txn_version(s, "writer-1"), 99);
+    weir_delta_snapshot_destroy(s);
+    struct scan_acc acc = scan_all(t, -1);
+    assert_int_equal(acc.rows, 600);
+    int64_t want = 0;
+    for (int w = 0; w < 2; w++)
+        for (int i = 0; i < 300; i++)
+            want += w * 100000 + i;
+    assert_int_equal(acc.id_sum, want);
+    weir_delta_table_destroy(t);
+}
+
+/* The conflict rules, driven through weir_delta_commit with stale reads. */
+static void test_conflicts(void **state)
+{
+    struct fx *fx = *state;
+    struct weir_delta_table *t;
+    struct weir_error err = {0};
+    assert_int_equal(weir_delta_table_open(&t, fx->table, &err), 0);
+    struct weir_delta_write_options o;
+    weir_delta_write_options_default(&o);
+    struct weir_delta_write_result res;
+    write_rows(t, 0, 5, &o, &res); /* v0 */
+    write_rows(t, 5, 5, &o, &res); /* v1 */
+    struct weir_delta_snapshot *s;
+    assert_int_equal(weir_delta_snapshot_load(t, 1, &s, &err), 0);
+    const char *f0 = weir_delta_snapshot_file(s, 0)->path;
+
+    /* winner v2: removes f0 */
+    struct weir_delta_actions w;
+    weir_delta_actions_init(&w);
+    struct weir_delta_remove rm = {
+        .path = (char *)f0, .data_change = true, .deletion_timestamp = 1, .has_deletion_timestamp = true};
+    assert_int_equal(weir_delta_actions_add_remove(&w, &rm), 0);
+    w.commit_info = weir_strdup("{\"operation\":\"DELETE\"}");
+    struct weir_delta_commit_options co = {.read_version = 1};
+    int64_t v;
+    bool already;
+    assert_int_equal(weir_delta_commit(t, &w, &co, &v, &already, &err), 0);
+    assert_int_equal(v, 2);
+    weir_delta_actions_free(&w);
+
+    /* a blind append based on v1 commits at v3 */
+    struct weir_delta_actions a;
+    weir_delta_actions_init(&a);
+    struct weir_delta_add add = {.path = "x.parquet", .size = 1, .modification_time = 1, .data_change = true};
+    assert_int_equal(weir_delta_actions_add_add(&a, &add), 0);
+    a.commit_info = weir_strdup("{\"isBlindAppend\":true}");
+    assert_int_equal(weir_delta_commit(t, &a, &co, &v, &already, &err), 0);
+    assert_int_equal(v, 3);
+    assert_false(already);
+    weir_delta_actions_free(&a);
+
+    /* a transaction that read f0 (based on v1) conflicts with the delete at v2 */
+    weir_delta_actions_init(&a);
+    add.path = "y.parquet";
+    assert_int_equal(weir_delta_actions_add_add(&a, &add), 0);
+    const char *read[] = {f0};
+    struct weir_delta_commit_options co2 = {.read_version = 1, .read_paths = read, .n_read_paths = 1};
+    weir_error_clear(&err);
+    assert_int_equal(weir_delta_commit(t, &a, &co2, &v, &already, &err), WEIR_ECONFLICT);
+    assert_non_null(strstr(err.message, "removed file"));
+    weir_delta_actions_free(&a);
+
+    /* deleting the same file again: delete-delete conflict */
+    weir_delta_actions_init(&a);
+    assert_int_equal(weir_delta_actions_add_remove(&a, &rm), 0);
+    weir_error_clear(&err);
+    assert_int_equal(weir_delta_commit(t, &a, &co, &v, &already, &err), WEIR_ECONFLICT);
+    assert_non_null(strstr(err.message, "also removed"));
+    weir_delta_actions_free(&a);
+
+    /* read the whole table at v2: the append at v3 conflicts */
+    weir_delta_actions_init(&a);
+    assert_int_equal(weir_delta_actions_add_add(&a, &add), 0);
+    struct weir_delta_commit_options co3 = {.read_version = 2, .read_whole_table = true};
+    weir_error_clear(&err);
+    assert_int_equal(weir_delta_commit(t, &a, &co3, &v, &already, &err), WEIR_ECONFLICT);
+    assert_non_null(strstr(err.message, "added file"));
+    weir_delta_actions_free(&a);
+
+    /* a metadata change in a winner conflicts */
+    weir_delta_actions_init(&w);
+    w.metadata = weir_calloc(1, sizeof(*w.metadata));
+    const struct weir_delta_metadata *md = weir_delta_snapshot_metadata(s);
+    w.metadata->id = weir_strdup(md->id);
+    w.metadata->schema_string = weir_strdup(md->schema_string);
+    w.metadata->format_provider = weir_strdup("parquet");
+    struct weir_delta_commit_options co4 = {.read_version = 3};
+    assert_int_equal(weir_delta_commit(t, &w, &co4, &v, &already, &err), 0);
+    assert_int_equal(v, 4);
+    weir_delta_actions_free(&w);
+    weir_delta_actions_init(&a);
+    assert_int_equal(weir_delta_actions_add_add(&a, &add), 0);
+    weir_error_clear(&err);
+    assert_int_equal(weir_delta_commit(t, &a, &co4, &v, &already, &err), WEIR_ECONFLICT);
+    assert_non_null(strstr(err.message, "metadata"));
+    weir_delta_actions_free(&a);
+
+    /* txn: a winner with our appId and a version >= ours means already committed */
+    weir_delta_actions_init(&w);
+    assert_int_equal(weir_delta_actions_add_txn(&w, "q", 7, 1), 0);
+    struct weir_delta_commit_options co5 = {.read_version = 4};
+    assert_int_equal(weir_delta_commit(t, &w, &co5, &v, &already, &err), 0);
+    assert_int_equal(v, 5);
+    weir_delta_actions_free(&w);
+    weir_delta_actions_init(&a);
+    assert_int_equal(weir_delta_actions_add_add(&a, &add), 0);
+    assert_int_equal(weir_delta_actions_add_txn(&a, "q", 7, 1), 0);
+    assert_int_equal(weir_delta_commit(t, &a, &co5, &v, &already, &err), 0);
+    assert_true(already);
+    assert_int_equal(v, 5);
+    weir_delta_actions_free(&a);
+    /* ... and a lower version of the same appId from a winner is a conflict for us at 8 */
+    weir_delta_actions_init(&a);
+    assert_int_equal(weir_delta_actions_add_txn(&a, "q", 8, 1), 0);
+    weir_error_clear(&err);
+    assert_int_equal(weir_delta_commit(t, &a, &co5, &v, &already, &err), WEIR_ECONFLICT);
+    assert_non_null(strstr(err.message, "appId 'q'"));
+    weir_delta_actions_free(&a);
+
+    /* nothing was written by the refused commits */
+    int64_t latest;
+    assert_int_equal(weir_delta_table_latest_version(t, &latest, &err), 0);
+    assert_int_equal(latest, 5);
+    weir_delta_snapshot_destroy(s);
+    weir_delta_table_destroy(t);
+}
+
+/* Writer features weir does not know block writes; appendOnly blocks overwrite. */
+static void test_write_refusals(void **state)
+{
+    struct fx *fx = *state;
+    char p[512];
+    snprintf(p, sizeof p, "%s/_delta_log", fx->table);
+    mkdir(fx->table, 0755);
+    mkdir(p, 0755);
+    snprintf(p, sizeof p, "%s/_delta_log/00000000000000000000.json", fx->table);
+    FILE *f = fopen(p, "w");
+    struct weir_type *s = schema();
+    char *ss = weir_schema_to_json(s);
+    cJSON *str = cJSON_CreateString(ss);
+    char *quoted = cJSON_PrintUnformatted(str);
+    fprintf(f,
+            "{\"protocol\":{\"minReaderVersion\":1,\"minWriterVersion\":7,\"writerFeatures\":["
+            "\"rowTracking\"]}}\n"
+            "{\"metaData\":{\"id\":\"i\",\"format\":{\"provider\":\"parquet\",\"options\":{}},"
+            "\"schemaString\":%s,"
+            "\"partitionColumns\":[],\"configuration\":{\"delta.appendOnly\":\"true\"}}}\n",
+            quoted);
+    fclose(f);
+    struct weir_delta_table *t;
+    struct weir_error err = {0};
+    assert_int_equal(weir_delta_table_open(&t, fx->table, &err), 0);
+    struct weir_batch *b = make_batch(0, 3);
+    const struct weir_batch *bs[] = {b};
+    assert_int_equal(weir_delta_write(t, bs, 1, NULL, NULL, &err), WEIR_EUNSUPPORTED);
+    assert_non_null(strstr(err.message, "writer feature 'rowTracking'"));
+    /* now a plain (1,2) table with appendOnly (history rewritten in place,
+     * which no real writer does: use a fresh handle, the old one caches) */
+    weir_delta_table_destroy(t);
+    assert_int_equal(weir_delta_table_open(&t, fx->table, &err), 0);
+    f = fopen(p, "w");
+    fprintf(f,
+            "{\"protocol\":{\"minReaderVersion\":1,\"minWriterVersion\":2}}\n"
+            "{\"metaData\":{\"id\":\"i\",\"format\":{\"provider\":\"parquet\",\"options\":{}},"
+            "\"schemaString\":%s,"
+            "\"partitionColumns\":[],\"configuration\":{\"delta.appendOnly\":\"true\"}}}\n",
+            quoted);
+    fclose(f);
+    struct weir_delta_write_options o;
+    weir_delta_write_options_default(&o);
+    o.mode = WEIR_DELTA_OVERWRITE;
+    weir_error_clear(&err);
+    assert_int_equal(weir_delta_write(t, bs, 1, &o, NULL, &err), WEIR_EUNSUPPORTED);
+    assert_non_null(strstr(err.message, "append-only"));
+    o.mode = WEIR_DELTA_APPEND;
+    assert_int_equal(weir_delta_write(t, bs, 1, &o, NULL, &err), 0);
+    weir_batch_destroy(b);
+    cJSON_free(quoted);
+    cJSON_Delete(str);
+    weir_free(ss);
+    weir_type_destroy(s);
+    weir_delta_table_destroy(t);
+}
+
+/* Many partitions in one write: 300 groups, numeric partition values. */
+static void test_many_partitions(void **state)
+{
+    struct fx *fx = *state;
+    struct weir_delta_table *t;
+    struct weir_error err = {0};
+    assert_int_equal(weir_delta_table_open(&t, fx->table, &err), 0);
+    struct weir_type *s = NULL;
+    assert_int_equal(weir_schema_from_ddl("k INT, v LONG, f DOUBLE", &s, &err), 0);
+    struct weir_batch *b = weir_batch_create(s);
+    for (int i = 0; i < 3000; i++) {
+        if (i % 300 == 299)
+            assert_int_equal(weir_column_append_null(&b->columns[0]), 0);
+        else
+            assert_int_equal(weir_column_append_i32(&b->columns[0], i % 300 - 150), 0);
+        assert_int_equal(weir_column_append_i64(&b->columns[1], i), 0);
+        assert_int_equal(weir_column_append_f64(&b->columns[2], i == 7 ? NAN : (double)i), 0);
+    }
+    assert_int_equal(weir_batch_finish_rows(b), 0);
+    struct weir_delta_write_options o;
+    weir_delta_write_options_default(&o);
+    const char *pb[] = {"k"};
+    o.partition_by = pb;
+    o.n_partition_by = 1;
+    const struct weir_batch *bs[] = {b};
+    struct weir_delta_write_result res;
+    assert_int_equal(weir_delta_write(t, bs, 1, &o, &res, &err), 0);
+    assert_int_equal(res.files_added, 300);
+    struct weir_delta_snapshot *snap;
+    assert_int_equal(weir_delta_snapshot_load(t, -1, &snap, &err), 0);
+    assert_int_equal(weir_delta_snapshot_num_files(snap), 300);
+    assert_int_equal(weir_delta_snapshot_total_rows(snap), 3000);
+    size_t nulls = 0, nan_file = 0;
+    for (size_t i = 0; i < 300; i++) {
+        const struct weir_delta_add *a = weir_delta_snapshot_file(snap, i);
+        nulls += a->partition_values[0].value == NULL;
+        /* the file holding NaN (i == 7, k = -143) has no min/max for f */
+        if (a->partition_values[0].value && strcmp(a->partition_values[0].value, "-143") == 0) {
+            nan_file++;
+            assert_null(strstr(a->stats, "\"f\":7"));
+            assert_non_null(strstr(a->stats, "\"nullCount\":{\"v\":0,\"f\":0}"));
+        }
+    }
+    assert_int_equal(nulls, 1);
+    assert_int_equal(nan_file, 1);
+    int64_t total = 0;
+    struct scan_acc acc = {0};
+    (void)total;
+    assert_int_equal(weir_delta_scan(t, snap, NULL, 0, acc_cb, &acc, &err), 0);
+    assert_int_equal(acc.rows, 3000);
+    weir_delta_snapshot_destroy(snap);
+    weir_batch_destroy(b);
+    weir_type_destroy(s);
+    weir_delta_table_destroy(t);
+}
+
+/* A multi-part checkpoint: the parts are unioned; an incomplete set is
+ * ignored (replay from JSON). Part 2 holds only a `txn` column. */
+static void test_multipart_checkpoint(void **state)
+{
+    struct fx *fx = *state;
+    struct weir_delta_table *t;
+    struct weir_error err = {0};
+    assert_int_equal(weir_delta_table_open(&t, fx->table, &err), 0);
+    struct weir_delta_write_options o;
+    weir_delta_write_options_default(&o);
+    struct weir_delta_write_result res;
+    for (int i = 0; i <= 10; i++)
+        write_rows(t, i, 1, &o, &res);
+    assert_true(res.checkpoint_written);
+    char a[512], b[512];
+    snprintf(a, sizeof a, "%s/_delta_log/00000000000000000010.checkpoint.parquet", fx->table);
+    snprintf(b, sizeof b, "%s/_delta_log/00000000000000000010.checkpoint.0000000001.0000000002.parquet",
+             fx->table);
+    assert_int_equal(rename(a, b), 0);
+    /* part 2: one txn row */
+    struct weir_type *ts = NULL;
+    assert_int_equal(
+        weir_schema_from_ddl("txn STRUCT<appId: STRING, version: LONG, lastUpdated: LONG>", &ts, &err), 0);
+    struct weir_batch *tb = weir_batch_create(ts);
+    struct weir_column *c = &tb->columns[0];
+    assert_int_equal(weir_column_append_bytes(&c->children[0], "mp", 2), 0);
+    assert_int_equal(weir_column_append_i64(&c->children[1], 5), 0);
+    assert_int_equal(weir_column_append_null(&c->children[2]), 0);
+    assert_int_equal(weir_column_append_struct(c, true), 0);
+    assert_int_equal(weir_batch_finish_rows(tb), 0);
+    struct weir_buf buf;
+    weir_buf_init(&buf);
+    struct weir_parquet_writer *w = NULL;
+    struct weir_parquet_writer_options po;
+    weir_parquet_writer_options_default(&po);
+    uint64_t size;
+    assert_int_equal(weir_parquet_writer_create(&w, ts, &po, weir_output_buf(&buf), &err), 0);
+    assert_int_equal(weir_parquet_writer_write(w, tb, &err), 0);
+    assert_int_equal(weir_parquet_writer_close(w, &size, &err), 0);
+    weir_parquet_writer_destroy(w);
+    assert_int_equal(
+        weir_store_put(weir_delta_table_store(t),
+                       "_delta_log/00000000000000000010.checkpoint.0000000002.0000000002.parquet", buf.data,
+                       buf.len, &err),
+        0);
+    struct weir_delta_snapshot *s;
+    assert_int_equal(weir_delta_snapshot_load(t, -1, &s, &err), 0);
+    assert_int_equal(weir_delta_snapshot_checkpoint_version(s), 10);
+    assert_int_equal(weir_delta_snapshot_num_files(s), 11);
+    assert_int_equal(weir_delta_snapshot_txn_version(s, "mp"), 5);
+    weir_delta_snapshot_destroy(s);
+    /* drop part 2: the set is incomplete, so replay comes from the JSON commits */
+    assert_int_equal(
+        weir_store_delete(weir_delta_table_store(t),
+                          "_delta_log/00000000000000000010.checkpoint.0000000002.0000000002.parquet", &err),
+        0);
+    assert_int_equal(weir_delta_snapshot_load(t, -1, &s, &err), 0);
+    assert_int_equal(weir_delta_snapshot_checkpoint_version(s), -1);
+    assert_int_equal(weir_delta_snapshot_num_files(s), 11);
+    assert_int_equal(weir_delta_snapshot_txn_version(s, "mp"), -1);
+    weir_delta_snapshot_destroy(s);
+    weir_buf_free(&buf);
+    weir_batch_destroy(tb);
+    weir_type_destroy(ts);
+    weir_delta_table_destroy(t);
+}
+
+/* A handle's cached snapshot follows commits made through other handles. */
+static void test_cached_snapshot_follows_others(void **state)
+{
+    struct fx *fx = *state;
+    struct weir_delta_table *a, *b;
+    struct weir_error err = {0};
+    assert_int_equal(weir_delta_table_open(&a, fx->table, &err), 0);
+    assert_int_equal(weir_delta_table_open(&b, fx->table, &err), 0);
+    struct weir_delta_write_options o;
+    weir_delta_write_options_default(&o);
+    struct weir_delta_write_result res;
+    write_rows(a, 0, 5, &o, &res); /* v0 via a */
+    write_rows(b, 5, 5, &o, &res); /* v1 via b */
+    o.mode = WEIR_DELTA_OVERWRITE;
+    write_rows(b, 10, 5, &o, &res); /* v2 via b: removes 2 */
+    assert_int_equal(res.files_removed, 2);
+    o.mode = WEIR_DELTA_APPEND;
+    o.txn_app_id = "s";
+    o.txn_version = 3;
+    write_rows(b, 15, 5, &o, &res); /* v3 via b with a txn */
+    /* a's cache is at v0: it must catch up to see the txn and the live files */
+    write_rows(a, 15, 5, &o, &res);
+    assert_true(res.already_committed);
+    o.txn_app_id = NULL;
+    o.mode = WEIR_DELTA_OVERWRITE;
+    write_rows(a, 100, 1, &o, &res); /* v4 via a: removes b's two live files */
+    assert_int_equal(res.version, 4);
+    assert_int_equal(res.files_removed, 2);
+    struct scan_acc acc = scan_all(b, -1);
+    assert_int_equal(acc.rows, 1);
+    assert_int_equal(acc.id_sum, 100);
+    weir_delta_table_destroy(a);
+    weir_delta_table_destroy(b);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test_setup_teardown(test_roundtrip_partitioned, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_schema_mismatch_and_escaping, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_txn_exactly_once, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_many_commits_checkpoint, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_log_cleanup, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_concurrent_writers, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_conflicts, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_write_refusals, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_many_partitions, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_multipart_checkpoint, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_cached_snapshot_follows_others, setup, teardown),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
