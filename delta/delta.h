@@ -357,6 +357,24 @@ int weir_delta_checkpoint_write(struct weir_delta_table *t, const struct weir_de
 int weir_delta_log_cleanup(struct weir_delta_table *t, const struct weir_delta_snapshot *s, int64_t now_ms,
                            size_t *deleted, struct weir_error *err);
 
+/* ------------------------------------------------------------------ vacuum */
+
+struct weir_delta_vacuum_options {
+    int64_t retention_ms; /* < 0: delta.deletedFileRetentionDuration (default 1 week) */
+    bool dry_run;         /* count, delete nothing */
+    int64_t now_ms;       /* 0: the clock */
+};
+
+/* Delete data files the snapshot no longer needs: files under the table
+ * root (outside _delta_log and any '_' or '.' directory) that are neither
+ * live adds nor tombstones younger than the retention, and whose own mtime
+ * is older than the retention (so files of in-flight writers survive).
+ * *deleted / *bytes (may be NULL) get the count and size of the files
+ * deleted (or, with dry_run, that would be). */
+int weir_delta_vacuum(struct weir_delta_table *t, const struct weir_delta_snapshot *s,
+                      const struct weir_delta_vacuum_options *o, size_t *deleted, uint64_t *bytes,
+                      struct weir_error *err);
+
 /* Delta interval strings: "interval 30 days", "30 days", "1 week",
  * "12 hours", "interval 2 weeks", units second(s)/minute(s)/hour(s)/day(s)/
  * week(s) (also millisecond(s), microsecond(s)). */

@@ -725,7 +725,8 @@ static int load_from(struct weir_delta_table *t, const struct loglist *l, int64_
         if (cp_bad)
             WEIR_WARN("%s: checkpoint %s is unreadable (%s); loaded version %lld from %s instead", t->root,
                       cp_key, cp_err.message, (long long)version,
-                      r.s->checkpoint_version >= 0 ? "an older checkpoint and the commits" : "the JSON commits");
+                      r.s->checkpoint_version >= 0 ? "an older checkpoint and the commits"
+                                                   : "the JSON commits");
         *out = r.s;
         r.s = NULL;
         goto done;

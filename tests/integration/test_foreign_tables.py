@@ -160,7 +160,14 @@ def reference_rows(dt, path, schema, read_duckdb):
     try:
         return canon_rows(to_rows(dt.to_pyarrow_table()), schema)
     except (deltalake.exceptions.DeltaProtocolError, pa.ArrowInvalid):
-        return canon_rows(to_rows(read_duckdb(str(path))), schema)
+        import duckdb
+
+        try:
+            return canon_rows(to_rows(read_duckdb(str(path))), schema)
+        except duckdb.IOException as e:
+            if "No such file" in str(e):
+                raise FileNotFoundError(str(e)) from e
+            raise
 
 
 @pytest.mark.parametrize("name", TABLES)

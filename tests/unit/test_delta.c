@@ -295,11 +295,6 @@ static void test_deltars_tables(void **state)
             if (strchr(weir_delta_snapshot_file(s, k)->path, '%') == NULL && stat(fp, &st) != 0)
                 have_data = false;
         }
-        /* http_requests and issue_1374 store a `timestamp` column as Parquet
-         * TIMESTAMP(isAdjustedToUTC=false); the Parquet reader refuses that conversion today (reported to its
-         * owner) */
-        if (strcmp(drs[i].name, "http_requests") == 0 || strcmp(drs[i].name, "issue_1374") == 0)
-            have_data = false;
         if (drs[i].readable && have_data) {
             /* where every file has numRecords, the scan must produce exactly that many rows */
             int64_t want = weir_delta_snapshot_total_rows(s);

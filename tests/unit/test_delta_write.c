@@ -884,6 +884,85 @@ static void test_cached_snapshot_follows_others(void **state)
     weir_delta_table_destroy(b);
 }
 
+static void touch(const char *dir, const char *rel)
+{
+    char p[512];
+    snprintf(p, sizeof p, "%s/%s", dir, rel);
+    char *slash = strrchr(p, '/');
+    *slash = 0;
+    mkdir(p, 0755);
+    *slash = '/';
+    FILE *f = fopen(p, "w");
+    assert_non_null(f);
+    fputs("x", f);
+    fclose(f);
+}
+
+static bool exists(const char *dir, const char *rel)
+{
+    char p[512];
+    struct stat st;
+    snprintf(p, sizeof p, "%s/%s", dir, rel);
+    return stat(p, &st) == 0;
+}
+
+static void test_vacuum(void **state)
+{
+    struct fx *fx = *state;
+    struct weir_delta_table *t;
+    struct weir_error err = {0};
+    assert_int_equal(weir_delta_table_open(&t, fx->table, &err), 0);
+    struct weir_delta_write_options o;
+    weir_delta_write_options_default(&o);
+    struct weir_delta_write_result res;
+    for (int i = 0; i < 3; i++)
+        write_rows(t, i * 5, 5, &o, &res);
+    int64_t now = (int64_t)time(NULL) * 1000;
+    const int64_t day = 86400000;
+    /* the overwrite's tombstones are dated 10 days ahead */
+    o.mode = WEIR_DELTA_OVERWRITE;
+    o.now_ms = now + 10 * day;
+    write_rows(t, 100, 5, &o, &res);
+    assert_int_equal(res.files_removed, 3);
+    touch(fx->table, "orphan.parquet");
+    touch(fx->table, "_change_data/cdc.parquet");
+    touch(fx->table, ".hidden/y.parquet");
+    struct weir_delta_snapshot *s;
+    assert_int_equal(weir_delta_snapshot_load(t, -1, &s, &err), 0);
+    size_t n = 99;
+    uint64_t bytes = 0;
+    /* now: every file is younger than a week */
+    assert_int_equal(weir_delta_vacuum(t, s, NULL, &n, &bytes, &err), 0);
+    assert_int_equal(n, 0);
+    /* 8 days on: the orphan goes; the removed files are protected by their tombstones */
+    struct weir_delta_vacuum_options vo = {.retention_ms = -1, .dry_run = true, .now_ms = now + 8 * day};
+    assert_int_equal(weir_delta_vacuum(t, s, &vo, &n, &bytes, &err), 0);
+    assert_int_equal(n, 1);
+    assert_true(exists(fx->table, "orphan.parquet"));
+    vo.dry_run = false;
+    assert_int_equal(weir_delta_vacuum(t, s, &vo, &n, &bytes, &err), 0);
+    assert_int_equal(n, 1);
+    assert_int_equal(bytes, 1);
+    assert_false(exists(fx->table, "orphan.parquet"));
+    /* 20 days on: the tombstones expired too; the live file and hidden dirs stay */
+    vo.now_ms = now + 20 * day;
+    assert_int_equal(weir_delta_vacuum(t, s, &vo, &n, &bytes, &err), 0);
+    assert_int_equal(n, 3);
+    assert_true(exists(fx->table, "_change_data/cdc.parquet"));
+    assert_true(exists(fx->table, ".hidden/y.parquet"));
+    assert_true(exists(fx->table, "_delta_log/00000000000000000000.json"));
+    weir_delta_snapshot_destroy(s);
+    assert_int_equal(scan_all(t, -1).rows, 5);
+    /* an old version now misses its files: the scan says which */
+    assert_int_equal(weir_delta_snapshot_load(t, 0, &s, &err), 0);
+    struct scan_acc acc = {0};
+    weir_error_clear(&err);
+    assert_int_not_equal(weir_delta_scan(t, s, NULL, 0, acc_cb, &acc, &err), 0);
+    assert_non_null(strstr(err.message, "part-00000-"));
+    weir_delta_snapshot_destroy(s);
+    weir_delta_table_destroy(t);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -898,6 +977,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_many_partitions, setup, teardown),
         cmocka_unit_test_setup_teardown(test_multipart_checkpoint, setup, teardown),
         cmocka_unit_test_setup_teardown(test_cached_snapshot_follows_others, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_vacuum, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
