@@ -10,7 +10,7 @@ ROOT="$(cd "$(dirname "$0")/.." && pwd)"
 ROWS="${1:-10000000}"
 REPEAT="${2:-3}"
 BUILD_DIR="${BUILD_DIR:-$ROOT/build/bench-release}"
-PYTHON="${PYTHON:-python3}"
+PYTHON="${PYTHON:-$ROOT/.venv/bin/python}"
 JOBS="${JOBS:-2}"
 OUT_DIR="${OUT_DIR:-/tmp}"
 

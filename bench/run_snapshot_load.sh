@@ -17,19 +17,8 @@ JOBS="${JOBS:-2}"
 TABLE="${TABLE:-/tmp/weir_bench_snapshot_$N}"
 
 cmake -S "$ROOT" -B "$BUILD_DIR" -DCMAKE_BUILD_TYPE=Release -DWEIR_TESTS=OFF >/dev/null
-if grep -q 'bench_snapshot_load' "$ROOT/bench/CMakeLists.txt" 2>/dev/null && \
-   grep -q 'add_subdirectory(bench)' "$ROOT/CMakeLists.txt"; then
-  cmake --build "$BUILD_DIR" -j"$JOBS" --target bench_snapshot_load >"$BUILD_DIR/bench-snapshot-build.log" 2>&1
-  BIN="$BUILD_DIR/bench/bench_snapshot_load"
-else
-  cmake --build "$BUILD_DIR" -j"$JOBS" --target weir_delta weir_formats weir_formats_parquet weir_storage weir_core \
-    >"$BUILD_DIR/bench-snapshot-build.log" 2>&1
-  BIN="$BUILD_DIR/bench_snapshot_load"
-  cc -std=gnu11 -O2 -DNDEBUG -I"$ROOT" "$ROOT/bench/snapshot_load.c" -o "$BIN" \
-    "$BUILD_DIR/libweir_delta.a" "$BUILD_DIR/libweir_formats.a" "$BUILD_DIR/libweir_formats_parquet.a" \
-    "$BUILD_DIR/libweir_storage.a" "$BUILD_DIR/libweir_core.a" \
-    $(pkg-config --libs libzstd snappy zlib libcjson) -lpthread -lm
-fi
+cmake --build "$BUILD_DIR" -j"$JOBS" --target bench_snapshot_load >"$BUILD_DIR/bench-snapshot-build.log" 2>&1
+BIN="$BUILD_DIR/bench/bench_snapshot_load"
 
 last="$(printf '%s/_delta_log/%020d.json' "$TABLE" $((N - 1)))"
 if [ ! -f "$last" ]; then
