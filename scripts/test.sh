@@ -38,6 +38,8 @@ if scripts/setup.sh; then step setup ok; else
 fi
 
 banner build
+# The tested builds are warning-free: any compiler warning fails them.
+export CMAKE_ARGS="-DWEIR_WERROR=ON ${CMAKE_ARGS:-}"
 build_ok=0
 if scripts/build.sh; then
     build_ok=1

@@ -6,6 +6,7 @@ import datetime as dt
 import json
 import os
 import random
+import re
 
 import pytest
 
@@ -122,6 +123,14 @@ def test_log_has_55_commits_and_checkpoints(partitioned_table):
     # Hive-style partition directories, null as the Hive default partition
     dirs = {d for d in os.listdir(table) if not d.startswith("_")}
     assert "p=__HIVE_DEFAULT_PARTITION__" in dirs and "p=a" in dirs
+    # plain appends need the lowest protocol; files are named like Spark's
+    actions = [json.loads(l) for l in (table / "_delta_log" / commits[0]).read_text().splitlines()]
+    assert next(a["protocol"] for a in actions if "protocol" in a) == {"minReaderVersion": 1, "minWriterVersion": 2}
+    assert list(actions[0]) == ["commitInfo"]
+    adds = [a["add"] for a in actions if "add" in a]
+    assert adds and all(re.fullmatch(r"p=[^/]+/part-\d{5}-[0-9a-f-]{36}-c000\.snappy\.parquet", a["path"]) for a in adds)
+    for a in adds:  # partition values: null and empty string are both JSON null
+        assert a["partitionValues"]["p"] in PARTITIONS and a["partitionValues"]["p"] != ""
 
 
 def test_weir_scan_matches_input(partitioned_table, run_weir):

@@ -1235,7 +1235,7 @@ struct footer_stats {
 
 static void check_footer(const char *path, struct footer_stats *st)
 {
-    size_t n;
+    size_t n = 0;
     uint8_t *file = read_file(path, &n);
     assert_non_null(file);
     assert_true(n >= 12);
