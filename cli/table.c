@@ -104,6 +104,68 @@ static bool parse_i64(const char *s, int64_t *out)
     return true;
 }
 
+/* Is argv[i] the option `name` with a whole number >= 0 ("--limit 5")?
+ * Returns 0 when it is another argument, 1 when *out was set, and -1 after a
+ * usage error ("<name> needs <need>") put its exit code in *exit_code. */
+static int opt_count(struct args *a, const char *name, const char *need, int64_t *out, int *exit_code)
+{
+    const char *val;
+    int m = opt_with_value(a, name, &val);
+    if (m == 0)
+        return 0;
+    if (m < 0 || !parse_i64(val, out) || *out < 0) {
+        *exit_code = weir_cli_usage_error(a->cmd, "%s needs %s", name, need);
+        return -1;
+    }
+    return 1;
+}
+
+/* The arguments every command but import ends its loop with: --help, an
+ * unknown option, the one table PATH. Returns 0 to go on, 1 after printing
+ * the help (exit OK) and -1 after a usage error put its code in *exit_code. */
+static int common_arg(struct args *a, const char **path, int *exit_code)
+{
+    const char *arg = a->argv[a->i];
+    if (strcmp(arg, "--help") == 0 || strcmp(arg, "-h") == 0) {
+        fputs(table_usage, stdout);
+        return 1;
+    }
+    if (arg[0] == '-' && arg[1] != '\0') {
+        *exit_code = weir_cli_usage_error(a->cmd, "unknown option '%s'", arg);
+        return -1;
+    }
+    if (*path != NULL) {
+        *exit_code = weir_cli_usage_error(a->cmd, "unexpected argument '%s'", arg);
+        return -1;
+    }
+    *path = arg;
+    return 0;
+}
+
+/* Parses "[--json] [<opt> N] PATH" (describe, history; checkpoint takes PATH
+ * alone: json and opt NULL). False when the command must end with
+ * *exit_code: after --help (exit OK) or a usage error. */
+static bool parse_path_args(struct args *a, bool *json, const char *opt, const char *need, int64_t *n,
+                            const char **path, int *exit_code)
+{
+    for (; a->i < a->argc; a->i++) {
+        int m;
+        if (json != NULL && strcmp(a->argv[a->i], "--json") == 0) {
+            *json = true;
+        } else if (opt != NULL && (m = opt_count(a, opt, need, n, exit_code)) != 0) {
+            if (m < 0)
+                return false;
+        } else if (common_arg(a, path, exit_code) != 0) {
+            return false;
+        }
+    }
+    if (*path == NULL) {
+        *exit_code = weir_cli_usage_error(a->cmd, "missing table PATH");
+        return false;
+    }
+    return true;
+}
+
 /* "a, b,c" -> array of trimmed names (one allocation block each). */
 static int split_list(const char *s, char ***out, size_t *n)
 {
@@ -260,7 +322,7 @@ static int open_snapshot(const char *path, int64_t version, struct weir_delta_ta
 
 static int cmd_describe(struct args *a)
 {
-    const char *path = NULL, *val;
+    const char *path = NULL;
     bool json = false;
     int64_t version = -1;
     struct weir_error err = {0};
@@ -270,33 +332,8 @@ static int cmd_describe(struct args *a)
     char *schema_json = NULL;
     int rc, exit_code = WEIR_EXIT_OK;
     weir_buf_init(&o);
-    for (; a->i < a->argc; a->i++) {
-        const char *arg = a->argv[a->i];
-        int m;
-        if (strcmp(arg, "--json") == 0) {
-            json = true;
-        } else if ((m = opt_with_value(a, "--version", &val)) != 0) {
-            if (m < 0 || !parse_i64(val, &version) || version < 0) {
-                exit_code = weir_cli_usage_error(a->cmd, "--version needs a version number >= 0");
-                goto out;
-            }
-        } else if (strcmp(arg, "--help") == 0 || strcmp(arg, "-h") == 0) {
-            fputs(table_usage, stdout);
-            goto out;
-        } else if (arg[0] == '-' && arg[1] != '\0') {
-            exit_code = weir_cli_usage_error(a->cmd, "unknown option '%s'", arg);
-            goto out;
-        } else if (path == NULL) {
-            path = arg;
-        } else {
-            exit_code = weir_cli_usage_error(a->cmd, "unexpected argument '%s'", arg);
-            goto out;
-        }
-    }
-    if (path == NULL) {
-        exit_code = weir_cli_usage_error(a->cmd, "missing table PATH");
+    if (!parse_path_args(a, &json, "--version", "a version number >= 0", &version, &path, &exit_code))
         goto out;
-    }
     if ((rc = open_snapshot(path, version, &t, &s, &err)) != 0) {
         exit_code = weir_cli_fail(&err, rc);
         goto out;
@@ -428,7 +465,7 @@ static char *json_compact(const cJSON *v)
 
 static int cmd_history(struct args *a)
 {
-    const char *path = NULL, *val;
+    const char *path = NULL;
     bool json = false;
     int64_t limit = 0;
     struct weir_error err = {0};
@@ -438,33 +475,8 @@ static int cmd_history(struct args *a)
     struct weir_buf o;
     int rc, exit_code = WEIR_EXIT_OK;
     weir_buf_init(&o);
-    for (; a->i < a->argc; a->i++) {
-        const char *arg = a->argv[a->i];
-        int m;
-        if (strcmp(arg, "--json") == 0) {
-            json = true;
-        } else if ((m = opt_with_value(a, "--limit", &val)) != 0) {
-            if (m < 0 || !parse_i64(val, &limit) || limit < 0) {
-                exit_code = weir_cli_usage_error(a->cmd, "--limit needs a number >= 0");
-                goto out;
-            }
-        } else if (strcmp(arg, "--help") == 0 || strcmp(arg, "-h") == 0) {
-            fputs(table_usage, stdout);
-            goto out;
-        } else if (arg[0] == '-' && arg[1] != '\0') {
-            exit_code = weir_cli_usage_error(a->cmd, "unknown option '%s'", arg);
-            goto out;
-        } else if (path == NULL) {
-            path = arg;
-        } else {
-            exit_code = weir_cli_usage_error(a->cmd, "unexpected argument '%s'", arg);
-            goto out;
-        }
-    }
-    if (path == NULL) {
-        exit_code = weir_cli_usage_error(a->cmd, "missing table PATH");
+    if (!parse_path_args(a, &json, "--limit", "a number >= 0", &limit, &path, &exit_code))
         goto out;
-    }
     if ((rc = weir_delta_table_open(&t, path, &err)) != 0 ||
         (rc = weir_delta_history(t, limit, &h, &count, &err)) != 0) {
         if (rc == WEIR_ENOTFOUND && err.message[0] == '\0')
@@ -575,24 +587,19 @@ static int cmd_scan(struct args *a)
     int rc, exit_code = WEIR_EXIT_OK;
     weir_buf_init(&ctx.out);
     for (; a->i < a->argc; a->i++) {
-        const char *arg = a->argv[a->i];
         int m;
-        if ((m = opt_with_value(a, "--version", &val)) != 0) {
-            if (m < 0 || !parse_i64(val, &version) || version < 0) {
-                exit_code = weir_cli_usage_error(a->cmd, "--version needs a version number >= 0");
+        if ((m = opt_count(a, "--version", "a version number >= 0", &version, &exit_code)) != 0) {
+            if (m < 0)
                 goto out;
-            }
         } else if ((m = opt_with_value(a, "--timestamp", &val)) != 0) {
             if (m < 0) {
                 exit_code = weir_cli_usage_error(a->cmd, "--timestamp needs a value");
                 goto out;
             }
             ts_arg = val;
-        } else if ((m = opt_with_value(a, "--limit", &val)) != 0) {
-            if (m < 0 || !parse_i64(val, &limit) || limit < 0) {
-                exit_code = weir_cli_usage_error(a->cmd, "--limit needs a number >= 0");
+        } else if ((m = opt_count(a, "--limit", "a number >= 0", &limit, &exit_code)) != 0) {
+            if (m < 0)
                 goto out;
-            }
         } else if ((m = opt_with_value(a, "--columns", &val)) != 0) {
             if (m < 0) {
                 exit_code = weir_cli_usage_error(a->cmd, "--columns needs a list of column names");
@@ -609,16 +616,7 @@ static int cmd_scan(struct args *a)
                 exit_code = weir_cli_usage_error(a->cmd, "--columns needs at least one column name");
                 goto out;
             }
-        } else if (strcmp(arg, "--help") == 0 || strcmp(arg, "-h") == 0) {
-            fputs(table_usage, stdout);
-            goto out;
-        } else if (arg[0] == '-' && arg[1] != '\0') {
-            exit_code = weir_cli_usage_error(a->cmd, "unknown option '%s'", arg);
-            goto out;
-        } else if (path == NULL) {
-            path = arg;
-        } else {
-            exit_code = weir_cli_usage_error(a->cmd, "unexpected argument '%s'", arg);
+        } else if (common_arg(a, &path, &exit_code) != 0) {
             goto out;
         }
     }
@@ -1103,25 +1101,8 @@ static int cmd_checkpoint(struct args *a)
     struct weir_delta_table *t = NULL;
     struct weir_delta_snapshot *s = NULL;
     int rc, exit_code = WEIR_EXIT_OK;
-    for (; a->i < a->argc; a->i++) {
-        const char *arg = a->argv[a->i];
-        if (strcmp(arg, "--help") == 0 || strcmp(arg, "-h") == 0) {
-            fputs(table_usage, stdout);
-            goto out;
-        } else if (arg[0] == '-' && arg[1] != '\0') {
-            exit_code = weir_cli_usage_error(a->cmd, "unknown option '%s'", arg);
-            goto out;
-        } else if (path == NULL) {
-            path = arg;
-        } else {
-            exit_code = weir_cli_usage_error(a->cmd, "unexpected argument '%s'", arg);
-            goto out;
-        }
-    }
-    if (path == NULL) {
-        exit_code = weir_cli_usage_error(a->cmd, "missing table PATH");
+    if (!parse_path_args(a, NULL, NULL, NULL, NULL, &path, &exit_code))
         goto out;
-    }
     if ((rc = open_snapshot(path, -1, &t, &s, &err)) != 0 || (rc = weir_delta_snapshot_check_write(s, &err)) != 0 ||
         (rc = weir_delta_checkpoint_write(t, s, 0, &err)) != 0) {
         exit_code = weir_cli_fail(&err, rc);

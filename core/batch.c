@@ -340,13 +340,21 @@ static bool kind_is(const struct weir_column *c, enum weir_type_kind a, enum wei
     return c->type->kind == a || c->type->kind == b;
 }
 
+/* Makes room for one more value, and for the validity bitmap when the
+ * value is a null. */
+static int column_open_value(struct weir_column *c, bool valid)
+{
+    int rc = column_grow(c, 1);
+    if (rc == 0 && !valid)
+        rc = column_need_validity(c);
+    return rc;
+}
+
 /* Appends one fixed-width value (or zeros when p == NULL, a null). */
 static int append_fixed(struct weir_column *c, const void *p)
 {
     size_t width = weir_type_value_width(c->type);
-    int rc = column_grow(c, 1);
-    if (rc == 0 && p == NULL)
-        rc = column_need_validity(c);
+    int rc = column_open_value(c, p != NULL);
     if (rc != 0)
         return rc;
     uint8_t *slot = (uint8_t *)c->data + c->length * width;
@@ -358,61 +366,52 @@ static int append_fixed(struct weir_column *c, const void *p)
     return 0;
 }
 
+/* The typed appends: a value of the column's kind, else WEIR_EINVAL. */
+static int append_if(struct weir_column *c, bool kind_ok, const void *p)
+{
+    return kind_ok ? append_fixed(c, p) : WEIR_EINVAL;
+}
+
 int weir_column_append_bool(struct weir_column *c, bool v)
 {
-    if (c->type->kind != WEIR_TYPE_BOOLEAN)
-        return WEIR_EINVAL;
     uint8_t b = v ? 1 : 0;
-    return append_fixed(c, &b);
+    return append_if(c, c->type->kind == WEIR_TYPE_BOOLEAN, &b);
 }
 
 int weir_column_append_i8(struct weir_column *c, int8_t v)
 {
-    if (c->type->kind != WEIR_TYPE_BYTE)
-        return WEIR_EINVAL;
-    return append_fixed(c, &v);
+    return append_if(c, c->type->kind == WEIR_TYPE_BYTE, &v);
 }
 
 int weir_column_append_i16(struct weir_column *c, int16_t v)
 {
-    if (c->type->kind != WEIR_TYPE_SHORT)
-        return WEIR_EINVAL;
-    return append_fixed(c, &v);
+    return append_if(c, c->type->kind == WEIR_TYPE_SHORT, &v);
 }
 
 int weir_column_append_i32(struct weir_column *c, int32_t v)
 {
-    if (!kind_is(c, WEIR_TYPE_INTEGER, WEIR_TYPE_DATE))
-        return WEIR_EINVAL;
-    return append_fixed(c, &v);
+    return append_if(c, kind_is(c, WEIR_TYPE_INTEGER, WEIR_TYPE_DATE), &v);
 }
 
 int weir_column_append_i64(struct weir_column *c, int64_t v)
 {
-    if (!kind_is(c, WEIR_TYPE_LONG, WEIR_TYPE_TIMESTAMP) && c->type->kind != WEIR_TYPE_TIMESTAMP_NTZ)
-        return WEIR_EINVAL;
-    return append_fixed(c, &v);
+    bool ok = kind_is(c, WEIR_TYPE_LONG, WEIR_TYPE_TIMESTAMP) || c->type->kind == WEIR_TYPE_TIMESTAMP_NTZ;
+    return append_if(c, ok, &v);
 }
 
 int weir_column_append_f32(struct weir_column *c, float v)
 {
-    if (c->type->kind != WEIR_TYPE_FLOAT)
-        return WEIR_EINVAL;
-    return append_fixed(c, &v);
+    return append_if(c, c->type->kind == WEIR_TYPE_FLOAT, &v);
 }
 
 int weir_column_append_f64(struct weir_column *c, double v)
 {
-    if (c->type->kind != WEIR_TYPE_DOUBLE)
-        return WEIR_EINVAL;
-    return append_fixed(c, &v);
+    return append_if(c, c->type->kind == WEIR_TYPE_DOUBLE, &v);
 }
 
 int weir_column_append_i128(struct weir_column *c, weir_i128 v)
 {
-    if (c->type->kind != WEIR_TYPE_DECIMAL)
-        return WEIR_EINVAL;
-    return append_fixed(c, &v);
+    return append_if(c, c->type->kind == WEIR_TYPE_DECIMAL, &v);
 }
 
 int weir_column_append_bytes(struct weir_column *c, const void *p, size_t n)
@@ -439,9 +438,7 @@ int weir_column_append_struct(struct weir_column *c, bool valid)
     for (size_t i = 0; i < c->nchildren; i++)
         if (c->children[i].length != c->length + 1)
             return WEIR_ESTATE;
-    int rc = column_grow(c, 1);
-    if (rc == 0 && !valid)
-        rc = column_need_validity(c);
+    int rc = column_open_value(c, valid);
     if (rc != 0)
         return rc;
     column_close_value(c, valid);
@@ -457,9 +454,7 @@ int weir_column_append_list(struct weir_column *c, bool valid)
         return WEIR_ESTATE;
     if (end < (size_t)c->offsets[c->length])
         return WEIR_ESTATE;
-    int rc = column_grow(c, 1);
-    if (rc == 0 && !valid)
-        rc = column_need_validity(c);
+    int rc = column_open_value(c, valid);
     if (rc != 0)
         return rc;
     c->offsets[c->length + 1] = (int64_t)end;
@@ -469,9 +464,7 @@ int weir_column_append_list(struct weir_column *c, bool valid)
 
 int weir_column_append_null(struct weir_column *c)
 {
-    int rc = column_grow(c, 1);
-    if (rc == 0)
-        rc = column_need_validity(c);
+    int rc = column_open_value(c, false);
     if (rc != 0)
         return rc;
     switch (c->type->kind) {

@@ -4,9 +4,11 @@
  * metadata strings), an array its element, a map its key and value. Field
  * metadata is kept as compact JSON text copied from the input (whitespace
  * outside strings removed, everything else byte for byte), so numbers and
- * unknown keys survive a round trip unchanged. The JSON reader here is a
- * small recursive-descent parser written for schemas only: it reports byte
- * positions, limits nesting depth, and never allocates a generic DOM.
+ * unknown keys survive a round trip unchanged. The schema reader here is a
+ * recursive descent over the shared JSON tokenizer (core/json.h): strings
+ * are scanned by weir_jtok_string and decoded by weir_json_unescape; values
+ * it does not interpret (unknown keys, metadata) are checked by
+ * weir_json_parse into one reused scratch tape. It reports byte positions and field paths and limits nesting depth.
  * Types are immutable after construction; no global state; thread-safe. */
 #include "core/types.h"
 
@@ -18,6 +20,7 @@
 
 #include "core/alloc.h"
 #include "core/buf.h"
+#include "core/json.h"
 
 #define TYPE_MAX_DEPTH 64
 
@@ -441,16 +444,17 @@ char *weir_schema_to_json(const struct weir_type *schema)
 
 struct jp {
     const char *s; /* whole input, NUL-terminated */
+    size_t n;      /* strlen(s) */
     size_t pos;
     struct weir_error *err;
-    struct weir_buf path; /* field path for messages, e.g. "a.element.b" */
+    struct weir_buf path;        /* field path for messages, e.g. "a.element.b" */
+    struct weir_json_doc scratch; /* tape for values that are only checked */
     int depth;
 };
 
 static void jp_ws(struct jp *p)
 {
-    while (p->s[p->pos] == ' ' || p->s[p->pos] == '\t' || p->s[p->pos] == '\n' || p->s[p->pos] == '\r')
-        p->pos++;
+    p->pos = weir_json_skip_ws(p->s, p->n, p->pos);
 }
 
 static const char *jp_path(struct jp *p)
@@ -481,162 +485,49 @@ static int jp_expect(struct jp *p, char c)
     return 0;
 }
 
-static int hexval(char c)
+/* A tokenizer error at `at`, in this parser's wording. */
+static int jp_tok_fail(struct jp *p, int code, size_t at)
 {
-    if (c >= '0' && c <= '9')
-        return c - '0';
-    if (c >= 'a' && c <= 'f')
-        return c - 'a' + 10;
-    if (c >= 'A' && c <= 'F')
-        return c - 'A' + 10;
-    return -1;
-}
-
-static int jp_hex4(struct jp *p, size_t at, unsigned *out)
-{
-    unsigned v = 0;
-    for (int i = 0; i < 4; i++) {
-        int h = hexval(p->s[at + (size_t)i]);
-        if (h < 0)
-            return -1;
-        v = v << 4 | (unsigned)h;
+    p->pos = at;
+    switch (code) {
+    case WEIR_JTOK_ENOMEM:
+        return weir_error_set(p->err, WEIR_ENOMEM, "schema JSON: out of memory at byte %zu", p->pos);
+    case WEIR_JTOK_ENUMBER: /* report the number's first byte */
+        while (p->pos > 0 && strchr("0123456789+-.eE", p->s[p->pos - 1]) != NULL)
+            p->pos--;
+        return jp_fail(p, "bad number");
+    case WEIR_JTOK_EEND:
+    case WEIR_JTOK_EVALUE: return jp_fail(p, "expected a JSON value");
+    case WEIR_JTOK_EKEY: return jp_fail(p, "expected a string");
+    case WEIR_JTOK_ECOLON: return jp_fail(p, "expected ':'");
+    default: return jp_fail(p, weir_jtok_strerror(code));
     }
-    *out = v;
-    return 0;
-}
-
-static int put_utf8(struct weir_buf *b, unsigned cp)
-{
-    uint8_t u[4];
-    size_t n;
-    if (cp < 0x80) {
-        u[0] = (uint8_t)cp;
-        n = 1;
-    } else if (cp < 0x800) {
-        u[0] = (uint8_t)(0xC0 | cp >> 6);
-        u[1] = (uint8_t)(0x80 | (cp & 0x3F));
-        n = 2;
-    } else if (cp < 0x10000) {
-        u[0] = (uint8_t)(0xE0 | cp >> 12);
-        u[1] = (uint8_t)(0x80 | (cp >> 6 & 0x3F));
-        u[2] = (uint8_t)(0x80 | (cp & 0x3F));
-        n = 3;
-    } else {
-        u[0] = (uint8_t)(0xF0 | cp >> 18);
-        u[1] = (uint8_t)(0x80 | (cp >> 12 & 0x3F));
-        u[2] = (uint8_t)(0x80 | (cp >> 6 & 0x3F));
-        u[3] = (uint8_t)(0x80 | (cp & 0x3F));
-        n = 4;
-    }
-    return weir_buf_append(b, u, n);
 }
 
 /* Reads a JSON string into a malloc'd, unescaped C string. Strings holding
  * NUL (\u0000) are refused: names and type names are C strings. */
 static int jp_string(struct jp *p, char **out)
 {
-    int rc = 0;
-    struct weir_buf b;
-    weir_buf_init(&b);
     *out = NULL;
     jp_ws(p);
     if (p->s[p->pos] != '"')
         return jp_fail(p, "expected a string");
-    p->pos++;
-    for (;;) {
-        unsigned char c = (unsigned char)p->s[p->pos];
-        if (c == '"') {
-            p->pos++;
-            break;
-        }
-        if (c == '\0') {
-            rc = jp_fail(p, "unterminated string");
-            goto done;
-        }
-        if (c < 0x20) {
-            rc = jp_fail(p, "control character in string");
-            goto done;
-        }
-        if (c != '\\') {
-            if ((rc = weir_buf_append_byte(&b, c)) != 0)
-                goto nomem;
-            p->pos++;
-            continue;
-        }
-        char e = p->s[p->pos + 1];
-        char simple = 0;
-        switch (e) {
-        case '"':
-            simple = '"';
-            break;
-        case '\\':
-            simple = '\\';
-            break;
-        case '/':
-            simple = '/';
-            break;
-        case 'b':
-            simple = '\b';
-            break;
-        case 'f':
-            simple = '\f';
-            break;
-        case 'n':
-            simple = '\n';
-            break;
-        case 'r':
-            simple = '\r';
-            break;
-        case 't':
-            simple = '\t';
-            break;
-        case 'u':
-            break;
-        default:
-            rc = jp_fail(p, "bad escape in string");
-            goto done;
-        }
-        if (simple != 0) {
-            if ((rc = weir_buf_append_byte(&b, (uint8_t)simple)) != 0)
-                goto nomem;
-            p->pos += 2;
-            continue;
-        }
-        unsigned cp;
-        if (jp_hex4(p, p->pos + 2, &cp) != 0) {
-            rc = jp_fail(p, "bad \\u escape in string");
-            goto done;
-        }
-        size_t adv = 6;
-        if (cp >= 0xD800 && cp <= 0xDBFF) {
-            unsigned lo;
-            if (p->s[p->pos + 6] != '\\' || p->s[p->pos + 7] != 'u' || jp_hex4(p, p->pos + 8, &lo) != 0 ||
-                lo < 0xDC00 || lo > 0xDFFF) {
-                rc = jp_fail(p, "unpaired surrogate in string");
-                goto done;
-            }
-            cp = 0x10000 + ((cp - 0xD800) << 10) + (lo - 0xDC00);
-            adv = 12;
-        } else if (cp >= 0xDC00 && cp <= 0xDFFF) {
-            rc = jp_fail(p, "unpaired surrogate in string");
-            goto done;
-        } else if (cp == 0) {
-            rc = jp_fail(p, "NUL character in string");
-            goto done;
-        }
-        if ((rc = put_utf8(&b, cp)) != 0)
-            goto nomem;
-        p->pos += adv;
+    size_t body = p->pos + 1, end = body, bad = 0;
+    int rc = weir_jtok_string(p->s, p->n, &end, 0, NULL);
+    if (rc != 0)
+        return jp_tok_fail(p, rc, end);
+    struct weir_buf b;
+    weir_buf_init(&b);
+    rc = weir_json_unescape(p->s + body, end - body, WEIR_JSON_UNESCAPE_NO_NUL, &b, &bad);
+    if (rc == 0 && b.data == NULL && weir_buf_reserve(&b, 1) != 0)
+        rc = WEIR_JTOK_ENOMEM;
+    if (rc != 0) {
+        weir_buf_free(&b);
+        return jp_tok_fail(p, rc, rc == WEIR_JTOK_ENOMEM ? p->pos : body + bad);
     }
-    if (b.data == NULL && (rc = weir_buf_reserve(&b, 0)) != 0)
-        goto nomem;
+    p->pos = end + 1;
     *out = weir_buf_detach(&b);
     return 0;
-nomem:
-    rc = weir_error_set(p->err, WEIR_ENOMEM, "schema JSON: out of memory at byte %zu", p->pos);
-done:
-    weir_buf_free(&b);
-    return rc;
 }
 
 static int jp_bool(struct jp *p, bool *out)
@@ -655,126 +546,18 @@ static int jp_bool(struct jp *p, bool *out)
     return jp_fail(p, "expected true or false");
 }
 
-/* Skips a JSON string, checking its escapes (\u0000 is fine here). */
-static int jp_skip_string(struct jp *p)
-{
-    p->pos++; /* opening quote */
-    for (;;) {
-        unsigned char c = (unsigned char)p->s[p->pos];
-        if (c == '"') {
-            p->pos++;
-            return 0;
-        }
-        if (c == '\0')
-            return jp_fail(p, "unterminated string");
-        if (c < 0x20)
-            return jp_fail(p, "control character in string");
-        if (c != '\\') {
-            p->pos++;
-            continue;
-        }
-        unsigned cp;
-        char e = p->s[p->pos + 1];
-        if (e == 'u') {
-            if (jp_hex4(p, p->pos + 2, &cp) != 0)
-                return jp_fail(p, "bad \\u escape in string");
-            p->pos += 6;
-        } else if (e != '\0' && strchr("\"\\/bfnrt", e) != NULL) {
-            p->pos += 2;
-        } else {
-            return jp_fail(p, "bad escape in string");
-        }
-    }
-}
-
-/* Skips any JSON value, checking its syntax. */
+/* Skips any JSON value, checking its syntax with the shared parser
+ * (\u0000 is fine here; nesting counts toward the schema's depth). */
 static int jp_skip(struct jp *p)
 {
-    int rc = 0;
     jp_ws(p);
-    if (++p->depth > TYPE_MAX_DEPTH * 4) {
-        rc = jp_fail(p, "nesting too deep");
-        goto done;
-    }
-    char c = p->s[p->pos];
-    if (c == '"') {
-        rc = jp_skip_string(p);
-        goto done;
-    }
-    if (c == '{' || c == '[') {
-        char close = c == '{' ? '}' : ']';
-        p->pos++;
-        jp_ws(p);
-        if (p->s[p->pos] == close) {
-            p->pos++;
-            goto done;
-        }
-        for (;;) {
-            if (c == '{') {
-                char *key = NULL;
-                rc = jp_string(p, &key);
-                weir_free(key);
-                if (rc != 0 || (rc = jp_expect(p, ':')) != 0)
-                    goto done;
-            }
-            if ((rc = jp_skip(p)) != 0)
-                goto done;
-            jp_ws(p);
-            if (p->s[p->pos] == ',') {
-                p->pos++;
-                continue;
-            }
-            if (p->s[p->pos] == close) {
-                p->pos++;
-                goto done;
-            }
-            rc = jp_fail(p, c == '{' ? "expected ',' or '}'" : "expected ',' or ']'");
-            goto done;
-        }
-    }
-    if (strncmp(p->s + p->pos, "true", 4) == 0) {
-        p->pos += 4;
-        goto done;
-    }
-    if (strncmp(p->s + p->pos, "false", 5) == 0) {
-        p->pos += 5;
-        goto done;
-    }
-    if (strncmp(p->s + p->pos, "null", 4) == 0) {
-        p->pos += 4;
-        goto done;
-    }
-    if (c == '-' || (c >= '0' && c <= '9')) {
-        size_t start = p->pos;
-        if (p->s[p->pos] == '-')
-            p->pos++;
-        size_t digits = 0;
-        while (isdigit((unsigned char)p->s[p->pos])) {
-            p->pos++;
-            digits++;
-        }
-        if (p->s[p->pos] == '.') {
-            p->pos++;
-            while (isdigit((unsigned char)p->s[p->pos]))
-                p->pos++;
-        }
-        if (p->s[p->pos] == 'e' || p->s[p->pos] == 'E') {
-            p->pos++;
-            if (p->s[p->pos] == '+' || p->s[p->pos] == '-')
-                p->pos++;
-            while (isdigit((unsigned char)p->s[p->pos]))
-                p->pos++;
-        }
-        if (digits == 0) {
-            p->pos = start;
-            rc = jp_fail(p, "bad number");
-        }
-        goto done;
-    }
-    rc = jp_fail(p, "expected a JSON value");
-done:
-    p->depth--;
-    return rc;
+    struct weir_json_perr e;
+    size_t end;
+    if (weir_json_parse(&p->scratch, p->s, p->n, p->pos, WEIR_JSON_PREFIX, TYPE_MAX_DEPTH * 4 - p->depth, &end,
+                        &e) != 0)
+        return jp_tok_fail(p, e.code, e.pos);
+    p->pos = end;
+    return 0;
 }
 
 /* Copies the object value at p->pos, minus whitespace outside strings, into
@@ -1168,7 +951,7 @@ int weir_schema_from_json(const char *json, struct weir_type **out, struct weir_
 {
     int rc = 0;
     struct weir_type *t = NULL;
-    struct jp p = {.s = json, .pos = 0, .err = err, .depth = 0};
+    struct jp p = {.s = json, .n = json != NULL ? strlen(json) : 0, .pos = 0, .err = err, .depth = 0};
     weir_buf_init(&p.path);
     *out = NULL;
     if (json == NULL) {
@@ -1191,6 +974,7 @@ int weir_schema_from_json(const char *json, struct weir_type **out, struct weir_
     t = NULL;
 done:
     weir_type_destroy(t);
+    weir_json_doc_free(&p.scratch);
     weir_buf_free(&p.path);
     return rc;
 }

@@ -201,6 +201,32 @@ int dl_kv_copy(struct weir_delta_kv **out, const struct weir_delta_kv *in, size_
     return 0;
 }
 
+/* dl_kv_copy into a struct's (array, count) pair; sets *oom on failure. */
+static void kv_copy_into(struct weir_delta_kv **out, size_t *n_out, const struct weir_delta_kv *in, size_t n,
+                         bool *oom)
+{
+    if (dl_kv_copy(out, in, n) == 0)
+        *n_out = n;
+    else
+        *oom = true;
+}
+
+/* Copies n strings into a new array; *n_out counts the slots filled so a
+ * half-made copy frees with strv_free. False when out of memory. */
+static bool strv_copy(char ***out, size_t *n_out, char *const *in, size_t n)
+{
+    bool oom = false;
+    *out = NULL;
+    *n_out = 0;
+    if (n == 0)
+        return true;
+    if (!(*out = weir_calloc(n, sizeof(char *))))
+        return false;
+    for (size_t i = 0; i < n && !oom; i++, (*n_out)++)
+        (*out)[i] = dup_or_null(in[i], &oom);
+    return !oom;
+}
+
 static int dv_copy(struct weir_delta_dv *d, const struct weir_delta_dv *s)
 {
     bool oom = false;
@@ -220,14 +246,9 @@ int dl_add_copy(struct weir_delta_add *d, const struct weir_delta_add *s)
     d->has_deletion_vector = s->has_deletion_vector;
     d->path = dup_or_null(s->path, &oom);
     d->stats = dup_or_null(s->stats, &oom);
-    if (dl_kv_copy(&d->partition_values, s->partition_values, s->n_partition_values) == 0)
-        d->n_partition_values = s->n_partition_values;
-    else
-        oom = true;
-    if (dl_kv_copy(&d->tags, s->tags, s->n_tags) == 0)
-        d->n_tags = s->n_tags;
-    else
-        oom = true;
+    kv_copy_into(&d->partition_values, &d->n_partition_values, s->partition_values, s->n_partition_values,
+                 &oom);
+    kv_copy_into(&d->tags, &d->n_tags, s->tags, s->n_tags, &oom);
     if (s->has_deletion_vector && dv_copy(&d->dv, &s->dv) != 0)
         oom = true;
     if (oom) {
@@ -246,10 +267,8 @@ int dl_remove_copy(struct weir_delta_remove *d, const struct weir_delta_remove *
     d->partition_values = NULL;
     d->n_partition_values = 0;
     memset(&d->dv, 0, sizeof(d->dv));
-    if (dl_kv_copy(&d->partition_values, s->partition_values, s->n_partition_values) == 0)
-        d->n_partition_values = s->n_partition_values;
-    else
-        oom = true;
+    kv_copy_into(&d->partition_values, &d->n_partition_values, s->partition_values, s->n_partition_values,
+                 &oom);
     if (s->has_deletion_vector && dv_copy(&d->dv, &s->dv) != 0)
         oom = true;
     if (oom) {
@@ -312,29 +331,14 @@ struct weir_delta_protocol *dl_protocol_clone(const struct weir_delta_protocol *
     if (!c)
         return NULL;
     *c = *p;
-    c->reader_features = NULL;
     c->writer_features = NULL;
-    c->n_reader_features = c->n_writer_features = 0;
-    if (p->n_reader_features) {
-        c->reader_features = weir_calloc(p->n_reader_features, sizeof(char *));
-        if (!c->reader_features)
-            goto fail;
-        for (size_t i = 0; i < p->n_reader_features; i++, c->n_reader_features++)
-            if (!(c->reader_features[i] = weir_strdup(p->reader_features[i])))
-                goto fail;
-    }
-    if (p->n_writer_features) {
-        c->writer_features = weir_calloc(p->n_writer_features, sizeof(char *));
-        if (!c->writer_features)
-            goto fail;
-        for (size_t i = 0; i < p->n_writer_features; i++, c->n_writer_features++)
-            if (!(c->writer_features[i] = weir_strdup(p->writer_features[i])))
-                goto fail;
+    c->n_writer_features = 0;
+    if (!strv_copy(&c->reader_features, &c->n_reader_features, p->reader_features, p->n_reader_features) ||
+        !strv_copy(&c->writer_features, &c->n_writer_features, p->writer_features, p->n_writer_features)) {
+        weir_delta_protocol_free(c);
+        return NULL;
     }
     return c;
-fail:
-    weir_delta_protocol_free(c);
-    return NULL;
 }
 
 struct weir_delta_metadata *dl_metadata_clone(const struct weir_delta_metadata *m)
@@ -353,20 +357,10 @@ struct weir_delta_metadata *dl_metadata_clone(const struct weir_delta_metadata *
     c->has_created_time = m->has_created_time;
     if (m->schema && !(c->schema = weir_type_clone(m->schema)))
         oom = true;
-    if (m->n_partition_columns) {
-        c->partition_columns = weir_calloc(m->n_partition_columns, sizeof(char *));
-        if (!c->partition_columns)
-            oom = true;
-        else
-            for (size_t i = 0; i < m->n_partition_columns; i++) {
-                c->partition_columns[i] = dup_or_null(m->partition_columns[i], &oom);
-                c->n_partition_columns++;
-            }
-    }
-    if (dl_kv_copy(&c->configuration, m->configuration, m->n_configuration) == 0)
-        c->n_configuration = m->n_configuration;
-    else
+    if (!strv_copy(&c->partition_columns, &c->n_partition_columns, m->partition_columns,
+                   m->n_partition_columns))
         oom = true;
+    kv_copy_into(&c->configuration, &c->n_configuration, m->configuration, m->n_configuration, &oom);
     if (oom) {
         weir_delta_metadata_free(c);
         return NULL;
@@ -397,17 +391,28 @@ static int pfail_(struct pctx *pc, int code, const char *fmt, ...)
     return weir_error_set(pc->err, code, "%s: %s", pc->name, msg);
 }
 
+/* obj[key], or NULL when it is absent or null: an error only if required. */
+static int get_field(struct pctx *pc, const cJSON *obj, const char *action, const char *key, bool required,
+                     const cJSON **v)
+{
+    *v = cJSON_GetObjectItemCaseSensitive(obj, key);
+    if (*v && !cJSON_IsNull(*v))
+        return 0;
+    *v = NULL;
+    if (required)
+        return PFAIL(pc, WEIR_ECORRUPT, "%s is missing required field '%s'", action, key);
+    return 0;
+}
+
 /* Optional string: absent or null -> *out NULL. Present non-string -> error. */
 static int get_str(struct pctx *pc, const cJSON *obj, const char *action, const char *key, bool required,
                    char **out)
 {
     *out = NULL;
-    const cJSON *v = cJSON_GetObjectItemCaseSensitive(obj, key);
-    if (!v || cJSON_IsNull(v)) {
-        if (required)
-            return PFAIL(pc, WEIR_ECORRUPT, "%s is missing required field '%s'", action, key);
-        return 0;
-    }
+    const cJSON *v;
+    int rc = get_field(pc, obj, action, key, required, &v);
+    if (rc || !v)
+        return rc;
     if (!cJSON_IsString(v))
         return PFAIL(pc, WEIR_ECORRUPT, "%s.%s must be a string", action, key);
     *out = weir_strdup(v->valuestring);
@@ -419,14 +424,12 @@ static int get_str(struct pctx *pc, const cJSON *obj, const char *action, const 
 static int get_i64(struct pctx *pc, const cJSON *obj, const char *action, const char *key, bool required,
                    int64_t *out, bool *present)
 {
-    const cJSON *v = cJSON_GetObjectItemCaseSensitive(obj, key);
     if (present)
         *present = false;
-    if (!v || cJSON_IsNull(v)) {
-        if (required)
-            return PFAIL(pc, WEIR_ECORRUPT, "%s is missing required field '%s'", action, key);
-        return 0;
-    }
+    const cJSON *v;
+    int rc = get_field(pc, obj, action, key, required, &v);
+    if (rc || !v)
+        return rc;
     if (!cJSON_IsNumber(v))
         return PFAIL(pc, WEIR_ECORRUPT, "%s.%s must be a number", action, key);
     double d = v->valuedouble;
@@ -441,12 +444,10 @@ static int get_i64(struct pctx *pc, const cJSON *obj, const char *action, const 
 static int get_bool(struct pctx *pc, const cJSON *obj, const char *action, const char *key, bool required,
                     bool *out)
 {
-    const cJSON *v = cJSON_GetObjectItemCaseSensitive(obj, key);
-    if (!v || cJSON_IsNull(v)) {
-        if (required)
-            return PFAIL(pc, WEIR_ECORRUPT, "%s is missing required field '%s'", action, key);
-        return 0;
-    }
+    const cJSON *v;
+    int rc = get_field(pc, obj, action, key, required, &v);
+    if (rc || !v)
+        return rc;
     if (!cJSON_IsBool(v))
         return PFAIL(pc, WEIR_ECORRUPT, "%s.%s must be a boolean", action, key);
     *out = cJSON_IsTrue(v);
@@ -459,12 +460,10 @@ static int get_map(struct pctx *pc, const cJSON *obj, const char *action, const 
 {
     *out = NULL;
     *n = 0;
-    const cJSON *v = cJSON_GetObjectItemCaseSensitive(obj, key);
-    if (!v || cJSON_IsNull(v)) {
-        if (required)
-            return PFAIL(pc, WEIR_ECORRUPT, "%s is missing required field '%s'", action, key);
-        return 0;
-    }
+    const cJSON *v;
+    int rc = get_field(pc, obj, action, key, required, &v);
+    if (rc || !v)
+        return rc;
     if (!cJSON_IsObject(v))
         return PFAIL(pc, WEIR_ECORRUPT, "%s.%s must be an object", action, key);
     size_t cnt = (size_t)cJSON_GetArraySize(v);
@@ -474,7 +473,6 @@ static int get_map(struct pctx *pc, const cJSON *obj, const char *action, const 
     if (!kv)
         return WEIR_ENOMEM;
     size_t i = 0;
-    int rc = 0;
     const cJSON *e;
     cJSON_ArrayForEach(e, v)
     {
@@ -532,12 +530,10 @@ static int get_strv(struct pctx *pc, const cJSON *obj, const char *action, const
     *n = 0;
     if (present)
         *present = false;
-    const cJSON *v = cJSON_GetObjectItemCaseSensitive(obj, key);
-    if (!v || cJSON_IsNull(v)) {
-        if (required)
-            return PFAIL(pc, WEIR_ECORRUPT, "%s is missing required field '%s'", action, key);
-        return 0;
-    }
+    const cJSON *v;
+    int rc = get_field(pc, obj, action, key, required, &v);
+    if (rc || !v)
+        return rc;
     if (!cJSON_IsArray(v))
         return PFAIL(pc, WEIR_ECORRUPT, "%s.%s must be an array", action, key);
     if (present)

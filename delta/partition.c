@@ -11,6 +11,7 @@
 #include <sys/random.h>
 
 #include "core/alloc.h"
+#include "core/json.h"
 #include "delta/delta_int.h"
 
 /* ------------------------------------------------------------- dates */
@@ -459,17 +460,6 @@ int dl_uri_encode(struct weir_buf *b, const char *s)
     return rc;
 }
 
-static int hexv(char c)
-{
-    if (c >= '0' && c <= '9')
-        return c - '0';
-    if (c >= 'a' && c <= 'f')
-        return c - 'a' + 10;
-    if (c >= 'A' && c <= 'F')
-        return c - 'A' + 10;
-    return -1;
-}
-
 int dl_path_to_key(const char *path, char **key, struct weir_error *err)
 {
     const char *p = path;
@@ -484,8 +474,10 @@ int dl_path_to_key(const char *path, char **key, struct weir_error *err)
         return weir_error_set(err, WEIR_ENOMEM, "out of memory");
     size_t o = 0;
     for (size_t i = 0; i < n; i++) {
-        if (p[i] == '%' && i + 2 < n && hexv(p[i + 1]) >= 0 && hexv(p[i + 2]) >= 0) {
-            k[o++] = (char)(hexv(p[i + 1]) * 16 + hexv(p[i + 2]));
+        int hi, lo;
+        if (p[i] == '%' && i + 2 < n && (hi = weir_json_hexval((unsigned char)p[i + 1])) >= 0 &&
+            (lo = weir_json_hexval((unsigned char)p[i + 2])) >= 0) {
+            k[o++] = (char)(hi * 16 + lo);
             i += 2;
         } else {
             k[o++] = p[i];

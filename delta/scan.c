@@ -15,6 +15,28 @@ static bool is_partition(const struct weir_delta_metadata *m, const char *name)
     return false;
 }
 
+/* Appends a copy of field f to the struct type st. */
+static int add_field_copy(struct weir_type *st, const struct weir_field *f, bool nullable,
+                          struct weir_error *err)
+{
+    struct weir_type *t = weir_type_clone(f->type);
+    if (!t || weir_type_struct_add(st, f->name, t, nullable, f->metadata))
+        return weir_error_set(err, WEIR_ENOMEM, "out of memory");
+    return 0;
+}
+
+/* Appends to `want` (nullable) the data columns of `from`, the ones that are
+ * not partition columns, until `want` has `max` fields. */
+static int add_data_columns(struct weir_type *want, const struct weir_type *from,
+                            const struct weir_delta_metadata *m, size_t max, struct weir_error *err)
+{
+    int rc = 0;
+    for (size_t i = 0; i < from->nfields && want->nfields < max && rc == 0; i++)
+        if (!is_partition(m, from->fields[i].name))
+            rc = add_field_copy(want, &from->fields[i], true, err);
+    return rc;
+}
+
 int weir_delta_scan_schema(const struct weir_delta_snapshot *s, const char *const *columns, size_t ncolumns,
                            struct weir_type **out, struct weir_error *err)
 {
@@ -32,11 +54,8 @@ int weir_delta_scan_schema(const struct weir_delta_snapshot *s, const char *cons
             goto done;
         }
         const struct weir_field *f = &ts->fields[fi];
-        struct weir_type *t = weir_type_clone(f->type);
-        if (!t || weir_type_struct_add(st, f->name, t, f->nullable, f->metadata)) {
-            rc = weir_error_set(err, WEIR_ENOMEM, "out of memory");
+        if ((rc = add_field_copy(st, f, f->nullable, err)))
             goto done;
-        }
     }
 done:
     if (rc) {
@@ -81,28 +100,10 @@ int weir_delta_scan(struct weir_delta_table *t, const struct weir_delta_snapshot
         rc = weir_error_set(err, WEIR_ENOMEM, "out of memory");
         goto done;
     }
-    for (size_t i = 0; i < outs->nfields; i++) {
-        const struct weir_field *f = &outs->fields[i];
-        if (is_partition(m, f->name))
-            continue;
-        struct weir_type *ft = weir_type_clone(f->type);
-        if (!ft || weir_type_struct_add(want, f->name, ft, true, f->metadata)) {
-            rc = weir_error_set(err, WEIR_ENOMEM, "out of memory");
-            goto done;
-        }
-    }
-    if (want->nfields == 0)
-        for (size_t i = 0; i < m->schema->nfields; i++) {
-            const struct weir_field *f = &m->schema->fields[i];
-            if (is_partition(m, f->name))
-                continue;
-            struct weir_type *ft = weir_type_clone(f->type);
-            if (!ft || weir_type_struct_add(want, f->name, ft, true, f->metadata)) {
-                rc = weir_error_set(err, WEIR_ENOMEM, "out of memory");
-                goto done;
-            }
-            break;
-        }
+    if ((rc = add_data_columns(want, outs, m, SIZE_MAX, err)))
+        goto done;
+    if (want->nfields == 0 && (rc = add_data_columns(want, m->schema, m, 1, err)))
+        goto done;
     for (size_t fi = 0; fi < weir_delta_snapshot_num_files(s); fi++) {
         const struct weir_delta_add *a = weir_delta_snapshot_file(s, fi);
         if ((rc = dl_path_to_key(a->path, &key, err)))

@@ -951,14 +951,6 @@ int64_t weir_delta_snapshot_total_rows(const struct weir_delta_snapshot *s)
 
 /* ------------------------------------------------------------- feature checks */
 
-static bool has_feature(char *const *v, size_t n, const char *f)
-{
-    for (size_t i = 0; i < n; i++)
-        if (strcmp(v[i], f) == 0)
-            return true;
-    return false;
-}
-
 static bool column_mapping_on(const struct weir_delta_metadata *m)
 {
     const char *mode = weir_delta_metadata_config(m, "delta.columnMapping.mode");
@@ -1058,7 +1050,6 @@ int weir_delta_snapshot_check_write(const struct weir_delta_snapshot *s, struct 
             return weir_error_set(err, WEIR_EUNSUPPORTED,
                                   "table has CHECK constraint '%s', which weir does not enforce",
                                   m->configuration[i].key + 18);
-    (void)has_feature;
     return 0;
 }
 

@@ -97,6 +97,18 @@ static int cmp_bytes(const uint8_t *a, size_t an, const uint8_t *b, size_t bn)
 
 /* Append `"name":value` for min (is_max false) or max of leaf c; returns 1
  * if something was written, 0 if the column has no min/max. */
+/* Writes `"name":` into a JSON object, after a comma unless it is the first. */
+static int emit_key(struct weir_buf *b, const char *name, bool *first)
+{
+    int rc = 0;
+    if (!*first)
+        rc = weir_buf_append_byte(b, ',');
+    *first = false;
+    if (rc == 0)
+        rc = dl_json_escape(b, name, strlen(name));
+    return rc ? rc : weir_buf_append_byte(b, ':');
+}
+
 static int leaf_minmax(struct weir_buf *b, const char *name, const struct weir_column *c, bool is_max,
                        bool *first)
 {
@@ -147,14 +159,7 @@ static int leaf_minmax(struct weir_buf *b, const char *name, const struct weir_c
     }
     if (best == (size_t)-1)
         return 0;
-    int rc = 0;
-    if (!*first)
-        rc = weir_buf_append_byte(b, ',');
-    *first = false;
-    if (rc == 0)
-        rc = dl_json_escape(b, name, strlen(name));
-    if (rc == 0)
-        rc = weir_buf_append_byte(b, ':');
+    int rc = emit_key(b, name, first);
     if (rc)
         return rc;
     switch (k) {
@@ -223,13 +228,7 @@ static int emit_field(struct weir_buf *b, const char *name, const struct weir_co
         weir_buf_init(&inner);
         rc = emit_struct(&inner, c->type, c->children, pass, leaves, &any);
         if (rc == 0 && any) {
-            if (!*first)
-                rc = weir_buf_append_byte(b, ',');
-            *first = false;
-            if (rc == 0)
-                rc = dl_json_escape(b, name, strlen(name));
-            if (rc == 0)
-                rc = weir_buf_append_byte(b, ':');
+            rc = emit_key(b, name, first);
             if (rc == 0)
                 rc = weir_buf_append(b, inner.data, inner.len);
         }
@@ -243,12 +242,8 @@ static int emit_field(struct weir_buf *b, const char *name, const struct weir_co
         size_t nulls = 0;
         for (size_t i = 0; i < c->length; i++)
             nulls += !weir_column_is_valid(c, i);
-        if (!*first)
-            rc = weir_buf_append_byte(b, ',');
-        *first = false;
-        if (rc == 0)
-            rc = dl_json_escape(b, name, strlen(name));
-        return rc ? rc : weir_buf_printf(b, ":%zu", nulls);
+        rc = emit_key(b, name, first);
+        return rc ? rc : weir_buf_printf(b, "%zu", nulls);
     }
     rc = leaf_minmax(b, name, c, pass == P_MAX, first);
     return rc < 0 ? rc : 0;
@@ -267,25 +262,22 @@ static int emit_struct(struct weir_buf *b, const struct weir_type *st, const str
 
 int dl_stats_json(const struct weir_batch *bt, char **out, struct weir_error *err)
 {
+    static const struct {
+        const char *key;
+        enum pass pass;
+    } passes[] = {{"minValues", P_MIN}, {"maxValues", P_MAX}, {"nullCount", P_NULLS}};
     struct weir_buf b;
     bool any;
     int leaves, rc;
     weir_buf_init(&b);
     *out = NULL;
-    rc = weir_buf_printf(&b, "{\"numRecords\":%zu,\"minValues\":", bt->nrows);
-    leaves = 0;
-    if (rc == 0)
-        rc = emit_struct(&b, bt->schema, bt->columns, P_MIN, &leaves, &any);
-    if (rc == 0)
-        rc = weir_buf_append_str(&b, ",\"maxValues\":");
-    leaves = 0;
-    if (rc == 0)
-        rc = emit_struct(&b, bt->schema, bt->columns, P_MAX, &leaves, &any);
-    if (rc == 0)
-        rc = weir_buf_append_str(&b, ",\"nullCount\":");
-    leaves = 0;
-    if (rc == 0)
-        rc = emit_struct(&b, bt->schema, bt->columns, P_NULLS, &leaves, &any);
+    rc = weir_buf_printf(&b, "{\"numRecords\":%zu", bt->nrows);
+    for (size_t i = 0; i < sizeof passes / sizeof passes[0] && rc == 0; i++) {
+        leaves = 0;
+        rc = weir_buf_printf(&b, ",\"%s\":", passes[i].key);
+        if (rc == 0)
+            rc = emit_struct(&b, bt->schema, bt->columns, passes[i].pass, &leaves, &any);
+    }
     if (rc == 0)
         rc = weir_buf_append_byte(&b, '}');
     if (rc) {

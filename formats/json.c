@@ -1,8 +1,9 @@
 /* formats/json.c - JSON lines decoder, row encoder and schema inference.
  *
- * Owns: a small strict JSON parser (RFC 8259, UTF-8 checked) that turns one
- * line into a flat node array reused from line to line (no allocation per
- * row once warm). Nodes keep the byte span of their text, so numbers are
+ * Owns: the walk over one line's JSON node tape. The grammar itself is
+ * core/json.c (weir_json_parse, strict RFC 8259, UTF-8 checked here), which
+ * fills a flat node array reused from line to line (no allocation per row
+ * once warm). Nodes keep the byte span of their text, so numbers are
  * converted from their exact text (LONG, DECIMAL never pass through a
  * double) and strings are unescaped only when needed. Decoding a line runs
  * twice over the node tree: a dry pass that converts and checks every value
@@ -12,7 +13,7 @@
  * timestamp), so the appending pass neither re-matches keys nor re-parses.
  *
  * Invariants: node indices (not pointers) link the tree because the node
- * array may move while growing; JNONE ends a sibling chain. A decoder's
+ * array may move while growing; WEIR_JSON_NONE ends a sibling chain. A decoder's
  * path stack mirrors the recursion and is only rendered into text when an
  * error is reported.
  *
@@ -30,437 +31,23 @@
 #include <strings.h>
 
 #include "core/alloc.h"
+#include "core/json.h"
 
 /* ------------------------------------------------------------------ parser */
 
-#define JNONE UINT32_MAX
-
-enum { J_NULL = 0, J_FALSE, J_TRUE, J_NUM, J_STR, J_ARR, J_OBJ };
-
-struct jnode {
-    uint8_t type;
-    uint8_t esc;   /* string holds escapes */
-    uint8_t isint; /* number without fraction or exponent */
-    uint32_t start, len; /* text span in the line (strings: inside the quotes) */
-    uint32_t child;      /* first child: array elements; object key, value, key, ... */
-    uint32_t next;       /* next sibling */
-    uint32_t count;      /* elements or members */
-};
-
-struct jdoc {
-    struct jnode *nodes;
-    size_t n, cap;
-};
-
-struct jparse {
-    const char *s;
-    size_t n, pos;
-    struct jdoc *doc;
-    const char *emsg;
-    size_t epos;
-    bool nomem;
-};
-
-static void jdoc_free(struct jdoc *d)
+/* The JSON grammar lives in core/json.c; this file walks its node tape. */
+/* Parse one whole line into doc (root is node 0); UTF-8 is checked. */
+static inline int parse_line(struct weir_json_doc *doc, const char *s, size_t n, struct weir_json_perr *e)
 {
-    weir_free(d->nodes);
-    d->nodes = NULL;
-    d->n = d->cap = 0;
+    return weir_json_parse(doc, s, n, 0, WEIR_JTOK_CHECK_UTF8, WEIR_JSON_MAX_DEPTH, NULL, e);
 }
 
-static int jp_fail(struct jparse *p, const char *msg)
-{
-    if (p->emsg == NULL) {
-        p->emsg = msg;
-        p->epos = p->pos;
-    }
-    return -1;
-}
-
-static uint32_t jp_new(struct jparse *p, uint8_t type, size_t start)
-{
-    struct jdoc *d = p->doc;
-    if (d->n == d->cap) {
-        size_t ncap = d->cap ? d->cap * 2 : 64;
-        struct jnode *nn = weir_realloc(d->nodes, ncap * sizeof *nn);
-        if (nn == NULL) {
-            p->nomem = true;
-            jp_fail(p, "out of memory");
-            return JNONE;
-        }
-        d->nodes = nn;
-        d->cap = ncap;
-    }
-    struct jnode *x = &d->nodes[d->n];
-    x->type = type;
-    x->esc = 0;
-    x->isint = 0;
-    x->start = (uint32_t)start;
-    x->len = 0;
-    x->child = JNONE;
-    x->next = JNONE;
-    x->count = 0;
-    return (uint32_t)d->n++;
-}
-
-static inline void jp_ws(struct jparse *p)
-{
-    while (p->pos < p->n) {
-        char c = p->s[p->pos];
-        if (c != ' ' && c != '\t' && c != '\n' && c != '\r')
-            break;
-        p->pos++;
-    }
-}
-
-static int hexval(unsigned char c)
-{
-    if (c >= '0' && c <= '9')
-        return c - '0';
-    if (c >= 'a' && c <= 'f')
-        return c - 'a' + 10;
-    if (c >= 'A' && c <= 'F')
-        return c - 'A' + 10;
-    return -1;
-}
-
-/* Length of a valid UTF-8 sequence at s (n bytes available), 0 if invalid. */
-static size_t utf8_seq(const unsigned char *s, size_t n)
-{
-    unsigned char c = s[0];
-    if (c < 0x80)
-        return 1;
-    if (c >= 0xC2 && c <= 0xDF)
-        return (n >= 2 && (s[1] & 0xC0) == 0x80) ? 2 : 0;
-    if (c >= 0xE0 && c <= 0xEF) {
-        if (n < 3 || (s[1] & 0xC0) != 0x80 || (s[2] & 0xC0) != 0x80)
-            return 0;
-        if (c == 0xE0 && s[1] < 0xA0)
-            return 0;
-        if (c == 0xED && s[1] > 0x9F)
-            return 0;
-        return 3;
-    }
-    if (c >= 0xF0 && c <= 0xF4) {
-        if (n < 4 || (s[1] & 0xC0) != 0x80 || (s[2] & 0xC0) != 0x80 || (s[3] & 0xC0) != 0x80)
-            return 0;
-        if (c == 0xF0 && s[1] < 0x90)
-            return 0;
-        if (c == 0xF4 && s[1] > 0x8F)
-            return 0;
-        return 4;
-    }
-    return 0;
-}
-
-static int jp_string(struct jparse *p, uint32_t *out)
-{
-    p->pos++; /* opening quote */
-    uint32_t idx = jp_new(p, J_STR, p->pos);
-    if (idx == JNONE)
-        return -1;
-    const unsigned char *s = (const unsigned char *)p->s;
-    size_t i = p->pos;
-    uint8_t esc = 0;
-    for (;;) {
-        /* skip 8 plain ASCII bytes at a time (no '"', '\\', control or
-         * high-bit byte); the tests may flag a plain byte, never miss one */
-        while (i + 8 <= p->n) {
-            uint64_t w;
-            memcpy(&w, s + i, 8);
-            const uint64_t ones = 0x0101010101010101ULL, highs = 0x8080808080808080ULL;
-            uint64_t q = w ^ (ones * '"'), b = w ^ (ones * '\\');
-            uint64_t special = ((q - ones) & ~q) | ((b - ones) & ~b) | (w - ones * 0x20) | w;
-            if (special & highs)
-                break;
-            i += 8;
-        }
-        if (i >= p->n) {
-            p->pos = i;
-            return jp_fail(p, "unterminated string");
-        }
-        unsigned char c = s[i];
-        if (c == '"')
-            break;
-        if (c == '\\') {
-            esc = 1;
-            if (i + 1 >= p->n) {
-                p->pos = i;
-                return jp_fail(p, "unterminated string");
-            }
-            unsigned char e = s[i + 1];
-            if (e == 'u') {
-                if (i + 6 > p->n || hexval(s[i + 2]) < 0 || hexval(s[i + 3]) < 0 || hexval(s[i + 4]) < 0 ||
-                    hexval(s[i + 5]) < 0) {
-                    p->pos = i;
-                    return jp_fail(p, "bad \\u escape in string");
-                }
-                i += 6;
-            } else if (e == '"' || e == '\\' || e == '/' || e == 'b' || e == 'f' || e == 'n' || e == 'r' ||
-                       e == 't') {
-                i += 2;
-            } else {
-                p->pos = i;
-                return jp_fail(p, "bad escape in string");
-            }
-            continue;
-        }
-        if (c < 0x20) {
-            p->pos = i;
-            return jp_fail(p, "control character in string");
-        }
-        if (c >= 0x80) {
-            size_t k = utf8_seq(s + i, p->n - i);
-            if (k == 0) {
-                p->pos = i;
-                return jp_fail(p, "invalid UTF-8 in string");
-            }
-            i += k;
-            continue;
-        }
-        i++;
-    }
-    struct jnode *x = &p->doc->nodes[idx];
-    x->len = (uint32_t)(i - p->pos);
-    x->esc = esc;
-    p->pos = i + 1;
-    *out = idx;
-    return 0;
-}
-
-static int jp_number(struct jparse *p, uint32_t *out)
-{
-    size_t start = p->pos, i = p->pos;
-    const char *s = p->s;
-    uint8_t isint = 1;
-    if (i < p->n && s[i] == '-')
-        i++;
-    if (i >= p->n || s[i] < '0' || s[i] > '9') {
-        p->pos = i;
-        return jp_fail(p, "invalid number");
-    }
-    if (s[i] == '0') {
-        i++;
-    } else {
-        while (i < p->n && s[i] >= '0' && s[i] <= '9')
-            i++;
-    }
-    if (i < p->n && s[i] == '.') {
-        isint = 0;
-        i++;
-        if (i >= p->n || s[i] < '0' || s[i] > '9') {
-            p->pos = i;
-            return jp_fail(p, "invalid number");
-        }
-        while (i < p->n && s[i] >= '0' && s[i] <= '9')
-            i++;
-    }
-    if (i < p->n && (s[i] == 'e' || s[i] == 'E')) {
-        isint = 0;
-        i++;
-        if (i < p->n && (s[i] == '+' || s[i] == '-'))
-            i++;
-        if (i >= p->n || s[i] < '0' || s[i] > '9') {
-            p->pos = i;
-            return jp_fail(p, "invalid number");
-        }
-        while (i < p->n && s[i] >= '0' && s[i] <= '9')
-            i++;
-    }
-    uint32_t idx = jp_new(p, J_NUM, start);
-    if (idx == JNONE)
-        return -1;
-    p->doc->nodes[idx].len = (uint32_t)(i - start);
-    p->doc->nodes[idx].isint = isint;
-    p->pos = i;
-    *out = idx;
-    return 0;
-}
-
-static int jp_value(struct jparse *p, int depth, uint32_t *out)
-{
-    jp_ws(p);
-    if (p->pos >= p->n)
-        return jp_fail(p, "unexpected end of line");
-    char c = p->s[p->pos];
-    if (c == '"')
-        return jp_string(p, out);
-    if (c == '-' || (c >= '0' && c <= '9'))
-        return jp_number(p, out);
-    if (c == '{' || c == '[') {
-        if (depth >= WEIR_JSON_MAX_DEPTH)
-            return jp_fail(p, "nesting too deep");
-        bool obj = c == '{';
-        char close = obj ? '}' : ']';
-        uint32_t idx = jp_new(p, obj ? J_OBJ : J_ARR, p->pos);
-        if (idx == JNONE)
-            return -1;
-        p->pos++;
-        jp_ws(p);
-        uint32_t prev = JNONE, count = 0;
-        if (p->pos < p->n && p->s[p->pos] == close) {
-            p->pos++;
-        } else {
-            for (;;) {
-                uint32_t v;
-                if (obj) {
-                    jp_ws(p);
-                    if (p->pos >= p->n || p->s[p->pos] != '"')
-                        return jp_fail(p, "expected a string key");
-                    uint32_t k;
-                    if (jp_string(p, &k) != 0)
-                        return -1;
-                    if (prev == JNONE)
-                        p->doc->nodes[idx].child = k;
-                    else
-                        p->doc->nodes[prev].next = k;
-                    prev = k;
-                    jp_ws(p);
-                    if (p->pos >= p->n || p->s[p->pos] != ':')
-                        return jp_fail(p, "expected ':' after key");
-                    p->pos++;
-                }
-                if (jp_value(p, depth + 1, &v) != 0)
-                    return -1;
-                if (prev == JNONE)
-                    p->doc->nodes[idx].child = v;
-                else
-                    p->doc->nodes[prev].next = v;
-                prev = v;
-                count++;
-                jp_ws(p);
-                if (p->pos < p->n && p->s[p->pos] == ',') {
-                    p->pos++;
-                    continue;
-                }
-                if (p->pos < p->n && p->s[p->pos] == close) {
-                    p->pos++;
-                    break;
-                }
-                return jp_fail(p, obj ? "expected ',' or '}'" : "expected ',' or ']'");
-            }
-        }
-        struct jnode *x = &p->doc->nodes[idx];
-        x->count = count;
-        x->len = (uint32_t)(p->pos - x->start);
-        *out = idx;
-        return 0;
-    }
-    static const struct {
-        const char *word;
-        uint8_t type;
-    } lits[] = {{"true", J_TRUE}, {"false", J_FALSE}, {"null", J_NULL}};
-    for (size_t k = 0; k < 3; k++) {
-        size_t wl = strlen(lits[k].word);
-        if (p->n - p->pos >= wl && memcmp(p->s + p->pos, lits[k].word, wl) == 0) {
-            uint32_t idx = jp_new(p, lits[k].type, p->pos);
-            if (idx == JNONE)
-                return -1;
-            p->doc->nodes[idx].len = (uint32_t)wl;
-            p->pos += wl;
-            *out = idx;
-            return 0;
-        }
-    }
-    return jp_fail(p, "invalid JSON value");
-}
-
-/* Parse one whole line; the root is node 0. */
-static int jp_line(struct jparse *p, struct jdoc *doc, const char *s, size_t n)
-{
-    p->s = s;
-    p->n = n;
-    p->pos = 0;
-    p->doc = doc;
-    p->emsg = NULL;
-    p->epos = 0;
-    p->nomem = false;
-    doc->n = 0;
-    uint32_t root;
-    if (jp_value(p, 0, &root) != 0)
-        return -1;
-    jp_ws(p);
-    if (p->pos != n)
-        return jp_fail(p, "unexpected text after the JSON value");
-    return 0;
-}
-
-static void put_utf8(struct weir_buf *b, uint32_t cp, int *rc)
-{
-    uint8_t u[4];
-    size_t k;
-    if (cp < 0x80) {
-        u[0] = (uint8_t)cp;
-        k = 1;
-    } else if (cp < 0x800) {
-        u[0] = (uint8_t)(0xC0 | (cp >> 6));
-        u[1] = (uint8_t)(0x80 | (cp & 0x3F));
-        k = 2;
-    } else if (cp < 0x10000) {
-        u[0] = (uint8_t)(0xE0 | (cp >> 12));
-        u[1] = (uint8_t)(0x80 | ((cp >> 6) & 0x3F));
-        u[2] = (uint8_t)(0x80 | (cp & 0x3F));
-        k = 3;
-    } else {
-        u[0] = (uint8_t)(0xF0 | (cp >> 18));
-        u[1] = (uint8_t)(0x80 | ((cp >> 12) & 0x3F));
-        u[2] = (uint8_t)(0x80 | ((cp >> 6) & 0x3F));
-        u[3] = (uint8_t)(0x80 | (cp & 0x3F));
-        k = 4;
-    }
-    if (*rc == 0)
-        *rc = weir_buf_append(b, u, k);
-}
-
-/* Unescape a string node's text (already validated by the parser) into
- * `b` (reset first). Returns 0, WEIR_ENOMEM, or WEIR_EPARSE for a lone
- * surrogate. */
+/* Unescape a string node's text (validated by the parser) into `b`.
+ * Returns 0, WEIR_ENOMEM, or WEIR_EPARSE for a lone surrogate. */
 static int junescape(const char *s, size_t n, struct weir_buf *b)
 {
-    b->len = 0;
-    int rc = weir_buf_reserve(b, n);
-    if (rc != 0)
-        return rc;
-    size_t i = 0;
-    while (i < n && rc == 0) {
-        size_t j = i;
-        while (j < n && s[j] != '\\')
-            j++;
-        if (j > i)
-            rc = weir_buf_append(b, s + i, j - i);
-        if (j >= n || rc != 0)
-            break;
-        char e = s[j + 1];
-        i = j + 2;
-        switch (e) {
-        case 'b': rc = weir_buf_append_byte(b, '\b'); break;
-        case 'f': rc = weir_buf_append_byte(b, '\f'); break;
-        case 'n': rc = weir_buf_append_byte(b, '\n'); break;
-        case 'r': rc = weir_buf_append_byte(b, '\r'); break;
-        case 't': rc = weir_buf_append_byte(b, '\t'); break;
-        case 'u': {
-            uint32_t cp = (uint32_t)(hexval((unsigned char)s[j + 2]) << 12 | hexval((unsigned char)s[j + 3]) << 8 |
-                                     hexval((unsigned char)s[j + 4]) << 4 | hexval((unsigned char)s[j + 5]));
-            i = j + 6;
-            if (cp >= 0xD800 && cp <= 0xDBFF) {
-                if (i + 6 > n || s[i] != '\\' || s[i + 1] != 'u')
-                    return WEIR_EPARSE;
-                uint32_t lo = (uint32_t)(hexval((unsigned char)s[i + 2]) << 12 | hexval((unsigned char)s[i + 3]) << 8 |
-                                         hexval((unsigned char)s[i + 4]) << 4 | hexval((unsigned char)s[i + 5]));
-                if (lo < 0xDC00 || lo > 0xDFFF)
-                    return WEIR_EPARSE;
-                cp = 0x10000 + ((cp - 0xD800) << 10) + (lo - 0xDC00);
-                i += 6;
-            } else if (cp >= 0xDC00 && cp <= 0xDFFF) {
-                return WEIR_EPARSE;
-            }
-            put_utf8(b, cp, &rc);
-            break;
-        }
-        default: rc = weir_buf_append_byte(b, (uint8_t)e); break;
-        }
-    }
-    return rc;
+    int rc = weir_json_unescape(s, n, 0, b, NULL);
+    return rc == 0 ? 0 : rc == WEIR_JTOK_ENOMEM ? WEIR_ENOMEM : WEIR_EPARSE;
 }
 
 /* Iterate the lines of `text`: returns the next line (without "\n" and a
@@ -981,8 +568,8 @@ struct weir_json_decoder {
     char *source;
     uint64_t line_no;  /* number of the last line started */
     uint64_t offset;   /* byte offset of the next call's text */
-    struct jdoc doc;
-    struct jparse parse;
+    struct weir_json_doc doc;
+    struct weir_json_perr perr;
     struct weir_buf scratch;  /* unescaped strings */
     struct weir_buf scratch2; /* decoded base64, map key text */
     uint32_t *slots;
@@ -1044,7 +631,7 @@ void weir_json_decoder_destroy(struct weir_json_decoder *d)
         return;
     weir_type_destroy(d->schema);
     weir_free(d->source);
-    jdoc_free(&d->doc);
+    weir_json_doc_free(&d->doc);
     weir_buf_free(&d->scratch);
     weir_buf_free(&d->scratch2);
     weir_free(d->slots);
@@ -1109,10 +696,10 @@ static int dfail(struct weir_json_decoder *d, struct weir_error *err, int code, 
     path_text(d, path, sizeof path);
     got[0] = 0;
     uint64_t off = d->line_off;
-    if (ni != JNONE) {
-        const struct jnode *x = &d->doc.nodes[ni];
+    if (ni != WEIR_JSON_NONE) {
+        const struct weir_json_node *x = &d->doc.nodes[ni];
         size_t start = x->start, len = x->len;
-        if (x->type == J_STR) {
+        if (x->type == WEIR_JSON_STR) {
             start--;
             len += 2;
         }
@@ -1166,21 +753,17 @@ static int push_slots(struct weir_json_decoder *d, size_t n, size_t *base)
     }
     *base = d->nslots;
     for (size_t i = 0; i < n; i++)
-        d->slots[d->nslots + i] = JNONE;
+        d->slots[d->nslots + i] = WEIR_JSON_NONE;
     d->nslots += n;
     return 0;
 }
 
 /* Text of a string node (unescaped into scratch when it has escapes). */
-static int str_text(struct weir_json_decoder *d, struct weir_error *err, uint32_t ni, struct weir_buf *into,
-                    const char **p, size_t *n)
+/* Slow path of str_text: the string holds escapes. */
+static __attribute__((noinline)) int str_unescape(struct weir_json_decoder *d, struct weir_error *err, uint32_t ni,
+                                                  struct weir_buf *into, const char **p, size_t *n)
 {
-    const struct jnode *x = &d->doc.nodes[ni];
-    if (!x->esc) {
-        *p = d->line + x->start;
-        *n = x->len;
-        return 0;
-    }
+    const struct weir_json_node *x = &d->doc.nodes[ni];
     int rc = junescape(d->line + x->start, x->len, into);
     if (rc == WEIR_ENOMEM)
         return weir_error_set(err, rc, "json decoder: out of memory");
@@ -1189,6 +772,18 @@ static int str_text(struct weir_json_decoder *d, struct weir_error *err, uint32_
     *p = (const char *)into->data;
     *n = into->len;
     return 0;
+}
+
+static inline int str_text(struct weir_json_decoder *d, struct weir_error *err, uint32_t ni, struct weir_buf *into,
+                           const char **p, size_t *n)
+{
+    const struct weir_json_node *x = &d->doc.nodes[ni];
+    if (!x->esc) {
+        *p = d->line + x->start;
+        *n = x->len;
+        return 0;
+    }
+    return str_unescape(d, err, ni, into, p, n);
 }
 
 static bool float_special(const char *s, size_t n, double *v)
@@ -1209,7 +804,7 @@ static bool float_special(const char *s, size_t n, double *v)
 }
 
 /* Convert and (unless dry) append a primitive value from text. `jt` is the
- * JSON kind of the text's origin (J_NUM, J_STR, J_TRUE, ...); ni names the
+ * JSON kind of the text's origin (WEIR_JSON_NUM, WEIR_JSON_STR, WEIR_JSON_TRUE, ...); ni names the
  * node for messages. */
 /* Kinds whose converted value the dry pass caches in d->aux. */
 static bool cached_kind(enum weir_type_kind k)
@@ -1218,7 +813,7 @@ static bool cached_kind(enum weir_type_kind k)
 }
 
 /* Convert and (unless dry) append a primitive value from text. `jt` is the
- * JSON kind of the text's origin (J_NUM, J_STR, J_TRUE, ...); ni names the
+ * JSON kind of the text's origin (WEIR_JSON_NUM, WEIR_JSON_STR, WEIR_JSON_TRUE, ...); ni names the
  * node for messages and for the value cache: the dry pass stores the
  * converted value of cached kinds in d->aux[ni], the append pass (s may
  * then be NULL) appends it without converting again. */
@@ -1245,9 +840,9 @@ static int dec_primitive(struct weir_json_decoder *d, struct weir_column *c, uin
     }
     switch (t->kind) {
     case WEIR_TYPE_BOOLEAN:
-        if (jt != J_TRUE && jt != J_FALSE)
+        if (jt != WEIR_JSON_TRUE && jt != WEIR_JSON_FALSE)
             goto mismatch;
-        return dry ? 0 : weir_column_append_bool(c, jt == J_TRUE);
+        return dry ? 0 : weir_column_append_bool(c, jt == WEIR_JSON_TRUE);
     case WEIR_TYPE_BYTE:
     case WEIR_TYPE_SHORT:
     case WEIR_TYPE_INTEGER:
@@ -1255,7 +850,7 @@ static int dec_primitive(struct weir_json_decoder *d, struct weir_column *c, uin
         static const int64_t lo[] = {INT8_MIN, INT16_MIN, INT32_MIN, INT64_MIN};
         static const int64_t hi[] = {INT8_MAX, INT16_MAX, INT32_MAX, INT64_MAX};
         int k = t->kind - WEIR_TYPE_BYTE;
-        if (jt != J_NUM)
+        if (jt != WEIR_JSON_NUM)
             goto mismatch;
         rc = parse_int(s, n, lo[k], hi[k], &ax->i);
         if (rc == WEIR_ERANGE)
@@ -1268,9 +863,9 @@ static int dec_primitive(struct weir_json_decoder *d, struct weir_column *c, uin
     case WEIR_TYPE_DOUBLE: {
         double v = 0;
         float f = 0;
-        if (jt == J_STR && float_special(s, n, &v)) {
+        if (jt == WEIR_JSON_STR && float_special(s, n, &v)) {
             f = (float)v;
-        } else if (jt == J_NUM && is_number_text(s, n)) {
+        } else if (jt == WEIR_JSON_NUM && is_number_text(s, n)) {
             char small[64];
             char *z = small;
             if (n >= sizeof small) {
@@ -1299,7 +894,7 @@ static int dec_primitive(struct weir_json_decoder *d, struct weir_column *c, uin
         return 0;
     }
     case WEIR_TYPE_DECIMAL:
-        if (jt != J_NUM && jt != J_STR)
+        if (jt != WEIR_JSON_NUM && jt != WEIR_JSON_STR)
             goto mismatch;
         rc = parse_decimal_ex(s, n, t->precision, t->scale, false, &ax->dec);
         if (rc == WEIR_ERANGE)
@@ -1308,15 +903,15 @@ static int dec_primitive(struct weir_json_decoder *d, struct weir_column *c, uin
             goto mismatch;
         return 0;
     case WEIR_TYPE_STRING:
-        if (jt != J_STR) {
+        if (jt != WEIR_JSON_STR) {
             /* keep the JSON text of any other value */
-            const struct jnode *x = &d->doc.nodes[ni];
+            const struct weir_json_node *x = &d->doc.nodes[ni];
             s = d->line + x->start;
             n = x->len;
         }
         return dry ? 0 : weir_column_append_bytes(c, s, n);
     case WEIR_TYPE_BINARY:
-        if (jt != J_STR)
+        if (jt != WEIR_JSON_STR)
             goto mismatch;
         rc = b64_decode(s, n, &d->scratch2);
         if (rc == WEIR_ENOMEM)
@@ -1326,7 +921,7 @@ static int dec_primitive(struct weir_json_decoder *d, struct weir_column *c, uin
         return dry ? 0 : weir_column_append_bytes(c, d->scratch2.data, d->scratch2.len);
     case WEIR_TYPE_DATE: {
         int32_t v;
-        if (jt != J_STR || weir_json_parse_date(s, n, &v) != 0)
+        if (jt != WEIR_JSON_STR || weir_json_parse_date(s, n, &v) != 0)
             goto mismatch;
         ax->i = v;
         return 0;
@@ -1335,12 +930,12 @@ static int dec_primitive(struct weir_json_decoder *d, struct weir_column *c, uin
     case WEIR_TYPE_TIMESTAMP_NTZ: {
         int64_t v;
         bool zone = false;
-        if (jt == J_STR) {
+        if (jt == WEIR_JSON_STR) {
             if (weir_json_parse_timestamp(s, n, &v, &zone) != 0)
                 goto mismatch;
             if (zone && t->kind == WEIR_TYPE_TIMESTAMP_NTZ)
                 return dfail(d, err, WEIR_EPARSE, ni, "timestamp_ntz value has a zone offset");
-        } else if (jt == J_NUM) {
+        } else if (jt == WEIR_JSON_NUM) {
             weir_i128 us;
             rc = parse_decimal_ex(s, n, 0, 6, true, &us);
             if (rc != 0 || us > INT64_MAX || us < INT64_MIN)
@@ -1372,7 +967,7 @@ static int dec_members(struct weir_json_decoder *d, const struct weir_type *st, 
     if (rc != 0)
         return weir_error_set(err, rc, "json decoder: out of memory");
     size_t next_hint = 0;
-    for (uint32_t k = d->doc.nodes[obj].child; k != JNONE; k = d->doc.nodes[d->doc.nodes[k].next].next) {
+    for (uint32_t k = d->doc.nodes[obj].child; k != WEIR_JSON_NONE; k = d->doc.nodes[d->doc.nodes[k].next].next) {
         uint32_t v = d->doc.nodes[k].next;
         if (!dry) {
             /* the dry pass matched this key already */
@@ -1439,24 +1034,24 @@ static int dec_value(struct weir_json_decoder *d, struct weir_column *c, uint32_
 {
     const struct weir_type *t = c->type;
     int rc = 0;
-    if (ni == JNONE || d->doc.nodes[ni].type == J_NULL) {
+    if (ni == WEIR_JSON_NONE || d->doc.nodes[ni].type == WEIR_JSON_NULL) {
         if (!nullable)
-            return dfail(d, err, WEIR_ESCHEMA, ni, "%s in a non-nullable field", ni == JNONE ? "missing" : "null");
+            return dfail(d, err, WEIR_ESCHEMA, ni, "%s in a non-nullable field", ni == WEIR_JSON_NONE ? "missing" : "null");
         return dry ? 0 : weir_column_append_null(c);
     }
-    const struct jnode *x = &d->doc.nodes[ni];
+    const struct weir_json_node *x = &d->doc.nodes[ni];
     switch (t->kind) {
     case WEIR_TYPE_STRUCT:
-        if (x->type != J_OBJ)
+        if (x->type != WEIR_JSON_OBJ)
             break;
         if ((rc = dec_members(d, t, c->children, ni, dry, err)) != 0)
             return rc;
         return dry ? 0 : weir_column_append_struct(c, true);
     case WEIR_TYPE_ARRAY: {
-        if (x->type != J_ARR)
+        if (x->type != WEIR_JSON_ARR)
             break;
         size_t idx = 0;
-        for (uint32_t e = x->child; e != JNONE; e = d->doc.nodes[e].next, idx++) {
+        for (uint32_t e = x->child; e != WEIR_JSON_NONE; e = d->doc.nodes[e].next, idx++) {
             d->path[d->depth].name = NULL;
             d->path[d->depth].index = idx;
             d->depth++;
@@ -1468,11 +1063,11 @@ static int dec_value(struct weir_json_decoder *d, struct weir_column *c, uint32_
         return dry ? 0 : weir_column_append_list(c, true);
     }
     case WEIR_TYPE_MAP: {
-        if (x->type != J_OBJ && x->type != J_ARR)
+        if (x->type != WEIR_JSON_OBJ && x->type != WEIR_JSON_ARR)
             break;
         size_t idx = 0;
-        if (x->type == J_OBJ) {
-            for (uint32_t k = x->child; k != JNONE; k = d->doc.nodes[d->doc.nodes[k].next].next, idx++) {
+        if (x->type == WEIR_JSON_OBJ) {
+            for (uint32_t k = x->child; k != WEIR_JSON_NONE; k = d->doc.nodes[d->doc.nodes[k].next].next, idx++) {
                 const char *ks = NULL;
                 size_t kn = 0;
                 if ((rc = str_text(d, err, k, &d->scratch, &ks, &kn)) != 0)
@@ -1481,13 +1076,13 @@ static int dec_value(struct weir_json_decoder *d, struct weir_column *c, uint32_
                 d->path[d->depth].len = d->doc.nodes[k].len;
                 d->depth++;
                 const struct weir_type *kt = c->children[0].type;
-                int kjt = J_STR;
+                int kjt = WEIR_JSON_STR;
                 if (kt->kind >= WEIR_TYPE_BYTE && kt->kind <= WEIR_TYPE_DECIMAL)
-                    kjt = J_NUM;
+                    kjt = WEIR_JSON_NUM;
                 else if (kt->kind == WEIR_TYPE_BOOLEAN)
-                    kjt = (kn == 4 && memcmp(ks, "true", 4) == 0) ? J_TRUE
-                          : (kn == 5 && memcmp(ks, "false", 5) == 0) ? J_FALSE
-                                                                     : J_STR;
+                    kjt = (kn == 4 && memcmp(ks, "true", 4) == 0) ? WEIR_JSON_TRUE
+                          : (kn == 5 && memcmp(ks, "false", 5) == 0) ? WEIR_JSON_FALSE
+                                                                     : WEIR_JSON_STR;
                 if (kt->kind == WEIR_TYPE_STRING || !(kt->kind == WEIR_TYPE_BINARY || weir_type_is_primitive(kt)))
                     rc = kt->kind == WEIR_TYPE_STRING ? (dry ? 0 : weir_column_append_bytes(&c->children[0], ks, kn))
                                                       : dfail(d, err, WEIR_EPARSE, k, "map keys of type %s cannot come from a JSON object", weir_type_kind_name(kt->kind));
@@ -1500,23 +1095,23 @@ static int dec_value(struct weir_json_decoder *d, struct weir_column *c, uint32_
                     return rc;
             }
         } else {
-            for (uint32_t e = x->child; e != JNONE; e = d->doc.nodes[e].next, idx++) {
+            for (uint32_t e = x->child; e != WEIR_JSON_NONE; e = d->doc.nodes[e].next, idx++) {
                 d->path[d->depth].name = NULL;
                 d->path[d->depth].index = idx;
                 d->depth++;
-                uint32_t kn = JNONE, vn = JNONE;
-                if (d->doc.nodes[e].type != J_OBJ) {
+                uint32_t kn = WEIR_JSON_NONE, vn = WEIR_JSON_NONE;
+                if (d->doc.nodes[e].type != WEIR_JSON_OBJ) {
                     rc = dfail(d, err, WEIR_EPARSE, e, "expected a {\"key\",\"value\"} object");
                 } else {
-                    for (uint32_t k = d->doc.nodes[e].child; k != JNONE;
+                    for (uint32_t k = d->doc.nodes[e].child; k != WEIR_JSON_NONE;
                          k = d->doc.nodes[d->doc.nodes[k].next].next) {
-                        const struct jnode *kx = &d->doc.nodes[k];
+                        const struct weir_json_node *kx = &d->doc.nodes[k];
                         if (kx->len == 3 && memcmp(d->line + kx->start, "key", 3) == 0)
                             kn = kx->next;
                         else if (kx->len == 5 && memcmp(d->line + kx->start, "value", 5) == 0)
                             vn = kx->next;
                     }
-                    if (kn == JNONE || d->doc.nodes[kn].type == J_NULL)
+                    if (kn == WEIR_JSON_NONE || d->doc.nodes[kn].type == WEIR_JSON_NULL)
                         rc = dfail(d, err, WEIR_ESCHEMA, e, "map entry without a key");
                     else
                         rc = dec_value(d, &c->children[0], kn, false, dry, err);
@@ -1535,7 +1130,7 @@ static int dec_value(struct weir_json_decoder *d, struct weir_column *c, uint32_
         size_t n = x->len;
         if (!dry && cached_kind(t->kind))
             return dec_primitive(d, c, ni, x->type, NULL, 0, false, err);
-        if (x->type == J_STR && (rc = str_text(d, err, ni, &d->scratch, &s, &n)) != 0)
+        if (x->type == WEIR_JSON_STR && (rc = str_text(d, err, ni, &d->scratch, &s, &n)) != 0)
             return rc;
         return dec_primitive(d, c, ni, x->type, s, n, dry, err);
     }
@@ -1553,14 +1148,14 @@ static int decode_one(struct weir_json_decoder *d, const char *text, size_t len,
     d->depth = 0;
     d->nslots = 0;
     if (len >= UINT32_MAX)
-        return dfail(d, err, WEIR_EUNSUPPORTED, JNONE, "document longer than 4 GiB");
-    if (jp_line(&d->parse, &d->doc, text, len) != 0) {
-        if (d->parse.nomem)
+        return dfail(d, err, WEIR_EUNSUPPORTED, WEIR_JSON_NONE, "document longer than 4 GiB");
+    if (parse_line(&d->doc, text, len, &d->perr) != 0) {
+        if (d->perr.code == WEIR_JTOK_ENOMEM)
             return weir_error_set(err, WEIR_ENOMEM, "json decoder: out of memory");
-        d->line_off += d->parse.epos;
-        return dfail(d, err, WEIR_EPARSE, JNONE, "invalid JSON: %s", d->parse.emsg);
+        d->line_off += d->perr.pos;
+        return dfail(d, err, WEIR_EPARSE, WEIR_JSON_NONE, "invalid JSON: %s", weir_jtok_strerror(d->perr.code));
     }
-    if (d->doc.nodes[0].type != J_OBJ)
+    if (d->doc.nodes[0].type != WEIR_JSON_OBJ)
         return dfail(d, err, WEIR_EPARSE, 0, "expected a JSON object");
     if (d->cap_aux < d->doc.n) {
         union node_aux *na = weir_realloc(d->aux, d->doc.cap * sizeof *na);
@@ -1673,7 +1268,7 @@ static int enc_string(struct weir_buf *o, const uint8_t *s, size_t n)
             break;
         uint8_t c = s[j];
         if (c >= 0x80) {
-            size_t k = utf8_seq(s + j, n - j);
+            size_t k = weir_json_utf8_len(s + j, n - j);
             if (k == 0) {
                 rc = put_bytes(o, "\\ufffd", 6); /* invalid UTF-8 byte */
                 i = j + 1;
@@ -1968,8 +1563,8 @@ struct weir_json_inferrer {
     struct weir_json_infer_options opts;
     char *source;
     uint64_t line_no;
-    struct jdoc doc;
-    struct jparse parse;
+    struct weir_json_doc doc;
+    struct weir_json_perr perr;
     struct weir_buf scratch;
     struct inode root;
     bool any;
@@ -2029,7 +1624,7 @@ void weir_json_inferrer_destroy(struct weir_json_inferrer *inf)
         return;
     inode_clear(&inf->root);
     weir_free(inf->source);
-    jdoc_free(&inf->doc);
+    weir_json_doc_free(&inf->doc);
     weir_buf_free(&inf->scratch);
     weir_free(inf);
 }
@@ -2050,8 +1645,8 @@ static int infer_value(struct weir_json_inferrer *inf, struct inode *t, uint32_t
 static int infer_members(struct weir_json_inferrer *inf, struct inode *t, uint32_t obj)
 {
     size_t ord = 0;
-    for (uint32_t k = inf->doc.nodes[obj].child; k != JNONE; k = inf->doc.nodes[inf->doc.nodes[k].next].next, ord++) {
-        const struct jnode *kx = &inf->doc.nodes[k];
+    for (uint32_t k = inf->doc.nodes[obj].child; k != WEIR_JSON_NONE; k = inf->doc.nodes[inf->doc.nodes[k].next].next, ord++) {
+        const struct weir_json_node *kx = &inf->doc.nodes[k];
         const char *name = inf->line + kx->start;
         size_t nlen = kx->len;
         if (kx->esc) {
@@ -2098,12 +1693,12 @@ static int infer_members(struct weir_json_inferrer *inf, struct inode *t, uint32
 
 static int infer_value(struct weir_json_inferrer *inf, struct inode *t, uint32_t ni)
 {
-    const struct jnode *x = &inf->doc.nodes[ni];
+    const struct weir_json_node *x = &inf->doc.nodes[ni];
     switch (x->type) {
-    case J_NULL:
+    case WEIR_JSON_NULL:
         return 0;
-    case J_TRUE:
-    case J_FALSE:
+    case WEIR_JSON_TRUE:
+    case WEIR_JSON_FALSE:
         if (t->kind == I_NONE)
             t->kind = I_BOOL;
         else if (t->kind != I_BOOL && t->kind != I_STRING)
@@ -2111,7 +1706,7 @@ static int infer_value(struct weir_json_inferrer *inf, struct inode *t, uint32_t
         else if (t->kind == I_STRING)
             t->mixed = true;
         return 0;
-    case J_NUM: {
+    case WEIR_JSON_NUM: {
         int64_t v;
         bool isint = x->isint && parse_int(inf->line + x->start, x->len, INT64_MIN, INT64_MAX, &v) == 0;
         if (t->kind == I_NONE || t->kind == I_LONG)
@@ -2124,7 +1719,7 @@ static int infer_value(struct weir_json_inferrer *inf, struct inode *t, uint32_t
             inode_to_string(t);
         return 0;
     }
-    case J_STR: {
+    case WEIR_JSON_STR: {
         bool zone = false, ts = false, date = false;
         if (inf->opts.infer_timestamps) {
             const char *s = inf->line + x->start;
@@ -2149,7 +1744,7 @@ static int infer_value(struct weir_json_inferrer *inf, struct inode *t, uint32_t
         }
         return 0;
     }
-    case J_OBJ:
+    case WEIR_JSON_OBJ:
         if (t->kind == I_NONE)
             t->kind = I_STRUCT;
         if (t->kind == I_STRING) {
@@ -2161,7 +1756,7 @@ static int infer_value(struct weir_json_inferrer *inf, struct inode *t, uint32_t
             return 0;
         }
         return infer_members(inf, t, ni);
-    case J_ARR:
+    case WEIR_JSON_ARR:
         if (t->kind == I_NONE) {
             t->kind = I_ARRAY;
             t->elem = weir_calloc(1, sizeof *t->elem);
@@ -2176,7 +1771,7 @@ static int infer_value(struct weir_json_inferrer *inf, struct inode *t, uint32_t
             inode_to_string(t);
             return 0;
         }
-        for (uint32_t e = x->child; e != JNONE; e = inf->doc.nodes[e].next) {
+        for (uint32_t e = x->child; e != WEIR_JSON_NONE; e = inf->doc.nodes[e].next) {
             int rc = infer_value(inf, t->elem, e);
             if (rc != 0)
                 return rc;
@@ -2201,13 +1796,13 @@ int weir_json_infer(struct weir_json_inferrer *inf, const char *text, size_t n, 
         if (len >= UINT32_MAX)
             return weir_error_set(err, WEIR_EUNSUPPORTED, "%s%sline %" PRIu64 ": line longer than 4 GiB", src, sep,
                                   inf->line_no);
-        if (jp_line(&inf->parse, &inf->doc, line, len) != 0) {
-            if (inf->parse.nomem)
+        if (parse_line(&inf->doc, line, len, &inf->perr) != 0) {
+            if (inf->perr.code == WEIR_JTOK_ENOMEM)
                 return weir_error_set(err, WEIR_ENOMEM, "json inference: out of memory");
             return weir_error_set(err, WEIR_EPARSE, "%s%sline %" PRIu64 " (byte %zu): invalid JSON: %s", src, sep,
-                                  inf->line_no, off + inf->parse.epos, inf->parse.emsg);
+                                  inf->line_no, off + inf->perr.pos, weir_jtok_strerror(inf->perr.code));
         }
-        if (inf->doc.nodes[0].type != J_OBJ)
+        if (inf->doc.nodes[0].type != WEIR_JSON_OBJ)
             return weir_error_set(err, WEIR_EPARSE, "%s%sline %" PRIu64 ": expected a JSON object", src, sep,
                                   inf->line_no);
         inf->line = line;

@@ -1,11 +1,10 @@
 /* formats/json.h - JSON lines <-> columnar batches.
  *
  * Decoding: a weir_json_decoder turns newline-delimited JSON objects into
- * rows of a weir_batch of a given STRUCT schema. The JSON parser is private
- * to json.c (a small exact parser that keeps the text of numbers, so LONG
- * and DECIMAL values are never rounded through a double); callers only see
- * bytes in, rows out, so a faster parser can replace it without touching
- * them. Value rules, per Delta type of the target field:
+ * rows of a weir_batch of a given STRUCT schema. Parsing is core/json.h's
+ * exact tape parser, which keeps the text of numbers, so LONG and DECIMAL
+ * values are never rounded through a double; callers only see bytes in,
+ * rows out. Value rules, per Delta type of the target field:
  *
  *   boolean            true / false
  *   byte..long         JSON integer (no fraction, no exponent), range-checked

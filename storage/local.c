@@ -321,17 +321,25 @@ static int open_regular(const char *path, int *fd_out, struct stat *st, struct w
     return 0;
 }
 
+/* Opens the object `key` for reading (`doing` names that in the
+ * out-of-memory message). *path is set (NULL when out of memory) and the
+ * caller frees it, whether this fails or not. */
+static int open_key(struct weir_store *s, const char *key, const char *doing, char **path, int *fd,
+                    struct stat *st, struct weir_error *err)
+{
+    *path = full_path(s, key);
+    if (*path == NULL)
+        return weir_error_set(err, WEIR_ENOMEM, "storage: out of memory %s '%s'", doing, key);
+    return open_regular(*path, fd, st, err);
+}
+
 static int local_get(struct weir_store *s, const char *key, struct weir_buf *out, struct weir_error *err)
 {
-    int rc = 0, fd = -1;
+    int fd = -1;
     size_t start_len = out->len;
-    char *path = full_path(s, key);
-    if (path == NULL) {
-        rc = weir_error_set(err, WEIR_ENOMEM, "storage: out of memory reading '%s'", key);
-        goto done;
-    }
+    char *path;
     struct stat st;
-    rc = open_regular(path, &fd, &st, err);
+    int rc = open_key(s, key, "reading", &path, &fd, &st, err);
     if (rc < 0)
         goto done;
     /* +1 so EOF is seen without growing the buffer again */
@@ -392,18 +400,12 @@ static int pread_exact(int fd, uint64_t off, void *p, size_t n, const char *path
 static int local_get_range(struct weir_store *s, const char *key, uint64_t off, void *p, size_t n,
                            struct weir_error *err)
 {
-    int rc = 0, fd = -1;
-    char *path = full_path(s, key);
-    if (path == NULL) {
-        rc = weir_error_set(err, WEIR_ENOMEM, "storage: out of memory reading '%s'", key);
-        goto done;
-    }
+    int fd = -1;
+    char *path;
     struct stat st;
-    rc = open_regular(path, &fd, &st, err);
-    if (rc < 0)
-        goto done;
-    rc = pread_exact(fd, off, p, n, path, err);
-done:
+    int rc = open_key(s, key, "reading", &path, &fd, &st, err);
+    if (rc == 0)
+        rc = pread_exact(fd, off, p, n, path, err);
     if (fd >= 0)
         close(fd);
     weir_free(path);
@@ -440,16 +442,24 @@ done:
     return rc;
 }
 
+/* The first steps of both puts: the object's path, its directory (fsynced
+ * after the rename or link) and a fsynced temp file beside it holding the
+ * bytes. The caller frees the three strings (NULL when not made), failed or not. */
+static int put_prepare(struct weir_store *s, const char *key, const void *p, size_t n, char **path,
+                       char **dir, char **tmp, struct weir_error *err)
+{
+    *path = full_path(s, key);
+    *dir = *path != NULL ? dir_of(*path) : NULL;
+    *tmp = NULL;
+    if (*dir == NULL)
+        return weir_error_set(err, WEIR_ENOMEM, "storage: out of memory writing '%s'", key);
+    return write_temp(*path, p, n, tmp, err);
+}
+
 static int local_put(struct weir_store *s, const char *key, const void *p, size_t n, struct weir_error *err)
 {
-    int rc = 0;
-    char *tmp = NULL, *dir = NULL;
-    char *path = full_path(s, key);
-    if (path == NULL || (dir = dir_of(path)) == NULL) {
-        rc = weir_error_set(err, WEIR_ENOMEM, "storage: out of memory writing '%s'", key);
-        goto done;
-    }
-    rc = write_temp(path, p, n, &tmp, err);
+    char *path, *dir, *tmp;
+    int rc = put_prepare(s, key, p, n, &path, &dir, &tmp, err);
     if (rc < 0)
         goto done;
     if (rename(tmp, path) < 0) {
@@ -473,14 +483,8 @@ static bool link_unsupported(int e)
 static int local_put_if_absent(struct weir_store *s, const char *key, const void *p, size_t n,
                                struct weir_error *err)
 {
-    int rc = 0;
-    char *tmp = NULL, *dir = NULL;
-    char *path = full_path(s, key);
-    if (path == NULL || (dir = dir_of(path)) == NULL) {
-        rc = weir_error_set(err, WEIR_ENOMEM, "storage: out of memory writing '%s'", key);
-        goto done;
-    }
-    rc = write_temp(path, p, n, &tmp, err);
+    char *path, *dir, *tmp;
+    int rc = put_prepare(s, key, p, n, &path, &dir, &tmp, err);
     if (rc < 0)
         goto done;
     if (link(tmp, path) < 0) {
@@ -659,7 +663,8 @@ static int local_list(struct weir_store *s, const char *prefix, const char *star
         size_t skip = 0;
         while (skip < a.count && strcmp(a.items[skip].key, start_after) <= 0)
             weir_free(a.items[skip++].key);
-        memmove(a.items, a.items + skip, (a.count - skip) * sizeof a.items[0]);
+        if (skip > 0)
+            memmove(a.items, a.items + skip, (a.count - skip) * sizeof a.items[0]);
         a.count -= skip;
     }
     out->items = a.items;
@@ -711,15 +716,11 @@ static void input_close(void *ctx)
 
 static int local_input_open(struct weir_store *s, const char *key, struct weir_input *in, struct weir_error *err)
 {
-    int rc = 0, fd = -1;
+    int fd = -1;
     struct local_input *li = NULL;
-    char *path = full_path(s, key);
-    if (path == NULL) {
-        rc = weir_error_set(err, WEIR_ENOMEM, "storage: out of memory opening '%s'", key);
-        goto done;
-    }
+    char *path;
     struct stat st;
-    rc = open_regular(path, &fd, &st, err);
+    int rc = open_key(s, key, "opening", &path, &fd, &st, err);
     if (rc < 0)
         goto done;
     li = weir_calloc(1, sizeof *li);

@@ -43,73 +43,70 @@ static size_t rle_bound(size_t n, int w)
     return (n / 8 + 2) * ((size_t)w + 16) + 16;
 }
 
-/* One template for both level (u16) and index (u32) inputs. */
-#define PQ_RLE_ENCODE(T)                                                          \
-    {                                                                             \
-        if (w < 1 || w > 32)                                                      \
-            return WEIR_EINVAL;                                                   \
-        int rc = weir_buf_reserve(out, rle_bound(n, w));                          \
-        if (rc)                                                                   \
-            return rc;                                                            \
-        uint8_t *o = out->data + out->len;                                        \
-        const int vbytes = (w + 7) / 8;                                           \
-        size_t i = 0;                                                             \
-        while (i < n) {                                                           \
-            T x = v[i];                                                           \
-            size_t j = i + 1;                                                     \
-            while (j < n && v[j] == x)                                            \
-                j++;                                                              \
-            if (j - i >= 8) {                                                     \
-                o += put_uvarint(o, (uint64_t)(j - i) << 1);                      \
-                uint32_t xv = (uint32_t)x;                                        \
-                for (int k = 0; k < vbytes; k++)                                  \
-                    *o++ = (uint8_t)(xv >> (8 * k));                              \
-                i = j;                                                            \
-                continue;                                                         \
-            }                                                                     \
-            uint8_t *hdr = o++;                                                   \
-            unsigned groups = 0;                                                  \
-            while (i < n && groups < 63) {                                        \
-                if (groups > 0 && i + 8 <= n) {                                   \
-                    T y = v[i];                                                   \
-                    int same = 1;                                                 \
-                    for (int k = 1; k < 8; k++)                                   \
-                        same &= v[i + k] == y;                                    \
-                    if (same)                                                     \
-                        break;                                                    \
-                }                                                                 \
-                uint64_t acc = 0;                                                 \
-                int bits = 0;                                                     \
-                if (i + 8 <= n) {                                                 \
-                    for (int k = 0; k < 8; k++) {                                 \
-                        acc |= (uint64_t)v[i + k] << bits;                        \
-                        bits += w;                                                \
-                        while (bits >= 8) {                                       \
-                            *o++ = (uint8_t)acc;                                  \
-                            acc >>= 8;                                            \
-                            bits -= 8;                                            \
-                        }                                                         \
-                    }                                                             \
-                    i += 8;                                                       \
-                } else {                                                          \
-                    for (int k = 0; k < 8; k++) {                                 \
-                        uint64_t y = i + (size_t)k < n ? (uint64_t)v[i + k] : 0;  \
-                        acc |= y << bits;                                         \
-                        bits += w;                                                \
-                        while (bits >= 8) {                                       \
-                            *o++ = (uint8_t)acc;                                  \
-                            acc >>= 8;                                            \
-                            bits -= 8;                                            \
-                        }                                                         \
-                    }                                                             \
-                    i = n;                                                        \
-                }                                                                 \
-                groups++;                                                         \
-            }                                                                     \
-            *hdr = (uint8_t)(groups << 1 | 1);                                    \
-        }                                                                         \
-        out->len = (size_t)(o - out->data);                                       \
-        return 0;                                                                 \
+/* Bit-packs 8 values of w bits each, least significant bits first: w bytes. */
+static inline uint8_t *pack8(uint8_t *o, const uint64_t g[8], int w)
+{
+    uint64_t acc = 0;
+    int bits = 0;
+    for (int k = 0; k < 8; k++) {
+        acc |= g[k] << bits;
+        bits += w;
+        while (bits >= 8) {
+            *o++ = (uint8_t)acc;
+            acc >>= 8;
+            bits -= 8;
+        }
+    }
+    return o;
+}
+
+/* One template for both level (u16) and index (u32) inputs; a last group
+ * shorter than 8 is padded with zeros. */
+#define PQ_RLE_ENCODE(T)                                               \
+    {                                                                  \
+        if (w < 1 || w > 32)                                           \
+            return WEIR_EINVAL;                                        \
+        int rc = weir_buf_reserve(out, rle_bound(n, w));               \
+        if (rc)                                                        \
+            return rc;                                                 \
+        uint8_t *o = out->data + out->len;                             \
+        const int vbytes = (w + 7) / 8;                                \
+        size_t i = 0;                                                  \
+        while (i < n) {                                                \
+            T x = v[i];                                                \
+            size_t j = i + 1;                                          \
+            while (j < n && v[j] == x)                                 \
+                j++;                                                   \
+            if (j - i >= 8) {                                          \
+                o += put_uvarint(o, (uint64_t)(j - i) << 1);           \
+                uint32_t xv = (uint32_t)x;                             \
+                for (int k = 0; k < vbytes; k++)                       \
+                    *o++ = (uint8_t)(xv >> (8 * k));                   \
+                i = j;                                                 \
+                continue;                                              \
+            }                                                          \
+            uint8_t *hdr = o++;                                        \
+            unsigned groups = 0;                                       \
+            while (i < n && groups < 63) {                             \
+                if (groups > 0 && i + 8 <= n) {                        \
+                    T y = v[i];                                        \
+                    int same = 1;                                      \
+                    for (int k = 1; k < 8; k++)                        \
+                        same &= v[i + k] == y;                         \
+                    if (same)                                          \
+                        break;                                         \
+                }                                                      \
+                uint64_t g[8];                                         \
+                for (int k = 0; k < 8; k++)                            \
+                    g[k] = i + (size_t)k < n ? (uint64_t)v[i + k] : 0; \
+                o = pack8(o, g, w);                                    \
+                i = i + 8 <= n ? i + 8 : n;                            \
+                groups++;                                              \
+            }                                                          \
+            *hdr = (uint8_t)(groups << 1 | 1);                         \
+        }                                                              \
+        out->len = (size_t)(o - out->data);                            \
+        return 0;                                                      \
     }
 
 int pq_rle_encode_u16(const uint16_t *v, size_t n, int w, struct weir_buf *out)

@@ -75,6 +75,23 @@ static int wrong_type(struct pq_tdec *d, int16_t id, enum pq_tc_type t)
     return pq_tdec_fail(d, "field %d has wire type %d", id, (int)t);
 }
 
+/* Reads the next field header of a struct and marks its id seen (unless it
+ * is the STOP that ends the struct). */
+static int next_field(struct pq_tdec *d, uint32_t *seen, int16_t *id, enum pq_tc_type *t)
+{
+    int rc = pq_tdec_field(d, id, t);
+    if (rc == 0 && *t != PQ_TC_STOP)
+        rc = mark(d, seen, *id);
+    return rc;
+}
+
+/* A field the switch did not consume: a known one (named f) came with the
+ * wrong wire type; an unknown one is skipped. */
+static int other_field(struct pq_tdec *d, const char *f, int16_t id, enum pq_tc_type t)
+{
+    return f ? wrong_type(d, id, t) : pq_tdec_skip(d, t);
+}
+
 static int require(struct pq_tdec *d, uint32_t seen, int16_t id, const char *name)
 {
     if (seen & (1u << id))
@@ -85,6 +102,38 @@ static int require(struct pq_tdec *d, uint32_t seen, int16_t id, const char *nam
 static int dec_bytes(struct pq_tdec *d, struct pq_bytes *b)
 {
     return pq_tdec_binary(d, &b->p, &b->len);
+}
+
+/* Opens a list field whose elements must have wire type `want` (named
+ * `want_name` in the error); an empty list may carry any element type. */
+static int dec_list_head(struct pq_tdec *d, enum pq_tc_type want, const char *want_name, uint32_t *n)
+{
+    enum pq_tc_type elem;
+    int rc = pq_tdec_list_begin(d, &elem, n);
+    if (rc)
+        return rc;
+    if (elem != want && *n > 0)
+        return pq_tdec_fail(d, "list element type %d, expected %s", (int)elem, want_name);
+    return 0;
+}
+
+/* Opens a list field and allocates a zeroed array of `size`-byte elements for
+ * it (*arr stays NULL for an empty list). When min_each is not 0 the count is
+ * first checked against the bytes remaining. `what` names the elements in
+ * the out-of-memory message. The caller stores *arr and *n together. */
+static int dec_list_array(struct pq_tdec *d, enum pq_tc_type want, const char *want_name, uint64_t min_each,
+                          const char *field, size_t size, const char *what, void **arr, uint32_t *n)
+{
+    int rc = dec_list_head(d, want, want_name, n);
+    *arr = NULL;
+    if (!rc && min_each)
+        rc = pq_tdec_need(d, *n, min_each, field);
+    if (rc || !*n)
+        return rc;
+    *arr = weir_calloc(*n, size);
+    if (!*arr)
+        return weir_error_set(d->err, WEIR_ENOMEM, "out of memory for %u %s", *n, what);
+    return 0;
 }
 
 /* ------------------------------------------------------------ Statistics */
@@ -100,10 +149,9 @@ static int dec_statistics(struct pq_tdec *d, struct pq_statistics *s)
         int16_t id;
         enum pq_tc_type t;
         f = NULL;
-        TRY(pq_tdec_field(d, &id, &t));
+        TRY(next_field(d, &seen, &id, &t));
         if (t == PQ_TC_STOP)
             break;
-        TRY(mark(d, &seen, id));
         switch (id) {
         case 1:
             f = "max";
@@ -144,9 +192,7 @@ static int dec_statistics(struct pq_tdec *d, struct pq_statistics *s)
             TRY(dec_bytes(d, &s->min_value));
             continue;
         }
-        if (f)
-            TRY(wrong_type(d, id, t));
-        TRY(pq_tdec_skip(d, t));
+        TRY(other_field(d, f, id, t));
     }
     f = NULL;
     TRY(pq_tdec_struct_end(d));
@@ -190,10 +236,9 @@ static int dec_logical_member(struct pq_tdec *d, struct pq_logical_type *lt, con
     for (;;) {
         int16_t id;
         enum pq_tc_type t;
-        TRY(pq_tdec_field(d, &id, &t));
+        TRY(next_field(d, &seen, &id, &t));
         if (t == PQ_TC_STOP)
             break;
-        TRY(mark(d, &seen, id));
         switch (lt->kind) {
         case PQ_LT_DECIMAL:
             if (id == 1 && t == PQ_TC_I32) {
@@ -317,10 +362,9 @@ static int dec_schema_element(struct pq_tdec *d, struct pq_schema_element *se)
         int16_t id;
         enum pq_tc_type t;
         f = NULL;
-        TRY(pq_tdec_field(d, &id, &t));
+        TRY(next_field(d, &seen, &id, &t));
         if (t == PQ_TC_STOP)
             break;
-        TRY(mark(d, &seen, id));
         switch (id) {
         case 1:
             f = "type";
@@ -400,9 +444,7 @@ static int dec_schema_element(struct pq_tdec *d, struct pq_schema_element *se)
             TRY(dec_logical(d, &se->logical));
             continue;
         }
-        if (f)
-            TRY(wrong_type(d, id, t));
-        TRY(pq_tdec_skip(d, t));
+        TRY(other_field(d, f, id, t));
     }
     f = NULL;
     TRY(pq_tdec_struct_end(d));
@@ -421,7 +463,7 @@ static int dec_column_meta(struct pq_tdec *d, struct pq_column_meta *cm)
     uint32_t seen = 0;
     const char *f = NULL;
     long idx = -1;
-    enum pq_tc_type elem;
+    void *arr;
     uint32_t n;
     int32_t v;
     TRY(pq_tdec_struct_begin(d));
@@ -430,10 +472,9 @@ static int dec_column_meta(struct pq_tdec *d, struct pq_column_meta *cm)
         enum pq_tc_type t;
         f = NULL;
         idx = -1;
-        TRY(pq_tdec_field(d, &id, &t));
+        TRY(next_field(d, &seen, &id, &t));
         if (t == PQ_TC_STOP)
             break;
-        TRY(mark(d, &seen, id));
         switch (id) {
         case 1:
             f = "type";
@@ -448,17 +489,9 @@ static int dec_column_meta(struct pq_tdec *d, struct pq_column_meta *cm)
             f = "encodings";
             if (t != PQ_TC_LIST)
                 break;
-            TRY(pq_tdec_list_begin(d, &elem, &n));
-            if (elem != PQ_TC_I32 && n > 0)
-                TRY(pq_tdec_fail(d, "list element type %d, expected i32", (int)elem));
-            if (n) {
-                cm->encodings = weir_calloc(n, sizeof *cm->encodings);
-                if (!cm->encodings) {
-                    rc = weir_error_set(d->err, WEIR_ENOMEM, "out of memory for %u encodings", n);
-                    goto done;
-                }
-                cm->nencodings = n;
-            }
+            TRY(dec_list_array(d, PQ_TC_I32, "i32", 0, NULL, sizeof *cm->encodings, "encodings", &arr, &n));
+            cm->encodings = arr;
+            cm->nencodings = n;
             for (uint32_t i = 0; i < n; i++) {
                 idx = i;
                 TRY(pq_tdec_i32(d, &cm->encodings[i]));
@@ -468,17 +501,10 @@ static int dec_column_meta(struct pq_tdec *d, struct pq_column_meta *cm)
             f = "path_in_schema";
             if (t != PQ_TC_LIST)
                 break;
-            TRY(pq_tdec_list_begin(d, &elem, &n));
-            if (elem != PQ_TC_BINARY && n > 0)
-                TRY(pq_tdec_fail(d, "list element type %d, expected binary", (int)elem));
-            if (n) {
-                cm->path = weir_calloc(n, sizeof *cm->path);
-                if (!cm->path) {
-                    rc = weir_error_set(d->err, WEIR_ENOMEM, "out of memory for %u path elements", n);
-                    goto done;
-                }
-                cm->npath = n;
-            }
+            TRY(dec_list_array(d, PQ_TC_BINARY, "binary", 0, NULL, sizeof *cm->path, "path elements", &arr,
+                               &n));
+            cm->path = arr;
+            cm->npath = n;
             for (uint32_t i = 0; i < n; i++) {
                 idx = i;
                 TRY(dec_bytes(d, &cm->path[i]));
@@ -529,9 +555,7 @@ static int dec_column_meta(struct pq_tdec *d, struct pq_column_meta *cm)
             cm->has_statistics = true;
             continue;
         }
-        if (f)
-            TRY(wrong_type(d, id, t));
-        TRY(pq_tdec_skip(d, t));
+        TRY(other_field(d, f, id, t));
     }
     f = NULL;
     TRY(pq_tdec_struct_end(d));
@@ -570,10 +594,9 @@ static int dec_column_chunk(struct pq_tdec *d, struct pq_column_chunk *cc)
         int16_t id;
         enum pq_tc_type t;
         f = NULL;
-        TRY(pq_tdec_field(d, &id, &t));
+        TRY(next_field(d, &seen, &id, &t));
         if (t == PQ_TC_STOP)
             break;
-        TRY(mark(d, &seen, id));
         switch (id) {
         case 1:
             f = "file_path";
@@ -595,9 +618,7 @@ static int dec_column_chunk(struct pq_tdec *d, struct pq_column_chunk *cc)
             cc->has_meta = true;
             continue;
         }
-        if (f)
-            TRY(wrong_type(d, id, t));
-        TRY(pq_tdec_skip(d, t));
+        TRY(other_field(d, f, id, t));
     }
     f = NULL;
     TRY(pq_tdec_struct_end(d));
@@ -620,7 +641,7 @@ static int dec_row_group(struct pq_tdec *d, struct pq_row_group *rg)
     uint32_t seen = 0;
     const char *f = NULL;
     long idx = -1;
-    enum pq_tc_type elem;
+    void *arr;
     uint32_t n;
     TRY(pq_tdec_struct_begin(d));
     for (;;) {
@@ -628,27 +649,18 @@ static int dec_row_group(struct pq_tdec *d, struct pq_row_group *rg)
         enum pq_tc_type t;
         f = NULL;
         idx = -1;
-        TRY(pq_tdec_field(d, &id, &t));
+        TRY(next_field(d, &seen, &id, &t));
         if (t == PQ_TC_STOP)
             break;
-        TRY(mark(d, &seen, id));
         switch (id) {
         case 1:
             f = "columns";
             if (t != PQ_TC_LIST)
                 break;
-            TRY(pq_tdec_list_begin(d, &elem, &n));
-            if (elem != PQ_TC_STRUCT && n > 0)
-                TRY(pq_tdec_fail(d, "list element type %d, expected struct", (int)elem));
-            TRY(pq_tdec_need(d, n, MIN_COLUMN_CHUNK, "columns"));
-            if (n) {
-                rg->columns = weir_calloc(n, sizeof *rg->columns);
-                if (!rg->columns) {
-                    rc = weir_error_set(d->err, WEIR_ENOMEM, "out of memory for %u column chunks", n);
-                    goto done;
-                }
-                rg->ncolumns = n;
-            }
+            TRY(dec_list_array(d, PQ_TC_STRUCT, "struct", MIN_COLUMN_CHUNK, "columns", sizeof *rg->columns,
+                               "column chunks", &arr, &n));
+            rg->columns = arr;
+            rg->ncolumns = n;
             for (uint32_t i = 0; i < n; i++) {
                 idx = i;
                 TRY(dec_column_chunk(d, &rg->columns[i]));
@@ -690,9 +702,7 @@ static int dec_row_group(struct pq_tdec *d, struct pq_row_group *rg)
             rg->has_ordinal = true;
             continue;
         }
-        if (f)
-            TRY(wrong_type(d, id, t));
-        TRY(pq_tdec_skip(d, t));
+        TRY(other_field(d, f, id, t));
     }
     f = NULL;
     TRY(pq_tdec_struct_end(d));
@@ -726,10 +736,9 @@ static int dec_key_value(struct pq_tdec *d, struct pq_key_value *kv)
         int16_t id;
         enum pq_tc_type t;
         f = NULL;
-        TRY(pq_tdec_field(d, &id, &t));
+        TRY(next_field(d, &seen, &id, &t));
         if (t == PQ_TC_STOP)
             break;
-        TRY(mark(d, &seen, id));
         if (id == 1 && t == PQ_TC_BINARY) {
             f = "key";
             TRY(dec_bytes(d, &kv->key));
@@ -772,7 +781,7 @@ int pq_file_meta_decode(const uint8_t *p, size_t n, struct pq_file_meta *out, co
     uint32_t seen = 0;
     const char *f = NULL;
     long idx = -1;
-    enum pq_tc_type elem;
+    void *arr;
     uint32_t cnt;
     struct pq_tdec dd, *d = &dd;
     memset(out, 0, sizeof *out);
@@ -783,10 +792,9 @@ int pq_file_meta_decode(const uint8_t *p, size_t n, struct pq_file_meta *out, co
         enum pq_tc_type t;
         f = NULL;
         idx = -1;
-        TRY(pq_tdec_field(d, &id, &t));
+        TRY(next_field(d, &seen, &id, &t));
         if (t == PQ_TC_STOP)
             break;
-        TRY(mark(d, &seen, id));
         switch (id) {
         case 1:
             f = "version";
@@ -798,18 +806,10 @@ int pq_file_meta_decode(const uint8_t *p, size_t n, struct pq_file_meta *out, co
             f = "schema";
             if (t != PQ_TC_LIST)
                 break;
-            TRY(pq_tdec_list_begin(d, &elem, &cnt));
-            if (elem != PQ_TC_STRUCT && cnt > 0)
-                TRY(pq_tdec_fail(d, "list element type %d, expected struct", (int)elem));
-            TRY(pq_tdec_need(d, cnt, MIN_SCHEMA_ELEMENT, "schema"));
-            if (cnt) {
-                out->schema = weir_calloc(cnt, sizeof *out->schema);
-                if (!out->schema) {
-                    rc = weir_error_set(err, WEIR_ENOMEM, "out of memory for %u schema elements", cnt);
-                    goto done;
-                }
-                out->nschema = cnt;
-            }
+            TRY(dec_list_array(d, PQ_TC_STRUCT, "struct", MIN_SCHEMA_ELEMENT, "schema", sizeof *out->schema,
+                               "schema elements", &arr, &cnt));
+            out->schema = arr;
+            out->nschema = cnt;
             for (uint32_t i = 0; i < cnt; i++) {
                 idx = i;
                 TRY(dec_schema_element(d, &out->schema[i]));
@@ -827,18 +827,10 @@ int pq_file_meta_decode(const uint8_t *p, size_t n, struct pq_file_meta *out, co
             f = "row_groups";
             if (t != PQ_TC_LIST)
                 break;
-            TRY(pq_tdec_list_begin(d, &elem, &cnt));
-            if (elem != PQ_TC_STRUCT && cnt > 0)
-                TRY(pq_tdec_fail(d, "list element type %d, expected struct", (int)elem));
-            TRY(pq_tdec_need(d, cnt, MIN_ROW_GROUP, "row_groups"));
-            if (cnt) {
-                out->row_groups = weir_calloc(cnt, sizeof *out->row_groups);
-                if (!out->row_groups) {
-                    rc = weir_error_set(err, WEIR_ENOMEM, "out of memory for %u row groups", cnt);
-                    goto done;
-                }
-                out->nrow_groups = cnt;
-            }
+            TRY(dec_list_array(d, PQ_TC_STRUCT, "struct", MIN_ROW_GROUP, "row_groups",
+                               sizeof *out->row_groups, "row groups", &arr, &cnt));
+            out->row_groups = arr;
+            out->nrow_groups = cnt;
             for (uint32_t i = 0; i < cnt; i++) {
                 idx = i;
                 TRY(dec_row_group(d, &out->row_groups[i]));
@@ -848,18 +840,10 @@ int pq_file_meta_decode(const uint8_t *p, size_t n, struct pq_file_meta *out, co
             f = "key_value_metadata";
             if (t != PQ_TC_LIST)
                 break;
-            TRY(pq_tdec_list_begin(d, &elem, &cnt));
-            if (elem != PQ_TC_STRUCT && cnt > 0)
-                TRY(pq_tdec_fail(d, "list element type %d, expected struct", (int)elem));
-            TRY(pq_tdec_need(d, cnt, MIN_KEY_VALUE, "key_value_metadata"));
-            if (cnt) {
-                out->kv = weir_calloc(cnt, sizeof *out->kv);
-                if (!out->kv) {
-                    rc = weir_error_set(err, WEIR_ENOMEM, "out of memory for %u key/values", cnt);
-                    goto done;
-                }
-                out->nkv = cnt;
-            }
+            TRY(dec_list_array(d, PQ_TC_STRUCT, "struct", MIN_KEY_VALUE, "key_value_metadata",
+                               sizeof *out->kv, "key/values", &arr, &cnt));
+            out->kv = arr;
+            out->nkv = cnt;
             for (uint32_t i = 0; i < cnt; i++) {
                 idx = i;
                 TRY(dec_key_value(d, &out->kv[i]));
@@ -875,9 +859,7 @@ int pq_file_meta_decode(const uint8_t *p, size_t n, struct pq_file_meta *out, co
             f = "column_orders";
             if (t != PQ_TC_LIST)
                 break;
-            TRY(pq_tdec_list_begin(d, &elem, &cnt));
-            if (elem != PQ_TC_STRUCT && cnt > 0)
-                TRY(pq_tdec_fail(d, "list element type %d, expected struct", (int)elem));
+            TRY(dec_list_head(d, PQ_TC_STRUCT, "struct", &cnt));
             for (uint32_t i = 0; i < cnt; i++) {
                 idx = i;
                 TRY(pq_tdec_skip(d, PQ_TC_STRUCT));
@@ -885,9 +867,7 @@ int pq_file_meta_decode(const uint8_t *p, size_t n, struct pq_file_meta *out, co
             out->ncolumn_orders = cnt;
             continue;
         }
-        if (f)
-            TRY(wrong_type(d, id, t));
-        TRY(pq_tdec_skip(d, t));
+        TRY(other_field(d, f, id, t));
     }
     f = NULL;
     TRY(pq_tdec_struct_end(d));
@@ -918,10 +898,9 @@ static int dec_data_page(struct pq_tdec *d, struct pq_data_page_header *h)
         int16_t id;
         enum pq_tc_type t;
         f = NULL;
-        TRY(pq_tdec_field(d, &id, &t));
+        TRY(next_field(d, &seen, &id, &t));
         if (t == PQ_TC_STOP)
             break;
-        TRY(mark(d, &seen, id));
         int32_t *dst = NULL;
         switch (id) {
         case 1:
@@ -952,9 +931,7 @@ static int dec_data_page(struct pq_tdec *d, struct pq_data_page_header *h)
             TRY(pq_tdec_i32(d, dst));
             continue;
         }
-        if (f)
-            TRY(wrong_type(d, id, t));
-        TRY(pq_tdec_skip(d, t));
+        TRY(other_field(d, f, id, t));
     }
     f = NULL;
     TRY(pq_tdec_struct_end(d));
@@ -981,10 +958,9 @@ static int dec_dictionary_page(struct pq_tdec *d, struct pq_dictionary_page_head
         int16_t id;
         enum pq_tc_type t;
         f = NULL;
-        TRY(pq_tdec_field(d, &id, &t));
+        TRY(next_field(d, &seen, &id, &t));
         if (t == PQ_TC_STOP)
             break;
-        TRY(mark(d, &seen, id));
         if (id == 1 && t == PQ_TC_I32) {
             f = "num_values";
             TRY(pq_tdec_i32(d, &h->num_values));
@@ -1038,10 +1014,9 @@ static int dec_data_page_v2(struct pq_tdec *d, struct pq_data_page_header_v2 *h)
         int16_t id;
         enum pq_tc_type t;
         f = NULL;
-        TRY(pq_tdec_field(d, &id, &t));
+        TRY(next_field(d, &seen, &id, &t));
         if (t == PQ_TC_STOP)
             break;
-        TRY(mark(d, &seen, id));
         if (id >= 1 && id <= 6 && t == PQ_TC_I32) {
             f = names[id];
             TRY(pq_tdec_i32(d, dst[id]));
@@ -1086,10 +1061,9 @@ int pq_page_header_decode(const uint8_t *p, size_t n, struct pq_page_header *out
         int16_t id;
         enum pq_tc_type t;
         f = NULL;
-        TRY(pq_tdec_field(d, &id, &t));
+        TRY(next_field(d, &seen, &id, &t));
         if (t == PQ_TC_STOP)
             break;
-        TRY(mark(d, &seen, id));
         switch (id) {
         case 1:
             f = "type";
@@ -1143,9 +1117,7 @@ int pq_page_header_decode(const uint8_t *p, size_t n, struct pq_page_header *out
             out->has_data_v2 = true;
             continue;
         }
-        if (f)
-            TRY(wrong_type(d, id, t));
-        TRY(pq_tdec_skip(d, t));
+        TRY(other_field(d, f, id, t));
     }
     f = NULL;
     TRY(pq_tdec_struct_end(d));

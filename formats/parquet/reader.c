@@ -1422,6 +1422,30 @@ static int level_mismatch(struct asm_ctx *a, const struct plan *p, size_t got, s
                           a->file, a->r->leaf_paths[p->rep_leaf >= 0 ? p->rep_leaf : 0], a->g, got, want);
 }
 
+/* Slots of this node: levels that start a value at its depth and are not
+ * cut off by a null or empty ancestor. */
+static size_t count_slots(const struct leaf_data *ld, const struct pq_shape *sh)
+{
+    size_t slots = 0;
+    for (size_t i = 0; i < ld->nlevels; i++)
+        if (REP(ld, i) <= sh->rep_ctx && DEF(ld, i) >= sh->anc_def)
+            slots++;
+    return slots;
+}
+
+/* Assembles child k of p into child k of c; it must fill `want` slots. */
+static int assemble_child(struct asm_ctx *a, const struct plan *p, struct weir_column *c, size_t k,
+                          size_t want, struct weir_error *err)
+{
+    size_t got = 0;
+    int rc = assemble(a, &p->children[k], &c->children[k], &got, err);
+    if (rc < 0)
+        return rc;
+    if (got != want)
+        return level_mismatch(a, &p->children[k], got, want, err);
+    return 0;
+}
+
 static int assemble_leaf(struct asm_ctx *a, const struct plan *p, struct weir_column *c, size_t *nslots,
                          struct weir_error *err)
 {
@@ -1459,22 +1483,15 @@ static int assemble_struct(struct asm_ctx *a, const struct plan *p, struct weir_
 {
     const struct pq_shape *sh = p->sh;
     const struct leaf_data *ld = &a->ld[p->rep_leaf];
-    size_t slots = 0;
+    size_t slots = count_slots(ld, sh);
     int rc;
-    for (size_t i = 0; i < ld->nlevels; i++)
-        if (REP(ld, i) <= sh->rep_ctx && DEF(ld, i) >= sh->anc_def)
-            slots++;
     for (size_t k = 0; k < p->nchildren; k++) {
-        size_t got = 0;
-        if (!p->children[k].sh) {
-            if ((rc = append_nulls(&c->children[k], slots, err)) < 0)
-                return rc;
-            continue;
-        }
-        if ((rc = assemble(a, &p->children[k], &c->children[k], &got, err)) < 0)
+        if (!p->children[k].sh)
+            rc = append_nulls(&c->children[k], slots, err);
+        else
+            rc = assemble_child(a, p, c, k, slots, err);
+        if (rc < 0)
             return rc;
-        if (got != slots)
-            return level_mismatch(a, &p->children[k], got, slots, err);
     }
     if (weir_column_reserve(c, slots, 0) != 0)
         return weir_error_set(err, WEIR_ENOMEM, "out of memory");
@@ -1505,13 +1522,10 @@ static int assemble_list(struct asm_ctx *a, const struct plan *p, struct weir_co
 {
     const struct pq_shape *sh = p->sh;
     const struct leaf_data *ld = &a->ld[p->rep_leaf];
-    size_t slots = 0, elems = 0;
+    size_t slots = count_slots(ld, sh), elems = 0;
     int rc = 0;
     int64_t *counts = NULL;
     uint8_t *valid = NULL;
-    for (size_t i = 0; i < ld->nlevels; i++)
-        if (REP(ld, i) <= sh->rep_ctx && DEF(ld, i) >= sh->anc_def)
-            slots++;
     counts = weir_calloc(slots ? slots : 1, sizeof *counts);
     valid = weir_calloc(slots ? slots : 1, 1);
     if (!counts || !valid) {
@@ -1544,14 +1558,9 @@ static int assemble_list(struct asm_ctx *a, const struct plan *p, struct weir_co
     }
     size_t child_base[2] = {0, 0};
     for (size_t k = 0; k < p->nchildren; k++) {
-        size_t got = 0;
         child_base[k] = c->children[k].length;
-        if ((rc = assemble(a, &p->children[k], &c->children[k], &got, err)) < 0)
+        if ((rc = assemble_child(a, p, c, k, elems, err)) < 0)
             goto done;
-        if (got != elems) {
-            rc = level_mismatch(a, &p->children[k], got, elems, err);
-            goto done;
-        }
     }
     if (weir_column_reserve(c, slots, 0) != 0) {
         rc = weir_error_set(err, WEIR_ENOMEM, "out of memory");

@@ -269,38 +269,41 @@ static int64_t unzigzag(uint64_t u)
     return (int64_t)(u >> 1) ^ -(int64_t)(u & 1);
 }
 
-int pq_tdec_i64(struct pq_tdec *d, int64_t *v)
+/* A zigzag varint whose unsigned form is at most `max` (the range of the
+ * `what` type it encodes). */
+static int tdec_zigzag(struct pq_tdec *d, uint64_t max, const char *what, int64_t *v)
 {
     uint64_t u;
     int rc = pq_tdec_uvarint(d, &u);
     if (rc)
         return rc;
+    if (u > max)
+        return pq_tdec_fail(d, "%s varint out of range", what);
     *v = unzigzag(u);
     return 0;
 }
 
+int pq_tdec_i64(struct pq_tdec *d, int64_t *v)
+{
+    return tdec_zigzag(d, UINT64_MAX, "i64", v);
+}
+
 int pq_tdec_i32(struct pq_tdec *d, int32_t *v)
 {
-    uint64_t u;
-    int rc = pq_tdec_uvarint(d, &u);
-    if (rc)
-        return rc;
-    if (u > UINT32_MAX)
-        return pq_tdec_fail(d, "i32 varint out of range");
-    *v = (int32_t)unzigzag(u);
-    return 0;
+    int64_t x;
+    int rc = tdec_zigzag(d, UINT32_MAX, "i32", &x);
+    if (rc == 0)
+        *v = (int32_t)x;
+    return rc;
 }
 
 int pq_tdec_i16(struct pq_tdec *d, int16_t *v)
 {
-    uint64_t u;
-    int rc = pq_tdec_uvarint(d, &u);
-    if (rc)
-        return rc;
-    if (u > UINT16_MAX)
-        return pq_tdec_fail(d, "i16 varint out of range");
-    *v = (int16_t)unzigzag(u);
-    return 0;
+    int64_t x;
+    int rc = tdec_zigzag(d, UINT16_MAX, "i16", &x);
+    if (rc == 0)
+        *v = (int16_t)x;
+    return rc;
 }
 
 int pq_tdec_byte(struct pq_tdec *d, int8_t *v)
@@ -393,7 +396,7 @@ int pq_tdec_field(struct pq_tdec *d, int16_t *id, enum pq_tc_type *type)
         if (fid > INT16_MAX)
             return pq_tdec_fail(d, "field id overflows i16");
     } else {
-        int16_t v;
+        int16_t v = 0;
         int rc = pq_tdec_i16(d, &v);
         if (rc)
             return rc;

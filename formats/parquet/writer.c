@@ -764,37 +764,24 @@ nomem:
 
 /* ---- statistics ---------------------------------------------------------- */
 
-static void stats_i32(struct stats *st, const int32_t *v, size_t n)
-{
-    if (!n)
-        return;
-    int32_t lo = v[0], hi = v[0];
-    for (size_t i = 1; i < n; i++) {
-        lo = v[i] < lo ? v[i] : lo;
-        hi = v[i] > hi ? v[i] : hi;
+#define STATS_INT(name, T)                                   \
+    static void name(struct stats *st, const T *v, size_t n) \
+    {                                                        \
+        if (!n)                                              \
+            return;                                          \
+        T lo = v[0], hi = v[0];                              \
+        for (size_t i = 1; i < n; i++) {                     \
+            lo = v[i] < lo ? v[i] : lo;                      \
+            hi = v[i] > hi ? v[i] : hi;                      \
+        }                                                    \
+        if (!st->has || lo < st->imin)                       \
+            st->imin = lo;                                   \
+        if (!st->has || hi > st->imax)                       \
+            st->imax = hi;                                   \
+        st->has = true;                                      \
     }
-    if (!st->has || lo < st->imin)
-        st->imin = lo;
-    if (!st->has || hi > st->imax)
-        st->imax = hi;
-    st->has = true;
-}
-
-static void stats_i64(struct stats *st, const int64_t *v, size_t n)
-{
-    if (!n)
-        return;
-    int64_t lo = v[0], hi = v[0];
-    for (size_t i = 1; i < n; i++) {
-        lo = v[i] < lo ? v[i] : lo;
-        hi = v[i] > hi ? v[i] : hi;
-    }
-    if (!st->has || lo < st->imin)
-        st->imin = lo;
-    if (!st->has || hi > st->imax)
-        st->imax = hi;
-    st->has = true;
-}
+STATS_INT(stats_i32, int32_t)
+STATS_INT(stats_i64, int64_t)
 
 #define STATS_FLOAT(name, T)                                                      \
     static void name(struct stats *st, const T *v, size_t n)                      \
@@ -908,6 +895,27 @@ static int fixed_values(struct weir_parquet_writer *w, struct leaf *L, const str
     if ((rc = weir_buf_reserve(&w->gather, n * (wd ? wd : 1) + 16)))
         return rc;
     uint8_t *g = w->gather.data;
+/* d[k] = source value k, converted to the physical type DT. */
+#define GATHER(ST, DT)                 \
+    do {                               \
+        const ST *s = lc->data;        \
+        DT *d = (DT *)(void *)g;       \
+        for (size_t k = 0; k < n; k++) \
+            d[k] = (DT)s[AT(k)];       \
+    } while (0)
+/* The same for unscaled decimals, which must fit the precision. */
+#define GATHER_DEC(DT)                   \
+    do {                                 \
+        const weir_i128 *s = lc->data;   \
+        DT *d = (DT *)(void *)g;         \
+        weir_i128 lim = L->dec_limit;    \
+        for (size_t k = 0; k < n; k++) { \
+            weir_i128 v = s[AT(k)];      \
+            if (v >= lim || v <= -lim)   \
+                return WEIR_ERANGE;      \
+            d[k] = (DT)v;                \
+        }                                \
+    } while (0)
     switch (L->vk) {
     case VK_BOOL: {
         const uint8_t *s = lc->data;
@@ -915,60 +923,26 @@ static int fixed_values(struct weir_parquet_writer *w, struct leaf *L, const str
             g[k] = s[AT(k)] ? 1 : 0;
         break;
     }
-    case VK_I8: {
-        const int8_t *s = lc->data;
-        int32_t *d = (int32_t *)(void *)g;
-        for (size_t k = 0; k < n; k++)
-            d[k] = s[AT(k)];
+    case VK_I8:
+        GATHER(int8_t, int32_t);
         break;
-    }
-    case VK_I16: {
-        const int16_t *s = lc->data;
-        int32_t *d = (int32_t *)(void *)g;
-        for (size_t k = 0; k < n; k++)
-            d[k] = s[AT(k)];
+    case VK_I16:
+        GATHER(int16_t, int32_t);
         break;
-    }
     case VK_I32:
-    case VK_F32: {
-        const uint32_t *s = lc->data;
-        uint32_t *d = (uint32_t *)(void *)g;
-        for (size_t k = 0; k < n; k++)
-            d[k] = s[vx[k]];
+    case VK_F32:
+        GATHER(uint32_t, uint32_t);
         break;
-    }
     case VK_I64:
-    case VK_F64: {
-        const uint64_t *s = lc->data;
-        uint64_t *d = (uint64_t *)(void *)g;
-        for (size_t k = 0; k < n; k++)
-            d[k] = s[vx[k]];
+    case VK_F64:
+        GATHER(uint64_t, uint64_t);
         break;
-    }
-    case VK_DEC32: {
-        const weir_i128 *s = lc->data;
-        int32_t *d = (int32_t *)(void *)g;
-        weir_i128 lim = L->dec_limit;
-        for (size_t k = 0; k < n; k++) {
-            weir_i128 v = s[AT(k)];
-            if (v >= lim || v <= -lim)
-                return WEIR_ERANGE;
-            d[k] = (int32_t)v;
-        }
+    case VK_DEC32:
+        GATHER_DEC(int32_t);
         break;
-    }
-    case VK_DEC64: {
-        const weir_i128 *s = lc->data;
-        int64_t *d = (int64_t *)(void *)g;
-        weir_i128 lim = L->dec_limit;
-        for (size_t k = 0; k < n; k++) {
-            weir_i128 v = s[AT(k)];
-            if (v >= lim || v <= -lim)
-                return WEIR_ERANGE;
-            d[k] = (int64_t)v;
-        }
+    case VK_DEC64:
+        GATHER_DEC(int64_t);
         break;
-    }
     case VK_DECFLBA: {
         const weir_i128 *s = lc->data;
         struct stats *st = &L->ch.st;
@@ -990,6 +964,8 @@ static int fixed_values(struct weir_parquet_writer *w, struct leaf *L, const str
     default:
         return WEIR_EINVAL;
     }
+#undef GATHER_DEC
+#undef GATHER
 #undef AT
     w->gather.len = n * (wd ? wd : 1);
     *out = g;

@@ -57,24 +57,31 @@ static int teardown(void **state)
     return 0;
 }
 
-static struct weir_type *schema(void)
+static struct weir_type *ddl_schema(const char *ddl)
 {
     struct weir_type *s = NULL;
     struct weir_error err = {0};
-    assert_int_equal(
-        weir_schema_from_ddl("id LONG NOT NULL, name STRING, amount DOUBLE, day DATE, ts TIMESTAMP, "
-                             "price DECIMAL(10,2), loc STRUCT<lat: DOUBLE, lon: DOUBLE>",
-                             &s, &err),
-        0);
+    assert_int_equal(weir_schema_from_ddl(ddl, &s, &err), 0);
     return s;
+}
+
+/* The schema of make_batch's rows. */
+static const char rows_ddl[] = "id LONG NOT NULL, name STRING, amount DOUBLE, day DATE, ts TIMESTAMP, "
+                               "price DECIMAL(10,2), loc STRUCT<lat: DOUBLE, lon: DOUBLE>";
+
+/* A batch with no rows yet, of the schema `ddl`. */
+static struct weir_batch *empty_batch(const char *ddl)
+{
+    struct weir_type *s = ddl_schema(ddl);
+    struct weir_batch *b = weir_batch_create(s);
+    weir_type_destroy(s);
+    return b;
 }
 
 /* rows [from, from+n): day = 18000 + id % 3, name "n<id>" (null every 5th). */
 static struct weir_batch *make_batch(int64_t from, size_t n)
 {
-    struct weir_type *s = schema();
-    struct weir_batch *b = weir_batch_create(s);
-    weir_type_destroy(s);
+    struct weir_batch *b = empty_batch(rows_ddl);
     for (size_t i = 0; i < n; i++) {
         int64_t id = from + (int64_t)i;
         char name[32];
@@ -151,6 +158,36 @@ static void write_rows(struct weir_delta_table *t, int64_t from, size_t n,
     weir_batch_destroy(b);
 }
 
+/* Opens the fixture's table, which must succeed. */
+static struct weir_delta_table *open_table(const struct fx *fx)
+{
+    struct weir_delta_table *t;
+    struct weir_error err = {0};
+    assert_int_equal(weir_delta_table_open(&t, fx->table, &err), 0);
+    return t;
+}
+
+static struct weir_delta_write_options default_options(void)
+{
+    struct weir_delta_write_options o;
+    weir_delta_write_options_default(&o);
+    return o;
+}
+
+/* Loads version v (-1: the latest), which must succeed, and checks the
+ * checkpoint the replay started from (-1: none) and the live file count.
+ * The caller destroys the snapshot. */
+static struct weir_delta_snapshot *load_at(struct weir_delta_table *t, int64_t v, int64_t checkpoint,
+                                           size_t nfiles)
+{
+    struct weir_delta_snapshot *s;
+    struct weir_error err = {0};
+    assert_int_equal(weir_delta_snapshot_load(t, v, &s, &err), 0);
+    assert_int_equal(weir_delta_snapshot_checkpoint_version(s), checkpoint);
+    assert_int_equal(weir_delta_snapshot_num_files(s), nfiles);
+    return s;
+}
+
 static char *read_file(const char *dir, const char *rel)
 {
     char p[512];
@@ -168,11 +205,9 @@ static char *read_file(const char *dir, const char *rel)
 static void test_roundtrip_partitioned(void **state)
 {
     struct fx *fx = *state;
-    struct weir_delta_table *t;
+    struct weir_delta_table *t = open_table(fx);
     struct weir_error err = {0};
-    assert_int_equal(weir_delta_table_open(&t, fx->table, &err), 0);
-    struct weir_delta_write_options o;
-    weir_delta_write_options_default(&o);
+    struct weir_delta_write_options o = default_options();
     const char *pb[] = {"day"};
     o.partition_by = pb;
     o.n_partition_by = 1;
@@ -265,20 +300,16 @@ static void test_roundtrip_partitioned(void **state)
 static void test_schema_mismatch_and_escaping(void **state)
 {
     struct fx *fx = *state;
-    struct weir_delta_table *t;
+    struct weir_delta_table *t = open_table(fx);
     struct weir_error err = {0};
-    assert_int_equal(weir_delta_table_open(&t, fx->table, &err), 0);
-    struct weir_type *s = NULL;
-    assert_int_equal(weir_schema_from_ddl("k STRING, v LONG", &s, &err), 0);
-    struct weir_batch *b = weir_batch_create(s);
+    struct weir_batch *b = empty_batch("k STRING, v LONG");
     const char *keys[] = {"a b", "x/y%z", "", "é=1"};
     for (int i = 0; i < 4; i++) {
         assert_int_equal(weir_column_append_bytes(&b->columns[0], keys[i], strlen(keys[i])), 0);
         assert_int_equal(weir_column_append_i64(&b->columns[1], i), 0);
     }
     assert_int_equal(weir_batch_finish_rows(b), 0);
-    struct weir_delta_write_options o;
-    weir_delta_write_options_default(&o);
+    struct weir_delta_write_options o = default_options();
     const char *pb[] = {"k"};
     o.partition_by = pb;
     o.n_partition_by = 1;
@@ -307,10 +338,8 @@ static void test_schema_mismatch_and_escaping(void **state)
     assert_int_equal(acc.rows, 4);
     weir_delta_snapshot_destroy(snap);
     weir_batch_destroy(b);
-    weir_type_destroy(s);
     /* a batch with another schema is refused, naming the column */
-    assert_int_equal(weir_schema_from_ddl("k STRING, v INT", &s, &err), 0);
-    b = weir_batch_create(s);
+    b = empty_batch("k STRING, v INT");
     assert_int_equal(weir_column_append_bytes(&b->columns[0], "q", 1), 0);
     assert_int_equal(weir_column_append_i32(&b->columns[1], 1), 0);
     assert_int_equal(weir_batch_finish_rows(b), 0);
@@ -319,18 +348,15 @@ static void test_schema_mismatch_and_escaping(void **state)
     assert_int_equal(weir_delta_write(t, bs, 1, &o, NULL, &err), WEIR_ESCHEMA);
     assert_non_null(strstr(err.message, "'v'"));
     weir_batch_destroy(b);
-    weir_type_destroy(s);
     weir_delta_table_destroy(t);
 }
 
 static void test_txn_exactly_once(void **state)
 {
     struct fx *fx = *state;
-    struct weir_delta_table *t;
+    struct weir_delta_table *t = open_table(fx);
     struct weir_error err = {0};
-    assert_int_equal(weir_delta_table_open(&t, fx->table, &err), 0);
-    struct weir_delta_write_options o;
-    weir_delta_write_options_default(&o);
+    struct weir_delta_write_options o = default_options();
     o.txn_app_id = "query-1";
     o.txn_version = 0;
     struct weir_delta_write_result res;
@@ -357,11 +383,9 @@ static void test_txn_exactly_once(void **state)
 static void test_many_commits_checkpoint(void **state)
 {
     struct fx *fx = *state;
-    struct weir_delta_table *t;
+    struct weir_delta_table *t = open_table(fx);
     struct weir_error err = {0};
-    assert_int_equal(weir_delta_table_open(&t, fx->table, &err), 0);
-    struct weir_delta_write_options o;
-    weir_delta_write_options_default(&o);
+    struct weir_delta_write_options o = default_options();
     o.txn_app_id = "app";
     struct weir_delta_write_result res;
     int checkpoints = 0;
@@ -388,10 +412,7 @@ static void test_many_commits_checkpoint(void **state)
     assert_non_null(strstr(lc, "\"version\":60"));
     assert_non_null(strstr(lc, "\"numOfAddFiles\":6"));
     free(lc);
-    struct weir_delta_snapshot *s;
-    assert_int_equal(weir_delta_snapshot_load(t, -1, &s, &err), 0);
-    assert_int_equal(weir_delta_snapshot_checkpoint_version(s), 60);
-    assert_int_equal(weir_delta_snapshot_num_files(s), 6);
+    struct weir_delta_snapshot *s = load_at(t, -1, 60, 6);
     assert_int_equal(weir_delta_snapshot_num_tombstones(s), 55);
     assert_int_equal(weir_delta_snapshot_txn_version(s, "app"), 60);
     assert_int_equal(weir_delta_snapshot_metadata(s)->schema->nfields, 7);
@@ -399,9 +420,7 @@ static void test_many_commits_checkpoint(void **state)
     assert_int_equal(weir_delta_snapshot_total_rows(s), 8);
     weir_delta_snapshot_destroy(s);
     /* time travel into the middle uses the checkpoint at 20 */
-    assert_int_equal(weir_delta_snapshot_load(t, 23, &s, &err), 0);
-    assert_int_equal(weir_delta_snapshot_checkpoint_version(s), 20);
-    assert_int_equal(weir_delta_snapshot_num_files(s), 24);
+    s = load_at(t, 23, 20, 24);
     assert_int_equal(weir_delta_snapshot_txn_version(s, "app"), 23);
     weir_delta_snapshot_destroy(s);
     assert_int_equal(scan_all(t, 54).rows, 110);
@@ -412,18 +431,14 @@ static void test_many_commits_checkpoint(void **state)
     FILE *f = fopen(p, "w");
     fputs("{\"version\":30,\"size\":33}", f);
     fclose(f);
-    assert_int_equal(weir_delta_snapshot_load(t, -1, &s, &err), 0);
-    assert_int_equal(weir_delta_snapshot_checkpoint_version(s), 60);
-    weir_delta_snapshot_destroy(s);
+    weir_delta_snapshot_destroy(load_at(t, -1, 60, 6));
     /* a corrupt checkpoint is never used: replay goes around it (older
      * checkpoint + commits, with a warning) while those exist */
     snprintf(p, sizeof p, "%s/_delta_log/00000000000000000060.checkpoint.parquet", fx->table);
     f = fopen(p, "w");
     fputs("PAR1 this is not a parquet file", f);
     fclose(f);
-    assert_int_equal(weir_delta_snapshot_load(t, -1, &s, &err), 0);
-    assert_int_equal(weir_delta_snapshot_checkpoint_version(s), 50);
-    assert_int_equal(weir_delta_snapshot_num_files(s), 6);
+    s = load_at(t, -1, 50, 6);
     assert_int_equal(weir_delta_snapshot_txn_version(s, "app"), 60);
     weir_delta_snapshot_destroy(s);
     /* ... and once a commit needed for that is gone, the load fails naming the checkpoint */
@@ -448,21 +463,16 @@ static void test_many_commits_checkpoint(void **state)
     f = fopen(p, "w");
     fputs("PAR1 partial", f);
     fclose(f);
-    assert_int_equal(weir_delta_snapshot_load(t, -1, &s, &err), 0);
-    assert_int_equal(weir_delta_snapshot_checkpoint_version(s), 50);
-    assert_int_equal(weir_delta_snapshot_num_files(s), 6);
-    weir_delta_snapshot_destroy(s);
+    weir_delta_snapshot_destroy(load_at(t, -1, 50, 6));
     weir_delta_table_destroy(t);
 }
 
 static void test_log_cleanup(void **state)
 {
     struct fx *fx = *state;
-    struct weir_delta_table *t;
+    struct weir_delta_table *t = open_table(fx);
     struct weir_error err = {0};
-    assert_int_equal(weir_delta_table_open(&t, fx->table, &err), 0);
-    struct weir_delta_write_options o;
-    weir_delta_write_options_default(&o);
+    struct weir_delta_write_options o = default_options();
     struct weir_delta_write_result res;
     for (int i = 0; i < 25; i++)
         write_rows(t, i, 1, &o, &res);
@@ -493,12 +503,8 @@ static void test_log_cleanup(void **state)
 static void test_concurrent_writers(void **state)
 {
     struct fx *fx = *state;
-    struct weir_delta_table *t;
+    struct weir_delta_table *t = open_table(fx);
     struct weir_error err = {0};
-    assert_int_equal(weir_delta_table_open(&t, fx->table, &err), 0);
-    struct weir_delta_write_options o;
-    weir_delta_write_options_default(&o);
-    o.checkpoint = true;
     /* both create the table if needed: a creation race must resolve too */
     weir_delta_table_destroy(t);
     pid_t pids[2];
@@ -552,15 +558,38 @@ static void test_concurrent_writers(void **state)
     weir_delta_table_destroy(t);
 }
 
+/* Commits `a` as of co, which must succeed at version v; frees a. */
+static void commit_ok(struct weir_delta_table *t, struct weir_delta_actions *a,
+                      const struct weir_delta_commit_options *co, int64_t v)
+{
+    struct weir_error err = {0};
+    int64_t got;
+    bool already;
+    assert_int_equal(weir_delta_commit(t, a, co, &got, &already, &err), 0);
+    assert_int_equal(got, v);
+    weir_delta_actions_free(a);
+}
+
+/* Commits `a` as of co, which must conflict with an error naming `why`;
+ * frees a. */
+static void commit_conflicts(struct weir_delta_table *t, struct weir_delta_actions *a,
+                             const struct weir_delta_commit_options *co, const char *why)
+{
+    struct weir_error err = {0};
+    int64_t v;
+    bool already;
+    assert_int_equal(weir_delta_commit(t, a, co, &v, &already, &err), WEIR_ECONFLICT);
+    assert_non_null(strstr(err.message, why));
+    weir_delta_actions_free(a);
+}
+
 /* The conflict rules, driven through weir_delta_commit with stale reads. */
 static void test_conflicts(void **state)
 {
     struct fx *fx = *state;
-    struct weir_delta_table *t;
+    struct weir_delta_table *t = open_table(fx);
     struct weir_error err = {0};
-    assert_int_equal(weir_delta_table_open(&t, fx->table, &err), 0);
-    struct weir_delta_write_options o;
-    weir_delta_write_options_default(&o);
+    struct weir_delta_write_options o = default_options();
     struct weir_delta_write_result res;
     write_rows(t, 0, 5, &o, &res); /* v0 */
     write_rows(t, 5, 5, &o, &res); /* v1 */
@@ -576,11 +605,9 @@ static void test_conflicts(void **state)
     assert_int_equal(weir_delta_actions_add_remove(&w, &rm), 0);
     w.commit_info = weir_strdup("{\"operation\":\"DELETE\"}");
     struct weir_delta_commit_options co = {.read_version = 1};
+    commit_ok(t, &w, &co, 2);
     int64_t v;
     bool already;
-    assert_int_equal(weir_delta_commit(t, &w, &co, &v, &already, &err), 0);
-    assert_int_equal(v, 2);
-    weir_delta_actions_free(&w);
 
     /* a blind append based on v1 commits at v3 */
     struct weir_delta_actions a;
@@ -599,27 +626,18 @@ static void test_conflicts(void **state)
     assert_int_equal(weir_delta_actions_add_add(&a, &add), 0);
     const char *read[] = {f0};
     struct weir_delta_commit_options co2 = {.read_version = 1, .read_paths = read, .n_read_paths = 1};
-    weir_error_clear(&err);
-    assert_int_equal(weir_delta_commit(t, &a, &co2, &v, &already, &err), WEIR_ECONFLICT);
-    assert_non_null(strstr(err.message, "removed file"));
-    weir_delta_actions_free(&a);
+    commit_conflicts(t, &a, &co2, "removed file");
 
     /* deleting the same file again: delete-delete conflict */
     weir_delta_actions_init(&a);
     assert_int_equal(weir_delta_actions_add_remove(&a, &rm), 0);
-    weir_error_clear(&err);
-    assert_int_equal(weir_delta_commit(t, &a, &co, &v, &already, &err), WEIR_ECONFLICT);
-    assert_non_null(strstr(err.message, "also removed"));
-    weir_delta_actions_free(&a);
+    commit_conflicts(t, &a, &co, "also removed");
 
     /* read the whole table at v2: the append at v3 conflicts */
     weir_delta_actions_init(&a);
     assert_int_equal(weir_delta_actions_add_add(&a, &add), 0);
     struct weir_delta_commit_options co3 = {.read_version = 2, .read_whole_table = true};
-    weir_error_clear(&err);
-    assert_int_equal(weir_delta_commit(t, &a, &co3, &v, &already, &err), WEIR_ECONFLICT);
-    assert_non_null(strstr(err.message, "added file"));
-    weir_delta_actions_free(&a);
+    commit_conflicts(t, &a, &co3, "added file");
 
     /* a metadata change in a winner conflicts */
     weir_delta_actions_init(&w);
@@ -629,23 +647,16 @@ static void test_conflicts(void **state)
     w.metadata->schema_string = weir_strdup(md->schema_string);
     w.metadata->format_provider = weir_strdup("parquet");
     struct weir_delta_commit_options co4 = {.read_version = 3};
-    assert_int_equal(weir_delta_commit(t, &w, &co4, &v, &already, &err), 0);
-    assert_int_equal(v, 4);
-    weir_delta_actions_free(&w);
+    commit_ok(t, &w, &co4, 4);
     weir_delta_actions_init(&a);
     assert_int_equal(weir_delta_actions_add_add(&a, &add), 0);
-    weir_error_clear(&err);
-    assert_int_equal(weir_delta_commit(t, &a, &co4, &v, &already, &err), WEIR_ECONFLICT);
-    assert_non_null(strstr(err.message, "metadata"));
-    weir_delta_actions_free(&a);
+    commit_conflicts(t, &a, &co4, "metadata");
 
     /* txn: a winner with our appId and a version >= ours means already committed */
     weir_delta_actions_init(&w);
     assert_int_equal(weir_delta_actions_add_txn(&w, "q", 7, 1), 0);
     struct weir_delta_commit_options co5 = {.read_version = 4};
-    assert_int_equal(weir_delta_commit(t, &w, &co5, &v, &already, &err), 0);
-    assert_int_equal(v, 5);
-    weir_delta_actions_free(&w);
+    commit_ok(t, &w, &co5, 5);
     weir_delta_actions_init(&a);
     assert_int_equal(weir_delta_actions_add_add(&a, &add), 0);
     assert_int_equal(weir_delta_actions_add_txn(&a, "q", 7, 1), 0);
@@ -656,10 +667,7 @@ static void test_conflicts(void **state)
     /* ... and a lower version of the same appId from a winner is a conflict for us at 8 */
     weir_delta_actions_init(&a);
     assert_int_equal(weir_delta_actions_add_txn(&a, "q", 8, 1), 0);
-    weir_error_clear(&err);
-    assert_int_equal(weir_delta_commit(t, &a, &co5, &v, &already, &err), WEIR_ECONFLICT);
-    assert_non_null(strstr(err.message, "appId 'q'"));
-    weir_delta_actions_free(&a);
+    commit_conflicts(t, &a, &co5, "appId 'q'");
 
     /* nothing was written by the refused commits */
     int64_t latest;
@@ -667,6 +675,21 @@ static void test_conflicts(void **state)
     assert_int_equal(latest, 5);
     weir_delta_snapshot_destroy(s);
     weir_delta_table_destroy(t);
+}
+
+/* Writes a commit file by hand: a protocol action (its JSON given) and an
+ * append-only metaData with the given schemaString (a quoted JSON string). */
+static void write_append_only_log(const char *path, const char *protocol, const char *quoted_schema)
+{
+    FILE *f = fopen(path, "w");
+    assert_non_null(f);
+    fprintf(f,
+            "{\"protocol\":%s}\n"
+            "{\"metaData\":{\"id\":\"i\",\"format\":{\"provider\":\"parquet\",\"options\":{}},"
+            "\"schemaString\":%s,"
+            "\"partitionColumns\":[],\"configuration\":{\"delta.appendOnly\":\"true\"}}}\n",
+            protocol, quoted_schema);
+    fclose(f);
 }
 
 /* Writer features weir does not know block writes; appendOnly blocks overwrite. */
@@ -678,22 +701,14 @@ static void test_write_refusals(void **state)
     mkdir(fx->table, 0755);
     mkdir(p, 0755);
     snprintf(p, sizeof p, "%s/_delta_log/00000000000000000000.json", fx->table);
-    FILE *f = fopen(p, "w");
-    struct weir_type *s = schema();
+    struct weir_type *s = ddl_schema(rows_ddl);
     char *ss = weir_schema_to_json(s);
     cJSON *str = cJSON_CreateString(ss);
     char *quoted = cJSON_PrintUnformatted(str);
-    fprintf(f,
-            "{\"protocol\":{\"minReaderVersion\":1,\"minWriterVersion\":7,\"writerFeatures\":["
-            "\"rowTracking\"]}}\n"
-            "{\"metaData\":{\"id\":\"i\",\"format\":{\"provider\":\"parquet\",\"options\":{}},"
-            "\"schemaString\":%s,"
-            "\"partitionColumns\":[],\"configuration\":{\"delta.appendOnly\":\"true\"}}}\n",
-            quoted);
-    fclose(f);
-    struct weir_delta_table *t;
+    write_append_only_log(
+        p, "{\"minReaderVersion\":1,\"minWriterVersion\":7,\"writerFeatures\":[\"rowTracking\"]}", quoted);
+    struct weir_delta_table *t = open_table(fx);
     struct weir_error err = {0};
-    assert_int_equal(weir_delta_table_open(&t, fx->table, &err), 0);
     struct weir_batch *b = make_batch(0, 3);
     const struct weir_batch *bs[] = {b};
     assert_int_equal(weir_delta_write(t, bs, 1, NULL, NULL, &err), WEIR_EUNSUPPORTED);
@@ -702,16 +717,8 @@ static void test_write_refusals(void **state)
      * which no real writer does: use a fresh handle, the old one caches) */
     weir_delta_table_destroy(t);
     assert_int_equal(weir_delta_table_open(&t, fx->table, &err), 0);
-    f = fopen(p, "w");
-    fprintf(f,
-            "{\"protocol\":{\"minReaderVersion\":1,\"minWriterVersion\":2}}\n"
-            "{\"metaData\":{\"id\":\"i\",\"format\":{\"provider\":\"parquet\",\"options\":{}},"
-            "\"schemaString\":%s,"
-            "\"partitionColumns\":[],\"configuration\":{\"delta.appendOnly\":\"true\"}}}\n",
-            quoted);
-    fclose(f);
-    struct weir_delta_write_options o;
-    weir_delta_write_options_default(&o);
+    write_append_only_log(p, "{\"minReaderVersion\":1,\"minWriterVersion\":2}", quoted);
+    struct weir_delta_write_options o = default_options();
     o.mode = WEIR_DELTA_OVERWRITE;
     weir_error_clear(&err);
     assert_int_equal(weir_delta_write(t, bs, 1, &o, NULL, &err), WEIR_EUNSUPPORTED);
@@ -730,12 +737,9 @@ static void test_write_refusals(void **state)
 static void test_many_partitions(void **state)
 {
     struct fx *fx = *state;
-    struct weir_delta_table *t;
+    struct weir_delta_table *t = open_table(fx);
     struct weir_error err = {0};
-    assert_int_equal(weir_delta_table_open(&t, fx->table, &err), 0);
-    struct weir_type *s = NULL;
-    assert_int_equal(weir_schema_from_ddl("k INT, v LONG, f DOUBLE", &s, &err), 0);
-    struct weir_batch *b = weir_batch_create(s);
+    struct weir_batch *b = empty_batch("k INT, v LONG, f DOUBLE");
     for (int i = 0; i < 3000; i++) {
         if (i % 300 == 299)
             assert_int_equal(weir_column_append_null(&b->columns[0]), 0);
@@ -745,8 +749,7 @@ static void test_many_partitions(void **state)
         assert_int_equal(weir_column_append_f64(&b->columns[2], i == 7 ? NAN : (double)i), 0);
     }
     assert_int_equal(weir_batch_finish_rows(b), 0);
-    struct weir_delta_write_options o;
-    weir_delta_write_options_default(&o);
+    struct weir_delta_write_options o = default_options();
     const char *pb[] = {"k"};
     o.partition_by = pb;
     o.n_partition_by = 1;
@@ -778,7 +781,6 @@ static void test_many_partitions(void **state)
     assert_int_equal(acc.rows, 3000);
     weir_delta_snapshot_destroy(snap);
     weir_batch_destroy(b);
-    weir_type_destroy(s);
     weir_delta_table_destroy(t);
 }
 
@@ -787,11 +789,9 @@ static void test_many_partitions(void **state)
 static void test_multipart_checkpoint(void **state)
 {
     struct fx *fx = *state;
-    struct weir_delta_table *t;
+    struct weir_delta_table *t = open_table(fx);
     struct weir_error err = {0};
-    assert_int_equal(weir_delta_table_open(&t, fx->table, &err), 0);
-    struct weir_delta_write_options o;
-    weir_delta_write_options_default(&o);
+    struct weir_delta_write_options o = default_options();
     struct weir_delta_write_result res;
     for (int i = 0; i <= 10; i++)
         write_rows(t, i, 1, &o, &res);
@@ -827,10 +827,7 @@ static void test_multipart_checkpoint(void **state)
                        "_delta_log/00000000000000000010.checkpoint.0000000002.0000000002.parquet", buf.data,
                        buf.len, &err),
         0);
-    struct weir_delta_snapshot *s;
-    assert_int_equal(weir_delta_snapshot_load(t, -1, &s, &err), 0);
-    assert_int_equal(weir_delta_snapshot_checkpoint_version(s), 10);
-    assert_int_equal(weir_delta_snapshot_num_files(s), 11);
+    struct weir_delta_snapshot *s = load_at(t, -1, 10, 11);
     assert_int_equal(weir_delta_snapshot_txn_version(s, "mp"), 5);
     weir_delta_snapshot_destroy(s);
     /* drop part 2: the set is incomplete, so replay comes from the JSON commits */
@@ -838,9 +835,7 @@ static void test_multipart_checkpoint(void **state)
         weir_store_delete(weir_delta_table_store(t),
                           "_delta_log/00000000000000000010.checkpoint.0000000002.0000000002.parquet", &err),
         0);
-    assert_int_equal(weir_delta_snapshot_load(t, -1, &s, &err), 0);
-    assert_int_equal(weir_delta_snapshot_checkpoint_version(s), -1);
-    assert_int_equal(weir_delta_snapshot_num_files(s), 11);
+    s = load_at(t, -1, -1, 11);
     assert_int_equal(weir_delta_snapshot_txn_version(s, "mp"), -1);
     weir_delta_snapshot_destroy(s);
     weir_buf_free(&buf);
@@ -857,8 +852,7 @@ static void test_cached_snapshot_follows_others(void **state)
     struct weir_error err = {0};
     assert_int_equal(weir_delta_table_open(&a, fx->table, &err), 0);
     assert_int_equal(weir_delta_table_open(&b, fx->table, &err), 0);
-    struct weir_delta_write_options o;
-    weir_delta_write_options_default(&o);
+    struct weir_delta_write_options o = default_options();
     struct weir_delta_write_result res;
     write_rows(a, 0, 5, &o, &res); /* v0 via a */
     write_rows(b, 5, 5, &o, &res); /* v1 via b */
@@ -909,11 +903,9 @@ static bool exists(const char *dir, const char *rel)
 static void test_vacuum(void **state)
 {
     struct fx *fx = *state;
-    struct weir_delta_table *t;
+    struct weir_delta_table *t = open_table(fx);
     struct weir_error err = {0};
-    assert_int_equal(weir_delta_table_open(&t, fx->table, &err), 0);
-    struct weir_delta_write_options o;
-    weir_delta_write_options_default(&o);
+    struct weir_delta_write_options o = default_options();
     struct weir_delta_write_result res;
     for (int i = 0; i < 3; i++)
         write_rows(t, i * 5, 5, &o, &res);

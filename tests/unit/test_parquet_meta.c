@@ -1027,48 +1027,48 @@ static void test_required_fields(void **state)
     assert_non_null(strstr(err.message, "name"));
 }
 
+/* Decoding footer bytes p[0..n) must fail with `code`, with a message
+ * holding each of the non-NULL needles. */
+static void expect_meta_error(const uint8_t *p, size_t n, int code, const char *needle1, const char *needle2)
+{
+    struct pq_file_meta m;
+    struct weir_error err = {0};
+    assert_int_equal(pq_file_meta_decode(p, n, &m, "t", &err), code);
+    if (needle1)
+        assert_non_null(strstr(err.message, needle1));
+    if (needle2)
+        assert_non_null(strstr(err.message, needle2));
+}
+
 static void test_repeated_field_and_bad_type(void **state)
 {
     (void)state;
-    struct weir_error err = {0};
-    struct pq_file_meta m;
     /* version twice */
     const uint8_t twice[] = {0x15, 0x02, 0x05, 0x02, 0x02, 0x00};
-    assert_int_equal(pq_file_meta_decode(twice, sizeof twice, &m, "t", &err), WEIR_ECORRUPT);
-    assert_non_null(strstr(err.message, "repeated"));
+    expect_meta_error(twice, sizeof twice, WEIR_ECORRUPT, "repeated", NULL);
     /* SchemaElement.type = 9 (no such physical type) */
     const uint8_t badtype[] = {0x15, 0x02, 0x19, 0x1c, 0x15, 0x12, 0x38, 0x01,
                                'x',  0x00, 0x16, 0x00, 0x19, 0x0c, 0x00};
-    weir_error_clear(&err);
-    assert_int_equal(pq_file_meta_decode(badtype, sizeof badtype, &m, "t", &err), WEIR_ECORRUPT);
-    assert_non_null(strstr(err.message, "physical type 9"));
+    expect_meta_error(badtype, sizeof badtype, WEIR_ECORRUPT, "physical type 9", NULL);
     /* repetition VECTOR is unsupported, not corrupt */
     const uint8_t vec[] = {0x15, 0x02, 0x19, 0x1c, 0x35, 0x06, 0x18, 0x01,
                            'x',  0x00, 0x16, 0x00, 0x19, 0x0c, 0x00};
-    weir_error_clear(&err);
-    assert_int_equal(pq_file_meta_decode(vec, sizeof vec, &m, "t", &err), WEIR_EUNSUPPORTED);
+    expect_meta_error(vec, sizeof vec, WEIR_EUNSUPPORTED, NULL, NULL);
     /* a known field with the wrong wire type is corrupt, not skipped: here
      * TIMESTAMP.unit (field 2) is an i32 instead of the TimeUnit union, which
      * would otherwise leave a timestamp without a unit */
     const uint8_t badunit[] = {0x15, 0x02, 0x19, 0x1c, 0x15, 0x04, 0x38, 0x01, 'x',  0x6c, 0x8c,
                                0x11, 0x15, 0x04, 0x00, 0x00, 0x00, 0x16, 0x00, 0x19, 0x0c, 0x00};
-    weir_error_clear(&err);
-    assert_int_equal(pq_file_meta_decode(badunit, sizeof badunit, &m, "t", &err), WEIR_ECORRUPT);
-    assert_non_null(strstr(err.message, "wire type 5"));
-    assert_non_null(strstr(err.message, "SchemaElement.logicalType: LogicalType: TimestampType"));
+    expect_meta_error(badunit, sizeof badunit, WEIR_ECORRUPT, "wire type 5",
+                      "SchemaElement.logicalType: LogicalType: TimestampType");
     /* FileMetaData.num_rows sent as binary */
     const uint8_t badrows[] = {0x15, 0x02, 0x19, 0x1c, 0x48, 0x01, 'x', 0x00, 0x18, 0x00, 0x19, 0x0c, 0x00};
-    weir_error_clear(&err);
-    assert_int_equal(pq_file_meta_decode(badrows, sizeof badrows, &m, "t", &err), WEIR_ECORRUPT);
-    assert_non_null(strstr(err.message, "FileMetaData.num_rows"));
+    expect_meta_error(badrows, sizeof badrows, WEIR_ECORRUPT, "FileMetaData.num_rows", NULL);
     /* ColumnChunk without meta_data */
     const uint8_t nometa[] = {0x15, 0x02, 0x19, 0x1c, 0x48, 0x01, 'x',  0x00, 0x16, 0x00, 0x19, 0x1c,
                               0x19, 0x1c, 0x26, 0x00, 0x00, 0x16, 0x00, 0x16, 0x00, 0x00, 0x00, 0x00,
                               0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00};
-    weir_error_clear(&err);
-    assert_int_equal(pq_file_meta_decode(nometa, sizeof nometa, &m, "t", &err), WEIR_ECORRUPT);
-    assert_non_null(strstr(err.message, "meta_data missing"));
-    assert_non_null(strstr(err.message, "row_groups[0]"));
+    expect_meta_error(nometa, sizeof nometa, WEIR_ECORRUPT, "meta_data missing", "row_groups[0]");
 }
 
 /* A huge count must fail before allocating: record the largest request. */
@@ -1112,6 +1112,18 @@ static void test_huge_counts_do_not_allocate(void **state)
     assert_true(g_max_alloc < 4096);
 }
 
+/* Decodes hostile footer bytes: either it decodes (and is freed again) or it
+ * is refused cleanly. True when it decoded. */
+static bool decode_survives(const uint8_t *p, size_t n, const char *what)
+{
+    struct pq_file_meta m;
+    int rc = pq_file_meta_decode(p, n, &m, what, NULL);
+    assert_true(rc == 0 || rc == WEIR_ECORRUPT || rc == WEIR_EUNSUPPORTED);
+    if (rc == 0)
+        pq_file_meta_free(&m);
+    return rc == 0;
+}
+
 /* Every truncation and many bit flips of a valid footer fail cleanly (ASan
  * builds check nothing leaks or overreads), and allocation failure at each
  * step gives WEIR_ENOMEM with nothing leaked. */
@@ -1143,14 +1155,10 @@ static void test_truncation_flips_and_alloc_failure(void **state)
         for (int bit = 0; bit < 8; bit++) {
             memcpy(copy, b.data, b.len);
             copy[i] ^= (uint8_t)(1u << bit);
-            int rc = pq_file_meta_decode(copy, b.len, &m, "flip", NULL);
-            assert_true(rc == 0 || rc == WEIR_ECORRUPT || rc == WEIR_EUNSUPPORTED);
-            if (rc == 0) {
+            if (decode_survives(copy, b.len, "flip"))
                 ok++;
-                pq_file_meta_free(&m);
-            } else {
+            else
                 bad++;
-            }
         }
     }
     assert_true(ok > 0 && bad > 0);
@@ -1162,13 +1170,10 @@ static void test_truncation_flips_and_alloc_failure(void **state)
             x = x * 1103515245u + 12345u;
             copy[i] = (uint8_t)(x >> 16);
         }
-        int rc = pq_file_meta_decode(copy, n < b.len ? n : b.len, &m, "garbage", NULL);
-        assert_true(rc == 0 || rc == WEIR_ECORRUPT || rc == WEIR_EUNSUPPORTED);
-        if (rc == 0)
-            pq_file_meta_free(&m);
+        decode_survives(copy, n < b.len ? n : b.len, "garbage");
         struct pq_page_header h;
         size_t consumed;
-        rc = pq_page_header_decode(copy, n < b.len ? n : b.len, &h, &consumed, "garbage", NULL);
+        int rc = pq_page_header_decode(copy, n < b.len ? n : b.len, &h, &consumed, "garbage", NULL);
         assert_true(rc == 0 || rc == WEIR_ECORRUPT);
     }
     free(copy);

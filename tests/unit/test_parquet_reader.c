@@ -31,10 +31,9 @@ struct file {
     struct weir_input in;
 };
 
-static void load(struct file *f, const char *rel)
+/* Reads the whole file at `path` into f; its input is named `name`. */
+static void load_path(struct file *f, const char *path, const char *name)
 {
-    char path[1024];
-    snprintf(path, sizeof path, "%s/%s", TD, rel);
     FILE *fp = fopen(path, "rb");
     assert_non_null(fp);
     fseek(fp, 0, SEEK_END);
@@ -46,7 +45,14 @@ static void load(struct file *f, const char *rel)
     assert_int_equal(fread(f->data, 1, (size_t)n, fp), (size_t)n);
     fclose(fp);
     f->len = (size_t)n;
-    f->in = weir_input_mem(f->data, f->len, rel);
+    f->in = weir_input_mem(f->data, f->len, name);
+}
+
+static void load(struct file *f, const char *rel)
+{
+    char path[1024];
+    snprintf(path, sizeof path, "%s/%s", TD, rel);
+    load_path(f, path, rel);
 }
 
 static void unload(struct file *f)
@@ -98,18 +104,28 @@ static void load_seed(struct file *f, const char *name)
 {
     char path[1024];
     snprintf(path, sizeof path, "%s/tests/fuzz/corpus/fuzz_parquet_file/%s", WEIR_SOURCE_DIR, name);
-    FILE *fp = fopen(path, "rb");
-    assert_non_null(fp);
-    fseek(fp, 0, SEEK_END);
-    long n = ftell(fp);
-    fseek(fp, 0, SEEK_SET);
-    assert_true(n > 0);
-    f->data = malloc((size_t)n);
-    assert_non_null(f->data);
-    assert_int_equal(fread(f->data, 1, (size_t)n, fp), (size_t)n);
-    fclose(fp);
-    f->len = (size_t)n;
-    f->in = weir_input_mem(f->data, f->len, name);
+    load_path(f, path, name);
+}
+
+/* load/load_seed, then open_file. */
+static struct weir_parquet_reader *open_td(struct file *f, const char *rel)
+{
+    load(f, rel);
+    return open_file(f);
+}
+
+static struct weir_parquet_reader *open_seed(struct file *f, const char *name)
+{
+    load_seed(f, name);
+    return open_file(f);
+}
+
+/* Destroys b (may be NULL) and r, and frees f's bytes. */
+static void close_file(struct file *f, struct weir_parquet_reader *r, struct weir_batch *b)
+{
+    weir_batch_destroy(b);
+    weir_parquet_reader_destroy(r);
+    unload(f);
 }
 
 static const struct weir_column *col(const struct weir_batch *b, const char *name)
@@ -379,8 +395,8 @@ static void test_pyarrow_basic(void **state)
 {
     (void)state;
     struct file f;
-    load(&f, "dat-reader-tests/basic_append/expected/latest/table_content.parquet");
-    struct weir_parquet_reader *r = open_file(&f);
+    struct weir_parquet_reader *r =
+        open_td(&f, "dat-reader-tests/basic_append/expected/latest/table_content.parquet");
     assert_schema(weir_parquet_reader_schema(r), "struct<letter:string,number:long,a_float:double>");
     assert_int_equal(weir_parquet_reader_num_rows(r), 5);
     assert_int_equal(weir_parquet_reader_num_row_groups(r), 1);
@@ -400,16 +416,15 @@ static void test_pyarrow_basic(void **state)
     b = (struct weir_batch *)1;
     assert_int_equal(weir_parquet_reader_read_row_group(r, 1, NULL, &b, &err), WEIR_EINVAL);
     assert_null(b);
-    weir_parquet_reader_destroy(r);
-    unload(&f);
+    close_file(&f, r, NULL);
 }
 
 static void test_pyarrow_date_binary(void **state)
 {
     (void)state;
     struct file f;
-    load(&f, "dat-reader-tests/multi_partitioned/expected/latest/table_content.parquet");
-    struct weir_parquet_reader *r = open_file(&f);
+    struct weir_parquet_reader *r =
+        open_td(&f, "dat-reader-tests/multi_partitioned/expected/latest/table_content.parquet");
     assert_schema(weir_parquet_reader_schema(r), "struct<letter:string,date:date,data:binary,number:long>");
     struct weir_batch *b = read_rg(r, 0, NULL);
     assert_int_equal(b->nrows, 2);
@@ -420,18 +435,16 @@ static void test_pyarrow_date_binary(void **state)
     assert_str(&b->columns[2], 1, "\xf0\x9f\x98\x88");
     assert_int_equal(weir_column_i64(&b->columns[3], 0), 6);
     assert_int_equal(weir_column_i64(&b->columns[3], 1), 7);
-    weir_batch_destroy(b);
-    weir_parquet_reader_destroy(r);
-    unload(&f);
+    close_file(&f, r, b);
 }
 
 static void test_spark_int96_edge_timestamps(void **state)
 {
     (void)state;
     struct file f;
-    load(&f, "delta-rs-tables/table_with_edge_timestamps/"
-             "part-00000-a9dd181d-61aa-491d-b3c9-3eea548de6cb-c000.snappy.parquet");
-    struct weir_parquet_reader *r = open_file(&f);
+    struct weir_parquet_reader *r =
+        open_td(&f, "delta-rs-tables/table_with_edge_timestamps/"
+                    "part-00000-a9dd181d-61aa-491d-b3c9-3eea548de6cb-c000.snappy.parquet");
     assert_schema(weir_parquet_reader_schema(r), "struct<BIG_DATE:timestamp,NORMAL_DATE:timestamp,SOME_VALUE:int>");
     struct weir_batch *b = read_rg(r, 0, NULL);
     assert_int_equal(b->nrows, 1);
@@ -449,17 +462,16 @@ static void test_spark_int96_edge_timestamps(void **state)
     assert_int_equal(weir_column_i64(&b->columns[1], 0), 1);
     weir_batch_destroy(b);
     weir_type_destroy(want);
-    weir_parquet_reader_destroy(r);
-    unload(&f);
+    close_file(&f, r, NULL);
 }
 
 static void test_spark_projection_and_conversion(void **state)
 {
     (void)state;
     struct file f;
-    load(&f, "delta-rs-tables/delta-2.2.0-partitioned-types/c1=4/c2=c/"
-             "part-00003-f525f459-34f9-46f5-82d6-d42121d883fd.c000.snappy.parquet");
-    struct weir_parquet_reader *r = open_file(&f);
+    struct weir_parquet_reader *r =
+        open_td(&f, "delta-rs-tables/delta-2.2.0-partitioned-types/c1=4/c2=c/"
+                    "part-00003-f525f459-34f9-46f5-82d6-d42121d883fd.c000.snappy.parquet");
     assert_schema(weir_parquet_reader_schema(r), "struct<c3:int>");
     struct weir_batch *b = read_rg(r, 0, NULL);
     assert_int_equal(b->nrows, 1);
@@ -501,17 +513,16 @@ static void test_spark_projection_and_conversion(void **state)
         assert_non_null(strstr(err.message, "c3"));
         weir_type_destroy(want);
     }
-    weir_parquet_reader_destroy(r);
-    unload(&f);
+    close_file(&f, r, NULL);
 }
 
 static void test_spark_lists(void **state)
 {
     (void)state;
     struct file f;
-    load(&f, "delta-rs-tables/golden/data-reader-array-primitives/"
-             "part-00000-182665f0-30df-470d-a5cb-8d9d483ed390-c000.snappy.parquet");
-    struct weir_parquet_reader *r = open_file(&f);
+    struct weir_parquet_reader *r =
+        open_td(&f, "delta-rs-tables/golden/data-reader-array-primitives/"
+                    "part-00000-182665f0-30df-470d-a5cb-8d9d483ed390-c000.snappy.parquet");
     assert_schema(weir_parquet_reader_schema(r),
                   "struct<as_array_int:array<int>,as_array_long:array<long>,as_array_byte:array<byte>,"
                   "as_array_short:array<short>,as_array_boolean:array<boolean>,as_array_float:array<float>,"
@@ -539,9 +550,7 @@ static void test_spark_lists(void **state)
         c = &b->columns[9];
         assert_true(((const weir_i128 *)c->children[0].data)[c->offsets[i]] == (weir_i128)i);
     }
-    weir_batch_destroy(b);
-    weir_parquet_reader_destroy(r);
-    unload(&f);
+    close_file(&f, r, b);
 }
 
 /* A delta-rs (parquet-rs) checkpoint: nested structs, maps with a null
@@ -550,8 +559,8 @@ static void test_delta_rs_checkpoint(void **state)
 {
     (void)state;
     struct file f;
-    load(&f, "delta-rs-tables/checkpoint_with_partitions/_delta_log/00000000000000000002.checkpoint.parquet");
-    struct weir_parquet_reader *r = open_file(&f);
+    struct weir_parquet_reader *r = open_td(
+        &f, "delta-rs-tables/checkpoint_with_partitions/_delta_log/00000000000000000002.checkpoint.parquet");
     const struct weir_type *s = weir_parquet_reader_schema(r);
     int iadd = weir_type_field_index(s, "add");
     int imeta = weir_type_field_index(s, "metaData");
@@ -599,8 +608,7 @@ static void test_delta_rs_checkpoint(void **state)
     assert_false(weir_column_is_valid(&b->columns[0].children[1], 2));
     weir_batch_destroy(b);
     weir_type_destroy(want);
-    weir_parquet_reader_destroy(r);
-    unload(&f);
+    close_file(&f, r, NULL);
 }
 
 
@@ -610,9 +618,9 @@ static void test_spark_column_mapping_field_id(void **state)
 {
     (void)state;
     struct file f;
-    load(&f, "delta-rs-tables/table_with_column_mapping/8v/"
-             "part-00001-69b4a452-aeac-4ffa-bf5c-a0c2833d05eb.c000.zstd.parquet");
-    struct weir_parquet_reader *r = open_file(&f);
+    struct weir_parquet_reader *r =
+        open_td(&f, "delta-rs-tables/table_with_column_mapping/8v/"
+                    "part-00001-69b4a452-aeac-4ffa-bf5c-a0c2833d05eb.c000.zstd.parquet");
     const struct weir_type *s = weir_parquet_reader_schema(r);
     assert_int_equal(s->nfields, 1);
     assert_string_equal(s->fields[0].name, "col-3877fd94-0973-4941-ac6b-646849a1ff65");
@@ -620,9 +628,7 @@ static void test_spark_column_mapping_field_id(void **state)
     struct weir_batch *b = read_rg(r, 0, NULL);
     assert_true(b->nrows >= 1);
     assert_str(&b->columns[0], 0, "Timothy Lamb");
-    weir_batch_destroy(b);
-    weir_parquet_reader_destroy(r);
-    unload(&f);
+    close_file(&f, r, b);
 }
 
 /* ---- pyarrow-written seeds: encodings, codecs, page versions ------------ */
@@ -689,14 +695,11 @@ static void test_seed_encodings_and_codecs(void **state)
                            "byte_stream_split.parquet"};
     for (size_t k = 0; k < sizeof names / sizeof *names; k++) {
         struct file f;
-        load_seed(&f, names[k]);
-        struct weir_parquet_reader *r = open_file(&f);
+        struct weir_parquet_reader *r = open_seed(&f, names[k]);
         struct weir_batch *b = read_rg(r, 0, NULL);
         assert_true(b->ncolumns >= 1);
         check_flat(b);
-        weir_batch_destroy(b);
-        weir_parquet_reader_destroy(r);
-        unload(&f);
+        close_file(&f, r, b);
     }
 }
 
@@ -760,16 +763,13 @@ static void test_seed_nested(void **state)
     const char *names[] = {"nested_v1_snappy.parquet", "nested_v2_zstd.parquet", "nested_legacy_names.parquet"};
     for (size_t k = 0; k < 3; k++) {
         struct file f;
-        load_seed(&f, names[k]);
-        struct weir_parquet_reader *r = open_file(&f);
+        struct weir_parquet_reader *r = open_seed(&f, names[k]);
         assert_schema(weir_parquet_reader_schema(r),
                       "struct<id:long,tags:array<string>,m:map<string,int>,st:struct<a:int,b:string>,"
                       "ls:array<struct<u:short>>,ll:array<array<long>>>");
         struct weir_batch *b = read_rg(r, 0, NULL);
         check_nested(b);
-        weir_batch_destroy(b);
-        weir_parquet_reader_destroy(r);
-        unload(&f);
+        close_file(&f, r, b);
     }
 }
 
@@ -777,8 +777,7 @@ static void test_seed_logical_types(void **state)
 {
     (void)state;
     struct file f;
-    load_seed(&f, "logical_types.parquet");
-    struct weir_parquet_reader *r = open_file(&f);
+    struct weir_parquet_reader *r = open_seed(&f, "logical_types.parquet");
     assert_schema(weir_parquet_reader_schema(r),
                   "struct<ts_us:timestamp,ts_ms:timestamp,ts_ns:timestamp,ntz:timestamp_ntz,date:date,"
                   "dec9:decimal(9,2),dec18:decimal(18,6),dec38:decimal(38,0),u8:short,u32:long,"
@@ -813,36 +812,28 @@ static void test_seed_logical_types(void **state)
     assert_int_equal(weir_column_i64(&b->columns[1], 1), INT64_C(19000) * 86400000000);
     weir_batch_destroy(b);
     weir_type_destroy(want);
-    weir_parquet_reader_destroy(r);
-    unload(&f);
+    close_file(&f, r, NULL);
 
-    load_seed(&f, "int96.parquet");
-    r = open_file(&f);
+    r = open_seed(&f, "int96.parquet");
     assert_schema(weir_parquet_reader_schema(r), "struct<ts_ns:timestamp>");
     b = read_rg(r, 0, NULL);
     assert_int_equal(weir_column_i64(&b->columns[0], 1), INT64_C(1640995200000000));
     assert_false(weir_column_is_valid(&b->columns[0], 2));
     assert_int_equal(weir_column_i64(&b->columns[0], 3), -2);
-    weir_batch_destroy(b);
-    weir_parquet_reader_destroy(r);
-    unload(&f);
+    close_file(&f, r, b);
 
-    load_seed(&f, "decimal_flba.parquet");
-    r = open_file(&f);
+    r = open_seed(&f, "decimal_flba.parquet");
     b = read_rg(r, 0, NULL);
     assert_true(((const weir_i128 *)col(b, "dec38")->data)[0] == big);
     assert_true(((const weir_i128 *)col(b, "dec18")->data)[2] == -1000001);
-    weir_batch_destroy(b);
-    weir_parquet_reader_destroy(r);
-    unload(&f);
+    close_file(&f, r, b);
 }
 
 static void test_seed_multi_page_row_groups(void **state)
 {
     (void)state;
     struct file f;
-    load_seed(&f, "multi_page_rg.parquet");
-    struct weir_parquet_reader *r = open_file(&f);
+    struct weir_parquet_reader *r = open_seed(&f, "multi_page_rg.parquet");
     assert_int_equal(weir_parquet_reader_num_row_groups(r), 3);
     assert_int_equal(weir_parquet_reader_num_rows(r), 3000);
     for (int g = 0; g < 3; g++) {
@@ -861,8 +852,7 @@ static void test_seed_multi_page_row_groups(void **state)
         }
         weir_batch_destroy(b);
     }
-    weir_parquet_reader_destroy(r);
-    unload(&f);
+    close_file(&f, r, NULL);
 }
 
 
@@ -1412,8 +1402,7 @@ static void test_alloc_failures(void **state)
     unload(&f);
 
     /* A reader that hit ENOMEM mid-row-group still reads correctly after. */
-    load_seed(&f, "nested_v1_snappy.parquet");
-    struct weir_parquet_reader *r = open_file(&f);
+    struct weir_parquet_reader *r = open_seed(&f, "nested_v1_snappy.parquet");
     ok = 0;
     for (long n = 0; n < 5000 && !ok; n++) {
         struct weir_error err = {0};
@@ -1432,8 +1421,7 @@ static void test_alloc_failures(void **state)
         weir_batch_destroy(b);
     }
     assert_true(ok);
-    weir_parquet_reader_destroy(r);
-    unload(&f);
+    close_file(&f, r, NULL);
 }
 
 int main(void)
