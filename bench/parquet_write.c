@@ -35,7 +35,10 @@ static inline uint64_t mix(uint64_t x)
     return x ^ (x >> 31);
 }
 
-static inline uint64_t h(uint64_t row, uint64_t col) { return mix(row * 8 + col); }
+static inline uint64_t h(uint64_t row, uint64_t col)
+{
+    return mix(row * 8 + col);
+}
 
 static int file_write(void *ctx, const void *p, size_t n, struct weir_error *err)
 {
@@ -50,14 +53,17 @@ static double clock_s(clockid_t id)
     clock_gettime(id, &ts);
     return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
 }
-static double now(void) { return clock_s(CLOCK_MONOTONIC); }
+static double now(void)
+{
+    return clock_s(CLOCK_MONOTONIC);
+}
 
-#define CHECK(x)                                                             \
-    do {                                                                     \
-        if ((x) != 0) {                                                      \
-            fprintf(stderr, "failed: %s (line %d)\n", #x, __LINE__);         \
-            exit(1);                                                         \
-        }                                                                    \
+#define CHECK(x)                                                     \
+    do {                                                             \
+        if ((x) != 0) {                                              \
+            fprintf(stderr, "failed: %s (line %d)\n", #x, __LINE__); \
+            exit(1);                                                 \
+        }                                                            \
     } while (0)
 
 int main(int argc, char **argv)
@@ -147,10 +153,11 @@ int main(int argc, char **argv)
     double secs = times[0], med = times[repeat / 2];
     struct rusage ru;
     getrusage(RUSAGE_SELF, &ru);
-    printf("impl=weir rows=%llu runs=%d seconds=%.3f median_seconds=%.3f cpu_seconds=%.3f rows_per_s=%.0f mb_per_s=%.1f "
+    printf("impl=weir rows=%llu runs=%d seconds=%.3f median_seconds=%.3f cpu_seconds=%.3f rows_per_s=%.0f "
+           "mb_per_s=%.1f "
            "output_bytes=%llu peak_rss_mb=%.1f\n",
-           (unsigned long long)rows, repeat, secs, med, cpu_best, (double)rows / secs, (double)size / secs / 1e6,
-           (unsigned long long)size, (double)ru.ru_maxrss / 1024.0);
+           (unsigned long long)rows, repeat, secs, med, cpu_best, (double)rows / secs,
+           (double)size / secs / 1e6, (unsigned long long)size, (double)ru.ru_maxrss / 1024.0);
     for (size_t bi = 0; bi < nb; bi++)
         weir_batch_destroy(bs[bi]);
     free(bs);

@@ -11,9 +11,9 @@
 
 #include "core/error.h"
 
-#define WEIR_EXIT_OK 0
+#define WEIR_EXIT_OK      0
 #define WEIR_EXIT_RUNTIME 1
-#define WEIR_EXIT_USAGE 2
+#define WEIR_EXIT_USAGE   2
 
 #define WEIR_CLI_VERSION "0.1.0"
 

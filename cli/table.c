@@ -31,10 +31,10 @@
 #include "formats/parquet/parquet.h"
 #include "storage/storage.h"
 
-#define IMPORT_BATCH_ROWS 65536
+#define IMPORT_BATCH_ROWS  65536
 #define IMPORT_CHUNK_BYTES (8u << 20)
-#define SCAN_FLUSH_BYTES (1u << 20)
-#define SCAN_STOP 1 /* positive: the scan callback asks to stop, not an error */
+#define SCAN_FLUSH_BYTES   (1u << 20)
+#define SCAN_STOP          1 /* positive: the scan callback asks to stop, not an error */
 
 static const char table_usage[] =
     "usage: weir table <command> PATH [options]\n"
@@ -262,7 +262,8 @@ static void print_field_line(struct weir_buf *o, int depth, const char *name, co
         word = "map";
     else
         word = disp = weir_type_to_display(t);
-    weir_buf_printf(o, " |-- %s: %s (%s = %s)\n", name, word ? word : "?", nullword, nullable ? "true" : "false");
+    weir_buf_printf(o, " |-- %s: %s (%s = %s)\n", name, word ? word : "?", nullword,
+                    nullable ? "true" : "false");
     weir_free(disp);
     print_type_tree(o, t, depth + 1);
 }
@@ -272,7 +273,8 @@ static void print_type_tree(struct weir_buf *o, const struct weir_type *t, int d
     switch (t->kind) {
     case WEIR_TYPE_STRUCT:
         for (size_t i = 0; i < t->nfields; i++)
-            print_field_line(o, depth, t->fields[i].name, t->fields[i].type, "nullable", t->fields[i].nullable);
+            print_field_line(o, depth, t->fields[i].name, t->fields[i].type, "nullable",
+                             t->fields[i].nullable);
         break;
     case WEIR_TYPE_ARRAY:
         print_field_line(o, depth, "element", t->element, "containsNull", t->contains_null);
@@ -350,8 +352,9 @@ static int cmd_describe(struct args *a)
     if (json) {
         weir_buf_append_str(&o, "{\"path\":");
         json_str(&o, path);
-        weir_buf_printf(&o, ",\"version\":%" PRId64 ",\"protocol\":{\"minReaderVersion\":%d,\"minWriterVersion\":%d",
-                        weir_delta_snapshot_version(s), (int)p->min_reader_version, (int)p->min_writer_version);
+        weir_buf_printf(
+            &o, ",\"version\":%" PRId64 ",\"protocol\":{\"minReaderVersion\":%d,\"minWriterVersion\":%d",
+            weir_delta_snapshot_version(s), (int)p->min_reader_version, (int)p->min_writer_version);
         if (p->has_reader_features) {
             weir_buf_append_str(&o, ",\"readerFeatures\":");
             json_str_array(&o, p->reader_features, p->n_reader_features);
@@ -434,7 +437,8 @@ static int cmd_describe(struct args *a)
         else
             weir_buf_append_str(&o, "Rows:               unknown (some files have no stats)\n");
         if (weir_delta_snapshot_checkpoint_version(s) >= 0)
-            weir_buf_printf(&o, "Checkpoint:         %" PRId64 "\n", weir_delta_snapshot_checkpoint_version(s));
+            weir_buf_printf(&o, "Checkpoint:         %" PRId64 "\n",
+                            weir_delta_snapshot_checkpoint_version(s));
         if (md->n_configuration > 0) {
             weir_buf_append_str(&o, "Configuration:\n");
             for (size_t i = 0; i < md->n_configuration; i++)
@@ -498,12 +502,12 @@ static int cmd_history(struct args *a)
         char when[48];
         fmt_ms(h[i].timestamp, when);
         if (json) {
-            weir_buf_printf(&o, "{\"version\":%" PRId64 ",\"timestamp\":%" PRId64 ",\"time\":\"%s\",\"operation\":",
-                            h[i].version, h[i].timestamp, when);
+            weir_buf_printf(
+                &o, "{\"version\":%" PRId64 ",\"timestamp\":%" PRId64 ",\"time\":\"%s\",\"operation\":",
+                h[i].version, h[i].timestamp, when);
             json_str(&o, opname);
             weir_buf_printf(&o, ",\"operationParameters\":%s,\"operationMetrics\":%s,\"commitInfo\":%s}\n",
-                            params ? params : "{}", metrics ? metrics : "{}",
-                            ci ? h[i].commit_info : "null");
+                            params ? params : "{}", metrics ? metrics : "{}", ci ? h[i].commit_info : "null");
         } else {
             weir_buf_printf(&o, "%" PRId64 "\t%s\t%s\t%s\t%s\n", h[i].version, when, opname ? opname : "-",
                             params ? params : "{}", metrics ? metrics : "{}");
@@ -635,8 +639,8 @@ static int cmd_scan(struct args *a)
     if (ts_arg != NULL) {
         int64_t ms;
         if (parse_ts_arg(ts_arg, &ms) != 0) {
-            exit_code = weir_cli_usage_error(a->cmd, "--timestamp '%s' is neither ISO-8601 nor epoch milliseconds",
-                                             ts_arg);
+            exit_code = weir_cli_usage_error(
+                a->cmd, "--timestamp '%s' is neither ISO-8601 nor epoch milliseconds", ts_arg);
             goto out;
         }
         if ((rc = weir_delta_version_at_timestamp(t, ms, &version, &err)) != 0) {
@@ -748,7 +752,8 @@ static int read_stdin(struct weir_buf *stdin_data, bool *loaded, struct weir_err
 static struct weir_buf g_stdin_data;
 static bool g_stdin_loaded;
 
-static int for_each_chunk(const char *path, struct weir_buf *buf, chunk_fn fn, void *ctx, struct weir_error *err)
+static int for_each_chunk(const char *path, struct weir_buf *buf, chunk_fn fn, void *ctx,
+                          struct weir_error *err)
 {
     struct infile f;
     if (strcmp(path, "-") == 0) {
@@ -932,7 +937,8 @@ static int cmd_import(struct args *a)
         goto out;
     }
     if (codec_name != NULL && (codec = weir_parquet_codec_from_string(codec_name)) < 0) {
-        exit_code = weir_cli_usage_error(a->cmd, "unknown --codec '%s' (snappy, zstd, gzip, none)", codec_name);
+        exit_code =
+            weir_cli_usage_error(a->cmd, "unknown --codec '%s' (snappy, zstd, gzip, none)", codec_name);
         goto out;
     }
     if ((rc = weir_delta_table_open(&t, path, &err)) != 0) {
@@ -959,8 +965,10 @@ static int cmd_import(struct args *a)
             for (size_t i = 0; same && i < nparts; i++)
                 same = strcmp(parts[i], md->partition_columns[i]) == 0;
             if (!same) {
-                exit_code = weir_cli_usage_error(a->cmd, "%s is already partitioned differently; --partition-by "
-                                                 "only applies when the table is created", path);
+                exit_code = weir_cli_usage_error(a->cmd,
+                                                 "%s is already partitioned differently; --partition-by "
+                                                 "only applies when the table is created",
+                                                 path);
                 goto out;
             }
         }
@@ -971,7 +979,8 @@ static int cmd_import(struct args *a)
                 goto out;
             }
             if (!weir_type_equal(given, md->schema))
-                fprintf(stderr, "weir: warning: %s exists; importing with the table's schema, not --schema\n", path);
+                fprintf(stderr, "weir: warning: %s exists; importing with the table's schema, not --schema\n",
+                        path);
             weir_type_destroy(given);
         }
         if ((schema = weir_type_clone(md->schema)) == NULL) {
@@ -1012,12 +1021,13 @@ static int cmd_import(struct args *a)
         for (size_t i = 0; i < nparts; i++) {
             int fi = weir_type_field_index(schema, parts[i]);
             if (fi < 0) {
-                exit_code = weir_cli_usage_error(a->cmd, "--partition-by column '%s' is not in the schema", parts[i]);
+                exit_code =
+                    weir_cli_usage_error(a->cmd, "--partition-by column '%s' is not in the schema", parts[i]);
                 goto out;
             }
             if (!weir_type_is_primitive(schema->fields[fi].type)) {
-                exit_code = weir_cli_usage_error(a->cmd, "--partition-by column '%s' is not of a primitive type",
-                                                 parts[i]);
+                exit_code = weir_cli_usage_error(
+                    a->cmd, "--partition-by column '%s' is not of a primitive type", parts[i]);
                 goto out;
             }
             if (strcmp(parts[i], schema->fields[fi].name) != 0) {
@@ -1067,12 +1077,13 @@ static int cmd_import(struct args *a)
     wo.partition_by = (const char *const *)parts;
     wo.n_partition_by = nparts;
     wo.create_if_missing = true;
-    if ((rc = weir_delta_write(t, (const struct weir_batch *const *)ic.batches, ic.nbatches, &wo, &res, &err)) != 0) {
+    if ((rc = weir_delta_write(t, (const struct weir_batch *const *)ic.batches, ic.nbatches, &wo, &res,
+                               &err)) != 0) {
         exit_code = weir_cli_fail(&err, rc);
         goto out;
     }
-    printf("imported %" PRId64 " rows into %s: version %" PRId64 ", %zu files, %" PRId64 " bytes\n", ic.rows, path,
-           res.version, res.files_added, res.bytes_written);
+    printf("imported %" PRId64 " rows into %s: version %" PRId64 ", %zu files, %" PRId64 " bytes\n", ic.rows,
+           path, res.version, res.files_added, res.bytes_written);
     if (fflush(stdout) != 0)
         exit_code = WEIR_EXIT_RUNTIME;
 out:
@@ -1103,7 +1114,8 @@ static int cmd_checkpoint(struct args *a)
     int rc, exit_code = WEIR_EXIT_OK;
     if (!parse_path_args(a, NULL, NULL, NULL, NULL, &path, &exit_code))
         goto out;
-    if ((rc = open_snapshot(path, -1, &t, &s, &err)) != 0 || (rc = weir_delta_snapshot_check_write(s, &err)) != 0 ||
+    if ((rc = open_snapshot(path, -1, &t, &s, &err)) != 0 ||
+        (rc = weir_delta_snapshot_check_write(s, &err)) != 0 ||
         (rc = weir_delta_checkpoint_write(t, s, 0, &err)) != 0) {
         exit_code = weir_cli_fail(&err, rc);
         goto out;

@@ -39,10 +39,10 @@ struct weir_column {
     const struct weir_type *type; /* borrowed from the batch's schema */
     size_t length;                /* number of values */
     size_t null_count;
-    uint8_t *validity;            /* NULL: all valid */
-    void *data;                   /* fixed-width values */
-    int64_t *offsets;             /* length+1 entries (string/binary/array/map) */
-    uint8_t *bytes;               /* string/binary payload */
+    uint8_t *validity; /* NULL: all valid */
+    void *data;        /* fixed-width values */
+    int64_t *offsets;  /* length+1 entries (string/binary/array/map) */
+    uint8_t *bytes;    /* string/binary payload */
     size_t bytes_len;
     struct weir_column *children;
     size_t nchildren;
@@ -86,11 +86,11 @@ int weir_column_append_null(struct weir_column *c); /* any kind; nested: adds nu
 int weir_column_append_bool(struct weir_column *c, bool v);
 int weir_column_append_i8(struct weir_column *c, int8_t v);
 int weir_column_append_i16(struct weir_column *c, int16_t v);
-int weir_column_append_i32(struct weir_column *c, int32_t v);  /* INTEGER, DATE */
-int weir_column_append_i64(struct weir_column *c, int64_t v);  /* LONG, TIMESTAMP[_NTZ] */
+int weir_column_append_i32(struct weir_column *c, int32_t v); /* INTEGER, DATE */
+int weir_column_append_i64(struct weir_column *c, int64_t v); /* LONG, TIMESTAMP[_NTZ] */
 int weir_column_append_f32(struct weir_column *c, float v);
 int weir_column_append_f64(struct weir_column *c, double v);
-int weir_column_append_i128(struct weir_column *c, weir_i128 v); /* DECIMAL */
+int weir_column_append_i128(struct weir_column *c, weir_i128 v);              /* DECIMAL */
 int weir_column_append_bytes(struct weir_column *c, const void *p, size_t n); /* STRING, BINARY */
 int weir_column_append_struct(struct weir_column *c, bool valid);
 int weir_column_append_list(struct weir_column *c, bool valid); /* ARRAY, MAP */
@@ -103,9 +103,18 @@ int weir_column_reserve(struct weir_column *c, size_t n, size_t nbytes);
 int weir_column_append_from(struct weir_column *dst, const struct weir_column *src, size_t row);
 
 /* Typed reads (no bounds check beyond an assert). */
-static inline int64_t weir_column_i64(const struct weir_column *c, size_t i) { return ((const int64_t *)c->data)[i]; }
-static inline int32_t weir_column_i32(const struct weir_column *c, size_t i) { return ((const int32_t *)c->data)[i]; }
-static inline double weir_column_f64(const struct weir_column *c, size_t i) { return ((const double *)c->data)[i]; }
+static inline int64_t weir_column_i64(const struct weir_column *c, size_t i)
+{
+    return ((const int64_t *)c->data)[i];
+}
+static inline int32_t weir_column_i32(const struct weir_column *c, size_t i)
+{
+    return ((const int32_t *)c->data)[i];
+}
+static inline double weir_column_f64(const struct weir_column *c, size_t i)
+{
+    return ((const double *)c->data)[i];
+}
 static inline const uint8_t *weir_column_bytes(const struct weir_column *c, size_t i, size_t *len)
 {
     *len = (size_t)(c->offsets[i + 1] - c->offsets[i]);

@@ -10,20 +10,20 @@
 #include <stdbool.h>
 #include <stddef.h>
 
-#define WEIR_ERRNO_MAP(X)                                                     \
-    X(NOMEM, -1, "out of memory")                                             \
-    X(INVAL, -2, "invalid argument")                                          \
-    X(IO, -3, "I/O error")                                                    \
-    X(CORRUPT, -4, "corrupt or truncated data")                               \
-    X(NOTFOUND, -5, "not found")                                              \
-    X(EXISTS, -6, "already exists")                                           \
-    X(CONFLICT, -7, "concurrent modification conflict")                       \
-    X(UNSUPPORTED, -8, "unsupported feature")                                 \
-    X(RANGE, -9, "value out of range")                                        \
-    X(PARSE, -10, "parse error")                                              \
-    X(SCHEMA, -11, "schema mismatch")                                         \
-    X(RETRY, -12, "temporary failure, retry")                                 \
-    X(CONFIG, -13, "bad configuration")                                       \
+#define WEIR_ERRNO_MAP(X)                               \
+    X(NOMEM, -1, "out of memory")                       \
+    X(INVAL, -2, "invalid argument")                    \
+    X(IO, -3, "I/O error")                              \
+    X(CORRUPT, -4, "corrupt or truncated data")         \
+    X(NOTFOUND, -5, "not found")                        \
+    X(EXISTS, -6, "already exists")                     \
+    X(CONFLICT, -7, "concurrent modification conflict") \
+    X(UNSUPPORTED, -8, "unsupported feature")           \
+    X(RANGE, -9, "value out of range")                  \
+    X(PARSE, -10, "parse error")                        \
+    X(SCHEMA, -11, "schema mismatch")                   \
+    X(RETRY, -12, "temporary failure, retry")           \
+    X(CONFIG, -13, "bad configuration")                 \
     X(STATE, -14, "invalid state")
 
 enum weir_errno {
@@ -53,8 +53,7 @@ int weir_error_set(struct weir_error *err, int code, const char *fmt, ...)
 
 /* Prepend context ("reading part-0001.parquet") to an existing message:
  * result is "<context>: <old message>". Returns err->code. */
-int weir_error_prefix(struct weir_error *err, const char *fmt, ...)
-    __attribute__((format(printf, 2, 3)));
+int weir_error_prefix(struct weir_error *err, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 
 void weir_error_clear(struct weir_error *err);
 

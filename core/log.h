@@ -20,17 +20,17 @@ void weir_log_set_format(enum weir_log_format format);
 int weir_log_level_from_string(const char *s);
 
 /* pipeline may be NULL; batch < 0 means "no batch". */
-void weir_log_write(enum weir_log_level level, const char *pipeline, int64_t batch,
-                    const char *fmt, ...) __attribute__((format(printf, 4, 5)));
+void weir_log_write(enum weir_log_level level, const char *pipeline, int64_t batch, const char *fmt, ...)
+    __attribute__((format(printf, 4, 5)));
 
-#define WEIR_LOG(level, pipeline, batch, ...)                                 \
-    do {                                                                      \
-        if ((int)(level) >= weir_log_min_level)                               \
-            weir_log_write((level), (pipeline), (batch), __VA_ARGS__);        \
+#define WEIR_LOG(level, pipeline, batch, ...)                          \
+    do {                                                               \
+        if ((int)(level) >= weir_log_min_level)                        \
+            weir_log_write((level), (pipeline), (batch), __VA_ARGS__); \
     } while (0)
 #define WEIR_DEBUG(...) WEIR_LOG(WEIR_LOG_DEBUG, NULL, -1, __VA_ARGS__)
-#define WEIR_INFO(...) WEIR_LOG(WEIR_LOG_INFO, NULL, -1, __VA_ARGS__)
-#define WEIR_WARN(...) WEIR_LOG(WEIR_LOG_WARN, NULL, -1, __VA_ARGS__)
+#define WEIR_INFO(...)  WEIR_LOG(WEIR_LOG_INFO, NULL, -1, __VA_ARGS__)
+#define WEIR_WARN(...)  WEIR_LOG(WEIR_LOG_WARN, NULL, -1, __VA_ARGS__)
 #define WEIR_ERROR(...) WEIR_LOG(WEIR_LOG_ERROR, NULL, -1, __VA_ARGS__)
 
 #endif

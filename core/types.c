@@ -8,8 +8,8 @@
  * recursive descent over the shared JSON tokenizer (core/json.h): strings
  * are scanned by weir_jtok_string and decoded by weir_json_unescape; values
  * it does not interpret (unknown keys, metadata) are checked by
- * weir_json_parse into one reused scratch tape. It reports byte positions and field paths and limits nesting depth.
- * Types are immutable after construction; no global state; thread-safe. */
+ * weir_json_parse into one reused scratch tape. It reports byte positions and field paths and limits nesting
+ * depth. Types are immutable after construction; no global state; thread-safe. */
 #include "core/types.h"
 
 #include <ctype.h>
@@ -447,7 +447,7 @@ struct jp {
     size_t n;      /* strlen(s) */
     size_t pos;
     struct weir_error *err;
-    struct weir_buf path;        /* field path for messages, e.g. "a.element.b" */
+    struct weir_buf path;         /* field path for messages, e.g. "a.element.b" */
     struct weir_json_doc scratch; /* tape for values that are only checked */
     int depth;
 };
@@ -497,10 +497,14 @@ static int jp_tok_fail(struct jp *p, int code, size_t at)
             p->pos--;
         return jp_fail(p, "bad number");
     case WEIR_JTOK_EEND:
-    case WEIR_JTOK_EVALUE: return jp_fail(p, "expected a JSON value");
-    case WEIR_JTOK_EKEY: return jp_fail(p, "expected a string");
-    case WEIR_JTOK_ECOLON: return jp_fail(p, "expected ':'");
-    default: return jp_fail(p, weir_jtok_strerror(code));
+    case WEIR_JTOK_EVALUE:
+        return jp_fail(p, "expected a JSON value");
+    case WEIR_JTOK_EKEY:
+        return jp_fail(p, "expected a string");
+    case WEIR_JTOK_ECOLON:
+        return jp_fail(p, "expected ':'");
+    default:
+        return jp_fail(p, weir_jtok_strerror(code));
     }
 }
 
@@ -553,8 +557,8 @@ static int jp_skip(struct jp *p)
     jp_ws(p);
     struct weir_json_perr e;
     size_t end;
-    if (weir_json_parse(&p->scratch, p->s, p->n, p->pos, WEIR_JSON_PREFIX, TYPE_MAX_DEPTH * 4 - p->depth, &end,
-                        &e) != 0)
+    if (weir_json_parse(&p->scratch, p->s, p->n, p->pos, WEIR_JSON_PREFIX, TYPE_MAX_DEPTH * 4 - p->depth,
+                        &end, &e) != 0)
         return jp_tok_fail(p, e.code, e.pos);
     p->pos = end;
     return 0;

@@ -19,14 +19,14 @@
 
 enum weir_type_kind {
     WEIR_TYPE_BOOLEAN = 0,
-    WEIR_TYPE_BYTE,          /* int8 */
-    WEIR_TYPE_SHORT,         /* int16 */
-    WEIR_TYPE_INTEGER,       /* int32 */
-    WEIR_TYPE_LONG,          /* int64 */
+    WEIR_TYPE_BYTE,    /* int8 */
+    WEIR_TYPE_SHORT,   /* int16 */
+    WEIR_TYPE_INTEGER, /* int32 */
+    WEIR_TYPE_LONG,    /* int64 */
     WEIR_TYPE_FLOAT,
     WEIR_TYPE_DOUBLE,
-    WEIR_TYPE_DECIMAL,       /* precision 1..38, scale 0..precision */
-    WEIR_TYPE_STRING,        /* UTF-8 */
+    WEIR_TYPE_DECIMAL, /* precision 1..38, scale 0..precision */
+    WEIR_TYPE_STRING,  /* UTF-8 */
     WEIR_TYPE_BINARY,
     WEIR_TYPE_DATE,          /* int32 days since 1970-01-01 */
     WEIR_TYPE_TIMESTAMP,     /* int64 microseconds since epoch, UTC */
@@ -65,11 +65,10 @@ struct weir_type *weir_type_primitive(enum weir_type_kind kind);
 struct weir_type *weir_type_decimal(int precision, int scale);
 struct weir_type *weir_type_struct(void);
 /* Appends a field; takes ownership of `type`; metadata NULL means "{}". */
-int weir_type_struct_add(struct weir_type *st, const char *name, struct weir_type *type,
-                         bool nullable, const char *metadata);
+int weir_type_struct_add(struct weir_type *st, const char *name, struct weir_type *type, bool nullable,
+                         const char *metadata);
 struct weir_type *weir_type_array(struct weir_type *element, bool contains_null);
-struct weir_type *weir_type_map(struct weir_type *key, struct weir_type *value,
-                                bool value_contains_null);
+struct weir_type *weir_type_map(struct weir_type *key, struct weir_type *value, bool value_contains_null);
 
 void weir_type_destroy(struct weir_type *t);
 struct weir_type *weir_type_clone(const struct weir_type *t);

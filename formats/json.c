@@ -85,8 +85,8 @@ static bool is_blank(const char *s, size_t n)
 /* ------------------------------------------------------------------ scalars */
 
 static const int8_t b64_table[256] = {
-    ['A'] = 1, ['B'] = 2, ['C'] = 3, ['D'] = 4, ['E'] = 5, ['F'] = 6, ['G'] = 7, ['H'] = 8,
-    ['I'] = 9, ['J'] = 10, ['K'] = 11, ['L'] = 12, ['M'] = 13, ['N'] = 14, ['O'] = 15, ['P'] = 16,
+    ['A'] = 1,  ['B'] = 2,  ['C'] = 3,  ['D'] = 4,  ['E'] = 5,  ['F'] = 6,  ['G'] = 7,  ['H'] = 8,
+    ['I'] = 9,  ['J'] = 10, ['K'] = 11, ['L'] = 12, ['M'] = 13, ['N'] = 14, ['O'] = 15, ['P'] = 16,
     ['Q'] = 17, ['R'] = 18, ['S'] = 19, ['T'] = 20, ['U'] = 21, ['V'] = 22, ['W'] = 23, ['X'] = 24,
     ['Y'] = 25, ['Z'] = 26, ['a'] = 27, ['b'] = 28, ['c'] = 29, ['d'] = 30, ['e'] = 31, ['f'] = 32,
     ['g'] = 33, ['h'] = 34, ['i'] = 35, ['j'] = 36, ['k'] = 37, ['l'] = 38, ['m'] = 39, ['n'] = 40,
@@ -243,8 +243,7 @@ static unsigned __int128 pow10_u128(int k)
 /* Exact decimal text -> unscaled integer at `scale`. With truncate, extra
  * fraction digits are dropped (toward negative infinity) instead of being an
  * error; `precision` 0 means "fits in 38 digits". */
-static int parse_decimal_ex(const char *s, size_t n, int precision, int scale, bool truncate,
-                            weir_i128 *out)
+static int parse_decimal_ex(const char *s, size_t n, int precision, int scale, bool truncate, weir_i128 *out)
 {
     if (!is_number_text(s, n))
         return WEIR_EPARSE;
@@ -283,7 +282,8 @@ static int parse_decimal_ex(const char *s, size_t n, int precision, int scale, b
     unsigned __int128 acc = 0;
     bool dropped = false;
     for (int64_t k = 0; k < m; k++) {
-        char c = k < (int64_t)(dint_end - d0) ? s[d0 + (size_t)k] : s[f0 + (size_t)(k - (int64_t)(dint_end - d0))];
+        char c =
+            k < (int64_t)(dint_end - d0) ? s[d0 + (size_t)k] : s[f0 + (size_t)(k - (int64_t)(dint_end - d0))];
         unsigned d = (unsigned)(c - '0');
         int64_t p = (m - 1 - k) + plast;
         if (p < 0) {
@@ -566,8 +566,8 @@ struct weir_json_decoder {
     struct weir_type *schema;
     bool reject_unknown;
     char *source;
-    uint64_t line_no;  /* number of the last line started */
-    uint64_t offset;   /* byte offset of the next call's text */
+    uint64_t line_no; /* number of the last line started */
+    uint64_t offset;  /* byte offset of the next call's text */
     struct weir_json_doc doc;
     struct weir_json_perr perr;
     struct weir_buf scratch;  /* unescaped strings */
@@ -596,7 +596,8 @@ int weir_json_decoder_create(struct weir_json_decoder **out, const struct weir_t
     int rc = 0;
     *out = NULL;
     if (schema == NULL || schema->kind != WEIR_TYPE_STRUCT || schema->nfields == 0) {
-        rc = weir_error_set(err, WEIR_EINVAL, "json decoder: schema must be a struct with at least one field");
+        rc =
+            weir_error_set(err, WEIR_EINVAL, "json decoder: schema must be a struct with at least one field");
         goto out;
     }
     d = weir_calloc(1, sizeof *d);
@@ -683,10 +684,10 @@ static void path_text(const struct weir_json_decoder *d, char *buf, size_t cap)
 }
 
 /* Set an error about the value at node `ni` of the current line. */
-static int dfail(struct weir_json_decoder *d, struct weir_error *err, int code, uint32_t ni,
-                 const char *fmt, ...) __attribute__((format(printf, 5, 6)));
-static int dfail(struct weir_json_decoder *d, struct weir_error *err, int code, uint32_t ni,
-                 const char *fmt, ...)
+static int dfail(struct weir_json_decoder *d, struct weir_error *err, int code, uint32_t ni, const char *fmt,
+                 ...) __attribute__((format(printf, 5, 6)));
+static int dfail(struct weir_json_decoder *d, struct weir_error *err, int code, uint32_t ni, const char *fmt,
+                 ...)
 {
     char what[256], path[512], got[96];
     va_list ap;
@@ -710,31 +711,44 @@ static int dfail(struct weir_json_decoder *d, struct weir_error *err, int code, 
     const char *unit = d->unit ? d->unit : "line";
     if (path[0])
         return weir_error_set(err, code, "%s%s%s %" PRIu64 " (byte %" PRIu64 "): field '%s': %s%s",
-                              d->source ? d->source : "", d->source ? ": " : "", unit, d->line_no, off, path, what,
-                              got);
-    return weir_error_set(err, code, "%s%s%s %" PRIu64 " (byte %" PRIu64 "): %s%s", d->source ? d->source : "",
-                          d->source ? ": " : "", unit, d->line_no, off, what, got);
+                              d->source ? d->source : "", d->source ? ": " : "", unit, d->line_no, off, path,
+                              what, got);
+    return weir_error_set(err, code, "%s%s%s %" PRIu64 " (byte %" PRIu64 "): %s%s",
+                          d->source ? d->source : "", d->source ? ": " : "", unit, d->line_no, off, what,
+                          got);
 }
 
 static const char *type_word(const struct weir_type *t)
 {
     switch (t->kind) {
-    case WEIR_TYPE_BOOLEAN: return "true or false";
+    case WEIR_TYPE_BOOLEAN:
+        return "true or false";
     case WEIR_TYPE_BYTE:
     case WEIR_TYPE_SHORT:
     case WEIR_TYPE_INTEGER:
-    case WEIR_TYPE_LONG: return "an integer";
+    case WEIR_TYPE_LONG:
+        return "an integer";
     case WEIR_TYPE_FLOAT:
-    case WEIR_TYPE_DOUBLE: return "a number";
-    case WEIR_TYPE_DECIMAL: return "a decimal number or string";
-    case WEIR_TYPE_STRING: return "a string";
-    case WEIR_TYPE_BINARY: return "a base64 string";
-    case WEIR_TYPE_DATE: return "a date string \"YYYY-MM-DD\"";
-    case WEIR_TYPE_TIMESTAMP: return "an ISO-8601 timestamp string or epoch seconds";
-    case WEIR_TYPE_TIMESTAMP_NTZ: return "an ISO-8601 timestamp string without zone";
-    case WEIR_TYPE_STRUCT: return "an object";
-    case WEIR_TYPE_ARRAY: return "an array";
-    case WEIR_TYPE_MAP: return "an object or an array of {\"key\",\"value\"}";
+    case WEIR_TYPE_DOUBLE:
+        return "a number";
+    case WEIR_TYPE_DECIMAL:
+        return "a decimal number or string";
+    case WEIR_TYPE_STRING:
+        return "a string";
+    case WEIR_TYPE_BINARY:
+        return "a base64 string";
+    case WEIR_TYPE_DATE:
+        return "a date string \"YYYY-MM-DD\"";
+    case WEIR_TYPE_TIMESTAMP:
+        return "an ISO-8601 timestamp string or epoch seconds";
+    case WEIR_TYPE_TIMESTAMP_NTZ:
+        return "an ISO-8601 timestamp string without zone";
+    case WEIR_TYPE_STRUCT:
+        return "an object";
+    case WEIR_TYPE_ARRAY:
+        return "an array";
+    case WEIR_TYPE_MAP:
+        return "an object or an array of {\"key\",\"value\"}";
     }
     return "a value";
 }
@@ -760,8 +774,9 @@ static int push_slots(struct weir_json_decoder *d, size_t n, size_t *base)
 
 /* Text of a string node (unescaped into scratch when it has escapes). */
 /* Slow path of str_text: the string holds escapes. */
-static __attribute__((noinline)) int str_unescape(struct weir_json_decoder *d, struct weir_error *err, uint32_t ni,
-                                                  struct weir_buf *into, const char **p, size_t *n)
+static __attribute__((noinline)) int str_unescape(struct weir_json_decoder *d, struct weir_error *err,
+                                                  uint32_t ni, struct weir_buf *into, const char **p,
+                                                  size_t *n)
 {
     const struct weir_json_node *x = &d->doc.nodes[ni];
     int rc = junescape(d->line + x->start, x->len, into);
@@ -774,8 +789,8 @@ static __attribute__((noinline)) int str_unescape(struct weir_json_decoder *d, s
     return 0;
 }
 
-static inline int str_text(struct weir_json_decoder *d, struct weir_error *err, uint32_t ni, struct weir_buf *into,
-                           const char **p, size_t *n)
+static inline int str_text(struct weir_json_decoder *d, struct weir_error *err, uint32_t ni,
+                           struct weir_buf *into, const char **p, size_t *n)
 {
     const struct weir_json_node *x = &d->doc.nodes[ni];
     if (!x->esc) {
@@ -825,17 +840,25 @@ static int dec_primitive(struct weir_json_decoder *d, struct weir_column *c, uin
     int rc = 0;
     if (!dry) {
         switch (t->kind) {
-        case WEIR_TYPE_BYTE: return weir_column_append_i8(c, (int8_t)ax->i);
-        case WEIR_TYPE_SHORT: return weir_column_append_i16(c, (int16_t)ax->i);
+        case WEIR_TYPE_BYTE:
+            return weir_column_append_i8(c, (int8_t)ax->i);
+        case WEIR_TYPE_SHORT:
+            return weir_column_append_i16(c, (int16_t)ax->i);
         case WEIR_TYPE_INTEGER:
-        case WEIR_TYPE_DATE: return weir_column_append_i32(c, (int32_t)ax->i);
+        case WEIR_TYPE_DATE:
+            return weir_column_append_i32(c, (int32_t)ax->i);
         case WEIR_TYPE_LONG:
         case WEIR_TYPE_TIMESTAMP:
-        case WEIR_TYPE_TIMESTAMP_NTZ: return weir_column_append_i64(c, ax->i);
-        case WEIR_TYPE_FLOAT: return weir_column_append_f32(c, ax->f32);
-        case WEIR_TYPE_DOUBLE: return weir_column_append_f64(c, ax->f);
-        case WEIR_TYPE_DECIMAL: return weir_column_append_i128(c, ax->dec);
-        default: break;
+        case WEIR_TYPE_TIMESTAMP_NTZ:
+            return weir_column_append_i64(c, ax->i);
+        case WEIR_TYPE_FLOAT:
+            return weir_column_append_f32(c, ax->f32);
+        case WEIR_TYPE_DOUBLE:
+            return weir_column_append_f64(c, ax->f);
+        case WEIR_TYPE_DECIMAL:
+            return weir_column_append_i128(c, ax->dec);
+        default:
+            break;
         }
     }
     switch (t->kind) {
@@ -883,7 +906,8 @@ static int dec_primitive(struct weir_json_decoder *d, struct weir_column *c, uin
             else
                 v = strtod(z, NULL);
             if (errno == ERANGE && (isinf(f) || isinf(v)))
-                return dfail(d, err, WEIR_ERANGE, ni, "value out of range for %s", weir_type_kind_name(t->kind));
+                return dfail(d, err, WEIR_ERANGE, ni, "value out of range for %s",
+                             weir_type_kind_name(t->kind));
         } else {
             goto mismatch;
         }
@@ -967,7 +991,8 @@ static int dec_members(struct weir_json_decoder *d, const struct weir_type *st, 
     if (rc != 0)
         return weir_error_set(err, rc, "json decoder: out of memory");
     size_t next_hint = 0;
-    for (uint32_t k = d->doc.nodes[obj].child; k != WEIR_JSON_NONE; k = d->doc.nodes[d->doc.nodes[k].next].next) {
+    for (uint32_t k = d->doc.nodes[obj].child; k != WEIR_JSON_NONE;
+         k = d->doc.nodes[d->doc.nodes[k].next].next) {
         uint32_t v = d->doc.nodes[k].next;
         if (!dry) {
             /* the dry pass matched this key already */
@@ -995,7 +1020,8 @@ static int dec_members(struct weir_json_decoder *d, const struct weir_type *st, 
             }
             if (found < 0) {
                 for (size_t f = 0; f < nf; f++) {
-                    if (strlen(st->fields[f].name) == nlen && strncasecmp(st->fields[f].name, name, nlen) == 0) {
+                    if (strlen(st->fields[f].name) == nlen &&
+                        strncasecmp(st->fields[f].name, name, nlen) == 0) {
                         found = (long)f;
                         break;
                     }
@@ -1036,7 +1062,8 @@ static int dec_value(struct weir_json_decoder *d, struct weir_column *c, uint32_
     int rc = 0;
     if (ni == WEIR_JSON_NONE || d->doc.nodes[ni].type == WEIR_JSON_NULL) {
         if (!nullable)
-            return dfail(d, err, WEIR_ESCHEMA, ni, "%s in a non-nullable field", ni == WEIR_JSON_NONE ? "missing" : "null");
+            return dfail(d, err, WEIR_ESCHEMA, ni, "%s in a non-nullable field",
+                         ni == WEIR_JSON_NONE ? "missing" : "null");
         return dry ? 0 : weir_column_append_null(c);
     }
     const struct weir_json_node *x = &d->doc.nodes[ni];
@@ -1067,7 +1094,8 @@ static int dec_value(struct weir_json_decoder *d, struct weir_column *c, uint32_
             break;
         size_t idx = 0;
         if (x->type == WEIR_JSON_OBJ) {
-            for (uint32_t k = x->child; k != WEIR_JSON_NONE; k = d->doc.nodes[d->doc.nodes[k].next].next, idx++) {
+            for (uint32_t k = x->child; k != WEIR_JSON_NONE;
+                 k = d->doc.nodes[d->doc.nodes[k].next].next, idx++) {
                 const char *ks = NULL;
                 size_t kn = 0;
                 if ((rc = str_text(d, err, k, &d->scratch, &ks, &kn)) != 0)
@@ -1080,16 +1108,21 @@ static int dec_value(struct weir_json_decoder *d, struct weir_column *c, uint32_
                 if (kt->kind >= WEIR_TYPE_BYTE && kt->kind <= WEIR_TYPE_DECIMAL)
                     kjt = WEIR_JSON_NUM;
                 else if (kt->kind == WEIR_TYPE_BOOLEAN)
-                    kjt = (kn == 4 && memcmp(ks, "true", 4) == 0) ? WEIR_JSON_TRUE
+                    kjt = (kn == 4 && memcmp(ks, "true", 4) == 0)    ? WEIR_JSON_TRUE
                           : (kn == 5 && memcmp(ks, "false", 5) == 0) ? WEIR_JSON_FALSE
                                                                      : WEIR_JSON_STR;
-                if (kt->kind == WEIR_TYPE_STRING || !(kt->kind == WEIR_TYPE_BINARY || weir_type_is_primitive(kt)))
-                    rc = kt->kind == WEIR_TYPE_STRING ? (dry ? 0 : weir_column_append_bytes(&c->children[0], ks, kn))
-                                                      : dfail(d, err, WEIR_EPARSE, k, "map keys of type %s cannot come from a JSON object", weir_type_kind_name(kt->kind));
+                if (kt->kind == WEIR_TYPE_STRING ||
+                    !(kt->kind == WEIR_TYPE_BINARY || weir_type_is_primitive(kt)))
+                    rc = kt->kind == WEIR_TYPE_STRING
+                             ? (dry ? 0 : weir_column_append_bytes(&c->children[0], ks, kn))
+                             : dfail(d, err, WEIR_EPARSE, k,
+                                     "map keys of type %s cannot come from a JSON object",
+                                     weir_type_kind_name(kt->kind));
                 else
                     rc = dec_primitive(d, &c->children[0], k, kjt, ks, kn, dry, err);
                 if (rc == 0)
-                    rc = dec_value(d, &c->children[1], d->doc.nodes[k].next, t->value_contains_null, dry, err);
+                    rc =
+                        dec_value(d, &c->children[1], d->doc.nodes[k].next, t->value_contains_null, dry, err);
                 d->depth--;
                 if (rc != 0)
                     return rc;
@@ -1153,7 +1186,8 @@ static int decode_one(struct weir_json_decoder *d, const char *text, size_t len,
         if (d->perr.code == WEIR_JTOK_ENOMEM)
             return weir_error_set(err, WEIR_ENOMEM, "json decoder: out of memory");
         d->line_off += d->perr.pos;
-        return dfail(d, err, WEIR_EPARSE, WEIR_JSON_NONE, "invalid JSON: %s", weir_jtok_strerror(d->perr.code));
+        return dfail(d, err, WEIR_EPARSE, WEIR_JSON_NONE, "invalid JSON: %s",
+                     weir_jtok_strerror(d->perr.code));
     }
     if (d->doc.nodes[0].type != WEIR_JSON_OBJ)
         return dfail(d, err, WEIR_EPARSE, 0, "expected a JSON object");
@@ -1282,13 +1316,27 @@ static int enc_string(struct weir_buf *o, const uint8_t *s, size_t n)
         size_t el = 2;
         e[0] = '\\';
         switch (c) {
-        case '"': e[1] = '"'; break;
-        case '\\': e[1] = '\\'; break;
-        case '\n': e[1] = 'n'; break;
-        case '\r': e[1] = 'r'; break;
-        case '\t': e[1] = 't'; break;
-        case '\b': e[1] = 'b'; break;
-        case '\f': e[1] = 'f'; break;
+        case '"':
+            e[1] = '"';
+            break;
+        case '\\':
+            e[1] = '\\';
+            break;
+        case '\n':
+            e[1] = 'n';
+            break;
+        case '\r':
+            e[1] = 'r';
+            break;
+        case '\t':
+            e[1] = 't';
+            break;
+        case '\b':
+            e[1] = 'b';
+            break;
+        case '\f':
+            e[1] = 'f';
+            break;
         default:
             e[1] = 'u';
             e[2] = '0';
@@ -1387,7 +1435,8 @@ static int enc_i64(struct weir_buf *o, int64_t v)
     return put_bytes(o, p, (size_t)(buf + sizeof buf - p));
 }
 
-int weir_json_encode_value(const struct weir_column *c, size_t row, struct weir_buf *o, struct weir_error *err)
+int weir_json_encode_value(const struct weir_column *c, size_t row, struct weir_buf *o,
+                           struct weir_error *err)
 {
     const struct weir_type *t = c->type;
     int rc = 0;
@@ -1401,13 +1450,22 @@ int weir_json_encode_value(const struct weir_column *c, size_t row, struct weir_
     case WEIR_TYPE_BOOLEAN:
         rc = ((const uint8_t *)c->data)[row] ? put_bytes(o, "true", 4) : put_bytes(o, "false", 5);
         break;
-    case WEIR_TYPE_BYTE: rc = enc_i64(o, ((const int8_t *)c->data)[row]); break;
-    case WEIR_TYPE_SHORT: rc = enc_i64(o, ((const int16_t *)c->data)[row]); break;
-    case WEIR_TYPE_INTEGER: rc = enc_i64(o, weir_column_i32(c, row)); break;
-    case WEIR_TYPE_LONG: rc = enc_i64(o, weir_column_i64(c, row)); break;
+    case WEIR_TYPE_BYTE:
+        rc = enc_i64(o, ((const int8_t *)c->data)[row]);
+        break;
+    case WEIR_TYPE_SHORT:
+        rc = enc_i64(o, ((const int16_t *)c->data)[row]);
+        break;
+    case WEIR_TYPE_INTEGER:
+        rc = enc_i64(o, weir_column_i32(c, row));
+        break;
+    case WEIR_TYPE_LONG:
+        rc = enc_i64(o, weir_column_i64(c, row));
+        break;
     case WEIR_TYPE_FLOAT:
     case WEIR_TYPE_DOUBLE: {
-        double v = t->kind == WEIR_TYPE_FLOAT ? (double)((const float *)c->data)[row] : weir_column_f64(c, row);
+        double v =
+            t->kind == WEIR_TYPE_FLOAT ? (double)((const float *)c->data)[row] : weir_column_f64(c, row);
         if (isnan(v))
             rc = put_bytes(o, "\"NaN\"", 5);
         else if (isinf(v))
@@ -1518,8 +1576,7 @@ int weir_json_encode_row(const struct weir_batch *b, size_t row, struct weir_buf
         if (f > 0 && (rc = put_byte(o, ',')) != 0)
             break;
         const char *name = b->schema->fields[f].name;
-        if ((rc = enc_string(o, (const uint8_t *)name, strlen(name))) != 0 ||
-            (rc = put_byte(o, ':')) != 0)
+        if ((rc = enc_string(o, (const uint8_t *)name, strlen(name))) != 0 || (rc = put_byte(o, ':')) != 0)
             break;
         rc = weir_json_encode_value(&b->columns[f], row, o, err);
     }
@@ -1552,11 +1609,11 @@ struct ifield {
 
 struct inode {
     enum ikind kind;
-    bool mixed;            /* became string from incompatible kinds */
+    bool mixed;                             /* became string from incompatible kinds */
     bool all_ts_zone, all_ts_ntz, all_date; /* for strings */
-    struct ifield *fields; /* struct */
+    struct ifield *fields;                  /* struct */
     size_t nfields, cap;
-    struct inode *elem;    /* array */
+    struct inode *elem; /* array */
 };
 
 struct weir_json_inferrer {
@@ -1645,7 +1702,8 @@ static int infer_value(struct weir_json_inferrer *inf, struct inode *t, uint32_t
 static int infer_members(struct weir_json_inferrer *inf, struct inode *t, uint32_t obj)
 {
     size_t ord = 0;
-    for (uint32_t k = inf->doc.nodes[obj].child; k != WEIR_JSON_NONE; k = inf->doc.nodes[inf->doc.nodes[k].next].next, ord++) {
+    for (uint32_t k = inf->doc.nodes[obj].child; k != WEIR_JSON_NONE;
+         k = inf->doc.nodes[inf->doc.nodes[k].next].next, ord++) {
         const struct weir_json_node *kx = &inf->doc.nodes[k];
         const char *name = inf->line + kx->start;
         size_t nlen = kx->len;
@@ -1794,13 +1852,13 @@ int weir_json_infer(struct weir_json_inferrer *inf, const char *text, size_t n, 
         if (is_blank(line, len))
             continue;
         if (len >= UINT32_MAX)
-            return weir_error_set(err, WEIR_EUNSUPPORTED, "%s%sline %" PRIu64 ": line longer than 4 GiB", src, sep,
-                                  inf->line_no);
+            return weir_error_set(err, WEIR_EUNSUPPORTED, "%s%sline %" PRIu64 ": line longer than 4 GiB", src,
+                                  sep, inf->line_no);
         if (parse_line(&inf->doc, line, len, &inf->perr) != 0) {
             if (inf->perr.code == WEIR_JTOK_ENOMEM)
                 return weir_error_set(err, WEIR_ENOMEM, "json inference: out of memory");
-            return weir_error_set(err, WEIR_EPARSE, "%s%sline %" PRIu64 " (byte %zu): invalid JSON: %s", src, sep,
-                                  inf->line_no, off + inf->perr.pos, weir_jtok_strerror(inf->perr.code));
+            return weir_error_set(err, WEIR_EPARSE, "%s%sline %" PRIu64 " (byte %zu): invalid JSON: %s", src,
+                                  sep, inf->line_no, off + inf->perr.pos, weir_jtok_strerror(inf->perr.code));
         }
         if (inf->doc.nodes[0].type != WEIR_JSON_OBJ)
             return weir_error_set(err, WEIR_EPARSE, "%s%sline %" PRIu64 ": expected a JSON object", src, sep,
@@ -1820,10 +1878,14 @@ int weir_json_infer(struct weir_json_inferrer *inf, const char *text, size_t n, 
 static struct weir_type *inode_type(const struct inode *n)
 {
     switch (n->kind) {
-    case I_NONE: return weir_type_primitive(WEIR_TYPE_STRING);
-    case I_BOOL: return weir_type_primitive(WEIR_TYPE_BOOLEAN);
-    case I_LONG: return weir_type_primitive(WEIR_TYPE_LONG);
-    case I_DOUBLE: return weir_type_primitive(WEIR_TYPE_DOUBLE);
+    case I_NONE:
+        return weir_type_primitive(WEIR_TYPE_STRING);
+    case I_BOOL:
+        return weir_type_primitive(WEIR_TYPE_BOOLEAN);
+    case I_LONG:
+        return weir_type_primitive(WEIR_TYPE_LONG);
+    case I_DOUBLE:
+        return weir_type_primitive(WEIR_TYPE_DOUBLE);
     case I_STRING:
         if (!n->mixed && n->all_date)
             return weir_type_primitive(WEIR_TYPE_DATE);
@@ -1855,7 +1917,8 @@ static struct weir_type *inode_type(const struct inode *n)
     return NULL;
 }
 
-int weir_json_infer_schema(const struct weir_json_inferrer *inf, struct weir_type **out, struct weir_error *err)
+int weir_json_infer_schema(const struct weir_json_inferrer *inf, struct weir_type **out,
+                           struct weir_error *err)
 {
     *out = NULL;
     if (!inf->any || inf->root.nfields == 0)

@@ -107,23 +107,22 @@ int weir_json_decoder_reset(struct weir_json_decoder *d, const char *source);
  * boundary (the last line may lack '\n'); a trailing "\r" is ignored. Line
  * numbers and byte offsets continue across calls until the next reset.
  * *rows (may be NULL) gets the number of rows appended by this call. */
-int weir_json_decode(struct weir_json_decoder *d, const char *text, size_t n,
-                     struct weir_batch *b, size_t *rows, struct weir_error *err);
+int weir_json_decode(struct weir_json_decoder *d, const char *text, size_t n, struct weir_batch *b,
+                     size_t *rows, struct weir_error *err);
 
 /* Decode one JSON object that is a whole record (e.g. a Kafka message
  * value; newlines inside are just whitespace) into one row of `b`. Records
  * are counted like lines ("record 12 (byte 40): field ..."), byte offsets
  * are within the record; reset restarts the count. Same all-or-nothing rule
  * as weir_json_decode. */
-int weir_json_decode_record(struct weir_json_decoder *d, const char *text, size_t n,
-                            struct weir_batch *b, struct weir_error *err);
+int weir_json_decode_record(struct weir_json_decoder *d, const char *text, size_t n, struct weir_batch *b,
+                            struct weir_error *err);
 
 /* Append row `row` of `b` to `out` as one JSON object followed by '\n'. */
 int weir_json_encode_row(const struct weir_batch *b, size_t row, struct weir_buf *out,
                          struct weir_error *err);
 /* Append every row of `b`. */
-int weir_json_encode_batch(const struct weir_batch *b, struct weir_buf *out,
-                           struct weir_error *err);
+int weir_json_encode_batch(const struct weir_batch *b, struct weir_buf *out, struct weir_error *err);
 /* Append one value (row `row` of column `c`) as JSON, without newline. */
 int weir_json_encode_value(const struct weir_column *c, size_t row, struct weir_buf *out,
                            struct weir_error *err);

@@ -30,7 +30,7 @@ DELTA_VERSION=4.0.0
 SCALA_BINARY=2.13
 DELTA_ARTIFACTS=("io.delta:delta-spark_${SCALA_BINARY}:${DELTA_VERSION}" "io.delta:delta-storage:${DELTA_VERSION}")
 
-APT_PACKAGES=(build-essential cmake ninja-build gcc clang pkg-config git ca-certificates iproute2
+APT_PACKAGES=(build-essential cmake ninja-build gcc clang clang-format pkg-config git ca-certificates iproute2
     librdkafka-dev libuv1-dev librocksdb-dev libcjson-dev libcurl4-openssl-dev libzstd-dev
     libsnappy-dev zlib1g-dev libsystemd-dev libcmocka-dev libclang-rt-14-dev
     python3 python3-venv python3-dev maven)

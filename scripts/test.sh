@@ -37,6 +37,14 @@ if scripts/setup.sh; then step setup ok; else
     exit 1
 fi
 
+banner "format (clang-format)"
+# Every C file follows the root .clang-format.
+unformatted=$(git ls-files '*.c' '*.h' | xargs clang-format --dry-run -Werror 2>&1 | grep -o '^[^:]*\.[ch]' | sort -u)
+if [[ -z $unformatted ]]; then step format ok; else
+    echo "not formatted (run: git ls-files '*.c' '*.h' | xargs clang-format -i):" $unformatted
+    step format failed
+fi
+
 banner build
 # The tested builds are warning-free: any compiler warning fails them.
 export CMAKE_ARGS="-DWEIR_WERROR=ON ${CMAKE_ARGS:-}"

@@ -30,7 +30,7 @@
 #include "storage/storage_int.h"
 
 #define LOCAL_LIST_MAX_DEPTH 64
-#define LOCAL_TMP_NAME_KEEP 120 /* bytes of the final name kept in a temp name */
+#define LOCAL_TMP_NAME_KEEP  120 /* bytes of the final name kept in a temp name */
 
 struct local {
     char *dir; /* root directory, no trailing '/' (except "/") */
@@ -350,8 +350,9 @@ static int local_get(struct weir_store *s, const char *key, struct weir_buf *out
     }
     for (;;) {
         if (out->len == out->cap && weir_buf_reserve(out, 65536) < 0) {
-            rc = weir_error_set(err, WEIR_ENOMEM, "storage: out of memory reading '%s' (grew past %lld bytes)",
-                                path, (long long)st.st_size);
+            rc =
+                weir_error_set(err, WEIR_ENOMEM, "storage: out of memory reading '%s' (grew past %lld bytes)",
+                               path, (long long)st.st_size);
             goto done;
         }
         ssize_t r = read(fd, out->data + out->len, out->cap - out->len);
@@ -388,9 +389,10 @@ static int pread_exact(int fd, uint64_t off, void *p, size_t n, const char *path
         if (r == 0) {
             struct stat st;
             long long size = fstat(fd, &st) == 0 ? (long long)st.st_size : -1;
-            return weir_error_set(err, WEIR_ECORRUPT,
-                                  "storage: '%s' is too short: wanted %zu bytes at offset %llu, object has %lld bytes",
-                                  path, n, (unsigned long long)off, size);
+            return weir_error_set(
+                err, WEIR_ECORRUPT,
+                "storage: '%s' is too short: wanted %zu bytes at offset %llu, object has %lld bytes", path, n,
+                (unsigned long long)off, size);
         }
         got += (size_t)r;
     }
@@ -418,7 +420,8 @@ static void fill_info(struct weir_object_info *info, const struct stat *st)
     info->mtime_ms = (int64_t)st->st_mtim.tv_sec * 1000 + st->st_mtim.tv_nsec / 1000000;
 }
 
-static int local_head(struct weir_store *s, const char *key, struct weir_object_info *info, struct weir_error *err)
+static int local_head(struct weir_store *s, const char *key, struct weir_object_info *info,
+                      struct weir_error *err)
 {
     int rc = 0;
     char *path = full_path(s, key);
@@ -567,12 +570,14 @@ static int list_dir(const char *root, const char *rel, const char *name_prefix, 
     DIR *d = NULL;
     char *dirpath = NULL;
     if (depth > LOCAL_LIST_MAX_DEPTH)
-        return weir_error_set(err, WEIR_EINVAL, "storage: listing '%s/%s' nests deeper than %d levels (symlink loop?)",
-                              root, rel, LOCAL_LIST_MAX_DEPTH);
+        return weir_error_set(err, WEIR_EINVAL,
+                              "storage: listing '%s/%s' nests deeper than %d levels (symlink loop?)", root,
+                              rel, LOCAL_LIST_MAX_DEPTH);
     if (rel[0] == '\0')
         dirpath = weir_strdup(root);
     else
-        dirpath = weir_asprintf("%s%s%.*s", root, strcmp(root, "/") == 0 ? "" : "/", (int)strlen(rel) - 1, rel);
+        dirpath =
+            weir_asprintf("%s%s%.*s", root, strcmp(root, "/") == 0 ? "" : "/", (int)strlen(rel) - 1, rel);
     if (dirpath == NULL) {
         rc = weir_error_set(err, WEIR_ENOMEM, "storage: out of memory listing '%s'", rel);
         goto done;
@@ -714,7 +719,8 @@ static void input_close(void *ctx)
     weir_free(in);
 }
 
-static int local_input_open(struct weir_store *s, const char *key, struct weir_input *in, struct weir_error *err)
+static int local_input_open(struct weir_store *s, const char *key, struct weir_input *in,
+                            struct weir_error *err)
 {
     int fd = -1;
     struct local_input *li = NULL;
@@ -810,7 +816,8 @@ static int local_upload_commit(struct weir_store_upload *base, uint64_t *size, s
     int rc = 0;
     char *dir = NULL;
     if (u->write_failed) {
-        rc = weir_error_set(err, WEIR_ESTATE, "storage: upload to '%s' had a failed write; not committed", u->path);
+        rc = weir_error_set(err, WEIR_ESTATE, "storage: upload to '%s' had a failed write; not committed",
+                            u->path);
         goto done;
     }
     if (fsync(u->fd) < 0) {

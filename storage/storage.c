@@ -14,8 +14,8 @@
 #include "storage/storage_int.h"
 
 /* Schemes we know but cannot serve yet. */
-static const char *const cloud_schemes[] = {"s3", "s3a", "gs", "gcs", "abfss", "abfs", "az", "azure", "wasbs", "wasb",
-                                            "http", "https"};
+static const char *const cloud_schemes[] = {"s3", "s3a",   "gs",    "gcs",  "abfss", "abfs",
+                                            "az", "azure", "wasbs", "wasb", "http",  "https"};
 
 void weir_object_list_free(struct weir_object_list *l)
 {
@@ -39,7 +39,8 @@ int weir_store_check_key(const char *key, bool is_prefix, struct weir_error *err
         return weir_error_set(err, WEIR_EINVAL, "storage: empty key");
     }
     if (key[0] == '/')
-        return weir_error_set(err, WEIR_EINVAL, "storage: %s '%s' must be relative to the store root", what, key);
+        return weir_error_set(err, WEIR_EINVAL, "storage: %s '%s' must be relative to the store root", what,
+                              key);
     const char *seg = key;
     for (;;) {
         const char *end = strchr(seg, '/');
@@ -48,8 +49,10 @@ int weir_store_check_key(const char *key, bool is_prefix, struct weir_error *err
         if (len == 0 && !(last && is_prefix))
             return weir_error_set(err, WEIR_EINVAL, "storage: %s '%s' has an empty path segment", what, key);
         /* A trailing partial segment of a prefix may be "." (".hidden" names). */
-        if ((len == 1 && seg[0] == '.' && !(last && is_prefix)) || (len == 2 && seg[0] == '.' && seg[1] == '.'))
-            return weir_error_set(err, WEIR_EINVAL, "storage: %s '%s' contains a '.' or '..' segment", what, key);
+        if ((len == 1 && seg[0] == '.' && !(last && is_prefix)) ||
+            (len == 2 && seg[0] == '.' && seg[1] == '.'))
+            return weir_error_set(err, WEIR_EINVAL, "storage: %s '%s' contains a '.' or '..' segment", what,
+                                  key);
         if (last)
             break;
         seg = end + 1;
@@ -131,14 +134,15 @@ int weir_store_open(struct weir_store **out, const char *uri, struct weir_error 
     if (sl > 0 && !is_file_uri) {
         for (size_t i = 0; i < sizeof cloud_schemes / sizeof cloud_schemes[0]; i++) {
             if (strlen(cloud_schemes[i]) == sl && strncasecmp(uri, cloud_schemes[i], sl) == 0) {
-                rc = weir_error_set(err, WEIR_EUNSUPPORTED, "storage: '%.*s://' stores are not yet supported (%s)",
-                                    (int)sl, uri, uri);
+                rc =
+                    weir_error_set(err, WEIR_EUNSUPPORTED,
+                                   "storage: '%.*s://' stores are not yet supported (%s)", (int)sl, uri, uri);
                 goto done;
             }
         }
         if (strncmp(uri + sl, "://", 3) == 0) {
-            rc = weir_error_set(err, WEIR_EUNSUPPORTED, "storage: unknown URI scheme '%.*s' in '%s'", (int)sl, uri,
-                                uri);
+            rc = weir_error_set(err, WEIR_EUNSUPPORTED, "storage: unknown URI scheme '%.*s' in '%s'", (int)sl,
+                                uri, uri);
             goto done;
         }
         /* "name:with:colons" without "//" is a plain relative path. */
@@ -222,7 +226,8 @@ int weir_store_get_range(struct weir_store *s, const char *key, uint64_t off, vo
     return s->ops->get_range(s, key, off, p, n, err);
 }
 
-int weir_store_head(struct weir_store *s, const char *key, struct weir_object_info *info, struct weir_error *err)
+int weir_store_head(struct weir_store *s, const char *key, struct weir_object_info *info,
+                    struct weir_error *err)
 {
     int rc = weir_store_check_key(key, false, err);
     if (rc < 0)
@@ -268,7 +273,8 @@ int weir_store_delete(struct weir_store *s, const char *key, struct weir_error *
     return s->ops->del(s, key, err);
 }
 
-int weir_store_input_open(struct weir_store *s, const char *key, struct weir_input *in, struct weir_error *err)
+int weir_store_input_open(struct weir_store *s, const char *key, struct weir_input *in,
+                          struct weir_error *err)
 {
     int rc = weir_store_check_key(key, false, err);
     if (rc < 0)

@@ -22,9 +22,9 @@
 struct weir_store;
 
 struct weir_object_info {
-    char *key;          /* relative to the store root */
+    char *key; /* relative to the store root */
     uint64_t size;
-    int64_t mtime_ms;   /* last modification, ms since epoch */
+    int64_t mtime_ms; /* last modification, ms since epoch */
 };
 
 struct weir_object_list {

@@ -12,7 +12,7 @@
 #define WEIR_STORE_OPS_VERSION 1
 
 struct weir_store_ops {
-    int version; /* WEIR_STORE_OPS_VERSION */
+    int version;      /* WEIR_STORE_OPS_VERSION */
     const char *name; /* "local", later "s3", ... */
     /* `location` is the back-end's own form of the root (a local path). */
     int (*open)(struct weir_store *s, const char *location, struct weir_error *err);

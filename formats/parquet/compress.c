@@ -20,15 +20,24 @@
 static const char *codec_label(int codec)
 {
     switch (codec) {
-    case 0: return "UNCOMPRESSED";
-    case 1: return "SNAPPY";
-    case 2: return "GZIP";
-    case 3: return "LZO";
-    case 4: return "BROTLI";
-    case 5: return "LZ4";
-    case 6: return "ZSTD";
-    case 7: return "LZ4_RAW";
-    default: return "unknown";
+    case 0:
+        return "UNCOMPRESSED";
+    case 1:
+        return "SNAPPY";
+    case 2:
+        return "GZIP";
+    case 3:
+        return "LZO";
+    case 4:
+        return "BROTLI";
+    case 5:
+        return "LZ4";
+    case 6:
+        return "ZSTD";
+    case 7:
+        return "LZ4_RAW";
+    default:
+        return "unknown";
     }
 }
 
@@ -105,8 +114,7 @@ int pq_compress(int codec, int level, const uint8_t *src, size_t n, struct weir_
     }
 }
 
-static int decompress_gzip(const uint8_t *src, size_t n, uint8_t *dst, size_t dst_len,
-                           struct weir_error *err)
+static int decompress_gzip(const uint8_t *src, size_t n, uint8_t *dst, size_t dst_len, struct weir_error *err)
 {
     z_stream zs;
     int rc = 0;
@@ -156,8 +164,8 @@ int pq_decompress(int codec, const uint8_t *src, size_t n, uint8_t *dst, size_t 
     switch (codec) {
     case WEIR_PARQUET_UNCOMPRESSED:
         if (n != dst_len)
-            return weir_error_set(err, WEIR_ECORRUPT,
-                                  "uncompressed page has %zu bytes, expected %zu", n, dst_len);
+            return weir_error_set(err, WEIR_ECORRUPT, "uncompressed page has %zu bytes, expected %zu", n,
+                                  dst_len);
         if (n)
             memcpy(dst, src, n);
         return 0;

@@ -168,8 +168,8 @@ int pq_rle_read_u32(struct pq_rle_decoder *d, uint32_t *out, size_t count, struc
             if (rc < 0)
                 return rc;
             if (rc == 0)
-                return weir_error_set(err, WEIR_ECORRUPT,
-                                      "RLE/bit-packed data ends after %zu of %zu values", done, count);
+                return weir_error_set(err, WEIR_ECORRUPT, "RLE/bit-packed data ends after %zu of %zu values",
+                                      done, count);
         }
     }
     return 0;
@@ -226,11 +226,23 @@ int pq_values_init(struct pq_values *v, int ptype, int32_t type_length)
     weir_buf_init(&v->bytes);
     v->ptype = ptype;
     switch (ptype) {
-    case PQ_BOOLEAN: v->width = 1; break;
-    case PQ_INT32: case PQ_FLOAT: v->width = 4; break;
-    case PQ_INT64: case PQ_DOUBLE: v->width = 8; break;
-    case PQ_INT96: v->width = 12; break;
-    case PQ_BYTE_ARRAY: v->width = 0; break;
+    case PQ_BOOLEAN:
+        v->width = 1;
+        break;
+    case PQ_INT32:
+    case PQ_FLOAT:
+        v->width = 4;
+        break;
+    case PQ_INT64:
+    case PQ_DOUBLE:
+        v->width = 8;
+        break;
+    case PQ_INT96:
+        v->width = 12;
+        break;
+    case PQ_BYTE_ARRAY:
+        v->width = 0;
+        break;
     case PQ_FIXED_LEN_BYTE_ARRAY:
         if (type_length <= 0 || type_length > (1 << 20))
             return WEIR_EINVAL;
@@ -311,13 +323,15 @@ int pq_decode_plain(struct pq_values *v, const uint8_t *p, size_t n, size_t coun
         for (size_t i = 0; i < count; i++) {
             if (n - pos < 4)
                 return weir_error_set(err, WEIR_ECORRUPT,
-                                      "PLAIN byte array %zu of %zu: length prefix past the page end", i, count);
+                                      "PLAIN byte array %zu of %zu: length prefix past the page end", i,
+                                      count);
             uint32_t len;
             memcpy(&len, p + pos, 4);
             pos += 4;
             if (len > n - pos)
                 return weir_error_set(err, WEIR_ECORRUPT,
-                                      "PLAIN byte array %zu of %zu: length %u past the page end", i, count, len);
+                                      "PLAIN byte array %zu of %zu: length %u past the page end", i, count,
+                                      len);
             pos += len;
             total += len;
         }
@@ -338,7 +352,8 @@ int pq_decode_plain(struct pq_values *v, const uint8_t *p, size_t n, size_t coun
         return 0;
     }
     if (count > n / w)
-        return weir_error_set(err, WEIR_ECORRUPT, "PLAIN values need %zu x %zu bytes, page has %zu", count, w, n);
+        return weir_error_set(err, WEIR_ECORRUPT, "PLAIN values need %zu x %zu bytes, page has %zu", count, w,
+                              n);
     if ((rc = reserve_fixed(v, count, err)) < 0)
         return rc;
     memcpy(v->fixed.data + v->fixed.len, p, count * w);
@@ -375,8 +390,9 @@ int pq_decode_dict(struct pq_values *v, const struct pq_values *dict, const uint
             return rc;
         for (size_t i = 0; i < k; i++) {
             if (idx[i] >= dict->count)
-                return weir_error_set(err, WEIR_ECORRUPT, "dictionary index %u out of range (dictionary has %zu values)",
-                                      idx[i], dict->count);
+                return weir_error_set(err, WEIR_ECORRUPT,
+                                      "dictionary index %u out of range (dictionary has %zu values)", idx[i],
+                                      dict->count);
         }
         if (v->ptype == PQ_BYTE_ARRAY) {
             size_t total = 0;
@@ -407,8 +423,7 @@ int pq_decode_dict(struct pq_values *v, const struct pq_values *dict, const uint
     return 0;
 }
 
-int pq_decode_rle_bool(struct pq_values *v, const uint8_t *p, size_t n, size_t count,
-                       struct weir_error *err)
+int pq_decode_rle_bool(struct pq_values *v, const uint8_t *p, size_t n, size_t count, struct weir_error *err)
 {
     int rc;
     if (n < 4)
@@ -507,14 +522,15 @@ static int delta_binary_decode(const uint8_t *p, size_t n, int bits, int64_t *ou
     return 0;
 }
 
-int pq_decode_delta_binary(struct pq_values *v, const uint8_t *p, size_t n, size_t count,
-                           size_t *used, struct weir_error *err)
+int pq_decode_delta_binary(struct pq_values *v, const uint8_t *p, size_t n, size_t count, size_t *used,
+                           struct weir_error *err)
 {
     int rc;
     if (v->ptype != PQ_INT32 && v->ptype != PQ_INT64)
         return weir_error_set(err, WEIR_ECORRUPT, "DELTA_BINARY_PACKED used on a non-integer column");
     if (count > n * 64 + 1)
-        return weir_error_set(err, WEIR_ECORRUPT, "DELTA_BINARY_PACKED: %zu values cannot fit in %zu bytes", count, n);
+        return weir_error_set(err, WEIR_ECORRUPT, "DELTA_BINARY_PACKED: %zu values cannot fit in %zu bytes",
+                              count, n);
     int64_t *tmp = weir_malloc((count ? count : 1) * sizeof *tmp);
     if (!tmp)
         return weir_error_set(err, WEIR_ENOMEM, "cannot allocate %zu values", count);
@@ -624,7 +640,8 @@ int pq_decode_delta_byte_array(struct pq_values *v, const uint8_t *p, size_t n, 
     for (size_t i = 0; i < count; i++) {
         size_t pl = (size_t)prefix[i], sl = (size_t)suffix[i];
         if (pl > prev_len) {
-            rc = weir_error_set(err, WEIR_ECORRUPT, "DELTA_BYTE_ARRAY value %zu: prefix %zu longer than previous value", i, pl);
+            rc = weir_error_set(err, WEIR_ECORRUPT,
+                                "DELTA_BYTE_ARRAY value %zu: prefix %zu longer than previous value", i, pl);
             goto done;
         }
         if (sl > n - pos) {
@@ -639,8 +656,9 @@ int pq_decode_delta_byte_array(struct pq_values *v, const uint8_t *p, size_t n, 
         pos += sl;
         if (v->ptype == PQ_FIXED_LEN_BYTE_ARRAY) {
             if (cur.len != (size_t)v->width) {
-                rc = weir_error_set(err, WEIR_ECORRUPT, "DELTA_BYTE_ARRAY value %zu has %zu bytes, column width is %d",
-                                    i, cur.len, v->width);
+                rc = weir_error_set(err, WEIR_ECORRUPT,
+                                    "DELTA_BYTE_ARRAY value %zu has %zu bytes, column width is %d", i,
+                                    cur.len, v->width);
                 goto done;
             }
             memcpy(v->fixed.data + v->fixed.len, cur.data, cur.len);

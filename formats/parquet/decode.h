@@ -25,12 +25,12 @@
 struct pq_rle_decoder {
     const uint8_t *p, *end;
     int bit_width;
-    uint32_t rle_left;    /* values left in the current RLE run */
+    uint32_t rle_left; /* values left in the current RLE run */
     uint32_t rle_value;
-    uint32_t bp_left;     /* values left in the current bit-packed run */
-    uint32_t bp_pos;      /* values already taken from the bit-packed run */
+    uint32_t bp_left; /* values left in the current bit-packed run */
+    uint32_t bp_pos;  /* values already taken from the bit-packed run */
     const uint8_t *bp_start;
-    size_t bp_bytes;      /* bytes available to the bit-packed run */
+    size_t bp_bytes; /* bytes available to the bit-packed run */
 };
 
 void pq_rle_init(struct pq_rle_decoder *d, const uint8_t *p, size_t n, int bit_width);
@@ -47,8 +47,8 @@ long pq_bitpacked_read_levels(const uint8_t *p, size_t n, int bit_width, uint16_
 int pq_bit_width(uint32_t max);
 
 struct pq_values {
-    int ptype;          /* enum pq_type */
-    int32_t width;      /* bytes per value for fixed types; 0 for BYTE_ARRAY */
+    int ptype;     /* enum pq_type */
+    int32_t width; /* bytes per value for fixed types; 0 for BYTE_ARRAY */
     size_t count;
     struct weir_buf fixed;
     struct weir_buf bytes;
@@ -71,11 +71,10 @@ int pq_decode_plain(struct pq_values *v, const uint8_t *p, size_t n, size_t coun
 int pq_decode_dict(struct pq_values *v, const struct pq_values *dict, const uint8_t *p, size_t n,
                    size_t count, struct weir_error *err);
 /* RLE-encoded booleans (v2 pages): 4-byte length prefix then hybrid, width 1. */
-int pq_decode_rle_bool(struct pq_values *v, const uint8_t *p, size_t n, size_t count,
-                       struct weir_error *err);
+int pq_decode_rle_bool(struct pq_values *v, const uint8_t *p, size_t n, size_t count, struct weir_error *err);
 /* DELTA_BINARY_PACKED for INT32 / INT64. */
-int pq_decode_delta_binary(struct pq_values *v, const uint8_t *p, size_t n, size_t count,
-                           size_t *used, struct weir_error *err);
+int pq_decode_delta_binary(struct pq_values *v, const uint8_t *p, size_t n, size_t count, size_t *used,
+                           struct weir_error *err);
 /* DELTA_LENGTH_BYTE_ARRAY and DELTA_BYTE_ARRAY for BYTE_ARRAY (and FLBA for the latter). */
 int pq_decode_delta_length(struct pq_values *v, const uint8_t *p, size_t n, size_t count,
                            struct weir_error *err);

@@ -109,13 +109,11 @@ static inline uint8_t *pack8(uint8_t *o, const uint64_t g[8], int w)
         return 0;                                                      \
     }
 
-int pq_rle_encode_u16(const uint16_t *v, size_t n, int w, struct weir_buf *out)
-PQ_RLE_ENCODE(uint16_t)
+int pq_rle_encode_u16(const uint16_t *v, size_t n, int w, struct weir_buf *out) PQ_RLE_ENCODE(uint16_t)
 
-int pq_rle_encode_u32(const uint32_t *v, size_t n, int w, struct weir_buf *out)
-PQ_RLE_ENCODE(uint32_t)
+    int pq_rle_encode_u32(const uint32_t *v, size_t n, int w, struct weir_buf *out) PQ_RLE_ENCODE(uint32_t)
 
-int pq_levels_encode(const uint16_t *v, size_t n, int w, struct weir_buf *out)
+        int pq_levels_encode(const uint16_t *v, size_t n, int w, struct weir_buf *out)
 {
     size_t start = out->len;
     uint8_t zero[4] = {0, 0, 0, 0};
@@ -142,8 +140,8 @@ int pq_bool_pack(const uint8_t *v, size_t n, struct weir_buf *out)
     size_t full = n / 8;
     for (size_t g = 0; g < full; g++) {
         const uint8_t *p = v + g * 8;
-        *o++ = (uint8_t)((p[0] & 1) | (p[1] & 1) << 1 | (p[2] & 1) << 2 | (p[3] & 1) << 3 |
-                         (p[4] & 1) << 4 | (p[5] & 1) << 5 | (p[6] & 1) << 6 | (p[7] & 1) << 7);
+        *o++ = (uint8_t)((p[0] & 1) | (p[1] & 1) << 1 | (p[2] & 1) << 2 | (p[3] & 1) << 3 | (p[4] & 1) << 4 |
+                         (p[5] & 1) << 5 | (p[6] & 1) << 6 | (p[7] & 1) << 7);
     }
     if (n % 8) {
         uint8_t b = 0;
@@ -285,33 +283,33 @@ static int dict_grow(struct pq_dict *d, size_t extra)
 }
 
 /* Grows for a whole call up front: at most n new entries. */
-#define DICT_FIXED_LOOP(T)                                                         \
-    for (size_t k = 0; k < n; k++) {                                               \
-        T x;                                                                       \
-        memcpy(&x, vals + k * sizeof(T), sizeof(T));                               \
-        uint32_t h = mix64((uint64_t)x);                                           \
-        size_t j = h & mask;                                                       \
-        for (;;) {                                                                 \
-            uint64_t s = slots[j];                                                 \
-            if (!s) {                                                              \
-                uint32_t idx = d->count++;                                         \
-                memcpy(base + (size_t)idx * sizeof(T), &x, sizeof(T));             \
-                d->entry_hash[idx] = h;                                            \
-                slots[j] = (uint64_t)h << 32 | (uint64_t)(idx + 1);                \
-                out[k] = idx;                                                      \
-                break;                                                             \
-            }                                                                      \
-            if ((uint32_t)(s >> 32) == h) {                                        \
-                uint32_t idx = (uint32_t)s - 1;                                    \
-                T y;                                                               \
-                memcpy(&y, base + (size_t)idx * sizeof(T), sizeof(T));             \
-                if (y == x) {                                                      \
-                    out[k] = idx;                                                  \
-                    break;                                                         \
-                }                                                                  \
-            }                                                                      \
-            j = (j + 1) & mask;                                                    \
-        }                                                                          \
+#define DICT_FIXED_LOOP(T)                                             \
+    for (size_t k = 0; k < n; k++) {                                   \
+        T x;                                                           \
+        memcpy(&x, vals + k * sizeof(T), sizeof(T));                   \
+        uint32_t h = mix64((uint64_t)x);                               \
+        size_t j = h & mask;                                           \
+        for (;;) {                                                     \
+            uint64_t s = slots[j];                                     \
+            if (!s) {                                                  \
+                uint32_t idx = d->count++;                             \
+                memcpy(base + (size_t)idx * sizeof(T), &x, sizeof(T)); \
+                d->entry_hash[idx] = h;                                \
+                slots[j] = (uint64_t)h << 32 | (uint64_t)(idx + 1);    \
+                out[k] = idx;                                          \
+                break;                                                 \
+            }                                                          \
+            if ((uint32_t)(s >> 32) == h) {                            \
+                uint32_t idx = (uint32_t)s - 1;                        \
+                T y;                                                   \
+                memcpy(&y, base + (size_t)idx * sizeof(T), sizeof(T)); \
+                if (y == x) {                                          \
+                    out[k] = idx;                                      \
+                    break;                                             \
+                }                                                      \
+            }                                                          \
+            j = (j + 1) & mask;                                        \
+        }                                                              \
     }
 
 int pq_dict_put_fixed(struct pq_dict *d, const uint8_t *vals, size_t n, uint32_t *out)
@@ -362,8 +360,8 @@ int pq_dict_put_fixed(struct pq_dict *d, const uint8_t *vals, size_t n, uint32_t
     return 0;
 }
 
-int pq_dict_put_bytes(struct pq_dict *d, const int64_t *offs, const uint8_t *bytes,
-                      const uint32_t *vidx, size_t base, size_t n, uint32_t *out)
+int pq_dict_put_bytes(struct pq_dict *d, const int64_t *offs, const uint8_t *bytes, const uint32_t *vidx,
+                      size_t base, size_t n, uint32_t *out)
 {
     if (d->width != 0)
         return WEIR_EINVAL;

@@ -42,8 +42,8 @@ struct pq_dict {
     uint32_t *entry_off;    /* BYTE_ARRAY: offset of entry i's length prefix */
     uint32_t *entry_hash;   /* hash of entry i (for rehashing) */
     uint32_t entry_cap;
-    uint64_t *slots;        /* 0 empty, else hash << 32 | (index + 1) */
-    size_t nslots;          /* power of two, load <= 1/2 */
+    uint64_t *slots; /* 0 empty, else hash << 32 | (index + 1) */
+    size_t nslots;   /* power of two, load <= 1/2 */
 };
 
 void pq_dict_init(struct pq_dict *d, int width);
@@ -55,8 +55,8 @@ void pq_dict_free(struct pq_dict *d);
 int pq_dict_put_fixed(struct pq_dict *d, const uint8_t *vals, size_t n, uint32_t *out);
 /* Insert-or-find n byte strings: value k is bytes[offs[i]..offs[i+1]) with
  * i = vidx ? vidx[k] : base + k. */
-int pq_dict_put_bytes(struct pq_dict *d, const int64_t *offs, const uint8_t *bytes,
-                      const uint32_t *vidx, size_t base, size_t n, uint32_t *out);
+int pq_dict_put_bytes(struct pq_dict *d, const int64_t *offs, const uint8_t *bytes, const uint32_t *vidx,
+                      size_t base, size_t n, uint32_t *out);
 /* Entry i of a BYTE_ARRAY dictionary. */
 static inline const uint8_t *pq_dict_entry(const struct pq_dict *d, uint32_t i, uint32_t *len)
 {

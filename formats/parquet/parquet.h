@@ -46,15 +46,14 @@ struct weir_parquet_writer;
 
 /* Writes to `out` as row groups fill. `schema` is a STRUCT type (copied). */
 int weir_parquet_writer_create(struct weir_parquet_writer **out, const struct weir_type *schema,
-                               const struct weir_parquet_writer_options *opts,
-                               struct weir_output sink, struct weir_error *err);
+                               const struct weir_parquet_writer_options *opts, struct weir_output sink,
+                               struct weir_error *err);
 /* Append all rows of `b`; its schema must equal the writer's. */
 int weir_parquet_writer_write(struct weir_parquet_writer *w, const struct weir_batch *b,
                               struct weir_error *err);
 /* Flush the last row group and the footer. `*file_size` gets the total
  * bytes written. The writer must still be destroyed. */
-int weir_parquet_writer_close(struct weir_parquet_writer *w, uint64_t *file_size,
-                              struct weir_error *err);
+int weir_parquet_writer_close(struct weir_parquet_writer *w, uint64_t *file_size, struct weir_error *err);
 void weir_parquet_writer_destroy(struct weir_parquet_writer *w);
 
 struct weir_parquet_reader;
@@ -75,8 +74,7 @@ int weir_parquet_reader_num_row_groups(const struct weir_parquet_reader *r);
  * (INT32 -> long, INT96/MILLIS -> timestamp micros, float -> double,
  * decimal precision/physical widening). Incompatible types give WEIR_ESCHEMA
  * naming the column. Only the projected columns' pages are read. */
-int weir_parquet_reader_read_row_group(struct weir_parquet_reader *r, int rg,
-                                       const struct weir_type *want,
+int weir_parquet_reader_read_row_group(struct weir_parquet_reader *r, int rg, const struct weir_type *want,
                                        struct weir_batch **out, struct weir_error *err);
 
 #endif

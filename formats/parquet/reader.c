@@ -31,7 +31,7 @@
 #include "formats/parquet/meta.h"
 #include "formats/parquet/parquet.h"
 
-#define MAX_DEPTH 64
+#define MAX_DEPTH       64
 /* A page or chunk may hold more values than 8 per byte only through RLE
  * runs; allow that up to a fixed count plus a generous ratio. */
 #define VALUES_BASE_CAP ((uint64_t)1 << 22)
@@ -51,8 +51,19 @@ struct pq_node {
 enum shape_kind { SH_LEAF, SH_STRUCT, SH_LIST, SH_MAP };
 
 /* Source value read mode of a leaf. */
-enum src_mode { SRC_BOOL, SRC_I32, SRC_U32, SRC_I64, SRC_U64, SRC_F32, SRC_F64, SRC_INT96, SRC_BYTES,
-                SRC_FLBA, SRC_DEC_BE };
+enum src_mode {
+    SRC_BOOL,
+    SRC_I32,
+    SRC_U32,
+    SRC_I64,
+    SRC_U64,
+    SRC_F32,
+    SRC_F64,
+    SRC_INT96,
+    SRC_BYTES,
+    SRC_FLBA,
+    SRC_DEC_BE
+};
 
 struct pq_shape {
     enum shape_kind kind;
@@ -144,8 +155,9 @@ static int build_nodes(struct weir_parquet_reader *r, size_t *pos, int parent, i
     n->first_leaf = *nleaf;
     if (el->num_children == 0 && parent >= 0) {
         if (!el->has_type)
-            return weir_error_set(err, WEIR_ECORRUPT, "%s: schema element '%s' has neither a type nor children",
-                                  in_name(r->in), n->name);
+            return weir_error_set(err, WEIR_ECORRUPT,
+                                  "%s: schema element '%s' has neither a type nor children", in_name(r->in),
+                                  n->name);
         n->leaf = (*nleaf)++;
         n->nleaves = 1;
         return 0;
@@ -153,7 +165,8 @@ static int build_nodes(struct weir_parquet_reader *r, size_t *pos, int parent, i
     n->nchildren = el->num_children;
     /* Each group's children take consecutive pool slots from a cursor. */
     if ((size_t)el->num_children > r->nnodes - r->pool_used)
-        return weir_error_set(err, WEIR_ECORRUPT, "%s: schema element '%s' claims more children than the schema has",
+        return weir_error_set(err, WEIR_ECORRUPT,
+                              "%s: schema element '%s' claims more children than the schema has",
                               in_name(r->in), n->name);
     n->children = r->child_pool + r->pool_used;
     r->pool_used += (size_t)el->num_children;
@@ -196,16 +209,42 @@ static int map_leaf(struct weir_parquet_reader *r, const struct pq_node *n, stru
     /* Legacy converted types, when no logical type is present. */
     if (lk == PQ_LT_NONE && el->has_converted) {
         switch (el->converted) {
-        case PQ_CT_UTF8: lk = PQ_LT_STRING; break;
-        case PQ_CT_ENUM: lk = PQ_LT_ENUM; break;
-        case PQ_CT_JSON: lk = PQ_LT_JSON; break;
-        case PQ_CT_BSON: lk = PQ_LT_BSON; break;
-        case PQ_CT_DECIMAL: lk = PQ_LT_DECIMAL; break;
-        case PQ_CT_DATE: lk = PQ_LT_DATE; break;
-        case PQ_CT_TIME_MILLIS: case PQ_CT_TIME_MICROS: lk = PQ_LT_TIME; break;
-        case PQ_CT_TIMESTAMP_MILLIS: case PQ_CT_TIMESTAMP_MICROS: lk = PQ_LT_TIMESTAMP; break;
-        case PQ_CT_UINT_8: case PQ_CT_UINT_16: case PQ_CT_UINT_32: case PQ_CT_UINT_64:
-        case PQ_CT_INT_8: case PQ_CT_INT_16: case PQ_CT_INT_32: case PQ_CT_INT_64: lk = PQ_LT_INTEGER; break;
+        case PQ_CT_UTF8:
+            lk = PQ_LT_STRING;
+            break;
+        case PQ_CT_ENUM:
+            lk = PQ_LT_ENUM;
+            break;
+        case PQ_CT_JSON:
+            lk = PQ_LT_JSON;
+            break;
+        case PQ_CT_BSON:
+            lk = PQ_LT_BSON;
+            break;
+        case PQ_CT_DECIMAL:
+            lk = PQ_LT_DECIMAL;
+            break;
+        case PQ_CT_DATE:
+            lk = PQ_LT_DATE;
+            break;
+        case PQ_CT_TIME_MILLIS:
+        case PQ_CT_TIME_MICROS:
+            lk = PQ_LT_TIME;
+            break;
+        case PQ_CT_TIMESTAMP_MILLIS:
+        case PQ_CT_TIMESTAMP_MICROS:
+            lk = PQ_LT_TIMESTAMP;
+            break;
+        case PQ_CT_UINT_8:
+        case PQ_CT_UINT_16:
+        case PQ_CT_UINT_32:
+        case PQ_CT_UINT_64:
+        case PQ_CT_INT_8:
+        case PQ_CT_INT_16:
+        case PQ_CT_INT_32:
+        case PQ_CT_INT_64:
+            lk = PQ_LT_INTEGER;
+            break;
         case PQ_CT_INTERVAL:
             return unsupported_col(r, n, "INTERVAL columns are not supported", err);
         default:
@@ -216,18 +255,45 @@ static int map_leaf(struct weir_parquet_reader *r, const struct pq_node *n, stru
     switch (lk) {
     case PQ_LT_NONE:
         switch (pt) {
-        case PQ_BOOLEAN: k = WEIR_TYPE_BOOLEAN; sh->src = SRC_BOOL; break;
-        case PQ_INT32: k = WEIR_TYPE_INTEGER; sh->src = SRC_I32; break;
-        case PQ_INT64: k = WEIR_TYPE_LONG; sh->src = SRC_I64; break;
-        case PQ_INT96: k = WEIR_TYPE_TIMESTAMP; sh->src = SRC_INT96; break;
-        case PQ_FLOAT: k = WEIR_TYPE_FLOAT; sh->src = SRC_F32; break;
-        case PQ_DOUBLE: k = WEIR_TYPE_DOUBLE; sh->src = SRC_F64; break;
-        case PQ_BYTE_ARRAY: k = WEIR_TYPE_BINARY; sh->src = SRC_BYTES; break;
-        case PQ_FIXED_LEN_BYTE_ARRAY: k = WEIR_TYPE_BINARY; sh->src = SRC_FLBA; break;
-        default: return corrupt_col(r, n, "unknown physical type", err);
+        case PQ_BOOLEAN:
+            k = WEIR_TYPE_BOOLEAN;
+            sh->src = SRC_BOOL;
+            break;
+        case PQ_INT32:
+            k = WEIR_TYPE_INTEGER;
+            sh->src = SRC_I32;
+            break;
+        case PQ_INT64:
+            k = WEIR_TYPE_LONG;
+            sh->src = SRC_I64;
+            break;
+        case PQ_INT96:
+            k = WEIR_TYPE_TIMESTAMP;
+            sh->src = SRC_INT96;
+            break;
+        case PQ_FLOAT:
+            k = WEIR_TYPE_FLOAT;
+            sh->src = SRC_F32;
+            break;
+        case PQ_DOUBLE:
+            k = WEIR_TYPE_DOUBLE;
+            sh->src = SRC_F64;
+            break;
+        case PQ_BYTE_ARRAY:
+            k = WEIR_TYPE_BINARY;
+            sh->src = SRC_BYTES;
+            break;
+        case PQ_FIXED_LEN_BYTE_ARRAY:
+            k = WEIR_TYPE_BINARY;
+            sh->src = SRC_FLBA;
+            break;
+        default:
+            return corrupt_col(r, n, "unknown physical type", err);
         }
         break;
-    case PQ_LT_STRING: case PQ_LT_ENUM: case PQ_LT_JSON:
+    case PQ_LT_STRING:
+    case PQ_LT_ENUM:
+    case PQ_LT_JSON:
         k = WEIR_TYPE_STRING;
         sh->src = SRC_BYTES;
         bad_phys = pt != PQ_BYTE_ARRAY;
@@ -247,10 +313,14 @@ static int map_leaf(struct weir_parquet_reader *r, const struct pq_node *n, stru
         k = WEIR_TYPE_DECIMAL;
         sh->precision = p;
         sh->scale = s;
-        if (pt == PQ_INT32) sh->src = SRC_I32;
-        else if (pt == PQ_INT64) sh->src = SRC_I64;
-        else if (pt == PQ_BYTE_ARRAY || pt == PQ_FIXED_LEN_BYTE_ARRAY) sh->src = SRC_DEC_BE;
-        else bad_phys = true;
+        if (pt == PQ_INT32)
+            sh->src = SRC_I32;
+        else if (pt == PQ_INT64)
+            sh->src = SRC_I64;
+        else if (pt == PQ_BYTE_ARRAY || pt == PQ_FIXED_LEN_BYTE_ARRAY)
+            sh->src = SRC_DEC_BE;
+        else
+            bad_phys = true;
         break;
     }
     case PQ_LT_DATE:
@@ -271,9 +341,13 @@ static int map_leaf(struct weir_parquet_reader *r, const struct pq_node *n, stru
             return corrupt_col(r, n, "timestamp with an unknown unit", err);
         k = adjusted ? WEIR_TYPE_TIMESTAMP : WEIR_TYPE_TIMESTAMP_NTZ;
         sh->unit = unit;
-        if (pt == PQ_INT64) sh->src = SRC_I64;
-        else if (pt == PQ_INT96) { sh->src = SRC_INT96; sh->unit = 0; }
-        else bad_phys = true;
+        if (pt == PQ_INT64)
+            sh->src = SRC_I64;
+        else if (pt == PQ_INT96) {
+            sh->src = SRC_INT96;
+            sh->unit = 0;
+        } else
+            bad_phys = true;
         break;
     }
     case PQ_LT_INTEGER: {
@@ -284,14 +358,38 @@ static int map_leaf(struct weir_parquet_reader *r, const struct pq_node *n, stru
             is_signed = lt->is_signed;
         } else {
             switch (el->converted) {
-            case PQ_CT_UINT_8: bits = 8; is_signed = false; break;
-            case PQ_CT_UINT_16: bits = 16; is_signed = false; break;
-            case PQ_CT_UINT_32: bits = 32; is_signed = false; break;
-            case PQ_CT_UINT_64: bits = 64; is_signed = false; break;
-            case PQ_CT_INT_8: bits = 8; is_signed = true; break;
-            case PQ_CT_INT_16: bits = 16; is_signed = true; break;
-            case PQ_CT_INT_32: bits = 32; is_signed = true; break;
-            default: bits = 64; is_signed = true; break;
+            case PQ_CT_UINT_8:
+                bits = 8;
+                is_signed = false;
+                break;
+            case PQ_CT_UINT_16:
+                bits = 16;
+                is_signed = false;
+                break;
+            case PQ_CT_UINT_32:
+                bits = 32;
+                is_signed = false;
+                break;
+            case PQ_CT_UINT_64:
+                bits = 64;
+                is_signed = false;
+                break;
+            case PQ_CT_INT_8:
+                bits = 8;
+                is_signed = true;
+                break;
+            case PQ_CT_INT_16:
+                bits = 16;
+                is_signed = true;
+                break;
+            case PQ_CT_INT_32:
+                bits = 32;
+                is_signed = true;
+                break;
+            default:
+                bits = 64;
+                is_signed = true;
+                break;
             }
         }
         if (bits != 8 && bits != 16 && bits != 32 && bits != 64)
@@ -302,8 +400,10 @@ static int map_leaf(struct weir_parquet_reader *r, const struct pq_node *n, stru
             break;
         }
         if (is_signed) {
-            k = bits == 8 ? WEIR_TYPE_BYTE : bits == 16 ? WEIR_TYPE_SHORT : bits == 32 ? WEIR_TYPE_INTEGER
-                                                                                     : WEIR_TYPE_LONG;
+            k = bits == 8    ? WEIR_TYPE_BYTE
+                : bits == 16 ? WEIR_TYPE_SHORT
+                : bits == 32 ? WEIR_TYPE_INTEGER
+                             : WEIR_TYPE_LONG;
             sh->src = bits == 64 ? SRC_I64 : SRC_I32;
         } else if (bits == 64) {
             k = WEIR_TYPE_DECIMAL; /* unsigned 64 -> decimal(20,0) */
@@ -324,7 +424,8 @@ static int map_leaf(struct weir_parquet_reader *r, const struct pq_node *n, stru
         return unsupported_col(r, n, "FLOAT16 columns are not supported", err);
     case PQ_LT_UNKNOWN:
         return unsupported_col(r, n, "UNKNOWN (null-typed) columns are not supported", err);
-    case PQ_LT_MAP: case PQ_LT_LIST:
+    case PQ_LT_MAP:
+    case PQ_LT_LIST:
         return corrupt_col(r, n, "group annotation (MAP/LIST) on a primitive column", err);
     default:
         snprintf(msg, sizeof msg, "logical type %d is not supported", (int)lk);
@@ -366,8 +467,8 @@ static const char *field_meta(const struct pq_node *n, char buf[48])
 
 static bool is_list(const struct pq_schema_element *el)
 {
-    return el->logical.kind == PQ_LT_LIST || (el->logical.kind == PQ_LT_NONE && el->has_converted &&
-                                              el->converted == PQ_CT_LIST);
+    return el->logical.kind == PQ_LT_LIST ||
+           (el->logical.kind == PQ_LT_NONE && el->has_converted && el->converted == PQ_CT_LIST);
 }
 
 static bool is_map(const struct pq_schema_element *el)
@@ -434,8 +535,8 @@ static int build_shape(struct weir_parquet_reader *r, int ni, int16_t rep_ctx, i
         sh->nchildren = 1;
         char tuple[512];
         snprintf(tuple, sizeof tuple, "%s_tuple", n->name);
-        bool two_level = c->leaf >= 0 || c->nchildren > 1 || strcmp(c->name, "array") == 0 ||
-                         strcmp(c->name, tuple) == 0;
+        bool two_level =
+            c->leaf >= 0 || c->nchildren > 1 || strcmp(c->name, "array") == 0 || strcmp(c->name, tuple) == 0;
         if (two_level)
             rc = build_shape(r, n->children[0], c->rep, c->def, true, depth + 1, &sh->children[0], &ct, err);
         else
@@ -452,7 +553,8 @@ static int build_shape(struct weir_parquet_reader *r, int ni, int16_t rep_ctx, i
         if (kv == n || !kv->el->has_repetition || kv->el->repetition != PQ_REPEATED)
             return corrupt_col(r, n, "MAP group must have one repeated key_value group", err);
         if (kv->nchildren != 2)
-            return unsupported_col(r, n, "MAP whose key_value group does not have exactly a key and a value", err);
+            return unsupported_col(r, n, "MAP whose key_value group does not have exactly a key and a value",
+                                   err);
         sh->kind = SH_MAP;
         sh->elem_rep = kv->rep;
         sh->elem_def = kv->def;
@@ -493,15 +595,17 @@ static int build_shape(struct weir_parquet_reader *r, int ni, int16_t rep_ctx, i
         if (!sh->children[i].name)
             weir_type_destroy(ft); /* struct_add owns ft only once called */
         char meta[48];
-        int arc = sh->children[i].name ? weir_type_struct_add(t, r->nodes[n->children[i]].name, ft,
-                                                              sh->children[i].nullable,
-                                                              field_meta(&r->nodes[n->children[i]], meta))
-                                       : WEIR_ENOMEM;
+        int arc = sh->children[i].name
+                      ? weir_type_struct_add(t, r->nodes[n->children[i]].name, ft, sh->children[i].nullable,
+                                             field_meta(&r->nodes[n->children[i]], meta))
+                      : WEIR_ENOMEM;
         if (arc != 0) {
             weir_type_destroy(t);
             if (arc == WEIR_EEXISTS)
-                return unsupported_col(r, &r->nodes[n->children[i]], "field name repeated in its struct "
-                                       "(names are matched case-insensitively)", err);
+                return unsupported_col(r, &r->nodes[n->children[i]],
+                                       "field name repeated in its struct "
+                                       "(names are matched case-insensitively)",
+                                       err);
             return weir_error_set(err, WEIR_ENOMEM, "out of memory");
         }
     }
@@ -650,8 +754,8 @@ int weir_parquet_reader_open(struct weir_parquet_reader **out, const struct weir
                             memcmp(head, "PAR1", 4) != 0 ? "start" : "end");
         goto done;
     }
-    uint32_t flen = (uint32_t)tail[0] | (uint32_t)tail[1] << 8 | (uint32_t)tail[2] << 16 |
-                    (uint32_t)tail[3] << 24;
+    uint32_t flen =
+        (uint32_t)tail[0] | (uint32_t)tail[1] << 8 | (uint32_t)tail[2] << 16 | (uint32_t)tail[3] << 24;
     if ((uint64_t)flen + 12 > in->size || flen == 0) {
         rc = weir_error_set(err, WEIR_ECORRUPT, "%s: footer length %u does not fit in a file of %llu bytes",
                             name, flen, (unsigned long long)in->size);
@@ -680,7 +784,8 @@ int weir_parquet_reader_open(struct weir_parquet_reader **out, const struct weir
         goto done;
     }
     if (r->meta.num_rows < 0) {
-        rc = weir_error_set(err, WEIR_ECORRUPT, "%s: footer says %lld rows", name, (long long)r->meta.num_rows);
+        rc = weir_error_set(err, WEIR_ECORRUPT, "%s: footer says %lld rows", name,
+                            (long long)r->meta.num_rows);
         goto done;
     }
     r->nnodes = r->meta.nschema;
@@ -705,8 +810,9 @@ int weir_parquet_reader_open(struct weir_parquet_reader **out, const struct weir
     for (uint32_t g = 0; g < r->meta.nrow_groups; g++) {
         const struct pq_row_group *rg = &r->meta.row_groups[g];
         if (rg->ncolumns != r->nleaves) {
-            rc = weir_error_set(err, WEIR_ECORRUPT, "%s: row group %u has %u column chunks, schema has %zu leaves",
-                                name, g, rg->ncolumns, r->nleaves);
+            rc = weir_error_set(err, WEIR_ECORRUPT,
+                                "%s: row group %u has %u column chunks, schema has %zu leaves", name, g,
+                                rg->ncolumns, r->nleaves);
             goto done;
         }
         if (rg->num_rows < 0) {
@@ -774,22 +880,32 @@ static weir_i128 pow10_i128(int n)
 static int int_digits(enum weir_type_kind k)
 {
     switch (k) {
-    case WEIR_TYPE_BYTE: return 3;
-    case WEIR_TYPE_SHORT: return 5;
-    case WEIR_TYPE_INTEGER: return 10;
-    case WEIR_TYPE_LONG: return 19;
-    default: return 99;
+    case WEIR_TYPE_BYTE:
+        return 3;
+    case WEIR_TYPE_SHORT:
+        return 5;
+    case WEIR_TYPE_INTEGER:
+        return 10;
+    case WEIR_TYPE_LONG:
+        return 19;
+    default:
+        return 99;
     }
 }
 
 static int int_rank(enum weir_type_kind k)
 {
     switch (k) {
-    case WEIR_TYPE_BYTE: return 1;
-    case WEIR_TYPE_SHORT: return 2;
-    case WEIR_TYPE_INTEGER: return 3;
-    case WEIR_TYPE_LONG: return 4;
-    default: return 0;
+    case WEIR_TYPE_BYTE:
+        return 1;
+    case WEIR_TYPE_SHORT:
+        return 2;
+    case WEIR_TYPE_INTEGER:
+        return 3;
+    case WEIR_TYPE_LONG:
+        return 4;
+    default:
+        return 0;
     }
 }
 
@@ -865,12 +981,12 @@ static int schema_mismatch(struct weir_parquet_reader *r, const char *path, cons
         tmp.precision = sh->precision;
         tmp.scale = sh->scale;
         char *fd = weir_type_to_display(&tmp);
-        rc = weir_error_set(err, WEIR_ESCHEMA, "%s: column %s: file has %s, cannot read it as %s", in_name(r->in),
-                            path, fd ? fd : "?", wd ? wd : "?");
+        rc = weir_error_set(err, WEIR_ESCHEMA, "%s: column %s: file has %s, cannot read it as %s",
+                            in_name(r->in), path, fd ? fd : "?", wd ? wd : "?");
         weir_free(fd);
     } else {
-        rc = weir_error_set(err, WEIR_ESCHEMA, "%s: column %s: file has a %s, cannot read it as %s", in_name(r->in),
-                            path, kinds[sh->kind], wd ? wd : "?");
+        rc = weir_error_set(err, WEIR_ESCHEMA, "%s: column %s: file has a %s, cannot read it as %s",
+                            in_name(r->in), path, kinds[sh->kind], wd ? wd : "?");
     }
     weir_free(wd);
     return rc;
@@ -962,7 +1078,6 @@ static void plan_mark(struct plan *p, uint8_t *need)
 
 /* ---- reading: column chunks -------------------------------------------- */
 
-
 static void leaf_data_free(struct leaf_data *ld)
 {
     weir_free(ld->def);
@@ -972,8 +1087,8 @@ static void leaf_data_free(struct leaf_data *ld)
     memset(ld, 0, sizeof *ld);
 }
 
-static int decode_levels_v1(const uint8_t **pp, size_t *np, int enc, uint16_t max, uint16_t *out, size_t count,
-                            struct weir_error *err)
+static int decode_levels_v1(const uint8_t **pp, size_t *np, int enc, uint16_t max, uint16_t *out,
+                            size_t count, struct weir_error *err)
 {
     int bw = pq_bit_width(max);
     if (enc == PQ_RLE) {
@@ -982,8 +1097,8 @@ static int decode_levels_v1(const uint8_t **pp, size_t *np, int enc, uint16_t ma
         uint32_t len;
         memcpy(&len, *pp, 4);
         if (len > *np - 4)
-            return weir_error_set(err, WEIR_ECORRUPT, "level data length %u past the page end (%zu bytes)", len,
-                                  *np - 4);
+            return weir_error_set(err, WEIR_ECORRUPT, "level data length %u past the page end (%zu bytes)",
+                                  len, *np - 4);
         struct pq_rle_decoder d;
         pq_rle_init(&d, *pp + 4, len, bw);
         int rc = pq_rle_read_levels(&d, out, count, max, err);
@@ -1048,7 +1163,8 @@ static int page_body(struct weir_parquet_reader *r, int codec, const uint8_t *sr
 {
     if (codec == WEIR_PARQUET_UNCOMPRESSED) {
         if (clen != ulen)
-            return weir_error_set(err, WEIR_ECORRUPT, "uncompressed page of %zu bytes says it has %zu", clen, ulen);
+            return weir_error_set(err, WEIR_ECORRUPT, "uncompressed page of %zu bytes says it has %zu", clen,
+                                  ulen);
         *out = src;
         return 0;
     }
@@ -1064,9 +1180,9 @@ static int page_body(struct weir_parquet_reader *r, int codec, const uint8_t *sr
     return 0;
 }
 
-static int read_page(struct weir_parquet_reader *r, struct leaf_data *ld, int codec, const struct pq_page_header *h,
-                     const uint8_t *page, size_t csize, size_t usize, int64_t remaining, size_t *got,
-                     struct weir_error *err)
+static int read_page(struct weir_parquet_reader *r, struct leaf_data *ld, int codec,
+                     const struct pq_page_header *h, const uint8_t *page, size_t csize, size_t usize,
+                     int64_t remaining, size_t *got, struct weir_error *err)
 {
     const uint8_t *body = NULL;
     int rc;
@@ -1077,9 +1193,11 @@ static int read_page(struct weir_parquet_reader *r, struct leaf_data *ld, int co
         if (ld->has_dict || *got > 0)
             return weir_error_set(err, WEIR_ECORRUPT, "dictionary page after the first page of the chunk");
         if (h->dictionary.num_values < 0)
-            return weir_error_set(err, WEIR_ECORRUPT, "dictionary page with %d values", h->dictionary.num_values);
+            return weir_error_set(err, WEIR_ECORRUPT, "dictionary page with %d values",
+                                  h->dictionary.num_values);
         if (h->dictionary.encoding != PQ_PLAIN && h->dictionary.encoding != PQ_PLAIN_DICTIONARY)
-            return weir_error_set(err, WEIR_EUNSUPPORTED, "dictionary page encoding %d", h->dictionary.encoding);
+            return weir_error_set(err, WEIR_EUNSUPPORTED, "dictionary page encoding %d",
+                                  h->dictionary.encoding);
         if ((rc = page_body(r, codec, page, csize, usize, &body, err)) < 0)
             return rc;
         if ((rc = pq_decode_plain(&ld->dict, body, usize, (size_t)h->dictionary.num_values, NULL, err)) < 0)
@@ -1109,18 +1227,20 @@ static int read_page(struct weir_parquet_reader *r, struct leaf_data *ld, int co
                 return rc;
             vp = body;
             vn = usize;
-            if (reps && (rc = decode_levels_v1(&vp, &vn, h->data.repetition_level_encoding, (uint16_t)ld->max_rep,
-                                               reps, count, err)) < 0)
+            if (reps && (rc = decode_levels_v1(&vp, &vn, h->data.repetition_level_encoding,
+                                               (uint16_t)ld->max_rep, reps, count, err)) < 0)
                 return rc;
             if (defs && (rc = decode_levels_v1(&vp, &vn, h->data.definition_level_encoding,
                                                (uint16_t)ld->max_def, defs, count, err)) < 0)
                 return rc;
             enc = h->data.encoding;
         } else {
-            int32_t rl = h->data_v2.repetition_levels_byte_length, dl = h->data_v2.definition_levels_byte_length;
-            if (rl < 0 || dl < 0 || (uint64_t)rl + (uint64_t)dl > csize || (uint64_t)rl + (uint64_t)dl > usize)
-                return weir_error_set(err, WEIR_ECORRUPT, "v2 level lengths %d + %d exceed the page (%zu bytes)", rl,
-                                      dl, csize);
+            int32_t rl = h->data_v2.repetition_levels_byte_length,
+                    dl = h->data_v2.definition_levels_byte_length;
+            if (rl < 0 || dl < 0 || (uint64_t)rl + (uint64_t)dl > csize ||
+                (uint64_t)rl + (uint64_t)dl > usize)
+                return weir_error_set(err, WEIR_ECORRUPT,
+                                      "v2 level lengths %d + %d exceed the page (%zu bytes)", rl, dl, csize);
             if (reps) {
                 struct pq_rle_decoder d;
                 pq_rle_init(&d, page, (size_t)rl, pq_bit_width((uint32_t)ld->max_rep));
@@ -1143,7 +1263,8 @@ static int read_page(struct weir_parquet_reader *r, struct leaf_data *ld, int co
             enc = h->data_v2.encoding;
         }
         if (reps && *got == 0 && count > 0 && reps[0] != 0)
-            return weir_error_set(err, WEIR_ECORRUPT, "first repetition level of the chunk is %u, not 0", reps[0]);
+            return weir_error_set(err, WEIR_ECORRUPT, "first repetition level of the chunk is %u, not 0",
+                                  reps[0]);
         size_t present = count_present(defs, count, (uint16_t)ld->max_def);
         if (v2 && h->data_v2.num_nulls >= 0 && defs && (size_t)h->data_v2.num_nulls > count)
             return weir_error_set(err, WEIR_ECORRUPT, "v2 page has more nulls than values");
@@ -1157,7 +1278,8 @@ static int read_page(struct weir_parquet_reader *r, struct leaf_data *ld, int co
     }
 }
 
-static int read_chunk(struct weir_parquet_reader *r, int g, int leaf, struct leaf_data *ld, struct weir_error *err)
+static int read_chunk(struct weir_parquet_reader *r, int g, int leaf, struct leaf_data *ld,
+                      struct weir_error *err)
 {
     const struct pq_node *node = &r->nodes[r->leaves[leaf]];
     const struct pq_column_chunk *cc = &r->meta.row_groups[g].columns[leaf];
@@ -1187,19 +1309,21 @@ static int read_chunk(struct weir_parquet_reader *r, int g, int leaf, struct lea
         ld->loaded = true;
     }
     if (!cc->has_meta) {
-        rc = weir_error_set(err, WEIR_ECORRUPT, "%s: column %s, row group %d: column chunk has no metadata", name,
-                            path, g);
+        rc = weir_error_set(err, WEIR_ECORRUPT, "%s: column %s, row group %d: column chunk has no metadata",
+                            name, path, g);
         goto done;
     }
     if (cc->file_path.p) {
-        rc = weir_error_set(err, WEIR_EUNSUPPORTED, "%s: column %s, row group %d: column chunk stored in another file",
-                            name, path, g);
+        rc =
+            weir_error_set(err, WEIR_EUNSUPPORTED,
+                           "%s: column %s, row group %d: column chunk stored in another file", name, path, g);
         goto done;
     }
     const struct pq_column_meta *m = &cc->meta;
     if (m->type != node->el->type) {
-        rc = weir_error_set(err, WEIR_ECORRUPT, "%s: column %s, row group %d: chunk type %d differs from schema type %d",
-                            name, path, g, m->type, node->el->type);
+        rc = weir_error_set(err, WEIR_ECORRUPT,
+                            "%s: column %s, row group %d: chunk type %d differs from schema type %d", name,
+                            path, g, m->type, node->el->type);
         goto done;
     }
     int64_t start = m->data_page_offset;
@@ -1208,16 +1332,18 @@ static int read_chunk(struct weir_parquet_reader *r, int g, int leaf, struct lea
     int64_t len = m->total_compressed_size;
     uint64_t data_end = r->in->size - 8 - r->footer_len;
     if (start < 4 || len <= 0 || (uint64_t)start > data_end || (uint64_t)len > data_end - (uint64_t)start) {
-        rc = weir_error_set(err, WEIR_ECORRUPT,
-                            "%s: column %s, row group %d: chunk at offset %lld, %lld bytes, lies outside the data "
-                            "(%llu bytes)",
-                            name, path, g, (long long)start, (long long)len, (unsigned long long)data_end);
+        rc = weir_error_set(
+            err, WEIR_ECORRUPT,
+            "%s: column %s, row group %d: chunk at offset %lld, %lld bytes, lies outside the data "
+            "(%llu bytes)",
+            name, path, g, (long long)start, (long long)len, (unsigned long long)data_end);
         goto done;
     }
     int64_t nvalues = m->num_values;
     if (nvalues < 0 || (uint64_t)nvalues > VALUES_BASE_CAP + (uint64_t)len * VALUES_PER_BYTE) {
-        rc = weir_error_set(err, WEIR_ECORRUPT, "%s: column %s, row group %d: chunk claims %lld values in %lld bytes",
-                            name, path, g, (long long)nvalues, (long long)len);
+        rc = weir_error_set(err, WEIR_ECORRUPT,
+                            "%s: column %s, row group %d: chunk claims %lld values in %lld bytes", name, path,
+                            g, (long long)nvalues, (long long)len);
         goto done;
     }
     size_t lcap = (size_t)nvalues + 1;
@@ -1250,7 +1376,8 @@ static int read_chunk(struct weir_parquet_reader *r, int g, int leaf, struct lea
     }
     r->chunk.len = 0;
     if (weir_buf_reserve(&r->chunk, (size_t)len) != 0) {
-        rc = weir_error_set(err, WEIR_ENOMEM, "%s: column %s: cannot allocate %lld bytes", name, path, (long long)len);
+        rc = weir_error_set(err, WEIR_ENOMEM, "%s: column %s: cannot allocate %lld bytes", name, path,
+                            (long long)len);
         goto done;
     }
     buf = r->chunk.data;
@@ -1260,8 +1387,9 @@ static int read_chunk(struct weir_parquet_reader *r, int g, int leaf, struct lea
     while (got < (size_t)nvalues) {
         uint64_t page_off = (uint64_t)start + pos;
         if (pos >= (size_t)len) {
-            rc = weir_error_set(err, WEIR_ECORRUPT, "%s: column %s, row group %d: chunk ends after %zu of %lld values",
-                                name, path, g, got, (long long)nvalues);
+            rc = weir_error_set(err, WEIR_ECORRUPT,
+                                "%s: column %s, row group %d: chunk ends after %zu of %lld values", name,
+                                path, g, got, (long long)nvalues);
             goto done;
         }
         struct pq_page_header h;
@@ -1272,7 +1400,8 @@ static int read_chunk(struct weir_parquet_reader *r, int g, int leaf, struct lea
             pos += used;
             if (h.compressed_page_size < 0 || h.uncompressed_page_size < 0 ||
                 (size_t)h.compressed_page_size > (size_t)len - pos)
-                rc = weir_error_set(err, WEIR_ECORRUPT, "page of %d bytes (%d uncompressed) overruns the chunk",
+                rc = weir_error_set(err, WEIR_ECORRUPT,
+                                    "page of %d bytes (%d uncompressed) overruns the chunk",
                                     h.compressed_page_size, h.uncompressed_page_size);
             else {
                 rc = read_page(r, ld, m->codec, &h, buf + pos, (size_t)h.compressed_page_size,
@@ -1300,11 +1429,28 @@ static inline weir_i128 read_int(const struct pq_shape *sh, const struct pq_valu
 {
     const uint8_t *base = v->fixed.data;
     switch (sh->src) {
-    case SRC_I32: { int32_t x; memcpy(&x, base + 4 * i, 4); return x; }
-    case SRC_U32: { uint32_t x; memcpy(&x, base + 4 * i, 4); return x; }
-    case SRC_I64: { int64_t x; memcpy(&x, base + 8 * i, 8); return x; }
-    case SRC_U64: { uint64_t x; memcpy(&x, base + 8 * i, 8); return (weir_i128)x; }
-    case SRC_BOOL: return base[i];
+    case SRC_I32: {
+        int32_t x;
+        memcpy(&x, base + 4 * i, 4);
+        return x;
+    }
+    case SRC_U32: {
+        uint32_t x;
+        memcpy(&x, base + 4 * i, 4);
+        return x;
+    }
+    case SRC_I64: {
+        int64_t x;
+        memcpy(&x, base + 8 * i, 8);
+        return x;
+    }
+    case SRC_U64: {
+        uint64_t x;
+        memcpy(&x, base + 8 * i, 8);
+        return (weir_i128)x;
+    }
+    case SRC_BOOL:
+        return base[i];
     case SRC_INT96: {
         int64_t nanos;
         int32_t jd;
@@ -1383,15 +1529,21 @@ static int append_leaf_value(struct weir_column *c, const struct plan *p, const 
         x = q;
     }
     switch (p->want->kind) {
-    case WEIR_TYPE_BYTE: return weir_column_append_i8(c, (int8_t)x);
-    case WEIR_TYPE_SHORT: return weir_column_append_i16(c, (int16_t)x);
+    case WEIR_TYPE_BYTE:
+        return weir_column_append_i8(c, (int8_t)x);
+    case WEIR_TYPE_SHORT:
+        return weir_column_append_i16(c, (int16_t)x);
     case WEIR_TYPE_INTEGER:
-    case WEIR_TYPE_DATE: return weir_column_append_i32(c, (int32_t)x);
+    case WEIR_TYPE_DATE:
+        return weir_column_append_i32(c, (int32_t)x);
     case WEIR_TYPE_LONG:
     case WEIR_TYPE_TIMESTAMP:
-    case WEIR_TYPE_TIMESTAMP_NTZ: return weir_column_append_i64(c, (int64_t)x);
-    case WEIR_TYPE_DECIMAL: return weir_column_append_i128(c, x);
-    default: return WEIR_ESTATE;
+    case WEIR_TYPE_TIMESTAMP_NTZ:
+        return weir_column_append_i64(c, (int64_t)x);
+    case WEIR_TYPE_DECIMAL:
+        return weir_column_append_i128(c, x);
+    default:
+        return WEIR_ESTATE;
     }
 }
 
@@ -1415,11 +1567,13 @@ static int append_nulls(struct weir_column *c, size_t n, struct weir_error *err)
     return 0;
 }
 
-static int level_mismatch(struct asm_ctx *a, const struct plan *p, size_t got, size_t want, struct weir_error *err)
+static int level_mismatch(struct asm_ctx *a, const struct plan *p, size_t got, size_t want,
+                          struct weir_error *err)
 {
-    return weir_error_set(err, WEIR_ECORRUPT,
-                          "%s: column %s, row group %d: levels disagree between columns (%zu values, expected %zu)",
-                          a->file, a->r->leaf_paths[p->rep_leaf >= 0 ? p->rep_leaf : 0], a->g, got, want);
+    return weir_error_set(
+        err, WEIR_ECORRUPT,
+        "%s: column %s, row group %d: levels disagree between columns (%zu values, expected %zu)", a->file,
+        a->r->leaf_paths[p->rep_leaf >= 0 ? p->rep_leaf : 0], a->g, got, want);
 }
 
 /* Slots of this node: levels that start a value at its depth and are not
@@ -1454,8 +1608,10 @@ static int assemble_leaf(struct asm_ctx *a, const struct plan *p, struct weir_co
     const struct pq_values *v = &ld->vals;
     size_t vi = 0, slots = 0;
     uint16_t maxd = (uint16_t)ld->max_def;
-    if (weir_column_reserve(c, ld->nlevels, v->ptype == PQ_BYTE_ARRAY ? v->bytes.len
-                                          : v->ptype == PQ_FIXED_LEN_BYTE_ARRAY ? v->fixed.len : 0) != 0)
+    if (weir_column_reserve(c, ld->nlevels,
+                            v->ptype == PQ_BYTE_ARRAY             ? v->bytes.len
+                            : v->ptype == PQ_FIXED_LEN_BYTE_ARRAY ? v->fixed.len
+                                                                  : 0) != 0)
         return weir_error_set(err, WEIR_ENOMEM, "out of memory");
     for (size_t i = 0; i < ld->nlevels; i++) {
         uint16_t d = DEF(ld, i);
@@ -1465,8 +1621,9 @@ static int assemble_leaf(struct asm_ctx *a, const struct plan *p, struct weir_co
         int rc;
         if (d >= maxd) {
             if (vi >= v->count)
-                return weir_error_set(err, WEIR_ECORRUPT, "%s: column %s, row group %d: fewer values than levels say",
-                                      a->file, a->r->leaf_paths[sh->leaf], a->g);
+                return weir_error_set(err, WEIR_ECORRUPT,
+                                      "%s: column %s, row group %d: fewer values than levels say", a->file,
+                                      a->r->leaf_paths[sh->leaf], a->g);
             rc = append_leaf_value(c, p, v, vi++);
         } else {
             rc = weir_column_append_null(c);
@@ -1548,8 +1705,9 @@ static int assemble_list(struct asm_ctx *a, const struct plan *p, struct weir_co
             }
         } else if (rp <= sh->elem_rep && d >= sh->elem_def) {
             if (!open) {
-                rc = weir_error_set(err, WEIR_ECORRUPT, "%s: column %s, row group %d: list element before any list",
-                                    a->file, a->r->leaf_paths[p->rep_leaf], a->g);
+                rc = weir_error_set(err, WEIR_ECORRUPT,
+                                    "%s: column %s, row group %d: list element before any list", a->file,
+                                    a->r->leaf_paths[p->rep_leaf], a->g);
                 goto done;
             }
             counts[cur]++;
@@ -1587,9 +1745,12 @@ static int assemble(struct asm_ctx *a, const struct plan *p, struct weir_column 
                     struct weir_error *err)
 {
     switch (p->sh->kind) {
-    case SH_LEAF: return assemble_leaf(a, p, c, nslots, err);
-    case SH_STRUCT: return assemble_struct(a, p, c, nslots, err);
-    default: return assemble_list(a, p, c, nslots, err);
+    case SH_LEAF:
+        return assemble_leaf(a, p, c, nslots, err);
+    case SH_STRUCT:
+        return assemble_struct(a, p, c, nslots, err);
+    default:
+        return assemble_list(a, p, c, nslots, err);
     }
 }
 
@@ -1619,8 +1780,8 @@ int weir_parquet_reader_read_row_group(struct weir_parquet_reader *r, int rg, co
     const struct pq_row_group *g = &r->meta.row_groups[rg];
     uint64_t data_bytes = r->in->size;
     if ((uint64_t)g->num_rows > VALUES_BASE_CAP + data_bytes * VALUES_PER_BYTE)
-        return weir_error_set(err, WEIR_ECORRUPT, "%s: row group %d claims %lld rows in a %llu-byte file", name, rg,
-                              (long long)g->num_rows, (unsigned long long)data_bytes);
+        return weir_error_set(err, WEIR_ECORRUPT, "%s: row group %d claims %lld rows in a %llu-byte file",
+                              name, rg, (long long)g->num_rows, (unsigned long long)data_bytes);
     b = weir_batch_create(want);
     need = weir_calloc(r->nleaves ? r->nleaves : 1, 1);
     if (!r->cache)
@@ -1654,7 +1815,8 @@ int weir_parquet_reader_read_row_group(struct weir_parquet_reader *r, int rg, co
         if ((rc = assemble(&a, p, c, &got, err)) < 0)
             goto done;
         if (got != nrows) {
-            rc = weir_error_set(err, WEIR_ECORRUPT, "%s: column %s, row group %d: %zu rows, row group says %zu", name,
+            rc = weir_error_set(err, WEIR_ECORRUPT,
+                                "%s: column %s, row group %d: %zu rows, row group says %zu", name,
                                 r->leaf_paths[p->rep_leaf], rg, got, nrows);
             goto done;
         }

@@ -26,10 +26,9 @@
  * writer uses PLAIN_DICTIONARY for both; Spark's VectorizedColumnReader
  * accepts either for dictionary-coded pages and, in old versions, only
  * PLAIN for the rest, booleans included; checked here with pyarrow,
- * arrow-rs and DuckDB), everything else PLAIN, levels RLE. Statistics: min_value/max_value with TYPE_ORDER column
- * orders, never the deprecated min/max (their order is undefined for
- * strings; readers that know column orders prefer the new fields, and an
- * old reader without them only loses pruning), null_count; ints signed,
+ * arrow-rs and DuckDB), everything else PLAIN, levels RLE. Statistics: min_value/max_value with TYPE_ORDER
+ * column orders, never the deprecated min/max (their order is undefined for strings; readers that know column
+ * orders prefer the new fields, and an old reader without them only loses pruning), null_count; ints signed,
  * float/double IEEE with NaN skipped (only-NaN chunks get no min/max, zeros
  * widened to -0.0/+0.0), strings and binary unsigned bytewise, decimals
  * signed numerically; no min/max for values below a repeated field (lists,
@@ -48,7 +47,7 @@
 #include "formats/parquet/meta.h"
 
 #define PQ_CREATED_BY "weir version 0.1.0 (build weir)"
-#define PQ_MAX_STEPS 64
+#define PQ_MAX_STEPS  64
 #define PQ_SLICE_ROWS 1024
 
 int weir_parquet_codec_from_string(const char *s)
@@ -69,10 +68,14 @@ int weir_parquet_codec_from_string(const char *s)
 const char *weir_parquet_codec_name(enum weir_parquet_codec c)
 {
     switch (c) {
-    case WEIR_PARQUET_UNCOMPRESSED: return "uncompressed";
-    case WEIR_PARQUET_SNAPPY: return "snappy";
-    case WEIR_PARQUET_GZIP: return "gzip";
-    case WEIR_PARQUET_ZSTD: return "zstd";
+    case WEIR_PARQUET_UNCOMPRESSED:
+        return "uncompressed";
+    case WEIR_PARQUET_SNAPPY:
+        return "snappy";
+    case WEIR_PARQUET_GZIP:
+        return "gzip";
+    case WEIR_PARQUET_ZSTD:
+        return "zstd";
     }
     return "unknown";
 }
@@ -89,8 +92,19 @@ void weir_parquet_writer_options_default(struct weir_parquet_writer_options *o)
 }
 
 /* How a leaf's batch values become Parquet physical values. */
-enum vkind { VK_BOOL, VK_I8, VK_I16, VK_I32, VK_I64, VK_F32, VK_F64, VK_DEC32, VK_DEC64,
-             VK_DECFLBA, VK_BYTES };
+enum vkind {
+    VK_BOOL,
+    VK_I8,
+    VK_I16,
+    VK_I32,
+    VK_I64,
+    VK_F32,
+    VK_F64,
+    VK_DEC32,
+    VK_DEC64,
+    VK_DECFLBA,
+    VK_BYTES
+};
 
 struct step {
     const struct weir_type *type;
@@ -133,7 +147,7 @@ struct leaf {
     int max_def, max_rep;
     enum vkind vk;
     enum pq_type ptype;
-    int width; /* bytes of a fixed-width physical value (FLBA: type_length) */
+    int width;           /* bytes of a fixed-width physical value (FLBA: type_length) */
     weir_i128 dec_limit; /* DECIMAL: 10^precision; |unscaled| must stay below */
     struct pq_bytes *path;
     uint32_t npath;
@@ -220,9 +234,8 @@ static int add_elem(struct weir_parquet_writer *w, struct pq_schema_element **ou
 static int decimal_flba_width(int precision)
 {
     /* Smallest n with 2^(8n-1) > 10^precision - 1 (Spark's table). */
-    static const int table[39] = {1, 1, 1, 2, 2, 3, 3, 4, 4, 4, 5, 5, 6, 6, 6, 7, 7, 8, 8, 9,
-                                  9, 9, 10, 10, 11, 11, 11, 12, 12, 13, 13, 13, 14, 14, 15,
-                                  15, 16, 16, 16};
+    static const int table[39] = {1, 1, 1,  2,  2,  3,  3,  4,  4,  4,  5,  5,  6,  6,  6,  7,  7,  8,  8, 9,
+                                  9, 9, 10, 10, 11, 11, 11, 12, 12, 13, 13, 13, 14, 14, 15, 15, 16, 16, 16};
     if (precision < 1 || precision > 38)
         return -1;
     return table[precision];
@@ -261,8 +274,9 @@ static int set_primitive(struct pq_schema_element *e, struct leaf *L, const stru
     case WEIR_TYPE_DECIMAL: {
         int fw = decimal_flba_width(t->precision);
         if (fw < 0 || t->scale < 0 || t->scale > t->precision)
-            return weir_error_set(err, WEIR_EUNSUPPORTED, "parquet writer: column %s: decimal(%d,%d) out of range",
-                                  where, t->precision, t->scale);
+            return weir_error_set(err, WEIR_EUNSUPPORTED,
+                                  "parquet writer: column %s: decimal(%d,%d) out of range", where,
+                                  t->precision, t->scale);
         if (t->precision <= 9)
             e->type = PQ_INT32, L->vk = VK_DEC32, L->width = 4;
         else if (t->precision <= 18)
@@ -338,8 +352,7 @@ static char *dotted_path(const struct pq_bytes *p, int n)
 }
 
 static int build_node(struct weir_parquet_writer *w, struct build *bd, const struct weir_type *t,
-                      const char *name, bool nullable, int def, int rep, int depth,
-                      struct weir_error *err)
+                      const char *name, bool nullable, int def, int rep, int depth, struct weir_error *err)
 {
     struct pq_schema_element *e;
     int rc;
@@ -390,12 +403,13 @@ static int build_node(struct weir_parquet_writer *w, struct build *bd, const str
     switch (t->kind) {
     case WEIR_TYPE_STRUCT: {
         if (t->nfields == 0)
-            return weir_error_set(err, WEIR_EUNSUPPORTED, "parquet writer: struct field %s has no fields", name);
+            return weir_error_set(err, WEIR_EUNSUPPORTED, "parquet writer: struct field %s has no fields",
+                                  name);
         e->num_children = (int32_t)t->nfields;
         for (size_t i = 0; i < t->nfields; i++) {
             bd->steps[depth].sel = (int)i;
-            rc = build_node(w, bd, t->fields[i].type, t->fields[i].name, t->fields[i].nullable, def,
-                            rep, depth + 1, err);
+            rc = build_node(w, bd, t->fields[i].type, t->fields[i].name, t->fields[i].nullable, def, rep,
+                            depth + 1, err);
             if (rc)
                 return rc;
         }
@@ -422,12 +436,11 @@ static int build_node(struct weir_parquet_writer *w, struct build *bd, const str
             if (rc)
                 return rc;
             bd->steps[depth].sel = 1;
-            rc = build_node(w, bd, t->value, "value", t->value_contains_null, def + 1, rep + 1,
-                            depth + 1, err);
+            rc = build_node(w, bd, t->value, "value", t->value_contains_null, def + 1, rep + 1, depth + 1,
+                            err);
         } else {
             bd->steps[depth].sel = 0;
-            rc = build_node(w, bd, t->element, "element", t->contains_null, def + 1, rep + 1,
-                            depth + 1, err);
+            rc = build_node(w, bd, t->element, "element", t->contains_null, def + 1, rep + 1, depth + 1, err);
         }
         if (rc)
             return rc;
@@ -485,8 +498,8 @@ void weir_parquet_writer_destroy(struct weir_parquet_writer *w)
 }
 
 int weir_parquet_writer_create(struct weir_parquet_writer **out, const struct weir_type *schema,
-                               const struct weir_parquet_writer_options *opts,
-                               struct weir_output sink, struct weir_error *err)
+                               const struct weir_parquet_writer_options *opts, struct weir_output sink,
+                               struct weir_error *err)
 {
     struct weir_parquet_writer *w = NULL;
     struct pq_schema_element *root;
@@ -783,30 +796,30 @@ nomem:
 STATS_INT(stats_i32, int32_t)
 STATS_INT(stats_i64, int64_t)
 
-#define STATS_FLOAT(name, T)                                                      \
-    static void name(struct stats *st, const T *v, size_t n)                      \
-    {                                                                             \
-        T lo = 0, hi = 0;                                                         \
-        bool any = false;                                                         \
-        for (size_t i = 0; i < n; i++) {                                          \
-            T x = v[i];                                                           \
-            if (isnan(x))                                                         \
-                continue;                                                         \
-            if (!any) {                                                           \
-                lo = hi = x;                                                      \
-                any = true;                                                       \
-                continue;                                                         \
-            }                                                                     \
-            lo = x < lo ? x : lo;                                                 \
-            hi = x > hi ? x : hi;                                                 \
-        }                                                                         \
-        if (!any)                                                                 \
-            return;                                                               \
-        if (!st->has || lo < st->dmin)                                            \
-            st->dmin = lo;                                                        \
-        if (!st->has || hi > st->dmax)                                            \
-            st->dmax = hi;                                                        \
-        st->has = true;                                                           \
+#define STATS_FLOAT(name, T)                                 \
+    static void name(struct stats *st, const T *v, size_t n) \
+    {                                                        \
+        T lo = 0, hi = 0;                                    \
+        bool any = false;                                    \
+        for (size_t i = 0; i < n; i++) {                     \
+            T x = v[i];                                      \
+            if (isnan(x))                                    \
+                continue;                                    \
+            if (!any) {                                      \
+                lo = hi = x;                                 \
+                any = true;                                  \
+                continue;                                    \
+            }                                                \
+            lo = x < lo ? x : lo;                            \
+            hi = x > hi ? x : hi;                            \
+        }                                                    \
+        if (!any)                                            \
+            return;                                          \
+        if (!st->has || lo < st->dmin)                       \
+            st->dmin = lo;                                   \
+        if (!st->has || hi > st->dmax)                       \
+            st->dmax = hi;                                   \
+        st->has = true;                                      \
     }
 STATS_FLOAT(stats_f32, float)
 STATS_FLOAT(stats_f64, double)
@@ -1136,11 +1149,14 @@ static int flush_page(struct weir_parquet_writer *w, struct leaf *L, struct weir
     if (ch->nlev == 0)
         return 0;
     if (ch->nlev > INT32_MAX)
-        return weir_error_set(err, WEIR_ERANGE, "parquet writer: column %s: page with too many values", L->dotted);
+        return weir_error_set(err, WEIR_ERANGE, "parquet writer: column %s: page with too many values",
+                              L->dotted);
     w->page.len = 0;
-    if (L->max_rep > 0 && (rc = pq_levels_encode(ch->repv, ch->nlev, pq_enc_bit_width((uint64_t)L->max_rep), &w->page)))
+    if (L->max_rep > 0 &&
+        (rc = pq_levels_encode(ch->repv, ch->nlev, pq_enc_bit_width((uint64_t)L->max_rep), &w->page)))
         goto nomem;
-    if (L->max_def > 0 && (rc = pq_levels_encode(ch->defv, ch->nlev, pq_enc_bit_width((uint64_t)L->max_def), &w->page)))
+    if (L->max_def > 0 &&
+        (rc = pq_levels_encode(ch->defv, ch->nlev, pq_enc_bit_width((uint64_t)L->max_def), &w->page)))
         goto nomem;
     memset(&h, 0, sizeof h);
     h.type = PQ_DATA_PAGE;
@@ -1175,7 +1191,8 @@ static int flush_page(struct weir_parquet_writer *w, struct leaf *L, struct weir
     ch->page_nvals = 0;
     return 0;
 nomem:
-    return weir_error_set(err, WEIR_ENOMEM, "parquet writer: out of memory encoding a page of column %s", L->dotted);
+    return weir_error_set(err, WEIR_ENOMEM, "parquet writer: out of memory encoding a page of column %s",
+                          L->dotted);
 }
 
 /* ---- row groups ---------------------------------------------------------- */
@@ -1479,8 +1496,7 @@ fail:
     return rc;
 }
 
-int weir_parquet_writer_close(struct weir_parquet_writer *w, uint64_t *file_size,
-                              struct weir_error *err)
+int weir_parquet_writer_close(struct weir_parquet_writer *w, uint64_t *file_size, struct weir_error *err)
 {
     struct weir_buf foot;
     struct pq_file_meta fm;

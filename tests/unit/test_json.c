@@ -84,13 +84,15 @@ static void test_primitives(void **state)
 {
     (void)state;
     struct ctx c;
-    ctx_open(&c, "b BOOLEAN, i8 BYTE, i16 SHORT, i32 INT, i64 LONG, f FLOAT, d DOUBLE, s STRING, bin BINARY", NULL);
-    assert_int_equal(decode(&c, "{\"b\":true,\"i8\":-128,\"i16\":32767,\"i32\":-2147483648,"
-                                "\"i64\":9223372036854775807,\"f\":0.5,\"d\":1e-3,\"s\":\"h\\u00e9\\n\\ud83d\\ude00\","
-                                "\"bin\":\"AAH/\"}\n"
-                                "{\"b\":false,\"i64\":-9223372036854775808,\"d\":\"NaN\",\"f\":\"-Infinity\"}\r\n"
-                                "\n   \n"),
-                     0);
+    ctx_open(&c, "b BOOLEAN, i8 BYTE, i16 SHORT, i32 INT, i64 LONG, f FLOAT, d DOUBLE, s STRING, bin BINARY",
+             NULL);
+    assert_int_equal(
+        decode(&c, "{\"b\":true,\"i8\":-128,\"i16\":32767,\"i32\":-2147483648,"
+                   "\"i64\":9223372036854775807,\"f\":0.5,\"d\":1e-3,\"s\":\"h\\u00e9\\n\\ud83d\\ude00\","
+                   "\"bin\":\"AAH/\"}\n"
+                   "{\"b\":false,\"i64\":-9223372036854775808,\"d\":\"NaN\",\"f\":\"-Infinity\"}\r\n"
+                   "\n   \n"),
+        0);
     struct weir_batch *b = c.b;
     assert_int_equal(b->nrows, 2);
     assert_int_equal(((uint8_t *)b->columns[0].data)[0], 1);
@@ -122,7 +124,8 @@ static void test_int_range_and_kind_errors(void **state)
     struct ctx c;
     ctx_open(&c, "i8 BYTE, i32 INT, i64 LONG", "in.jsonl");
     assert_int_equal(decode(&c, "{\"i8\":1}\n{\"i8\":128}\n"), WEIR_ERANGE);
-    assert_contains(c.err.message, "in.jsonl: line 2 (byte 15): field 'i8': value out of range for byte, got 128");
+    assert_contains(c.err.message,
+                    "in.jsonl: line 2 (byte 15): field 'i8': value out of range for byte, got 128");
     assert_int_equal(c.b->nrows, 1);
     weir_json_decoder_reset(c.dec, "x");
     assert_int_equal(decode(&c, "{\"i64\":9223372036854775808}"), WEIR_ERANGE);
@@ -149,8 +152,8 @@ static void test_error_names_line_byte_field(void **state)
     strcat(text, "{\"id\":17, \"amount\":\"abc\"}\n{\"id\":18}\n");
     assert_int_equal(decode(&c, text), WEIR_EPARSE);
     char want[256];
-    snprintf(want, sizeof want, "orders.jsonl: line 17 (byte %zu): field 'amount': expected a number, got \"abc\"",
-             off + 19);
+    snprintf(want, sizeof want,
+             "orders.jsonl: line 17 (byte %zu): field 'amount': expected a number, got \"abc\"", off + 19);
     assert_string_equal(c.err.message, want);
     /* the 16 good rows before the bad line were appended, the bad one not */
     assert_int_equal(c.b->nrows, 16);
@@ -202,8 +205,9 @@ static void test_decimal_exact(void **state)
     (void)state;
     struct ctx c;
     ctx_open(&c, "d DECIMAL(10,3), big DECIMAL(38,6)", NULL);
-    assert_int_equal(decode(&c, "{\"d\":12.345,\"big\":\"-12345678901234567890123456789012.123456\"}\n"
-                                "{\"d\":\"1e2\"}\n{\"d\":-0.1}\n{\"d\":5}\n{\"d\":1.2000}\n{\"d\":0.00123e3}\n"),
+    assert_int_equal(decode(&c,
+                            "{\"d\":12.345,\"big\":\"-12345678901234567890123456789012.123456\"}\n"
+                            "{\"d\":\"1e2\"}\n{\"d\":-0.1}\n{\"d\":5}\n{\"d\":1.2000}\n{\"d\":0.00123e3}\n"),
                      0);
     assert_int_equal(c.b->nrows, 6);
     assert_int_equal(dec_at(&c.b->columns[0], 0), 12345);
@@ -226,7 +230,8 @@ static void test_decimal_exact(void **state)
     assert_int_equal(c.b->nrows, 6);
     weir_i128 v;
     assert_int_equal(weir_json_parse_decimal("99999999999999999999999999999999999999", 38, 38, 0, &v), 0);
-    assert_int_equal(weir_json_parse_decimal("999999999999999999999999999999999999999", 39, 38, 0, &v), WEIR_ERANGE);
+    assert_int_equal(weir_json_parse_decimal("999999999999999999999999999999999999999", 39, 38, 0, &v),
+                     WEIR_ERANGE);
     ctx_close(&c);
 }
 
@@ -235,12 +240,16 @@ static void test_dates_and_timestamps(void **state)
     (void)state;
     struct ctx c;
     ctx_open(&c, "d DATE, ts TIMESTAMP, ntz TIMESTAMP_NTZ", NULL);
-    assert_int_equal(decode(&c, "{\"d\":\"1970-01-02\",\"ts\":\"2024-01-02T03:04:05.123456Z\",\"ntz\":\"2021-11-18T02:30:00\"}\n"
-                                "{\"d\":\"1969-12-31\",\"ts\":\"2024-01-02T05:04:05.123456+02:00\",\"ntz\":\"2021-11-18 02:30:00.000001\"}\n"
-                                "{\"d\":\"2000-02-29\",\"ts\":1.5,\"ntz\":\"1970-01-01\"}\n"
-                                "{\"ts\":\"1969-12-31T23:59:59.9999999Z\"}\n"
-                                "{\"ts\":\"2024-01-02T03:04:05\"}\n"),
-                     0);
+    assert_int_equal(
+        decode(
+            &c,
+            "{\"d\":\"1970-01-02\",\"ts\":\"2024-01-02T03:04:05.123456Z\",\"ntz\":\"2021-11-18T02:30:00\"}\n"
+            "{\"d\":\"1969-12-31\",\"ts\":\"2024-01-02T05:04:05.123456+02:00\",\"ntz\":\"2021-11-18 "
+            "02:30:00.000001\"}\n"
+            "{\"d\":\"2000-02-29\",\"ts\":1.5,\"ntz\":\"1970-01-01\"}\n"
+            "{\"ts\":\"1969-12-31T23:59:59.9999999Z\"}\n"
+            "{\"ts\":\"2024-01-02T03:04:05\"}\n"),
+        0);
     struct weir_batch *b = c.b;
     assert_int_equal(b->nrows, 5);
     assert_int_equal(weir_column_i32(&b->columns[0], 0), 1);
@@ -249,7 +258,7 @@ static void test_dates_and_timestamps(void **state)
     assert_true(weir_column_i64(&b->columns[1], 0) == 1704164645123456LL);
     assert_true(weir_column_i64(&b->columns[1], 1) == 1704164645123456LL);
     assert_true(weir_column_i64(&b->columns[1], 2) == 1500000LL);
-    assert_true(weir_column_i64(&b->columns[1], 3) == -1LL); /* truncated past micros */
+    assert_true(weir_column_i64(&b->columns[1], 3) == -1LL);               /* truncated past micros */
     assert_true(weir_column_i64(&b->columns[1], 4) == 1704164645000000LL); /* no zone: UTC */
     assert_true(weir_column_i64(&b->columns[2], 0) == 1637202600000000LL);
     assert_true(weir_column_i64(&b->columns[2], 1) == 1637202600000001LL);
@@ -279,10 +288,11 @@ static void test_nested(void **state)
              "st STRUCT<a: INT, b: STRING>, arr ARRAY<LONG>, m MAP<STRING, INT>, im MAP<INT, STRING>, "
              "arr_st ARRAY<STRUCT<x: DOUBLE, y: STRING>>",
              NULL);
-    assert_int_equal(decode(&c, "{\"st\":{\"b\":\"x\",\"A\":7,\"zz\":1},\"arr\":[1,null,3],\"m\":{\"k\":1,\"j\":null},"
-                                "\"im\":{\"5\":\"five\"},\"arr_st\":[{\"x\":0.5},null]}\n"
-                                "{\"st\":null,\"arr\":[],\"m\":{},\"im\":[{\"key\":-2,\"value\":\"neg\"}]}\n"),
-                     0);
+    assert_int_equal(
+        decode(&c, "{\"st\":{\"b\":\"x\",\"A\":7,\"zz\":1},\"arr\":[1,null,3],\"m\":{\"k\":1,\"j\":null},"
+                   "\"im\":{\"5\":\"five\"},\"arr_st\":[{\"x\":0.5},null]}\n"
+                   "{\"st\":null,\"arr\":[],\"m\":{},\"im\":[{\"key\":-2,\"value\":\"neg\"}]}\n"),
+        0);
     struct weir_batch *b = c.b;
     assert_int_equal(b->nrows, 2);
     const struct weir_column *st = &b->columns[0];
@@ -299,10 +309,10 @@ static void test_nested(void **state)
     assert_int_equal(weir_column_i32(&im->children[0], 0), 5);
     assert_int_equal(weir_column_i32(&im->children[0], 1), -2);
     char *s = encode_all(b);
-    assert_string_equal(s,
-                        "{\"st\":{\"a\":7,\"b\":\"x\"},\"arr\":[1,null,3],\"m\":{\"k\":1,\"j\":null},"
-                        "\"im\":[{\"key\":5,\"value\":\"five\"}],\"arr_st\":[{\"x\":0.5,\"y\":null},null]}\n"
-                        "{\"st\":null,\"arr\":[],\"m\":{},\"im\":[{\"key\":-2,\"value\":\"neg\"}],\"arr_st\":null}\n");
+    assert_string_equal(
+        s, "{\"st\":{\"a\":7,\"b\":\"x\"},\"arr\":[1,null,3],\"m\":{\"k\":1,\"j\":null},"
+           "\"im\":[{\"key\":5,\"value\":\"five\"}],\"arr_st\":[{\"x\":0.5,\"y\":null},null]}\n"
+           "{\"st\":null,\"arr\":[],\"m\":{},\"im\":[{\"key\":-2,\"value\":\"neg\"}],\"arr_st\":null}\n");
     weir_free(s);
     /* element type errors name the path */
     assert_int_equal(decode(&c, "{\"arr_st\":[{\"x\":1},{\"x\":\"no\"}]}"), WEIR_EPARSE);
@@ -324,7 +334,8 @@ static void test_nullability(void **state)
     memset(&c, 0, sizeof c);
     struct weir_type *st = weir_type_struct();
     weir_type_struct_add(st, "id", weir_type_primitive(WEIR_TYPE_LONG), false, NULL);
-    weir_type_struct_add(st, "tags", weir_type_array(weir_type_primitive(WEIR_TYPE_STRING), false), true, NULL);
+    weir_type_struct_add(st, "tags", weir_type_array(weir_type_primitive(WEIR_TYPE_STRING), false), true,
+                         NULL);
     c.schema = st;
     assert_int_equal(weir_json_decoder_create(&c.dec, st, NULL, &c.err), 0);
     c.b = weir_batch_create(st);
@@ -399,7 +410,8 @@ static void test_string_takes_any_value(void **state)
 static void test_encode_scalars(void **state)
 {
     (void)state;
-    struct weir_type *t = ddl("f FLOAT, d DOUBLE, dec DECIMAL(5,2), s STRING, bin BINARY, dt DATE, ts TIMESTAMP, b BOOLEAN");
+    struct weir_type *t =
+        ddl("f FLOAT, d DOUBLE, dec DECIMAL(5,2), s STRING, bin BINARY, dt DATE, ts TIMESTAMP, b BOOLEAN");
     struct weir_batch *b = weir_batch_create(t);
     struct weir_column *c = b->columns;
     const double ds[] = {0.1, 1.0 / 3.0, 3.0, -0.0, 1e300, NAN, INFINITY, -INFINITY, 123456789012345680.0};
@@ -421,11 +433,12 @@ static void test_encode_scalars(void **state)
     }
     assert_int_equal(weir_batch_finish_rows(b), 0);
     char *s = encode_all(b);
-    const char *want =
-        "{\"f\":0.10000000149011612,\"d\":0.1,\"dec\":\"-0.05\",\"s\":\"q\\\"\\\\\\u0001\\n\xc3\xa9\\ufffd\",\"bin\":\"APv/\","
-        "\"dt\":\"2024-01-01\",\"ts\":\"2024-01-02T03:04:05.123456Z\",\"b\":true}\n"
-        "{\"f\":0.3333333432674408,\"d\":0.3333333333333333,\"dec\":null,\"s\":null,\"bin\":null,\"dt\":null,\"ts\":null,\"b\":null}\n"
-        "{\"f\":3.0,\"d\":3.0,";
+    const char *want = "{\"f\":0.10000000149011612,\"d\":0.1,\"dec\":\"-0.05\",\"s\":"
+                       "\"q\\\"\\\\\\u0001\\n\xc3\xa9\\ufffd\",\"bin\":\"APv/\","
+                       "\"dt\":\"2024-01-01\",\"ts\":\"2024-01-02T03:04:05.123456Z\",\"b\":true}\n"
+                       "{\"f\":0.3333333432674408,\"d\":0.3333333333333333,\"dec\":null,\"s\":null,\"bin\":"
+                       "null,\"dt\":null,\"ts\":null,\"b\":null}\n"
+                       "{\"f\":3.0,\"d\":3.0,";
     assert_memory_equal(s, want, strlen(want));
     assert_contains(s, "{\"f\":-0.0,\"d\":-0.0,");
     assert_contains(s, "{\"f\":1.0000000150474662e+30,\"d\":1e+300,");
@@ -497,18 +510,23 @@ static void test_double_text_round_trips(void **state)
 static void test_round_trip(void **state)
 {
     (void)state;
-    const char *schema = "b BOOLEAN, i8 BYTE, i16 SHORT, i32 INT, i64 LONG, f32 FLOAT, f64 DOUBLE, "
-                         "dec DECIMAL(10,2), dec38 DECIMAL(38,6), s STRING, bin BINARY, d DATE, ts TIMESTAMP, "
-                         "ntz TIMESTAMP_NTZ, st STRUCT<a: INT, b: STRING>, arr ARRAY<LONG>, m MAP<STRING, INT>, "
-                         "arr_st ARRAY<STRUCT<x: DOUBLE, y: STRING>>";
+    const char *schema =
+        "b BOOLEAN, i8 BYTE, i16 SHORT, i32 INT, i64 LONG, f32 FLOAT, f64 DOUBLE, "
+        "dec DECIMAL(10,2), dec38 DECIMAL(38,6), s STRING, bin BINARY, d DATE, ts TIMESTAMP, "
+        "ntz TIMESTAMP_NTZ, st STRUCT<a: INT, b: STRING>, arr ARRAY<LONG>, m MAP<STRING, INT>, "
+        "arr_st ARRAY<STRUCT<x: DOUBLE, y: STRING>>";
     const char *in =
         "{\"b\":true,\"i8\":-5,\"i16\":300,\"i32\":-70000,\"i64\":-9223372036854775808,\"f32\":-131072.125,"
-        "\"f64\":0.30000000000000004,\"dec\":\"-1234567.89\",\"dec38\":\"12345678901234567890123456789012.000001\","
+        "\"f64\":0.30000000000000004,\"dec\":\"-1234567.89\",\"dec38\":\"12345678901234567890123456789012."
+        "000001\","
         "\"s\":\"\\u00fcn\\u00efc\\u00f6d\\u00e9 \\u2713\",\"bin\":\"AQID\",\"d\":\"1860-06-30\","
-        "\"ts\":\"1906-12-31T00:00:00.000001Z\",\"ntz\":\"2100-01-01T00:00:00.000000\",\"st\":{\"a\":null,\"b\":\"s\"},"
+        "\"ts\":\"1906-12-31T00:00:00.000001Z\",\"ntz\":\"2100-01-01T00:00:00.000000\",\"st\":{\"a\":null,"
+        "\"b\":\"s\"},"
         "\"arr\":[1,null],\"m\":{\"k0\":null,\"k1\":7},\"arr_st\":[null,{\"x\":1e-07,\"y\":null}]}\n"
-        "{\"b\":null,\"i8\":null,\"i16\":null,\"i32\":null,\"i64\":null,\"f32\":null,\"f64\":null,\"dec\":null,"
-        "\"dec38\":null,\"s\":\"\",\"bin\":\"\",\"d\":null,\"ts\":null,\"ntz\":null,\"st\":null,\"arr\":null,\"m\":null,"
+        "{\"b\":null,\"i8\":null,\"i16\":null,\"i32\":null,\"i64\":null,\"f32\":null,\"f64\":null,\"dec\":"
+        "null,"
+        "\"dec38\":null,\"s\":\"\",\"bin\":\"\",\"d\":null,\"ts\":null,\"ntz\":null,\"st\":null,\"arr\":null,"
+        "\"m\":null,"
         "\"arr_st\":[]}\n";
     struct ctx c;
     ctx_open(&c, schema, NULL);
@@ -519,7 +537,9 @@ static void test_round_trip(void **state)
     assert_int_equal(decode(&c2, out1), 0);
     char *out2 = encode_all(c2.b);
     assert_string_equal(out1, out2);
-    assert_contains(out1, "\"s\":\"\xc3\xbcn\xc3\xaf" "c\xc3\xb6" "d\xc3\xa9 \xe2\x9c\x93\"");
+    assert_contains(out1, "\"s\":\"\xc3\xbcn\xc3\xaf"
+                          "c\xc3\xb6"
+                          "d\xc3\xa9 \xe2\x9c\x93\"");
     assert_contains(out1, "\"f64\":0.30000000000000004,");
     assert_contains(out1, "\"f32\":-131072.125,");
     assert_contains(out1, "\"dec38\":\"12345678901234567890123456789012.000001\"");
@@ -555,16 +575,18 @@ static void test_inference(void **state)
 {
     (void)state;
     int rc;
-    char *s = infer("{\"id\":1,\"v\":1,\"flag\":true,\"name\":\"a\",\"n\":null,\"ts\":\"2024-01-02T03:04:05Z\"}\n"
-                    "{\"id\":2,\"v\":2.5,\"flag\":false,\"name\":3,\"extra\":{\"x\":1}}\n"
-                    "{\"ID\":3,\"extra\":{\"y\":[1,2.0]},\"big\":99999999999999999999,\"e\":[],\"mix\":[1]}\n"
-                    "{\"mix\":{\"a\":1}}\n",
-                    false, &rc);
+    char *s =
+        infer("{\"id\":1,\"v\":1,\"flag\":true,\"name\":\"a\",\"n\":null,\"ts\":\"2024-01-02T03:04:05Z\"}\n"
+              "{\"id\":2,\"v\":2.5,\"flag\":false,\"name\":3,\"extra\":{\"x\":1}}\n"
+              "{\"ID\":3,\"extra\":{\"y\":[1,2.0]},\"big\":99999999999999999999,\"e\":[],\"mix\":[1]}\n"
+              "{\"mix\":{\"a\":1}}\n",
+              false, &rc);
     assert_int_equal(rc, 0);
     assert_string_equal(s, "struct<id:long,v:double,flag:boolean,name:string,n:string,ts:string,"
                            "extra:struct<x:long,y:array<double>>,big:double,e:array<string>,mix:string>");
     weir_free(s);
-    s = infer("{\"ts\":\"2024-01-02T03:04:05Z\",\"ntz\":\"2024-01-02T03:04:05\",\"d\":\"2024-01-02\",\"x\":\"2024-01-02\"}\n"
+    s = infer("{\"ts\":\"2024-01-02T03:04:05Z\",\"ntz\":\"2024-01-02T03:04:05\",\"d\":\"2024-01-02\",\"x\":"
+              "\"2024-01-02\"}\n"
               "{\"ts\":\"2024-01-02 03:04:05.5+01:00\",\"ntz\":null,\"d\":\"1999-12-31\",\"x\":\"nope\"}\n",
               true, &rc);
     assert_int_equal(rc, 0);
@@ -582,7 +604,8 @@ static void test_inference(void **state)
 static void test_inferred_schema_decodes(void **state)
 {
     (void)state;
-    const char *text = "{\"a\":1,\"b\":\"x\",\"c\":[{\"d\":true}]}\n{\"a\":1.5,\"b\":7,\"c\":[{\"e\":\"q\"}],\"f\":null}\n";
+    const char *text =
+        "{\"a\":1,\"b\":\"x\",\"c\":[{\"d\":true}]}\n{\"a\":1.5,\"b\":7,\"c\":[{\"e\":\"q\"}],\"f\":null}\n";
     struct weir_json_inferrer *inf = NULL;
     struct weir_error err = {0};
     assert_int_equal(weir_json_inferrer_create(&inf, NULL, &err), 0);
@@ -635,12 +658,14 @@ static void test_mutations_are_safe(void **state)
 {
     (void)state;
     static const char *seeds[] = {
-        "{\"b\":true,\"i\":-12,\"d\":\"12.50\",\"s\":\"h\\u00e9\\n\",\"bin\":\"AAH/\",\"ts\":\"2024-01-02T03:04:05.5+01:00\","
+        "{\"b\":true,\"i\":-12,\"d\":\"12.50\",\"s\":\"h\\u00e9\\n\",\"bin\":\"AAH/"
+        "\",\"ts\":\"2024-01-02T03:04:05.5+01:00\","
         "\"st\":{\"a\":1,\"b\":[1.5,null]},\"m\":{\"k\":[{\"x\":1}]},\"dt\":\"2024-02-29\"}",
         "{\"m\":[{\"key\":\"a\",\"value\":[]}],\"st\":null,\"i\":9223372036854775807,\"f\":1e308}",
     };
-    struct weir_type *t = ddl("b BOOLEAN, i LONG, d DECIMAL(9,2), s STRING, bin BINARY, ts TIMESTAMP, f DOUBLE, "
-                              "st STRUCT<a: BYTE, b: ARRAY<FLOAT>>, m MAP<STRING, ARRAY<STRUCT<x: INT>>>, dt DATE");
+    struct weir_type *t =
+        ddl("b BOOLEAN, i LONG, d DECIMAL(9,2), s STRING, bin BINARY, ts TIMESTAMP, f DOUBLE, "
+            "st STRUCT<a: BYTE, b: ARRAY<FLOAT>>, m MAP<STRING, ARRAY<STRUCT<x: INT>>>, dt DATE");
     struct weir_json_decoder *dec = NULL;
     struct weir_json_inferrer *inf = NULL;
     struct weir_error err = {0};
@@ -662,8 +687,12 @@ static void test_mutations_are_safe(void **state)
             x ^= x << 17;
             size_t pos = (size_t)(x % n);
             switch ((x >> 32) % 3) {
-            case 0: line[pos] = alphabet[(x >> 40) % (sizeof alphabet - 1)]; break;
-            case 1: n = pos; break; /* truncate */
+            case 0:
+                line[pos] = alphabet[(x >> 40) % (sizeof alphabet - 1)];
+                break;
+            case 1:
+                n = pos;
+                break; /* truncate */
             default:
                 if (n + 1 < sizeof line) {
                     memmove(line + pos + 1, line + pos, n - pos);
@@ -725,7 +754,8 @@ static void test_decode_record(void **state)
     assert_int_equal(c.b->columns[1].offsets[1], 1);
     const char *r3 = "{\"id\":\n\"x\"}";
     assert_int_equal(weir_json_decode_record(c.dec, r3, strlen(r3), c.b, &c.err), WEIR_EPARSE);
-    assert_string_equal(c.err.message, "topic orders: record 3 (byte 7): field 'id': expected an integer, got \"x\"");
+    assert_string_equal(c.err.message,
+                        "topic orders: record 3 (byte 7): field 'id': expected an integer, got \"x\"");
     weir_error_clear(&c.err);
     assert_int_equal(weir_json_decode_record(c.dec, "{\"id\":1} {}", 12, c.b, &c.err), WEIR_EPARSE);
     assert_contains(c.err.message, "record 4");
@@ -740,7 +770,8 @@ static void test_alloc_failures(void **state)
     (void)state;
     const char *text = "{\"st\":{\"a\":1,\"b\":\"xy\\n\"},\"arr\":[1,2,3],\"m\":{\"k\":1},\"bin\":\"AQID\"}\n"
                        "{\"st\":null,\"arr\":[],\"m\":{\"\\u00e9\":2},\"bin\":null}\n";
-    struct weir_type *t = ddl("st STRUCT<a: INT, b: STRING>, arr ARRAY<LONG>, m MAP<STRING, INT>, bin BINARY");
+    struct weir_type *t =
+        ddl("st STRUCT<a: INT, b: STRING>, arr ARRAY<LONG>, m MAP<STRING, INT>, bin BINARY");
     int ok = 0;
     for (long n = 0; n < 200 && !ok; n++) {
         struct weir_error err = {0};

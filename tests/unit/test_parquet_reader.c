@@ -98,7 +98,6 @@ static void assert_schema(const struct weir_type *t, const char *display)
     weir_free(d);
 }
 
-
 /* Seeds generated once with pyarrow and kept with the fuzz corpus. */
 static void load_seed(struct file *f, const char *name)
 {
@@ -142,7 +141,8 @@ static void test_codecs_roundtrip(void **state)
     uint8_t src[20000];
     for (size_t i = 0; i < sizeof src; i++)
         src[i] = (uint8_t)((i * 7) % 13 + (i / 1000));
-    const int codecs[] = {WEIR_PARQUET_UNCOMPRESSED, WEIR_PARQUET_SNAPPY, WEIR_PARQUET_GZIP, WEIR_PARQUET_ZSTD};
+    const int codecs[] = {WEIR_PARQUET_UNCOMPRESSED, WEIR_PARQUET_SNAPPY, WEIR_PARQUET_GZIP,
+                          WEIR_PARQUET_ZSTD};
     for (size_t c = 0; c < 4; c++) {
         struct weir_buf out;
         struct weir_error err = {0};
@@ -164,8 +164,9 @@ static void test_codecs_roundtrip(void **state)
             memset(junk, 0xA5, sizeof junk);
             assert_int_equal(pq_decompress(codecs[c], junk, sizeof junk, back, 100, &err), WEIR_ECORRUPT);
             /* Truncated compressed data. */
-            assert_int_equal(pq_decompress(codecs[c], out.data + 2, (out.len - 2) / 2, back, sizeof back, &err),
-                             WEIR_ECORRUPT);
+            assert_int_equal(
+                pq_decompress(codecs[c], out.data + 2, (out.len - 2) / 2, back, sizeof back, &err),
+                WEIR_ECORRUPT);
         }
         weir_buf_free(&out);
     }
@@ -318,7 +319,8 @@ static void test_plain_and_dictionary(void **state)
     int64_t vals[3] = {-1, 42, INT64_MIN};
     assert_int_equal(pq_decode_plain(&v, (const uint8_t *)vals, sizeof vals, 3, &used, &err), 0);
     assert_memory_equal(v.fixed.data, vals, sizeof vals);
-    assert_int_equal(pq_decode_plain(&v, (const uint8_t *)vals, sizeof vals - 1, 3, &used, &err), WEIR_ECORRUPT);
+    assert_int_equal(pq_decode_plain(&v, (const uint8_t *)vals, sizeof vals - 1, 3, &used, &err),
+                     WEIR_ECORRUPT);
     pq_values_free(&v);
     assert_int_equal(pq_values_init(&v, PQ_FIXED_LEN_BYTE_ARRAY, 0), WEIR_EINVAL);
 }
@@ -341,9 +343,16 @@ static void test_delta_encodings(void **state)
     /* 7 5 3 1 2 3 4 5: deltas -2 -2 -2 1 1 1 1, min -2, bit width 2 (0,0,0,3,3,3,3). */
     uint8_t d2[64];
     size_t p = 0;
-    d2[p++] = 0x80; d2[p++] = 0x01; d2[p++] = 0x04; d2[p++] = 0x08; d2[p++] = 14; /* first 7 */
-    d2[p++] = 3;                                                                   /* min delta -2 */
-    d2[p++] = 2; d2[p++] = 0; d2[p++] = 0; d2[p++] = 0;                           /* widths */
+    d2[p++] = 0x80;
+    d2[p++] = 0x01;
+    d2[p++] = 0x04;
+    d2[p++] = 0x08;
+    d2[p++] = 14; /* first 7 */
+    d2[p++] = 3;  /* min delta -2 */
+    d2[p++] = 2;
+    d2[p++] = 0;
+    d2[p++] = 0;
+    d2[p++] = 0; /* widths */
     uint32_t rel[32] = {0, 0, 0, 3, 3, 3, 3};
     p += pack_lsb(rel, 32, 2, d2 + p);
     assert_int_equal(pq_values_init(&v, PQ_INT64, 0), 0);
@@ -365,9 +374,9 @@ static void test_delta_encodings(void **state)
     pq_values_free(&v);
 
     /* DELTA_BYTE_ARRAY: "axe" "axis": prefixes 0,2; suffixes "axe","is". */
-    const uint8_t dba[] = {0x80, 0x01, 0x04, 0x02, 0x00, 0x04, 0, 0, 0, 0,   /* prefixes 0, 2 */
-                           0x80, 0x01, 0x04, 0x02, 0x06, 0x01, 0, 0, 0, 0,   /* suffix lens 3, 2 */
-                           'a', 'x', 'e', 'i', 's'};
+    const uint8_t dba[] = {0x80, 0x01, 0x04, 0x02, 0x00, 0x04, 0, 0, 0, 0, /* prefixes 0, 2 */
+                           0x80, 0x01, 0x04, 0x02, 0x06, 0x01, 0, 0, 0, 0, /* suffix lens 3, 2 */
+                           'a',  'x',  'e',  'i',  's'};
     assert_int_equal(pq_values_init(&v, PQ_BYTE_ARRAY, 0), 0);
     assert_int_equal(pq_decode_delta_byte_array(&v, dba, sizeof dba, 2, &err), 0);
     off = pq_values_offsets(&v);
@@ -445,7 +454,8 @@ static void test_spark_int96_edge_timestamps(void **state)
     struct weir_parquet_reader *r =
         open_td(&f, "delta-rs-tables/table_with_edge_timestamps/"
                     "part-00000-a9dd181d-61aa-491d-b3c9-3eea548de6cb-c000.snappy.parquet");
-    assert_schema(weir_parquet_reader_schema(r), "struct<BIG_DATE:timestamp,NORMAL_DATE:timestamp,SOME_VALUE:int>");
+    assert_schema(weir_parquet_reader_schema(r),
+                  "struct<BIG_DATE:timestamp,NORMAL_DATE:timestamp,SOME_VALUE:int>");
     struct weir_batch *b = read_rg(r, 0, NULL);
     assert_int_equal(b->nrows, 1);
     assert_int_equal(weir_column_i64(&b->columns[0], 0), INT64_C(253402214400000000)); /* 9999-12-31 */
@@ -611,7 +621,6 @@ static void test_delta_rs_checkpoint(void **state)
     close_file(&f, r, NULL);
 }
 
-
 /* Spark with column mapping: physical names, zstd, and the Parquet field id
  * carried into the field metadata. */
 static void test_spark_column_mapping_field_id(void **state)
@@ -690,8 +699,8 @@ static void check_flat(const struct weir_batch *b)
 static void test_seed_encodings_and_codecs(void **state)
 {
     (void)state;
-    const char *names[] = {"plain_v1_none.parquet", "dict_v1_snappy.parquet", "dict_v2_zstd.parquet",
-                           "plain_v2_gzip.parquet", "delta_enc.parquet", "delta_length.parquet",
+    const char *names[] = {"plain_v1_none.parquet",    "dict_v1_snappy.parquet", "dict_v2_zstd.parquet",
+                           "plain_v2_gzip.parquet",    "delta_enc.parquet",      "delta_length.parquet",
                            "byte_stream_split.parquet"};
     for (size_t k = 0; k < sizeof names / sizeof *names; k++) {
         struct file f;
@@ -760,7 +769,8 @@ static void check_nested(const struct weir_batch *b)
 static void test_seed_nested(void **state)
 {
     (void)state;
-    const char *names[] = {"nested_v1_snappy.parquet", "nested_v2_zstd.parquet", "nested_legacy_names.parquet"};
+    const char *names[] = {"nested_v1_snappy.parquet", "nested_v2_zstd.parquet",
+                           "nested_legacy_names.parquet"};
     for (size_t k = 0; k < 3; k++) {
         struct file f;
         struct weir_parquet_reader *r = open_seed(&f, names[k]);
@@ -854,7 +864,6 @@ static void test_seed_multi_page_row_groups(void **state)
     }
     close_file(&f, r, NULL);
 }
-
 
 /* ---- round trip through weir's own writer ------------------------------ */
 
@@ -976,13 +985,14 @@ static void test_writer_round_trip(void **state)
                      0);
     const size_t n = 2500;
     struct weir_batch *in = make_rows(schema, n);
-    const int codecs[] = {WEIR_PARQUET_SNAPPY, WEIR_PARQUET_ZSTD, WEIR_PARQUET_GZIP, WEIR_PARQUET_UNCOMPRESSED};
+    const int codecs[] = {WEIR_PARQUET_SNAPPY, WEIR_PARQUET_ZSTD, WEIR_PARQUET_GZIP,
+                          WEIR_PARQUET_UNCOMPRESSED};
     for (size_t c = 0; c < 4; c++) {
         struct weir_parquet_writer_options o;
         weir_parquet_writer_options_default(&o);
         o.codec = codecs[c];
-        o.page_bytes = 2048;        /* many pages */
-        o.row_group_bytes = 40000;  /* several row groups */
+        o.page_bytes = 2048;       /* many pages */
+        o.row_group_bytes = 40000; /* several row groups */
         o.dictionary = c % 2 == 0;
         struct weir_buf file;
         weir_buf_init(&file);
@@ -1062,13 +1072,13 @@ static int64_t hb_page(struct weir_buf *f, const struct hb_col *c)
     return off;
 }
 
-static struct pq_bytes B(const char *s)
-{
+static struct pq_bytes B(const char *s) {
     struct pq_bytes b = {(const uint8_t *)s, (uint32_t)strlen(s)};
     return b;
 }
 
-static void test_legacy_list_layouts(void **state)
+static void
+test_legacy_list_layouts(void **state)
 {
     (void)state;
     /* a: optional group a (LIST) { repeated int32 array; }   2-level
@@ -1113,18 +1123,41 @@ static void test_legacy_list_layouts(void **state)
     }
     struct pq_schema_element se[8];
     memset(se, 0, sizeof se);
-    se[0].name = B("schema"); se[0].num_children = 3;
-    se[1].name = B("a"); se[1].has_repetition = true; se[1].repetition = PQ_OPTIONAL; se[1].num_children = 1;
-    se[1].has_converted = true; se[1].converted = PQ_CT_LIST;
-    se[2].name = B("array"); se[2].has_repetition = true; se[2].repetition = PQ_REPEATED;
-    se[2].has_type = true; se[2].type = PQ_INT32;
-    se[3].name = B("tags"); se[3].has_repetition = true; se[3].repetition = PQ_REPEATED;
-    se[3].has_type = true; se[3].type = PQ_BYTE_ARRAY; se[3].has_converted = true; se[3].converted = PQ_CT_UTF8;
-    se[4].name = B("b"); se[4].has_repetition = true; se[4].repetition = PQ_OPTIONAL; se[4].num_children = 1;
-    se[4].has_converted = true; se[4].converted = PQ_CT_LIST;
-    se[5].name = B("array"); se[5].has_repetition = true; se[5].repetition = PQ_REPEATED; se[5].num_children = 1;
-    se[6].name = B("x"); se[6].has_repetition = true; se[6].repetition = PQ_REQUIRED;
-    se[6].has_type = true; se[6].type = PQ_INT32;
+    se[0].name = B("schema");
+    se[0].num_children = 3;
+    se[1].name = B("a");
+    se[1].has_repetition = true;
+    se[1].repetition = PQ_OPTIONAL;
+    se[1].num_children = 1;
+    se[1].has_converted = true;
+    se[1].converted = PQ_CT_LIST;
+    se[2].name = B("array");
+    se[2].has_repetition = true;
+    se[2].repetition = PQ_REPEATED;
+    se[2].has_type = true;
+    se[2].type = PQ_INT32;
+    se[3].name = B("tags");
+    se[3].has_repetition = true;
+    se[3].repetition = PQ_REPEATED;
+    se[3].has_type = true;
+    se[3].type = PQ_BYTE_ARRAY;
+    se[3].has_converted = true;
+    se[3].converted = PQ_CT_UTF8;
+    se[4].name = B("b");
+    se[4].has_repetition = true;
+    se[4].repetition = PQ_OPTIONAL;
+    se[4].num_children = 1;
+    se[4].has_converted = true;
+    se[4].converted = PQ_CT_LIST;
+    se[5].name = B("array");
+    se[5].has_repetition = true;
+    se[5].repetition = PQ_REPEATED;
+    se[5].num_children = 1;
+    se[6].name = B("x");
+    se[6].has_repetition = true;
+    se[6].repetition = PQ_REQUIRED;
+    se[6].has_type = true;
+    se[6].type = PQ_INT32;
     struct pq_row_group rg;
     memset(&rg, 0, sizeof rg);
     rg.columns = cc;
@@ -1147,7 +1180,8 @@ static void test_legacy_list_layouts(void **state)
     struct file file = {.data = NULL, .len = f.len};
     file.in = weir_input_mem(f.data, f.len, "legacy.parquet");
     struct weir_parquet_reader *r = open_file(&file);
-    assert_schema(weir_parquet_reader_schema(r), "struct<a:array<int>,tags:array<string>,b:array<struct<x:int>>>");
+    assert_schema(weir_parquet_reader_schema(r),
+                  "struct<a:array<int>,tags:array<string>,b:array<struct<x:int>>>");
     const struct weir_type *st = weir_parquet_reader_schema(r);
     assert_false(st->fields[0].type->contains_null);
     assert_true(st->fields[0].nullable);
@@ -1218,8 +1252,8 @@ static void test_unsupported_types(void **state)
     struct {
         enum pq_type type;
         int32_t type_length;
-        int converted;   /* -1 none */
-        int logical;     /* PQ_LT_* */
+        int converted; /* -1 none */
+        int logical;   /* PQ_LT_* */
         const char *name, *expect;
     } cases[] = {
         {PQ_INT32, 0, PQ_CT_TIME_MILLIS, PQ_LT_NONE, "t_time", "TIME"},

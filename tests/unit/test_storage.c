@@ -277,8 +277,8 @@ static void test_put_if_absent(void **state)
     assert_int_equal(st.st_nlink, 1);
 }
 
-static void list_expect(struct weir_store *s, const char *prefix, const char *after, bool rec, const char **want,
-                        size_t n)
+static void list_expect(struct weir_store *s, const char *prefix, const char *after, bool rec,
+                        const char **want, size_t n)
 {
     struct weir_object_list l;
     struct weir_error err = {0};
@@ -288,8 +288,8 @@ static void list_expect(struct weir_store *s, const char *prefix, const char *af
     if (l.count != n) {
         for (size_t i = 0; i < l.count; i++)
             print_message("got %s\n", l.items[i].key);
-        fail_msg("list '%s' after '%s' rec=%d: %zu items, want %zu", prefix, after ? after : "(null)", rec, l.count,
-                 n);
+        fail_msg("list '%s' after '%s' rec=%d: %zu items, want %zu", prefix, after ? after : "(null)", rec,
+                 l.count, n);
     }
     for (size_t i = 0; i < n; i++)
         assert_string_equal(l.items[i].key, want[i]);
@@ -553,7 +553,7 @@ static void test_put_if_absent_race(void **state)
 
 /* Four threads share one store handle and race put_if_absent on the same
  * keys while also listing: exactly one winner per key, no errors. */
-#define THREADS 4
+#define THREADS     4
 #define THREAD_KEYS 100
 struct race_arg {
     struct weir_store *s;
