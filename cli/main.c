@@ -62,8 +62,6 @@ int weir_cli_fail(const struct weir_error *err, int code)
 
 int main(int argc, char **argv)
 {
-    cJSON_Hooks hooks = {.malloc_fn = weir_malloc, .free_fn = weir_free};
-    cJSON_InitHooks(&hooks);
     int i = 1;
     /* global options before the command */
     while (i < argc && strncmp(argv[i], "--log-", 6) == 0) {

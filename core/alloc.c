@@ -4,7 +4,9 @@
  * atomic "allocations left" counter: < 0 means disabled, 0 means every
  * allocation fails, n > 0 means n more allocations succeed. weir_malloc(0)
  * and weir_realloc(p, 0) allocate one byte so that NULL always means failure.
- * weir_free never fails and never counts. Thread-safe apart from set_hooks. */
+ * weir_free never fails and never counts. Thread-safe apart from set_hooks.
+ * cJSON is pointed at these hooks before main() runs, so its allocations
+ * count and fail like ours in every program that links core. */
 #include "core/alloc.h"
 
 #include <stdarg.h>
@@ -13,8 +15,29 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <cjson/cJSON.h>
+
 static struct weir_alloc_hooks g_hooks = {malloc, calloc, realloc, free};
 static atomic_long g_fail_after = -1;
+static _Thread_local unsigned long t_failures;
+
+unsigned long weir_alloc_failures(void)
+{
+    return t_failures;
+}
+
+static void *counted(void *p)
+{
+    if (p == NULL)
+        t_failures++;
+    return p;
+}
+
+__attribute__((constructor)) static void route_cjson_allocations(void)
+{
+    cJSON_Hooks hooks = {.malloc_fn = weir_malloc, .free_fn = weir_free};
+    cJSON_InitHooks(&hooks);
+}
 
 void weir_alloc_set_hooks(const struct weir_alloc_hooks *hooks)
 {
@@ -50,26 +73,26 @@ static int alloc_should_fail(void)
 void *weir_malloc(size_t n)
 {
     if (alloc_should_fail())
-        return NULL;
-    return g_hooks.malloc_fn(n ? n : 1);
+        return counted(NULL);
+    return counted(g_hooks.malloc_fn(n ? n : 1));
 }
 
 void *weir_calloc(size_t count, size_t size)
 {
     if (alloc_should_fail())
-        return NULL;
+        return counted(NULL);
     if (count == 0 || size == 0)
         count = size = 1;
-    return g_hooks.calloc_fn(count, size);
+    return counted(g_hooks.calloc_fn(count, size));
 }
 
 void *weir_realloc(void *p, size_t n)
 {
     if (alloc_should_fail())
-        return NULL;
+        return counted(NULL);
     if (p == NULL)
-        return g_hooks.malloc_fn(n ? n : 1);
-    return g_hooks.realloc_fn(p, n ? n : 1);
+        return counted(g_hooks.malloc_fn(n ? n : 1));
+    return counted(g_hooks.realloc_fn(p, n ? n : 1));
 }
 
 void weir_free(void *p)

@@ -29,5 +29,9 @@ void weir_alloc_set_hooks(const struct weir_alloc_hooks *hooks);
 /* After `n` more successful allocations, every allocation fails (returns
  * NULL) until reset with n < 0. For fault-injection tests. */
 void weir_alloc_fail_after(long n);
+/* Allocations that failed on the calling thread so far. Compare the count
+ * before and after a call into a library that reports out-of-memory like
+ * any other failure (cJSON returns NULL for both) to tell them apart. */
+unsigned long weir_alloc_failures(void);
 
 #endif

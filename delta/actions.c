@@ -858,7 +858,12 @@ int weir_delta_actions_parse(const char *data, size_t len, const char *name, str
                 goto done;
             }
             const char *ep = NULL;
+            unsigned long failed_allocs = weir_alloc_failures();
             cJSON *root = cJSON_ParseWithLengthOpts(line + lead, llen - lead, &ep, false);
+            if (!root && weir_alloc_failures() != failed_allocs) {
+                rc = PFAIL(&pc, WEIR_ENOMEM, "out of memory parsing the line");
+                goto done;
+            }
             if (!root) {
                 size_t off = ep && ep >= line + lead ? (size_t)(ep - (line + lead)) : 0;
                 rc = PFAIL(&pc, WEIR_ECORRUPT, "malformed JSON at column %zu%s", off + lead + 1,
