@@ -290,7 +290,7 @@ int pq_tdec_i64(struct pq_tdec *d, int64_t *v)
 
 int pq_tdec_i32(struct pq_tdec *d, int32_t *v)
 {
-    int64_t x;
+    int64_t x = 0;
     int rc = tdec_zigzag(d, UINT32_MAX, "i32", &x);
     if (rc == 0)
         *v = (int32_t)x;
@@ -299,7 +299,7 @@ int pq_tdec_i32(struct pq_tdec *d, int32_t *v)
 
 int pq_tdec_i16(struct pq_tdec *d, int16_t *v)
 {
-    int64_t x;
+    int64_t x = 0;
     int rc = tdec_zigzag(d, UINT16_MAX, "i16", &x);
     if (rc == 0)
         *v = (int16_t)x;
