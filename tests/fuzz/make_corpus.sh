@@ -26,7 +26,7 @@ tmp="$(mktemp -d)"
 trap 'rm -rf "$tmp"' EXIT
 "$cc" -std=gnu11 -O1 -D_GNU_SOURCE -I"$root" -o "$tmp/gen_seeds" "$here/gen_seeds.c" \
     "$root/formats/parquet/thrift.c" "$root/formats/parquet/meta.c" \
-    "$root/core/alloc.c" "$root/core/error.c" "$root/core/buf.c"
+    "$root/core/alloc.c" "$root/core/error.c" "$root/core/buf.c" $(pkg-config --cflags --libs libcjson)
 "$tmp/gen_seeds" "$out"
 
 # Real files are never copied into the source tree (the committed corpus
