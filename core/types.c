@@ -761,6 +761,11 @@ check:
                             jp_path(p), name == NULL ? "name" : "type");
         goto done;
     }
+    if (name[0] == '\0') {
+        rc = weir_error_set(p->err, WEIR_ESCHEMA, "schema JSON: field at byte %zu (in %s) has an empty name",
+                            start, jp_path(p));
+        goto done;
+    }
     rc = weir_type_struct_add(st, name, type, nullable, meta);
     type = NULL; /* owned by st now, or freed */
     if (rc == WEIR_EEXISTS)

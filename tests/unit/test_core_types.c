@@ -509,6 +509,18 @@ static void expect_ddl_error(const char *ddl, int code, const char *needle1, con
         fail_msg("message '%s' lacks '%s'", err.message, needle2);
 }
 
+static void test_json_rejects_empty_field_name(void **state)
+{
+    (void)state;
+    struct weir_type *t = NULL;
+    struct weir_error err = {0};
+    const char *json = "{\"type\":\"struct\",\"fields\":[{\"name\":\"\",\"type\":\"long\","
+                       "\"nullable\":true,\"metadata\":{}}]}";
+    assert_int_equal(weir_schema_from_json(json, &t, &err), WEIR_ESCHEMA);
+    assert_null(t);
+    assert_non_null(strstr(err.message, "empty name"));
+}
+
 static void test_ddl_errors(void **state)
 {
     (void)state;
@@ -567,6 +579,7 @@ int main(void)
         cmocka_unit_test(test_ddl_example_and_aliases),
         cmocka_unit_test(test_ddl_quoting_comments_nesting),
         cmocka_unit_test(test_ddl_errors),
+        cmocka_unit_test(test_json_rejects_empty_field_name),
         cmocka_unit_test(test_ddl_under_allocation_failure),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
