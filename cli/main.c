@@ -24,11 +24,13 @@ static const char usage_text[] =
     "  table scan PATH         print the rows as JSON lines\n"
     "  table import PATH       append JSON lines files as one commit (creates the table)\n"
     "  table checkpoint PATH   write a checkpoint of the latest version\n"
+    "  validate CONFIG         check a config file; print every error with its key path\n"
     "\n"
-    "Run `weir table --help` for the options of each table command.\n"
+    "Run `weir table --help` for the options of each table command and\n"
+    "`weir --help-config` for every config option.\n"
     "Logs go to stderr: --log-format json (default, one object per line) or text,\n"
     "--log-level debug|info|warn|error (default info).\n"
-    "Exit codes: 0 ok, 1 runtime failure, 2 bad usage.\n";
+    "Exit codes: 0 ok, 1 runtime failure, 2 bad usage or config.\n";
 
 void weir_cli_error(const char *fmt, ...)
 {
@@ -105,8 +107,12 @@ int main(int argc, char **argv)
         printf("weir %s\n", WEIR_CLI_VERSION);
         return WEIR_EXIT_OK;
     }
+    if (strcmp(cmd, "--help-config") == 0)
+        return weir_cli_help_config();
     if (strcmp(cmd, "table") == 0)
         return weir_cli_table(argc - 1, argv + 1);
+    if (strcmp(cmd, "validate") == 0)
+        return weir_cli_validate(argc - 1, argv + 1);
     if (cmd[0] == '-')
         return weir_cli_usage_error("weir", "unknown option '%s'", cmd);
     return weir_cli_usage_error("weir", "unknown command '%s'", cmd);

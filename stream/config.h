@@ -1,0 +1,170 @@
+/* stream/config.h - the weir configuration: JSON text -> struct weir_config.
+ *
+ * One table of options (stream/config_table.c) is the single truth: it
+ * parses and validates the JSON, rejects unknown keys with their key path,
+ * supplies defaults, prints --help-config and generates docs/configuration.md.
+ * Every error is collected (not only the first) in a weir_error_list, each
+ * with the concrete key path ("pipelines[0].sink.delta.path"). Secret values
+ * (http.token, kafka passwords/keys) are never echoed in messages.
+ *
+ * Ownership: weir_config_parse allocates *out (weir_malloc); the caller frees
+ * it with weir_config_destroy (NULL is a no-op). All strings are owned by the
+ * config. */
+#ifndef WEIR_STREAM_CONFIG_H
+#define WEIR_STREAM_CONFIG_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "core/buf.h"
+#include "core/error.h"
+
+/* ---- error list ---- */
+
+struct weir_error_item {
+    int code;      /* WEIR_ECONFIG, WEIR_EPARSE, WEIR_EUNSUPPORTED, WEIR_ENOMEM */
+    char *path;    /* key path ("pipelines[0].name"); "" for the whole document */
+    char *message; /* full text: "<path>: <what is wrong>" */
+    unsigned line; /* 1-based position of the offending value; 0 if unknown */
+    unsigned col;
+};
+
+struct weir_error_list {
+    struct weir_error_item *items;
+    size_t n, cap;
+    bool oom; /* an error could not be recorded for lack of memory */
+};
+
+void weir_error_list_init(struct weir_error_list *l);
+void weir_error_list_free(struct weir_error_list *l); /* back to empty */
+/* Append "<path>: <fmt...>". Returns code. On allocation failure sets oom. */
+int weir_error_list_add(struct weir_error_list *l, int code, const char *path, unsigned line, unsigned col,
+                        const char *fmt, ...) __attribute__((format(printf, 6, 7)));
+
+/* ---- the configuration ---- */
+
+/* Enum values follow the order of the choices in the option table. */
+enum weir_trigger_kind { WEIR_TRIGGER_INTERVAL = 0, WEIR_TRIGGER_ONCE, WEIR_TRIGGER_AVAILABLE_NOW };
+enum weir_source_kind { WEIR_SOURCE_NONE = 0, WEIR_SOURCE_KAFKA, WEIR_SOURCE_DATAGEN };
+enum weir_sink_kind { WEIR_SINK_NONE = 0, WEIR_SINK_DELTA, WEIR_SINK_CONSOLE };
+enum weir_step_kind { WEIR_STEP_NONE = 0, WEIR_STEP_DECODE, WEIR_STEP_WHERE, WEIR_STEP_SELECT };
+enum weir_start_kind { WEIR_START_EARLIEST = 0, WEIR_START_LATEST, WEIR_START_JSON, WEIR_START_TIMESTAMP };
+enum weir_decode_format { WEIR_DECODE_JSON = 0 };
+enum weir_on_error { WEIR_ON_ERROR_RESCUE = 0, WEIR_ON_ERROR_DEAD_LETTER, WEIR_ON_ERROR_FAIL };
+enum weir_sink_mode { WEIR_MODE_APPEND = 0, WEIR_MODE_MERGE, WEIR_MODE_COMPLETE };
+enum weir_codec { WEIR_CODEC_SNAPPY = 0, WEIR_CODEC_ZSTD, WEIR_CODEC_GZIP, WEIR_CODEC_NONE };
+enum weir_log_level {
+    WEIR_LOG_LEVEL_DEBUG = 0,
+    WEIR_LOG_LEVEL_INFO,
+    WEIR_LOG_LEVEL_WARN,
+    WEIR_LOG_LEVEL_ERROR
+};
+enum weir_log_format { WEIR_LOG_FORMAT_JSON = 0, WEIR_LOG_FORMAT_TEXT };
+
+struct weir_config_kafka {
+    char *bootstrap_servers;
+    char **topics; /* exactly one of topics / topic_pattern */
+    size_t ntopics;
+    char *topic_pattern;
+    int starting_offsets;            /* enum weir_start_kind */
+    char *starting_offsets_json;     /* WEIR_START_JSON: {"topic": {"0": 23, ...}} */
+    int64_t starting_timestamp_ms;   /* WEIR_START_TIMESTAMP */
+    int64_t max_offsets_per_trigger; /* 0: no limit */
+    int64_t min_offsets_per_trigger; /* 0: no minimum */
+    int64_t max_trigger_delay_ms;
+    bool fail_on_data_loss;
+    bool include_headers;
+    char *group_id; /* NULL: no consumer-group commits */
+    char **props;   /* librdkafka properties: key, value, key, value ... */
+    size_t nprops;  /* number of pairs */
+};
+
+struct weir_config_datagen {
+    int64_t rows_per_second; /* 0: unlimited */
+    char *schema;            /* DDL or Delta schema JSON, validated */
+    int64_t seed;
+    int64_t max_rows; /* 0: no limit */
+};
+
+struct weir_config_decode {
+    int format; /* enum weir_decode_format */
+    char *schema;
+    int on_error; /* enum weir_on_error */
+    char *dead_letter_path;
+};
+
+struct weir_config_step {
+    int kind; /* enum weir_step_kind */
+    struct weir_config_decode decode;
+    char *where;
+    char **select;
+    size_t nselect;
+};
+
+struct weir_config_delta {
+    char *path;
+    int mode; /* enum weir_sink_mode */
+    char **partition_by;
+    size_t npartition_by;
+    int64_t target_file_size;
+    bool merge_schema;
+    int codec;              /* enum weir_codec */
+    int64_t optimize_every; /* 0: never */
+};
+
+struct weir_config_pipeline {
+    char *name;
+    char *checkpoint;
+    int trigger;         /* enum weir_trigger_kind */
+    int64_t interval_ms; /* WEIR_TRIGGER_INTERVAL; 0 = next batch as soon as the previous ends */
+    bool trigger_once, trigger_available_now;
+    int64_t min_batches_to_retain;
+    int source; /* enum weir_source_kind */
+    struct weir_config_kafka kafka;
+    struct weir_config_datagen datagen;
+    struct weir_config_step *steps;
+    size_t nsteps;
+    int sink; /* enum weir_sink_kind */
+    struct weir_config_delta delta;
+};
+
+struct weir_config {
+    struct weir_config_pipeline *pipelines;
+    size_t npipelines;
+    struct {
+        char *listen; /* NULL: HTTP off */
+        char *token;  /* secret */
+    } http;
+    struct {
+        int level;  /* enum weir_log_level */
+        int format; /* enum weir_log_format */
+    } log;
+};
+
+/* Parse and validate n bytes of JSON. `file` (may be NULL) names the input
+ * in the malformed-JSON message. Returns 0 and sets *out, or a negative
+ * WEIR_E* code (WEIR_ECONFIG for invalid configs, WEIR_EPARSE for malformed
+ * JSON, WEIR_ENOMEM) with *out NULL and every problem appended to errors
+ * (which must be initialised; may be NULL). */
+int weir_config_parse(const char *json, size_t n, const char *file, struct weir_config **out,
+                      struct weir_error_list *errors);
+void weir_config_destroy(struct weir_config *cfg);
+
+/* Text for `weir --help-config`, appended to b. */
+int weir_config_help(struct weir_buf *b);
+/* The full docs/configuration.md, appended to b. */
+int weir_config_doc_markdown(struct weir_buf *b);
+
+/* "250ms", "5s", "10 minutes", "1 hour", "2h" (units ms, s, sec, m, min,
+ * minute(s), h, hour(s), d, day(s)) -> *ms. WEIR_EINVAL or WEIR_ERANGE. */
+int weir_config_parse_duration(const char *s, int64_t *ms);
+/* "128MB", "64KiB", "1GB", "100B" or "4096" -> *bytes (K/KB/KiB, M/MB/MiB,
+ * G/GB/GiB, T/TB/TiB are all 1024-based, like Spark). WEIR_EINVAL/WEIR_ERANGE. */
+int weir_config_parse_size(const char *s, int64_t *bytes);
+
+/* True if a librdkafka property key names a secret (password, secret,
+ * sasl.jaas, ssl.key): its value is never printed. */
+bool weir_config_kafka_key_is_secret(const char *key);
+
+#endif

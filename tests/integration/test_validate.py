@@ -1,0 +1,58 @@
+"""`weir validate CONFIG` and `weir --help-config`: the example config is
+valid; a broken one exits 2 and names every problem by key path; secrets
+are never echoed."""
+import json
+import pathlib
+
+ROOT = pathlib.Path(__file__).resolve().parents[2]
+
+
+def test_example_config_is_valid(run_weir):
+    r = run_weir("validate", str(ROOT / "examples" / "orders-bronze.json"))
+    assert r.returncode == 0, r.stderr
+    assert "ok (1 pipeline)" in r.stdout
+
+
+def test_broken_config_reports_every_key_path(tmp_path, run_weir):
+    cfg = {"pipelines": [{
+        "name": "bad name",
+        "checkpoint": "/tmp/x",
+        "trigger": {"interval": "5 parsecs"},
+        "source": {"kafka": {"topics": ["t"], "kafka": {"sasl.password": "hunter2-secret"},
+                             "max_offsets_per_trigger": -3}},
+        "transform": [{"decode": {"format": "json", "schema": "id LONG, x NOPE"}}, {"explode": "x"}],
+        "sink": {"delta": {"path": "/d", "partiton_by": ["day"]}},
+    }]}
+    p = tmp_path / "bad.json"
+    p.write_text(json.dumps(cfg))
+    r = run_weir("validate", str(p))
+    assert r.returncode == 2, (r.returncode, r.stderr)
+    for path in ("pipelines[0].name", "pipelines[0].trigger.interval",
+                 "pipelines[0].source.kafka.bootstrap_servers",
+                 "pipelines[0].source.kafka.max_offsets_per_trigger",
+                 "pipelines[0].transform[0].decode.schema", "pipelines[0].transform[1]",
+                 "pipelines[0].sink.delta.partiton_by"):
+        assert path in r.stderr, (path, r.stderr)
+    assert "did you mean partition_by" in r.stderr
+    assert "hunter2-secret" not in r.stderr + r.stdout
+
+
+def test_malformed_json_names_line_and_column(tmp_path, run_weir):
+    p = tmp_path / "torn.json"
+    p.write_text('{"pipelines": [\n  {"name": "a",\n')
+    r = run_weir("validate", str(p))
+    assert r.returncode == 2
+    assert "torn.json:3" in r.stderr, r.stderr
+
+
+def test_missing_file_and_usage(run_weir, tmp_path):
+    r = run_weir("validate", str(tmp_path / "nope.json"))
+    assert r.returncode == 2 and "nope.json" in r.stderr
+    assert run_weir("validate").returncode == 2
+
+
+def test_help_config_lists_options(run_weir):
+    r = run_weir("--help-config")
+    assert r.returncode == 0
+    for key in ("pipelines[].name", "pipelines[].source.kafka.max_offsets_per_trigger", "pipelines[].sink.delta.path"):
+        assert key in r.stdout, key
