@@ -8,6 +8,8 @@
  * state; a record belongs to one thread at a time. */
 #include "core/error.h"
 
+#include <ctype.h>
+
 #include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
@@ -87,4 +89,34 @@ void weir_error_clear(struct weir_error *err)
     err->code = 0;
     err->retriable = false;
     err->message[0] = '\0';
+}
+
+size_t weir_edit_distance(const char *a, const char *b, bool ignore_case)
+{
+    size_t la = strlen(a), lb = strlen(b);
+    if (la > 64 || lb > 64)
+        return 99;
+    size_t row[65];
+    for (size_t j = 0; j <= lb; j++)
+        row[j] = j;
+    for (size_t i = 1; i <= la; i++) {
+        size_t prev = row[0];
+        row[0] = i;
+        for (size_t j = 1; j <= lb; j++) {
+            size_t cur = row[j];
+            int ca = (unsigned char)a[i - 1], cb = (unsigned char)b[j - 1];
+            if (ignore_case) {
+                ca = tolower(ca);
+                cb = tolower(cb);
+            }
+            size_t best = prev + (ca != cb);
+            if (row[j] + 1 < best)
+                best = row[j] + 1;
+            if (row[j - 1] + 1 < best)
+                best = row[j - 1] + 1;
+            row[j] = best;
+            prev = cur;
+        }
+    }
+    return row[lb];
 }

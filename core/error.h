@@ -57,4 +57,8 @@ int weir_error_prefix(struct weir_error *err, const char *fmt, ...) __attribute_
 
 void weir_error_clear(struct weir_error *err);
 
+/* Levenshtein distance between a and b for "did you mean ...?" hints;
+ * strings longer than 64 bytes count as 99 (far apart). */
+size_t weir_edit_distance(const char *a, const char *b, bool ignore_case);
+
 #endif

@@ -1200,32 +1200,6 @@ static bool is_nulllit(const struct node *n)
     return n->kind == N_LIT && n->lit_null;
 }
 
-static size_t lev(const char *a, const char *b)
-{
-    size_t la = strlen(a), lb = strlen(b);
-    if (la > 64 || lb > 64)
-        return 99;
-    size_t row[65];
-    for (size_t j = 0; j <= lb; j++)
-        row[j] = j;
-    for (size_t i = 1; i <= la; i++) {
-        size_t prev = row[0];
-        row[0] = i;
-        for (size_t j = 1; j <= lb; j++) {
-            size_t cur = row[j];
-            size_t cost = tolower((unsigned char)a[i - 1]) != tolower((unsigned char)b[j - 1]);
-            size_t m = prev + cost;
-            if (row[j] + 1 < m)
-                m = row[j] + 1;
-            if (row[j - 1] + 1 < m)
-                m = row[j - 1] + 1;
-            row[j] = m;
-            prev = cur;
-        }
-    }
-    return row[lb];
-}
-
 static int type_err(struct weir_error *err, const struct node *n, const char *fmt, const struct weir_type *a,
                     const struct weir_type *b)
 {
@@ -1332,7 +1306,7 @@ static int bind_col(struct node *n, const struct weir_type *schema, struct weir_
             const char *best = NULL;
             size_t bd = 99;
             for (size_t f = 0; f < st->nfields; f++) {
-                size_t d = lev(n->path[i], st->fields[f].name);
+                size_t d = weir_edit_distance(n->path[i], st->fields[f].name, true);
                 if (d < bd) {
                     bd = d;
                     best = st->fields[f].name;

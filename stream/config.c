@@ -524,31 +524,6 @@ static const struct opt *find_opt(const char *parent, const char *key)
     return NULL;
 }
 
-static size_t edit_distance(const char *a, const char *b)
-{
-    size_t la = strlen(a), lb = strlen(b);
-    if (la > 64 || lb > 64)
-        return 99;
-    size_t row[65];
-    for (size_t j = 0; j <= lb; j++)
-        row[j] = j;
-    for (size_t i = 1; i <= la; i++) {
-        size_t prev = row[0];
-        row[0] = i;
-        for (size_t j = 1; j <= lb; j++) {
-            size_t cur = row[j];
-            size_t best = prev + (a[i - 1] != b[j - 1]);
-            if (row[j] + 1 < best)
-                best = row[j] + 1;
-            if (row[j - 1] + 1 < best)
-                best = row[j - 1] + 1;
-            row[j] = best;
-            prev = cur;
-        }
-    }
-    return row[lb];
-}
-
 static const char *suggest(const char *parent, const char *key)
 {
     const char *best = NULL;
@@ -556,7 +531,7 @@ static const char *suggest(const char *parent, const char *key)
     for (size_t i = 0; i < NOPTS; i++) {
         if (strcmp(opts[i].parent, parent) != 0)
             continue;
-        size_t d = edit_distance(key, opts[i].key);
+        size_t d = weir_edit_distance(key, opts[i].key, false);
         if (d < bestd) {
             bestd = d;
             best = opts[i].key;
