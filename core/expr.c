@@ -500,6 +500,21 @@ static int add_kid(struct parser *p, struct node *n, struct node *kid)
     return 0;
 }
 
+/* A new node of kind k whose first child is `kid` (freed on failure). */
+static struct node *mk1(struct parser *p, enum nkind k, size_t pos, struct node *kid)
+{
+    struct node *n = mk(p, k, pos);
+    if (n == NULL) {
+        node_free(kid);
+        return NULL;
+    }
+    if (add_kid(p, n, kid) != 0) {
+        node_free(n);
+        return NULL;
+    }
+    return n;
+}
+
 static struct node *parse_or(struct parser *p);
 static struct node *parse_add(struct parser *p);
 
@@ -828,14 +843,7 @@ static struct node *parse_unary(struct parser *p)
         p->depth--;
         if (x == NULL || !minus)
             return x;
-        struct node *n = mk(p, N_NEG, pos);
-        if (n == NULL || add_kid(p, n, x) != 0) {
-            if (n == NULL)
-                node_free(x);
-            node_free(n);
-            return NULL;
-        }
-        return n;
+        return mk1(p, N_NEG, pos, x);
     }
     return parse_primary(p);
 }
@@ -938,13 +946,9 @@ static struct node *parse_pred(struct parser *p)
                 return NULL;
             }
             lex(p);
-            struct node *n = mk(p, N_ISNULL, pos);
-            if (n == NULL || add_kid(p, n, l) != 0) {
-                if (n == NULL)
-                    node_free(l);
-                node_free(n);
+            struct node *n = mk1(p, N_ISNULL, pos, l);
+            if (n == NULL)
                 return NULL;
-            }
             n->neg = neg;
             l = n;
             continue;
@@ -964,13 +968,9 @@ static struct node *parse_pred(struct parser *p)
         }
         if (is_kw(p, "IN")) {
             lex(p);
-            struct node *n = mk(p, N_IN, pos);
-            if (n == NULL || add_kid(p, n, l) != 0) {
-                if (n == NULL)
-                    node_free(l);
-                node_free(n);
+            struct node *n = mk1(p, N_IN, pos, l);
+            if (n == NULL)
                 return NULL;
-            }
             n->neg = neg;
             l = n;
             if (!is_op(p, "(")) {
@@ -998,13 +998,9 @@ static struct node *parse_pred(struct parser *p)
         }
         if (is_kw(p, "BETWEEN")) {
             lex(p);
-            struct node *n = mk(p, N_BETWEEN, pos);
-            if (n == NULL || add_kid(p, n, l) != 0) {
-                if (n == NULL)
-                    node_free(l);
-                node_free(n);
+            struct node *n = mk1(p, N_BETWEEN, pos, l);
+            if (n == NULL)
                 return NULL;
-            }
             n->neg = neg;
             l = n;
             if (add_kid(p, n, parse_add(p)) != 0) {
@@ -1048,14 +1044,7 @@ static struct node *parse_not(struct parser *p)
         p->depth--;
         if (x == NULL)
             return NULL;
-        struct node *n = mk(p, N_NOT, pos);
-        if (n == NULL || add_kid(p, n, x) != 0) {
-            if (n == NULL)
-                node_free(x);
-            node_free(n);
-            return NULL;
-        }
-        return n;
+        return mk1(p, N_NOT, pos, x);
     }
     return parse_pred(p);
 }
