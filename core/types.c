@@ -698,6 +698,21 @@ static int jp_primitive_name(struct jp *p, const char *name, size_t at, struct w
 }
 
 /* One element of "fields": {"name":..,"type":..,"nullable":..,"metadata":..}. */
+/* After an object member: 1 at ',' (another member follows), 0 at '}' (the
+ * object ended), or a parse error naming `what`. Consumes the separator. */
+static int jp_next_member(struct jp *p, const char *what)
+{
+    jp_ws(p);
+    char c = p->s[p->pos];
+    if (c == ',' || c == '}') {
+        p->pos++;
+        return c == ',';
+    }
+    char msg[64];
+    snprintf(msg, sizeof msg, "expected ',' or '}' in %s", what);
+    return jp_fail(p, msg);
+}
+
 static int jp_field(struct jp *p, struct weir_type *st)
 {
     int rc = 0;
@@ -743,18 +758,12 @@ static int jp_field(struct jp *p, struct weir_type *st)
         }
         weir_free(key);
         key = NULL;
-        jp_ws(p);
-        if (p->s[p->pos] == ',') {
-            p->pos++;
-            continue;
-        }
-        if (p->s[p->pos] == '}') {
-            p->pos++;
+        if ((rc = jp_next_member(p, "field")) <= 0)
             break;
-        }
-        rc = jp_fail(p, "expected ',' or '}' in field");
-        goto done;
+        rc = 0;
     }
+    if (rc < 0)
+        goto done;
 check:
     if (name == NULL || type == NULL) {
         rc = weir_error_set(p->err, WEIR_EPARSE, "schema JSON: field at byte %zu (in %s) lacks \"%s\"", start,
@@ -892,18 +901,12 @@ static int jp_type(struct jp *p, struct weir_type **out)
         }
         weir_free(key);
         key = NULL;
-        jp_ws(p);
-        if (p->s[p->pos] == ',') {
-            p->pos++;
-            continue;
-        }
-        if (p->s[p->pos] == '}') {
-            p->pos++;
+        if ((rc = jp_next_member(p, "type")) <= 0)
             break;
-        }
-        rc = jp_fail(p, "expected ',' or '}' in type");
-        goto done;
+        rc = 0;
     }
+    if (rc < 0)
+        goto done;
     if (tname == NULL) {
         rc = weir_error_set(p->err, WEIR_EPARSE,
                             "schema JSON: type object at byte %zu (field %s) lacks \"type\"", at, jp_path(p));
