@@ -26,6 +26,8 @@ int weir_cli_fail(const struct weir_error *err, int code);
 
 /* `weir table ...`: argv[0] is "table". Returns the exit code. */
 int weir_cli_table(int argc, char **argv);
+/* `weir run CONFIG [--once|--available-now]`: argv[0] is "run". */
+int weir_cli_run(int argc, char **argv);
 /* `weir validate CONFIG`: argv[0] is "validate". */
 int weir_cli_validate(int argc, char **argv);
 /* `weir --help-config`: every config option with type, default and meaning. */

@@ -1,9 +1,10 @@
-/* cli/config.c - `weir validate CONFIG` and `weir --help-config`.
+/* cli/config.c - the config-driven commands: `weir run CONFIG`,
+ * `weir validate CONFIG` and `weir --help-config`.
  *
- * validate reads the whole file, parses it with stream/config (which
- * collects every problem), prints one line per error to stderr with its key
- * path and position, and exits 2 when there is any (0 and "ok" otherwise).
- * Single-threaded. */
+ * Both commands read the whole file and parse it with stream/config (which
+ * collects every problem); each error is printed on its own line to stderr
+ * with its key path and position, and the exit code is 2 when there is any.
+ * run then hands the config to the engine (stream/engine.h). */
 #include <errno.h>
 #include <stdio.h>
 #include <string.h>
@@ -12,6 +13,7 @@
 #include "core/alloc.h"
 #include "core/buf.h"
 #include "stream/config.h"
+#include "stream/engine.h"
 
 static int read_all(const char *path, struct weir_buf *out)
 {
@@ -33,6 +35,33 @@ static int read_all(const char *path, struct weir_buf *out)
     return rc;
 }
 
+/* Read and parse `path`, printing every error. 0 with *out set, or the
+ * exit code WEIR_EXIT_USAGE. */
+static int load_config(const char *path, struct weir_config **out)
+{
+    struct weir_buf text;
+    weir_buf_init(&text);
+    *out = NULL;
+    int rc = read_all(path, &text);
+    if (rc < 0) {
+        weir_cli_error("%s: %s", path, strerror(-rc));
+        weir_buf_free(&text);
+        return WEIR_EXIT_USAGE;
+    }
+    struct weir_error_list errors;
+    weir_error_list_init(&errors);
+    rc = weir_config_parse((const char *)text.data, text.len, path, out, &errors);
+    for (size_t i = 0; i < errors.n; i++)
+        weir_cli_error("%s: %s", path, errors.items[i].message);
+    if (errors.oom)
+        weir_cli_error("%s: out of memory recording further errors", path);
+    if (rc != 0 && errors.n == 0)
+        weir_cli_error("%s: %s", path, weir_strerror(rc));
+    weir_error_list_free(&errors);
+    weir_buf_free(&text);
+    return rc == 0 ? 0 : WEIR_EXIT_USAGE;
+}
+
 int weir_cli_validate(int argc, char **argv)
 {
     if (argc == 2 && (strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0)) {
@@ -42,31 +71,51 @@ int weir_cli_validate(int argc, char **argv)
     }
     if (argc != 2)
         return weir_cli_usage_error("weir validate", "expected exactly one CONFIG file");
-    const char *path = argv[1];
-    struct weir_buf text;
-    weir_buf_init(&text);
-    int rc = read_all(path, &text);
-    if (rc < 0) {
-        weir_cli_error("%s: %s", path, strerror(-rc));
-        weir_buf_free(&text);
-        return WEIR_EXIT_USAGE;
-    }
-    struct weir_error_list errors;
-    weir_error_list_init(&errors);
     struct weir_config *cfg = NULL;
-    rc = weir_config_parse((const char *)text.data, text.len, path, &cfg, &errors);
-    for (size_t i = 0; i < errors.n; i++)
-        weir_cli_error("%s: %s", path, errors.items[i].message);
-    if (errors.oom)
-        weir_cli_error("%s: out of memory recording further errors", path);
+    int rc = load_config(argv[1], &cfg);
     if (rc == 0)
-        printf("%s: ok (%zu pipeline%s)\n", path, cfg->npipelines, cfg->npipelines == 1 ? "" : "s");
-    else if (errors.n == 0)
-        weir_cli_error("%s: %s", path, weir_strerror(rc));
+        printf("%s: ok (%zu pipeline%s)\n", argv[1], cfg->npipelines, cfg->npipelines == 1 ? "" : "s");
     weir_config_destroy(cfg);
-    weir_error_list_free(&errors);
-    weir_buf_free(&text);
-    return rc == 0 ? WEIR_EXIT_OK : WEIR_EXIT_USAGE;
+    return rc;
+}
+
+static const char run_usage[] =
+    "usage: weir run CONFIG [--once | --available-now]\n\n"
+    "Run every pipeline of CONFIG until SIGTERM or SIGINT (the batches in flight finish; a second signal\n"
+    "abandons them), or until the trigger is done.\n"
+    "  --once            one batch per pipeline, then exit\n"
+    "  --available-now   everything available at start, in batches within the limits, then exit\n"
+    "Exit codes: 0 ok, 1 a pipeline failed, 2 bad usage or config.";
+
+int weir_cli_run(int argc, char **argv)
+{
+    const char *path = NULL;
+    int trigger = -1;
+    for (int i = 1; i < argc; i++) {
+        if (strcmp(argv[i], "--help") == 0 || strcmp(argv[i], "-h") == 0) {
+            puts(run_usage);
+            return WEIR_EXIT_OK;
+        } else if (strcmp(argv[i], "--once") == 0 || strcmp(argv[i], "--available-now") == 0) {
+            int t = argv[i][2] == 'o' ? WEIR_TRIGGER_ONCE : WEIR_TRIGGER_AVAILABLE_NOW;
+            if (trigger >= 0 && trigger != t)
+                return weir_cli_usage_error("weir run", "--once and --available-now exclude each other");
+            trigger = t;
+        } else if (argv[i][0] == '-' && argv[i][1] != 0) {
+            return weir_cli_usage_error("weir run", "unknown option '%s'", argv[i]);
+        } else if (path) {
+            return weir_cli_usage_error("weir run", "expected exactly one CONFIG file");
+        } else {
+            path = argv[i];
+        }
+    }
+    if (!path)
+        return weir_cli_usage_error("weir run", "expected a CONFIG file");
+    struct weir_config *cfg = NULL;
+    int rc = load_config(path, &cfg);
+    if (rc == 0)
+        rc = weir_engine_run(cfg, trigger) == 0 ? WEIR_EXIT_OK : WEIR_EXIT_RUNTIME;
+    weir_config_destroy(cfg);
+    return rc;
 }
 
 int weir_cli_help_config(void)

@@ -24,6 +24,8 @@ static const char usage_text[] =
     "  table scan PATH         print the rows as JSON lines\n"
     "  table import PATH       append JSON lines files as one commit (creates the table)\n"
     "  table checkpoint PATH   write a checkpoint of the latest version\n"
+    "  table optimize PATH     compact small files (dataChange=false; appends never conflict)\n"
+    "  run CONFIG              run the pipelines of CONFIG (--once, --available-now)\n"
     "  validate CONFIG         check a config file; print every error with its key path\n"
     "\n"
     "Run `weir table --help` for the options of each table command and\n"
@@ -111,6 +113,8 @@ int main(int argc, char **argv)
         return weir_cli_help_config();
     if (strcmp(cmd, "table") == 0)
         return weir_cli_table(argc - 1, argv + 1);
+    if (strcmp(cmd, "run") == 0)
+        return weir_cli_run(argc - 1, argv + 1);
     if (strcmp(cmd, "validate") == 0)
         return weir_cli_validate(argc - 1, argv + 1);
     if (cmd[0] == '-')

@@ -1,4 +1,4 @@
-/* cli/table.c - `weir table describe|history|scan|import`.
+/* cli/table.c - `weir table describe|history|scan|import|optimize|checkpoint`.
  *
  * Owns: argument parsing and output formatting of the table tools. All
  * table access goes through delta/delta.h, input files through
@@ -8,9 +8,11 @@
  * before returning its exit code.
  *
  * Import reads its input files in chunks cut at line boundaries, decodes
- * them into batches of at most IMPORT_BATCH_ROWS rows, and hands all
- * batches to one weir_delta_write call, so the whole import is ONE commit
- * (all or nothing). */
+ * them into a batch of at most IMPORT_BATCH_ROWS rows and hands each full
+ * batch to one streaming Delta writer (which writes data files as rows
+ * arrive), so memory stays bounded whatever the input size and the whole
+ * import is still ONE commit (all or nothing: a failure aborts the writer,
+ * which deletes the files written so far). Optimize prints one JSON line. */
 #include <errno.h>
 #include <inttypes.h>
 #include <signal.h>
@@ -30,6 +32,7 @@
 #include "formats/json.h"
 #include "formats/parquet/parquet.h"
 #include "storage/storage.h"
+#include "stream/config.h"
 
 #define IMPORT_BATCH_ROWS  65536
 #define IMPORT_CHUNK_BYTES (8u << 20)
@@ -59,6 +62,13 @@ static const char table_usage[] =
     "      from the input (integers -> long, other numbers -> double, mixed ->\n"
     "      string; ISO-8601 strings become timestamp/date only with\n"
     "      --infer-timestamps). An existing table keeps its schema and partitioning.\n"
+    "  optimize PATH [--target-size SIZE] [--min-file-size SIZE]\n"
+    "      Compact small files: per partition, files smaller than --min-file-size\n"
+    "      (default 3/4 of the target) are rewritten into files of about\n"
+    "      --target-size (default 128MB) in one commit with dataChange=false,\n"
+    "      which concurrent appends never conflict with. Prints one JSON line:\n"
+    "      {\"path\", \"version\" (-1: nothing to do), \"filesRemoved\", \"filesAdded\",\n"
+    "      \"bytesRemoved\", \"bytesAdded\", \"rows\"}. SIZE: 128MB, 64KiB, 1048576.\n"
     "  checkpoint PATH\n"
     "      Write a checkpoint of the latest version and point _last_checkpoint at it.\n"
     "\n"
@@ -799,40 +809,38 @@ static int infer_chunk(void *ctx, const char *text, size_t n, struct weir_error 
 
 struct import_ctx {
     struct weir_json_decoder *dec;
-    const struct weir_type *schema;
-    struct weir_batch **batches;
-    size_t nbatches, cap;
+    struct weir_delta_writer *w; /* rows go to the writer as each batch fills */
+    struct weir_batch *b;        /* the batch being decoded */
     int64_t rows;
 };
+
+/* Hands the decoded rows to the writer and empties the batch. */
+static int import_flush(struct import_ctx *c, struct weir_error *err)
+{
+    if (c->b->nrows == 0)
+        return 0;
+    int rc = weir_delta_writer_add(c->w, c->b, err);
+    weir_batch_clear(c->b);
+    return rc;
+}
 
 static int import_chunk(void *vctx, const char *text, size_t n, struct weir_error *err)
 {
     struct import_ctx *c = vctx;
     size_t pos = 0;
     while (pos < n) {
-        struct weir_batch *b = c->nbatches ? c->batches[c->nbatches - 1] : NULL;
-        if (b == NULL || b->nrows >= IMPORT_BATCH_ROWS) {
-            if (c->nbatches == c->cap) {
-                size_t ncap = c->cap ? c->cap * 2 : 16;
-                struct weir_batch **nb = weir_realloc(c->batches, ncap * sizeof *nb);
-                if (nb == NULL)
-                    return weir_error_set(err, WEIR_ENOMEM, "out of memory");
-                c->batches = nb;
-                c->cap = ncap;
-            }
-            if ((b = weir_batch_create(c->schema)) == NULL)
-                return weir_error_set(err, WEIR_ENOMEM, "out of memory");
-            c->batches[c->nbatches++] = b;
-        }
+        int rc;
+        if (c->b->nrows >= IMPORT_BATCH_ROWS && (rc = import_flush(c, err)) != 0)
+            return rc;
         /* decode up to the line that fills the batch */
-        size_t room = IMPORT_BATCH_ROWS - b->nrows, end = pos, lines = 0;
+        size_t room = IMPORT_BATCH_ROWS - c->b->nrows, end = pos, lines = 0;
         while (end < n && lines < room) {
             const char *nl = memchr(text + end, '\n', n - end);
             end = nl ? (size_t)(nl - text) + 1 : n;
             lines++;
         }
         size_t rows = 0;
-        int rc = weir_json_decode(c->dec, text + pos, end - pos, b, &rows, err);
+        rc = weir_json_decode(c->dec, text + pos, end - pos, c->b, &rows, err);
         c->rows += (int64_t)rows;
         if (rc != 0)
             return rc;
@@ -1042,9 +1050,21 @@ static int cmd_import(struct args *a)
             }
         }
     }
-    ic.schema = schema;
-    if ((rc = weir_json_decoder_create(&ic.dec, schema, NULL, &err)) != 0) {
+    struct weir_delta_write_options wo;
+    struct weir_delta_write_result res = {0};
+    weir_delta_write_options_default(&wo);
+    wo.mode = WEIR_DELTA_APPEND;
+    wo.codec = (enum weir_parquet_codec)codec;
+    wo.partition_by = (const char *const *)parts;
+    wo.n_partition_by = nparts;
+    wo.create_if_missing = true;
+    if ((rc = weir_json_decoder_create(&ic.dec, schema, NULL, &err)) != 0 ||
+        (rc = weir_delta_writer_begin(t, schema, &wo, &ic.w, &res, &err)) != 0) {
         exit_code = weir_cli_fail(&err, rc);
+        goto out;
+    }
+    if ((ic.b = weir_batch_create(schema)) == NULL) {
+        exit_code = weir_cli_fail(NULL, WEIR_ENOMEM);
         goto out;
     }
     for (size_t i = 0; i < nfiles; i++) {
@@ -1054,31 +1074,19 @@ static int cmd_import(struct args *a)
             goto out;
         }
     }
+    if ((rc = import_flush(&ic, &err)) != 0) {
+        exit_code = weir_cli_fail(&err, rc);
+        goto out;
+    }
     if (ic.rows == 0 && s != NULL) {
         printf("nothing to import: the input has no rows; %s stays at version %" PRId64 "\n", path,
                weir_delta_snapshot_version(s));
         goto out;
     }
-    if (ic.nbatches == 0) {
-        /* creating an empty table: one empty batch carries the schema */
-        struct weir_batch *b = weir_batch_create(schema);
-        if (b == NULL || (ic.batches = weir_calloc(1, sizeof *ic.batches)) == NULL) {
-            weir_batch_destroy(b);
-            exit_code = weir_cli_fail(NULL, WEIR_ENOMEM);
-            goto out;
-        }
-        ic.batches[ic.nbatches++] = b;
-    }
-    struct weir_delta_write_options wo;
-    struct weir_delta_write_result res = {0};
-    weir_delta_write_options_default(&wo);
-    wo.mode = WEIR_DELTA_APPEND;
-    wo.codec = (enum weir_parquet_codec)codec;
-    wo.partition_by = (const char *const *)parts;
-    wo.n_partition_by = nparts;
-    wo.create_if_missing = true;
-    if ((rc = weir_delta_write(t, (const struct weir_batch *const *)ic.batches, ic.nbatches, &wo, &res,
-                               &err)) != 0) {
+    /* no rows and no table: the commit creates an empty table */
+    rc = weir_delta_writer_commit(ic.w, &res, &err);
+    ic.w = NULL;
+    if (rc != 0) {
         exit_code = weir_cli_fail(&err, rc);
         goto out;
     }
@@ -1087,9 +1095,8 @@ static int cmd_import(struct args *a)
     if (fflush(stdout) != 0)
         exit_code = WEIR_EXIT_RUNTIME;
 out:
-    for (size_t i = 0; i < ic.nbatches; i++)
-        weir_batch_destroy(ic.batches[i]);
-    weir_free(ic.batches);
+    weir_delta_writer_abort(ic.w); /* deletes the files of an import that failed */
+    weir_batch_destroy(ic.b);
     weir_json_decoder_destroy(ic.dec);
     weir_json_inferrer_destroy(inf);
     weir_type_destroy(schema);
@@ -1099,6 +1106,78 @@ out:
     weir_buf_free(&g_stdin_data);
     g_stdin_loaded = false;
     weir_delta_snapshot_destroy(s);
+    weir_delta_table_destroy(t);
+    return exit_code;
+}
+
+/* ------------------------------------------------------------ optimize */
+
+static int size_opt(struct args *a, const char *name, int64_t *out, int *exit_code)
+{
+    const char *val;
+    int m = opt_with_value(a, name, &val);
+    if (m == 0)
+        return 0;
+    if (m < 0 || weir_config_parse_size(val, out) != 0 || *out <= 0) {
+        *exit_code = weir_cli_usage_error(a->cmd, "%s needs a size such as 128MB or 1048576", name);
+        return -1;
+    }
+    return 1;
+}
+
+static int cmd_optimize(struct args *a)
+{
+    const char *path = NULL;
+    struct weir_error err = {0};
+    struct weir_delta_table *t = NULL;
+    struct weir_delta_optimize_options o;
+    struct weir_delta_optimize_result res;
+    struct weir_buf out;
+    int64_t target = 0, min_size = 0;
+    int rc, exit_code = WEIR_EXIT_OK;
+    weir_buf_init(&out);
+    weir_delta_optimize_options_default(&o);
+    for (; a->i < a->argc; a->i++) {
+        int m;
+        if ((m = size_opt(a, "--target-size", &target, &exit_code)) != 0 ||
+            (m = size_opt(a, "--min-file-size", &min_size, &exit_code)) != 0) {
+            if (m < 0)
+                goto out;
+        } else if ((m = common_arg(a, &path, &exit_code)) != 0) {
+            goto out;
+        }
+    }
+    if (path == NULL) {
+        exit_code = weir_cli_usage_error(a->cmd, "missing table PATH");
+        goto out;
+    }
+    if (target > 0)
+        o.target_file_bytes = (uint64_t)target;
+    if (min_size > 0)
+        o.min_file_bytes = (uint64_t)min_size;
+    if ((rc = weir_delta_table_open(&t, path, &err)) != 0 ||
+        (rc = weir_delta_optimize(t, &o, &res, &err)) != 0) {
+        exit_code = weir_cli_fail(&err, rc);
+        goto out;
+    }
+    if (weir_buf_append_str(&out, "{\"path\":") != 0) {
+        exit_code = weir_cli_fail(NULL, WEIR_ENOMEM);
+        goto out;
+    }
+    json_str(&out, path);
+    if (weir_buf_printf(&out,
+                        ",\"version\":%" PRId64
+                        ",\"filesRemoved\":%zu,\"filesAdded\":%zu,\"bytesRemoved\":%" PRId64
+                        ",\"bytesAdded\":%" PRId64 ",\"rows\":%" PRId64 "}\n",
+                        res.version, res.files_removed, res.files_added, res.bytes_removed, res.bytes_added,
+                        res.rows) != 0) {
+        exit_code = weir_cli_fail(NULL, WEIR_ENOMEM);
+        goto out;
+    }
+    if (out_write(out.data, out.len) != 0 || fflush(stdout) != 0)
+        exit_code = WEIR_EXIT_RUNTIME;
+out:
+    weir_buf_free(&out);
     weir_delta_table_destroy(t);
     return exit_code;
 }
@@ -1140,6 +1219,7 @@ int weir_cli_table(int argc, char **argv)
         {"history", cmd_history, "weir table history"},
         {"scan", cmd_scan, "weir table scan"},
         {"import", cmd_import, "weir table import"},
+        {"optimize", cmd_optimize, "weir table optimize"},
         {"checkpoint", cmd_checkpoint, "weir table checkpoint"},
     };
     /* a reader closing the pipe (`| head`) ends the output, not the process */

@@ -4,7 +4,10 @@
  * level is read from WEIR_LOG_LEVEL by a constructor so WEIR_LOG can test it
  * without a call). Each line is built in a stack buffer (long messages are
  * truncated with "...") and written with one write(2), so lines from
- * different threads never interleave. No heap allocation. */
+ * different threads never interleave. No heap allocation, except in
+ * weir_log_json, whose JSON value is never truncated: it uses plain malloc
+ * (not the alloc hooks, so injected allocation failures never silence a
+ * log line). */
 #include "core/log.h"
 
 #include <errno.h>
@@ -242,5 +245,42 @@ void weir_log_write(enum weir_log_level level, const char *pipeline, int64_t bat
         line_tail(&l, "\"}\n");
     }
     write_all(l.buf, l.len);
+    errno = saved_errno;
+}
+
+void weir_log_json(enum weir_log_level level, const char *pipeline, int64_t batch, const char *msg,
+                   const char *key, const char *json)
+{
+    if ((int)level < weir_log_min_level)
+        return;
+    int saved_errno = errno;
+    size_t jn = strlen(json);
+    char *buf = malloc(jn + 1024);
+    if (buf == NULL) { /* still say something */
+        weir_log_write(level, pipeline, batch, "%s (details dropped: out of memory)", msg);
+        return;
+    }
+    char now[64], pname[200], num[32] = "";
+    format_time(now);
+    snprintf(pname, sizeof pname, "%s", pipeline ? pipeline : "");
+    if (batch >= 0)
+        snprintf(num, sizeof num, "%lld", (long long)batch);
+    int n;
+    if (g_log_format == WEIR_LOG_TEXT)
+        n = snprintf(buf, 1024, "%s %s [%s%s%s] %.200s %s=", now, level_name(level, 1), pname,
+                     *num ? "#" : "", num, msg, key);
+    else
+        n = snprintf(buf, 1024,
+                     "{\"time\":\"%s\",\"level\":\"%s\",\"pipeline\":\"%s\"%s%s,\"msg\":\"%.200s\",\"%s\":",
+                     now, level_name(level, 0), pname, *num ? ",\"batch\":" : "", num, msg, key);
+    if (n < 0 || n >= 1000)
+        n = 0;
+    memcpy(buf + n, json, jn);
+    n += (int)jn;
+    if (g_log_format != WEIR_LOG_TEXT)
+        buf[n++] = '}';
+    buf[n++] = '\n';
+    write_all(buf, (size_t)n);
+    free(buf);
     errno = saved_errno;
 }

@@ -23,6 +23,13 @@ int weir_log_level_from_string(const char *s);
 void weir_log_write(enum weir_log_level level, const char *pipeline, int64_t batch, const char *fmt, ...)
     __attribute__((format(printf, 4, 5)));
 
+/* One line carrying a JSON value: {"time",..,"msg":msg,"<key>":<json>} (or
+ * "msg key=json" as text). `json` must be valid JSON; it is never
+ * truncated. pipeline and msg must not need JSON escaping (names are
+ * [A-Za-z0-9_.-]). */
+void weir_log_json(enum weir_log_level level, const char *pipeline, int64_t batch, const char *msg,
+                   const char *key, const char *json);
+
 #define WEIR_LOG(level, pipeline, batch, ...)                          \
     do {                                                               \
         if ((int)(level) >= weir_log_min_level)                        \

@@ -14,6 +14,7 @@
 #include <string.h>
 
 #include "core/alloc.h"
+#include "core/util.h"
 #include "delta/delta_int.h"
 
 static const char CHECKPOINT_DDL[] =
@@ -529,7 +530,7 @@ int weir_delta_checkpoint_write(struct weir_delta_table *t, const struct weir_de
     const struct weir_delta_metadata *md = weir_delta_snapshot_metadata(s);
     weir_buf_init(&lc);
     if (now_ms <= 0)
-        now_ms = dl_now_ms();
+        now_ms = weir_now_ms();
     int64_t retention = 7LL * 24 * 3600 * 1000;
     const char *rs = weir_delta_metadata_config(md, "delta.deletedFileRetentionDuration");
     if (rs && (rc = weir_delta_parse_interval(rs, &retention, err)) != 0) {
@@ -671,7 +672,7 @@ int weir_delta_log_cleanup(struct weir_delta_table *t, const struct weir_delta_s
     if (deleted)
         *deleted = 0;
     if (now_ms <= 0)
-        now_ms = dl_now_ms();
+        now_ms = weir_now_ms();
     const struct weir_delta_metadata *md = weir_delta_snapshot_metadata(s);
     const char *en = weir_delta_metadata_config(md, "delta.enableExpiredLogCleanup");
     if (en && strcasecmp(en, "false") == 0)

@@ -301,6 +301,8 @@ struct weir_delta_write_options {
     int max_retries;               /* commit attempts after a lost race; default 100 */
     bool checkpoint;               /* write checkpoints per interval; default true */
     int64_t now_ms;                /* 0: the clock (tests set it) */
+    bool merge_schema;             /* add new nullable top-level columns to the table */
+    uint64_t max_pending_bytes;    /* cap on rows held across partitions; 0: max(64 MiB, target) */
 };
 void weir_delta_write_options_default(struct weir_delta_write_options *o);
 
@@ -325,6 +327,65 @@ struct weir_delta_write_result {
 int weir_delta_write(struct weir_delta_table *t, const struct weir_batch *const *batches, size_t nbatches,
                      const struct weir_delta_write_options *opts, struct weir_delta_write_result *result,
                      struct weir_error *err);
+
+/* Streaming form of weir_delta_write, for batches that do not fit in
+ * memory at once: begin, add any number of batches (files are written as
+ * rows arrive, rolled at target_file_bytes per partition), then commit
+ * (one Delta commit, exactly as weir_delta_write) or abort (deletes the
+ * files written so far, best effort). `schema` is the schema of every
+ * batch that will be added. If the txn (appId, version) is already in the
+ * table, begin returns 0 with *out NULL and res->already_committed set.
+ * With merge_schema, new nullable top-level columns in `schema` are added
+ * to the table by a metaData action in the same commit; without it they
+ * are a WEIR_ESCHEMA error naming the column. Table columns missing from
+ * `schema` must be nullable and are written as nulls. Type changes are
+ * refused with WEIR_ESCHEMA naming the column and both types, and so is a
+ * batch whose nested fields, array elements or map values are nullable
+ * where the table declares them NOT NULL (the table's nullability is never
+ * changed); a top-level NOT NULL table column may come from a nullable
+ * batch column, but add refuses a batch holding nulls in it. commit and
+ * abort free the writer. After add or commit fails, the files written so
+ * far are deleted by abort / by commit itself (not when the commit's own
+ * outcome is unknown, e.g. an I/O error on the put: then they are left for
+ * VACUUM); after a failed add the writer must be aborted. Memory: pending
+ * rows are bounded by about max_pending_bytes + target_file_bytes for any
+ * number of rows and partitions. Crash points (core/util.h):
+ * "delta.data_file" (a data file produced, its upload not yet committed)
+ * and "delta.before_commit" (right before the commit's put-if-absent). */
+struct weir_delta_writer;
+int weir_delta_writer_begin(struct weir_delta_table *t, const struct weir_type *schema,
+                            const struct weir_delta_write_options *opts, struct weir_delta_writer **out,
+                            struct weir_delta_write_result *res, struct weir_error *err);
+int weir_delta_writer_add(struct weir_delta_writer *w, const struct weir_batch *b, struct weir_error *err);
+int weir_delta_writer_commit(struct weir_delta_writer *w, struct weir_delta_write_result *res,
+                             struct weir_error *err);
+void weir_delta_writer_abort(struct weir_delta_writer *w); /* NULL ok */
+
+/* ------------------------------------------------------------------ optimize */
+/* Small-file compaction (bin-packing): within each partition, files
+ * smaller than min_file_bytes are rewritten into files of about
+ * target_file_bytes. One commit with remove+add actions, all with
+ * dataChange=false and commitInfo operation "OPTIMIZE". It reads only the
+ * files it removes, so concurrent blind appends never conflict with it; if
+ * a concurrent commit removed one of its files, it starts over from the
+ * new snapshot (up to max_retries). */
+struct weir_delta_optimize_options {
+    uint64_t target_file_bytes; /* default 128 MiB */
+    uint64_t min_file_bytes;    /* 0 (default): target_file_bytes * 3 / 4 */
+    size_t min_files;           /* a partition with fewer candidates is left alone; default 2 */
+    enum weir_parquet_codec codec;
+    int max_retries; /* default 10 */
+    int64_t now_ms;  /* 0: the clock */
+};
+void weir_delta_optimize_options_default(struct weir_delta_optimize_options *o);
+struct weir_delta_optimize_result {
+    int64_t version; /* committed version, -1 when nothing was done */
+    size_t files_removed, files_added;
+    int64_t bytes_removed, bytes_added;
+    int64_t rows;
+};
+int weir_delta_optimize(struct weir_delta_table *t, const struct weir_delta_optimize_options *opts,
+                        struct weir_delta_optimize_result *res, struct weir_error *err);
 
 /* ------------------------------------------------------------------ commit */
 

@@ -4,6 +4,7 @@
 
 #include <cjson/cJSON.h>
 
+#include "core/util.h"
 #include "delta/delta.h"
 
 struct weir_delta_table {
@@ -42,7 +43,6 @@ void dl_commit_key(char *buf, size_t n, int64_t version);
 void dl_checkpoint_key(char *buf, size_t n, int64_t version);
 
 /* time */
-int64_t dl_now_ms(void);
 
 /* URI decoding of add.path into a store key (malloc'd). */
 int dl_path_to_key(const char *path, char **key, struct weir_error *err);
@@ -57,7 +57,6 @@ void dl_format_decimal(char *buf, size_t n, weir_i128 v, int scale);
 int dl_parse_timestamp(const char *s, int64_t *micros);
 int dl_hive_escape(struct weir_buf *b, const char *s);
 int dl_uri_encode(struct weir_buf *b, const char *s);
-void dl_uuid(char out[37]);
 
 /* stats.c: add.stats JSON for the rows of `b` (data columns only). */
 int dl_stats_json(const struct weir_batch *b, char **out, struct weir_error *err);

@@ -491,19 +491,3 @@ int dl_path_to_key(const char *path, char **key, struct weir_error *err)
     *key = k;
     return 0;
 }
-
-/* ------------------------------------------------------------- uuid */
-
-void dl_uuid(char out[37])
-{
-    unsigned char b[16];
-    if (getrandom(b, sizeof(b), 0) != (ssize_t)sizeof(b)) {
-        /* fall back to a weaker source; names need only be unique */
-        for (size_t i = 0; i < sizeof(b); i++)
-            b[i] = (unsigned char)(rand() ^ (dl_now_ms() >> (i % 8)));
-    }
-    b[6] = (unsigned char)((b[6] & 0x0F) | 0x40);
-    b[8] = (unsigned char)((b[8] & 0x3F) | 0x80);
-    snprintf(out, 37, "%02x%02x%02x%02x-%02x%02x-%02x%02x-%02x%02x-%02x%02x%02x%02x%02x%02x", b[0], b[1],
-             b[2], b[3], b[4], b[5], b[6], b[7], b[8], b[9], b[10], b[11], b[12], b[13], b[14], b[15]);
-}

@@ -35,13 +35,6 @@ struct weir_delta_snapshot {
     size_t ndomains, cap_domains;
 };
 
-int64_t dl_now_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_REALTIME, &ts);
-    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
 void dl_commit_key(char *buf, size_t n, int64_t version)
 {
     snprintf(buf, n, DL_LOG_DIR "%020lld.json", (long long)version);

@@ -11,6 +11,7 @@
 
 #include "core/alloc.h"
 #include "core/log.h"
+#include "core/util.h"
 #include "delta/delta_int.h"
 
 static int cmp_str(const void *a, const void *b)
@@ -46,7 +47,7 @@ int weir_delta_vacuum(struct weir_delta_table *t, const struct weir_delta_snapsh
     int rc = 0;
     if (!o)
         o = &dflt;
-    int64_t now = o->now_ms > 0 ? o->now_ms : dl_now_ms();
+    int64_t now = o->now_ms > 0 ? o->now_ms : weir_now_ms();
     int64_t retention = o->retention_ms;
     if (retention < 0) {
         retention = 7LL * 86400000;

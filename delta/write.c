@@ -1,19 +1,44 @@
-/* delta/write.c - weir_delta_write: batches -> Parquet data files (split by
- * partition values, Hive-style directories, rolled at the target size) ->
- * one commit (commitInfo, protocol+metaData on create, txn, removes on
+/* delta/write.c - the streaming Delta writer (weir_delta_writer_begin / add /
+ * commit / abort) and weir_delta_write, a thin wrapper over it.
+ *
+ * Owns: rows -> per-partition pending batches -> Parquet data files (Hive
+ * directories, rolled at target_file_bytes) -> one commit (commitInfo,
+ * protocol+metaData on create, metaData on merge_schema, txn, removes on
  * overwrite, adds with stats) -> checkpoint every delta.checkpointInterval.
  *
- * Invariants: data files are written and committed to the store before the
- * commit JSON; a failed commit leaves only unreferenced data files (for
- * VACUUM). Column order in data files follows the table schema minus the
- * partition columns. Thread: the caller's; one write per table handle. */
+ * Memory: each partition group's pending rows are written out when the
+ * group reaches target_file_bytes (in-memory size, checked every 1024 rows
+ * of the group and after each add), and when the pending memory of all
+ * groups passes max_pending_bytes the largest groups are written out until
+ * it is back under 3/4 of it. A written group frees its batch. So memory is
+ * bounded by about max_pending_bytes + target for any number of rows and
+ * partitions; the adds (one per file) are the only thing that grows.
+ *
+ * Invariants: data files are committed to the store before the commit JSON;
+ * every file written is remembered by its store key so abort (and a commit
+ * that definitely did not land: conflict, already committed) can delete
+ * it; a commit whose outcome is unknown (I/O error on the put) leaves the
+ * files for VACUUM. Column order in data files follows the table schema
+ * minus the partition columns. Schema reconciliation happens once, in
+ * begin: every batch given to add has the schema given to begin.
+ *
+ * Crash points (core/util.h): "delta.data_file" after the Parquet bytes of
+ * a data file were produced and before its upload is committed;
+ * "delta.before_commit" right before the put-if-absent of the commit.
+ *
+ * Thread: the caller's; one writer per table handle at a time. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "core/alloc.h"
 #include "core/log.h"
+#include "core/util.h"
 #include "delta/delta_int.h"
+#include "delta/write_int.h"
+
+#define MIN_PENDING_CAP (64ull << 20)
+#define DEFAULT_TARGET  (128ull << 20)
 
 void weir_delta_write_options_default(struct weir_delta_write_options *o)
 {
@@ -22,7 +47,7 @@ void weir_delta_write_options_default(struct weir_delta_write_options *o)
     o->create_if_missing = true;
     o->txn_version = -1;
     o->codec = WEIR_PARQUET_SNAPPY;
-    o->target_file_bytes = 128ull << 20;
+    o->target_file_bytes = DEFAULT_TARGET;
     o->engine_info = WEIR_DELTA_ENGINE_INFO;
     o->max_retries = 100;
     o->checkpoint = true;
@@ -33,34 +58,46 @@ struct group {
     struct weir_delta_kv *pv; /* partition values (NULL value = null) */
     size_t npv;
     char *dir;                /* "a=1/b=x/" or "" */
-    struct weir_batch *batch; /* pending data rows */
+    struct weir_batch *batch; /* pending data rows; NULL after a flush */
+    size_t mem;               /* weir_batch_memory(batch) when last measured */
+    bool touched;             /* in w->touched */
 };
 
-struct wstate {
+struct weir_delta_writer {
     struct weir_delta_table *t;
-    const struct weir_delta_write_options *o;
-    const struct weir_type *data_schema;
+    enum weir_delta_write_mode mode;
+    enum weir_parquet_codec codec;
+    bool data_change; /* false for rewrites (OPTIMIZE) */
+    bool checkpoint;
+    int max_retries;
+    char *app_id; /* NULL: no txn */
+    int64_t txn_version;
+    char *engine_info;
+    uint64_t target, max_pending;
+    int64_t now;
+    int64_t read_version; /* -1 when creating the table */
+    int64_t ckpt_interval;
+    struct weir_type *in_schema;    /* the schema of the batches given to add */
+    struct weir_type *table_schema; /* the table's schema after this commit */
+    struct weir_type *data_schema;  /* table_schema minus partition columns */
+    char **part_cols;
+    size_t npart;
+    int *colmap;  /* table field -> in_schema field, -1: written as null */
+    int *is_part; /* per table field */
+    struct weir_delta_actions acts;
+    char **written; /* store keys of the data files written */
+    size_t nwritten, cap_written;
     struct group *groups;
     size_t ngroups, cap_groups;
-    size_t *slots; /* hash index over groups by pkey */
+    size_t *slots; /* hash index over groups by pkey (slot = index + 1) */
     size_t nslots;
-    struct weir_delta_actions acts;
+    size_t *touched; /* groups that got rows in the current add */
+    size_t ntouched, cap_touched;
+    size_t pending; /* sum of groups' mem */
     int file_seq;
-    int64_t now;
     int64_t rows, bytes;
+    struct weir_buf pk;
 };
-
-static void groups_free(struct wstate *w)
-{
-    for (size_t i = 0; i < w->ngroups; i++) {
-        weir_free(w->groups[i].pkey);
-        dl_kv_free(w->groups[i].pv, w->groups[i].npv);
-        weir_free(w->groups[i].dir);
-        weir_batch_destroy(w->groups[i].batch);
-    }
-    weir_free(w->groups);
-    weir_free(w->slots);
-}
 
 static const char *codec_ext(enum weir_parquet_codec c)
 {
@@ -76,32 +113,85 @@ static const char *codec_ext(enum weir_parquet_codec c)
     }
 }
 
-/* Write g->batch as one data file and record its add action. */
-static int flush_group(struct wstate *w, struct group *g, struct weir_error *err)
+/* ------------------------------------------------------------ lifetime */
+
+static void writer_free(struct weir_delta_writer *w, bool delete_files)
+{
+    if (!w)
+        return;
+    for (size_t i = 0; i < w->nwritten; i++) {
+        if (delete_files) {
+            struct weir_error e = {0};
+            if (weir_store_delete(w->t->store, w->written[i], &e) != 0 && e.code != WEIR_ENOTFOUND)
+                WEIR_WARN("%s: could not delete abandoned data file %s (VACUUM will): %s", w->t->root,
+                          w->written[i], e.message);
+        }
+        weir_free(w->written[i]);
+    }
+    weir_free(w->written);
+    for (size_t i = 0; i < w->ngroups; i++) {
+        weir_free(w->groups[i].pkey);
+        dl_kv_free(w->groups[i].pv, w->groups[i].npv);
+        weir_free(w->groups[i].dir);
+        weir_batch_destroy(w->groups[i].batch);
+    }
+    weir_free(w->groups);
+    weir_free(w->slots);
+    weir_free(w->touched);
+    for (size_t i = 0; i < w->npart; i++)
+        weir_free(w->part_cols[i]);
+    weir_free(w->part_cols);
+    weir_free(w->colmap);
+    weir_free(w->is_part);
+    weir_type_destroy(w->in_schema);
+    weir_type_destroy(w->table_schema);
+    weir_type_destroy(w->data_schema);
+    weir_free(w->app_id);
+    weir_free(w->engine_info);
+    weir_delta_actions_free(&w->acts);
+    weir_buf_free(&w->pk);
+    weir_free(w);
+}
+
+void weir_delta_writer_abort(struct weir_delta_writer *w)
+{
+    writer_free(w, true);
+}
+
+void dl_writer_release(struct weir_delta_writer *w)
+{
+    writer_free(w, false);
+}
+
+/* ------------------------------------------------------------ data files */
+
+/* Write g->batch as one data file, record its add and free the batch. */
+static int flush_group(struct weir_delta_writer *w, struct group *g, struct weir_error *err)
 {
     struct weir_store_upload *up = NULL;
     struct weir_parquet_writer *pw = NULL;
     struct weir_buf path;
     char *stats = NULL, *key = NULL;
-    char uuid[37];
+    char uuid[37], name[128];
     int rc;
     if (!g->batch || g->batch->nrows == 0)
         return 0;
     weir_buf_init(&path);
-    dl_uuid(uuid);
-    char name[128];
-    snprintf(name, sizeof(name), "part-%05d-%s-c000%s.parquet", w->file_seq++, uuid, codec_ext(w->o->codec));
-    if (!(key = weir_asprintf("%s%s", g->dir, name))) {
+    weir_uuid4(uuid);
+    snprintf(name, sizeof(name), "part-%05d-%s-c000%s.parquet", w->file_seq++, uuid, codec_ext(w->codec));
+    if (!(key = weir_asprintf("%s%s", g->dir, name)) ||
+        !dl_grow((void **)&w->written, &w->nwritten, &w->cap_written, sizeof(char *))) {
         rc = weir_error_set(err, WEIR_ENOMEM, "out of memory");
         goto done;
     }
+    w->nwritten--; /* the slot is used once the upload is committed */
     if ((rc = dl_stats_json(g->batch, &stats, err)))
         goto done;
     if ((rc = weir_store_upload_begin(w->t->store, key, &up, err)))
         goto done;
     struct weir_parquet_writer_options po;
     weir_parquet_writer_options_default(&po);
-    po.codec = w->o->codec;
+    po.codec = w->codec;
     uint64_t size = 0;
     if ((rc = weir_parquet_writer_create(&pw, w->data_schema, &po, weir_store_upload_output(up), err)) ||
         (rc = weir_parquet_writer_write(pw, g->batch, err)) ||
@@ -109,11 +199,14 @@ static int flush_group(struct wstate *w, struct group *g, struct weir_error *err
         weir_error_prefix(err, "writing data file %s", key);
         goto done;
     }
+    WEIR_CRASH_POINT("delta.data_file");
     rc = weir_store_upload_commit(up, &size, err);
     up = NULL;
     if (rc)
         goto done;
-    if ((rc = dl_uri_encode(&path, key)) || (rc = weir_buf_append_byte(&path, 0))) {
+    w->written[w->nwritten++] = key; /* deleted by abort from now on */
+    key = NULL;
+    if ((rc = dl_uri_encode(&path, w->written[w->nwritten - 1])) || (rc = weir_buf_append_byte(&path, 0))) {
         rc = weir_error_set(err, WEIR_ENOMEM, "out of memory");
         goto done;
     }
@@ -123,7 +216,7 @@ static int flush_group(struct wstate *w, struct group *g, struct weir_error *err
         .n_partition_values = g->npv,
         .size = (int64_t)size,
         .modification_time = w->now,
-        .data_change = true,
+        .data_change = w->data_change,
         .stats = stats,
     };
     if ((rc = weir_delta_actions_add_add(&w->acts, &add))) {
@@ -132,7 +225,10 @@ static int flush_group(struct wstate *w, struct group *g, struct weir_error *err
     }
     w->rows += (int64_t)g->batch->nrows;
     w->bytes += (int64_t)size;
-    weir_batch_clear(g->batch);
+    weir_batch_destroy(g->batch);
+    g->batch = NULL;
+    w->pending -= g->mem;
+    g->mem = 0;
 done:
     weir_store_upload_abort(up);
     weir_parquet_writer_destroy(pw);
@@ -142,6 +238,45 @@ done:
     return rc;
 }
 
+/* Re-measure g; write it out at the target size; under memory pressure
+ * write out the largest groups. */
+static int account(struct weir_delta_writer *w, struct group *g, struct weir_error *err)
+{
+    int rc;
+    size_t m = weir_batch_memory(g->batch);
+    w->pending = w->pending - g->mem + m;
+    g->mem = m;
+    if (g->batch && m >= w->target && (rc = flush_group(w, g, err)))
+        return rc;
+    if (w->pending <= w->max_pending)
+        return 0;
+    while (w->pending > w->max_pending / 4 * 3) {
+        struct group *big = NULL;
+        for (size_t i = 0; i < w->ngroups; i++)
+            if (w->groups[i].batch && w->groups[i].batch->nrows && (!big || w->groups[i].mem > big->mem))
+                big = &w->groups[i];
+        if (!big)
+            break;
+        WEIR_DEBUG("%s: pending rows use %zu bytes, writing out the largest partition (%zu bytes)",
+                   w->t->root, w->pending, big->mem);
+        if ((rc = flush_group(w, big, err)))
+            return rc;
+    }
+    return 0;
+}
+
+int dl_writer_flush(struct weir_delta_writer *w, struct weir_error *err)
+{
+    for (size_t i = 0; i < w->ngroups; i++) {
+        int rc = flush_group(w, &w->groups[i], err);
+        if (rc)
+            return rc;
+    }
+    return 0;
+}
+
+/* ------------------------------------------------------------ groups */
+
 static uint64_t hash_key(const char *s)
 {
     uint64_t h = 1469598103934665603ULL;
@@ -150,8 +285,7 @@ static uint64_t hash_key(const char *s)
     return h;
 }
 
-/* Open-addressing index over w->groups (slot = index + 1). */
-static int index_rebuild(struct wstate *w, size_t nslots)
+static int index_rebuild(struct weir_delta_writer *w, size_t nslots)
 {
     size_t *sl = weir_calloc(nslots, sizeof(size_t));
     if (!sl)
@@ -168,7 +302,7 @@ static int index_rebuild(struct wstate *w, size_t nslots)
     return 0;
 }
 
-static struct group *find_group(struct wstate *w, const char *pkey)
+static struct group *find_group(struct weir_delta_writer *w, const char *pkey)
 {
     if (!w->nslots)
         return NULL;
@@ -182,30 +316,294 @@ static struct group *find_group(struct wstate *w, const char *pkey)
     return NULL;
 }
 
-/* Table schema field index of each batch field name, verified types. */
-static int match_schema(const struct weir_type *table, const struct weir_type *bs, int *map,
-                        struct weir_error *err)
+/* Appends the partition key of `values` (one per partition column, NULL =
+ * null) to w->pk, NUL-terminated. */
+static int pk_build(struct weir_delta_writer *w, char *const *values)
 {
-    if (bs->nfields != table->nfields)
-        return weir_error_set(err, WEIR_ESCHEMA, "batch has %zu columns, table has %zu", bs->nfields,
-                              table->nfields);
-    for (size_t i = 0; i < table->nfields; i++) {
-        int j = weir_type_field_index(bs, table->fields[i].name);
-        if (j < 0)
-            return weir_error_set(err, WEIR_ESCHEMA, "batch lacks table column '%s'", table->fields[i].name);
-        /* compare types ignoring top-level nullability */
-        if (!weir_type_equal(table->fields[i].type, bs->fields[j].type)) {
-            char *a = weir_type_to_display(table->fields[i].type),
-                 *b = weir_type_to_display(bs->fields[j].type);
-            int rc = weir_error_set(err, WEIR_ESCHEMA, "column '%s' is %s in the table but %s in the batch",
-                                    table->fields[i].name, a ? a : "?", b ? b : "?");
-            weir_free(a);
-            weir_free(b);
-            return rc;
-        }
-        map[i] = j;
+    int rc = 0;
+    w->pk.len = 0;
+    for (size_t i = 0; i < w->npart && rc == 0; i++) {
+        rc = values[i] ? weir_buf_printf(&w->pk, "\x01%s", values[i]) : weir_buf_append_byte(&w->pk, 0x02);
+        if (rc == 0)
+            rc = weir_buf_append_byte(&w->pk, 0x03);
+    }
+    if (rc == 0)
+        rc = weir_buf_append_byte(&w->pk, 0);
+    return rc ? WEIR_ENOMEM : 0;
+}
+
+/* The group for w->pk (built from `values`), created when new. */
+static int get_group(struct weir_delta_writer *w, char *const *values, struct group **out,
+                     struct weir_error *err)
+{
+    struct weir_buf dir;
+    int rc = 0;
+    struct group *g = find_group(w, (const char *)w->pk.data);
+    if (g) {
+        *out = g;
+        return 0;
+    }
+    weir_buf_init(&dir);
+    g = dl_grow((void **)&w->groups, &w->ngroups, &w->cap_groups, sizeof(*g));
+    if (!g || !(g->pkey = weir_strdup((const char *)w->pk.data)) ||
+        (w->npart && !(g->pv = weir_calloc(w->npart, sizeof(*g->pv))))) {
+        rc = WEIR_ENOMEM;
+        goto done;
+    }
+    for (size_t i = 0; i < w->npart && rc == 0; i++) {
+        struct weir_delta_kv *kv = &g->pv[g->npv++];
+        kv->key = weir_strdup(w->part_cols[i]);
+        kv->value = values[i] ? weir_strdup(values[i]) : NULL;
+        rc = kv->key && (!values[i] || kv->value) ? 0 : WEIR_ENOMEM;
+        if (rc == 0)
+            rc = dl_hive_escape(&dir, w->part_cols[i]);
+        if (rc == 0)
+            rc = weir_buf_append_byte(&dir, '=');
+        if (rc == 0)
+            rc = values[i] ? dl_hive_escape(&dir, values[i])
+                           : weir_buf_append_str(&dir, "__HIVE_DEFAULT_PARTITION__");
+        if (rc == 0)
+            rc = weir_buf_append_byte(&dir, '/');
+    }
+    if (rc == 0)
+        rc = weir_buf_append_byte(&dir, 0);
+    if (rc)
+        goto done;
+    g->dir = (char *)dir.data;
+    weir_buf_init(&dir);
+    if (w->ngroups * 2 > w->nslots) {
+        /* grow: the rebuild indexes every group, the new one included */
+        if ((rc = index_rebuild(w, w->nslots ? w->nslots * 2 : 64)))
+            goto done;
+    } else {
+        size_t h = (size_t)(hash_key(g->pkey) & (w->nslots - 1));
+        while (w->slots[h])
+            h = (h + 1) & (w->nslots - 1);
+        w->slots[h] = w->ngroups;
+    }
+    *out = g;
+done:
+    weir_buf_free(&dir);
+    if (rc)
+        return weir_error_set(err, WEIR_ENOMEM, "out of memory");
+    return 0;
+}
+
+/* Makes sure g has a batch and is in the touched list. */
+static int group_ready(struct weir_delta_writer *w, struct group *g)
+{
+    if (!g->batch && !(g->batch = weir_batch_create(w->data_schema)))
+        return WEIR_ENOMEM;
+    if (!g->touched) {
+        size_t *slot = dl_grow((void **)&w->touched, &w->ntouched, &w->cap_touched, sizeof(size_t));
+        if (!slot)
+            return WEIR_ENOMEM;
+        *slot = (size_t)(g - w->groups);
+        g->touched = true;
     }
     return 0;
+}
+
+/* Accounts the groups touched by the current add. */
+static int account_touched(struct weir_delta_writer *w, struct weir_error *err)
+{
+    int rc = 0;
+    for (size_t i = 0; i < w->ntouched; i++) {
+        struct group *g = &w->groups[w->touched[i]];
+        g->touched = false;
+        if (rc == 0 && g->batch)
+            rc = account(w, g, err);
+    }
+    w->ntouched = 0;
+    return rc;
+}
+
+/* ------------------------------------------------------------ schemas */
+
+/* DDL-like display with nested NOT NULL markers (for error messages). */
+static int type_text(struct weir_buf *b, const struct weir_type *t)
+{
+    int rc = 0;
+    switch (t->kind) {
+    case WEIR_TYPE_STRUCT:
+        rc = weir_buf_append_str(b, "struct<");
+        for (size_t i = 0; i < t->nfields && rc == 0; i++) {
+            rc = weir_buf_printf(b, "%s%s: ", i ? ", " : "", t->fields[i].name);
+            if (rc == 0)
+                rc = type_text(b, t->fields[i].type);
+            if (rc == 0 && !t->fields[i].nullable)
+                rc = weir_buf_append_str(b, " NOT NULL");
+        }
+        return rc ? rc : weir_buf_append_byte(b, '>');
+    case WEIR_TYPE_ARRAY:
+        rc = weir_buf_append_str(b, "array<");
+        if (rc == 0)
+            rc = type_text(b, t->element);
+        if (rc == 0 && !t->contains_null)
+            rc = weir_buf_append_str(b, " NOT NULL");
+        return rc ? rc : weir_buf_append_byte(b, '>');
+    case WEIR_TYPE_MAP:
+        rc = weir_buf_append_str(b, "map<");
+        if (rc == 0)
+            rc = type_text(b, t->key);
+        if (rc == 0)
+            rc = weir_buf_append_str(b, ", ");
+        if (rc == 0)
+            rc = type_text(b, t->value);
+        if (rc == 0 && !t->value_contains_null)
+            rc = weir_buf_append_str(b, " NOT NULL");
+        return rc ? rc : weir_buf_append_byte(b, '>');
+    default: {
+        char *s = weir_type_to_display(t);
+        rc = s ? weir_buf_append_str(b, s) : WEIR_ENOMEM;
+        weir_free(s);
+        return rc;
+    }
+    }
+}
+
+/* Malloc'd type_text of t, plus " NOT NULL" when !nullable. */
+static char *type_str(const struct weir_type *t, bool nullable)
+{
+    struct weir_buf b;
+    weir_buf_init(&b);
+    if (type_text(&b, t) || (!nullable && weir_buf_append_str(&b, " NOT NULL")) ||
+        weir_buf_append_byte(&b, 0)) {
+        weir_buf_free(&b);
+        return NULL;
+    }
+    return (char *)b.data;
+}
+
+enum { COMPAT_OK = 0, COMPAT_TYPE = 1, COMPAT_NULLS = 2 };
+
+/* Can values of batch type `b` be written into table type `t`? Kinds,
+ * decimal precision/scale and nested field names must match; a nested
+ * field, element or map value the table declares NOT NULL must be NOT
+ * NULL in the batch too (the table's nullability is never changed). */
+static int type_compat(const struct weir_type *t, const struct weir_type *b)
+{
+    int r;
+    if (t->kind != b->kind)
+        return COMPAT_TYPE;
+    switch (t->kind) {
+    case WEIR_TYPE_DECIMAL:
+        return t->precision == b->precision && t->scale == b->scale ? COMPAT_OK : COMPAT_TYPE;
+    case WEIR_TYPE_STRUCT:
+        if (t->nfields != b->nfields)
+            return COMPAT_TYPE;
+        for (size_t i = 0; i < t->nfields; i++) {
+            if (strcmp(t->fields[i].name, b->fields[i].name) != 0)
+                return COMPAT_TYPE;
+            if ((r = type_compat(t->fields[i].type, b->fields[i].type)))
+                return r;
+        }
+        for (size_t i = 0; i < t->nfields; i++)
+            if (!t->fields[i].nullable && b->fields[i].nullable)
+                return COMPAT_NULLS;
+        return COMPAT_OK;
+    case WEIR_TYPE_ARRAY:
+        if ((r = type_compat(t->element, b->element)))
+            return r;
+        return !t->contains_null && b->contains_null ? COMPAT_NULLS : COMPAT_OK;
+    case WEIR_TYPE_MAP:
+        if ((r = type_compat(t->key, b->key)) || (r = type_compat(t->value, b->value)))
+            return r;
+        return !t->value_contains_null && b->value_contains_null ? COMPAT_NULLS : COMPAT_OK;
+    default:
+        return COMPAT_OK;
+    }
+}
+
+/* Checks `in` against the table schema `ts`; *merged gets the table schema
+ * after the write (ts plus new nullable columns at the end, when
+ * merge_schema), *added whether it differs from ts. */
+static int reconcile(const char *root, const struct weir_type *ts, const struct weir_type *in, bool merge,
+                     struct weir_type **merged, bool *added, struct weir_error *err)
+{
+    struct weir_buf names;
+    char *a = NULL, *b = NULL;
+    struct weir_type *m = weir_type_clone(ts);
+    size_t n = 0;
+    int rc = 0;
+    *merged = NULL;
+    *added = false;
+    weir_buf_init(&names);
+    if (!m) {
+        rc = weir_error_set(err, WEIR_ENOMEM, "out of memory");
+        goto done;
+    }
+    for (size_t i = 0; i < ts->nfields; i++) {
+        const struct weir_field *tf = &ts->fields[i];
+        int j = weir_type_field_index(in, tf->name);
+        if (j < 0) {
+            if (!tf->nullable && (weir_buf_printf(&names, "%s'%s'", n++ ? ", " : "", tf->name))) {
+                rc = weir_error_set(err, WEIR_ENOMEM, "out of memory");
+                goto done;
+            }
+            continue;
+        }
+        const struct weir_field *bf = &in->fields[j];
+        int c = type_compat(tf->type, bf->type);
+        if (c == COMPAT_OK)
+            continue;
+        a = type_str(tf->type, tf->nullable);
+        b = type_str(bf->type, bf->nullable);
+        if (c == COMPAT_TYPE)
+            rc = weir_error_set(err, WEIR_ESCHEMA,
+                                "%s: column '%s' is %s in the table but %s in the batch; changing a column's "
+                                "type is not supported",
+                                root, tf->name, a ? a : "?", b ? b : "?");
+        else
+            rc = weir_error_set(err, WEIR_ESCHEMA,
+                                "%s: column '%s' is %s in the table but %s in the batch; nested fields the "
+                                "table declares NOT NULL must stay NOT NULL (nullability changes are not "
+                                "supported)",
+                                root, tf->name, a ? a : "?", b ? b : "?");
+        goto done;
+    }
+    if (n) {
+        rc = weir_error_set(err, WEIR_ESCHEMA,
+                            "%s: NOT NULL table column%s %.*s missing from the batch schema (only nullable "
+                            "columns may be missing; they are written as nulls)",
+                            root, n > 1 ? "s" : "", (int)names.len, (const char *)names.data);
+        goto done;
+    }
+    for (size_t j = 0; j < in->nfields; j++) {
+        const struct weir_field *bf = &in->fields[j];
+        if (weir_type_field_index(ts, bf->name) >= 0)
+            continue;
+        if (!merge) {
+            b = type_str(bf->type, bf->nullable);
+            rc = weir_error_set(err, WEIR_ESCHEMA,
+                                "%s: column '%s' (%s) is not in the table schema; set "
+                                "sink.delta.merge_schema to true to add new columns",
+                                root, bf->name, b ? b : "?");
+            goto done;
+        }
+        if (!bf->nullable) {
+            b = type_str(bf->type, bf->nullable);
+            rc = weir_error_set(err, WEIR_ESCHEMA,
+                                "%s: new column '%s' is %s; only nullable columns can be added to an "
+                                "existing table (existing rows would have no value)",
+                                root, bf->name, b ? b : "?");
+            goto done;
+        }
+        struct weir_type *ft = weir_type_clone(bf->type);
+        if (!ft || weir_type_struct_add(m, bf->name, ft, true, bf->metadata)) {
+            rc = weir_error_set(err, WEIR_ENOMEM, "out of memory");
+            goto done;
+        }
+        *added = true;
+    }
+    *merged = m;
+    m = NULL;
+done:
+    weir_type_destroy(m);
+    weir_free(a);
+    weir_free(b);
+    weir_buf_free(&names);
+    return rc;
 }
 
 static bool schema_has_ntz(const struct weir_type *t)
@@ -220,9 +618,10 @@ static bool schema_has_ntz(const struct weir_type *t)
     return schema_has_ntz(t->element) || schema_has_ntz(t->key) || schema_has_ntz(t->value);
 }
 
-static int build_create(struct wstate *w, const struct weir_type *schema, struct weir_error *err)
+/* protocol + metaData actions creating the table with `schema`. */
+static int build_create(struct weir_delta_writer *w, const struct weir_delta_write_options *o,
+                        const struct weir_type *schema, struct weir_error *err)
 {
-    const struct weir_delta_write_options *o = w->o;
     struct weir_delta_protocol *p = weir_calloc(1, sizeof(*p));
     struct weir_delta_metadata *m = weir_calloc(1, sizeof(*m));
     char uuid[37];
@@ -245,7 +644,7 @@ static int build_create(struct wstate *w, const struct weir_type *schema, struct
         p->min_reader_version = 1;
         p->min_writer_version = 2;
     }
-    dl_uuid(uuid);
+    weir_uuid4(uuid);
     m->id = weir_strdup(uuid);
     m->format_provider = weir_strdup("parquet");
     m->schema_string = weir_schema_to_json(schema);
@@ -284,72 +683,89 @@ static int build_create(struct wstate *w, const struct weir_type *schema, struct
     return 0;
 }
 
-static char *commit_info_json(struct wstate *w, int64_t read_version, bool blind,
-                              const struct weir_delta_metadata *md)
+/* part_cols, is_part, data_schema and the checkpoint interval from the
+ * metadata the commit is based on (md) and w->table_schema. */
+static int layout_init(struct weir_delta_writer *w, const struct weir_delta_metadata *md,
+                       struct weir_error *err)
 {
-    struct weir_buf b;
-    char uuid[37];
-    weir_buf_init(&b);
-    dl_uuid(uuid);
-    int rc = weir_buf_printf(
-        &b,
-        "{\"timestamp\":%lld,\"operation\":\"WRITE\",\"operationParameters\":{\"mode\":\"%s\","
-        "\"partitionBy\":",
-        (long long)w->now, w->o->mode == WEIR_DELTA_OVERWRITE ? "Overwrite" : "Append");
-    /* partitionBy is a JSON array inside a string */
-    struct weir_buf pb;
-    weir_buf_init(&pb);
-    if (rc == 0)
-        rc = weir_buf_append_byte(&pb, '[');
-    for (size_t i = 0; rc == 0 && md && i < md->n_partition_columns; i++) {
-        if (i)
-            rc = weir_buf_append_byte(&pb, ',');
-        if (rc == 0)
-            rc = dl_json_escape(&pb, md->partition_columns[i], strlen(md->partition_columns[i]));
+    const struct weir_type *ts = w->table_schema;
+    w->ckpt_interval = 10;
+    const char *ci = weir_delta_metadata_config(md, "delta.checkpointInterval");
+    if (ci && atoll(ci) > 0)
+        w->ckpt_interval = atoll(ci);
+    if (md->n_partition_columns && !(w->part_cols = weir_calloc(md->n_partition_columns, sizeof(char *))))
+        return weir_error_set(err, WEIR_ENOMEM, "out of memory");
+    for (size_t k = 0; k < md->n_partition_columns; k++) {
+        if (!(w->part_cols[k] = weir_strdup(md->partition_columns[k])))
+            return weir_error_set(err, WEIR_ENOMEM, "out of memory");
+        w->npart++;
     }
-    if (rc == 0)
-        rc = weir_buf_append_byte(&pb, ']');
-    if (rc == 0)
-        rc = dl_json_escape(&b, (const char *)pb.data, pb.len);
-    weir_buf_free(&pb);
-    if (rc == 0)
-        rc = weir_buf_append_byte(&b, '}');
-    if (rc == 0 && read_version >= 0)
-        rc = weir_buf_printf(&b, ",\"readVersion\":%lld", (long long)read_version);
-    if (rc == 0)
-        rc = weir_buf_printf(
-            &b,
-            ",\"isolationLevel\":\"Serializable\",\"isBlindAppend\":%s,\"operationMetrics\":{"
-            "\"numFiles\":\"%zu\",\"numOutputRows\":\"%lld\",\"numOutputBytes\":\"%lld\"",
-            blind ? "true" : "false", w->acts.n_adds, (long long)w->rows, (long long)w->bytes);
-    if (rc == 0 && w->acts.n_removes)
-        rc = weir_buf_printf(&b, ",\"numRemovedFiles\":\"%zu\"", w->acts.n_removes);
-    if (rc == 0)
-        rc = weir_buf_append_str(&b, "},\"engineInfo\":");
-    const char *ei = w->o->engine_info ? w->o->engine_info : WEIR_DELTA_ENGINE_INFO;
-    if (rc == 0)
-        rc = dl_json_escape(&b, ei, strlen(ei));
-    if (rc == 0)
-        rc = weir_buf_printf(&b, ",\"txnId\":\"%s\"}", uuid);
-    if (rc) {
-        weir_buf_free(&b);
-        return NULL;
+    w->is_part = weir_calloc(ts->nfields + 1, sizeof(int));
+    w->colmap = weir_calloc(ts->nfields + 1, sizeof(int));
+    w->data_schema = weir_type_struct();
+    if (!w->is_part || !w->colmap || !w->data_schema)
+        return weir_error_set(err, WEIR_ENOMEM, "out of memory");
+    for (size_t i = 0; i < ts->nfields; i++) {
+        for (size_t k = 0; k < w->npart; k++)
+            if (strcasecmp(w->part_cols[k], ts->fields[i].name) == 0)
+                w->is_part[i] = 1;
+        w->colmap[i] = w->in_schema ? weir_type_field_index(w->in_schema, ts->fields[i].name) : -1;
+        if (!w->is_part[i]) {
+            struct weir_type *ft = weir_type_clone(ts->fields[i].type);
+            if (!ft || weir_type_struct_add(w->data_schema, ts->fields[i].name, ft, ts->fields[i].nullable,
+                                            ts->fields[i].metadata))
+                return weir_error_set(err, WEIR_ENOMEM, "out of memory");
+        }
     }
-    return weir_buf_detach(&b);
+    /* the partition columns in the table schema's spelling and order of
+     * metaData.partitionColumns, as pk_build expects */
+    return 0;
 }
 
-int weir_delta_write(struct weir_delta_table *t, const struct weir_batch *const *batches, size_t nbatches,
-                     const struct weir_delta_write_options *opts, struct weir_delta_write_result *res,
-                     struct weir_error *err)
+/* ------------------------------------------------------------ begin */
+
+/* The latest snapshot through the handle's cache; *snap NULL when the
+ * table does not exist yet. */
+static int latest_snapshot(struct weir_delta_table *t, struct weir_delta_snapshot **snap,
+                           struct weir_error *err)
+{
+    struct weir_error lerr = {0};
+    int rc = 0;
+    *snap = NULL;
+    if (t->write_cache && dl_snapshot_advance(t, t->write_cache, &lerr) != 0) {
+        weir_delta_snapshot_destroy(t->write_cache);
+        t->write_cache = NULL;
+        weir_error_clear(&lerr);
+    }
+    if (t->write_cache) {
+        *snap = t->write_cache;
+        return 0;
+    }
+    if ((rc = weir_delta_snapshot_load(t, -1, snap, &lerr)) == 0) {
+        t->write_cache = *snap; /* owned by the handle from now on */
+        return 0;
+    }
+    if (rc == WEIR_ENOTFOUND) {
+        int64_t lv;
+        struct weir_error e2 = {0};
+        if (weir_delta_table_latest_version(t, &lv, &e2) != 0)
+            return 0; /* no commit at all: a new table */
+    }
+    if (err)
+        *err = lerr;
+    return rc;
+}
+
+int weir_delta_writer_begin(struct weir_delta_table *t, const struct weir_type *schema,
+                            const struct weir_delta_write_options *opts, struct weir_delta_writer **out,
+                            struct weir_delta_write_result *res, struct weir_error *err)
 {
     struct weir_delta_write_options defo;
     struct weir_delta_write_result dres;
-    struct weir_delta_snapshot *snap = NULL, *after = NULL;
-    struct weir_type *data_schema = NULL;
-    struct wstate w;
-    int *colmap = NULL, *is_part = NULL;
-    struct weir_buf pk;
-    int rc;
+    struct weir_delta_snapshot *snap = NULL;
+    struct weir_delta_writer *w = NULL;
+    int rc = 0;
+    *out = NULL;
     if (!opts) {
         weir_delta_write_options_default(&defo);
         opts = &defo;
@@ -358,58 +774,46 @@ int weir_delta_write(struct weir_delta_table *t, const struct weir_batch *const 
         res = &dres;
     memset(res, 0, sizeof(*res));
     res->version = -1;
-    memset(&w, 0, sizeof(w));
-    weir_buf_init(&pk);
-    w.t = t;
-    w.o = opts;
-    w.now = opts->now_ms > 0 ? opts->now_ms : dl_now_ms();
-    uint64_t target = opts->target_file_bytes ? opts->target_file_bytes : 128ull << 20;
-    weir_delta_actions_init(&w.acts);
-    if (nbatches == 0 || !batches[0])
-        return weir_error_set(err, WEIR_EINVAL, "%s: nothing to write (no batches)", t->root);
-
-    struct weir_error lerr = {0};
-    /* the handle's cached snapshot, advanced by the commits since; else a full load */
-    if (t->write_cache && dl_snapshot_advance(t, t->write_cache, &lerr) != 0) {
-        weir_delta_snapshot_destroy(t->write_cache);
-        t->write_cache = NULL;
-        weir_error_clear(&lerr);
-    }
-    rc = 0;
-    if (t->write_cache)
-        snap = t->write_cache;
-    else if ((rc = weir_delta_snapshot_load(t, -1, &snap, &lerr)) == 0)
-        t->write_cache = snap; /* owned by the handle from now on */
-    if (rc == WEIR_ENOTFOUND) {
-        int64_t lv;
-        struct weir_error e2 = {0};
-        if (weir_delta_table_latest_version(t, &lv, &e2) == 0) {
-            if (err)
-                *err = lerr;
-            goto done;
-        }
-        if (!opts->create_if_missing) {
-            rc = weir_error_set(err, WEIR_ENOTFOUND, "%s is not a Delta table and create_if_missing is off",
-                                t->root);
-            goto done;
-        }
-        rc = 0;
-    } else if (rc) {
-        if (err)
-            *err = lerr;
+    if (!schema || schema->kind != WEIR_TYPE_STRUCT)
+        return weir_error_set(err, WEIR_EINVAL, "%s: the batch schema must be a struct", t->root);
+    if (!(w = weir_calloc(1, sizeof(*w)))) {
+        rc = weir_error_set(err, WEIR_ENOMEM, "out of memory");
         goto done;
     }
-    const struct weir_type *schema;
+    w->t = t;
+    weir_delta_actions_init(&w->acts);
+    weir_buf_init(&w->pk);
+    w->mode = opts->mode;
+    w->codec = opts->codec;
+    w->data_change = true;
+    w->checkpoint = opts->checkpoint;
+    w->max_retries = opts->max_retries;
+    w->txn_version = opts->txn_version;
+    w->now = opts->now_ms > 0 ? opts->now_ms : weir_now_ms();
+    w->target = opts->target_file_bytes ? opts->target_file_bytes : DEFAULT_TARGET;
+    w->max_pending = opts->max_pending_bytes ? opts->max_pending_bytes
+                                             : (w->target > MIN_PENDING_CAP ? w->target : MIN_PENDING_CAP);
+    if ((opts->txn_app_id && opts->txn_version >= 0 && !(w->app_id = weir_strdup(opts->txn_app_id))) ||
+        !(w->engine_info = weir_strdup(opts->engine_info ? opts->engine_info : WEIR_DELTA_ENGINE_INFO)) ||
+        !(w->in_schema = weir_type_clone(schema))) {
+        rc = weir_error_set(err, WEIR_ENOMEM, "out of memory");
+        goto done;
+    }
+    if ((rc = latest_snapshot(t, &snap, err)))
+        goto done;
+    if (!snap && !opts->create_if_missing) {
+        rc = weir_error_set(err, WEIR_ENOTFOUND, "%s is not a Delta table and create_if_missing is off",
+                            t->root);
+        goto done;
+    }
     const struct weir_delta_metadata *md;
     if (snap) {
         if ((rc = weir_delta_snapshot_check_write(snap, err)))
             goto done;
-        res->version = weir_delta_snapshot_version(snap);
-        if (opts->txn_app_id && opts->txn_version >= 0 &&
-            weir_delta_snapshot_txn_version(snap, opts->txn_app_id) >= opts->txn_version) {
+        w->read_version = res->version = weir_delta_snapshot_version(snap);
+        if (w->app_id && weir_delta_snapshot_txn_version(snap, w->app_id) >= w->txn_version) {
             res->already_committed = true;
-            rc = 0;
-            goto done;
+            goto done; /* rc 0, *out NULL */
         }
         md = weir_delta_snapshot_metadata(snap);
         const char *ao = weir_delta_metadata_config(md, "delta.appendOnly");
@@ -418,155 +822,30 @@ int weir_delta_write(struct weir_delta_table *t, const struct weir_batch *const 
                                 "%s is append-only (delta.appendOnly=true); overwrite refused", t->root);
             goto done;
         }
-        schema = md->schema;
-    } else {
-        if ((rc = build_create(&w, batches[0]->schema, err)))
+        bool added = false;
+        if ((rc = reconcile(t->root, md->schema, schema, opts->merge_schema, &w->table_schema, &added, err)))
             goto done;
-        md = w.acts.metadata;
-        schema = md->schema;
-    }
-    /* data schema = table schema minus partition columns */
-    colmap = weir_calloc(schema->nfields + 1, sizeof(int));
-    is_part = weir_calloc(schema->nfields + 1, sizeof(int));
-    data_schema = weir_type_struct();
-    if (!colmap || !is_part || !data_schema) {
-        rc = weir_error_set(err, WEIR_ENOMEM, "out of memory");
-        goto done;
-    }
-    for (size_t i = 0; i < schema->nfields; i++) {
-        for (size_t k = 0; k < md->n_partition_columns; k++)
-            if (strcasecmp(md->partition_columns[k], schema->fields[i].name) == 0)
-                is_part[i] = 1;
-        if (!is_part[i]) {
-            struct weir_type *ft = weir_type_clone(schema->fields[i].type);
-            if (!ft || weir_type_struct_add(data_schema, schema->fields[i].name, ft,
-                                            schema->fields[i].nullable, schema->fields[i].metadata)) {
+        if (added) {
+            struct weir_delta_metadata *nm = dl_metadata_clone(md);
+            if (nm) {
+                weir_type_destroy(nm->schema);
+                weir_free(nm->schema_string);
+                nm->schema = weir_type_clone(w->table_schema);
+                nm->schema_string = weir_schema_to_json(w->table_schema);
+            }
+            w->acts.metadata = nm;
+            if (!nm || !nm->schema || !nm->schema_string) {
                 rc = weir_error_set(err, WEIR_ENOMEM, "out of memory");
                 goto done;
             }
         }
-    }
-    w.data_schema = data_schema;
-    /* rows -> groups */
-    for (size_t bi = 0; bi < nbatches; bi++) {
-        const struct weir_batch *b = batches[bi];
-        if ((rc = match_schema(schema, b->schema, colmap, err))) {
-            weir_error_prefix(err, "%s: batch %zu", t->root, bi);
-            goto done;
-        }
-        for (size_t i = 0; i < schema->nfields; i++)
-            if (!schema->fields[i].nullable && b->columns[colmap[i]].null_count > 0) {
-                rc = weir_error_set(err, WEIR_ESCHEMA,
-                                    "%s: column '%s' is NOT NULL but batch %zu has %zu nulls", t->root,
-                                    schema->fields[i].name, bi, b->columns[colmap[i]].null_count);
-                goto done;
-            }
-        for (size_t r = 0; r < b->nrows; r++) {
-            pk.len = 0;
-            for (size_t i = 0; i < schema->nfields; i++) {
-                if (!is_part[i])
-                    continue;
-                char *v = NULL;
-                if ((rc = weir_delta_partition_value_format(&b->columns[colmap[i]], r, &v, err)))
-                    goto done;
-                rc = v ? weir_buf_printf(&pk, "\x01%s", v) : weir_buf_append_byte(&pk, 0x02);
-                weir_free(v);
-                if (rc == 0)
-                    rc = weir_buf_append_byte(&pk, 0x03);
-                if (rc) {
-                    rc = weir_error_set(err, WEIR_ENOMEM, "out of memory");
-                    goto done;
-                }
-            }
-            if (weir_buf_append_byte(&pk, 0)) {
-                rc = weir_error_set(err, WEIR_ENOMEM, "out of memory");
-                goto done;
-            }
-            struct group *g = find_group(&w, (const char *)pk.data);
-            if (!g) {
-                g = dl_grow((void **)&w.groups, &w.ngroups, &w.cap_groups, sizeof(*g));
-                if (!g || !(g->pkey = weir_strdup((const char *)pk.data)) ||
-                    !(g->batch = weir_batch_create(data_schema))) {
-                    rc = weir_error_set(err, WEIR_ENOMEM, "out of memory");
-                    goto done;
-                }
-                struct weir_buf dir;
-                weir_buf_init(&dir);
-                g->pv = md->n_partition_columns ? weir_calloc(md->n_partition_columns, sizeof(*g->pv)) : NULL;
-                if (md->n_partition_columns && !g->pv) {
-                    rc = weir_error_set(err, WEIR_ENOMEM, "out of memory");
-                    goto done;
-                }
-                for (size_t i = 0; i < schema->nfields && rc == 0; i++) {
-                    if (!is_part[i])
-                        continue;
-                    char *v = NULL;
-                    if ((rc = weir_delta_partition_value_format(&b->columns[colmap[i]], r, &v, err)))
-                        break;
-                    struct weir_delta_kv *kv = &g->pv[g->npv++];
-                    kv->key = weir_strdup(schema->fields[i].name);
-                    kv->value = v;
-                    rc = kv->key ? 0 : WEIR_ENOMEM;
-                    if (rc == 0)
-                        rc = dl_hive_escape(&dir, schema->fields[i].name);
-                    if (rc == 0)
-                        rc = weir_buf_append_byte(&dir, '=');
-                    if (rc == 0)
-                        rc = v ? dl_hive_escape(&dir, v)
-                               : weir_buf_append_str(&dir, "__HIVE_DEFAULT_PARTITION__");
-                    if (rc == 0)
-                        rc = weir_buf_append_byte(&dir, '/');
-                }
-                if (rc == 0)
-                    rc = weir_buf_append_byte(&dir, 0);
-                if (rc) {
-                    weir_buf_free(&dir);
-                    if (rc == WEIR_ENOMEM)
-                        weir_error_set(err, WEIR_ENOMEM, "out of memory");
-                    goto done;
-                }
-                g->dir = (char *)dir.data;
-                if (w.ngroups * 2 > w.nslots) {
-                    /* grow: the rebuild indexes every group, the new one included */
-                    if (index_rebuild(&w, w.nslots ? w.nslots * 2 : 64)) {
-                        rc = weir_error_set(err, WEIR_ENOMEM, "out of memory");
-                        goto done;
-                    }
-                } else {
-                    size_t h = (size_t)(hash_key(g->pkey) & (w.nslots - 1));
-                    while (w.slots[h])
-                        h = (h + 1) & (w.nslots - 1);
-                    w.slots[h] = w.ngroups;
-                }
-            }
-            size_t dc = 0;
-            for (size_t i = 0; i < schema->nfields; i++) {
-                if (is_part[i])
-                    continue;
-                if ((rc = weir_column_append_from(&g->batch->columns[dc++], &b->columns[colmap[i]], r))) {
-                    rc = weir_error_set(err, WEIR_ENOMEM, "out of memory");
-                    goto done;
-                }
-            }
-            if ((rc = weir_batch_finish_rows(g->batch))) {
-                weir_error_set(err, rc, "internal: data batch columns out of step");
-                goto done;
-            }
-            if ((g->batch->nrows & 1023) == 0 && weir_batch_memory(g->batch) >= target &&
-                (rc = flush_group(&w, g, err)))
-                goto done;
-        }
-    }
-    for (size_t i = 0; i < w.ngroups; i++)
-        if ((rc = flush_group(&w, &w.groups[i], err)))
-            goto done;
-    /* overwrite: remove every live file */
-    if (snap && opts->mode == WEIR_DELTA_OVERWRITE)
-        for (size_t i = 0; i < weir_delta_snapshot_num_files(snap); i++) {
+        /* overwrite: remove every live file */
+        for (size_t i = 0; opts->mode == WEIR_DELTA_OVERWRITE && i < weir_delta_snapshot_num_files(snap);
+             i++) {
             const struct weir_delta_add *a = weir_delta_snapshot_file(snap, i);
             struct weir_delta_remove r = {
                 .path = a->path,
-                .deletion_timestamp = w.now,
+                .deletion_timestamp = w->now,
                 .has_deletion_timestamp = true,
                 .data_change = true,
                 .extended_file_metadata = true,
@@ -577,75 +856,395 @@ int weir_delta_write(struct weir_delta_table *t, const struct weir_batch *const 
                 .has_deletion_vector = a->has_deletion_vector,
                 .dv = a->dv,
             };
-            if ((rc = weir_delta_actions_add_remove(&w.acts, &r))) {
+            if (weir_delta_actions_add_remove(&w->acts, &r)) {
                 rc = weir_error_set(err, WEIR_ENOMEM, "out of memory");
                 goto done;
             }
         }
-    if (opts->txn_app_id && opts->txn_version >= 0 &&
-        (rc = weir_delta_actions_add_txn(&w.acts, opts->txn_app_id, opts->txn_version, w.now))) {
+    } else {
+        w->read_version = -1;
+        if ((rc = build_create(w, opts, schema, err)))
+            goto done;
+        md = w->acts.metadata;
+        if (!(w->table_schema = weir_type_clone(schema))) {
+            rc = weir_error_set(err, WEIR_ENOMEM, "out of memory");
+            goto done;
+        }
+    }
+    if ((rc = layout_init(w, md, err)))
+        goto done;
+    *out = w;
+    w = NULL;
+done:
+    writer_free(w, false); /* nothing written yet */
+    return rc;
+}
+
+/* ------------------------------------------------------------ add */
+
+int weir_delta_writer_add(struct weir_delta_writer *w, const struct weir_batch *b, struct weir_error *err)
+{
+    char **vals = NULL;
+    int rc = 0;
+    if (!w || !b)
+        return weir_error_set(err, WEIR_EINVAL, "weir_delta_writer_add: no writer or no batch");
+    const struct weir_type *ts = w->table_schema;
+    if (!w->in_schema || !weir_type_equal(b->schema, w->in_schema)) {
+        char *x = type_str(b->schema, true), *y = w->in_schema ? type_str(w->in_schema, true) : NULL;
+        rc = weir_error_set(err, WEIR_ESCHEMA,
+                            "%s: batch schema %s differs from the schema %s the write began with", w->t->root,
+                            x ? x : "?", y ? y : "?");
+        weir_free(x);
+        weir_free(y);
+        return rc;
+    }
+    for (size_t i = 0; i < ts->nfields; i++)
+        if (w->colmap[i] >= 0 && !ts->fields[i].nullable && b->columns[w->colmap[i]].null_count > 0)
+            return weir_error_set(err, WEIR_ESCHEMA,
+                                  "%s: column '%s' is NOT NULL but the batch has %zu nulls in it", w->t->root,
+                                  ts->fields[i].name, b->columns[w->colmap[i]].null_count);
+    if (b->nrows == 0)
+        return 0;
+    if (w->npart && !(vals = weir_calloc(w->npart, sizeof(char *)))) {
         rc = weir_error_set(err, WEIR_ENOMEM, "out of memory");
         goto done;
     }
-    int64_t read_version = snap ? weir_delta_snapshot_version(snap) : -1;
-    bool blind = opts->mode == WEIR_DELTA_APPEND;
-    if (!(w.acts.commit_info = commit_info_json(&w, read_version, blind, md))) {
+    struct group *g = NULL;
+    for (size_t r = 0; r < b->nrows; r++) {
+        if (!g || w->npart) {
+            for (size_t k = 0, i = 0; i < ts->nfields; i++) {
+                if (!w->is_part[i])
+                    continue;
+                weir_free(vals[k]);
+                vals[k] = NULL;
+                if (w->colmap[i] >= 0 &&
+                    (rc = weir_delta_partition_value_format(&b->columns[w->colmap[i]], r, &vals[k], err)))
+                    goto done;
+                k++;
+            }
+            if ((rc = pk_build(w, vals)) || (rc = get_group(w, vals, &g, err))) {
+                rc = weir_error_set(err, rc, "out of memory");
+                goto done;
+            }
+        }
+        if ((rc = group_ready(w, g))) {
+            rc = weir_error_set(err, rc, "out of memory");
+            goto done;
+        }
+        size_t dc = 0;
+        for (size_t i = 0; i < ts->nfields; i++) {
+            if (w->is_part[i])
+                continue;
+            struct weir_column *dst = &g->batch->columns[dc++];
+            rc = w->colmap[i] < 0 ? weir_column_append_null(dst)
+                                  : weir_column_append_from(dst, &b->columns[w->colmap[i]], r);
+            if (rc) {
+                rc = weir_error_set(err, rc, "%s: copying column '%s' of row %zu", w->t->root,
+                                    ts->fields[i].name, r);
+                goto done;
+            }
+        }
+        if ((rc = weir_batch_finish_rows(g->batch))) {
+            weir_error_set(err, rc, "internal: data batch columns out of step");
+            goto done;
+        }
+        if ((g->batch->nrows & 1023) == 0 && (rc = account(w, g, err)))
+            goto done;
+    }
+    rc = account_touched(w, err);
+done:
+    for (size_t k = 0; vals && k < w->npart; k++)
+        weir_free(vals[k]);
+    weir_free(vals);
+    if (rc) {
+        for (size_t i = 0; i < w->ntouched; i++)
+            w->groups[w->touched[i]].touched = false;
+        w->ntouched = 0;
+    }
+    return rc;
+}
+
+/* ------------------------------------------------------------ commit */
+
+static char *commit_info_json(struct weir_delta_writer *w, bool blind)
+{
+    struct weir_buf b, pb;
+    char uuid[37];
+    weir_buf_init(&b);
+    weir_buf_init(&pb);
+    weir_uuid4(uuid);
+    int rc = weir_buf_printf(
+        &b,
+        "{\"timestamp\":%lld,\"operation\":\"WRITE\",\"operationParameters\":{\"mode\":\"%s\","
+        "\"partitionBy\":",
+        (long long)w->now, w->mode == WEIR_DELTA_OVERWRITE ? "Overwrite" : "Append");
+    /* partitionBy is a JSON array inside a string */
+    if (rc == 0)
+        rc = weir_buf_append_byte(&pb, '[');
+    for (size_t i = 0; rc == 0 && i < w->npart; i++) {
+        if (i)
+            rc = weir_buf_append_byte(&pb, ',');
+        if (rc == 0)
+            rc = dl_json_escape(&pb, w->part_cols[i], strlen(w->part_cols[i]));
+    }
+    if (rc == 0)
+        rc = weir_buf_append_byte(&pb, ']');
+    if (rc == 0)
+        rc = dl_json_escape(&b, (const char *)pb.data, pb.len);
+    if (rc == 0)
+        rc = weir_buf_append_byte(&b, '}');
+    if (rc == 0 && w->read_version >= 0)
+        rc = weir_buf_printf(&b, ",\"readVersion\":%lld", (long long)w->read_version);
+    if (rc == 0)
+        rc = weir_buf_printf(
+            &b,
+            ",\"isolationLevel\":\"Serializable\",\"isBlindAppend\":%s,\"operationMetrics\":{"
+            "\"numFiles\":\"%zu\",\"numOutputRows\":\"%lld\",\"numOutputBytes\":\"%lld\"",
+            blind ? "true" : "false", w->acts.n_adds, (long long)w->rows, (long long)w->bytes);
+    if (rc == 0 && w->acts.n_removes)
+        rc = weir_buf_printf(&b, ",\"numRemovedFiles\":\"%zu\"", w->acts.n_removes);
+    if (rc == 0)
+        rc = weir_buf_append_str(&b, "},\"engineInfo\":");
+    if (rc == 0)
+        rc = dl_json_escape(&b, w->engine_info, strlen(w->engine_info));
+    if (rc == 0)
+        rc = weir_buf_printf(&b, ",\"txnId\":\"%s\"}", uuid);
+    weir_buf_free(&pb);
+    if (rc) {
+        weir_buf_free(&b);
+        return NULL;
+    }
+    return weir_buf_detach(&b);
+}
+
+bool dl_checkpoint_after_commit(struct weir_delta_table *t, int64_t version, int64_t interval, int64_t now_ms)
+{
+    struct weir_error cerr = {0};
+    struct weir_delta_snapshot *after = NULL;
+    const struct weir_delta_snapshot *cs = NULL;
+    bool written = false;
+    int crc = 0;
+    if (interval <= 0)
+        interval = 10;
+    if (version <= 0 || version % interval != 0)
+        return false;
+    if (t->write_cache && dl_snapshot_advance(t, t->write_cache, &cerr) != 0) {
+        weir_delta_snapshot_destroy(t->write_cache);
+        t->write_cache = NULL;
+        weir_error_clear(&cerr);
+    }
+    if (t->write_cache && weir_delta_snapshot_version(t->write_cache) == version)
+        cs = t->write_cache;
+    else if ((crc = weir_delta_snapshot_load(t, version, &after, &cerr)) == 0)
+        cs = after;
+    if (crc == 0)
+        crc = weir_delta_checkpoint_write(t, cs, now_ms, &cerr);
+    if (crc == 0) {
+        written = true;
+        crc = weir_delta_log_cleanup(t, cs, now_ms, NULL, &cerr);
+    }
+    if (crc) /* the commit stands; a missing checkpoint only costs replay time */
+        WEIR_WARN("%s: checkpoint at version %lld failed: %s", t->root, (long long)version, cerr.message);
+    weir_delta_snapshot_destroy(after);
+    return written;
+}
+
+int weir_delta_writer_commit(struct weir_delta_writer *w, struct weir_delta_write_result *res,
+                             struct weir_error *err)
+{
+    struct weir_delta_write_result dres;
+    bool delete_files = true; /* until the commit might have landed */
+    int rc;
+    if (!res)
+        res = &dres;
+    memset(res, 0, sizeof(*res));
+    res->version = -1;
+    if (!w)
+        return weir_error_set(err, WEIR_EINVAL, "weir_delta_writer_commit: no writer");
+    struct weir_delta_table *t = w->t;
+    res->version = w->read_version;
+    if ((rc = dl_writer_flush(w, err)))
+        goto done;
+    if (w->app_id && (rc = weir_delta_actions_add_txn(&w->acts, w->app_id, w->txn_version, w->now))) {
+        rc = weir_error_set(err, WEIR_ENOMEM, "out of memory");
+        goto done;
+    }
+    bool blind = w->mode == WEIR_DELTA_APPEND;
+    if (!(w->acts.commit_info = commit_info_json(w, blind))) {
         rc = weir_error_set(err, WEIR_ENOMEM, "out of memory");
         goto done;
     }
     struct weir_delta_commit_options co = {
-        .read_version = read_version,
-        .read_whole_table = opts->mode == WEIR_DELTA_OVERWRITE,
-        .max_retries = opts->max_retries,
+        .read_version = w->read_version,
+        .read_whole_table = w->mode == WEIR_DELTA_OVERWRITE,
+        .max_retries = w->max_retries,
     };
     bool already = false;
     int64_t version = -1;
-    if ((rc = weir_delta_commit(t, &w.acts, &co, &version, &already, err)))
+    WEIR_CRASH_POINT("delta.before_commit");
+    rc = weir_delta_commit(t, &w->acts, &co, &version, &already, err);
+    if (rc) {
+        /* a conflict means our put never landed; anything else (an I/O
+         * error on the put) may have: keep the files then */
+        if (rc != WEIR_ECONFLICT) {
+            delete_files = false;
+            if (w->nwritten)
+                WEIR_WARN("%s: commit failed with an unknown outcome; its %zu data files are kept (VACUUM "
+                          "removes them if unreferenced)",
+                          t->root, w->nwritten);
+        }
         goto done;
+    }
     res->version = version;
     res->already_committed = already;
     if (already)
-        goto done;
-    res->files_added = w.acts.n_adds;
-    res->files_removed = w.acts.n_removes;
-    res->rows_written = w.rows;
-    res->bytes_written = w.bytes;
-    /* checkpoint per interval */
-    int64_t interval = 10;
-    const char *ci = weir_delta_metadata_config(md, "delta.checkpointInterval");
-    if (ci && atoll(ci) > 0)
-        interval = atoll(ci);
-    if (opts->checkpoint && version > 0 && version % interval == 0) {
-        struct weir_error cerr = {0};
-        const struct weir_delta_snapshot *cs = NULL;
-        int crc = 0;
-        snap = NULL; /* md and snap may change below; neither is used after this */
-        md = NULL;
-        if (t->write_cache && dl_snapshot_advance(t, t->write_cache, &cerr) != 0) {
-            weir_delta_snapshot_destroy(t->write_cache);
-            t->write_cache = NULL;
-            weir_error_clear(&cerr);
-        }
-        if (t->write_cache && weir_delta_snapshot_version(t->write_cache) == version)
-            cs = t->write_cache;
-        else if ((crc = weir_delta_snapshot_load(t, version, &after, &cerr)) == 0)
-            cs = after;
-        if (crc == 0)
-            crc = weir_delta_checkpoint_write(t, cs, w.now, &cerr);
-        if (crc == 0) {
-            res->checkpoint_written = true;
-            crc = weir_delta_log_cleanup(t, cs, w.now, NULL, &cerr);
-        }
-        if (crc) /* the commit stands; a missing checkpoint only costs replay time */
-            WEIR_WARN("%s: checkpoint at version %lld failed: %s", t->root, (long long)version, cerr.message);
-    }
+        goto done; /* a winner holds our txn: our files are not referenced */
+    delete_files = false;
+    res->files_added = w->acts.n_adds;
+    res->files_removed = w->acts.n_removes;
+    res->rows_written = w->rows;
+    res->bytes_written = w->bytes;
+    if (w->checkpoint)
+        res->checkpoint_written = dl_checkpoint_after_commit(t, version, w->ckpt_interval, w->now);
 done:
-    weir_delta_snapshot_destroy(after); /* snap belongs to t->write_cache */
-    weir_type_destroy(data_schema);
-    weir_free(colmap);
-    weir_free(is_part);
-    weir_buf_free(&pk);
-    groups_free(&w);
-    weir_delta_actions_free(&w.acts);
+    writer_free(w, delete_files);
     return rc;
+}
+
+/* ------------------------------------------------------------ one-shot write */
+
+int weir_delta_write(struct weir_delta_table *t, const struct weir_batch *const *batches, size_t nbatches,
+                     const struct weir_delta_write_options *opts, struct weir_delta_write_result *res,
+                     struct weir_error *err)
+{
+    struct weir_delta_writer *w = NULL;
+    struct weir_delta_write_result dres;
+    int rc;
+    if (!res)
+        res = &dres;
+    if (nbatches == 0 || !batches[0]) {
+        memset(res, 0, sizeof(*res));
+        res->version = -1;
+        return weir_error_set(err, WEIR_EINVAL, "%s: nothing to write (no batches)", t->root);
+    }
+    if ((rc = weir_delta_writer_begin(t, batches[0]->schema, opts, &w, res, err)) || !w)
+        return rc; /* an error, or the txn is already in the table */
+    for (size_t i = 0; i < nbatches; i++)
+        if ((rc = weir_delta_writer_add(w, batches[i], err))) {
+            weir_error_prefix(err, "batch %zu", i);
+            weir_delta_writer_abort(w);
+            return rc;
+        }
+    return weir_delta_writer_commit(w, res, err);
+}
+
+/* ------------------------------------------------------------ rewrites */
+
+int dl_writer_begin_rewrite(struct weir_delta_table *t, const struct weir_delta_snapshot *s,
+                            enum weir_parquet_codec codec, uint64_t target_file_bytes, int64_t now_ms,
+                            struct weir_delta_writer **out, struct weir_error *err)
+{
+    const struct weir_delta_metadata *md = weir_delta_snapshot_metadata(s);
+    struct weir_delta_writer *w = weir_calloc(1, sizeof(*w));
+    int rc = 0;
+    *out = NULL;
+    if (!w)
+        return weir_error_set(err, WEIR_ENOMEM, "out of memory");
+    w->t = t;
+    weir_delta_actions_init(&w->acts);
+    weir_buf_init(&w->pk);
+    w->mode = WEIR_DELTA_APPEND;
+    w->codec = codec;
+    w->data_change = false;
+    w->checkpoint = true;
+    w->txn_version = -1;
+    w->now = now_ms > 0 ? now_ms : weir_now_ms();
+    w->target = target_file_bytes ? target_file_bytes : DEFAULT_TARGET;
+    w->max_pending = w->target > MIN_PENDING_CAP ? w->target : MIN_PENDING_CAP;
+    w->read_version = weir_delta_snapshot_version(s);
+    if (!(w->engine_info = weir_strdup(WEIR_DELTA_ENGINE_INFO)) ||
+        !(w->table_schema = weir_type_clone(md->schema))) {
+        rc = weir_error_set(err, WEIR_ENOMEM, "out of memory");
+        goto done;
+    }
+    if ((rc = layout_init(w, md, err)))
+        goto done;
+    *out = w;
+    w = NULL;
+done:
+    writer_free(w, false);
+    return rc;
+}
+
+int dl_writer_add_data(struct weir_delta_writer *w, const struct weir_delta_kv *pv, size_t npv,
+                       const struct weir_batch *b, struct weir_error *err)
+{
+    char **vals = NULL;
+    int *map = NULL;
+    struct group *g = NULL;
+    int rc = 0;
+    const struct weir_type *ds = w->data_schema;
+    if ((w->npart && !(vals = weir_calloc(w->npart, sizeof(char *)))) ||
+        !(map = weir_calloc(ds->nfields + 1, sizeof(int)))) {
+        rc = weir_error_set(err, WEIR_ENOMEM, "out of memory");
+        goto done;
+    }
+    for (size_t k = 0; k < w->npart; k++)
+        for (size_t j = 0; j < npv; j++)
+            if (strcasecmp(pv[j].key, w->part_cols[k]) == 0)
+                vals[k] = pv[j].value; /* borrowed */
+    for (size_t i = 0; i < ds->nfields; i++)
+        map[i] = weir_type_field_index(b->schema, ds->fields[i].name);
+    if ((rc = pk_build(w, vals)) || (rc = get_group(w, vals, &g, err)) || (rc = group_ready(w, g))) {
+        rc = weir_error_set(err, rc, "out of memory");
+        goto done;
+    }
+    for (size_t r = 0; r < b->nrows; r++) {
+        for (size_t i = 0; i < ds->nfields; i++) {
+            rc = map[i] < 0 ? weir_column_append_null(&g->batch->columns[i])
+                            : weir_column_append_from(&g->batch->columns[i], &b->columns[map[i]], r);
+            if (rc) {
+                rc = weir_error_set(err, rc, "%s: copying column '%s'", w->t->root, ds->fields[i].name);
+                goto done;
+            }
+        }
+        if ((rc = weir_batch_finish_rows(g->batch))) {
+            weir_error_set(err, rc, "internal: data batch columns out of step");
+            goto done;
+        }
+        if ((g->batch->nrows & 1023) == 0) {
+            if ((rc = account(w, g, err)) || (rc = group_ready(w, g)))
+                goto done;
+        }
+    }
+    rc = account_touched(w, err);
+done:
+    if (rc) {
+        for (size_t i = 0; i < w->ntouched; i++)
+            w->groups[w->touched[i]].touched = false;
+        w->ntouched = 0;
+    }
+    weir_free(vals); /* the values were borrowed */
+    weir_free(map);
+    return rc;
+}
+
+struct weir_delta_actions *dl_writer_actions(struct weir_delta_writer *w)
+{
+    return &w->acts;
+}
+
+int64_t dl_writer_rows(const struct weir_delta_writer *w)
+{
+    return w->rows;
+}
+
+int64_t dl_writer_bytes(const struct weir_delta_writer *w)
+{
+    return w->bytes;
+}
+
+const struct weir_type *dl_writer_data_schema(const struct weir_delta_writer *w)
+{
+    return w->data_schema;
 }

@@ -564,6 +564,10 @@ union node_aux {
 
 struct weir_json_decoder {
     struct weir_type *schema;
+    /* the batch whose schema was last found equal (a per-record decoder
+     * compares schemas once per batch, not once per record) */
+    const struct weir_batch *checked_batch;
+    const struct weir_type *checked_schema;
     bool reject_unknown;
     char *source;
     uint64_t line_no; /* number of the last line started */
@@ -1245,8 +1249,12 @@ int weir_json_decode_record(struct weir_json_decoder *d, const char *text, size_
                             struct weir_error *err)
 {
     int rc;
-    if (!weir_type_equal(b->schema, d->schema))
-        return weir_error_set(err, WEIR_ESCHEMA, "json decoder: batch schema differs from the decoder's");
+    if (b != d->checked_batch || b->schema != d->checked_schema) {
+        if (!weir_type_equal(b->schema, d->schema))
+            return weir_error_set(err, WEIR_ESCHEMA, "json decoder: batch schema differs from the decoder's");
+        d->checked_batch = b;
+        d->checked_schema = b->schema;
+    }
     d->unit = "record";
     d->line_no++;
     d->line_off = 0;

@@ -23,6 +23,7 @@
 #include "core/alloc.h"
 #include "core/json.h"
 #include "core/types.h"
+#include "sources/source.h"
 
 /* ---- error list ---- */
 
@@ -270,6 +271,9 @@ static const struct opt opts[] = {
      .desc = "Seed of the generator; the same seed gives the same rows."},
     {"pipelines[].source.datagen", "max_rows", T_INT, 0, .min = 1, .max = I64MAX, .off = DGEN(max_rows),
      .desc = "Stop producing after this many rows. Default: no limit."},
+    {"pipelines[].source.datagen", "max_rows_per_trigger", T_INT, 0, .min = 1, .max = I64MAX,
+     .off = DGEN(max_rows_per_trigger),
+     .desc = "Most rows per batch. Default: no limit with rows_per_second, else 1000000."},
     {"pipelines[].source", "files", T_OBJ, F_UNSUPPORTED, .desc = "Cloud-file ingestion (a later release)."},
 
     {"pipelines[]", "transform", T_OBJLIST, F_ONEOF, .off = PIPE(steps), .off2 = PIPE(nsteps),
@@ -288,7 +292,14 @@ static const struct opt opts[] = {
          "Records that do not parse or fit: rescue into _rescued_data, write to the dead-letter table, or "
          "fail the batch."},
     {"pipelines[].transform[].decode", "dead_letter_path", T_STRING, F_NONEMPTY, .off = DEC(dead_letter_path),
-     .desc = "Delta table for dead letters (required with on_error dead_letter)."},
+     .desc =
+         "Delta table for dead letters (required with on_error dead_letter); schema in docs/transform.md."},
+    {"pipelines[].transform[].decode", "max_record_size", T_SIZE, 0, "1MB", .min = 1, .max = I64MAX,
+     .off = DEC(max_record_size),
+     .desc = "Values longer than this are not decoded; they go to _rescued_data or the dead-letter table."},
+    {"pipelines[].transform[].decode", "keep", T_LIST, 0, .off = DEC(keep), .off2 = DEC(nkeep),
+     .desc = "Source columns kept next to the decoded ones (e.g. [\"topic\", \"partition\", \"offset\", "
+             "\"timestamp\"]). Default: none."},
     {"pipelines[].transform[]", "where", T_STRING, F_KIND | F_NONEMPTY, .off = STEP(where),
      .kind_off = STEP(kind), .kind_val = WEIR_STEP_WHERE,
      .desc = "Keep rows for which the SQL expression is true."},
@@ -642,7 +653,7 @@ static void set_props(struct cctx *c, const char *path, uint32_t node, char *bas
              * except for secrets, whose value it might quote. */
             char errstr[512] = "";
             if (rd_kafka_conf_set(conf, ks, v[2 * k + 1], errstr, sizeof(errstr)) != RD_KAFKA_CONF_OK) {
-                if (weir_config_kafka_key_is_secret(ks))
+                if (weir_source_kafka_key_is_secret(ks))
                     cerr(c, WEIR_ECONFIG, kp, val, "rejected by librdkafka (value not shown: secret)");
                 else
                     cerr(c, WEIR_ECONFIG, kp, val, "librdkafka: %s", errstr);
@@ -1153,15 +1164,6 @@ void weir_config_destroy(struct weir_config *cfg)
         return;
     free_obj("", (char *)cfg);
     weir_free(cfg);
-}
-
-bool weir_config_kafka_key_is_secret(const char *key)
-{
-    static const char *const words[] = {"password", "secret", "sasl.jaas", "ssl.key"};
-    for (size_t i = 0; i < sizeof(words) / sizeof(words[0]); i++)
-        if (strcasestr(key, words[i]) != NULL)
-            return true;
-    return false;
 }
 
 int weir_config_parse(const char *json, size_t n, const char *file, struct weir_config **out,

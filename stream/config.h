@@ -19,6 +19,7 @@
 
 #include "core/buf.h"
 #include "core/error.h"
+#include "core/log.h"
 
 /* ---- error list ---- */
 
@@ -54,13 +55,6 @@ enum weir_decode_format { WEIR_DECODE_JSON = 0 };
 enum weir_on_error { WEIR_ON_ERROR_RESCUE = 0, WEIR_ON_ERROR_DEAD_LETTER, WEIR_ON_ERROR_FAIL };
 enum weir_sink_mode { WEIR_MODE_APPEND = 0, WEIR_MODE_MERGE, WEIR_MODE_COMPLETE };
 enum weir_codec { WEIR_CODEC_SNAPPY = 0, WEIR_CODEC_ZSTD, WEIR_CODEC_GZIP, WEIR_CODEC_NONE };
-enum weir_log_level {
-    WEIR_LOG_LEVEL_DEBUG = 0,
-    WEIR_LOG_LEVEL_INFO,
-    WEIR_LOG_LEVEL_WARN,
-    WEIR_LOG_LEVEL_ERROR
-};
-enum weir_log_format { WEIR_LOG_FORMAT_JSON = 0, WEIR_LOG_FORMAT_TEXT };
 
 struct weir_config_kafka {
     char *bootstrap_servers;
@@ -84,7 +78,8 @@ struct weir_config_datagen {
     int64_t rows_per_second; /* 0: unlimited */
     char *schema;            /* DDL or Delta schema JSON, validated */
     int64_t seed;
-    int64_t max_rows; /* 0: no limit */
+    int64_t max_rows;             /* 0: no limit */
+    int64_t max_rows_per_trigger; /* 0: default (see docs/configuration.md) */
 };
 
 struct weir_config_decode {
@@ -92,6 +87,9 @@ struct weir_config_decode {
     char *schema;
     int on_error; /* enum weir_on_error */
     char *dead_letter_path;
+    int64_t max_record_size; /* bytes */
+    char **keep;             /* source columns kept next to the decoded ones */
+    size_t nkeep;
 };
 
 struct weir_config_step {
@@ -137,8 +135,8 @@ struct weir_config {
         char *token;  /* secret */
     } http;
     struct {
-        int level;  /* enum weir_log_level */
-        int format; /* enum weir_log_format */
+        int level;  /* enum weir_log_level (core/log.h) */
+        int format; /* enum weir_log_format (core/log.h) */
     } log;
 };
 
@@ -162,9 +160,5 @@ int weir_config_parse_duration(const char *s, int64_t *ms);
 /* "128MB", "64KiB", "1GB", "100B" or "4096" -> *bytes (K/KB/KiB, M/MB/MiB,
  * G/GB/GiB, T/TB/TiB are all 1024-based, like Spark). WEIR_EINVAL/WEIR_ERANGE. */
 int weir_config_parse_size(const char *s, int64_t *bytes);
-
-/* True if a librdkafka property key names a secret (password, secret,
- * sasl.jaas, ssl.key): its value is never printed. */
-bool weir_config_kafka_key_is_secret(const char *key);
 
 #endif

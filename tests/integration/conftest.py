@@ -82,3 +82,56 @@ def read_spark(spark):
 @pytest.fixture(scope="session")
 def normalize():
     return readers.normalize
+
+
+# ---- Apache Kafka (tests/integration/kafka_broker.py) ----
+# `kafka`: one KRaft broker for the session on 127.0.0.1 (jars from
+# .deps/kafka/libs, installed by scripts/setup.sh); missing jars, java or
+# confluent-kafka fail the test. `kafka_tool`: path of bench/kafka_tool next to
+# the weir build ($WEIR_KAFKA_TOOL wins). `kafka_topic(partitions=1,
+# config=None)`: creates a topic named after the test, deleted afterwards.
+
+@pytest.fixture(scope="session")
+def kafka_tool():
+    import kafka_broker
+
+    p = kafka_broker.default_kafka_tool()
+    if not (p.is_file() and os.access(p, os.X_OK)):
+        pytest.fail(f"kafka_tool not found at {p}: build it with `make build` (or set WEIR_KAFKA_TOOL)",
+                    pytrace=False)
+    return p
+
+
+@pytest.fixture(scope="session")
+def kafka(tmp_path_factory):
+    import kafka_broker
+
+    broker = kafka_broker.KafkaBroker(workdir=tmp_path_factory.mktemp("kafka"),
+                                      kafka_tool=kafka_broker.default_kafka_tool())
+    try:
+        broker.start()
+    except (kafka_broker.KafkaUnavailable, kafka_broker.KafkaError) as e:
+        pytest.fail(f"Kafka broker unavailable: {e}", pytrace=False)
+    yield broker
+    broker.stop()
+
+
+@pytest.fixture
+def kafka_topic(kafka, request):
+    import re
+
+    base = re.sub(r"[^A-Za-z0-9._-]", "_", request.node.name)[:180]
+    made = []
+
+    def create(partitions=1, config=None, suffix=None):
+        name = f"{base}-{suffix if suffix is not None else len(made)}"
+        kafka.create_topic(name, partitions, config)
+        made.append(name)
+        return name
+
+    yield create
+    for name in made:
+        try:
+            kafka.delete_topic(name)
+        except Exception:  # a test that deleted it itself, or a broker it stopped
+            pass

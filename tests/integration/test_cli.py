@@ -43,7 +43,8 @@ def test_version_and_help(run_weir):
     assert r.returncode == 0 and r.stdout.startswith("weir 0.1.0"), r
     r = run_weir("table", "--help")
     assert r.returncode == 0
-    for opt in ("--version", "--columns", "--limit", "--schema", "--partition-by", "--codec", "--json"):
+    for opt in ("--version", "--columns", "--limit", "--schema", "--partition-by", "--codec", "--json",
+                "optimize PATH", "--target-size", "--min-file-size"):
         assert opt in r.stdout
 
 
@@ -307,6 +308,30 @@ def test_import_bad_line_commits_nothing(run_weir, tmp_path):
     src.write_text('{"id": 300}\n')
     r = run_weir("table", "import", str(table), str(src), "--schema", "id BYTE")
     assert r.returncode == 1 and "out of range" in r.stderr
+
+
+def test_import_streams_many_batches_into_one_commit(run_weir, tmp_path):
+    # more rows than one decoded batch (65536): several writer adds, one commit;
+    # a bad last line (after two full batches) leaves no commit and no data file
+    src = tmp_path / "big.jsonl"
+    n = 150000
+    src.write_text("".join(f'{{"id": {i}, "p": "{"ab"[i % 2]}"}}\n' for i in range(n)))
+    table = tmp_path / "t"
+    r = run_weir("table", "import", str(table), str(src), "--schema", "id LONG, p STRING", "--partition-by", "p")
+    assert r.returncode == 0, r.stderr
+    assert f"imported {n} rows" in r.stdout
+    assert commits(table) == ["00000000000000000000.json"]
+    d = json.loads(run_weir("table", "describe", str(table), "--json").stdout)
+    assert d["numRecords"] == n
+    got = lines(run_weir("table", "scan", str(table), "--columns", "id").stdout)
+    assert sorted(g["id"] for g in got) == list(range(n))
+    bad = tmp_path / "bad.jsonl"
+    bad.write_text(src.read_text() + '{"id": "x"}\n')
+    t2 = tmp_path / "t2"
+    r = run_weir("table", "import", str(t2), str(bad), "--schema", "id LONG, p STRING", "--partition-by", "p")
+    assert r.returncode == 1 and f"line {n + 1}" in r.stderr, r.stderr
+    assert not list(t2.rglob("*.parquet"))
+    assert not (t2 / "_delta_log").exists() or commits(t2) == []
 
 
 def test_scan_stops_quietly_when_reader_closes_pipe(run_weir, weir_bin, tmp_path):

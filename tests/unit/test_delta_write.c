@@ -2,7 +2,10 @@
  * trip with partitions and stats, overwrite, exactly-once txn, 50+ commits
  * with checkpoints, log cleanup, concurrent committers in two processes,
  * the conflict rules, and checkpoint read-back. Each test uses its own temp
- * directory. */
+ * directory. Also the streaming writer: many batches with rolling files
+ * and a pending-memory cap, abort, begin on a committed txn, merge_schema
+ * and its refusals, missing nullable columns, and the crash points (the
+ * binary re-runs itself as the crashing child: --crash-child TABLE). */
 #ifndef _GNU_SOURCE
 #define _GNU_SOURCE
 #endif
@@ -15,6 +18,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <signal.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -955,8 +959,478 @@ static void test_vacuum(void **state)
     weir_delta_table_destroy(t);
 }
 
-int main(void)
+/* ------------------------------------------------------------ streaming writer */
+
+/* Files (not directories) below dir whose name ends in `suffix`. */
+static size_t count_files(const char *dir, const char *suffix)
 {
+    char cmd[600];
+    snprintf(cmd, sizeof cmd, "find '%s' -type f -name '*%s' 2>/dev/null | wc -l", dir, suffix);
+    FILE *p = popen(cmd, "r");
+    assert_non_null(p);
+    unsigned long n = 0;
+    assert_int_equal(fscanf(p, "%lu", &n), 1);
+    pclose(p);
+    return (size_t)n;
+}
+
+static struct weir_delta_writer *begin_ok(struct weir_delta_table *t, const struct weir_type *schema,
+                                          const struct weir_delta_write_options *o)
+{
+    struct weir_delta_writer *w = NULL;
+    struct weir_error err = {0};
+    struct weir_delta_write_result res;
+    if (weir_delta_writer_begin(t, schema, o, &w, &res, &err))
+        fail_msg("begin: %s", err.message);
+    assert_non_null(w);
+    assert_false(res.already_committed);
+    return w;
+}
+
+/* 40 batches of 500 rows through one writer: files roll at a small target
+ * (unpartitioned) and under a small pending-memory cap (partitioned), and
+ * every row reads back once through weir_delta_scan. */
+static void test_stream_many_batches(void **state)
+{
+    struct fx *fx = *state;
+    struct weir_delta_table *t = open_table(fx);
+    struct weir_error err = {0};
+    struct weir_type *schema = ddl_schema(rows_ddl);
+    struct weir_delta_write_options o = default_options();
+    o.target_file_bytes = 64 << 10;
+    struct weir_delta_writer *w = begin_ok(t, schema, &o);
+    int64_t want_sum = 0;
+    for (int i = 0; i < 40; i++) {
+        struct weir_batch *b = make_batch(i * 500, 500);
+        if (weir_delta_writer_add(w, b, &err))
+            fail_msg("add: %s", err.message);
+        weir_batch_destroy(b);
+    }
+    for (int64_t id = 0; id < 20000; id++)
+        want_sum += id;
+    /* files were written while rows arrived, before the commit */
+    assert_true(count_files(fx->table, ".parquet") > 1);
+    struct weir_delta_write_result res;
+    if (weir_delta_writer_commit(w, &res, &err))
+        fail_msg("commit: %s", err.message);
+    assert_int_equal(res.version, 0);
+    assert_int_equal(res.rows_written, 20000);
+    assert_true(res.files_added > 3);
+    assert_int_equal(count_files(fx->table, ".parquet"), res.files_added);
+    struct scan_acc acc = scan_all(t, -1);
+    assert_int_equal(acc.rows, 20000);
+    assert_int_equal(acc.id_sum, want_sum);
+    assert_int_equal(acc.null_names, 4000);
+
+    /* partitioned by day (3 groups), a big target but a 96 KiB cap on
+     * pending rows: the largest groups are written out early */
+    struct weir_delta_table *t2;
+    char p2[256];
+    snprintf(p2, sizeof p2, "%s/t2", fx->dir);
+    assert_int_equal(weir_delta_table_open(&t2, p2, &err), 0);
+    const char *pb[] = {"day"};
+    o = default_options();
+    o.partition_by = pb;
+    o.n_partition_by = 1;
+    o.max_pending_bytes = 96 << 10;
+    w = begin_ok(t2, schema, &o);
+    for (int i = 0; i < 40; i++) {
+        struct weir_batch *b = make_batch(i * 500, 500);
+        if (weir_delta_writer_add(w, b, &err))
+            fail_msg("add: %s", err.message);
+        weir_batch_destroy(b);
+    }
+    if (weir_delta_writer_commit(w, &res, &err))
+        fail_msg("commit: %s", err.message);
+    assert_true(res.files_added > 6);
+    acc = scan_all(t2, -1);
+    assert_int_equal(acc.rows, 20000);
+    assert_int_equal(acc.id_sum, want_sum);
+    int64_t day_sum = 0;
+    for (int64_t id = 0; id < 20000; id++)
+        day_sum += 18000 + id % 3;
+    assert_int_equal(acc.day_sum, day_sum);
+    weir_delta_table_destroy(t2);
+    weir_type_destroy(schema);
+    weir_delta_table_destroy(t);
+}
+
+/* abort deletes the data files already written; nothing is committed. */
+static void test_stream_abort(void **state)
+{
+    struct fx *fx = *state;
+    struct weir_delta_table *t = open_table(fx);
+    struct weir_error err = {0};
+    struct weir_type *schema = ddl_schema(rows_ddl);
+    struct weir_delta_write_options o = default_options();
+    o.target_file_bytes = 32 << 10;
+    const char *pb[] = {"day"};
+    o.partition_by = pb;
+    o.n_partition_by = 1;
+    /* on a new table */
+    struct weir_delta_writer *w = begin_ok(t, schema, &o);
+    for (int i = 0; i < 10; i++) {
+        struct weir_batch *b = make_batch(i * 1000, 1000);
+        assert_int_equal(weir_delta_writer_add(w, b, &err), 0);
+        weir_batch_destroy(b);
+    }
+    assert_true(count_files(fx->table, ".parquet") > 0);
+    weir_delta_writer_abort(w);
+    weir_delta_writer_abort(NULL);
+    assert_int_equal(count_files(fx->table, ".parquet"), 0);
+    int64_t v;
+    assert_int_equal(weir_delta_table_latest_version(t, &v, &err), WEIR_ENOTFOUND);
+    /* on an existing table: the version stays, the rows stay */
+    write_rows(t, 0, 10, &o, NULL);
+    size_t before = count_files(fx->table, ".parquet");
+    w = begin_ok(t, schema, &o);
+    for (int i = 0; i < 5; i++) {
+        struct weir_batch *b = make_batch(100 + i * 1000, 1000);
+        assert_int_equal(weir_delta_writer_add(w, b, &err), 0);
+        weir_batch_destroy(b);
+    }
+    assert_true(count_files(fx->table, ".parquet") > before);
+    weir_delta_writer_abort(w);
+    assert_int_equal(count_files(fx->table, ".parquet"), before);
+    assert_int_equal(weir_delta_table_latest_version(t, &v, &err), 0);
+    assert_int_equal(v, 0);
+    assert_int_equal(scan_all(t, -1).rows, 10);
+    weir_type_destroy(schema);
+    weir_delta_table_destroy(t);
+}
+
+/* begin with a txn already in the table: 0, no writer, already_committed. */
+static void test_begin_already_committed(void **state)
+{
+    struct fx *fx = *state;
+    struct weir_delta_table *t = open_table(fx);
+    struct weir_error err = {0};
+    struct weir_type *schema = ddl_schema(rows_ddl);
+    struct weir_delta_write_options o = default_options();
+    o.txn_app_id = "q";
+    o.txn_version = 5;
+    struct weir_delta_write_result res;
+    write_rows(t, 0, 3, &o, &res);
+    write_rows(t, 3, 3, NULL, &res); /* v1, no txn */
+    for (int64_t bv = 0; bv <= 5; bv++) {
+        struct weir_delta_writer *w = (struct weir_delta_writer *)&err; /* must be reset to NULL */
+        o.txn_version = bv;
+        memset(&res, 0xff, sizeof res);
+        assert_int_equal(weir_delta_writer_begin(t, schema, &o, &w, &res, &err), 0);
+        assert_null(w);
+        assert_true(res.already_committed);
+        assert_int_equal(res.version, 1);
+        assert_int_equal(res.files_added, 0);
+    }
+    o.txn_version = 6;
+    struct weir_delta_writer *w = begin_ok(t, schema, &o);
+    struct weir_batch *b = make_batch(6, 4);
+    assert_int_equal(weir_delta_writer_add(w, b, &err), 0);
+    weir_batch_destroy(b);
+    assert_int_equal(weir_delta_writer_commit(w, &res, &err), 0);
+    assert_int_equal(res.version, 2);
+    assert_false(res.already_committed);
+    assert_int_equal(scan_all(t, -1).rows, 10);
+    /* an empty batch id still commits its txn (the stream's progress) */
+    o.txn_version = 7;
+    w = begin_ok(t, schema, &o);
+    assert_int_equal(weir_delta_writer_commit(w, &res, &err), 0);
+    assert_int_equal(res.version, 3);
+    assert_int_equal(res.files_added, 0);
+    struct weir_delta_snapshot *s;
+    assert_int_equal(weir_delta_snapshot_load(t, -1, &s, &err), 0);
+    assert_int_equal(weir_delta_snapshot_txn_version(s, "q"), 7);
+    weir_delta_snapshot_destroy(s);
+    weir_type_destroy(schema);
+    weir_delta_table_destroy(t);
+}
+
+/* One batch of schema `ddl` with n rows: id = from + i, every other column
+ * null except `s` STRING columns ("s<id>") and DOUBLE columns (id * 2). */
+static struct weir_batch *generic_batch(const struct weir_type *schema, int64_t from, size_t n)
+{
+    struct weir_batch *b = weir_batch_create(schema);
+    assert_non_null(b);
+    for (size_t i = 0; i < n; i++) {
+        int64_t id = from + (int64_t)i;
+        for (size_t c = 0; c < b->ncolumns; c++) {
+            struct weir_column *col = &b->columns[c];
+            char s[32];
+            switch (col->type->kind) {
+            case WEIR_TYPE_LONG:
+                assert_int_equal(weir_column_append_i64(col, id), 0);
+                break;
+            case WEIR_TYPE_DOUBLE:
+                assert_int_equal(weir_column_append_f64(col, (double)id * 2), 0);
+                break;
+            case WEIR_TYPE_STRING:
+                snprintf(s, sizeof s, "s%lld", (long long)id);
+                assert_int_equal(weir_column_append_bytes(col, s, strlen(s)), 0);
+                break;
+            default:
+                assert_int_equal(weir_column_append_null(col), 0);
+            }
+        }
+    }
+    assert_int_equal(weir_batch_finish_rows(b), 0);
+    return b;
+}
+
+/* Writes n rows of schema `ddl` in one streaming commit; returns the rc of
+ * begin (then no writer is left) or of commit. */
+static int stream_write(struct weir_delta_table *t, const struct weir_type *schema, int64_t from, size_t n,
+                        const struct weir_delta_write_options *o, struct weir_delta_write_result *res,
+                        struct weir_error *err)
+{
+    struct weir_delta_writer *w = NULL;
+    int rc = weir_delta_writer_begin(t, schema, o, &w, res, err);
+    if (rc || !w)
+        return rc;
+    struct weir_batch *b = generic_batch(schema, from, n);
+    rc = weir_delta_writer_add(w, b, err);
+    weir_batch_destroy(b);
+    if (rc) {
+        weir_delta_writer_abort(w);
+        return rc;
+    }
+    return weir_delta_writer_commit(w, res, err);
+}
+
+struct null_acc {
+    int64_t rows;
+    int64_t nulls[8];
+    int64_t dsum; /* sum of the 'extra' DOUBLE column */
+};
+
+static int null_cb(void *ctx, const struct weir_batch *b, const struct weir_delta_add *f,
+                   struct weir_error *err)
+{
+    (void)f;
+    (void)err;
+    struct null_acc *a = ctx;
+    int ex = weir_type_field_index(b->schema, "extra");
+    for (size_t c = 0; c < b->ncolumns && c < 8; c++)
+        for (size_t i = 0; i < b->nrows; i++)
+            a->nulls[c] += !weir_column_is_valid(&b->columns[c], i);
+    for (size_t i = 0; ex >= 0 && i < b->nrows; i++)
+        if (weir_column_is_valid(&b->columns[ex], i))
+            a->dsum += (int64_t)weir_column_f64(&b->columns[ex], i);
+    a->rows += (int64_t)b->nrows;
+    return 0;
+}
+
+static struct null_acc scan_nulls(struct weir_delta_table *t)
+{
+    struct weir_delta_snapshot *s = NULL;
+    struct weir_error err = {0};
+    struct null_acc a = {0};
+    if (weir_delta_snapshot_load(t, -1, &s, &err) || weir_delta_scan(t, s, NULL, 0, null_cb, &a, &err))
+        fail_msg("scan: %s", err.message);
+    weir_delta_snapshot_destroy(s);
+    return a;
+}
+
+/* merge_schema: new nullable columns join the schema (at the end) by a
+ * metaData action in the same commit; without it, and for incompatible
+ * changes, the error names the column. */
+static void test_merge_schema(void **state)
+{
+    struct fx *fx = *state;
+    struct weir_delta_table *t = open_table(fx);
+    struct weir_error err = {0};
+    struct weir_delta_write_options o = default_options();
+    struct weir_delta_write_result res;
+    struct weir_type *s0 = ddl_schema("id LONG NOT NULL, name STRING");
+    assert_int_equal(stream_write(t, s0, 0, 10, &o, &res, &err), 0);
+    /* a new column without merge_schema */
+    struct weir_type *s1 = ddl_schema("name STRING, extra DOUBLE, id LONG NOT NULL");
+    assert_int_equal(stream_write(t, s1, 10, 5, &o, &res, &err), WEIR_ESCHEMA);
+    assert_non_null(strstr(err.message, "'extra'"));
+    assert_non_null(strstr(err.message, "sink.delta.merge_schema"));
+    /* with it: one commit carrying metaData with the merged schema */
+    o.merge_schema = true;
+    weir_error_clear(&err);
+    assert_int_equal(stream_write(t, s1, 10, 5, &o, &res, &err), 0);
+    assert_int_equal(res.version, 1);
+    char *c1 = read_file(fx->table, "_delta_log/00000000000000000001.json");
+    assert_non_null(c1);
+    assert_non_null(strstr(c1, "{\"metaData\":"));
+    free(c1);
+    struct weir_delta_snapshot *snap;
+    assert_int_equal(weir_delta_snapshot_load(t, -1, &snap, &err), 0);
+    const struct weir_type *ts = weir_delta_snapshot_metadata(snap)->schema;
+    assert_int_equal(ts->nfields, 3);
+    assert_string_equal(ts->fields[0].name, "id");
+    assert_false(ts->fields[0].nullable);
+    assert_string_equal(ts->fields[2].name, "extra");
+    assert_true(ts->fields[2].nullable);
+    weir_delta_snapshot_destroy(snap);
+    struct null_acc a = scan_nulls(t);
+    assert_int_equal(a.rows, 15);
+    assert_int_equal(a.nulls[0], 0);
+    assert_int_equal(a.nulls[2], 10); /* the old rows have no 'extra' */
+    assert_int_equal(a.dsum, (10 + 11 + 12 + 13 + 14) * 2);
+    /* the same schema again: no metaData this time */
+    assert_int_equal(stream_write(t, s1, 15, 1, &o, &res, &err), 0);
+    char *c2 = read_file(fx->table, "_delta_log/00000000000000000002.json");
+    assert_null(strstr(c2, "\"metaData\""));
+    free(c2);
+
+    /* a NOT NULL new column is refused, naming it */
+    struct weir_type *s2 = ddl_schema("id LONG NOT NULL, name STRING, extra DOUBLE, more LONG NOT NULL");
+    assert_int_equal(stream_write(t, s2, 20, 1, &o, &res, &err), WEIR_ESCHEMA);
+    assert_non_null(strstr(err.message, "'more'"));
+    assert_non_null(strstr(err.message, "NOT NULL"));
+    /* a type change is refused naming the column and both types */
+    struct weir_type *s3 = ddl_schema("id LONG NOT NULL, name STRING, extra STRING");
+    weir_error_clear(&err);
+    assert_int_equal(stream_write(t, s3, 20, 1, &o, &res, &err), WEIR_ESCHEMA);
+    assert_non_null(strstr(err.message, "'extra'"));
+    assert_non_null(strstr(err.message, "double"));
+    assert_non_null(strstr(err.message, "string"));
+    /* nothing was committed by the refusals */
+    int64_t v;
+    assert_int_equal(weir_delta_table_latest_version(t, &v, &err), 0);
+    assert_int_equal(v, 2);
+
+    /* nested nullability: the table's array elements are NOT NULL, the batch's nullable */
+    struct weir_delta_table *t2;
+    char p2[256];
+    snprintf(p2, sizeof p2, "%s/t2", fx->dir);
+    assert_int_equal(weir_delta_table_open(&t2, p2, &err), 0);
+    struct weir_type *n0 = weir_type_struct(), *n1 = weir_type_struct();
+    assert_int_equal(weir_type_struct_add(n0, "id", weir_type_primitive(WEIR_TYPE_LONG), true, NULL), 0);
+    assert_int_equal(weir_type_struct_add(
+                         n0, "tags", weir_type_array(weir_type_primitive(WEIR_TYPE_LONG), false), true, NULL),
+                     0);
+    assert_int_equal(weir_type_struct_add(n1, "id", weir_type_primitive(WEIR_TYPE_LONG), true, NULL), 0);
+    assert_int_equal(weir_type_struct_add(
+                         n1, "tags", weir_type_array(weir_type_primitive(WEIR_TYPE_LONG), true), true, NULL),
+                     0);
+    assert_int_equal(stream_write(t2, n0, 0, 3, &o, &res, &err), 0);
+    weir_error_clear(&err);
+    assert_int_equal(stream_write(t2, n1, 3, 3, &o, &res, &err), WEIR_ESCHEMA);
+    assert_non_null(strstr(err.message, "'tags'"));
+    assert_non_null(strstr(err.message, "array<long NOT NULL>"));
+    assert_non_null(strstr(err.message, "array<long>"));
+    weir_delta_table_destroy(t2);
+    weir_type_destroy(n0);
+    weir_type_destroy(n1);
+    weir_type_destroy(s0);
+    weir_type_destroy(s1);
+    weir_type_destroy(s2);
+    weir_type_destroy(s3);
+    weir_delta_table_destroy(t);
+}
+
+/* Table columns missing from the batch: nullable ones are written as
+ * nulls, NOT NULL ones are an error naming them. */
+static void test_missing_nullable_column(void **state)
+{
+    struct fx *fx = *state;
+    struct weir_delta_table *t = open_table(fx);
+    struct weir_error err = {0};
+    struct weir_delta_write_options o = default_options();
+    const char *pb[] = {"part"};
+    o.partition_by = pb;
+    o.n_partition_by = 1;
+    struct weir_delta_write_result res;
+    struct weir_type *s0 = ddl_schema("id LONG NOT NULL, name STRING, extra DOUBLE, part STRING");
+    assert_int_equal(stream_write(t, s0, 0, 4, &o, &res, &err), 0);
+    struct weir_type *s1 = ddl_schema("id LONG NOT NULL");
+    assert_int_equal(stream_write(t, s1, 4, 6, &o, &res, &err), 0);
+    assert_int_equal(res.rows_written, 6);
+    struct null_acc a = scan_nulls(t);
+    assert_int_equal(a.rows, 10);
+    assert_int_equal(a.nulls[0], 0);
+    assert_int_equal(a.nulls[1], 6);
+    assert_int_equal(a.nulls[2], 6);
+    assert_int_equal(a.nulls[3], 6); /* the partition column: null partition */
+    assert_true(exists(fx->table, "part=__HIVE_DEFAULT_PARTITION__"));
+    struct weir_type *s2 = ddl_schema("name STRING");
+    assert_int_equal(stream_write(t, s2, 0, 1, &o, &res, &err), WEIR_ESCHEMA);
+    assert_non_null(strstr(err.message, "'id'"));
+    /* a batch whose schema differs from begin's is refused by add */
+    struct weir_delta_writer *w = begin_ok(t, s1, &o);
+    struct weir_batch *b = generic_batch(s0, 0, 1);
+    weir_error_clear(&err);
+    assert_int_equal(weir_delta_writer_add(w, b, &err), WEIR_ESCHEMA);
+    weir_batch_destroy(b);
+    weir_delta_writer_abort(w);
+    weir_type_destroy(s0);
+    weir_type_destroy(s1);
+    weir_type_destroy(s2);
+    weir_delta_table_destroy(t);
+}
+
+/* Runs this test binary again as a child that writes one commit of 3000
+ * rows (3 files) into `table` with WEIR_CRASH_AT=point; it must die by
+ * SIGKILL there. */
+static void crash_child(const char *table, const char *point)
+{
+    pid_t pid = fork();
+    assert_true(pid >= 0);
+    if (pid == 0) {
+        setenv("WEIR_CRASH_AT", point, 1);
+        execl("/proc/self/exe", "test_delta_write", "--crash-child", table, (char *)NULL);
+        _exit(3);
+    }
+    int status = 0;
+    assert_int_equal(waitpid(pid, &status, 0), pid);
+    assert_true(WIFSIGNALED(status));
+    assert_int_equal(WTERMSIG(status), SIGKILL);
+}
+
+static int crash_child_main(const char *table)
+{
+    struct weir_delta_table *t;
+    struct weir_error err = {0};
+    if (weir_delta_table_open(&t, table, &err))
+        return 2;
+    struct weir_delta_write_options o;
+    weir_delta_write_options_default(&o);
+    const char *pb[] = {"day"};
+    o.partition_by = pb;
+    o.n_partition_by = 1;
+    struct weir_batch *b = make_batch(0, 3000);
+    const struct weir_batch *bs[] = {b};
+    int rc = weir_delta_write(t, bs, 1, &o, NULL, &err);
+    weir_batch_destroy(b);
+    weir_delta_table_destroy(t);
+    return rc ? 1 : 0;
+}
+
+/* The crash points: killed mid data file (the 2nd) or right before the
+ * commit, the table has no commit; a rerun writes every row exactly once. */
+static void test_crash_points(void **state)
+{
+    struct fx *fx = *state;
+    const char *points[] = {"delta.data_file:2", "delta.before_commit"};
+    for (int i = 0; i < 2; i++) {
+        char table[256];
+        snprintf(table, sizeof table, "%s/c%d", fx->dir, i);
+        crash_child(table, points[i]);
+        struct weir_delta_table *t;
+        struct weir_error err = {0};
+        int64_t v;
+        assert_int_equal(weir_delta_table_open(&t, table, &err), 0);
+        assert_int_equal(weir_delta_table_latest_version(t, &v, &err), WEIR_ENOTFOUND);
+        /* the data files committed before the kill are there, unreferenced */
+        assert_int_equal(count_files(table, ".parquet"), i == 0 ? 1 : 3);
+        weir_delta_table_destroy(t);
+        assert_int_equal(crash_child_main(table), 0);
+        assert_int_equal(weir_delta_table_open(&t, table, &err), 0);
+        struct scan_acc acc = scan_all(t, -1);
+        assert_int_equal(acc.rows, 3000);
+        assert_int_equal(acc.id_sum, 2999 * 3000 / 2);
+        weir_delta_table_destroy(t);
+    }
+}
+
+int main(int argc, char **argv)
+{
+    if (argc == 3 && strcmp(argv[1], "--crash-child") == 0)
+        return crash_child_main(argv[2]);
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(test_roundtrip_partitioned, setup, teardown),
         cmocka_unit_test_setup_teardown(test_schema_mismatch_and_escaping, setup, teardown),
@@ -970,6 +1444,12 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_multipart_checkpoint, setup, teardown),
         cmocka_unit_test_setup_teardown(test_cached_snapshot_follows_others, setup, teardown),
         cmocka_unit_test_setup_teardown(test_vacuum, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_stream_many_batches, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_stream_abort, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_begin_already_committed, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_merge_schema, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_missing_nullable_column, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_crash_points, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

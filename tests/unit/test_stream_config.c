@@ -17,6 +17,7 @@
 
 #include "core/alloc.h"
 #include "core/buf.h"
+#include "sources/source.h"
 #include "stream/config.h"
 
 static char *read_file(const char *path, size_t *n)
@@ -95,8 +96,8 @@ static void test_example_parses(void **state)
     assert_int_equal(p->delta.target_file_size, 128LL * 1024 * 1024);
     assert_int_equal(p->delta.codec, WEIR_CODEC_SNAPPY);
     assert_null(cfg->http.listen);
-    assert_int_equal(cfg->log.level, WEIR_LOG_LEVEL_INFO);
-    assert_int_equal(cfg->log.format, WEIR_LOG_FORMAT_JSON);
+    assert_int_equal(cfg->log.level, WEIR_LOG_INFO);
+    assert_int_equal(cfg->log.format, WEIR_LOG_JSON);
     weir_config_destroy(cfg);
     weir_error_list_free(&el);
     weir_free(text);
@@ -132,8 +133,8 @@ static void test_full_config(void **state)
     struct weir_config *cfg = parse_ok(FULL);
     assert_string_equal(cfg->http.listen, "127.0.0.1:8080");
     assert_string_equal(cfg->http.token, "hunter2");
-    assert_int_equal(cfg->log.level, WEIR_LOG_LEVEL_DEBUG);
-    assert_int_equal(cfg->log.format, WEIR_LOG_FORMAT_TEXT);
+    assert_int_equal(cfg->log.level, WEIR_LOG_DEBUG);
+    assert_int_equal(cfg->log.format, WEIR_LOG_TEXT);
     assert_int_equal(cfg->npipelines, 3);
     struct weir_config_pipeline *g = &cfg->pipelines[0], *k = &cfg->pipelines[1], *k3 = &cfg->pipelines[2];
     assert_int_equal(g->trigger, WEIR_TRIGGER_ONCE);
@@ -359,12 +360,12 @@ static void test_secrets_not_echoed(void **state)
     assert_non_null(strstr(el.items[0].message, "librdkafka: No such configuration property"));
     assert_string_equal(el.items[1].path, "pipelines[0].source.kafka.kafka.security.protocol");
     assert_non_null(strstr(el.items[1].message, "librdkafka: "));
-    assert_true(weir_config_kafka_key_is_secret("sasl.password"));
-    assert_true(weir_config_kafka_key_is_secret("sasl.jaas.config"));
-    assert_true(weir_config_kafka_key_is_secret("ssl.key.password"));
-    assert_true(weir_config_kafka_key_is_secret("ssl.key.pem"));
-    assert_true(weir_config_kafka_key_is_secret("sasl.oauthbearer.client.secret"));
-    assert_false(weir_config_kafka_key_is_secret("security.protocol"));
+    assert_true(weir_source_kafka_key_is_secret("sasl.password"));
+    assert_true(weir_source_kafka_key_is_secret("sasl.jaas.config"));
+    assert_true(weir_source_kafka_key_is_secret("ssl.key.password"));
+    assert_true(weir_source_kafka_key_is_secret("ssl.key.pem"));
+    assert_true(weir_source_kafka_key_is_secret("sasl.oauthbearer.client.secret"));
+    assert_false(weir_source_kafka_key_is_secret("security.protocol"));
     weir_error_list_free(&el);
 }
 

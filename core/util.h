@@ -1,0 +1,36 @@
+/* core/util.h - small process-wide utilities: clocks, random UUIDs and the
+ * test-only crash points.
+ *
+ * Crash points: WEIR_CRASH_POINT("name") does nothing unless the
+ * environment variable WEIR_CRASH_AT names that point, as "name" or
+ * "name:N" (the Nth time the point is reached, counting from 1). Then the
+ * process kills itself with SIGKILL at exactly that place, as an operator's
+ * `kill -9` or an OOM kill would. The crash tests use this to reach the
+ * dangerous moments (mid data file, between the Delta commit and
+ * commits/N, mid offsets/N) deterministically. The variable is read once;
+ * the check is one load when it is unset. */
+#ifndef WEIR_CORE_UTIL_H
+#define WEIR_CORE_UTIL_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+/* Wall clock, milliseconds / microseconds since the epoch. */
+int64_t weir_now_ms(void);
+int64_t weir_now_us(void);
+/* Monotonic clock in nanoseconds (for durations). */
+int64_t weir_mono_ns(void);
+
+/* A random (version 4) UUID as 36 characters and a NUL. */
+void weir_uuid4(char out[37]);
+
+/* See above. The names in use are listed in docs/operations.md. */
+extern int weir_crash_armed_; /* 1 when WEIR_CRASH_AT was set at startup */
+void weir_crash_point_hit_(const char *name);
+#define WEIR_CRASH_POINT(name)           \
+    do {                                 \
+        if (weir_crash_armed_)           \
+            weir_crash_point_hit_(name); \
+    } while (0)
+
+#endif

@@ -1,0 +1,57 @@
+/* delta/write_int.h - private interface between the streaming writer
+ * (write.c) and compaction (optimize.c), also used by the unit tests to
+ * reach the two halves of an OPTIMIZE.
+ *
+ * A rewrite writer is a weir_delta_writer that takes rows already in the
+ * table's data layout (as read back from a data file) together with their
+ * partition values, writes them with dataChange=false and never commits by
+ * itself: the caller adds its removes and commitInfo to the writer's
+ * actions, commits them, and then either releases the writer (files stay,
+ * they are in the table now) or aborts it (files deleted). */
+#ifndef WEIR_DELTA_WRITE_INT_H
+#define WEIR_DELTA_WRITE_INT_H
+
+#include "delta/delta.h"
+
+/* Writer for rewriting files of snapshot `s` (whose schema and partition
+ * columns it copies; `s` need not outlive it). */
+int dl_writer_begin_rewrite(struct weir_delta_table *t, const struct weir_delta_snapshot *s,
+                            enum weir_parquet_codec codec, uint64_t target_file_bytes, int64_t now_ms,
+                            struct weir_delta_writer **out, struct weir_error *err);
+/* Rows of `b` (fields matched by name to the table's data columns) into
+ * the partition with values pv (keys matched case-insensitively to the
+ * partition columns; a missing key is null). */
+int dl_writer_add_data(struct weir_delta_writer *w, const struct weir_delta_kv *pv, size_t npv,
+                       const struct weir_batch *b, struct weir_error *err);
+/* Write every pending row to data files now. */
+int dl_writer_flush(struct weir_delta_writer *w, struct weir_error *err);
+/* The actions gathered so far (the adds of the files written); the caller
+ * may add removes and set commit_info before committing them. */
+struct weir_delta_actions *dl_writer_actions(struct weir_delta_writer *w);
+int64_t dl_writer_rows(const struct weir_delta_writer *w);
+int64_t dl_writer_bytes(const struct weir_delta_writer *w);
+/* The writer's table schema minus its partition columns. */
+const struct weir_type *dl_writer_data_schema(const struct weir_delta_writer *w);
+/* Free the writer and keep its files (they were committed). */
+void dl_writer_release(struct weir_delta_writer *w);
+
+/* After a successful commit at `version`: write a checkpoint when version
+ * is a multiple of delta.checkpointInterval (default 10) and clean up the
+ * log. Failures are logged, never returned (the commit stands). True when
+ * a checkpoint was written. */
+bool dl_checkpoint_after_commit(struct weir_delta_table *t, int64_t version, int64_t interval,
+                                int64_t now_ms);
+
+/* optimize.c, split in two so a test can commit something in between:
+ * prepare plans from the latest snapshot and writes the compacted files
+ * (*out NULL when there is nothing to do); commit commits them (and frees
+ * the job): WEIR_ECONFLICT when a concurrent commit removed a file it
+ * rewrote, after deleting its new files. job_free deletes the new files. */
+struct dl_optimize_job;
+int dl_optimize_prepare(struct weir_delta_table *t, const struct weir_delta_optimize_options *o,
+                        struct dl_optimize_job **out, struct weir_error *err);
+int dl_optimize_commit(struct dl_optimize_job *job, struct weir_delta_optimize_result *res,
+                       struct weir_error *err);
+void dl_optimize_job_free(struct dl_optimize_job *job);
+
+#endif

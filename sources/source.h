@@ -1,0 +1,96 @@
+/* sources/source.h - the source interface: plan a micro-batch, then read it.
+ *
+ * A source names positions in its input with offsets, serialized as JSON
+ * text so the offset log (checkpoint offsets/N) is readable by a person:
+ *   kafka    {"orders":{"0":1200,"1":1184}}   per topic, per partition: the
+ *            next offset to read (Spark's KafkaSourceOffset layout)
+ *   datagen  {"rows":50000}                   rows generated so far
+ * A batch is the half-open range [start, end). The engine never interprets
+ * offsets; it stores them and hands them back.
+ *
+ * The exactly-once contract (docs/architecture.md): read(start, end) returns
+ * the same records every time it is called with the same range, as long as
+ * they still exist at the source. A replay after a crash calls read() with
+ * the offsets recorded in offsets/N before the crash.
+ *
+ * Lifecycle, all calls from the pipeline's thread:
+ *   create -> initial (only for a new checkpoint; the engine persists the
+ *   result in sources/0/0) -> { plan -> read -> commit }* -> destroy.
+ *
+ * Errors: a transient failure (broker unavailable, timeout) sets
+ * err->retriable; the engine then retries the whole batch with backoff and
+ * the same offsets. Anything else stops the pipeline. */
+#ifndef WEIR_SOURCES_SOURCE_H
+#define WEIR_SOURCES_SOURCE_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "core/batch.h"
+#include "core/buf.h"
+#include "core/error.h"
+#include "core/types.h"
+
+struct weir_config_pipeline;
+struct weir_source;
+
+/* Receives the records of a batch, a columnar batch at a time, in source
+ * order within each partition. The batch is valid only during the call. A
+ * non-zero return stops the read and is returned from read(). */
+typedef int (*weir_source_emit_cb)(void *ctx, const struct weir_batch *batch, struct weir_error *err);
+
+struct weir_source_plan {
+    char *end;           /* offsets JSON (owned, weir_free); == start when no new data */
+    char *latest;        /* the newest offsets the source knows of (for progress); owned, may be NULL */
+    bool has_data;       /* end is past start */
+    int64_t num_offsets; /* records in [start, end) as far as the source can tell (-1 unknown) */
+};
+void weir_source_plan_clear(struct weir_source_plan *p);
+
+struct weir_source_ops {
+    /* Offsets to start from when the checkpoint is new (e.g. Kafka's
+     * starting_offsets resolved to concrete numbers). *out owned. */
+    int (*initial)(struct weir_source *s, char **out, struct weir_error *err);
+    /* Decide the end of the next batch from `start`, within the source's own
+     * per-trigger limits. With `cap` (non-NULL, from an earlier plan) the end
+     * never passes cap: --available-now plans once without limits at start,
+     * then batches up to that snapshot. `available_now` disables the
+     * minimum-size wait (min_offsets_per_trigger). */
+    int (*plan)(struct weir_source *s, const char *start, const char *cap, bool available_now,
+                struct weir_source_plan *out, struct weir_error *err);
+    /* Deliver the records of [start, end) to cb. */
+    int (*read)(struct weir_source *s, const char *start, const char *end, weir_source_emit_cb cb, void *ctx,
+                struct weir_error *err);
+    /* Optional (NULL): the batch ending at `end` is committed everywhere
+     * (e.g. Kafka consumer-group offsets for lag monitors). Failures are
+     * only logged. */
+    int (*commit)(struct weir_source *s, const char *end, struct weir_error *err);
+    /* Optional: append extra progress metrics as JSON members (without
+     * braces, e.g. "\"dataLossRecords\":0"), or nothing. */
+    int (*metrics)(struct weir_source *s, struct weir_buf *out);
+    void (*destroy)(struct weir_source *s);
+};
+
+struct weir_source {
+    const struct weir_source_ops *ops;
+    const struct weir_type *schema; /* of the batches read emits (owned by the source) */
+    char *description;              /* "KafkaV2[Subscribe[orders]]", owned */
+    const char *pipeline;           /* name, for log lines (borrowed from the config) */
+};
+
+/* Create the source configured in `p` (p->source). */
+int weir_source_create(const struct weir_config_pipeline *p, struct weir_source **out,
+                       struct weir_error *err);
+void weir_source_destroy(struct weir_source *s); /* NULL ok */
+
+/* Per kind (sources/kafka.c, sources/datagen.c). */
+int weir_source_kafka_create(const struct weir_config_pipeline *p, struct weir_source **out,
+                             struct weir_error *err);
+/* True if a librdkafka property key names a secret (password, secret,
+ * sasl.jaas, ssl.key): its value is never printed. */
+bool weir_source_kafka_key_is_secret(const char *key);
+int weir_source_datagen_create(const struct weir_config_pipeline *p, struct weir_source **out,
+                               struct weir_error *err);
+
+#endif

@@ -1,0 +1,1294 @@
+/* stream/checkpoint.c - a pipeline's checkpoint directory (see checkpoint.h).
+ *
+ * Owns: the directory paths, the query id read from (or written to)
+ * <dir>/metadata, the descriptor of <dir>/lock that holds the flock(), and
+ * the ids of the oldest and newest entries of the offsets and commits logs.
+ *
+ * Layout and formats are Spark Structured Streaming's (OffsetSeqLog,
+ * CommitLog): a file per batch named by its decimal id, first line the
+ * version header "v1", no trailing newline. A source offset of "-" stands
+ * for "no offset" and is read back as NULL.
+ *
+ * Invariants kept by every write (and checked by open):
+ *   - offsets ids are contiguous, oldest..last_offsets; commits ids are
+ *     contiguous too and every commits/N has its offsets/N;
+ *   - last_offsets <= last_commit + 1: at most one batch is planned and not
+ *     committed, and the next offsets/N is only written once the previous
+ *     batch is committed;
+ *   - a file is never rewritten with other content (WEIR_EEXISTS).
+ * Every file is written to ".<name>.<uuid>.tmp" in its own directory,
+ * fsynced, renamed, and the directory fsynced; open() deletes such temp
+ * files left by a crash (it holds the lock first, so they cannot belong to
+ * a live writer). Purge deletes ascending, commits/N before offsets/N, so a
+ * crash in the middle leaves both logs contiguous.
+ *
+ * Lock: <dir>/lock is flock(LOCK_EX | LOCK_NB)ed for the life of the handle.
+ * flock belongs to the open file description, so a second open in the same
+ * process conflicts just like another process. The file holds the owner's
+ * pid (informational, for the refusal message); it is never deleted.
+ *
+ * Threading: a handle is used by one thread at a time; nothing global. */
+#include "stream/checkpoint.h"
+
+#include <ctype.h>
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/file.h>
+#include <sys/stat.h>
+#include <sys/types.h>
+#include <unistd.h>
+
+#include <cjson/cJSON.h>
+
+#include "core/alloc.h"
+#include "core/buf.h"
+#include "core/log.h"
+#include "core/util.h"
+
+/* Upper bound on the size of any checkpoint file we read. */
+#define CKPT_MAX_FILE  (64u << 20)
+/* JSON integers we accept must be exact in a double (cJSON's number). */
+#define CKPT_MAX_EXACT 9007199254740992.0
+
+struct weir_checkpoint {
+    char *dir;         /* as given, without trailing '/' */
+    char *name;        /* pipeline name */
+    char *offsets_dir; /* <dir>/offsets */
+    char *commits_dir; /* <dir>/commits */
+    char *sources_dir; /* <dir>/sources */
+    char *state_dir;   /* <dir>/state */
+    char *lock_path;   /* <dir>/lock */
+    char query_id[37];
+    int lock_fd;
+    int64_t last_offsets, last_commit;     /* -1: none */
+    int64_t oldest_offsets, oldest_commit; /* -1: none */
+};
+
+/* ------------------------------------------------------------ utilities */
+
+static bool is_retriable_errno(int e)
+{
+    return e == EINTR || e == EAGAIN || e == ENOSPC || e == EDQUOT || e == ENOMEM;
+}
+
+/* WEIR_EIO naming `what` and `path` with errno's text. */
+static int io_error(struct weir_error *err, int e, const char *what, const char *path)
+{
+    bool fresh = err != NULL && err->code == 0; /* the first error set wins */
+    int rc = weir_error_set(err, WEIR_EIO, "checkpoint: %s '%s': %s", what, path, strerror(e));
+    if (fresh && is_retriable_errno(e))
+        err->retriable = true;
+    return rc;
+}
+
+static int nomem(struct weir_error *err)
+{
+    return weir_error_set(err, WEIR_ENOMEM, "checkpoint: out of memory");
+}
+
+/* Creates `path` and its missing parents (mode 0755). */
+static int mkdir_p(const char *path, struct weir_error *err)
+{
+    int rc = 0;
+    char *p = weir_strdup(path);
+    if (p == NULL)
+        return nomem(err);
+    for (char *s = p + 1; *s; s++) {
+        if (*s != '/')
+            continue;
+        *s = '\0';
+        if (mkdir(p, 0755) != 0 && errno != EEXIST) {
+            rc = io_error(err, errno, "cannot create directory", p);
+            goto done;
+        }
+        *s = '/';
+    }
+    if (mkdir(p, 0755) != 0 && errno != EEXIST) {
+        rc = io_error(err, errno, "cannot create directory", p);
+        goto done;
+    }
+    struct stat st;
+    if (stat(p, &st) != 0 || !S_ISDIR(st.st_mode))
+        rc = weir_error_set(err, WEIR_EIO, "checkpoint: '%s' exists and is not a directory", p);
+done:
+    weir_free(p);
+    return rc;
+}
+
+static int fsync_dir(const char *path, struct weir_error *err)
+{
+    int fd = open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (fd < 0)
+        return io_error(err, errno, "cannot open directory", path);
+    int rc = 0;
+    if (fsync(fd) != 0 && errno != EINVAL)
+        rc = io_error(err, errno, "cannot fsync directory", path);
+    close(fd);
+    return rc;
+}
+
+static int write_all(int fd, const char *p, size_t n)
+{
+    while (n > 0) {
+        ssize_t w = write(fd, p, n);
+        if (w < 0) {
+            if (errno == EINTR)
+                continue;
+            return -1;
+        }
+        p += w;
+        n -= (size_t)w;
+    }
+    return 0;
+}
+
+/* Writes `n` bytes as <dir>/<name>: temp file, write, fsync, rename, fsync
+ * the directory. `crash_point` (may be NULL) is reached after the temp file
+ * is partly written. On failure the temp file is removed and <name> is
+ * untouched. */
+static int write_atomic(const char *dir, const char *name, const char *data, size_t n,
+                        const char *crash_point, struct weir_error *err)
+{
+    int rc = 0, fd = -1;
+    char uuid[37];
+    weir_uuid4(uuid);
+    char *tmp = weir_asprintf("%s/.%s.%s.tmp", dir, name, uuid);
+    char *final = weir_asprintf("%s/%s", dir, name);
+    if (tmp == NULL || final == NULL) {
+        rc = nomem(err);
+        goto done;
+    }
+    fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
+    if (fd < 0) {
+        rc = io_error(err, errno, "cannot create temp file", tmp);
+        goto done;
+    }
+    size_t half = n / 2;
+    if (write_all(fd, data, half) != 0) {
+        rc = io_error(err, errno, "cannot write", tmp);
+        goto done;
+    }
+    if (crash_point != NULL)
+        WEIR_CRASH_POINT(crash_point);
+    if (write_all(fd, data + half, n - half) != 0) {
+        rc = io_error(err, errno, "cannot write", tmp);
+        goto done;
+    }
+    if (fsync(fd) != 0) {
+        rc = io_error(err, errno, "cannot fsync", tmp);
+        goto done;
+    }
+    int c = close(fd);
+    fd = -1;
+    if (c != 0) {
+        rc = io_error(err, errno, "cannot close", tmp);
+        goto done;
+    }
+    if (rename(tmp, final) != 0) {
+        rc = io_error(err, errno, "cannot rename temp file to", final);
+        goto done;
+    }
+    rc = fsync_dir(dir, err);
+done:
+    if (fd >= 0)
+        close(fd);
+    if (rc != 0 && tmp != NULL)
+        unlink(tmp);
+    weir_free(tmp);
+    weir_free(final);
+    return rc;
+}
+
+/* Reads a whole file into a NUL-terminated buffer. WEIR_ENOTFOUND when it
+ * does not exist (message set). */
+static int read_file(const char *path, char **out, size_t *len, struct weir_error *err)
+{
+    *out = NULL;
+    *len = 0;
+    int rc = 0;
+    char *buf = NULL;
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0) {
+        if (errno == ENOENT)
+            return weir_error_set(err, WEIR_ENOTFOUND, "checkpoint: '%s' does not exist", path);
+        return io_error(err, errno, "cannot open", path);
+    }
+    struct stat st;
+    if (fstat(fd, &st) != 0) {
+        rc = io_error(err, errno, "cannot stat", path);
+        goto done;
+    }
+    if (!S_ISREG(st.st_mode) || (uint64_t)st.st_size > CKPT_MAX_FILE) {
+        rc = weir_error_set(err, WEIR_ECORRUPT, "checkpoint: '%s' is not a regular file of at most %u bytes",
+                            path, CKPT_MAX_FILE);
+        goto done;
+    }
+    size_t size = (size_t)st.st_size, got = 0;
+    buf = weir_malloc(size + 1);
+    if (buf == NULL) {
+        rc = nomem(err);
+        goto done;
+    }
+    while (got < size) {
+        ssize_t r = read(fd, buf + got, size - got);
+        if (r < 0 && errno == EINTR)
+            continue;
+        if (r < 0) {
+            rc = io_error(err, errno, "cannot read", path);
+            goto done;
+        }
+        if (r == 0)
+            break; /* shrank meanwhile: parse what is there */
+        got += (size_t)r;
+    }
+    buf[got] = '\0';
+    *out = buf;
+    *len = got;
+    buf = NULL;
+done:
+    weir_free(buf);
+    close(fd);
+    return rc;
+}
+
+/* A printable excerpt of at most 24 bytes of s[0..n) for messages. */
+static void excerpt(const char *s, size_t n, char out[32])
+{
+    size_t k = 0;
+    for (size_t i = 0; i < n && k < 24; i++)
+        out[k++] = isprint((unsigned char)s[i]) ? s[i] : '?';
+    if (n > 24) {
+        out[k++] = '.';
+        out[k++] = '.';
+        out[k++] = '.';
+    }
+    out[k] = '\0';
+}
+
+/* Temp files of write_atomic: ".<name>.<...>.tmp". */
+static bool is_temp_name(const char *name)
+{
+    size_t n = strlen(name);
+    return name[0] == '.' && n > 5 && strcmp(name + n - 4, ".tmp") == 0;
+}
+
+/* A batch file name: canonical decimal ("0", "17"; no sign, no leading
+ * zero), at most 18 digits. */
+static bool parse_batch_name(const char *name, int64_t *id)
+{
+    size_t n = strlen(name);
+    if (n == 0 || n > 18 || (n > 1 && name[0] == '0'))
+        return false;
+    int64_t v = 0;
+    for (size_t i = 0; i < n; i++) {
+        if (name[i] < '0' || name[i] > '9')
+            return false;
+        v = v * 10 + (name[i] - '0');
+    }
+    *id = v;
+    return true;
+}
+
+struct id_list {
+    int64_t *v;
+    size_t n, cap;
+};
+
+static int id_list_push(struct id_list *l, int64_t id)
+{
+    if (l->n == l->cap) {
+        size_t cap = l->cap ? l->cap * 2 : 32;
+        int64_t *v = weir_realloc(l->v, cap * sizeof *v);
+        if (v == NULL)
+            return WEIR_ENOMEM;
+        l->v = v;
+        l->cap = cap;
+    }
+    l->v[l->n++] = id;
+    return 0;
+}
+
+static int cmp_id(const void *a, const void *b)
+{
+    int64_t x = *(const int64_t *)a, y = *(const int64_t *)b;
+    return (x > y) - (x < y);
+}
+
+/* Scans a directory: deletes stray temp files, collects batch ids (sorted)
+ * into `ids` (may be NULL: only cleans). Other names are ignored, as
+ * Spark's log ignores them. A missing directory is empty. */
+static int scan_dir(const char *path, struct id_list *ids, size_t *removed, struct weir_error *err)
+{
+    int rc = 0;
+    DIR *d = opendir(path);
+    if (d == NULL) {
+        if (errno == ENOENT)
+            return 0;
+        return io_error(err, errno, "cannot list directory", path);
+    }
+    for (;;) {
+        errno = 0;
+        struct dirent *de = readdir(d);
+        if (de == NULL) {
+            if (errno != 0)
+                rc = io_error(err, errno, "cannot list directory", path);
+            break;
+        }
+        if (de->d_type == DT_DIR)
+            continue;
+        int64_t id;
+        if (is_temp_name(de->d_name)) {
+            if (unlinkat(dirfd(d), de->d_name, 0) != 0 && errno != ENOENT) {
+                char *p = weir_asprintf("%s/%s", path, de->d_name);
+                rc = io_error(err, errno, "cannot delete stray temp file", p ? p : path);
+                weir_free(p);
+                break;
+            }
+            WEIR_INFO("checkpoint: deleted stray temp file %s/%s (left by an interrupted write)", path,
+                      de->d_name);
+            if (removed != NULL)
+                (*removed)++;
+        } else if (ids != NULL && parse_batch_name(de->d_name, &id)) {
+            if (id_list_push(ids, id) != 0) {
+                rc = nomem(err);
+                break;
+            }
+        }
+    }
+    closedir(d);
+    if (rc == 0 && ids != NULL && ids->n > 1)
+        qsort(ids->v, ids->n, sizeof *ids->v, cmp_id);
+    return rc;
+}
+
+/* ---------------------------------------------------------------- parsing */
+
+/* Checks the version header of a log file (first line "v1") and returns
+ * the position after it. A leading NUL byte (Spark's Kafka initial-offset
+ * file has one) is skipped. */
+static int parse_header(const char *path, const char *text, size_t n, size_t *pos, struct weir_error *err)
+{
+    size_t p = 0;
+    if (n > 0 && text[0] == '\0')
+        p = 1;
+    if (p == n)
+        return weir_error_set(err, WEIR_ECORRUPT, "checkpoint: '%s' is empty (a torn or truncated write?)",
+                              path);
+    if (memchr(text + p, '\0', n - p) != NULL)
+        return weir_error_set(err, WEIR_ECORRUPT, "checkpoint: '%s' does not parse: it contains a NUL byte",
+                              path);
+    const char *nl = memchr(text + p, '\n', n - p);
+    size_t len = nl ? (size_t)(nl - (text + p)) : n - p;
+    const char *line = text + p;
+    if (len == 2 && line[0] == 'v' && line[1] == '1') {
+        *pos = p + len + (nl ? 1 : 0);
+        return 0;
+    }
+    char ex[32];
+    excerpt(line, len, ex);
+    bool versioned = len >= 2 && line[0] == 'v';
+    for (size_t i = 1; versioned && i < len; i++)
+        versioned = isdigit((unsigned char)line[i]) != 0;
+    if (versioned)
+        return weir_error_set(
+            err, WEIR_EUNSUPPORTED,
+            "checkpoint: '%s' was written by an incompatible version: header '%s' (this weir "
+            "reads 'v1'); use the version of weir (or Spark) that wrote it, or start this "
+            "pipeline with a new checkpoint directory",
+            path, ex);
+    return weir_error_set(
+        err, WEIR_ECORRUPT,
+        "checkpoint: '%s' does not parse: line 1 should be the version header 'v1', found '%s'", path, ex);
+}
+
+/* Parses exactly one JSON value from s[0..n) (need not be NUL-terminated;
+ * nothing but whitespace may follow). 0, WEIR_EPARSE or WEIR_ENOMEM. */
+static int parse_json(const char *s, size_t n, cJSON **out)
+{
+    *out = NULL;
+    if (memchr(s, '\0', n) != NULL)
+        return WEIR_EPARSE; /* cJSON would stop there */
+    unsigned long failures = weir_alloc_failures();
+    char *copy = weir_strndup(s, n);
+    if (copy == NULL)
+        return WEIR_ENOMEM;
+    const char *end = NULL;
+    *out = cJSON_ParseWithOpts(copy, &end, 1);
+    weir_free(copy);
+    if (*out != NULL)
+        return 0;
+    return weir_alloc_failures() != failures ? WEIR_ENOMEM : WEIR_EPARSE;
+}
+
+/* An optional integral member of `obj` (absent: 0). */
+static int json_int_member(const char *path, const cJSON *obj, const char *key, int64_t *out,
+                           struct weir_error *err)
+{
+    const cJSON *v = cJSON_GetObjectItemCaseSensitive(obj, key);
+    *out = 0;
+    if (v == NULL)
+        return 0;
+    double d = cJSON_IsNumber(v) ? v->valuedouble : 0.5;
+    if (d != d || d < -CKPT_MAX_EXACT || d > CKPT_MAX_EXACT || (double)(int64_t)d != d)
+        return weir_error_set(err, WEIR_ECORRUPT, "checkpoint: '%s' does not parse: \"%s\" is not an integer",
+                              path, key);
+    *out = (int64_t)d;
+    return 0;
+}
+
+/* The next line of text[pos..n): [*start, *len); returns false at the end.
+ * A single trailing newline does not make an empty last line. */
+static bool next_line(const char *text, size_t n, size_t *pos, size_t *start, size_t *len)
+{
+    if (*pos >= n)
+        return false;
+    const char *nl = memchr(text + *pos, '\n', n - *pos);
+    *start = *pos;
+    *len = nl ? (size_t)(nl - (text + *pos)) : n - *pos;
+    *pos = nl ? (size_t)(nl - text) + 1 : n;
+    return true;
+}
+
+/* Body of an offsets/N file -> entry (cleared first; cleared on error). */
+static int parse_offsets(const char *path, const char *text, size_t n, struct weir_offset_entry *out,
+                         struct weir_error *err)
+{
+    memset(out, 0, sizeof *out);
+    size_t pos = 0, start = 0, len = 0;
+    cJSON *meta = NULL;
+    int rc = parse_header(path, text, n, &pos, err);
+    if (rc != 0)
+        return rc;
+    if (!next_line(text, n, &pos, &start, &len)) {
+        rc = weir_error_set(err, WEIR_ECORRUPT,
+                            "checkpoint: '%s' does not parse: line 2 (the batch metadata) is missing", path);
+        goto done;
+    }
+    if (len > 0) { /* Spark writes an empty line when there is no metadata */
+        rc = parse_json(text + start, len, &meta);
+        if (rc == WEIR_ENOMEM) {
+            rc = nomem(err);
+            goto done;
+        }
+        if (meta == NULL || !cJSON_IsObject(meta)) {
+            char ex[32];
+            excerpt(text + start, len, ex);
+            rc = weir_error_set(err, WEIR_ECORRUPT,
+                                "checkpoint: '%s' does not parse: line 2 is not a JSON object: '%s'", path,
+                                ex);
+            goto done;
+        }
+        rc = json_int_member(path, meta, "batchWatermarkMs", &out->batch_watermark_ms, err);
+        if (rc == 0)
+            rc = json_int_member(path, meta, "batchTimestampMs", &out->batch_timestamp_ms, err);
+        if (rc != 0)
+            goto done;
+    }
+    size_t lineno = 2;
+    while (next_line(text, n, &pos, &start, &len)) {
+        lineno++;
+        char *src = NULL;
+        if (!(len == 1 && text[start] == '-')) {
+            cJSON *j = NULL;
+            rc = parse_json(text + start, len, &j);
+            if (rc == WEIR_ENOMEM) {
+                rc = nomem(err);
+                goto done;
+            }
+            if (j == NULL) {
+                char ex[32];
+                excerpt(text + start, len, ex);
+                rc =
+                    weir_error_set(err, WEIR_ECORRUPT,
+                                   "checkpoint: '%s' does not parse: line %zu (offsets of source %zu) is not "
+                                   "JSON: '%s'",
+                                   path, lineno, lineno - 3, ex);
+                goto done;
+            }
+            cJSON_Delete(j);
+            src = weir_strndup(text + start, len);
+            if (src == NULL) {
+                rc = nomem(err);
+                goto done;
+            }
+        }
+        char **v = weir_realloc(out->sources, (out->nsources + 1) * sizeof *v);
+        if (v == NULL) {
+            weir_free(src);
+            rc = nomem(err);
+            goto done;
+        }
+        out->sources = v;
+        out->sources[out->nsources++] = src;
+    }
+done:
+    cJSON_Delete(meta);
+    if (rc != 0)
+        weir_offset_entry_clear(out);
+    return rc;
+}
+
+int weir_checkpoint_parse_offsets(const char *text, size_t n, const char *name, struct weir_offset_entry *out,
+                                  struct weir_error *err)
+{
+    return parse_offsets(name ? name : "offsets", text, n, out, err);
+}
+
+/* Body of a commits/N file -> nextBatchWatermarkMs. */
+static int parse_commit(const char *path, const char *text, size_t n, int64_t *wm, struct weir_error *err)
+{
+    size_t pos = 0, start = 0, len = 0;
+    *wm = 0;
+    int rc = parse_header(path, text, n, &pos, err);
+    if (rc != 0)
+        return rc;
+    if (!next_line(text, n, &pos, &start, &len))
+        return weir_error_set(err, WEIR_ECORRUPT,
+                              "checkpoint: '%s' does not parse: line 2 (the commit metadata) is missing",
+                              path);
+    cJSON *j = NULL;
+    rc = parse_json(text + start, len, &j);
+    if (rc == WEIR_ENOMEM) {
+        rc = nomem(err);
+    } else if (j == NULL || !cJSON_IsObject(j)) {
+        char ex[32];
+        excerpt(text + start, len, ex);
+        rc = weir_error_set(err, WEIR_ECORRUPT,
+                            "checkpoint: '%s' does not parse: line 2 is not a JSON object: '%s'", path, ex);
+    } else {
+        rc = json_int_member(path, j, "nextBatchWatermarkMs", wm, err);
+    }
+    cJSON_Delete(j);
+    if (rc == 0 && next_line(text, n, &pos, &start, &len))
+        rc = weir_error_set(err, WEIR_ECORRUPT,
+                            "checkpoint: '%s' does not parse: unexpected text after line 2", path);
+    return rc;
+}
+
+/* Body of sources/<i>/0 -> the offsets JSON (rest of the file). */
+static int parse_initial(const char *path, const char *text, size_t n, char **json, struct weir_error *err)
+{
+    size_t pos = 0;
+    *json = NULL;
+    int rc = parse_header(path, text, n, &pos, err);
+    if (rc != 0)
+        return rc;
+    size_t end = n;
+    while (end > pos && (text[end - 1] == '\n' || text[end - 1] == ' '))
+        end--;
+    cJSON *j = NULL;
+    rc = end > pos ? parse_json(text + pos, end - pos, &j) : WEIR_EPARSE;
+    if (rc == WEIR_ENOMEM)
+        return nomem(err);
+    if (j == NULL)
+        return weir_error_set(err, WEIR_ECORRUPT,
+                              "checkpoint: '%s' does not parse: the initial offsets after 'v1' are not JSON",
+                              path);
+    cJSON_Delete(j);
+    *json = weir_strndup(text + pos, end - pos);
+    return *json ? 0 : nomem(err);
+}
+
+static char *batch_path(const char *dir, int64_t batch)
+{
+    return weir_asprintf("%s/%" PRId64, dir, batch);
+}
+
+/* ---------------------------------------------------------------- serialize */
+
+static int format_offsets(const struct weir_offset_entry *e, struct weir_buf *b, struct weir_error *err)
+{
+    if (weir_buf_printf(b,
+                        "v1\n{\"batchWatermarkMs\":%" PRId64 ",\"batchTimestampMs\":%" PRId64 ",\"conf\":{}}",
+                        e->batch_watermark_ms, e->batch_timestamp_ms) != 0)
+        return nomem(err);
+    for (size_t i = 0; i < e->nsources; i++) {
+        const char *s = e->sources[i];
+        if (s == NULL)
+            s = "-";
+        else if (strchr(s, '\n') != NULL || strchr(s, '\r') != NULL || strcmp(s, "-") == 0)
+            return weir_error_set(
+                err, WEIR_EINVAL,
+                "checkpoint: offsets of source %zu must be one line of JSON, got a line break", i);
+        else {
+            cJSON *j = NULL;
+            int prc = parse_json(s, strlen(s), &j);
+            if (prc == WEIR_ENOMEM)
+                return nomem(err);
+            if (j == NULL) {
+                char ex[32];
+                excerpt(s, strlen(s), ex);
+                return weir_error_set(err, WEIR_EINVAL,
+                                      "checkpoint: offsets of source %zu are not JSON: '%s'", i, ex);
+            }
+            cJSON_Delete(j);
+        }
+        if (weir_buf_append_byte(b, '\n') != 0 || weir_buf_append_str(b, s) != 0)
+            return nomem(err);
+    }
+    return 0;
+}
+
+/* Writes <dir>/<name> with `data` unless it exists: then 0 if it holds the
+ * same bytes, WEIR_EEXISTS otherwise. *written tells which. */
+static int write_once(const char *dir, const char *name, const char *data, size_t n, const char *crash_point,
+                      bool *written, struct weir_error *err)
+{
+    *written = false;
+    char *path = weir_asprintf("%s/%s", dir, name);
+    if (path == NULL)
+        return nomem(err);
+    char *old = NULL;
+    size_t old_len = 0;
+    struct weir_error rerr = {0};
+    int rc = read_file(path, &old, &old_len, &rerr);
+    if (rc == 0) {
+        if (old_len == n && memcmp(old, data, n) == 0)
+            rc = 0;
+        else
+            rc = weir_error_set(
+                err, WEIR_EEXISTS,
+                "checkpoint: '%s' already exists with other content; a written checkpoint entry "
+                "is never replaced",
+                path);
+    } else if (rc == WEIR_ENOTFOUND) {
+        rc = write_atomic(dir, name, data, n, crash_point, err);
+        *written = rc == 0;
+    } else {
+        weir_error_set(err, rerr.code, "%s", rerr.message);
+        if (err != NULL)
+            err->retriable = rerr.retriable;
+    }
+    weir_free(old);
+    weir_free(path);
+    return rc;
+}
+
+/* ---------------------------------------------------------------- open */
+
+/* Takes the lock; on contention names the holder's pid. */
+static int take_lock(struct weir_checkpoint *cp, struct weir_error *err)
+{
+    cp->lock_fd = open(cp->lock_path, O_RDWR | O_CREAT | O_CLOEXEC, 0644);
+    if (cp->lock_fd < 0)
+        return io_error(err, errno, "cannot open lock file", cp->lock_path);
+    if (flock(cp->lock_fd, LOCK_EX | LOCK_NB) != 0) {
+        int e = errno;
+        if (e != EWOULDBLOCK)
+            return io_error(err, e, "cannot lock", cp->lock_path);
+        char buf[32] = {0};
+        ssize_t r = pread(cp->lock_fd, buf, sizeof buf - 1, 0);
+        long pid = r > 0 ? strtol(buf, NULL, 10) : 0;
+        char who[48];
+        if (pid > 0)
+            snprintf(who, sizeof who, "pid %ld", pid);
+        else
+            snprintf(who, sizeof who, "pid unknown");
+        return weir_error_set(
+            err, WEIR_ESTATE,
+            "checkpoint directory '%s' is in use by another running weir pipeline (%s, holding "
+            "'%s'); stop it first, or give this pipeline its own checkpoint directory",
+            cp->dir, who, cp->lock_path);
+    }
+    char pid[32];
+    int len = snprintf(pid, sizeof pid, "%ld\n", (long)getpid());
+    if (ftruncate(cp->lock_fd, 0) != 0 || pwrite(cp->lock_fd, pid, (size_t)len, 0) != len)
+        return io_error(err, errno, "cannot write pid into", cp->lock_path);
+    return 0;
+}
+
+static bool is_uuid(const char *s)
+{
+    if (strlen(s) != 36)
+        return false;
+    for (int i = 0; i < 36; i++) {
+        bool dash = i == 8 || i == 13 || i == 18 || i == 23;
+        if (dash ? s[i] != '-' : !isxdigit((unsigned char)s[i]))
+            return false;
+    }
+    return true;
+}
+
+static int write_metadata(struct weir_checkpoint *cp, struct weir_error *err)
+{
+    int rc = 0;
+    char *text = NULL;
+    weir_uuid4(cp->query_id);
+    cJSON *o = cJSON_CreateObject();
+    if (o == NULL || cJSON_AddStringToObject(o, "id", cp->query_id) == NULL ||
+        cJSON_AddStringToObject(o, "name", cp->name) == NULL ||
+        cJSON_AddNumberToObject(o, "weirCheckpointVersion", WEIR_CHECKPOINT_VERSION) == NULL ||
+        (text = cJSON_PrintUnformatted(o)) == NULL) {
+        rc = nomem(err);
+        goto done;
+    }
+    rc = write_atomic(cp->dir, "metadata", text, strlen(text), NULL, err);
+done:
+    cJSON_free(text);
+    cJSON_Delete(o);
+    return rc;
+}
+
+static int read_metadata(struct weir_checkpoint *cp, const char *path, const char *text, size_t n,
+                         struct weir_error *err)
+{
+    cJSON *j = NULL;
+    int rc = parse_json(text, n, &j);
+    if (rc == WEIR_ENOMEM) {
+        rc = nomem(err);
+        goto done;
+    }
+    if (j == NULL || !cJSON_IsObject(j)) {
+        rc = weir_error_set(err, WEIR_ECORRUPT, "checkpoint: '%s' does not parse: not a JSON object", path);
+        goto done;
+    }
+    const cJSON *id = cJSON_GetObjectItemCaseSensitive(j, "id");
+    const cJSON *name = cJSON_GetObjectItemCaseSensitive(j, "name");
+    const cJSON *ver = cJSON_GetObjectItemCaseSensitive(j, "weirCheckpointVersion");
+    if (!cJSON_IsString(id) || !is_uuid(id->valuestring)) {
+        rc = weir_error_set(err, WEIR_ECORRUPT, "checkpoint: '%s' is malformed: \"id\" is not a query UUID",
+                            path);
+        goto done;
+    }
+    if (!cJSON_IsNumber(ver) || !cJSON_IsString(name)) {
+        rc = weir_error_set(
+            err, WEIR_EUNSUPPORTED,
+            "checkpoint: '%s' was not written by weir (no \"name\" and \"weirCheckpointVersion\"); "
+            "start pipeline '%s' with a new checkpoint directory",
+            path, cp->name);
+        goto done;
+    }
+    if (ver->valuedouble != WEIR_CHECKPOINT_VERSION) {
+        rc = weir_error_set(
+            err, WEIR_EUNSUPPORTED,
+            "checkpoint: '%s' was written by an incompatible version: weirCheckpointVersion %g "
+            "(this weir reads %d)",
+            path, ver->valuedouble, WEIR_CHECKPOINT_VERSION);
+        goto done;
+    }
+    if (strcmp(name->valuestring, cp->name) != 0) {
+        rc = weir_error_set(
+            err, WEIR_ECONFIG,
+            "checkpoint directory '%s' belongs to pipeline '%s', not '%s'; every pipeline needs "
+            "its own checkpoint: give pipeline '%s' a new checkpoint directory",
+            cp->dir, name->valuestring, cp->name, cp->name);
+        goto done;
+    }
+    memcpy(cp->query_id, id->valuestring, 37);
+done:
+    cJSON_Delete(j);
+    return rc;
+}
+
+/* Parses every file of a log; `offsets` selects the format. */
+static int check_log_files(const char *dir, const struct id_list *ids, bool offsets, struct weir_error *err)
+{
+    int rc = 0;
+    for (size_t i = 0; i < ids->n && rc == 0; i++) {
+        char *path = batch_path(dir, ids->v[i]);
+        char *text = NULL;
+        size_t n = 0;
+        if (path == NULL)
+            return nomem(err);
+        rc = read_file(path, &text, &n, err);
+        if (rc == 0 && offsets) {
+            struct weir_offset_entry e;
+            rc = parse_offsets(path, text, n, &e, err);
+            weir_offset_entry_clear(&e);
+        } else if (rc == 0) {
+            int64_t wm;
+            rc = parse_commit(path, text, n, &wm, err);
+        }
+        weir_free(text);
+        weir_free(path);
+    }
+    return rc;
+}
+
+static bool id_list_has(const struct id_list *l, int64_t id)
+{
+    return bsearch(&id, l->v, l->n, sizeof *l->v, cmp_id) != NULL;
+}
+
+/* Ids must run without a hole from the oldest to the newest. */
+static int check_contiguous(const struct weir_checkpoint *cp, const struct id_list *l, const char *log,
+                            struct weir_error *err)
+{
+    for (size_t i = 1; i < l->n; i++)
+        if (l->v[i] != l->v[i - 1] + 1)
+            return weir_error_set(err, WEIR_ESTATE,
+                                  "checkpoint '%s' is inconsistent: %s/%" PRId64
+                                  " is missing between %s/%" PRId64 " and %s/%" PRId64
+                                  " (a gap in the %s log); restore the directory from a "
+                                  "backup or start with a new checkpoint directory",
+                                  cp->dir, log, l->v[i - 1] + 1, log, l->v[i - 1], log, l->v[i], log);
+    return 0;
+}
+
+/* Cleans temp files under sources/<i>/ and parses each sources/<i>/0. */
+static int check_sources(struct weir_checkpoint *cp, size_t *removed, struct weir_error *err)
+{
+    int rc = 0;
+    DIR *d = opendir(cp->sources_dir);
+    if (d == NULL)
+        return errno == ENOENT ? 0 : io_error(err, errno, "cannot list directory", cp->sources_dir);
+    for (;;) {
+        errno = 0;
+        struct dirent *de = readdir(d);
+        if (de == NULL) {
+            if (errno != 0)
+                rc = io_error(err, errno, "cannot list directory", cp->sources_dir);
+            break;
+        }
+        int64_t idx;
+        if (!parse_batch_name(de->d_name, &idx))
+            continue;
+        char *sub = weir_asprintf("%s/%s", cp->sources_dir, de->d_name);
+        char *file = weir_asprintf("%s/%s/0", cp->sources_dir, de->d_name);
+        char *text = NULL, *json = NULL;
+        size_t n = 0;
+        if (sub == NULL || file == NULL)
+            rc = nomem(err);
+        if (rc == 0)
+            rc = scan_dir(sub, NULL, removed, err);
+        if (rc == 0) {
+            struct weir_error rerr = {0};
+            rc = read_file(file, &text, &n, &rerr);
+            if (rc == WEIR_ENOTFOUND)
+                rc = 0; /* written when the source first starts */
+            else if (rc == 0)
+                rc = parse_initial(file, text, n, &json, err);
+            else
+                weir_error_set(err, rerr.code, "%s", rerr.message);
+        }
+        weir_free(json);
+        weir_free(text);
+        weir_free(file);
+        weir_free(sub);
+        if (rc != 0)
+            break;
+    }
+    closedir(d);
+    return rc;
+}
+
+static int load(struct weir_checkpoint *cp, struct weir_error *err)
+{
+    int rc = 0;
+    struct id_list offs = {0}, coms = {0};
+    char *meta_path = weir_asprintf("%s/metadata", cp->dir);
+    char *text = NULL;
+    size_t n = 0, removed = 0;
+    if (meta_path == NULL) {
+        rc = nomem(err);
+        goto done;
+    }
+    /* the lock is held: temp files are leftovers of a crashed writer */
+    rc = scan_dir(cp->dir, NULL, &removed, err);
+    if (rc == 0)
+        rc = scan_dir(cp->offsets_dir, &offs, &removed, err);
+    if (rc == 0)
+        rc = scan_dir(cp->commits_dir, &coms, &removed, err);
+    if (rc == 0)
+        rc = check_sources(cp, &removed, err);
+    if (rc != 0)
+        goto done;
+
+    struct weir_error rerr = {0};
+    rc = read_file(meta_path, &text, &n, &rerr);
+    if (rc == WEIR_ENOTFOUND) {
+        if (offs.n > 0 || coms.n > 0) {
+            rc = weir_error_set(
+                err, WEIR_ESTATE,
+                "checkpoint '%s' is inconsistent: it has offsets or commits but no metadata file "
+                "(the query id is lost); start with a new checkpoint directory",
+                cp->dir);
+            goto done;
+        }
+        rc = write_metadata(cp, err);
+    } else if (rc == 0) {
+        rc = read_metadata(cp, meta_path, text, n, err);
+    } else {
+        weir_error_set(err, rerr.code, "%s", rerr.message);
+    }
+    if (rc != 0)
+        goto done;
+
+    rc = check_log_files(cp->offsets_dir, &offs, true, err);
+    if (rc == 0)
+        rc = check_log_files(cp->commits_dir, &coms, false, err);
+    if (rc != 0)
+        goto done;
+    for (size_t i = 0; i < coms.n; i++)
+        if (!id_list_has(&offs, coms.v[i])) {
+            rc = weir_error_set(
+                err, WEIR_ESTATE,
+                "checkpoint '%s' is inconsistent: commits/%" PRId64 " exists without offsets/%" PRId64
+                "; restore the directory from a backup or start with a new checkpoint directory",
+                cp->dir, coms.v[i], coms.v[i]);
+            goto done;
+        }
+    rc = check_contiguous(cp, &offs, "offsets", err);
+    if (rc == 0)
+        rc = check_contiguous(cp, &coms, "commits", err);
+    if (rc != 0)
+        goto done;
+    cp->last_offsets = offs.n ? offs.v[offs.n - 1] : -1;
+    cp->oldest_offsets = offs.n ? offs.v[0] : -1;
+    cp->last_commit = coms.n ? coms.v[coms.n - 1] : -1;
+    cp->oldest_commit = coms.n ? coms.v[0] : -1;
+    if (cp->last_offsets > cp->last_commit + 1) {
+        rc = weir_error_set(
+            err, WEIR_ESTATE,
+            "checkpoint '%s' is inconsistent: batches %" PRId64 "..%" PRId64
+            " are planned (offsets/) but the last commit is %" PRId64
+            "; at most one batch can be uncommitted. Restore the directory from a backup or start "
+            "with a new checkpoint directory",
+            cp->dir, cp->last_commit + 1, cp->last_offsets, cp->last_commit);
+        goto done;
+    }
+done:
+    weir_free(text);
+    weir_free(meta_path);
+    weir_free(offs.v);
+    weir_free(coms.v);
+    return rc;
+}
+
+int weir_checkpoint_open(const char *dir, const char *name, struct weir_checkpoint **out,
+                         struct weir_error *err)
+{
+    *out = NULL;
+    if (dir == NULL || dir[0] == '\0' || name == NULL || name[0] == '\0')
+        return weir_error_set(err, WEIR_EINVAL, "checkpoint: a directory and a pipeline name are required");
+    int rc = 0;
+    struct weir_checkpoint *cp = weir_calloc(1, sizeof *cp);
+    if (cp == NULL)
+        return nomem(err);
+    cp->lock_fd = -1;
+    cp->last_offsets = cp->last_commit = cp->oldest_offsets = cp->oldest_commit = -1;
+    size_t len = strlen(dir);
+    while (len > 1 && dir[len - 1] == '/')
+        len--;
+    cp->dir = weir_strndup(dir, len);
+    cp->name = weir_strdup(name);
+    if (cp->dir == NULL || cp->name == NULL) {
+        rc = nomem(err);
+        goto fail;
+    }
+    const char *sep = strcmp(cp->dir, "/") == 0 ? "" : "/";
+    cp->offsets_dir = weir_asprintf("%s%soffsets", cp->dir, sep);
+    cp->commits_dir = weir_asprintf("%s%scommits", cp->dir, sep);
+    cp->sources_dir = weir_asprintf("%s%ssources", cp->dir, sep);
+    cp->state_dir = weir_asprintf("%s%sstate", cp->dir, sep);
+    cp->lock_path = weir_asprintf("%s%slock", cp->dir, sep);
+    if (!cp->offsets_dir || !cp->commits_dir || !cp->sources_dir || !cp->state_dir || !cp->lock_path) {
+        rc = nomem(err);
+        goto fail;
+    }
+    rc = mkdir_p(cp->dir, err);
+    if (rc == 0)
+        rc = take_lock(cp, err);
+    if (rc == 0)
+        rc = mkdir_p(cp->offsets_dir, err);
+    if (rc == 0)
+        rc = mkdir_p(cp->commits_dir, err);
+    if (rc == 0)
+        rc = fsync_dir(cp->dir, err);
+    if (rc == 0)
+        rc = load(cp, err);
+    if (rc != 0)
+        goto fail;
+    *out = cp;
+    return 0;
+fail:
+    weir_checkpoint_close(cp);
+    return rc;
+}
+
+void weir_checkpoint_close(struct weir_checkpoint *cp)
+{
+    if (cp == NULL)
+        return;
+    if (cp->lock_fd >= 0)
+        close(cp->lock_fd); /* releases the flock */
+    weir_free(cp->dir);
+    weir_free(cp->name);
+    weir_free(cp->offsets_dir);
+    weir_free(cp->commits_dir);
+    weir_free(cp->sources_dir);
+    weir_free(cp->state_dir);
+    weir_free(cp->lock_path);
+    weir_free(cp);
+}
+
+const char *weir_checkpoint_dir(const struct weir_checkpoint *cp)
+{
+    return cp->dir;
+}
+
+const char *weir_checkpoint_query_id(const struct weir_checkpoint *cp)
+{
+    return cp->query_id;
+}
+
+const char *weir_checkpoint_state_dir(const struct weir_checkpoint *cp)
+{
+    return cp->state_dir;
+}
+
+int64_t weir_checkpoint_last_offsets(const struct weir_checkpoint *cp)
+{
+    return cp->last_offsets;
+}
+
+int64_t weir_checkpoint_last_commit(const struct weir_checkpoint *cp)
+{
+    return cp->last_commit;
+}
+
+void weir_offset_entry_clear(struct weir_offset_entry *e)
+{
+    if (e == NULL)
+        return;
+    for (size_t i = 0; i < e->nsources; i++)
+        weir_free(e->sources[i]);
+    weir_free(e->sources);
+    memset(e, 0, sizeof *e);
+}
+
+/* ---------------------------------------------------------------- logs */
+
+/* Reads <dir>/<batch>: WEIR_ENOTFOUND when absent. */
+static int read_batch_file(const char *dir, int64_t batch, char **path, char **text, size_t *n,
+                           struct weir_error *err)
+{
+    *text = NULL;
+    *path = batch_path(dir, batch);
+    if (*path == NULL)
+        return nomem(err);
+    return read_file(*path, text, n, err);
+}
+
+int weir_checkpoint_read_offsets(struct weir_checkpoint *cp, int64_t batch, struct weir_offset_entry *out,
+                                 struct weir_error *err)
+{
+    memset(out, 0, sizeof *out);
+    char *path = NULL, *text = NULL;
+    size_t n = 0;
+    int rc = read_batch_file(cp->offsets_dir, batch, &path, &text, &n, err);
+    if (rc == 0)
+        rc = parse_offsets(path, text, n, out, err);
+    weir_free(text);
+    weir_free(path);
+    return rc;
+}
+
+int weir_checkpoint_write_offsets(struct weir_checkpoint *cp, int64_t batch,
+                                  const struct weir_offset_entry *e, struct weir_error *err)
+{
+    struct weir_buf b;
+    weir_buf_init(&b);
+    char name[24];
+    bool written = false;
+    int rc = 0;
+    if (batch < 0) {
+        rc = weir_error_set(err, WEIR_EINVAL, "checkpoint '%s': batch id %" PRId64 " is negative", cp->dir,
+                            batch);
+        goto done;
+    }
+    rc = format_offsets(e, &b, err);
+    if (rc != 0)
+        goto done;
+    if (batch <= cp->last_offsets && batch >= cp->oldest_offsets) {
+        /* already planned: only the identical plan is accepted */
+        snprintf(name, sizeof name, "%" PRId64, batch);
+        rc = write_once(cp->offsets_dir, name, (const char *)b.data, b.len, NULL, &written, err);
+        goto done;
+    }
+    if (batch != cp->last_offsets + 1) {
+        rc = weir_error_set(err, WEIR_ESTATE,
+                            "checkpoint '%s': cannot write offsets/%" PRId64
+                            ": the next batch to plan is %" PRId64,
+                            cp->dir, batch, cp->last_offsets + 1);
+        goto done;
+    }
+    if (cp->last_offsets > cp->last_commit) {
+        rc = weir_error_set(err, WEIR_ESTATE,
+                            "checkpoint '%s': cannot write offsets/%" PRId64 ": batch %" PRId64
+                            " is planned but not committed",
+                            cp->dir, batch, cp->last_offsets);
+        goto done;
+    }
+    snprintf(name, sizeof name, "%" PRId64, batch);
+    rc = write_once(cp->offsets_dir, name, (const char *)b.data, b.len, "checkpoint.offsets", &written, err);
+    if (rc == 0) {
+        cp->last_offsets = batch;
+        if (cp->oldest_offsets < 0)
+            cp->oldest_offsets = batch;
+    }
+done:
+    weir_buf_free(&b);
+    return rc;
+}
+
+int weir_checkpoint_write_commit(struct weir_checkpoint *cp, int64_t batch, int64_t next_watermark_ms,
+                                 struct weir_error *err)
+{
+    char text[64], name[24];
+    int len = snprintf(text, sizeof text, "v1\n{\"nextBatchWatermarkMs\":%" PRId64 "}", next_watermark_ms);
+    snprintf(name, sizeof name, "%" PRId64, batch);
+    bool written = false;
+    if (batch < 0)
+        return weir_error_set(err, WEIR_EINVAL, "checkpoint '%s': batch id %" PRId64 " is negative", cp->dir,
+                              batch);
+    if (batch <= cp->last_commit && batch >= cp->oldest_commit)
+        return write_once(cp->commits_dir, name, text, (size_t)len, NULL, &written, err);
+    if (batch != cp->last_commit + 1)
+        return weir_error_set(err, WEIR_ESTATE,
+                              "checkpoint '%s': cannot write commits/%" PRId64
+                              ": the next batch to commit is %" PRId64,
+                              cp->dir, batch, cp->last_commit + 1);
+    if (batch > cp->last_offsets)
+        return weir_error_set(err, WEIR_ESTATE,
+                              "checkpoint '%s': cannot write commits/%" PRId64 ": offsets/%" PRId64
+                              " was never written",
+                              cp->dir, batch, batch);
+    int rc = write_once(cp->commits_dir, name, text, (size_t)len, "checkpoint.commit", &written, err);
+    if (rc == 0) {
+        cp->last_commit = batch;
+        if (cp->oldest_commit < 0)
+            cp->oldest_commit = batch;
+    }
+    return rc;
+}
+
+int weir_checkpoint_read_commit(struct weir_checkpoint *cp, int64_t batch, int64_t *next_watermark_ms,
+                                struct weir_error *err)
+{
+    char *path = NULL, *text = NULL;
+    size_t n = 0;
+    *next_watermark_ms = 0;
+    int rc = read_batch_file(cp->commits_dir, batch, &path, &text, &n, err);
+    if (rc == 0)
+        rc = parse_commit(path, text, n, next_watermark_ms, err);
+    weir_free(text);
+    weir_free(path);
+    return rc;
+}
+
+/* ---------------------------------------------------------------- sources */
+
+int weir_checkpoint_read_initial(struct weir_checkpoint *cp, size_t source, char **json,
+                                 struct weir_error *err)
+{
+    *json = NULL;
+    char *text = NULL;
+    size_t n = 0;
+    char *path = weir_asprintf("%s/%zu/0", cp->sources_dir, source);
+    if (path == NULL)
+        return nomem(err);
+    int rc = read_file(path, &text, &n, err);
+    if (rc == 0)
+        rc = parse_initial(path, text, n, json, err);
+    weir_free(text);
+    weir_free(path);
+    return rc;
+}
+
+int weir_checkpoint_write_initial(struct weir_checkpoint *cp, size_t source, const char *json,
+                                  struct weir_error *err)
+{
+    int rc = 0;
+    bool written = false;
+    char *sub = weir_asprintf("%s/%zu", cp->sources_dir, source);
+    char *text = weir_asprintf("v1\n%s", json ? json : "");
+    if (sub == NULL || text == NULL) {
+        rc = nomem(err);
+        goto done;
+    }
+    cJSON *j = NULL;
+    rc = json ? parse_json(json, strlen(json), &j) : WEIR_EPARSE;
+    cJSON_Delete(j);
+    if (rc == WEIR_ENOMEM) {
+        rc = nomem(err);
+        goto done;
+    }
+    if (rc != 0) {
+        rc = weir_error_set(err, WEIR_EINVAL, "checkpoint '%s': initial offsets of source %zu are not JSON",
+                            cp->dir, source);
+        goto done;
+    }
+    rc = mkdir_p(sub, err);
+    if (rc == 0)
+        rc = fsync_dir(cp->sources_dir, err);
+    if (rc == 0)
+        rc = fsync_dir(cp->dir, err);
+    if (rc == 0)
+        rc = write_once(sub, "0", text, strlen(text), NULL, &written, err);
+done:
+    weir_free(text);
+    weir_free(sub);
+    return rc;
+}
+
+/* ---------------------------------------------------------------- purge */
+
+static int unlink_batch(const char *dir, int64_t batch, size_t *deleted, struct weir_error *err)
+{
+    char *path = batch_path(dir, batch);
+    if (path == NULL)
+        return nomem(err);
+    int rc = 0;
+    if (unlink(path) == 0)
+        (*deleted)++;
+    else if (errno != ENOENT)
+        rc = io_error(err, errno, "cannot delete", path);
+    weir_free(path);
+    return rc;
+}
+
+int weir_checkpoint_purge(struct weir_checkpoint *cp, int64_t retain, size_t *deleted, struct weir_error *err)
+{
+    size_t count = 0;
+    int rc = 0;
+    if (deleted != NULL)
+        *deleted = 0;
+    if (retain < 1)
+        return weir_error_set(err, WEIR_EINVAL,
+                              "checkpoint '%s': min_batches_to_retain must be >= 1, got %" PRId64, cp->dir,
+                              retain);
+    if (cp->last_commit < 0)
+        return 0;
+    /* threshold <= last_commit: the newest commit and the uncommitted
+     * offsets (last_commit + 1) are always kept */
+    int64_t threshold = cp->last_commit - retain + 1;
+    int64_t from = cp->oldest_offsets;
+    if (cp->oldest_commit >= 0 && (from < 0 || cp->oldest_commit < from))
+        from = cp->oldest_commit;
+    if (from < 0 || from >= threshold)
+        return 0;
+    /* ascending, commits/N before offsets/N: a crash leaves both contiguous */
+    for (int64_t b = from; b < threshold && rc == 0; b++) {
+        rc = unlink_batch(cp->commits_dir, b, &count, err);
+        if (rc == 0) {
+            if (cp->oldest_commit >= 0 && cp->oldest_commit <= b)
+                cp->oldest_commit = b + 1;
+            rc = unlink_batch(cp->offsets_dir, b, &count, err);
+        }
+        if (rc == 0 && cp->oldest_offsets >= 0 && cp->oldest_offsets <= b)
+            cp->oldest_offsets = b + 1;
+    }
+    if (rc == 0 && count > 0)
+        rc = fsync_dir(cp->commits_dir, err);
+    if (rc == 0 && count > 0)
+        rc = fsync_dir(cp->offsets_dir, err);
+    if (deleted != NULL)
+        *deleted = count;
+    return rc;
+}

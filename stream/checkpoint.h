@@ -1,0 +1,102 @@
+/* stream/checkpoint.h - a pipeline's checkpoint directory.
+ *
+ * The layout follows Spark Structured Streaming so its users recognise it:
+ *
+ *   <dir>/metadata      {"id":"<query uuid>","name":"<pipeline>","weirCheckpointVersion":1}
+ *                       written once; the id is the Delta txn appId forever
+ *   <dir>/offsets/<N>   v1
+ *                       {"batchWatermarkMs":0,"batchTimestampMs":...,"conf":{...}}
+ *                       <one line of offsets JSON per source>
+ *                       written (temp, fsync, rename, fsync dir) BEFORE batch N runs
+ *   <dir>/commits/<N>   v1
+ *                       {"nextBatchWatermarkMs":0}
+ *                       written the same way AFTER the sink committed batch N
+ *   <dir>/sources/<i>/0 v1 + the initial offsets of source i (resolved once,
+ *                       so a restart does not re-resolve "latest")
+ *   <dir>/state/        the state store (RocksDB), owned by state/
+ *   <dir>/lock          flock()ed by the running process; holds its pid
+ *
+ * Recovery: if offsets/N exists and commits/N does not, batch N is rerun
+ * with exactly those offsets; the sink skips it if it already committed.
+ *
+ * open() refuses, with a message naming the directory and what is wrong:
+ *   - a directory held by another live process (the lock);
+ *   - metadata naming another pipeline, or malformed;
+ *   - any file whose version header is not "v1" (written by an incompatible
+ *     version of weir or Spark) or that does not parse;
+ *   - inconsistent logs: a commit without its offsets, or more than one
+ *     batch planned but not committed, or a gap in the offsets log.
+ *
+ * Purge keeps the newest `min_batches_to_retain` offsets and commits files
+ * (and never the uncommitted one).
+ *
+ * Ownership: the handle owns its strings; one thread at a time. */
+#ifndef WEIR_STREAM_CHECKPOINT_H
+#define WEIR_STREAM_CHECKPOINT_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "core/error.h"
+
+#define WEIR_CHECKPOINT_VERSION 1
+
+struct weir_checkpoint;
+
+/* Open (creating if needed) the checkpoint at `dir` for pipeline `name`
+ * and take the lock. A new checkpoint gets a fresh query id. */
+int weir_checkpoint_open(const char *dir, const char *name, struct weir_checkpoint **out,
+                         struct weir_error *err);
+/* Releases the lock. NULL ok. */
+void weir_checkpoint_close(struct weir_checkpoint *cp);
+
+const char *weir_checkpoint_dir(const struct weir_checkpoint *cp);
+const char *weir_checkpoint_query_id(const struct weir_checkpoint *cp);
+/* "<dir>/state" (not created). */
+const char *weir_checkpoint_state_dir(const struct weir_checkpoint *cp);
+
+/* Newest batch id in offsets/ and in commits/ (-1: none), as found by
+ * open() (and kept current by the writes below). */
+int64_t weir_checkpoint_last_offsets(const struct weir_checkpoint *cp);
+int64_t weir_checkpoint_last_commit(const struct weir_checkpoint *cp);
+
+/* One offsets/N entry. */
+struct weir_offset_entry {
+    int64_t batch_watermark_ms;
+    int64_t batch_timestamp_ms;
+    char **sources; /* offsets JSON per source (owned) */
+    size_t nsources;
+};
+void weir_offset_entry_clear(struct weir_offset_entry *e);
+
+int weir_checkpoint_read_offsets(struct weir_checkpoint *cp, int64_t batch, struct weir_offset_entry *out,
+                                 struct weir_error *err);
+/* The parser behind read_offsets and open(), for tools and the fuzz
+ * target: the `n` bytes of an offsets file body; `name` (the file) is used
+ * in messages. *out is cleared first and left empty on error. */
+int weir_checkpoint_parse_offsets(const char *text, size_t n, const char *name, struct weir_offset_entry *out,
+                                  struct weir_error *err);
+/* Durable before return. WEIR_EEXISTS if offsets/<batch> exists with other
+ * content (the engine never replans a batch). */
+int weir_checkpoint_write_offsets(struct weir_checkpoint *cp, int64_t batch,
+                                  const struct weir_offset_entry *e, struct weir_error *err);
+/* commits/<batch>; durable before return. */
+int weir_checkpoint_write_commit(struct weir_checkpoint *cp, int64_t batch, int64_t next_watermark_ms,
+                                 struct weir_error *err);
+/* nextBatchWatermarkMs of commits/<batch>. */
+int weir_checkpoint_read_commit(struct weir_checkpoint *cp, int64_t batch, int64_t *next_watermark_ms,
+                                struct weir_error *err);
+
+/* sources/<i>/0: WEIR_ENOTFOUND when absent. */
+int weir_checkpoint_read_initial(struct weir_checkpoint *cp, size_t source, char **json,
+                                 struct weir_error *err);
+int weir_checkpoint_write_initial(struct weir_checkpoint *cp, size_t source, const char *json,
+                                  struct weir_error *err);
+
+/* Delete offsets/ and commits/ files of batches older than
+ * last_commit - retain + 1 (retain >= 1). *deleted may be NULL. */
+int weir_checkpoint_purge(struct weir_checkpoint *cp, int64_t retain, size_t *deleted,
+                          struct weir_error *err);
+
+#endif

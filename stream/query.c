@@ -1,0 +1,494 @@
+/* stream/query.c - one pipeline's micro-batch loop (see query.h).
+ *
+ * Invariants: offsets/N is durable before anything of batch N is written;
+ * commits/N only after the sink committed; `committed_end` always holds the
+ * end offsets of the newest committed batch (or the initial offsets), which
+ * is the start of the next batch. The loop runs on one thread; stop and
+ * abandon flags are atomics, waits use a condition variable so stop() wakes
+ * them. */
+#include "stream/query.h"
+
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "core/alloc.h"
+#include "core/buf.h"
+#include "core/log.h"
+#include "core/util.h"
+#include "formats/json.h"
+#include "sinks/sink.h"
+#include "sources/source.h"
+#include "stream/checkpoint.h"
+#include "stream/config.h"
+#include "stream/transform.h"
+
+#define POLL_NO_DATA_MS  100
+#define BACKOFF_FIRST_MS 1000
+#define BACKOFF_MAX_MS   60000
+
+struct weir_query {
+    const struct weir_config_pipeline *p;
+    int trigger;
+    struct weir_checkpoint *cp;
+    struct weir_source *src;
+    struct weir_transform *xf;
+    struct weir_sink *sink;
+    char run_id[37];
+    pthread_mutex_t mu;
+    pthread_cond_t cv;
+    atomic_int stop, abandon;
+    char *progress; /* guarded by mu */
+    atomic_llong batches_done;
+    int64_t prev_trigger_ms; /* start of the previous batch, for inputRowsPerSecond */
+    /* per batch */
+    int64_t rows_in, rows_out, cb_ns, now_us;
+};
+
+struct timings {
+    int64_t latest_offset, wal_commit, get_batch, add_batch, commit_offsets, trigger;
+};
+
+static int64_t ms_since(int64_t t0_ns)
+{
+    return (weir_mono_ns() - t0_ns) / 1000000;
+}
+
+int weir_query_create(const struct weir_config_pipeline *p, int trigger_override, struct weir_query **out,
+                      struct weir_error *err)
+{
+    struct weir_query *q = weir_calloc(1, sizeof(*q));
+    *out = NULL;
+    if (!q)
+        return weir_error_set(err, WEIR_ENOMEM, "out of memory");
+    q->p = p;
+    q->trigger = trigger_override >= 0 ? trigger_override : p->trigger;
+    weir_uuid4(q->run_id);
+    pthread_mutex_init(&q->mu, NULL);
+    pthread_condattr_t ca;
+    pthread_condattr_init(&ca);
+    pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+    pthread_cond_init(&q->cv, &ca);
+    pthread_condattr_destroy(&ca);
+    *out = q;
+    return 0;
+}
+
+static void close_parts(struct weir_query *q)
+{
+    weir_sink_destroy(q->sink);
+    weir_transform_destroy(q->xf);
+    weir_source_destroy(q->src);
+    weir_checkpoint_close(q->cp);
+    q->sink = NULL;
+    q->xf = NULL;
+    q->src = NULL;
+    q->cp = NULL;
+}
+
+void weir_query_destroy(struct weir_query *q)
+{
+    if (!q)
+        return;
+    close_parts(q);
+    weir_free(q->progress);
+    pthread_cond_destroy(&q->cv);
+    pthread_mutex_destroy(&q->mu);
+    weir_free(q);
+}
+
+const char *weir_query_name(const struct weir_query *q)
+{
+    return q->p->name;
+}
+
+int64_t weir_query_batches_done(struct weir_query *q)
+{
+    return atomic_load(&q->batches_done);
+}
+
+char *weir_query_last_progress(struct weir_query *q)
+{
+    pthread_mutex_lock(&q->mu);
+    char *s = q->progress ? weir_strdup(q->progress) : NULL;
+    pthread_mutex_unlock(&q->mu);
+    return s;
+}
+
+void weir_query_stop(struct weir_query *q)
+{
+    pthread_mutex_lock(&q->mu);
+    atomic_store(&q->stop, 1);
+    pthread_cond_broadcast(&q->cv);
+    pthread_mutex_unlock(&q->mu);
+}
+
+void weir_query_abandon(struct weir_query *q)
+{
+    atomic_store(&q->abandon, 1);
+    weir_query_stop(q);
+}
+
+/* Sleep up to ms unless stop() is called; true if stopped. */
+static bool wait_ms(struct weir_query *q, int64_t ms)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    int64_t ns = (int64_t)ts.tv_nsec + (ms % 1000) * 1000000;
+    ts.tv_sec += (time_t)(ms / 1000 + ns / 1000000000);
+    ts.tv_nsec = (long)(ns % 1000000000);
+    pthread_mutex_lock(&q->mu);
+    while (!atomic_load(&q->stop))
+        if (pthread_cond_timedwait(&q->cv, &q->mu, &ts) != 0)
+            break;
+    bool stopped = atomic_load(&q->stop) != 0;
+    pthread_mutex_unlock(&q->mu);
+    return stopped;
+}
+
+/* ------------------------------------------------------------ one batch */
+
+static int on_output(void *ctx, const struct weir_batch *b, struct weir_error *err)
+{
+    struct weir_query *q = ctx;
+    q->rows_out += (int64_t)b->nrows;
+    return q->sink->ops->write(q->sink, b, err);
+}
+
+static int on_input(void *ctx, const struct weir_batch *b, struct weir_error *err)
+{
+    struct weir_query *q = ctx;
+    if (atomic_load(&q->abandon))
+        return weir_error_set(err, WEIR_ESTATE, "batch abandoned on shutdown");
+    int64_t t0 = weir_mono_ns();
+    q->rows_in += (int64_t)b->nrows;
+    int rc = weir_transform_push(q->xf, b, q->now_us, on_output, q, err);
+    q->cb_ns += weir_mono_ns() - t0;
+    return rc;
+}
+
+struct batch_result {
+    struct weir_sink_result sink;
+    struct weir_transform_metrics xf;
+    bool skipped;
+};
+
+static int run_batch(struct weir_query *q, int64_t id, const char *start, const char *end, struct timings *tm,
+                     struct batch_result *br, struct weir_error *err)
+{
+    bool already = false;
+    int rc;
+    memset(br, 0, sizeof(*br));
+    q->rows_in = q->rows_out = q->cb_ns = 0;
+    q->now_us = weir_now_us();
+    int64_t t0 = weir_mono_ns();
+    if ((rc = q->sink->ops->begin(q->sink, id, weir_transform_schema(q->xf), &already, err)))
+        return rc;
+    if (already) {
+        WEIR_LOG(WEIR_LOG_INFO, q->p->name, id, "batch %lld is already in %s; not writing it again",
+                 (long long)id, q->sink->description);
+        br->skipped = true;
+        br->sink.skipped = true;
+        tm->add_batch = ms_since(t0);
+        return 0;
+    }
+    if ((rc = weir_transform_begin(q->xf, id, err)))
+        goto fail;
+    int64_t tr = weir_mono_ns();
+    rc = q->src->ops->read(q->src, start, end, on_input, q, err);
+    tm->get_batch = (weir_mono_ns() - tr - q->cb_ns) / 1000000;
+    if (rc)
+        goto fail;
+    if ((rc = weir_transform_commit(q->xf, err)))
+        goto fail;
+    weir_transform_metrics(q->xf, &br->xf);
+    if ((rc = q->sink->ops->commit(q->sink, &br->sink, err)))
+        goto fail_sink; /* the transform's dead letters are committed: a rerun skips them */
+    tm->add_batch = ms_since(t0);
+    return 0;
+fail:
+    weir_transform_abort(q->xf);
+fail_sink:
+    q->sink->ops->abort(q->sink);
+    return rc;
+}
+
+/* ------------------------------------------------------------ progress */
+
+static void iso_ms(int64_t ms, char out[40])
+{
+    char tmp[40];
+    weir_json_format_timestamp(ms * 1000, true, tmp);
+    /* "2024-01-02T03:04:05.123456Z" -> milliseconds like Spark */
+    size_t n = strlen(tmp);
+    if (n >= 27)
+        snprintf(out, 40, "%.23sZ", tmp);
+    else
+        snprintf(out, 40, "%s", tmp);
+}
+
+static double per_sec(int64_t rows, int64_t ms)
+{
+    return ms > 0 ? (double)rows * 1000.0 / (double)ms : 0.0;
+}
+
+static void publish_progress(struct weir_query *q, int64_t id, int64_t trigger_ms, const char *start,
+                             const char *end, const char *latest, const struct timings *tm,
+                             const struct batch_result *br)
+{
+    struct weir_buf b;
+    char ts[40];
+    weir_buf_init(&b);
+    iso_ms(trigger_ms, ts);
+    int64_t since_prev = q->prev_trigger_ms > 0 ? trigger_ms - q->prev_trigger_ms : 0;
+    double in_rate = per_sec(q->rows_in, since_prev);
+    double proc_rate = per_sec(q->rows_in, tm->trigger);
+    int rc = weir_buf_printf(&b,
+                             "{\"id\":\"%s\",\"runId\":\"%s\",\"name\":\"%s\",\"timestamp\":\"%s\","
+                             "\"batchId\":%lld,\"batchDuration\":%lld,\"numInputRows\":%lld,"
+                             "\"inputRowsPerSecond\":%.1f,\"processedRowsPerSecond\":%.1f,",
+                             weir_checkpoint_query_id(q->cp), q->run_id, q->p->name, ts, (long long)id,
+                             (long long)tm->trigger, (long long)q->rows_in, in_rate, proc_rate);
+    rc |= weir_buf_printf(&b,
+                          "\"durationMs\":{\"latestOffset\":%lld,\"walCommit\":%lld,\"getBatch\":%lld,"
+                          "\"addBatch\":%lld,\"commitOffsets\":%lld,\"triggerExecution\":%lld},",
+                          (long long)tm->latest_offset, (long long)tm->wal_commit, (long long)tm->get_batch,
+                          (long long)tm->add_batch, (long long)tm->commit_offsets, (long long)tm->trigger);
+    rc |= weir_buf_append_str(&b, "\"sources\":[{\"description\":");
+    rc |= weir_json_append_string(&b, q->src->description, strlen(q->src->description));
+    rc |= weir_buf_printf(&b,
+                          ",\"startOffset\":%s,\"endOffset\":%s,\"latestOffset\":%s,\"numInputRows\":%lld,"
+                          "\"inputRowsPerSecond\":%.1f,\"processedRowsPerSecond\":%.1f,\"metrics\":{",
+                          start ? start : "null", end ? end : "null", latest ? latest : "null",
+                          (long long)q->rows_in, in_rate, proc_rate);
+    if (q->src->ops->metrics)
+        rc |= q->src->ops->metrics(q->src, &b);
+    rc |= weir_buf_append_str(&b, "}}],\"transform\":");
+    rc |= weir_buf_printf(&b,
+                          "{\"numOutputRows\":%lld,\"numFilteredRows\":%lld,\"numRescuedRows\":%lld,"
+                          "\"numDeadLetterRows\":%lld},",
+                          (long long)br->xf.rows_out, (long long)br->xf.filtered, (long long)br->xf.rescued,
+                          (long long)br->xf.dead_letters);
+    rc |= weir_buf_append_str(&b, "\"sink\":{\"description\":");
+    rc |= weir_json_append_string(&b, q->sink->description, strlen(q->sink->description));
+    rc |= weir_buf_printf(&b,
+                          ",\"numOutputRows\":%lld,\"metrics\":{\"numFiles\":%lld,\"numBytes\":%lld,"
+                          "\"tableVersion\":%lld,\"alreadyCommitted\":%s}}}",
+                          (long long)(br->skipped ? 0 : br->sink.rows), (long long)br->sink.files,
+                          (long long)br->sink.bytes, (long long)br->sink.version,
+                          br->skipped ? "true" : "false");
+    if (rc == 0 && weir_buf_append_byte(&b, 0) == 0) {
+        weir_log_json(WEIR_LOG_INFO, q->p->name, id, "progress", "progress", (const char *)b.data);
+        pthread_mutex_lock(&q->mu);
+        weir_free(q->progress);
+        q->progress = weir_buf_detach(&b);
+        pthread_mutex_unlock(&q->mu);
+    }
+    weir_buf_free(&b);
+    q->prev_trigger_ms = trigger_ms;
+}
+
+/* ------------------------------------------------------------ the loop */
+
+/* Run batch `id` over [start, end) until it commits, retrying retriable
+ * failures. Returns 0 when committed, 1 when stopped before committing,
+ * or a fatal error code. */
+static int run_batch_retrying(struct weir_query *q, int64_t id, int64_t trigger_ms, const char *start,
+                              const char *end, const char *latest, struct timings *tm, struct weir_error *err)
+{
+    struct batch_result br;
+    int64_t backoff = BACKOFF_FIRST_MS;
+    for (int attempt = 1;; attempt++) {
+        weir_error_clear(err);
+        int64_t t0 = weir_mono_ns();
+        int rc = run_batch(q, id, start, end, tm, &br, err);
+        if (rc == 0) {
+            WEIR_CRASH_POINT("engine.after_sink_commit");
+            int64_t tc = weir_mono_ns();
+            if ((rc = weir_checkpoint_write_commit(q->cp, id, 0, err)))
+                return rc;
+            tm->commit_offsets = ms_since(tc);
+            tm->trigger += ms_since(t0);
+            atomic_fetch_add(&q->batches_done, 1);
+            if (q->src->ops->commit) {
+                struct weir_error cerr = {0};
+                if (q->src->ops->commit(q->src, end, &cerr))
+                    WEIR_LOG(WEIR_LOG_WARN, q->p->name, id, "source commit (lag monitoring only) failed: %s",
+                             cerr.message);
+            }
+            struct weir_error perr = {0};
+            if (weir_checkpoint_purge(q->cp, q->p->min_batches_to_retain, NULL, &perr))
+                WEIR_LOG(WEIR_LOG_WARN, q->p->name, id, "purging old checkpoint entries failed: %s",
+                         perr.message);
+            publish_progress(q, id, trigger_ms, start, end, latest, tm, &br);
+            return 0;
+        }
+        if (atomic_load(&q->abandon))
+            return 1;
+        if (!err->retriable)
+            return rc;
+        /* capped exponential backoff with +-20% jitter */
+        int64_t jitter = backoff / 5;
+        int64_t sleep_ms = backoff - jitter + (int64_t)(rand() % (int)(2 * jitter + 1));
+        WEIR_LOG(WEIR_LOG_WARN, q->p->name, id, "batch failed (attempt %d), retrying in %lld ms: %s", attempt,
+                 (long long)sleep_ms, err->message);
+        if (wait_ms(q, sleep_ms))
+            return 1;
+        backoff = backoff * 2 > BACKOFF_MAX_MS ? BACKOFF_MAX_MS : backoff * 2;
+    }
+}
+
+static int open_parts(struct weir_query *q, char **initial, struct weir_error *err)
+{
+    int rc;
+    if ((rc = weir_checkpoint_open(q->p->checkpoint, q->p->name, &q->cp, err)) ||
+        (rc = weir_source_create(q->p, &q->src, err)))
+        return rc;
+    q->src->pipeline = q->p->name;
+    if ((rc = weir_transform_create(q->p, q->src->schema, weir_checkpoint_query_id(q->cp), &q->xf, err)) ||
+        (rc = weir_sink_create(q->p, &q->sink, err)))
+        return rc;
+    q->sink->query_id = weir_checkpoint_query_id(q->cp);
+    q->sink->pipeline = q->p->name;
+    rc = weir_checkpoint_read_initial(q->cp, 0, initial, err);
+    if (rc == WEIR_ENOTFOUND) {
+        weir_error_clear(err);
+        if ((rc = q->src->ops->initial(q->src, initial, err)) ||
+            (rc = weir_checkpoint_write_initial(q->cp, 0, *initial, err)))
+            return rc;
+    }
+    return rc;
+}
+
+static int read_end(struct weir_query *q, int64_t batch, char **out, struct weir_error *err)
+{
+    struct weir_offset_entry e = {0};
+    int rc = weir_checkpoint_read_offsets(q->cp, batch, &e, err);
+    if (rc == 0 && e.nsources < 1)
+        rc = weir_error_set(err, WEIR_ECORRUPT, "%s/offsets/%lld has no source offsets",
+                            weir_checkpoint_dir(q->cp), (long long)batch);
+    if (rc == 0) {
+        *out = e.sources[0];
+        e.sources[0] = NULL;
+    }
+    weir_offset_entry_clear(&e);
+    return rc;
+}
+
+int weir_query_run(struct weir_query *q, struct weir_error *err)
+{
+    char *committed_end = NULL, *cap = NULL;
+    struct weir_source_plan plan = {0};
+    struct weir_error lerr = {0};
+    int rc;
+    if (!err)
+        err = &lerr;
+    const char *name = q->p->name;
+    bool once = q->trigger == WEIR_TRIGGER_ONCE, avail = q->trigger == WEIR_TRIGGER_AVAILABLE_NOW;
+    if ((rc = open_parts(q, &committed_end, err)))
+        goto done;
+    int64_t last_commit = weir_checkpoint_last_commit(q->cp);
+    int64_t last_off = weir_checkpoint_last_offsets(q->cp);
+    if (last_commit >= 0) {
+        weir_free(committed_end);
+        committed_end = NULL;
+        if ((rc = read_end(q, last_commit, &committed_end, err)))
+            goto done;
+    }
+    int64_t next = last_commit + 1;
+    WEIR_LOG(WEIR_LOG_INFO, name, -1, "starting: query id %s, run id %s, next batch %lld, source %s, sink %s",
+             weir_checkpoint_query_id(q->cp), q->run_id, (long long)next, q->src->description,
+             q->sink->description);
+    if (last_off == next) {
+        /* planned before the crash, not committed: rerun with the same offsets */
+        char *end = NULL;
+        if ((rc = read_end(q, next, &end, err)))
+            goto done;
+        WEIR_LOG(WEIR_LOG_INFO, name, next, "recovering: rerunning batch %lld with its recorded offsets",
+                 (long long)next);
+        struct timings tm = {0};
+        rc = run_batch_retrying(q, next, weir_now_ms(), committed_end, end, NULL, &tm, err);
+        if (rc != 0) {
+            weir_free(end);
+            rc = rc == 1 ? 0 : rc;
+            goto done;
+        }
+        weir_free(committed_end);
+        committed_end = end;
+        next++;
+        if (once)
+            goto done;
+    }
+    int64_t next_trigger_ns = weir_mono_ns();
+    while (!atomic_load(&q->stop)) {
+        if (q->trigger == WEIR_TRIGGER_INTERVAL) {
+            int64_t wait = (next_trigger_ns - weir_mono_ns()) / 1000000;
+            if (wait > 0 && wait_ms(q, wait))
+                break;
+        }
+        int64_t trigger_ms = weir_now_ms();
+        int64_t t0 = weir_mono_ns();
+        struct timings tm = {0};
+        weir_source_plan_clear(&plan);
+        if ((rc = q->src->ops->plan(q->src, committed_end, cap, avail, &plan, err))) {
+            if (err->retriable) {
+                WEIR_LOG(WEIR_LOG_WARN, name, next, "planning failed, retrying: %s", err->message);
+                weir_error_clear(err);
+                rc = 0;
+                if (wait_ms(q, BACKOFF_FIRST_MS))
+                    break;
+                continue;
+            }
+            goto done;
+        }
+        tm.latest_offset = ms_since(t0);
+        if (avail && !cap && !(cap = weir_strdup(plan.latest ? plan.latest : plan.end))) {
+            rc = weir_error_set(err, WEIR_ENOMEM, "out of memory");
+            goto done;
+        }
+        if (!plan.has_data) {
+            if (once || avail)
+                break;
+            int64_t step = q->p->interval_ms > 0 ? q->p->interval_ms : POLL_NO_DATA_MS;
+            next_trigger_ns = weir_mono_ns() + step * 1000000;
+            if (q->p->interval_ms == 0 && wait_ms(q, POLL_NO_DATA_MS))
+                break;
+            continue;
+        }
+        next_trigger_ns = t0 + q->p->interval_ms * 1000000;
+        /* write-ahead: the plan is durable before the batch runs */
+        struct weir_offset_entry e = {.batch_timestamp_ms = trigger_ms, .sources = &plan.end, .nsources = 1};
+        int64_t tw = weir_mono_ns();
+        if ((rc = weir_checkpoint_write_offsets(q->cp, next, &e, err)))
+            goto done;
+        tm.wal_commit = ms_since(tw);
+        tm.trigger = ms_since(t0);
+        rc = run_batch_retrying(q, next, trigger_ms, committed_end, plan.end, plan.latest, &tm, err);
+        if (rc == 1) { /* stopped before the commit: the batch reruns at the next start */
+            rc = 0;
+            break;
+        }
+        if (rc)
+            goto done;
+        weir_free(committed_end);
+        committed_end = plan.end;
+        plan.end = NULL;
+        next++;
+        if (once)
+            break;
+    }
+done:
+    if (rc)
+        WEIR_LOG(WEIR_LOG_ERROR, name, -1, "pipeline stopped by an error: %s", err->message);
+    else
+        WEIR_LOG(WEIR_LOG_INFO, name, -1, "stopped after %lld batches in this run",
+                 (long long)atomic_load(&q->batches_done));
+    weir_source_plan_clear(&plan);
+    weir_free(committed_end);
+    weir_free(cap);
+    close_parts(q);
+    return rc;
+}

@@ -1,0 +1,946 @@
+/* stream/transform.c - the transform steps of a pipeline (decode, where,
+ * select), compiled once at create and applied to every batch a source
+ * emits.
+ *
+ * Owns: one `struct step` per configured step, each knowing the schema that
+ * flows into it (step i's output is step i+1's input; no steps is the
+ * identity). A where step owns its bound predicate, a select step its bound
+ * expressions; both allocate one output batch per push (the expression
+ * evaluator's own batches). A decode step owns:
+ *   - the declared schema and a JSON decoder for it;
+ *   - one output batch, reused across pushes (weir_batch_clear keeps its
+ *     buffers, so a steady stream allocates nothing per record beyond the
+ *     decoder's own scratch). Its columns are the decoded fields, then the
+ *     `keep` columns, then `_rescued_data` (on_error rescue). The decoder
+ *     writes straight into the first columns through a "view" batch whose
+ *     schema is the declared one: the decoder insists on its exact schema,
+ *     while the output schema differs only in top-level nullability (under
+ *     rescue every decoded field is nullable, as rescued rows hold nulls);
+ *     the physical layout of the columns is the same;
+ *   - with on_error dead_letter: a Delta sink for the dead-letter table and
+ *     a batch of dead letters that is flushed through sink->write whenever
+ *     it reaches DL_FLUSH_ROWS rows or DL_FLUSH_BYTES value bytes.
+ *
+ * Invariants: a record is rescued, dead-lettered or fails the batch - never
+ * dropped silently. The dead-letter sink is begun lazily, on the first dead
+ * letter of a micro-batch, with the micro-batch id, and committed by
+ * weir_transform_commit only if it was begun; a replayed batch produces the
+ * same dead letters and the sink skips a (query id, batch id) it already
+ * holds, so dead letters are never duplicated.
+ *
+ * Threading: one thread at a time (the pipeline's). */
+#include "stream/transform.h"
+
+#include <inttypes.h>
+#include <stdio.h>
+#include <string.h>
+#include <strings.h>
+
+#include "core/alloc.h"
+#include "core/buf.h"
+#include "core/expr.h"
+#include "core/json.h"
+#include "formats/json.h"
+#include "sinks/sink.h"
+#include "stream/config.h"
+
+#define RESCUED_COLUMN "_rescued_data"
+#define DL_FLUSH_ROWS  4096
+#define DL_FLUSH_BYTES ((size_t)16 << 20)
+#define DL_TARGET_FILE ((int64_t)128 << 20)
+
+/* Columns of the dead-letter table, in order. */
+enum {
+    DL_PIPELINE,
+    DL_BATCH_ID,
+    DL_TOPIC,
+    DL_PARTITION,
+    DL_OFFSET,
+    DL_TIMESTAMP,
+    DL_KEY,
+    DL_VALUE,
+    DL_ERROR,
+    DL_FAILED_AT,
+    DL_NCOLS
+};
+
+struct decode_step {
+    int on_error;            /* enum weir_on_error */
+    int64_t max_record_size; /* bytes; <= 0: no limit */
+    struct weir_type *decl;  /* the declared schema (decoder's) */
+    struct weir_json_decoder *dec;
+    struct weir_batch *out; /* reused output batch */
+    size_t ndec;            /* decoded columns at the front of out */
+    int value_col;          /* input column `value` */
+    size_t *keep_cols;      /* input column of each keep column */
+    size_t nkeep;
+    int rescue_col; /* output column of _rescued_data, -1 unless rescue */
+    /* input columns used for messages and dead letters, -1 when absent */
+    int in_topic, in_partition, in_offset, in_timestamp, in_key;
+    struct weir_buf scratch; /* rescued JSON of one record */
+    /* dead letters */
+    char *dl_path;                   /* owned */
+    struct weir_config_delta dl_cfg; /* the sink borrows it */
+    struct weir_sink *dl_sink;
+    struct weir_type *dl_schema;
+    struct weir_batch *dl;
+    bool dl_begun, dl_already;
+};
+
+struct step {
+    int kind;                /* enum weir_step_kind */
+    struct weir_type *in;    /* schema flowing in */
+    struct weir_type *outs;  /* schema flowing out */
+    struct weir_expr *where; /* WEIR_STEP_WHERE */
+    struct weir_expr **select;
+    size_t nselect;
+    struct decode_step *decode; /* WEIR_STEP_DECODE */
+};
+
+struct weir_transform {
+    char *pipeline;
+    char *query_id;
+    struct weir_type *in;
+    struct step *steps;
+    size_t nsteps;
+    int64_t batch_id;
+    bool begun;
+    struct weir_transform_metrics m;
+};
+
+/* ------------------------------------------------------------------ helpers */
+
+/* Offset of the first invalid UTF-8 byte in s[0..n), or n when valid.
+ * Eight ASCII bytes at a time, the rest through the shared validator. */
+static size_t utf8_invalid_at(const uint8_t *s, size_t n)
+{
+    size_t i = 0;
+    while (i < n) {
+        if (i + 8 <= n) {
+            uint64_t w;
+            memcpy(&w, s + i, 8);
+            if ((w & UINT64_C(0x8080808080808080)) == 0) {
+                i += 8;
+                continue;
+            }
+        }
+        if (s[i] < 0x80) {
+            i++;
+            continue;
+        }
+        size_t l = weir_json_utf8_len(s + i, n - i);
+        if (l == 0)
+            return i;
+        i += l;
+    }
+    return n;
+}
+
+/* Append `n` bytes as a quoted standard base64 string. */
+static int append_base64_string(struct weir_buf *b, const uint8_t *p, size_t n)
+{
+    static const char A[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+    int rc = weir_buf_reserve(b, (n + 2) / 3 * 4 + 2);
+    if (rc != 0)
+        return rc;
+    uint8_t *o = b->data + b->len;
+    *o++ = '"';
+    size_t i = 0;
+    for (; i + 3 <= n; i += 3) {
+        uint32_t v = (uint32_t)p[i] << 16 | (uint32_t)p[i + 1] << 8 | p[i + 2];
+        *o++ = (uint8_t)A[v >> 18];
+        *o++ = (uint8_t)A[(v >> 12) & 63];
+        *o++ = (uint8_t)A[(v >> 6) & 63];
+        *o++ = (uint8_t)A[v & 63];
+    }
+    if (i < n) {
+        uint32_t v = (uint32_t)p[i] << 16 | (i + 1 < n ? (uint32_t)p[i + 1] << 8 : 0);
+        *o++ = (uint8_t)A[v >> 18];
+        *o++ = (uint8_t)A[(v >> 12) & 63];
+        *o++ = i + 1 < n ? (uint8_t)A[(v >> 6) & 63] : '=';
+        *o++ = '=';
+    }
+    *o++ = '"';
+    b->len = (size_t)(o - b->data);
+    return 0;
+}
+
+/* Index of input column `name` if it exists with kind `kind` (or `kind2`,
+ * when >= 0), else -1. */
+static int find_col(const struct weir_type *in, const char *name, int kind, int kind2)
+{
+    int i = weir_type_field_index(in, name);
+    if (i < 0)
+        return -1;
+    int k = (int)in->fields[i].type->kind;
+    return k == kind || k == kind2 ? i : -1;
+}
+
+/* The decoder's message without its "record N (byte K): " prefix (the
+ * record number counts records since the decoder was created, which means
+ * nothing to a reader): "byte K: field 'x': ...". Falls back to the
+ * message as is. */
+static void decoder_reason(const char *msg, char *out, size_t cap)
+{
+    const char *p = msg;
+    if (strncmp(p, "record ", 7) == 0) {
+        p += 7;
+        while (*p >= '0' && *p <= '9')
+            p++;
+        if (strncmp(p, " (byte ", 7) == 0) {
+            const char *q = p + 7, *digits = q;
+            while (*q >= '0' && *q <= '9')
+                q++;
+            if (q > digits && strncmp(q, "): ", 3) == 0) {
+                snprintf(out, cap, "byte %.*s: %s", (int)(q - digits), digits, q + 3);
+                return;
+            }
+        }
+    }
+    snprintf(out, cap, "%s", msg);
+}
+
+/* "topic 'orders' partition 3 offset 17", or "row 5 of the batch" when the
+ * source has none of those columns. */
+static void record_location(const struct decode_step *d, const struct weir_batch *in, size_t row, char *out,
+                            size_t cap)
+{
+    size_t o = 0;
+    out[0] = 0;
+    if (d->in_topic >= 0 && weir_column_is_valid(&in->columns[d->in_topic], row)) {
+        size_t n;
+        const uint8_t *s = weir_column_bytes(&in->columns[d->in_topic], row, &n);
+        int k = snprintf(out, cap, "topic '%.*s'", (int)(n > 200 ? 200 : n), (const char *)s);
+        o = k > 0 ? (size_t)k : 0;
+    }
+    if (o < cap && d->in_partition >= 0 && weir_column_is_valid(&in->columns[d->in_partition], row)) {
+        int k = snprintf(out + o, cap - o, "%spartition %" PRId32, o ? " " : "",
+                         weir_column_i32(&in->columns[d->in_partition], row));
+        o += k > 0 ? (size_t)k : 0;
+    }
+    if (o < cap && d->in_offset >= 0 && weir_column_is_valid(&in->columns[d->in_offset], row)) {
+        int k = snprintf(out + o, cap - o, "%soffset %" PRId64, o ? " " : "",
+                         weir_column_i64(&in->columns[d->in_offset], row));
+        o += k > 0 ? (size_t)k : 0;
+    }
+    if (o == 0)
+        snprintf(out, cap, "row %zu of the batch", row);
+}
+
+/* ------------------------------------------------------------------ decode: create */
+
+static struct weir_type *dead_letter_schema(void)
+{
+    static const struct {
+        const char *name;
+        enum weir_type_kind kind;
+    } cols[DL_NCOLS] = {
+        {"pipeline", WEIR_TYPE_STRING},     {"batch_id", WEIR_TYPE_LONG}, {"topic", WEIR_TYPE_STRING},
+        {"partition", WEIR_TYPE_INTEGER},   {"offset", WEIR_TYPE_LONG},   {"timestamp", WEIR_TYPE_TIMESTAMP},
+        {"key", WEIR_TYPE_BINARY},          {"value", WEIR_TYPE_BINARY},  {"error", WEIR_TYPE_STRING},
+        {"failed_at", WEIR_TYPE_TIMESTAMP},
+    };
+    struct weir_type *st = weir_type_struct();
+    for (size_t i = 0; st != NULL && i < DL_NCOLS; i++) {
+        struct weir_type *t = weir_type_primitive(cols[i].kind);
+        if (t == NULL || weir_type_struct_add(st, cols[i].name, t, true, NULL) != 0) {
+            weir_type_destroy(st);
+            st = NULL;
+        }
+    }
+    return st;
+}
+
+static void decode_step_destroy(struct decode_step *d)
+{
+    if (d == NULL)
+        return;
+    if (d->dl_sink != NULL && d->dl_begun && !d->dl_already)
+        d->dl_sink->ops->abort(d->dl_sink);
+    weir_sink_destroy(d->dl_sink);
+    weir_batch_destroy(d->dl);
+    weir_type_destroy(d->dl_schema);
+    weir_free(d->dl_path);
+    weir_buf_free(&d->scratch);
+    weir_free(d->keep_cols);
+    weir_batch_destroy(d->out);
+    weir_json_decoder_destroy(d->dec);
+    weir_type_destroy(d->decl);
+    weir_free(d);
+}
+
+/* Append the comma-separated names of in's fields to b. */
+static int list_fields(struct weir_buf *b, const struct weir_type *in)
+{
+    int rc = 0;
+    for (size_t i = 0; i < in->nfields && rc == 0; i++)
+        rc = weir_buf_printf(b, "%s%s", i ? ", " : "", in->fields[i].name);
+    return rc;
+}
+
+/* The keep columns: every name must exist in `in` and must not clash with
+ * a decoded field or _rescued_data. Adds them to `outs`. */
+static int decode_keep(struct decode_step *d, const struct weir_config_decode *c, const struct weir_type *in,
+                       struct weir_type *outs, size_t i, struct weir_error *err)
+{
+    struct weir_buf unknown, avail;
+    size_t nunknown = 0;
+    int rc = 0;
+    weir_buf_init(&unknown);
+    weir_buf_init(&avail);
+    if (c->nkeep > 0 && (d->keep_cols = weir_calloc(c->nkeep, sizeof *d->keep_cols)) == NULL) {
+        rc = weir_error_set(err, WEIR_ENOMEM, "transform[%zu].decode: out of memory", i);
+        goto out;
+    }
+    for (size_t k = 0; k < c->nkeep; k++) {
+        int idx = weir_type_field_index(in, c->keep[k]);
+        if (idx < 0) {
+            if ((rc = weir_buf_printf(&unknown, "%s'%s'", nunknown ? ", " : "", c->keep[k])) != 0) {
+                rc = weir_error_set(err, WEIR_ENOMEM, "transform[%zu].decode: out of memory", i);
+                goto out;
+            }
+            nunknown++;
+            continue;
+        }
+        const struct weir_field *f = &in->fields[idx];
+        if (weir_type_field_index(outs, f->name) >= 0 || strcasecmp(f->name, RESCUED_COLUMN) == 0) {
+            rc = weir_error_set(err, WEIR_ECONFIG,
+                                "transform[%zu].decode.keep[%zu]: column '%s' is already in the output "
+                                "(a decoded field or an earlier keep entry)",
+                                i, k, f->name);
+            goto out;
+        }
+        struct weir_type *t = weir_type_clone(f->type);
+        if (t == NULL || weir_type_struct_add(outs, f->name, t, f->nullable, f->metadata) != 0) {
+            rc = weir_error_set(err, WEIR_ENOMEM, "transform[%zu].decode: out of memory", i);
+            goto out;
+        }
+        d->keep_cols[d->nkeep++] = (size_t)idx;
+    }
+    if (nunknown > 0) {
+        if (list_fields(&avail, in) != 0 || weir_buf_append_byte(&unknown, 0) != 0 ||
+            weir_buf_append_byte(&avail, 0) != 0) {
+            rc = weir_error_set(err, WEIR_ENOMEM, "transform[%zu].decode: out of memory", i);
+            goto out;
+        }
+        rc = weir_error_set(err, WEIR_ECONFIG,
+                            "transform[%zu].decode.keep: the source has no column%s %s (available: %s)", i,
+                            nunknown > 1 ? "s" : "", (const char *)unknown.data, (const char *)avail.data);
+    }
+out:
+    weir_buf_free(&unknown);
+    weir_buf_free(&avail);
+    return rc;
+}
+
+static int decode_dead_letter_sink(struct decode_step *d, const char *path, const char *pipeline, size_t i,
+                                   struct weir_error *err)
+{
+    int rc = 0;
+    if (path == NULL || path[0] == '\0')
+        return weir_error_set(err, WEIR_ECONFIG,
+                              "transform[%zu].decode: on_error \"dead_letter\" needs dead_letter_path", i);
+    if ((d->dl_path = weir_strdup(path)) == NULL || (d->dl_schema = dead_letter_schema()) == NULL ||
+        (d->dl = weir_batch_create(d->dl_schema)) == NULL)
+        return weir_error_set(err, WEIR_ENOMEM, "transform[%zu].decode: out of memory", i);
+    memset(&d->dl_cfg, 0, sizeof d->dl_cfg);
+    d->dl_cfg.path = d->dl_path;
+    d->dl_cfg.mode = WEIR_MODE_APPEND;
+    d->dl_cfg.target_file_size = DL_TARGET_FILE;
+    d->dl_cfg.codec = WEIR_CODEC_SNAPPY;
+    if ((rc = weir_sink_delta_create(&d->dl_cfg, pipeline, &d->dl_sink, err)) != 0)
+        return weir_error_prefix(err, "transform[%zu].decode: dead-letter table '%s'", i, path);
+    return 0;
+}
+
+static int decode_create(struct step *s, const struct weir_config_decode *c, const char *pipeline, size_t i,
+                         struct weir_error *err)
+{
+    struct decode_step *d = NULL;
+    struct weir_type *outs = NULL;
+    int rc = 0;
+    const struct weir_type *in = s->in;
+
+    if (c->format != WEIR_DECODE_JSON) {
+        rc = weir_error_set(err, WEIR_EUNSUPPORTED,
+                            "transform[%zu].decode: only format \"json\" is supported", i);
+        goto out;
+    }
+    if ((d = weir_calloc(1, sizeof *d)) == NULL) {
+        rc = weir_error_set(err, WEIR_ENOMEM, "transform[%zu].decode: out of memory", i);
+        goto out;
+    }
+    d->on_error = c->on_error;
+    d->max_record_size = c->max_record_size;
+    d->rescue_col = -1;
+    weir_buf_init(&d->scratch);
+    d->value_col = find_col(in, "value", WEIR_TYPE_BINARY, WEIR_TYPE_STRING);
+    if (d->value_col < 0) {
+        if (weir_type_field_index(in, "value") >= 0)
+            rc = weir_error_set(err, WEIR_ESCHEMA,
+                                "transform[%zu].decode: the source's 'value' column must be BINARY or STRING",
+                                i);
+        else
+            rc =
+                weir_error_set(err, WEIR_ESCHEMA,
+                               "transform[%zu].decode: the source has no 'value' column (datagen emits typed "
+                               "columns; decode is for kafka)",
+                               i);
+        goto out;
+    }
+    d->in_topic = find_col(in, "topic", WEIR_TYPE_STRING, -1);
+    d->in_partition = find_col(in, "partition", WEIR_TYPE_INTEGER, -1);
+    d->in_offset = find_col(in, "offset", WEIR_TYPE_LONG, -1);
+    d->in_timestamp = find_col(in, "timestamp", WEIR_TYPE_TIMESTAMP, -1);
+    d->in_key = find_col(in, "key", WEIR_TYPE_BINARY, WEIR_TYPE_STRING);
+
+    if (c->schema == NULL || (rc = weir_schema_parse(c->schema, &d->decl, err)) != 0) {
+        if (c->schema == NULL)
+            rc = weir_error_set(err, WEIR_ECONFIG, "transform[%zu].decode.schema: missing", i);
+        else
+            weir_error_prefix(err, "transform[%zu].decode.schema", i);
+        goto out;
+    }
+    if ((rc = weir_json_decoder_create(&d->dec, d->decl, NULL, err)) != 0) {
+        weir_error_prefix(err, "transform[%zu].decode", i);
+        goto out;
+    }
+    /* output schema: decoded fields (nullable under rescue), keep, rescued */
+    if ((outs = weir_type_clone(d->decl)) == NULL) {
+        rc = weir_error_set(err, WEIR_ENOMEM, "transform[%zu].decode: out of memory", i);
+        goto out;
+    }
+    d->ndec = outs->nfields;
+    if (c->on_error == WEIR_ON_ERROR_RESCUE)
+        for (size_t f = 0; f < outs->nfields; f++)
+            outs->fields[f].nullable = true;
+    if ((rc = decode_keep(d, c, in, outs, i, err)) != 0)
+        goto out;
+    if (c->on_error == WEIR_ON_ERROR_RESCUE) {
+        if (weir_type_field_index(outs, RESCUED_COLUMN) >= 0) {
+            rc = weir_error_set(err, WEIR_ECONFIG,
+                                "transform[%zu].decode.schema: field '%s' is reserved for rescued records", i,
+                                RESCUED_COLUMN);
+            goto out;
+        }
+        struct weir_type *t = weir_type_primitive(WEIR_TYPE_STRING);
+        if (t == NULL || weir_type_struct_add(outs, RESCUED_COLUMN, t, true, NULL) != 0) {
+            rc = weir_error_set(err, WEIR_ENOMEM, "transform[%zu].decode: out of memory", i);
+            goto out;
+        }
+        d->rescue_col = (int)outs->nfields - 1;
+    }
+    if ((d->out = weir_batch_create(outs)) == NULL) {
+        rc = weir_error_set(err, WEIR_ENOMEM, "transform[%zu].decode: out of memory", i);
+        goto out;
+    }
+    if (c->on_error == WEIR_ON_ERROR_DEAD_LETTER &&
+        (rc = decode_dead_letter_sink(d, c->dead_letter_path, pipeline, i, err)) != 0)
+        goto out;
+    s->decode = d;
+    s->outs = outs;
+    d = NULL;
+    outs = NULL;
+out:
+    weir_type_destroy(outs);
+    decode_step_destroy(d);
+    return rc;
+}
+
+/* ------------------------------------------------------------------ decode: push */
+
+/* Build the _rescued_data JSON of input row `row` into d->scratch. */
+static int rescued_json(struct decode_step *d, const struct weir_batch *in, size_t row, const char *reason,
+                        const uint8_t *v, size_t vn, bool valid, bool utf8)
+{
+    struct weir_buf *b = &d->scratch;
+    int rc;
+    b->len = 0;
+    if ((rc = weir_buf_append_str(b, "{\"error\":")) != 0 ||
+        (rc = weir_json_append_string(b, reason, strlen(reason))) != 0)
+        return rc;
+    if (!valid)
+        rc = weir_buf_append_str(b, ",\"value\":null");
+    else if (utf8) {
+        if ((rc = weir_buf_append_str(b, ",\"value\":")) == 0)
+            rc = weir_json_append_string(b, (const char *)v, vn);
+    } else if ((rc = weir_buf_append_str(b, ",\"value_base64\":")) == 0)
+        rc = append_base64_string(b, v, vn);
+    if (rc != 0)
+        return rc;
+    if (d->in_topic >= 0 && weir_column_is_valid(&in->columns[d->in_topic], row)) {
+        size_t n;
+        const uint8_t *s = weir_column_bytes(&in->columns[d->in_topic], row, &n);
+        if ((rc = weir_buf_append_str(b, ",\"topic\":")) != 0 ||
+            (rc = weir_json_append_string(b, (const char *)s, n)) != 0)
+            return rc;
+    }
+    if (d->in_partition >= 0 && weir_column_is_valid(&in->columns[d->in_partition], row) &&
+        (rc = weir_buf_printf(b, ",\"partition\":%" PRId32,
+                              weir_column_i32(&in->columns[d->in_partition], row))) != 0)
+        return rc;
+    if (d->in_offset >= 0 && weir_column_is_valid(&in->columns[d->in_offset], row) &&
+        (rc = weir_buf_printf(b, ",\"offset\":%" PRId64, weir_column_i64(&in->columns[d->in_offset], row))) !=
+            0)
+        return rc;
+    return weir_buf_append_byte(b, '}');
+}
+
+/* Copy column `src` row `row` into `dst`, or a null when src is absent. */
+static int dl_copy(struct weir_column *dst, const struct weir_batch *in, int src, size_t row)
+{
+    if (src < 0)
+        return weir_column_append_null(dst);
+    return weir_column_append_from(dst, &in->columns[src], row);
+}
+
+static int dl_flush(struct decode_step *d, struct weir_error *err)
+{
+    if (d->dl->nrows == 0)
+        return 0;
+    int rc = d->dl_sink->ops->write(d->dl_sink, d->dl, err);
+    weir_batch_clear(d->dl);
+    return rc;
+}
+
+/* Append one dead-letter row for input row `row`. 0 or WEIR_ENOMEM (the
+ * batch may then hold a partial row; the micro-batch is aborted). */
+static int dl_append(const struct weir_transform *t, struct decode_step *d, const struct weir_batch *in,
+                     size_t row, const char *reason, int64_t now_us)
+{
+    struct weir_column *c = d->dl->columns;
+    const struct weir_column *v = &in->columns[d->value_col];
+    int rc;
+    if ((rc = weir_column_append_bytes(&c[DL_PIPELINE], t->pipeline, strlen(t->pipeline))) != 0 ||
+        (rc = weir_column_append_i64(&c[DL_BATCH_ID], t->batch_id)) != 0 ||
+        (rc = dl_copy(&c[DL_TOPIC], in, d->in_topic, row)) != 0 ||
+        (rc = dl_copy(&c[DL_PARTITION], in, d->in_partition, row)) != 0 ||
+        (rc = dl_copy(&c[DL_OFFSET], in, d->in_offset, row)) != 0 ||
+        (rc = dl_copy(&c[DL_TIMESTAMP], in, d->in_timestamp, row)) != 0)
+        return rc;
+    if (d->in_key >= 0 && weir_column_is_valid(&in->columns[d->in_key], row)) {
+        size_t kn;
+        const uint8_t *kp = weir_column_bytes(&in->columns[d->in_key], row, &kn);
+        rc = weir_column_append_bytes(&c[DL_KEY], kp, kn);
+    } else {
+        rc = weir_column_append_null(&c[DL_KEY]);
+    }
+    if (rc != 0)
+        return rc;
+    if (weir_column_is_valid(v, row)) {
+        size_t vn;
+        const uint8_t *vp = weir_column_bytes(v, row, &vn);
+        rc = weir_column_append_bytes(&c[DL_VALUE], vp, vn);
+    } else {
+        rc = weir_column_append_null(&c[DL_VALUE]);
+    }
+    if (rc != 0 || (rc = weir_column_append_bytes(&c[DL_ERROR], reason, strlen(reason))) != 0)
+        return rc;
+    return weir_column_append_i64(&c[DL_FAILED_AT], now_us);
+}
+
+/* Add input row `row` to the dead letters of this micro-batch. */
+static int dead_letter(struct weir_transform *t, struct decode_step *d, size_t si,
+                       const struct weir_batch *in, size_t row, const char *reason, int64_t now_us,
+                       struct weir_error *err)
+{
+    int rc = 0;
+    if (!d->dl_begun) {
+        bool already = false;
+        d->dl_sink->query_id = t->query_id;
+        if ((rc = d->dl_sink->ops->begin(d->dl_sink, t->batch_id, d->dl_schema, &already, err)) != 0)
+            return weir_error_prefix(err, "transform[%zu].decode: dead-letter table", si);
+        d->dl_begun = true;
+        d->dl_already = already;
+    }
+    if (d->dl_already)
+        return 0; /* a replay: this batch's dead letters are already in the table */
+    if ((rc = dl_append(t, d, in, row, reason, now_us)) != 0)
+        return weir_error_set(err, rc, "transform[%zu].decode: out of memory adding a dead letter", si);
+    if ((rc = weir_batch_finish_rows(d->dl)) != 0)
+        return weir_error_set(err, rc, "transform[%zu].decode: dead-letter batch columns disagree", si);
+    if (d->dl->nrows >= DL_FLUSH_ROWS || d->dl->columns[DL_VALUE].bytes_len >= DL_FLUSH_BYTES) {
+        if ((rc = dl_flush(d, err)) != 0)
+            return weir_error_prefix(err, "transform[%zu].decode: writing dead letters", si);
+    }
+    return 0;
+}
+
+/* After the decoded columns of output row `row`: the keep columns, then
+ * _rescued_data (null when `rescued` is NULL). 0 or WEIR_ENOMEM. */
+static int append_tail(struct decode_step *d, const struct weir_batch *in, size_t row, const uint8_t *rescued,
+                       size_t n)
+{
+    struct weir_batch *out = d->out;
+    int rc = 0;
+    for (size_t k = 0; k < d->nkeep && rc == 0; k++)
+        rc = weir_column_append_from(&out->columns[d->ndec + k], &in->columns[d->keep_cols[k]], row);
+    if (rc != 0 || d->rescue_col < 0)
+        return rc;
+    if (rescued == NULL)
+        return weir_column_append_null(&out->columns[d->rescue_col]);
+    return weir_column_append_bytes(&out->columns[d->rescue_col], rescued, n);
+}
+
+static int decode_push(struct weir_transform *t, struct step *s, size_t si, const struct weir_batch *in,
+                       int64_t now_us, struct weir_error *err)
+{
+    struct decode_step *d = s->decode;
+    struct weir_batch *out = d->out;
+    const struct weir_column *vcol = &in->columns[d->value_col];
+    const int64_t maxsz = d->max_record_size;
+    struct weir_error derr;
+    char reason[WEIR_ERROR_MSG_MAX];
+    int rc = 0;
+
+    weir_error_clear(&derr);
+    weir_batch_clear(out);
+    /* the decoded columns seen with the declared schema (see the top) */
+    struct weir_batch view = {.schema = d->decl, .nrows = 0, .ncolumns = d->ndec, .columns = out->columns};
+
+    for (size_t row = 0; row < in->nrows; row++) {
+        size_t vn = 0;
+        const uint8_t *vp = NULL;
+        bool valid = weir_column_is_valid(vcol, row), utf8 = true;
+        reason[0] = 0;
+        if (!valid) {
+            snprintf(reason, sizeof reason, "null value");
+        } else {
+            vp = weir_column_bytes(vcol, row, &vn);
+            if (maxsz > 0 && (uint64_t)vn > (uint64_t)maxsz) {
+                snprintf(reason, sizeof reason,
+                         "record of %zu bytes exceeds decode.max_record_size (%" PRId64 ")", vn, maxsz);
+                utf8 = utf8_invalid_at(vp, vn) == vn;
+            } else if ((rc = weir_json_decode_record(d->dec, (const char *)vp, vn, &view, &derr)) != 0) {
+                /* A record that decodes is valid UTF-8 (the parser checks
+                 * every string; everything else is ASCII grammar), so the
+                 * UTF-8 scan is only paid for records that fail. */
+                if (rc == WEIR_ENOMEM) {
+                    weir_error_set(err, rc, "%s", derr.message);
+                    rc = weir_error_prefix(err, "transform[%zu].decode", si);
+                    goto out;
+                }
+                size_t bad = utf8_invalid_at(vp, vn);
+                if (bad != vn) {
+                    snprintf(reason, sizeof reason, "invalid UTF-8 at byte %zu", bad);
+                    utf8 = false;
+                } else {
+                    decoder_reason(derr.message, reason, sizeof reason);
+                }
+                weir_error_clear(&derr);
+                rc = 0;
+            }
+        }
+        if (reason[0] == 0) {
+            /* decoded: the keep columns and an empty _rescued_data */
+            if ((rc = append_tail(d, in, row, NULL, 0)) != 0) {
+                rc = weir_error_set(err, rc, "transform[%zu].decode: out of memory", si);
+                goto out;
+            }
+            continue;
+        }
+        switch (d->on_error) {
+        case WEIR_ON_ERROR_RESCUE:
+            for (size_t f = 0; f < d->ndec && rc == 0; f++)
+                rc = weir_column_append_null(&out->columns[f]);
+            if (rc == 0)
+                rc = rescued_json(d, in, row, reason, vp, vn, valid, utf8);
+            if (rc == 0)
+                rc = append_tail(d, in, row, d->scratch.data, d->scratch.len);
+            if (rc != 0) {
+                rc = weir_error_set(err, rc, "transform[%zu].decode: out of memory", si);
+                goto out;
+            }
+            t->m.rescued++;
+            break;
+        case WEIR_ON_ERROR_DEAD_LETTER:
+            if ((rc = dead_letter(t, d, si, in, row, reason, now_us, err)) != 0)
+                goto out;
+            t->m.dead_letters++;
+            break;
+        default: {
+            char where[512];
+            record_location(d, in, row, where, sizeof where);
+            rc = weir_error_set(err, WEIR_EPARSE, "transform[%zu].decode: %s: %s", si, where, reason);
+            goto out;
+        }
+        }
+    }
+    if ((rc = weir_batch_finish_rows(out)) != 0)
+        rc = weir_error_set(err, rc, "transform[%zu].decode: output columns disagree in length", si);
+out:
+    if (rc != 0)
+        weir_batch_clear(out);
+    return rc;
+}
+
+/* ------------------------------------------------------------------ create */
+
+static void step_free(struct step *s)
+{
+    weir_type_destroy(s->in);
+    weir_type_destroy(s->outs);
+    weir_expr_destroy(s->where);
+    for (size_t j = 0; j < s->nselect; j++)
+        weir_expr_destroy(s->select[j]);
+    weir_free(s->select);
+    decode_step_destroy(s->decode);
+}
+
+static int where_create(struct step *s, const char *text, size_t i, struct weir_error *err)
+{
+    int rc;
+    if (text == NULL)
+        return weir_error_set(err, WEIR_ECONFIG, "transform[%zu].where: missing expression", i);
+    if ((rc = weir_expr_parse(text, &s->where, err)) != 0 || (rc = weir_expr_bind(s->where, s->in, err)) != 0)
+        return weir_error_prefix(err, "transform[%zu].where", i);
+    const struct weir_type *ty = weir_expr_type(s->where);
+    if (ty == NULL || ty->kind != WEIR_TYPE_BOOLEAN) {
+        char *disp = ty ? weir_type_to_display(ty) : NULL;
+        rc = weir_error_set(err, WEIR_ESCHEMA, "transform[%zu].where: '%s' is %s, not a boolean condition", i,
+                            text, disp ? disp : "not a value");
+        weir_free(disp);
+        return rc;
+    }
+    if ((s->outs = weir_type_clone(s->in)) == NULL)
+        return weir_error_set(err, WEIR_ENOMEM, "transform[%zu].where: out of memory", i);
+    return 0;
+}
+
+static int select_create(struct step *s, const struct weir_config_step *c, size_t i, struct weir_error *err)
+{
+    struct weir_batch *empty = NULL, *proj = NULL;
+    int rc = 0;
+    if (c->nselect == 0)
+        return weir_error_set(err, WEIR_ECONFIG, "transform[%zu].select: empty list", i);
+    if ((s->select = weir_calloc(c->nselect, sizeof *s->select)) == NULL)
+        return weir_error_set(err, WEIR_ENOMEM, "transform[%zu].select: out of memory", i);
+    for (size_t j = 0; j < c->nselect; j++) {
+        if ((rc = weir_expr_parse(c->select[j], &s->select[s->nselect], err)) != 0)
+            return weir_error_prefix(err, "transform[%zu].select[%zu]", i, j);
+        s->nselect++;
+        if ((rc = weir_expr_bind(s->select[j], s->in, err)) != 0)
+            return weir_error_prefix(err, "transform[%zu].select[%zu]", i, j);
+    }
+    /* output names must be unique (Delta column names are case-insensitive) */
+    const char **names = weir_calloc(s->in->nfields * c->nselect + 1, sizeof *names);
+    size_t nnames = 0;
+    if (names == NULL)
+        return weir_error_set(err, WEIR_ENOMEM, "transform[%zu].select: out of memory", i);
+    for (size_t j = 0; j < s->nselect; j++) {
+        if (weir_expr_type(s->select[j]) == NULL) /* "*" */
+            for (size_t f = 0; f < s->in->nfields; f++)
+                names[nnames++] = s->in->fields[f].name;
+        else
+            names[nnames++] = weir_expr_name(s->select[j]);
+    }
+    for (size_t a = 0; a < nnames && rc == 0; a++)
+        for (size_t b = a + 1; b < nnames && rc == 0; b++)
+            if (strcasecmp(names[a], names[b]) == 0)
+                rc = weir_error_set(err, WEIR_ECONFIG,
+                                    "transform[%zu].select: column name '%s' appears twice in the output "
+                                    "(columns %zu and %zu; use AS to rename one)",
+                                    i, names[b], a, b);
+    weir_free(names);
+    if (rc != 0)
+        return rc;
+    /* the output schema is what the projection of an empty batch has */
+    if ((empty = weir_batch_create(s->in)) == NULL) {
+        rc = weir_error_set(err, WEIR_ENOMEM, "transform[%zu].select: out of memory", i);
+        goto out;
+    }
+    if ((rc = weir_expr_project(s->select, s->nselect, empty, 0, &proj, err)) != 0) {
+        weir_error_prefix(err, "transform[%zu].select", i);
+        goto out;
+    }
+    const struct weir_type *ps = proj->schema;
+    if ((s->outs = weir_type_clone(ps)) == NULL)
+        rc = weir_error_set(err, WEIR_ENOMEM, "transform[%zu].select: out of memory", i);
+out:
+    weir_batch_destroy(proj);
+    weir_batch_destroy(empty);
+    return rc;
+}
+
+int weir_transform_create(const struct weir_config_pipeline *p, const struct weir_type *in,
+                          const char *query_id, struct weir_transform **out, struct weir_error *err)
+{
+    struct weir_transform *t = NULL;
+    int rc = 0;
+    *out = NULL;
+    if (in == NULL || in->kind != WEIR_TYPE_STRUCT) {
+        rc = weir_error_set(err, WEIR_EINVAL, "transform: the source schema must be a struct");
+        goto out;
+    }
+    if ((t = weir_calloc(1, sizeof *t)) == NULL || (t->in = weir_type_clone(in)) == NULL ||
+        (t->pipeline = weir_strdup(p->name ? p->name : "")) == NULL ||
+        (t->query_id = weir_strdup(query_id ? query_id : "")) == NULL ||
+        (p->nsteps > 0 && (t->steps = weir_calloc(p->nsteps, sizeof *t->steps)) == NULL)) {
+        rc = weir_error_set(err, WEIR_ENOMEM, "transform: out of memory");
+        goto out;
+    }
+    t->batch_id = -1;
+    const struct weir_type *cur = t->in;
+    for (size_t i = 0; i < p->nsteps; i++) {
+        const struct weir_config_step *c = &p->steps[i];
+        struct step *s = &t->steps[i];
+        t->nsteps++;
+        s->kind = c->kind;
+        if ((s->in = weir_type_clone(cur)) == NULL) {
+            rc = weir_error_set(err, WEIR_ENOMEM, "transform: out of memory");
+            goto out;
+        }
+        switch (c->kind) {
+        case WEIR_STEP_DECODE:
+            rc = decode_create(s, &c->decode, t->pipeline, i, err);
+            break;
+        case WEIR_STEP_WHERE:
+            rc = where_create(s, c->where, i, err);
+            break;
+        case WEIR_STEP_SELECT:
+            rc = select_create(s, c, i, err);
+            break;
+        default:
+            rc = weir_error_set(err, WEIR_EUNSUPPORTED, "transform[%zu]: unknown step kind %d", i, c->kind);
+            break;
+        }
+        if (rc != 0)
+            goto out;
+        cur = s->outs;
+    }
+    *out = t;
+    t = NULL;
+out:
+    weir_transform_destroy(t);
+    return rc;
+}
+
+void weir_transform_destroy(struct weir_transform *t)
+{
+    if (t == NULL)
+        return;
+    for (size_t i = 0; i < t->nsteps; i++)
+        step_free(&t->steps[i]);
+    weir_free(t->steps);
+    weir_type_destroy(t->in);
+    weir_free(t->query_id);
+    weir_free(t->pipeline);
+    weir_free(t);
+}
+
+const struct weir_type *weir_transform_schema(const struct weir_transform *t)
+{
+    return t->nsteps > 0 ? t->steps[t->nsteps - 1].outs : t->in;
+}
+
+/* ------------------------------------------------------------------ per batch */
+
+int weir_transform_begin(struct weir_transform *t, int64_t batch_id, struct weir_error *err)
+{
+    if (t->begun)
+        weir_transform_abort(t);
+    memset(&t->m, 0, sizeof t->m);
+    t->batch_id = batch_id;
+    t->begun = true;
+    return 0;
+}
+
+int weir_transform_push(struct weir_transform *t, const struct weir_batch *in, int64_t now_us,
+                        weir_transform_emit_cb cb, void *ctx, struct weir_error *err)
+{
+    const struct weir_batch *cur = in;
+    struct weir_batch *owned = NULL; /* cur, when a where/select step made it */
+    int rc = 0;
+    if (!t->begun)
+        return weir_error_set(err, WEIR_ESTATE, "transform: push without begin");
+    if (!weir_type_equal(in->schema, t->in))
+        return weir_error_set(err, WEIR_ESCHEMA,
+                              "transform: the batch's schema differs from the source schema");
+    t->m.rows_in += (int64_t)in->nrows;
+    for (size_t i = 0; i < t->nsteps && cur->nrows > 0; i++) {
+        struct step *s = &t->steps[i];
+        struct weir_batch *next = NULL;
+        switch (s->kind) {
+        case WEIR_STEP_DECODE:
+            if ((rc = decode_push(t, s, i, cur, now_us, err)) != 0)
+                goto out;
+            weir_batch_destroy(owned);
+            owned = NULL;
+            cur = s->decode->out;
+            continue;
+        case WEIR_STEP_WHERE:
+            if ((rc = weir_expr_filter_batch(s->where, cur, now_us, &next, err)) != 0) {
+                weir_error_prefix(err, "transform[%zu].where", i);
+                goto out;
+            }
+            t->m.filtered += (int64_t)(cur->nrows - next->nrows);
+            break;
+        default:
+            if ((rc = weir_expr_project(s->select, s->nselect, cur, now_us, &next, err)) != 0) {
+                weir_error_prefix(err, "transform[%zu].select", i);
+                goto out;
+            }
+            break;
+        }
+        weir_batch_destroy(owned);
+        owned = next;
+        cur = next;
+    }
+    if (cur->nrows > 0) {
+        t->m.rows_out += (int64_t)cur->nrows;
+        rc = cb(ctx, cur, err);
+    }
+out:
+    weir_batch_destroy(owned);
+    return rc;
+}
+
+int weir_transform_commit(struct weir_transform *t, struct weir_error *err)
+{
+    int rc = 0;
+    if (!t->begun)
+        return weir_error_set(err, WEIR_ESTATE, "transform: commit without begin");
+    for (size_t i = 0; i < t->nsteps; i++) {
+        struct decode_step *d = t->steps[i].decode;
+        if (d == NULL || !d->dl_begun)
+            continue;
+        if (!d->dl_already) {
+            struct weir_sink_result res;
+            if ((rc = dl_flush(d, err)) == 0)
+                rc = d->dl_sink->ops->commit(d->dl_sink, &res, err);
+            if (rc != 0) {
+                weir_error_prefix(err, "transform[%zu].decode: committing dead letters of batch %" PRId64, i,
+                                  t->batch_id);
+                weir_transform_abort(t);
+                return rc;
+            }
+        }
+        d->dl_begun = false;
+        d->dl_already = false;
+    }
+    t->begun = false;
+    return 0;
+}
+
+void weir_transform_abort(struct weir_transform *t)
+{
+    if (t == NULL)
+        return;
+    for (size_t i = 0; i < t->nsteps; i++) {
+        struct decode_step *d = t->steps[i].decode;
+        if (d == NULL)
+            continue;
+        if (d->dl_begun && !d->dl_already)
+            d->dl_sink->ops->abort(d->dl_sink);
+        d->dl_begun = false;
+        d->dl_already = false;
+        weir_batch_clear(d->dl);
+        weir_batch_clear(d->out);
+    }
+    t->begun = false;
+}
+
+void weir_transform_metrics(const struct weir_transform *t, struct weir_transform_metrics *m)
+{
+    *m = t->m;
+}

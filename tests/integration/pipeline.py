@@ -1,0 +1,59 @@
+"""Helpers for tests that run `weir run CONFIG`: write a config, run or
+start weir, and read the progress records it logs (one JSON line each on
+stderr, {"msg": "progress", "progress": {...}})."""
+import json
+import os
+import subprocess
+
+
+def write_config(tmp_path, *pipelines, name="weir.json", **top):
+    path = tmp_path / name
+    path.write_text(json.dumps({"pipelines": list(pipelines), **top}, indent=1))
+    return path
+
+
+def datagen_pipeline(tmp_path, name="gen", schema="id LONG, user STRING, amount DOUBLE", table=None,
+                     checkpoint=None, **datagen):
+    return {
+        "name": name,
+        "checkpoint": str(checkpoint or tmp_path / f"{name}-ckpt"),
+        "source": {"datagen": {"schema": schema, "seed": 1, **datagen}},
+        "sink": {"delta": {"path": str(table or tmp_path / f"{name}-table")}},
+    }
+
+
+def env_with(**extra):
+    env = dict(os.environ)
+    env.update({k: str(v) for k, v in extra.items()})
+    return env
+
+
+def run(weir_bin, config, *flags, timeout=600, env=None):
+    return subprocess.run([str(weir_bin), "run", str(config), *flags], capture_output=True, text=True,
+                          timeout=timeout, env=env)
+
+
+def start(weir_bin, config, *flags, env=None, stderr_path=None):
+    err = open(stderr_path, "w") if stderr_path else subprocess.PIPE
+    return subprocess.Popen([str(weir_bin), "run", str(config), *flags], stdout=subprocess.DEVNULL,
+                            stderr=err, text=True, env=env)
+
+
+def log_lines(stderr):
+    out = []
+    for line in stderr.splitlines():
+        line = line.strip()
+        if line.startswith("{"):
+            try:
+                out.append(json.loads(line))
+            except json.JSONDecodeError:
+                raise AssertionError(f"log line is not JSON: {line[:300]}")
+    return out
+
+
+def progress(stderr):
+    return [l["progress"] for l in log_lines(stderr) if l.get("msg") == "progress"]
+
+
+def errors(stderr):
+    return [l for l in log_lines(stderr) if l.get("level") == "error"]

@@ -1,0 +1,833 @@
+/* tests/unit/test_stream_checkpoint.c - the checkpoint directory
+ * (stream/checkpoint.h).
+ *
+ * Each test works in its own fresh temp directory. Covers the Spark-style
+ * layout and file formats, reopen with the same query id, the write rules
+ * (no replanning, no gaps, one uncommitted batch), every refusal of open()
+ * (other pipeline, incompatible version, unparsable files, inconsistent
+ * logs, the lock held in this process and by another process), purge,
+ * initial offsets, stray temp files, the two crash points (the test binary
+ * re-executes itself with WEIR_CRASH_AT set and is SIGKILLed mid-write) and
+ * allocation failures. */
+#ifndef _GNU_SOURCE
+#define _GNU_SOURCE
+#endif
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <ftw.h>
+#include <inttypes.h>
+#include <setjmp.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+
+#include "core/alloc.h"
+#include "stream/checkpoint.h"
+
+struct fixture {
+    char root[64];
+    char dir[128]; /* <root>/ckpt: not created, open() must create it */
+};
+
+static int rm_one(const char *p, const struct stat *st, int flag, struct FTW *f)
+{
+    (void)st;
+    (void)flag;
+    (void)f;
+    return remove(p);
+}
+
+static int setup(void **state)
+{
+    struct fixture *fx = calloc(1, sizeof *fx);
+    if (fx == NULL)
+        return -1;
+    strcpy(fx->root, "/tmp/weir-test-ckpt-XXXXXX");
+    if (mkdtemp(fx->root) == NULL)
+        return -1;
+    snprintf(fx->dir, sizeof fx->dir, "%s/pipe/ckpt", fx->root);
+    *state = fx;
+    return 0;
+}
+
+static int teardown(void **state)
+{
+    struct fixture *fx = *state;
+    nftw(fx->root, rm_one, 16, FTW_DEPTH | FTW_PHYS);
+    free(fx);
+    return 0;
+}
+
+/* ---------------------------------------------------------------- helpers */
+
+static void put_file(const char *dir, const char *rel, const char *text)
+{
+    char path[512];
+    snprintf(path, sizeof path, "%s/%s", dir, rel);
+    /* create the parent */
+    char parent[512];
+    snprintf(parent, sizeof parent, "%s", path);
+    char *slash = strrchr(parent, '/');
+    *slash = '\0';
+    char cmd[600];
+    snprintf(cmd, sizeof cmd, "mkdir -p '%s'", parent);
+    assert_int_equal(system(cmd), 0);
+    FILE *f = fopen(path, "wb");
+    assert_non_null(f);
+    assert_int_equal(fwrite(text, 1, strlen(text), f), strlen(text));
+    assert_int_equal(fclose(f), 0);
+}
+
+/* Whole file as a malloc'd string, NULL if absent. */
+static char *get_file(const char *dir, const char *rel)
+{
+    char path[512];
+    snprintf(path, sizeof path, "%s/%s", dir, rel);
+    FILE *f = fopen(path, "rb");
+    if (f == NULL)
+        return NULL;
+    char *buf = calloc(1, 1 << 16);
+    size_t n = fread(buf, 1, (1 << 16) - 1, f);
+    buf[n] = '\0';
+    fclose(f);
+    return buf;
+}
+
+static bool exists(const char *dir, const char *rel)
+{
+    char path[512];
+    snprintf(path, sizeof path, "%s/%s", dir, rel);
+    struct stat st;
+    return stat(path, &st) == 0;
+}
+
+/* Number of temp files (".*.tmp") in dir/rel. */
+static int count_temp(const char *dir, const char *rel)
+{
+    char path[512];
+    snprintf(path, sizeof path, "%s/%s", dir, rel);
+    DIR *d = opendir(path);
+    if (d == NULL)
+        return 0;
+    int n = 0;
+    struct dirent *de;
+    while ((de = readdir(d)) != NULL) {
+        size_t len = strlen(de->d_name);
+        if (de->d_name[0] == '.' && len > 4 && strcmp(de->d_name + len - 4, ".tmp") == 0)
+            n++;
+    }
+    closedir(d);
+    return n;
+}
+
+static struct weir_checkpoint *open_ok(const char *dir, const char *name)
+{
+    struct weir_checkpoint *cp = NULL;
+    struct weir_error err = {0};
+    int rc = weir_checkpoint_open(dir, name, &cp, &err);
+    if (rc != 0)
+        fail_msg("open %s: %s", dir, err.message);
+    return cp;
+}
+
+/* Opening must fail with `code` and a message containing each of the
+ * NULL-terminated strings. */
+static void open_fails(const char *dir, const char *name, int code, ...)
+{
+    struct weir_checkpoint *cp = NULL;
+    struct weir_error err = {0};
+    int rc = weir_checkpoint_open(dir, name, &cp, &err);
+    assert_null(cp);
+    if (rc != code)
+        fail_msg("open %s: expected %d, got %d (%s)", dir, code, rc, err.message);
+    assert_int_equal(err.code, code);
+    va_list ap;
+    va_start(ap, code);
+    const char *want;
+    while ((want = va_arg(ap, const char *)) != NULL)
+        if (strstr(err.message, want) == NULL)
+            fail_msg("message '%s' lacks '%s'", err.message, want);
+    va_end(ap);
+}
+
+static void write_offsets(struct weir_checkpoint *cp, int64_t batch, const char *src)
+{
+    char *s = (char *)src;
+    struct weir_offset_entry e = {.batch_watermark_ms = batch * 10,
+                                  .batch_timestamp_ms = 1700000000000 + batch,
+                                  .sources = &s,
+                                  .nsources = 1};
+    struct weir_error err = {0};
+    if (weir_checkpoint_write_offsets(cp, batch, &e, &err) != 0)
+        fail_msg("write offsets/%" PRId64 ": %s", batch, err.message);
+}
+
+static void write_commit(struct weir_checkpoint *cp, int64_t batch)
+{
+    struct weir_error err = {0};
+    if (weir_checkpoint_write_commit(cp, batch, batch * 10 + 5, &err) != 0)
+        fail_msg("write commits/%" PRId64 ": %s", batch, err.message);
+}
+
+/* A checkpoint with batches 0..n-1 committed, closed. */
+static void make_committed(const char *dir, int n)
+{
+    struct weir_checkpoint *cp = open_ok(dir, "orders");
+    for (int b = 0; b < n; b++) {
+        char src[64];
+        snprintf(src, sizeof src, "{\"rows\":%d}", (b + 1) * 100);
+        write_offsets(cp, b, src);
+        write_commit(cp, b);
+    }
+    weir_checkpoint_close(cp);
+}
+
+/* ---------------------------------------------------------------- tests */
+
+static void test_new_checkpoint_layout(void **state)
+{
+    struct fixture *fx = *state;
+    struct weir_checkpoint *cp = open_ok(fx->dir, "orders-bronze");
+    assert_string_equal(weir_checkpoint_dir(cp), fx->dir);
+    const char *id = weir_checkpoint_query_id(cp);
+    assert_int_equal(strlen(id), 36);
+    assert_int_equal(id[14], '4'); /* version 4 UUID */
+    assert_int_equal(weir_checkpoint_last_offsets(cp), -1);
+    assert_int_equal(weir_checkpoint_last_commit(cp), -1);
+    char want[256];
+    snprintf(want, sizeof want, "%s/state", fx->dir);
+    assert_string_equal(weir_checkpoint_state_dir(cp), want);
+    assert_false(exists(fx->dir, "state")); /* not created */
+    assert_true(exists(fx->dir, "offsets"));
+    assert_true(exists(fx->dir, "commits"));
+
+    char *meta = get_file(fx->dir, "metadata");
+    assert_non_null(meta);
+    char expect[256];
+    snprintf(expect, sizeof expect, "{\"id\":\"%s\",\"name\":\"orders-bronze\",\"weirCheckpointVersion\":1}",
+             id);
+    assert_string_equal(meta, expect);
+    free(meta);
+
+    char *lock = get_file(fx->dir, "lock");
+    assert_non_null(lock);
+    assert_int_equal(strtol(lock, NULL, 10), (long)getpid());
+    free(lock);
+    weir_checkpoint_close(cp);
+    weir_checkpoint_close(NULL);
+}
+
+static void test_write_reopen_read_back(void **state)
+{
+    struct fixture *fx = *state;
+    struct weir_checkpoint *cp = open_ok(fx->dir, "orders");
+    char qid[37];
+    strcpy(qid, weir_checkpoint_query_id(cp));
+
+    char *srcs[2] = {"{\"orders\":{\"0\":1200,\"1\":1184}}", NULL};
+    struct weir_offset_entry e = {
+        .batch_watermark_ms = 0, .batch_timestamp_ms = 1700000000123, .sources = srcs, .nsources = 2};
+    struct weir_error err = {0};
+    assert_int_equal(weir_checkpoint_write_offsets(cp, 0, &e, &err), 0);
+    assert_int_equal(weir_checkpoint_last_offsets(cp), 0);
+    assert_int_equal(weir_checkpoint_write_commit(cp, 0, 42, &err), 0);
+    assert_int_equal(weir_checkpoint_last_commit(cp), 0);
+    srcs[0] = "{\"orders\":{\"0\":1300,\"1\":1184}}";
+    srcs[1] = "{\"rows\":5}";
+    e.batch_watermark_ms = 42;
+    e.batch_timestamp_ms = 1700000005000;
+    assert_int_equal(weir_checkpoint_write_offsets(cp, 1, &e, &err), 0);
+    weir_checkpoint_close(cp);
+
+    /* Spark's exact format: header, metadata, one line per source, "-" */
+    char *text = get_file(fx->dir, "offsets/0");
+    assert_string_equal(text, "v1\n{\"batchWatermarkMs\":0,\"batchTimestampMs\":1700000000123,\"conf\":{}}\n"
+                              "{\"orders\":{\"0\":1200,\"1\":1184}}\n-");
+    free(text);
+    text = get_file(fx->dir, "commits/0");
+    assert_string_equal(text, "v1\n{\"nextBatchWatermarkMs\":42}");
+    free(text);
+    assert_int_equal(count_temp(fx->dir, "offsets"), 0);
+    assert_int_equal(count_temp(fx->dir, "commits"), 0);
+
+    cp = open_ok(fx->dir, "orders");
+    assert_string_equal(weir_checkpoint_query_id(cp), qid);
+    assert_int_equal(weir_checkpoint_last_offsets(cp), 1);
+    assert_int_equal(weir_checkpoint_last_commit(cp), 0);
+
+    struct weir_offset_entry r;
+    assert_int_equal(weir_checkpoint_read_offsets(cp, 1, &r, &err), 0);
+    assert_int_equal(r.batch_watermark_ms, 42);
+    assert_int_equal(r.batch_timestamp_ms, 1700000005000);
+    assert_int_equal(r.nsources, 2);
+    assert_string_equal(r.sources[0], "{\"orders\":{\"0\":1300,\"1\":1184}}");
+    assert_string_equal(r.sources[1], "{\"rows\":5}");
+    weir_offset_entry_clear(&r);
+    assert_int_equal(r.nsources, 0);
+    assert_int_equal(weir_checkpoint_read_offsets(cp, 0, &r, &err), 0);
+    assert_int_equal(r.nsources, 2);
+    assert_string_equal(r.sources[0], "{\"orders\":{\"0\":1200,\"1\":1184}}");
+    assert_null(r.sources[1]);
+    weir_offset_entry_clear(&r);
+
+    int64_t wm = -1;
+    assert_int_equal(weir_checkpoint_read_commit(cp, 0, &wm, &err), 0);
+    assert_int_equal(wm, 42);
+    struct weir_error nf = {0};
+    assert_int_equal(weir_checkpoint_read_commit(cp, 1, &wm, &nf), WEIR_ENOTFOUND);
+    assert_non_null(strstr(nf.message, "commits/1"));
+    memset(&nf, 0, sizeof nf);
+    assert_int_equal(weir_checkpoint_read_offsets(cp, 7, &r, &nf), WEIR_ENOTFOUND);
+    assert_non_null(strstr(nf.message, "offsets/7"));
+
+    /* recovery path: batch 1 is rerun, then committed; batch 2 follows */
+    write_commit(cp, 1);
+    write_offsets(cp, 2, "{\"rows\":9}");
+    assert_int_equal(weir_checkpoint_last_offsets(cp), 2);
+    weir_checkpoint_close(cp);
+}
+
+static void test_write_rules(void **state)
+{
+    struct fixture *fx = *state;
+    struct weir_checkpoint *cp = open_ok(fx->dir, "orders");
+    struct weir_error err = {0};
+    char *s = "{\"rows\":10}";
+    struct weir_offset_entry e = {.batch_timestamp_ms = 5, .sources = &s, .nsources = 1};
+
+    /* the first batch is 0; commits need their offsets */
+    assert_int_equal(weir_checkpoint_write_offsets(cp, 1, &e, &err), WEIR_ESTATE);
+    assert_non_null(strstr(err.message, "offsets/1"));
+    memset(&err, 0, sizeof err);
+    assert_int_equal(weir_checkpoint_write_commit(cp, 0, 0, &err), WEIR_ESTATE);
+    assert_non_null(strstr(err.message, "offsets/0"));
+    memset(&err, 0, sizeof err);
+    assert_int_equal(weir_checkpoint_write_offsets(cp, -1, &e, &err), WEIR_EINVAL);
+    memset(&err, 0, sizeof err);
+
+    assert_int_equal(weir_checkpoint_write_offsets(cp, 0, &e, &err), 0);
+    /* the same plan again is accepted (idempotent), another one is not */
+    assert_int_equal(weir_checkpoint_write_offsets(cp, 0, &e, &err), 0);
+    s = "{\"rows\":11}";
+    assert_int_equal(weir_checkpoint_write_offsets(cp, 0, &e, &err), WEIR_EEXISTS);
+    assert_non_null(strstr(err.message, "offsets/0"));
+    memset(&err, 0, sizeof err);
+    /* batch 0 is not committed: batch 1 cannot be planned */
+    assert_int_equal(weir_checkpoint_write_offsets(cp, 1, &e, &err), WEIR_ESTATE);
+    assert_non_null(strstr(err.message, "not committed"));
+    memset(&err, 0, sizeof err);
+    assert_int_equal(weir_checkpoint_last_offsets(cp), 0);
+
+    /* sources must be one line of valid JSON */
+    s = "{\"rows\":\n1}";
+    assert_int_equal(weir_checkpoint_write_offsets(cp, 0, &e, &err), WEIR_EINVAL);
+    memset(&err, 0, sizeof err);
+    s = "{\"rows\":1} trailing";
+    assert_int_equal(weir_checkpoint_write_offsets(cp, 0, &e, &err), WEIR_EINVAL);
+    assert_non_null(strstr(err.message, "not JSON"));
+    memset(&err, 0, sizeof err);
+
+    assert_int_equal(weir_checkpoint_write_commit(cp, 0, 7, &err), 0);
+    assert_int_equal(weir_checkpoint_write_commit(cp, 0, 7, &err), 0);
+    assert_int_equal(weir_checkpoint_write_commit(cp, 0, 8, &err), WEIR_EEXISTS);
+    memset(&err, 0, sizeof err);
+    assert_int_equal(weir_checkpoint_write_commit(cp, 1, 8, &err), WEIR_ESTATE);
+    memset(&err, 0, sizeof err);
+    assert_int_equal(weir_checkpoint_write_commit(cp, 2, 8, &err), WEIR_ESTATE);
+    memset(&err, 0, sizeof err);
+    /* no gaps */
+    s = "{\"rows\":20}";
+    assert_int_equal(weir_checkpoint_write_offsets(cp, 2, &e, &err), WEIR_ESTATE);
+    memset(&err, 0, sizeof err);
+    assert_int_equal(weir_checkpoint_write_offsets(cp, 1, &e, &err), 0);
+    assert_int_equal(weir_checkpoint_last_offsets(cp), 1);
+    assert_int_equal(weir_checkpoint_last_commit(cp), 0);
+    weir_checkpoint_close(cp);
+    cp = open_ok(fx->dir, "orders");
+    assert_int_equal(weir_checkpoint_last_offsets(cp), 1);
+    weir_checkpoint_close(cp);
+}
+
+static void test_other_pipeline(void **state)
+{
+    struct fixture *fx = *state;
+    make_committed(fx->dir, 1);
+    open_fails(fx->dir, "payments", WEIR_ECONFIG, fx->dir, "belongs to pipeline 'orders'", "not 'payments'",
+               "new checkpoint directory", NULL);
+    /* the lock was released by the failed open */
+    struct weir_checkpoint *cp = open_ok(fx->dir, "orders");
+    weir_checkpoint_close(cp);
+}
+
+static void test_metadata_problems(void **state)
+{
+    struct fixture *fx = *state;
+    make_committed(fx->dir, 1);
+    char *meta = get_file(fx->dir, "metadata");
+
+    put_file(fx->dir, "metadata", "{\"id\":\"not-a-uuid\",\"name\":\"orders\",\"weirCheckpointVersion\":1}");
+    open_fails(fx->dir, "orders", WEIR_ECORRUPT, "metadata", "query UUID", NULL);
+    put_file(fx->dir, "metadata", "{\"id\":\"6f1c");
+    open_fails(fx->dir, "orders", WEIR_ECORRUPT, "metadata", "does not parse", NULL);
+    /* a Spark checkpoint: {"id":...} only */
+    put_file(fx->dir, "metadata", "{\"id\":\"6f1c2b7e-1d2a-4c3b-9f00-0123456789ab\"}");
+    open_fails(fx->dir, "orders", WEIR_EUNSUPPORTED, "metadata", "not written by weir", NULL);
+    put_file(
+        fx->dir, "metadata",
+        "{\"id\":\"6f1c2b7e-1d2a-4c3b-9f00-0123456789ab\",\"name\":\"orders\",\"weirCheckpointVersion\":2}");
+    open_fails(fx->dir, "orders", WEIR_EUNSUPPORTED, "incompatible version", "weirCheckpointVersion 2", NULL);
+
+    /* logs without metadata: the query id is lost */
+    char path[512];
+    snprintf(path, sizeof path, "%s/metadata", fx->dir);
+    assert_int_equal(unlink(path), 0);
+    open_fails(fx->dir, "orders", WEIR_ESTATE, "no metadata", NULL);
+
+    put_file(fx->dir, "metadata", meta);
+    struct weir_checkpoint *cp = open_ok(fx->dir, "orders");
+    assert_int_equal(weir_checkpoint_last_commit(cp), 0);
+    weir_checkpoint_close(cp);
+    free(meta);
+}
+
+static void test_version_header(void **state)
+{
+    struct fixture *fx = *state;
+    make_committed(fx->dir, 2);
+    char *orig = get_file(fx->dir, "offsets/1");
+    put_file(fx->dir, "offsets/1", "v2\n{\"batchWatermarkMs\":0,\"batchTimestampMs\":1}\n0:{\"rows\":1}");
+    open_fails(fx->dir, "orders", WEIR_EUNSUPPORTED, "offsets/1",
+               "written by an incompatible version: header 'v2'", NULL);
+    put_file(fx->dir, "offsets/1", orig);
+    free(orig);
+
+    orig = get_file(fx->dir, "commits/0");
+    put_file(fx->dir, "commits/0", "v2\n{\"nextBatchWatermarkMs\":0,\"stateUniqueIds\":{}}");
+    open_fails(fx->dir, "orders", WEIR_EUNSUPPORTED, "commits/0", "header 'v2'", NULL);
+    put_file(fx->dir, "commits/0", "V1\n{\"nextBatchWatermarkMs\":0}");
+    open_fails(fx->dir, "orders", WEIR_ECORRUPT, "commits/0", "version header 'v1'", NULL);
+    put_file(fx->dir, "commits/0", orig);
+    free(orig);
+
+    put_file(fx->dir, "sources/0/0", "v9\n{\"rows\":0}");
+    open_fails(fx->dir, "orders", WEIR_EUNSUPPORTED, "sources/0/0", "header 'v9'", NULL);
+    put_file(fx->dir, "sources/0/0", "v1\n{\"rows\":0}");
+    struct weir_checkpoint *cp = open_ok(fx->dir, "orders");
+    weir_checkpoint_close(cp);
+}
+
+static void test_unparsable_files(void **state)
+{
+    struct fixture *fx = *state;
+    make_committed(fx->dir, 3);
+    char *off = get_file(fx->dir, "offsets/2");
+    char *com = get_file(fx->dir, "commits/1");
+    static const char *bad_offsets[] = {
+        "",
+        "v1",
+        "v1\n{\"batchWatermarkMs\":0",
+        "v1\n[1,2]\n{\"rows\":1}",
+        "v1\n{\"batchWatermarkMs\":\"x\"}\n{\"rows\":1}",
+        "v1\n{\"batchWatermarkMs\":1.5}\n{\"rows\":1}",
+        "v1\n{}\n{\"rows\":1",
+        "v1\n{}\n{\"rows\":1}\n\n{\"rows\":2}",
+    };
+    for (size_t i = 0; i < sizeof bad_offsets / sizeof *bad_offsets; i++) {
+        put_file(fx->dir, "offsets/2", bad_offsets[i]);
+        open_fails(fx->dir, "orders", WEIR_ECORRUPT, "offsets/2", NULL);
+    }
+    put_file(fx->dir, "offsets/2", off);
+    static const char *bad_commits[] = {"", "v1\n", "v1\n{\"nextBatchWatermarkMs\":", "v1\n7",
+                                        "v1\n{\"nextBatchWatermarkMs\":1}\nmore"};
+    for (size_t i = 0; i < sizeof bad_commits / sizeof *bad_commits; i++) {
+        put_file(fx->dir, "commits/1", bad_commits[i]);
+        open_fails(fx->dir, "orders", WEIR_ECORRUPT, "commits/1", NULL);
+    }
+    put_file(fx->dir, "commits/1", com);
+    put_file(fx->dir, "sources/0/0", "v1\n{\"rows\":");
+    open_fails(fx->dir, "orders", WEIR_ECORRUPT, "sources/0/0", "not JSON", NULL);
+    put_file(fx->dir, "sources/0/0", "v1\n{\"rows\":0}\n");
+
+    /* Spark variants we accept: empty metadata line, trailing newline */
+    put_file(fx->dir, "offsets/2", "v1\n\n{\"rows\":300}\n");
+    struct weir_checkpoint *cp = open_ok(fx->dir, "orders");
+    struct weir_offset_entry e;
+    struct weir_error err = {0};
+    assert_int_equal(weir_checkpoint_read_offsets(cp, 2, &e, &err), 0);
+    assert_int_equal(e.nsources, 1);
+    assert_string_equal(e.sources[0], "{\"rows\":300}");
+    assert_int_equal(e.batch_timestamp_ms, 0);
+    weir_offset_entry_clear(&e);
+    weir_checkpoint_close(cp);
+    free(off);
+    free(com);
+}
+
+static void test_commit_without_offsets(void **state)
+{
+    struct fixture *fx = *state;
+    make_committed(fx->dir, 2);
+    char path[512];
+    snprintf(path, sizeof path, "%s/offsets/1", fx->dir);
+    assert_int_equal(unlink(path), 0);
+    open_fails(fx->dir, "orders", WEIR_ESTATE, "inconsistent", "commits/1 exists without offsets/1", NULL);
+}
+
+static void test_too_many_uncommitted(void **state)
+{
+    struct fixture *fx = *state;
+    make_committed(fx->dir, 3);
+    char path[512];
+    snprintf(path, sizeof path, "%s/commits/2", fx->dir);
+    assert_int_equal(unlink(path), 0);
+    /* one uncommitted batch is the normal recovery case */
+    struct weir_checkpoint *cp = open_ok(fx->dir, "orders");
+    assert_int_equal(weir_checkpoint_last_offsets(cp), 2);
+    assert_int_equal(weir_checkpoint_last_commit(cp), 1);
+    weir_checkpoint_close(cp);
+    snprintf(path, sizeof path, "%s/commits/1", fx->dir);
+    assert_int_equal(unlink(path), 0);
+    open_fails(fx->dir, "orders", WEIR_ESTATE, "inconsistent", "batches 1..2", "last commit is 0", NULL);
+}
+
+static void test_gap_in_offsets(void **state)
+{
+    struct fixture *fx = *state;
+    make_committed(fx->dir, 5);
+    char path[512];
+    snprintf(path, sizeof path, "%s/commits/2", fx->dir);
+    assert_int_equal(unlink(path), 0);
+    snprintf(path, sizeof path, "%s/offsets/2", fx->dir);
+    assert_int_equal(unlink(path), 0);
+    open_fails(fx->dir, "orders", WEIR_ESTATE, "offsets/2 is missing between offsets/1 and offsets/3", NULL);
+    /* a gap in the commits log only */
+    put_file(fx->dir, "offsets/2", "v1\n{}\n{\"rows\":300}");
+    open_fails(fx->dir, "orders", WEIR_ESTATE, "commits/2 is missing", NULL);
+}
+
+static void test_lock_same_process(void **state)
+{
+    struct fixture *fx = *state;
+    struct weir_checkpoint *cp = open_ok(fx->dir, "orders");
+    char pid[32];
+    snprintf(pid, sizeof pid, "pid %ld", (long)getpid());
+    open_fails(fx->dir, "orders", WEIR_ESTATE, fx->dir, "in use by another running weir pipeline", pid, NULL);
+    weir_checkpoint_close(cp);
+    cp = open_ok(fx->dir, "orders");
+    weir_checkpoint_close(cp);
+}
+
+static void test_lock_other_process(void **state)
+{
+    struct fixture *fx = *state;
+    int ready[2], release[2];
+    assert_int_equal(pipe(ready), 0);
+    assert_int_equal(pipe(release), 0);
+    pid_t child = fork();
+    assert_true(child >= 0);
+    if (child == 0) {
+        close(ready[0]);
+        close(release[1]);
+        struct weir_checkpoint *cp = NULL;
+        int rc = weir_checkpoint_open(fx->dir, "orders", &cp, NULL);
+        char c = rc == 0 ? 'y' : 'n';
+        if (write(ready[1], &c, 1) != 1)
+            _exit(3);
+        if (read(release[0], &c, 1) < 0) /* EOF when the parent closes */
+            _exit(4);
+        weir_checkpoint_close(cp);
+        _exit(rc == 0 ? 0 : 2);
+    }
+    close(ready[1]);
+    close(release[0]);
+    char c = 0;
+    assert_int_equal(read(ready[0], &c, 1), 1);
+    assert_int_equal(c, 'y');
+    char pid[32];
+    snprintf(pid, sizeof pid, "pid %ld", (long)child);
+    open_fails(fx->dir, "orders", WEIR_ESTATE, fx->dir, pid, "lock", NULL);
+    close(release[1]);
+    int status = 0;
+    assert_int_equal(waitpid(child, &status, 0), child);
+    assert_true(WIFEXITED(status));
+    assert_int_equal(WEXITSTATUS(status), 0);
+    close(ready[0]);
+    struct weir_checkpoint *cp = open_ok(fx->dir, "orders");
+    char *lock = get_file(fx->dir, "lock");
+    assert_int_equal(strtol(lock, NULL, 10), (long)getpid());
+    free(lock);
+    weir_checkpoint_close(cp);
+}
+
+static void test_purge(void **state)
+{
+    struct fixture *fx = *state;
+    make_committed(fx->dir, 10);
+    struct weir_checkpoint *cp = open_ok(fx->dir, "orders");
+    struct weir_error err = {0};
+    size_t deleted = 99;
+    assert_int_equal(weir_checkpoint_purge(cp, 0, &deleted, &err), WEIR_EINVAL);
+    memset(&err, 0, sizeof err);
+    assert_int_equal(weir_checkpoint_purge(cp, 3, &deleted, &err), 0);
+    assert_int_equal(deleted, 14); /* offsets and commits 0..6 */
+    for (int b = 0; b < 10; b++) {
+        char rel[32];
+        snprintf(rel, sizeof rel, "offsets/%d", b);
+        assert_int_equal(exists(fx->dir, rel), b >= 7);
+        snprintf(rel, sizeof rel, "commits/%d", b);
+        assert_int_equal(exists(fx->dir, rel), b >= 7);
+    }
+    assert_int_equal(weir_checkpoint_purge(cp, 3, &deleted, &err), 0);
+    assert_int_equal(deleted, 0);
+    assert_int_equal(weir_checkpoint_purge(cp, 100, NULL, &err), 0);
+
+    /* an uncommitted batch 10: retain 1 keeps commits/9, offsets/9, offsets/10 */
+    write_offsets(cp, 10, "{\"rows\":1100}");
+    assert_int_equal(weir_checkpoint_purge(cp, 1, &deleted, &err), 0);
+    assert_int_equal(deleted, 4);
+    assert_true(exists(fx->dir, "commits/9"));
+    assert_true(exists(fx->dir, "offsets/9"));
+    assert_true(exists(fx->dir, "offsets/10"));
+    assert_false(exists(fx->dir, "offsets/8"));
+    assert_false(exists(fx->dir, "commits/8"));
+    weir_checkpoint_close(cp);
+
+    cp = open_ok(fx->dir, "orders");
+    assert_int_equal(weir_checkpoint_last_offsets(cp), 10);
+    assert_int_equal(weir_checkpoint_last_commit(cp), 9);
+    /* an already purged batch is not rewritten */
+    struct weir_offset_entry e;
+    assert_int_equal(weir_checkpoint_read_offsets(cp, 3, &e, &err), WEIR_ENOTFOUND);
+    write_commit(cp, 10);
+    assert_int_equal(weir_checkpoint_purge(cp, 1, &deleted, &err), 0);
+    assert_int_equal(deleted, 2);
+    assert_true(exists(fx->dir, "offsets/10"));
+    assert_true(exists(fx->dir, "commits/10"));
+    weir_checkpoint_close(cp);
+    /* purge on an empty checkpoint is a no-op */
+    char other[256];
+    snprintf(other, sizeof other, "%s/other", fx->root);
+    cp = open_ok(other, "other");
+    assert_int_equal(weir_checkpoint_purge(cp, 1, &deleted, &err), 0);
+    assert_int_equal(deleted, 0);
+    weir_checkpoint_close(cp);
+}
+
+static void test_initial_offsets(void **state)
+{
+    struct fixture *fx = *state;
+    struct weir_checkpoint *cp = open_ok(fx->dir, "orders");
+    struct weir_error err = {0};
+    char *json = (char *)"x";
+    assert_int_equal(weir_checkpoint_read_initial(cp, 0, &json, &err), WEIR_ENOTFOUND);
+    assert_null(json);
+    memset(&err, 0, sizeof err);
+    assert_int_equal(weir_checkpoint_write_initial(cp, 0, "{\"orders\":{\"0\":17}}", &err), 0);
+    assert_int_equal(weir_checkpoint_write_initial(cp, 2, "{\"rows\":0}", &err), 0);
+    /* resolved once: the same value again is fine, another is refused */
+    assert_int_equal(weir_checkpoint_write_initial(cp, 0, "{\"orders\":{\"0\":17}}", &err), 0);
+    assert_int_equal(weir_checkpoint_write_initial(cp, 0, "{\"orders\":{\"0\":18}}", &err), WEIR_EEXISTS);
+    memset(&err, 0, sizeof err);
+    assert_int_equal(weir_checkpoint_write_initial(cp, 1, "{oops", &err), WEIR_EINVAL);
+    memset(&err, 0, sizeof err);
+    assert_int_equal(weir_checkpoint_read_initial(cp, 0, &json, &err), 0);
+    assert_string_equal(json, "{\"orders\":{\"0\":17}}");
+    weir_free(json);
+    weir_checkpoint_close(cp);
+
+    char *text = get_file(fx->dir, "sources/0/0");
+    assert_string_equal(text, "v1\n{\"orders\":{\"0\":17}}");
+    free(text);
+    assert_false(exists(fx->dir, "sources/1"));
+
+    cp = open_ok(fx->dir, "orders");
+    assert_int_equal(weir_checkpoint_read_initial(cp, 2, &json, &err), 0);
+    assert_string_equal(json, "{\"rows\":0}");
+    weir_free(json);
+    weir_checkpoint_close(cp);
+    /* Spark's Kafka initial-offset file starts with a NUL byte */
+    char path[512];
+    snprintf(path, sizeof path, "%s/sources/3/0", fx->dir);
+    put_file(fx->dir, "sources/3/0", "");
+    FILE *f = fopen(path, "wb");
+    assert_non_null(f);
+    static const char spark[] = "\0v1\n{\"t\":{\"0\":5}}";
+    assert_int_equal(fwrite(spark, 1, sizeof spark - 1, f), sizeof spark - 1);
+    fclose(f);
+    cp = open_ok(fx->dir, "orders");
+    assert_int_equal(weir_checkpoint_read_initial(cp, 3, &json, &err), 0);
+    assert_string_equal(json, "{\"t\":{\"0\":5}}");
+    weir_free(json);
+    weir_checkpoint_close(cp);
+}
+
+static void test_stray_temp_cleanup(void **state)
+{
+    struct fixture *fx = *state;
+    make_committed(fx->dir, 2);
+    put_file(fx->dir, "offsets/.2.0a1b2c3d-dead-4bee-8f00-000000000000.tmp", "v1\n{\"batchWat");
+    put_file(fx->dir, "commits/.1.x.tmp", "v1\n");
+    put_file(fx->dir, ".metadata.y.tmp", "{");
+    put_file(fx->dir, "sources/0/.0.z.tmp", "v");
+    put_file(fx->dir, "offsets/README", "not a batch"); /* ignored, kept */
+    put_file(fx->dir, "offsets/007", "ignored: not a canonical batch id");
+    assert_int_equal(count_temp(fx->dir, "offsets"), 1);
+    struct weir_checkpoint *cp = open_ok(fx->dir, "orders");
+    assert_int_equal(count_temp(fx->dir, "offsets"), 0);
+    assert_int_equal(count_temp(fx->dir, "commits"), 0);
+    assert_int_equal(count_temp(fx->dir, ""), 0);
+    assert_int_equal(count_temp(fx->dir, "sources/0"), 0);
+    assert_true(exists(fx->dir, "offsets/README"));
+    assert_int_equal(weir_checkpoint_last_offsets(cp), 1);
+    assert_int_equal(weir_checkpoint_last_commit(cp), 1);
+    write_offsets(cp, 2, "{\"rows\":300}");
+    weir_checkpoint_close(cp);
+}
+
+/* The crash child: batch 0 complete, then batch 1 up to the crash point
+ * named by WEIR_CRASH_AT (set by the parent before exec). */
+static int crash_child(const char *dir, const char *which)
+{
+    struct weir_checkpoint *cp = NULL;
+    struct weir_error err = {0};
+    char *s = "{\"rows\":100}";
+    struct weir_offset_entry e = {.sources = &s, .nsources = 1};
+    if (weir_checkpoint_open(dir, "orders", &cp, &err) != 0 ||
+        weir_checkpoint_write_offsets(cp, 0, &e, &err) != 0 ||
+        weir_checkpoint_write_commit(cp, 0, 0, &err) != 0)
+        return 2;
+    s = "{\"rows\":200}";
+    if (weir_checkpoint_write_offsets(cp, 1, &e, &err) != 0)
+        return 3;
+    if (strcmp(which, "commit") == 0)
+        weir_checkpoint_write_commit(cp, 1, 0, &err);
+    weir_checkpoint_close(cp);
+    return 0; /* the crash point did not fire */
+}
+
+static void run_crash_child(const char *dir, const char *which, const char *crash_at)
+{
+    pid_t pid = fork();
+    assert_true(pid >= 0);
+    if (pid == 0) {
+        setenv("WEIR_CRASH_AT", crash_at, 1);
+        execl("/proc/self/exe", "test_stream_checkpoint", "--crash-child", dir, which, (char *)NULL);
+        _exit(127);
+    }
+    int status = 0;
+    assert_int_equal(waitpid(pid, &status, 0), pid);
+    if (!WIFSIGNALED(status) || WTERMSIG(status) != SIGKILL)
+        fail_msg("crash child for %s was not killed at %s (status %d)", which, crash_at, status);
+}
+
+static void test_crash_mid_offsets(void **state)
+{
+    struct fixture *fx = *state;
+    run_crash_child(fx->dir, "offsets", "checkpoint.offsets:2");
+    /* torn temp file left behind, offsets/1 never appeared */
+    assert_int_equal(count_temp(fx->dir, "offsets"), 1);
+    assert_false(exists(fx->dir, "offsets/1"));
+    struct weir_checkpoint *cp = open_ok(fx->dir, "orders");
+    assert_int_equal(count_temp(fx->dir, "offsets"), 0);
+    assert_int_equal(weir_checkpoint_last_offsets(cp), 0);
+    assert_int_equal(weir_checkpoint_last_commit(cp), 0);
+    /* the lock of the killed process is gone; batch 1 is planned anew */
+    write_offsets(cp, 1, "{\"rows\":250}");
+    weir_checkpoint_close(cp);
+}
+
+static void test_crash_mid_commit(void **state)
+{
+    struct fixture *fx = *state;
+    run_crash_child(fx->dir, "commit", "checkpoint.commit:2");
+    assert_int_equal(count_temp(fx->dir, "commits"), 1);
+    assert_false(exists(fx->dir, "commits/1"));
+    struct weir_checkpoint *cp = open_ok(fx->dir, "orders");
+    assert_int_equal(count_temp(fx->dir, "commits"), 0);
+    /* batch 1 is planned but not committed: it is rerun with its offsets */
+    assert_int_equal(weir_checkpoint_last_offsets(cp), 1);
+    assert_int_equal(weir_checkpoint_last_commit(cp), 0);
+    struct weir_offset_entry e;
+    struct weir_error err = {0};
+    assert_int_equal(weir_checkpoint_read_offsets(cp, 1, &e, &err), 0);
+    assert_string_equal(e.sources[0], "{\"rows\":200}");
+    weir_offset_entry_clear(&e);
+    write_commit(cp, 1);
+    weir_checkpoint_close(cp);
+}
+
+static void test_alloc_failures(void **state)
+{
+    struct fixture *fx = *state;
+    make_committed(fx->dir, 3);
+    /* every allocation of open + read + write fails once in turn */
+    bool completed = false;
+    for (long n = 0; n < 2000 && !completed; n++) {
+        struct weir_checkpoint *cp = NULL;
+        struct weir_error err = {0};
+        struct weir_offset_entry e = {0};
+        int64_t wm = 0;
+        weir_alloc_fail_after(n);
+        int rc = weir_checkpoint_open(fx->dir, "orders", &cp, &err);
+        if (rc == 0)
+            rc = weir_checkpoint_read_offsets(cp, 2, &e, &err);
+        if (rc == 0)
+            rc = weir_checkpoint_read_commit(cp, 2, &wm, &err);
+        weir_offset_entry_clear(&e);
+        if (rc == 0) {
+            char *s = "{\"rows\":400}";
+            struct weir_offset_entry w = {.sources = &s, .nsources = 1};
+            rc = weir_checkpoint_write_offsets(cp, 3, &w, &err);
+        }
+        weir_alloc_fail_after(-1);
+        if (rc == 0) {
+            completed = true;
+        } else {
+            assert_int_equal(rc, WEIR_ENOMEM);
+            assert_int_equal(err.code, WEIR_ENOMEM);
+            assert_null(strstr(err.message, "unknown"));
+        }
+        weir_checkpoint_close(cp);
+    }
+    assert_true(completed);
+    struct weir_checkpoint *cp = open_ok(fx->dir, "orders");
+    assert_int_equal(weir_checkpoint_last_offsets(cp), 3);
+    assert_int_equal(count_temp(fx->dir, "offsets"), 0);
+    weir_checkpoint_close(cp);
+}
+
+int main(int argc, char **argv)
+{
+    if (argc == 4 && strcmp(argv[1], "--crash-child") == 0)
+        return crash_child(argv[2], argv[3]);
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test_setup_teardown(test_new_checkpoint_layout, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_write_reopen_read_back, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_write_rules, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_other_pipeline, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_metadata_problems, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_version_header, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_unparsable_files, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_commit_without_offsets, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_too_many_uncommitted, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_gap_in_offsets, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_lock_same_process, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_lock_other_process, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_purge, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_initial_offsets, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_stray_temp_cleanup, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_crash_mid_offsets, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_crash_mid_commit, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_alloc_failures, setup, teardown),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
