@@ -543,3 +543,72 @@ int weir_column_append_from(struct weir_column *dst, const struct weir_column *s
         return WEIR_EINVAL;
     }
 }
+
+int weir_column_append_range(struct weir_column *dst, const struct weir_column *src, size_t start, size_t n)
+{
+    if (dst->type->kind != src->type->kind || dst->nchildren != src->nchildren || start > src->length ||
+        n > src->length - start)
+        return WEIR_EINVAL;
+    if (n == 0)
+        return 0;
+    size_t len0 = dst->length;
+    size_t nulls = count_nulls(src, start, start + n);
+    int rc = column_grow(dst, n);
+    if (rc == 0 && nulls > 0)
+        rc = column_need_validity(dst);
+    if (rc != 0)
+        return rc;
+    size_t width = weir_type_value_width(src->type);
+    if (width > 0) {
+        memcpy((uint8_t *)dst->data + len0 * width, (const uint8_t *)src->data + start * width, n * width);
+    } else {
+        switch (src->type->kind) {
+        case WEIR_TYPE_STRING:
+        case WEIR_TYPE_BINARY: {
+            size_t from = (size_t)src->offsets[start], to = (size_t)src->offsets[start + n];
+            if (to > from && (rc = bytes_grow(dst, to - from)) != 0)
+                return rc;
+            memcpy(dst->bytes + dst->bytes_len, src->bytes + from, to - from);
+            int64_t shift = (int64_t)dst->bytes_len - (int64_t)from;
+            for (size_t i = 1; i <= n; i++)
+                dst->offsets[len0 + i] = src->offsets[start + i] + shift;
+            dst->bytes_len += to - from;
+            break;
+        }
+        case WEIR_TYPE_STRUCT:
+            for (size_t i = 0; i < src->nchildren && rc == 0; i++)
+                rc = weir_column_append_range(&dst->children[i], &src->children[i], start, n);
+            break;
+        case WEIR_TYPE_ARRAY:
+        case WEIR_TYPE_MAP: {
+            size_t from = (size_t)src->offsets[start], to = (size_t)src->offsets[start + n];
+            int64_t shift = (int64_t)dst->children[0].length - (int64_t)from;
+            for (size_t k = 0; k < src->nchildren && rc == 0; k++)
+                rc = weir_column_append_range(&dst->children[k], &src->children[k], from, to - from);
+            for (size_t i = 1; rc == 0 && i <= n; i++)
+                dst->offsets[len0 + i] = src->offsets[start + i] + shift;
+            break;
+        }
+        default:
+            rc = WEIR_EINVAL;
+        }
+        if (rc != 0) {
+            for (size_t k = 0; k < dst->nchildren; k++)
+                column_truncate(&dst->children[k],
+                                src->type->kind == WEIR_TYPE_STRUCT ? len0 : (size_t)dst->offsets[len0]);
+            return rc;
+        }
+    }
+    if (dst->validity != NULL) {
+        for (size_t i = 0; i < n; i++) {
+            size_t d = len0 + i;
+            if (weir_column_is_valid(src, start + i))
+                dst->validity[d >> 3] |= (uint8_t)(1u << (d & 7));
+            else
+                dst->validity[d >> 3] &= (uint8_t) ~(1u << (d & 7));
+        }
+    }
+    dst->null_count += nulls;
+    dst->length = len0 + n;
+    return 0;
+}

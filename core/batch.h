@@ -102,6 +102,11 @@ int weir_column_reserve(struct weir_column *c, size_t n, size_t nbytes);
  * `dst`, which must have an equal type. */
 int weir_column_append_from(struct weir_column *dst, const struct weir_column *src, size_t row);
 
+/* Copy rows [start, start+n) of `src` onto the end of `dst` (equal types)
+ * in bulk: one memcpy per buffer, offsets rebased. On failure `dst` is
+ * unchanged. */
+int weir_column_append_range(struct weir_column *dst, const struct weir_column *src, size_t start, size_t n);
+
 /* Typed reads (no bounds check beyond an assert). */
 static inline int64_t weir_column_i64(const struct weir_column *c, size_t i)
 {

@@ -26,7 +26,12 @@
  * a data file were produced and before its upload is committed;
  * "delta.before_commit" right before the put-if-absent of the commit.
  *
- * Thread: the caller's; one writer per table handle at a time. */
+ * Threads: the caller's, plus one file thread: a group's rows that are due
+ * for a data file are handed to it (statistics, Parquet encoding, upload)
+ * while the caller goes on adding rows, so encoding overlaps decoding. At
+ * most one file is in flight; the next hand-off, commit and abort wait for
+ * it. One writer per table handle at a time. */
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -97,6 +102,25 @@ struct weir_delta_writer {
     int file_seq;
     int64_t rows, bytes;
     struct weir_buf pk;
+    struct file_job *job; /* the data file in flight, or NULL */
+};
+
+/* One data file being written by the file thread. The thread touches only
+ * the job; the writer collects it (job_wait) on its own thread. */
+struct file_job {
+    struct weir_store *store;
+    const struct weir_type *data_schema;
+    enum weir_parquet_codec codec;
+    struct weir_batch *batch; /* owned */
+    size_t group;             /* index into w->groups, for its partition values */
+    char *key;                /* store key */
+    char *stats;
+    uint64_t size;
+    bool uploaded; /* the upload committed: abort must delete key */
+    int rc;
+    struct weir_error err;
+    pthread_t thread;
+    bool threaded;
 };
 
 static const char *codec_ext(enum weir_parquet_codec c)
@@ -115,10 +139,13 @@ static const char *codec_ext(enum weir_parquet_codec c)
 
 /* ------------------------------------------------------------ lifetime */
 
+static int job_wait(struct weir_delta_writer *w, struct weir_error *err);
+
 static void writer_free(struct weir_delta_writer *w, bool delete_files)
 {
     if (!w)
         return;
+    job_wait(w, NULL); /* its file joins w->written */
     for (size_t i = 0; i < w->nwritten; i++) {
         if (delete_files) {
             struct weir_error e = {0};
@@ -165,77 +192,127 @@ void dl_writer_release(struct weir_delta_writer *w)
 
 /* ------------------------------------------------------------ data files */
 
-/* Write g->batch as one data file, record its add and free the batch. */
-static int flush_group(struct weir_delta_writer *w, struct group *g, struct weir_error *err)
+/* The file thread: statistics, Parquet bytes, upload. */
+static void *job_main(void *arg)
 {
+    struct file_job *j = arg;
     struct weir_store_upload *up = NULL;
     struct weir_parquet_writer *pw = NULL;
-    struct weir_buf path;
-    char *stats = NULL, *key = NULL;
-    char uuid[37], name[128];
-    int rc;
-    if (!g->batch || g->batch->nrows == 0)
-        return 0;
-    weir_buf_init(&path);
-    weir_uuid4(uuid);
-    snprintf(name, sizeof(name), "part-%05d-%s-c000%s.parquet", w->file_seq++, uuid, codec_ext(w->codec));
-    if (!(key = weir_asprintf("%s%s", g->dir, name)) ||
-        !dl_grow((void **)&w->written, &w->nwritten, &w->cap_written, sizeof(char *))) {
-        rc = weir_error_set(err, WEIR_ENOMEM, "out of memory");
-        goto done;
-    }
-    w->nwritten--; /* the slot is used once the upload is committed */
-    if ((rc = dl_stats_json(g->batch, &stats, err)))
-        goto done;
-    if ((rc = weir_store_upload_begin(w->t->store, key, &up, err)))
-        goto done;
     struct weir_parquet_writer_options po;
-    weir_parquet_writer_options_default(&po);
-    po.codec = w->codec;
     uint64_t size = 0;
-    if ((rc = weir_parquet_writer_create(&pw, w->data_schema, &po, weir_store_upload_output(up), err)) ||
-        (rc = weir_parquet_writer_write(pw, g->batch, err)) ||
-        (rc = weir_parquet_writer_close(pw, &size, err))) {
-        weir_error_prefix(err, "writing data file %s", key);
+    int rc;
+    if ((rc = dl_stats_json(j->batch, &j->stats, &j->err)) ||
+        (rc = weir_store_upload_begin(j->store, j->key, &up, &j->err)))
+        goto done;
+    weir_parquet_writer_options_default(&po);
+    po.codec = j->codec;
+    if ((rc = weir_parquet_writer_create(&pw, j->data_schema, &po, weir_store_upload_output(up), &j->err)) ||
+        (rc = weir_parquet_writer_write(pw, j->batch, &j->err)) ||
+        (rc = weir_parquet_writer_close(pw, &size, &j->err))) {
+        weir_error_prefix(&j->err, "writing data file %s", j->key);
         goto done;
     }
     WEIR_CRASH_POINT("delta.data_file");
-    rc = weir_store_upload_commit(up, &size, err);
+    rc = weir_store_upload_commit(up, &size, &j->err);
     up = NULL;
-    if (rc)
+    if (rc == 0) {
+        j->uploaded = true;
+        j->size = size;
+    }
+done:
+    weir_store_upload_abort(up);
+    weir_parquet_writer_destroy(pw);
+    j->rc = rc;
+    return NULL;
+}
+
+/* Wait for the file in flight and record its add (or return its error).
+ * err may be NULL (abort: only the cleanup matters). */
+static int job_wait(struct weir_delta_writer *w, struct weir_error *err)
+{
+    struct file_job *j = w->job;
+    struct weir_buf path;
+    int rc;
+    if (!j)
+        return 0;
+    w->job = NULL;
+    if (j->threaded)
+        pthread_join(j->thread, NULL);
+    weir_buf_init(&path);
+    rc = j->rc;
+    if (j->uploaded) {
+        /* deleted by abort from now on (the slot was reserved at hand-off) */
+        w->written[w->nwritten++] = j->key;
+        j->key = NULL;
+    }
+    if (rc) {
+        if (err)
+            *err = j->err;
         goto done;
-    w->written[w->nwritten++] = key; /* deleted by abort from now on */
-    key = NULL;
+    }
     if ((rc = dl_uri_encode(&path, w->written[w->nwritten - 1])) || (rc = weir_buf_append_byte(&path, 0))) {
         rc = weir_error_set(err, WEIR_ENOMEM, "out of memory");
         goto done;
     }
+    struct group *g = &w->groups[j->group];
     struct weir_delta_add add = {
         .path = (char *)path.data,
         .partition_values = g->pv,
         .n_partition_values = g->npv,
-        .size = (int64_t)size,
+        .size = (int64_t)j->size,
         .modification_time = w->now,
         .data_change = w->data_change,
-        .stats = stats,
+        .stats = j->stats,
     };
     if ((rc = weir_delta_actions_add_add(&w->acts, &add))) {
         rc = weir_error_set(err, WEIR_ENOMEM, "out of memory");
         goto done;
     }
-    w->rows += (int64_t)g->batch->nrows;
-    w->bytes += (int64_t)size;
-    weir_batch_destroy(g->batch);
+    w->rows += (int64_t)j->batch->nrows;
+    w->bytes += (int64_t)j->size;
+done:
+    weir_buf_free(&path);
+    weir_batch_destroy(j->batch);
+    weir_free(j->stats);
+    weir_free(j->key);
+    weir_free(j);
+    return rc;
+}
+
+/* Hand g's rows to the file thread (after the previous file is done). */
+static int flush_group(struct weir_delta_writer *w, struct group *g, struct weir_error *err)
+{
+    char uuid[37], name[128];
+    int rc;
+    if (!g->batch || g->batch->nrows == 0)
+        return 0;
+    if ((rc = job_wait(w, err)))
+        return rc;
+    struct file_job *j = weir_calloc(1, sizeof(*j));
+    weir_uuid4(uuid);
+    snprintf(name, sizeof(name), "part-%05d-%s-c000%s.parquet", w->file_seq++, uuid, codec_ext(w->codec));
+    if (!j || !(j->key = weir_asprintf("%s%s", g->dir, name)) ||
+        !dl_grow((void **)&w->written, &w->nwritten, &w->cap_written, sizeof(char *))) {
+        if (j)
+            weir_free(j->key);
+        weir_free(j);
+        return weir_error_set(err, WEIR_ENOMEM, "out of memory");
+    }
+    w->nwritten--; /* reserved: job_wait fills it */
+    j->store = w->t->store;
+    j->data_schema = w->data_schema;
+    j->codec = w->codec;
+    j->batch = g->batch;
+    j->group = (size_t)(g - w->groups);
     g->batch = NULL;
     w->pending -= g->mem;
     g->mem = 0;
-done:
-    weir_store_upload_abort(up);
-    weir_parquet_writer_destroy(pw);
-    weir_free(stats);
-    weir_free(key);
-    weir_buf_free(&path);
-    return rc;
+    w->job = j;
+    if (pthread_create(&j->thread, NULL, job_main, j) == 0)
+        j->threaded = true;
+    else
+        job_main(j); /* no thread to be had: write it here */
+    return 0;
 }
 
 /* Re-measure g; write it out at the target size; under memory pressure
@@ -272,7 +349,7 @@ int dl_writer_flush(struct weir_delta_writer *w, struct weir_error *err)
         if (rc)
             return rc;
     }
-    return 0;
+    return job_wait(w, err);
 }
 
 /* ------------------------------------------------------------ groups */
@@ -882,6 +959,33 @@ done:
 
 /* ------------------------------------------------------------ add */
 
+/* Append rows [start, start+n) of b to group g and account its memory. */
+static int copy_run(struct weir_delta_writer *w, struct group *g, const struct weir_batch *b, size_t start,
+                    size_t n, struct weir_error *err)
+{
+    const struct weir_type *ts = w->table_schema;
+    int rc;
+    if ((rc = group_ready(w, g)))
+        return weir_error_set(err, rc, "out of memory");
+    size_t dc = 0;
+    for (size_t i = 0; i < ts->nfields; i++) {
+        if (w->is_part[i])
+            continue;
+        struct weir_column *dst = &g->batch->columns[dc++];
+        if (w->colmap[i] >= 0)
+            rc = weir_column_append_range(dst, &b->columns[w->colmap[i]], start, n);
+        else
+            for (size_t k = 0; k < n && rc == 0; k++)
+                rc = weir_column_append_null(dst);
+        if (rc)
+            return weir_error_set(err, rc, "%s: copying column '%s' of rows %zu..%zu", w->t->root,
+                                  ts->fields[i].name, start, start + n - 1);
+    }
+    if ((rc = weir_batch_finish_rows(g->batch)))
+        return weir_error_set(err, rc, "internal: data batch columns out of step");
+    return account(w, g, err);
+}
+
 int weir_delta_writer_add(struct weir_delta_writer *w, const struct weir_batch *b, struct weir_error *err)
 {
     char **vals = NULL;
@@ -909,9 +1013,13 @@ int weir_delta_writer_add(struct weir_delta_writer *w, const struct weir_batch *
         rc = weir_error_set(err, WEIR_ENOMEM, "out of memory");
         goto done;
     }
-    struct group *g = NULL;
-    for (size_t r = 0; r < b->nrows; r++) {
-        if (!g || w->npart) {
+    /* rows go to their partition's group in runs of consecutive rows with
+     * the same partition values, copied column by column in bulk */
+    /* by index: get_group may move the group array */
+    size_t gi = SIZE_MAX, run = 0;
+    for (size_t r = 0; r <= b->nrows; r++) {
+        size_t ri = gi;
+        if (r < b->nrows && (gi == SIZE_MAX || w->npart)) {
             for (size_t k = 0, i = 0; i < ts->nfields; i++) {
                 if (!w->is_part[i])
                     continue;
@@ -922,34 +1030,19 @@ int weir_delta_writer_add(struct weir_delta_writer *w, const struct weir_batch *
                     goto done;
                 k++;
             }
-            if ((rc = pk_build(w, vals)) || (rc = get_group(w, vals, &g, err))) {
+            struct group *rg = NULL;
+            if ((rc = pk_build(w, vals)) || (rc = get_group(w, vals, &rg, err))) {
                 rc = weir_error_set(err, rc, "out of memory");
                 goto done;
             }
+            ri = (size_t)(rg - w->groups);
         }
-        if ((rc = group_ready(w, g))) {
-            rc = weir_error_set(err, rc, "out of memory");
+        if (gi != SIZE_MAX && (ri != gi || r == b->nrows) &&
+            (rc = copy_run(w, &w->groups[gi], b, run, r - run, err)))
             goto done;
-        }
-        size_t dc = 0;
-        for (size_t i = 0; i < ts->nfields; i++) {
-            if (w->is_part[i])
-                continue;
-            struct weir_column *dst = &g->batch->columns[dc++];
-            rc = w->colmap[i] < 0 ? weir_column_append_null(dst)
-                                  : weir_column_append_from(dst, &b->columns[w->colmap[i]], r);
-            if (rc) {
-                rc = weir_error_set(err, rc, "%s: copying column '%s' of row %zu", w->t->root,
-                                    ts->fields[i].name, r);
-                goto done;
-            }
-        }
-        if ((rc = weir_batch_finish_rows(g->batch))) {
-            weir_error_set(err, rc, "internal: data batch columns out of step");
-            goto done;
-        }
-        if ((g->batch->nrows & 1023) == 0 && (rc = account(w, g, err)))
-            goto done;
+        if (ri != gi)
+            run = r;
+        gi = ri;
     }
     rc = account_touched(w, err);
 done:

@@ -53,8 +53,8 @@ grep -o 'progress=.*' "$DIR/run1.log" | "$PY" -c '
 import json, sys
 for line in sys.stdin:
     p = json.loads(line.split("=", 1)[1])
-    print(f"  batch {p[\"batchId\"]}: {p[\"numInputRows\"]} rows in, {p[\"sink\"][\"numOutputRows\"]} written, "
-          f"{p[\"durationMs\"][\"triggerExecution\"]} ms")'
+    print("  batch %d: %d rows in, %d written, %d ms" % (p["batchId"], p["numInputRows"],
+          p["sink"]["numOutputRows"], p["durationMs"]["triggerExecution"]))'
 echo "log:        $(cd "$TABLE/_delta_log" && ls *.json | tr '\n' ' ')"
 echo "partitions: $(cd "$TABLE" && ls -d day=* | head -n 5 | tr '\n' ' ')..."
 

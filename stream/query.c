@@ -293,6 +293,19 @@ static void publish_progress(struct weir_query *q, int64_t id, int64_t trigger_m
 
 /* ------------------------------------------------------------ the loop */
 
+/* Log a retriable failure and sleep the capped exponential backoff with
+ * +-20% jitter, then double it. True if stop() came first. */
+static bool backoff_wait(struct weir_query *q, int64_t batch, const char *what, int attempt, int64_t *backoff,
+                         const struct weir_error *err)
+{
+    int64_t jitter = *backoff / 5;
+    int64_t sleep_ms = *backoff - jitter + (int64_t)(rand() % (int)(2 * jitter + 1));
+    WEIR_LOG(WEIR_LOG_WARN, q->p->name, batch, "%s failed (attempt %d), retrying in %lld ms: %s", what,
+             attempt, (long long)sleep_ms, err->message);
+    *backoff = *backoff * 2 > BACKOFF_MAX_MS ? BACKOFF_MAX_MS : *backoff * 2;
+    return wait_ms(q, sleep_ms);
+}
+
 /* Run batch `id` over [start, end) until it commits, retrying retriable
  * failures. Returns 0 when committed, 1 when stopped before committing,
  * or a fatal error code. */
@@ -330,14 +343,8 @@ static int run_batch_retrying(struct weir_query *q, int64_t id, int64_t trigger_
             return 1;
         if (!err->retriable)
             return rc;
-        /* capped exponential backoff with +-20% jitter */
-        int64_t jitter = backoff / 5;
-        int64_t sleep_ms = backoff - jitter + (int64_t)(rand() % (int)(2 * jitter + 1));
-        WEIR_LOG(WEIR_LOG_WARN, q->p->name, id, "batch failed (attempt %d), retrying in %lld ms: %s", attempt,
-                 (long long)sleep_ms, err->message);
-        if (wait_ms(q, sleep_ms))
+        if (backoff_wait(q, id, "batch", attempt, &backoff, err))
             return 1;
-        backoff = backoff * 2 > BACKOFF_MAX_MS ? BACKOFF_MAX_MS : backoff * 2;
     }
 }
 
@@ -423,6 +430,8 @@ int weir_query_run(struct weir_query *q, struct weir_error *err)
             goto done;
     }
     int64_t next_trigger_ns = weir_mono_ns();
+    int plan_attempt = 0;
+    int64_t plan_backoff = BACKOFF_FIRST_MS;
     while (!atomic_load(&q->stop)) {
         if (q->trigger == WEIR_TRIGGER_INTERVAL) {
             int64_t wait = (next_trigger_ns - weir_mono_ns()) / 1000000;
@@ -434,16 +443,17 @@ int weir_query_run(struct weir_query *q, struct weir_error *err)
         struct timings tm = {0};
         weir_source_plan_clear(&plan);
         if ((rc = q->src->ops->plan(q->src, committed_end, cap, avail, &plan, err))) {
-            if (err->retriable) {
-                WEIR_LOG(WEIR_LOG_WARN, name, next, "planning failed, retrying: %s", err->message);
-                weir_error_clear(err);
-                rc = 0;
-                if (wait_ms(q, BACKOFF_FIRST_MS))
-                    break;
-                continue;
-            }
-            goto done;
+            if (!err->retriable)
+                goto done;
+            rc = 0;
+            bool stopped = backoff_wait(q, next, "planning the batch", ++plan_attempt, &plan_backoff, err);
+            weir_error_clear(err);
+            if (stopped)
+                break;
+            continue;
         }
+        plan_attempt = 0;
+        plan_backoff = BACKOFF_FIRST_MS;
         tm.latest_offset = ms_since(t0);
         if (avail && !cap && !(cap = weir_strdup(plan.latest ? plan.latest : plan.end))) {
             rc = weir_error_set(err, WEIR_ENOMEM, "out of memory");

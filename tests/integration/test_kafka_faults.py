@@ -38,7 +38,10 @@ def test_broker_down_mid_run_retries_and_loses_nothing(tmp_path, weir_bin, kafka
         proc = start(weir_bin, write_config(tmp_path, p), stderr_path=logf)
         wait_for(lambda: len(progress(logf.read_text())) >= 2, 60, "two batches")
         broker.kill()
-        time.sleep(6)  # weir keeps trying while the broker is away
+        # longer than the source waits for a stalled read (30 s): the batch
+        # fails as retriable and the engine reruns it with backoff
+        wait_for(lambda: any("retrying" in l.get("msg", "") for l in log_lines(logf.read_text())), 90,
+                 "a retry while the broker is down")
         assert proc.poll() is None, logf.read_text()[-2000:]
         broker.start()
         broker.produce_json_bulk(topic, 50_000, partitions=4, seed=9, start_id=200_000)
@@ -49,7 +52,8 @@ def test_broker_down_mid_run_retries_and_loses_nothing(tmp_path, weir_bin, kafka
         assert proc.returncode == 0, logf.read_text()[-2000:]
         text = logf.read_text()
         assert not errors(text), errors(text)
-        assert any(l.get("level") == "warn" and "retrying" in l.get("msg", "") for l in log_lines(text)), text[-3000:]
+        retries = [l for l in log_lines(text) if l.get("level") == "warn" and "retrying in" in l.get("msg", "")]
+        assert retries, text[-3000:]
         ids = sorted(read_deltalake(str(tmp_path / "table")).column("id").to_pylist())
         assert ids == list(range(250_000))
     finally:

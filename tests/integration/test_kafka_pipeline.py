@@ -216,3 +216,19 @@ def test_design_example_runs_as_written(tmp_path, weir_bin, kafka, read_deltalak
             "id", "user", "amount", "ts", "day"}
     parts = sorted(d.name for d in (tmp_path / "orders").iterdir() if d.name.startswith("day="))
     assert parts == ["day=2024-03-01", "day=2024-03-02", "day=2024-03-03"]
+
+
+def test_starting_offsets_by_timestamp(tmp_path, weir_bin, kafka, read_deltalake):
+    import time
+    topic = kafka.unique_topic("ts")
+    kafka.create_topic(topic, 2)
+    kafka.produce(topic, [(i % 2, None, json.dumps({"id": i}).encode(), None) for i in range(10)])
+    time.sleep(0.5)
+    ts = int(time.time() * 1000)
+    time.sleep(0.5)
+    kafka.produce(topic, [(i % 2, None, json.dumps({"id": i}).encode(), None) for i in range(10, 25)])
+    p = kafka_pipeline(tmp_path, kafka, topic, schema="id LONG")
+    p["source"]["kafka"]["starting_offsets"] = ts
+    r = run(weir_bin, write_config(tmp_path, p), "--available-now")
+    assert r.returncode == 0, r.stderr
+    assert sorted(read_deltalake(p["sink"]["delta"]["path"]).column("id").to_pylist()) == list(range(10, 25))

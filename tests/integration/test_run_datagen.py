@@ -148,3 +148,41 @@ def test_datagen_to_console(tmp_path, weir_bin):
     rows = [json.loads(l) for l in r.stdout.splitlines() if l.startswith("{")]
     assert [x["id"] for x in rows] == [0, 1, 2, 3, 4]
     assert "-- batch 0: 5 rows" in r.stdout
+
+
+def test_optimize_every_compacts_in_the_background(tmp_path, weir_bin, read_deltalake):
+    p = datagen_pipeline(tmp_path, max_rows=8000, max_rows_per_trigger=500)
+    p["sink"]["delta"]["optimize_every"] = 4
+    r = run(weir_bin, write_config(tmp_path, p), "--available-now")
+    assert r.returncode == 0, r.stderr
+    table = tmp_path / "gen-table"
+    ops = [json.loads(l)["commitInfo"]["operation"] for f in sorted((table / "_delta_log").glob("*.json"))
+           for l in f.read_text().splitlines() if l.startswith('{"commitInfo"')]
+    assert ops.count("WRITE") == 16
+    assert "OPTIMIZE" in ops, ops
+    assert ids_of(read_deltalake, table) == list(range(8000))
+    # the compaction removed small files with dataChange=false
+    removes = [json.loads(l)["remove"] for f in sorted((table / "_delta_log").glob("*.json"))
+               for l in f.read_text().splitlines() if l.startswith('{"remove"')]
+    assert removes and all(x["dataChange"] is False for x in removes)
+
+
+def test_merge_schema_adds_columns_and_is_refused_without_it(tmp_path, weir_bin, read_deltalake):
+    table = tmp_path / "t"
+    first = datagen_pipeline(tmp_path, name="first", schema="id LONG", table=table, max_rows=100)
+    r = run(weir_bin, write_config(tmp_path, first), "--available-now")
+    assert r.returncode == 0, r.stderr
+    wider = datagen_pipeline(tmp_path, name="wider", schema="id LONG, note STRING", table=table, max_rows=50)
+    r = run(weir_bin, write_config(tmp_path, wider), "--available-now")
+    assert r.returncode == 1
+    msg = " ".join(e["msg"] for e in errors(r.stderr))
+    assert "'note'" in msg and "merge_schema" in msg, r.stderr
+    wider["sink"]["delta"]["merge_schema"] = True
+    wider["checkpoint"] = str(tmp_path / "wider-ckpt-2")
+    r = run(weir_bin, write_config(tmp_path, wider), "--available-now")
+    assert r.returncode == 0, r.stderr
+    t = read_deltalake(str(table))
+    assert t.column_names == ["id", "note"]
+    rows = t.to_pylist()
+    assert len(rows) == 150
+    assert sum(1 for x in rows if x["note"] is None) >= 100

@@ -324,6 +324,16 @@ static void fill_nested(struct weir_batch *b, int n)
     assert_int_equal(weir_batch_finish_rows(b), 0);
 }
 
+static size_t count_range_nulls(const struct weir_column *c, size_t from, size_t to)
+{
+    size_t n = 0;
+    for (size_t i = from; i < to; i++)
+        n += !weir_column_is_valid(c, i);
+    return n;
+}
+
+static void assert_same_shape(const struct weir_column *a, const struct weir_column *b);
+
 static void test_append_from_copies_nested_rows(void **state)
 {
     (void)state;
@@ -343,6 +353,55 @@ static void test_append_from_copies_nested_rows(void **state)
     /* bad row / mismatched kinds */
     assert_int_equal(weir_column_append_from(&dst->columns[0], &src->columns[0], 40), WEIR_EINVAL);
     assert_int_equal(weir_column_append_from(&dst->columns[0], &src->columns[1], 0), WEIR_EINVAL);
+    weir_batch_destroy(src);
+    weir_batch_destroy(dst);
+}
+
+static void test_append_range_equals_row_copies(void **state)
+{
+    (void)state;
+    struct weir_batch *src = batch_for(nested_ddl), *dst = batch_for(nested_ddl);
+    fill_nested(src, 60);
+    /* ranges of varying length, including empty ones, onto a non-empty column */
+    size_t cuts[] = {0, 0, 1, 7, 8, 23, 23, 41, 60};
+    for (size_t k = 0; k + 1 < sizeof cuts / sizeof cuts[0]; k++)
+        for (size_t c = 0; c < src->ncolumns; c++)
+            assert_int_equal(
+                weir_column_append_range(&dst->columns[c], &src->columns[c], cuts[k], cuts[k + 1] - cuts[k]),
+                0);
+    for (size_t c = 0; c < src->ncolumns; c++)
+        assert_int_equal(weir_column_append_range(&dst->columns[c], &src->columns[c], 10, 20), 0);
+    assert_int_equal(weir_batch_finish_rows(dst), 0);
+    assert_int_equal(dst->nrows, 80);
+    for (size_t r = 0; r < 60; r++)
+        for (size_t c = 0; c < src->ncolumns; c++)
+            assert_rows_equal(&src->columns[c], r, &dst->columns[c], r);
+    for (size_t r = 0; r < 20; r++)
+        for (size_t c = 0; c < src->ncolumns; c++)
+            assert_rows_equal(&src->columns[c], 10 + r, &dst->columns[c], 60 + r);
+    for (size_t c = 0; c < src->ncolumns; c++)
+        assert_int_equal(dst->columns[c].null_count,
+                         src->columns[c].null_count + count_range_nulls(&src->columns[c], 10, 30));
+    assert_int_equal(weir_column_append_range(&dst->columns[0], &src->columns[0], 50, 11), WEIR_EINVAL);
+    assert_int_equal(weir_column_append_range(&dst->columns[0], &src->columns[1], 0, 1), WEIR_EINVAL);
+    /* allocation failures leave the destination as it was */
+    struct weir_batch *d2 = batch_for(nested_ddl), *ref = batch_for(nested_ddl);
+    for (size_t c = 0; c < src->ncolumns; c++) {
+        assert_int_equal(weir_column_append_range(&d2->columns[c], &src->columns[c], 0, 5), 0);
+        assert_int_equal(weir_column_append_range(&ref->columns[c], &src->columns[c], 0, 5), 0);
+        for (long k = 0;; k++) {
+            weir_alloc_fail_after(k);
+            int rc = weir_column_append_range(&d2->columns[c], &src->columns[c], 5, 50);
+            weir_alloc_fail_after(-1);
+            if (rc == 0)
+                break;
+            assert_int_equal(rc, WEIR_ENOMEM);
+            assert_same_shape(&d2->columns[c], &ref->columns[c]);
+            assert_true(k < 100);
+        }
+    }
+    weir_batch_destroy(d2);
+    weir_batch_destroy(ref);
     weir_batch_destroy(src);
     weir_batch_destroy(dst);
 }
@@ -453,6 +512,7 @@ int main(void)
         cmocka_unit_test(test_lazy_validity_and_null_count),
         cmocka_unit_test(test_nested_struct_array_map),
         cmocka_unit_test(test_append_from_copies_nested_rows),
+        cmocka_unit_test(test_append_range_equals_row_copies),
         cmocka_unit_test(test_failed_appends_leave_columns_unchanged),
         cmocka_unit_test(test_create_under_allocation_failure_and_reserve),
     };
