@@ -72,6 +72,7 @@ static int ds_begin(struct weir_sink *base, int64_t batch_id, const struct weir_
     o.txn_version = batch_id;
     o.codec = codec_of(s->cfg->codec);
     o.target_file_bytes = (uint64_t)s->cfg->target_file_size;
+    o.max_pending_bytes = (uint64_t)s->cfg->max_buffer_size;
     o.merge_schema = s->cfg->merge_schema;
     int rc = weir_delta_writer_begin(s->t, schema, &o, &s->w, &res, err);
     if (rc) {

@@ -1487,7 +1487,7 @@ int weir_source_kafka_create(const struct weir_config_pipeline *pc, struct weir_
      * then what the offset handling depends on. */
     static const char *const defaults[][2] = {
         {"client.id", "weir"},
-        {"queued.max.messages.kbytes", "65536"},
+        {"queued.max.messages.kbytes", "98304"},
         {"queued.min.messages", "1000000"},
         {"fetch.max.bytes", "16777216"},
         {"max.partition.fetch.bytes", "4194304"},

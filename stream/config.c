@@ -319,6 +319,11 @@ static const struct opt opts[] = {
      .off2 = DELTA(npartition_by), .desc = "Partition columns, used when the table is created."},
     {"pipelines[].sink.delta", "target_file_size", T_SIZE, 0, "128MB", .min = 1024, .max = I64MAX,
      .off = DELTA(target_file_size), .desc = "Parquet file size to aim for."},
+    {"pipelines[].sink.delta", "max_buffer_size", T_SIZE, 0, "64MB", .min = 1048576, .max = I64MAX,
+     .off = DELTA(max_buffer_size),
+     .desc = "Memory for rows waiting to become data files, all partitions together; when full the "
+             "largest partition is written out (so files can be smaller than target_file_size). One more "
+             "file of this size may be in Parquet encoding at the same time."},
     {"pipelines[].sink.delta", "merge_schema", T_BOOL, 0, "false", .off = DELTA(merge_schema),
      .desc = "Add new nullable columns to the table schema; incompatible changes are refused."},
     {"pipelines[].sink.delta", "codec", T_ENUM, 0, "snappy", "snappy|zstd|gzip|none", .off = DELTA(codec),

@@ -106,6 +106,7 @@ struct weir_config_delta {
     char **partition_by;
     size_t npartition_by;
     int64_t target_file_size;
+    int64_t max_buffer_size;
     bool merge_schema;
     int codec;              /* enum weir_codec */
     int64_t optimize_every; /* 0: never */
