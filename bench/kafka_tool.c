@@ -212,13 +212,18 @@ done:
     return rc;
 }
 
-/* Number of partitions of `topic`; fails if the topic does not exist. */
-static int kt_topic_partitions(rd_kafka_t *rk, rd_kafka_topic_t *rkt, const char *topic, int *n,
-                               struct weir_error *err)
+/* A handle on `topic` into *rkt (the caller destroys it, also on failure)
+ * and its number of partitions into *n; fails if the topic does not exist. */
+static int kt_topic_open(rd_kafka_t *rk, const char *topic, rd_kafka_topic_t **rkt, int *n,
+                         struct weir_error *err)
 {
     const struct rd_kafka_metadata *md = NULL;
     int rc = 0;
-    rd_kafka_resp_err_t e = rd_kafka_metadata(rk, 0, rkt, &md, 15000);
+    *rkt = rd_kafka_topic_new(rk, topic, NULL);
+    if (!*rkt)
+        return weir_error_set(err, WEIR_EINVAL, "topic %s: %s", topic,
+                              rd_kafka_err2str(rd_kafka_last_error()));
+    rd_kafka_resp_err_t e = rd_kafka_metadata(rk, 0, *rkt, &md, 15000);
     if (e) {
         rc = weir_error_set(err, WEIR_EIO, "metadata for topic %s: %s", topic, rd_kafka_err2str(e));
         err->retriable = true;
@@ -290,15 +295,8 @@ static int kt_produce(const struct kt_args *a, struct weir_error *err)
     rd_kafka_t *rk = NULL;
     rd_kafka_topic_t *rkt = NULL;
     int rc, nparts = 0;
-    if ((rc = kt_client_create(&rk, RD_KAFKA_PRODUCER, a, defaults, &st, kt_delivery_cb, err)))
-        goto done;
-    rkt = rd_kafka_topic_new(rk, a->topic, NULL);
-    if (!rkt) {
-        rc = weir_error_set(err, WEIR_EINVAL, "topic %s: %s", a->topic,
-                            rd_kafka_err2str(rd_kafka_last_error()));
-        goto done;
-    }
-    if ((rc = kt_topic_partitions(rk, rkt, a->topic, &nparts, err)))
+    if ((rc = kt_client_create(&rk, RD_KAFKA_PRODUCER, a, defaults, &st, kt_delivery_cb, err)) ||
+        (rc = kt_topic_open(rk, a->topic, &rkt, &nparts, err)))
         goto done;
     int parts = a->partitions > 0 ? a->partitions : nparts;
     if (parts > nparts) {
@@ -391,15 +389,8 @@ static int kt_consume(const struct kt_args *a, struct weir_error *err)
     struct kt_part *parts = NULL;
     int rc, nparts = 0, remaining = 0;
     uint64_t records = 0, bytes = 0;
-    if ((rc = kt_client_create(&rk, RD_KAFKA_CONSUMER, a, defaults, NULL, NULL, err)))
-        goto done;
-    rkt = rd_kafka_topic_new(rk, a->topic, NULL);
-    if (!rkt) {
-        rc = weir_error_set(err, WEIR_EINVAL, "topic %s: %s", a->topic,
-                            rd_kafka_err2str(rd_kafka_last_error()));
-        goto done;
-    }
-    if ((rc = kt_topic_partitions(rk, rkt, a->topic, &nparts, err)))
+    if ((rc = kt_client_create(&rk, RD_KAFKA_CONSUMER, a, defaults, NULL, NULL, err)) ||
+        (rc = kt_topic_open(rk, a->topic, &rkt, &nparts, err)))
         goto done;
     parts = weir_calloc((size_t)nparts, sizeof *parts);
     msgs = weir_calloc(BATCH, sizeof *msgs);

@@ -47,6 +47,23 @@ void dl_checkpoint_key(char *buf, size_t n, int64_t version);
 /* URI decoding of add.path into a store key (malloc'd). */
 int dl_path_to_key(const char *path, char **key, struct weir_error *err);
 
+/* scan.c: one data file (an add.path) open for reading. All zero: nothing
+ * open. */
+struct dl_data_file {
+    char *key; /* its store key, for messages */
+    struct weir_input in;
+    bool in_open;
+    struct weir_parquet_reader *reader;
+};
+
+/* Opens the data file at add.path `path` into f (zeroed first). On failure
+ * f holds what was opened so far (f->key, when set, names the file); either
+ * way the caller ends with dl_data_file_close. */
+int dl_data_file_open(struct weir_delta_table *t, const char *path, struct dl_data_file *f,
+                      struct weir_error *err);
+/* Closes whatever f holds and zeroes it (no-op when zeroed). */
+void dl_data_file_close(struct dl_data_file *f);
+
 /* partition.c */
 void dl_civil_from_days(int64_t z, int64_t *y, int *m, int *d);
 int64_t dl_days_from_civil(int64_t y, int m, int d);

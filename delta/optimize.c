@@ -105,35 +105,24 @@ static char *partition_key(const struct weir_delta_metadata *md, const struct we
 static int rewrite_file(struct weir_delta_table *t, struct weir_delta_writer *w,
                         const struct weir_delta_add *a, struct weir_error *err)
 {
-    struct weir_parquet_reader *r = NULL;
+    struct dl_data_file f = {0};
     struct weir_batch *b = NULL;
-    struct weir_input in;
-    bool in_open = false;
-    char *key = NULL;
     int rc;
-    if ((rc = dl_path_to_key(a->path, &key, err)))
+    if ((rc = dl_data_file_open(t, a->path, &f, err)))
         goto done;
-    if ((rc = weir_store_input_open(t->store, key, &in, err)))
-        goto done;
-    in_open = true;
-    if ((rc = weir_parquet_reader_open(&r, &in, err)))
-        goto done;
-    int nrg = weir_parquet_reader_num_row_groups(r);
+    int nrg = weir_parquet_reader_num_row_groups(f.reader);
     for (int rg = 0; rg < nrg; rg++) {
-        if ((rc = weir_parquet_reader_read_row_group(r, rg, dl_writer_data_schema(w), &b, err)) ||
+        if ((rc = weir_parquet_reader_read_row_group(f.reader, rg, dl_writer_data_schema(w), &b, err)) ||
             (rc = dl_writer_add_data(w, a->partition_values, a->n_partition_values, b, err)))
             goto done;
         weir_batch_destroy(b);
         b = NULL;
     }
 done:
-    if (rc && key)
-        weir_error_prefix(err, "optimize: rewriting %s", key);
+    if (rc && f.key)
+        weir_error_prefix(err, "optimize: rewriting %s", f.key);
     weir_batch_destroy(b);
-    weir_parquet_reader_destroy(r);
-    if (in_open)
-        weir_store_input_close(&in);
-    weir_free(key);
+    dl_data_file_close(&f);
     return rc;
 }
 

@@ -1,7 +1,9 @@
 /* delta/scan.c - read a snapshot's live files: each file's Parquet row
  * groups are read with the table's data schema (projected), and partition
  * columns are materialized from add.partitionValues. One batch per row
- * group, handed to the caller's callback. Thread: the caller's. */
+ * group, handed to the caller's callback. Also opens one data file for
+ * reading (dl_data_file_open), for optimize's rewrites too. Thread: the
+ * caller's. */
 #include <string.h>
 
 #include "core/alloc.h"
@@ -35,6 +37,28 @@ static int add_data_columns(struct weir_type *want, const struct weir_type *from
         if (!is_partition(m, from->fields[i].name))
             rc = add_field_copy(want, &from->fields[i], true, err);
     return rc;
+}
+
+int dl_data_file_open(struct weir_delta_table *t, const char *path, struct dl_data_file *f,
+                      struct weir_error *err)
+{
+    int rc;
+    memset(f, 0, sizeof(*f));
+    if ((rc = dl_path_to_key(path, &f->key, err)))
+        return rc;
+    if ((rc = weir_store_input_open(t->store, f->key, &f->in, err)))
+        return rc;
+    f->in_open = true;
+    return weir_parquet_reader_open(&f->reader, &f->in, err);
+}
+
+void dl_data_file_close(struct dl_data_file *f)
+{
+    weir_parquet_reader_destroy(f->reader);
+    if (f->in_open)
+        weir_store_input_close(&f->in);
+    weir_free(f->key);
+    memset(f, 0, sizeof(*f));
 }
 
 int weir_delta_scan_schema(const struct weir_delta_snapshot *s, const char *const *columns, size_t ncolumns,
@@ -83,11 +107,8 @@ int weir_delta_scan(struct weir_delta_table *t, const struct weir_delta_snapshot
 {
     const struct weir_delta_metadata *m = weir_delta_snapshot_metadata(s);
     struct weir_type *outs = NULL, *want = NULL;
-    struct weir_parquet_reader *r = NULL;
+    struct dl_data_file f = {0};
     struct weir_batch *fb = NULL, *ob = NULL;
-    struct weir_input in;
-    bool in_open = false;
-    char *key = NULL;
     int rc;
     if ((rc = weir_delta_snapshot_check_read(s, err)))
         return rc;
@@ -106,17 +127,12 @@ int weir_delta_scan(struct weir_delta_table *t, const struct weir_delta_snapshot
         goto done;
     for (size_t fi = 0; fi < weir_delta_snapshot_num_files(s); fi++) {
         const struct weir_delta_add *a = weir_delta_snapshot_file(s, fi);
-        if ((rc = dl_path_to_key(a->path, &key, err)))
+        if ((rc = dl_data_file_open(t, a->path, &f, err)))
             goto done;
-        if ((rc = weir_store_input_open(weir_delta_table_store(t), key, &in, err)))
-            goto done;
-        in_open = true;
-        if ((rc = weir_parquet_reader_open(&r, &in, err)))
-            goto done;
-        int nrg = weir_parquet_reader_num_row_groups(r);
+        int nrg = weir_parquet_reader_num_row_groups(f.reader);
         for (int rg = 0; rg < nrg; rg++) {
-            if ((rc = weir_parquet_reader_read_row_group(r, rg, want, &fb, err))) {
-                weir_error_prefix(err, "%s", key);
+            if ((rc = weir_parquet_reader_read_row_group(f.reader, rg, want, &fb, err))) {
+                weir_error_prefix(err, "%s", f.key);
                 goto done;
             }
             if (!(ob = weir_batch_create(outs))) {
@@ -162,20 +178,12 @@ int weir_delta_scan(struct weir_delta_table *t, const struct weir_delta_snapshot
             if (rc)
                 goto done;
         }
-        weir_parquet_reader_destroy(r);
-        r = NULL;
-        weir_store_input_close(&in);
-        in_open = false;
-        weir_free(key);
-        key = NULL;
+        dl_data_file_close(&f);
     }
 done:
     weir_batch_destroy(fb);
     weir_batch_destroy(ob);
-    weir_parquet_reader_destroy(r);
-    if (in_open)
-        weir_store_input_close(&in);
-    weir_free(key);
+    dl_data_file_close(&f);
     weir_type_destroy(want);
     weir_type_destroy(outs);
     return rc;

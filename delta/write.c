@@ -180,6 +180,23 @@ static void writer_free(struct weir_delta_writer *w, bool delete_files)
     weir_free(w);
 }
 
+/* A new writer on table t with its clock at now_ms (<= 0: the clock), its
+ * file target at target (0: the default) and the pending cap that target
+ * implies; the caller fills the rest. NULL when out of memory. */
+static struct weir_delta_writer *writer_new(struct weir_delta_table *t, int64_t now_ms, uint64_t target)
+{
+    struct weir_delta_writer *w = weir_calloc(1, sizeof(*w));
+    if (!w)
+        return NULL;
+    w->t = t;
+    weir_delta_actions_init(&w->acts);
+    weir_buf_init(&w->pk);
+    w->now = now_ms > 0 ? now_ms : weir_now_ms();
+    w->target = target ? target : DEFAULT_TARGET;
+    w->max_pending = w->target > MIN_PENDING_CAP ? w->target : MIN_PENDING_CAP;
+    return w;
+}
+
 void weir_delta_writer_abort(struct weir_delta_writer *w)
 {
     writer_free(w, true);
@@ -495,7 +512,26 @@ static int account_touched(struct weir_delta_writer *w, struct weir_error *err)
     return rc;
 }
 
+/* After a failed add: the groups it touched are no longer marked. */
+static void touched_reset(struct weir_delta_writer *w)
+{
+    for (size_t i = 0; i < w->ntouched; i++)
+        w->groups[w->touched[i]].touched = false;
+    w->ntouched = 0;
+}
+
 /* ------------------------------------------------------------ schemas */
+
+static int type_text(struct weir_buf *b, const struct weir_type *t);
+
+/* A nested type's text, marked NOT NULL unless it may hold nulls. */
+static int child_text(struct weir_buf *b, const struct weir_type *t, bool nullable)
+{
+    int rc = type_text(b, t);
+    if (rc == 0 && !nullable)
+        rc = weir_buf_append_str(b, " NOT NULL");
+    return rc;
+}
 
 /* DDL-like display with nested NOT NULL markers (for error messages). */
 static int type_text(struct weir_buf *b, const struct weir_type *t)
@@ -507,17 +543,13 @@ static int type_text(struct weir_buf *b, const struct weir_type *t)
         for (size_t i = 0; i < t->nfields && rc == 0; i++) {
             rc = weir_buf_printf(b, "%s%s: ", i ? ", " : "", t->fields[i].name);
             if (rc == 0)
-                rc = type_text(b, t->fields[i].type);
-            if (rc == 0 && !t->fields[i].nullable)
-                rc = weir_buf_append_str(b, " NOT NULL");
+                rc = child_text(b, t->fields[i].type, t->fields[i].nullable);
         }
         return rc ? rc : weir_buf_append_byte(b, '>');
     case WEIR_TYPE_ARRAY:
         rc = weir_buf_append_str(b, "array<");
         if (rc == 0)
-            rc = type_text(b, t->element);
-        if (rc == 0 && !t->contains_null)
-            rc = weir_buf_append_str(b, " NOT NULL");
+            rc = child_text(b, t->element, t->contains_null);
         return rc ? rc : weir_buf_append_byte(b, '>');
     case WEIR_TYPE_MAP:
         rc = weir_buf_append_str(b, "map<");
@@ -526,9 +558,7 @@ static int type_text(struct weir_buf *b, const struct weir_type *t)
         if (rc == 0)
             rc = weir_buf_append_str(b, ", ");
         if (rc == 0)
-            rc = type_text(b, t->value);
-        if (rc == 0 && !t->value_contains_null)
-            rc = weir_buf_append_str(b, " NOT NULL");
+            rc = child_text(b, t->value, t->value_contains_null);
         return rc ? rc : weir_buf_append_byte(b, '>');
     default: {
         char *s = weir_type_to_display(t);
@@ -799,6 +829,20 @@ static int layout_init(struct weir_delta_writer *w, const struct weir_delta_meta
     return 0;
 }
 
+/* Lays out w's files for the metadata md (layout_init) and hands w to
+ * *out; on failure w is freed. Either way the caller no longer owns w. */
+static int writer_ready(struct weir_delta_writer *w, const struct weir_delta_metadata *md,
+                        struct weir_delta_writer **out, struct weir_error *err)
+{
+    int rc = layout_init(w, md, err);
+    if (rc) {
+        writer_free(w, false); /* nothing written yet */
+        return rc;
+    }
+    *out = w;
+    return 0;
+}
+
 /* ------------------------------------------------------------ begin */
 
 /* The latest snapshot through the handle's cache; *snap NULL when the
@@ -853,23 +897,18 @@ int weir_delta_writer_begin(struct weir_delta_table *t, const struct weir_type *
     res->version = -1;
     if (!schema || schema->kind != WEIR_TYPE_STRUCT)
         return weir_error_set(err, WEIR_EINVAL, "%s: the batch schema must be a struct", t->root);
-    if (!(w = weir_calloc(1, sizeof(*w)))) {
+    if (!(w = writer_new(t, opts->now_ms, opts->target_file_bytes))) {
         rc = weir_error_set(err, WEIR_ENOMEM, "out of memory");
         goto done;
     }
-    w->t = t;
-    weir_delta_actions_init(&w->acts);
-    weir_buf_init(&w->pk);
     w->mode = opts->mode;
     w->codec = opts->codec;
     w->data_change = true;
     w->checkpoint = opts->checkpoint;
     w->max_retries = opts->max_retries;
     w->txn_version = opts->txn_version;
-    w->now = opts->now_ms > 0 ? opts->now_ms : weir_now_ms();
-    w->target = opts->target_file_bytes ? opts->target_file_bytes : DEFAULT_TARGET;
-    w->max_pending = opts->max_pending_bytes ? opts->max_pending_bytes
-                                             : (w->target > MIN_PENDING_CAP ? w->target : MIN_PENDING_CAP);
+    if (opts->max_pending_bytes)
+        w->max_pending = opts->max_pending_bytes;
     if ((opts->txn_app_id && opts->txn_version >= 0 && !(w->app_id = weir_strdup(opts->txn_app_id))) ||
         !(w->engine_info = weir_strdup(opts->engine_info ? opts->engine_info : WEIR_DELTA_ENGINE_INFO)) ||
         !(w->in_schema = weir_type_clone(schema))) {
@@ -948,9 +987,7 @@ int weir_delta_writer_begin(struct weir_delta_table *t, const struct weir_type *
             goto done;
         }
     }
-    if ((rc = layout_init(w, md, err)))
-        goto done;
-    *out = w;
+    rc = writer_ready(w, md, out, err);
     w = NULL;
 done:
     writer_free(w, false); /* nothing written yet */
@@ -1049,11 +1086,8 @@ done:
     for (size_t k = 0; vals && k < w->npart; k++)
         weir_free(vals[k]);
     weir_free(vals);
-    if (rc) {
-        for (size_t i = 0; i < w->ntouched; i++)
-            w->groups[w->touched[i]].touched = false;
-        w->ntouched = 0;
-    }
+    if (rc)
+        touched_reset(w);
     return rc;
 }
 
@@ -1238,31 +1272,23 @@ int dl_writer_begin_rewrite(struct weir_delta_table *t, const struct weir_delta_
                             struct weir_delta_writer **out, struct weir_error *err)
 {
     const struct weir_delta_metadata *md = weir_delta_snapshot_metadata(s);
-    struct weir_delta_writer *w = weir_calloc(1, sizeof(*w));
+    struct weir_delta_writer *w = writer_new(t, now_ms, target_file_bytes);
     int rc = 0;
     *out = NULL;
     if (!w)
         return weir_error_set(err, WEIR_ENOMEM, "out of memory");
-    w->t = t;
-    weir_delta_actions_init(&w->acts);
-    weir_buf_init(&w->pk);
     w->mode = WEIR_DELTA_APPEND;
     w->codec = codec;
     w->data_change = false;
     w->checkpoint = true;
     w->txn_version = -1;
-    w->now = now_ms > 0 ? now_ms : weir_now_ms();
-    w->target = target_file_bytes ? target_file_bytes : DEFAULT_TARGET;
-    w->max_pending = w->target > MIN_PENDING_CAP ? w->target : MIN_PENDING_CAP;
     w->read_version = weir_delta_snapshot_version(s);
     if (!(w->engine_info = weir_strdup(WEIR_DELTA_ENGINE_INFO)) ||
         !(w->table_schema = weir_type_clone(md->schema))) {
         rc = weir_error_set(err, WEIR_ENOMEM, "out of memory");
         goto done;
     }
-    if ((rc = layout_init(w, md, err)))
-        goto done;
-    *out = w;
+    rc = writer_ready(w, md, out, err);
     w = NULL;
 done:
     writer_free(w, false);
@@ -1312,11 +1338,8 @@ int dl_writer_add_data(struct weir_delta_writer *w, const struct weir_delta_kv *
     }
     rc = account_touched(w, err);
 done:
-    if (rc) {
-        for (size_t i = 0; i < w->ntouched; i++)
-            w->groups[w->touched[i]].touched = false;
-        w->ntouched = 0;
-    }
+    if (rc)
+        touched_reset(w);
     weir_free(vals); /* the values were borrowed */
     weir_free(map);
     return rc;

@@ -512,6 +512,22 @@ static int list_offsets(struct ksrc *s, const struct tplist *l, int64_t spec, in
     }
 }
 
+/* The log start (*lo) and end (*hi) offsets of every partition of `l`, in
+ * new arrays of max(l->n, 1) entries the caller frees (also on failure). */
+static int watermarks(struct ksrc *s, const struct tplist *l, int64_t **lo, int64_t **hi,
+                      struct weir_error *err)
+{
+    size_t n = l->n ? l->n : 1;
+    *lo = weir_calloc(n, sizeof(**lo));
+    *hi = weir_calloc(n, sizeof(**hi));
+    if (*lo == NULL || *hi == NULL)
+        return weir_error_set(err, WEIR_ENOMEM, "source.kafka: out of memory");
+    int rc = list_offsets(s, l, RD_KAFKA_OFFSET_BEGINNING, *lo, KAFKA_STALL_MS, err);
+    if (rc == 0)
+        rc = list_offsets(s, l, RD_KAFKA_OFFSET_END, *hi, KAFKA_STALL_MS, err);
+    return rc;
+}
+
 /* The data-loss rule: fail (not retriable) or warn and count `lost`. */
 static int data_loss(struct ksrc *s, const char *topic, int32_t part, int64_t expected, int64_t lo,
                      int64_t hi, int64_t lost, bool count, const char *why, struct weir_error *err)
@@ -551,17 +567,12 @@ static int kafka_initial(struct weir_source *base, char **out, struct weir_error
     int rc = subscription(s, &parts, err);
     if (rc != 0)
         goto done;
-    size_t n = parts.n ? parts.n : 1;
-    lo = weir_calloc(n, sizeof(*lo));
-    hi = weir_calloc(n, sizeof(*hi));
-    ts = weir_calloc(n, sizeof(*ts));
-    if (lo == NULL || hi == NULL || ts == NULL) {
+    if ((rc = watermarks(s, &parts, &lo, &hi, err)) != 0)
+        goto done;
+    if ((ts = weir_calloc(parts.n ? parts.n : 1, sizeof(*ts))) == NULL) {
         rc = weir_error_set(err, WEIR_ENOMEM, "source.kafka: out of memory");
         goto done;
     }
-    if ((rc = list_offsets(s, &parts, RD_KAFKA_OFFSET_BEGINNING, lo, KAFKA_STALL_MS, err)) != 0 ||
-        (rc = list_offsets(s, &parts, RD_KAFKA_OFFSET_END, hi, KAFKA_STALL_MS, err)) != 0)
-        goto done;
     if (k->starting_offsets == WEIR_START_TIMESTAMP &&
         (rc = list_offsets(s, &parts, k->starting_timestamp_ms, ts, KAFKA_STALL_MS, err)) != 0)
         goto done;
@@ -722,19 +733,16 @@ static int kafka_plan(struct weir_source *base, const char *start, const char *c
             goto done;
     }
     size_t n = parts.n ? parts.n : 1;
-    lo = weir_calloc(n, sizeof(*lo));
-    hi = weir_calloc(n, sizeof(*hi));
     eff = weir_calloc(n, sizeof(*eff));
     top = weir_calloc(n, sizeof(*top));
     b = weir_calloc(n, sizeof(*b));
     q = weir_calloc(n, sizeof(*q));
     frac = weir_calloc(n, sizeof(*frac));
-    if (!lo || !hi || !eff || !top || !b || !q || !frac) {
+    if (!eff || !top || !b || !q || !frac) {
         rc = weir_error_set(err, WEIR_ENOMEM, "source.kafka: out of memory");
         goto done;
     }
-    if ((rc = list_offsets(s, &parts, RD_KAFKA_OFFSET_BEGINNING, lo, KAFKA_STALL_MS, err)) != 0 ||
-        (rc = list_offsets(s, &parts, RD_KAFKA_OFFSET_END, hi, KAFKA_STALL_MS, err)) != 0)
+    if ((rc = watermarks(s, &parts, &lo, &hi, err)) != 0)
         goto done;
     int64_t total = 0;
     bool changed = false;
@@ -1161,15 +1169,12 @@ static int kafka_read(struct weir_source *base, const char *start, const char *e
         goto done;
     size_t n = en.n ? en.n : 1;
     r.p = weir_calloc(n, sizeof(*r.p));
-    lo = weir_calloc(n, sizeof(*lo));
-    hi = weir_calloc(n, sizeof(*hi));
     r.batch = weir_batch_create(s->base.schema);
-    if (!r.p || !lo || !hi || !r.batch) {
+    if (!r.p || !r.batch) {
         rc = weir_error_set(err, WEIR_ENOMEM, "source.kafka: out of memory");
         goto done;
     }
-    if ((rc = list_offsets(s, &en, RD_KAFKA_OFFSET_BEGINNING, lo, KAFKA_STALL_MS, err)) != 0 ||
-        (rc = list_offsets(s, &en, RD_KAFKA_OFFSET_END, hi, KAFKA_STALL_MS, err)) != 0)
+    if ((rc = watermarks(s, &en, &lo, &hi, err)) != 0)
         goto done;
     assign = rd_kafka_topic_partition_list_new((int)n);
     for (size_t i = 0; i < en.n; i++) {

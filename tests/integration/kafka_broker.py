@@ -473,51 +473,17 @@ class KafkaBroker:
         self._topic_seq = getattr(self, "_topic_seq", 0) + 1
         return f"{prefix}-{os.getpid()}-{self._topic_seq}-{uuid.uuid4().hex[:8]}"
 
-    def consume_values(self, topic, timeout=120):
-        """Values of every record from the log start to the current high
-        watermark (partition by partition in offset order); fast enough for
-        millions of records."""
+    def _records(self, topic, timeout, what):
+        """Yields every record of `topic` from the log start to the current
+        high watermark (partition by partition in offset order; partitions
+        interleave); fast enough for millions of records. `what` names the
+        caller in errors."""
         from confluent_kafka import Consumer, KafkaError as CKError, TopicPartition
 
         low, high = self.start_offsets(topic), self.end_offsets(topic)
         todo = {p for p in high if high[p] > low[p]}
-        per = {p: [] for p in todo}
-        if todo:
-            c = Consumer({"bootstrap.servers": self.bootstrap, "group.id": "weir-test-read",
-                          "enable.auto.commit": False, "enable.partition.eof": True,
-                          "logger": _NullLogger()})
-            try:
-                c.assign([TopicPartition(topic, p, low[p]) for p in sorted(todo)])
-                deadline = time.monotonic() + timeout
-                while todo:
-                    if time.monotonic() > deadline:
-                        raise KafkaError(f"consume {topic}: partitions {sorted(todo)} not read in {timeout}s")
-                    for m in c.consume(num_messages=10000, timeout=0.5):
-                        p = m.partition()
-                        if m.error():
-                            if m.error().code() == CKError._PARTITION_EOF:
-                                if m.offset() >= high[p]:
-                                    todo.discard(p)
-                                continue
-                            raise KafkaError(f"consume {topic} [{p}]: {m.error()}")
-                        if p in todo and m.offset() < high[p]:
-                            per[p].append(m.value())
-                        if m.offset() >= high[p] - 1:
-                            todo.discard(p)
-            finally:
-                c.close()
-        return [v for p in sorted(per) for v in per[p]]
-
-    def read(self, topic, timeout=30):
-        """Every record of `topic` from the log start to the current high
-        watermark, ordered by (partition, offset)."""
-        from confluent_kafka import Consumer, KafkaError as CKError, TopicPartition
-
-        low, high = self.start_offsets(topic), self.end_offsets(topic)
-        todo = {p for p in high if high[p] > low[p]}
-        out = []
         if not todo:
-            return out
+            return
         c = Consumer({"bootstrap.servers": self.bootstrap, "group.id": "weir-test-read",
                       "enable.auto.commit": False, "enable.partition.eof": True,
                       "logger": _NullLogger()})
@@ -526,24 +492,36 @@ class KafkaBroker:
             deadline = time.monotonic() + timeout
             while todo:
                 if time.monotonic() > deadline:
-                    raise KafkaError(f"read {topic}: partitions {sorted(todo)} not read to their end in {timeout}s")
-                m = c.poll(0.5)
-                if m is None:
-                    continue
-                if m.error():
-                    if m.error().code() == CKError._PARTITION_EOF:
-                        if m.offset() >= high[m.partition()]:
-                            todo.discard(m.partition())
-                        continue
-                    raise KafkaError(f"read {topic} [{m.partition()}]: {m.error()}")
-                p = m.partition()
-                if p in todo and m.offset() < high[p]:
-                    out.append(KafkaRecord(p, m.offset(), m.key(), m.value(), m.headers() or [],
-                                           m.timestamp()[1]))
-                if m.offset() >= high[p] - 1:
-                    todo.discard(p)
+                    raise KafkaError(f"{what} {topic}: partitions {sorted(todo)} not read to their end in {timeout}s")
+                for m in c.consume(num_messages=10000, timeout=0.5):
+                    p = m.partition()
+                    if m.error():
+                        if m.error().code() == CKError._PARTITION_EOF:
+                            if m.offset() >= high[p]:
+                                todo.discard(p)
+                            continue
+                        raise KafkaError(f"{what} {topic} [{p}]: {m.error()}")
+                    if p in todo and m.offset() < high[p]:
+                        yield m
+                    if m.offset() >= high[p] - 1:
+                        todo.discard(p)
         finally:
             c.close()
+
+    def consume_values(self, topic, timeout=120):
+        """Values of every record from the log start to the current high
+        watermark (partition by partition in offset order); fast enough for
+        millions of records."""
+        per = {}
+        for m in self._records(topic, timeout, "consume"):
+            per.setdefault(m.partition(), []).append(m.value())
+        return [v for p in sorted(per) for v in per[p]]
+
+    def read(self, topic, timeout=30):
+        """Every record of `topic` from the log start to the current high
+        watermark, ordered by (partition, offset)."""
+        out = [KafkaRecord(m.partition(), m.offset(), m.key(), m.value(), m.headers() or [], m.timestamp()[1])
+               for m in self._records(topic, timeout, "read")]
         out.sort(key=lambda r: (r.partition, r.offset))
         return out
 

@@ -4,6 +4,7 @@ stderr, {"msg": "progress", "progress": {...}})."""
 import json
 import os
 import subprocess
+import time
 
 
 def write_config(tmp_path, *pipelines, name="weir.json", **top):
@@ -20,6 +21,30 @@ def datagen_pipeline(tmp_path, name="gen", schema="id LONG, user STRING, amount 
         "source": {"datagen": {"schema": schema, "seed": 1, **datagen}},
         "sink": {"delta": {"path": str(table or tmp_path / f"{name}-table")}},
     }
+
+
+def kafka_pipeline(tmp_path, name, bootstrap, topic, schema, interval, max_offsets_per_trigger, table=None):
+    """A pipeline reading `topic` from the earliest offset, decoding JSON
+    values with `schema`, into a Delta table (default tmp_path/table)."""
+    return {
+        "name": name,
+        "checkpoint": str(tmp_path / "ckpt"),
+        "trigger": {"interval": interval},
+        "source": {"kafka": {"bootstrap_servers": bootstrap, "topics": [topic],
+                             "starting_offsets": "earliest", "max_offsets_per_trigger": max_offsets_per_trigger}},
+        "transform": [{"decode": {"format": "json", "schema": schema}}],
+        "sink": {"delta": {"path": str(table or tmp_path / "table")}},
+    }
+
+
+def wait_for(pred, timeout, what):
+    """Polls pred() every 0.2 s until it is true; fails after timeout seconds."""
+    end = time.time() + timeout
+    while time.time() < end:
+        if pred():
+            return
+        time.sleep(0.2)
+    raise AssertionError(f"timed out waiting for {what}")
 
 
 def env_with(**extra):

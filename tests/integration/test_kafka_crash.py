@@ -11,7 +11,7 @@ import random
 import signal
 import time
 
-from pipeline import env_with, run, start, write_config
+from pipeline import env_with, kafka_pipeline, run, start, write_config
 
 N = 500_000
 KILLS = 20
@@ -25,15 +25,8 @@ def test_random_kills_and_crash_points_lose_and_duplicate_nothing(tmp_path, weir
     topic = kafka.unique_topic("crash")
     kafka.create_topic(topic, 8)
     table = tmp_path / "table"
-    p = {
-        "name": "crash",
-        "checkpoint": str(tmp_path / "ckpt"),
-        "trigger": {"interval": "300ms"},
-        "source": {"kafka": {"bootstrap_servers": kafka.bootstrap, "topics": [topic],
-                             "starting_offsets": "earliest", "max_offsets_per_trigger": 25_000}},
-        "transform": [{"decode": {"format": "json", "schema": "id LONG, user STRING, amount DOUBLE"}}],
-        "sink": {"delta": {"path": str(table)}},
-    }
+    p = kafka_pipeline(tmp_path, "crash", kafka.bootstrap, topic, "id LONG, user STRING, amount DOUBLE", "300ms",
+                       25_000, table=table)
     cfg = write_config(tmp_path, p)
     background = N - TOP_UP * len(POINTS)
     producer = kafka.produce_json_bulk_async(topic, background, partitions=8, seed=3, rate=20_000)

@@ -3,18 +3,8 @@ is a retriable error (the batch reruns with backoff and nothing is lost or
 doubled), and a fatal error in one pipeline stops only that pipeline."""
 import json
 import signal
-import time
 
-from pipeline import errors, log_lines, progress, start, write_config
-
-
-def wait_for(pred, timeout, what):
-    end = time.time() + timeout
-    while time.time() < end:
-        if pred():
-            return
-        time.sleep(0.2)
-    raise AssertionError(f"timed out waiting for {what}")
+from pipeline import errors, kafka_pipeline, log_lines, progress, start, wait_for, write_config
 
 
 def test_broker_down_mid_run_retries_and_loses_nothing(tmp_path, weir_bin, kafka_tool, read_deltalake):
@@ -25,15 +15,7 @@ def test_broker_down_mid_run_retries_and_loses_nothing(tmp_path, weir_bin, kafka
         topic = "faults"
         broker.create_topic(topic, 4)
         broker.produce_json_bulk(topic, 200_000, partitions=4, seed=9)
-        p = {
-            "name": "faults",
-            "checkpoint": str(tmp_path / "ckpt"),
-            "trigger": {"interval": "200ms"},
-            "source": {"kafka": {"bootstrap_servers": broker.bootstrap, "topics": [topic],
-                                 "starting_offsets": "earliest", "max_offsets_per_trigger": 20_000}},
-            "transform": [{"decode": {"format": "json", "schema": "id LONG"}}],
-            "sink": {"delta": {"path": str(tmp_path / "table")}},
-        }
+        p = kafka_pipeline(tmp_path, "faults", broker.bootstrap, topic, "id LONG", "200ms", 20_000)
         logf = tmp_path / "weir.log"
         proc = start(weir_bin, write_config(tmp_path, p), stderr_path=logf)
         wait_for(lambda: len(progress(logf.read_text())) >= 2, 60, "two batches")

@@ -7,10 +7,13 @@ import pathlib
 ROOT = pathlib.Path(__file__).resolve().parents[2]
 
 
-def test_example_config_is_valid(run_weir):
-    r = run_weir("validate", str(ROOT / "examples" / "orders-bronze.json"))
-    assert r.returncode == 0, r.stderr
-    assert "ok (1 pipeline)" in r.stdout
+def test_example_configs_are_valid(run_weir):
+    examples = sorted((ROOT / "examples").glob("*.json"))
+    assert len(examples) >= 2
+    for ex in examples:
+        r = run_weir("validate", str(ex))
+        assert r.returncode == 0, (ex, r.stderr)
+        assert "ok (1 pipeline)" in r.stdout
 
 
 def test_broken_config_reports_every_key_path(tmp_path, run_weir):

@@ -21,37 +21,12 @@
 #include "core/alloc.h"
 #include "delta/delta.h"
 #include "delta/write_int.h"
+#include "test_util.h"
 
-struct fx {
-    char dir[64];
-    char table[128];
-};
-
-static int rm_one(const char *p, const struct stat *st, int flag, struct FTW *f)
-{
-    (void)st;
-    (void)flag;
-    (void)f;
-    return remove(p);
-}
-
+/* fx->path is the table, "<dir>/t" (created by the first write). */
 static int setup(void **state)
 {
-    struct fx *fx = calloc(1, sizeof *fx);
-    strcpy(fx->dir, "/tmp/weir-test-dopt-XXXXXX");
-    if (!mkdtemp(fx->dir))
-        return -1;
-    snprintf(fx->table, sizeof fx->table, "%s/t", fx->dir);
-    *state = fx;
-    return 0;
-}
-
-static int teardown(void **state)
-{
-    struct fx *fx = *state;
-    nftw(fx->dir, rm_one, 16, FTW_DEPTH | FTW_PHYS);
-    free(fx);
-    return 0;
+    return tmp_fixture_setup(state, "dopt", "t");
 }
 
 static const char rows_ddl[] = "id LONG NOT NULL, name STRING, amount DOUBLE, day DATE, tags ARRAY<STRING>";
@@ -60,9 +35,7 @@ static const char rows_ddl[] = "id LONG NOT NULL, name STRING, amount DOUBLE, da
  * (or `day` when >= 0), tags ["t<id>"]. */
 static struct weir_batch *make_batch(int64_t from, size_t n, int32_t day)
 {
-    struct weir_type *s = NULL;
-    struct weir_error err = {0};
-    assert_int_equal(weir_schema_from_ddl(rows_ddl, &s, &err), 0);
+    struct weir_type *s = ddl_schema(rows_ddl);
     struct weir_batch *b = weir_batch_create(s);
     weir_type_destroy(s);
     for (size_t i = 0; i < n; i++) {
@@ -194,15 +167,11 @@ static int64_t latest(struct weir_delta_table *t)
 
 static char *read_commit(const char *table, int64_t v)
 {
-    char p[512];
-    snprintf(p, sizeof p, "%s/_delta_log/%020lld.json", table, (long long)v);
-    FILE *f = fopen(p, "rb");
-    assert_non_null(f);
-    char *buf = calloc(1, 1 << 20);
-    size_t n = fread(buf, 1, (1 << 20) - 1, f);
-    buf[n] = 0;
-    fclose(f);
-    return buf;
+    char rel[64];
+    snprintf(rel, sizeof rel, "_delta_log/%020lld.json", (long long)v);
+    char *text = file_read(table, rel);
+    assert_non_null(text);
+    return text;
 }
 
 static struct weir_delta_table *open_at(const char *path)
@@ -216,8 +185,8 @@ static struct weir_delta_table *open_at(const char *path)
 /* 20 small files -> 1; same rows; the stats of a normal write of the rows. */
 static void test_compact_twenty_files(void **state)
 {
-    struct fx *fx = *state;
-    struct weir_delta_table *t = open_at(fx->table);
+    struct tmp_fixture *fx = *state;
+    struct weir_delta_table *t = open_at(fx->path);
     struct weir_error err = {0};
     for (int i = 0; i < 20; i++)
         write_rows(t, i * 50, 50, -1, false, WEIR_DELTA_APPEND);
@@ -235,7 +204,7 @@ static void test_compact_twenty_files(void **state)
     assert_same_rows(&before, &after);
     rowset_free(&after);
     /* the commit: OPTIMIZE, dataChange=false everywhere */
-    char *c = read_commit(fx->table, 20);
+    char *c = read_commit(fx->path, 20);
     assert_memory_equal(c, "{\"commitInfo\":", 14);
     assert_non_null(strstr(c, "\"operation\":\"OPTIMIZE\""));
     assert_non_null(strstr(c, "\"operationParameters\":{\"predicate\":\"[]\",\"zOrderBy\":\"[]\"}"));
@@ -280,8 +249,8 @@ static void test_compact_twenty_files(void **state)
  * an overwrite (which removes the files being compacted) does. */
 static void test_concurrent_commits(void **state)
 {
-    struct fx *fx = *state;
-    struct weir_delta_table *t = open_at(fx->table), *other = open_at(fx->table);
+    struct tmp_fixture *fx = *state;
+    struct weir_delta_table *t = open_at(fx->path), *other = open_at(fx->path);
     struct weir_error err = {0};
     for (int i = 0; i < 5; i++)
         write_rows(t, i * 10, 10, -1, false, WEIR_DELTA_APPEND);
@@ -298,7 +267,7 @@ static void test_concurrent_commits(void **state)
     struct rowset rs = scan_rows(t, -1);
     assert_int_equal(rs.n, 60);
     rowset_free(&rs);
-    char *c = read_commit(fx->table, 6);
+    char *c = read_commit(fx->path, 6);
     assert_non_null(strstr(c, "\"readVersion\":4"));
     free(c);
 
@@ -322,7 +291,7 @@ static void test_concurrent_commits(void **state)
     size_t known = weir_delta_snapshot_num_files(s) + weir_delta_snapshot_num_tombstones(s);
     weir_delta_snapshot_destroy(s);
     char cmd[300];
-    snprintf(cmd, sizeof cmd, "find '%s' -name '*.parquet' -not -path '*_delta_log*' | wc -l", fx->table);
+    snprintf(cmd, sizeof cmd, "find '%s' -name '*.parquet' -not -path '*_delta_log*' | wc -l", fx->path);
     FILE *p = popen(cmd, "r");
     unsigned long ondisk = 0;
     assert_int_equal(fscanf(p, "%lu", &ondisk), 1);
@@ -345,8 +314,8 @@ static void test_concurrent_commits(void **state)
  * left alone. */
 static void test_partitions_separately(void **state)
 {
-    struct fx *fx = *state;
-    struct weir_delta_table *t = open_at(fx->table);
+    struct tmp_fixture *fx = *state;
+    struct weir_delta_table *t = open_at(fx->path);
     struct weir_error err = {0};
     for (int i = 0; i < 10; i++)
         write_rows(t, i * 30, 30, -1, true, WEIR_DELTA_APPEND); /* 3 files each */
@@ -381,8 +350,8 @@ static void test_partitions_separately(void **state)
 /* Nothing to do: version -1, no commit. */
 static void test_nothing_to_do(void **state)
 {
-    struct fx *fx = *state;
-    struct weir_delta_table *t = open_at(fx->table);
+    struct tmp_fixture *fx = *state;
+    struct weir_delta_table *t = open_at(fx->path);
     struct weir_error err = {0};
     struct weir_delta_optimize_result res;
     /* no table at all: an error naming it */
@@ -417,10 +386,10 @@ static void test_nothing_to_do(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test_setup_teardown(test_compact_twenty_files, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_concurrent_commits, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_partitions_separately, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_nothing_to_do, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_compact_twenty_files, setup, tmp_fixture_teardown),
+        cmocka_unit_test_setup_teardown(test_concurrent_commits, setup, tmp_fixture_teardown),
+        cmocka_unit_test_setup_teardown(test_partitions_separately, setup, tmp_fixture_teardown),
+        cmocka_unit_test_setup_teardown(test_nothing_to_do, setup, tmp_fixture_teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

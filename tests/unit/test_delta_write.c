@@ -28,45 +28,12 @@
 
 #include "core/alloc.h"
 #include "delta/delta.h"
+#include "test_util.h"
 
-struct fx {
-    char dir[64];
-    char table[128];
-};
-
-static int rm_one(const char *p, const struct stat *st, int flag, struct FTW *f)
-{
-    (void)st;
-    (void)flag;
-    (void)f;
-    return remove(p);
-}
-
+/* fx->path is the table, "<dir>/t" (created by the first write). */
 static int setup(void **state)
 {
-    struct fx *fx = calloc(1, sizeof *fx);
-    strcpy(fx->dir, "/tmp/weir-test-dwrite-XXXXXX");
-    if (!mkdtemp(fx->dir))
-        return -1;
-    snprintf(fx->table, sizeof fx->table, "%s/t", fx->dir);
-    *state = fx;
-    return 0;
-}
-
-static int teardown(void **state)
-{
-    struct fx *fx = *state;
-    nftw(fx->dir, rm_one, 16, FTW_DEPTH | FTW_PHYS);
-    free(fx);
-    return 0;
-}
-
-static struct weir_type *ddl_schema(const char *ddl)
-{
-    struct weir_type *s = NULL;
-    struct weir_error err = {0};
-    assert_int_equal(weir_schema_from_ddl(ddl, &s, &err), 0);
-    return s;
+    return tmp_fixture_setup(state, "dwrite", "t");
 }
 
 /* The schema of make_batch's rows. */
@@ -163,11 +130,11 @@ static void write_rows(struct weir_delta_table *t, int64_t from, size_t n,
 }
 
 /* Opens the fixture's table, which must succeed. */
-static struct weir_delta_table *open_table(const struct fx *fx)
+static struct weir_delta_table *open_table(const struct tmp_fixture *fx)
 {
     struct weir_delta_table *t;
     struct weir_error err = {0};
-    assert_int_equal(weir_delta_table_open(&t, fx->table, &err), 0);
+    assert_int_equal(weir_delta_table_open(&t, fx->path, &err), 0);
     return t;
 }
 
@@ -192,23 +159,9 @@ static struct weir_delta_snapshot *load_at(struct weir_delta_table *t, int64_t v
     return s;
 }
 
-static char *read_file(const char *dir, const char *rel)
-{
-    char p[512];
-    snprintf(p, sizeof p, "%s/%s", dir, rel);
-    FILE *f = fopen(p, "rb");
-    if (!f)
-        return NULL;
-    char *buf = calloc(1, 1 << 20);
-    size_t n = fread(buf, 1, (1 << 20) - 1, f);
-    buf[n] = 0;
-    fclose(f);
-    return buf;
-}
-
 static void test_roundtrip_partitioned(void **state)
 {
-    struct fx *fx = *state;
+    struct tmp_fixture *fx = *state;
     struct weir_delta_table *t = open_table(fx);
     struct weir_error err = {0};
     struct weir_delta_write_options o = default_options();
@@ -223,7 +176,7 @@ static void test_roundtrip_partitioned(void **state)
     assert_int_equal(res.rows_written, 100);
 
     /* commit 0: commitInfo first, blind append, protocol (1,2), metaData */
-    char *c0 = read_file(fx->table, "_delta_log/00000000000000000000.json");
+    char *c0 = file_read(fx->path, "_delta_log/00000000000000000000.json");
     assert_non_null(c0);
     assert_memory_equal(c0, "{\"commitInfo\":", 14);
     assert_non_null(strstr(c0, "\"isBlindAppend\":true"));
@@ -287,7 +240,7 @@ static void test_roundtrip_partitioned(void **state)
     write_rows(t, 1000, 10, &o, &res);
     assert_int_equal(res.version, 2);
     assert_int_equal(res.files_removed, 6);
-    char *c2 = read_file(fx->table, "_delta_log/00000000000000000002.json");
+    char *c2 = file_read(fx->path, "_delta_log/00000000000000000002.json");
     assert_non_null(strstr(c2, "\"isBlindAppend\":false"));
     assert_non_null(strstr(c2, "\"mode\":\"Overwrite\""));
     assert_non_null(strstr(c2, "\"extendedFileMetadata\":true"));
@@ -303,7 +256,7 @@ static void test_roundtrip_partitioned(void **state)
 
 static void test_schema_mismatch_and_escaping(void **state)
 {
-    struct fx *fx = *state;
+    struct tmp_fixture *fx = *state;
     struct weir_delta_table *t = open_table(fx);
     struct weir_error err = {0};
     struct weir_batch *b = empty_batch("k STRING, v LONG");
@@ -319,7 +272,7 @@ static void test_schema_mismatch_and_escaping(void **state)
     o.n_partition_by = 1;
     const struct weir_batch *bs[] = {b};
     assert_int_equal(weir_delta_write(t, bs, 1, &o, NULL, &err), 0);
-    char *c0 = read_file(fx->table, "_delta_log/00000000000000000000.json");
+    char *c0 = file_read(fx->path, "_delta_log/00000000000000000000.json");
     /* Hive escaping in the directory, then URI encoding in add.path */
     assert_non_null(strstr(c0, "\"path\":\"k=a%20b/"));
     assert_non_null(strstr(c0, "\"path\":\"k=x%252Fy%2525z/"));
@@ -330,7 +283,7 @@ static void test_schema_mismatch_and_escaping(void **state)
     free(c0);
     struct stat stt;
     char p[512];
-    snprintf(p, sizeof p, "%s/k=x%%2Fy%%25z", fx->table);
+    snprintf(p, sizeof p, "%s/k=x%%2Fy%%25z", fx->path);
     assert_int_equal(stat(p, &stt), 0);
     /* scanning returns the values from the log */
     struct weir_delta_snapshot *snap;
@@ -357,7 +310,7 @@ static void test_schema_mismatch_and_escaping(void **state)
 
 static void test_txn_exactly_once(void **state)
 {
-    struct fx *fx = *state;
+    struct tmp_fixture *fx = *state;
     struct weir_delta_table *t = open_table(fx);
     struct weir_error err = {0};
     struct weir_delta_write_options o = default_options();
@@ -386,7 +339,7 @@ static void test_txn_exactly_once(void **state)
 
 static void test_many_commits_checkpoint(void **state)
 {
-    struct fx *fx = *state;
+    struct tmp_fixture *fx = *state;
     struct weir_delta_table *t = open_table(fx);
     struct weir_error err = {0};
     struct weir_delta_write_options o = default_options();
@@ -411,7 +364,7 @@ static void test_many_commits_checkpoint(void **state)
     }
     assert_int_equal(res.version, 60);
     assert_int_equal(checkpoints, 6); /* 10,20,...,60 */
-    char *lc = read_file(fx->table, "_delta_log/_last_checkpoint");
+    char *lc = file_read(fx->path, "_delta_log/_last_checkpoint");
     assert_non_null(lc);
     assert_non_null(strstr(lc, "\"version\":60"));
     assert_non_null(strstr(lc, "\"numOfAddFiles\":6"));
@@ -431,14 +384,14 @@ static void test_many_commits_checkpoint(void **state)
     assert_int_equal(scan_all(t, -1).rows, 8);
     /* a stale _last_checkpoint (pointing at 30) still finds the newest one */
     char p[512];
-    snprintf(p, sizeof p, "%s/_delta_log/_last_checkpoint", fx->table);
+    snprintf(p, sizeof p, "%s/_delta_log/_last_checkpoint", fx->path);
     FILE *f = fopen(p, "w");
     fputs("{\"version\":30,\"size\":33}", f);
     fclose(f);
     weir_delta_snapshot_destroy(load_at(t, -1, 60, 6));
     /* a corrupt checkpoint is never used: replay goes around it (older
      * checkpoint + commits, with a warning) while those exist */
-    snprintf(p, sizeof p, "%s/_delta_log/00000000000000000060.checkpoint.parquet", fx->table);
+    snprintf(p, sizeof p, "%s/_delta_log/00000000000000000060.checkpoint.parquet", fx->path);
     f = fopen(p, "w");
     fputs("PAR1 this is not a parquet file", f);
     fclose(f);
@@ -446,7 +399,7 @@ static void test_many_commits_checkpoint(void **state)
     assert_int_equal(weir_delta_snapshot_txn_version(s, "app"), 60);
     weir_delta_snapshot_destroy(s);
     /* ... and once a commit needed for that is gone, the load fails naming the checkpoint */
-    snprintf(p, sizeof p, "%s/_delta_log/00000000000000000055.json", fx->table);
+    snprintf(p, sizeof p, "%s/_delta_log/00000000000000000055.json", fx->path);
     char saved[1 << 16];
     f = fopen(p, "rb");
     size_t saved_n = fread(saved, 1, sizeof saved, f);
@@ -460,10 +413,10 @@ static void test_many_commits_checkpoint(void **state)
     fwrite(saved, 1, saved_n, f);
     fclose(f);
     /* an incomplete multi-part checkpoint (part 2 of 2 missing) is ignored */
-    snprintf(p, sizeof p, "%s/_delta_log/00000000000000000060.checkpoint.parquet", fx->table);
+    snprintf(p, sizeof p, "%s/_delta_log/00000000000000000060.checkpoint.parquet", fx->path);
     remove(p);
     snprintf(p, sizeof p, "%s/_delta_log/00000000000000000060.checkpoint.0000000001.0000000002.parquet",
-             fx->table);
+             fx->path);
     f = fopen(p, "w");
     fputs("PAR1 partial", f);
     fclose(f);
@@ -473,7 +426,7 @@ static void test_many_commits_checkpoint(void **state)
 
 static void test_log_cleanup(void **state)
 {
-    struct fx *fx = *state;
+    struct tmp_fixture *fx = *state;
     struct weir_delta_table *t = open_table(fx);
     struct weir_error err = {0};
     struct weir_delta_write_options o = default_options();
@@ -493,9 +446,9 @@ static void test_log_cleanup(void **state)
     weir_delta_snapshot_destroy(s);
     struct stat st;
     char p[512];
-    snprintf(p, sizeof p, "%s/_delta_log/00000000000000000020.json", fx->table);
+    snprintf(p, sizeof p, "%s/_delta_log/00000000000000000020.json", fx->path);
     assert_int_equal(stat(p, &st), 0); /* the checkpoint's own commit is kept */
-    snprintf(p, sizeof p, "%s/_delta_log/00000000000000000019.json", fx->table);
+    snprintf(p, sizeof p, "%s/_delta_log/00000000000000000019.json", fx->path);
     assert_int_not_equal(stat(p, &st), 0);
     assert_int_equal(scan_all(t, -1).rows, 25);
     assert_int_equal(scan_all(t, 20).rows, 21);
@@ -506,7 +459,7 @@ static void test_log_cleanup(void **state)
 /* Two processes append 100 commits each to one table. */
 static void test_concurrent_writers(void **state)
 {
-    struct fx *fx = *state;
+    struct tmp_fixture *fx = *state;
     struct weir_delta_table *t = open_table(fx);
     struct weir_error err = {0};
     /* both create the table if needed: a creation race must resolve too */
@@ -518,7 +471,7 @@ static void test_concurrent_writers(void **state)
         if (pids[w] == 0) {
             struct weir_delta_table *ct;
             struct weir_error cerr = {0};
-            if (weir_delta_table_open(&ct, fx->table, &cerr))
+            if (weir_delta_table_open(&ct, fx->path, &cerr))
                 _exit(2);
             for (int i = 0; i < 100; i++) {
                 struct weir_batch *b = make_batch(w * 100000 + i * 3, 3);
@@ -544,7 +497,7 @@ static void test_concurrent_writers(void **state)
         assert_true(WIFEXITED(status));
         assert_int_equal(WEXITSTATUS(status), 0);
     }
-    assert_int_equal(weir_delta_table_open(&t, fx->table, &err), 0);
+    assert_int_equal(weir_delta_table_open(&t, fx->path, &err), 0);
     struct weir_delta_snapshot *s;
     assert_int_equal(weir_delta_snapshot_load(t, -1, &s, &err), 0);
     assert_int_equal(weir_delta_snapshot_version(s), 199);
@@ -590,7 +543,7 @@ static void commit_conflicts(struct weir_delta_table *t, struct weir_delta_actio
 /* The conflict rules, driven through weir_delta_commit with stale reads. */
 static void test_conflicts(void **state)
 {
-    struct fx *fx = *state;
+    struct tmp_fixture *fx = *state;
     struct weir_delta_table *t = open_table(fx);
     struct weir_error err = {0};
     struct weir_delta_write_options o = default_options();
@@ -699,12 +652,12 @@ static void write_append_only_log(const char *path, const char *protocol, const 
 /* Writer features weir does not know block writes; appendOnly blocks overwrite. */
 static void test_write_refusals(void **state)
 {
-    struct fx *fx = *state;
+    struct tmp_fixture *fx = *state;
     char p[512];
-    snprintf(p, sizeof p, "%s/_delta_log", fx->table);
-    mkdir(fx->table, 0755);
+    snprintf(p, sizeof p, "%s/_delta_log", fx->path);
+    mkdir(fx->path, 0755);
     mkdir(p, 0755);
-    snprintf(p, sizeof p, "%s/_delta_log/00000000000000000000.json", fx->table);
+    snprintf(p, sizeof p, "%s/_delta_log/00000000000000000000.json", fx->path);
     struct weir_type *s = ddl_schema(rows_ddl);
     char *ss = weir_schema_to_json(s);
     cJSON *str = cJSON_CreateString(ss);
@@ -720,7 +673,7 @@ static void test_write_refusals(void **state)
     /* now a plain (1,2) table with appendOnly (history rewritten in place,
      * which no real writer does: use a fresh handle, the old one caches) */
     weir_delta_table_destroy(t);
-    assert_int_equal(weir_delta_table_open(&t, fx->table, &err), 0);
+    assert_int_equal(weir_delta_table_open(&t, fx->path, &err), 0);
     write_append_only_log(p, "{\"minReaderVersion\":1,\"minWriterVersion\":2}", quoted);
     struct weir_delta_write_options o = default_options();
     o.mode = WEIR_DELTA_OVERWRITE;
@@ -740,7 +693,7 @@ static void test_write_refusals(void **state)
 /* Many partitions in one write: 300 groups, numeric partition values. */
 static void test_many_partitions(void **state)
 {
-    struct fx *fx = *state;
+    struct tmp_fixture *fx = *state;
     struct weir_delta_table *t = open_table(fx);
     struct weir_error err = {0};
     struct weir_batch *b = empty_batch("k INT, v LONG, f DOUBLE");
@@ -792,7 +745,7 @@ static void test_many_partitions(void **state)
  * ignored (replay from JSON). Part 2 holds only a `txn` column. */
 static void test_multipart_checkpoint(void **state)
 {
-    struct fx *fx = *state;
+    struct tmp_fixture *fx = *state;
     struct weir_delta_table *t = open_table(fx);
     struct weir_error err = {0};
     struct weir_delta_write_options o = default_options();
@@ -801,14 +754,12 @@ static void test_multipart_checkpoint(void **state)
         write_rows(t, i, 1, &o, &res);
     assert_true(res.checkpoint_written);
     char a[512], b[512];
-    snprintf(a, sizeof a, "%s/_delta_log/00000000000000000010.checkpoint.parquet", fx->table);
+    snprintf(a, sizeof a, "%s/_delta_log/00000000000000000010.checkpoint.parquet", fx->path);
     snprintf(b, sizeof b, "%s/_delta_log/00000000000000000010.checkpoint.0000000001.0000000002.parquet",
-             fx->table);
+             fx->path);
     assert_int_equal(rename(a, b), 0);
     /* part 2: one txn row */
-    struct weir_type *ts = NULL;
-    assert_int_equal(
-        weir_schema_from_ddl("txn STRUCT<appId: STRING, version: LONG, lastUpdated: LONG>", &ts, &err), 0);
+    struct weir_type *ts = ddl_schema("txn STRUCT<appId: STRING, version: LONG, lastUpdated: LONG>");
     struct weir_batch *tb = weir_batch_create(ts);
     struct weir_column *c = &tb->columns[0];
     assert_int_equal(weir_column_append_bytes(&c->children[0], "mp", 2), 0);
@@ -851,11 +802,11 @@ static void test_multipart_checkpoint(void **state)
 /* A handle's cached snapshot follows commits made through other handles. */
 static void test_cached_snapshot_follows_others(void **state)
 {
-    struct fx *fx = *state;
+    struct tmp_fixture *fx = *state;
     struct weir_delta_table *a, *b;
     struct weir_error err = {0};
-    assert_int_equal(weir_delta_table_open(&a, fx->table, &err), 0);
-    assert_int_equal(weir_delta_table_open(&b, fx->table, &err), 0);
+    assert_int_equal(weir_delta_table_open(&a, fx->path, &err), 0);
+    assert_int_equal(weir_delta_table_open(&b, fx->path, &err), 0);
     struct weir_delta_write_options o = default_options();
     struct weir_delta_write_result res;
     write_rows(a, 0, 5, &o, &res); /* v0 via a */
@@ -882,31 +833,9 @@ static void test_cached_snapshot_follows_others(void **state)
     weir_delta_table_destroy(b);
 }
 
-static void touch(const char *dir, const char *rel)
-{
-    char p[512];
-    snprintf(p, sizeof p, "%s/%s", dir, rel);
-    char *slash = strrchr(p, '/');
-    *slash = 0;
-    mkdir(p, 0755);
-    *slash = '/';
-    FILE *f = fopen(p, "w");
-    assert_non_null(f);
-    fputs("x", f);
-    fclose(f);
-}
-
-static bool exists(const char *dir, const char *rel)
-{
-    char p[512];
-    struct stat st;
-    snprintf(p, sizeof p, "%s/%s", dir, rel);
-    return stat(p, &st) == 0;
-}
-
 static void test_vacuum(void **state)
 {
-    struct fx *fx = *state;
+    struct tmp_fixture *fx = *state;
     struct weir_delta_table *t = open_table(fx);
     struct weir_error err = {0};
     struct weir_delta_write_options o = default_options();
@@ -920,9 +849,9 @@ static void test_vacuum(void **state)
     o.now_ms = now + 10 * day;
     write_rows(t, 100, 5, &o, &res);
     assert_int_equal(res.files_removed, 3);
-    touch(fx->table, "orphan.parquet");
-    touch(fx->table, "_change_data/cdc.parquet");
-    touch(fx->table, ".hidden/y.parquet");
+    file_write(fx->path, "orphan.parquet", "x");
+    file_write(fx->path, "_change_data/cdc.parquet", "x");
+    file_write(fx->path, ".hidden/y.parquet", "x");
     struct weir_delta_snapshot *s;
     assert_int_equal(weir_delta_snapshot_load(t, -1, &s, &err), 0);
     size_t n = 99;
@@ -934,19 +863,19 @@ static void test_vacuum(void **state)
     struct weir_delta_vacuum_options vo = {.retention_ms = -1, .dry_run = true, .now_ms = now + 8 * day};
     assert_int_equal(weir_delta_vacuum(t, s, &vo, &n, &bytes, &err), 0);
     assert_int_equal(n, 1);
-    assert_true(exists(fx->table, "orphan.parquet"));
+    assert_true(file_exists(fx->path, "orphan.parquet"));
     vo.dry_run = false;
     assert_int_equal(weir_delta_vacuum(t, s, &vo, &n, &bytes, &err), 0);
     assert_int_equal(n, 1);
     assert_int_equal(bytes, 1);
-    assert_false(exists(fx->table, "orphan.parquet"));
+    assert_false(file_exists(fx->path, "orphan.parquet"));
     /* 20 days on: the tombstones expired too; the live file and hidden dirs stay */
     vo.now_ms = now + 20 * day;
     assert_int_equal(weir_delta_vacuum(t, s, &vo, &n, &bytes, &err), 0);
     assert_int_equal(n, 3);
-    assert_true(exists(fx->table, "_change_data/cdc.parquet"));
-    assert_true(exists(fx->table, ".hidden/y.parquet"));
-    assert_true(exists(fx->table, "_delta_log/00000000000000000000.json"));
+    assert_true(file_exists(fx->path, "_change_data/cdc.parquet"));
+    assert_true(file_exists(fx->path, ".hidden/y.parquet"));
+    assert_true(file_exists(fx->path, "_delta_log/00000000000000000000.json"));
     weir_delta_snapshot_destroy(s);
     assert_int_equal(scan_all(t, -1).rows, 5);
     /* an old version now misses its files: the scan says which */
@@ -992,7 +921,7 @@ static struct weir_delta_writer *begin_ok(struct weir_delta_table *t, const stru
  * every row reads back once through weir_delta_scan. */
 static void test_stream_many_batches(void **state)
 {
-    struct fx *fx = *state;
+    struct tmp_fixture *fx = *state;
     struct weir_delta_table *t = open_table(fx);
     struct weir_error err = {0};
     struct weir_type *schema = ddl_schema(rows_ddl);
@@ -1009,14 +938,14 @@ static void test_stream_many_batches(void **state)
     for (int64_t id = 0; id < 20000; id++)
         want_sum += id;
     /* files were written while rows arrived, before the commit */
-    assert_true(count_files(fx->table, ".parquet") > 1);
+    assert_true(count_files(fx->path, ".parquet") > 1);
     struct weir_delta_write_result res;
     if (weir_delta_writer_commit(w, &res, &err))
         fail_msg("commit: %s", err.message);
     assert_int_equal(res.version, 0);
     assert_int_equal(res.rows_written, 20000);
     assert_true(res.files_added > 3);
-    assert_int_equal(count_files(fx->table, ".parquet"), res.files_added);
+    assert_int_equal(count_files(fx->path, ".parquet"), res.files_added);
     struct scan_acc acc = scan_all(t, -1);
     assert_int_equal(acc.rows, 20000);
     assert_int_equal(acc.id_sum, want_sum);
@@ -1058,7 +987,7 @@ static void test_stream_many_batches(void **state)
 /* abort deletes the data files already written; nothing is committed. */
 static void test_stream_abort(void **state)
 {
-    struct fx *fx = *state;
+    struct tmp_fixture *fx = *state;
     struct weir_delta_table *t = open_table(fx);
     struct weir_error err = {0};
     struct weir_type *schema = ddl_schema(rows_ddl);
@@ -1074,24 +1003,24 @@ static void test_stream_abort(void **state)
         assert_int_equal(weir_delta_writer_add(w, b, &err), 0);
         weir_batch_destroy(b);
     }
-    assert_true(count_files(fx->table, ".parquet") > 0);
+    assert_true(count_files(fx->path, ".parquet") > 0);
     weir_delta_writer_abort(w);
     weir_delta_writer_abort(NULL);
-    assert_int_equal(count_files(fx->table, ".parquet"), 0);
+    assert_int_equal(count_files(fx->path, ".parquet"), 0);
     int64_t v;
     assert_int_equal(weir_delta_table_latest_version(t, &v, &err), WEIR_ENOTFOUND);
     /* on an existing table: the version stays, the rows stay */
     write_rows(t, 0, 10, &o, NULL);
-    size_t before = count_files(fx->table, ".parquet");
+    size_t before = count_files(fx->path, ".parquet");
     w = begin_ok(t, schema, &o);
     for (int i = 0; i < 5; i++) {
         struct weir_batch *b = make_batch(100 + i * 1000, 1000);
         assert_int_equal(weir_delta_writer_add(w, b, &err), 0);
         weir_batch_destroy(b);
     }
-    assert_true(count_files(fx->table, ".parquet") > before);
+    assert_true(count_files(fx->path, ".parquet") > before);
     weir_delta_writer_abort(w);
-    assert_int_equal(count_files(fx->table, ".parquet"), before);
+    assert_int_equal(count_files(fx->path, ".parquet"), before);
     assert_int_equal(weir_delta_table_latest_version(t, &v, &err), 0);
     assert_int_equal(v, 0);
     assert_int_equal(scan_all(t, -1).rows, 10);
@@ -1102,7 +1031,7 @@ static void test_stream_abort(void **state)
 /* begin with a txn already in the table: 0, no writer, already_committed. */
 static void test_begin_already_committed(void **state)
 {
-    struct fx *fx = *state;
+    struct tmp_fixture *fx = *state;
     struct weir_delta_table *t = open_table(fx);
     struct weir_error err = {0};
     struct weir_type *schema = ddl_schema(rows_ddl);
@@ -1235,7 +1164,7 @@ static struct null_acc scan_nulls(struct weir_delta_table *t)
  * changes, the error names the column. */
 static void test_merge_schema(void **state)
 {
-    struct fx *fx = *state;
+    struct tmp_fixture *fx = *state;
     struct weir_delta_table *t = open_table(fx);
     struct weir_error err = {0};
     struct weir_delta_write_options o = default_options();
@@ -1252,7 +1181,7 @@ static void test_merge_schema(void **state)
     weir_error_clear(&err);
     assert_int_equal(stream_write(t, s1, 10, 5, &o, &res, &err), 0);
     assert_int_equal(res.version, 1);
-    char *c1 = read_file(fx->table, "_delta_log/00000000000000000001.json");
+    char *c1 = file_read(fx->path, "_delta_log/00000000000000000001.json");
     assert_non_null(c1);
     assert_non_null(strstr(c1, "{\"metaData\":"));
     free(c1);
@@ -1272,7 +1201,7 @@ static void test_merge_schema(void **state)
     assert_int_equal(a.dsum, (10 + 11 + 12 + 13 + 14) * 2);
     /* the same schema again: no metaData this time */
     assert_int_equal(stream_write(t, s1, 15, 1, &o, &res, &err), 0);
-    char *c2 = read_file(fx->table, "_delta_log/00000000000000000002.json");
+    char *c2 = file_read(fx->path, "_delta_log/00000000000000000002.json");
     assert_null(strstr(c2, "\"metaData\""));
     free(c2);
 
@@ -1327,7 +1256,7 @@ static void test_merge_schema(void **state)
  * nulls, NOT NULL ones are an error naming them. */
 static void test_missing_nullable_column(void **state)
 {
-    struct fx *fx = *state;
+    struct tmp_fixture *fx = *state;
     struct weir_delta_table *t = open_table(fx);
     struct weir_error err = {0};
     struct weir_delta_write_options o = default_options();
@@ -1346,7 +1275,7 @@ static void test_missing_nullable_column(void **state)
     assert_int_equal(a.nulls[1], 6);
     assert_int_equal(a.nulls[2], 6);
     assert_int_equal(a.nulls[3], 6); /* the partition column: null partition */
-    assert_true(exists(fx->table, "part=__HIVE_DEFAULT_PARTITION__"));
+    assert_true(file_exists(fx->path, "part=__HIVE_DEFAULT_PARTITION__"));
     struct weir_type *s2 = ddl_schema("name STRING");
     assert_int_equal(stream_write(t, s2, 0, 1, &o, &res, &err), WEIR_ESCHEMA);
     assert_non_null(strstr(err.message, "'id'"));
@@ -1404,7 +1333,7 @@ static int crash_child_main(const char *table)
  * commit, the table has no commit; a rerun writes every row exactly once. */
 static void test_crash_points(void **state)
 {
-    struct fx *fx = *state;
+    struct tmp_fixture *fx = *state;
     const char *points[] = {"delta.data_file:2", "delta.before_commit"};
     for (int i = 0; i < 2; i++) {
         char table[256];
@@ -1432,24 +1361,24 @@ int main(int argc, char **argv)
     if (argc == 3 && strcmp(argv[1], "--crash-child") == 0)
         return crash_child_main(argv[2]);
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test_setup_teardown(test_roundtrip_partitioned, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_schema_mismatch_and_escaping, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_txn_exactly_once, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_many_commits_checkpoint, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_log_cleanup, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_concurrent_writers, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_conflicts, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_write_refusals, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_many_partitions, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_multipart_checkpoint, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_cached_snapshot_follows_others, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_vacuum, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_stream_many_batches, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_stream_abort, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_begin_already_committed, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_merge_schema, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_missing_nullable_column, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_crash_points, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_roundtrip_partitioned, setup, tmp_fixture_teardown),
+        cmocka_unit_test_setup_teardown(test_schema_mismatch_and_escaping, setup, tmp_fixture_teardown),
+        cmocka_unit_test_setup_teardown(test_txn_exactly_once, setup, tmp_fixture_teardown),
+        cmocka_unit_test_setup_teardown(test_many_commits_checkpoint, setup, tmp_fixture_teardown),
+        cmocka_unit_test_setup_teardown(test_log_cleanup, setup, tmp_fixture_teardown),
+        cmocka_unit_test_setup_teardown(test_concurrent_writers, setup, tmp_fixture_teardown),
+        cmocka_unit_test_setup_teardown(test_conflicts, setup, tmp_fixture_teardown),
+        cmocka_unit_test_setup_teardown(test_write_refusals, setup, tmp_fixture_teardown),
+        cmocka_unit_test_setup_teardown(test_many_partitions, setup, tmp_fixture_teardown),
+        cmocka_unit_test_setup_teardown(test_multipart_checkpoint, setup, tmp_fixture_teardown),
+        cmocka_unit_test_setup_teardown(test_cached_snapshot_follows_others, setup, tmp_fixture_teardown),
+        cmocka_unit_test_setup_teardown(test_vacuum, setup, tmp_fixture_teardown),
+        cmocka_unit_test_setup_teardown(test_stream_many_batches, setup, tmp_fixture_teardown),
+        cmocka_unit_test_setup_teardown(test_stream_abort, setup, tmp_fixture_teardown),
+        cmocka_unit_test_setup_teardown(test_begin_already_committed, setup, tmp_fixture_teardown),
+        cmocka_unit_test_setup_teardown(test_merge_schema, setup, tmp_fixture_teardown),
+        cmocka_unit_test_setup_teardown(test_missing_nullable_column, setup, tmp_fixture_teardown),
+        cmocka_unit_test_setup_teardown(test_crash_points, setup, tmp_fixture_teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

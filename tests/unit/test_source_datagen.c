@@ -29,6 +29,7 @@
 #include "formats/json.h"
 #include "sources/source.h"
 #include "stream/config.h"
+#include "test_util.h"
 
 #define BASE_US   INT64_C(1704067200000000) /* 2024-01-01T00:00:00Z */
 #define BASE_DAYS 19723
@@ -323,13 +324,6 @@ static void test_plan_unlimited(void **state)
     assert_int_equal(max_batch, 65536);
     weir_free(t);
     weir_source_destroy(s);
-}
-
-static void sleep_ms(long ms)
-{
-    struct timespec ts = {ms / 1000, (ms % 1000) * 1000000L};
-    while (nanosleep(&ts, &ts) != 0) {
-    }
 }
 
 /* Most rows a source created after t0 can have made due by now. */

@@ -29,6 +29,7 @@
 #include "core/log.h"
 #include "sources/source.h"
 #include "stream/config.h"
+#include "test_util.h"
 
 #define API_FETCH       1
 #define API_LISTOFFSETS 2
@@ -83,6 +84,16 @@ static void env_free(struct env *e)
 static void topic(struct env *e, const char *name, int partitions, int replicas)
 {
     assert_int_equal(rd_kafka_mock_topic_create(e->mc, name, partitions, replicas), 0);
+}
+
+static void produce_std(struct env *e, const char *t, int p, int from, int to);
+
+/* A topic whose every partition holds records [0, n) of produce_std. */
+static void topic_std(struct env *e, const char *name, int partitions, int replicas, int n)
+{
+    topic(e, name, partitions, replicas);
+    for (int p = 0; p < partitions; p++)
+        produce_std(e, name, p, 0, n);
 }
 
 /* Record o of partition p: key "k<p>-<o>" (null every 7th), value
@@ -193,6 +204,69 @@ static void plan_free(struct weir_source_plan *p)
     weir_free(p->end);
     weir_free(p->latest);
     memset(p, 0, sizeof(*p));
+}
+
+/* A source made from c starts at `want` (the initial offsets). */
+static void expect_initial(struct tcfg *c, const char *want)
+{
+    struct weir_source *s = make(c);
+    char *o = initial(s);
+    assert_string_equal(o, want);
+    weir_free(o);
+    drop(s);
+}
+
+/* Plans from start and checks what is given: has_data (0 or 1; -1: not
+ * checked), num_offsets (>= 0) and end (non-NULL); the plan is freed. */
+static void plan_expect(struct weir_source *s, const char *start, const char *cap, bool now, int has_data,
+                        int64_t num_offsets, const char *end)
+{
+    struct weir_source_plan p;
+    plan(s, start, cap, now, &p);
+    if (has_data >= 0)
+        assert_int_equal(p.has_data, has_data);
+    if (num_offsets >= 0)
+        assert_int_equal(p.num_offsets, num_offsets);
+    if (end != NULL)
+        assert_string_equal(p.end, end);
+    plan_free(&p);
+}
+
+/* Planning from start must fail with `code` and leave no plan; returns
+ * the error for the caller to check. */
+static struct weir_error plan_fails(struct weir_source *s, const char *start, int code)
+{
+    struct weir_source_plan p;
+    struct weir_error err = {0};
+    memset(&p, 0, sizeof(p));
+    assert_int_equal(s->ops->plan(s, start, NULL, false, &p, &err), code);
+    assert_null(p.end);
+    return err;
+}
+
+/* Creating the source must fail with a configuration error whose message
+ * contains `needle`; returns the error. */
+static struct weir_error create_fails(struct tcfg *c, const char *needle)
+{
+    struct weir_source *s = NULL;
+    struct weir_error err = {0};
+    assert_int_equal(weir_source_kafka_create(&c->p, &s, &err), WEIR_ECONFIG);
+    assert_null(s);
+    if (strstr(err.message, needle) == NULL)
+        fail_msg("'%s' does not contain '%s'", err.message, needle);
+    return err;
+}
+
+/* The source's metrics JSON members as a string in out. */
+static void metrics_text(struct weir_source *s, char *out, size_t cap)
+{
+    struct weir_buf m;
+    weir_buf_init(&m);
+    assert_int_equal(s->ops->metrics(s, &m), 0);
+    assert_true(m.len < cap);
+    memcpy(out, m.data, m.len);
+    out[m.len] = '\0';
+    weir_buf_free(&m);
 }
 
 /* --------------------------------------------------------------- collector */
@@ -338,16 +412,42 @@ static void expect_std(const struct rows *r, size_t *at, const char *t, int p, i
     }
 }
 
+/* r holds exactly rows [from, to) of partitions p0 .. p0+np-1 of topic t. */
+static void expect_only(const struct rows *r, const char *t, int p0, int np, int from, int to)
+{
+    size_t at = 0;
+    for (int p = p0; p < p0 + np; p++)
+        expect_std(r, &at, t, p, from, to);
+    assert_int_equal(at, r->n);
+}
+
+/* A read that returned rc: a failure must be retriable, and the retry then
+ * returns everything; r ends sorted. */
+static void read_settle(struct weir_source *s, const char *start, const char *end, struct rows *r, int rc,
+                        const struct weir_error *err)
+{
+    if (rc != 0) {
+        assert_int_equal(rc, WEIR_ERETRY);
+        assert_true(err->retriable);
+        read_ok(s, start, end, r);
+    } else if (r->n > 1) {
+        qsort(r->v, r->n, sizeof(*r->v), row_cmp);
+    }
+}
+
 static void rows_free(struct rows *r)
 {
     free(r->v);
     memset(r, 0, sizeof(*r));
 }
 
-static void sleep_ms(int ms)
+/* A one-broker cluster with topic t of `partitions` partitions holding
+ * records [0, n) of produce_std each, and a source config reading t. */
+static void env_std(struct env *e, struct tcfg *c, const char *t, int partitions, int n)
 {
-    struct timespec ts = {.tv_sec = ms / 1000, .tv_nsec = (long)(ms % 1000) * 1000000L};
-    nanosleep(&ts, NULL);
+    env_init(e, 1);
+    topic_std(e, t, partitions, 1, n);
+    cfg_init(c, e, t);
 }
 
 /* ------------------------------------------------------------------- tests */
@@ -393,10 +493,7 @@ static void test_offsets_json(void **state)
                                       "{\"a\":",
                                       "{\"a\":3}"};
     for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
-        struct weir_error err = {0};
-        memset(&p, 0, sizeof(p));
-        assert_int_equal(s->ops->plan(s, bad[i], NULL, false, &p, &err), WEIR_EPARSE);
-        assert_null(p.end);
+        struct weir_error err = plan_fails(s, bad[i], WEIR_EPARSE);
         assert_non_null(strstr(err.message, "start offsets"));
     }
     drop(s);
@@ -413,39 +510,23 @@ static void test_initial(void **state)
     produce_std(&e, "t", 1, 0, 3);
     struct tcfg c;
     cfg_init(&c, &e, "t");
-    struct weir_source *s = make(&c);
-    char *o = initial(s);
-    assert_string_equal(o, "{\"t\":{\"0\":0,\"1\":0}}");
-    weir_free(o);
-    drop(s);
+    expect_initial(&c, "{\"t\":{\"0\":0,\"1\":0}}");
 
     c.p.kafka.starting_offsets = WEIR_START_LATEST;
-    s = make(&c);
-    o = initial(s);
-    assert_string_equal(o, "{\"t\":{\"0\":5,\"1\":3}}");
-    weir_free(o);
-    drop(s);
+    expect_initial(&c, "{\"t\":{\"0\":5,\"1\":3}}");
 
     c.p.kafka.starting_offsets = WEIR_START_JSON;
     c.p.kafka.starting_offsets_json = (char *)"{\"t\":{\"0\":2,\"1\":-1}}";
-    s = make(&c);
-    o = initial(s);
-    assert_string_equal(o, "{\"t\":{\"0\":2,\"1\":3}}");
-    weir_free(o);
-    drop(s);
+    expect_initial(&c, "{\"t\":{\"0\":2,\"1\":3}}");
 
     c.p.kafka.starting_offsets_json = (char *)"{\"t\":{\"1\":-2,\"0\":-1}}";
-    s = make(&c);
-    o = initial(s);
-    assert_string_equal(o, "{\"t\":{\"0\":5,\"1\":0}}");
-    weir_free(o);
-    drop(s);
+    expect_initial(&c, "{\"t\":{\"0\":5,\"1\":0}}");
 
     /* every partition must be listed, and only existing ones */
     struct weir_error err = {0};
     c.p.kafka.starting_offsets_json = (char *)"{\"t\":{\"0\":2}}";
-    s = make(&c);
-    o = NULL;
+    struct weir_source *s = make(&c);
+    char *o = NULL;
     assert_int_equal(s->ops->initial(s, &o, &err), WEIR_ECONFIG);
     assert_null(o);
     assert_non_null(strstr(err.message, "topic 't' partition 1 is missing"));
@@ -462,11 +543,7 @@ static void test_initial(void **state)
      * the lookup itself is exercised against a real broker */
     c.p.kafka.starting_offsets = WEIR_START_TIMESTAMP;
     c.p.kafka.starting_timestamp_ms = TS_BASE + 2;
-    s = make(&c);
-    o = initial(s);
-    assert_string_equal(o, "{\"t\":{\"0\":5,\"1\":3}}");
-    weir_free(o);
-    drop(s);
+    expect_initial(&c, "{\"t\":{\"0\":5,\"1\":3}}");
     env_free(&e);
 }
 
@@ -489,18 +566,9 @@ static void test_plan_no_limit(void **state)
     assert_string_equal(p.end, "{\"t\":{\"0\":10,\"1\":0,\"2\":4}}");
     assert_string_equal(p.latest, p.end);
     /* nothing new: end == start */
-    struct weir_source_plan p2;
-    plan(s, p.end, NULL, false, &p2);
-    assert_false(p2.has_data);
-    assert_int_equal(p2.num_offsets, 0);
-    assert_string_equal(p2.end, p.end);
-    plan_free(&p2);
+    plan_expect(s, p.end, NULL, false, 0, 0, p.end);
     produce_std(&e, "t", 1, 0, 2);
-    plan(s, p.end, NULL, false, &p2);
-    assert_true(p2.has_data);
-    assert_int_equal(p2.num_offsets, 2);
-    assert_string_equal(p2.end, "{\"t\":{\"0\":10,\"1\":2,\"2\":4}}");
-    plan_free(&p2);
+    plan_expect(s, p.end, NULL, false, 1, 2, "{\"t\":{\"0\":10,\"1\":2,\"2\":4}}");
     plan_free(&p);
     weir_free(start);
     drop(s);
@@ -524,19 +592,13 @@ static void test_plan_split(void **state)
     c.p.kafka.max_offsets_per_trigger = 100;
     struct weir_source *s = make(&c);
     struct weir_source_plan p;
-    plan(s, "{\"t\":{\"0\":0,\"1\":0,\"2\":0}}", NULL, false, &p);
-    assert_string_equal(p.end, "{\"t\":{\"0\":70,\"1\":20,\"2\":10}}");
-    assert_int_equal(p.num_offsets, 100);
-    plan_free(&p);
+    plan_expect(s, "{\"t\":{\"0\":0,\"1\":0,\"2\":0}}", NULL, false, -1, 100,
+                "{\"t\":{\"0\":70,\"1\":20,\"2\":10}}");
     /* uneven remainders: the sum is still exactly the limit */
-    plan(s, "{\"t\":{\"0\":1,\"1\":2,\"2\":3}}", NULL, false, &p);
-    assert_int_equal(p.num_offsets, 100);
-    plan_free(&p);
+    plan_expect(s, "{\"t\":{\"0\":1,\"1\":2,\"2\":3}}", NULL, false, -1, 100, NULL);
     /* the limit is at least the backlog: everything */
-    plan(s, "{\"t\":{\"0\":690,\"1\":150,\"2\":99}}", NULL, false, &p);
-    assert_string_equal(p.end, "{\"t\":{\"0\":700,\"1\":200,\"2\":100}}");
-    assert_int_equal(p.num_offsets, 61);
-    plan_free(&p);
+    plan_expect(s, "{\"t\":{\"0\":690,\"1\":150,\"2\":99}}", NULL, false, -1, 61,
+                "{\"t\":{\"0\":700,\"1\":200,\"2\":100}}");
     drop(s);
 
     /* a partition with a tiny backlog still progresses in every batch, and
@@ -590,26 +652,15 @@ static void test_min_offsets(void **state)
     assert_string_equal(p.end, start);
     assert_string_equal(p.latest, "{\"t\":{\"0\":3,\"1\":2}}");
     plan_free(&p);
-    plan(s, start, NULL, true, &p); /* available-now ignores the minimum */
-    assert_true(p.has_data);
-    assert_int_equal(p.num_offsets, 5);
-    plan_free(&p);
+    plan_expect(s, start, NULL, true, 1, 5, NULL); /* available-now ignores the minimum */
     produce_std(&e, "t", 1, 2, 7);
-    plan(s, start, NULL, false, &p); /* 10 >= 10 */
-    assert_true(p.has_data);
-    assert_string_equal(p.end, "{\"t\":{\"0\":3,\"1\":7}}");
-    plan_free(&p);
-    plan(s, "{\"t\":{\"0\":3,\"1\":6}}", NULL, false, &p);
-    assert_false(p.has_data);
-    plan_free(&p);
+    plan_expect(s, start, NULL, false, 1, -1, "{\"t\":{\"0\":3,\"1\":7}}"); /* 10 >= 10 */
+    plan_expect(s, "{\"t\":{\"0\":3,\"1\":6}}", NULL, false, 0, -1, NULL);
     drop(s);
     /* the delay has passed (0): a batch runs below the minimum */
     c.p.kafka.max_trigger_delay_ms = 0;
     s = make(&c);
-    plan(s, "{\"t\":{\"0\":3,\"1\":6}}", NULL, false, &p);
-    assert_true(p.has_data);
-    assert_int_equal(p.num_offsets, 1);
-    plan_free(&p);
+    plan_expect(s, "{\"t\":{\"0\":3,\"1\":6}}", NULL, false, 1, 1, NULL);
     drop(s);
     env_free(&e);
 }
@@ -638,16 +689,9 @@ static void test_cap(void **state)
      * snapshot) is left out */
     c.p.kafka.max_offsets_per_trigger = 50;
     s = make(&c);
-    plan(s, "{\"t\":{\"0\":0}}", "{\"t\":{\"0\":40}}", true, &p);
-    assert_string_equal(p.end, "{\"t\":{\"0\":40}}");
-    plan_free(&p);
-    plan(s, "{\"t\":{\"0\":0,\"1\":0}}", cap, true, &p);
-    assert_int_equal(p.num_offsets, 50);
-    assert_string_equal(p.end, "{\"t\":{\"0\":20,\"1\":30}}");
-    plan_free(&p);
-    plan(s, cap, cap, true, &p);
-    assert_false(p.has_data);
-    plan_free(&p);
+    plan_expect(s, "{\"t\":{\"0\":0}}", "{\"t\":{\"0\":40}}", true, -1, -1, "{\"t\":{\"0\":40}}");
+    plan_expect(s, "{\"t\":{\"0\":0,\"1\":0}}", cap, true, -1, 50, "{\"t\":{\"0\":20,\"1\":30}}");
+    plan_expect(s, cap, cap, true, 0, -1, NULL);
     drop(s);
     env_free(&e);
 }
@@ -656,12 +700,8 @@ static void test_read_exact(void **state)
 {
     (void)state;
     struct env e;
-    env_init(&e, 1);
-    topic(&e, "t", 4, 1);
-    for (int p = 0; p < 4; p++)
-        produce_std(&e, "t", p, 0, 250);
     struct tcfg c;
-    cfg_init(&c, &e, "t");
+    env_std(&e, &c, "t", 4, 250);
     struct weir_source *s = make(&c);
     const char *start = "{\"t\":{\"0\":10,\"1\":0,\"2\":100,\"3\":250}}";
     const char *end = "{\"t\":{\"0\":200,\"1\":250,\"2\":101,\"3\":250}}";
@@ -677,9 +717,7 @@ static void test_read_exact(void **state)
     }
     /* a partition missing from start is new: read from its log start */
     read_ok(s, "{\"t\":{\"0\":200,\"1\":250,\"2\":101}}", end, &r);
-    size_t at = 0;
-    expect_std(&r, &at, "t", 3, 0, 250);
-    assert_int_equal(at, r.n);
+    expect_only(&r, "t", 3, 1, 0, 250);
     /* empty range */
     read_ok(s, end, end, &r);
     assert_int_equal(r.n, 0);
@@ -783,9 +821,7 @@ static void test_pattern_new_topic(void **state)
     assert_int_equal(p.num_offsets, 3);
     struct rows r = {0};
     read_ok(s, end1, p.end, &r);
-    size_t at = 0;
-    expect_std(&r, &at, "evt-b", 0, 0, 3);
-    assert_int_equal(at, r.n);
+    expect_only(&r, "evt-b", 0, 1, 0, 3);
     rows_free(&r);
     plan_free(&p);
     free(end1);
@@ -841,12 +877,8 @@ static void test_broker_down(void **state)
 {
     (void)state;
     struct env e;
-    env_init(&e, 1);
-    topic(&e, "t", 4, 1);
-    for (int p = 0; p < 4; p++)
-        produce_std(&e, "t", p, 0, 20000);
     struct tcfg c;
-    cfg_init(&c, &e, "t");
+    env_std(&e, &c, "t", 4, 20000);
     cfg_prop(&c, "queued.max.messages.kbytes", "64"); /* little prefetch: the read needs the broker */
     cfg_prop(&c, "max.partition.fetch.bytes", "8192");
     struct weir_source *s = make(&c);
@@ -862,16 +894,8 @@ static void test_broker_down(void **state)
     struct weir_error err = {0};
     int rc = read_rows(s, start, end, &r, &err);
     pthread_join(th, NULL);
-    if (rc != 0) {
-        /* allowed: a retriable failure; the retry returns everything */
-        assert_int_equal(rc, WEIR_ERETRY);
-        assert_true(err.retriable);
-        read_ok(s, start, end, &r);
-    }
-    size_t at = 0;
-    for (int p = 0; p < 4; p++)
-        expect_std(&r, &at, "t", p, 0, 500);
-    assert_int_equal(at, r.n);
+    read_settle(s, start, end, &r, rc, &err); /* allowed: a retriable failure */
+    expect_only(&r, "t", 0, 4, 0, 500);
     rows_free(&r);
 
     /* down in the middle of a read (after its first 65536 rows) */
@@ -881,17 +905,8 @@ static void test_broker_down(void **state)
     rc = s->ops->read(s, start, end2, collect_down, &d, &err);
     assert_true(d.fired);
     pthread_join(d.th, NULL);
-    if (rc != 0) {
-        assert_int_equal(rc, WEIR_ERETRY);
-        assert_true(err.retriable);
-        read_ok(s, start, end2, &d.r);
-    } else {
-        qsort(d.r.v, d.r.n, sizeof(*d.r.v), row_cmp);
-    }
-    at = 0;
-    for (int p = 0; p < 4; p++)
-        expect_std(&d.r, &at, "t", p, 0, 20000);
-    assert_int_equal(at, d.r.n);
+    read_settle(s, start, end2, &d.r, rc, &err);
+    expect_only(&d.r, "t", 0, 4, 0, 20000);
     rows_free(&d.r);
     drop(s);
     env_free(&e);
@@ -902,9 +917,7 @@ static void test_leader_change(void **state)
     (void)state;
     struct env e;
     env_init(&e, 3);
-    topic(&e, "t", 4, 3);
-    for (int p = 0; p < 4; p++)
-        produce_std(&e, "t", p, 0, 3000);
+    topic_std(&e, "t", 4, 3, 3000);
     struct tcfg c;
     cfg_init(&c, &e, "t");
     cfg_prop(&c, "max.partition.fetch.bytes", "4096"); /* many fetches */
@@ -916,13 +929,15 @@ static void test_leader_change(void **state)
     pthread_t th;
     assert_int_equal(pthread_create(&th, NULL, later_main, &l), 0);
     struct rows r = {0};
-    read_ok(s, "{\"t\":{\"0\":0,\"1\":0,\"2\":0,\"3\":0}}",
-            "{\"t\":{\"0\":3000,\"1\":3000,\"2\":3000,\"3\":3000}}", &r);
+    struct weir_error err = {0};
+    const char *start = "{\"t\":{\"0\":0,\"1\":0,\"2\":0,\"3\":0}}";
+    const char *end = "{\"t\":{\"0\":3000,\"1\":3000,\"2\":3000,\"3\":3000}}";
+    int rc = read_rows(s, start, end, &r, &err);
     pthread_join(th, NULL);
-    size_t at = 0;
-    for (int p = 0; p < 4; p++)
-        expect_std(&r, &at, "t", p, 0, 3000);
-    assert_int_equal(at, r.n);
+    /* on a loaded machine the moves can outlast the stall limit: then the
+     * read fails as retriable and the engine's rerun must return everything */
+    read_settle(s, start, end, &r, rc, &err);
+    expect_only(&r, "t", 0, 4, 0, 3000);
     rows_free(&r);
     drop(s);
     env_free(&e);
@@ -932,12 +947,8 @@ static void test_request_errors(void **state)
 {
     (void)state;
     struct env e;
-    env_init(&e, 1);
-    topic(&e, "t", 4, 1);
-    for (int p = 0; p < 4; p++)
-        produce_std(&e, "t", p, 0, 100);
     struct tcfg c;
-    cfg_init(&c, &e, "t");
+    env_std(&e, &c, "t", 4, 100);
     struct weir_source *s = make(&c);
     rd_kafka_mock_push_request_errors(e.mc, API_LISTOFFSETS, 3, RD_KAFKA_RESP_ERR_NOT_LEADER_FOR_PARTITION,
                                       RD_KAFKA_RESP_ERR_REQUEST_TIMED_OUT,
@@ -952,10 +963,7 @@ static void test_request_errors(void **state)
                                       RD_KAFKA_RESP_ERR_NOT_LEADER_FOR_PARTITION);
     struct rows r = {0};
     read_ok(s, "{\"t\":{\"0\":0,\"1\":0,\"2\":0,\"3\":0}}", p.end, &r);
-    size_t at = 0;
-    for (int q = 0; q < 4; q++)
-        expect_std(&r, &at, "t", q, 0, 100);
-    assert_int_equal(at, r.n);
+    expect_only(&r, "t", 0, 4, 0, 100);
     rows_free(&r);
     plan_free(&p);
     drop(s);
@@ -970,39 +978,28 @@ static void test_config_errors(void **state)
     struct tcfg c;
     cfg_init(&c, &e, "t");
     cfg_prop(&c, "fetch.max.bytes", "lots");
-    struct weir_source *s = NULL;
-    struct weir_error err = {0};
-    assert_int_equal(weir_source_kafka_create(&c.p, &s, &err), WEIR_ECONFIG);
-    assert_null(s);
-    assert_non_null(strstr(err.message, "source.kafka.kafka.fetch.max.bytes"));
+    struct weir_error err = create_fails(&c, "source.kafka.kafka.fetch.max.bytes");
     assert_false(err.retriable);
 
     cfg_init(&c, &e, "t");
     cfg_prop(&c, "no.such.property", "1");
-    memset(&err, 0, sizeof(err));
-    assert_int_equal(weir_source_kafka_create(&c.p, &s, &err), WEIR_ECONFIG);
-    assert_non_null(strstr(err.message, "source.kafka.kafka.no.such.property"));
+    create_fails(&c, "source.kafka.kafka.no.such.property");
 
     /* a secret's value never shows */
     cfg_init(&c, &e, "t");
     cfg_prop(&c, "sasl.jaas.config", "hunter2-secret-value");
-    memset(&err, 0, sizeof(err));
-    assert_int_equal(weir_source_kafka_create(&c.p, &s, &err), WEIR_ECONFIG);
-    assert_non_null(strstr(err.message, "source.kafka.kafka.sasl.jaas.config"));
+    err = create_fails(&c, "source.kafka.kafka.sasl.jaas.config");
     assert_null(strstr(err.message, "hunter2"));
 
     cfg_init(&c, &e, NULL);
     c.p.kafka.topic_pattern = (char *)"evt-(";
-    memset(&err, 0, sizeof(err));
-    assert_int_equal(weir_source_kafka_create(&c.p, &s, &err), WEIR_ECONFIG);
-    assert_non_null(strstr(err.message, "source.kafka.topic_pattern"));
+    create_fails(&c, "source.kafka.topic_pattern");
 
     /* valid passthrough properties are accepted */
     cfg_init(&c, &e, "t");
     cfg_prop(&c, "fetch.wait.max.ms", "50");
     cfg_prop(&c, "auto.offset.reset", "earliest"); /* overridden: weir needs "error" */
-    s = make(&c);
-    drop(s);
+    drop(make(&c));
     env_free(&e);
 }
 
@@ -1038,10 +1035,8 @@ static void test_data_loss_retention(void **state)
     struct weir_source *s = make(&c);
     const char *start = "{\"r\":{\"0\":0}}", *end = "{\"r\":{\"0\":40}}";
     struct weir_source_plan p = {0};
-    struct weir_error err = {0};
-    assert_int_equal(s->ops->plan(s, start, NULL, false, &p, &err), WEIR_ENOTFOUND);
+    struct weir_error err = plan_fails(s, start, WEIR_ENOTFOUND);
     assert_false(err.retriable);
-    assert_null(p.end);
     char want[128];
     snprintf(want, sizeof(want), "holds offsets %" PRId64 "..40", lo);
     assert_non_null(strstr(err.message, "topic 'r' partition 0"));
@@ -1067,20 +1062,14 @@ static void test_data_loss_retention(void **state)
         assert_int_equal(r.v[i].off, lo + (int64_t)i);
         assert_int_equal(r.v[i].val_len, 200 * 1024);
     }
-    struct weir_buf m;
-    weir_buf_init(&m);
-    assert_int_equal(s->ops->metrics(s, &m), 0);
-    assert_int_equal(weir_buf_append_byte(&m, 0), 0);
+    char metrics[256];
+    metrics_text(s, metrics, sizeof(metrics));
     snprintf(want, sizeof(want), "\"dataLossRecords\":%" PRId64 ",\"dataLossRecordsTotal\":%" PRId64, lo, lo);
-    assert_string_equal((char *)m.data, want);
-    weir_buf_free(&m);
+    assert_string_equal(metrics, want);
     /* the next batch loses nothing */
     read_ok(s, end, end, &r);
-    weir_buf_init(&m);
-    assert_int_equal(s->ops->metrics(s, &m), 0);
-    assert_int_equal(weir_buf_append_byte(&m, 0), 0);
-    assert_non_null(strstr((char *)m.data, "\"dataLossRecords\":0,"));
-    weir_buf_free(&m);
+    metrics_text(s, metrics, sizeof(metrics));
+    assert_non_null(strstr(metrics, "\"dataLossRecords\":0,"));
     rows_free(&r);
     plan_free(&p);
     drop(s);
@@ -1091,17 +1080,13 @@ static void test_data_loss_recreated(void **state)
 {
     (void)state;
     struct env e;
-    env_init(&e, 1);
-    topic(&e, "t", 1, 1);
-    produce_std(&e, "t", 0, 0, 10);
     struct tcfg c;
-    cfg_init(&c, &e, "t");
+    env_std(&e, &c, "t", 1, 10);
     struct weir_source *s = make(&c);
     /* the checkpoint was at 100, the topic now ends at 10 (re-created) */
     const char *start = "{\"t\":{\"0\":100}}";
     struct weir_source_plan p = {0};
-    struct weir_error err = {0};
-    assert_int_equal(s->ops->plan(s, start, NULL, false, &p, &err), WEIR_ENOTFOUND);
+    struct weir_error err = plan_fails(s, start, WEIR_ENOTFOUND);
     assert_non_null(strstr(err.message, "expected offset 100"));
     assert_non_null(strstr(err.message, "re-created"));
     struct rows r = {0};
@@ -1116,9 +1101,7 @@ static void test_data_loss_recreated(void **state)
     assert_string_equal(p.end, "{\"t\":{\"0\":10}}"); /* below start: read from the new log start */
     assert_int_equal(p.num_offsets, 10);
     read_ok(s, start, p.end, &r);
-    size_t at = 0;
-    expect_std(&r, &at, "t", 0, 0, 10);
-    assert_int_equal(at, r.n);
+    expect_only(&r, "t", 0, 1, 0, 10);
     rows_free(&r);
     plan_free(&p);
     drop(s);
@@ -1140,29 +1123,20 @@ static void test_topic_errors(void **state)
     c.p.kafka.ntopics = 2;
     struct weir_source *s = make(&c);
     const char *start = "{\"gone\":{\"0\":3},\"t\":{\"0\":0,\"1\":0}}";
-    struct weir_source_plan p;
-    plan(s, start, NULL, false, &p);
-    assert_string_equal(p.end, "{\"gone\":{\"0\":4},\"t\":{\"0\":4,\"1\":0}}");
-    plan_free(&p);
+    plan_expect(s, start, NULL, false, -1, -1, "{\"gone\":{\"0\":4},\"t\":{\"0\":4,\"1\":0}}");
     /* the topic disappears (deleted) */
     rd_kafka_mock_topic_set_error(e.mc, "gone", RD_KAFKA_RESP_ERR_UNKNOWN_TOPIC_OR_PART);
-    struct weir_error err = {0};
-    memset(&p, 0, sizeof(p));
-    assert_int_equal(s->ops->plan(s, start, NULL, false, &p, &err), WEIR_ENOTFOUND);
+    struct weir_error err = plan_fails(s, start, WEIR_ENOTFOUND);
     assert_false(err.retriable);
     assert_non_null(strstr(err.message, "topic 'gone' partition 0"));
     assert_non_null(strstr(err.message, "no longer exists"));
     drop(s);
     c.p.kafka.fail_on_data_loss = false;
     s = make(&c);
-    plan(s, start, NULL, false, &p);
-    assert_true(p.has_data);
-    assert_string_equal(p.end, "{\"t\":{\"0\":4,\"1\":0}}");
-    plan_free(&p);
+    plan_expect(s, start, NULL, false, 1, -1, "{\"t\":{\"0\":4,\"1\":0}}");
     /* not allowed to read a topic: fatal, not retriable */
     rd_kafka_mock_topic_set_error(e.mc, "t", RD_KAFKA_RESP_ERR_TOPIC_AUTHORIZATION_FAILED);
-    memset(&err, 0, sizeof(err));
-    assert_int_equal(s->ops->plan(s, start, NULL, false, &p, &err), WEIR_EIO);
+    err = plan_fails(s, start, WEIR_EIO);
     assert_false(err.retriable);
     assert_non_null(strstr(err.message, "topic 't'"));
     assert_non_null(strstr(err.message, "authorization"));
@@ -1176,11 +1150,8 @@ static void test_data_loss_short_log(void **state)
 {
     (void)state;
     struct env e;
-    env_init(&e, 1);
-    topic(&e, "t", 1, 1);
-    produce_std(&e, "t", 0, 0, 10);
     struct tcfg c;
-    cfg_init(&c, &e, "t");
+    env_std(&e, &c, "t", 1, 10);
     struct weir_source *s = make(&c);
     const char *start = "{\"t\":{\"0\":0}}", *end = "{\"t\":{\"0\":20}}";
     struct rows r = {0};
@@ -1193,15 +1164,10 @@ static void test_data_loss_short_log(void **state)
     c.p.kafka.fail_on_data_loss = false;
     s = make(&c);
     read_ok(s, start, end, &r);
-    size_t at = 0;
-    expect_std(&r, &at, "t", 0, 0, 10);
-    assert_int_equal(at, r.n);
-    struct weir_buf m;
-    weir_buf_init(&m);
-    assert_int_equal(s->ops->metrics(s, &m), 0);
-    assert_int_equal(weir_buf_append_byte(&m, 0), 0);
-    assert_string_equal((char *)m.data, "\"dataLossRecords\":10,\"dataLossRecordsTotal\":10");
-    weir_buf_free(&m);
+    expect_only(&r, "t", 0, 1, 0, 10);
+    char metrics[256];
+    metrics_text(s, metrics, sizeof(metrics));
+    assert_string_equal(metrics, "\"dataLossRecords\":10,\"dataLossRecordsTotal\":10");
     rows_free(&r);
     drop(s);
     env_free(&e);

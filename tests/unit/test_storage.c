@@ -26,25 +26,17 @@
 
 #include "core/alloc.h"
 #include "storage/storage.h"
+#include "test_util.h"
 
 struct fixture {
     char dir[64];
     struct weir_store *s;
 };
 
-static int rm_one(const char *p, const struct stat *st, int flag, struct FTW *f)
-{
-    (void)st;
-    (void)flag;
-    (void)f;
-    return remove(p);
-}
-
 static int setup(void **state)
 {
     struct fixture *fx = calloc(1, sizeof *fx);
-    strcpy(fx->dir, "/tmp/weir-test-storage-XXXXXX");
-    if (mkdtemp(fx->dir) == NULL)
+    if (!tmpdir_create(fx->dir, sizeof fx->dir, "storage"))
         return -1;
     struct weir_error err = {0};
     /* the table root itself does not exist yet: writes create it */
@@ -60,7 +52,7 @@ static int teardown(void **state)
 {
     struct fixture *fx = *state;
     weir_store_destroy(fx->s);
-    nftw(fx->dir, rm_one, 16, FTW_DEPTH | FTW_PHYS);
+    tmpdir_remove(fx->dir);
     free(fx);
     return 0;
 }
@@ -91,23 +83,6 @@ static void assert_content(struct weir_store *s, const char *key, const char *te
     assert_int_equal(b.len, strlen(text));
     assert_memory_equal(b.data, text, b.len);
     weir_buf_free(&b);
-}
-
-/* Entries of a directory whose names start with '.' and end in ".tmp". */
-static int count_temp_files(const char *dir)
-{
-    DIR *d = opendir(dir);
-    if (d == NULL)
-        return 0;
-    int n = 0;
-    struct dirent *de;
-    while ((de = readdir(d)) != NULL) {
-        size_t len = strlen(de->d_name);
-        if (de->d_name[0] == '.' && len > 4 && strcmp(de->d_name + len - 4, ".tmp") == 0)
-            n++;
-    }
-    closedir(d);
-    return n;
 }
 
 static void test_open_uris(void **state)
@@ -212,7 +187,7 @@ static void test_put_get_replace(void **state)
     /* no temp files left behind */
     char dir[256];
     snprintf(dir, sizeof dir, "%s/table/a/b/c", fx->dir);
-    assert_int_equal(count_temp_files(dir), 0);
+    assert_int_equal(temp_file_count(dir, NULL), 0);
 
     /* a big object crosses the read loop's chunk size */
     size_t n = 1 << 20;
@@ -270,7 +245,7 @@ static void test_put_if_absent(void **state)
     assert_content(fx->s, k, "first");
     char dir[256];
     snprintf(dir, sizeof dir, "%s/table/_delta_log", fx->dir);
-    assert_int_equal(count_temp_files(dir), 0);
+    assert_int_equal(temp_file_count(dir, NULL), 0);
     /* the winner is a single link: the temp name is gone */
     struct stat st;
     assert_int_equal(stat(path_of(fx, k), &st), 0);
@@ -459,7 +434,7 @@ static void test_upload(void **state)
     list_expect(fx->s, "p=1/", NULL, false, one, 1);
     char dir[256];
     snprintf(dir, sizeof dir, "%s/table/p=1", fx->dir);
-    assert_int_equal(count_temp_files(dir), 0);
+    assert_int_equal(temp_file_count(dir, NULL), 0);
 }
 
 /* Two processes race put_if_absent on the same 200 keys. For every key
@@ -548,7 +523,7 @@ static void test_put_if_absent_race(void **state)
     weir_object_list_free(&l);
     char dir[256];
     snprintf(dir, sizeof dir, "%s/table/_delta_log", fx->dir);
-    assert_int_equal(count_temp_files(dir), 0);
+    assert_int_equal(temp_file_count(dir, NULL), 0);
 }
 
 /* Four threads share one store handle and race put_if_absent on the same
@@ -662,7 +637,7 @@ static void test_alloc_failures(void **state)
     assert_true(saw_nomem > 0);
     char dir[256];
     snprintf(dir, sizeof dir, "%s/table/af", fx->dir);
-    assert_int_equal(count_temp_files(dir), 0);
+    assert_int_equal(temp_file_count(dir, NULL), 0);
 }
 
 int main(void)

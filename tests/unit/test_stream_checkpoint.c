@@ -32,102 +32,15 @@
 
 #include "core/alloc.h"
 #include "stream/checkpoint.h"
+#include "test_util.h"
 
-struct fixture {
-    char root[64];
-    char dir[128]; /* <root>/ckpt: not created, open() must create it */
-};
-
-static int rm_one(const char *p, const struct stat *st, int flag, struct FTW *f)
-{
-    (void)st;
-    (void)flag;
-    (void)f;
-    return remove(p);
-}
-
+/* fx->path is the checkpoint, "<dir>/pipe/ckpt": not created, open() must create it. */
 static int setup(void **state)
 {
-    struct fixture *fx = calloc(1, sizeof *fx);
-    if (fx == NULL)
-        return -1;
-    strcpy(fx->root, "/tmp/weir-test-ckpt-XXXXXX");
-    if (mkdtemp(fx->root) == NULL)
-        return -1;
-    snprintf(fx->dir, sizeof fx->dir, "%s/pipe/ckpt", fx->root);
-    *state = fx;
-    return 0;
-}
-
-static int teardown(void **state)
-{
-    struct fixture *fx = *state;
-    nftw(fx->root, rm_one, 16, FTW_DEPTH | FTW_PHYS);
-    free(fx);
-    return 0;
+    return tmp_fixture_setup(state, "ckpt", "pipe/ckpt");
 }
 
 /* ---------------------------------------------------------------- helpers */
-
-static void put_file(const char *dir, const char *rel, const char *text)
-{
-    char path[512];
-    snprintf(path, sizeof path, "%s/%s", dir, rel);
-    /* create the parent */
-    char parent[512];
-    snprintf(parent, sizeof parent, "%s", path);
-    char *slash = strrchr(parent, '/');
-    *slash = '\0';
-    char cmd[600];
-    snprintf(cmd, sizeof cmd, "mkdir -p '%s'", parent);
-    assert_int_equal(system(cmd), 0);
-    FILE *f = fopen(path, "wb");
-    assert_non_null(f);
-    assert_int_equal(fwrite(text, 1, strlen(text), f), strlen(text));
-    assert_int_equal(fclose(f), 0);
-}
-
-/* Whole file as a malloc'd string, NULL if absent. */
-static char *get_file(const char *dir, const char *rel)
-{
-    char path[512];
-    snprintf(path, sizeof path, "%s/%s", dir, rel);
-    FILE *f = fopen(path, "rb");
-    if (f == NULL)
-        return NULL;
-    char *buf = calloc(1, 1 << 16);
-    size_t n = fread(buf, 1, (1 << 16) - 1, f);
-    buf[n] = '\0';
-    fclose(f);
-    return buf;
-}
-
-static bool exists(const char *dir, const char *rel)
-{
-    char path[512];
-    snprintf(path, sizeof path, "%s/%s", dir, rel);
-    struct stat st;
-    return stat(path, &st) == 0;
-}
-
-/* Number of temp files (".*.tmp") in dir/rel. */
-static int count_temp(const char *dir, const char *rel)
-{
-    char path[512];
-    snprintf(path, sizeof path, "%s/%s", dir, rel);
-    DIR *d = opendir(path);
-    if (d == NULL)
-        return 0;
-    int n = 0;
-    struct dirent *de;
-    while ((de = readdir(d)) != NULL) {
-        size_t len = strlen(de->d_name);
-        if (de->d_name[0] == '.' && len > 4 && strcmp(de->d_name + len - 4, ".tmp") == 0)
-            n++;
-    }
-    closedir(d);
-    return n;
-}
 
 static struct weir_checkpoint *open_ok(const char *dir, const char *name)
 {
@@ -195,22 +108,22 @@ static void make_committed(const char *dir, int n)
 
 static void test_new_checkpoint_layout(void **state)
 {
-    struct fixture *fx = *state;
-    struct weir_checkpoint *cp = open_ok(fx->dir, "orders-bronze");
-    assert_string_equal(weir_checkpoint_dir(cp), fx->dir);
+    struct tmp_fixture *fx = *state;
+    struct weir_checkpoint *cp = open_ok(fx->path, "orders-bronze");
+    assert_string_equal(weir_checkpoint_dir(cp), fx->path);
     const char *id = weir_checkpoint_query_id(cp);
     assert_int_equal(strlen(id), 36);
     assert_int_equal(id[14], '4'); /* version 4 UUID */
     assert_int_equal(weir_checkpoint_last_offsets(cp), -1);
     assert_int_equal(weir_checkpoint_last_commit(cp), -1);
     char want[256];
-    snprintf(want, sizeof want, "%s/state", fx->dir);
+    snprintf(want, sizeof want, "%s/state", fx->path);
     assert_string_equal(weir_checkpoint_state_dir(cp), want);
-    assert_false(exists(fx->dir, "state")); /* not created */
-    assert_true(exists(fx->dir, "offsets"));
-    assert_true(exists(fx->dir, "commits"));
+    assert_false(file_exists(fx->path, "state")); /* not created */
+    assert_true(file_exists(fx->path, "offsets"));
+    assert_true(file_exists(fx->path, "commits"));
 
-    char *meta = get_file(fx->dir, "metadata");
+    char *meta = file_read(fx->path, "metadata");
     assert_non_null(meta);
     char expect[256];
     snprintf(expect, sizeof expect, "{\"id\":\"%s\",\"name\":\"orders-bronze\",\"weirCheckpointVersion\":1}",
@@ -218,7 +131,7 @@ static void test_new_checkpoint_layout(void **state)
     assert_string_equal(meta, expect);
     free(meta);
 
-    char *lock = get_file(fx->dir, "lock");
+    char *lock = file_read(fx->path, "lock");
     assert_non_null(lock);
     assert_int_equal(strtol(lock, NULL, 10), (long)getpid());
     free(lock);
@@ -228,8 +141,8 @@ static void test_new_checkpoint_layout(void **state)
 
 static void test_write_reopen_read_back(void **state)
 {
-    struct fixture *fx = *state;
-    struct weir_checkpoint *cp = open_ok(fx->dir, "orders");
+    struct tmp_fixture *fx = *state;
+    struct weir_checkpoint *cp = open_ok(fx->path, "orders");
     char qid[37];
     strcpy(qid, weir_checkpoint_query_id(cp));
 
@@ -249,17 +162,17 @@ static void test_write_reopen_read_back(void **state)
     weir_checkpoint_close(cp);
 
     /* Spark's exact format: header, metadata, one line per source, "-" */
-    char *text = get_file(fx->dir, "offsets/0");
+    char *text = file_read(fx->path, "offsets/0");
     assert_string_equal(text, "v1\n{\"batchWatermarkMs\":0,\"batchTimestampMs\":1700000000123,\"conf\":{}}\n"
                               "{\"orders\":{\"0\":1200,\"1\":1184}}\n-");
     free(text);
-    text = get_file(fx->dir, "commits/0");
+    text = file_read(fx->path, "commits/0");
     assert_string_equal(text, "v1\n{\"nextBatchWatermarkMs\":42}");
     free(text);
-    assert_int_equal(count_temp(fx->dir, "offsets"), 0);
-    assert_int_equal(count_temp(fx->dir, "commits"), 0);
+    assert_int_equal(temp_file_count(fx->path, "offsets"), 0);
+    assert_int_equal(temp_file_count(fx->path, "commits"), 0);
 
-    cp = open_ok(fx->dir, "orders");
+    cp = open_ok(fx->path, "orders");
     assert_string_equal(weir_checkpoint_query_id(cp), qid);
     assert_int_equal(weir_checkpoint_last_offsets(cp), 1);
     assert_int_equal(weir_checkpoint_last_commit(cp), 0);
@@ -298,8 +211,8 @@ static void test_write_reopen_read_back(void **state)
 
 static void test_write_rules(void **state)
 {
-    struct fixture *fx = *state;
-    struct weir_checkpoint *cp = open_ok(fx->dir, "orders");
+    struct tmp_fixture *fx = *state;
+    struct weir_checkpoint *cp = open_ok(fx->path, "orders");
     struct weir_error err = {0};
     char *s = "{\"rows\":10}";
     struct weir_offset_entry e = {.batch_timestamp_ms = 5, .sources = &s, .nsources = 1};
@@ -352,48 +265,50 @@ static void test_write_rules(void **state)
     assert_int_equal(weir_checkpoint_last_offsets(cp), 1);
     assert_int_equal(weir_checkpoint_last_commit(cp), 0);
     weir_checkpoint_close(cp);
-    cp = open_ok(fx->dir, "orders");
+    cp = open_ok(fx->path, "orders");
     assert_int_equal(weir_checkpoint_last_offsets(cp), 1);
     weir_checkpoint_close(cp);
 }
 
 static void test_other_pipeline(void **state)
 {
-    struct fixture *fx = *state;
-    make_committed(fx->dir, 1);
-    open_fails(fx->dir, "payments", WEIR_ECONFIG, fx->dir, "belongs to pipeline 'orders'", "not 'payments'",
+    struct tmp_fixture *fx = *state;
+    make_committed(fx->path, 1);
+    open_fails(fx->path, "payments", WEIR_ECONFIG, fx->path, "belongs to pipeline 'orders'", "not 'payments'",
                "new checkpoint directory", NULL);
     /* the lock was released by the failed open */
-    struct weir_checkpoint *cp = open_ok(fx->dir, "orders");
+    struct weir_checkpoint *cp = open_ok(fx->path, "orders");
     weir_checkpoint_close(cp);
 }
 
 static void test_metadata_problems(void **state)
 {
-    struct fixture *fx = *state;
-    make_committed(fx->dir, 1);
-    char *meta = get_file(fx->dir, "metadata");
+    struct tmp_fixture *fx = *state;
+    make_committed(fx->path, 1);
+    char *meta = file_read(fx->path, "metadata");
 
-    put_file(fx->dir, "metadata", "{\"id\":\"not-a-uuid\",\"name\":\"orders\",\"weirCheckpointVersion\":1}");
-    open_fails(fx->dir, "orders", WEIR_ECORRUPT, "metadata", "query UUID", NULL);
-    put_file(fx->dir, "metadata", "{\"id\":\"6f1c");
-    open_fails(fx->dir, "orders", WEIR_ECORRUPT, "metadata", "does not parse", NULL);
+    file_write(fx->path, "metadata",
+               "{\"id\":\"not-a-uuid\",\"name\":\"orders\",\"weirCheckpointVersion\":1}");
+    open_fails(fx->path, "orders", WEIR_ECORRUPT, "metadata", "query UUID", NULL);
+    file_write(fx->path, "metadata", "{\"id\":\"6f1c");
+    open_fails(fx->path, "orders", WEIR_ECORRUPT, "metadata", "does not parse", NULL);
     /* a Spark checkpoint: {"id":...} only */
-    put_file(fx->dir, "metadata", "{\"id\":\"6f1c2b7e-1d2a-4c3b-9f00-0123456789ab\"}");
-    open_fails(fx->dir, "orders", WEIR_EUNSUPPORTED, "metadata", "not written by weir", NULL);
-    put_file(
-        fx->dir, "metadata",
+    file_write(fx->path, "metadata", "{\"id\":\"6f1c2b7e-1d2a-4c3b-9f00-0123456789ab\"}");
+    open_fails(fx->path, "orders", WEIR_EUNSUPPORTED, "metadata", "not written by weir", NULL);
+    file_write(
+        fx->path, "metadata",
         "{\"id\":\"6f1c2b7e-1d2a-4c3b-9f00-0123456789ab\",\"name\":\"orders\",\"weirCheckpointVersion\":2}");
-    open_fails(fx->dir, "orders", WEIR_EUNSUPPORTED, "incompatible version", "weirCheckpointVersion 2", NULL);
+    open_fails(fx->path, "orders", WEIR_EUNSUPPORTED, "incompatible version", "weirCheckpointVersion 2",
+               NULL);
 
     /* logs without metadata: the query id is lost */
     char path[512];
-    snprintf(path, sizeof path, "%s/metadata", fx->dir);
+    snprintf(path, sizeof path, "%s/metadata", fx->path);
     assert_int_equal(unlink(path), 0);
-    open_fails(fx->dir, "orders", WEIR_ESTATE, "no metadata", NULL);
+    open_fails(fx->path, "orders", WEIR_ESTATE, "no metadata", NULL);
 
-    put_file(fx->dir, "metadata", meta);
-    struct weir_checkpoint *cp = open_ok(fx->dir, "orders");
+    file_write(fx->path, "metadata", meta);
+    struct weir_checkpoint *cp = open_ok(fx->path, "orders");
     assert_int_equal(weir_checkpoint_last_commit(cp), 0);
     weir_checkpoint_close(cp);
     free(meta);
@@ -401,36 +316,36 @@ static void test_metadata_problems(void **state)
 
 static void test_version_header(void **state)
 {
-    struct fixture *fx = *state;
-    make_committed(fx->dir, 2);
-    char *orig = get_file(fx->dir, "offsets/1");
-    put_file(fx->dir, "offsets/1", "v2\n{\"batchWatermarkMs\":0,\"batchTimestampMs\":1}\n0:{\"rows\":1}");
-    open_fails(fx->dir, "orders", WEIR_EUNSUPPORTED, "offsets/1",
+    struct tmp_fixture *fx = *state;
+    make_committed(fx->path, 2);
+    char *orig = file_read(fx->path, "offsets/1");
+    file_write(fx->path, "offsets/1", "v2\n{\"batchWatermarkMs\":0,\"batchTimestampMs\":1}\n0:{\"rows\":1}");
+    open_fails(fx->path, "orders", WEIR_EUNSUPPORTED, "offsets/1",
                "written by an incompatible version: header 'v2'", NULL);
-    put_file(fx->dir, "offsets/1", orig);
+    file_write(fx->path, "offsets/1", orig);
     free(orig);
 
-    orig = get_file(fx->dir, "commits/0");
-    put_file(fx->dir, "commits/0", "v2\n{\"nextBatchWatermarkMs\":0,\"stateUniqueIds\":{}}");
-    open_fails(fx->dir, "orders", WEIR_EUNSUPPORTED, "commits/0", "header 'v2'", NULL);
-    put_file(fx->dir, "commits/0", "V1\n{\"nextBatchWatermarkMs\":0}");
-    open_fails(fx->dir, "orders", WEIR_ECORRUPT, "commits/0", "version header 'v1'", NULL);
-    put_file(fx->dir, "commits/0", orig);
+    orig = file_read(fx->path, "commits/0");
+    file_write(fx->path, "commits/0", "v2\n{\"nextBatchWatermarkMs\":0,\"stateUniqueIds\":{}}");
+    open_fails(fx->path, "orders", WEIR_EUNSUPPORTED, "commits/0", "header 'v2'", NULL);
+    file_write(fx->path, "commits/0", "V1\n{\"nextBatchWatermarkMs\":0}");
+    open_fails(fx->path, "orders", WEIR_ECORRUPT, "commits/0", "version header 'v1'", NULL);
+    file_write(fx->path, "commits/0", orig);
     free(orig);
 
-    put_file(fx->dir, "sources/0/0", "v9\n{\"rows\":0}");
-    open_fails(fx->dir, "orders", WEIR_EUNSUPPORTED, "sources/0/0", "header 'v9'", NULL);
-    put_file(fx->dir, "sources/0/0", "v1\n{\"rows\":0}");
-    struct weir_checkpoint *cp = open_ok(fx->dir, "orders");
+    file_write(fx->path, "sources/0/0", "v9\n{\"rows\":0}");
+    open_fails(fx->path, "orders", WEIR_EUNSUPPORTED, "sources/0/0", "header 'v9'", NULL);
+    file_write(fx->path, "sources/0/0", "v1\n{\"rows\":0}");
+    struct weir_checkpoint *cp = open_ok(fx->path, "orders");
     weir_checkpoint_close(cp);
 }
 
 static void test_unparsable_files(void **state)
 {
-    struct fixture *fx = *state;
-    make_committed(fx->dir, 3);
-    char *off = get_file(fx->dir, "offsets/2");
-    char *com = get_file(fx->dir, "commits/1");
+    struct tmp_fixture *fx = *state;
+    make_committed(fx->path, 3);
+    char *off = file_read(fx->path, "offsets/2");
+    char *com = file_read(fx->path, "commits/1");
     static const char *bad_offsets[] = {
         "",
         "v1",
@@ -442,24 +357,24 @@ static void test_unparsable_files(void **state)
         "v1\n{}\n{\"rows\":1}\n\n{\"rows\":2}",
     };
     for (size_t i = 0; i < sizeof bad_offsets / sizeof *bad_offsets; i++) {
-        put_file(fx->dir, "offsets/2", bad_offsets[i]);
-        open_fails(fx->dir, "orders", WEIR_ECORRUPT, "offsets/2", NULL);
+        file_write(fx->path, "offsets/2", bad_offsets[i]);
+        open_fails(fx->path, "orders", WEIR_ECORRUPT, "offsets/2", NULL);
     }
-    put_file(fx->dir, "offsets/2", off);
+    file_write(fx->path, "offsets/2", off);
     static const char *bad_commits[] = {"", "v1\n", "v1\n{\"nextBatchWatermarkMs\":", "v1\n7",
                                         "v1\n{\"nextBatchWatermarkMs\":1}\nmore"};
     for (size_t i = 0; i < sizeof bad_commits / sizeof *bad_commits; i++) {
-        put_file(fx->dir, "commits/1", bad_commits[i]);
-        open_fails(fx->dir, "orders", WEIR_ECORRUPT, "commits/1", NULL);
+        file_write(fx->path, "commits/1", bad_commits[i]);
+        open_fails(fx->path, "orders", WEIR_ECORRUPT, "commits/1", NULL);
     }
-    put_file(fx->dir, "commits/1", com);
-    put_file(fx->dir, "sources/0/0", "v1\n{\"rows\":");
-    open_fails(fx->dir, "orders", WEIR_ECORRUPT, "sources/0/0", "not JSON", NULL);
-    put_file(fx->dir, "sources/0/0", "v1\n{\"rows\":0}\n");
+    file_write(fx->path, "commits/1", com);
+    file_write(fx->path, "sources/0/0", "v1\n{\"rows\":");
+    open_fails(fx->path, "orders", WEIR_ECORRUPT, "sources/0/0", "not JSON", NULL);
+    file_write(fx->path, "sources/0/0", "v1\n{\"rows\":0}\n");
 
     /* Spark variants we accept: empty metadata line, trailing newline */
-    put_file(fx->dir, "offsets/2", "v1\n\n{\"rows\":300}\n");
-    struct weir_checkpoint *cp = open_ok(fx->dir, "orders");
+    file_write(fx->path, "offsets/2", "v1\n\n{\"rows\":300}\n");
+    struct weir_checkpoint *cp = open_ok(fx->path, "orders");
     struct weir_offset_entry e;
     struct weir_error err = {0};
     assert_int_equal(weir_checkpoint_read_offsets(cp, 2, &e, &err), 0);
@@ -474,61 +389,62 @@ static void test_unparsable_files(void **state)
 
 static void test_commit_without_offsets(void **state)
 {
-    struct fixture *fx = *state;
-    make_committed(fx->dir, 2);
+    struct tmp_fixture *fx = *state;
+    make_committed(fx->path, 2);
     char path[512];
-    snprintf(path, sizeof path, "%s/offsets/1", fx->dir);
+    snprintf(path, sizeof path, "%s/offsets/1", fx->path);
     assert_int_equal(unlink(path), 0);
-    open_fails(fx->dir, "orders", WEIR_ESTATE, "inconsistent", "commits/1 exists without offsets/1", NULL);
+    open_fails(fx->path, "orders", WEIR_ESTATE, "inconsistent", "commits/1 exists without offsets/1", NULL);
 }
 
 static void test_too_many_uncommitted(void **state)
 {
-    struct fixture *fx = *state;
-    make_committed(fx->dir, 3);
+    struct tmp_fixture *fx = *state;
+    make_committed(fx->path, 3);
     char path[512];
-    snprintf(path, sizeof path, "%s/commits/2", fx->dir);
+    snprintf(path, sizeof path, "%s/commits/2", fx->path);
     assert_int_equal(unlink(path), 0);
     /* one uncommitted batch is the normal recovery case */
-    struct weir_checkpoint *cp = open_ok(fx->dir, "orders");
+    struct weir_checkpoint *cp = open_ok(fx->path, "orders");
     assert_int_equal(weir_checkpoint_last_offsets(cp), 2);
     assert_int_equal(weir_checkpoint_last_commit(cp), 1);
     weir_checkpoint_close(cp);
-    snprintf(path, sizeof path, "%s/commits/1", fx->dir);
+    snprintf(path, sizeof path, "%s/commits/1", fx->path);
     assert_int_equal(unlink(path), 0);
-    open_fails(fx->dir, "orders", WEIR_ESTATE, "inconsistent", "batches 1..2", "last commit is 0", NULL);
+    open_fails(fx->path, "orders", WEIR_ESTATE, "inconsistent", "batches 1..2", "last commit is 0", NULL);
 }
 
 static void test_gap_in_offsets(void **state)
 {
-    struct fixture *fx = *state;
-    make_committed(fx->dir, 5);
+    struct tmp_fixture *fx = *state;
+    make_committed(fx->path, 5);
     char path[512];
-    snprintf(path, sizeof path, "%s/commits/2", fx->dir);
+    snprintf(path, sizeof path, "%s/commits/2", fx->path);
     assert_int_equal(unlink(path), 0);
-    snprintf(path, sizeof path, "%s/offsets/2", fx->dir);
+    snprintf(path, sizeof path, "%s/offsets/2", fx->path);
     assert_int_equal(unlink(path), 0);
-    open_fails(fx->dir, "orders", WEIR_ESTATE, "offsets/2 is missing between offsets/1 and offsets/3", NULL);
+    open_fails(fx->path, "orders", WEIR_ESTATE, "offsets/2 is missing between offsets/1 and offsets/3", NULL);
     /* a gap in the commits log only */
-    put_file(fx->dir, "offsets/2", "v1\n{}\n{\"rows\":300}");
-    open_fails(fx->dir, "orders", WEIR_ESTATE, "commits/2 is missing", NULL);
+    file_write(fx->path, "offsets/2", "v1\n{}\n{\"rows\":300}");
+    open_fails(fx->path, "orders", WEIR_ESTATE, "commits/2 is missing", NULL);
 }
 
 static void test_lock_same_process(void **state)
 {
-    struct fixture *fx = *state;
-    struct weir_checkpoint *cp = open_ok(fx->dir, "orders");
+    struct tmp_fixture *fx = *state;
+    struct weir_checkpoint *cp = open_ok(fx->path, "orders");
     char pid[32];
     snprintf(pid, sizeof pid, "pid %ld", (long)getpid());
-    open_fails(fx->dir, "orders", WEIR_ESTATE, fx->dir, "in use by another running weir pipeline", pid, NULL);
+    open_fails(fx->path, "orders", WEIR_ESTATE, fx->path, "in use by another running weir pipeline", pid,
+               NULL);
     weir_checkpoint_close(cp);
-    cp = open_ok(fx->dir, "orders");
+    cp = open_ok(fx->path, "orders");
     weir_checkpoint_close(cp);
 }
 
 static void test_lock_other_process(void **state)
 {
-    struct fixture *fx = *state;
+    struct tmp_fixture *fx = *state;
     int ready[2], release[2];
     assert_int_equal(pipe(ready), 0);
     assert_int_equal(pipe(release), 0);
@@ -538,7 +454,7 @@ static void test_lock_other_process(void **state)
         close(ready[0]);
         close(release[1]);
         struct weir_checkpoint *cp = NULL;
-        int rc = weir_checkpoint_open(fx->dir, "orders", &cp, NULL);
+        int rc = weir_checkpoint_open(fx->path, "orders", &cp, NULL);
         char c = rc == 0 ? 'y' : 'n';
         if (write(ready[1], &c, 1) != 1)
             _exit(3);
@@ -554,15 +470,15 @@ static void test_lock_other_process(void **state)
     assert_int_equal(c, 'y');
     char pid[32];
     snprintf(pid, sizeof pid, "pid %ld", (long)child);
-    open_fails(fx->dir, "orders", WEIR_ESTATE, fx->dir, pid, "lock", NULL);
+    open_fails(fx->path, "orders", WEIR_ESTATE, fx->path, pid, "lock", NULL);
     close(release[1]);
     int status = 0;
     assert_int_equal(waitpid(child, &status, 0), child);
     assert_true(WIFEXITED(status));
     assert_int_equal(WEXITSTATUS(status), 0);
     close(ready[0]);
-    struct weir_checkpoint *cp = open_ok(fx->dir, "orders");
-    char *lock = get_file(fx->dir, "lock");
+    struct weir_checkpoint *cp = open_ok(fx->path, "orders");
+    char *lock = file_read(fx->path, "lock");
     assert_int_equal(strtol(lock, NULL, 10), (long)getpid());
     free(lock);
     weir_checkpoint_close(cp);
@@ -570,9 +486,9 @@ static void test_lock_other_process(void **state)
 
 static void test_purge(void **state)
 {
-    struct fixture *fx = *state;
-    make_committed(fx->dir, 10);
-    struct weir_checkpoint *cp = open_ok(fx->dir, "orders");
+    struct tmp_fixture *fx = *state;
+    make_committed(fx->path, 10);
+    struct weir_checkpoint *cp = open_ok(fx->path, "orders");
     struct weir_error err = {0};
     size_t deleted = 99;
     assert_int_equal(weir_checkpoint_purge(cp, 0, &deleted, &err), WEIR_EINVAL);
@@ -582,9 +498,9 @@ static void test_purge(void **state)
     for (int b = 0; b < 10; b++) {
         char rel[32];
         snprintf(rel, sizeof rel, "offsets/%d", b);
-        assert_int_equal(exists(fx->dir, rel), b >= 7);
+        assert_int_equal(file_exists(fx->path, rel), b >= 7);
         snprintf(rel, sizeof rel, "commits/%d", b);
-        assert_int_equal(exists(fx->dir, rel), b >= 7);
+        assert_int_equal(file_exists(fx->path, rel), b >= 7);
     }
     assert_int_equal(weir_checkpoint_purge(cp, 3, &deleted, &err), 0);
     assert_int_equal(deleted, 0);
@@ -594,14 +510,14 @@ static void test_purge(void **state)
     write_offsets(cp, 10, "{\"rows\":1100}");
     assert_int_equal(weir_checkpoint_purge(cp, 1, &deleted, &err), 0);
     assert_int_equal(deleted, 4);
-    assert_true(exists(fx->dir, "commits/9"));
-    assert_true(exists(fx->dir, "offsets/9"));
-    assert_true(exists(fx->dir, "offsets/10"));
-    assert_false(exists(fx->dir, "offsets/8"));
-    assert_false(exists(fx->dir, "commits/8"));
+    assert_true(file_exists(fx->path, "commits/9"));
+    assert_true(file_exists(fx->path, "offsets/9"));
+    assert_true(file_exists(fx->path, "offsets/10"));
+    assert_false(file_exists(fx->path, "offsets/8"));
+    assert_false(file_exists(fx->path, "commits/8"));
     weir_checkpoint_close(cp);
 
-    cp = open_ok(fx->dir, "orders");
+    cp = open_ok(fx->path, "orders");
     assert_int_equal(weir_checkpoint_last_offsets(cp), 10);
     assert_int_equal(weir_checkpoint_last_commit(cp), 9);
     /* an already purged batch is not rewritten */
@@ -610,12 +526,12 @@ static void test_purge(void **state)
     write_commit(cp, 10);
     assert_int_equal(weir_checkpoint_purge(cp, 1, &deleted, &err), 0);
     assert_int_equal(deleted, 2);
-    assert_true(exists(fx->dir, "offsets/10"));
-    assert_true(exists(fx->dir, "commits/10"));
+    assert_true(file_exists(fx->path, "offsets/10"));
+    assert_true(file_exists(fx->path, "commits/10"));
     weir_checkpoint_close(cp);
     /* purge on an empty checkpoint is a no-op */
     char other[256];
-    snprintf(other, sizeof other, "%s/other", fx->root);
+    snprintf(other, sizeof other, "%s/other", fx->dir);
     cp = open_ok(other, "other");
     assert_int_equal(weir_checkpoint_purge(cp, 1, &deleted, &err), 0);
     assert_int_equal(deleted, 0);
@@ -624,8 +540,8 @@ static void test_purge(void **state)
 
 static void test_initial_offsets(void **state)
 {
-    struct fixture *fx = *state;
-    struct weir_checkpoint *cp = open_ok(fx->dir, "orders");
+    struct tmp_fixture *fx = *state;
+    struct weir_checkpoint *cp = open_ok(fx->path, "orders");
     struct weir_error err = {0};
     char *json = (char *)"x";
     assert_int_equal(weir_checkpoint_read_initial(cp, 0, &json, &err), WEIR_ENOTFOUND);
@@ -644,26 +560,26 @@ static void test_initial_offsets(void **state)
     weir_free(json);
     weir_checkpoint_close(cp);
 
-    char *text = get_file(fx->dir, "sources/0/0");
+    char *text = file_read(fx->path, "sources/0/0");
     assert_string_equal(text, "v1\n{\"orders\":{\"0\":17}}");
     free(text);
-    assert_false(exists(fx->dir, "sources/1"));
+    assert_false(file_exists(fx->path, "sources/1"));
 
-    cp = open_ok(fx->dir, "orders");
+    cp = open_ok(fx->path, "orders");
     assert_int_equal(weir_checkpoint_read_initial(cp, 2, &json, &err), 0);
     assert_string_equal(json, "{\"rows\":0}");
     weir_free(json);
     weir_checkpoint_close(cp);
     /* Spark's Kafka initial-offset file starts with a NUL byte */
     char path[512];
-    snprintf(path, sizeof path, "%s/sources/3/0", fx->dir);
-    put_file(fx->dir, "sources/3/0", "");
+    snprintf(path, sizeof path, "%s/sources/3/0", fx->path);
+    file_write(fx->path, "sources/3/0", "");
     FILE *f = fopen(path, "wb");
     assert_non_null(f);
     static const char spark[] = "\0v1\n{\"t\":{\"0\":5}}";
     assert_int_equal(fwrite(spark, 1, sizeof spark - 1, f), sizeof spark - 1);
     fclose(f);
-    cp = open_ok(fx->dir, "orders");
+    cp = open_ok(fx->path, "orders");
     assert_int_equal(weir_checkpoint_read_initial(cp, 3, &json, &err), 0);
     assert_string_equal(json, "{\"t\":{\"0\":5}}");
     weir_free(json);
@@ -672,21 +588,21 @@ static void test_initial_offsets(void **state)
 
 static void test_stray_temp_cleanup(void **state)
 {
-    struct fixture *fx = *state;
-    make_committed(fx->dir, 2);
-    put_file(fx->dir, "offsets/.2.0a1b2c3d-dead-4bee-8f00-000000000000.tmp", "v1\n{\"batchWat");
-    put_file(fx->dir, "commits/.1.x.tmp", "v1\n");
-    put_file(fx->dir, ".metadata.y.tmp", "{");
-    put_file(fx->dir, "sources/0/.0.z.tmp", "v");
-    put_file(fx->dir, "offsets/README", "not a batch"); /* ignored, kept */
-    put_file(fx->dir, "offsets/007", "ignored: not a canonical batch id");
-    assert_int_equal(count_temp(fx->dir, "offsets"), 1);
-    struct weir_checkpoint *cp = open_ok(fx->dir, "orders");
-    assert_int_equal(count_temp(fx->dir, "offsets"), 0);
-    assert_int_equal(count_temp(fx->dir, "commits"), 0);
-    assert_int_equal(count_temp(fx->dir, ""), 0);
-    assert_int_equal(count_temp(fx->dir, "sources/0"), 0);
-    assert_true(exists(fx->dir, "offsets/README"));
+    struct tmp_fixture *fx = *state;
+    make_committed(fx->path, 2);
+    file_write(fx->path, "offsets/.2.0a1b2c3d-dead-4bee-8f00-000000000000.tmp", "v1\n{\"batchWat");
+    file_write(fx->path, "commits/.1.x.tmp", "v1\n");
+    file_write(fx->path, ".metadata.y.tmp", "{");
+    file_write(fx->path, "sources/0/.0.z.tmp", "v");
+    file_write(fx->path, "offsets/README", "not a batch"); /* ignored, kept */
+    file_write(fx->path, "offsets/007", "ignored: not a canonical batch id");
+    assert_int_equal(temp_file_count(fx->path, "offsets"), 1);
+    struct weir_checkpoint *cp = open_ok(fx->path, "orders");
+    assert_int_equal(temp_file_count(fx->path, "offsets"), 0);
+    assert_int_equal(temp_file_count(fx->path, "commits"), 0);
+    assert_int_equal(temp_file_count(fx->path, ""), 0);
+    assert_int_equal(temp_file_count(fx->path, "sources/0"), 0);
+    assert_true(file_exists(fx->path, "offsets/README"));
     assert_int_equal(weir_checkpoint_last_offsets(cp), 1);
     assert_int_equal(weir_checkpoint_last_commit(cp), 1);
     write_offsets(cp, 2, "{\"rows\":300}");
@@ -729,15 +645,25 @@ static void run_crash_child(const char *dir, const char *which, const char *cras
         fail_msg("crash child for %s was not killed at %s (status %d)", which, crash_at, status);
 }
 
+/* The child dies writing <which>/1 (which: "offsets" or "commits"): a torn
+ * temp file is left behind and <which>/1 never appeared; reopening removes
+ * the temp file. Returns the reopened checkpoint. */
+static struct weir_checkpoint *crash_and_reopen(const char *dir, const char *which, const char *crash_at)
+{
+    char rel[32];
+    run_crash_child(dir, strcmp(which, "commits") == 0 ? "commit" : which, crash_at);
+    assert_int_equal(temp_file_count(dir, which), 1);
+    snprintf(rel, sizeof rel, "%s/1", which);
+    assert_false(file_exists(dir, rel));
+    struct weir_checkpoint *cp = open_ok(dir, "orders");
+    assert_int_equal(temp_file_count(dir, which), 0);
+    return cp;
+}
+
 static void test_crash_mid_offsets(void **state)
 {
-    struct fixture *fx = *state;
-    run_crash_child(fx->dir, "offsets", "checkpoint.offsets:2");
-    /* torn temp file left behind, offsets/1 never appeared */
-    assert_int_equal(count_temp(fx->dir, "offsets"), 1);
-    assert_false(exists(fx->dir, "offsets/1"));
-    struct weir_checkpoint *cp = open_ok(fx->dir, "orders");
-    assert_int_equal(count_temp(fx->dir, "offsets"), 0);
+    struct tmp_fixture *fx = *state;
+    struct weir_checkpoint *cp = crash_and_reopen(fx->path, "offsets", "checkpoint.offsets:2");
     assert_int_equal(weir_checkpoint_last_offsets(cp), 0);
     assert_int_equal(weir_checkpoint_last_commit(cp), 0);
     /* the lock of the killed process is gone; batch 1 is planned anew */
@@ -747,12 +673,8 @@ static void test_crash_mid_offsets(void **state)
 
 static void test_crash_mid_commit(void **state)
 {
-    struct fixture *fx = *state;
-    run_crash_child(fx->dir, "commit", "checkpoint.commit:2");
-    assert_int_equal(count_temp(fx->dir, "commits"), 1);
-    assert_false(exists(fx->dir, "commits/1"));
-    struct weir_checkpoint *cp = open_ok(fx->dir, "orders");
-    assert_int_equal(count_temp(fx->dir, "commits"), 0);
+    struct tmp_fixture *fx = *state;
+    struct weir_checkpoint *cp = crash_and_reopen(fx->path, "commits", "checkpoint.commit:2");
     /* batch 1 is planned but not committed: it is rerun with its offsets */
     assert_int_equal(weir_checkpoint_last_offsets(cp), 1);
     assert_int_equal(weir_checkpoint_last_commit(cp), 0);
@@ -767,8 +689,8 @@ static void test_crash_mid_commit(void **state)
 
 static void test_alloc_failures(void **state)
 {
-    struct fixture *fx = *state;
-    make_committed(fx->dir, 3);
+    struct tmp_fixture *fx = *state;
+    make_committed(fx->path, 3);
     /* every allocation of open + read + write fails once in turn */
     bool completed = false;
     for (long n = 0; n < 2000 && !completed; n++) {
@@ -777,7 +699,7 @@ static void test_alloc_failures(void **state)
         struct weir_offset_entry e = {0};
         int64_t wm = 0;
         weir_alloc_fail_after(n);
-        int rc = weir_checkpoint_open(fx->dir, "orders", &cp, &err);
+        int rc = weir_checkpoint_open(fx->path, "orders", &cp, &err);
         if (rc == 0)
             rc = weir_checkpoint_read_offsets(cp, 2, &e, &err);
         if (rc == 0)
@@ -799,9 +721,9 @@ static void test_alloc_failures(void **state)
         weir_checkpoint_close(cp);
     }
     assert_true(completed);
-    struct weir_checkpoint *cp = open_ok(fx->dir, "orders");
+    struct weir_checkpoint *cp = open_ok(fx->path, "orders");
     assert_int_equal(weir_checkpoint_last_offsets(cp), 3);
-    assert_int_equal(count_temp(fx->dir, "offsets"), 0);
+    assert_int_equal(temp_file_count(fx->path, "offsets"), 0);
     weir_checkpoint_close(cp);
 }
 
@@ -810,24 +732,24 @@ int main(int argc, char **argv)
     if (argc == 4 && strcmp(argv[1], "--crash-child") == 0)
         return crash_child(argv[2], argv[3]);
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test_setup_teardown(test_new_checkpoint_layout, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_write_reopen_read_back, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_write_rules, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_other_pipeline, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_metadata_problems, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_version_header, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_unparsable_files, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_commit_without_offsets, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_too_many_uncommitted, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_gap_in_offsets, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_lock_same_process, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_lock_other_process, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_purge, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_initial_offsets, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_stray_temp_cleanup, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_crash_mid_offsets, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_crash_mid_commit, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_alloc_failures, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_new_checkpoint_layout, setup, tmp_fixture_teardown),
+        cmocka_unit_test_setup_teardown(test_write_reopen_read_back, setup, tmp_fixture_teardown),
+        cmocka_unit_test_setup_teardown(test_write_rules, setup, tmp_fixture_teardown),
+        cmocka_unit_test_setup_teardown(test_other_pipeline, setup, tmp_fixture_teardown),
+        cmocka_unit_test_setup_teardown(test_metadata_problems, setup, tmp_fixture_teardown),
+        cmocka_unit_test_setup_teardown(test_version_header, setup, tmp_fixture_teardown),
+        cmocka_unit_test_setup_teardown(test_unparsable_files, setup, tmp_fixture_teardown),
+        cmocka_unit_test_setup_teardown(test_commit_without_offsets, setup, tmp_fixture_teardown),
+        cmocka_unit_test_setup_teardown(test_too_many_uncommitted, setup, tmp_fixture_teardown),
+        cmocka_unit_test_setup_teardown(test_gap_in_offsets, setup, tmp_fixture_teardown),
+        cmocka_unit_test_setup_teardown(test_lock_same_process, setup, tmp_fixture_teardown),
+        cmocka_unit_test_setup_teardown(test_lock_other_process, setup, tmp_fixture_teardown),
+        cmocka_unit_test_setup_teardown(test_purge, setup, tmp_fixture_teardown),
+        cmocka_unit_test_setup_teardown(test_initial_offsets, setup, tmp_fixture_teardown),
+        cmocka_unit_test_setup_teardown(test_stray_temp_cleanup, setup, tmp_fixture_teardown),
+        cmocka_unit_test_setup_teardown(test_crash_mid_offsets, setup, tmp_fixture_teardown),
+        cmocka_unit_test_setup_teardown(test_crash_mid_commit, setup, tmp_fixture_teardown),
+        cmocka_unit_test_setup_teardown(test_alloc_failures, setup, tmp_fixture_teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -25,20 +25,13 @@
 #include "stream/checkpoint.h"
 #include "stream/config.h"
 #include "stream/query.h"
+#include "test_util.h"
 
 struct env {
     char dir[64];
     char cfg_text[2048];
     struct weir_config *cfg;
 };
-
-static int rm_cb(const char *p, const struct stat *sb, int flag, struct FTW *f)
-{
-    (void)sb;
-    (void)flag;
-    (void)f;
-    return remove(p);
-}
 
 static void load(struct env *e, const char *fmt_extra_source, const char *trigger)
 {
@@ -60,8 +53,7 @@ static void load(struct env *e, const char *fmt_extra_source, const char *trigge
 static int setup(void **state)
 {
     struct env *e = calloc(1, sizeof(*e));
-    snprintf(e->dir, sizeof e->dir, "/tmp/weir-query-XXXXXX");
-    assert_non_null(mkdtemp(e->dir));
+    assert_true(tmpdir_create(e->dir, sizeof e->dir, "query"));
     weir_log_set_level(WEIR_LOG_WARN);
     *state = e;
     return 0;
@@ -71,7 +63,7 @@ static int teardown(void **state)
 {
     struct env *e = *state;
     weir_config_destroy(e->cfg);
-    nftw(e->dir, rm_cb, 16, FTW_DEPTH | FTW_PHYS);
+    tmpdir_remove(e->dir);
     free(e);
     return 0;
 }

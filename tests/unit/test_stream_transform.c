@@ -24,6 +24,7 @@
 #include "delta/delta.h"
 #include "stream/config.h"
 #include "stream/transform.h"
+#include "test_util.h"
 
 #define KAFKA_DDL                                                                               \
     "key BINARY, value BINARY, topic STRING, partition INT, offset LONG, timestamp TIMESTAMP, " \
@@ -34,22 +35,19 @@
 
 /* ---------------------------------------------------------------- helpers */
 
-static struct weir_type *ddl(const char *text)
+/* An empty batch of the DDL's schema. */
+static struct weir_batch *empty_batch(const char *ddl)
 {
-    struct weir_type *t = NULL;
-    struct weir_error err = {0};
-    if (weir_schema_from_ddl(text, &t, &err) != 0)
-        fail_msg("ddl '%s': %s", text, err.message);
-    return t;
-}
-
-static struct weir_batch *kafka_batch(void)
-{
-    struct weir_type *t = ddl(KAFKA_DDL);
+    struct weir_type *t = ddl_schema(ddl);
     struct weir_batch *b = weir_batch_create(t);
     weir_type_destroy(t);
     assert_non_null(b);
     return b;
+}
+
+static struct weir_batch *kafka_batch(void)
+{
+    return empty_batch(KAFKA_DDL);
 }
 
 /* Append one Kafka record; value NULL appends a null value (tombstone). */
@@ -150,7 +148,7 @@ static void pipeline(struct weir_config_pipeline *p, struct weir_config_step *st
 
 static struct weir_transform *make(const struct weir_config_pipeline *p, const char *in_ddl)
 {
-    struct weir_type *in = ddl(in_ddl);
+    struct weir_type *in = ddl_schema(in_ddl);
     struct weir_transform *t = NULL;
     struct weir_error err = {0};
     if (weir_transform_create(p, in, "query-1", &t, &err) != 0)
@@ -163,7 +161,7 @@ static struct weir_transform *make(const struct weir_config_pipeline *p, const c
 static const char *make_fails(const struct weir_config_pipeline *p, const char *in_ddl, int code)
 {
     static struct weir_error err;
-    struct weir_type *in = ddl(in_ddl);
+    struct weir_type *in = ddl_schema(in_ddl);
     struct weir_transform *t = NULL;
     memset(&err, 0, sizeof err);
     int rc = weir_transform_create(p, in, "query-1", &t, &err);
@@ -181,6 +179,57 @@ static void push_ok(struct weir_transform *t, const struct weir_batch *in, struc
     struct weir_error err = {0};
     if (weir_transform_push(t, in, NOW_US, collect_cb, c, &err) != 0)
         fail_msg("push: %s", err.message);
+}
+
+/* Begins batch `batch_id` and pushes `in` into it. */
+static void begin_push(struct weir_transform *t, int64_t batch_id, const struct weir_batch *in,
+                       struct collect *c)
+{
+    struct weir_error err = {0};
+    if (weir_transform_begin(t, batch_id, &err) != 0)
+        fail_msg("begin %lld: %s", (long long)batch_id, err.message);
+    push_ok(t, in, c);
+}
+
+static void commit_ok(struct weir_transform *t)
+{
+    struct weir_error err = {0};
+    if (weir_transform_commit(t, &err) != 0)
+        fail_msg("commit: %s", err.message);
+}
+
+/* One whole batch: begin, push `in`, commit. */
+static void run_batch(struct weir_transform *t, int64_t batch_id, const struct weir_batch *in,
+                      struct collect *c)
+{
+    begin_push(t, batch_id, in, c);
+    commit_ok(t);
+}
+
+/* The schema has exactly these n field names and (kinds != NULL) kinds. */
+static void assert_fields(const struct weir_type *s, size_t n, const char *const *names,
+                          const enum weir_type_kind *kinds)
+{
+    assert_int_equal(s->nfields, n);
+    for (size_t i = 0; i < n; i++) {
+        assert_string_equal(s->fields[i].name, names[i]);
+        if (kinds != NULL)
+            assert_int_equal(s->fields[i].type->kind, kinds[i]);
+    }
+}
+
+/* The transform's metrics since begin: each count that is >= 0 must match. */
+static void assert_metrics(const struct weir_transform *t, int64_t rows_in, int64_t rows_out, int64_t rescued,
+                           int64_t dead_letters, int64_t filtered)
+{
+    struct weir_transform_metrics m;
+    weir_transform_metrics(t, &m);
+    const int64_t want[] = {rows_in, rows_out, rescued, dead_letters, filtered};
+    const int64_t got[] = {m.rows_in, m.rows_out, m.rescued, m.dead_letters, m.filtered};
+    static const char *const names[] = {"rows_in", "rows_out", "rescued", "dead_letters", "filtered"};
+    for (size_t i = 0; i < 5; i++)
+        if (want[i] >= 0 && got[i] != want[i])
+            fail_msg("metrics.%s: %lld, expected %lld", names[i], (long long)got[i], (long long)want[i]);
 }
 
 static void assert_prefix(const char *s, const char *prefix)
@@ -208,12 +257,10 @@ static void test_decode_good_records(void **state)
 
     /* output schema: declared fields (nullable under rescue), _rescued_data */
     const struct weir_type *os = weir_transform_schema(t);
-    assert_int_equal(os->nfields, 5);
     const char *names[] = {"id", "user", "amount", "ts", "_rescued_data"};
-    for (size_t i = 0; i < 5; i++) {
-        assert_string_equal(os->fields[i].name, names[i]);
+    assert_fields(os, 5, names, NULL);
+    for (size_t i = 0; i < 5; i++)
         assert_true(os->fields[i].nullable);
-    }
     assert_int_equal(os->fields[4].type->kind, WEIR_TYPE_STRING);
 
     struct weir_batch *in = kafka_batch();
@@ -221,10 +268,7 @@ static void test_decode_good_records(void **state)
     add_text(in, 11, "{\"id\": 9223372036854775807, \"user\": \"b\\u00e9a\", \"amount\": -1}");
     add_text(in, 12, "{\n  \"user\": null,\n  \"id\": 3\n}");
     struct collect c = {0};
-    struct weir_error err = {0};
-    assert_int_equal(weir_transform_begin(t, 0, &err), 0);
-    push_ok(t, in, &c);
-    assert_int_equal(weir_transform_commit(t, &err), 0);
+    run_batch(t, 0, in, &c);
 
     assert_int_equal(c.calls, 1);
     struct weir_batch *o = c.acc;
@@ -244,25 +288,17 @@ static void test_decode_good_records(void **state)
     for (size_t r = 0; r < 3; r++)
         assert_false(weir_column_is_valid(&o->columns[4], r));
 
-    struct weir_transform_metrics m;
-    weir_transform_metrics(t, &m);
-    assert_int_equal(m.rows_in, 3);
-    assert_int_equal(m.rows_out, 3);
-    assert_int_equal(m.rescued, 0);
-    assert_int_equal(m.dead_letters, 0);
-    assert_int_equal(m.filtered, 0);
+    assert_metrics(t, 3, 3, 0, 0, 0);
 
     /* the output batch is reused: a second push holds only its own rows */
     collect_free(&c);
     weir_batch_clear(in);
     add_text(in, 13, "{\"id\": 4}");
-    assert_int_equal(weir_transform_begin(t, 1, &err), 0);
-    push_ok(t, in, &c);
+    begin_push(t, 1, in, &c);
     assert_int_equal(c.acc->nrows, 1);
     assert_int_equal(weir_column_i64(&c.acc->columns[0], 0), 4);
-    weir_transform_metrics(t, &m);
-    assert_int_equal(m.rows_in, 1); /* counts restart at begin */
-    assert_int_equal(weir_transform_commit(t, &err), 0);
+    assert_metrics(t, 1, -1, -1, -1, -1); /* counts restart at begin */
+    commit_ok(t);
 
     collect_free(&c);
     weir_batch_destroy(in);
@@ -300,10 +336,7 @@ static void test_decode_bad_records_rescued(void **state)
     add_text(in, 109, "{\"other\": \"\xe2\x82\", \"id\": 9}");     /* 9 invalid UTF-8 in an ignored field */
 
     struct collect c = {0};
-    struct weir_error err = {0};
-    assert_int_equal(weir_transform_begin(t, 5, &err), 0);
-    push_ok(t, in, &c);
-    assert_int_equal(weir_transform_commit(t, &err), 0);
+    run_batch(t, 5, in, &c);
     struct weir_batch *o = c.acc;
     assert_int_equal(o->nrows, 10);
     int rd = col_of(o, "_rescued_data");
@@ -362,12 +395,7 @@ static void test_decode_bad_records_rescued(void **state)
                                           "\"eyJvdGhlciI6ICLigiIsICJpZCI6IDl9\",\"topic\":\"orders\","
                                           "\"partition\":0,\"offset\":109}");
 
-    struct weir_transform_metrics m;
-    weir_transform_metrics(t, &m);
-    assert_int_equal(m.rows_in, 10);
-    assert_int_equal(m.rows_out, 10);
-    assert_int_equal(m.rescued, 8);
-    assert_int_equal(m.dead_letters, 0);
+    assert_metrics(t, 10, 10, 8, 0, -1);
 
     collect_free(&c);
     weir_batch_destroy(in);
@@ -388,9 +416,7 @@ static void test_decode_string_value_not_null(void **state)
     const struct weir_type *os = weir_transform_schema(t);
     assert_true(os->fields[0].nullable);
 
-    struct weir_type *it = ddl("value STRING, n INT");
-    struct weir_batch *in = weir_batch_create(it);
-    weir_type_destroy(it);
+    struct weir_batch *in = empty_batch("value STRING, n INT");
     const char *vals[] = {"{\"id\": 1}", "{\"name\": \"no id\"}"};
     for (int i = 0; i < 2; i++) {
         assert_int_equal(weir_column_append_bytes(&in->columns[0], vals[i], strlen(vals[i])), 0);
@@ -400,8 +426,7 @@ static void test_decode_string_value_not_null(void **state)
 
     struct collect c = {0};
     struct weir_error err = {0};
-    assert_int_equal(weir_transform_begin(t, 0, &err), 0);
-    push_ok(t, in, &c);
+    begin_push(t, 0, in, &c);
     assert_int_equal(c.acc->nrows, 2);
     assert_int_equal(weir_column_i64(&c.acc->columns[0], 0), 1);
     assert_false(weir_column_is_valid(&c.acc->columns[0], 1));
@@ -409,7 +434,7 @@ static void test_decode_string_value_not_null(void **state)
     assert_contains(s, "field 'id'");
     assert_contains(s, "\",\"value\":\"{\\\"name\\\": \\\"no id\\\"}\"}");
     assert_null(strstr(s, "offset"));
-    assert_int_equal(weir_transform_commit(t, &err), 0);
+    commit_ok(t);
 
     collect_free(&c);
     weir_batch_destroy(in);
@@ -420,9 +445,7 @@ static void test_decode_string_value_not_null(void **state)
     decode_step(&st[0], "id LONG NOT NULL, name STRING", WEIR_ON_ERROR_FAIL);
     t = make(&p, "value STRING, n INT");
     assert_false(weir_transform_schema(t)->fields[0].nullable);
-    it = ddl("value STRING, n INT");
-    in = weir_batch_create(it);
-    weir_type_destroy(it);
+    in = empty_batch("value STRING, n INT");
     assert_int_equal(weir_column_append_bytes(&in->columns[0], "{}", 2), 0);
     assert_int_equal(weir_column_append_i32(&in->columns[1], 0), 0);
     assert_int_equal(weir_batch_finish_rows(in), 0);
@@ -448,22 +471,16 @@ static void test_decode_keep_columns(void **state)
     pipeline(&p, st, 1);
     struct weir_transform *t = make(&p, KAFKA_DDL);
     const struct weir_type *os = weir_transform_schema(t);
-    assert_int_equal(os->nfields, 6);
     const char *names[] = {"id", "topic", "partition", "offset", "timestamp", "_rescued_data"};
     const enum weir_type_kind kinds[] = {WEIR_TYPE_LONG, WEIR_TYPE_STRING,    WEIR_TYPE_INTEGER,
                                          WEIR_TYPE_LONG, WEIR_TYPE_TIMESTAMP, WEIR_TYPE_STRING};
-    for (size_t i = 0; i < 6; i++) {
-        assert_string_equal(os->fields[i].name, names[i]);
-        assert_int_equal(os->fields[i].type->kind, kinds[i]);
-    }
+    assert_fields(os, 6, names, kinds);
 
     struct weir_batch *in = kafka_batch();
     add_record(in, "clicks", 3, 41, "{\"id\": 5}", 9);
     add_record(in, "clicks", 4, 42, "nope", 4);
     struct collect c = {0};
-    struct weir_error err = {0};
-    assert_int_equal(weir_transform_begin(t, 0, &err), 0);
-    push_ok(t, in, &c);
+    begin_push(t, 0, in, &c);
     struct weir_batch *o = c.acc;
     assert_int_equal(o->nrows, 2);
     assert_int_equal(weir_column_i64(&o->columns[0], 0), 5);
@@ -475,7 +492,7 @@ static void test_decode_keep_columns(void **state)
         assert_int_equal(weir_column_i64(&o->columns[4], r), NOW_US - 1000000 + 41 + (int64_t)r);
     }
     assert_contains(str_at(o, 5, 1), "\"topic\":\"clicks\",\"partition\":4,\"offset\":42}");
-    assert_int_equal(weir_transform_commit(t, &err), 0);
+    commit_ok(t);
     collect_free(&c);
     weir_batch_destroy(in);
     weir_transform_destroy(t);
@@ -556,14 +573,10 @@ static void test_where_select_chain(void **state)
     struct weir_transform *t = make(&p, KAFKA_DDL);
 
     const struct weir_type *os = weir_transform_schema(t);
-    assert_int_equal(os->nfields, 5);
     const char *names[] = {"id", "who", "twice", "day", "id_text"};
     const enum weir_type_kind kinds[] = {WEIR_TYPE_LONG, WEIR_TYPE_STRING, WEIR_TYPE_DOUBLE, WEIR_TYPE_DATE,
                                          WEIR_TYPE_STRING};
-    for (size_t i = 0; i < 5; i++) {
-        assert_string_equal(os->fields[i].name, names[i]);
-        assert_int_equal(os->fields[i].type->kind, kinds[i]);
-    }
+    assert_fields(os, 5, names, kinds);
 
     struct weir_batch *in = kafka_batch();
     add_text(in, 0, "{\"id\": 1, \"user\": \"ann\", \"amount\": 10, \"ts\": \"2024-03-05T23:59:59Z\"}");
@@ -571,10 +584,7 @@ static void test_where_select_chain(void **state)
     add_text(in, 2, "not json"); /* rescued: amount null, so where drops it */
     add_text(in, 3, "{\"id\": 4, \"user\": \"cy\", \"amount\": 0.25, \"ts\": \"1970-01-02T00:00:00Z\"}");
     struct collect c = {0};
-    struct weir_error err = {0};
-    assert_int_equal(weir_transform_begin(t, 0, &err), 0);
-    push_ok(t, in, &c);
-    assert_int_equal(weir_transform_commit(t, &err), 0);
+    run_batch(t, 0, in, &c);
     struct weir_batch *o = c.acc;
     assert_int_equal(o->nrows, 2);
     assert_int_equal(weir_column_i64(&o->columns[0], 0), 1);
@@ -588,24 +598,16 @@ static void test_where_select_chain(void **state)
     assert_string_equal(str_at(o, 4, 0), "1");
     assert_string_equal(str_at(o, 4, 1), "4");
 
-    struct weir_transform_metrics m;
-    weir_transform_metrics(t, &m);
-    assert_int_equal(m.rows_in, 4);
-    assert_int_equal(m.rows_out, 2);
-    assert_int_equal(m.rescued, 1);
-    assert_int_equal(m.filtered, 2);
+    assert_metrics(t, 4, 2, 1, -1, 2);
 
     /* a batch where nothing passes emits nothing */
     collect_free(&c);
     weir_batch_clear(in);
     add_text(in, 4, "{\"id\": 5, \"amount\": -1}");
-    assert_int_equal(weir_transform_begin(t, 1, &err), 0);
-    push_ok(t, in, &c);
+    begin_push(t, 1, in, &c);
     assert_int_equal(c.calls, 0);
-    weir_transform_metrics(t, &m);
-    assert_int_equal(m.filtered, 1);
-    assert_int_equal(m.rows_out, 0);
-    assert_int_equal(weir_transform_commit(t, &err), 0);
+    assert_metrics(t, -1, 0, -1, -1, 1);
+    commit_ok(t);
 
     weir_batch_destroy(in);
     weir_transform_destroy(t);
@@ -628,9 +630,7 @@ static void test_typed_source_and_identity(void **state)
     struct weir_transform *t = make(&p, "id LONG, user STRING");
     assert_int_equal(weir_transform_schema(t)->nfields, 3);
 
-    struct weir_type *it = ddl("id LONG, user STRING");
-    struct weir_batch *in = weir_batch_create(it);
-    weir_type_destroy(it);
+    struct weir_batch *in = empty_batch("id LONG, user STRING");
     for (int64_t i = 0; i < 10; i++) {
         assert_int_equal(weir_column_append_i64(&in->columns[0], i), 0);
         if (i == 4)
@@ -641,16 +641,13 @@ static void test_typed_source_and_identity(void **state)
     assert_int_equal(weir_batch_finish_rows(in), 0);
     struct collect c = {0};
     struct weir_error err = {0};
-    assert_int_equal(weir_transform_begin(t, 0, &err), 0);
-    push_ok(t, in, &c);
+    begin_push(t, 0, in, &c);
     assert_int_equal(c.acc->nrows, 4); /* 0 2 6 8 */
     int64_t want[] = {0, 2, 6, 8};
     for (size_t r = 0; r < 4; r++)
         assert_int_equal(weir_column_i64(&c.acc->columns[0], r), want[r]);
-    struct weir_transform_metrics m;
-    weir_transform_metrics(t, &m);
-    assert_int_equal(m.filtered, 6);
-    assert_int_equal(weir_transform_commit(t, &err), 0);
+    assert_metrics(t, -1, -1, -1, -1, 6);
+    commit_ok(t);
     collect_free(&c);
     weir_transform_destroy(t);
 
@@ -658,19 +655,14 @@ static void test_typed_source_and_identity(void **state)
     pipeline(&p, NULL, 0);
     t = make(&p, "id LONG, user STRING");
     assert_true(weir_type_equal(weir_transform_schema(t), in->schema));
-    assert_int_equal(weir_transform_begin(t, 0, &err), 0);
-    push_ok(t, in, &c);
+    begin_push(t, 0, in, &c);
     assert_int_equal(c.calls, 1);
     assert_int_equal(c.acc->nrows, 10);
-    weir_transform_metrics(t, &m);
-    assert_int_equal(m.rows_in, 10);
-    assert_int_equal(m.rows_out, 10);
-    assert_int_equal(weir_transform_commit(t, &err), 0);
+    assert_metrics(t, 10, 10, -1, -1, -1);
+    commit_ok(t);
 
     /* a batch of another schema is refused */
-    struct weir_type *ot = ddl("id INT");
-    struct weir_batch *other = weir_batch_create(ot);
-    weir_type_destroy(ot);
+    struct weir_batch *other = empty_batch("id INT");
     assert_int_equal(weir_transform_begin(t, 1, &err), 0);
     assert_int_equal(weir_transform_push(t, other, NOW_US, collect_cb, &c, &err), WEIR_ESCHEMA);
     weir_transform_abort(t);
@@ -754,14 +746,6 @@ static void test_create_errors_name_the_step(void **state)
 
 /* ---------------------------------------------------------------- dead letters */
 
-static int rm_entry(const char *path, const struct stat *sb, int flag, struct FTW *ftw)
-{
-    (void)sb;
-    (void)flag;
-    (void)ftw;
-    return remove(path);
-}
-
 struct dl_rows {
     int n;
     int64_t txn;        /* txn version of appId query-1 */
@@ -810,11 +794,7 @@ static int64_t read_dead_letters(const char *path, struct dl_rows *rows)
     const enum weir_type_kind kinds[] = {
         WEIR_TYPE_STRING,    WEIR_TYPE_LONG,   WEIR_TYPE_STRING, WEIR_TYPE_INTEGER, WEIR_TYPE_LONG,
         WEIR_TYPE_TIMESTAMP, WEIR_TYPE_BINARY, WEIR_TYPE_BINARY, WEIR_TYPE_STRING,  WEIR_TYPE_TIMESTAMP};
-    assert_int_equal(sch->nfields, 10);
-    for (size_t i = 0; i < 10; i++) {
-        assert_string_equal(sch->fields[i].name, names[i]);
-        assert_int_equal(sch->fields[i].type->kind, kinds[i]);
-    }
+    assert_fields(sch, 10, names, kinds);
     weir_type_destroy(sch);
     if (weir_delta_scan(tb, s, NULL, 0, dl_collect, rows, &err) != 0)
         fail_msg("scan: %s", err.message);
@@ -829,8 +809,8 @@ static int64_t read_dead_letters(const char *path, struct dl_rows *rows)
 static void test_dead_letters_delta_table(void **state)
 {
     (void)state;
-    char dir[] = "/tmp/weir-xform-XXXXXX";
-    assert_non_null(mkdtemp(dir));
+    char dir[64];
+    assert_true(tmpdir_create(dir, sizeof dir, "xform"));
     char path[128];
     snprintf(path, sizeof path, "%s/dead", dir);
 
@@ -854,18 +834,12 @@ static void test_dead_letters_delta_table(void **state)
 
     struct collect c = {0};
     struct weir_error err = {0};
-    assert_int_equal(weir_transform_begin(t, 3, &err), 0);
-    push_ok(t, in, &c);
+    begin_push(t, 3, in, &c);
     /* bad records are dropped from the batch ... */
     assert_int_equal(c.acc->nrows, 2);
     assert_int_equal(weir_column_i64(&c.acc->columns[0], 0), 1);
     assert_int_equal(weir_column_i64(&c.acc->columns[0], 1), 6);
-    struct weir_transform_metrics m;
-    weir_transform_metrics(t, &m);
-    assert_int_equal(m.rows_in, 6);
-    assert_int_equal(m.rows_out, 2);
-    assert_int_equal(m.dead_letters, 4);
-    assert_int_equal(m.rescued, 0);
+    assert_metrics(t, 6, 2, 0, 4, -1);
     /* ... and invisible until commit */
     struct weir_delta_table *tb = NULL;
     int64_t ver = 0;
@@ -873,8 +847,7 @@ static void test_dead_letters_delta_table(void **state)
     assert_int_equal(weir_delta_table_latest_version(tb, &ver, &err), WEIR_ENOTFOUND);
     weir_delta_table_destroy(tb);
     memset(&err, 0, sizeof err);
-    if (weir_transform_commit(t, &err) != 0)
-        fail_msg("commit: %s", err.message);
+    commit_ok(t);
     collect_free(&c);
 
     struct dl_rows rows;
@@ -896,11 +869,9 @@ static void test_dead_letters_delta_table(void **state)
     assert_prefix(rows.text[3], want[3]);
 
     /* replay of batch 3 (crash before commits/3): same dead letters, none added */
-    assert_int_equal(weir_transform_begin(t, 3, &err), 0);
-    push_ok(t, in, &c);
-    weir_transform_metrics(t, &m);
-    assert_int_equal(m.dead_letters, 4);
-    assert_int_equal(weir_transform_commit(t, &err), 0);
+    begin_push(t, 3, in, &c);
+    assert_metrics(t, -1, -1, -1, 4, -1);
+    commit_ok(t);
     collect_free(&c);
     assert_int_equal(read_dead_letters(path, &rows), 0);
     assert_int_equal(rows.n, 4);
@@ -908,9 +879,7 @@ static void test_dead_letters_delta_table(void **state)
     /* a replay from a fresh process (new transform, same query id) too */
     weir_transform_destroy(t);
     t = make(&p, KAFKA_DDL);
-    assert_int_equal(weir_transform_begin(t, 3, &err), 0);
-    push_ok(t, in, &c);
-    assert_int_equal(weir_transform_commit(t, &err), 0);
+    run_batch(t, 3, in, &c);
     collect_free(&c);
     assert_int_equal(read_dead_letters(path, &rows), 0);
     assert_int_equal(rows.n, 4);
@@ -918,23 +887,19 @@ static void test_dead_letters_delta_table(void **state)
     /* a batch without dead letters commits nothing */
     weir_batch_clear(in);
     add_record(in, "orders", 0, 30, "{\"id\": 7}", 9);
-    assert_int_equal(weir_transform_begin(t, 4, &err), 0);
-    push_ok(t, in, &c);
-    assert_int_equal(weir_transform_commit(t, &err), 0);
+    run_batch(t, 4, in, &c);
     collect_free(&c);
     assert_int_equal(read_dead_letters(path, &rows), 0);
 
     /* an aborted batch leaves nothing; its rerun commits once */
     weir_batch_clear(in);
     add_record(in, "orders", 0, 31, "x", 1);
-    assert_int_equal(weir_transform_begin(t, 5, &err), 0);
-    push_ok(t, in, &c);
+    begin_push(t, 5, in, &c);
     weir_transform_abort(t);
     assert_int_equal(read_dead_letters(path, &rows), 0);
-    assert_int_equal(weir_transform_begin(t, 5, &err), 0);
-    push_ok(t, in, &c);
+    begin_push(t, 5, in, &c);
     push_ok(t, in, &c); /* two pushes in one batch: one commit */
-    assert_int_equal(weir_transform_commit(t, &err), 0);
+    commit_ok(t);
     collect_free(&c);
     assert_int_equal(read_dead_letters(path, &rows), 1);
     assert_int_equal(rows.n, 6);
@@ -944,15 +909,15 @@ static void test_dead_letters_delta_table(void **state)
 
     weir_batch_destroy(in);
     weir_transform_destroy(t);
-    nftw(dir, rm_entry, 16, FTW_DEPTH | FTW_PHYS);
+    tmpdir_remove(dir);
 }
 
 /* More dead letters than one flush holds: every one arrives, in one commit. */
 static void test_dead_letters_flush(void **state)
 {
     (void)state;
-    char dir[] = "/tmp/weir-xform-XXXXXX";
-    assert_non_null(mkdtemp(dir));
+    char dir[64];
+    assert_true(tmpdir_create(dir, sizeof dir, "xform"));
     char path[128];
     snprintf(path, sizeof path, "%s/dead", dir);
     struct weir_config_step st[1];
@@ -970,11 +935,9 @@ static void test_dead_letters_flush(void **state)
     }
     struct collect c = {0};
     struct weir_error err = {0};
-    assert_int_equal(weir_transform_begin(t, 0, &err), 0);
-    push_ok(t, in, &c);
+    begin_push(t, 0, in, &c);
     assert_int_equal(c.calls, 0);
-    if (weir_transform_commit(t, &err) != 0)
-        fail_msg("commit: %s", err.message);
+    commit_ok(t);
 
     struct weir_delta_table *tb = NULL;
     struct weir_delta_snapshot *s = NULL;
@@ -988,7 +951,7 @@ static void test_dead_letters_flush(void **state)
 
     weir_batch_destroy(in);
     weir_transform_destroy(t);
-    nftw(dir, rm_entry, 16, FTW_DEPTH | FTW_PHYS);
+    tmpdir_remove(dir);
 }
 
 /* Fail each allocation in turn during create + push: every failure is
@@ -1012,7 +975,7 @@ static void test_allocation_failures(void **state)
     st[2].select = sel;
     st[2].nselect = 4;
     pipeline(&p, st, 3);
-    struct weir_type *in_t = ddl(KAFKA_DDL);
+    struct weir_type *in_t = ddl_schema(KAFKA_DDL);
     struct weir_batch *in = kafka_batch();
     add_text(in, 1, "{\"id\": 1, \"user\": \"a\"}");
     add_text(in, 2, "{\"id\": 2, \"user\": \"b\"}");
@@ -1037,7 +1000,7 @@ static void test_allocation_failures(void **state)
             assert_string_equal(str_at(c.acc, 1, 0), "B");
             assert_int_equal(weir_column_i64(&c.acc->columns[2], 2), 4);
             assert_contains(str_at(c.acc, 3, 1), "field 'id'");
-            assert_int_equal(weir_transform_commit(t, &err), 0);
+            commit_ok(t);
         } else {
             assert_true(err.message[0] != '\0');
             weir_transform_abort(t);
