@@ -13,7 +13,9 @@
 #include "core/alloc.h"
 #include "core/buf.h"
 #include "stream/config.h"
+#include "sources/source.h"
 #include "stream/engine.h"
+#include "stream/transform.h"
 
 static int read_all(const char *path, struct weir_buf *out)
 {
@@ -62,6 +64,31 @@ static int load_config(const char *path, struct weir_config **out)
     return rc == 0 ? 0 : WEIR_EXIT_USAGE;
 }
 
+/* Bind every pipeline's transform steps against its source's schema, so
+ * unknown columns and type errors in where/select show up here, not at
+ * `weir run`. Prints each error with its key path; returns how many. */
+static int check_transforms(const char *path, const struct weir_config *cfg)
+{
+    int bad = 0;
+    for (size_t i = 0; i < cfg->npipelines; i++) {
+        const struct weir_config_pipeline *p = &cfg->pipelines[i];
+        struct weir_type *schema = NULL;
+        struct weir_transform *xf = NULL;
+        struct weir_error err = {0};
+        int rc = weir_source_schema(p, &schema, &err);
+        if (rc == 0)
+            rc = weir_transform_create(p, schema, "validate", &xf, &err);
+        if (rc != 0) {
+            bad++;
+            /* transform errors start with their step ("transform[1].where: ...") */
+            weir_cli_error("%s: pipelines[%zu].%s", path, i, err.message);
+        }
+        weir_transform_destroy(xf);
+        weir_type_destroy(schema);
+    }
+    return bad;
+}
+
 int weir_cli_validate(int argc, char **argv)
 {
     if (argc == 2 && (strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0)) {
@@ -73,6 +100,8 @@ int weir_cli_validate(int argc, char **argv)
         return weir_cli_usage_error("weir validate", "expected exactly one CONFIG file");
     struct weir_config *cfg = NULL;
     int rc = load_config(argv[1], &cfg);
+    if (rc == 0 && check_transforms(argv[1], cfg) != 0)
+        rc = WEIR_EXIT_USAGE;
     if (rc == 0)
         printf("%s: ok (%zu pipeline%s)\n", argv[1], cfg->npipelines, cfg->npipelines == 1 ? "" : "s");
     weir_config_destroy(cfg);

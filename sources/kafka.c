@@ -60,6 +60,9 @@
 #define KAFKA_BATCH_ROWS     65536
 #define KAFKA_BATCH_BYTES    (16u << 20)
 #define KAFKA_CONSUME_MAX    1024
+#define KAFKA_POLL_MS        10    /* consume wait per call */
+#define KAFKA_STARVE_MS      20    /* queue dry this long after being deep: kick the fetcher */
+#define KAFKA_DEEP_QUEUE     10000 /* records waiting that mean the prefetch limit sets the pace */
 /* list_offsets: the partition does not exist (topic deleted). */
 #define OFF_MISSING          INT64_MIN
 
@@ -306,7 +309,8 @@ struct ksrc {
     int64_t last_data_ms; /* monotonic: last plan that returned data (or creation) */
     int64_t lost_batch;   /* records skipped as lost by the latest read */
     int64_t lost_total;
-    char last_error[256]; /* latest librdkafka error seen (pipeline thread) */
+    int64_t fetch_restarts; /* rkick calls by the latest read */
+    char last_error[256];   /* latest librdkafka error seen (pipeline thread) */
     rd_kafka_message_t *msgs[KAFKA_CONSUME_MAX];
 };
 
@@ -912,6 +916,25 @@ static void rdone(struct rstate *r, struct rpart *p)
     rd_kafka_topic_partition_list_destroy(pl);
 }
 
+/* The queue ran dry while partitions still have records to deliver:
+ * librdkafka 2.0 stops fetching a partition for a fixed second once its
+ * prefetch queue was full, even after the queue drained. Seeking each
+ * unfinished partition to its next offset ends that pause at once; with
+ * the queue empty the seek discards nothing. */
+static void rkick(struct rstate *r)
+{
+    rd_kafka_topic_partition_list_t *pl = rd_kafka_topic_partition_list_new((int)r->n);
+    for (size_t i = 0; i < r->n; i++)
+        if (!r->p[i].done && r->p[i].seen)
+            rd_kafka_topic_partition_list_add(pl, r->p[i].topic, r->p[i].part)->offset = r->p[i].next;
+    if (pl->cnt > 0) {
+        rd_kafka_error_t *e = rd_kafka_seek_partitions(r->s->rk, pl, KAFKA_REQUEST_MS);
+        if (e != NULL)
+            rd_kafka_error_destroy(e); /* the stall detector reports lasting trouble */
+    }
+    rd_kafka_topic_partition_list_destroy(pl);
+}
+
 static int rseek(struct rstate *r, struct rpart *p, struct weir_error *err)
 {
     rd_kafka_topic_partition_list_t *pl = rd_kafka_topic_partition_list_new(1);
@@ -1163,6 +1186,7 @@ static int kafka_read(struct weir_source *base, const char *start, const char *e
     bool assigned = false;
     int rc;
     s->lost_batch = 0;
+    s->fetch_restarts = 0;
     s->last_error[0] = '\0';
     if ((rc = tpl_from_json(start, 0, "source.kafka start offsets", &st, err)) != 0 ||
         (rc = tpl_from_json(end, 0, "source.kafka end offsets", &en, err)) != 0)
@@ -1251,8 +1275,10 @@ static int kafka_read(struct weir_source *base, const char *start, const char *e
     }
     r.progress_ms = mono_ms();
     int64_t last_check = r.progress_ms;
+    int64_t last_msg = r.progress_ms;
+    bool deep = false;
     while (r.ndone < r.n) {
-        ssize_t got = rd_kafka_consume_batch_queue(s->q, 100, s->msgs, KAFKA_CONSUME_MAX);
+        ssize_t got = rd_kafka_consume_batch_queue(s->q, KAFKA_POLL_MS, s->msgs, KAFKA_CONSUME_MAX);
         for (ssize_t i = 0; i < got; i++) {
             if (rc == 0)
                 rc = rhandle(&r, s->msgs[i], err);
@@ -1261,6 +1287,18 @@ static int kafka_read(struct weir_source *base, const char *start, const char *e
         if (rc != 0)
             goto done;
         int64_t now = mono_ms();
+        if (got > 0) {
+            last_msg = now;
+            /* a deep queue: the prefetch limit, not the brokers, set the pace */
+            if (rd_kafka_queue_length(s->q) >= KAFKA_DEEP_QUEUE && r.last_err == RD_KAFKA_RESP_ERR_NO_ERROR)
+                deep = true;
+        } else if (deep && now - last_msg >= KAFKA_STARVE_MS) {
+            /* it ran dry right after being deep: librdkafka's pause, not a
+             * broker or leader that is away (then the queue never got deep) */
+            rkick(&r);
+            s->fetch_restarts++;
+            deep = false;
+        }
         if (now - last_check >= 500) {
             last_check = now;
             if ((rc = rmaintain(&r, err)) != 0)
@@ -1319,8 +1357,10 @@ static int kafka_commit(struct weir_source *base, const char *end, struct weir_e
 static int kafka_metrics(struct weir_source *base, struct weir_buf *out)
 {
     const struct ksrc *s = (const struct ksrc *)base;
-    return weir_buf_printf(out, "\"dataLossRecords\":%" PRId64 ",\"dataLossRecordsTotal\":%" PRId64,
-                           s->lost_batch, s->lost_total);
+    return weir_buf_printf(out,
+                           "\"dataLossRecords\":%" PRId64 ",\"dataLossRecordsTotal\":%" PRId64
+                           ",\"fetchRestarts\":%" PRId64,
+                           s->lost_batch, s->lost_total, s->fetch_restarts);
 }
 
 static void kafka_destroy(struct weir_source *base)
@@ -1350,7 +1390,7 @@ static const struct weir_source_ops kafka_ops = {
 
 /* ----------------------------------------------------------------- create */
 
-static struct weir_type *kafka_schema(bool headers)
+struct weir_type *weir_source_kafka_schema(bool headers)
 {
     struct weir_type *st = weir_type_struct();
     if (st == NULL)
@@ -1478,7 +1518,7 @@ int weir_source_kafka_create(const struct weir_config_pipeline *pc, struct weir_
         }
         s->have_re = true;
     }
-    s->base.schema = kafka_schema(k->include_headers);
+    s->base.schema = weir_source_kafka_schema(k->include_headers);
     if (s->base.schema == NULL || describe(s) != 0) {
         rc = weir_error_set(err, WEIR_ENOMEM, "source.kafka: out of memory");
         goto done;
@@ -1492,7 +1532,7 @@ int weir_source_kafka_create(const struct weir_config_pipeline *pc, struct weir_
      * then what the offset handling depends on. */
     static const char *const defaults[][2] = {
         {"client.id", "weir"},
-        {"queued.max.messages.kbytes", "98304"},
+        {"queued.max.messages.kbytes", "65536"},
         {"queued.min.messages", "1000000"},
         {"fetch.max.bytes", "16777216"},
         {"max.partition.fetch.bytes", "4194304"},

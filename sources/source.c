@@ -26,6 +26,21 @@ int weir_source_create(const struct weir_config_pipeline *p, struct weir_source 
     }
 }
 
+int weir_source_schema(const struct weir_config_pipeline *p, struct weir_type **out, struct weir_error *err)
+{
+    *out = NULL;
+    switch (p->source) {
+    case WEIR_SOURCE_KAFKA:
+        if (!(*out = weir_source_kafka_schema(p->kafka.include_headers)))
+            return weir_error_set(err, WEIR_ENOMEM, "out of memory");
+        return 0;
+    case WEIR_SOURCE_DATAGEN:
+        return weir_schema_parse(p->datagen.schema, out, err);
+    default:
+        return weir_error_set(err, WEIR_ECONFIG, "pipelines '%s': no source configured", p->name);
+    }
+}
+
 void weir_source_destroy(struct weir_source *s)
 {
     if (s)

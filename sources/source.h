@@ -84,7 +84,14 @@ int weir_source_create(const struct weir_config_pipeline *p, struct weir_source 
                        struct weir_error *err);
 void weir_source_destroy(struct weir_source *s); /* NULL ok */
 
+/* The schema of the batches the configured source emits, without
+ * connecting to anything (for `weir validate`). Caller owns *out. */
+int weir_source_schema(const struct weir_config_pipeline *p, struct weir_type **out, struct weir_error *err);
+
 /* Per kind (sources/kafka.c, sources/datagen.c). */
+/* key, value, topic, partition, offset, timestamp, timestamp_type
+ * [, headers]; NULL on allocation failure. */
+struct weir_type *weir_source_kafka_schema(bool include_headers);
 int weir_source_kafka_create(const struct weir_config_pipeline *p, struct weir_source **out,
                              struct weir_error *err);
 /* True if a librdkafka property key names a secret (password, secret,

@@ -59,3 +59,27 @@ def test_help_config_lists_options(run_weir):
     assert r.returncode == 0
     for key in ("pipelines[].name", "pipelines[].source.kafka.max_offsets_per_trigger", "pipelines[].sink.delta.path"):
         assert key in r.stdout, key
+
+
+def test_transform_expressions_are_bound_against_the_source(tmp_path, run_weir):
+    cfg = {"pipelines": [
+        {"name": "a", "checkpoint": str(tmp_path / "a"), "source": {"datagen": {"schema": "id LONG, s STRING"}},
+         "transform": [{"where": "nope > 1"}], "sink": {"console": {}}},
+        {"name": "b", "checkpoint": str(tmp_path / "b"),
+         "source": {"kafka": {"bootstrap_servers": "127.0.0.1:1", "topics": ["t"]}},
+         "transform": [{"decode": {"format": "json", "schema": "id LONG"}}, {"select": ["id", "offset"]}],
+         "sink": {"console": {}}},
+        {"name": "c", "checkpoint": str(tmp_path / "c"),
+         "source": {"kafka": {"bootstrap_servers": "127.0.0.1:1", "topics": ["t"]}},
+         "transform": [{"decode": {"format": "json", "schema": "id LONG", "keep": ["offset"]}},
+                       {"where": "offset >= 0 AND id IS NOT NULL"}, {"select": ["id", "offset AS o"]}],
+         "sink": {"console": {}}},
+    ]}
+    p = tmp_path / "t.json"
+    p.write_text(json.dumps(cfg))
+    r = run_weir("validate", str(p))
+    assert r.returncode == 2
+    assert "pipelines[0].transform[0].where: unknown column 'nope'" in r.stderr, r.stderr
+    assert "pipelines[1].transform[1].select[1]: unknown column 'offset'" in r.stderr, r.stderr
+    assert "pipelines[2]" not in r.stderr, r.stderr
+    assert not (tmp_path / "a").exists()  # validate touches nothing
