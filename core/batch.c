@@ -612,3 +612,23 @@ int weir_column_append_range(struct weir_column *dst, const struct weir_column *
     dst->length = len0 + n;
     return 0;
 }
+
+static size_t column_used(const struct weir_column *c)
+{
+    size_t m = c->length * weir_type_value_width(c->type) + c->bytes_len;
+    if (c->offsets != NULL && c->length > 0)
+        m += (c->length + 1) * sizeof *c->offsets;
+    if (c->validity != NULL)
+        m += (c->length + 7) / 8;
+    for (size_t i = 0; i < c->nchildren; i++)
+        m += column_used(&c->children[i]);
+    return m;
+}
+
+size_t weir_batch_used_bytes(const struct weir_batch *b)
+{
+    size_t m = 0;
+    for (size_t i = 0; b != NULL && i < b->ncolumns; i++)
+        m += column_used(&b->columns[i]);
+    return m;
+}

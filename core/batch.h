@@ -65,8 +65,11 @@ void weir_batch_clear(struct weir_batch *b);
 /* Set nrows from the columns after appending column by column; returns
  * WEIR_ESTATE if the top-level columns disagree in length. */
 int weir_batch_finish_rows(struct weir_batch *b);
-/* Approximate heap bytes held. */
+/* Approximate heap bytes held (capacities). */
 size_t weir_batch_memory(const struct weir_batch *b);
+/* Bytes of the values present (lengths, not capacities): what a batch
+ * kept for reuse after weir_batch_clear counts as 0 again. */
+size_t weir_batch_used_bytes(const struct weir_batch *b);
 
 /* Column accessors. */
 static inline bool weir_column_is_valid(const struct weir_column *c, size_t i)

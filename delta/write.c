@@ -103,6 +103,8 @@ struct weir_delta_writer {
     int64_t rows, bytes;
     struct weir_buf pk;
     struct file_job *job; /* the data file in flight, or NULL */
+    struct weir_batch
+        *spare; /* a written group's batch, emptied for the next group (its pages stay mapped) */
 };
 
 /* One data file being written by the file thread. The thread touches only
@@ -163,6 +165,7 @@ static void writer_free(struct weir_delta_writer *w, bool delete_files)
         weir_batch_destroy(w->groups[i].batch);
     }
     weir_free(w->groups);
+    weir_batch_destroy(w->spare);
     weir_free(w->slots);
     weir_free(w->touched);
     for (size_t i = 0; i < w->npart; i++)
@@ -289,7 +292,12 @@ static int job_wait(struct weir_delta_writer *w, struct weir_error *err)
     w->bytes += (int64_t)j->size;
 done:
     weir_buf_free(&path);
-    weir_batch_destroy(j->batch);
+    if (!w->spare) {
+        weir_batch_clear(j->batch);
+        w->spare = j->batch;
+    } else {
+        weir_batch_destroy(j->batch);
+    }
     weir_free(j->stats);
     weir_free(j->key);
     weir_free(j);
@@ -337,7 +345,7 @@ static int flush_group(struct weir_delta_writer *w, struct group *g, struct weir
 static int account(struct weir_delta_writer *w, struct group *g, struct weir_error *err)
 {
     int rc;
-    size_t m = weir_batch_memory(g->batch);
+    size_t m = weir_batch_used_bytes(g->batch);
     w->pending = w->pending - g->mem + m;
     g->mem = m;
     if (g->batch && m >= w->target && (rc = flush_group(w, g, err)))
@@ -486,6 +494,10 @@ done:
 /* Makes sure g has a batch and is in the touched list. */
 static int group_ready(struct weir_delta_writer *w, struct group *g)
 {
+    if (!g->batch && w->spare) {
+        g->batch = w->spare;
+        w->spare = NULL;
+    }
     if (!g->batch && !(g->batch = weir_batch_create(w->data_schema)))
         return WEIR_ENOMEM;
     if (!g->touched) {

@@ -382,6 +382,14 @@ static void test_append_range_equals_row_copies(void **state)
     for (size_t c = 0; c < src->ncolumns; c++)
         assert_int_equal(dst->columns[c].null_count,
                          src->columns[c].null_count + count_range_nulls(&src->columns[c], 10, 30));
+    size_t used = weir_batch_used_bytes(dst), held = weir_batch_memory(dst);
+    assert_true(used > 80 * 8 && used <= held);
+    weir_batch_clear(dst);
+    assert_int_equal(weir_batch_used_bytes(dst), 0);
+    assert_int_equal(weir_batch_memory(dst), held); /* capacities kept for reuse */
+    for (size_t c = 0; c < src->ncolumns; c++)
+        assert_int_equal(weir_column_append_range(&dst->columns[c], &src->columns[c], 0, 60), 0);
+    assert_int_equal(weir_batch_finish_rows(dst), 0);
     assert_int_equal(weir_column_append_range(&dst->columns[0], &src->columns[0], 50, 11), WEIR_EINVAL);
     assert_int_equal(weir_column_append_range(&dst->columns[0], &src->columns[1], 0, 1), WEIR_EINVAL);
     /* allocation failures leave the destination as it was */
