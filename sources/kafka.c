@@ -1320,6 +1320,19 @@ done:
     return rc;
 }
 
+/* ------------------------------------------------------ offsets text */
+
+int weir_source_kafka_offsets_normalize(const char *text, char **out, struct weir_error *err)
+{
+    struct tplist l = {0};
+    *out = NULL;
+    int rc = tpl_from_json(text, 0, "kafka offsets", &l, err);
+    if (rc == 0 && (rc = tpl_to_json(&l, out)) != 0)
+        rc = weir_error_set(err, rc, "kafka offsets: out of memory");
+    tpl_free(&l);
+    return rc;
+}
+
 /* ------------------------------------------------------ commit, metrics */
 
 static int kafka_commit(struct weir_source *base, const char *end, struct weir_error *err)

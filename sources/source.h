@@ -92,6 +92,10 @@ int weir_source_schema(const struct weir_config_pipeline *p, struct weir_type **
 /* key, value, topic, partition, offset, timestamp, timestamp_type
  * [, headers]; NULL on allocation failure. */
 struct weir_type *weir_source_kafka_schema(bool include_headers);
+/* Parse Kafka offsets JSON ({"topic":{"0":12}}) as read from an offsets
+ * file and write it back in canonical form (topics by name, partitions by
+ * number, no spaces). WEIR_EPARSE naming what is wrong. *out owned. */
+int weir_source_kafka_offsets_normalize(const char *text, char **out, struct weir_error *err);
 int weir_source_kafka_create(const struct weir_config_pipeline *p, struct weir_source **out,
                              struct weir_error *err);
 /* True if a librdkafka property key names a secret (password, secret,
