@@ -198,7 +198,8 @@ static const struct opt opts[] = {
      .off2 = offsetof(struct weir_config, npipelines), .elsize = sizeof(struct weir_config_pipeline),
      .desc = "The pipelines this process runs (at least one); names must be unique."},
     {"", "http", T_OBJ, 0,
-     .desc = "HTTP endpoints /health, /ready, /metrics, /progress; off unless configured."},
+     .desc = "HTTP endpoints /health, /ready, /metrics, /progress; off unless configured. Accepted but not "
+             "served yet: weir run warns and progress records are in the log."},
     {"http", "listen", T_STRING, F_NONEMPTY, .off = offsetof(struct weir_config, http.listen),
      .desc = "Address to listen on, host:port (binds 127.0.0.1 when only a port is given)."},
     {"http", "token", T_STRING, F_SECRET | F_NONEMPTY, .off = offsetof(struct weir_config, http.token),

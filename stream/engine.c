@@ -89,6 +89,11 @@ int weir_engine_run(const struct weir_config *cfg, int trigger_override)
      * Kafka -> Delta benchmark: 570 MB -> 400 MB, same speed). */
     mallopt(M_MMAP_THRESHOLD, 1 << 20);
     mallopt(M_TRIM_THRESHOLD, 1 << 20);
+    if (cfg->http.listen)
+        WEIR_WARN(
+            "http.listen is set (%s) but this version serves no HTTP endpoints yet; progress records are "
+            "in the log",
+            cfg->http.listen);
     e.n = cfg->npipelines;
     e.runners = weir_calloc(e.n, sizeof(*e.runners));
     if (!e.runners || uv_loop_init(&e.loop) != 0) {
