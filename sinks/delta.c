@@ -29,7 +29,6 @@ struct delta_sink {
     const struct weir_config_delta *cfg; /* borrowed from the config */
     struct weir_delta_table *t;
     struct weir_delta_writer *w;
-    int64_t batch;
     int64_t commits; /* commits by this process, for optimize_every */
     pthread_t opt_thread;
     bool opt_running;
@@ -79,7 +78,6 @@ static int ds_begin(struct weir_sink *base, int64_t batch_id, const struct weir_
         classify(err, rc);
         return rc;
     }
-    s->batch = batch_id;
     *already = res.already_committed;
     return 0;
 }
@@ -199,7 +197,6 @@ int weir_sink_delta_create(const struct weir_config_delta *cfg, const char *pipe
     s->base.ops = &delta_ops;
     s->base.pipeline = pipeline;
     s->cfg = cfg;
-    s->batch = -1;
     int rc = weir_delta_table_open(&s->t, cfg->path, err);
     if (rc) {
         ds_destroy(&s->base);

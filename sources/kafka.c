@@ -874,7 +874,8 @@ struct rstate {
     size_t batch_bytes;
     weir_source_emit_cb cb;
     void *ctx;
-    int64_t progress_ms;
+    int64_t progress_ms; /* mono ms of the last record delivered (stall detection) */
+    size_t delivered;    /* records delivered so far */
     rd_kafka_resp_err_t last_err;
 };
 
@@ -1089,7 +1090,7 @@ static int rhandle(struct rstate *r, const rd_kafka_message_t *m, struct weir_er
             return weir_error_set(err, rc, "source.kafka: out of memory building a batch");
         p->next = m->offset + 1;
         p->short_since = 0;
-        r->progress_ms = mono_ms();
+        r->delivered++; /* the read loop stamps progress once per consumed batch */
         if (p->next >= p->end)
             rdone(r, p);
         if (r->batch->columns[0].length >= KAFKA_BATCH_ROWS || r->batch_bytes >= KAFKA_BATCH_BYTES) {
@@ -1279,6 +1280,7 @@ static int kafka_read(struct weir_source *base, const char *start, const char *e
     bool deep = false;
     while (r.ndone < r.n) {
         ssize_t got = rd_kafka_consume_batch_queue(s->q, KAFKA_POLL_MS, s->msgs, KAFKA_CONSUME_MAX);
+        size_t delivered = r.delivered;
         for (ssize_t i = 0; i < got; i++) {
             if (rc == 0)
                 rc = rhandle(&r, s->msgs[i], err);
@@ -1287,6 +1289,8 @@ static int kafka_read(struct weir_source *base, const char *start, const char *e
         if (rc != 0)
             goto done;
         int64_t now = mono_ms();
+        if (r.delivered != delivered)
+            r.progress_ms = now;
         if (got > 0) {
             last_msg = now;
             /* a deep queue: the prefetch limit, not the brokers, set the pace */

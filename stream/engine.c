@@ -68,11 +68,6 @@ static void on_signal(uv_signal_t *h, int signum)
     }
 }
 
-static void on_close(uv_handle_t *h)
-{
-    (void)h;
-}
-
 int weir_engine_run(const struct weir_config *cfg, int trigger_override)
 {
     struct engine e;
@@ -135,9 +130,9 @@ int weir_engine_run(const struct weir_config *cfg, int trigger_override)
             failed = 1;
         weir_query_destroy(r->q);
     }
-    uv_close((uv_handle_t *)&e.sigterm, on_close);
-    uv_close((uv_handle_t *)&e.sigint, on_close);
-    uv_close((uv_handle_t *)&e.ended, on_close);
+    uv_close((uv_handle_t *)&e.sigterm, NULL);
+    uv_close((uv_handle_t *)&e.sigint, NULL);
+    uv_close((uv_handle_t *)&e.ended, NULL);
     uv_run(&e.loop, UV_RUN_DEFAULT);
     uv_loop_close(&e.loop);
     weir_free(e.runners);
