@@ -366,11 +366,20 @@ static int append_fixed(struct weir_column *c, const void *p)
     return 0;
 }
 
-/* The typed appends: a value of the column's kind, else WEIR_EINVAL. */
-static int append_if(struct weir_column *c, bool kind_ok, const void *p)
+/* The typed appends: a value of the column's kind, else WEIR_EINVAL.
+ * While there is room the value is stored in place (the hot path of
+ * decoding); otherwise append_fixed grows the column. */
+static inline int append_if_w(struct weir_column *c, bool kind_ok, const void *p, size_t width)
 {
-    return kind_ok ? append_fixed(c, p) : WEIR_EINVAL;
+    if (!kind_ok)
+        return WEIR_EINVAL;
+    if (c->length >= c->cap)
+        return append_fixed(c, p);
+    memcpy((uint8_t *)c->data + c->length * width, p, width);
+    column_close_value(c, true);
+    return 0;
 }
+#define append_if(c, kind_ok, p) append_if_w((c), (kind_ok), (p), sizeof(*(p)))
 
 int weir_column_append_bool(struct weir_column *c, bool v)
 {
@@ -418,6 +427,14 @@ int weir_column_append_bytes(struct weir_column *c, const void *p, size_t n)
 {
     if (!kind_is(c, WEIR_TYPE_STRING, WEIR_TYPE_BINARY))
         return WEIR_EINVAL;
+    if (c->length < c->cap && n <= c->bytes_cap - c->bytes_len) { /* room: no growth checks */
+        if (n > 0)
+            memcpy(c->bytes + c->bytes_len, p, n);
+        c->bytes_len += n;
+        c->offsets[c->length + 1] = (int64_t)c->bytes_len;
+        column_close_value(c, true);
+        return 0;
+    }
     int rc = column_grow(c, 1);
     if (rc == 0 && n > 0)
         rc = bytes_grow(c, n);

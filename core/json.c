@@ -14,6 +14,9 @@
 #include "core/json.h"
 
 #include <string.h>
+#ifdef __SSE2__
+#include <emmintrin.h>
+#endif
 
 #include "core/alloc.h"
 
@@ -141,6 +144,22 @@ static inline __attribute__((always_inline)) int scan_string(const char *text, s
     size_t i = *pos;
     bool esc = false;
     for (;;) {
+#ifdef __SSE2__
+        /* skip plain ASCII 16 bytes at a time and land on the first byte
+         * that is '"', '\\', a control or a high-bit byte (signed < 0x20) */
+        while (i + 16 <= n) {
+            __m128i v = _mm_loadu_si128((const __m128i *)(const void *)(s + i));
+            __m128i sp = _mm_or_si128(
+                _mm_or_si128(_mm_cmpeq_epi8(v, _mm_set1_epi8('"')), _mm_cmpeq_epi8(v, _mm_set1_epi8('\\'))),
+                _mm_cmplt_epi8(v, _mm_set1_epi8(0x20)));
+            unsigned m = (unsigned)_mm_movemask_epi8(sp);
+            if (m != 0) {
+                i += (size_t)__builtin_ctz(m);
+                break;
+            }
+            i += 16;
+        }
+#endif
         /* skip 8 plain ASCII bytes at a time (no '"', '\\', control or
          * high-bit byte); the tests may flag a plain byte, never miss one */
         while (i + 8 <= n) {

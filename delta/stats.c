@@ -95,8 +95,113 @@ static int cmp_bytes(const uint8_t *a, size_t an, const uint8_t *b, size_t bn)
     return an < bn ? -1 : an > bn;
 }
 
-/* Append `"name":value` for min (is_max false) or max of leaf c; returns 1
- * if something was written, 0 if the column has no min/max. */
+/* Rows holding the smallest and largest value of leaf c in one pass
+ * (SIZE_MAX for both: no min/max: no values, not an ordered kind, or a
+ * float column with NaN or infinities). */
+#define MM_SCAN(T, GET)                                     \
+    do {                                                    \
+        T vlo = 0, vhi = 0;                                 \
+        for (size_t i = 0; i < c->length; i++) {            \
+            if (c->validity && !weir_column_is_valid(c, i)) \
+                continue;                                   \
+            T v = GET;                                      \
+            if (*lo == SIZE_MAX) {                          \
+                *lo = *hi = i;                              \
+                vlo = vhi = v;                              \
+            } else if (v < vlo) {                           \
+                *lo = i;                                    \
+                vlo = v;                                    \
+            } else if (v > vhi) {                           \
+                *hi = i;                                    \
+                vhi = v;                                    \
+            }                                               \
+        }                                                   \
+    } while (0)
+
+static inline uint64_t prefix8(const uint8_t *p, size_t n)
+{
+    uint64_t k = 0;
+    for (size_t i = 0; i < 8; i++)
+        k = k << 8 | (i < n ? p[i] : 0);
+    return k;
+}
+
+static void minmax_scan(const struct weir_column *c, size_t *lo, size_t *hi)
+{
+    *lo = *hi = SIZE_MAX;
+    switch (c->type->kind) {
+    case WEIR_TYPE_BYTE:
+        MM_SCAN(int8_t, ((const int8_t *)c->data)[i]);
+        return;
+    case WEIR_TYPE_SHORT:
+        MM_SCAN(int16_t, ((const int16_t *)c->data)[i]);
+        return;
+    case WEIR_TYPE_INTEGER:
+    case WEIR_TYPE_DATE:
+        MM_SCAN(int32_t, weir_column_i32(c, i));
+        return;
+    case WEIR_TYPE_LONG:
+    case WEIR_TYPE_TIMESTAMP:
+    case WEIR_TYPE_TIMESTAMP_NTZ:
+        MM_SCAN(int64_t, weir_column_i64(c, i));
+        return;
+    case WEIR_TYPE_DECIMAL:
+        MM_SCAN(weir_i128, ((const weir_i128 *)c->data)[i]);
+        return;
+    case WEIR_TYPE_FLOAT:
+    case WEIR_TYPE_DOUBLE:
+        for (size_t i = 0; i < c->length; i++) {
+            if (c->validity && !weir_column_is_valid(c, i))
+                continue;
+            double v = num_at(c, i);
+            if (isnan(v) || isinf(v)) {
+                *lo = *hi = SIZE_MAX;
+                return;
+            }
+        }
+        if (c->type->kind == WEIR_TYPE_FLOAT)
+            MM_SCAN(float, ((const float *)c->data)[i]);
+        else
+            MM_SCAN(double, weir_column_f64(c, i));
+        return;
+    case WEIR_TYPE_STRING: {
+        /* compare 8-byte big-endian prefixes; the bytes only on a tie */
+        uint64_t klo = 0, khi = 0;
+        for (size_t i = 0; i < c->length; i++) {
+            if (c->validity && !weir_column_is_valid(c, i))
+                continue;
+            size_t n, nl, nh;
+            const uint8_t *p = weir_column_bytes(c, i, &n);
+            uint64_t k = prefix8(p, n);
+            if (*lo == SIZE_MAX) {
+                *lo = *hi = i;
+                klo = khi = k;
+                continue;
+            }
+            if (k <= klo) {
+                const uint8_t *pl = weir_column_bytes(c, *lo, &nl);
+                if (k < klo || cmp_bytes(p, n, pl, nl) < 0) {
+                    *lo = i;
+                    klo = k;
+                    continue;
+                }
+            }
+            if (k >= khi) {
+                const uint8_t *ph = weir_column_bytes(c, *hi, &nh);
+                if (k > khi || cmp_bytes(p, n, ph, nh) > 0) {
+                    *hi = i;
+                    khi = k;
+                }
+            }
+        }
+        return;
+    }
+    default:
+        return;
+    }
+}
+#undef MM_SCAN
+
 /* Writes `"name":` into a JSON object, after a comma unless it is the first. */
 static int emit_key(struct weir_buf *b, const char *name, bool *first)
 {
@@ -109,55 +214,14 @@ static int emit_key(struct weir_buf *b, const char *name, bool *first)
     return rc ? rc : weir_buf_append_byte(b, ':');
 }
 
-static int leaf_minmax(struct weir_buf *b, const char *name, const struct weir_column *c, bool is_max,
-                       bool *first)
+/* Append `"name":value` for row `best` of leaf c (SIZE_MAX: nothing);
+ * returns 1 if something was written. */
+static int leaf_minmax(struct weir_buf *b, const char *name, const struct weir_column *c, size_t best,
+                       bool is_max, bool *first)
 {
     enum weir_type_kind k = c->type->kind;
-    size_t best = (size_t)-1;
     char val[128];
-    if (!has_minmax(k))
-        return 0;
-    for (size_t i = 0; i < c->length; i++) {
-        if (!weir_column_is_valid(c, i))
-            continue;
-        if (k == WEIR_TYPE_FLOAT || k == WEIR_TYPE_DOUBLE) {
-            double v = num_at(c, i);
-            if (isnan(v) || isinf(v))
-                return 0;
-        }
-        if (best == (size_t)-1) {
-            best = i;
-            continue;
-        }
-        int cmp;
-        switch (k) {
-        case WEIR_TYPE_LONG:
-        case WEIR_TYPE_TIMESTAMP:
-        case WEIR_TYPE_TIMESTAMP_NTZ: {
-            int64_t x = weir_column_i64(c, i), y = weir_column_i64(c, best);
-            cmp = x < y ? -1 : x > y;
-            break;
-        }
-        case WEIR_TYPE_DECIMAL: {
-            weir_i128 x = ((const weir_i128 *)c->data)[i], y = ((const weir_i128 *)c->data)[best];
-            cmp = x < y ? -1 : x > y;
-            break;
-        }
-        case WEIR_TYPE_STRING: {
-            size_t xn, yn;
-            const uint8_t *x = weir_column_bytes(c, i, &xn), *y = weir_column_bytes(c, best, &yn);
-            cmp = cmp_bytes(x, xn, y, yn);
-            break;
-        }
-        default: {
-            double x = num_at(c, i), y = num_at(c, best);
-            cmp = x < y ? -1 : x > y;
-        }
-        }
-        if (is_max ? cmp > 0 : cmp < 0)
-            best = i;
-    }
-    if (best == (size_t)-1)
+    if (best == SIZE_MAX || !has_minmax(k))
         return 0;
     int rc = emit_key(b, name, first);
     if (rc)
@@ -214,11 +278,18 @@ static int leaf_minmax(struct weir_buf *b, const char *name, const struct weir_c
 /* What to emit for a struct's fields. */
 enum pass { P_MIN, P_MAX, P_NULLS };
 
+/* Leaves numbered in walk order (the same in every pass); the min pass
+ * finds both rows, the max pass reuses them. */
+struct walk {
+    int leaves;
+    size_t lo[STATS_MAX_LEAVES], hi[STATS_MAX_LEAVES];
+};
+
 static int emit_struct(struct weir_buf *b, const struct weir_type *st, const struct weir_column *cols,
-                       enum pass pass, int *leaves, bool *wrote_any);
+                       enum pass pass, struct walk *w, bool *wrote_any);
 
 static int emit_field(struct weir_buf *b, const char *name, const struct weir_column *c, enum pass pass,
-                      int *leaves, bool *first)
+                      struct walk *w, bool *first)
 {
     int rc = 0;
     if (c->type->kind == WEIR_TYPE_STRUCT) {
@@ -226,7 +297,7 @@ static int emit_field(struct weir_buf *b, const char *name, const struct weir_co
         struct weir_buf inner;
         bool any = false;
         weir_buf_init(&inner);
-        rc = emit_struct(&inner, c->type, c->children, pass, leaves, &any);
+        rc = emit_struct(&inner, c->type, c->children, pass, w, &any);
         if (rc == 0 && any) {
             rc = emit_key(b, name, first);
             if (rc == 0)
@@ -235,27 +306,29 @@ static int emit_field(struct weir_buf *b, const char *name, const struct weir_co
         weir_buf_free(&inner);
         return rc;
     }
-    if (*leaves >= STATS_MAX_LEAVES)
+    if (w->leaves >= STATS_MAX_LEAVES)
         return 0;
-    (*leaves)++;
+    int leaf = w->leaves++;
     if (pass == P_NULLS) {
         size_t nulls = 0;
-        for (size_t i = 0; i < c->length; i++)
+        for (size_t i = 0; c->validity && i < c->length; i++)
             nulls += !weir_column_is_valid(c, i);
         rc = emit_key(b, name, first);
         return rc ? rc : weir_buf_printf(b, "%zu", nulls);
     }
-    rc = leaf_minmax(b, name, c, pass == P_MAX, first);
+    if (pass == P_MIN)
+        minmax_scan(c, &w->lo[leaf], &w->hi[leaf]);
+    rc = leaf_minmax(b, name, c, pass == P_MAX ? w->hi[leaf] : w->lo[leaf], pass == P_MAX, first);
     return rc < 0 ? rc : 0;
 }
 
 static int emit_struct(struct weir_buf *b, const struct weir_type *st, const struct weir_column *cols,
-                       enum pass pass, int *leaves, bool *wrote_any)
+                       enum pass pass, struct walk *w, bool *wrote_any)
 {
     bool first = true;
     int rc = weir_buf_append_byte(b, '{');
     for (size_t i = 0; i < st->nfields && rc == 0; i++)
-        rc = emit_field(b, st->fields[i].name, &cols[i], pass, leaves, &first);
+        rc = emit_field(b, st->fields[i].name, &cols[i], pass, w, &first);
     *wrote_any = !first;
     return rc ? rc : weir_buf_append_byte(b, '}');
 }
@@ -268,15 +341,16 @@ int dl_stats_json(const struct weir_batch *bt, char **out, struct weir_error *er
     } passes[] = {{"minValues", P_MIN}, {"maxValues", P_MAX}, {"nullCount", P_NULLS}};
     struct weir_buf b;
     bool any;
-    int leaves, rc;
+    struct walk w;
+    int rc;
     weir_buf_init(&b);
     *out = NULL;
     rc = weir_buf_printf(&b, "{\"numRecords\":%zu", bt->nrows);
     for (size_t i = 0; i < sizeof passes / sizeof passes[0] && rc == 0; i++) {
-        leaves = 0;
+        w.leaves = 0;
         rc = weir_buf_printf(&b, ",\"%s\":", passes[i].key);
         if (rc == 0)
-            rc = emit_struct(&b, bt->schema, bt->columns, passes[i].pass, &leaves, &any);
+            rc = emit_struct(&b, bt->schema, bt->columns, passes[i].pass, &w, &any);
     }
     if (rc == 0)
         rc = weir_buf_append_byte(&b, '}');

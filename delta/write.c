@@ -105,6 +105,7 @@ struct weir_delta_writer {
     struct file_job *job; /* the data file in flight, or NULL */
     struct weir_batch
         *spare; /* a written group's batch, emptied for the next group (its pages stay mapped) */
+    struct weir_parquet_writer *pw; /* the last file's Parquet writer, restarted for the next one */
 };
 
 /* One data file being written by the file thread. The thread touches only
@@ -113,9 +114,10 @@ struct file_job {
     struct weir_store *store;
     const struct weir_type *data_schema;
     enum weir_parquet_codec codec;
-    struct weir_batch *batch; /* owned */
-    size_t group;             /* index into w->groups, for its partition values */
-    char *key;                /* store key */
+    struct weir_batch *batch;       /* owned */
+    struct weir_parquet_writer *pw; /* owned; NULL: the thread creates one */
+    size_t group;                   /* index into w->groups, for its partition values */
+    char *key;                      /* store key */
     char *stats;
     uint64_t size;
     bool uploaded; /* the upload committed: abort must delete key */
@@ -166,6 +168,7 @@ static void writer_free(struct weir_delta_writer *w, bool delete_files)
     }
     weir_free(w->groups);
     weir_batch_destroy(w->spare);
+    weir_parquet_writer_destroy(w->pw);
     weir_free(w->slots);
     weir_free(w->touched);
     for (size_t i = 0; i < w->npart; i++)
@@ -217,7 +220,6 @@ static void *job_main(void *arg)
 {
     struct file_job *j = arg;
     struct weir_store_upload *up = NULL;
-    struct weir_parquet_writer *pw = NULL;
     struct weir_parquet_writer_options po;
     uint64_t size = 0;
     int rc;
@@ -226,9 +228,12 @@ static void *job_main(void *arg)
         goto done;
     weir_parquet_writer_options_default(&po);
     po.codec = j->codec;
-    if ((rc = weir_parquet_writer_create(&pw, j->data_schema, &po, weir_store_upload_output(up), &j->err)) ||
-        (rc = weir_parquet_writer_write(pw, j->batch, &j->err)) ||
-        (rc = weir_parquet_writer_close(pw, &size, &j->err))) {
+    if (j->pw)
+        rc = weir_parquet_writer_restart(j->pw, weir_store_upload_output(up), &j->err);
+    else
+        rc = weir_parquet_writer_create(&j->pw, j->data_schema, &po, weir_store_upload_output(up), &j->err);
+    if (rc || (rc = weir_parquet_writer_write(j->pw, j->batch, &j->err)) ||
+        (rc = weir_parquet_writer_close(j->pw, &size, &j->err))) {
         weir_error_prefix(&j->err, "writing data file %s", j->key);
         goto done;
     }
@@ -241,7 +246,6 @@ static void *job_main(void *arg)
     }
 done:
     weir_store_upload_abort(up);
-    weir_parquet_writer_destroy(pw);
     j->rc = rc;
     return NULL;
 }
@@ -298,6 +302,11 @@ done:
     } else {
         weir_batch_destroy(j->batch);
     }
+    if (!w->pw) {
+        w->pw = j->pw;
+        j->pw = NULL;
+    }
+    weir_parquet_writer_destroy(j->pw);
     weir_free(j->stats);
     weir_free(j->key);
     weir_free(j);
@@ -328,6 +337,8 @@ static int flush_group(struct weir_delta_writer *w, struct group *g, struct weir
     j->data_schema = w->data_schema;
     j->codec = w->codec;
     j->batch = g->batch;
+    j->pw = w->pw; /* data_schema is fixed for the writer's life */
+    w->pw = NULL;
     j->group = (size_t)(g - w->groups);
     g->batch = NULL;
     w->pending -= g->mem;

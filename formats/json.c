@@ -11,6 +11,14 @@
  * leaves half a row behind. The dry pass leaves what it learned per node in
  * d->aux (the field an object key matched, the converted number, date or
  * timestamp), so the appending pass neither re-matches keys nor re-parses.
+ * Schemas whose top-level fields are all scalars first try a one-pass path
+ * (fast_decode): keys matched as they come, values converted straight from
+ * the text, the row appended only once the whole record is known good; any
+ * record it does not handle plainly (an escape, a type mismatch, a
+ * case-insensitive key, an error) is left untouched for the tree path,
+ * which then decides and words the error, so both paths accept the same
+ * records with the same values (tests/unit/test_json.c and the
+ * fuzz_decode_record target check this).
  *
  * Invariants: node indices (not pointers) link the tree because the node
  * array may move while growing; WEIR_JSON_NONE ends a sibling chain. A decoder's
@@ -546,6 +554,22 @@ size_t weir_json_format_decimal(weir_i128 v, int scale, char buf[48])
 
 /* ------------------------------------------------------------------ decoder */
 
+/* One top-level field's value in the one-pass path: set when gen matches
+ * the decoder's current record. */
+struct fast_val {
+    uint32_t gen;
+    bool null;
+    union {
+        int64_t i;
+        double f;
+        float f32;
+        weir_i128 dec;
+        struct {
+            uint32_t off, len;
+        } s;
+    } v;
+};
+
 struct pathseg {
     const char *name; /* NULL: array index */
     size_t len;       /* SIZE_MAX: name is NUL-terminated */
@@ -580,6 +604,10 @@ struct weir_json_decoder {
     size_t nslots, cap_slots;
     union node_aux *aux; /* one per parsed node */
     size_t cap_aux;
+    /* the one-pass path for flat schemas (see fast_decode); NULL when the
+     * schema has a field it does not handle */
+    struct fast_val *fv;
+    uint32_t fgen;
     struct pathseg path[WEIR_JSON_MAX_DEPTH + 4];
     int depth;
     /* the line (or record) being decoded */
@@ -616,6 +644,14 @@ int weir_json_decoder_create(struct weir_json_decoder **out, const struct weir_t
     }
     weir_buf_init(&d->scratch);
     weir_buf_init(&d->scratch2);
+    bool flat = true;
+    for (size_t i = 0; i < schema->nfields; i++)
+        flat = flat && weir_type_is_primitive(schema->fields[i].type) &&
+               schema->fields[i].type->kind != WEIR_TYPE_BINARY;
+    if (flat && (d->fv = weir_calloc(schema->nfields, sizeof *d->fv)) == NULL) {
+        rc = weir_error_set(err, WEIR_ENOMEM, "json decoder: out of memory");
+        goto out;
+    }
     if (opts != NULL) {
         d->reject_unknown = opts->reject_unknown;
         if (opts->source != NULL && (d->source = weir_strdup(opts->source)) == NULL) {
@@ -641,6 +677,7 @@ void weir_json_decoder_destroy(struct weir_json_decoder *d)
     weir_buf_free(&d->scratch2);
     weir_free(d->slots);
     weir_free(d->aux);
+    weir_free(d->fv);
     weir_free(d);
 }
 
@@ -1175,6 +1212,246 @@ static int dec_value(struct weir_json_decoder *d, struct weir_column *c, uint32_
     return dfail(d, err, WEIR_EPARSE, ni, "expected %s", type_word(t));
 }
 
+/* ------------------------------------------------ one-pass path (flat rows) */
+
+static inline size_t fws(const char *s, size_t n, size_t i)
+{
+    while (i < n && (s[i] == ' ' || s[i] == '\t' || s[i] == '\n' || s[i] == '\r'))
+        i++;
+    return i;
+}
+
+#define FAST_BAIL 1
+
+/* Convert one value at s[*pos] for field t; FAST_BAIL for anything that
+ * is not the plain case (escaped strings, type mismatches, out of range,
+ * epoch-number timestamps...), which the tree path then decides. */
+static int fast_value(const struct weir_type *t, bool nullable, const char *s, size_t n, size_t *pos,
+                      struct fast_val *fv)
+{
+    size_t i = *pos, j;
+    bool isint, esc;
+    char c = s[i];
+    fv->null = false;
+    if (c == 'n') {
+        if (!nullable || n - i < 4 || memcmp(s + i, "null", 4) != 0)
+            return FAST_BAIL;
+        fv->null = true;
+        *pos = i + 4;
+        return 0;
+    }
+    switch (t->kind) {
+    case WEIR_TYPE_BOOLEAN:
+        if (n - i >= 4 && memcmp(s + i, "true", 4) == 0) {
+            fv->v.i = 1;
+            *pos = i + 4;
+            return 0;
+        }
+        if (n - i >= 5 && memcmp(s + i, "false", 5) == 0) {
+            fv->v.i = 0;
+            *pos = i + 5;
+            return 0;
+        }
+        return FAST_BAIL;
+    case WEIR_TYPE_BYTE:
+    case WEIR_TYPE_SHORT:
+    case WEIR_TYPE_INTEGER:
+    case WEIR_TYPE_LONG: {
+        static const int64_t lo[] = {INT8_MIN, INT16_MIN, INT32_MIN, INT64_MIN};
+        static const int64_t hi[] = {INT8_MAX, INT16_MAX, INT32_MAX, INT64_MAX};
+        int k = t->kind - WEIR_TYPE_BYTE;
+        j = i;
+        if (weir_jtok_number(s, n, &j, &isint) != 0 || !isint ||
+            parse_int(s + i, j - i, lo[k], hi[k], &fv->v.i) != 0)
+            return FAST_BAIL;
+        *pos = j;
+        return 0;
+    }
+    case WEIR_TYPE_FLOAT:
+    case WEIR_TYPE_DOUBLE: {
+        char small[64];
+        j = i;
+        if (weir_jtok_number(s, n, &j, &isint) != 0 || j - i >= sizeof small)
+            return FAST_BAIL;
+        memcpy(small, s + i, j - i);
+        small[j - i] = 0;
+        errno = 0;
+        if (t->kind == WEIR_TYPE_FLOAT) {
+            fv->v.f32 = strtof(small, NULL);
+            if (errno == ERANGE && isinf(fv->v.f32))
+                return FAST_BAIL;
+        } else {
+            fv->v.f = strtod(small, NULL);
+            if (errno == ERANGE && isinf(fv->v.f))
+                return FAST_BAIL;
+        }
+        *pos = j;
+        return 0;
+    }
+    case WEIR_TYPE_DECIMAL:
+        j = i;
+        if (c == '"' || weir_jtok_number(s, n, &j, &isint) != 0 ||
+            parse_decimal_ex(s + i, j - i, t->precision, t->scale, false, &fv->v.dec) != 0)
+            return FAST_BAIL;
+        *pos = j;
+        return 0;
+    case WEIR_TYPE_STRING:
+    case WEIR_TYPE_DATE:
+    case WEIR_TYPE_TIMESTAMP:
+    case WEIR_TYPE_TIMESTAMP_NTZ: {
+        if (c != '"')
+            return FAST_BAIL;
+        j = i + 1;
+        if (weir_jtok_string(s, n, &j, WEIR_JTOK_CHECK_UTF8, &esc) != 0 || esc)
+            return FAST_BAIL;
+        const char *b = s + i + 1;
+        size_t len = j - i - 1;
+        if (t->kind == WEIR_TYPE_STRING) {
+            fv->v.s.off = (uint32_t)(i + 1);
+            fv->v.s.len = (uint32_t)len;
+        } else if (t->kind == WEIR_TYPE_DATE) {
+            int32_t days;
+            if (weir_json_parse_date(b, len, &days) != 0)
+                return FAST_BAIL;
+            fv->v.i = days;
+        } else {
+            bool zone = false;
+            if (weir_json_parse_timestamp(b, len, &fv->v.i, &zone) != 0 ||
+                (zone && t->kind == WEIR_TYPE_TIMESTAMP_NTZ))
+                return FAST_BAIL;
+        }
+        *pos = j + 1;
+        return 0;
+    }
+    default:
+        return FAST_BAIL;
+    }
+}
+
+/* One pass over a flat record straight into the row: keys matched to
+ * fields as they come, values converted in place, nothing appended until
+ * the whole record is known good. Returns 0 (row appended), FAST_BAIL
+ * (nothing appended: let the tree path decode it, and word any error) or
+ * WEIR_ENOMEM. Accepts exactly what the tree path accepts with the same
+ * values, only fewer inputs: an unknown or case-mismatched key, an escape
+ * or anything unusual sends the record down the tree path. */
+static int fast_decode(struct weir_json_decoder *d, const char *s, size_t n, struct weir_batch *b)
+{
+    const struct weir_type *st = d->schema;
+    size_t nf = st->nfields, hint = 0, i = fws(s, n, 0);
+    uint32_t gen = ++d->fgen;
+    if (gen == 0) { /* wrapped: forget every stamp */
+        for (size_t f = 0; f < nf; f++)
+            d->fv[f].gen = 0;
+        gen = d->fgen = 1;
+    }
+    if (i >= n || s[i] != '{')
+        return FAST_BAIL;
+    i = fws(s, n, i + 1);
+    if (i < n && s[i] == '}') {
+        i++;
+    } else {
+        for (;;) {
+            if (i >= n || s[i] != '"')
+                return FAST_BAIL;
+            size_t k0 = i + 1, k1 = k0;
+            bool esc;
+            if (weir_jtok_string(s, n, &k1, WEIR_JTOK_CHECK_UTF8, &esc) != 0 || esc)
+                return FAST_BAIL;
+            size_t klen = k1 - k0;
+            long found = -1;
+            if (hint < nf && name_eq(st->fields[hint].name, s + k0, klen)) {
+                found = (long)hint;
+            } else {
+                for (size_t f = 0; f < nf; f++)
+                    if (name_eq(st->fields[f].name, s + k0, klen)) {
+                        found = (long)f;
+                        break;
+                    }
+            }
+            if (found < 0 && d->reject_unknown)
+                return FAST_BAIL;
+            for (size_t f = 0; found < 0 && f < nf; f++)
+                if (strlen(st->fields[f].name) == klen && strncasecmp(st->fields[f].name, s + k0, klen) == 0)
+                    return FAST_BAIL;
+            i = fws(s, n, k1 + 1);
+            if (i >= n || s[i] != ':')
+                return FAST_BAIL;
+            i = fws(s, n, i + 1);
+            if (i >= n)
+                return FAST_BAIL;
+            if (found < 0) { /* not in the schema: check and skip the value */
+                if (weir_json_parse(&d->doc, s, n, i, WEIR_JTOK_CHECK_UTF8 | WEIR_JSON_PREFIX,
+                                    WEIR_JSON_MAX_DEPTH - 1, &i, NULL) != 0)
+                    return FAST_BAIL;
+            } else {
+                const struct weir_field *fd = &st->fields[found];
+                if (fast_value(fd->type, fd->nullable, s, n, &i, &d->fv[found]) != 0)
+                    return FAST_BAIL;
+                d->fv[found].gen = gen;
+                hint = (size_t)found + 1;
+            }
+            i = fws(s, n, i);
+            if (i < n && s[i] == ',') {
+                i = fws(s, n, i + 1);
+                continue;
+            }
+            if (i < n && s[i] == '}') {
+                i++;
+                break;
+            }
+            return FAST_BAIL;
+        }
+    }
+    if (fws(s, n, i) != n)
+        return FAST_BAIL;
+    for (size_t f = 0; f < nf; f++)
+        if (d->fv[f].gen != gen && !st->fields[f].nullable)
+            return FAST_BAIL;
+    for (size_t f = 0; f < nf; f++) {
+        struct weir_column *c = &b->columns[f];
+        const struct fast_val *v = &d->fv[f];
+        int rc;
+        if (v->gen != gen || v->null) {
+            rc = weir_column_append_null(c);
+        } else {
+            switch (c->type->kind) {
+            case WEIR_TYPE_BOOLEAN:
+                rc = weir_column_append_bool(c, v->v.i != 0);
+                break;
+            case WEIR_TYPE_BYTE:
+                rc = weir_column_append_i8(c, (int8_t)v->v.i);
+                break;
+            case WEIR_TYPE_SHORT:
+                rc = weir_column_append_i16(c, (int16_t)v->v.i);
+                break;
+            case WEIR_TYPE_INTEGER:
+            case WEIR_TYPE_DATE:
+                rc = weir_column_append_i32(c, (int32_t)v->v.i);
+                break;
+            case WEIR_TYPE_FLOAT:
+                rc = weir_column_append_f32(c, v->v.f32);
+                break;
+            case WEIR_TYPE_DOUBLE:
+                rc = weir_column_append_f64(c, v->v.f);
+                break;
+            case WEIR_TYPE_DECIMAL:
+                rc = weir_column_append_i128(c, v->v.dec);
+                break;
+            case WEIR_TYPE_STRING:
+                rc = weir_column_append_bytes(c, s + v->v.s.off, v->v.s.len);
+                break;
+            default: /* LONG, TIMESTAMP, TIMESTAMP_NTZ */
+                rc = weir_column_append_i64(c, v->v.i);
+                break;
+            }
+        }
+        if (rc != 0)
+            return WEIR_ENOMEM;
+    }
+    return 0;
+}
+
 /* Parse and decode one document (d->line_no, d->line_off set by the
  * caller) into one row of b. */
 static int decode_one(struct weir_json_decoder *d, const char *text, size_t len, struct weir_batch *b,
@@ -1186,6 +1463,8 @@ static int decode_one(struct weir_json_decoder *d, const char *text, size_t len,
     d->nslots = 0;
     if (len >= UINT32_MAX)
         return dfail(d, err, WEIR_EUNSUPPORTED, WEIR_JSON_NONE, "document longer than 4 GiB");
+    if (d->fv != NULL && (rc = fast_decode(d, text, len, b)) != FAST_BAIL)
+        return rc == 0 ? 0 : weir_error_set(err, rc, "json decoder: out of memory");
     if (parse_line(&d->doc, text, len, &d->perr) != 0) {
         if (d->perr.code == WEIR_JTOK_ENOMEM)
             return weir_error_set(err, WEIR_ENOMEM, "json decoder: out of memory");

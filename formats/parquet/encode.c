@@ -264,9 +264,12 @@ static int dict_grow(struct pq_dict *d, size_t extra)
         size_t ns = d->nslots ? d->nslots : 2048;
         while (need * 2 > ns)
             ns *= 2;
-        uint64_t *s = weir_calloc(ns, sizeof *s);
+        /* written before read: calloc's untouched pages would map the zero
+         * page first and fault again (copy-on-write) on the first insert */
+        uint64_t *s = weir_malloc(ns * sizeof *s);
         if (!s)
             return WEIR_ENOMEM;
+        memset(s, 0, ns * sizeof *s);
         size_t mask = ns - 1;
         for (uint32_t i = 0; i < d->count; i++) {
             uint32_t h = d->entry_hash[i];

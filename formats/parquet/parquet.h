@@ -54,6 +54,12 @@ int weir_parquet_writer_write(struct weir_parquet_writer *w, const struct weir_b
 /* Flush the last row group and the footer. `*file_size` gets the total
  * bytes written. The writer must still be destroyed. */
 int weir_parquet_writer_close(struct weir_parquet_writer *w, uint64_t *file_size, struct weir_error *err);
+/* Begin a new file on `sink` with the same schema and options, keeping the
+ * writer's buffers (dictionaries, pages, levels) so that a stream of files
+ * does not allocate and fault in fresh memory for each one. Valid after
+ * close or after a failed write/close; whatever was buffered is dropped. */
+int weir_parquet_writer_restart(struct weir_parquet_writer *w, struct weir_output sink,
+                                struct weir_error *err);
 void weir_parquet_writer_destroy(struct weir_parquet_writer *w);
 
 struct weir_parquet_reader;

@@ -586,6 +586,32 @@ done:
     return 0;
 }
 
+static void chunk_reset(struct weir_parquet_writer *w, struct leaf *L);
+
+int weir_parquet_writer_restart(struct weir_parquet_writer *w, struct weir_output sink,
+                                struct weir_error *err)
+{
+    if (!w || !sink.write)
+        return weir_error_set(err, WEIR_EINVAL, "parquet writer: NULL writer or sink");
+    for (size_t r = 0; r < w->nrgs; r++) {
+        for (size_t i = 0; i < w->nleaves; i++)
+            weir_free(w->rgx[r][i].stat);
+        weir_free(w->rgx[r]);
+        weir_free(w->rgs[r].columns);
+    }
+    w->nrgs = 0;
+    w->total_rows = w->rg_rows = 0;
+    for (size_t i = 0; i < w->nleaves; i++)
+        chunk_reset(w, &w->leaves[i]);
+    w->sink = sink;
+    w->offset = 0;
+    w->failed = w->closed = false;
+    int rc = out_write(w, "PAR1", 4, err);
+    if (rc)
+        w->failed = true;
+    return rc;
+}
+
 /* ---- levels -------------------------------------------------------------- */
 
 static inline bool bit_valid(const struct weir_column *c, size_t i)

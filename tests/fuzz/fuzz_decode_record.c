@@ -9,7 +9,10 @@
  * comes out as exactly one row (rescue drops nothing); a row is either
  * decoded or has _rescued_data, whose JSON decodes back to a non-empty error
  * and the record's offset. With on_error fail a failed push is a parse
- * error naming the record's topic, partition and offset.
+ * error naming the record's topic, partition and offset. Every record also
+ * goes through the JSON decoder twice, with a flat schema (its one-pass
+ * path) and with the same schema plus a nested field (its tree path): both
+ * must fail with the same message or produce the same row.
  * Single-threaded; all state is rebuilt per input. */
 #include <stdint.h>
 #include <stdio.h>
@@ -17,6 +20,7 @@
 #include <string.h>
 
 #include "core/batch.h"
+#include "core/buf.h"
 #include "core/types.h"
 #include "formats/json.h"
 #include "stream/config.h"
@@ -168,8 +172,77 @@ static void run(const uint8_t *data, size_t size, int on_error)
     weir_batch_destroy(in);
 }
 
+static const char *const FLAT = "b BOOLEAN, i8 BYTE, i16 SHORT, i32 INT, i64 LONG, f32 FLOAT, f64 DOUBLE, "
+                                "dec DECIMAL(10,2), s STRING, d DATE, ts TIMESTAMP, ntz TIMESTAMP_NTZ, "
+                                "req LONG NOT NULL";
+
+struct side {
+    struct weir_type *t;
+    struct weir_json_decoder *d;
+    struct weir_batch *b;
+    struct weir_buf row;
+    struct weir_error err;
+};
+
+static void side_open(struct side *x, const char *ddl)
+{
+    memset(x, 0, sizeof *x);
+    weir_buf_init(&x->row);
+    if (weir_schema_from_ddl(ddl, &x->t, NULL) != 0 || (x->b = weir_batch_create(x->t)) == NULL ||
+        weir_json_decoder_create(&x->d, x->t, NULL, NULL) != 0)
+        abort();
+}
+
+static void side_close(struct side *x)
+{
+    weir_json_decoder_destroy(x->d);
+    weir_batch_destroy(x->b);
+    weir_type_destroy(x->t);
+    weir_buf_free(&x->row);
+}
+
+static void one_pass_vs_tree(const uint8_t *data, size_t size)
+{
+    char twin[512];
+    snprintf(twin, sizeof twin, "%s, zz ARRAY<INT>", FLAT);
+    struct side a, b;
+    side_open(&a, FLAT);
+    side_open(&b, twin);
+    size_t start = 0;
+    for (size_t i = 0; i <= size; i++) {
+        if (i < size && data[i] != 0)
+            continue;
+        const char *p = (const char *)data + start;
+        size_t n = i - start;
+        start = i + 1;
+        weir_error_clear(&a.err);
+        weir_error_clear(&b.err);
+        int ra = weir_json_decode_record(a.d, p, n, a.b, &a.err);
+        int rb = weir_json_decode_record(b.d, p, n, b.b, &b.err);
+        if (ra != rb || strcmp(a.err.message, b.err.message) != 0)
+            abort();
+        if (ra != 0)
+            continue;
+        a.row.len = b.row.len = 0;
+        if (weir_json_encode_row(a.b, a.b->nrows - 1, &a.row, NULL) != 0 ||
+            weir_json_encode_row(b.b, b.b->nrows - 1, &b.row, NULL) != 0)
+            abort();
+        const char *tail = ",\"zz\":null}\n";
+        size_t tl = strlen(tail);
+        if (b.row.len < tl || memcmp(b.row.data + b.row.len - tl, tail, tl) != 0)
+            abort();
+        b.row.len -= tl;
+        if (weir_buf_append_str(&b.row, "}\n") != 0 || a.row.len != b.row.len ||
+            memcmp(a.row.data, b.row.data, a.row.len) != 0)
+            abort();
+    }
+    side_close(&a);
+    side_close(&b);
+}
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
+    one_pass_vs_tree(data, size);
     run(data, size, WEIR_ON_ERROR_RESCUE);
     run(data, size, WEIR_ON_ERROR_FAIL);
     return 0;

@@ -802,6 +802,207 @@ static void test_alloc_failures(void **state)
     weir_type_destroy(t);
 }
 
+/* ---- the one-pass path for flat rows against the tree path ---- */
+
+static uint64_t rnd_state;
+static unsigned rnd(unsigned n)
+{
+    rnd_state = rnd_state * 6364136223846793005ULL + 1442695040888963407ULL;
+    return (unsigned)((rnd_state >> 33) % n);
+}
+
+/* mostly one of the first three entries (the well-formed ones), else any */
+static const char *pick(const char *const *v, size_t n)
+{
+    return v[rnd(6) ? rnd(3) : rnd((unsigned)n)];
+}
+#define PICK(a) pick(a, sizeof(a) / sizeof(a[0]))
+
+/* One field's value text: mostly well-formed for its type, often not. */
+static const char *value_text(char kind)
+{
+    static const char *const ints[] = {"0",
+                                       "-0",
+                                       "7",
+                                       "-128",
+                                       "127",
+                                       "128",
+                                       "32767",
+                                       "-32769",
+                                       "2147483647",
+                                       "2147483648",
+                                       "9223372036854775807",
+                                       "9223372036854775808",
+                                       "-9223372036854775808",
+                                       "1.0",
+                                       "1e3",
+                                       "01",
+                                       "-",
+                                       "\"12\"",
+                                       "true"};
+    static const char *const dbls[] = {"0",
+                                       "-0.0",
+                                       "3.25",
+                                       "1e308",
+                                       "1e309",
+                                       "-2.5E-3",
+                                       "1.7976931348623157e308",
+                                       "4.9e-324",
+                                       "\"NaN\"",
+                                       "\"Infinity\"",
+                                       "\"3.5\"",
+                                       "12345678901234567890123",
+                                       "1.",
+                                       ".5",
+                                       "+1",
+                                       "0x10"};
+    static const char *const strs[] = {"\"plain\"",          "\"\"",       "\"caf\xc3\xa9\"",
+                                       "\"\xe2\x82\xac x\"", "\"a\\nb\"",  "\"\\u00e9\"",
+                                       "\"bad \xff\"",       "\"\xc3\"",   "42",
+                                       "{\"x\":1}",          "[1,2]",      "false",
+                                       "\"tab\there\"",      "\"\\ud800\""};
+    static const char *const tss[] = {"\"2024-02-29T12:34:56Z\"",
+                                      "\"2024-02-29 12:34:56.123456\"",
+                                      "\"1970-01-01T00:00:00.5\"",
+                                      "\"2023-02-29T00:00:00Z\"",
+                                      "\"2024-01-01T00:00:00+05:30\"",
+                                      "\"2024-01-01\"",
+                                      "1700000000",
+                                      "1700000000.5",
+                                      "\"nope\"",
+                                      "\"2024-13-01T00:00:00Z\"",
+                                      "\"2024-01-01T00:00:00\\u005a\""};
+    static const char *const bools[] = {"true", "false", "true", "\"true\"", "1", "tru", "nul"};
+    static const char *const dates[] = {"\"2024-02-29\"",          "\"1999-12-31\"", "\"0001-01-01\"",
+                                        "\"2023-02-29\"",          "\"2024-1-1\"",   "20240101",
+                                        "\"2024-02-29T00:00:00Z\""};
+    static const char *const decs[] = {"1.25", "-99999999.99", "100000000.00", "1.234", "\"7.5\"", "1e2",
+                                       "0",    "-0.01"};
+    if (rnd(8) == 0)
+        return "null";
+    switch (kind) {
+    case 'i':
+        return PICK(ints);
+    case 'd':
+        return PICK(dbls);
+    case 's':
+        return PICK(strs);
+    case 't':
+        return PICK(tss);
+    case 'b':
+        return PICK(bools);
+    case 'D':
+        return PICK(dates);
+    default:
+        return PICK(decs);
+    }
+}
+
+static void random_record(struct weir_buf *o, const char *const *names, const char *kinds, size_t nf)
+{
+    static const char *const ws[] = {"", "", "", " ", "\n\t", "\r\n "};
+    static const char *const seps[] = {",", ",", ",", ";"};
+    static const char *const extra[] = {"\"extra\":{\"deep\":[1,{\"k\":\"v\"}]}",
+                                        "\"extra\":[]",
+                                        "\"other\":\"\\u00e9\\\"\"",
+                                        "\"ID\":5",
+                                        "\"extra\":[1,",
+                                        "\"x\":\"\xff\""};
+    o->len = 0;
+    weir_buf_append_str(o, PICK(ws));
+    weir_buf_append_str(o, rnd(40) == 0 ? "[" : "{");
+    bool first = true;
+    for (size_t f = 0; f < nf; f++) {
+        size_t k = rnd(5) == 0 ? rnd((unsigned)nf) : f; /* out of order, duplicates, gaps */
+        if (rnd(12) == 0)
+            continue;
+        if (!first)
+            weir_buf_append_str(o, PICK(seps));
+        first = false;
+        weir_buf_append_str(o, PICK(ws));
+        if (rnd(10) == 0) {
+            weir_buf_append_str(o, PICK(extra));
+            weir_buf_append_str(o, ",");
+        }
+        weir_buf_append_str(o, "\"");
+        weir_buf_append_str(o, rnd(30) == 0 ? "A\\u0042" : names[k]);
+        weir_buf_append_str(o, "\"");
+        weir_buf_append_str(o, PICK(ws));
+        weir_buf_append_str(o, ":");
+        weir_buf_append_str(o, PICK(ws));
+        weir_buf_append_str(o, value_text(kinds[k]));
+    }
+    weir_buf_append_str(o, PICK(ws));
+    weir_buf_append_str(o, rnd(40) == 0 ? "" : "}");
+    if (rnd(40) == 0)
+        weir_buf_append_str(o, " {}");
+    weir_buf_append_str(o, PICK(ws));
+}
+
+/* Every record decodes to the same row, or fails with the same error,
+ * whether the decoder takes the one-pass path (flat schema) or the tree
+ * path (the same schema plus a nested field, which turns the one-pass
+ * path off). */
+static void test_one_pass_matches_tree(void **state)
+{
+    (void)state;
+    static const char *const names[] = {"id",  "n",      "x", "name",  "ts", "ok",
+                                        "day", "amount", "f", "local", "s",  "AB"};
+    static const char kinds[] = "iidstbDmdtii";
+    const char *flat_ddl =
+        "id LONG, n INT NOT NULL, x DOUBLE, name STRING, ts TIMESTAMP, ok BOOLEAN, day DATE, "
+        "amount DECIMAL(10,2), f FLOAT, local TIMESTAMP_NTZ, s SHORT, AB BYTE";
+    char twin_ddl[512];
+    snprintf(twin_ddl, sizeof twin_ddl, "%s, zz ARRAY<INT>", flat_ddl);
+    struct ctx a, b;
+    ctx_open(&a, flat_ddl, "t");
+    ctx_open(&b, twin_ddl, "t");
+    struct weir_buf rec, ra, rb;
+    weir_buf_init(&rec);
+    weir_buf_init(&ra);
+    weir_buf_init(&rb);
+    size_t ok = 0, bad = 0;
+    rnd_state = 20261121;
+    for (int i = 0; i < 20000; i++) {
+        random_record(&rec, names, kinds, 12);
+        weir_error_clear(&a.err);
+        weir_error_clear(&b.err);
+        int rca = weir_json_decode_record(a.dec, (const char *)rec.data, rec.len, a.b, &a.err);
+        int rcb = weir_json_decode_record(b.dec, (const char *)rec.data, rec.len, b.b, &b.err);
+        if (rca != rcb || strcmp(a.err.message, b.err.message) != 0)
+            fail_msg("record %d %.*s: one-pass %d (%s), tree %d (%s)", i, (int)rec.len,
+                     (const char *)rec.data, rca, a.err.message, rcb, b.err.message);
+        if (rca != 0) {
+            bad++;
+            continue;
+        }
+        ok++;
+        ra.len = rb.len = 0;
+        assert_int_equal(weir_json_encode_row(a.b, a.b->nrows - 1, &ra, &a.err), 0);
+        assert_int_equal(weir_json_encode_row(b.b, b.b->nrows - 1, &rb, &b.err), 0);
+        /* the twin's row ends with its extra field, null */
+        const char *tail = ",\"zz\":null}\n";
+        size_t tl = strlen(tail);
+        if (rb.len >= tl && memcmp(rb.data + rb.len - tl, tail, tl) == 0) {
+            rb.len -= tl;
+            weir_buf_append_str(&rb, "}\n");
+        }
+        if (ra.len != rb.len || memcmp(ra.data, rb.data, ra.len) != 0)
+            fail_msg("record %d %.*s: one-pass row %.*s, tree row %.*s", i, (int)rec.len,
+                     (const char *)rec.data, (int)ra.len, (const char *)ra.data, (int)rb.len,
+                     (const char *)rb.data);
+    }
+    /* the mix exercises both outcomes */
+    print_message("one-pass vs tree: %zu rows decoded, %zu records refused, all alike\n", ok, bad);
+    assert_true(ok > 1000);
+    assert_true(bad > 1000);
+    weir_buf_free(&rec);
+    weir_buf_free(&ra);
+    weir_buf_free(&rb);
+    ctx_close(&a);
+    ctx_close(&b);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -825,6 +1026,7 @@ int main(void)
         cmocka_unit_test(test_decode_record),
         cmocka_unit_test(test_mutations_are_safe),
         cmocka_unit_test(test_alloc_failures),
+        cmocka_unit_test(test_one_pass_matches_tree),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -1372,6 +1372,87 @@ static void test_small_batches_and_all_null(void **state)
     weir_type_destroy(schema);
 }
 
+static int failing_write(void *ctx, const void *p, size_t n, struct weir_error *err)
+{
+    (void)ctx;
+    (void)p;
+    (void)n;
+    return weir_error_set(err, WEIR_EIO, "disk full (test)");
+}
+
+/* A restarted writer produces, byte for byte, the file a fresh writer
+ * would: after a clean close (dictionaries that overflowed in the first
+ * file start over) and after a failed write. */
+static void test_restart_reuses_writer(void **state)
+{
+    (void)state;
+    struct weir_type *schema = ddl("u STRING NOT NULL, few STRING, n BIGINT NOT NULL, d DOUBLE");
+    struct weir_batch *b[2];
+    for (int k = 0; k < 2; k++) {
+        b[k] = weir_batch_create(schema);
+        for (int r = 0; r < 30000 + k * 7000; r++) {
+            char s[32];
+            snprintf(s, sizeof s, "file%d-value-%06d", k, r);
+            assert_int_equal(weir_column_append_bytes(&b[k]->columns[0], s, strlen(s)), 0);
+            snprintf(s, sizeof s, "c%d", r % (3 + k * 5));
+            if (r % 11 == 0)
+                assert_int_equal(weir_column_append_null(&b[k]->columns[1]), 0);
+            else
+                assert_int_equal(weir_column_append_bytes(&b[k]->columns[1], s, strlen(s)), 0);
+            assert_int_equal(weir_column_append_i64(&b[k]->columns[2], (int64_t)r * (k ? -31 : 7919)), 0);
+            assert_int_equal(weir_column_append_f64(&b[k]->columns[3], r * 0.5 - k), 0);
+        }
+        assert_int_equal(weir_batch_finish_rows(b[k]), 0);
+    }
+    struct weir_parquet_writer_options o;
+    weir_parquet_writer_options_default(&o);
+    o.dictionary_page_bytes = 64 * 1024;
+    o.page_bytes = 32 * 1024;
+    o.row_group_bytes = 256 * 1024;
+    struct weir_buf fresh[2], got[2];
+    for (int k = 0; k < 2; k++)
+        write_file(schema, &b[k], 1, &o, &fresh[k]);
+
+    struct weir_parquet_writer *w = NULL;
+    struct weir_error err = {0};
+    uint64_t size = 0;
+    weir_buf_init(&got[0]);
+    weir_buf_init(&got[1]);
+    assert_int_equal(weir_parquet_writer_create(&w, schema, &o, weir_output_buf(&got[0]), &err), 0);
+    assert_int_equal(weir_parquet_writer_write(w, b[0], &err), 0);
+    assert_int_equal(weir_parquet_writer_close(w, &size, &err), 0);
+    assert_int_equal(size, got[0].len);
+    /* closed: further writes refused until restarted */
+    assert_int_equal(weir_parquet_writer_write(w, b[1], &err), WEIR_ESTATE);
+    assert_int_equal(weir_parquet_writer_restart(w, weir_output_buf(&got[1]), &err), 0);
+    assert_int_equal(weir_parquet_writer_write(w, b[1], &err), 0);
+    assert_int_equal(weir_parquet_writer_close(w, &size, &err), 0);
+    assert_int_equal(size, got[1].len);
+    for (int k = 0; k < 2; k++) {
+        assert_int_equal(got[k].len, fresh[k].len);
+        assert_memory_equal(got[k].data, fresh[k].data, got[k].len);
+    }
+
+    /* a write that fails half-way (the sink refuses), then a restart */
+    struct weir_output bad = {.write = failing_write};
+    assert_int_equal(weir_parquet_writer_restart(w, bad, &err), WEIR_EIO);
+    assert_int_not_equal(weir_parquet_writer_write(w, b[0], &err), 0);
+    weir_buf_free(&got[0]);
+    weir_buf_init(&got[0]);
+    assert_int_equal(weir_parquet_writer_restart(w, weir_output_buf(&got[0]), &err), 0);
+    assert_int_equal(weir_parquet_writer_write(w, b[0], &err), 0);
+    assert_int_equal(weir_parquet_writer_close(w, &size, &err), 0);
+    assert_int_equal(got[0].len, fresh[0].len);
+    assert_memory_equal(got[0].data, fresh[0].data, got[0].len);
+    weir_parquet_writer_destroy(w);
+    for (int k = 0; k < 2; k++) {
+        weir_buf_free(&fresh[k]);
+        weir_buf_free(&got[k]);
+        weir_batch_destroy(b[k]);
+    }
+    weir_type_destroy(schema);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -1388,6 +1469,7 @@ int main(void)
         cmocka_unit_test(test_reader_round_trip),
         cmocka_unit_test(test_random_nested_round_trip),
         cmocka_unit_test(test_small_batches_and_all_null),
+        cmocka_unit_test(test_restart_reuses_writer),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
