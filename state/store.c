@@ -1,0 +1,840 @@
+/* state/store.c - the versioned RocksDB state store (see store.h).
+ *
+ * Owns: the RocksDB handle of state/live/, its column family handles (the
+ * metadata family and one per operator), the pending WriteBatch, the block
+ * cache, and the id of the version live/ was restored from.
+ *
+ * Invariants:
+ *   - state/v/<N> is complete whenever it exists under that name: it is
+ *     built as .tmp-N, every file fsynced, then renamed (and state/v
+ *     fsynced);
+ *   - live/ equals version `version` plus the applied writes of the batch
+ *     in flight; nothing reads live/ across a crash: open() rebuilds it;
+ *   - live/ and the versions share SST files by hard links (SST files are
+ *     immutable), everything else in a version is a private copy.
+ *
+ * Threading: one thread at a time; RocksDB's own threads flush and
+ * compact in the background. */
+#include "state/store.h"
+
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <rocksdb/c.h>
+
+#include "core/alloc.h"
+#include "core/log.h"
+
+#define META_CF        "weir.meta"
+#define OP_CF_PREFIX   "op."
+#define DEFAULT_BUDGET (256ull << 20)
+
+struct weir_state_op {
+    struct weir_state *st;
+    char *name;
+    char *meta; /* what the config asks for; stored at commit */
+    rocksdb_column_family_handle_t *cf;
+};
+
+struct weir_state {
+    char *dir, *live, *vdir;
+    int64_t version;
+    uint64_t budget;
+    rocksdb_t *db;
+    rocksdb_options_t *opts;
+    rocksdb_block_based_table_options_t *topts;
+    rocksdb_cache_t *cache;
+    rocksdb_readoptions_t *ropts;
+    rocksdb_writeoptions_t *wopts;
+    rocksdb_flushoptions_t *fopts;
+    rocksdb_writebatch_t *wb;
+    /* every column family of live/: cf_names[0] is "default" */
+    char **cf_names;
+    rocksdb_column_family_handle_t **cfs;
+    size_t ncf;
+    rocksdb_column_family_handle_t *meta_cf;
+    struct weir_state_op **ops;
+    size_t nops;
+};
+
+struct weir_state_iter {
+    rocksdb_iterator_t *it;
+    rocksdb_readoptions_t *ro;
+    char *lo, *hi;
+    size_t lon, hin;
+};
+
+/* ------------------------------------------------------------ files */
+
+static int io_fail(struct weir_error *err, int e, const char *what, const char *path)
+{
+    return weir_error_set(err, WEIR_EIO, "state store: %s %s: %s", what, path, strerror(e));
+}
+
+static int db_fail(struct weir_error *err, char *msg, const char *what)
+{
+    int rc = weir_error_set(err, WEIR_EIO, "state store: %s: %s", what, msg ? msg : "unknown error");
+    free(msg);
+    return rc;
+}
+
+static int mkdir_if(const char *path, struct weir_error *err)
+{
+    if (mkdir(path, 0755) != 0 && errno != EEXIST)
+        return io_fail(err, errno, "cannot create directory", path);
+    return 0;
+}
+
+static int fsync_path(const char *path, bool dir, struct weir_error *err)
+{
+    int fd = open(path, (dir ? O_DIRECTORY : 0) | O_RDONLY | O_CLOEXEC);
+    if (fd < 0)
+        return io_fail(err, errno, "cannot open", path);
+    int rc = fsync(fd) == 0 ? 0 : io_fail(err, errno, "cannot fsync", path);
+    close(fd);
+    return rc;
+}
+
+/* rm -r path (missing is fine). */
+static int remove_tree(const char *path, struct weir_error *err)
+{
+    struct stat sb;
+    if (lstat(path, &sb) != 0)
+        return errno == ENOENT ? 0 : io_fail(err, errno, "cannot stat", path);
+    if (S_ISDIR(sb.st_mode)) {
+        DIR *d = opendir(path);
+        if (!d)
+            return io_fail(err, errno, "cannot open directory", path);
+        struct dirent *e;
+        int rc = 0;
+        while (rc == 0 && (e = readdir(d)) != NULL) {
+            if (strcmp(e->d_name, ".") == 0 || strcmp(e->d_name, "..") == 0)
+                continue;
+            char *sub = weir_asprintf("%s/%s", path, e->d_name);
+            rc = sub ? remove_tree(sub, err) : weir_error_set(err, WEIR_ENOMEM, "out of memory");
+            weir_free(sub);
+        }
+        closedir(d);
+        if (rc)
+            return rc;
+        if (rmdir(path) != 0)
+            return io_fail(err, errno, "cannot remove", path);
+        return 0;
+    }
+    if (unlink(path) != 0 && errno != ENOENT)
+        return io_fail(err, errno, "cannot remove", path);
+    return 0;
+}
+
+static int copy_file(const char *from, const char *to, struct weir_error *err)
+{
+    int in = open(from, O_RDONLY | O_CLOEXEC), out = -1, rc = 0;
+    char buf[1 << 16];
+    if (in < 0)
+        return io_fail(err, errno, "cannot open", from);
+    out = open(to, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+    if (out < 0) {
+        rc = io_fail(err, errno, "cannot create", to);
+        goto done;
+    }
+    for (;;) {
+        ssize_t n = read(in, buf, sizeof buf);
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n < 0) {
+            rc = io_fail(err, errno, "cannot read", from);
+            goto done;
+        }
+        if (n == 0)
+            break;
+        for (ssize_t o = 0; o < n;) {
+            ssize_t w = write(out, buf + o, (size_t)(n - o));
+            if (w < 0 && errno == EINTR)
+                continue;
+            if (w < 0) {
+                rc = io_fail(err, errno, "cannot write", to);
+                goto done;
+            }
+            o += w;
+        }
+    }
+done:
+    if (out >= 0)
+        close(out);
+    close(in);
+    return rc;
+}
+
+static bool ends_with(const char *s, const char *suffix)
+{
+    size_t n = strlen(s), m = strlen(suffix);
+    return n >= m && strcmp(s + n - m, suffix) == 0;
+}
+
+/* live/ := a copy of version `v`: SST files hard-linked, the rest copied. */
+static int restore_live(struct weir_state *st, int64_t v, struct weir_error *err)
+{
+    int rc = remove_tree(st->live, err);
+    if (rc || (rc = mkdir_if(st->live, err)) || v < 0)
+        return rc;
+    char *src = weir_asprintf("%s/%" PRId64, st->vdir, v);
+    DIR *d = src ? opendir(src) : NULL;
+    if (!src)
+        return weir_error_set(err, WEIR_ENOMEM, "out of memory");
+    if (!d) {
+        rc = io_fail(err, errno, "cannot open state version", src);
+        weir_free(src);
+        return rc;
+    }
+    struct dirent *e;
+    while (rc == 0 && (e = readdir(d)) != NULL) {
+        if (e->d_name[0] == '.')
+            continue;
+        char *from = weir_asprintf("%s/%s", src, e->d_name),
+             *to = weir_asprintf("%s/%s", st->live, e->d_name);
+        if (!from || !to)
+            rc = weir_error_set(err, WEIR_ENOMEM, "out of memory");
+        else if (ends_with(e->d_name, ".sst") && link(from, to) == 0)
+            rc = 0;
+        else
+            rc = copy_file(from, to, err); /* also when links are not possible */
+        weir_free(from);
+        weir_free(to);
+    }
+    closedir(d);
+    weir_free(src);
+    return rc;
+}
+
+/* Versions in state/v (ascending), temp versions deleted. */
+static int list_versions(struct weir_state *st, int64_t **out, size_t *n, struct weir_error *err)
+{
+    DIR *d = opendir(st->vdir);
+    int64_t *v = NULL;
+    size_t nv = 0, cap = 0;
+    int rc = 0;
+    *out = NULL;
+    *n = 0;
+    if (!d)
+        return io_fail(err, errno, "cannot open directory", st->vdir);
+    struct dirent *e;
+    while (rc == 0 && (e = readdir(d)) != NULL) {
+        const char *s = e->d_name;
+        if (strncmp(s, ".tmp-", 5) == 0) {
+            char *p = weir_asprintf("%s/%s", st->vdir, s);
+            rc = p ? remove_tree(p, err) : weir_error_set(err, WEIR_ENOMEM, "out of memory");
+            weir_free(p);
+            continue;
+        }
+        char *end;
+        errno = 0;
+        long long x = strtoll(s, &end, 10);
+        if (s[0] < '0' || s[0] > '9' || *end || errno || x < 0)
+            continue;
+        if (nv == cap) {
+            size_t nc = cap ? cap * 2 : 16;
+            int64_t *nvv = weir_realloc(v, nc * sizeof *v);
+            if (!nvv) {
+                rc = weir_error_set(err, WEIR_ENOMEM, "out of memory");
+                break;
+            }
+            v = nvv;
+            cap = nc;
+        }
+        v[nv++] = x;
+    }
+    closedir(d);
+    if (rc) {
+        weir_free(v);
+        return rc;
+    }
+    for (size_t i = 1; i < nv; i++) /* insertion sort: few versions */
+        for (size_t j = i; j > 0 && v[j - 1] > v[j]; j--) {
+            int64_t t = v[j];
+            v[j] = v[j - 1];
+            v[j - 1] = t;
+        }
+    *out = v;
+    *n = nv;
+    return 0;
+}
+
+/* ------------------------------------------------------------ database */
+
+static void db_close(struct weir_state *st)
+{
+    for (size_t i = 0; i < st->ncf; i++) {
+        if (st->cfs && st->cfs[i])
+            rocksdb_column_family_handle_destroy(st->cfs[i]);
+        weir_free(st->cf_names ? st->cf_names[i] : NULL);
+    }
+    weir_free(st->cfs);
+    weir_free(st->cf_names);
+    st->cfs = NULL;
+    st->cf_names = NULL;
+    st->ncf = 0;
+    st->meta_cf = NULL;
+    if (st->db)
+        rocksdb_close(st->db);
+    st->db = NULL;
+    for (size_t i = 0; i < st->nops; i++)
+        st->ops[i]->cf = NULL;
+}
+
+static rocksdb_column_family_handle_t *cf_find(struct weir_state *st, const char *name)
+{
+    for (size_t i = 0; i < st->ncf; i++)
+        if (strcmp(st->cf_names[i], name) == 0)
+            return st->cfs[i];
+    return NULL;
+}
+
+static int cf_create(struct weir_state *st, const char *name, rocksdb_column_family_handle_t **out,
+                     struct weir_error *err)
+{
+    char *e = NULL;
+    char **nn = weir_realloc(st->cf_names, (st->ncf + 1) * sizeof *nn);
+    if (nn)
+        st->cf_names = nn;
+    rocksdb_column_family_handle_t **nc = nn ? weir_realloc(st->cfs, (st->ncf + 1) * sizeof *nc) : NULL;
+    if (nc)
+        st->cfs = nc;
+    char *copy = nc ? weir_strdup(name) : NULL;
+    if (!copy)
+        return weir_error_set(err, WEIR_ENOMEM, "out of memory");
+    rocksdb_column_family_handle_t *h = rocksdb_create_column_family(st->db, st->opts, name, &e);
+    if (e) {
+        weir_free(copy);
+        return db_fail(err, e, "cannot create column family");
+    }
+    st->cf_names[st->ncf] = copy;
+    st->cfs[st->ncf++] = h;
+    *out = h;
+    return 0;
+}
+
+/* Open live/ with all its column families (and the metadata one). */
+static int db_open(struct weir_state *st, struct weir_error *err)
+{
+    char *e = NULL;
+    size_t n = 0;
+    char **names = rocksdb_list_column_families(st->opts, st->live, &n, &e);
+    int rc = 0;
+    if (e) { /* a new database */
+        free(e);
+        e = NULL;
+        if (names)
+            rocksdb_list_column_families_destroy(names, 0);
+        n = 0;
+        names = NULL;
+    }
+    size_t total = n ? n : 1;
+    st->cf_names = weir_calloc(total, sizeof *st->cf_names);
+    st->cfs = weir_calloc(total, sizeof *st->cfs);
+    const rocksdb_options_t **copts = weir_calloc(total, sizeof *copts);
+    if (!st->cf_names || !st->cfs || !copts) {
+        rc = weir_error_set(err, WEIR_ENOMEM, "out of memory");
+        goto done;
+    }
+    for (size_t i = 0; i < total; i++) {
+        st->cf_names[i] = weir_strdup(n ? names[i] : "default");
+        copts[i] = st->opts;
+        if (!st->cf_names[i]) {
+            st->ncf = i;
+            rc = weir_error_set(err, WEIR_ENOMEM, "out of memory");
+            goto done;
+        }
+    }
+    st->ncf = total;
+    st->db = rocksdb_open_column_families(st->opts, st->live, (int)total, (const char *const *)st->cf_names,
+                                          copts, st->cfs, &e);
+    if (e) {
+        rc = db_fail(err, e, "cannot open the state database");
+        st->db = NULL;
+        goto done;
+    }
+    st->meta_cf = cf_find(st, META_CF);
+    if (!st->meta_cf)
+        rc = cf_create(st, META_CF, &st->meta_cf, err);
+    for (size_t i = 0; rc == 0 && i < st->nops; i++) {
+        char *cfn = weir_asprintf(OP_CF_PREFIX "%s", st->ops[i]->name);
+        if (!cfn)
+            rc = weir_error_set(err, WEIR_ENOMEM, "out of memory");
+        else if (!(st->ops[i]->cf = cf_find(st, cfn)))
+            rc = cf_create(st, cfn, &st->ops[i]->cf, err);
+        weir_free(cfn);
+    }
+done:
+    if (names)
+        rocksdb_list_column_families_destroy(names, n);
+    weir_free(copts);
+    if (rc)
+        db_close(st);
+    return rc;
+}
+
+static void options_init(struct weir_state *st)
+{
+    uint64_t b = st->budget;
+    st->cache = rocksdb_cache_create_lru((size_t)(b / 2));
+    st->topts = rocksdb_block_based_options_create();
+    rocksdb_block_based_options_set_block_cache(st->topts, st->cache);
+    rocksdb_block_based_options_set_cache_index_and_filter_blocks(st->topts, 1);
+    rocksdb_block_based_options_set_pin_l0_filter_and_index_blocks_in_cache(st->topts, 1);
+    rocksdb_block_based_options_set_filter_policy(st->topts, rocksdb_filterpolicy_create_bloom(10));
+    st->opts = rocksdb_options_create();
+    rocksdb_options_set_create_if_missing(st->opts, 1);
+    rocksdb_options_set_block_based_table_factory(st->opts, st->topts);
+    /* all memtables together: RocksDB's write buffer manager */
+    rocksdb_options_set_db_write_buffer_size(st->opts, (size_t)(b / 2));
+    rocksdb_options_set_write_buffer_size(st->opts, (size_t)(b / 8 < (64u << 20) ? b / 8 : (64u << 20)));
+    rocksdb_options_set_max_write_buffer_number(st->opts, 2);
+    rocksdb_options_set_compression(st->opts, rocksdb_lz4_compression);
+    rocksdb_options_set_max_background_jobs(st->opts, 2);
+    rocksdb_options_set_max_open_files(st->opts, 512);
+    st->ropts = rocksdb_readoptions_create();
+    st->wopts = rocksdb_writeoptions_create();
+    rocksdb_writeoptions_disable_WAL(st->wopts, 1); /* versions are the durability */
+    st->fopts = rocksdb_flushoptions_create();
+    rocksdb_flushoptions_set_wait(st->fopts, 1);
+    st->wb = rocksdb_writebatch_create();
+}
+
+/* ------------------------------------------------------------ lifetime */
+
+void weir_state_close(struct weir_state *st)
+{
+    if (!st)
+        return;
+    db_close(st);
+    for (size_t i = 0; i < st->nops; i++) {
+        weir_free(st->ops[i]->name);
+        weir_free(st->ops[i]->meta);
+        weir_free(st->ops[i]);
+    }
+    weir_free(st->ops);
+    if (st->wb)
+        rocksdb_writebatch_destroy(st->wb);
+    if (st->opts)
+        rocksdb_options_destroy(st->opts);
+    if (st->topts)
+        rocksdb_block_based_options_destroy(st->topts);
+    if (st->cache)
+        rocksdb_cache_destroy(st->cache);
+    if (st->ropts)
+        rocksdb_readoptions_destroy(st->ropts);
+    if (st->wopts)
+        rocksdb_writeoptions_destroy(st->wopts);
+    if (st->fopts)
+        rocksdb_flushoptions_destroy(st->fopts);
+    weir_free(st->dir);
+    weir_free(st->live);
+    weir_free(st->vdir);
+    weir_free(st);
+}
+
+int weir_state_open(const char *dir, int64_t last_commit, const struct weir_state_options *o,
+                    struct weir_state **out, struct weir_error *err)
+{
+    struct weir_state *st = weir_calloc(1, sizeof *st);
+    int64_t *vers = NULL;
+    size_t nv = 0;
+    int rc = 0;
+    *out = NULL;
+    if (!st || !(st->dir = weir_strdup(dir)) || !(st->live = weir_asprintf("%s/live", dir)) ||
+        !(st->vdir = weir_asprintf("%s/v", dir))) {
+        rc = weir_error_set(err, WEIR_ENOMEM, "out of memory");
+        goto done;
+    }
+    st->budget = o && o->memory_budget ? o->memory_budget : DEFAULT_BUDGET;
+    st->version = -1;
+    options_init(st);
+    if ((rc = mkdir_if(dir, err)) || (rc = mkdir_if(st->vdir, err)) ||
+        (rc = list_versions(st, &vers, &nv, err)))
+        goto done;
+    bool have = false;
+    for (size_t i = 0; i < nv; i++) {
+        if (vers[i] > last_commit) { /* made by a batch whose commit never got written */
+            char *p = weir_asprintf("%s/%" PRId64, st->vdir, vers[i]);
+            rc = p ? remove_tree(p, err) : weir_error_set(err, WEIR_ENOMEM, "out of memory");
+            weir_free(p);
+            if (rc)
+                goto done;
+            WEIR_INFO("state store %s: dropped version %" PRId64 " (its batch never committed)", dir,
+                      vers[i]);
+        } else if (vers[i] == last_commit) {
+            have = true;
+        }
+    }
+    if (last_commit >= 0 && !have) {
+        rc = weir_error_set(err, WEIR_ECORRUPT,
+                            "state store %s: the checkpoint committed batch %" PRId64
+                            " but the state has no version %" PRId64
+                            " (%s); state cannot be added to a pipeline that ran without it, or was lost: "
+                            "start from a new checkpoint",
+                            dir, last_commit, last_commit,
+                            nv && vers[0] <= last_commit ? "older versions only" : "no versions");
+        goto done;
+    }
+    st->version = have ? last_commit : -1;
+    if ((rc = restore_live(st, st->version, err)) || (rc = db_open(st, err)))
+        goto done;
+    *out = st;
+    st = NULL;
+done:
+    weir_free(vers);
+    weir_state_close(st);
+    return rc;
+}
+
+int64_t weir_state_version(const struct weir_state *st)
+{
+    return st->version;
+}
+
+/* ------------------------------------------------------------ operators */
+
+static int meta_get(struct weir_state *st, const char *name, char **out, struct weir_error *err)
+{
+    char *e = NULL;
+    size_t n = 0;
+    char *v = rocksdb_get_cf(st->db, st->ropts, st->meta_cf, name, strlen(name), &n, &e);
+    *out = NULL;
+    if (e)
+        return db_fail(err, e, "cannot read operator metadata");
+    if (!v)
+        return 0;
+    *out = weir_malloc(n + 1);
+    if (*out) {
+        memcpy(*out, v, n);
+        (*out)[n] = 0;
+    }
+    rocksdb_free(v);
+    return *out ? 0 : weir_error_set(err, WEIR_ENOMEM, "out of memory");
+}
+
+int weir_state_operator(struct weir_state *st, const char *name, const char *meta,
+                        weir_state_compat_fn compat, struct weir_state_op **out, struct weir_error *err)
+{
+    char *stored = NULL, *cfn = NULL;
+    struct weir_state_op *op = NULL;
+    int rc;
+    *out = NULL;
+    for (size_t i = 0; i < st->nops; i++)
+        if (strcmp(st->ops[i]->name, name) == 0)
+            return weir_error_set(err, WEIR_EEXISTS, "state store: operator '%s' opened twice", name);
+    if ((rc = meta_get(st, name, &stored, err)))
+        return rc;
+    if (stored && strcmp(stored, meta) != 0) {
+        rc = compat ? compat(stored, meta, err)
+                    : weir_error_set(err, WEIR_ESCHEMA, "operator '%s' changed: was %s, now %s", name, stored,
+                                     meta);
+        if (rc) {
+            weir_error_prefix(err, "state of operator '%s'", name);
+            goto done;
+        }
+    }
+    struct weir_state_op **nops = weir_realloc(st->ops, (st->nops + 1) * sizeof *nops);
+    if (nops)
+        st->ops = nops;
+    op = nops ? weir_calloc(1, sizeof *op) : NULL;
+    cfn = weir_asprintf(OP_CF_PREFIX "%s", name);
+    if (!op || !cfn || !(op->name = weir_strdup(name)) || !(op->meta = weir_strdup(meta))) {
+        rc = weir_error_set(err, WEIR_ENOMEM, "out of memory");
+        goto done;
+    }
+    op->st = st;
+    if (!(op->cf = cf_find(st, cfn)) && (rc = cf_create(st, cfn, &op->cf, err)))
+        goto done;
+    st->ops[st->nops++] = op;
+    *out = op;
+    op = NULL;
+done:
+    if (op) {
+        weir_free(op->name);
+        weir_free(op->meta);
+        weir_free(op);
+    }
+    weir_free(cfn);
+    weir_free(stored);
+    return rc;
+}
+
+/* ------------------------------------------------------------ reads and writes */
+
+int weir_state_get(struct weir_state_op *op, const void *k, size_t kn, struct weir_buf *v, bool *found,
+                   struct weir_error *err)
+{
+    char *e = NULL;
+    size_t n = 0;
+    char *r = rocksdb_get_cf(op->st->db, op->st->ropts, op->cf, k, kn, &n, &e);
+    *found = false;
+    if (e)
+        return db_fail(err, e, "read failed");
+    if (!r)
+        return 0;
+    *found = true;
+    v->len = 0;
+    int rc = weir_buf_append(v, r, n);
+    rocksdb_free(r);
+    return rc ? weir_error_set(err, WEIR_ENOMEM, "out of memory") : 0;
+}
+
+int weir_state_multi_get(struct weir_state_op *op, size_t n, const char *const *keys, const size_t *klens,
+                         bool *found, struct weir_buf *vals, struct weir_error *err)
+{
+    if (n == 0)
+        return 0;
+    char **vs = weir_calloc(n, sizeof *vs), **es = weir_calloc(n, sizeof *es);
+    size_t *vl = weir_calloc(n, sizeof *vl);
+    const rocksdb_column_family_handle_t **cfs = weir_calloc(n, sizeof *cfs);
+    int rc = 0;
+    if (!vs || !es || !vl || !cfs) {
+        rc = weir_error_set(err, WEIR_ENOMEM, "out of memory");
+        goto done;
+    }
+    for (size_t i = 0; i < n; i++)
+        cfs[i] = op->cf;
+    rocksdb_multi_get_cf(op->st->db, op->st->ropts, cfs, n, keys, klens, vs, vl, es);
+    for (size_t i = 0; i < n; i++) {
+        if (es[i] && rc == 0)
+            rc = db_fail(err, es[i], "read failed");
+        else
+            free(es[i]);
+        es[i] = NULL;
+        found[i] = vs[i] != NULL;
+        if (vs[i] && vals && rc == 0) {
+            vals[i].len = 0;
+            if (weir_buf_append(&vals[i], vs[i], vl[i]))
+                rc = weir_error_set(err, WEIR_ENOMEM, "out of memory");
+        }
+        if (vs[i])
+            rocksdb_free(vs[i]);
+    }
+done:
+    weir_free(vs);
+    weir_free(es);
+    weir_free(vl);
+    weir_free(cfs);
+    return rc;
+}
+
+int weir_state_put(struct weir_state_op *op, const void *k, size_t kn, const void *v, size_t vn)
+{
+    rocksdb_writebatch_put_cf(op->st->wb, op->cf, k, kn, v, vn);
+    return 0;
+}
+
+int weir_state_delete(struct weir_state_op *op, const void *k, size_t kn)
+{
+    rocksdb_writebatch_delete_cf(op->st->wb, op->cf, k, kn);
+    return 0;
+}
+
+int weir_state_delete_range(struct weir_state_op *op, const void *lo, size_t lon, const void *hi, size_t hin)
+{
+    rocksdb_writebatch_delete_range_cf(op->st->wb, op->cf, lo, lon, hi, hin);
+    return 0;
+}
+
+int weir_state_apply(struct weir_state *st, struct weir_error *err)
+{
+    char *e = NULL;
+    if (rocksdb_writebatch_count(st->wb) == 0)
+        return 0;
+    rocksdb_write(st->db, st->wopts, st->wb, &e);
+    rocksdb_writebatch_clear(st->wb);
+    return e ? db_fail(err, e, "write failed") : 0;
+}
+
+/* ------------------------------------------------------------ iteration */
+
+int weir_state_iter_create(struct weir_state_op *op, const void *lo, size_t lon, const void *hi, size_t hin,
+                           struct weir_state_iter **out, struct weir_error *err)
+{
+    struct weir_state_iter *it = weir_calloc(1, sizeof *it);
+    *out = NULL;
+    if (!it || (lo && !(it->lo = weir_malloc(lon ? lon : 1))) ||
+        (hi && !(it->hi = weir_malloc(hin ? hin : 1)))) {
+        if (it) {
+            weir_free(it->lo);
+            weir_free(it);
+        }
+        return weir_error_set(err, WEIR_ENOMEM, "out of memory");
+    }
+    if (lo)
+        memcpy(it->lo, lo, lon);
+    if (hi)
+        memcpy(it->hi, hi, hin);
+    it->lon = lon;
+    it->hin = hin;
+    it->ro = rocksdb_readoptions_create();
+    if (hi)
+        rocksdb_readoptions_set_iterate_upper_bound(it->ro, it->hi, hin);
+    it->it = rocksdb_create_iterator_cf(op->st->db, it->ro, op->cf);
+    if (lo)
+        rocksdb_iter_seek(it->it, it->lo, lon);
+    else
+        rocksdb_iter_seek_to_first(it->it);
+    *out = it;
+    return 0;
+}
+
+bool weir_state_iter_valid(const struct weir_state_iter *it)
+{
+    return rocksdb_iter_valid(it->it) != 0;
+}
+
+void weir_state_iter_next(struct weir_state_iter *it)
+{
+    rocksdb_iter_next(it->it);
+}
+
+const char *weir_state_iter_key(const struct weir_state_iter *it, size_t *n)
+{
+    return rocksdb_iter_key(it->it, n);
+}
+
+const char *weir_state_iter_value(const struct weir_state_iter *it, size_t *n)
+{
+    return rocksdb_iter_value(it->it, n);
+}
+
+int weir_state_iter_status(const struct weir_state_iter *it, struct weir_error *err)
+{
+    char *e = NULL;
+    rocksdb_iter_get_error(it->it, &e);
+    return e ? db_fail(err, e, "iteration failed") : 0;
+}
+
+void weir_state_iter_destroy(struct weir_state_iter *it)
+{
+    if (!it)
+        return;
+    rocksdb_iter_destroy(it->it);
+    rocksdb_readoptions_destroy(it->ro);
+    weir_free(it->lo);
+    weir_free(it->hi);
+    weir_free(it);
+}
+
+/* ------------------------------------------------------------ versions */
+
+static int fsync_tree(const char *dir, struct weir_error *err)
+{
+    DIR *d = opendir(dir);
+    int rc = 0;
+    if (!d)
+        return io_fail(err, errno, "cannot open directory", dir);
+    struct dirent *e;
+    while (rc == 0 && (e = readdir(d)) != NULL) {
+        if (e->d_name[0] == '.')
+            continue;
+        char *p = weir_asprintf("%s/%s", dir, e->d_name);
+        rc = p ? fsync_path(p, false, err) : weir_error_set(err, WEIR_ENOMEM, "out of memory");
+        weir_free(p);
+    }
+    closedir(d);
+    return rc ? rc : fsync_path(dir, true, err);
+}
+
+int weir_state_commit(struct weir_state *st, int64_t batch, struct weir_error *err)
+{
+    char *e = NULL, *tmp = NULL, *fin = NULL;
+    rocksdb_checkpoint_t *cp = NULL;
+    int rc;
+    for (size_t i = 0; i < st->nops; i++)
+        rocksdb_writebatch_put_cf(st->wb, st->meta_cf, st->ops[i]->name, strlen(st->ops[i]->name),
+                                  st->ops[i]->meta, strlen(st->ops[i]->meta));
+    if ((rc = weir_state_apply(st, err)))
+        return rc;
+    for (size_t i = 0; i < st->ncf; i++) {
+        rocksdb_flush_cf(st->db, st->fopts, st->cfs[i], &e);
+        if (e)
+            return db_fail(err, e, "flush failed");
+    }
+    tmp = weir_asprintf("%s/.tmp-%" PRId64, st->vdir, batch);
+    fin = weir_asprintf("%s/%" PRId64, st->vdir, batch);
+    if (!tmp || !fin) {
+        rc = weir_error_set(err, WEIR_ENOMEM, "out of memory");
+        goto done;
+    }
+    if ((rc = remove_tree(tmp, err)) || (rc = remove_tree(fin, err)))
+        goto done;
+    cp = rocksdb_checkpoint_object_create(st->db, &e);
+    if (!e)
+        rocksdb_checkpoint_create(cp, tmp, 0, &e);
+    if (e) {
+        rc = db_fail(err, e, "cannot make the state version");
+        goto done;
+    }
+    if ((rc = fsync_tree(tmp, err)))
+        goto done;
+    if (rename(tmp, fin) != 0) {
+        rc = io_fail(err, errno, "cannot rename", tmp);
+        goto done;
+    }
+    if ((rc = fsync_path(st->vdir, true, err)))
+        goto done;
+    st->version = batch;
+done:
+    if (cp)
+        rocksdb_checkpoint_object_destroy(cp);
+    weir_free(tmp);
+    weir_free(fin);
+    return rc;
+}
+
+int weir_state_abort(struct weir_state *st, struct weir_error *err)
+{
+    int rc;
+    rocksdb_writebatch_clear(st->wb);
+    db_close(st);
+    if ((rc = restore_live(st, st->version, err)) || (rc = db_open(st, err)))
+        weir_error_prefix(err, "state store %s: restoring version %" PRId64, st->dir, st->version);
+    return rc;
+}
+
+int weir_state_purge(struct weir_state *st, int64_t keep_from, struct weir_error *err)
+{
+    int64_t *vers = NULL;
+    size_t nv = 0;
+    int rc = list_versions(st, &vers, &nv, err);
+    for (size_t i = 0; rc == 0 && i < nv && vers[i] < keep_from; i++) {
+        if (vers[i] == st->version)
+            continue;
+        char *p = weir_asprintf("%s/%" PRId64, st->vdir, vers[i]);
+        rc = p ? remove_tree(p, err) : weir_error_set(err, WEIR_ENOMEM, "out of memory");
+        weir_free(p);
+    }
+    weir_free(vers);
+    return rc;
+}
+
+/* ------------------------------------------------------------ metrics */
+
+void weir_state_op_stats(struct weir_state_op *op, struct weir_state_op_stats *out)
+{
+    uint64_t v = 0;
+    memset(out, 0, sizeof *out);
+    if (rocksdb_property_int_cf(op->st->db, op->cf, "rocksdb.estimate-num-keys", &v) == 0)
+        out->keys = v;
+    if (rocksdb_property_int_cf(op->st->db, op->cf, "rocksdb.cur-size-all-mem-tables", &v) == 0)
+        out->memory_bytes = v;
+}
+
+uint64_t weir_state_memory_used(struct weir_state *st)
+{
+    uint64_t total = rocksdb_cache_get_usage(st->cache), v = 0;
+    for (size_t i = 0; i < st->ncf; i++)
+        if (rocksdb_property_int_cf(st->db, st->cfs[i], "rocksdb.cur-size-all-mem-tables", &v) == 0)
+            total += v;
+    return total;
+}

@@ -1,0 +1,116 @@
+/* state/store.h - a pipeline's state store: one RocksDB database under
+ * <checkpoint>/state/, versioned by batch id.
+ *
+ * Layout (docs/architecture.md, "State"):
+ *   state/live/      the working database; written with the WAL off, so it
+ *                    is never trusted after a crash or a failed batch
+ *   state/v/<N>/     version N, the state after batch N: a RocksDB
+ *                    checkpoint (SST files hard-linked, small files copied)
+ *   state/v/.tmp-N/  a version being made; deleted by open()
+ * Version N is made by weir_state_commit(N) (apply, flush, checkpoint into
+ * .tmp-N, fsync, rename to N, fsync state/v) before the engine writes
+ * commits/N; open() restores live/ from the version of the last committed
+ * batch and deletes newer versions (made by a batch whose commits/N never
+ * got written). A failed batch is undone the same way (weir_state_abort).
+ *
+ * Operators: each stateful step owns a column family named after it and a
+ * metadata record (JSON text: kind, key and value schemas, options) in the
+ * "weir.meta" family, versioned with its state. weir_state_operator hands
+ * the stored record to the step's compatibility check before use.
+ *
+ * Writes go into a WriteBatch per operator call site and reach the
+ * database with weir_state_apply (the transform applies after each chunk
+ * of rows, which keeps a batch's memory bounded); gets see applied writes.
+ *
+ * Memory: `memory_budget` bytes split between the block cache (index and
+ * filter blocks charged to it) and the memtables of all column families
+ * (RocksDB's db_write_buffer_size, its write buffer manager); what does not
+ * fit stays in SST files on disk.
+ *
+ * Threading: one thread at a time (the pipeline's). */
+#ifndef WEIR_STATE_STORE_H
+#define WEIR_STATE_STORE_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "core/buf.h"
+#include "core/error.h"
+
+struct weir_state;
+struct weir_state_op;
+struct weir_state_iter;
+
+struct weir_state_options {
+    uint64_t memory_budget; /* bytes; 0: 256 MiB */
+};
+
+/* Open the store in `dir` (created if needed) at the version of
+ * `last_commit` (-1: no batch committed yet: empty state). Deletes versions
+ * newer than last_commit. WEIR_ECORRUPT when versions exist but not the
+ * one of last_commit (the message names both). */
+int weir_state_open(const char *dir, int64_t last_commit, const struct weir_state_options *o,
+                    struct weir_state **out, struct weir_error *err);
+void weir_state_close(struct weir_state *st); /* NULL ok */
+/* The version live/ was restored from (-1: started empty). */
+int64_t weir_state_version(const struct weir_state *st);
+
+/* The check a step runs on its stored metadata: 0 if `stored` (what the
+ * checkpoint has) is compatible with `current` (what the config asks for),
+ * else an error saying what changed. */
+typedef int (*weir_state_compat_fn)(const char *stored, const char *current, struct weir_error *err);
+
+/* The operator `name` with metadata `meta`: its column family is created
+ * on first use; an existing record is passed to `compat` (NULL: must be
+ * equal). The record is replaced by `meta` at the next commit. The handle
+ * lives as long as the store. */
+int weir_state_operator(struct weir_state *st, const char *name, const char *meta,
+                        weir_state_compat_fn compat, struct weir_state_op **out, struct weir_error *err);
+
+/* Point reads of applied state. *found false: absent (v untouched). */
+int weir_state_get(struct weir_state_op *op, const void *k, size_t kn, struct weir_buf *v, bool *found,
+                   struct weir_error *err);
+/* Many keys at once (RocksDB MultiGet): found[i] and, when found, vals[i]
+ * (vals may be NULL when only presence matters). */
+int weir_state_multi_get(struct weir_state_op *op, size_t n, const char *const *keys, const size_t *klens,
+                         bool *found, struct weir_buf *vals, struct weir_error *err);
+
+/* Buffered until weir_state_apply. */
+int weir_state_put(struct weir_state_op *op, const void *k, size_t kn, const void *v, size_t vn);
+int weir_state_delete(struct weir_state_op *op, const void *k, size_t kn);
+/* Deletes keys in [lo, hi). */
+int weir_state_delete_range(struct weir_state_op *op, const void *lo, size_t lon, const void *hi, size_t hin);
+/* Write the buffered writes of every operator (WAL off). */
+int weir_state_apply(struct weir_state *st, struct weir_error *err);
+
+/* Ordered iteration over applied state: keys in [lo, hi) (NULL bounds:
+ * open). */
+int weir_state_iter_create(struct weir_state_op *op, const void *lo, size_t lon, const void *hi, size_t hin,
+                           struct weir_state_iter **out, struct weir_error *err);
+bool weir_state_iter_valid(const struct weir_state_iter *it);
+void weir_state_iter_next(struct weir_state_iter *it);
+const char *weir_state_iter_key(const struct weir_state_iter *it, size_t *n);
+const char *weir_state_iter_value(const struct weir_state_iter *it, size_t *n);
+/* 0, or the iterator's error (I/O, corruption) once it stopped. */
+int weir_state_iter_status(const struct weir_state_iter *it, struct weir_error *err);
+void weir_state_iter_destroy(struct weir_state_iter *it); /* NULL ok */
+
+/* Make version `batch`: apply, store operator metadata, flush, checkpoint.
+ * Durable before return; the caller writes commits/<batch> next. */
+int weir_state_commit(struct weir_state *st, int64_t batch, struct weir_error *err);
+/* Drop buffered writes and restore live/ from the current version: the
+ * batch in flight failed and will rerun. */
+int weir_state_abort(struct weir_state *st, struct weir_error *err);
+/* Delete versions older than `keep_from`. */
+int weir_state_purge(struct weir_state *st, int64_t keep_from, struct weir_error *err);
+
+struct weir_state_op_stats {
+    uint64_t keys;         /* RocksDB's estimate of the operator's keys */
+    uint64_t memory_bytes; /* the operator's memtables */
+};
+void weir_state_op_stats(struct weir_state_op *op, struct weir_state_op_stats *out);
+/* Block cache + all memtables, bytes. */
+uint64_t weir_state_memory_used(struct weir_state *st);
+
+#endif

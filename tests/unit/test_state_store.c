@@ -1,0 +1,271 @@
+/* tests/unit/test_state_store.c - state/store: versions made per batch,
+ * restore on open and on abort, newer versions dropped, operator metadata
+ * checks, purge, reads (point, multi, ranges) and deletes. */
+#include "test_util.h"
+
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#include <cmocka.h>
+
+#include "core/alloc.h"
+#include "state/store.h"
+
+static int setup(void **state)
+{
+    char *dir = weir_malloc(256);
+    if (!dir || !tmpdir_create(dir, 256, "state"))
+        return -1;
+    *state = dir;
+    return 0;
+}
+
+static int teardown(void **state)
+{
+    tmpdir_remove(*state);
+    weir_free(*state);
+    return 0;
+}
+
+static struct weir_state *open_at(const char *dir, int64_t last_commit)
+{
+    struct weir_state *st = NULL;
+    struct weir_error err = {0};
+    if (weir_state_open(dir, last_commit, NULL, &st, &err) != 0)
+        fail_msg("open at %lld: %s", (long long)last_commit, err.message);
+    return st;
+}
+
+static struct weir_state_op *op_of(struct weir_state *st, const char *name, const char *meta)
+{
+    struct weir_state_op *op = NULL;
+    struct weir_error err = {0};
+    if (weir_state_operator(st, name, meta, NULL, &op, &err) != 0)
+        fail_msg("operator %s: %s", name, err.message);
+    return op;
+}
+
+/* value of key k, or NULL (static buffer) */
+static const char *get(struct weir_state_op *op, const char *k)
+{
+    static char out[256];
+    struct weir_buf v;
+    struct weir_error err = {0};
+    bool found = false;
+    weir_buf_init(&v);
+    assert_int_equal(weir_state_get(op, k, strlen(k), &v, &found, &err), 0);
+    if (!found) {
+        weir_buf_free(&v);
+        return NULL;
+    }
+    snprintf(out, sizeof out, "%.*s", (int)v.len, (const char *)v.data);
+    weir_buf_free(&v);
+    return out;
+}
+
+static void put(struct weir_state_op *op, const char *k, const char *v)
+{
+    assert_int_equal(weir_state_put(op, k, strlen(k), v, strlen(v)), 0);
+}
+
+static bool exists(const char *dir, const char *sub)
+{
+    char p[512];
+    struct stat sb;
+    snprintf(p, sizeof p, "%s/%s", dir, sub);
+    return stat(p, &sb) == 0;
+}
+
+/* Version N is the state after batch N; opening at the last committed
+ * batch restores it and drops versions of batches that never committed. */
+static void test_versions_and_recovery(void **state)
+{
+    const char *dir = *state;
+    struct weir_error err = {0};
+    struct weir_state *st = open_at(dir, -1);
+    assert_int_equal(weir_state_version(st), -1);
+    struct weir_state_op *op = op_of(st, "dedup", "{\"kind\":\"dedup\"}");
+    put(op, "a", "1");
+    put(op, "b", "1");
+    assert_null(get(op, "a")); /* not applied yet */
+    assert_int_equal(weir_state_apply(st, &err), 0);
+    assert_string_equal(get(op, "a"), "1");
+    assert_int_equal(weir_state_commit(st, 0, &err), 0);
+    assert_true(exists(dir, "v/0"));
+
+    put(op, "c", "2");
+    assert_int_equal(weir_state_delete(op, "a", 1), 0);
+    assert_int_equal(weir_state_commit(st, 1, &err), 0);
+    put(op, "d", "3");
+    assert_int_equal(weir_state_commit(st, 2, &err), 0); /* commits/2 never written */
+    weir_state_close(st);
+
+    /* the checkpoint says batch 1 is the last committed */
+    st = open_at(dir, 1);
+    assert_int_equal(weir_state_version(st), 1);
+    assert_false(exists(dir, "v/2"));
+    op = op_of(st, "dedup", "{\"kind\":\"dedup\"}");
+    assert_null(get(op, "a"));
+    assert_string_equal(get(op, "b"), "1");
+    assert_string_equal(get(op, "c"), "2");
+    assert_null(get(op, "d"));
+
+    /* a failed batch: applied writes are undone */
+    put(op, "e", "4");
+    assert_int_equal(weir_state_delete(op, "b", 1), 0);
+    assert_int_equal(weir_state_apply(st, &err), 0);
+    assert_string_equal(get(op, "e"), "4");
+    assert_int_equal(weir_state_abort(st, &err), 0);
+    assert_null(get(op, "e"));
+    assert_string_equal(get(op, "b"), "1");
+    assert_int_equal(weir_state_version(st), 1);
+
+    /* purge keeps the current version and newer */
+    assert_int_equal(weir_state_commit(st, 2, &err), 0);
+    assert_int_equal(weir_state_commit(st, 3, &err), 0);
+    assert_int_equal(weir_state_purge(st, 2, &err), 0);
+    assert_false(exists(dir, "v/0"));
+    assert_false(exists(dir, "v/1"));
+    assert_true(exists(dir, "v/2"));
+    assert_true(exists(dir, "v/3"));
+    weir_state_close(st);
+
+    /* a version missing for the last committed batch is refused */
+    st = NULL;
+    assert_int_equal(weir_state_open(dir, 7, NULL, &st, &err), WEIR_ECORRUPT);
+    assert_null(st);
+    assert_non_null(strstr(err.message, "committed batch 7"));
+    assert_non_null(strstr(err.message, "new checkpoint"));
+}
+
+/* A crash leaves a half-made version (.tmp-N) and a live/ that is not
+ * trusted: open rebuilds from the version. */
+static void test_torn_version_and_dirty_live(void **state)
+{
+    const char *dir = *state;
+    struct weir_error err = {0};
+    struct weir_state *st = open_at(dir, -1);
+    struct weir_state_op *op = op_of(st, "agg", "m1");
+    put(op, "k", "v0");
+    assert_int_equal(weir_state_commit(st, 0, &err), 0);
+    put(op, "k", "v1");
+    assert_int_equal(weir_state_apply(st, &err), 0);
+    weir_state_close(st); /* as if killed: live/ has v1 applied */
+    char tmp[512];
+    snprintf(tmp, sizeof tmp, "%s/v/.tmp-1", dir);
+    assert_int_equal(mkdir(tmp, 0755), 0);
+    st = open_at(dir, 0);
+    assert_false(exists(dir, "v/.tmp-1"));
+    op = op_of(st, "agg", "m1");
+    assert_string_equal(get(op, "k"), "v0");
+    weir_state_close(st);
+}
+
+static int compat_only_growth(const char *stored, const char *current, struct weir_error *err)
+{
+    /* test rule: the new text must extend the old */
+    if (strncmp(stored, current, strlen(stored)) == 0)
+        return 0;
+    return weir_error_set(err, WEIR_ESCHEMA, "was %s, now %s", stored, current);
+}
+
+static void test_operator_metadata(void **state)
+{
+    const char *dir = *state;
+    struct weir_error err = {0};
+    struct weir_state *st = open_at(dir, -1);
+    struct weir_state_op *a = op_of(st, "a", "count");
+    struct weir_state_op *dup = NULL;
+    assert_int_equal(weir_state_operator(st, "a", "count", NULL, &dup, &err), WEIR_EEXISTS);
+    weir_error_clear(&err);
+    (void)a;
+    assert_int_equal(weir_state_commit(st, 0, &err), 0);
+    weir_state_close(st);
+
+    st = open_at(dir, 0);
+    struct weir_state_op *op = NULL;
+    /* without a check: any change refused, naming the operator */
+    assert_int_equal(weir_state_operator(st, "a", "sum", NULL, &op, &err), WEIR_ESCHEMA);
+    assert_non_null(strstr(err.message, "operator 'a'"));
+    assert_non_null(strstr(err.message, "count"));
+    weir_error_clear(&err);
+    /* with the step's check */
+    assert_int_equal(weir_state_operator(st, "a", "sum", compat_only_growth, &op, &err), WEIR_ESCHEMA);
+    assert_non_null(strstr(err.message, "was count, now sum"));
+    weir_error_clear(&err);
+    assert_int_equal(weir_state_operator(st, "a", "count,sum", compat_only_growth, &op, &err), 0);
+    assert_int_equal(weir_state_commit(st, 1, &err), 0);
+    weir_state_close(st);
+    /* the new metadata was stored with version 1, not with version 0 */
+    st = open_at(dir, 1);
+    assert_int_equal(weir_state_operator(st, "a", "count,sum", NULL, &op, &err), 0);
+    weir_state_close(st);
+}
+
+static void test_reads_ranges_and_stats(void **state)
+{
+    const char *dir = *state;
+    struct weir_error err = {0};
+    struct weir_state *st = open_at(dir, -1);
+    struct weir_state_op *op = op_of(st, "w", "x");
+    char k[32], v[32];
+    for (int i = 0; i < 1000; i++) {
+        snprintf(k, sizeof k, "k%04d", i);
+        snprintf(v, sizeof v, "v%d", i);
+        put(op, k, v);
+    }
+    assert_int_equal(weir_state_apply(st, &err), 0);
+    assert_int_equal(weir_state_delete_range(op, "k0100", 5, "k0900", 5), 0);
+    assert_int_equal(weir_state_apply(st, &err), 0);
+
+    const char *keys[4] = {"k0000", "k0500", "k0999", "nope"};
+    size_t kl[4] = {5, 5, 5, 4};
+    bool found[4];
+    struct weir_buf vals[4];
+    for (int i = 0; i < 4; i++)
+        weir_buf_init(&vals[i]);
+    assert_int_equal(weir_state_multi_get(op, 4, keys, kl, found, vals, &err), 0);
+    assert_true(found[0] && !found[1] && found[2] && !found[3]);
+    assert_memory_equal(vals[2].data, "v999", 4);
+    for (int i = 0; i < 4; i++)
+        weir_buf_free(&vals[i]);
+
+    struct weir_state_iter *it = NULL;
+    assert_int_equal(weir_state_iter_create(op, "k0050", 5, "k0950", 5, &it, &err), 0);
+    int n = 0;
+    char prev[32] = "";
+    for (; weir_state_iter_valid(it); weir_state_iter_next(it)) {
+        size_t kn;
+        const char *key = weir_state_iter_key(it, &kn);
+        snprintf(k, sizeof k, "%.*s", (int)kn, key);
+        assert_true(strcmp(prev, k) < 0);
+        strcpy(prev, k);
+        n++;
+    }
+    assert_int_equal(weir_state_iter_status(it, &err), 0);
+    weir_state_iter_destroy(it);
+    assert_int_equal(n, 50 + 50); /* k0050..k0099 and k0900..k0949 */
+
+    assert_int_equal(weir_state_commit(st, 0, &err), 0);
+    struct weir_state_op_stats s;
+    weir_state_op_stats(op, &s);
+    assert_true(s.keys >= 100 && s.keys <= 1000); /* an estimate */
+    assert_true(weir_state_memory_used(st) > 0);
+    weir_state_close(st);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test_setup_teardown(test_versions_and_recovery, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_torn_version_and_dirty_live, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_operator_metadata, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_reads_ranges_and_stats, setup, teardown),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
