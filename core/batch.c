@@ -427,19 +427,13 @@ int weir_column_append_bytes(struct weir_column *c, const void *p, size_t n)
 {
     if (!kind_is(c, WEIR_TYPE_STRING, WEIR_TYPE_BINARY))
         return WEIR_EINVAL;
-    if (c->length < c->cap && n <= c->bytes_cap - c->bytes_len) { /* room: no growth checks */
-        if (n > 0)
-            memcpy(c->bytes + c->bytes_len, p, n);
-        c->bytes_len += n;
-        c->offsets[c->length + 1] = (int64_t)c->bytes_len;
-        column_close_value(c, true);
-        return 0;
+    if (c->length >= c->cap || n > c->bytes_cap - c->bytes_len) { /* no room: grow first */
+        int rc = column_grow(c, 1);
+        if (rc == 0 && n > 0)
+            rc = bytes_grow(c, n);
+        if (rc != 0)
+            return rc;
     }
-    int rc = column_grow(c, 1);
-    if (rc == 0 && n > 0)
-        rc = bytes_grow(c, n);
-    if (rc != 0)
-        return rc;
     if (n > 0)
         memcpy(c->bytes + c->bytes_len, p, n);
     c->bytes_len += n;

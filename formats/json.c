@@ -554,22 +554,6 @@ size_t weir_json_format_decimal(weir_i128 v, int scale, char buf[48])
 
 /* ------------------------------------------------------------------ decoder */
 
-/* One top-level field's value in the one-pass path: set when gen matches
- * the decoder's current record. */
-struct fast_val {
-    uint32_t gen;
-    bool null;
-    union {
-        int64_t i;
-        double f;
-        float f32;
-        weir_i128 dec;
-        struct {
-            uint32_t off, len;
-        } s;
-    } v;
-};
-
 struct pathseg {
     const char *name; /* NULL: array index */
     size_t len;       /* SIZE_MAX: name is NUL-terminated */
@@ -584,6 +568,15 @@ union node_aux {
     double f;
     float f32;
     weir_i128 dec;
+};
+
+/* One top-level field's value in the one-pass path: set when gen matches
+ * the decoder's current record. */
+struct fast_val {
+    uint32_t gen;
+    bool null;
+    union node_aux v;    /* converted scalar */
+    uint32_t soff, slen; /* STRING: the text's span in the record */
 };
 
 struct weir_json_decoder {
@@ -859,9 +852,31 @@ static bool float_special(const char *s, size_t n, double *v)
     return false;
 }
 
-/* Convert and (unless dry) append a primitive value from text. `jt` is the
- * JSON kind of the text's origin (WEIR_JSON_NUM, WEIR_JSON_STR, WEIR_JSON_TRUE, ...); ni names the
- * node for messages. */
+static const int64_t int_lo[] = {INT8_MIN, INT16_MIN, INT32_MIN, INT64_MIN}; /* BYTE..LONG */
+static const int64_t int_hi[] = {INT8_MAX, INT16_MAX, INT32_MAX, INT64_MAX};
+
+/* Append the value the conversion left in *ax to c (a cached kind). */
+static int append_converted(struct weir_column *c, const union node_aux *ax)
+{
+    switch (c->type->kind) {
+    case WEIR_TYPE_BYTE:
+        return weir_column_append_i8(c, (int8_t)ax->i);
+    case WEIR_TYPE_SHORT:
+        return weir_column_append_i16(c, (int16_t)ax->i);
+    case WEIR_TYPE_INTEGER:
+    case WEIR_TYPE_DATE:
+        return weir_column_append_i32(c, (int32_t)ax->i);
+    case WEIR_TYPE_FLOAT:
+        return weir_column_append_f32(c, ax->f32);
+    case WEIR_TYPE_DOUBLE:
+        return weir_column_append_f64(c, ax->f);
+    case WEIR_TYPE_DECIMAL:
+        return weir_column_append_i128(c, ax->dec);
+    default: /* LONG, TIMESTAMP, TIMESTAMP_NTZ */
+        return weir_column_append_i64(c, ax->i);
+    }
+}
+
 /* Kinds whose converted value the dry pass caches in d->aux. */
 static bool cached_kind(enum weir_type_kind k)
 {
@@ -879,29 +894,8 @@ static int dec_primitive(struct weir_json_decoder *d, struct weir_column *c, uin
     const struct weir_type *t = c->type;
     union node_aux *ax = &d->aux[ni];
     int rc = 0;
-    if (!dry) {
-        switch (t->kind) {
-        case WEIR_TYPE_BYTE:
-            return weir_column_append_i8(c, (int8_t)ax->i);
-        case WEIR_TYPE_SHORT:
-            return weir_column_append_i16(c, (int16_t)ax->i);
-        case WEIR_TYPE_INTEGER:
-        case WEIR_TYPE_DATE:
-            return weir_column_append_i32(c, (int32_t)ax->i);
-        case WEIR_TYPE_LONG:
-        case WEIR_TYPE_TIMESTAMP:
-        case WEIR_TYPE_TIMESTAMP_NTZ:
-            return weir_column_append_i64(c, ax->i);
-        case WEIR_TYPE_FLOAT:
-            return weir_column_append_f32(c, ax->f32);
-        case WEIR_TYPE_DOUBLE:
-            return weir_column_append_f64(c, ax->f);
-        case WEIR_TYPE_DECIMAL:
-            return weir_column_append_i128(c, ax->dec);
-        default:
-            break;
-        }
-    }
+    if (!dry && cached_kind(t->kind))
+        return append_converted(c, ax);
     switch (t->kind) {
     case WEIR_TYPE_BOOLEAN:
         if (jt != WEIR_JSON_TRUE && jt != WEIR_JSON_FALSE)
@@ -911,12 +905,10 @@ static int dec_primitive(struct weir_json_decoder *d, struct weir_column *c, uin
     case WEIR_TYPE_SHORT:
     case WEIR_TYPE_INTEGER:
     case WEIR_TYPE_LONG: {
-        static const int64_t lo[] = {INT8_MIN, INT16_MIN, INT32_MIN, INT64_MIN};
-        static const int64_t hi[] = {INT8_MAX, INT16_MAX, INT32_MAX, INT64_MAX};
         int k = t->kind - WEIR_TYPE_BYTE;
         if (jt != WEIR_JSON_NUM)
             goto mismatch;
-        rc = parse_int(s, n, lo[k], hi[k], &ax->i);
+        rc = parse_int(s, n, int_lo[k], int_hi[k], &ax->i);
         if (rc == WEIR_ERANGE)
             return dfail(d, err, rc, ni, "value out of range for %s", weir_type_kind_name(t->kind));
         if (rc != 0)
@@ -1257,12 +1249,10 @@ static int fast_value(const struct weir_type *t, bool nullable, const char *s, s
     case WEIR_TYPE_SHORT:
     case WEIR_TYPE_INTEGER:
     case WEIR_TYPE_LONG: {
-        static const int64_t lo[] = {INT8_MIN, INT16_MIN, INT32_MIN, INT64_MIN};
-        static const int64_t hi[] = {INT8_MAX, INT16_MAX, INT32_MAX, INT64_MAX};
         int k = t->kind - WEIR_TYPE_BYTE;
         j = i;
         if (weir_jtok_number(s, n, &j, &isint) != 0 || !isint ||
-            parse_int(s + i, j - i, lo[k], hi[k], &fv->v.i) != 0)
+            parse_int(s + i, j - i, int_lo[k], int_hi[k], &fv->v.i) != 0)
             return FAST_BAIL;
         *pos = j;
         return 0;
@@ -1307,8 +1297,8 @@ static int fast_value(const struct weir_type *t, bool nullable, const char *s, s
         const char *b = s + i + 1;
         size_t len = j - i - 1;
         if (t->kind == WEIR_TYPE_STRING) {
-            fv->v.s.off = (uint32_t)(i + 1);
-            fv->v.s.len = (uint32_t)len;
+            fv->soff = (uint32_t)(i + 1);
+            fv->slen = (uint32_t)len;
         } else if (t->kind == WEIR_TYPE_DATE) {
             int32_t days;
             if (weir_json_parse_date(b, len, &days) != 0)
@@ -1412,40 +1402,14 @@ static int fast_decode(struct weir_json_decoder *d, const char *s, size_t n, str
         struct weir_column *c = &b->columns[f];
         const struct fast_val *v = &d->fv[f];
         int rc;
-        if (v->gen != gen || v->null) {
+        if (v->gen != gen || v->null)
             rc = weir_column_append_null(c);
-        } else {
-            switch (c->type->kind) {
-            case WEIR_TYPE_BOOLEAN:
-                rc = weir_column_append_bool(c, v->v.i != 0);
-                break;
-            case WEIR_TYPE_BYTE:
-                rc = weir_column_append_i8(c, (int8_t)v->v.i);
-                break;
-            case WEIR_TYPE_SHORT:
-                rc = weir_column_append_i16(c, (int16_t)v->v.i);
-                break;
-            case WEIR_TYPE_INTEGER:
-            case WEIR_TYPE_DATE:
-                rc = weir_column_append_i32(c, (int32_t)v->v.i);
-                break;
-            case WEIR_TYPE_FLOAT:
-                rc = weir_column_append_f32(c, v->v.f32);
-                break;
-            case WEIR_TYPE_DOUBLE:
-                rc = weir_column_append_f64(c, v->v.f);
-                break;
-            case WEIR_TYPE_DECIMAL:
-                rc = weir_column_append_i128(c, v->v.dec);
-                break;
-            case WEIR_TYPE_STRING:
-                rc = weir_column_append_bytes(c, s + v->v.s.off, v->v.s.len);
-                break;
-            default: /* LONG, TIMESTAMP, TIMESTAMP_NTZ */
-                rc = weir_column_append_i64(c, v->v.i);
-                break;
-            }
-        }
+        else if (c->type->kind == WEIR_TYPE_STRING)
+            rc = weir_column_append_bytes(c, s + v->soff, v->slen);
+        else if (c->type->kind == WEIR_TYPE_BOOLEAN)
+            rc = weir_column_append_bool(c, v->v.i != 0);
+        else
+            rc = append_converted(c, &v->v);
         if (rc != 0)
             return WEIR_ENOMEM;
     }
