@@ -1,6 +1,8 @@
 /* core/util.c - clocks, UUIDs, crash points (see util.h). */
 #include "core/util.h"
 
+#include <errno.h>
+#include <fcntl.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -87,4 +89,16 @@ void weir_crash_point_hit_(const char *name)
     }
     kill(getpid(), SIGKILL);
     _exit(137);
+}
+
+int weir_fsync_path(const char *path, bool is_dir)
+{
+    int fd = open(path, O_RDONLY | O_CLOEXEC | (is_dir ? O_DIRECTORY : 0));
+    if (fd < 0)
+        return errno;
+    int rc = 0;
+    if (fsync(fd) != 0 && !(is_dir && (errno == EINVAL || errno == EROFS)))
+        rc = errno;
+    close(fd);
+    return rc;
 }

@@ -1,5 +1,5 @@
-/* core/util.h - small process-wide utilities: clocks, random UUIDs and the
- * test-only crash points.
+/* core/util.h - small process-wide utilities: clocks, random UUIDs, fsync
+ * of a path, and the test-only crash points.
  *
  * Crash points: WEIR_CRASH_POINT("name") does nothing unless the
  * environment variable WEIR_CRASH_AT names that point, as "name" or
@@ -23,6 +23,11 @@ int64_t weir_mono_ns(void);
 
 /* A random (version 4) UUID as 36 characters and a NUL. */
 void weir_uuid4(char out[37]);
+
+/* fsync the file or directory at `path`. Returns 0 or an errno value (the
+ * caller words the error). For a directory, EINVAL and EROFS (file systems
+ * that cannot sync directories) count as success. */
+int weir_fsync_path(const char *path, bool is_dir);
 
 /* See above. The names in use are listed in docs/operations.md. */
 extern int weir_crash_armed_; /* 1 when WEIR_CRASH_AT was set at startup */

@@ -855,6 +855,35 @@ static bool float_special(const char *s, size_t n, double *v)
 static const int64_t int_lo[] = {INT8_MIN, INT16_MIN, INT32_MIN, INT64_MIN}; /* BYTE..LONG */
 static const int64_t int_hi[] = {INT8_MAX, INT16_MAX, INT32_MAX, INT64_MAX};
 
+/* JSON number text -> *f (as_float) or *v. Texts of 64 bytes or more are
+ * copied into `scratch` (NULL: refused with WEIR_ERANGE, the caller
+ * decides elsewhere). Returns 0, WEIR_ERANGE (overflows to infinity) or
+ * WEIR_ENOMEM. */
+static int number_to_float(const char *s, size_t n, bool as_float, struct weir_buf *scratch, double *v,
+                           float *f)
+{
+    char small[64];
+    char *z = small;
+    if (n >= sizeof small) {
+        if (scratch == NULL)
+            return WEIR_ERANGE;
+        scratch->len = 0;
+        if (weir_buf_append(scratch, s, n) != 0)
+            return WEIR_ENOMEM;
+        z = (char *)scratch->data;
+    } else {
+        memcpy(small, s, n);
+        small[n] = 0;
+    }
+    errno = 0;
+    if (as_float) {
+        *f = strtof(z, NULL);
+        return errno == ERANGE && isinf(*f) ? WEIR_ERANGE : 0;
+    }
+    *v = strtod(z, NULL);
+    return errno == ERANGE && isinf(*v) ? WEIR_ERANGE : 0;
+}
+
 /* Append the value the conversion left in *ax to c (a cached kind). */
 static int append_converted(struct weir_column *c, const union node_aux *ax)
 {
@@ -922,23 +951,10 @@ static int dec_primitive(struct weir_json_decoder *d, struct weir_column *c, uin
         if (jt == WEIR_JSON_STR && float_special(s, n, &v)) {
             f = (float)v;
         } else if (jt == WEIR_JSON_NUM && is_number_text(s, n)) {
-            char small[64];
-            char *z = small;
-            if (n >= sizeof small) {
-                d->scratch2.len = 0;
-                if (weir_buf_append(&d->scratch2, s, n) != 0)
-                    return weir_error_set(err, WEIR_ENOMEM, "json decoder: out of memory");
-                z = (char *)d->scratch2.data;
-            } else {
-                memcpy(small, s, n);
-                small[n] = 0;
-            }
-            errno = 0;
-            if (t->kind == WEIR_TYPE_FLOAT)
-                f = strtof(z, NULL);
-            else
-                v = strtod(z, NULL);
-            if (errno == ERANGE && (isinf(f) || isinf(v)))
+            rc = number_to_float(s, n, t->kind == WEIR_TYPE_FLOAT, &d->scratch2, &v, &f);
+            if (rc == WEIR_ENOMEM)
+                return weir_error_set(err, WEIR_ENOMEM, "json decoder: out of memory");
+            if (rc != 0)
                 return dfail(d, err, WEIR_ERANGE, ni, "value out of range for %s",
                              weir_type_kind_name(t->kind));
         } else {
@@ -1259,22 +1275,10 @@ static int fast_value(const struct weir_type *t, bool nullable, const char *s, s
     }
     case WEIR_TYPE_FLOAT:
     case WEIR_TYPE_DOUBLE: {
-        char small[64];
         j = i;
-        if (weir_jtok_number(s, n, &j, &isint) != 0 || j - i >= sizeof small)
+        if (weir_jtok_number(s, n, &j, &isint) != 0 ||
+            number_to_float(s + i, j - i, t->kind == WEIR_TYPE_FLOAT, NULL, &fv->v.f, &fv->v.f32) != 0)
             return FAST_BAIL;
-        memcpy(small, s + i, j - i);
-        small[j - i] = 0;
-        errno = 0;
-        if (t->kind == WEIR_TYPE_FLOAT) {
-            fv->v.f32 = strtof(small, NULL);
-            if (errno == ERANGE && isinf(fv->v.f32))
-                return FAST_BAIL;
-        } else {
-            fv->v.f = strtod(small, NULL);
-            if (errno == ERANGE && isinf(fv->v.f))
-                return FAST_BAIL;
-        }
         *pos = j;
         return 0;
     }

@@ -31,6 +31,7 @@
 
 #include "core/alloc.h"
 #include "core/log.h"
+#include "core/util.h"
 
 #define META_CF        "weir.meta"
 #define OP_CF_PREFIX   "op."
@@ -94,12 +95,8 @@ static int mkdir_if(const char *path, struct weir_error *err)
 
 static int fsync_path(const char *path, bool dir, struct weir_error *err)
 {
-    int fd = open(path, (dir ? O_DIRECTORY : 0) | O_RDONLY | O_CLOEXEC);
-    if (fd < 0)
-        return io_fail(err, errno, "cannot open", path);
-    int rc = fsync(fd) == 0 ? 0 : io_fail(err, errno, "cannot fsync", path);
-    close(fd);
-    return rc;
+    int e = weir_fsync_path(path, dir);
+    return e ? io_fail(err, e, "cannot fsync", path) : 0;
 }
 
 /* rm -r path (missing is fine). */

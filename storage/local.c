@@ -27,6 +27,7 @@
 #include <unistd.h>
 
 #include "core/alloc.h"
+#include "core/util.h"
 #include "storage/storage_int.h"
 
 #define LOCAL_LIST_MAX_DEPTH 64
@@ -106,14 +107,8 @@ static char *dir_of(const char *path)
 
 static int fsync_dir(const char *dir, struct weir_error *err)
 {
-    int fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-    if (fd < 0)
-        return fail_errno(err, errno, "open directory", dir);
-    int rc = 0;
-    if (fsync(fd) < 0 && errno != EINVAL && errno != EROFS)
-        rc = fail_errno(err, errno, "fsync directory", dir);
-    close(fd);
-    return rc;
+    int e = weir_fsync_path(dir, true);
+    return e ? fail_errno(err, e, "fsync directory", dir) : 0;
 }
 
 /* mkdir -p of every ancestor of `path` (not path itself); each directory we

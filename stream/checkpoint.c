@@ -122,14 +122,8 @@ done:
 
 static int fsync_dir(const char *path, struct weir_error *err)
 {
-    int fd = open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-    if (fd < 0)
-        return io_error(err, errno, "cannot open directory", path);
-    int rc = 0;
-    if (fsync(fd) != 0 && errno != EINVAL)
-        rc = io_error(err, errno, "cannot fsync directory", path);
-    close(fd);
-    return rc;
+    int e = weir_fsync_path(path, true);
+    return e ? io_error(err, e, "cannot fsync directory", path) : 0;
 }
 
 static int write_all(int fd, const char *p, size_t n)
