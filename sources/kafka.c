@@ -303,7 +303,9 @@ struct ksrc {
     struct weir_source base;
     const struct weir_config_kafka *cfg; /* borrowed from the pipeline config */
     rd_kafka_t *rk;
-    rd_kafka_queue_t *q; /* the consumer queue */
+    rd_kafka_queue_t *q;   /* the consumer queue */
+    rd_kafka_conf_t *conf; /* a copy, to rebuild the client */
+    bool stalled;          /* the latest read stalled: rebuild before the next */
     regex_t re;
     bool have_re;
     int64_t last_data_ms; /* monotonic: last plan that returned data (or creation) */
@@ -324,6 +326,51 @@ static void sleep_ms(int ms)
     struct timespec ts = {.tv_sec = ms / 1000, .tv_nsec = (long)(ms % 1000) * 1000000L};
     while (nanosleep(&ts, &ts) != 0 && errno == EINTR) {
     }
+}
+
+static void client_destroy(struct ksrc *s)
+{
+    if (s->q != NULL)
+        rd_kafka_queue_destroy(s->q);
+    if (s->rk != NULL) /* never joined a group: nothing to leave */
+        rd_kafka_destroy_flags(s->rk, RD_KAFKA_DESTROY_F_NO_CONSUMER_CLOSE);
+    s->q = NULL;
+    s->rk = NULL;
+}
+
+/* A consumer client from s->conf. */
+static int client_create(struct ksrc *s, struct weir_error *err)
+{
+    char errstr[512];
+    rd_kafka_conf_t *conf = rd_kafka_conf_dup(s->conf);
+    if (conf == NULL)
+        return weir_error_set(err, WEIR_ENOMEM, "source.kafka: out of memory");
+    s->rk = rd_kafka_new(RD_KAFKA_CONSUMER, conf, errstr, sizeof(errstr));
+    if (s->rk == NULL) {
+        rd_kafka_conf_destroy(conf);
+        return weir_error_set(err, WEIR_ECONFIG, "pipeline '%s': source.kafka.kafka: librdkafka: %s",
+                              s->base.pipeline, errstr);
+    }
+    rd_kafka_poll_set_consumer(s->rk);
+    s->q = rd_kafka_queue_get_consumer(s->rk);
+    if (s->q == NULL)
+        return weir_error_set(err, WEIR_EIO, "pipeline '%s': source.kafka: no consumer queue",
+                              s->base.pipeline);
+    return 0;
+}
+
+/* After a stalled read the client is rebuilt before it is used again: a
+ * client that kept stale leader metadata through broker moves can go on
+ * fetching from nowhere, and a fresh one asks the cluster anew. */
+static int client_ready(struct ksrc *s, struct weir_error *err)
+{
+    if (s->stalled) {
+        WEIR_LOG(WEIR_LOG_WARN, s->base.pipeline, -1,
+                 "source.kafka: rebuilding the consumer after a stalled read");
+        client_destroy(s);
+        s->stalled = false;
+    }
+    return s->rk != NULL ? 0 : client_create(s, err);
 }
 
 /* Failures that go away by themselves (broker restart, leader election,
@@ -568,7 +615,9 @@ static int kafka_initial(struct weir_source *base, char **out, struct weir_error
     struct tplist parts = {0}, given = {0};
     int64_t *lo = NULL, *hi = NULL, *ts = NULL;
     *out = NULL;
-    int rc = subscription(s, &parts, err);
+    int rc = client_ready(s, err);
+    if (rc == 0)
+        rc = subscription(s, &parts, err);
     if (rc != 0)
         goto done;
     if ((rc = watermarks(s, &parts, &lo, &hi, err)) != 0)
@@ -716,7 +765,8 @@ static int kafka_plan(struct weir_source *base, const char *start, const char *c
     int rc;
     *out = (struct weir_source_plan){0};
     out->num_offsets = 0;
-    if ((rc = tpl_from_json(start, 0, "source.kafka start offsets", &st, err)) != 0)
+    if ((rc = client_ready(s, err)) != 0 ||
+        (rc = tpl_from_json(start, 0, "source.kafka start offsets", &st, err)) != 0)
         goto done;
     if (cap != NULL && (rc = tpl_from_json(cap, 0, "source.kafka cap offsets", &cp, err)) != 0)
         goto done;
@@ -1165,13 +1215,15 @@ static int rmaintain(struct rstate *r, struct weir_error *err)
     }
     for (size_t i = 0; i < r->n; i++) {
         struct rpart *p = &r->p[i];
-        if (!p->done)
+        if (!p->done) {
+            r->s->stalled = true;
             return weir_error_set(
                 err, WEIR_ERETRY,
                 "pipeline '%s': source.kafka: no progress for %d s reading topic '%s' partition "
                 "%" PRId32 " at offset %" PRId64 " (batch ends at %" PRId64 "): %s%s%s",
                 r->s->base.pipeline, KAFKA_STALL_MS / 1000, p->topic, p->part, p->next, p->end,
                 rd_kafka_err2str(r->last_err), r->s->last_error[0] ? "; " : "", r->s->last_error);
+        }
     }
     return 0;
 }
@@ -1189,7 +1241,8 @@ static int kafka_read(struct weir_source *base, const char *start, const char *e
     s->lost_batch = 0;
     s->fetch_restarts = 0;
     s->last_error[0] = '\0';
-    if ((rc = tpl_from_json(start, 0, "source.kafka start offsets", &st, err)) != 0 ||
+    if ((rc = client_ready(s, err)) != 0 ||
+        (rc = tpl_from_json(start, 0, "source.kafka start offsets", &st, err)) != 0 ||
         (rc = tpl_from_json(end, 0, "source.kafka end offsets", &en, err)) != 0)
         goto done;
     size_t n = en.n ? en.n : 1;
@@ -1344,8 +1397,11 @@ static int kafka_commit(struct weir_source *base, const char *end, struct weir_e
     struct ksrc *s = (struct ksrc *)base;
     if (s->cfg->group_id == NULL)
         return 0;
+    int rc = client_ready(s, err);
+    if (rc != 0)
+        return rc;
     struct tplist en = {0};
-    int rc = tpl_from_json(end, 0, "source.kafka end offsets", &en, err);
+    rc = tpl_from_json(end, 0, "source.kafka end offsets", &en, err);
     if (rc != 0 || en.n == 0)
         return rc;
     rd_kafka_topic_partition_list_t *pl = rd_kafka_topic_partition_list_new((int)en.n);
@@ -1385,10 +1441,9 @@ static void kafka_destroy(struct weir_source *base)
     struct ksrc *s = (struct ksrc *)base;
     if (s == NULL)
         return;
-    if (s->q != NULL)
-        rd_kafka_queue_destroy(s->q);
-    if (s->rk != NULL) /* never joined a group: nothing to leave */
-        rd_kafka_destroy_flags(s->rk, RD_KAFKA_DESTROY_F_NO_CONSUMER_CLOSE);
+    client_destroy(s);
+    if (s->conf != NULL)
+        rd_kafka_conf_destroy(s->conf);
     if (s->have_re)
         regfree(&s->re);
     weir_type_destroy((struct weir_type *)s->base.schema);
@@ -1581,19 +1636,10 @@ int weir_source_kafka_create(const struct weir_config_pipeline *pc, struct weir_
     rd_kafka_conf_set_log_cb(conf, on_log);
     rd_kafka_conf_set_error_cb(conf, on_error);
     rd_kafka_conf_set_opaque(conf, s);
-    s->rk = rd_kafka_new(RD_KAFKA_CONSUMER, conf, errstr, sizeof(errstr));
-    if (s->rk == NULL) {
-        rc = weir_error_set(err, WEIR_ECONFIG, "pipeline '%s': source.kafka.kafka: librdkafka: %s", name,
-                            errstr);
+    s->conf = conf;
+    conf = NULL; /* owned by s now */
+    if ((rc = client_create(s, err)) != 0)
         goto done;
-    }
-    conf = NULL; /* owned by rk now */
-    rd_kafka_poll_set_consumer(s->rk);
-    s->q = rd_kafka_queue_get_consumer(s->rk);
-    if (s->q == NULL) {
-        rc = weir_error_set(err, WEIR_EIO, "pipeline '%s': source.kafka: no consumer queue", name);
-        goto done;
-    }
     *out = &s->base;
 done:
     if (conf != NULL)
