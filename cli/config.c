@@ -77,7 +77,7 @@ static int check_transforms(const char *path, const struct weir_config *cfg)
         struct weir_error err = {0};
         int rc = weir_source_schema(p, &schema, &err);
         if (rc == 0)
-            rc = weir_transform_create(p, schema, "validate", &xf, &err);
+            rc = weir_transform_create(p, schema, "validate", NULL, &xf, &err);
         if (rc != 0) {
             bad++;
             /* transform errors start with their step ("transform[1].where: ...") */

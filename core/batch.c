@@ -643,3 +643,31 @@ size_t weir_batch_used_bytes(const struct weir_batch *b)
         m += column_used(&b->columns[i]);
     return m;
 }
+
+int weir_batch_take(const struct weir_batch *b, const uint32_t *rows, size_t n, struct weir_batch **out)
+{
+    struct weir_batch *nb = weir_batch_create(b->schema);
+    int rc = nb == NULL ? WEIR_ENOMEM : 0;
+    *out = NULL;
+    for (size_t col = 0; col < b->ncolumns && rc == 0; col++) {
+        rc = weir_column_reserve(&nb->columns[col], n, 0);
+        /* runs of consecutive rows are copied at once */
+        for (size_t i = 0; i < n && rc == 0;) {
+            size_t j = i + 1;
+            while (j < n && rows[j] == rows[j - 1] + 1)
+                j++;
+            rc = weir_column_append_range(&nb->columns[col], &b->columns[col], rows[i], j - i);
+            i = j;
+        }
+    }
+    if (rc == 0)
+        rc = weir_batch_finish_rows(nb);
+    if (rc == 0 && b->ncolumns == 0)
+        nb->nrows = n;
+    if (rc != 0) {
+        weir_batch_destroy(nb);
+        return rc;
+    }
+    *out = nb;
+    return 0;
+}

@@ -3264,29 +3264,11 @@ int weir_expr_filter_batch(const struct weir_expr *pred, const struct weir_batch
     int rc = weir_expr_filter(pred, b, now_us, &rows, &n, err);
     if (rc != 0)
         return rc;
-    struct weir_batch *nb = weir_batch_create(b->schema);
-    if (nb == NULL) {
-        rc = WEIR_ENOMEM;
-        goto fail;
-    }
-    for (size_t col = 0; col < b->ncolumns && rc == 0; col++) {
-        rc = weir_column_reserve(&nb->columns[col], n, 0);
-        for (size_t i = 0; i < n && rc == 0; i++)
-            rc = weir_column_append_from(&nb->columns[col], &b->columns[col], rows[i]);
-    }
-    if (rc == 0)
-        rc = weir_batch_finish_rows(nb);
-    if (rc == 0 && b->ncolumns == 0)
-        nb->nrows = n;
+    rc = weir_batch_take(b, rows, n, out);
+    weir_free(rows);
     if (rc != 0)
-        goto fail;
-    weir_free(rows);
-    *out = nb;
+        return weir_error_set(err, rc, "filtering with '%s': %s", pred->text, weir_strerror(rc));
     return 0;
-fail:
-    weir_free(rows);
-    weir_batch_destroy(nb);
-    return weir_error_set(err, rc, "filtering with '%s': %s", pred->text, weir_strerror(rc));
 }
 
 int weir_expr_project(struct weir_expr *const *exprs, size_t n, const struct weir_batch *b, int64_t now_us,

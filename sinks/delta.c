@@ -1,7 +1,9 @@
 /* sinks/delta.c - the Delta sink: one Delta commit per micro-batch.
  *
  * Each batch is written through the streaming writer (delta/delta.h) and
- * committed with txn{appId: query id, version: batch id}; begin() asks the
+ * committed with txn{appId: query id, version: batch id} - added to the
+ * table (mode append) or replacing its contents (mode complete: remove of
+ * every file and add of the new ones in one commit); begin() asks the
  * writer whether that txn is already in the table, which is how a batch
  * replayed after a crash is skipped. The table is created on the first
  * write from the batch schema, with partition_by.
@@ -73,6 +75,8 @@ static int ds_begin(struct weir_sink *base, int64_t batch_id, const struct weir_
     o.target_file_bytes = (uint64_t)s->cfg->target_file_size;
     o.max_pending_bytes = (uint64_t)s->cfg->max_buffer_size;
     o.merge_schema = s->cfg->merge_schema;
+    /* complete: every batch replaces the table's contents */
+    o.mode = s->cfg->mode == WEIR_MODE_COMPLETE ? WEIR_DELTA_OVERWRITE : WEIR_DELTA_APPEND;
     int rc = weir_delta_writer_begin(s->t, schema, &o, &s->w, &res, err);
     if (rc) {
         classify(err, rc);
@@ -197,6 +201,12 @@ int weir_sink_delta_create(const struct weir_config_delta *cfg, const char *pipe
     s->base.ops = &delta_ops;
     s->base.pipeline = pipeline;
     s->cfg = cfg;
+    if (cfg->mode == WEIR_MODE_MERGE) {
+        ds_destroy(&s->base);
+        return weir_error_set(
+            err, WEIR_EUNSUPPORTED,
+            "sink.delta.mode \"merge\" is not available yet (use output append or complete)");
+    }
     int rc = weir_delta_table_open(&s->t, cfg->path, err);
     if (rc) {
         ds_destroy(&s->base);

@@ -175,14 +175,11 @@ static const char *check_true(const struct opt *o, const void *field)
     return *(const bool *)field ? NULL : "must be true (leave the key out instead)";
 }
 
-static const char *check_mode(const struct opt *o, const void *field)
-{
-    int m = *(const int *)field;
-    return m == WEIR_MODE_APPEND ? NULL : "not supported yet (only \"append\")";
-}
-
 static void post_kafka(struct cctx *c, const char *path, void *base);
 static void post_decode(struct cctx *c, const char *path, void *base);
+static void post_watermark(struct cctx *c, const char *path, void *base);
+static void post_window(struct cctx *c, const char *path, void *base);
+static void post_pipeline(struct cctx *c, const char *path, void *base);
 static void post_root(struct cctx *c, const char *path, void *base);
 
 #define PIPE(f)  offsetof(struct weir_config_pipeline, f)
@@ -190,13 +187,17 @@ static void post_root(struct cctx *c, const char *path, void *base);
 #define DGEN(f)  (offsetof(struct weir_config_pipeline, datagen) + offsetof(struct weir_config_datagen, f))
 #define STEP(f)  offsetof(struct weir_config_step, f)
 #define DEC(f)   (offsetof(struct weir_config_step, decode) + offsetof(struct weir_config_decode, f))
+#define WM(f)    (offsetof(struct weir_config_step, watermark) + offsetof(struct weir_config_watermark, f))
+#define DD(f)    (offsetof(struct weir_config_step, dedup) + offsetof(struct weir_config_dedup, f))
+#define AGG(f)   (offsetof(struct weir_config_step, aggregate) + offsetof(struct weir_config_aggregate, f))
+#define WIN(f)   (AGG(window) + offsetof(struct weir_config_window, f))
 #define DELTA(f) (offsetof(struct weir_config_pipeline, delta) + offsetof(struct weir_config_delta, f))
 #define I64MAX   INT64_MAX
 
 static const struct opt opts[] = {
     {"", "pipelines", T_OBJLIST, F_REQUIRED | F_NONEMPTY, .off = offsetof(struct weir_config, pipelines),
      .off2 = offsetof(struct weir_config, npipelines), .elsize = sizeof(struct weir_config_pipeline),
-     .desc = "The pipelines this process runs (at least one); names must be unique."},
+     .post = post_pipeline, .desc = "The pipelines this process runs (at least one); names must be unique."},
     {"", "http", T_OBJ, 0,
      .desc = "HTTP endpoints /health, /ready, /metrics, /progress; off unless configured. Accepted but not "
              "served yet: weir run warns and progress records are in the log."},
@@ -225,6 +226,11 @@ static const struct opt opts[] = {
     {"pipelines[].trigger", "available_now", T_BOOL, F_KIND, .off = PIPE(trigger_available_now),
      .kind_off = PIPE(trigger), .kind_val = WEIR_TRIGGER_AVAILABLE_NOW, .check = check_true,
      .desc = "Process everything available at start in batches honouring the limits, then stop (true only)."},
+    {"pipelines[]", "state", T_OBJ, 0, .off = 0,
+     .desc = "The RocksDB state store of dedup and aggregate steps (checkpoint/state)."},
+    {"pipelines[].state", "memory", T_SIZE, 0, "256MB", .min = 16 << 20, .max = I64MAX,
+     .off = PIPE(state_memory),
+     .desc = "Memory budget: block cache and memtables; state beyond it lives on disk."},
     {"pipelines[]", "min_batches_to_retain", T_INT, 0, "100", .min = 1, .max = I64MAX,
      .off = PIPE(min_batches_to_retain), .desc = "Offset and commit log entries kept in the checkpoint."},
 
@@ -307,6 +313,57 @@ static const struct opt opts[] = {
     {"pipelines[].transform[]", "select", T_LIST, F_KIND | F_NONEMPTY, .off = STEP(select),
      .off2 = STEP(nselect), .kind_off = STEP(kind), .kind_val = WEIR_STEP_SELECT,
      .desc = "Output columns: SQL expressions, optionally with AS name."},
+    {"pipelines[].transform[]", "watermark", T_OBJ, F_KIND, .off = 0, .kind_off = STEP(kind),
+     .kind_val = WEIR_STEP_WATERMARK, .post = post_watermark,
+     .desc = "Event-time watermark: max event time seen minus delay, advanced after every batch; rows "
+             "older than the batch's watermark are late (counted, dropped or dead-lettered)."},
+    {"pipelines[].transform[].watermark", "column", T_STRING, F_REQUIRED | F_NONEMPTY, .off = WM(column),
+     .desc = "TIMESTAMP column holding the event time."},
+    {"pipelines[].transform[].watermark", "delay", T_DURATION, F_REQUIRED, .min = 0, .max = I64MAX,
+     .off = WM(delay_ms), .desc = "How late an event may arrive (\"10 minutes\")."},
+    {"pipelines[].transform[].watermark", "late_rows", T_ENUM, 0, "drop", "drop|dead_letter",
+     .off = WM(late_rows),
+     .desc = "Late rows are dropped (and counted) or written to the dead-letter table."},
+    {"pipelines[].transform[].watermark", "dead_letter_path", T_STRING, F_NONEMPTY,
+     .off = WM(dead_letter_path), .desc = "Delta table for late rows (required with late_rows dead_letter)."},
+    {"pipelines[].transform[]", "dedup", T_OBJ, F_KIND, .off = 0, .kind_off = STEP(kind),
+     .kind_val = WEIR_STEP_DEDUP,
+     .desc = "Drop rows whose keys were seen before, in this batch or an earlier one (state in RocksDB)."},
+    {"pipelines[].transform[].dedup", "keys", T_LIST, F_REQUIRED | F_NONEMPTY, .off = DD(keys),
+     .off2 = DD(nkeys), .desc = "SQL expressions that identify a row (e.g. [\"event_id\"])."},
+    {"pipelines[].transform[].dedup", "within_watermark", T_BOOL, 0, "false", .off = DD(within_watermark),
+     .desc = "With a watermark step before: a key is remembered until the watermark passes its first "
+             "event time plus the watermark delay (Spark's dropDuplicatesWithinWatermark). Otherwise "
+             "until the watermark passes its event time."},
+    {"pipelines[].transform[].dedup", "ttl", T_DURATION, 0, .min = 1, .max = I64MAX, .off = DD(ttl_ms),
+     .desc = "Without a watermark: forget a key this long (processing time) after it was first seen."},
+    {"pipelines[].transform[].dedup", "unbounded", T_BOOL, 0, "false", .off = DD(unbounded),
+     .desc = "Allow dedup state without a watermark or ttl (it then grows with every distinct key)."},
+    {"pipelines[].transform[]", "aggregate", T_OBJ, F_KIND, .off = 0, .kind_off = STEP(kind),
+     .kind_val = WEIR_STEP_AGGREGATE,
+     .desc = "Grouped (optionally windowed) aggregation kept in RocksDB state; the last stateful step."},
+    {"pipelines[].transform[].aggregate", "group_by", T_LIST, 0, .off = AGG(group_by), .off2 = AGG(ngroup_by),
+     .desc = "SQL expressions to group by (optionally with AS name)."},
+    {"pipelines[].transform[].aggregate", "window", T_OBJ, 0, .off = 0, .post = post_window,
+     .desc = "Event-time window: {column, size} tumbling, {column, size, slide} sliding, {column, gap} "
+             "session. Output columns window_start and window_end come first."},
+    {"pipelines[].transform[].aggregate.window", "column", T_STRING, F_REQUIRED | F_NONEMPTY,
+     .off = WIN(column), .desc = "TIMESTAMP column of event time."},
+    {"pipelines[].transform[].aggregate.window", "size", T_DURATION, 0, .min = 1, .max = I64MAX,
+     .off = WIN(size_ms), .desc = "Window length (tumbling and sliding)."},
+    {"pipelines[].transform[].aggregate.window", "slide", T_DURATION, 0, .min = 1, .max = I64MAX,
+     .off = WIN(slide_ms), .desc = "Distance between window starts (sliding); must divide size."},
+    {"pipelines[].transform[].aggregate.window", "gap", T_DURATION, 0, .min = 1, .max = I64MAX,
+     .off = WIN(gap_ms), .desc = "Session windows: a session closes after this long without events."},
+    {"pipelines[].transform[].aggregate", "measures", T_LIST, F_REQUIRED | F_NONEMPTY, .off = AGG(measures),
+     .off2 = AGG(nmeasures),
+     .desc = "\"fn(expr) AS name\" with fn one of count, count_if, sum, min, max, avg, first, last, "
+             "approx_count_distinct; count(*) counts rows."},
+    {"pipelines[].transform[].aggregate", "output", T_ENUM, 0, "append", "append|update|complete",
+     .off = AGG(output),
+     .desc = "append: a window once the watermark passes its end (sink mode append); update: changed "
+             "groups every batch (sink mode merge); complete: the whole result every batch (sink mode "
+             "complete)."},
 
     {"pipelines[]", "sink", T_OBJ, F_REQUIRED | F_ONEOF,
      .desc = "Where batches go: exactly one of delta, console."},
@@ -315,7 +372,11 @@ static const struct opt opts[] = {
     {"pipelines[].sink.delta", "path", T_STRING, F_REQUIRED | F_NONEMPTY, .off = DELTA(path),
      .desc = "Table location (local path or object-store URI)."},
     {"pipelines[].sink.delta", "mode", T_ENUM, 0, "append", "append|merge|complete", .off = DELTA(mode),
-     .check = check_mode, .desc = "append (merge and complete come in a later release)."},
+     .desc = "append: add the rows; merge: upsert them by keys (rewriting only files that may hold the "
+             "keys); complete: replace the table's contents every batch."},
+    {"pipelines[].sink.delta", "keys", T_LIST, F_NONEMPTY, .off = DELTA(keys), .off2 = DELTA(nkeys),
+     .desc = "Mode merge: the columns that identify a row. Default: the aggregate's window and group "
+             "columns."},
     {"pipelines[].sink.delta", "partition_by", T_LIST, 0, .off = DELTA(partition_by),
      .off2 = DELTA(npartition_by), .desc = "Partition columns, used when the table is created."},
     {"pipelines[].sink.delta", "target_file_size", T_SIZE, 0, "128MB", .min = 1024, .max = I64MAX,
@@ -928,8 +989,7 @@ static void set_value(struct cctx *c, const struct opt *o, const char *pat, cons
     if (o->check != NULL) {
         const char *msg = o->check(o, field);
         if (msg != NULL) {
-            cerr(c, o->flags & F_UNSUPPORTED || o->check == check_mode ? WEIR_EUNSUPPORTED : WEIR_ECONFIG,
-                 path, node, "%s", msg);
+            cerr(c, o->flags & F_UNSUPPORTED ? WEIR_EUNSUPPORTED : WEIR_ECONFIG, path, node, "%s", msg);
             return;
         }
     }
@@ -1077,7 +1137,7 @@ static void walk_obj(struct cctx *c, const struct opt *self, const char *pat, co
         }
         weir_free(kp);
     }
-    if (self != NULL && self->post != NULL && self->type == T_OBJ)
+    if (self != NULL && self->post != NULL && (self->type == T_OBJ || self->type == T_OBJLIST))
         self->post(c, path, base);
 }
 
@@ -1101,6 +1161,102 @@ static void post_decode(struct cctx *c, const char *path, void *base)
 }
 
 /* After the pipelines list: names unique. (base is the pipelines' parent, the config.) */
+static void post_watermark(struct cctx *c, const char *path, void *base)
+{
+    struct weir_config_watermark *w = &((struct weir_config_step *)base)->watermark;
+    if (w->late_rows == WEIR_LATE_DEAD_LETTER && w->dead_letter_path == NULL)
+        cerr(c, WEIR_ECONFIG, path, WEIR_JSON_NONE, "late_rows \"dead_letter\" needs dead_letter_path");
+}
+
+static void post_window(struct cctx *c, const char *path, void *base)
+{
+    struct weir_config_window *w = &((struct weir_config_step *)base)->aggregate.window;
+    if ((w->size_ms > 0) == (w->gap_ms > 0))
+        cerr(c, WEIR_ECONFIG, path, WEIR_JSON_NONE,
+             "needs exactly one of size (tumbling or sliding) and gap (session)");
+    else if (w->slide_ms > 0 && w->gap_ms > 0)
+        cerr(c, WEIR_ECONFIG, path, WEIR_JSON_NONE,
+             "slide applies to sliding windows (size), not to sessions (gap)");
+    else if (w->slide_ms > 0 && (w->slide_ms > w->size_ms || w->size_ms % w->slide_ms != 0))
+        cerr(c, WEIR_ECONFIG, path, WEIR_JSON_NONE, "slide must divide size (size %lld ms, slide %lld ms)",
+             (long long)w->size_ms, (long long)w->slide_ms);
+}
+
+/* How the steps of a pipeline fit together and with its sink. */
+static void post_pipeline(struct cctx *c, const char *path, void *base)
+{
+    const struct weir_config_pipeline *p = base;
+    char sp[96];
+    ptrdiff_t wm = -1, agg = -1;
+    for (size_t i = 0; i < p->nsteps; i++) {
+        const struct weir_config_step *s = &p->steps[i];
+        snprintf(sp, sizeof(sp), "%s.transform[%zu]", path, i);
+        switch (s->kind) {
+        case WEIR_STEP_WATERMARK:
+            if (wm >= 0)
+                cerr(c, WEIR_ECONFIG, sp, WEIR_JSON_NONE, "a second watermark (the first is transform[%td])",
+                     wm);
+            else if (agg >= 0)
+                cerr(c, WEIR_ECONFIG, sp, WEIR_JSON_NONE, "the watermark must come before the aggregate");
+            wm = (ptrdiff_t)i;
+            break;
+        case WEIR_STEP_DEDUP:
+            if (agg >= 0)
+                cerr(c, WEIR_ECONFIG, sp, WEIR_JSON_NONE, "dedup must come before the aggregate");
+            else if (s->dedup.within_watermark && wm < 0)
+                cerr(c, WEIR_ECONFIG, sp, WEIR_JSON_NONE,
+                     "within_watermark needs a watermark step before it");
+            else if (wm < 0 && s->dedup.ttl_ms == 0 && !s->dedup.unbounded)
+                cerr(c, WEIR_ECONFIG, sp, WEIR_JSON_NONE,
+                     "dedup state would grow without bound: add a watermark step before it, set ttl, or set "
+                     "unbounded: true");
+            break;
+        case WEIR_STEP_AGGREGATE: {
+            const struct weir_config_aggregate *a = &s->aggregate;
+            if (agg >= 0) {
+                cerr(c, WEIR_ECONFIG, sp, WEIR_JSON_NONE, "a second aggregate (the first is transform[%td])",
+                     agg);
+                break;
+            }
+            agg = (ptrdiff_t)i;
+            if (a->output == WEIR_OUTPUT_APPEND && (wm < 0 || a->window.column == NULL))
+                cerr(c, WEIR_ECONFIG, sp, WEIR_JSON_NONE,
+                     "output \"append\" emits a window once the watermark passes its end: it needs a window "
+                     "and a watermark step before the aggregate (or use output update or complete)");
+            if (a->output == WEIR_OUTPUT_UPDATE && a->window.gap_ms > 0)
+                cerr(c, WEIR_ECONFIG, sp, WEIR_JSON_NONE,
+                     "output \"update\" is not available for session windows (a session's start moves when "
+                     "sessions merge); use append or complete");
+            if (p->sink == WEIR_SINK_DELTA) {
+                static const int want[] = {WEIR_MODE_APPEND, WEIR_MODE_MERGE, WEIR_MODE_COMPLETE};
+                static const char *const names[] = {"append", "merge", "complete"};
+                static const char *const outs[] = {"append", "update", "complete"};
+                if (p->delta.mode != want[a->output])
+                    cerr(c, WEIR_ECONFIG, sp, WEIR_JSON_NONE,
+                         "output \"%s\" needs sink.delta.mode \"%s\" (it is \"%s\")", outs[a->output],
+                         names[want[a->output]], names[p->delta.mode]);
+            }
+            break;
+        }
+        default:
+            break;
+        }
+    }
+    if (p->sink == WEIR_SINK_DELTA) {
+        snprintf(sp, sizeof(sp), "%s.sink.delta.mode", path);
+        if (p->delta.mode == WEIR_MODE_COMPLETE && agg < 0)
+            cerr(c, WEIR_ECONFIG, sp, WEIR_JSON_NONE,
+                 "\"complete\" needs an aggregate step with output complete");
+        if (p->delta.mode == WEIR_MODE_MERGE && agg < 0 && p->delta.nkeys == 0)
+            cerr(c, WEIR_ECONFIG, sp, WEIR_JSON_NONE,
+                 "\"merge\" needs keys (or an aggregate step with output update)");
+        if (p->delta.nkeys > 0 && p->delta.mode != WEIR_MODE_MERGE) {
+            snprintf(sp, sizeof(sp), "%s.sink.delta.keys", path);
+            cerr(c, WEIR_ECONFIG, sp, WEIR_JSON_NONE, "keys apply to mode \"merge\" only");
+        }
+    }
+}
+
 static void post_root(struct cctx *c, const char *path, void *base)
 {
     struct weir_config *cfg = base;

@@ -49,7 +49,17 @@ int weir_error_list_add(struct weir_error_list *l, int code, const char *path, u
 enum weir_trigger_kind { WEIR_TRIGGER_INTERVAL = 0, WEIR_TRIGGER_ONCE, WEIR_TRIGGER_AVAILABLE_NOW };
 enum weir_source_kind { WEIR_SOURCE_NONE = 0, WEIR_SOURCE_KAFKA, WEIR_SOURCE_DATAGEN };
 enum weir_sink_kind { WEIR_SINK_NONE = 0, WEIR_SINK_DELTA, WEIR_SINK_CONSOLE };
-enum weir_step_kind { WEIR_STEP_NONE = 0, WEIR_STEP_DECODE, WEIR_STEP_WHERE, WEIR_STEP_SELECT };
+enum weir_step_kind {
+    WEIR_STEP_NONE = 0,
+    WEIR_STEP_DECODE,
+    WEIR_STEP_WHERE,
+    WEIR_STEP_SELECT,
+    WEIR_STEP_WATERMARK,
+    WEIR_STEP_DEDUP,
+    WEIR_STEP_AGGREGATE
+};
+enum weir_agg_output { WEIR_OUTPUT_APPEND = 0, WEIR_OUTPUT_UPDATE, WEIR_OUTPUT_COMPLETE };
+enum weir_late_rows { WEIR_LATE_DROP = 0, WEIR_LATE_DEAD_LETTER };
 enum weir_start_kind { WEIR_START_EARLIEST = 0, WEIR_START_LATEST, WEIR_START_JSON, WEIR_START_TIMESTAMP };
 enum weir_decode_format { WEIR_DECODE_JSON = 0 };
 enum weir_on_error { WEIR_ON_ERROR_RESCUE = 0, WEIR_ON_ERROR_DEAD_LETTER, WEIR_ON_ERROR_FAIL };
@@ -92,12 +102,46 @@ struct weir_config_decode {
     size_t nkeep;
 };
 
+struct weir_config_watermark {
+    char *column;     /* TIMESTAMP column of event time */
+    int64_t delay_ms; /* watermark = max event time seen - delay */
+    int late_rows;    /* enum weir_late_rows */
+    char *dead_letter_path;
+};
+
+struct weir_config_dedup {
+    char **keys; /* SQL expressions */
+    size_t nkeys;
+    bool within_watermark;
+    int64_t ttl_ms; /* 0: none */
+    bool unbounded;
+};
+
+struct weir_config_window {
+    char *column;    /* NULL: no window */
+    int64_t size_ms; /* tumbling/sliding */
+    int64_t slide_ms;
+    int64_t gap_ms; /* session */
+};
+
+struct weir_config_aggregate {
+    char **group_by; /* SQL expressions */
+    size_t ngroup_by;
+    struct weir_config_window window;
+    char **measures; /* "sum(amount) AS total" */
+    size_t nmeasures;
+    int output; /* enum weir_agg_output */
+};
+
 struct weir_config_step {
     int kind; /* enum weir_step_kind */
     struct weir_config_decode decode;
     char *where;
     char **select;
     size_t nselect;
+    struct weir_config_watermark watermark;
+    struct weir_config_dedup dedup;
+    struct weir_config_aggregate aggregate;
 };
 
 struct weir_config_delta {
@@ -110,6 +154,8 @@ struct weir_config_delta {
     bool merge_schema;
     int codec;              /* enum weir_codec */
     int64_t optimize_every; /* 0: never */
+    char **keys;            /* mode merge: the key columns (default: the aggregate's group) */
+    size_t nkeys;
 };
 
 struct weir_config_pipeline {
@@ -124,7 +170,8 @@ struct weir_config_pipeline {
     struct weir_config_datagen datagen;
     struct weir_config_step *steps;
     size_t nsteps;
-    int sink; /* enum weir_sink_kind */
+    int64_t state_memory; /* bytes: RocksDB block cache + memtables of the state store */
+    int sink;             /* enum weir_sink_kind */
     struct weir_config_delta delta;
 };
 

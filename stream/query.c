@@ -22,6 +22,7 @@
 #include "formats/json.h"
 #include "sinks/sink.h"
 #include "sources/source.h"
+#include "state/store.h"
 #include "stream/checkpoint.h"
 #include "stream/config.h"
 #include "stream/transform.h"
@@ -37,6 +38,9 @@ struct weir_query {
     struct weir_source *src;
     struct weir_transform *xf;
     struct weir_sink *sink;
+    struct weir_state *st;    /* stateful pipelines only */
+    int64_t wm_ms;            /* the next batch's event-time watermark */
+    int64_t last_batch_wm_ms; /* the watermark the last batch ran with */
     char run_id[37];
     pthread_mutex_t mu;
     pthread_cond_t cv;
@@ -46,6 +50,7 @@ struct weir_query {
     int64_t prev_trigger_ms; /* start of the previous batch, for inputRowsPerSecond */
     /* per batch */
     int64_t rows_in, rows_out, cb_ns, now_us;
+    bool discard;
 };
 
 struct timings {
@@ -81,8 +86,10 @@ static void close_parts(struct weir_query *q)
 {
     weir_sink_destroy(q->sink);
     weir_transform_destroy(q->xf);
+    weir_state_close(q->st);
     weir_source_destroy(q->src);
     weir_checkpoint_close(q->cp);
+    q->st = NULL;
     q->sink = NULL;
     q->xf = NULL;
     q->src = NULL;
@@ -155,6 +162,8 @@ static int on_output(void *ctx, const struct weir_batch *b, struct weir_error *e
 {
     struct weir_query *q = ctx;
     q->rows_out += (int64_t)b->nrows;
+    if (q->discard)
+        return 0; /* a replay the sink already holds: only the state is rebuilt */
     return q->sink->ops->write(q->sink, b, err);
 }
 
@@ -170,49 +179,89 @@ static int on_input(void *ctx, const struct weir_batch *b, struct weir_error *er
     return rc;
 }
 
+#define MAX_STATE_OPS 16
+
 struct batch_result {
     struct weir_sink_result sink;
     struct weir_transform_metrics xf;
     bool skipped;
+    int64_t watermark_ms, next_watermark_ms; /* has_watermark */
+    bool has_watermark;
+    struct weir_stateful_metrics ops[MAX_STATE_OPS];
+    size_t nops;
+    int64_t state_commit_ms;
 };
 
-static int run_batch(struct weir_query *q, int64_t id, const char *start, const char *end, struct timings *tm,
-                     struct batch_result *br, struct weir_error *err)
+/* One attempt at batch `id` over [start, end); `batch_ms` is its
+ * processing time (offsets/N's batchTimestampMs). On success the sink has
+ * committed, and the state (stateful pipelines) is version `id`; the
+ * caller writes commits/N. On failure everything of the batch is undone. */
+static int run_batch(struct weir_query *q, int64_t id, int64_t batch_ms, const char *start, const char *end,
+                     struct timings *tm, struct batch_result *br, struct weir_error *err)
 {
     bool already = false;
     int rc;
     memset(br, 0, sizeof(*br));
     q->rows_in = q->rows_out = q->cb_ns = 0;
-    q->now_us = weir_now_us();
+    q->now_us = batch_ms * 1000;
+    q->discard = false;
     int64_t t0 = weir_mono_ns();
     if ((rc = q->sink->ops->begin(q->sink, id, weir_transform_schema(q->xf), &already, err)))
         return rc;
     if (already) {
-        WEIR_LOG(WEIR_LOG_INFO, q->p->name, id, "batch %lld is already in %s; not writing it again",
-                 (long long)id, q->sink->description);
+        WEIR_LOG(WEIR_LOG_INFO, q->p->name, id, "batch %lld is already in %s; not writing it again%s",
+                 (long long)id, q->sink->description, q->st ? " (rebuilding its state)" : "");
         br->skipped = true;
         br->sink.skipped = true;
-        tm->add_batch = ms_since(t0);
-        return 0;
+        if (!q->st) {
+            tm->add_batch = ms_since(t0);
+            return 0;
+        }
+        q->discard = true;
     }
-    if ((rc = weir_transform_begin(q->xf, id, err)))
+    if ((rc = weir_transform_begin(q->xf, id, q->wm_ms, batch_ms, err)))
         goto fail;
     int64_t tr = weir_mono_ns();
     rc = q->src->ops->read(q->src, start, end, on_input, q, err);
     tm->get_batch = (weir_mono_ns() - tr - q->cb_ns) / 1000000;
     if (rc)
         goto fail;
-    if ((rc = weir_transform_commit(q->xf, err)))
+    if ((rc = weir_transform_finish(q->xf, q->now_us, on_output, q, err)) ||
+        (rc = weir_transform_commit(q->xf, err)))
         goto fail;
     weir_transform_metrics(q->xf, &br->xf);
-    if ((rc = q->sink->ops->commit(q->sink, &br->sink, err)))
+    br->has_watermark = weir_transform_next_watermark(q->xf, &br->next_watermark_ms);
+    br->watermark_ms = q->wm_ms;
+    br->nops = weir_transform_state_metrics(q->xf, br->ops, MAX_STATE_OPS);
+    if (!already && (rc = q->sink->ops->commit(q->sink, &br->sink, err)))
         goto fail_sink; /* the transform's dead letters are committed: a rerun skips them */
+    if (q->st) {
+        WEIR_CRASH_POINT("engine.before_state_commit");
+        int64_t ts = weir_mono_ns();
+        if ((rc = weir_state_commit(q->st, id, err)))
+            goto fail_state;
+        br->state_commit_ms = ms_since(ts);
+        for (size_t i = 0; i < br->nops; i++)
+            br->ops[i].commit_ms = br->state_commit_ms;
+        WEIR_CRASH_POINT("engine.after_state_commit");
+    }
     tm->add_batch = ms_since(t0);
     return 0;
 fail:
     weir_transform_abort(q->xf);
 fail_sink:
-    q->sink->ops->abort(q->sink);
+    if (!already)
+        q->sink->ops->abort(q->sink);
+fail_state:
+    if (q->st) {
+        struct weir_error aerr = {0};
+        if (weir_state_abort(q->st, &aerr) != 0) {
+            /* the live state cannot be trusted: stop rather than go on */
+            WEIR_LOG(WEIR_LOG_ERROR, q->p->name, id, "restoring the state after a failed batch failed: %s",
+                     aerr.message);
+            err->retriable = false;
+        }
+    }
     return rc;
 }
 
@@ -272,6 +321,29 @@ static void publish_progress(struct weir_query *q, int64_t id, int64_t trigger_m
                           "\"numDeadLetterRows\":%lld},",
                           (long long)br->xf.rows_out, (long long)br->xf.filtered, (long long)br->xf.rescued,
                           (long long)br->xf.dead_letters);
+    if (br->has_watermark) {
+        char wm[40];
+        iso_ms(br->watermark_ms, wm);
+        rc |= weir_buf_printf(&b, "\"eventTime\":{\"watermark\":\"%s\"},\"numLateRows\":%lld,", wm,
+                              (long long)br->xf.late);
+    }
+    if (q->st) {
+        rc |= weir_buf_append_str(&b, "\"stateOperators\":[");
+        for (size_t i = 0; i < br->nops; i++) {
+            const struct weir_stateful_metrics *m = &br->ops[i];
+            rc |= weir_buf_printf(
+                &b,
+                "%s{\"operatorName\":\"%s\",\"numRowsTotal\":%lld,\"numRowsUpdated\":%lld,"
+                "\"numRowsRemoved\":%lld,\"numRowsDroppedByWatermark\":%lld,\"memoryUsedBytes\":%lld,"
+                "\"allUpdatesTimeMs\":%lld,\"commitTimeMs\":%lld}",
+                i ? "," : "", m->name, (long long)m->rows_total, (long long)m->rows_updated,
+                (long long)m->rows_removed, (long long)(i == 0 ? br->xf.late : 0),
+                (long long)m->memory_used_bytes, (long long)m->all_updates_ms, (long long)m->commit_ms);
+        }
+        rc |=
+            weir_buf_printf(&b, "],\"stateMemoryUsedBytes\":%llu,\"numDuplicateRows\":%lld,",
+                            (unsigned long long)weir_state_memory_used(q->st), (long long)br->xf.duplicates);
+    }
     rc |= weir_buf_append_str(&b, "\"sink\":{\"description\":");
     rc |= weir_json_append_string(&b, q->sink->description, strlen(q->sink->description));
     rc |= weir_buf_printf(&b,
@@ -317,12 +389,15 @@ static int run_batch_retrying(struct weir_query *q, int64_t id, int64_t trigger_
     for (int attempt = 1;; attempt++) {
         weir_error_clear(err);
         int64_t t0 = weir_mono_ns();
-        int rc = run_batch(q, id, start, end, tm, &br, err);
+        int rc = run_batch(q, id, trigger_ms, start, end, tm, &br, err);
         if (rc == 0) {
             WEIR_CRASH_POINT("engine.after_sink_commit");
             int64_t tc = weir_mono_ns();
-            if ((rc = weir_checkpoint_write_commit(q->cp, id, 0, err)))
+            int64_t next_wm = br.has_watermark ? br.next_watermark_ms : 0;
+            if ((rc = weir_checkpoint_write_commit(q->cp, id, next_wm, err)))
                 return rc;
+            q->last_batch_wm_ms = q->wm_ms;
+            q->wm_ms = next_wm;
             tm->commit_offsets = ms_since(tc);
             tm->trigger += ms_since(t0);
             atomic_fetch_add(&q->batches_done, 1);
@@ -335,6 +410,9 @@ static int run_batch_retrying(struct weir_query *q, int64_t id, int64_t trigger_
             struct weir_error perr = {0};
             if (weir_checkpoint_purge(q->cp, q->p->min_batches_to_retain, NULL, &perr))
                 WEIR_LOG(WEIR_LOG_WARN, q->p->name, id, "purging old checkpoint entries failed: %s",
+                         perr.message);
+            if (q->st && weir_state_purge(q->st, id - q->p->min_batches_to_retain + 1, &perr))
+                WEIR_LOG(WEIR_LOG_WARN, q->p->name, id, "purging old state versions failed: %s",
                          perr.message);
             publish_progress(q, id, trigger_ms, start, end, latest, tm, &br);
             return 0;
@@ -355,7 +433,26 @@ static int open_parts(struct weir_query *q, char **initial, struct weir_error *e
         (rc = weir_source_create(q->p, &q->src, err)))
         return rc;
     q->src->pipeline = q->p->name;
-    if ((rc = weir_transform_create(q->p, q->src->schema, weir_checkpoint_query_id(q->cp), &q->xf, err)) ||
+    int64_t last_commit = weir_checkpoint_last_commit(q->cp);
+    if (last_commit >= 0 && (rc = weir_checkpoint_read_commit(q->cp, last_commit, &q->wm_ms, err)))
+        return rc;
+    q->last_batch_wm_ms = 0;
+    if (last_commit >= 0) {
+        struct weir_offset_entry e = {0};
+        if (weir_checkpoint_read_offsets(q->cp, last_commit, &e, NULL) == 0)
+            q->last_batch_wm_ms = e.batch_watermark_ms;
+        weir_offset_entry_clear(&e);
+    }
+    if (weir_transform_is_stateful(q->p)) {
+        struct weir_state_options so = {.memory_budget = (uint64_t)q->p->state_memory};
+        int64_t t0 = weir_mono_ns();
+        if ((rc = weir_state_open(weir_checkpoint_state_dir(q->cp), last_commit, &so, &q->st, err)))
+            return rc;
+        WEIR_LOG(WEIR_LOG_INFO, q->p->name, -1, "state restored to version %lld in %lld ms",
+                 (long long)weir_state_version(q->st), (long long)ms_since(t0));
+    }
+    if ((rc = weir_transform_create(q->p, q->src->schema, weir_checkpoint_query_id(q->cp), q->st, &q->xf,
+                                    err)) ||
         (rc = weir_sink_create(q->p, &q->sink, err)))
         return rc;
     q->sink->query_id = weir_checkpoint_query_id(q->cp);
@@ -370,10 +467,13 @@ static int open_parts(struct weir_query *q, char **initial, struct weir_error *e
     return rc;
 }
 
-static int read_end(struct weir_query *q, int64_t batch, char **out, struct weir_error *err)
+static int read_end(struct weir_query *q, int64_t batch, char **out, int64_t *batch_ms,
+                    struct weir_error *err)
 {
     struct weir_offset_entry e = {0};
     int rc = weir_checkpoint_read_offsets(q->cp, batch, &e, err);
+    if (rc == 0 && batch_ms)
+        *batch_ms = e.batch_timestamp_ms;
     if (rc == 0 && e.nsources < 1)
         rc = weir_error_set(err, WEIR_ECORRUPT, "%s/offsets/%lld has no source offsets",
                             weir_checkpoint_dir(q->cp), (long long)batch);
@@ -402,7 +502,7 @@ int weir_query_run(struct weir_query *q, struct weir_error *err)
     if (last_commit >= 0) {
         weir_free(committed_end);
         committed_end = NULL;
-        if ((rc = read_end(q, last_commit, &committed_end, err)))
+        if ((rc = read_end(q, last_commit, &committed_end, NULL, err)))
             goto done;
     }
     int64_t next = last_commit + 1;
@@ -412,12 +512,14 @@ int weir_query_run(struct weir_query *q, struct weir_error *err)
     if (last_off == next) {
         /* planned before the crash, not committed: rerun with the same offsets */
         char *end = NULL;
-        if ((rc = read_end(q, next, &end, err)))
+        int64_t batch_ms = 0;
+        if ((rc = read_end(q, next, &end, &batch_ms, err)))
             goto done;
         WEIR_LOG(WEIR_LOG_INFO, name, next, "recovering: rerunning batch %lld with its recorded offsets",
                  (long long)next);
         struct timings tm = {0};
-        rc = run_batch_retrying(q, next, weir_now_ms(), committed_end, end, NULL, &tm, err);
+        rc = run_batch_retrying(q, next, batch_ms > 0 ? batch_ms : weir_now_ms(), committed_end, end, NULL,
+                                &tm, err);
         if (rc != 0) {
             weir_free(end);
             rc = rc == 1 ? 0 : rc;
@@ -459,7 +561,17 @@ int weir_query_run(struct weir_query *q, struct weir_error *err)
             rc = weir_error_set(err, WEIR_ENOMEM, "out of memory");
             goto done;
         }
-        if (!plan.has_data) {
+        /* a batch without new data still runs when the watermark moved, so
+         * that windows it closes are emitted and state it expires goes */
+        bool no_data_batch = !plan.has_data && q->st && q->wm_ms > q->last_batch_wm_ms;
+        if (no_data_batch) {
+            weir_free(plan.end);
+            if (!(plan.end = weir_strdup(committed_end))) {
+                rc = weir_error_set(err, WEIR_ENOMEM, "out of memory");
+                goto done;
+            }
+        }
+        if (!plan.has_data && !no_data_batch) {
             if (once || avail)
                 break;
             int64_t step = q->p->interval_ms > 0 ? q->p->interval_ms : POLL_NO_DATA_MS;
@@ -470,7 +582,10 @@ int weir_query_run(struct weir_query *q, struct weir_error *err)
         }
         next_trigger_ns = t0 + q->p->interval_ms * 1000000;
         /* write-ahead: the plan is durable before the batch runs */
-        struct weir_offset_entry e = {.batch_timestamp_ms = trigger_ms, .sources = &plan.end, .nsources = 1};
+        struct weir_offset_entry e = {.batch_timestamp_ms = trigger_ms,
+                                      .batch_watermark_ms = q->wm_ms,
+                                      .sources = &plan.end,
+                                      .nsources = 1};
         int64_t tw = weir_mono_ns();
         if ((rc = weir_checkpoint_write_offsets(q->cp, next, &e, err)))
             goto done;

@@ -43,6 +43,7 @@
 #include "formats/json.h"
 #include "sinks/sink.h"
 #include "stream/config.h"
+#include "stream/stateful.h"
 
 #define RESCUED_COLUMN "_rescued_data"
 #define DL_FLUSH_ROWS  4096
@@ -95,6 +96,9 @@ struct step {
     struct weir_expr **select;
     size_t nselect;
     struct decode_step *decode; /* WEIR_STEP_DECODE */
+    int wm_col;                 /* WEIR_STEP_WATERMARK: the event-time column */
+    struct weir_dedup *dedup;   /* WEIR_STEP_DEDUP */
+    struct weir_aggregate *agg; /* WEIR_STEP_AGGREGATE */
 };
 
 struct weir_transform {
@@ -106,6 +110,11 @@ struct weir_transform {
     int64_t batch_id;
     bool begun;
     struct weir_transform_metrics m;
+    struct weir_stateful_batch sb; /* the batch in flight, for stateful steps */
+    int64_t wm_delay_ms;           /* the watermark step's delay (sb.has_watermark) */
+    int64_t max_event_us;          /* max event time seen in the batch; INT64_MIN: none */
+    struct weir_state *st;         /* borrowed; NULL: validation only */
+    bool stateful;
 };
 
 /* ------------------------------------------------------------------ helpers */
@@ -685,6 +694,8 @@ static void step_free(struct step *s)
         weir_expr_destroy(s->select[j]);
     weir_free(s->select);
     decode_step_destroy(s->decode);
+    weir_dedup_destroy(s->dedup);
+    weir_aggregate_destroy(s->agg);
 }
 
 static int where_create(struct step *s, const char *text, size_t i, struct weir_error *err)
@@ -762,8 +773,54 @@ out:
     return rc;
 }
 
+bool weir_transform_is_stateful(const struct weir_config_pipeline *p)
+{
+    for (size_t i = 0; i < p->nsteps; i++)
+        if (p->steps[i].kind == WEIR_STEP_DEDUP || p->steps[i].kind == WEIR_STEP_AGGREGATE)
+            return true;
+    return false;
+}
+
+/* State operator name of step i: its kind, numbered from the second of a kind on
+ * ("dedup", "dedup#2"), so stateless steps added or removed around it keep it. */
+static void op_name(const struct weir_config_pipeline *p, size_t i, char *out, size_t cap)
+{
+    const char *kind = p->steps[i].kind == WEIR_STEP_DEDUP ? "dedup" : "aggregate";
+    int nth = 1;
+    for (size_t j = 0; j < i; j++)
+        nth += p->steps[j].kind == p->steps[i].kind;
+    if (nth == 1)
+        snprintf(out, cap, "%s", kind);
+    else
+        snprintf(out, cap, "%s#%d", kind, nth);
+}
+
+static int watermark_create(struct weir_transform *t, struct step *s, const struct weir_config_watermark *c,
+                            size_t i, struct weir_error *err)
+{
+    int col = weir_type_field_index(s->in, c->column);
+    if (col < 0)
+        return weir_error_set(err, WEIR_ESCHEMA, "transform[%zu].watermark: no column '%s'", i, c->column);
+    int k = s->in->fields[col].type->kind;
+    if (k != WEIR_TYPE_TIMESTAMP && k != WEIR_TYPE_TIMESTAMP_NTZ)
+        return weir_error_set(err, WEIR_ESCHEMA, "transform[%zu].watermark: column '%s' is not a TIMESTAMP",
+                              i, c->column);
+    if (c->late_rows == WEIR_LATE_DEAD_LETTER)
+        return weir_error_set(err, WEIR_EUNSUPPORTED,
+                              "transform[%zu].watermark: late_rows \"dead_letter\" is not available yet; use "
+                              "\"drop\" (late rows are counted in progress)",
+                              i);
+    s->wm_col = col;
+    t->sb.has_watermark = true;
+    t->wm_delay_ms = c->delay_ms;
+    if ((s->outs = weir_type_clone(s->in)) == NULL)
+        return weir_error_set(err, WEIR_ENOMEM, "transform[%zu].watermark: out of memory", i);
+    return 0;
+}
+
 int weir_transform_create(const struct weir_config_pipeline *p, const struct weir_type *in,
-                          const char *query_id, struct weir_transform **out, struct weir_error *err)
+                          const char *query_id, struct weir_state *st, struct weir_transform **out,
+                          struct weir_error *err)
 {
     struct weir_transform *t = NULL;
     int rc = 0;
@@ -780,6 +837,8 @@ int weir_transform_create(const struct weir_config_pipeline *p, const struct wei
         goto out;
     }
     t->batch_id = -1;
+    t->st = st;
+    t->stateful = weir_transform_is_stateful(p);
     const struct weir_type *cur = t->in;
     for (size_t i = 0; i < p->nsteps; i++) {
         const struct weir_config_step *c = &p->steps[i];
@@ -800,6 +859,31 @@ int weir_transform_create(const struct weir_config_pipeline *p, const struct wei
         case WEIR_STEP_SELECT:
             rc = select_create(s, c, i, err);
             break;
+        case WEIR_STEP_WATERMARK:
+            rc = watermark_create(t, s, &c->watermark, i, err);
+            break;
+        case WEIR_STEP_DEDUP:
+        case WEIR_STEP_AGGREGATE: {
+            char name[32];
+            const char *wm_col = NULL;
+            for (size_t j = 0; j < i; j++)
+                if (p->steps[j].kind == WEIR_STEP_WATERMARK)
+                    wm_col = p->steps[j].watermark.column;
+            op_name(p, i, name, sizeof name);
+            if (c->kind == WEIR_STEP_DEDUP) {
+                rc = weir_dedup_create(&c->dedup, s->in, wm_col, t->wm_delay_ms, st, name, &s->dedup, err);
+                if (rc == 0 && (s->outs = weir_type_clone(s->in)) == NULL)
+                    rc = weir_error_set(err, WEIR_ENOMEM, "out of memory");
+            } else {
+                rc = weir_aggregate_create(&c->aggregate, s->in, st, name, &s->agg, err);
+                if (rc == 0 && (s->outs = weir_type_clone(weir_aggregate_schema(s->agg))) == NULL)
+                    rc = weir_error_set(err, WEIR_ENOMEM, "out of memory");
+            }
+            if (rc)
+                weir_error_prefix(err, "transform[%zu].%s", i,
+                                  c->kind == WEIR_STEP_DEDUP ? "dedup" : "aggregate");
+            break;
+        }
         default:
             rc = weir_error_set(err, WEIR_EUNSUPPORTED, "transform[%zu]: unknown step kind %d", i, c->kind);
             break;
@@ -835,32 +919,90 @@ const struct weir_type *weir_transform_schema(const struct weir_transform *t)
 
 /* ------------------------------------------------------------------ per batch */
 
-int weir_transform_begin(struct weir_transform *t, int64_t batch_id, struct weir_error *err)
+int weir_transform_begin(struct weir_transform *t, int64_t batch_id, int64_t watermark_ms, int64_t now_ms,
+                         struct weir_error *err)
 {
     if (t->begun)
         weir_transform_abort(t);
+    if (t->stateful && t->st == NULL)
+        return weir_error_set(err, WEIR_ESTATE,
+                              "transform: stateful steps without a state store (validation only)");
     memset(&t->m, 0, sizeof t->m);
     t->batch_id = batch_id;
     t->begun = true;
+    t->sb.batch_id = batch_id;
+    t->sb.watermark_ms = watermark_ms;
+    t->sb.now_ms = now_ms;
+    t->max_event_us = INT64_MIN;
     return 0;
 }
 
-int weir_transform_push(struct weir_transform *t, const struct weir_batch *in, int64_t now_us,
-                        weir_transform_emit_cb cb, void *ctx, struct weir_error *err)
+/* Drop the rows of `in` at or before the batch's watermark (late), and
+ * note the largest event time. *out: a new batch, or NULL when none is late. */
+static int watermark_push(struct weir_transform *t, struct step *s, const struct weir_batch *in,
+                          struct weir_batch **out, struct weir_error *err)
+{
+    const struct weir_column *c = &in->columns[s->wm_col];
+    int64_t limit = t->sb.watermark_ms * 1000, mx = t->max_event_us;
+    size_t late = 0;
+    uint32_t *keep = NULL;
+    *out = NULL;
+    for (size_t r = 0; r < in->nrows; r++) {
+        bool valid = weir_column_is_valid(c, r);
+        int64_t v = valid ? weir_column_i64(c, r) : 0;
+        if (valid && v > mx)
+            mx = v;
+        bool is_late = valid && v <= limit;
+        if (is_late && keep == NULL) {
+            if ((keep = weir_malloc(in->nrows * sizeof *keep)) == NULL)
+                return weir_error_set(err, WEIR_ENOMEM, "watermark: out of memory");
+            for (size_t q = 0; q < r; q++)
+                keep[q] = (uint32_t)q;
+        }
+        if (is_late)
+            late++;
+        else if (keep != NULL)
+            keep[r - late] = (uint32_t)r;
+    }
+    t->max_event_us = mx;
+    t->m.late += (int64_t)late;
+    int rc = 0;
+    if (keep != NULL && (rc = weir_batch_take(in, keep, in->nrows - late, out)) != 0)
+        rc = weir_error_set(err, rc, "watermark: out of memory");
+    weir_free(keep);
+    return rc;
+}
+
+/* Steps [from, nsteps) over `in`, the rest to cb. */
+static int run_from(struct weir_transform *t, size_t from, const struct weir_batch *in, int64_t now_us,
+                    weir_transform_emit_cb cb, void *ctx, struct weir_error *err)
 {
     const struct weir_batch *cur = in;
-    struct weir_batch *owned = NULL; /* cur, when a where/select step made it */
+    struct weir_batch *owned = NULL; /* cur, when a step made it */
     int rc = 0;
-    if (!t->begun)
-        return weir_error_set(err, WEIR_ESTATE, "transform: push without begin");
-    if (!weir_type_equal(in->schema, t->in))
-        return weir_error_set(err, WEIR_ESCHEMA,
-                              "transform: the batch's schema differs from the source schema");
-    t->m.rows_in += (int64_t)in->nrows;
-    for (size_t i = 0; i < t->nsteps && cur->nrows > 0; i++) {
+    for (size_t i = from; i < t->nsteps && cur->nrows > 0; i++) {
         struct step *s = &t->steps[i];
         struct weir_batch *next = NULL;
         switch (s->kind) {
+        case WEIR_STEP_WATERMARK:
+        case WEIR_STEP_DEDUP:
+            if (s->kind == WEIR_STEP_WATERMARK)
+                rc = watermark_push(t, s, cur, &next, err);
+            else
+                rc = weir_dedup_push(s->dedup, &t->sb, cur, now_us, &next, err);
+            if (rc != 0) {
+                weir_error_prefix(err, "transform[%zu]", i);
+                goto out;
+            }
+            if (next == NULL)
+                continue; /* every row passed */
+            if (s->kind == WEIR_STEP_DEDUP)
+                t->m.duplicates += (int64_t)(cur->nrows - next->nrows);
+            break;
+        case WEIR_STEP_AGGREGATE:
+            if ((rc = weir_aggregate_push(s->agg, &t->sb, cur, now_us, err)) != 0)
+                weir_error_prefix(err, "transform[%zu]", i);
+            goto out; /* rows come out in finish */
         case WEIR_STEP_DECODE:
             if ((rc = decode_push(t, s, i, cur, now_us, err)) != 0)
                 goto out;
@@ -893,6 +1035,89 @@ int weir_transform_push(struct weir_transform *t, const struct weir_batch *in, i
 out:
     weir_batch_destroy(owned);
     return rc;
+}
+
+int weir_transform_push(struct weir_transform *t, const struct weir_batch *in, int64_t now_us,
+                        weir_transform_emit_cb cb, void *ctx, struct weir_error *err)
+{
+    if (!t->begun)
+        return weir_error_set(err, WEIR_ESTATE, "transform: push without begin");
+    if (!weir_type_equal(in->schema, t->in))
+        return weir_error_set(err, WEIR_ESCHEMA,
+                              "transform: the batch's schema differs from the source schema");
+    t->m.rows_in += (int64_t)in->nrows;
+    return run_from(t, 0, in, now_us, cb, ctx, err);
+}
+
+struct after_agg {
+    struct weir_transform *t;
+    size_t from;
+    int64_t now_us;
+    weir_transform_emit_cb cb;
+    void *ctx;
+};
+
+static int on_agg_rows(void *ctx, const struct weir_batch *b, struct weir_error *err)
+{
+    struct after_agg *x = ctx;
+    return run_from(x->t, x->from, b, x->now_us, x->cb, x->ctx, err);
+}
+
+int weir_transform_finish(struct weir_transform *t, int64_t now_us, weir_transform_emit_cb cb, void *ctx,
+                          struct weir_error *err)
+{
+    if (!t->begun)
+        return weir_error_set(err, WEIR_ESTATE, "transform: finish without begin");
+    for (size_t i = 0; i < t->nsteps; i++) {
+        struct step *s = &t->steps[i];
+        int rc = 0;
+        if (s->dedup)
+            rc = weir_dedup_finish(s->dedup, &t->sb, err);
+        else if (s->agg) {
+            struct after_agg x = {t, i + 1, now_us, cb, ctx};
+            rc = weir_aggregate_finish(s->agg, &t->sb, on_agg_rows, &x, err);
+        }
+        if (rc != 0)
+            return weir_error_prefix(err, "transform[%zu]", i);
+    }
+    return 0;
+}
+
+bool weir_transform_next_watermark(const struct weir_transform *t, int64_t *ms)
+{
+    if (!t->sb.has_watermark)
+        return false;
+    int64_t next = t->sb.watermark_ms;
+    if (t->max_event_us != INT64_MIN) {
+        int64_t cand = (t->max_event_us >= 0 ? t->max_event_us / 1000 : -((-t->max_event_us + 999) / 1000)) -
+                       t->wm_delay_ms;
+        if (cand > next)
+            next = cand;
+    }
+    *ms = next;
+    return true;
+}
+
+size_t weir_transform_state_metrics(const struct weir_transform *t, struct weir_stateful_metrics *out,
+                                    size_t cap)
+{
+    size_t n = 0;
+    for (size_t i = 0; i < t->nsteps && n < cap; i++) {
+        if (t->steps[i].dedup)
+            weir_dedup_metrics(t->steps[i].dedup, &out[n++]);
+        else if (t->steps[i].agg)
+            weir_aggregate_metrics(t->steps[i].agg, &out[n++]);
+    }
+    return n;
+}
+
+size_t weir_transform_keys(const struct weir_transform *t, const char *const **names)
+{
+    for (size_t i = 0; i < t->nsteps; i++)
+        if (t->steps[i].agg)
+            return weir_aggregate_keys(t->steps[i].agg, names);
+    *names = NULL;
+    return 0;
 }
 
 int weir_transform_commit(struct weir_transform *t, struct weir_error *err)

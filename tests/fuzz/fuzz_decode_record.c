@@ -132,7 +132,8 @@ static void run(const uint8_t *data, size_t size, int on_error)
     struct weir_transform *t = NULL;
     struct weir_error err = {0};
     struct outcome o = {0};
-    if (weir_transform_create(&p, in->schema, "q", &t, &err) != 0 || weir_transform_begin(t, 0, &err) != 0)
+    if (weir_transform_create(&p, in->schema, "q", NULL, &t, &err) != 0 ||
+        weir_transform_begin(t, 0, 0, 0, &err) != 0)
         abort();
     int rc = weir_transform_push(t, in, 0, keep_cb, &o, &err);
     if (on_error == WEIR_ON_ERROR_RESCUE) {

@@ -278,11 +278,11 @@ static void test_broken_configs(void **state)
           "offsets per partition or a timestamp",
           "pipelines[0].source.kafka.max_offsets_per_trigger: must be at least 1",
           "pipelines[0].source.kafka: exactly one of topics, topic_pattern is required"));
-    /* 7. sink mode merge not yet, bad codec, size */
+    /* 7. sink mode merge without keys, bad codec, size */
     expect_errors(
         P0 KSRC ", \"sink\": {\"delta\": {\"path\": \"/t\", \"mode\": \"merge\", \"codec\": \"lz5\", "
                 "\"target_file_size\": \"huge\"}}}]}",
-        E("pipelines[0].sink.delta.mode: not supported yet (only \"append\")",
+        E("pipelines[0].sink.delta.mode: \"merge\" needs keys (or an aggregate step with output update)",
           "pipelines[0].sink.delta.codec: \"lz5\" is not one of: snappy|zstd|gzip|none",
           "pipelines[0].sink.delta.target_file_size: expected a size like \"128MB\", \"64KiB\", \"1GB\" or "
           "a number of bytes"));
@@ -305,6 +305,32 @@ static void test_broken_configs(void **state)
           "pipelines[0].source.datagen.schema: required key missing",
           "pipelines[0].transform[0].decode: on_error \"dead_letter\" needs dead_letter_path",
           "pipelines[0].transform[1].select: expected a list of strings"));
+    /* 11. stateful steps that do not fit together */
+    expect_errors(
+        P0 KSRC
+        ", \"transform\": [{\"dedup\": {\"keys\": [\"id\"]}}, {\"dedup\": {\"keys\": [\"id\"], "
+        "\"within_watermark\": true}}, {\"aggregate\": {\"measures\": [\"count(*) AS n\"], \"window\": "
+        "{\"column\": \"ts\", \"size\": \"1m\", \"slide\": \"7s\"}}}, {\"watermark\": {\"column\": "
+        "\"ts\", \"delay\": \"1m\", \"late_rows\": \"dead_letter\"}}], " DSINK "}]}",
+        E("pipelines[0].transform[0]: dedup state would grow without bound: add a watermark step before it, "
+          "set ttl, or set unbounded: true",
+          "pipelines[0].transform[1]: within_watermark needs a watermark step before it",
+          "pipelines[0].transform[2].aggregate.window: slide must divide size (size 60000 ms, slide 7000 ms)",
+          "pipelines[0].transform[2]: output \"append\" emits a window once the watermark passes its end: it "
+          "needs a window and a watermark step before the aggregate (or use output update or complete)",
+          "pipelines[0].transform[3].watermark: late_rows \"dead_letter\" needs dead_letter_path",
+          "pipelines[0].transform[3]: the watermark must come before the aggregate"));
+    expect_errors(P0 KSRC
+                  ", \"transform\": [{\"aggregate\": {\"measures\": [\"count(*) AS n\"], "
+                  "\"output\": \"update\", \"window\": {\"column\": \"ts\", \"gap\": \"1m\", "
+                  "\"size\": \"1m\"}}}], \"sink\": {\"delta\": {\"path\": \"/t\", \"keys\": [\"a\"]}}}]}",
+                  E("pipelines[0].transform[0].aggregate.window: needs exactly one of size (tumbling or "
+                    "sliding) and gap (session)",
+                    "pipelines[0].transform[0]: output \"update\" is not available for session windows (a "
+                    "session's start moves when sessions merge); use append or complete",
+                    "pipelines[0].transform[0]: output \"update\" needs sink.delta.mode \"merge\" (it is "
+                    "\"append\")",
+                    "pipelines[0].sink.delta.keys: keys apply to mode \"merge\" only"));
 }
 
 static void test_many_errors_all_reported(void **state)

@@ -151,7 +151,7 @@ static struct weir_transform *make(const struct weir_config_pipeline *p, const c
     struct weir_type *in = ddl_schema(in_ddl);
     struct weir_transform *t = NULL;
     struct weir_error err = {0};
-    if (weir_transform_create(p, in, "query-1", &t, &err) != 0)
+    if (weir_transform_create(p, in, "query-1", NULL, &t, &err) != 0)
         fail_msg("create: %s", err.message);
     weir_type_destroy(in);
     return t;
@@ -164,7 +164,7 @@ static const char *make_fails(const struct weir_config_pipeline *p, const char *
     struct weir_type *in = ddl_schema(in_ddl);
     struct weir_transform *t = NULL;
     memset(&err, 0, sizeof err);
-    int rc = weir_transform_create(p, in, "query-1", &t, &err);
+    int rc = weir_transform_create(p, in, "query-1", NULL, &t, &err);
     weir_type_destroy(in);
     if (rc == 0)
         fail_msg("create succeeded, expected an error");
@@ -186,7 +186,7 @@ static void begin_push(struct weir_transform *t, int64_t batch_id, const struct 
                        struct collect *c)
 {
     struct weir_error err = {0};
-    if (weir_transform_begin(t, batch_id, &err) != 0)
+    if (weir_transform_begin(t, batch_id, 0, 0, &err) != 0)
         fail_msg("begin %lld: %s", (long long)batch_id, err.message);
     push_ok(t, in, c);
 }
@@ -449,7 +449,7 @@ static void test_decode_string_value_not_null(void **state)
     assert_int_equal(weir_column_append_bytes(&in->columns[0], "{}", 2), 0);
     assert_int_equal(weir_column_append_i32(&in->columns[1], 0), 0);
     assert_int_equal(weir_batch_finish_rows(in), 0);
-    assert_int_equal(weir_transform_begin(t, 0, &err), 0);
+    assert_int_equal(weir_transform_begin(t, 0, 0, 0, &err), 0);
     assert_int_equal(weir_transform_push(t, in, NOW_US, collect_cb, &c, &err), WEIR_EPARSE);
     assert_contains(err.message, "transform[0].decode: row 0 of the batch: ");
     assert_contains(err.message, "field 'id'");
@@ -531,7 +531,7 @@ static void test_decode_fail_names_offset(void **state)
     add_record(in, "orders", 2, 41, "{\"id\": 1.5}", 11);
     struct collect c = {0};
     struct weir_error err = {0};
-    assert_int_equal(weir_transform_begin(t, 0, &err), 0);
+    assert_int_equal(weir_transform_begin(t, 0, 0, 0, &err), 0);
     assert_int_equal(weir_transform_push(t, in, NOW_US, collect_cb, &c, &err), WEIR_EPARSE);
     assert_false(err.retriable);
     assert_contains(err.message, "transform[0].decode: topic 'orders' partition 2 offset 41: byte ");
@@ -543,7 +543,7 @@ static void test_decode_fail_names_offset(void **state)
     weir_batch_clear(in);
     add_record(in, "orders", 1, 7, NULL, 0);
     memset(&err, 0, sizeof err);
-    assert_int_equal(weir_transform_begin(t, 1, &err), 0);
+    assert_int_equal(weir_transform_begin(t, 1, 0, 0, &err), 0);
     assert_int_equal(weir_transform_push(t, in, NOW_US, collect_cb, &c, &err), WEIR_EPARSE);
     assert_string_equal(err.message, "transform[0].decode: topic 'orders' partition 1 offset 7: null value");
     weir_transform_abort(t);
@@ -663,7 +663,7 @@ static void test_typed_source_and_identity(void **state)
 
     /* a batch of another schema is refused */
     struct weir_batch *other = empty_batch("id INT");
-    assert_int_equal(weir_transform_begin(t, 1, &err), 0);
+    assert_int_equal(weir_transform_begin(t, 1, 0, 0, &err), 0);
     assert_int_equal(weir_transform_push(t, other, NOW_US, collect_cb, &c, &err), WEIR_ESCHEMA);
     weir_transform_abort(t);
     weir_batch_destroy(other);
@@ -988,9 +988,9 @@ static void test_allocation_failures(void **state)
         struct weir_error err = {0};
         struct collect c = {0};
         weir_alloc_fail_after(n);
-        int rc = weir_transform_create(&p, in_t, "query-1", &t, &err);
+        int rc = weir_transform_create(&p, in_t, "query-1", NULL, &t, &err);
         if (rc == 0)
-            rc = weir_transform_begin(t, 0, &err);
+            rc = weir_transform_begin(t, 0, 0, 0, &err);
         if (rc == 0)
             rc = weir_transform_push(t, in, NOW_US, collect_cb, &c, &err);
         weir_alloc_fail_after(-1);

@@ -1,0 +1,1970 @@
+/* stream/stateful.c - dedup and aggregate steps over the RocksDB state
+ * store (see stateful.h; semantics and layouts in docs/stateful.md).
+ *
+ * Owns, per step: the bound key / group / argument expressions, one state
+ * operator (a column family) and per-batch scratch: a hash map of keys seen
+ * in the chunk (dedup) or of the groups the batch touched with their
+ * accumulators (aggregate), freed or reset by finish.
+ *
+ * Key encoding (keys of both steps, group part of aggregate keys): per
+ * column a tag byte (0 null, 1 value) then the value: fixed-width kinds as
+ * their in-memory bytes, strings and binary as a 4-byte length and the
+ * bytes. Times in keys that must sort (expiry, window end and start) are
+ * big-endian with the sign bit flipped, so byte order is numeric order.
+ *
+ * State layout of an operator's column family:
+ *   dedup      'k' key -> expiry ms (8 bytes, little endian)
+ *              'x' be(expiry) key -> ""   (expiry index; none if unbounded)
+ *   aggregate  'w' be(end) be(start) group -> accumulators  (windowed)
+ *              'g' group -> accumulators                      (no window)
+ *              's' group -> sessions: n, then n x (start, end, accumulators)
+ *              'x' be(end) group be(start) -> ""             (session end index)
+ *   both       '#' -> number of rows (8 bytes), kept exact for progress
+ * Accumulators: a sequence of entries (tag u32, class u8, has u8, payload);
+ * the tag hashes "name|function|argument", so a measure added or dropped
+ * later leaves the other entries readable (compatible change). */
+#include "stream/stateful.h"
+
+#include <cJSON.h>
+#include <math.h>
+#include <stdio.h>
+#include <string.h>
+#include <strings.h>
+
+#include "core/alloc.h"
+#include "core/buf.h"
+#include "core/expr.h"
+#include "core/hll.h"
+#include "core/util.h"
+
+#define CHUNK_OUT_ROWS 4096
+#define HLL_P          11
+
+/* ------------------------------------------------------------------ bytes */
+
+static void be64(uint8_t *p, int64_t v)
+{
+    uint64_t u = (uint64_t)v ^ (UINT64_C(1) << 63);
+    for (int i = 7; i >= 0; i--, u >>= 8)
+        p[i] = (uint8_t)u;
+}
+
+static int64_t from_be64(const uint8_t *p)
+{
+    uint64_t u = 0;
+    for (int i = 0; i < 8; i++)
+        u = u << 8 | p[i];
+    return (int64_t)(u ^ (UINT64_C(1) << 63));
+}
+
+static int64_t floor_div(int64_t a, int64_t b)
+{
+    int64_t q = a / b;
+    return (a % b != 0 && (a < 0) != (b < 0)) ? q - 1 : q;
+}
+
+/* Append the key encoding of column c at row r. */
+static int key_append(struct weir_buf *b, const struct weir_column *c, size_t r)
+{
+    if (!weir_column_is_valid(c, r))
+        return weir_buf_append_byte(b, 0);
+    int rc = weir_buf_append_byte(b, 1);
+    size_t w = weir_type_value_width(c->type);
+    if (rc != 0)
+        return rc;
+    if (w > 0)
+        return weir_buf_append(b, (const uint8_t *)c->data + r * w, w);
+    size_t n;
+    const uint8_t *p = weir_column_bytes(c, r, &n);
+    uint32_t n32 = (uint32_t)n;
+    if ((rc = weir_buf_append(b, &n32, 4)) != 0)
+        return rc;
+    return weir_buf_append(b, p, n);
+}
+
+/* Decode one value at *p (< end) onto column c. */
+static int key_read(const uint8_t **p, const uint8_t *end, struct weir_column *c)
+{
+    if (*p >= end)
+        return WEIR_ECORRUPT;
+    if (*(*p)++ == 0)
+        return weir_column_append_null(c);
+    size_t w = weir_type_value_width(c->type);
+    if (w > 0) {
+        if ((size_t)(end - *p) < w)
+            return WEIR_ECORRUPT;
+        const uint8_t *v = *p;
+        *p += w;
+        switch (c->type->kind) {
+        case WEIR_TYPE_BOOLEAN:
+            return weir_column_append_bool(c, *v != 0);
+        case WEIR_TYPE_BYTE:
+            return weir_column_append_i8(c, (int8_t)*v);
+        case WEIR_TYPE_SHORT: {
+            int16_t x;
+            memcpy(&x, v, 2);
+            return weir_column_append_i16(c, x);
+        }
+        case WEIR_TYPE_FLOAT: {
+            float x;
+            memcpy(&x, v, 4);
+            return weir_column_append_f32(c, x);
+        }
+        case WEIR_TYPE_DOUBLE: {
+            double x;
+            memcpy(&x, v, 8);
+            return weir_column_append_f64(c, x);
+        }
+        case WEIR_TYPE_DECIMAL: {
+            weir_i128 x;
+            memcpy(&x, v, sizeof x);
+            return weir_column_append_i128(c, x);
+        }
+        default:
+            if (w == 4) {
+                int32_t x;
+                memcpy(&x, v, 4);
+                return weir_column_append_i32(c, x);
+            }
+            int64_t x;
+            memcpy(&x, v, 8);
+            return weir_column_append_i64(c, x);
+        }
+    }
+    uint32_t n;
+    if (end - *p < 4)
+        return WEIR_ECORRUPT;
+    memcpy(&n, *p, 4);
+    *p += 4;
+    if ((size_t)(end - *p) < n)
+        return WEIR_ECORRUPT;
+    const uint8_t *v = *p;
+    *p += n;
+    return weir_column_append_bytes(c, v, n);
+}
+
+/* Event time of row r of a TIMESTAMP column in microseconds; false when null. */
+static bool event_us(const struct weir_column *c, size_t r, int64_t *us)
+{
+    if (!weir_column_is_valid(c, r))
+        return false;
+    *us = weir_column_i64(c, r);
+    return true;
+}
+
+/* ------------------------------------------------------------------ key map */
+
+/* Open-addressing map from byte keys (kept in an arena) to dense ids. */
+struct kmap {
+    struct weir_buf arena;
+    size_t *off, *len; /* per id */
+    uint64_t *hash;
+    size_t n, cap;
+    uint32_t *slots; /* id + 1; 0 empty */
+    size_t nslots;
+};
+
+static void kmap_reset(struct kmap *m)
+{
+    m->arena.len = 0;
+    m->n = 0;
+    if (m->slots)
+        memset(m->slots, 0, m->nslots * sizeof *m->slots);
+}
+
+static void kmap_free(struct kmap *m)
+{
+    weir_buf_free(&m->arena);
+    weir_free(m->off);
+    weir_free(m->len);
+    weir_free(m->hash);
+    weir_free(m->slots);
+    memset(m, 0, sizeof *m);
+}
+
+static const uint8_t *kmap_key(const struct kmap *m, size_t id, size_t *n)
+{
+    *n = m->len[id];
+    return m->arena.data + m->off[id];
+}
+
+static int kmap_grow(struct kmap *m)
+{
+    if (m->n + 1 > m->cap) {
+        size_t nc = m->cap ? m->cap * 2 : 1024;
+        size_t *o = weir_realloc(m->off, nc * sizeof *o);
+        if (o)
+            m->off = o;
+        size_t *l = weir_realloc(m->len, nc * sizeof *l);
+        if (l)
+            m->len = l;
+        uint64_t *h = weir_realloc(m->hash, nc * sizeof *h);
+        if (h)
+            m->hash = h;
+        if (!o || !l || !h)
+            return WEIR_ENOMEM;
+        m->cap = nc;
+    }
+    if ((m->n + 1) * 2 > m->nslots) {
+        size_t ns = m->nslots ? m->nslots * 2 : 2048;
+        uint32_t *s = weir_calloc(ns, sizeof *s);
+        if (!s)
+            return WEIR_ENOMEM;
+        for (size_t i = 0; i < m->n; i++) {
+            size_t j = m->hash[i] & (ns - 1);
+            while (s[j])
+                j = (j + 1) & (ns - 1);
+            s[j] = (uint32_t)(i + 1);
+        }
+        weir_free(m->slots);
+        m->slots = s;
+        m->nslots = ns;
+    }
+    return 0;
+}
+
+/* The id of key k[0..n): existing (*added false) or new. */
+static int kmap_put(struct kmap *m, const uint8_t *k, size_t n, size_t *id, bool *added)
+{
+    int rc = kmap_grow(m);
+    if (rc)
+        return rc;
+    uint64_t h = weir_hash64(k, n, 0x5eed);
+    size_t j = h & (m->nslots - 1);
+    while (m->slots[j]) {
+        size_t i = m->slots[j] - 1;
+        if (m->hash[i] == h && m->len[i] == n && memcmp(m->arena.data + m->off[i], k, n) == 0) {
+            *id = i;
+            *added = false;
+            return 0;
+        }
+        j = (j + 1) & (m->nslots - 1);
+    }
+    size_t at = m->arena.len;
+    if ((rc = weir_buf_append(&m->arena, k, n)) != 0)
+        return rc;
+    m->off[m->n] = at;
+    m->len[m->n] = n;
+    m->hash[m->n] = h;
+    m->slots[j] = (uint32_t)(m->n + 1);
+    *id = m->n++;
+    *added = true;
+    return 0;
+}
+
+/* ------------------------------------------------------------------ shared */
+
+static int bind_list(char **texts, size_t n, const struct weir_type *in, const char *what,
+                     struct weir_expr ***out, struct weir_error *err)
+{
+    struct weir_expr **e = weir_calloc(n ? n : 1, sizeof *e);
+    if (!e)
+        return weir_error_set(err, WEIR_ENOMEM, "out of memory");
+    *out = e;
+    for (size_t i = 0; i < n; i++) {
+        int rc = weir_expr_parse(texts[i], &e[i], err);
+        if (rc == 0)
+            rc = weir_expr_bind(e[i], in, err);
+        if (rc)
+            return weir_error_prefix(err, "%s[%zu]", what, i);
+        const struct weir_type *t = weir_expr_type(e[i]);
+        if (t == NULL || !weir_type_is_primitive(t))
+            return weir_error_set(err, WEIR_ESCHEMA, "%s[%zu]: '%s' must be a single column value", what, i,
+                                  texts[i]);
+    }
+    return 0;
+}
+
+static void free_list(struct weir_expr **e, size_t n)
+{
+    if (!e)
+        return;
+    for (size_t i = 0; i < n; i++)
+        weir_expr_destroy(e[i]);
+    weir_free(e);
+}
+
+/* Index of TIMESTAMP column `name` in `in`, or an error naming `what`. */
+static int time_column(const struct weir_type *in, const char *name, const char *what, int *col,
+                       struct weir_error *err)
+{
+    int i = weir_type_field_index(in, name);
+    if (i < 0)
+        return weir_error_set(err, WEIR_ESCHEMA, "%s: no column '%s' in the rows reaching this step", what,
+                              name);
+    int k = in->fields[i].type->kind;
+    if (k != WEIR_TYPE_TIMESTAMP && k != WEIR_TYPE_TIMESTAMP_NTZ)
+        return weir_error_set(err, WEIR_ESCHEMA, "%s: column '%s' is not a TIMESTAMP", what, name);
+    *col = i;
+    return 0;
+}
+
+static int64_t read_count(struct weir_state_op *op)
+{
+    struct weir_buf v;
+    bool found = false;
+    int64_t n = 0;
+    weir_buf_init(&v);
+    if (weir_state_get(op, "#", 1, &v, &found, NULL) == 0 && found && v.len == 8)
+        memcpy(&n, v.data, 8);
+    weir_buf_free(&v);
+    return n;
+}
+
+static void write_count(struct weir_state_op *op, int64_t n)
+{
+    weir_state_put(op, "#", 1, &n, 8);
+}
+
+/* Compare the "keys"/"group" arrays and window of stored vs current
+ * metadata; message names the first difference. */
+static int compat_field(const cJSON *s, const cJSON *c, const char *field, struct weir_error *err)
+{
+    const cJSON *a = cJSON_GetObjectItemCaseSensitive(s, field),
+                *b = cJSON_GetObjectItemCaseSensitive(c, field);
+    if (cJSON_Compare(a, b, true))
+        return 0;
+    char *sa = a ? cJSON_PrintUnformatted(a) : NULL, *sb = b ? cJSON_PrintUnformatted(b) : NULL;
+    int rc = weir_error_set(err, WEIR_ESTATE, "%s changed from %s to %s", field, sa ? sa : "none",
+                            sb ? sb : "none");
+    cJSON_free(sa);
+    cJSON_free(sb);
+    return rc;
+}
+
+static int parse_meta(const char *stored, const char *current, cJSON **s, cJSON **c, struct weir_error *err)
+{
+    *s = cJSON_Parse(stored);
+    *c = cJSON_Parse(current);
+    if (!*s || !*c)
+        return weir_error_set(err, WEIR_ECORRUPT, "unreadable operator metadata: %s", stored);
+    return compat_field(*s, *c, "kind", err);
+}
+
+/* JSON array of {"expr", "type"} for bound expressions. */
+static int meta_exprs(struct weir_buf *b, const char *field, struct weir_expr **e, size_t n)
+{
+    int rc = weir_buf_printf(b, "\"%s\":[", field);
+    for (size_t i = 0; i < n && rc == 0; i++) {
+        char *t = weir_type_to_display(weir_expr_type(e[i]));
+        cJSON *o = cJSON_CreateObject();
+        cJSON_AddStringToObject(o, "expr", weir_expr_name(e[i]));
+        cJSON_AddStringToObject(o, "type", t ? t : "?");
+        char *s = cJSON_PrintUnformatted(o);
+        rc = s ? weir_buf_printf(b, "%s%s", i ? "," : "", s) : WEIR_ENOMEM;
+        cJSON_free(s);
+        cJSON_Delete(o);
+        weir_free(t);
+    }
+    return rc ? rc : weir_buf_append_byte(b, ']');
+}
+
+/* ================================================================== dedup */
+
+enum { EXP_EVENT, EXP_WITHIN, EXP_TTL, EXP_NONE };
+
+struct weir_dedup {
+    char *name;
+    struct weir_expr **keys;
+    size_t nkeys;
+    int expiry; /* EXP_* */
+    int ts_col; /* input column of event time, -1 */
+    int64_t delay_ms, ttl_ms;
+    struct weir_state *st;
+    struct weir_state_op *op;
+    struct kmap seen; /* keys of one chunk */
+    struct weir_buf kb;
+    int64_t rows_total;
+    struct weir_stateful_metrics m;
+};
+
+static int dedup_compat(const char *stored, const char *current, struct weir_error *err)
+{
+    cJSON *s, *c;
+    int rc = parse_meta(stored, current, &s, &c, err);
+    if (rc == 0)
+        rc = compat_field(s, c, "keys", err);
+    cJSON_Delete(s);
+    cJSON_Delete(c);
+    return rc;
+}
+
+int weir_dedup_create(const struct weir_config_dedup *c, const struct weir_type *in, const char *wm_column,
+                      int64_t wm_delay_ms, struct weir_state *st, const char *name, struct weir_dedup **out,
+                      struct weir_error *err)
+{
+    struct weir_dedup *d = weir_calloc(1, sizeof *d);
+    struct weir_buf meta;
+    int rc;
+    weir_buf_init(&meta);
+    *out = NULL;
+    if (!d || !(d->name = weir_strdup(name))) {
+        weir_free(d);
+        return weir_error_set(err, WEIR_ENOMEM, "out of memory");
+    }
+    weir_buf_init(&d->kb);
+    d->ts_col = -1;
+    d->st = st;
+    d->delay_ms = wm_delay_ms;
+    d->ttl_ms = c->ttl_ms;
+    if ((rc = bind_list(c->keys, c->nkeys, in, "keys", &d->keys, err)) != 0)
+        goto fail;
+    d->nkeys = c->nkeys;
+    if (wm_column != NULL) {
+        if ((rc = time_column(in, wm_column, "watermark", &d->ts_col, err)) != 0)
+            goto fail;
+        d->expiry = c->within_watermark ? EXP_WITHIN : EXP_EVENT;
+    } else {
+        d->expiry = c->ttl_ms > 0 ? EXP_TTL : EXP_NONE;
+    }
+    if ((rc = weir_buf_append_str(&meta, "{\"kind\":\"dedup\",")) ||
+        (rc = meta_exprs(&meta, "keys", d->keys, d->nkeys)) ||
+        (rc = weir_buf_printf(&meta, ",\"expiry\":\"%s\"}",
+                              (const char *[]){"event", "within_watermark", "ttl", "none"}[d->expiry])) ||
+        (rc = weir_buf_append_byte(&meta, 0))) {
+        rc = weir_error_set(err, WEIR_ENOMEM, "out of memory");
+        goto fail;
+    }
+    if (st && (rc = weir_state_operator(st, name, (const char *)meta.data, dedup_compat, &d->op, err)) != 0)
+        goto fail;
+    d->rows_total = st ? read_count(d->op) : 0;
+    d->m.name = d->name;
+    weir_buf_free(&meta);
+    *out = d;
+    return 0;
+fail:
+    weir_buf_free(&meta);
+    weir_dedup_destroy(d);
+    return rc;
+}
+
+void weir_dedup_destroy(struct weir_dedup *d)
+{
+    if (!d)
+        return;
+    free_list(d->keys, d->nkeys);
+    kmap_free(&d->seen);
+    weir_buf_free(&d->kb);
+    weir_free(d->name);
+    weir_free(d);
+}
+
+int weir_dedup_push(struct weir_dedup *d, const struct weir_stateful_batch *sb, const struct weir_batch *in,
+                    int64_t now_us, struct weir_batch **out, struct weir_error *err)
+{
+    struct weir_batch *p = NULL;
+    uint32_t *cand = NULL, *keep = NULL;
+    const char **keys = NULL;
+    size_t *klens = NULL;
+    bool *found = NULL;
+    size_t ncand = 0, nkeep = 0;
+    int64_t t0 = weir_mono_ns();
+    int rc;
+    *out = NULL;
+    if ((rc = weir_expr_project(d->keys, d->nkeys, in, now_us, &p, err)) != 0)
+        return weir_error_prefix(err, "%s: keys", d->name);
+    kmap_reset(&d->seen);
+    size_t n = in->nrows;
+    cand = weir_malloc((n ? n : 1) * sizeof *cand);
+    keep = weir_malloc((n ? n : 1) * sizeof *keep);
+    if (!cand || !keep) {
+        rc = WEIR_ENOMEM;
+        goto out;
+    }
+    /* 1. one row per distinct key of the chunk: the first */
+    for (size_t r = 0; r < n; r++) {
+        d->kb.len = 0;
+        rc = weir_buf_append_byte(&d->kb, 'k');
+        for (size_t c = 0; c < p->ncolumns && rc == 0; c++)
+            rc = key_append(&d->kb, &p->columns[c], r);
+        size_t id;
+        bool added;
+        if (rc == 0)
+            rc = kmap_put(&d->seen, d->kb.data, d->kb.len, &id, &added);
+        if (rc)
+            goto out;
+        if (added)
+            cand[ncand++] = (uint32_t)r;
+    }
+    /* 2. which of them the state has */
+    keys = weir_malloc((ncand ? ncand : 1) * sizeof *keys);
+    klens = weir_malloc((ncand ? ncand : 1) * sizeof *klens);
+    found = weir_calloc(ncand ? ncand : 1, sizeof *found);
+    if (!keys || !klens || !found) {
+        rc = WEIR_ENOMEM;
+        goto out;
+    }
+    for (size_t i = 0; i < ncand; i++) {
+        size_t kn;
+        keys[i] = (const char *)kmap_key(&d->seen, i, &kn);
+        klens[i] = kn;
+    }
+    if (ncand > 0 && (rc = weir_state_multi_get(d->op, ncand, keys, klens, found, NULL, err)) != 0)
+        goto out_err;
+    /* 3. new keys pass and are remembered */
+    const struct weir_column *ts = d->ts_col >= 0 ? &in->columns[d->ts_col] : NULL;
+    for (size_t i = 0; i < ncand && rc == 0; i++) {
+        if (found[i])
+            continue;
+        size_t r = cand[i];
+        keep[nkeep++] = (uint32_t)r;
+        int64_t exp = INT64_MAX, us;
+        switch (d->expiry) {
+        case EXP_EVENT:
+        case EXP_WITHIN:
+            exp = event_us(ts, r, &us) ? floor_div(us, 1000) : sb->watermark_ms;
+            if (d->expiry == EXP_WITHIN)
+                exp += d->delay_ms;
+            break;
+        case EXP_TTL:
+            exp = sb->now_ms + d->ttl_ms;
+            break;
+        default:
+            break;
+        }
+        rc = weir_state_put(d->op, keys[i], klens[i], &exp, 8);
+        if (rc == 0 && d->expiry != EXP_NONE) {
+            d->kb.len = 0;
+            uint8_t e8[8];
+            be64(e8, exp);
+            if ((rc = weir_buf_append_byte(&d->kb, 'x')) == 0 && (rc = weir_buf_append(&d->kb, e8, 8)) == 0 &&
+                (rc = weir_buf_append(&d->kb, keys[i] + 1, klens[i] - 1)) == 0)
+                rc = weir_state_put(d->op, d->kb.data, d->kb.len, "", 0);
+        }
+    }
+    if (rc)
+        goto out;
+    d->rows_total += (int64_t)nkeep;
+    d->m.rows_updated += (int64_t)nkeep;
+    if (nkeep < n && (rc = weir_batch_take(in, keep, nkeep, out)) != 0)
+        goto out;
+    if ((rc = weir_state_apply(d->st, err)) != 0)
+        goto out_err;
+out:
+    if (rc)
+        rc = weir_error_set(err, rc, "%s: %s", d->name, weir_strerror(rc));
+out_err:
+    d->m.all_updates_ms += (weir_mono_ns() - t0) / 1000000;
+    weir_batch_destroy(p);
+    weir_free(cand);
+    weir_free(keep);
+    weir_free(keys);
+    weir_free(klens);
+    weir_free(found);
+    return rc;
+}
+
+/* Delete index entries 'x' be(exp) key with exp <= limit and their keys. */
+static int evict_index(struct weir_state_op *op, const char *name, int64_t limit, bool delete_primary,
+                       char primary_tag, int64_t *removed, struct weir_error *err)
+{
+    uint8_t lo[1] = {'x'}, hi[9] = {'x'};
+    be64(hi + 1, limit == INT64_MAX ? limit : limit + 1);
+    struct weir_state_iter *it = NULL;
+    struct weir_buf k;
+    int64_t n = 0;
+    weir_buf_init(&k);
+    int rc = weir_state_iter_create(op, lo, 1, hi, 9, &it, err);
+    for (; rc == 0 && weir_state_iter_valid(it); weir_state_iter_next(it)) {
+        size_t kn;
+        const char *key = weir_state_iter_key(it, &kn);
+        n++;
+        if (!delete_primary || kn < 9)
+            continue;
+        k.len = 0;
+        if ((rc = weir_buf_append_byte(&k, (uint8_t)primary_tag)) == 0 &&
+            (rc = weir_buf_append(&k, key + 9, kn - 9)) == 0)
+            rc = weir_state_delete(op, k.data, k.len);
+        if (rc)
+            rc = weir_error_set(err, rc, "%s: evicting: %s", name, weir_strerror(rc));
+    }
+    if (rc == 0)
+        rc = weir_state_iter_status(it, err);
+    weir_state_iter_destroy(it);
+    weir_buf_free(&k);
+    if (rc == 0 && n > 0)
+        rc = weir_state_delete_range(op, lo, 1, hi, 9);
+    *removed = n;
+    return rc;
+}
+
+int weir_dedup_finish(struct weir_dedup *d, const struct weir_stateful_batch *sb, struct weir_error *err)
+{
+    int64_t t0 = weir_mono_ns(), removed = 0;
+    int rc = 0;
+    int64_t limit = d->expiry == EXP_TTL ? sb->now_ms : sb->watermark_ms;
+    if (d->expiry != EXP_NONE && (d->expiry == EXP_TTL || sb->has_watermark))
+        rc = evict_index(d->op, d->name, limit, true, 'k', &removed, err);
+    d->rows_total -= removed;
+    d->m.rows_removed += removed;
+    write_count(d->op, d->rows_total);
+    if (rc == 0)
+        rc = weir_state_apply(d->st, err);
+    d->m.all_updates_ms += (weir_mono_ns() - t0) / 1000000;
+    return rc;
+}
+
+void weir_dedup_metrics(struct weir_dedup *d, struct weir_stateful_metrics *m)
+{
+    struct weir_state_op_stats s;
+    weir_state_op_stats(d->op, &s);
+    d->m.rows_total = d->rows_total;
+    d->m.memory_used_bytes = (int64_t)s.memory_bytes;
+    *m = d->m;
+    memset(&d->m, 0, sizeof d->m);
+    d->m.name = d->name;
+}
+
+/* ================================================================== aggregate */
+
+enum mfn { M_COUNT_STAR, M_COUNT, M_COUNT_IF, M_SUM, M_MIN, M_MAX, M_AVG, M_FIRST, M_LAST, M_ACD };
+static const char *const mfn_names[] = {"count", "count", "count_if", "sum",  "min",
+                                        "max",   "avg",   "first",    "last", "approx_count_distinct"};
+enum mclass { C_INT, C_FLT, C_DEC, C_STR };
+enum { WIN_NONE, WIN_TIME, WIN_SESSION };
+
+struct measure {
+    int fn;        /* enum mfn */
+    int cls;       /* enum mclass of the argument's values */
+    int arg;       /* column of the projection, -1 for count(*) */
+    int arg_scale; /* decimal arguments */
+    char *name;    /* output column */
+    char *text;    /* "sum(amount)" */
+    uint32_t tag;
+};
+
+struct acc {
+    uint8_t has, isnull;
+    int64_t i, n;
+    double d;
+    weir_i128 x;
+    uint8_t *s; /* string value, or HLL registers */
+    uint32_t sn;
+};
+
+struct weir_aggregate {
+    char *name;
+    struct weir_state *st;
+    struct weir_state_op *op;
+    int output;
+    int win; /* WIN_* */
+    int ts_col;
+    int64_t size_us, slide_us, gap_us;
+    struct weir_expr **exprs; /* group expressions, then measure arguments */
+    size_t ngroup, nexprs;
+    struct measure *m;
+    size_t nm;
+    struct weir_type *out; /* output schema */
+    const char **keys;     /* output key column names (borrowed from out) */
+    size_t nkeys;
+    /* per batch */
+    struct kmap groups; /* state key -> id */
+    struct acc *accs;   /* id * nm */
+    size_t acc_cap;
+    bool *fresh; /* id: not in the state before this batch */
+    struct weir_buf kb, vb;
+    int64_t rows_total;
+    struct weir_stateful_metrics mt;
+    /* sessions: id -> list (windowed by session) */
+    struct sess_list *sl;
+};
+
+struct sess {
+    int64_t start, end;
+    struct acc *a; /* nm accumulators */
+};
+struct sess_list {
+    struct sess *v;
+    size_t n, cap;
+    struct weir_buf old_index; /* index keys of the sessions as loaded */
+};
+
+static int class_of(const struct weir_type *t)
+{
+    switch (t->kind) {
+    case WEIR_TYPE_FLOAT:
+    case WEIR_TYPE_DOUBLE:
+        return C_FLT;
+    case WEIR_TYPE_DECIMAL:
+        return C_DEC;
+    case WEIR_TYPE_STRING:
+    case WEIR_TYPE_BINARY:
+        return C_STR;
+    default:
+        return C_INT;
+    }
+}
+
+static void acc_clear(struct acc *a)
+{
+    weir_free(a->s);
+    memset(a, 0, sizeof *a);
+}
+
+static int acc_set_str(struct acc *a, const uint8_t *p, size_t n)
+{
+    uint8_t *s = weir_malloc(n ? n : 1);
+    if (!s)
+        return WEIR_ENOMEM;
+    memcpy(s, p, n);
+    weir_free(a->s);
+    a->s = s;
+    a->sn = (uint32_t)n;
+    return 0;
+}
+
+/* Value of row r of c (valid) into a's slot for class cls. */
+static int acc_take(struct acc *a, int cls, const struct weir_column *c, size_t r)
+{
+    switch (cls) {
+    case C_FLT:
+        a->d = c->type->kind == WEIR_TYPE_FLOAT ? ((const float *)c->data)[r] : weir_column_f64(c, r);
+        return 0;
+    case C_DEC:
+        a->x = ((const weir_i128 *)c->data)[r];
+        return 0;
+    case C_STR: {
+        size_t n;
+        const uint8_t *p = weir_column_bytes(c, r, &n);
+        return acc_set_str(a, p, n);
+    }
+    default:
+        switch (weir_type_value_width(c->type)) {
+        case 1:
+            a->i = c->type->kind == WEIR_TYPE_BOOLEAN ? ((const uint8_t *)c->data)[r] != 0
+                                                      : ((const int8_t *)c->data)[r];
+            break;
+        case 2:
+            a->i = ((const int16_t *)c->data)[r];
+            break;
+        case 4:
+            a->i = weir_column_i32(c, r);
+            break;
+        default:
+            a->i = weir_column_i64(c, r);
+        }
+        return 0;
+    }
+}
+
+/* <0, 0, >0: row r of c against a's value (class cls). */
+static int acc_cmp(const struct acc *a, int cls, const struct weir_column *c, size_t r)
+{
+    struct acc t = {0};
+    int v = 0;
+    if (cls == C_STR) {
+        size_t n;
+        const uint8_t *p = weir_column_bytes(c, r, &n);
+        size_t m = n < a->sn ? n : a->sn;
+        v = memcmp(p, a->s, m);
+        return v ? v : (n > a->sn) - (n < a->sn);
+    }
+    acc_take(&t, cls, c, r);
+    if (cls == C_FLT)
+        return (t.d > a->d) - (t.d < a->d);
+    if (cls == C_DEC)
+        return (t.x > a->x) - (t.x < a->x);
+    return (t.i > a->i) - (t.i < a->i);
+}
+
+static int acc_update(const struct measure *m, struct acc *a, const struct weir_column *c, size_t r)
+{
+    bool valid = c == NULL || weir_column_is_valid(c, r);
+    switch (m->fn) {
+    case M_COUNT_STAR:
+        a->i++;
+        break;
+    case M_COUNT:
+        a->i += valid;
+        break;
+    case M_COUNT_IF:
+        a->i += valid && ((const uint8_t *)c->data)[r] != 0;
+        break;
+    case M_SUM:
+        if (!valid)
+            break;
+        if (m->cls == C_INT) {
+            struct acc t = {0};
+            acc_take(&t, C_INT, c, r);
+            a->i = (int64_t)((uint64_t)a->i + (uint64_t)t.i); /* wraps, as Spark non-ANSI */
+        } else if (m->cls == C_FLT) {
+            a->d += c->type->kind == WEIR_TYPE_FLOAT ? ((const float *)c->data)[r] : weir_column_f64(c, r);
+        } else {
+            a->x += ((const weir_i128 *)c->data)[r];
+        }
+        a->has = 1;
+        break;
+    case M_AVG:
+        if (!valid)
+            break;
+        if (m->cls == C_DEC) {
+            /* decimal: average of the unscaled values, scaled on output */
+            a->d += (double)((const weir_i128 *)c->data)[r];
+        } else {
+            struct acc t = {0};
+            acc_take(&t, m->cls, c, r);
+            a->d += m->cls == C_FLT ? t.d : (double)t.i;
+        }
+        a->n++;
+        a->has = 1;
+        break;
+    case M_MIN:
+    case M_MAX:
+        if (!valid)
+            break;
+        if (!a->has || (m->fn == M_MIN ? acc_cmp(a, m->cls, c, r) < 0 : acc_cmp(a, m->cls, c, r) > 0)) {
+            a->has = 1;
+            return acc_take(a, m->cls, c, r);
+        }
+        break;
+    case M_FIRST:
+    case M_LAST:
+        if (m->fn == M_FIRST && a->has)
+            break;
+        a->has = 1;
+        a->isnull = !valid;
+        return valid ? acc_take(a, m->cls, c, r) : 0;
+    case M_ACD: {
+        if (!valid)
+            break;
+        if (!a->s) {
+            if (!(a->s = weir_calloc(weir_hll_size(HLL_P), 1)))
+                return WEIR_ENOMEM;
+            a->sn = (uint32_t)weir_hll_size(HLL_P);
+        }
+        struct weir_buf b;
+        weir_buf_init(&b);
+        int rc = key_append(&b, c, r);
+        if (rc == 0)
+            weir_hll_add(a->s, HLL_P, weir_hash64(b.data, b.len, 0x11));
+        weir_buf_free(&b);
+        a->has = 1;
+        return rc;
+    }
+    }
+    return 0;
+}
+
+/* dst := dst combined with src, src being later in event time (sessions). */
+static int acc_merge(const struct measure *m, struct acc *dst, const struct acc *src)
+{
+    switch (m->fn) {
+    case M_COUNT_STAR:
+    case M_COUNT:
+    case M_COUNT_IF:
+        dst->i += src->i;
+        return 0;
+    case M_SUM:
+        dst->i = (int64_t)((uint64_t)dst->i + (uint64_t)src->i);
+        dst->d += src->d;
+        dst->x += src->x;
+        dst->has |= src->has;
+        return 0;
+    case M_AVG:
+        dst->d += src->d;
+        dst->n += src->n;
+        dst->has |= src->has;
+        return 0;
+    case M_MIN:
+    case M_MAX: {
+        if (!src->has)
+            return 0;
+        bool take = !dst->has;
+        if (!take) {
+            int c;
+            if (m->cls == C_STR) {
+                size_t n = src->sn < dst->sn ? src->sn : dst->sn;
+                c = memcmp(src->s, dst->s, n);
+                if (c == 0)
+                    c = (src->sn > dst->sn) - (src->sn < dst->sn);
+            } else if (m->cls == C_FLT) {
+                c = (src->d > dst->d) - (src->d < dst->d);
+            } else if (m->cls == C_DEC) {
+                c = (src->x > dst->x) - (src->x < dst->x);
+            } else {
+                c = (src->i > dst->i) - (src->i < dst->i);
+            }
+            take = m->fn == M_MIN ? c < 0 : c > 0;
+        }
+        if (!take)
+            return 0;
+        break;
+    }
+    case M_FIRST:
+        if (dst->has || !src->has)
+            return 0;
+        break;
+    case M_LAST:
+        if (!src->has)
+            return 0;
+        break;
+    case M_ACD:
+        if (!src->s)
+            return 0;
+        if (!dst->s)
+            return acc_set_str(dst, src->s, src->sn) == 0 ? (dst->has = 1, 0) : WEIR_ENOMEM;
+        weir_hll_merge(dst->s, src->s, HLL_P);
+        return 0;
+    }
+    /* copy src's value into dst */
+    dst->has = 1;
+    dst->isnull = src->isnull;
+    dst->i = src->i;
+    dst->d = src->d;
+    dst->x = src->x;
+    return src->s ? acc_set_str(dst, src->s, src->sn) : 0;
+}
+
+/* -- serialization: per entry tag u32, len u32, class u8, flags u8, i64 i,
+ * i64 n, f64 d, i128 x, then sn bytes of s */
+
+static int acc_write(struct weir_buf *b, const struct measure *m, size_t nm, const struct acc *a)
+{
+    int rc = 0;
+    for (size_t j = 0; j < nm && rc == 0; j++) {
+        uint32_t len = 2 + 8 + 8 + 8 + 16 + a[j].sn;
+        uint8_t head[10] = {0};
+        memcpy(head, &m[j].tag, 4);
+        memcpy(head + 4, &len, 4);
+        head[8] = (uint8_t)m[j].cls;
+        head[9] = (uint8_t)(a[j].has | a[j].isnull << 1);
+        if ((rc = weir_buf_append(b, head, 10)) || (rc = weir_buf_append(b, &a[j].i, 8)) ||
+            (rc = weir_buf_append(b, &a[j].n, 8)) || (rc = weir_buf_append(b, &a[j].d, 8)) ||
+            (rc = weir_buf_append(b, &a[j].x, 16)))
+            break;
+        if (a[j].sn)
+            rc = weir_buf_append(b, a[j].s, a[j].sn);
+    }
+    return rc;
+}
+
+/* Parse entries of p[0..n) into a (zeroed, nm entries); unknown tags are
+ * skipped (a measure that was dropped), integers widen to doubles. */
+static int acc_read(const uint8_t *p, size_t n, const struct measure *m, size_t nm, struct acc *a)
+{
+    const uint8_t *end = p + n;
+    while (p < end) {
+        uint32_t tag, len;
+        if (end - p < 8)
+            return WEIR_ECORRUPT;
+        memcpy(&tag, p, 4);
+        memcpy(&len, p + 4, 4);
+        p += 8;
+        if ((size_t)(end - p) < len || len < 42)
+            return WEIR_ECORRUPT;
+        for (size_t j = 0; j < nm; j++) {
+            if (m[j].tag != tag)
+                continue;
+            struct acc *x = &a[j];
+            int cls = p[0];
+            x->has = p[1] & 1;
+            x->isnull = (p[1] >> 1) & 1;
+            memcpy(&x->i, p + 2, 8);
+            memcpy(&x->n, p + 10, 8);
+            memcpy(&x->d, p + 18, 8);
+            memcpy(&x->x, p + 26, 16);
+            if (len > 42 && acc_set_str(x, p + 42, len - 42) != 0)
+                return WEIR_ENOMEM;
+            if (cls == C_INT && m[j].cls == C_FLT) /* widened: long -> double */
+                x->d = m[j].fn == M_AVG ? x->d : (double)x->i;
+            break;
+        }
+        p += len;
+    }
+    return 0;
+}
+
+/* Append the output value of measure m from accumulator a to column c. */
+static int acc_output(const struct measure *m, const struct acc *a, struct weir_column *c)
+{
+    switch (m->fn) {
+    case M_COUNT_STAR:
+    case M_COUNT:
+    case M_COUNT_IF:
+        return weir_column_append_i64(c, a->i);
+    case M_ACD:
+        return weir_column_append_i64(c, a->s ? (int64_t)llround(weir_hll_estimate(a->s, HLL_P)) : 0);
+    case M_AVG:
+        if (!a->has || a->n == 0)
+            return weir_column_append_null(c);
+        if (m->cls == C_DEC) {
+            double scale = 1;
+            for (int i = 0; i < m->arg_scale; i++)
+                scale *= 10;
+            return weir_column_append_f64(c, a->d / (double)a->n / scale);
+        }
+        return weir_column_append_f64(c, a->d / (double)a->n);
+    default:
+        break;
+    }
+    if (!a->has || a->isnull)
+        return weir_column_append_null(c);
+    switch (m->cls) {
+    case C_FLT:
+        return c->type->kind == WEIR_TYPE_FLOAT ? weir_column_append_f32(c, (float)a->d)
+                                                : weir_column_append_f64(c, a->d);
+    case C_DEC:
+        return weir_column_append_i128(c, a->x);
+    case C_STR:
+        return weir_column_append_bytes(c, a->s, a->sn);
+    default:
+        switch (c->type->kind) {
+        case WEIR_TYPE_BOOLEAN:
+            return weir_column_append_bool(c, a->i != 0);
+        case WEIR_TYPE_BYTE:
+            return weir_column_append_i8(c, (int8_t)a->i);
+        case WEIR_TYPE_SHORT:
+            return weir_column_append_i16(c, (int16_t)a->i);
+        case WEIR_TYPE_INTEGER:
+        case WEIR_TYPE_DATE:
+            return weir_column_append_i32(c, (int32_t)a->i);
+        default:
+            return weir_column_append_i64(c, a->i);
+        }
+    }
+}
+
+/* -- create */
+
+/* "fn(arg) AS name" -> fn, arg text (NULL for *), name. */
+static int parse_measure(const char *text, size_t i, int *fn, char **arg, char **name, struct weir_error *err)
+{
+    const char *p = text;
+    while (*p == ' ')
+        p++;
+    const char *lp = strchr(p, '(');
+    int depth = 0;
+    const char *rp = NULL;
+    bool quoted = false;
+    for (const char *q = lp ? lp : p; lp && *q; q++) {
+        if (*q == '\'')
+            quoted = !quoted;
+        else if (!quoted && *q == '(')
+            depth++;
+        else if (!quoted && *q == ')' && --depth == 0) {
+            rp = q;
+            break;
+        }
+    }
+    if (!lp || !rp)
+        return weir_error_set(err, WEIR_ECONFIG, "measures[%zu]: '%s' is not fn(expr) [AS name]", i, text);
+    size_t fl = (size_t)(lp - p);
+    while (fl > 0 && p[fl - 1] == ' ')
+        fl--;
+    *fn = -1;
+    for (int f = M_COUNT; f <= M_ACD; f++)
+        if (strlen(mfn_names[f]) == fl && strncasecmp(p, mfn_names[f], fl) == 0)
+            *fn = f;
+    if (*fn < 0)
+        return weir_error_set(err, WEIR_ECONFIG,
+                              "measures[%zu]: unknown function '%.*s' (count, count_if, sum, min, max, avg, "
+                              "first, last, approx_count_distinct)",
+                              i, (int)fl, p);
+    const char *a = lp + 1, *ae = rp;
+    while (a < ae && *a == ' ')
+        a++;
+    while (ae > a && ae[-1] == ' ')
+        ae--;
+    if (ae - a == 1 && *a == '*') {
+        if (*fn != M_COUNT)
+            return weir_error_set(err, WEIR_ECONFIG, "measures[%zu]: '*' only in count(*)", i);
+        *fn = M_COUNT_STAR;
+        *arg = NULL;
+    } else if (ae == a) {
+        return weir_error_set(err, WEIR_ECONFIG, "measures[%zu]: %s() needs an argument", i, mfn_names[*fn]);
+    } else if (!(*arg = weir_strndup(a, (size_t)(ae - a)))) {
+        return weir_error_set(err, WEIR_ENOMEM, "out of memory");
+    }
+    const char *r = rp + 1;
+    while (*r == ' ')
+        r++;
+    if (*r == '\0') {
+        *name = weir_strndup(p, (size_t)(rp + 1 - p));
+    } else if (strncasecmp(r, "AS ", 3) == 0) {
+        r += 3;
+        while (*r == ' ')
+            r++;
+        size_t nl = strlen(r);
+        while (nl > 0 && r[nl - 1] == ' ')
+            nl--;
+        if (nl >= 2 && r[0] == '`' && r[nl - 1] == '`') {
+            r++;
+            nl -= 2;
+        }
+        if (nl == 0)
+            return weir_error_set(err, WEIR_ECONFIG, "measures[%zu]: empty name after AS", i);
+        *name = weir_strndup(r, nl);
+    } else {
+        return weir_error_set(err, WEIR_ECONFIG, "measures[%zu]: unexpected '%s' after %s(...)", i, r,
+                              mfn_names[*fn]);
+    }
+    return *name ? 0 : weir_error_set(err, WEIR_ENOMEM, "out of memory");
+}
+
+static struct weir_type *measure_type(const struct measure *m, const struct weir_type *arg, bool *nullable)
+{
+    *nullable = true;
+    switch (m->fn) {
+    case M_COUNT_STAR:
+    case M_COUNT:
+    case M_COUNT_IF:
+    case M_ACD:
+        *nullable = false;
+        return weir_type_primitive(WEIR_TYPE_LONG);
+    case M_AVG:
+        return weir_type_primitive(WEIR_TYPE_DOUBLE);
+    case M_SUM:
+        if (m->cls == C_FLT)
+            return weir_type_primitive(WEIR_TYPE_DOUBLE);
+        if (m->cls == C_DEC)
+            return weir_type_decimal(arg->precision + 10 > 38 ? 38 : arg->precision + 10, arg->scale);
+        return weir_type_primitive(WEIR_TYPE_LONG);
+    default:
+        return weir_type_clone(arg);
+    }
+}
+
+static int agg_compat(const char *stored, const char *current, struct weir_error *err)
+{
+    cJSON *s, *c;
+    int rc = parse_meta(stored, current, &s, &c, err);
+    if (rc == 0)
+        rc = compat_field(s, c, "group", err);
+    if (rc == 0)
+        rc = compat_field(s, c, "window", err);
+    /* measures: same name must mean the same function of the same
+     * argument; a new measure starts empty, a dropped one is ignored */
+    const cJSON *sm = cJSON_GetObjectItemCaseSensitive(s, "measures");
+    const cJSON *cm = cJSON_GetObjectItemCaseSensitive(c, "measures");
+    const cJSON *x, *y;
+    cJSON_ArrayForEach(x, sm)
+    {
+        if (rc)
+            break;
+        const char *xn = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(x, "name"));
+        cJSON_ArrayForEach(y, cm)
+        {
+            const char *yn = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(y, "name"));
+            if (!xn || !yn || strcasecmp(xn, yn) != 0)
+                continue;
+            const char *xf = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(x, "measure"));
+            const char *yf = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(y, "measure"));
+            const char *xc = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(x, "class"));
+            const char *yc = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(y, "class"));
+            if (!xf || !yf || strcmp(xf, yf) != 0)
+                rc = weir_error_set(err, WEIR_ESTATE, "measure '%s' changed from %s to %s", xn, xf ? xf : "?",
+                                    yf ? yf : "?");
+            else if (!xc || !yc ||
+                     (strcmp(xc, yc) != 0 && !(strcmp(xc, "int") == 0 && strcmp(yc, "float") == 0)))
+                rc = weir_error_set(err, WEIR_ESTATE,
+                                    "measure '%s': its argument's type changed from %s to %s (only wider "
+                                    "types of the same kind, or integer to floating point, are compatible)",
+                                    xn, cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(x, "type")),
+                                    cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(y, "type")));
+        }
+    }
+    cJSON_Delete(s);
+    cJSON_Delete(c);
+    return rc;
+}
+
+static int agg_meta(struct weir_aggregate *a, const struct weir_config_aggregate *c, struct weir_buf *b)
+{
+    static const char *const cls[] = {"int", "float", "decimal", "string"};
+    int rc = weir_buf_append_str(b, "{\"kind\":\"aggregate\",");
+    if (rc == 0)
+        rc = meta_exprs(b, "group", a->exprs, a->ngroup);
+    if (rc == 0 && a->win == WIN_NONE)
+        rc = weir_buf_append_str(b, ",\"window\":null");
+    else if (rc == 0)
+        rc = weir_buf_printf(
+            b, ",\"window\":{\"column\":\"%s\",\"size_ms\":%lld,\"slide_ms\":%lld,\"gap_ms\":%lld}",
+            c->window.column, (long long)c->window.size_ms,
+            (long long)(c->window.slide_ms ? c->window.slide_ms : c->window.size_ms),
+            (long long)c->window.gap_ms);
+    if (rc == 0)
+        rc = weir_buf_append_str(b, ",\"measures\":[");
+    for (size_t j = 0; j < a->nm && rc == 0; j++) {
+        const struct measure *m = &a->m[j];
+        char *t = m->arg >= 0 ? weir_type_to_display(weir_expr_type(a->exprs[m->arg])) : NULL;
+        cJSON *o = cJSON_CreateObject();
+        cJSON_AddStringToObject(o, "name", m->name);
+        cJSON_AddStringToObject(o, "measure", m->text);
+        cJSON_AddStringToObject(o, "class", cls[m->cls]);
+        cJSON_AddStringToObject(o, "type", t ? t : "none");
+        char *s = cJSON_PrintUnformatted(o);
+        rc = s ? weir_buf_printf(b, "%s%s", j ? "," : "", s) : WEIR_ENOMEM;
+        cJSON_free(s);
+        cJSON_Delete(o);
+        weir_free(t);
+    }
+    if (rc == 0)
+        rc = weir_buf_append_str(b, "]}");
+    return rc ? rc : weir_buf_append_byte(b, 0);
+}
+
+int weir_aggregate_create(const struct weir_config_aggregate *c, const struct weir_type *in,
+                          struct weir_state *st, const char *name, struct weir_aggregate **out,
+                          struct weir_error *err)
+{
+    struct weir_aggregate *a = weir_calloc(1, sizeof *a);
+    char **texts = NULL;
+    bool *owned = NULL;
+    size_t nt = 0;
+    struct weir_buf meta;
+    int rc = 0;
+    weir_buf_init(&meta);
+    *out = NULL;
+    if (!a || !(a->name = weir_strdup(name)) || !(a->m = weir_calloc(c->nmeasures, sizeof *a->m)) ||
+        !(texts = weir_calloc(c->ngroup_by + c->nmeasures + 1, sizeof *texts)) ||
+        !(owned = weir_calloc(c->ngroup_by + c->nmeasures + 1, sizeof *owned))) {
+        rc = weir_error_set(err, WEIR_ENOMEM, "out of memory");
+        goto fail;
+    }
+    weir_buf_init(&a->kb);
+    weir_buf_init(&a->vb);
+    a->st = st;
+    a->output = c->output;
+    a->ts_col = -1;
+    a->win = c->window.column == NULL ? WIN_NONE : c->window.gap_ms > 0 ? WIN_SESSION : WIN_TIME;
+    a->size_us = c->window.size_ms * 1000;
+    a->slide_us = (c->window.slide_ms ? c->window.slide_ms : c->window.size_ms) * 1000;
+    a->gap_us = c->window.gap_ms * 1000;
+    if (a->win != WIN_NONE && (rc = time_column(in, c->window.column, "window", &a->ts_col, err)) != 0)
+        goto fail;
+    for (size_t i = 0; i < c->ngroup_by; i++)
+        texts[nt++] = c->group_by[i];
+    a->ngroup = nt;
+    for (size_t j = 0; j < c->nmeasures; j++) {
+        struct measure *m = &a->m[a->nm++];
+        char *arg = NULL;
+        m->arg = -1;
+        if ((rc = parse_measure(c->measures[j], j, &m->fn, &arg, &m->name, err)) != 0) {
+            weir_free(arg);
+            goto fail;
+        }
+        if (arg) {
+            /* one projected column per distinct expression */
+            for (size_t k = 0; k < nt && m->arg < 0; k++)
+                if (strcasecmp(texts[k], arg) == 0)
+                    m->arg = (int)k;
+            if (m->arg < 0) {
+                m->arg = (int)nt;
+                texts[nt++] = arg;
+                owned[m->arg] = true;
+            } else {
+                weir_free(arg);
+            }
+        }
+        m->text = m->fn == M_COUNT_STAR ? weir_strdup("count(*)")
+                                        : weir_asprintf("%s(%s)", mfn_names[m->fn], arg ? arg : "");
+        if (!m->text) {
+            rc = weir_error_set(err, WEIR_ENOMEM, "out of memory");
+            goto fail;
+        }
+        char tagtext[512];
+        snprintf(tagtext, sizeof tagtext, "%s|%s", m->name, m->text);
+        for (char *q = tagtext; *q; q++)
+            if (*q >= 'A' && *q <= 'Z')
+                *q = (char)(*q - 'A' + 'a');
+        m->tag = (uint32_t)weir_hash64(tagtext, strlen(tagtext), 7);
+    }
+    if ((rc = bind_list(texts, nt, in, "aggregate", &a->exprs, err)) != 0)
+        goto fail;
+    a->nexprs = nt;
+    /* the output schema: window_start, window_end, group columns, measures */
+    if (!(a->out = weir_type_struct()) || !(a->keys = weir_calloc(2 + a->ngroup, sizeof *a->keys))) {
+        rc = weir_error_set(err, WEIR_ENOMEM, "out of memory");
+        goto fail;
+    }
+    if (a->win != WIN_NONE &&
+        (weir_type_struct_add(a->out, "window_start", weir_type_primitive(WEIR_TYPE_TIMESTAMP), false,
+                              NULL) ||
+         weir_type_struct_add(a->out, "window_end", weir_type_primitive(WEIR_TYPE_TIMESTAMP), false, NULL))) {
+        rc = weir_error_set(err, WEIR_ENOMEM, "out of memory");
+        goto fail;
+    }
+    for (size_t g = 0; g < a->ngroup; g++) {
+        const char *gn = weir_expr_name(a->exprs[g]);
+        if (weir_type_field_index(a->out, gn) >= 0) {
+            rc = weir_error_set(err, WEIR_ECONFIG, "group_by[%zu]: column name '%s' appears twice (use AS)",
+                                g, gn);
+            goto fail;
+        }
+        if (weir_type_struct_add(a->out, gn, weir_type_clone(weir_expr_type(a->exprs[g])), true, NULL)) {
+            rc = weir_error_set(err, WEIR_ENOMEM, "out of memory");
+            goto fail;
+        }
+    }
+    for (size_t j = 0; j < a->nm; j++) {
+        struct measure *m = &a->m[j];
+        const struct weir_type *at = m->arg >= 0 ? weir_expr_type(a->exprs[m->arg]) : NULL;
+        m->cls = at ? class_of(at) : C_INT;
+        m->arg_scale = at && at->kind == WEIR_TYPE_DECIMAL ? at->scale : 0;
+        if (m->fn == M_COUNT_IF && at->kind != WEIR_TYPE_BOOLEAN) {
+            rc = weir_error_set(err, WEIR_ESCHEMA, "measures[%zu]: count_if needs a boolean condition", j);
+            goto fail;
+        }
+        if ((m->fn == M_SUM || m->fn == M_AVG) && (m->cls == C_STR || at->kind == WEIR_TYPE_BOOLEAN)) {
+            rc = weir_error_set(err, WEIR_ESCHEMA, "measures[%zu]: %s needs a numeric argument, not %s", j,
+                                mfn_names[m->fn], m->cls == C_STR ? "a string" : "a boolean");
+            goto fail;
+        }
+        bool nullable;
+        if (weir_type_field_index(a->out, m->name) >= 0) {
+            rc = weir_error_set(err, WEIR_ECONFIG, "measures[%zu]: column name '%s' appears twice", j,
+                                m->name);
+            goto fail;
+        }
+        struct weir_type *mt = measure_type(m, at, &nullable);
+        if (!mt || weir_type_struct_add(a->out, m->name, mt, nullable, NULL)) {
+            rc = weir_error_set(err, WEIR_ENOMEM, "out of memory");
+            goto fail;
+        }
+    }
+    size_t nk = a->win != WIN_NONE ? 2 + a->ngroup : a->ngroup;
+    for (size_t k = 0; k < nk; k++)
+        a->keys[a->nkeys++] = a->out->fields[k].name;
+    if ((rc = agg_meta(a, c, &meta)) != 0) {
+        rc = weir_error_set(err, WEIR_ENOMEM, "out of memory");
+        goto fail;
+    }
+    if (st && (rc = weir_state_operator(st, name, (const char *)meta.data, agg_compat, &a->op, err)) != 0)
+        goto fail;
+    a->rows_total = st ? read_count(a->op) : 0;
+    a->mt.name = a->name;
+    for (size_t k = 0; k < nt; k++)
+        if (owned[k])
+            weir_free(texts[k]);
+    weir_free(texts);
+    weir_free(owned);
+    weir_buf_free(&meta);
+    *out = a;
+    return 0;
+fail:
+    for (size_t k = 0; texts && owned && k < nt; k++)
+        if (owned[k])
+            weir_free(texts[k]);
+    weir_free(texts);
+    weir_free(owned);
+    weir_buf_free(&meta);
+    weir_aggregate_destroy(a);
+    return rc;
+}
+
+void weir_aggregate_destroy(struct weir_aggregate *a)
+{
+    if (!a)
+        return;
+    for (size_t i = 0; i < a->groups.n * a->nm && a->accs; i++)
+        acc_clear(&a->accs[i]);
+    if (a->sl) {
+        for (size_t g = 0; g < a->groups.n; g++) {
+            for (size_t k = 0; k < a->sl[g].n; k++) {
+                for (size_t j = 0; j < a->nm; j++)
+                    acc_clear(&a->sl[g].v[k].a[j]);
+                weir_free(a->sl[g].v[k].a);
+            }
+            weir_free(a->sl[g].v);
+            weir_buf_free(&a->sl[g].old_index);
+        }
+    }
+    weir_free(a->sl);
+    weir_free(a->accs);
+    weir_free(a->fresh);
+    kmap_free(&a->groups);
+    free_list(a->exprs, a->nexprs);
+    for (size_t j = 0; j < a->nm; j++) {
+        weir_free(a->m[j].name);
+        weir_free(a->m[j].text);
+    }
+    weir_free(a->m);
+    weir_free(a->keys);
+    weir_type_destroy(a->out);
+    weir_buf_free(&a->kb);
+    weir_buf_free(&a->vb);
+    weir_free(a->name);
+    weir_free(a);
+}
+
+const struct weir_type *weir_aggregate_schema(const struct weir_aggregate *a)
+{
+    return a->out;
+}
+
+size_t weir_aggregate_keys(const struct weir_aggregate *a, const char *const **names)
+{
+    *names = a->keys;
+    return a->nkeys;
+}
+
+/* Room for group ids up to groups.n (accumulators, fresh flags, sessions). */
+static int agg_reserve(struct weir_aggregate *a)
+{
+    size_t need = a->groups.n;
+    if (need <= a->acc_cap)
+        return 0;
+    size_t nc = a->acc_cap ? a->acc_cap * 2 : 1024;
+    while (nc < need)
+        nc *= 2;
+    struct acc *na = weir_realloc(a->accs, nc * a->nm * sizeof *na);
+    if (!na)
+        return WEIR_ENOMEM;
+    memset(na + a->acc_cap * a->nm, 0, (nc - a->acc_cap) * a->nm * sizeof *na);
+    a->accs = na;
+    bool *nf = weir_realloc(a->fresh, nc * sizeof *nf);
+    if (!nf)
+        return WEIR_ENOMEM;
+    a->fresh = nf;
+    if (a->win == WIN_SESSION) {
+        struct sess_list *ns = weir_realloc(a->sl, nc * sizeof *ns);
+        if (!ns)
+            return WEIR_ENOMEM;
+        memset(ns + a->acc_cap, 0, (nc - a->acc_cap) * sizeof *ns);
+        a->sl = ns;
+    }
+    a->acc_cap = nc;
+    return 0;
+}
+
+/* Session list value: u32 n, then n x (i64 start, i64 end, u32 len, accumulators). */
+static int sess_decode(struct weir_aggregate *a, struct sess_list *l, const uint8_t *p, size_t n)
+{
+    const uint8_t *end = p + n;
+    uint32_t cnt;
+    if (n < 4)
+        return WEIR_ECORRUPT;
+    memcpy(&cnt, p, 4);
+    p += 4;
+    for (uint32_t k = 0; k < cnt; k++) {
+        if (end - p < 20)
+            return WEIR_ECORRUPT;
+        if (l->n == l->cap) {
+            size_t nc = l->cap ? l->cap * 2 : 4;
+            struct sess *nv = weir_realloc(l->v, nc * sizeof *nv);
+            if (!nv)
+                return WEIR_ENOMEM;
+            l->v = nv;
+            l->cap = nc;
+        }
+        struct sess *s = &l->v[l->n];
+        uint32_t len;
+        memcpy(&s->start, p, 8);
+        memcpy(&s->end, p + 8, 8);
+        memcpy(&len, p + 16, 4);
+        p += 20;
+        if ((size_t)(end - p) < len || !(s->a = weir_calloc(a->nm, sizeof *s->a)))
+            return WEIR_ECORRUPT;
+        l->n++;
+        int rc = acc_read(p, len, a->m, a->nm, s->a);
+        if (rc)
+            return rc;
+        p += len;
+    }
+    return 0;
+}
+
+static int sess_encode(struct weir_aggregate *a, const struct sess_list *l, struct weir_buf *b)
+{
+    uint32_t cnt = (uint32_t)l->n;
+    int rc = weir_buf_append(b, &cnt, 4);
+    for (size_t k = 0; k < l->n && rc == 0; k++) {
+        size_t at = b->len;
+        uint32_t len = 0;
+        if ((rc = weir_buf_append(b, &l->v[k].start, 8)) || (rc = weir_buf_append(b, &l->v[k].end, 8)) ||
+            (rc = weir_buf_append(b, &len, 4)) || (rc = acc_write(b, a->m, a->nm, l->v[k].a)))
+            break;
+        len = (uint32_t)(b->len - at - 20);
+        memcpy(b->data + at + 16, &len, 4);
+    }
+    return rc;
+}
+
+/* Index key 'x' be(end) group be(start) of session s of group key g ('s' group). */
+static int sess_index_key(struct weir_buf *b, const uint8_t *g, size_t gn, int64_t start, int64_t end)
+{
+    uint8_t e8[8], s8[8];
+    be64(e8, end);
+    be64(s8, start);
+    int rc = weir_buf_append_byte(b, 'x');
+    if (rc == 0)
+        rc = weir_buf_append(b, e8, 8);
+    if (rc == 0)
+        rc = weir_buf_append(b, g + 1, gn - 1);
+    if (rc == 0)
+        rc = weir_buf_append(b, s8, 8);
+    return rc;
+}
+
+/* Add event time t (row r of the projection p) to group id's sessions. */
+static int sess_add(struct weir_aggregate *a, size_t id, const struct weir_batch *p, size_t r, int64_t t)
+{
+    struct sess_list *l = &a->sl[id];
+    struct sess nw = {.start = t, .end = t + a->gap_us, .a = weir_calloc(a->nm, sizeof(struct acc))};
+    if (!nw.a)
+        return WEIR_ENOMEM;
+    int rc = 0;
+    for (size_t j = 0; j < a->nm && rc == 0; j++)
+        rc = acc_update(&a->m[j], &nw.a[j], a->m[j].arg >= 0 ? &p->columns[a->m[j].arg] : NULL, r);
+    /* merge every session that overlaps or touches [t, t + gap], in time order */
+    size_t k = 0;
+    while (rc == 0 && k < l->n) {
+        struct sess *s = &l->v[k];
+        if (s->start > nw.end || nw.start > s->end) {
+            k++;
+            continue;
+        }
+        bool earlier = s->start < nw.start || (s->start == nw.start && s->end <= nw.end);
+        struct acc *first = earlier ? s->a : nw.a, *second = earlier ? nw.a : s->a;
+        for (size_t j = 0; j < a->nm && rc == 0; j++)
+            rc = acc_merge(&a->m[j], &first[j], &second[j]);
+        for (size_t j = 0; j < a->nm; j++)
+            acc_clear(&second[j]);
+        weir_free(second);
+        nw.a = first;
+        if (s->start < nw.start)
+            nw.start = s->start;
+        if (s->end > nw.end)
+            nw.end = s->end;
+        l->v[k] = l->v[--l->n];
+        k = 0; /* the grown session may now reach others */
+    }
+    if (rc == 0 && l->n == l->cap) {
+        size_t nc = l->cap ? l->cap * 2 : 4;
+        struct sess *nv = weir_realloc(l->v, nc * sizeof *nv);
+        if (!nv)
+            rc = WEIR_ENOMEM;
+        else {
+            l->v = nv;
+            l->cap = nc;
+        }
+    }
+    if (rc) {
+        for (size_t j = 0; j < a->nm; j++)
+            acc_clear(&nw.a[j]);
+        weir_free(nw.a);
+        return rc;
+    }
+    l->v[l->n++] = nw;
+    return 0;
+}
+
+/* Load the state of groups [from, groups.n) (one MultiGet). */
+static int agg_load(struct weir_aggregate *a, size_t from, struct weir_error *err)
+{
+    size_t n = a->groups.n - from;
+    if (n == 0)
+        return 0;
+    const char **keys = weir_malloc(n * sizeof *keys);
+    size_t *lens = weir_malloc(n * sizeof *lens);
+    bool *found = weir_calloc(n, sizeof *found);
+    struct weir_buf *vals = weir_calloc(n, sizeof *vals);
+    int rc = (!keys || !lens || !found || !vals) ? weir_error_set(err, WEIR_ENOMEM, "out of memory") : 0;
+    for (size_t i = 0; i < n && rc == 0; i++) {
+        keys[i] = (const char *)kmap_key(&a->groups, from + i, &lens[i]);
+        weir_buf_init(&vals[i]);
+    }
+    if (rc == 0)
+        rc = weir_state_multi_get(a->op, n, keys, lens, found, vals, err);
+    for (size_t i = 0; i < n && rc == 0; i++) {
+        size_t id = from + i;
+        a->fresh[id] = !found[i];
+        if (!found[i])
+            continue;
+        if (a->win == WIN_SESSION) {
+            struct sess_list *l = &a->sl[id];
+            rc = sess_decode(a, l, vals[i].data, vals[i].len);
+            for (size_t k = 0; k < l->n && rc == 0; k++)
+                rc = sess_index_key(&l->old_index, (const uint8_t *)keys[i], lens[i], l->v[k].start,
+                                    l->v[k].end);
+        } else {
+            rc = acc_read(vals[i].data, vals[i].len, a->m, a->nm, &a->accs[id * a->nm]);
+        }
+        if (rc)
+            rc = weir_error_set(err, rc, "%s: reading the state of a group: %s", a->name, weir_strerror(rc));
+    }
+    for (size_t i = 0; vals && i < n; i++)
+        weir_buf_free(&vals[i]);
+    weir_free(keys);
+    weir_free(lens);
+    weir_free(found);
+    weir_free(vals);
+    return rc;
+}
+
+int weir_aggregate_push(struct weir_aggregate *a, const struct weir_stateful_batch *sb,
+                        const struct weir_batch *in, int64_t now_us, struct weir_error *err)
+{
+    (void)sb;
+    struct weir_batch *p = NULL;
+    uint32_t *pr = NULL; /* (row, id) pairs */
+    size_t npr = 0, cap = 0;
+    int64_t t0 = weir_mono_ns();
+    int rc = weir_expr_project(a->exprs, a->nexprs, in, now_us, &p, err);
+    if (rc)
+        return weir_error_prefix(err, "%s", a->name);
+    size_t first_new = a->groups.n;
+    size_t nwin = a->win == WIN_TIME ? (size_t)(a->size_us / a->slide_us) : 1;
+    const struct weir_column *ts = a->ts_col >= 0 ? &in->columns[a->ts_col] : NULL;
+    for (size_t r = 0; r < in->nrows && rc == 0; r++) {
+        int64_t t = 0;
+        if (ts && !event_us(ts, r, &t))
+            continue; /* no event time: in no window */
+        int64_t last = a->win == WIN_TIME ? floor_div(t, a->slide_us) * a->slide_us : 0;
+        for (size_t w = 0; w < nwin && rc == 0; w++) {
+            a->kb.len = 0;
+            uint8_t tag = a->win == WIN_TIME ? 'w' : a->win == WIN_SESSION ? 's' : 'g';
+            rc = weir_buf_append_byte(&a->kb, tag);
+            if (a->win == WIN_TIME) {
+                int64_t start = last - (int64_t)w * a->slide_us;
+                uint8_t e8[8], s8[8];
+                be64(e8, start + a->size_us);
+                be64(s8, start);
+                if (rc == 0 && (rc = weir_buf_append(&a->kb, e8, 8)) == 0)
+                    rc = weir_buf_append(&a->kb, s8, 8);
+            }
+            for (size_t g = 0; g < a->ngroup && rc == 0; g++)
+                rc = key_append(&a->kb, &p->columns[g], r);
+            size_t id;
+            bool added;
+            if (rc == 0 && (rc = kmap_put(&a->groups, a->kb.data, a->kb.len, &id, &added)) == 0 &&
+                (rc = agg_reserve(a)) == 0) {
+                if (npr + 2 > cap) {
+                    cap = cap ? cap * 2 : 2 * in->nrows * nwin + 2;
+                    uint32_t *np = weir_realloc(pr, cap * sizeof *np);
+                    if (!np)
+                        rc = WEIR_ENOMEM;
+                    else
+                        pr = np;
+                }
+                if (rc == 0) {
+                    pr[npr++] = (uint32_t)r;
+                    pr[npr++] = (uint32_t)id;
+                }
+            }
+        }
+    }
+    if (rc)
+        rc = weir_error_set(err, rc, "%s: %s", a->name, weir_strerror(rc));
+    if (rc == 0)
+        rc = agg_load(a, first_new, err);
+    for (size_t i = 0; i < npr && rc == 0; i += 2) {
+        size_t r = pr[i], id = pr[i + 1];
+        if (a->win == WIN_SESSION) {
+            int64_t t = 0;
+            event_us(ts, r, &t);
+            rc = sess_add(a, id, p, r, t);
+        } else {
+            struct acc *ac = &a->accs[id * a->nm];
+            for (size_t j = 0; j < a->nm && rc == 0; j++)
+                rc = acc_update(&a->m[j], &ac[j], a->m[j].arg >= 0 ? &p->columns[a->m[j].arg] : NULL, r);
+        }
+        if (rc)
+            rc = weir_error_set(err, rc, "%s: %s", a->name, weir_strerror(rc));
+    }
+    weir_free(pr);
+    weir_batch_destroy(p);
+    a->mt.all_updates_ms += (weir_mono_ns() - t0) / 1000000;
+    return rc;
+}
+
+/* -- output */
+
+struct emitter {
+    struct weir_aggregate *a;
+    struct weir_batch *b;
+    weir_stateful_emit_cb cb;
+    void *ctx;
+};
+
+static int emit_flush(struct emitter *e, struct weir_error *err)
+{
+    if (e->b->nrows == 0)
+        return 0;
+    int rc = e->cb(e->ctx, e->b, err);
+    weir_batch_clear(e->b);
+    return rc;
+}
+
+/* One output row: window and group from the state key, measures from ac. */
+static int emit_row(struct emitter *e, const uint8_t *k, size_t kn, int64_t start, int64_t end,
+                    const struct acc *ac, struct weir_error *err)
+{
+    struct weir_aggregate *a = e->a;
+    struct weir_column *c = e->b->columns;
+    const uint8_t *p = k + 1, *pe = k + kn;
+    size_t col = 0;
+    int rc = 0;
+    if (a->win == WIN_TIME)
+        p += 16;
+    if (a->win != WIN_NONE) {
+        if ((rc = weir_column_append_i64(&c[col++], start)) == 0)
+            rc = weir_column_append_i64(&c[col++], end);
+    }
+    for (size_t g = 0; g < a->ngroup && rc == 0; g++)
+        rc = key_read(&p, pe, &c[col++]);
+    for (size_t j = 0; j < a->nm && rc == 0; j++)
+        rc = acc_output(&a->m[j], &ac[j], &c[col++]);
+    if (rc == 0)
+        rc = weir_batch_finish_rows(e->b);
+    if (rc)
+        return weir_error_set(err, rc, "%s: building an output row: %s", a->name, weir_strerror(rc));
+    return e->b->nrows >= CHUNK_OUT_ROWS ? emit_flush(e, err) : 0;
+}
+
+/* Emit a state entry (key, value) as read from the store. */
+static int emit_stored(struct emitter *e, const uint8_t *k, size_t kn, const uint8_t *v, size_t vn,
+                       int64_t max_end, struct weir_error *err)
+{
+    struct weir_aggregate *a = e->a;
+    int rc = 0;
+    if (a->win == WIN_SESSION) {
+        struct sess_list l = {0};
+        rc = sess_decode(a, &l, v, vn);
+        for (size_t s = 0; s < l.n && rc == 0; s++)
+            if (l.v[s].end <= max_end)
+                rc = emit_row(e, k, kn, l.v[s].start, l.v[s].end, l.v[s].a, err);
+        for (size_t s = 0; s < l.n; s++) {
+            for (size_t j = 0; j < a->nm; j++)
+                acc_clear(&l.v[s].a[j]);
+            weir_free(l.v[s].a);
+        }
+        weir_free(l.v);
+        return rc > 0 || rc == WEIR_ECORRUPT ? weir_error_set(err, rc, "%s: corrupt state", a->name) : rc;
+    }
+    struct acc *ac = weir_calloc(a->nm, sizeof *ac);
+    if (!ac)
+        return weir_error_set(err, WEIR_ENOMEM, "out of memory");
+    rc = acc_read(v, vn, a->m, a->nm, ac);
+    int64_t end = a->win == WIN_TIME && kn >= 17 ? from_be64(k + 1) : 0;
+    int64_t start = a->win == WIN_TIME && kn >= 17 ? from_be64(k + 9) : 0;
+    if (rc)
+        rc = weir_error_set(err, rc, "%s: corrupt state value", a->name);
+    else
+        rc = emit_row(e, k, kn, start, end, ac, err);
+    for (size_t j = 0; j < a->nm; j++)
+        acc_clear(&ac[j]);
+    weir_free(ac);
+    return rc;
+}
+
+/* Emit every stored entry with tag in [lo, hi) (sessions: those ending by max_end). */
+static int emit_range(struct emitter *e, const uint8_t *lo, size_t lon, const uint8_t *hi, size_t hin,
+                      int64_t max_end, struct weir_error *err)
+{
+    struct weir_state_iter *it = NULL;
+    int rc = weir_state_iter_create(e->a->op, lo, lon, hi, hin, &it, err);
+    for (; rc == 0 && weir_state_iter_valid(it); weir_state_iter_next(it)) {
+        size_t kn, vn;
+        const char *k = weir_state_iter_key(it, &kn);
+        const char *v = weir_state_iter_value(it, &vn);
+        rc = emit_stored(e, (const uint8_t *)k, kn, (const uint8_t *)v, vn, max_end, err);
+    }
+    if (rc == 0)
+        rc = weir_state_iter_status(it, err);
+    weir_state_iter_destroy(it);
+    return rc;
+}
+
+/* Write the batch's groups to the state (update mode: emit them too). */
+static int agg_write(struct weir_aggregate *a, struct emitter *e, struct weir_error *err)
+{
+    int rc = 0;
+    for (size_t id = 0; id < a->groups.n && rc == 0; id++) {
+        size_t kn;
+        const uint8_t *k = kmap_key(&a->groups, id, &kn);
+        a->vb.len = 0;
+        if (a->win == WIN_SESSION) {
+            struct sess_list *l = &a->sl[id];
+            /* index: drop the entries of the sessions as loaded, add the new ones */
+            const uint8_t *ip = l->old_index.data;
+            size_t isz = 8 + kn + 8; /* 'x' be(end) group be(start): 1 + 8 + (kn - 1) + 8 */
+            for (size_t off = 0; off + isz <= l->old_index.len && rc == 0; off += isz)
+                rc = weir_state_delete(a->op, ip + off, isz);
+            for (size_t s = 0; s < l->n && rc == 0; s++) {
+                a->kb.len = 0;
+                if ((rc = sess_index_key(&a->kb, k, kn, l->v[s].start, l->v[s].end)) == 0)
+                    rc = weir_state_put(a->op, a->kb.data, a->kb.len, "", 0);
+            }
+            if (rc == 0 && (rc = sess_encode(a, l, &a->vb)) == 0)
+                rc = weir_state_put(a->op, k, kn, a->vb.data, a->vb.len);
+            a->mt.rows_updated++;
+        } else {
+            if ((rc = acc_write(&a->vb, a->m, a->nm, &a->accs[id * a->nm])) == 0)
+                rc = weir_state_put(a->op, k, kn, a->vb.data, a->vb.len);
+            a->mt.rows_updated++;
+            if (a->fresh[id])
+                a->rows_total++;
+            if (rc == 0 && e != NULL) {
+                int64_t end = a->win == WIN_TIME ? from_be64(k + 1) : 0;
+                int64_t start = a->win == WIN_TIME ? from_be64(k + 9) : 0;
+                rc = emit_row(e, k, kn, start, end, &a->accs[id * a->nm], err);
+                continue;
+            }
+        }
+        if (rc)
+            rc = weir_error_set(err, rc, "%s: writing state: %s", a->name, weir_strerror(rc));
+    }
+    return rc;
+}
+
+static void agg_reset(struct weir_aggregate *a)
+{
+    for (size_t i = 0; i < a->groups.n * a->nm; i++)
+        acc_clear(&a->accs[i]);
+    if (a->sl) {
+        for (size_t g = 0; g < a->groups.n; g++) {
+            struct sess_list *l = &a->sl[g];
+            for (size_t k = 0; k < l->n; k++) {
+                for (size_t j = 0; j < a->nm; j++)
+                    acc_clear(&l->v[k].a[j]);
+                weir_free(l->v[k].a);
+            }
+            l->n = 0;
+            l->old_index.len = 0;
+        }
+    }
+    kmap_reset(&a->groups);
+}
+
+/* Sessions ending by wm: emit (append) and delete them. */
+static int sess_evict(struct weir_aggregate *a, struct emitter *e, int64_t wm_us, struct weir_error *err)
+{
+    uint8_t lo[1] = {'x'}, hi[9] = {'x'};
+    be64(hi + 1, wm_us + 1);
+    struct kmap gs = {0};
+    struct weir_state_iter *it = NULL;
+    int rc = weir_state_iter_create(a->op, lo, 1, hi, 9, &it, err);
+    for (; rc == 0 && weir_state_iter_valid(it); weir_state_iter_next(it)) {
+        size_t kn;
+        const uint8_t *k = (const uint8_t *)weir_state_iter_key(it, &kn);
+        if (kn < 17)
+            continue;
+        a->kb.len = 0;
+        size_t id;
+        bool added;
+        if ((rc = weir_buf_append_byte(&a->kb, 's')) == 0 &&
+            (rc = weir_buf_append(&a->kb, k + 9, kn - 17)) == 0)
+            rc = kmap_put(&gs, a->kb.data, a->kb.len, &id, &added);
+        if (rc)
+            rc = weir_error_set(err, rc, "%s: %s", a->name, weir_strerror(rc));
+    }
+    if (rc == 0)
+        rc = weir_state_iter_status(it, err);
+    weir_state_iter_destroy(it);
+    for (size_t g = 0; g < gs.n && rc == 0; g++) {
+        size_t kn;
+        const uint8_t *k = kmap_key(&gs, g, &kn);
+        struct weir_buf v;
+        bool found = false;
+        weir_buf_init(&v);
+        rc = weir_state_get(a->op, k, kn, &v, &found, err);
+        struct sess_list l = {0};
+        if (rc == 0 && found && (rc = sess_decode(a, &l, v.data, v.len)) != 0)
+            rc = weir_error_set(err, rc, "%s: corrupt session state", a->name);
+        for (size_t s = 0; s < l.n && rc == 0; s++) {
+            if (l.v[s].end <= wm_us) {
+                if (e)
+                    rc = emit_row(e, k, kn, l.v[s].start, l.v[s].end, l.v[s].a, err);
+                a->mt.rows_removed++;
+                a->rows_total--;
+            }
+        }
+        if (rc == 0) {
+            /* keep the sessions still open */
+            size_t w = 0;
+            for (size_t s = 0; s < l.n; s++)
+                if (l.v[s].end > wm_us)
+                    l.v[w++] = l.v[s];
+                else {
+                    for (size_t j = 0; j < a->nm; j++)
+                        acc_clear(&l.v[s].a[j]);
+                    weir_free(l.v[s].a);
+                }
+            l.n = w;
+            a->vb.len = 0;
+            if (w == 0)
+                rc = weir_state_delete(a->op, k, kn);
+            else if ((rc = sess_encode(a, &l, &a->vb)) == 0)
+                rc = weir_state_put(a->op, k, kn, a->vb.data, a->vb.len);
+        }
+        for (size_t s = 0; s < l.n; s++) {
+            for (size_t j = 0; j < a->nm; j++)
+                acc_clear(&l.v[s].a[j]);
+            weir_free(l.v[s].a);
+        }
+        weir_free(l.v);
+        weir_buf_free(&v);
+    }
+    kmap_free(&gs);
+    if (rc == 0)
+        rc = weir_state_delete_range(a->op, lo, 1, hi, 9);
+    return rc;
+}
+
+int weir_aggregate_finish(struct weir_aggregate *a, const struct weir_stateful_batch *sb,
+                          weir_stateful_emit_cb cb, void *ctx, struct weir_error *err)
+{
+    int64_t t0 = weir_mono_ns();
+    struct emitter e = {.a = a, .cb = cb, .ctx = ctx, .b = weir_batch_create(a->out)};
+    if (!e.b)
+        return weir_error_set(err, WEIR_ENOMEM, "out of memory");
+    int64_t wm_us = sb->watermark_ms * 1000;
+    bool evict = sb->has_watermark && a->win != WIN_NONE && a->output != WEIR_OUTPUT_COMPLETE;
+    /* sessions count their sessions: new ones are added, merged ones go */
+    if (a->win == WIN_SESSION) {
+        for (size_t id = 0; id < a->groups.n; id++)
+            a->rows_total +=
+                (int64_t)a->sl[id].n - (int64_t)(a->sl[id].old_index.len / (a->groups.len[id] + 16));
+    }
+    int rc = agg_write(a, a->output == WEIR_OUTPUT_UPDATE ? &e : NULL, err);
+    if (rc == 0)
+        rc = weir_state_apply(a->st, err);
+    if (rc == 0 && a->output == WEIR_OUTPUT_COMPLETE) {
+        uint8_t lo = a->win == WIN_TIME ? 'w' : a->win == WIN_SESSION ? 's' : 'g';
+        uint8_t hi = (uint8_t)(lo + 1);
+        rc = emit_range(&e, &lo, 1, &hi, 1, INT64_MAX, err);
+    } else if (rc == 0 && evict && a->win == WIN_TIME) {
+        uint8_t lo[1] = {'w'}, hi[9] = {'w'};
+        be64(hi + 1, wm_us + 1);
+        if (a->output == WEIR_OUTPUT_APPEND)
+            rc = emit_range(&e, lo, 1, hi, 9, INT64_MAX, err);
+        if (rc == 0) {
+            /* count what goes */
+            struct weir_state_iter *it = NULL;
+            int64_t n = 0;
+            rc = weir_state_iter_create(a->op, lo, 1, hi, 9, &it, err);
+            for (; rc == 0 && weir_state_iter_valid(it); weir_state_iter_next(it))
+                n++;
+            if (rc == 0)
+                rc = weir_state_iter_status(it, err);
+            weir_state_iter_destroy(it);
+            a->mt.rows_removed += n;
+            a->rows_total -= n;
+            if (rc == 0 && n > 0)
+                rc = weir_state_delete_range(a->op, lo, 1, hi, 9);
+        }
+    } else if (rc == 0 && evict && a->win == WIN_SESSION) {
+        rc = sess_evict(a, a->output == WEIR_OUTPUT_APPEND ? &e : NULL, wm_us, err);
+    }
+    if (rc == 0)
+        rc = emit_flush(&e, err);
+    write_count(a->op, a->rows_total);
+    if (rc == 0)
+        rc = weir_state_apply(a->st, err);
+    weir_batch_destroy(e.b);
+    agg_reset(a);
+    a->mt.all_updates_ms += (weir_mono_ns() - t0) / 1000000;
+    return rc;
+}
+
+void weir_aggregate_metrics(struct weir_aggregate *a, struct weir_stateful_metrics *m)
+{
+    struct weir_state_op_stats s;
+    weir_state_op_stats(a->op, &s);
+    a->mt.rows_total = a->rows_total;
+    a->mt.memory_used_bytes = (int64_t)s.memory_bytes;
+    *m = a->mt;
+    memset(&a->mt, 0, sizeof a->mt);
+    a->mt.name = a->name;
+}

@@ -1,0 +1,75 @@
+/* stream/stateful.h - the stateful transform steps, dedup and aggregate,
+ * whose state lives in the pipeline's RocksDB store (state/store.h).
+ * Internal to stream/: the transform (stream/transform.c) creates them,
+ * feeds them rows and asks them to finish each micro-batch.
+ *
+ * Per micro-batch: push() for every chunk of rows, then finish() once the
+ * source is exhausted (aggregates emit rows here, both steps evict state the
+ * watermark or ttl has passed). Writes reach the store with
+ * weir_state_apply after each push and finish; the engine makes them a
+ * version with weir_state_commit after the sink committed. A failed batch is
+ * undone by weir_state_abort, which also loses nothing a step keeps in
+ * memory: steps keep nothing across batches but their configuration.
+ *
+ * Created with a NULL store, a step only binds its expressions and checks
+ * its options (weir validate); it must not be run.
+ *
+ * Semantics, state layouts and compatibility rules: docs/stateful.md. */
+#ifndef WEIR_STREAM_STATEFUL_H
+#define WEIR_STREAM_STATEFUL_H
+
+#include <stdint.h>
+
+#include "core/batch.h"
+#include "core/error.h"
+#include "core/types.h"
+#include "state/store.h"
+#include "stream/config.h"
+
+/* What a stateful step knows about the micro-batch in flight. */
+struct weir_stateful_batch {
+    int64_t batch_id;
+    int64_t watermark_ms; /* the batch's event-time watermark (has_watermark) */
+    bool has_watermark;
+    int64_t now_ms; /* the batch's processing time */
+};
+
+/* progress stateOperators[] of one step, for the batch in flight. */
+struct weir_stateful_metrics {
+    const char *name; /* borrowed from the step */
+    int64_t rows_total, rows_updated, rows_removed, rows_dropped_by_watermark;
+    int64_t memory_used_bytes, all_updates_ms, commit_ms;
+};
+
+typedef int (*weir_stateful_emit_cb)(void *ctx, const struct weir_batch *b, struct weir_error *err);
+
+struct weir_dedup;
+/* `wm_column` / `wm_delay_ms`: the watermark step's column and delay (NULL
+ * when the pipeline has none); `name` the state operator name. */
+int weir_dedup_create(const struct weir_config_dedup *c, const struct weir_type *in, const char *wm_column,
+                      int64_t wm_delay_ms, struct weir_state *st, const char *name, struct weir_dedup **out,
+                      struct weir_error *err);
+void weir_dedup_destroy(struct weir_dedup *d);
+/* *out: the rows of `in` whose keys were not seen before (a new batch the
+ * caller destroys, or NULL when every row passes: then `in` flows on). */
+int weir_dedup_push(struct weir_dedup *d, const struct weir_stateful_batch *sb, const struct weir_batch *in,
+                    int64_t now_us, struct weir_batch **out, struct weir_error *err);
+int weir_dedup_finish(struct weir_dedup *d, const struct weir_stateful_batch *sb, struct weir_error *err);
+void weir_dedup_metrics(struct weir_dedup *d, struct weir_stateful_metrics *m);
+
+struct weir_aggregate;
+int weir_aggregate_create(const struct weir_config_aggregate *c, const struct weir_type *in,
+                          struct weir_state *st, const char *name, struct weir_aggregate **out,
+                          struct weir_error *err);
+void weir_aggregate_destroy(struct weir_aggregate *a);
+const struct weir_type *weir_aggregate_schema(const struct weir_aggregate *a);
+/* The output columns that identify a row (window and group columns). */
+size_t weir_aggregate_keys(const struct weir_aggregate *a, const char *const **names);
+int weir_aggregate_push(struct weir_aggregate *a, const struct weir_stateful_batch *sb,
+                        const struct weir_batch *in, int64_t now_us, struct weir_error *err);
+/* Emit this batch's output rows (by the output mode) to cb, then evict. */
+int weir_aggregate_finish(struct weir_aggregate *a, const struct weir_stateful_batch *sb,
+                          weir_stateful_emit_cb cb, void *ctx, struct weir_error *err);
+void weir_aggregate_metrics(struct weir_aggregate *a, struct weir_stateful_metrics *m);
+
+#endif
