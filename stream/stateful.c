@@ -1243,6 +1243,13 @@ int weir_aggregate_create(const struct weir_config_aggregate *c, const struct we
             weir_free(arg);
             goto fail;
         }
+        m->text = m->fn == M_COUNT_STAR ? weir_strdup("count(*)")
+                                        : weir_asprintf("%s(%s)", mfn_names[m->fn], arg ? arg : "");
+        if (!m->text) {
+            weir_free(arg);
+            rc = weir_error_set(err, WEIR_ENOMEM, "out of memory");
+            goto fail;
+        }
         if (arg) {
             /* one projected column per distinct expression */
             for (size_t k = 0; k < nt && m->arg < 0; k++)
@@ -1255,12 +1262,6 @@ int weir_aggregate_create(const struct weir_config_aggregate *c, const struct we
             } else {
                 weir_free(arg);
             }
-        }
-        m->text = m->fn == M_COUNT_STAR ? weir_strdup("count(*)")
-                                        : weir_asprintf("%s(%s)", mfn_names[m->fn], arg ? arg : "");
-        if (!m->text) {
-            rc = weir_error_set(err, WEIR_ENOMEM, "out of memory");
-            goto fail;
         }
         char tagtext[512];
         snprintf(tagtext, sizeof tagtext, "%s|%s", m->name, m->text);
@@ -1359,7 +1360,7 @@ void weir_aggregate_destroy(struct weir_aggregate *a)
     for (size_t i = 0; i < a->groups.n * a->nm && a->accs; i++)
         acc_clear(&a->accs[i]);
     if (a->sl) {
-        for (size_t g = 0; g < a->groups.n; g++) {
+        for (size_t g = 0; g < a->acc_cap; g++) { /* lists keep their buffers across batches */
             for (size_t k = 0; k < a->sl[g].n; k++) {
                 for (size_t j = 0; j < a->nm; j++)
                     acc_clear(&a->sl[g].v[k].a[j]);
