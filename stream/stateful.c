@@ -604,15 +604,22 @@ int weir_dedup_finish(struct weir_dedup *d, const struct weir_stateful_batch *sb
     return rc;
 }
 
-void weir_dedup_metrics(struct weir_dedup *d, struct weir_stateful_metrics *m)
+/* Hand out a step's counts of the batch (acc) with its totals, and reset them. */
+static void take_metrics(struct weir_state_op *op, int64_t rows_total, const char *name,
+                         struct weir_stateful_metrics *acc, struct weir_stateful_metrics *out)
 {
     struct weir_state_op_stats s;
-    weir_state_op_stats(d->op, &s);
-    d->m.rows_total = d->rows_total;
-    d->m.memory_used_bytes = (int64_t)s.memory_bytes;
-    *m = d->m;
-    memset(&d->m, 0, sizeof d->m);
-    d->m.name = d->name;
+    weir_state_op_stats(op, &s);
+    acc->rows_total = rows_total;
+    acc->memory_used_bytes = (int64_t)s.memory_bytes;
+    *out = *acc;
+    memset(acc, 0, sizeof *acc);
+    acc->name = name;
+}
+
+void weir_dedup_metrics(struct weir_dedup *d, struct weir_stateful_metrics *m)
+{
+    take_metrics(d->op, d->rows_total, d->name, &d->m, m);
 }
 
 /* ================================================================== aggregate */
@@ -1961,11 +1968,5 @@ int weir_aggregate_finish(struct weir_aggregate *a, const struct weir_stateful_b
 
 void weir_aggregate_metrics(struct weir_aggregate *a, struct weir_stateful_metrics *m)
 {
-    struct weir_state_op_stats s;
-    weir_state_op_stats(a->op, &s);
-    a->mt.rows_total = a->rows_total;
-    a->mt.memory_used_bytes = (int64_t)s.memory_bytes;
-    *m = a->mt;
-    memset(&a->mt, 0, sizeof a->mt);
-    a->mt.name = a->name;
+    take_metrics(a->op, a->rows_total, a->name, &a->mt, m);
 }
