@@ -668,8 +668,8 @@ struct weir_aggregate {
     struct kmap groups; /* state key -> id */
     struct acc *accs;   /* id * nm */
     size_t acc_cap;
-    bool *fresh; /* id: not in the state before this batch */
-    struct weir_buf kb, vb;
+    bool *fresh;                /* id: not in the state before this batch */
+    struct weir_buf kb, vb, hb; /* key, value, hashed-value scratch */
     int64_t rows_total;
     struct weir_stateful_metrics mt;
     /* sessions: id -> list (windowed by session) */
@@ -706,6 +706,23 @@ static void acc_clear(struct acc *a)
 {
     weir_free(a->s);
     memset(a, 0, sizeof *a);
+}
+
+/* Free an array of nm accumulators. */
+static void accs_free(struct acc *ac, size_t nm)
+{
+    for (size_t j = 0; ac && j < nm; j++)
+        acc_clear(&ac[j]);
+    weir_free(ac);
+}
+
+/* Free l's sessions, keeping its buffers for reuse. */
+static void sess_list_clear(const struct weir_aggregate *a, struct sess_list *l)
+{
+    for (size_t k = 0; k < l->n; k++)
+        accs_free(l->v[k].a, a->nm);
+    l->n = 0;
+    l->old_index.len = 0;
 }
 
 static int acc_set_str(struct acc *a, const uint8_t *p, size_t n)
@@ -774,7 +791,9 @@ static int acc_cmp(const struct acc *a, int cls, const struct weir_column *c, si
     return (t.i > a->i) - (t.i < a->i);
 }
 
-static int acc_update(const struct measure *m, struct acc *a, const struct weir_column *c, size_t r)
+/* Count row r of c into a; `scratch` holds a value's bytes for hashing. */
+static int acc_update(const struct measure *m, struct acc *a, const struct weir_column *c, size_t r,
+                      struct weir_buf *scratch)
 {
     bool valid = c == NULL || weir_column_is_valid(c, r);
     switch (m->fn) {
@@ -839,12 +858,10 @@ static int acc_update(const struct measure *m, struct acc *a, const struct weir_
                 return WEIR_ENOMEM;
             a->sn = (uint32_t)weir_hll_size(HLL_P);
         }
-        struct weir_buf b;
-        weir_buf_init(&b);
-        int rc = key_append(&b, c, r);
+        scratch->len = 0;
+        int rc = key_append(scratch, c, r);
         if (rc == 0)
-            weir_hll_add(a->s, HLL_P, weir_hash64(b.data, b.len, 0x11));
-        weir_buf_free(&b);
+            weir_hll_add(a->s, HLL_P, weir_hash64(scratch->data, scratch->len, 0x11));
         a->has = 1;
         return rc;
     }
@@ -1230,6 +1247,7 @@ int weir_aggregate_create(const struct weir_config_aggregate *c, const struct we
     }
     weir_buf_init(&a->kb);
     weir_buf_init(&a->vb);
+    weir_buf_init(&a->hb);
     a->st = st;
     a->output = c->output;
     a->ts_col = -1;
@@ -1341,14 +1359,8 @@ int weir_aggregate_create(const struct weir_config_aggregate *c, const struct we
         goto fail;
     a->rows_total = st ? read_count(a->op) : 0;
     a->mt.name = a->name;
-    for (size_t k = 0; k < nt; k++)
-        if (owned[k])
-            weir_free(texts[k]);
-    weir_free(texts);
-    weir_free(owned);
-    weir_buf_free(&meta);
     *out = a;
-    return 0;
+    a = NULL;
 fail:
     for (size_t k = 0; texts && owned && k < nt; k++)
         if (owned[k])
@@ -1366,16 +1378,10 @@ void weir_aggregate_destroy(struct weir_aggregate *a)
         return;
     for (size_t i = 0; i < a->groups.n * a->nm && a->accs; i++)
         acc_clear(&a->accs[i]);
-    if (a->sl) {
-        for (size_t g = 0; g < a->acc_cap; g++) { /* lists keep their buffers across batches */
-            for (size_t k = 0; k < a->sl[g].n; k++) {
-                for (size_t j = 0; j < a->nm; j++)
-                    acc_clear(&a->sl[g].v[k].a[j]);
-                weir_free(a->sl[g].v[k].a);
-            }
-            weir_free(a->sl[g].v);
-            weir_buf_free(&a->sl[g].old_index);
-        }
+    for (size_t g = 0; a->sl && g < a->acc_cap; g++) { /* lists keep their buffers across batches */
+        sess_list_clear(a, &a->sl[g]);
+        weir_free(a->sl[g].v);
+        weir_buf_free(&a->sl[g].old_index);
     }
     weir_free(a->sl);
     weir_free(a->accs);
@@ -1391,6 +1397,7 @@ void weir_aggregate_destroy(struct weir_aggregate *a)
     weir_type_destroy(a->out);
     weir_buf_free(&a->kb);
     weir_buf_free(&a->vb);
+    weir_buf_free(&a->hb);
     weir_free(a->name);
     weir_free(a);
 }
@@ -1513,7 +1520,7 @@ static int sess_add(struct weir_aggregate *a, size_t id, const struct weir_batch
         return WEIR_ENOMEM;
     int rc = 0;
     for (size_t j = 0; j < a->nm && rc == 0; j++)
-        rc = acc_update(&a->m[j], &nw.a[j], a->m[j].arg >= 0 ? &p->columns[a->m[j].arg] : NULL, r);
+        rc = acc_update(&a->m[j], &nw.a[j], a->m[j].arg >= 0 ? &p->columns[a->m[j].arg] : NULL, r, &a->hb);
     /* merge every session that overlaps or touches [t, t + gap], in time order */
     size_t k = 0;
     while (rc == 0 && k < l->n) {
@@ -1526,9 +1533,7 @@ static int sess_add(struct weir_aggregate *a, size_t id, const struct weir_batch
         struct acc *first = earlier ? s->a : nw.a, *second = earlier ? nw.a : s->a;
         for (size_t j = 0; j < a->nm && rc == 0; j++)
             rc = acc_merge(&a->m[j], &first[j], &second[j]);
-        for (size_t j = 0; j < a->nm; j++)
-            acc_clear(&second[j]);
-        weir_free(second);
+        accs_free(second, a->nm);
         nw.a = first;
         if (s->start < nw.start)
             nw.start = s->start;
@@ -1548,9 +1553,7 @@ static int sess_add(struct weir_aggregate *a, size_t id, const struct weir_batch
         }
     }
     if (rc) {
-        for (size_t j = 0; j < a->nm; j++)
-            acc_clear(&nw.a[j]);
-        weir_free(nw.a);
+        accs_free(nw.a, a->nm);
         return rc;
     }
     l->v[l->n++] = nw;
@@ -1665,7 +1668,8 @@ int weir_aggregate_push(struct weir_aggregate *a, const struct weir_stateful_bat
         } else {
             struct acc *ac = &a->accs[id * a->nm];
             for (size_t j = 0; j < a->nm && rc == 0; j++)
-                rc = acc_update(&a->m[j], &ac[j], a->m[j].arg >= 0 ? &p->columns[a->m[j].arg] : NULL, r);
+                rc = acc_update(&a->m[j], &ac[j], a->m[j].arg >= 0 ? &p->columns[a->m[j].arg] : NULL, r,
+                                &a->hb);
         }
         if (rc)
             rc = weir_error_set(err, rc, "%s: %s", a->name, weir_strerror(rc));
@@ -1732,11 +1736,7 @@ static int emit_stored(struct emitter *e, const uint8_t *k, size_t kn, const uin
         for (size_t s = 0; s < l.n && rc == 0; s++)
             if (l.v[s].end <= max_end)
                 rc = emit_row(e, k, kn, l.v[s].start, l.v[s].end, l.v[s].a, err);
-        for (size_t s = 0; s < l.n; s++) {
-            for (size_t j = 0; j < a->nm; j++)
-                acc_clear(&l.v[s].a[j]);
-            weir_free(l.v[s].a);
-        }
+        sess_list_clear(a, &l);
         weir_free(l.v);
         return rc > 0 || rc == WEIR_ECORRUPT ? weir_error_set(err, rc, "%s: corrupt state", a->name) : rc;
     }
@@ -1750,23 +1750,25 @@ static int emit_stored(struct emitter *e, const uint8_t *k, size_t kn, const uin
         rc = weir_error_set(err, rc, "%s: corrupt state value", a->name);
     else
         rc = emit_row(e, k, kn, start, end, ac, err);
-    for (size_t j = 0; j < a->nm; j++)
-        acc_clear(&ac[j]);
-    weir_free(ac);
+    accs_free(ac, a->nm);
     return rc;
 }
 
-/* Emit every stored entry with tag in [lo, hi) (sessions: those ending by max_end). */
-static int emit_range(struct emitter *e, const uint8_t *lo, size_t lon, const uint8_t *hi, size_t hin,
-                      int64_t max_end, struct weir_error *err)
+/* Visit every stored entry with key in [lo, hi): *count of them, each
+ * emitted unless e is NULL (sessions: those ending by max_end). */
+static int emit_range(struct weir_aggregate *a, struct emitter *e, const uint8_t *lo, size_t lon,
+                      const uint8_t *hi, size_t hin, int64_t max_end, int64_t *count, struct weir_error *err)
 {
     struct weir_state_iter *it = NULL;
-    int rc = weir_state_iter_create(e->a->op, lo, lon, hi, hin, &it, err);
+    int rc = weir_state_iter_create(a->op, lo, lon, hi, hin, &it, err);
+    *count = 0;
     for (; rc == 0 && weir_state_iter_valid(it); weir_state_iter_next(it)) {
         size_t kn, vn;
         const char *k = weir_state_iter_key(it, &kn);
         const char *v = weir_state_iter_value(it, &vn);
-        rc = emit_stored(e, (const uint8_t *)k, kn, (const uint8_t *)v, vn, max_end, err);
+        ++*count;
+        if (e)
+            rc = emit_stored(e, (const uint8_t *)k, kn, (const uint8_t *)v, vn, max_end, err);
     }
     if (rc == 0)
         rc = weir_state_iter_status(it, err);
@@ -1820,18 +1822,8 @@ static void agg_reset(struct weir_aggregate *a)
 {
     for (size_t i = 0; i < a->groups.n * a->nm; i++)
         acc_clear(&a->accs[i]);
-    if (a->sl) {
-        for (size_t g = 0; g < a->groups.n; g++) {
-            struct sess_list *l = &a->sl[g];
-            for (size_t k = 0; k < l->n; k++) {
-                for (size_t j = 0; j < a->nm; j++)
-                    acc_clear(&l->v[k].a[j]);
-                weir_free(l->v[k].a);
-            }
-            l->n = 0;
-            l->old_index.len = 0;
-        }
-    }
+    for (size_t g = 0; a->sl && g < a->groups.n; g++)
+        sess_list_clear(a, &a->sl[g]);
     kmap_reset(&a->groups);
 }
 
@@ -1884,11 +1876,8 @@ static int sess_evict(struct weir_aggregate *a, struct emitter *e, int64_t wm_us
             for (size_t s = 0; s < l.n; s++)
                 if (l.v[s].end > wm_us)
                     l.v[w++] = l.v[s];
-                else {
-                    for (size_t j = 0; j < a->nm; j++)
-                        acc_clear(&l.v[s].a[j]);
-                    weir_free(l.v[s].a);
-                }
+                else
+                    accs_free(l.v[s].a, a->nm);
             l.n = w;
             a->vb.len = 0;
             if (w == 0)
@@ -1896,11 +1885,7 @@ static int sess_evict(struct weir_aggregate *a, struct emitter *e, int64_t wm_us
             else if ((rc = sess_encode(a, &l, &a->vb)) == 0)
                 rc = weir_state_put(a->op, k, kn, a->vb.data, a->vb.len);
         }
-        for (size_t s = 0; s < l.n; s++) {
-            for (size_t j = 0; j < a->nm; j++)
-                acc_clear(&l.v[s].a[j]);
-            weir_free(l.v[s].a);
-        }
+        sess_list_clear(a, &l);
         weir_free(l.v);
         weir_buf_free(&v);
     }
@@ -1931,27 +1916,18 @@ int weir_aggregate_finish(struct weir_aggregate *a, const struct weir_stateful_b
     if (rc == 0 && a->output == WEIR_OUTPUT_COMPLETE) {
         uint8_t lo = a->win == WIN_TIME ? 'w' : a->win == WIN_SESSION ? 's' : 'g';
         uint8_t hi = (uint8_t)(lo + 1);
-        rc = emit_range(&e, &lo, 1, &hi, 1, INT64_MAX, err);
+        int64_t n;
+        rc = emit_range(a, &e, &lo, 1, &hi, 1, INT64_MAX, &n, err);
     } else if (rc == 0 && evict && a->win == WIN_TIME) {
         uint8_t lo[1] = {'w'}, hi[9] = {'w'};
         be64(hi + 1, wm_us + 1);
-        if (a->output == WEIR_OUTPUT_APPEND)
-            rc = emit_range(&e, lo, 1, hi, 9, INT64_MAX, err);
-        if (rc == 0) {
-            /* count what goes */
-            struct weir_state_iter *it = NULL;
-            int64_t n = 0;
-            rc = weir_state_iter_create(a->op, lo, 1, hi, 9, &it, err);
-            for (; rc == 0 && weir_state_iter_valid(it); weir_state_iter_next(it))
-                n++;
-            if (rc == 0)
-                rc = weir_state_iter_status(it, err);
-            weir_state_iter_destroy(it);
-            a->mt.rows_removed += n;
-            a->rows_total -= n;
-            if (rc == 0 && n > 0)
-                rc = weir_state_delete_range(a->op, lo, 1, hi, 9);
-        }
+        /* windows the watermark closed: emitted (append) and removed, in one pass */
+        int64_t n = 0;
+        rc = emit_range(a, a->output == WEIR_OUTPUT_APPEND ? &e : NULL, lo, 1, hi, 9, INT64_MAX, &n, err);
+        a->mt.rows_removed += n;
+        a->rows_total -= n;
+        if (rc == 0 && n > 0)
+            rc = weir_state_delete_range(a->op, lo, 1, hi, 9);
     } else if (rc == 0 && evict && a->win == WIN_SESSION) {
         rc = sess_evict(a, a->output == WEIR_OUTPUT_APPEND ? &e : NULL, wm_us, err);
     }
