@@ -282,6 +282,19 @@ int weir_delta_partition_value_format(const struct weir_column *c, size_t row, c
 enum weir_delta_write_mode {
     WEIR_DELTA_APPEND = 0,
     WEIR_DELTA_OVERWRITE = 1,
+    /* Upsert by merge_keys (delta/merge.c): every added row replaces the
+     * table rows with the same key values, or is inserted when there are
+     * none. Keys compare null-safely (a null key equals a null key); among
+     * added rows with equal keys the last one wins. Only the data files
+     * whose stats (or partition values) may hold an added key are read, and
+     * only those that do hold one are rewritten: one commit removes them
+     * and adds the rewritten files and the new rows (commitInfo operation
+     * "MERGE"). The added rows are held in memory until commit. A
+     * concurrent commit that changed data, or removed a file the merge
+     * rewrote, makes the merge start over from the new snapshot (up to
+     * max_retries times); the option pointers must stay valid until commit
+     * returns. */
+    WEIR_DELTA_MERGE = 2,
 };
 
 struct weir_delta_write_options {
@@ -303,6 +316,8 @@ struct weir_delta_write_options {
     int64_t now_ms;                /* 0: the clock (tests set it) */
     bool merge_schema;             /* add new nullable top-level columns to the table */
     uint64_t max_pending_bytes;    /* cap on rows held across partitions; 0: max(64 MiB, target) */
+    const char *const *merge_keys; /* mode merge: the key columns (primitive types) */
+    size_t n_merge_keys;
 };
 void weir_delta_write_options_default(struct weir_delta_write_options *o);
 
@@ -314,6 +329,12 @@ struct weir_delta_write_result {
     int64_t bytes_written;
     int attempts; /* put-if-absent attempts */
     bool checkpoint_written;
+    /* mode merge */
+    int64_t rows_updated;  /* table rows replaced by added rows */
+    int64_t rows_inserted; /* added rows whose key was not in the table */
+    int64_t rows_copied;   /* unchanged rows rewritten with them (in rows_written) */
+    int64_t bytes_removed; /* size of the files rewritten (files_removed of them) */
+    size_t files_read;     /* files whose key columns were read (the others were skipped by stats) */
 };
 
 /* Write `batches` (all with the same schema) as one commit. When the table

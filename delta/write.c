@@ -58,56 +58,6 @@ void weir_delta_write_options_default(struct weir_delta_write_options *o)
     o->checkpoint = true;
 }
 
-struct group {
-    char *pkey;               /* joined partition values, map key */
-    struct weir_delta_kv *pv; /* partition values (NULL value = null) */
-    size_t npv;
-    char *dir;                /* "a=1/b=x/" or "" */
-    struct weir_batch *batch; /* pending data rows; NULL after a flush */
-    size_t mem;               /* weir_batch_memory(batch) when last measured */
-    bool touched;             /* in w->touched */
-};
-
-struct weir_delta_writer {
-    struct weir_delta_table *t;
-    enum weir_delta_write_mode mode;
-    enum weir_parquet_codec codec;
-    bool data_change; /* false for rewrites (OPTIMIZE) */
-    bool checkpoint;
-    int max_retries;
-    char *app_id; /* NULL: no txn */
-    int64_t txn_version;
-    char *engine_info;
-    uint64_t target, max_pending;
-    int64_t now;
-    int64_t read_version; /* -1 when creating the table */
-    int64_t ckpt_interval;
-    struct weir_type *in_schema;    /* the schema of the batches given to add */
-    struct weir_type *table_schema; /* the table's schema after this commit */
-    struct weir_type *data_schema;  /* table_schema minus partition columns */
-    char **part_cols;
-    size_t npart;
-    int *colmap;  /* table field -> in_schema field, -1: written as null */
-    int *is_part; /* per table field */
-    struct weir_delta_actions acts;
-    char **written; /* store keys of the data files written */
-    size_t nwritten, cap_written;
-    struct group *groups;
-    size_t ngroups, cap_groups;
-    size_t *slots; /* hash index over groups by pkey (slot = index + 1) */
-    size_t nslots;
-    size_t *touched; /* groups that got rows in the current add */
-    size_t ntouched, cap_touched;
-    size_t pending; /* sum of groups' mem */
-    int file_seq;
-    int64_t rows, bytes;
-    struct weir_buf pk;
-    struct file_job *job; /* the data file in flight, or NULL */
-    struct weir_batch
-        *spare; /* a written group's batch, emptied for the next group (its pages stay mapped) */
-    struct weir_parquet_writer *pw; /* the last file's Parquet writer, restarted for the next one */
-};
-
 /* One data file being written by the file thread. The thread touches only
  * the job; the writer collects it (job_wait) on its own thread. */
 struct file_job {
@@ -183,6 +133,7 @@ static void writer_free(struct weir_delta_writer *w, bool delete_files)
     weir_free(w->engine_info);
     weir_delta_actions_free(&w->acts);
     weir_buf_free(&w->pk);
+    weir_batch_destroy(w->src);
     weir_free(w);
 }
 
@@ -1010,8 +961,11 @@ int weir_delta_writer_begin(struct weir_delta_table *t, const struct weir_type *
             goto done;
         }
     }
-    rc = writer_ready(w, md, out, err);
-    w = NULL;
+    w->opts = *opts;
+    if ((rc = layout_init(w, md, err)) || (opts->mode == WEIR_DELTA_MERGE && (rc = dl_merge_check(w, err))))
+        goto done;
+    *out = w;
+    return 0;
 done:
     writer_free(w, false); /* nothing written yet */
     return rc;
@@ -1048,10 +1002,27 @@ static int copy_run(struct weir_delta_writer *w, struct group *g, const struct w
 
 int weir_delta_writer_add(struct weir_delta_writer *w, const struct weir_batch *b, struct weir_error *err)
 {
-    char **vals = NULL;
-    int rc = 0;
     if (!w || !b)
         return weir_error_set(err, WEIR_EINVAL, "weir_delta_writer_add: no writer or no batch");
+    if (w->mode != WEIR_DELTA_MERGE)
+        return dl_writer_append(w, b, err);
+    int rc = 0;
+    if (!weir_type_equal(b->schema, w->in_schema))
+        return dl_writer_append(w, b, err); /* its schema error */
+    if (!w->src && !(w->src = weir_batch_create(w->in_schema)))
+        return weir_error_set(err, WEIR_ENOMEM, "out of memory");
+    for (size_t c = 0; c < b->ncolumns && rc == 0; c++)
+        rc = weir_column_append_range(&w->src->columns[c], &b->columns[c], 0, b->nrows);
+    if (rc == 0 && (rc = weir_batch_finish_rows(w->src)) == 0)
+        return 0;
+    /* columns out of step now: the writer must be aborted, as after any failed add */
+    return weir_error_set(err, WEIR_ENOMEM, "%s: out of memory holding the rows to merge", w->t->root);
+}
+
+int dl_writer_append(struct weir_delta_writer *w, const struct weir_batch *b, struct weir_error *err)
+{
+    char **vals = NULL;
+    int rc = 0;
     const struct weir_type *ts = w->table_schema;
     if (!w->in_schema || !weir_type_equal(b->schema, w->in_schema)) {
         char *x = type_str(b->schema, true), *y = w->in_schema ? type_str(w->in_schema, true) : NULL;
@@ -1203,14 +1174,19 @@ int weir_delta_writer_commit(struct weir_delta_writer *w, struct weir_delta_writ
                              struct weir_error *err)
 {
     struct weir_delta_write_result dres;
-    bool delete_files = true; /* until the commit might have landed */
-    int rc;
     if (!res)
         res = &dres;
     memset(res, 0, sizeof(*res));
     res->version = -1;
     if (!w)
         return weir_error_set(err, WEIR_EINVAL, "weir_delta_writer_commit: no writer");
+    return w->mode == WEIR_DELTA_MERGE ? dl_merge_commit(w, res, err) : dl_writer_commit(w, res, err);
+}
+
+int dl_writer_commit(struct weir_delta_writer *w, struct weir_delta_write_result *res, struct weir_error *err)
+{
+    bool delete_files = true; /* until the commit might have landed */
+    int rc;
     struct weir_delta_table *t = w->t;
     res->version = w->read_version;
     if ((rc = dl_writer_flush(w, err)))
@@ -1220,13 +1196,13 @@ int weir_delta_writer_commit(struct weir_delta_writer *w, struct weir_delta_writ
         goto done;
     }
     bool blind = w->mode == WEIR_DELTA_APPEND;
-    if (!(w->acts.commit_info = commit_info_json(w, blind))) {
+    if (!w->acts.commit_info && !(w->acts.commit_info = commit_info_json(w, blind))) {
         rc = weir_error_set(err, WEIR_ENOMEM, "out of memory");
         goto done;
     }
     struct weir_delta_commit_options co = {
         .read_version = w->read_version,
-        .read_whole_table = w->mode == WEIR_DELTA_OVERWRITE,
+        .read_whole_table = w->mode != WEIR_DELTA_APPEND,
         .max_retries = w->max_retries,
     };
     bool already = false;

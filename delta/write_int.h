@@ -13,6 +13,62 @@
 
 #include "delta/delta.h"
 
+/* The writer's state, shared by write.c (appends, overwrites, rewrites)
+ * and merge.c (mode merge). */
+struct file_job;
+struct group {
+    char *pkey;               /* joined partition values, map key */
+    struct weir_delta_kv *pv; /* partition values (NULL value = null) */
+    size_t npv;
+    char *dir;                /* "a=1/b=x/" or "" */
+    struct weir_batch *batch; /* pending data rows; NULL after a flush */
+    size_t mem;               /* weir_batch_memory(batch) when last measured */
+    bool touched;             /* in w->touched */
+};
+
+struct weir_delta_writer {
+    struct weir_delta_table *t;
+    enum weir_delta_write_mode mode;
+    enum weir_parquet_codec codec;
+    bool data_change; /* false for rewrites (OPTIMIZE) */
+    bool checkpoint;
+    int max_retries;
+    char *app_id; /* NULL: no txn */
+    int64_t txn_version;
+    char *engine_info;
+    uint64_t target, max_pending;
+    int64_t now;
+    int64_t read_version; /* -1 when creating the table */
+    int64_t ckpt_interval;
+    struct weir_type *in_schema;    /* the schema of the batches given to add */
+    struct weir_type *table_schema; /* the table's schema after this commit */
+    struct weir_type *data_schema;  /* table_schema minus partition columns */
+    char **part_cols;
+    size_t npart;
+    int *colmap;  /* table field -> in_schema field, -1: written as null */
+    int *is_part; /* per table field */
+    struct weir_delta_actions acts;
+    char **written; /* store keys of the data files written */
+    size_t nwritten, cap_written;
+    struct group *groups;
+    size_t ngroups, cap_groups;
+    size_t *slots; /* hash index over groups by pkey (slot = index + 1) */
+    size_t nslots;
+    size_t *touched; /* groups that got rows in the current add */
+    size_t ntouched, cap_touched;
+    size_t pending; /* sum of groups' mem */
+    int file_seq;
+    int64_t rows, bytes;
+    struct weir_buf pk;
+    struct file_job *job; /* the data file in flight, or NULL */
+    struct weir_batch
+        *spare; /* a written group's batch, emptied for the next group (its pages stay mapped) */
+    struct weir_parquet_writer *pw; /* the last file's Parquet writer, restarted for the next one */
+    /* mode merge (merge.c) */
+    struct weir_delta_write_options opts; /* as given to begin (pointers borrowed), for retries */
+    struct weir_batch *src;               /* the rows added so far, in in_schema */
+};
+
 /* Writer for rewriting files of snapshot `s` (whose schema and partition
  * columns it copies; `s` need not outlive it). */
 int dl_writer_begin_rewrite(struct weir_delta_table *t, const struct weir_delta_snapshot *s,
@@ -34,6 +90,20 @@ int64_t dl_writer_bytes(const struct weir_delta_writer *w);
 const struct weir_type *dl_writer_data_schema(const struct weir_delta_writer *w);
 /* Free the writer and keep its files (they were committed). */
 void dl_writer_release(struct weir_delta_writer *w);
+
+/* The rows of b (in the writer's in_schema) into their partitions' files:
+ * weir_delta_writer_add without mode merge's buffering. */
+int dl_writer_append(struct weir_delta_writer *w, const struct weir_batch *b, struct weir_error *err);
+/* Commit the writer's actions (adding the txn, and commitInfo unless the
+ * caller set one) and free the writer: the second half of
+ * weir_delta_writer_commit for every mode. */
+int dl_writer_commit(struct weir_delta_writer *w, struct weir_delta_write_result *res, struct weir_error *err);
+
+/* merge.c: checks the merge keys against the writer's schemas at begin
+ * (WEIR_EINVAL / WEIR_ESCHEMA naming the key), and the whole merge at
+ * commit (frees w). */
+int dl_merge_check(const struct weir_delta_writer *w, struct weir_error *err);
+int dl_merge_commit(struct weir_delta_writer *w, struct weir_delta_write_result *res, struct weir_error *err);
 
 /* After a successful commit at `version`: write a checkpoint when version
  * is a multiple of delta.checkpointInterval (default 10) and clean up the

@@ -2,8 +2,10 @@
  *
  * Each batch is written through the streaming writer (delta/delta.h) and
  * committed with txn{appId: query id, version: batch id} - added to the
- * table (mode append) or replacing its contents (mode complete: remove of
- * every file and add of the new ones in one commit); begin() asks the
+ * table (mode append), replacing its contents (mode complete: remove of
+ * every file and add of the new ones in one commit) or upserted by key
+ * (mode merge: delta/merge.c, copy-on-write of the files holding the
+ * batch's keys, the keys from the config or the engine); begin() asks the
  * writer whether that txn is already in the table, which is how a batch
  * replayed after a crash is skipped. The table is created on the first
  * write from the batch schema, with partition_by.
@@ -75,8 +77,12 @@ static int ds_begin(struct weir_sink *base, int64_t batch_id, const struct weir_
     o.target_file_bytes = (uint64_t)s->cfg->target_file_size;
     o.max_pending_bytes = (uint64_t)s->cfg->max_buffer_size;
     o.merge_schema = s->cfg->merge_schema;
-    /* complete: every batch replaces the table's contents */
-    o.mode = s->cfg->mode == WEIR_MODE_COMPLETE ? WEIR_DELTA_OVERWRITE : WEIR_DELTA_APPEND;
+    /* complete: every batch replaces the table's contents; merge: upserts by key */
+    o.mode = s->cfg->mode == WEIR_MODE_COMPLETE ? WEIR_DELTA_OVERWRITE
+             : s->cfg->mode == WEIR_MODE_MERGE  ? WEIR_DELTA_MERGE
+                                                : WEIR_DELTA_APPEND;
+    o.merge_keys = s->cfg->nkeys ? (const char *const *)s->cfg->keys : base->merge_keys;
+    o.n_merge_keys = s->cfg->nkeys ? s->cfg->nkeys : base->n_merge_keys;
     int rc = weir_delta_writer_begin(s->t, schema, &o, &s->w, &res, err);
     if (rc) {
         classify(err, rc);
@@ -146,7 +152,7 @@ static int ds_commit(struct weir_sink *base, struct weir_sink_result *out, struc
     out->version = res.version;
     out->skipped = res.already_committed;
     if (!res.already_committed) {
-        out->rows = res.rows_written;
+        out->rows = res.rows_written - res.rows_copied; /* merge: the upserted rows, not the copies */
         out->files = (int64_t)res.files_added;
         out->bytes = res.bytes_written;
         s->commits++;
@@ -201,12 +207,6 @@ int weir_sink_delta_create(const struct weir_config_delta *cfg, const char *pipe
     s->base.ops = &delta_ops;
     s->base.pipeline = pipeline;
     s->cfg = cfg;
-    if (cfg->mode == WEIR_MODE_MERGE) {
-        ds_destroy(&s->base);
-        return weir_error_set(
-            err, WEIR_EUNSUPPORTED,
-            "sink.delta.mode \"merge\" is not available yet (use output append or complete)");
-    }
     int rc = weir_delta_table_open(&s->t, cfg->path, err);
     if (rc) {
         ds_destroy(&s->base);

@@ -48,6 +48,11 @@ struct weir_sink {
     char *description; /* "DeltaSink[/data/lake/orders]", owned */
     const char *pipeline;
     const char *query_id; /* the txn appId (borrowed, set by the engine before the first begin) */
+    /* Mode merge without configured keys: the key columns the transform
+     * produces (an aggregate's window and group columns); borrowed, set by
+     * the engine like query_id. */
+    const char *const *merge_keys;
+    size_t n_merge_keys;
 };
 
 /* Create the sink configured in `p` (p->sink). */

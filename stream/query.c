@@ -456,6 +456,7 @@ static int open_parts(struct weir_query *q, char **initial, struct weir_error *e
         (rc = weir_sink_create(q->p, &q->sink, err)))
         return rc;
     q->sink->query_id = weir_checkpoint_query_id(q->cp);
+    q->sink->n_merge_keys = weir_transform_keys(q->xf, &q->sink->merge_keys);
     q->sink->pipeline = q->p->name;
     rc = weir_checkpoint_read_initial(q->cp, 0, initial, err);
     if (rc == WEIR_ENOTFOUND) {

@@ -6,11 +6,10 @@
  * in the chunk (dedup) or of the groups the batch touched with their
  * accumulators (aggregate), freed or reset by finish.
  *
- * Key encoding (keys of both steps, group part of aggregate keys): per
- * column a tag byte (0 null, 1 value) then the value: fixed-width kinds as
- * their in-memory bytes, strings and binary as a 4-byte length and the
- * bytes. Times in keys that must sort (expiry, window end and start) are
- * big-endian with the sign bit flipped, so byte order is numeric order.
+ * Keys of both steps and the group part of aggregate keys use the row key
+ * encoding of core/keymap.h. Times in keys that must sort (expiry, window
+ * end and start) are big-endian with the sign bit flipped, so byte order is
+ * numeric order.
  *
  * State layout of an operator's column family:
  *   dedup      'k' key -> expiry ms (8 bytes, little endian)
@@ -35,6 +34,7 @@
 #include "core/buf.h"
 #include "core/expr.h"
 #include "core/hll.h"
+#include "core/keymap.h"
 #include "core/util.h"
 
 #define CHUNK_OUT_ROWS 4096
@@ -63,86 +63,6 @@ static int64_t floor_div(int64_t a, int64_t b)
     return (a % b != 0 && (a < 0) != (b < 0)) ? q - 1 : q;
 }
 
-/* Append the key encoding of column c at row r. */
-static int key_append(struct weir_buf *b, const struct weir_column *c, size_t r)
-{
-    if (!weir_column_is_valid(c, r))
-        return weir_buf_append_byte(b, 0);
-    int rc = weir_buf_append_byte(b, 1);
-    size_t w = weir_type_value_width(c->type);
-    if (rc != 0)
-        return rc;
-    if (w > 0)
-        return weir_buf_append(b, (const uint8_t *)c->data + r * w, w);
-    size_t n;
-    const uint8_t *p = weir_column_bytes(c, r, &n);
-    uint32_t n32 = (uint32_t)n;
-    if ((rc = weir_buf_append(b, &n32, 4)) != 0)
-        return rc;
-    return weir_buf_append(b, p, n);
-}
-
-/* Decode one value at *p (< end) onto column c. */
-static int key_read(const uint8_t **p, const uint8_t *end, struct weir_column *c)
-{
-    if (*p >= end)
-        return WEIR_ECORRUPT;
-    if (*(*p)++ == 0)
-        return weir_column_append_null(c);
-    size_t w = weir_type_value_width(c->type);
-    if (w > 0) {
-        if ((size_t)(end - *p) < w)
-            return WEIR_ECORRUPT;
-        const uint8_t *v = *p;
-        *p += w;
-        switch (c->type->kind) {
-        case WEIR_TYPE_BOOLEAN:
-            return weir_column_append_bool(c, *v != 0);
-        case WEIR_TYPE_BYTE:
-            return weir_column_append_i8(c, (int8_t)*v);
-        case WEIR_TYPE_SHORT: {
-            int16_t x;
-            memcpy(&x, v, 2);
-            return weir_column_append_i16(c, x);
-        }
-        case WEIR_TYPE_FLOAT: {
-            float x;
-            memcpy(&x, v, 4);
-            return weir_column_append_f32(c, x);
-        }
-        case WEIR_TYPE_DOUBLE: {
-            double x;
-            memcpy(&x, v, 8);
-            return weir_column_append_f64(c, x);
-        }
-        case WEIR_TYPE_DECIMAL: {
-            weir_i128 x;
-            memcpy(&x, v, sizeof x);
-            return weir_column_append_i128(c, x);
-        }
-        default:
-            if (w == 4) {
-                int32_t x;
-                memcpy(&x, v, 4);
-                return weir_column_append_i32(c, x);
-            }
-            int64_t x;
-            memcpy(&x, v, 8);
-            return weir_column_append_i64(c, x);
-        }
-    }
-    uint32_t n;
-    if (end - *p < 4)
-        return WEIR_ECORRUPT;
-    memcpy(&n, *p, 4);
-    *p += 4;
-    if ((size_t)(end - *p) < n)
-        return WEIR_ECORRUPT;
-    const uint8_t *v = *p;
-    *p += n;
-    return weir_column_append_bytes(c, v, n);
-}
-
 /* Event time of row r of a TIMESTAMP column in microseconds; false when null. */
 static bool event_us(const struct weir_column *c, size_t r, int64_t *us)
 {
@@ -150,106 +70,6 @@ static bool event_us(const struct weir_column *c, size_t r, int64_t *us)
         return false;
     *us = weir_column_i64(c, r);
     return true;
-}
-
-/* ------------------------------------------------------------------ key map */
-
-/* Open-addressing map from byte keys (kept in an arena) to dense ids. */
-struct kmap {
-    struct weir_buf arena;
-    size_t *off, *len; /* per id */
-    uint64_t *hash;
-    size_t n, cap;
-    uint32_t *slots; /* id + 1; 0 empty */
-    size_t nslots;
-};
-
-static void kmap_reset(struct kmap *m)
-{
-    m->arena.len = 0;
-    m->n = 0;
-    if (m->slots)
-        memset(m->slots, 0, m->nslots * sizeof *m->slots);
-}
-
-static void kmap_free(struct kmap *m)
-{
-    weir_buf_free(&m->arena);
-    weir_free(m->off);
-    weir_free(m->len);
-    weir_free(m->hash);
-    weir_free(m->slots);
-    memset(m, 0, sizeof *m);
-}
-
-static const uint8_t *kmap_key(const struct kmap *m, size_t id, size_t *n)
-{
-    *n = m->len[id];
-    return m->arena.data + m->off[id];
-}
-
-static int kmap_grow(struct kmap *m)
-{
-    if (m->n + 1 > m->cap) {
-        size_t nc = m->cap ? m->cap * 2 : 1024;
-        size_t *o = weir_realloc(m->off, nc * sizeof *o);
-        if (o)
-            m->off = o;
-        size_t *l = weir_realloc(m->len, nc * sizeof *l);
-        if (l)
-            m->len = l;
-        uint64_t *h = weir_realloc(m->hash, nc * sizeof *h);
-        if (h)
-            m->hash = h;
-        if (!o || !l || !h)
-            return WEIR_ENOMEM;
-        m->cap = nc;
-    }
-    if ((m->n + 1) * 2 > m->nslots) {
-        size_t ns = m->nslots ? m->nslots * 2 : 2048;
-        uint32_t *s = weir_calloc(ns, sizeof *s);
-        if (!s)
-            return WEIR_ENOMEM;
-        for (size_t i = 0; i < m->n; i++) {
-            size_t j = m->hash[i] & (ns - 1);
-            while (s[j])
-                j = (j + 1) & (ns - 1);
-            s[j] = (uint32_t)(i + 1);
-        }
-        weir_free(m->slots);
-        m->slots = s;
-        m->nslots = ns;
-    }
-    return 0;
-}
-
-/* The id of key k[0..n): existing (*added false) or new. */
-static int kmap_put(struct kmap *m, const uint8_t *k, size_t n, size_t *id, bool *added)
-{
-    int rc = kmap_grow(m);
-    if (rc)
-        return rc;
-    uint64_t h = weir_hash64(k, n, 0x5eed);
-    size_t j = h & (m->nslots - 1);
-    while (m->slots[j]) {
-        size_t i = m->slots[j] - 1;
-        if (m->hash[i] == h && m->len[i] == n && memcmp(m->arena.data + m->off[i], k, n) == 0) {
-            *id = i;
-            *added = false;
-            return 0;
-        }
-        j = (j + 1) & (m->nslots - 1);
-    }
-    size_t at = m->arena.len;
-    if ((rc = weir_buf_append(&m->arena, k, n)) != 0)
-        return rc;
-    m->off[m->n] = at;
-    m->len[m->n] = n;
-    m->hash[m->n] = h;
-    m->slots[j] = (uint32_t)(m->n + 1);
-    *id = m->n++;
-    *added = true;
-    return 0;
 }
 
 /* ------------------------------------------------------------------ shared */
@@ -372,7 +192,7 @@ struct weir_dedup {
     int64_t delay_ms, ttl_ms;
     struct weir_state *st;
     struct weir_state_op *op;
-    struct kmap seen; /* keys of one chunk */
+    struct weir_keymap seen; /* keys of one chunk */
     struct weir_buf kb;
     int64_t rows_total;
     struct weir_stateful_metrics m;
@@ -443,7 +263,7 @@ void weir_dedup_destroy(struct weir_dedup *d)
     if (!d)
         return;
     free_list(d->keys, d->nkeys);
-    kmap_free(&d->seen);
+    weir_keymap_free(&d->seen);
     weir_buf_free(&d->kb);
     weir_free(d->name);
     weir_free(d);
@@ -463,7 +283,7 @@ int weir_dedup_push(struct weir_dedup *d, const struct weir_stateful_batch *sb, 
     *out = NULL;
     if ((rc = weir_expr_project(d->keys, d->nkeys, in, now_us, &p, err)) != 0)
         return weir_error_prefix(err, "%s: keys", d->name);
-    kmap_reset(&d->seen);
+    weir_keymap_reset(&d->seen);
     size_t n = in->nrows;
     cand = weir_malloc((n ? n : 1) * sizeof *cand);
     keep = weir_malloc((n ? n : 1) * sizeof *keep);
@@ -476,11 +296,11 @@ int weir_dedup_push(struct weir_dedup *d, const struct weir_stateful_batch *sb, 
         d->kb.len = 0;
         rc = weir_buf_append_byte(&d->kb, 'k');
         for (size_t c = 0; c < p->ncolumns && rc == 0; c++)
-            rc = key_append(&d->kb, &p->columns[c], r);
+            rc = weir_key_append(&d->kb, &p->columns[c], r);
         size_t id;
         bool added;
         if (rc == 0)
-            rc = kmap_put(&d->seen, d->kb.data, d->kb.len, &id, &added);
+            rc = weir_keymap_put(&d->seen, d->kb.data, d->kb.len, &id, &added);
         if (rc)
             goto out;
         if (added)
@@ -496,7 +316,7 @@ int weir_dedup_push(struct weir_dedup *d, const struct weir_stateful_batch *sb, 
     }
     for (size_t i = 0; i < ncand; i++) {
         size_t kn;
-        keys[i] = (const char *)kmap_key(&d->seen, i, &kn);
+        keys[i] = (const char *)weir_keymap_key(&d->seen, i, &kn);
         klens[i] = kn;
     }
     if (ncand > 0 && (rc = weir_state_multi_get(d->op, ncand, keys, klens, found, NULL, err)) != 0)
@@ -665,7 +485,7 @@ struct weir_aggregate {
     const char **keys;     /* output key column names (borrowed from out) */
     size_t nkeys;
     /* per batch */
-    struct kmap groups; /* state key -> id */
+    struct weir_keymap groups; /* state key -> id */
     struct acc *accs;   /* id * nm */
     size_t acc_cap;
     bool *fresh;                /* id: not in the state before this batch */
@@ -859,7 +679,7 @@ static int acc_update(const struct measure *m, struct acc *a, const struct weir_
             a->sn = (uint32_t)weir_hll_size(HLL_P);
         }
         scratch->len = 0;
-        int rc = key_append(scratch, c, r);
+        int rc = weir_key_append(scratch, c, r);
         if (rc == 0)
             weir_hll_add(a->s, HLL_P, weir_hash64(scratch->data, scratch->len, 0x11));
         a->has = 1;
@@ -1386,7 +1206,7 @@ void weir_aggregate_destroy(struct weir_aggregate *a)
     weir_free(a->sl);
     weir_free(a->accs);
     weir_free(a->fresh);
-    kmap_free(&a->groups);
+    weir_keymap_free(&a->groups);
     free_list(a->exprs, a->nexprs);
     for (size_t j = 0; j < a->nm; j++) {
         weir_free(a->m[j].name);
@@ -1572,7 +1392,7 @@ static int agg_load(struct weir_aggregate *a, size_t from, struct weir_error *er
     struct weir_buf *vals = weir_calloc(n, sizeof *vals);
     int rc = (!keys || !lens || !found || !vals) ? weir_error_set(err, WEIR_ENOMEM, "out of memory") : 0;
     for (size_t i = 0; i < n && rc == 0; i++) {
-        keys[i] = (const char *)kmap_key(&a->groups, from + i, &lens[i]);
+        keys[i] = (const char *)weir_keymap_key(&a->groups, from + i, &lens[i]);
         weir_buf_init(&vals[i]);
     }
     if (rc == 0)
@@ -1635,10 +1455,10 @@ int weir_aggregate_push(struct weir_aggregate *a, const struct weir_stateful_bat
                     rc = weir_buf_append(&a->kb, s8, 8);
             }
             for (size_t g = 0; g < a->ngroup && rc == 0; g++)
-                rc = key_append(&a->kb, &p->columns[g], r);
+                rc = weir_key_append(&a->kb, &p->columns[g], r);
             size_t id;
             bool added;
-            if (rc == 0 && (rc = kmap_put(&a->groups, a->kb.data, a->kb.len, &id, &added)) == 0 &&
+            if (rc == 0 && (rc = weir_keymap_put(&a->groups, a->kb.data, a->kb.len, &id, &added)) == 0 &&
                 (rc = agg_reserve(a)) == 0) {
                 if (npr + 2 > cap) {
                     cap = cap ? cap * 2 : 2 * in->nrows * nwin + 2;
@@ -1714,7 +1534,7 @@ static int emit_row(struct emitter *e, const uint8_t *k, size_t kn, int64_t star
             rc = weir_column_append_i64(&c[col++], end);
     }
     for (size_t g = 0; g < a->ngroup && rc == 0; g++)
-        rc = key_read(&p, pe, &c[col++]);
+        rc = weir_key_read(&p, pe, &c[col++]);
     for (size_t j = 0; j < a->nm && rc == 0; j++)
         rc = acc_output(&a->m[j], &ac[j], &c[col++]);
     if (rc == 0)
@@ -1782,7 +1602,7 @@ static int agg_write(struct weir_aggregate *a, struct emitter *e, struct weir_er
     int rc = 0;
     for (size_t id = 0; id < a->groups.n && rc == 0; id++) {
         size_t kn;
-        const uint8_t *k = kmap_key(&a->groups, id, &kn);
+        const uint8_t *k = weir_keymap_key(&a->groups, id, &kn);
         a->vb.len = 0;
         if (a->win == WIN_SESSION) {
             struct sess_list *l = &a->sl[id];
@@ -1824,7 +1644,7 @@ static void agg_reset(struct weir_aggregate *a)
         acc_clear(&a->accs[i]);
     for (size_t g = 0; a->sl && g < a->groups.n; g++)
         sess_list_clear(a, &a->sl[g]);
-    kmap_reset(&a->groups);
+    weir_keymap_reset(&a->groups);
 }
 
 /* Sessions ending by wm: emit (append) and delete them. */
@@ -1832,7 +1652,7 @@ static int sess_evict(struct weir_aggregate *a, struct emitter *e, int64_t wm_us
 {
     uint8_t lo[1] = {'x'}, hi[9] = {'x'};
     be64(hi + 1, wm_us + 1);
-    struct kmap gs = {0};
+    struct weir_keymap gs = {0};
     struct weir_state_iter *it = NULL;
     int rc = weir_state_iter_create(a->op, lo, 1, hi, 9, &it, err);
     for (; rc == 0 && weir_state_iter_valid(it); weir_state_iter_next(it)) {
@@ -1845,7 +1665,7 @@ static int sess_evict(struct weir_aggregate *a, struct emitter *e, int64_t wm_us
         bool added;
         if ((rc = weir_buf_append_byte(&a->kb, 's')) == 0 &&
             (rc = weir_buf_append(&a->kb, k + 9, kn - 17)) == 0)
-            rc = kmap_put(&gs, a->kb.data, a->kb.len, &id, &added);
+            rc = weir_keymap_put(&gs, a->kb.data, a->kb.len, &id, &added);
         if (rc)
             rc = weir_error_set(err, rc, "%s: %s", a->name, weir_strerror(rc));
     }
@@ -1854,7 +1674,7 @@ static int sess_evict(struct weir_aggregate *a, struct emitter *e, int64_t wm_us
     weir_state_iter_destroy(it);
     for (size_t g = 0; g < gs.n && rc == 0; g++) {
         size_t kn;
-        const uint8_t *k = kmap_key(&gs, g, &kn);
+        const uint8_t *k = weir_keymap_key(&gs, g, &kn);
         struct weir_buf v;
         bool found = false;
         weir_buf_init(&v);
@@ -1889,7 +1709,7 @@ static int sess_evict(struct weir_aggregate *a, struct emitter *e, int64_t wm_us
         weir_free(l.v);
         weir_buf_free(&v);
     }
-    kmap_free(&gs);
+    weir_keymap_free(&gs);
     if (rc == 0)
         rc = weir_state_delete_range(a->op, lo, 1, hi, 9);
     return rc;

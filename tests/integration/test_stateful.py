@@ -1,9 +1,10 @@
 """Stateful pipelines against a DuckDB reference: a seeded stream of 1M
 events with duplicates (inside a batch and across batches), out-of-order
-and late events goes through a real Kafka broker into weir; for each of
-dedup and tumbling, sliding and session windows the Delta table weir
-writes equals what DuckDB SQL computes over the same input minus the rows
-the watermark rules drop.
+and late events goes through a real Kafka broker into weir; for dedup and
+for tumbling, sliding and session windows in each output mode they allow
+(append, update through the Delta sink's MERGE, complete) the Delta table
+weir writes equals what DuckDB SQL computes over the same input minus the
+rows the watermark rules drop.
 
 The reference is computed independently of weir's own bookkeeping: batch
 boundaries come from the checkpoint's offsets/N files (which records each
@@ -193,6 +194,10 @@ AGG_GOT = ("SELECT CAST(window_start AS TIMESTAMP), CAST(window_end AS TIMESTAMP
 DEDUPED = "(SELECT DISTINCT * EXCLUDE (batch) FROM kept)"
 
 
+SLIDING_SRC = (f"(SELECT d.*, time_bucket(INTERVAL 1 minute, ts) - k * INTERVAL 1 minute AS s FROM {DEDUPED} d, "
+               f"range(2) r(k))")
+
+
 def agg_steps(window, output):
     return [{"dedup": {"keys": ["id", "ts"]}},
             {"aggregate": {"group_by": ["user"], "window": window, "measures": MEASURES, "output": output}}]
@@ -221,18 +226,14 @@ def test_sliding_append(tmp_path, weir_bin, kafka, events):
     con, got, final_wm, _ = run_case(tmp_path, weir_bin, kafka, events, "slide",
                                      agg_steps({"column": "ts", "size": "2 minutes", "slide": "1 minute"},
                                                "append"))
-    # each event is in the window starting at its minute and the one before
-    src = (f"(SELECT d.*, time_bucket(INTERVAL 1 minute, ts) - k * INTERVAL 1 minute AS s FROM {DEDUPED} d, "
-           f"range(2) r(k))")
     win = "s, s + INTERVAL 2 minute AS e"
-    src = f"(SELECT * FROM {src} WHERE epoch_ms(s) + 120000 <= {final_wm})"
+    src = f"(SELECT * FROM {SLIDING_SRC} WHERE epoch_ms(s) + 120000 <= {final_wm})"
     same_rows(con, AGG_REF.format(win=win, src=src).replace("GROUP BY ALL", "GROUP BY s, user"), got, AGG_GOT)
 
 
-def test_session_append(tmp_path, weir_bin, kafka, events):
-    con, got, final_wm, _ = run_case(tmp_path, weir_bin, kafka, events, "session",
-                                     agg_steps({"column": "ts", "gap": "30 seconds"}, "append"))
-    # a new session starts when the gap to the user's previous event exceeds 30 s
+def sessions(con):
+    """Table sess: the deduplicated rows with their session's start s and end e.
+    A new session starts when the gap to the user's previous event exceeds 30 s."""
     con.execute(f"""CREATE TABLE sess AS
         WITH d AS (SELECT * FROM {DEDUPED}),
         g AS (SELECT *, CASE WHEN lag(ts) OVER w IS NULL OR ts - lag(ts) OVER w > INTERVAL 30 second
@@ -240,5 +241,72 @@ def test_session_append(tmp_path, weir_bin, kafka, events):
         n AS (SELECT *, sum(brk) OVER (PARTITION BY user ORDER BY ts, id) AS sid FROM g)
         SELECT *, min(ts) OVER (PARTITION BY user, sid) AS s,
                max(ts) OVER (PARTITION BY user, sid) + INTERVAL 30 second AS e FROM n""")
+
+
+def test_session_append(tmp_path, weir_bin, kafka, events):
+    con, got, final_wm, _ = run_case(tmp_path, weir_bin, kafka, events, "session",
+                                     agg_steps({"column": "ts", "gap": "30 seconds"}, "append"))
+    sessions(con)
     src = f"(SELECT * FROM sess WHERE epoch_ms(e) <= {final_wm})"
     same_rows(con, AGG_REF.format(win="s, e", src=src).replace("GROUP BY ALL", "GROUP BY s, e, user"), got, AGG_GOT)
+
+
+def test_session_complete(tmp_path, weir_bin, kafka, events):
+    con, got, _, _ = run_case(tmp_path, weir_bin, kafka, events, "sessionc",
+                              agg_steps({"column": "ts", "gap": "30 seconds"}, "complete"), mode="complete")
+    sessions(con)
+    same_rows(con, AGG_REF.format(win="s, e", src="sess").replace("GROUP BY ALL", "GROUP BY s, e, user"), got,
+              AGG_GOT)
+
+def merge_commits(table):
+    """(files live before, files removed, numTargetRowsUpdated) of each MERGE commit, replaying the log."""
+    log = os.path.join(table, "_delta_log")
+    live, out = set(), []
+    for f in sorted(x for x in os.listdir(log) if x.endswith(".json")):
+        with open(os.path.join(log, f)) as fh:
+            acts = [json.loads(line) for line in fh if line.strip()]
+        info = next(a["commitInfo"] for a in acts if "commitInfo" in a)
+        removed = [a["remove"]["path"] for a in acts if "remove" in a]
+        if info["operation"] == "MERGE":
+            out.append((len(live), len(removed), int(info["operationMetrics"]["numTargetRowsUpdated"])))
+        live -= set(removed)
+        live |= {a["add"]["path"] for a in acts if "add" in a}
+    return out
+
+
+def check_update_merges(table):
+    """Update output upserts: later batches update groups already written,
+    rewriting only the files that hold them, never the whole table."""
+    merges = merge_commits(table)
+    assert len(merges) >= 5
+    assert sum(u for _, _, u in merges) > 0, "later batches must update earlier groups"
+    assert all(r <= live for live, r, _ in merges)
+    assert any(r < live for live, r, _ in merges[2:]), "a merge must leave some files alone"
+
+
+def test_tumbling_update(tmp_path, weir_bin, kafka, events):
+    con, got, _, _ = run_case(tmp_path, weir_bin, kafka, events, "tumbleu",
+                              agg_steps({"column": "ts", "size": "1 minute"}, "update"), mode="merge")
+    # every group of every non-late row, each once: the merges replaced the earlier versions
+    win = "time_bucket(INTERVAL 1 minute, ts) AS s, s + INTERVAL 1 minute AS e"
+    same_rows(con, AGG_REF.format(win=win, src=DEDUPED), got, AGG_GOT)
+    check_update_merges(str(tmp_path / "tumbleu-table"))
+
+
+def test_sliding_update(tmp_path, weir_bin, kafka, events):
+    con, got, _, _ = run_case(tmp_path, weir_bin, kafka, events, "slideu",
+                              agg_steps({"column": "ts", "size": "2 minutes", "slide": "1 minute"}, "update"),
+                              mode="merge")
+    win = "s, s + INTERVAL 2 minute AS e"
+    same_rows(con, AGG_REF.format(win=win, src=SLIDING_SRC).replace("GROUP BY ALL", "GROUP BY s, user"), got,
+              AGG_GOT)
+    check_update_merges(str(tmp_path / "slideu-table"))
+
+
+def test_sliding_complete(tmp_path, weir_bin, kafka, events):
+    con, got, _, _ = run_case(tmp_path, weir_bin, kafka, events, "slidec",
+                              agg_steps({"column": "ts", "size": "2 minutes", "slide": "1 minute"}, "complete"),
+                              mode="complete")
+    win = "s, s + INTERVAL 2 minute AS e"
+    same_rows(con, AGG_REF.format(win=win, src=SLIDING_SRC).replace("GROUP BY ALL", "GROUP BY s, user"), got,
+              AGG_GOT)

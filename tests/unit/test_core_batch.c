@@ -1,6 +1,8 @@
 /* tests/unit/test_core_batch.c - the columnar batch: every value kind,
  * lazy validity, nested struct/array/map appends, row copies, clearing,
- * and atomicity of appends under injected allocation failures. */
+ * and atomicity of appends under injected allocation failures; row keys
+ * (core/keymap.h): encodings equal exactly when the values are (nulls
+ * included), decode back, and the key map keeps ids through growth. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -12,6 +14,7 @@
 
 #include "core/alloc.h"
 #include "core/batch.h"
+#include "core/keymap.h"
 #include "core/types.h"
 
 static struct weir_type *ddl(const char *text)
@@ -513,6 +516,73 @@ static void test_create_under_allocation_failure_and_reserve(void **state)
     weir_type_destroy(t);
 }
 
+/* (id LONG, name STRING) keys: equal values, equal bytes; null is its own
+ * value; a map of 10k keys finds every one with its first id. */
+static void test_row_keys_and_keymap(void **state)
+{
+    (void)state;
+    struct weir_batch *b = batch_for("id LONG, name STRING");
+    const int64_t ids[] = {1, 1, 1, 2};
+    const char *names[] = {"a", "a", NULL, "a"};
+    for (int i = 0; i < 4; i++) {
+        assert_int_equal(weir_column_append_i64(&b->columns[0], ids[i]), 0);
+        if (names[i])
+            assert_int_equal(weir_column_append_bytes(&b->columns[1], names[i], strlen(names[i])), 0);
+        else
+            assert_int_equal(weir_column_append_null(&b->columns[1]), 0);
+    }
+    assert_int_equal(weir_batch_finish_rows(b), 0);
+    struct weir_buf k[4];
+    for (int i = 0; i < 4; i++) {
+        weir_buf_init(&k[i]);
+        assert_int_equal(weir_key_append(&k[i], &b->columns[0], (size_t)i), 0);
+        assert_int_equal(weir_key_append(&k[i], &b->columns[1], (size_t)i), 0);
+    }
+    assert_true(k[0].len == k[1].len && memcmp(k[0].data, k[1].data, k[0].len) == 0);
+    assert_true(k[0].len != k[2].len || memcmp(k[0].data, k[2].data, k[0].len) != 0);
+    assert_true(k[0].len != k[3].len || memcmp(k[0].data, k[3].data, k[0].len) != 0);
+    /* decode row 2's key back: 1, null */
+    struct weir_batch *d = batch_for("id LONG, name STRING");
+    const uint8_t *p = k[2].data, *end = k[2].data + k[2].len;
+    assert_int_equal(weir_key_read(&p, end, &d->columns[0]), 0);
+    assert_int_equal(weir_key_read(&p, end, &d->columns[1]), 0);
+    assert_ptr_equal(p, end);
+    assert_int_equal(weir_column_i64(&d->columns[0], 0), 1);
+    assert_false(weir_column_is_valid(&d->columns[1], 0));
+    p = k[0].data;
+    assert_int_equal(weir_key_read(&p, k[0].data + 3, &d->columns[0]), WEIR_ECORRUPT); /* cut short */
+    struct weir_keymap m = {0};
+    size_t id;
+    bool added;
+    const size_t want_id[] = {0, 0, 1, 2}; /* row 1 repeats row 0 */
+    for (int i = 0; i < 4; i++) {
+        assert_int_equal(weir_keymap_put(&m, k[i].data, k[i].len, &id, &added), 0);
+        assert_int_equal(id, want_id[i]);
+        assert_int_equal(added, i != 1);
+    }
+    for (uint32_t i = 0; i < 10000; i++) {
+        assert_int_equal(weir_keymap_put(&m, (const uint8_t *)&i, sizeof i, &id, &added), 0);
+        assert_true(added);
+        assert_int_equal(id, 3 + i);
+    }
+    for (uint32_t i = 0; i < 10000; i++) {
+        assert_true(weir_keymap_find(&m, (const uint8_t *)&i, sizeof i, &id));
+        size_t n;
+        const uint8_t *kk = weir_keymap_key(&m, id, &n);
+        assert_int_equal(n, sizeof i);
+        assert_memory_equal(kk, &i, sizeof i);
+    }
+    uint64_t absent = 1;
+    assert_false(weir_keymap_find(&m, (const uint8_t *)&absent, sizeof absent, &id));
+    weir_keymap_reset(&m);
+    assert_false(weir_keymap_find(&m, k[0].data, k[0].len, &id));
+    weir_keymap_free(&m);
+    for (int i = 0; i < 4; i++)
+        weir_buf_free(&k[i]);
+    weir_batch_destroy(d);
+    weir_batch_destroy(b);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -523,6 +593,7 @@ int main(void)
         cmocka_unit_test(test_append_range_equals_row_copies),
         cmocka_unit_test(test_failed_appends_leave_columns_unchanged),
         cmocka_unit_test(test_create_under_allocation_failure_and_reserve),
+        cmocka_unit_test(test_row_keys_and_keymap),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

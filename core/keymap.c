@@ -1,0 +1,191 @@
+/* core/keymap.c - composite row keys and the byte-key hash map (see
+ * keymap.h). */
+#include "core/keymap.h"
+
+#include <string.h>
+
+#include "core/alloc.h"
+#include "core/error.h"
+#include "core/hll.h"
+
+#define SEED 0x5eed
+
+int weir_key_append(struct weir_buf *b, const struct weir_column *c, size_t r)
+{
+    if (!weir_column_is_valid(c, r))
+        return weir_buf_append_byte(b, 0);
+    int rc = weir_buf_append_byte(b, 1);
+    size_t w = weir_type_value_width(c->type);
+    if (rc != 0)
+        return rc;
+    if (w > 0)
+        return weir_buf_append(b, (const uint8_t *)c->data + r * w, w);
+    size_t n;
+    const uint8_t *p = weir_column_bytes(c, r, &n);
+    uint32_t n32 = (uint32_t)n;
+    if ((rc = weir_buf_append(b, &n32, 4)) != 0)
+        return rc;
+    return weir_buf_append(b, p, n);
+}
+
+int weir_key_read(const uint8_t **p, const uint8_t *end, struct weir_column *c)
+{
+    if (*p >= end)
+        return WEIR_ECORRUPT;
+    if (*(*p)++ == 0)
+        return weir_column_append_null(c);
+    size_t w = weir_type_value_width(c->type);
+    if (w > 0) {
+        if ((size_t)(end - *p) < w)
+            return WEIR_ECORRUPT;
+        const uint8_t *v = *p;
+        *p += w;
+        switch (c->type->kind) {
+        case WEIR_TYPE_BOOLEAN:
+            return weir_column_append_bool(c, *v != 0);
+        case WEIR_TYPE_BYTE:
+            return weir_column_append_i8(c, (int8_t)*v);
+        case WEIR_TYPE_SHORT: {
+            int16_t x;
+            memcpy(&x, v, 2);
+            return weir_column_append_i16(c, x);
+        }
+        case WEIR_TYPE_FLOAT: {
+            float x;
+            memcpy(&x, v, 4);
+            return weir_column_append_f32(c, x);
+        }
+        case WEIR_TYPE_DOUBLE: {
+            double x;
+            memcpy(&x, v, 8);
+            return weir_column_append_f64(c, x);
+        }
+        case WEIR_TYPE_DECIMAL: {
+            weir_i128 x;
+            memcpy(&x, v, sizeof x);
+            return weir_column_append_i128(c, x);
+        }
+        default:
+            if (w == 4) {
+                int32_t x;
+                memcpy(&x, v, 4);
+                return weir_column_append_i32(c, x);
+            }
+            int64_t x;
+            memcpy(&x, v, 8);
+            return weir_column_append_i64(c, x);
+        }
+    }
+    uint32_t n;
+    if (end - *p < 4)
+        return WEIR_ECORRUPT;
+    memcpy(&n, *p, 4);
+    *p += 4;
+    if ((size_t)(end - *p) < n)
+        return WEIR_ECORRUPT;
+    const uint8_t *v = *p;
+    *p += n;
+    return weir_column_append_bytes(c, v, n);
+}
+
+void weir_keymap_reset(struct weir_keymap *m)
+{
+    m->arena.len = 0;
+    m->n = 0;
+    if (m->slots)
+        memset(m->slots, 0, m->nslots * sizeof *m->slots);
+}
+
+void weir_keymap_free(struct weir_keymap *m)
+{
+    weir_buf_free(&m->arena);
+    weir_free(m->off);
+    weir_free(m->len);
+    weir_free(m->hash);
+    weir_free(m->slots);
+    memset(m, 0, sizeof *m);
+}
+
+static int keymap_grow(struct weir_keymap *m)
+{
+    if (m->n + 1 > m->cap) {
+        size_t nc = m->cap ? m->cap * 2 : 1024;
+        size_t *o = weir_realloc(m->off, nc * sizeof *o);
+        if (o)
+            m->off = o;
+        size_t *l = weir_realloc(m->len, nc * sizeof *l);
+        if (l)
+            m->len = l;
+        uint64_t *h = weir_realloc(m->hash, nc * sizeof *h);
+        if (h)
+            m->hash = h;
+        if (!o || !l || !h)
+            return WEIR_ENOMEM;
+        m->cap = nc;
+    }
+    if ((m->n + 1) * 2 > m->nslots) {
+        size_t ns = m->nslots ? m->nslots * 2 : 2048;
+        uint32_t *s = weir_calloc(ns, sizeof *s);
+        if (!s)
+            return WEIR_ENOMEM;
+        for (size_t i = 0; i < m->n; i++) {
+            size_t j = m->hash[i] & (ns - 1);
+            while (s[j])
+                j = (j + 1) & (ns - 1);
+            s[j] = (uint32_t)(i + 1);
+        }
+        weir_free(m->slots);
+        m->slots = s;
+        m->nslots = ns;
+    }
+    return 0;
+}
+
+/* The id of key k[0..n): existing (*added false) or new. */
+int weir_keymap_put(struct weir_keymap *m, const uint8_t *k, size_t n, size_t *id, bool *added)
+{
+    int rc = keymap_grow(m);
+    if (rc)
+        return rc;
+    uint64_t h = weir_hash64(k, n, SEED);
+    size_t j = h & (m->nslots - 1);
+    while (m->slots[j]) {
+        size_t i = m->slots[j] - 1;
+        if (m->hash[i] == h && m->len[i] == n && memcmp(m->arena.data + m->off[i], k, n) == 0) {
+            *id = i;
+            *added = false;
+            return 0;
+        }
+        j = (j + 1) & (m->nslots - 1);
+    }
+    size_t at = m->arena.len;
+    if ((rc = weir_buf_append(&m->arena, k, n)) != 0)
+        return rc;
+    m->off[m->n] = at;
+    m->len[m->n] = n;
+    m->hash[m->n] = h;
+    m->slots[j] = (uint32_t)(m->n + 1);
+    *id = m->n++;
+    *added = true;
+    return 0;
+}
+
+bool weir_keymap_find(const struct weir_keymap *m, const uint8_t *k, size_t n, size_t *id)
+{
+    if (!m->nslots)
+        return false;
+    uint64_t h = weir_hash64(k, n, SEED);
+    for (size_t j = h & (m->nslots - 1); m->slots[j]; j = (j + 1) & (m->nslots - 1)) {
+        size_t i = m->slots[j] - 1;
+        if (m->hash[i] == h && m->len[i] == n && memcmp(m->arena.data + m->off[i], k, n) == 0) {
+            *id = i;
+            return true;
+        }
+    }
+    return false;
+}
+
+size_t weir_keymap_memory(const struct weir_keymap *m)
+{
+    return m->arena.cap + m->cap * (2 * sizeof(size_t) + sizeof(uint64_t)) + m->nslots * sizeof(uint32_t);
+}

@@ -1,0 +1,52 @@
+/* core/keymap.h - composite row keys as bytes, and a hash map over them.
+ *
+ * Key encoding: per column a tag byte (0 null, 1 value) then the value:
+ * fixed-width kinds as their in-memory bytes, strings and binary as a
+ * 4-byte length and the bytes. Two rows of columns of equal types have
+ * equal encodings exactly when their values are equal, nulls comparing
+ * equal to nulls (SQL's null-safe <=>). The encoding is stored in the
+ * state store, so it must not change.
+ *
+ * weir_keymap maps byte keys (copied into an arena) to dense ids 0..n-1
+ * in insertion order, by open addressing. Not thread-safe. */
+#ifndef WEIR_CORE_KEYMAP_H
+#define WEIR_CORE_KEYMAP_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "core/batch.h"
+#include "core/buf.h"
+
+/* Append the encoding of column c at row r. 0 or WEIR_ENOMEM. */
+int weir_key_append(struct weir_buf *b, const struct weir_column *c, size_t r);
+/* Decode one value at *p (< end) onto column c (its type decides the
+ * width). WEIR_ECORRUPT when the bytes run out. */
+int weir_key_read(const uint8_t **p, const uint8_t *end, struct weir_column *c);
+
+struct weir_keymap {
+    struct weir_buf arena;
+    size_t *off, *len; /* per id */
+    uint64_t *hash;
+    size_t n, cap;
+    uint32_t *slots; /* id + 1; 0 empty */
+    size_t nslots;
+};
+
+/* A zeroed struct is an empty map. */
+void weir_keymap_reset(struct weir_keymap *m); /* empty, allocations kept */
+void weir_keymap_free(struct weir_keymap *m);  /* back to zeroed */
+/* The id of key k[0..n): existing (*added false) or new. 0 or WEIR_ENOMEM. */
+int weir_keymap_put(struct weir_keymap *m, const uint8_t *k, size_t n, size_t *id, bool *added);
+/* True with *id when the key is in the map. */
+bool weir_keymap_find(const struct weir_keymap *m, const uint8_t *k, size_t n, size_t *id);
+static inline const uint8_t *weir_keymap_key(const struct weir_keymap *m, size_t id, size_t *n)
+{
+    *n = m->len[id];
+    return m->arena.data + m->off[id];
+}
+/* Heap bytes held. */
+size_t weir_keymap_memory(const struct weir_keymap *m);
+
+#endif

@@ -1,0 +1,774 @@
+/* delta/merge.c - MERGE (upsert by key) as one copy-on-write commit.
+ *
+ * Owns the commit of a writer in mode merge (delta.h, WEIR_DELTA_MERGE):
+ *
+ *   1. The added rows are indexed by their key (core/keymap.h encoding,
+ *      null-safe); among rows with equal keys the last one wins.
+ *   2. Pruning: a live file is read only if some added key lies inside
+ *      the file's bounds on every key column: minValues/maxValues and
+ *      nullCount from add.stats, or its partition value for a partition
+ *      column. Before the per-key test, the bounding box of all added keys
+ *      rules out files that cannot overlap at all. Bounds are used only
+ *      where they are exact enough to be safe: integers within 2^53,
+ *      dates, timestamps (stats hold milliseconds truncated down, so the
+ *      max is widened by 999 us), floats, and strings (a max of 32 or more
+ *      characters without the U+10FFFF tie-breaker may be a cut prefix and
+ *      bounds nothing). Other types, and files without stats, are read.
+ *   3. Each file read has its key columns scanned; a file holding none of
+ *      the keys stays as it is. A file holding some is rewritten: its
+ *      other rows are copied into new files, and it is removed.
+ *   4. The winning added rows are written like an append, and one commit
+ *      holds the removes, the adds, the txn and commitInfo "MERGE".
+ *
+ * The commit reads the whole table (a concurrent data change conflicts),
+ * but a concurrent OPTIMIZE only conflicts when it removed a file this
+ * merge also removed. On a conflict the new files are deleted and the
+ * merge starts over from a new begin (which also notices when a winner
+ * already committed our txn).
+ *
+ * Memory: the added rows and their key index; one row group of one file
+ * at a time; the rewritten rows go through the writer's bounded buffers. */
+#include <math.h>
+#include <stdio.h>
+#include <string.h>
+#include <strings.h>
+
+#include "core/alloc.h"
+#include "core/keymap.h"
+#include "core/log.h"
+#include "delta/delta_int.h"
+#include "delta/write_int.h"
+
+/* A key column. */
+struct mkey {
+    const char *name; /* the table's spelling */
+    const struct weir_type *type;
+    int si;     /* index in the added rows' schema */
+    int di;     /* index in the key read schema (data columns), -1 for a partition column */
+    int pi;     /* index in the partition value batch, -1 for a data column */
+    int full;   /* index in the writer's data schema (data columns) */
+    bool prune; /* bounds of this type can rule files out */
+};
+
+/* A value normalized for bound comparisons. */
+enum nv_kind { NV_NONE, NV_NULL, NV_INT, NV_DBL, NV_STR };
+struct nv {
+    enum nv_kind k;
+    int64_t i;
+    double d;
+    const uint8_t *p;
+    size_t n;
+};
+
+/* One file's bounds on one key column. */
+struct fbound {
+    struct nv lo, hi; /* NV_NONE: unbounded */
+    int64_t nulls;    /* nullCount, -1 unknown */
+    int64_t rows;     /* numRecords, -1 unknown */
+};
+
+struct merge {
+    struct weir_delta_writer *w;
+    const struct weir_delta_snapshot *snap; /* NULL when the table is new */
+    struct weir_delta_snapshot *own_snap;
+    struct weir_batch *src;
+    struct mkey *keys;
+    size_t nk;
+    struct weir_keymap idx;  /* added keys -> ids */
+    uint32_t *win;           /* per id: the winning added row */
+    struct nv *sv;           /* per id x key column */
+    struct nv *blo, *bhi;    /* the added keys' box per key column (NV_NONE: no value) */
+    bool *bnull;             /* some added key is null in the column */
+    struct weir_type *kread; /* the data key columns, for the key scan */
+    struct weir_type *pvs;   /* the partition key columns */
+    struct weir_batch *pvb;  /* one row: the current file's partition key values */
+    struct weir_buf kb;
+    char *scratch; /* string bounds copied out of cJSON */
+    int64_t updated, copied, bytes_removed;
+    size_t files_read;
+};
+
+static int cmp_nv(const struct nv *a, const struct nv *b)
+{
+    switch (a->k) {
+    case NV_INT:
+        return a->i < b->i ? -1 : a->i > b->i;
+    case NV_DBL:
+        return a->d < b->d ? -1 : a->d > b->d;
+    case NV_STR: {
+        size_t n = a->n < b->n ? a->n : b->n;
+        int c = n ? memcmp(a->p, b->p, n) : 0;
+        return c ? c : a->n < b->n ? -1 : a->n > b->n;
+    }
+    default:
+        return 0;
+    }
+}
+
+static bool prunable(enum weir_type_kind k)
+{
+    switch (k) {
+    case WEIR_TYPE_BYTE:
+    case WEIR_TYPE_SHORT:
+    case WEIR_TYPE_INTEGER:
+    case WEIR_TYPE_LONG:
+    case WEIR_TYPE_DATE:
+    case WEIR_TYPE_TIMESTAMP:
+    case WEIR_TYPE_TIMESTAMP_NTZ:
+    case WEIR_TYPE_FLOAT:
+    case WEIR_TYPE_DOUBLE:
+    case WEIR_TYPE_STRING:
+        return true;
+    default:
+        return false;
+    }
+}
+
+/* Value r of c (a prunable kind) normalized. */
+static struct nv nv_of(const struct weir_column *c, size_t r)
+{
+    struct nv v = {.k = NV_NULL};
+    if (!weir_column_is_valid(c, r))
+        return v;
+    switch (c->type->kind) {
+    case WEIR_TYPE_BYTE:
+        v.k = NV_INT, v.i = ((const int8_t *)c->data)[r];
+        break;
+    case WEIR_TYPE_SHORT:
+        v.k = NV_INT, v.i = ((const int16_t *)c->data)[r];
+        break;
+    case WEIR_TYPE_INTEGER:
+    case WEIR_TYPE_DATE:
+        v.k = NV_INT, v.i = weir_column_i32(c, r);
+        break;
+    case WEIR_TYPE_LONG:
+    case WEIR_TYPE_TIMESTAMP:
+    case WEIR_TYPE_TIMESTAMP_NTZ:
+        v.k = NV_INT, v.i = weir_column_i64(c, r);
+        break;
+    case WEIR_TYPE_FLOAT:
+        v.k = NV_DBL, v.d = ((const float *)c->data)[r];
+        break;
+    case WEIR_TYPE_DOUBLE:
+        v.k = NV_DBL, v.d = weir_column_f64(c, r);
+        break;
+    case WEIR_TYPE_STRING:
+        v.k = NV_STR, v.p = weir_column_bytes(c, r, &v.n);
+        break;
+    default:
+        v.k = NV_NONE;
+    }
+    if (v.k == NV_DBL && isnan(v.d))
+        v.k = NV_NONE; /* NaN orders after everything in stats-less ways: never prune on it */
+    return v;
+}
+
+/* A stats bound (minValues / maxValues entry) normalized for type t. */
+static struct nv nv_stat(const cJSON *j, const struct weir_type *t, bool is_max)
+{
+    struct nv v = {.k = NV_NONE};
+    if (!j)
+        return v;
+    switch (t->kind) {
+    case WEIR_TYPE_BYTE:
+    case WEIR_TYPE_SHORT:
+    case WEIR_TYPE_INTEGER:
+    case WEIR_TYPE_LONG:
+        if (cJSON_IsNumber(j) && fabs(j->valuedouble) < 9007199254740992.0)
+            v.k = NV_INT, v.i = (int64_t)j->valuedouble;
+        break;
+    case WEIR_TYPE_FLOAT:
+    case WEIR_TYPE_DOUBLE:
+        if (cJSON_IsNumber(j) && !isnan(j->valuedouble))
+            v.k = NV_DBL, v.d = j->valuedouble;
+        break;
+    case WEIR_TYPE_DATE: {
+        int64_t us;
+        if (cJSON_IsString(j) && dl_parse_timestamp(j->valuestring, &us) == 0)
+            v.k = NV_INT, v.i = us / 86400000000LL - (us % 86400000000LL < 0);
+        break;
+    }
+    case WEIR_TYPE_TIMESTAMP:
+    case WEIR_TYPE_TIMESTAMP_NTZ: {
+        int64_t us;
+        if (cJSON_IsString(j) && dl_parse_timestamp(j->valuestring, &us) == 0)
+            v.k = NV_INT, v.i = is_max ? us + 999 : us;
+        break;
+    }
+    case WEIR_TYPE_STRING:
+        if (cJSON_IsString(j)) {
+            const uint8_t *s = (const uint8_t *)j->valuestring;
+            size_t n = strlen(j->valuestring), cps = 0;
+            for (size_t i = 0; i < n; i++)
+                cps += (s[i] & 0xC0) != 0x80;
+            bool tie = n >= 4 && memcmp(s + n - 4, "\xF4\x8F\xBF\xBF", 4) == 0;
+            if (!is_max || tie || cps < 32)
+                v.k = NV_STR, v.p = s, v.n = n;
+        }
+        break;
+    default:
+        break;
+    }
+    return v;
+}
+
+/* May a value v lie in bounds b? */
+static bool in_bounds(const struct nv *v, const struct fbound *b)
+{
+    if (v->k == NV_NONE)
+        return true;
+    if (v->k == NV_NULL)
+        return b->nulls != 0;
+    if (b->nulls >= 0 && b->rows >= 0 && b->nulls >= b->rows)
+        return false; /* only nulls */
+    if (b->lo.k == v->k && cmp_nv(v, &b->lo) < 0)
+        return false;
+    if (b->hi.k == v->k && cmp_nv(v, &b->hi) > 0)
+        return false;
+    return true;
+}
+
+/* ------------------------------------------------------------ setup */
+
+int dl_merge_check(const struct weir_delta_writer *w, struct weir_error *err)
+{
+    const struct weir_delta_write_options *o = &w->opts;
+    if (o->n_merge_keys == 0)
+        return weir_error_set(err, WEIR_EINVAL, "%s: merge needs key columns", w->t->root);
+    for (size_t k = 0; k < o->n_merge_keys; k++) {
+        const char *name = o->merge_keys[k];
+        int ti = weir_type_field_index(w->table_schema, name);
+        int si = weir_type_field_index(w->in_schema, name);
+        if (ti < 0 || si < 0)
+            return weir_error_set(err, WEIR_ESCHEMA, "%s: merge key '%s' is not a column of the %s",
+                                  w->t->root, name, ti < 0 ? "table" : "rows to merge");
+        const struct weir_type *tt = w->table_schema->fields[ti].type;
+        if (!weir_type_is_primitive(tt))
+            return weir_error_set(err, WEIR_ESCHEMA, "%s: merge key '%s' must have a primitive type, not %s",
+                                  w->t->root, name, weir_type_kind_name(tt->kind));
+        if (!weir_type_equal(tt, w->in_schema->fields[si].type)) {
+            char *a = weir_type_to_display(tt), *b = weir_type_to_display(w->in_schema->fields[si].type);
+            int rc =
+                weir_error_set(err, WEIR_ESCHEMA, "%s: merge key '%s' is %s in the table but %s in the rows",
+                               w->t->root, name, a ? a : "?", b ? b : "?");
+            weir_free(a);
+            weir_free(b);
+            return rc;
+        }
+        for (size_t j = 0; j < k; j++)
+            if (strcasecmp(o->merge_keys[j], name) == 0)
+                return weir_error_set(err, WEIR_EINVAL, "%s: merge key '%s' is given twice", w->t->root,
+                                      name);
+    }
+    return 0;
+}
+
+static bool is_part_col(const struct weir_delta_writer *w, const char *name)
+{
+    for (size_t k = 0; k < w->npart; k++)
+        if (strcasecmp(w->part_cols[k], name) == 0)
+            return true;
+    return false;
+}
+
+static void merge_free(struct merge *m)
+{
+    weir_keymap_free(&m->idx);
+    weir_free(m->keys);
+    weir_free(m->win);
+    weir_free(m->sv);
+    weir_free(m->blo);
+    weir_free(m->bhi);
+    weir_free(m->bnull);
+    weir_type_destroy(m->kread);
+    weir_type_destroy(m->pvs);
+    weir_batch_destroy(m->pvb);
+    weir_buf_free(&m->kb);
+    weir_delta_snapshot_destroy(m->own_snap);
+}
+
+static int add_field(struct weir_type *st, const struct weir_field *f)
+{
+    struct weir_type *ft = weir_type_clone(f->type);
+    if (!ft || weir_type_struct_add(st, f->name, ft, true, NULL)) {
+        weir_type_destroy(ft);
+        return WEIR_ENOMEM;
+    }
+    return 0;
+}
+
+/* Key columns, key read schemas and the snapshot the writer began on. */
+static int merge_setup(struct merge *m, struct weir_error *err)
+{
+    struct weir_delta_writer *w = m->w;
+    const struct weir_delta_write_options *o = &w->opts;
+    m->nk = o->n_merge_keys;
+    if (!(m->keys = weir_calloc(m->nk, sizeof(*m->keys))) || !(m->kread = weir_type_struct()) ||
+        !(m->pvs = weir_type_struct()))
+        return weir_error_set(err, WEIR_ENOMEM, "out of memory");
+    for (size_t k = 0; k < m->nk; k++) {
+        struct mkey *mk = &m->keys[k];
+        const struct weir_field *f =
+            &w->table_schema->fields[weir_type_field_index(w->table_schema, o->merge_keys[k])];
+        mk->name = f->name;
+        mk->type = f->type;
+        mk->si = weir_type_field_index(w->in_schema, f->name);
+        mk->prune = prunable(f->type->kind);
+        mk->di = mk->pi = -1;
+        struct weir_type *into = is_part_col(w, f->name) ? m->pvs : m->kread;
+        if (into == m->pvs) {
+            mk->pi = (int)m->pvs->nfields;
+        } else {
+            mk->di = (int)m->kread->nfields;
+            mk->full = weir_type_field_index(w->data_schema, f->name);
+        }
+        if (add_field(into, f))
+            return weir_error_set(err, WEIR_ENOMEM, "out of memory");
+    }
+    if (m->pvs->nfields && !(m->pvb = weir_batch_create(m->pvs)))
+        return weir_error_set(err, WEIR_ENOMEM, "out of memory");
+    if (w->read_version < 0)
+        return 0;
+    struct weir_delta_table *t = w->t;
+    if (t->write_cache && weir_delta_snapshot_version(t->write_cache) == w->read_version) {
+        m->snap = t->write_cache;
+        return 0;
+    }
+    int rc = weir_delta_snapshot_load(t, w->read_version, &m->own_snap, err);
+    m->snap = m->own_snap;
+    return rc;
+}
+
+/* The key index over the added rows, their normalized key values and box. */
+static int merge_index(struct merge *m, struct weir_error *err)
+{
+    const struct weir_batch *s = m->src;
+    size_t nk = m->nk;
+    if (s->nrows > UINT32_MAX)
+        return weir_error_set(err, WEIR_ERANGE, "%s: more than 2^32 rows in one merge", m->w->t->root);
+    if (!(m->win = weir_malloc((s->nrows ? s->nrows : 1) * sizeof(uint32_t))))
+        return weir_error_set(err, WEIR_ENOMEM, "out of memory");
+    for (size_t r = 0; r < s->nrows; r++) {
+        size_t id;
+        bool added;
+        m->kb.len = 0;
+        for (size_t k = 0; k < nk; k++)
+            if (weir_key_append(&m->kb, &s->columns[m->keys[k].si], r))
+                return weir_error_set(err, WEIR_ENOMEM, "out of memory");
+        if (weir_keymap_put(&m->idx, m->kb.data, m->kb.len, &id, &added))
+            return weir_error_set(err, WEIR_ENOMEM, "out of memory");
+        m->win[id] = (uint32_t)r; /* the last row wins */
+    }
+    size_t n = m->idx.n;
+    if (!(m->sv = weir_calloc(n * nk + 1, sizeof(struct nv))) ||
+        !(m->blo = weir_calloc(nk, sizeof(struct nv))) || !(m->bhi = weir_calloc(nk, sizeof(struct nv))) ||
+        !(m->bnull = weir_calloc(nk, sizeof(bool))))
+        return weir_error_set(err, WEIR_ENOMEM, "out of memory");
+    for (size_t k = 0; k < nk; k++) {
+        const struct weir_column *c = &s->columns[m->keys[k].si];
+        for (size_t id = 0; id < n; id++) {
+            struct nv v = m->keys[k].prune ? nv_of(c, m->win[id]) : (struct nv){.k = NV_NONE};
+            m->sv[id * nk + k] = v;
+            if (v.k == NV_NULL)
+                m->bnull[k] = true;
+            else if (v.k == NV_NONE)
+                m->keys[k].prune = false; /* a NaN: this column bounds nothing */
+            else {
+                if (m->blo[k].k == NV_NONE || cmp_nv(&v, &m->blo[k]) < 0)
+                    m->blo[k] = v;
+                if (m->bhi[k].k == NV_NONE || cmp_nv(&v, &m->bhi[k]) > 0)
+                    m->bhi[k] = v;
+            }
+        }
+    }
+    return 0;
+}
+
+/* ------------------------------------------------------------ pruning */
+
+static const char *pv_value(const struct weir_delta_add *a, const char *name)
+{
+    for (size_t i = 0; i < a->n_partition_values; i++)
+        if (strcasecmp(a->partition_values[i].key, name) == 0)
+            return a->partition_values[i].value;
+    return NULL;
+}
+
+/* The file's partition key values into m->pvb (one row). */
+static int load_pv(struct merge *m, const struct weir_delta_add *a, struct weir_error *err)
+{
+    if (!m->pvb)
+        return 0;
+    weir_batch_clear(m->pvb);
+    for (size_t k = 0; k < m->pvs->nfields; k++) {
+        const char *name = m->pvs->fields[k].name;
+        int rc = weir_delta_partition_value_append(&m->pvb->columns[k], pv_value(a, name), err);
+        if (rc) {
+            weir_error_prefix(err, "%s: partition column '%s'", a->path, name);
+            return rc;
+        }
+    }
+    return weir_batch_finish_rows(m->pvb);
+}
+
+static const cJSON *stat_of(const cJSON *stats, const char *group, const char *name)
+{
+    const cJSON *g = cJSON_GetObjectItemCaseSensitive(stats, group);
+    if (!cJSON_IsObject(g))
+        return NULL;
+    const cJSON *v = cJSON_GetObjectItemCaseSensitive(g, name);
+    for (const cJSON *it = g->child; !v && it; it = it->next) /* column names match case-insensitively */
+        if (it->string && strcasecmp(it->string, name) == 0)
+            v = it;
+    return v;
+}
+
+/* Might file a hold one of the added keys? b is scratch of nk bounds. */
+static bool may_hold(struct merge *m, const struct weir_delta_add *a, struct fbound *b)
+{
+    size_t nk = m->nk;
+    cJSON *stats = a->stats ? cJSON_Parse(a->stats) : NULL;
+    const cJSON *nr = cJSON_GetObjectItemCaseSensitive(stats, "numRecords");
+    int64_t rows = cJSON_IsNumber(nr) ? (int64_t)nr->valuedouble : -1;
+    bool any_bound = false;
+    for (size_t k = 0; k < nk; k++) {
+        const struct mkey *mk = &m->keys[k];
+        struct fbound *f = &b[k];
+        f->lo.k = f->hi.k = NV_NONE;
+        f->nulls = -1;
+        f->rows = rows;
+        if (!mk->prune)
+            continue;
+        if (mk->pi >= 0) {
+            struct nv v = nv_of(&m->pvb->columns[mk->pi], 0);
+            f->rows = 1; /* as if one row: the partition value is every row's */
+            f->nulls = v.k == NV_NULL;
+            if (v.k != NV_NULL)
+                f->lo = f->hi = v;
+            any_bound = true;
+            continue;
+        }
+        const cJSON *nc = stat_of(stats, "nullCount", mk->name);
+        if (cJSON_IsNumber(nc))
+            f->nulls = (int64_t)nc->valuedouble;
+        f->lo = nv_stat(stat_of(stats, "minValues", mk->name), mk->type, false);
+        f->hi = nv_stat(stat_of(stats, "maxValues", mk->name), mk->type, true);
+        any_bound |= f->lo.k != NV_NONE || f->hi.k != NV_NONE || f->nulls >= 0;
+    }
+    bool hold = true;
+    if (!any_bound)
+        goto done;
+    /* the box: each column must overlap the added keys' range (or both have nulls) */
+    for (size_t k = 0; k < nk && hold; k++) {
+        if (!m->keys[k].prune)
+            continue;
+        const struct fbound *f = &b[k];
+        bool nulls_meet = m->bnull[k] && f->nulls != 0;
+        bool vals_meet = m->blo[k].k != NV_NONE && !(f->nulls >= 0 && f->rows >= 0 && f->nulls >= f->rows) &&
+                         !(f->hi.k == m->blo[k].k && cmp_nv(&m->blo[k], &f->hi) > 0) &&
+                         !(f->lo.k == m->bhi[k].k && cmp_nv(&m->bhi[k], &f->lo) < 0);
+        hold = nulls_meet || vals_meet;
+    }
+    /* then one added key inside the bounds on every column */
+    for (size_t id = 0; hold && id < m->idx.n; id++) {
+        size_t k = 0;
+        while (k < nk && in_bounds(&m->sv[id * nk + k], &b[k]))
+            k++;
+        if (k == nk)
+            goto done;
+    }
+    hold = false;
+done:
+    cJSON_Delete(stats);
+    return hold;
+}
+
+/* ------------------------------------------------------------ rewriting */
+
+/* Encode the key of row r of the file (data key columns from kb_rows, partition ones from m->pvb). */
+static int row_key(struct merge *m, const struct weir_batch *kbat, size_t r)
+{
+    m->kb.len = 0;
+    for (size_t k = 0; k < m->nk; k++) {
+        const struct mkey *mk = &m->keys[k];
+        int rc = mk->pi >= 0 ? weir_key_append(&m->kb, &m->pvb->columns[mk->pi], 0)
+                             : weir_key_append(&m->kb, &kbat->columns[mk->di], r);
+        if (rc)
+            return rc;
+    }
+    return 0;
+}
+
+/* Scan the key columns of file a; *hits gets how many rows hold an added key. */
+static int scan_keys(struct merge *m, struct dl_data_file *f, int64_t *hits, struct weir_error *err)
+{
+    struct weir_batch *b = NULL;
+    int rc = 0;
+    *hits = 0;
+    int nrg = weir_parquet_reader_num_row_groups(f->reader);
+    for (int rg = 0; rg < nrg && rc == 0; rg++) {
+        if ((rc = weir_parquet_reader_read_row_group(f->reader, rg, m->kread, &b, err)))
+            break;
+        for (size_t r = 0; r < b->nrows; r++) {
+            size_t id;
+            if ((rc = row_key(m, b, r))) {
+                rc = weir_error_set(err, rc, "out of memory");
+                break;
+            }
+            *hits += weir_keymap_find(&m->idx, m->kb.data, m->kb.len, &id);
+        }
+        weir_batch_destroy(b);
+        b = NULL;
+    }
+    return rc;
+}
+
+/* Copy the rows of file a that hold no added key into the writer. */
+static int copy_others(struct merge *m, struct dl_data_file *f, const struct weir_delta_add *a,
+                       struct weir_error *err)
+{
+    struct weir_delta_writer *w = m->w;
+    struct weir_batch *b = NULL, *kept = NULL;
+    uint32_t *rows = NULL;
+    int rc = 0;
+    int nrg = weir_parquet_reader_num_row_groups(f->reader);
+    for (int rg = 0; rg < nrg && rc == 0; rg++) {
+        if ((rc = weir_parquet_reader_read_row_group(f->reader, rg, w->data_schema, &b, err)))
+            break;
+        if (!(rows = weir_malloc((b->nrows ? b->nrows : 1) * sizeof(*rows)))) {
+            rc = weir_error_set(err, WEIR_ENOMEM, "out of memory");
+            break;
+        }
+        size_t n = 0;
+        for (size_t r = 0; r < b->nrows; r++) {
+            m->kb.len = 0;
+            /* the data key columns sit at their data schema positions */
+            for (size_t k = 0; k < m->nk && rc == 0; k++) {
+                const struct mkey *mk = &m->keys[k];
+                rc = mk->pi >= 0 ? weir_key_append(&m->kb, &m->pvb->columns[mk->pi], 0)
+                                 : weir_key_append(&m->kb, &b->columns[mk->full], r);
+            }
+            if (rc) {
+                rc = weir_error_set(err, rc, "out of memory");
+                break;
+            }
+            size_t id;
+            if (weir_keymap_find(&m->idx, m->kb.data, m->kb.len, &id))
+                m->updated++;
+            else
+                rows[n++] = (uint32_t)r;
+        }
+        if (rc == 0 && n) {
+            if (weir_batch_take(b, rows, n, &kept))
+                rc = weir_error_set(err, WEIR_ENOMEM, "out of memory");
+            else if ((rc = dl_writer_add_data(w, a->partition_values, a->n_partition_values, kept, err)) == 0)
+                m->copied += (int64_t)n;
+        }
+        weir_batch_destroy(kept);
+        weir_batch_destroy(b);
+        weir_free(rows);
+        kept = b = NULL;
+        rows = NULL;
+    }
+    return rc;
+}
+
+/* Read the candidate files, rewrite those holding added keys, remove them. */
+static int merge_files(struct merge *m, struct weir_error *err)
+{
+    struct weir_delta_writer *w = m->w;
+    struct fbound *b = weir_calloc(m->nk, sizeof(*b));
+    struct dl_data_file f = {0};
+    int rc = 0;
+    if (!b)
+        return weir_error_set(err, WEIR_ENOMEM, "out of memory");
+    size_t nf = m->snap ? weir_delta_snapshot_num_files(m->snap) : 0;
+    for (size_t i = 0; i < nf && rc == 0 && m->idx.n; i++) {
+        const struct weir_delta_add *a = weir_delta_snapshot_file(m->snap, i);
+        if ((rc = load_pv(m, a, err)))
+            break;
+        if (!may_hold(m, a, b))
+            continue;
+        if (a->has_deletion_vector) {
+            rc = weir_error_set(err, WEIR_EUNSUPPORTED,
+                                "%s: file %s has a deletion vector; merge cannot rewrite it", w->t->root,
+                                a->path);
+            break;
+        }
+        int64_t hits = 0;
+        m->files_read++;
+        if ((rc = dl_data_file_open(w->t, a->path, &f, err)) == 0 &&
+            (rc = scan_keys(m, &f, &hits, err)) == 0 && hits)
+            rc = copy_others(m, &f, a, err);
+        if (rc && f.key)
+            weir_error_prefix(err, "merge: %s", f.key);
+        dl_data_file_close(&f);
+        if (rc || !hits)
+            continue; /* an error ends the loop; a file without added keys stays */
+        struct weir_delta_remove r = {
+            .path = a->path,
+            .deletion_timestamp = w->now,
+            .has_deletion_timestamp = true,
+            .data_change = true,
+            .extended_file_metadata = true,
+            .partition_values = a->partition_values,
+            .n_partition_values = a->n_partition_values,
+            .size = a->size,
+            .has_size = true,
+            .stats = a->stats,
+        };
+        if (weir_delta_actions_add_remove(&w->acts, &r))
+            rc = weir_error_set(err, WEIR_ENOMEM, "out of memory");
+        m->bytes_removed += a->size;
+    }
+    weir_free(b);
+    return rc;
+}
+
+/* The winning added rows, in their original order, through the append path. */
+static int merge_insert(struct merge *m, struct weir_error *err)
+{
+    size_t n = m->idx.n;
+    struct weir_batch *b = NULL;
+    if (n == 0)
+        return 0;
+    uint32_t *rows = weir_malloc(n * sizeof(*rows));
+    if (!rows)
+        return weir_error_set(err, WEIR_ENOMEM, "out of memory");
+    /* winners in row order: mark them, then walk the rows */
+    uint8_t *mark = weir_calloc(m->src->nrows, 1);
+    if (!mark) {
+        weir_free(rows);
+        return weir_error_set(err, WEIR_ENOMEM, "out of memory");
+    }
+    for (size_t id = 0; id < n; id++)
+        mark[m->win[id]] = 1;
+    size_t k = 0;
+    for (size_t r = 0; r < m->src->nrows; r++)
+        if (mark[r])
+            rows[k++] = (uint32_t)r;
+    weir_free(mark);
+    int rc = weir_batch_take(m->src, rows, k, &b) ? weir_error_set(err, WEIR_ENOMEM, "out of memory")
+                                                  : dl_writer_append(m->w, b, err);
+    weir_batch_destroy(b);
+    weir_free(rows);
+    return rc;
+}
+
+static char *merge_commit_info(const struct merge *m)
+{
+    struct weir_delta_writer *w = m->w;
+    struct weir_buf b, pred, esc;
+    char uuid[37];
+    int rc = 0;
+    weir_buf_init(&b);
+    weir_buf_init(&pred);
+    weir_buf_init(&esc);
+    weir_uuid4(uuid);
+    /* predicate text like Spark's: an array of conditions inside a string */
+    for (size_t k = 0; k < m->nk && rc == 0; k++)
+        rc = weir_buf_printf(&pred, "%starget.`%s` <=> source.`%s`", k ? " AND " : "", m->keys[k].name,
+                             m->keys[k].name);
+    if (rc == 0)
+        rc = weir_buf_append_byte(&esc, '[');
+    if (rc == 0)
+        rc = dl_json_escape(&esc, (const char *)pred.data, pred.len);
+    if (rc == 0)
+        rc = weir_buf_append_byte(&esc, ']');
+    if (rc == 0)
+        rc = weir_buf_printf(
+            &b, "{\"timestamp\":%lld,\"operation\":\"MERGE\",\"operationParameters\":{\"predicate\":",
+            (long long)w->now);
+    if (rc == 0)
+        rc = dl_json_escape(&b, (const char *)esc.data, esc.len);
+    int64_t inserted = (int64_t)m->idx.n - m->updated;
+    if (rc == 0)
+        rc = weir_buf_printf(
+            &b,
+            ",\"matchedPredicates\":\"[{\\\"actionType\\\":\\\"update\\\"}]\","
+            "\"notMatchedPredicates\":\"[{\\\"actionType\\\":\\\"insert\\\"}]\","
+            "\"notMatchedBySourcePredicates\":\"[]\"},\"readVersion\":%lld,\"isolationLevel\":"
+            "\"Serializable\","
+            "\"isBlindAppend\":false,\"operationMetrics\":{\"numSourceRows\":\"%zu\","
+            "\"numTargetRowsInserted\":\"%lld\","
+            "\"numTargetRowsUpdated\":\"%lld\",\"numTargetRowsDeleted\":\"0\",\"numTargetRowsCopied\":\"%"
+            "lld\","
+            "\"numOutputRows\":\"%lld\",\"numTargetFilesAdded\":\"%zu\",\"numTargetFilesRemoved\":\"%zu\","
+            "\"numTargetBytesAdded\":\"%lld\",\"numTargetBytesRemoved\":\"%lld\"},\"engineInfo\":",
+            (long long)w->read_version, m->src->nrows, (long long)(inserted > 0 ? inserted : 0),
+            (long long)m->updated, (long long)m->copied, (long long)w->rows, w->acts.n_adds,
+            w->acts.n_removes, (long long)w->bytes, (long long)m->bytes_removed);
+    if (rc == 0)
+        rc = dl_json_escape(&b, w->engine_info, strlen(w->engine_info));
+    if (rc == 0)
+        rc = weir_buf_printf(&b, ",\"txnId\":\"%s\"}", uuid);
+    weir_buf_free(&pred);
+    weir_buf_free(&esc);
+    if (rc) {
+        weir_buf_free(&b);
+        return NULL;
+    }
+    return weir_buf_detach(&b);
+}
+
+/* One attempt on writer w (freed): plan, rewrite, commit. */
+static int merge_once(struct weir_delta_writer *w, struct weir_batch *src,
+                      struct weir_delta_write_result *res, struct weir_error *err)
+{
+    struct merge m = {.w = w, .src = src};
+    weir_buf_init(&m.kb);
+    int rc;
+    if ((rc = merge_setup(&m, err)) || (rc = merge_index(&m, err)) || (rc = merge_files(&m, err)) ||
+        (rc = dl_writer_flush(w, err)) || (rc = merge_insert(&m, err)) || (rc = dl_writer_flush(w, err))) {
+        weir_delta_writer_abort(w);
+        goto done;
+    }
+    if (!(w->acts.commit_info = merge_commit_info(&m))) {
+        weir_delta_writer_abort(w);
+        rc = weir_error_set(err, WEIR_ENOMEM, "out of memory");
+        goto done;
+    }
+    int64_t keys = (int64_t)m.idx.n;
+    rc = dl_writer_commit(w, res, err);
+    if (rc == 0 && !res->already_committed) {
+        res->rows_updated = m.updated;
+        res->rows_inserted = keys - m.updated > 0 ? keys - m.updated : 0;
+        res->rows_copied = m.copied;
+        res->bytes_removed = m.bytes_removed;
+        res->files_read = m.files_read;
+    }
+done:
+    merge_free(&m);
+    return rc;
+}
+
+int dl_merge_commit(struct weir_delta_writer *w, struct weir_delta_write_result *res, struct weir_error *err)
+{
+    struct weir_delta_table *t = w->t;
+    struct weir_delta_write_options o = w->opts;
+    struct weir_type *schema = weir_type_clone(w->in_schema);
+    struct weir_batch *src = w->src ? w->src : weir_batch_create(w->in_schema);
+    int max = o.max_retries > 0 ? o.max_retries : 100;
+    int rc;
+    w->src = NULL;
+    if (!schema || !src) {
+        weir_delta_writer_abort(w);
+        rc = weir_error_set(err, WEIR_ENOMEM, "out of memory");
+        goto done;
+    }
+    for (int attempt = 0;; attempt++) {
+        rc = merge_once(w, src, res, err);
+        if (rc != WEIR_ECONFLICT || attempt >= max)
+            break;
+        WEIR_INFO("%s: merge conflicted with a concurrent commit (%s); starting over (attempt %d of %d)",
+                  t->root, err ? err->message : "conflict", attempt + 2, max + 1);
+        if (err)
+            weir_error_clear(err);
+        if ((rc = weir_delta_writer_begin(t, schema, &o, &w, res, err)) || !w)
+            break; /* an error, or a winner committed our txn */
+    }
+done:
+    weir_batch_destroy(src);
+    weir_type_destroy(schema);
+    return rc;
+}

@@ -1,0 +1,435 @@
+/* tests/unit/test_delta_merge.c - MERGE (upsert by key, delta/merge.c):
+ * updates and inserts land with the last duplicate winning; only the file
+ * holding updated keys is read and rewritten (the others are ruled out by
+ * stats); null keys match null keys; partition values prune files; a key
+ * behind a cut string max is still found; a replayed txn is skipped; a new
+ * table is created; a concurrent append makes the merge start over and its
+ * rows are merged too; bad keys are refused naming the key. The expected
+ * table is computed by a plain in-memory model. Each test has its own temp
+ * directory. */
+#ifndef _GNU_SOURCE
+#define _GNU_SOURCE
+#endif
+#include <ftw.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#include <cmocka.h>
+
+#include "core/alloc.h"
+#include "delta/delta.h"
+#include "test_util.h"
+
+static int setup(void **state)
+{
+    return tmp_fixture_setup(state, "dmerge", "t");
+}
+
+static const char ddl[] = "id LONG, name STRING, day DATE";
+
+/* A row of the model; id < 0 means a null id. */
+struct row {
+    int64_t id;
+    char name[64];
+    int32_t day;
+};
+
+static struct weir_batch *make_batch(const struct row *r, size_t n)
+{
+    struct weir_type *s = ddl_schema(ddl);
+    struct weir_batch *b = weir_batch_create(s);
+    weir_type_destroy(s);
+    for (size_t i = 0; i < n; i++) {
+        if (r[i].id < 0)
+            assert_int_equal(weir_column_append_null(&b->columns[0]), 0);
+        else
+            assert_int_equal(weir_column_append_i64(&b->columns[0], r[i].id), 0);
+        assert_int_equal(weir_column_append_bytes(&b->columns[1], r[i].name, strlen(r[i].name)), 0);
+        assert_int_equal(weir_column_append_i32(&b->columns[2], r[i].day), 0);
+    }
+    assert_int_equal(weir_batch_finish_rows(b), 0);
+    return b;
+}
+
+/* rows id in [from, from+n), name "v<gen>-<id>", day 18000 + id % ndays */
+static size_t gen_rows(struct row *out, int64_t from, size_t n, int gen, int ndays)
+{
+    for (size_t i = 0; i < n; i++) {
+        out[i].id = from + (int64_t)i;
+        snprintf(out[i].name, sizeof out[i].name, "v%d-%lld", gen, (long long)out[i].id);
+        out[i].day = 18000 + (int32_t)(out[i].id % ndays);
+    }
+    return n;
+}
+
+static int write_mode(struct weir_delta_table *t, const struct row *r, size_t n,
+                      enum weir_delta_write_mode mode, const char *const *keys, size_t nkeys,
+                      bool partitioned, const char *app, int64_t txn, struct weir_delta_write_result *res,
+                      struct weir_error *err)
+{
+    struct weir_delta_write_options o;
+    weir_delta_write_options_default(&o);
+    static const char *const pb[] = {"day"};
+    if (partitioned) {
+        o.partition_by = pb;
+        o.n_partition_by = 1;
+    }
+    o.mode = mode;
+    o.merge_keys = keys;
+    o.n_merge_keys = nkeys;
+    o.txn_app_id = app;
+    o.txn_version = txn;
+    struct weir_batch *b = make_batch(r, n);
+    const struct weir_batch *bs[] = {b};
+    int rc = weir_delta_write(t, bs, 1, &o, res, err);
+    weir_batch_destroy(b);
+    return rc;
+}
+
+static const char *const by_id[] = {"id"};
+
+static void append(struct weir_delta_table *t, const struct row *r, size_t n, bool partitioned)
+{
+    struct weir_error err = {0};
+    if (write_mode(t, r, n, WEIR_DELTA_APPEND, NULL, 0, partitioned, NULL, -1, NULL, &err))
+        fail_msg("append: %s", err.message);
+}
+
+static void merge(struct weir_delta_table *t, const struct row *r, size_t n, const char *const *keys,
+                  size_t nkeys, struct weir_delta_write_result *res)
+{
+    struct weir_error err = {0};
+    if (write_mode(t, r, n, WEIR_DELTA_MERGE, keys, nkeys, false, NULL, -1, res, &err))
+        fail_msg("merge: %s", err.message);
+}
+
+/* The model: apply an upsert by (id, and day when by_day) with null-safe keys. */
+static size_t model_upsert(struct row *m, size_t n, const struct row *r, size_t nr, bool by_day)
+{
+    for (size_t i = 0; i < nr; i++) {
+        size_t j = 0;
+        while (j < n && !(m[j].id == r[i].id && (!by_day || m[j].day == r[i].day)))
+            j++;
+        m[j] = r[i];
+        if (j == n)
+            n++;
+    }
+    return n;
+}
+
+static int cmp_str(const void *a, const void *b)
+{
+    return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+struct lines {
+    char **v;
+    size_t n, cap;
+};
+
+static void lines_add(struct lines *l, int64_t id, bool id_null, const char *name, size_t nl, int32_t day)
+{
+    char line[160];
+    if (id_null)
+        snprintf(line, sizeof line, "null|%.*s|%d", (int)nl, name, (int)day);
+    else
+        snprintf(line, sizeof line, "%lld|%.*s|%d", (long long)id, (int)nl, name, (int)day);
+    if (l->n == l->cap) {
+        l->cap = l->cap ? l->cap * 2 : 256;
+        l->v = realloc(l->v, l->cap * sizeof(char *));
+    }
+    l->v[l->n++] = strdup(line);
+}
+
+static int scan_cb(void *ctx, const struct weir_batch *b, const struct weir_delta_add *f,
+                   struct weir_error *err)
+{
+    (void)f;
+    (void)err;
+    for (size_t i = 0; i < b->nrows; i++) {
+        size_t nl;
+        const uint8_t *p = weir_column_bytes(&b->columns[1], i, &nl);
+        bool null_id = !weir_column_is_valid(&b->columns[0], i);
+        lines_add(ctx, null_id ? 0 : weir_column_i64(&b->columns[0], i), null_id, (const char *)p, nl,
+                  weir_column_i32(&b->columns[2], i));
+    }
+    return 0;
+}
+
+static void lines_free(struct lines *l)
+{
+    for (size_t i = 0; i < l->n; i++)
+        free(l->v[i]);
+    free(l->v);
+}
+
+/* The table's rows equal the model's, as sorted sets of lines. */
+static void assert_table(struct weir_delta_table *t, const struct row *m, size_t n)
+{
+    struct lines got = {0}, want = {0};
+    struct weir_delta_snapshot *s = NULL;
+    struct weir_error err = {0};
+    if (weir_delta_snapshot_load(t, -1, &s, &err) || weir_delta_scan(t, s, NULL, 0, scan_cb, &got, &err))
+        fail_msg("scan: %s", err.message);
+    weir_delta_snapshot_destroy(s);
+    for (size_t i = 0; i < n; i++)
+        lines_add(&want, m[i].id, m[i].id < 0, m[i].name, strlen(m[i].name), m[i].day);
+    qsort(got.v, got.n, sizeof(char *), cmp_str);
+    qsort(want.v, want.n, sizeof(char *), cmp_str);
+    assert_int_equal(got.n, want.n);
+    for (size_t i = 0; i < n; i++)
+        assert_string_equal(got.v[i], want.v[i]);
+    lines_free(&got);
+    lines_free(&want);
+}
+
+static struct weir_delta_table *open_at(const char *path)
+{
+    struct weir_delta_table *t;
+    struct weir_error err = {0};
+    assert_int_equal(weir_delta_table_open(&t, path, &err), 0);
+    return t;
+}
+
+static char *read_commit(const char *table, int64_t v)
+{
+    char rel[64];
+    snprintf(rel, sizeof rel, "_delta_log/%020lld.json", (long long)v);
+    char *text = file_read(table, rel);
+    assert_non_null(text);
+    return text;
+}
+
+static size_t count_of(const char *hay, const char *needle)
+{
+    size_t n = 0;
+    for (const char *p = strstr(hay, needle); p; p = strstr(p + 1, needle))
+        n++;
+    return n;
+}
+
+/* 10 files of 100 ids each; a merge updating ids 150..159 (155 twice: the
+ * last wins) and inserting 2000..2019 reads and rewrites only file 1. */
+static void test_upsert_rewrites_only_the_matching_file(void **state)
+{
+    struct tmp_fixture *fx = *state;
+    struct weir_delta_table *t = open_at(fx->path);
+    static struct row model[2000], batch[64];
+    size_t n = 0;
+    for (int f = 0; f < 10; f++) {
+        struct row r[100];
+        gen_rows(r, f * 100, 100, 0, 3);
+        append(t, r, 100, false);
+        n = model_upsert(model, n, r, 100, false);
+    }
+    size_t nb = gen_rows(batch, 150, 10, 1, 3);
+    nb += gen_rows(batch + nb, 2000, 20, 1, 3);
+    batch[nb] = batch[5]; /* id 155 again, later: it wins */
+    snprintf(batch[nb].name, sizeof batch[nb].name, "last");
+    nb++;
+    struct weir_delta_write_result res;
+    merge(t, batch, nb, by_id, 1, &res);
+    n = model_upsert(model, n, batch, nb, false);
+    assert_int_equal(res.version, 10);
+    assert_int_equal(res.files_read, 1);
+    assert_int_equal(res.files_removed, 1);
+    assert_int_equal(res.rows_updated, 10);
+    assert_int_equal(res.rows_inserted, 20);
+    assert_int_equal(res.rows_copied, 90);
+    assert_int_equal(res.rows_written, 120);
+    assert_table(t, model, n);
+    char *c = read_commit(fx->path, 10);
+    assert_non_null(strstr(c, "\"operation\":\"MERGE\""));
+    assert_non_null(strstr(c, "\"numTargetRowsUpdated\":\"10\""));
+    assert_non_null(strstr(c, "\"numTargetRowsInserted\":\"20\""));
+    assert_int_equal(count_of(c, "{\"remove\":"), 1);
+    free(c);
+    weir_delta_table_destroy(t);
+}
+
+/* A null key replaces the row with a null key instead of adding another. */
+static void test_null_keys_match(void **state)
+{
+    struct tmp_fixture *fx = *state;
+    struct weir_delta_table *t = open_at(fx->path);
+    struct row r[3] = {{-1, "null-0", 18000}, {1, "one-0", 18000}, {2, "two-0", 18000}};
+    struct row m[8];
+    size_t n = model_upsert(m, 0, r, 3, false);
+    append(t, r, 3, false);
+    struct row u[2] = {{-1, "null-1", 18001}, {3, "three-1", 18001}};
+    struct weir_delta_write_result res;
+    merge(t, u, 2, by_id, 1, &res);
+    n = model_upsert(m, n, u, 2, false);
+    assert_int_equal(n, 4);
+    assert_int_equal(res.rows_updated, 1);
+    assert_int_equal(res.rows_inserted, 1);
+    assert_table(t, m, n);
+    weir_delta_table_destroy(t);
+}
+
+/* Keys (day, id) on a table partitioned by day: only day 18001's files are read. */
+static void test_partition_values_prune(void **state)
+{
+    struct tmp_fixture *fx = *state;
+    struct weir_delta_table *t = open_at(fx->path);
+    static struct row model[400], r[300];
+    gen_rows(r, 0, 300, 0, 3); /* one file per day */
+    append(t, r, 300, true);
+    size_t n = model_upsert(model, 0, r, 300, true);
+    /* ids 0..299 spread over 3 days: ids with id % 3 == 1 are day 18001 */
+    struct row u[4];
+    gen_rows(u, 4, 1, 1, 3);       /* id 4, day 18001: an update */
+    gen_rows(u + 1, 7, 1, 1, 3);   /* id 7, day 18001: an update */
+    gen_rows(u + 2, 301, 1, 1, 3); /* id 301, day 18001: an insert */
+    u[3] = u[0];
+    u[3].day = 18002; /* id 4 on another day: a different key, inserted */
+    static const char *const keys[] = {"day", "id"};
+    struct weir_delta_write_options o;
+    weir_delta_write_options_default(&o);
+    o.mode = WEIR_DELTA_MERGE;
+    o.merge_keys = keys;
+    o.n_merge_keys = 2;
+    struct weir_batch *b = make_batch(u, 4);
+    const struct weir_batch *bs[] = {b};
+    struct weir_delta_write_result res;
+    struct weir_error err = {0};
+    if (weir_delta_write(t, bs, 1, &o, &res, &err))
+        fail_msg("merge: %s", err.message);
+    weir_batch_destroy(b);
+    n = model_upsert(model, n, u, 4, true);
+    /* day 18002's file is read (id 4 is inside its id range) but holds no
+     * added key, so it is not rewritten; day 18000's is never read */
+    assert_int_equal(res.files_read, 2);
+    assert_int_equal(res.files_removed, 1);
+    assert_int_equal(res.rows_updated, 2);
+    assert_int_equal(res.rows_inserted, 2);
+    assert_table(t, model, n);
+    weir_delta_table_destroy(t);
+}
+
+/* String keys longer than the 32-character stats prefix are still found. */
+static void test_long_string_keys(void **state)
+{
+    struct tmp_fixture *fx = *state;
+    struct weir_delta_table *t = open_at(fx->path);
+    static const char *const by_name[] = {"name"};
+    struct row r[3] = {{1, "", 18000}, {2, "", 18000}, {3, "", 18000}};
+    for (int i = 0; i < 3; i++)
+        snprintf(r[i].name, sizeof r[i].name, "%s%c", "kkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkk", 'a' + i);
+    struct row m[8];
+    size_t n = model_upsert(m, 0, r, 3, false);
+    append(t, r, 3, false);
+    struct row u[1] = {r[2]};
+    u[0].id = 33;
+    struct weir_delta_write_result res;
+    merge(t, u, 1, by_name, 1, &res);
+    /* the model by name: the row with name ..c gets id 33 */
+    m[2].id = 33;
+    assert_int_equal(res.rows_updated, 1);
+    assert_int_equal(res.files_removed, 1);
+    assert_table(t, m, n);
+    weir_delta_table_destroy(t);
+}
+
+/* The same txn twice: the second is skipped; a merge into no table creates it. */
+static void test_txn_and_create(void **state)
+{
+    struct tmp_fixture *fx = *state;
+    struct weir_delta_table *t = open_at(fx->path);
+    struct row u[3] = {{1, "a", 18000}, {2, "b", 18000}, {1, "c", 18000}};
+    struct row m[4];
+    size_t n = model_upsert(m, 0, u, 3, false);
+    struct weir_delta_write_result res;
+    struct weir_error err = {0};
+    assert_int_equal(write_mode(t, u, 3, WEIR_DELTA_MERGE, by_id, 1, false, "q", 5, &res, &err), 0);
+    assert_int_equal(res.version, 0);
+    assert_false(res.already_committed);
+    assert_int_equal(res.rows_inserted, 2);
+    assert_table(t, m, n);
+    struct row v[1] = {{2, "changed", 18000}};
+    assert_int_equal(write_mode(t, v, 1, WEIR_DELTA_MERGE, by_id, 1, false, "q", 5, &res, &err), 0);
+    assert_true(res.already_committed);
+    assert_table(t, m, n);
+    weir_delta_table_destroy(t);
+}
+
+/* An append committed between begin and commit: the merge starts over and
+ * also replaces the appended row with its key. */
+static void test_concurrent_append_restarts(void **state)
+{
+    struct tmp_fixture *fx = *state;
+    struct weir_delta_table *t = open_at(fx->path), *t2 = open_at(fx->path);
+    static struct row model[256];
+    struct row r[100];
+    gen_rows(r, 0, 100, 0, 3);
+    append(t, r, 100, false);
+    size_t n = model_upsert(model, 0, r, 100, false);
+    struct weir_delta_write_options o;
+    weir_delta_write_options_default(&o);
+    o.mode = WEIR_DELTA_MERGE;
+    o.merge_keys = by_id;
+    o.n_merge_keys = 1;
+    struct weir_delta_writer *w = NULL;
+    struct weir_error err = {0};
+    struct weir_type *s = ddl_schema(ddl);
+    assert_int_equal(weir_delta_writer_begin(t, s, &o, &w, NULL, &err), 0);
+    weir_type_destroy(s);
+    struct row u[2];
+    gen_rows(u, 50, 1, 1, 3);
+    gen_rows(u + 1, 500, 1, 1, 3);
+    struct weir_batch *b = make_batch(u, 2);
+    assert_int_equal(weir_delta_writer_add(w, b, &err), 0);
+    weir_batch_destroy(b);
+    struct row c[1];
+    gen_rows(c, 500, 1, 7, 3); /* the concurrent writer adds id 500 first */
+    append(t2, c, 1, false);
+    n = model_upsert(model, n, c, 1, false);
+    struct weir_delta_write_result res;
+    if (weir_delta_writer_commit(w, &res, &err))
+        fail_msg("commit: %s", err.message);
+    n = model_upsert(model, n, u, 2, false);
+    assert_int_equal(res.version, 2);
+    assert_int_equal(res.rows_updated, 2);
+    assert_int_equal(res.rows_inserted, 0);
+    assert_table(t, model, n);
+    weir_delta_table_destroy(t2);
+    weir_delta_table_destroy(t);
+}
+
+static void test_bad_keys(void **state)
+{
+    struct tmp_fixture *fx = *state;
+    struct weir_delta_table *t = open_at(fx->path);
+    struct row r[1] = {{1, "a", 18000}};
+    append(t, r, 1, false);
+    struct weir_error err = {0};
+    static const char *const nokey[] = {"nope"};
+    assert_int_equal(write_mode(t, r, 1, WEIR_DELTA_MERGE, nokey, 1, false, NULL, -1, NULL, &err),
+                     WEIR_ESCHEMA);
+    assert_non_null(strstr(err.message, "merge key 'nope' is not a column"));
+    weir_error_clear(&err);
+    assert_int_equal(write_mode(t, r, 1, WEIR_DELTA_MERGE, NULL, 0, false, NULL, -1, NULL, &err),
+                     WEIR_EINVAL);
+    assert_non_null(strstr(err.message, "merge needs key columns"));
+    weir_delta_table_destroy(t);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test_setup_teardown(test_upsert_rewrites_only_the_matching_file, setup,
+                                        tmp_fixture_teardown),
+        cmocka_unit_test_setup_teardown(test_null_keys_match, setup, tmp_fixture_teardown),
+        cmocka_unit_test_setup_teardown(test_partition_values_prune, setup, tmp_fixture_teardown),
+        cmocka_unit_test_setup_teardown(test_long_string_keys, setup, tmp_fixture_teardown),
+        cmocka_unit_test_setup_teardown(test_txn_and_create, setup, tmp_fixture_teardown),
+        cmocka_unit_test_setup_teardown(test_concurrent_append_restarts, setup, tmp_fixture_teardown),
+        cmocka_unit_test_setup_teardown(test_bad_keys, setup, tmp_fixture_teardown),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
