@@ -1160,7 +1160,6 @@ static void post_decode(struct cctx *c, const char *path, void *base)
         cerr(c, WEIR_ECONFIG, path, WEIR_JSON_NONE, "on_error \"dead_letter\" needs dead_letter_path");
 }
 
-/* After the pipelines list: names unique. (base is the pipelines' parent, the config.) */
 static void post_watermark(struct cctx *c, const char *path, void *base)
 {
     struct weir_config_watermark *w = &((struct weir_config_step *)base)->watermark;
@@ -1183,6 +1182,16 @@ static void post_window(struct cctx *c, const char *path, void *base)
 }
 
 /* How the steps of a pipeline fit together and with its sink. */
+/* The dead-letter table a step writes, or NULL. */
+static const char *dead_letter_path(const struct weir_config_step *s)
+{
+    if (s->kind == WEIR_STEP_DECODE && s->decode.on_error == WEIR_ON_ERROR_DEAD_LETTER)
+        return s->decode.dead_letter_path;
+    if (s->kind == WEIR_STEP_WATERMARK && s->watermark.late_rows == WEIR_LATE_DEAD_LETTER)
+        return s->watermark.dead_letter_path;
+    return NULL;
+}
+
 static void post_pipeline(struct cctx *c, const char *path, void *base)
 {
     const struct weir_config_pipeline *p = base;
@@ -1242,6 +1251,22 @@ static void post_pipeline(struct cctx *c, const char *path, void *base)
             break;
         }
     }
+    /* each dead-letter table is written with the query's txn appId: two
+     * writers of one table would take each other's batches as done */
+    for (size_t i = 0; i < p->nsteps; i++) {
+        const char *di = dead_letter_path(&p->steps[i]);
+        if (di == NULL)
+            continue;
+        snprintf(sp, sizeof(sp), "%s.transform[%zu]", path, i);
+        if (p->sink == WEIR_SINK_DELTA && p->delta.path && strcmp(di, p->delta.path) == 0)
+            cerr(c, WEIR_ECONFIG, sp, WEIR_JSON_NONE, "dead_letter_path must not be the sink's table");
+        for (size_t j = 0; j < i; j++) {
+            const char *dj = dead_letter_path(&p->steps[j]);
+            if (dj && strcmp(di, dj) == 0)
+                cerr(c, WEIR_ECONFIG, sp, WEIR_JSON_NONE,
+                     "dead_letter_path is also transform[%zu]'s; each step needs its own table", j);
+        }
+    }
     if (p->sink == WEIR_SINK_DELTA) {
         snprintf(sp, sizeof(sp), "%s.sink.delta.mode", path);
         if (p->delta.mode == WEIR_MODE_COMPLETE && agg < 0)
@@ -1257,6 +1282,7 @@ static void post_pipeline(struct cctx *c, const char *path, void *base)
     }
 }
 
+/* After the pipelines list: names unique. (base is the pipelines' parent, the config.) */
 static void post_root(struct cctx *c, const char *path, void *base)
 {
     struct weir_config *cfg = base;

@@ -79,13 +79,22 @@ struct decode_step {
     /* input columns used for messages and dead letters, -1 when absent */
     int in_topic, in_partition, in_offset, in_timestamp, in_key;
     struct weir_buf scratch; /* rescued JSON of one record */
-    /* dead letters */
-    char *dl_path;                   /* owned */
-    struct weir_config_delta dl_cfg; /* the sink borrows it */
-    struct weir_sink *dl_sink;
-    struct weir_type *dl_schema;
-    struct weir_batch *dl;
-    bool dl_begun, dl_already;
+};
+
+/* The dead-letter table of one step (decode with on_error dead_letter,
+ * watermark with late_rows dead_letter). */
+struct dead_letters {
+    const char *what;             /* "transform[2].decode", for messages */
+    char *path;                   /* owned */
+    struct weir_config_delta cfg; /* the sink borrows it */
+    struct weir_sink *sink;
+    struct weir_type *schema;
+    struct weir_batch *b; /* pending rows, flushed through sink->write */
+    bool begun, already;
+    /* input columns copied into the dead letter, -1 when absent */
+    int in_topic, in_partition, in_offset, in_timestamp, in_key;
+    struct weir_buf scratch; /* a row as JSON */
+    char whatbuf[48];
 };
 
 struct step {
@@ -96,6 +105,7 @@ struct step {
     struct weir_expr **select;
     size_t nselect;
     struct decode_step *decode; /* WEIR_STEP_DECODE */
+    struct dead_letters *dl;    /* decode or watermark, when they dead-letter */
     int wm_col;                 /* WEIR_STEP_WATERMARK: the event-time column */
     struct weir_dedup *dedup;   /* WEIR_STEP_DEDUP */
     struct weir_aggregate *agg; /* WEIR_STEP_AGGREGATE */
@@ -264,12 +274,6 @@ static void decode_step_destroy(struct decode_step *d)
 {
     if (d == NULL)
         return;
-    if (d->dl_sink != NULL && d->dl_begun && !d->dl_already)
-        d->dl_sink->ops->abort(d->dl_sink);
-    weir_sink_destroy(d->dl_sink);
-    weir_batch_destroy(d->dl);
-    weir_type_destroy(d->dl_schema);
-    weir_free(d->dl_path);
     weir_buf_free(&d->scratch);
     weir_free(d->keep_cols);
     weir_batch_destroy(d->out);
@@ -342,24 +346,58 @@ out:
     return rc;
 }
 
-static int decode_dead_letter_sink(struct decode_step *d, const char *path, const char *pipeline, size_t i,
-                                   struct weir_error *err)
+static void letters_destroy(struct dead_letters *l)
 {
+    if (l == NULL)
+        return;
+    if (l->sink != NULL && l->begun && !l->already)
+        l->sink->ops->abort(l->sink);
+    weir_sink_destroy(l->sink);
+    weir_batch_destroy(l->b);
+    weir_type_destroy(l->schema);
+    weir_free(l->path);
+    weir_buf_free(&l->scratch);
+    weir_free(l);
+}
+
+/* The dead-letter table at `path` for step i (kind `kind`) whose input is `in`. */
+static int letters_open(struct step *s, const char *path, const char *pipeline, size_t i, const char *kind,
+                        struct weir_error *err)
+{
+    struct dead_letters *l = weir_calloc(1, sizeof *l);
     int rc = 0;
-    if (path == NULL || path[0] == '\0')
-        return weir_error_set(err, WEIR_ECONFIG,
-                              "transform[%zu].decode: on_error \"dead_letter\" needs dead_letter_path", i);
-    if ((d->dl_path = weir_strdup(path)) == NULL || (d->dl_schema = dead_letter_schema()) == NULL ||
-        (d->dl = weir_batch_create(d->dl_schema)) == NULL)
-        return weir_error_set(err, WEIR_ENOMEM, "transform[%zu].decode: out of memory", i);
-    memset(&d->dl_cfg, 0, sizeof d->dl_cfg);
-    d->dl_cfg.path = d->dl_path;
-    d->dl_cfg.mode = WEIR_MODE_APPEND;
-    d->dl_cfg.target_file_size = DL_TARGET_FILE;
-    d->dl_cfg.codec = WEIR_CODEC_SNAPPY;
-    if ((rc = weir_sink_delta_create(&d->dl_cfg, pipeline, &d->dl_sink, err)) != 0)
-        return weir_error_prefix(err, "transform[%zu].decode: dead-letter table '%s'", i, path);
-    return 0;
+    if (l == NULL)
+        return weir_error_set(err, WEIR_ENOMEM, "transform[%zu].%s: out of memory", i, kind);
+    snprintf(l->whatbuf, sizeof l->whatbuf, "transform[%zu].%s", i, kind);
+    l->what = l->whatbuf;
+    weir_buf_init(&l->scratch);
+    l->in_topic = find_col(s->in, "topic", WEIR_TYPE_STRING, -1);
+    l->in_partition = find_col(s->in, "partition", WEIR_TYPE_INTEGER, -1);
+    l->in_offset = find_col(s->in, "offset", WEIR_TYPE_LONG, -1);
+    l->in_timestamp = find_col(s->in, "timestamp", WEIR_TYPE_TIMESTAMP, -1);
+    l->in_key = find_col(s->in, "key", WEIR_TYPE_BINARY, WEIR_TYPE_STRING);
+    if (path == NULL || path[0] == '\0') {
+        rc = weir_error_set(err, WEIR_ECONFIG, "%s: dead letters need dead_letter_path", l->what);
+        goto out;
+    }
+    if ((l->path = weir_strdup(path)) == NULL || (l->schema = dead_letter_schema()) == NULL ||
+        (l->b = weir_batch_create(l->schema)) == NULL) {
+        rc = weir_error_set(err, WEIR_ENOMEM, "%s: out of memory", l->what);
+        goto out;
+    }
+    l->cfg.path = l->path;
+    l->cfg.mode = WEIR_MODE_APPEND;
+    l->cfg.target_file_size = DL_TARGET_FILE;
+    l->cfg.codec = WEIR_CODEC_SNAPPY;
+    if ((rc = weir_sink_delta_create(&l->cfg, pipeline, &l->sink, err)) != 0) {
+        weir_error_prefix(err, "%s: dead-letter table '%s'", l->what, path);
+        goto out;
+    }
+    s->dl = l;
+    l = NULL;
+out:
+    letters_destroy(l);
+    return rc;
 }
 
 static int decode_create(struct step *s, const struct weir_config_decode *c, const char *pipeline, size_t i,
@@ -444,7 +482,7 @@ static int decode_create(struct step *s, const struct weir_config_decode *c, con
         goto out;
     }
     if (c->on_error == WEIR_ON_ERROR_DEAD_LETTER &&
-        (rc = decode_dead_letter_sink(d, c->dead_letter_path, pipeline, i, err)) != 0)
+        (rc = letters_open(s, c->dead_letter_path, pipeline, i, "decode", err)) != 0)
         goto out;
     s->decode = d;
     s->outs = outs;
@@ -503,74 +541,75 @@ static int dl_copy(struct weir_column *dst, const struct weir_batch *in, int src
     return weir_column_append_from(dst, &in->columns[src], row);
 }
 
-static int dl_flush(struct decode_step *d, struct weir_error *err)
+static int letters_flush(struct dead_letters *l, struct weir_error *err)
 {
-    if (d->dl->nrows == 0)
+    if (l->b->nrows == 0)
         return 0;
-    int rc = d->dl_sink->ops->write(d->dl_sink, d->dl, err);
-    weir_batch_clear(d->dl);
+    int rc = l->sink->ops->write(l->sink, l->b, err);
+    weir_batch_clear(l->b);
     return rc;
 }
 
-/* Append one dead-letter row for input row `row`. 0 or WEIR_ENOMEM (the
- * batch may then hold a partial row; the micro-batch is aborted). */
-static int dl_append(const struct weir_transform *t, struct decode_step *d, const struct weir_batch *in,
-                     size_t row, const char *reason, int64_t now_us)
+static int copy_bytes(struct weir_column *dst, const struct weir_batch *in, int src, size_t row)
 {
-    struct weir_column *c = d->dl->columns;
-    const struct weir_column *v = &in->columns[d->value_col];
+    if (src < 0 || !weir_column_is_valid(&in->columns[src], row))
+        return weir_column_append_null(dst);
+    size_t n;
+    const uint8_t *p = weir_column_bytes(&in->columns[src], row, &n);
+    return weir_column_append_bytes(dst, p, n);
+}
+
+/* Append one dead-letter row for input row `row` whose value is column
+ * value_col of in (a record that failed to decode) or, when value_col < 0,
+ * the row itself as JSON. 0 or WEIR_ENOMEM (the batch may then hold a
+ * partial row; the micro-batch is aborted). */
+static int letters_append(const struct weir_transform *t, struct dead_letters *l, const struct weir_batch *in,
+                          size_t row, int value_col, const char *reason, int64_t now_us)
+{
+    struct weir_column *c = l->b->columns;
     int rc;
     if ((rc = weir_column_append_bytes(&c[DL_PIPELINE], t->pipeline, strlen(t->pipeline))) != 0 ||
         (rc = weir_column_append_i64(&c[DL_BATCH_ID], t->batch_id)) != 0 ||
-        (rc = dl_copy(&c[DL_TOPIC], in, d->in_topic, row)) != 0 ||
-        (rc = dl_copy(&c[DL_PARTITION], in, d->in_partition, row)) != 0 ||
-        (rc = dl_copy(&c[DL_OFFSET], in, d->in_offset, row)) != 0 ||
-        (rc = dl_copy(&c[DL_TIMESTAMP], in, d->in_timestamp, row)) != 0)
+        (rc = dl_copy(&c[DL_TOPIC], in, l->in_topic, row)) != 0 ||
+        (rc = dl_copy(&c[DL_PARTITION], in, l->in_partition, row)) != 0 ||
+        (rc = dl_copy(&c[DL_OFFSET], in, l->in_offset, row)) != 0 ||
+        (rc = dl_copy(&c[DL_TIMESTAMP], in, l->in_timestamp, row)) != 0 ||
+        (rc = copy_bytes(&c[DL_KEY], in, l->in_key, row)) != 0)
         return rc;
-    if (d->in_key >= 0 && weir_column_is_valid(&in->columns[d->in_key], row)) {
-        size_t kn;
-        const uint8_t *kp = weir_column_bytes(&in->columns[d->in_key], row, &kn);
-        rc = weir_column_append_bytes(&c[DL_KEY], kp, kn);
+    if (value_col >= 0) {
+        rc = copy_bytes(&c[DL_VALUE], in, value_col, row);
     } else {
-        rc = weir_column_append_null(&c[DL_KEY]);
-    }
-    if (rc != 0)
-        return rc;
-    if (weir_column_is_valid(v, row)) {
-        size_t vn;
-        const uint8_t *vp = weir_column_bytes(v, row, &vn);
-        rc = weir_column_append_bytes(&c[DL_VALUE], vp, vn);
-    } else {
-        rc = weir_column_append_null(&c[DL_VALUE]);
+        l->scratch.len = 0;
+        if ((rc = weir_json_encode_row(in, row, &l->scratch, NULL)) == 0)
+            rc = weir_column_append_bytes(&c[DL_VALUE], l->scratch.data, l->scratch.len);
     }
     if (rc != 0 || (rc = weir_column_append_bytes(&c[DL_ERROR], reason, strlen(reason))) != 0)
         return rc;
     return weir_column_append_i64(&c[DL_FAILED_AT], now_us);
 }
 
-/* Add input row `row` to the dead letters of this micro-batch. */
-static int dead_letter(struct weir_transform *t, struct decode_step *d, size_t si,
-                       const struct weir_batch *in, size_t row, const char *reason, int64_t now_us,
-                       struct weir_error *err)
+/* Add input row `row` to the dead letters of this micro-batch (see letters_append). */
+static int dead_letter(struct weir_transform *t, struct dead_letters *l, const struct weir_batch *in,
+                       size_t row, int value_col, const char *reason, int64_t now_us, struct weir_error *err)
 {
     int rc = 0;
-    if (!d->dl_begun) {
+    if (!l->begun) {
         bool already = false;
-        d->dl_sink->query_id = t->query_id;
-        if ((rc = d->dl_sink->ops->begin(d->dl_sink, t->batch_id, d->dl_schema, &already, err)) != 0)
-            return weir_error_prefix(err, "transform[%zu].decode: dead-letter table", si);
-        d->dl_begun = true;
-        d->dl_already = already;
+        l->sink->query_id = t->query_id;
+        if ((rc = l->sink->ops->begin(l->sink, t->batch_id, l->schema, &already, err)) != 0)
+            return weir_error_prefix(err, "%s: dead-letter table", l->what);
+        l->begun = true;
+        l->already = already;
     }
-    if (d->dl_already)
+    if (l->already)
         return 0; /* a replay: this batch's dead letters are already in the table */
-    if ((rc = dl_append(t, d, in, row, reason, now_us)) != 0)
-        return weir_error_set(err, rc, "transform[%zu].decode: out of memory adding a dead letter", si);
-    if ((rc = weir_batch_finish_rows(d->dl)) != 0)
-        return weir_error_set(err, rc, "transform[%zu].decode: dead-letter batch columns disagree", si);
-    if (d->dl->nrows >= DL_FLUSH_ROWS || d->dl->columns[DL_VALUE].bytes_len >= DL_FLUSH_BYTES) {
-        if ((rc = dl_flush(d, err)) != 0)
-            return weir_error_prefix(err, "transform[%zu].decode: writing dead letters", si);
+    if ((rc = letters_append(t, l, in, row, value_col, reason, now_us)) != 0)
+        return weir_error_set(err, rc, "%s: out of memory adding a dead letter", l->what);
+    if ((rc = weir_batch_finish_rows(l->b)) != 0)
+        return weir_error_set(err, rc, "%s: dead-letter batch columns disagree", l->what);
+    if (l->b->nrows >= DL_FLUSH_ROWS || l->b->columns[DL_VALUE].bytes_len >= DL_FLUSH_BYTES) {
+        if ((rc = letters_flush(l, err)) != 0)
+            return weir_error_prefix(err, "%s: writing dead letters", l->what);
     }
     return 0;
 }
@@ -663,7 +702,7 @@ static int decode_push(struct weir_transform *t, struct step *s, size_t si, cons
             t->m.rescued++;
             break;
         case WEIR_ON_ERROR_DEAD_LETTER:
-            if ((rc = dead_letter(t, d, si, in, row, reason, now_us, err)) != 0)
+            if ((rc = dead_letter(t, s->dl, in, row, d->value_col, reason, now_us, err)) != 0)
                 goto out;
             t->m.dead_letters++;
             break;
@@ -694,6 +733,7 @@ static void step_free(struct step *s)
         weir_expr_destroy(s->select[j]);
     weir_free(s->select);
     decode_step_destroy(s->decode);
+    letters_destroy(s->dl);
     weir_dedup_destroy(s->dedup);
     weir_aggregate_destroy(s->agg);
 }
@@ -796,7 +836,7 @@ static void op_name(const struct weir_config_pipeline *p, size_t i, char *out, s
 }
 
 static int watermark_create(struct weir_transform *t, struct step *s, const struct weir_config_watermark *c,
-                            size_t i, struct weir_error *err)
+                            const char *pipeline, size_t i, struct weir_error *err)
 {
     int col = weir_type_field_index(s->in, c->column);
     if (col < 0)
@@ -805,11 +845,10 @@ static int watermark_create(struct weir_transform *t, struct step *s, const stru
     if (k != WEIR_TYPE_TIMESTAMP && k != WEIR_TYPE_TIMESTAMP_NTZ)
         return weir_error_set(err, WEIR_ESCHEMA, "transform[%zu].watermark: column '%s' is not a TIMESTAMP",
                               i, c->column);
-    if (c->late_rows == WEIR_LATE_DEAD_LETTER)
-        return weir_error_set(err, WEIR_EUNSUPPORTED,
-                              "transform[%zu].watermark: late_rows \"dead_letter\" is not available yet; use "
-                              "\"drop\" (late rows are counted in progress)",
-                              i);
+    int rc;
+    if (c->late_rows == WEIR_LATE_DEAD_LETTER &&
+        (rc = letters_open(s, c->dead_letter_path, pipeline, i, "watermark", err)) != 0)
+        return rc;
     s->wm_col = col;
     t->sb.has_watermark = true;
     t->wm_delay_ms = c->delay_ms;
@@ -860,7 +899,7 @@ int weir_transform_create(const struct weir_config_pipeline *p, const struct wei
             rc = select_create(s, c, i, err);
             break;
         case WEIR_STEP_WATERMARK:
-            rc = watermark_create(t, s, &c->watermark, i, err);
+            rc = watermark_create(t, s, &c->watermark, t->pipeline, i, err);
             break;
         case WEIR_STEP_DEDUP:
         case WEIR_STEP_AGGREGATE: {
@@ -937,10 +976,11 @@ int weir_transform_begin(struct weir_transform *t, int64_t batch_id, int64_t wat
     return 0;
 }
 
-/* Drop the rows of `in` at or before the batch's watermark (late), and
- * note the largest event time. *out: a new batch, or NULL when none is late. */
+/* Drop the rows of `in` at or before the batch's watermark (late; to the
+ * dead letters when configured), and note the largest event time.
+ * *out: a new batch, or NULL when none is late. */
 static int watermark_push(struct weir_transform *t, struct step *s, const struct weir_batch *in,
-                          struct weir_batch **out, struct weir_error *err)
+                          int64_t now_us, struct weir_batch **out, struct weir_error *err)
 {
     const struct weir_column *c = &in->columns[s->wm_col];
     int64_t limit = t->sb.watermark_ms * 1000, mx = t->max_event_us;
@@ -958,6 +998,17 @@ static int watermark_push(struct weir_transform *t, struct step *s, const struct
                 return weir_error_set(err, WEIR_ENOMEM, "watermark: out of memory");
             for (size_t q = 0; q < r; q++)
                 keep[q] = (uint32_t)q;
+        }
+        if (is_late && s->dl != NULL) {
+            char reason[160], et[40], wm[40];
+            weir_json_format_timestamp(v, true, et);
+            weir_json_format_timestamp(limit, true, wm);
+            snprintf(reason, sizeof reason, "late: event time %s is at or before the watermark %s", et, wm);
+            int rc = dead_letter(t, s->dl, in, r, -1, reason, now_us, err);
+            if (rc != 0) {
+                weir_free(keep);
+                return rc;
+            }
         }
         if (is_late)
             late++;
@@ -987,7 +1038,7 @@ static int run_from(struct weir_transform *t, size_t from, const struct weir_bat
         case WEIR_STEP_WATERMARK:
         case WEIR_STEP_DEDUP:
             if (s->kind == WEIR_STEP_WATERMARK)
-                rc = watermark_push(t, s, cur, &next, err);
+                rc = watermark_push(t, s, cur, now_us, &next, err);
             else
                 rc = weir_dedup_push(s->dedup, &t->sb, cur, now_us, &next, err);
             if (rc != 0) {
@@ -1126,22 +1177,21 @@ int weir_transform_commit(struct weir_transform *t, struct weir_error *err)
     if (!t->begun)
         return weir_error_set(err, WEIR_ESTATE, "transform: commit without begin");
     for (size_t i = 0; i < t->nsteps; i++) {
-        struct decode_step *d = t->steps[i].decode;
-        if (d == NULL || !d->dl_begun)
+        struct dead_letters *l = t->steps[i].dl;
+        if (l == NULL || !l->begun)
             continue;
-        if (!d->dl_already) {
+        if (!l->already) {
             struct weir_sink_result res;
-            if ((rc = dl_flush(d, err)) == 0)
-                rc = d->dl_sink->ops->commit(d->dl_sink, &res, err);
+            if ((rc = letters_flush(l, err)) == 0)
+                rc = l->sink->ops->commit(l->sink, &res, err);
             if (rc != 0) {
-                weir_error_prefix(err, "transform[%zu].decode: committing dead letters of batch %" PRId64, i,
-                                  t->batch_id);
+                weir_error_prefix(err, "%s: committing dead letters of batch %" PRId64, l->what, t->batch_id);
                 weir_transform_abort(t);
                 return rc;
             }
         }
-        d->dl_begun = false;
-        d->dl_already = false;
+        l->begun = false;
+        l->already = false;
     }
     t->begun = false;
     return 0;
@@ -1152,15 +1202,16 @@ void weir_transform_abort(struct weir_transform *t)
     if (t == NULL)
         return;
     for (size_t i = 0; i < t->nsteps; i++) {
-        struct decode_step *d = t->steps[i].decode;
-        if (d == NULL)
-            continue;
-        if (d->dl_begun && !d->dl_already)
-            d->dl_sink->ops->abort(d->dl_sink);
-        d->dl_begun = false;
-        d->dl_already = false;
-        weir_batch_clear(d->dl);
-        weir_batch_clear(d->out);
+        struct dead_letters *l = t->steps[i].dl;
+        if (l != NULL) {
+            if (l->begun && !l->already)
+                l->sink->ops->abort(l->sink);
+            l->begun = false;
+            l->already = false;
+            weir_batch_clear(l->b);
+        }
+        if (t->steps[i].decode != NULL)
+            weir_batch_clear(t->steps[i].decode->out);
     }
     t->begun = false;
 }

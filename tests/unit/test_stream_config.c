@@ -331,6 +331,16 @@ static void test_broken_configs(void **state)
                     "pipelines[0].transform[0]: output \"update\" needs sink.delta.mode \"merge\" (it is "
                     "\"append\")",
                     "pipelines[0].sink.delta.keys: keys apply to mode \"merge\" only"));
+    /* 12. dead-letter tables shared with the sink or another step */
+    expect_errors(P0 KSRC
+                  ", \"transform\": [{\"decode\": {\"schema\": \"ts TIMESTAMP\", \"on_error\": "
+                  "\"dead_letter\", \"dead_letter_path\": \"/t\"}}, {\"watermark\": {\"column\": \"ts\", "
+                  "\"delay\": \"1m\", \"late_rows\": \"dead_letter\", \"dead_letter_path\": \"/t\"}}], " DSINK
+                  "}]}",
+                  E("pipelines[0].transform[0]: dead_letter_path must not be the sink's table",
+                    "pipelines[0].transform[1]: dead_letter_path must not be the sink's table",
+                    "pipelines[0].transform[1]: dead_letter_path is also transform[0]'s; each step needs its "
+                    "own table"));
 }
 
 static void test_many_errors_all_reported(void **state)

@@ -912,6 +912,63 @@ static void test_dead_letters_delta_table(void **state)
     tmpdir_remove(dir);
 }
 
+/* Late rows to the dead-letter table: the row as JSON in value, the Kafka
+ * coordinates from the kept columns, the reason naming both times; the
+ * rows on time pass; a replay adds nothing. */
+static void test_late_rows_dead_letters(void **state)
+{
+    (void)state;
+    char dir[64];
+    assert_true(tmpdir_create(dir, sizeof dir, "xform"));
+    char path[128];
+    snprintf(path, sizeof path, "%s/late", dir);
+    struct weir_config_step st[2];
+    struct weir_config_pipeline p;
+    decode_step(&st[0], "id LONG, ts TIMESTAMP", WEIR_ON_ERROR_FAIL);
+    char *keep[] = {"topic", "partition", "offset", "key"};
+    st[0].decode.keep = keep;
+    st[0].decode.nkeep = 4;
+    memset(&st[1], 0, sizeof st[1]);
+    st[1].kind = WEIR_STEP_WATERMARK;
+    st[1].watermark.column = (char *)"ts";
+    st[1].watermark.late_rows = WEIR_LATE_DEAD_LETTER;
+    st[1].watermark.dead_letter_path = path;
+    pipeline(&p, st, 2);
+    struct weir_transform *t = make(&p, KAFKA_DDL);
+    struct weir_batch *in = kafka_batch();
+    /* watermark 2024-01-01T10:00:00Z: ids 1 and 3 are late (3 exactly at it) */
+    const char *v[] = {"{\"id\": 1, \"ts\": \"2024-01-01T09:59:59Z\"}",
+                       "{\"id\": 2, \"ts\": \"2024-01-01T10:00:01Z\"}",
+                       "{\"id\": 3, \"ts\": \"2024-01-01T10:00:00Z\"}", "{\"id\": 4, \"ts\": null}"};
+    for (int i = 0; i < 4; i++)
+        add_record(in, "orders", 2, 40 + i, v[i], strlen(v[i]));
+    const int64_t wm_ms = INT64_C(1704103200000);
+    for (int run = 0; run < 2; run++) { /* the second run replays batch 7 */
+        struct collect c = {0};
+        struct weir_error err = {0};
+        if (weir_transform_begin(t, 7, wm_ms, NOW_US / 1000, &err) != 0)
+            fail_msg("begin: %s", err.message);
+        push_ok(t, in, &c);
+        assert_int_equal(c.acc->nrows, 2); /* ids 2 and 4 (a null event time is not late) */
+        assert_int_equal(weir_column_i64(&c.acc->columns[0], 0), 2);
+        assert_int_equal(weir_column_i64(&c.acc->columns[0], 1), 4);
+        commit_ok(t);
+        collect_free(&c);
+        struct dl_rows rows;
+        assert_int_equal(read_dead_letters(path, &rows), 0);
+        assert_int_equal(rows.n, 2);
+        assert_int_equal(rows.txn, 7);
+        assert_prefix(rows.text[0], "40|2|orders|k40|{\"id\":1,\"ts\":\"2024-01-01T09:59:59");
+        assert_contains(rows.text[0], "|late: event time 2024-01-01T09:59:59");
+        assert_contains(rows.text[0], "is at or before the watermark 2024-01-01T10:00:00");
+        assert_contains(rows.text[0], "|7|orders-bronze|<null>|");
+        assert_prefix(rows.text[1], "42|2|orders|k42|{\"id\":3,");
+    }
+    weir_batch_destroy(in);
+    weir_transform_destroy(t);
+    tmpdir_remove(dir);
+}
+
 /* More dead letters than one flush holds: every one arrives, in one commit. */
 static void test_dead_letters_flush(void **state)
 {
@@ -1027,6 +1084,7 @@ int main(void)
         cmocka_unit_test(test_create_errors_name_the_step),
         cmocka_unit_test(test_dead_letters_delta_table),
         cmocka_unit_test(test_dead_letters_flush),
+        cmocka_unit_test(test_late_rows_dead_letters),
         cmocka_unit_test(test_allocation_failures),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
