@@ -34,7 +34,7 @@ def iso(ms):
         "%Y-%m-%dT%H:%M:%S.%f")[:-3] + "Z"
 
 
-def generate(seed=7):
+def generate(seed=7, n=N_EVENTS):
     """Events in production order per partition: (partition, json text, row
     dict). Event time advances 10 ms per event with up to 20 s of disorder;
     0.5 % are 5 minutes late; 10 % are sent twice (half right after, half
@@ -42,7 +42,7 @@ def generate(seed=7):
     rnd = random.Random(seed)
     out = [[] for _ in range(PARTITIONS)]
     later = {}
-    for i in range(N_EVENTS):
+    for i in range(n):
         ts = BASE_MS + i * 10 - rnd.randrange(20_000)
         if rnd.random() < 0.005:
             ts -= 300_000
