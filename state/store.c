@@ -386,6 +386,15 @@ static void options_init(struct weir_state *st)
     rocksdb_block_based_options_set_cache_index_and_filter_blocks(st->topts, 1);
     rocksdb_block_based_options_set_pin_l0_filter_and_index_blocks_in_cache(st->topts, 1);
     rocksdb_block_based_options_set_filter_policy(st->topts, rocksdb_filterpolicy_create_bloom(10));
+    /* partitioned index and filters: a whole-file filter of a large SST
+     * (1.25 bytes per key) does not fit one cache shard, and would be read
+     * from disk on every lookup; 4 KiB partitions do, and only the top
+     * level is pinned */
+    rocksdb_block_based_options_set_index_type(st->topts,
+                                               rocksdb_block_based_table_index_type_two_level_index_search);
+    rocksdb_block_based_options_set_partition_filters(st->topts, 1);
+    rocksdb_block_based_options_set_metadata_block_size(st->topts, 4096);
+    rocksdb_block_based_options_set_pin_top_level_index_and_filter(st->topts, 1);
     st->opts = rocksdb_options_create();
     rocksdb_options_set_create_if_missing(st->opts, 1);
     rocksdb_options_set_block_based_table_factory(st->opts, st->topts);

@@ -269,6 +269,14 @@ void weir_dedup_destroy(struct weir_dedup *d)
     weir_free(d);
 }
 
+/* The expiry at or before which keys are forgotten in batch sb; false
+ * when none are. */
+static bool dedup_limit(const struct weir_dedup *d, const struct weir_stateful_batch *sb, int64_t *limit)
+{
+    *limit = d->expiry == EXP_TTL ? sb->now_ms : sb->watermark_ms;
+    return d->expiry != EXP_NONE && (d->expiry == EXP_TTL || sb->has_watermark);
+}
+
 int weir_dedup_push(struct weir_dedup *d, const struct weir_stateful_batch *sb, const struct weir_batch *in,
                     int64_t now_us, struct weir_batch **out, struct weir_error *err)
 {
@@ -277,6 +285,7 @@ int weir_dedup_push(struct weir_dedup *d, const struct weir_stateful_batch *sb, 
     const char **keys = NULL;
     size_t *klens = NULL;
     bool *found = NULL;
+    struct weir_buf *vals = NULL;
     size_t ncand = 0, nkeep = 0;
     int64_t t0 = weir_mono_ns();
     int rc;
@@ -284,6 +293,7 @@ int weir_dedup_push(struct weir_dedup *d, const struct weir_stateful_batch *sb, 
     if ((rc = weir_expr_project(d->keys, d->nkeys, in, now_us, &p, err)) != 0)
         return weir_error_prefix(err, "%s: keys", d->name);
     weir_keymap_reset(&d->seen);
+    d->rows_total = read_count(d->op); /* not kept in memory: a failed batch is undone in the store */
     size_t n = in->nrows;
     cand = weir_malloc((n ? n : 1) * sizeof *cand);
     keep = weir_malloc((n ? n : 1) * sizeof *keep);
@@ -306,11 +316,12 @@ int weir_dedup_push(struct weir_dedup *d, const struct weir_stateful_batch *sb, 
         if (added)
             cand[ncand++] = (uint32_t)r;
     }
-    /* 2. which of them the state has */
+    /* 2. which of them the state has, with their expiry */
     keys = weir_malloc((ncand ? ncand : 1) * sizeof *keys);
     klens = weir_malloc((ncand ? ncand : 1) * sizeof *klens);
     found = weir_calloc(ncand ? ncand : 1, sizeof *found);
-    if (!keys || !klens || !found) {
+    vals = weir_calloc(ncand ? ncand : 1, sizeof *vals);
+    if (!keys || !klens || !found || !vals) {
         rc = WEIR_ENOMEM;
         goto out;
     }
@@ -318,13 +329,32 @@ int weir_dedup_push(struct weir_dedup *d, const struct weir_stateful_batch *sb, 
         size_t kn;
         keys[i] = (const char *)weir_keymap_key(&d->seen, i, &kn);
         klens[i] = kn;
+        weir_buf_init(&vals[i]);
     }
-    if (ncand > 0 && (rc = weir_state_multi_get(d->op, ncand, keys, klens, found, NULL, err)) != 0)
+    if (ncand > 0 && (rc = weir_state_multi_get(d->op, ncand, keys, klens, found, vals, err)) != 0)
         goto out_err;
-    /* 3. new keys pass and are remembered */
+    /* 3. new keys pass and are remembered; a key past its expiry that
+     * finish has not evicted yet is forgotten already: it goes (with its
+     * index entry) and the key counts as new */
     const struct weir_column *ts = d->ts_col >= 0 ? &in->columns[d->ts_col] : NULL;
+    int64_t limit;
+    bool expires = dedup_limit(d, sb, &limit);
     for (size_t i = 0; i < ncand && rc == 0; i++) {
-        if (found[i])
+        int64_t old = INT64_MAX;
+        if (found[i] && vals[i].len == 8)
+            memcpy(&old, vals[i].data, 8);
+        if (found[i] && expires && old <= limit) {
+            uint8_t e8[8];
+            be64(e8, old);
+            d->kb.len = 0;
+            if ((rc = weir_buf_append_byte(&d->kb, 'x')) == 0 && (rc = weir_buf_append(&d->kb, e8, 8)) == 0 &&
+                (rc = weir_buf_append(&d->kb, keys[i] + 1, klens[i] - 1)) == 0)
+                rc = weir_state_delete(d->op, d->kb.data, d->kb.len);
+            d->rows_total--;
+            d->m.rows_removed++;
+            found[i] = false;
+        }
+        if (found[i] || rc)
             continue;
         size_t r = cand[i];
         keep[nkeep++] = (uint32_t)r;
@@ -332,7 +362,10 @@ int weir_dedup_push(struct weir_dedup *d, const struct weir_stateful_batch *sb, 
         switch (d->expiry) {
         case EXP_EVENT:
         case EXP_WITHIN:
-            exp = event_us(ts, r, &us) ? floor_div(us, 1000) : sb->watermark_ms;
+            /* in ms, rounded up: exp <= watermark exactly when us is at or before it */
+            exp = sb->watermark_ms;
+            if (event_us(ts, r, &us))
+                exp = floor_div(us, 1000) + (floor_div(us, 1000) * 1000 != us);
             if (d->expiry == EXP_WITHIN)
                 exp += d->delay_ms;
             break;
@@ -356,6 +389,7 @@ int weir_dedup_push(struct weir_dedup *d, const struct weir_stateful_batch *sb, 
         goto out;
     d->rows_total += (int64_t)nkeep;
     d->m.rows_updated += (int64_t)nkeep;
+    write_count(d->op, d->rows_total);
     if (nkeep < n && (rc = weir_batch_take(in, keep, nkeep, out)) != 0)
         goto out;
     if ((rc = weir_state_apply(d->st, err)) != 0)
@@ -371,6 +405,9 @@ out_err:
     weir_free(keys);
     weir_free(klens);
     weir_free(found);
+    for (size_t i = 0; vals && i < ncand; i++)
+        weir_buf_free(&vals[i]);
+    weir_free(vals);
     return rc;
 }
 
@@ -410,10 +447,10 @@ static int evict_index(struct weir_state_op *op, const char *name, int64_t limit
 
 int weir_dedup_finish(struct weir_dedup *d, const struct weir_stateful_batch *sb, struct weir_error *err)
 {
-    int64_t t0 = weir_mono_ns(), removed = 0;
+    int64_t t0 = weir_mono_ns(), removed = 0, limit;
     int rc = 0;
-    int64_t limit = d->expiry == EXP_TTL ? sb->now_ms : sb->watermark_ms;
-    if (d->expiry != EXP_NONE && (d->expiry == EXP_TTL || sb->has_watermark))
+    d->rows_total = read_count(d->op);
+    if (dedup_limit(d, sb, &limit))
         rc = evict_index(d->op, d->name, limit, true, 'k', &removed, err);
     d->rows_total -= removed;
     d->m.rows_removed += removed;
@@ -486,7 +523,7 @@ struct weir_aggregate {
     size_t nkeys;
     /* per batch */
     struct weir_keymap groups; /* state key -> id */
-    struct acc *accs;   /* id * nm */
+    struct acc *accs;          /* id * nm */
     size_t acc_cap;
     bool *fresh;                /* id: not in the state before this batch */
     struct weir_buf kb, vb, hb; /* key, value, hashed-value scratch */
@@ -783,7 +820,9 @@ static int acc_write(struct weir_buf *b, const struct measure *m, size_t nm, con
 }
 
 /* Parse entries of p[0..n) into a (zeroed, nm entries); unknown tags are
- * skipped (a measure that was dropped), integers widen to doubles. */
+ * skipped (a measure that was dropped), integers widen to doubles. An
+ * entry of another class, or a sketch that is not one, is WEIR_ECORRUPT.
+ * A string value is allocated also when empty: s NULL means no value. */
 static int acc_read(const uint8_t *p, size_t n, const struct measure *m, size_t nm, struct acc *a)
 {
     const uint8_t *end = p + n;
@@ -801,13 +840,18 @@ static int acc_read(const uint8_t *p, size_t n, const struct measure *m, size_t 
                 continue;
             struct acc *x = &a[j];
             int cls = p[0];
+            if (cls != m[j].cls && !(cls == C_INT && m[j].cls == C_FLT))
+                return WEIR_ECORRUPT;
+            if (m[j].fn == M_ACD && len != 42 && len - 42 != weir_hll_size(HLL_P))
+                return WEIR_ECORRUPT;
             x->has = p[1] & 1;
             x->isnull = (p[1] >> 1) & 1;
             memcpy(&x->i, p + 2, 8);
             memcpy(&x->n, p + 10, 8);
             memcpy(&x->d, p + 18, 8);
             memcpy(&x->x, p + 26, 16);
-            if (len > 42 && acc_set_str(x, p + 42, len - 42) != 0)
+            if ((len > 42 || (m[j].cls == C_STR && m[j].fn != M_ACD)) &&
+                acc_set_str(x, p + 42, len - 42) != 0)
                 return WEIR_ENOMEM;
             if (cls == C_INT && m[j].cls == C_FLT) /* widened: long -> double */
                 x->d = m[j].fn == M_AVG ? x->d : (double)x->i;
@@ -968,6 +1012,29 @@ static struct weir_type *measure_type(const struct measure *m, const struct weir
     }
 }
 
+/* May a measure's argument stored as type `from` (display name) now be of
+ * type `to`? The same type, a wider integer, integer to floating point,
+ * float to double, or a decimal of more precision and the same scale. */
+static bool arg_widens(const char *from, const char *to)
+{
+    static const char *const ints[] = {"byte", "short", "int", "long"};
+    int fi = -1, ti = -1, fp, fs, tp, ts;
+    for (int i = 0; i < 4; i++) {
+        if (strcmp(from, ints[i]) == 0)
+            fi = i;
+        if (strcmp(to, ints[i]) == 0)
+            ti = i;
+    }
+    if (strcmp(from, to) == 0)
+        return true;
+    if (fi >= 0)
+        return ti >= fi || strcmp(to, "float") == 0 || strcmp(to, "double") == 0;
+    if (strcmp(from, "float") == 0)
+        return strcmp(to, "double") == 0;
+    return sscanf(from, "decimal(%d,%d)", &fp, &fs) == 2 && sscanf(to, "decimal(%d,%d)", &tp, &ts) == 2 &&
+           ts == fs && tp >= fp;
+}
+
 static int agg_compat(const char *stored, const char *current, struct weir_error *err)
 {
     cJSON *s, *c;
@@ -995,16 +1062,18 @@ static int agg_compat(const char *stored, const char *current, struct weir_error
             const char *yf = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(y, "measure"));
             const char *xc = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(x, "class"));
             const char *yc = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(y, "class"));
+            const char *xt = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(x, "type"));
+            const char *yt = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(y, "type"));
             if (!xf || !yf || strcmp(xf, yf) != 0)
                 rc = weir_error_set(err, WEIR_ESTATE, "measure '%s' changed from %s to %s", xn, xf ? xf : "?",
                                     yf ? yf : "?");
-            else if (!xc || !yc ||
-                     (strcmp(xc, yc) != 0 && !(strcmp(xc, "int") == 0 && strcmp(yc, "float") == 0)))
+            else if (!xc || !yc || !xt || !yt ||
+                     (strcmp(xc, yc) != 0 && !(strcmp(xc, "int") == 0 && strcmp(yc, "float") == 0)) ||
+                     !arg_widens(xt, yt))
                 rc = weir_error_set(err, WEIR_ESTATE,
                                     "measure '%s': its argument's type changed from %s to %s (only wider "
                                     "types of the same kind, or integer to floating point, are compatible)",
-                                    xn, cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(x, "type")),
-                                    cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(y, "type")));
+                                    xn, xt ? xt : "?", yt ? yt : "?");
         }
     }
     cJSON_Delete(s);
@@ -1288,8 +1357,10 @@ static int sess_decode(struct weir_aggregate *a, struct sess_list *l, const uint
         memcpy(&s->end, p + 8, 8);
         memcpy(&len, p + 16, 4);
         p += 20;
-        if ((size_t)(end - p) < len || !(s->a = weir_calloc(a->nm, sizeof *s->a)))
+        if ((size_t)(end - p) < len)
             return WEIR_ECORRUPT;
+        if (!(s->a = weir_calloc(a->nm, sizeof *s->a)))
+            return WEIR_ENOMEM;
         l->n++;
         int rc = acc_read(p, len, a->m, a->nm, s->a);
         if (rc)
@@ -1724,6 +1795,7 @@ int weir_aggregate_finish(struct weir_aggregate *a, const struct weir_stateful_b
         return weir_error_set(err, WEIR_ENOMEM, "out of memory");
     int64_t wm_us = sb->watermark_ms * 1000;
     bool evict = sb->has_watermark && a->win != WIN_NONE && a->output != WEIR_OUTPUT_COMPLETE;
+    a->rows_total = read_count(a->op); /* not kept in memory: a failed batch is undone in the store */
     /* sessions count their sessions: new ones are added, merged ones go */
     if (a->win == WIN_SESSION) {
         for (size_t id = 0; id < a->groups.n; id++)
@@ -1762,7 +1834,50 @@ int weir_aggregate_finish(struct weir_aggregate *a, const struct weir_stateful_b
     return rc;
 }
 
+void weir_aggregate_abort(struct weir_aggregate *a)
+{
+    agg_reset(a);
+}
+
 void weir_aggregate_metrics(struct weir_aggregate *a, struct weir_stateful_metrics *m)
 {
     take_metrics(a->op, a->rows_total, a->name, &a->mt, m);
+}
+
+/* -- checking stored values (tests, fuzzing) */
+
+/* Output values of the nm accumulators ac into b's measure columns. */
+static int check_render(const struct weir_aggregate *a, struct weir_batch *b, const struct acc *ac)
+{
+    size_t col = (a->win != WIN_NONE ? 2 : 0) + a->ngroup;
+    int rc = 0;
+    for (size_t j = 0; j < a->nm && rc == 0; j++)
+        rc = acc_output(&a->m[j], &ac[j], &b->columns[col + j]);
+    return rc;
+}
+
+int weir_aggregate_check_value(struct weir_aggregate *a, const uint8_t *v, size_t n, struct weir_error *err)
+{
+    struct weir_batch *b = weir_batch_create(a->out);
+    struct sess_list l = {0};
+    struct acc *ac = NULL;
+    int rc = b ? 0 : WEIR_ENOMEM;
+    if (rc == 0 && a->win == WIN_SESSION) {
+        rc = sess_decode(a, &l, v, n);
+        for (size_t k = 0; k < l.n && rc == 0; k++)
+            rc = check_render(a, b, l.v[k].a);
+    } else if (rc == 0) {
+        if (!(ac = weir_calloc(a->nm, sizeof *ac)))
+            rc = WEIR_ENOMEM;
+        else if ((rc = acc_read(v, n, a->m, a->nm, ac)) == 0)
+            rc = check_render(a, b, ac);
+    }
+    sess_list_clear(a, &l);
+    weir_free(l.v);
+    accs_free(ac, a->nm);
+    weir_batch_destroy(b);
+    if (rc)
+        return weir_error_set(err, rc, "%s: %s state value: %s", a->name,
+                              rc == WEIR_ECORRUPT ? "corrupt" : "unreadable", weir_strerror(rc));
+    return 0;
 }

@@ -70,6 +70,16 @@ int weir_aggregate_push(struct weir_aggregate *a, const struct weir_stateful_bat
 /* Emit this batch's output rows (by the output mode) to cb, then evict. */
 int weir_aggregate_finish(struct weir_aggregate *a, const struct weir_stateful_batch *sb,
                           weir_stateful_emit_cb cb, void *ctx, struct weir_error *err);
+/* Forget the groups pushed in the batch in flight (the batch failed; the
+ * store undoes its writes with weir_state_abort). */
+void weir_aggregate_abort(struct weir_aggregate *a);
 void weir_aggregate_metrics(struct weir_aggregate *a, struct weir_stateful_metrics *m);
+/* Decode v[0..n) as a value of a's state (a session list with a session
+ * window, else a group's accumulators), render its measures as finish
+ * would, and free it all. 0, WEIR_ECORRUPT (any bytes that are not such a
+ * value; the message names the step) or WEIR_ENOMEM; reads nothing outside
+ * v. For tests and the fuzz target tests/fuzz/fuzz_state_values.c; a step
+ * created with a NULL store will do. */
+int weir_aggregate_check_value(struct weir_aggregate *a, const uint8_t *v, size_t n, struct weir_error *err);
 
 #endif

@@ -1212,6 +1212,8 @@ void weir_transform_abort(struct weir_transform *t)
         }
         if (t->steps[i].decode != NULL)
             weir_batch_clear(t->steps[i].decode->out);
+        if (t->steps[i].agg != NULL)
+            weir_aggregate_abort(t->steps[i].agg);
     }
     t->begun = false;
 }
