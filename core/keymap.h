@@ -1,8 +1,10 @@
 /* core/keymap.h - composite row keys as bytes, and a hash map over them.
  *
  * Key encoding: per column a tag byte (0 null, 1 value) then the value:
- * fixed-width kinds as their in-memory bytes, strings and binary as a
- * 4-byte length and the bytes. Two rows of columns of equal types have
+ * integer kinds (byte, short, int, long, date, timestamps) big-endian with
+ * the sign bit flipped (byte order is numeric order), other fixed-width
+ * kinds as their in-memory bytes, strings and binary as a 4-byte length
+ * and the bytes. Two rows of columns of equal types have
  * equal encodings exactly when their values are equal, nulls comparing
  * equal to nulls (SQL's null-safe <=>). The encoding is stored in the
  * state store, so it must not change.

@@ -405,6 +405,11 @@ static void options_init(struct weir_state *st)
     rocksdb_options_set_compression(st->opts, rocksdb_lz4_compression);
     rocksdb_options_set_max_background_jobs(st->opts, 2);
     rocksdb_options_set_max_open_files(st->opts, 512);
+    /* most keys a batch looks up are new: a bloom filter over whole keys
+     * in each memtable answers those without a skip-list search */
+    rocksdb_options_set_memtable_prefix_bloom_size_ratio(st->opts, 0.05);
+    rocksdb_options_set_memtable_whole_key_filtering(st->opts, 1);
+    rocksdb_set_perf_level(1); /* no per-comparison counters */
     st->ropts = rocksdb_readoptions_create();
     st->wopts = rocksdb_writeoptions_create();
     rocksdb_writeoptions_disable_WAL(st->wopts, 1); /* versions are the durability */

@@ -27,6 +27,7 @@
 #include <cJSON.h>
 #include <math.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <strings.h>
 
@@ -277,6 +278,26 @@ static bool dedup_limit(const struct weir_dedup *d, const struct weir_stateful_b
     return d->expiry != EXP_NONE && (d->expiry == EXP_TTL || sb->has_watermark);
 }
 
+/* A key a push adds, with its expiry. */
+struct newkey {
+    const uint8_t *k;
+    size_t n;
+    int64_t exp;
+};
+
+static int cmp_newkey(const void *x, const void *y)
+{
+    const struct newkey *a = x, *b = y;
+    int c = memcmp(a->k, b->k, a->n < b->n ? a->n : b->n);
+    return c ? c : (a->n > b->n) - (a->n < b->n);
+}
+
+static int cmp_newkey_exp(const void *x, const void *y)
+{
+    const struct newkey *a = x, *b = y;
+    return a->exp != b->exp ? (a->exp > b->exp) - (a->exp < b->exp) : cmp_newkey(x, y);
+}
+
 int weir_dedup_push(struct weir_dedup *d, const struct weir_stateful_batch *sb, const struct weir_batch *in,
                     int64_t now_us, struct weir_batch **out, struct weir_error *err)
 {
@@ -286,6 +307,7 @@ int weir_dedup_push(struct weir_dedup *d, const struct weir_stateful_batch *sb, 
     size_t *klens = NULL;
     bool *found = NULL;
     struct weir_buf *vals = NULL;
+    struct newkey *news = NULL;
     size_t ncand = 0, nkeep = 0;
     int64_t t0 = weir_mono_ns();
     int rc;
@@ -321,7 +343,8 @@ int weir_dedup_push(struct weir_dedup *d, const struct weir_stateful_batch *sb, 
     klens = weir_malloc((ncand ? ncand : 1) * sizeof *klens);
     found = weir_calloc(ncand ? ncand : 1, sizeof *found);
     vals = weir_calloc(ncand ? ncand : 1, sizeof *vals);
-    if (!keys || !klens || !found || !vals) {
+    news = weir_malloc((ncand ? ncand : 1) * sizeof *news);
+    if (!keys || !klens || !found || !vals || !news) {
         rc = WEIR_ENOMEM;
         goto out;
     }
@@ -357,7 +380,7 @@ int weir_dedup_push(struct weir_dedup *d, const struct weir_stateful_batch *sb, 
         if (found[i] || rc)
             continue;
         size_t r = cand[i];
-        keep[nkeep++] = (uint32_t)r;
+        keep[nkeep] = (uint32_t)r;
         int64_t exp = INT64_MAX, us;
         switch (d->expiry) {
         case EXP_EVENT:
@@ -375,15 +398,23 @@ int weir_dedup_push(struct weir_dedup *d, const struct weir_stateful_batch *sb, 
         default:
             break;
         }
-        rc = weir_state_put(d->op, keys[i], klens[i], &exp, 8);
-        if (rc == 0 && d->expiry != EXP_NONE) {
-            d->kb.len = 0;
-            uint8_t e8[8];
-            be64(e8, exp);
-            if ((rc = weir_buf_append_byte(&d->kb, 'x')) == 0 && (rc = weir_buf_append(&d->kb, e8, 8)) == 0 &&
-                (rc = weir_buf_append(&d->kb, keys[i] + 1, klens[i] - 1)) == 0)
-                rc = weir_state_put(d->op, d->kb.data, d->kb.len, "", 0);
-        }
+        news[nkeep++] = (struct newkey){(const uint8_t *)keys[i], klens[i], exp};
+    }
+    /* the writes in key order: sorted inserts into the memtable's skip
+     * list are several times cheaper than scattered ones */
+    if (rc == 0 && nkeep > 1)
+        qsort(news, nkeep, sizeof *news, cmp_newkey);
+    for (size_t i = 0; i < nkeep && rc == 0; i++)
+        rc = weir_state_put(d->op, (const char *)news[i].k, news[i].n, &news[i].exp, 8);
+    if (rc == 0 && d->expiry != EXP_NONE && nkeep > 1)
+        qsort(news, nkeep, sizeof *news, cmp_newkey_exp);
+    for (size_t i = 0; i < nkeep && rc == 0 && d->expiry != EXP_NONE; i++) {
+        uint8_t e8[8];
+        be64(e8, news[i].exp);
+        d->kb.len = 0;
+        if ((rc = weir_buf_append_byte(&d->kb, 'x')) == 0 && (rc = weir_buf_append(&d->kb, e8, 8)) == 0 &&
+            (rc = weir_buf_append(&d->kb, news[i].k + 1, news[i].n - 1)) == 0)
+            rc = weir_state_put(d->op, d->kb.data, d->kb.len, "", 0);
     }
     if (rc)
         goto out;
@@ -408,6 +439,7 @@ out_err:
     for (size_t i = 0; vals && i < ncand; i++)
         weir_buf_free(&vals[i]);
     weir_free(vals);
+    weir_free(news);
     return rc;
 }
 
