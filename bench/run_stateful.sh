@@ -1,0 +1,24 @@
+#!/usr/bin/env bash
+# bench/run_stateful.sh - stateful Kafka -> Delta: build Release, start a
+# local Apache Kafka broker (the test harness's), produce N JSON records
+# (30 % duplicates by id, 100k users) into 8 partitions, then measure in the
+# same run the stateless pipeline (the reference), a dedup, a 1-minute
+# tumbling count/sum by user, and the restart time after a SIGKILL with N
+# keys in state. See bench/stateful_bench.py.
+#
+#   bench/run_stateful.sh [records]   (default 10000000)
+#   env: BUILD_DIR (default build/bench-release), PYTHON, JOBS, OUT_DIR (default /tmp/weir-bench-stateful)
+set -euo pipefail
+ROOT="$(cd "$(dirname "$0")/.." && pwd)"
+N="${1:-10000000}"
+BUILD_DIR="${BUILD_DIR:-$ROOT/build/bench-release}"
+PYTHON="${PYTHON:-$ROOT/.venv/bin/python}"
+JOBS="${JOBS:-2}"
+OUT_DIR="${OUT_DIR:-/tmp/weir-bench-stateful}"
+
+cmake -S "$ROOT" -B "$BUILD_DIR" -DCMAKE_BUILD_TYPE=Release -DWEIR_TESTS=OFF >/dev/null
+cmake --build "$BUILD_DIR" -j"$JOBS" --target weir kafka_tool >"$BUILD_DIR/bench-build.log" 2>&1
+rm -rf "$OUT_DIR"
+mkdir -p "$OUT_DIR"
+exec "$PYTHON" "$ROOT/bench/stateful_bench.py" --weir "$BUILD_DIR/weir" --kafka-tool "$BUILD_DIR/bench/kafka_tool" \
+    --records "$N" --out "$OUT_DIR"
