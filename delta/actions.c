@@ -1145,3 +1145,23 @@ done:
         weir_error_set(err, WEIR_ENOMEM, "out of memory serializing a commit");
     return rc;
 }
+
+int dl_actions_remove_file(struct weir_delta_actions *acts, const struct weir_delta_add *a, int64_t now,
+                           bool data_change)
+{
+    struct weir_delta_remove r = {
+        .path = a->path,
+        .deletion_timestamp = now,
+        .has_deletion_timestamp = true,
+        .data_change = data_change,
+        .extended_file_metadata = true,
+        .partition_values = a->partition_values,
+        .n_partition_values = a->n_partition_values,
+        .size = a->size,
+        .has_size = true,
+        .stats = a->stats,
+        .has_deletion_vector = a->has_deletion_vector,
+        .dv = a->dv,
+    };
+    return weir_delta_actions_add_remove(acts, &r);
+}

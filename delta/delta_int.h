@@ -26,6 +26,10 @@ int dl_kv_copy(struct weir_delta_kv **out, const struct weir_delta_kv *in, size_
 void *dl_grow(void **arr, size_t *n, size_t *cap, size_t sz);
 int dl_add_copy(struct weir_delta_add *d, const struct weir_delta_add *s);
 int dl_remove_copy(struct weir_delta_remove *d, const struct weir_delta_remove *s);
+/* Add to `acts` the remove of live file `a` at time now (extended file
+ * metadata, its stats and deletion vector). 0 or WEIR_ENOMEM. */
+int dl_actions_remove_file(struct weir_delta_actions *acts, const struct weir_delta_add *a, int64_t now,
+                           bool data_change);
 void dl_txn_clear(struct weir_delta_txn *t);
 void dl_domain_clear(struct weir_delta_domain *d);
 struct weir_delta_protocol *dl_protocol_clone(const struct weir_delta_protocol *p);

@@ -605,19 +605,7 @@ static int merge_files(struct merge *m, struct weir_error *err)
         dl_data_file_close(&f);
         if (rc || !hits)
             continue; /* an error ends the loop; a file without added keys stays */
-        struct weir_delta_remove r = {
-            .path = a->path,
-            .deletion_timestamp = w->now,
-            .has_deletion_timestamp = true,
-            .data_change = true,
-            .extended_file_metadata = true,
-            .partition_values = a->partition_values,
-            .n_partition_values = a->n_partition_values,
-            .size = a->size,
-            .has_size = true,
-            .stats = a->stats,
-        };
-        if (weir_delta_actions_add_remove(&w->acts, &r))
+        if (dl_actions_remove_file(&w->acts, a, w->now, true))
             rc = weir_error_set(err, WEIR_ENOMEM, "out of memory");
         m->bytes_removed += a->size;
     }

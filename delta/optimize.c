@@ -216,19 +216,7 @@ int dl_optimize_prepare(struct weir_delta_table *t, const struct weir_delta_opti
             const struct weir_delta_add *a = c[i].a;
             if ((rc = rewrite_file(t, job->w, a, err)))
                 goto done;
-            struct weir_delta_remove r = {
-                .path = a->path,
-                .deletion_timestamp = job->now,
-                .has_deletion_timestamp = true,
-                .data_change = false,
-                .extended_file_metadata = true,
-                .partition_values = a->partition_values,
-                .n_partition_values = a->n_partition_values,
-                .size = a->size,
-                .has_size = true,
-                .stats = a->stats,
-            };
-            if (weir_delta_actions_add_remove(acts, &r)) {
+            if (dl_actions_remove_file(acts, a, job->now, false)) {
                 rc = weir_error_set(err, WEIR_ENOMEM, "out of memory");
                 goto done;
             }

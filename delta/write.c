@@ -933,20 +933,7 @@ int weir_delta_writer_begin(struct weir_delta_table *t, const struct weir_type *
         for (size_t i = 0; opts->mode == WEIR_DELTA_OVERWRITE && i < weir_delta_snapshot_num_files(snap);
              i++) {
             const struct weir_delta_add *a = weir_delta_snapshot_file(snap, i);
-            struct weir_delta_remove r = {
-                .path = a->path,
-                .deletion_timestamp = w->now,
-                .has_deletion_timestamp = true,
-                .data_change = true,
-                .extended_file_metadata = true,
-                .partition_values = a->partition_values,
-                .n_partition_values = a->n_partition_values,
-                .size = a->size,
-                .has_size = true,
-                .has_deletion_vector = a->has_deletion_vector,
-                .dv = a->dv,
-            };
-            if (weir_delta_actions_add_remove(&w->acts, &r)) {
+            if (dl_actions_remove_file(&w->acts, a, w->now, true)) {
                 rc = weir_error_set(err, WEIR_ENOMEM, "out of memory");
                 goto done;
             }
