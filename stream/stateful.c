@@ -18,6 +18,8 @@
  *              'g' group -> accumulators                      (no window)
  *              's' group -> sessions: n, then n x (start, end, accumulators)
  *              'x' be(end) group be(start) -> ""             (session end index)
+ *              'u' key -> accumulators   (update output, a batch that spilled:
+ *                                         its updated groups; gone at its end)
  *   both       '#' -> number of rows (8 bytes), kept exact for progress
  * Accumulators: a sequence of entries (tag u32, class u8, has u8, payload);
  * the tag hashes "name|function|argument", so a measure added or dropped
@@ -38,8 +40,11 @@
 #include "core/keymap.h"
 #include "core/util.h"
 
-#define CHUNK_OUT_ROWS 4096
-#define HLL_P          11
+#define CHUNK_OUT_ROWS  4096
+#define HLL_P           11
+/* Groups of one batch held in memory before they are written back to the
+ * state early (agg_spill). */
+#define AGG_SPILL_BYTES ((size_t)64 << 20)
 
 /* ------------------------------------------------------------------ bytes */
 
@@ -563,6 +568,10 @@ struct weir_aggregate {
     struct weir_stateful_metrics mt;
     /* sessions: id -> list (windowed by session) */
     struct sess_list *sl;
+    size_t heavy;       /* heap bytes per group beyond its accumulators (sketches, strings), estimated */
+    size_t spill_bytes; /* agg_spill past this much (AGG_SPILL_BYTES) */
+    bool spilled;       /* groups of the batch in flight were written back early (agg_spill) */
+    bool mark_upd;      /* update output after a spill: agg_write records each group under 'u' */
 };
 
 struct sess {
@@ -1172,6 +1181,7 @@ int weir_aggregate_create(const struct weir_config_aggregate *c, const struct we
     a->st = st;
     a->output = c->output;
     a->ts_col = -1;
+    a->spill_bytes = AGG_SPILL_BYTES;
     a->win = c->window.column == NULL ? WIN_NONE : c->window.gap_ms > 0 ? WIN_SESSION : WIN_TIME;
     a->size_us = c->window.size_ms * 1000;
     a->slide_us = (c->window.slide_ms ? c->window.slide_ms : c->window.size_ms) * 1000;
@@ -1248,6 +1258,7 @@ int weir_aggregate_create(const struct weir_config_aggregate *c, const struct we
         const struct weir_type *at = m->arg >= 0 ? weir_expr_type(a->exprs[m->arg]) : NULL;
         m->cls = at ? class_of(at) : C_INT;
         m->arg_scale = at && at->kind == WEIR_TYPE_DECIMAL ? at->scale : 0;
+        a->heavy += m->fn == M_ACD ? weir_hll_size(HLL_P) : m->cls == C_STR ? 32 : 0;
         if (m->fn == M_COUNT_IF && at->kind != WEIR_TYPE_BOOLEAN) {
             rc = weir_error_set(err, WEIR_ESCHEMA, "measures[%zu]: count_if needs a boolean condition", j);
             goto fail;
@@ -1526,6 +1537,9 @@ static int agg_load(struct weir_aggregate *a, size_t from, struct weir_error *er
     return rc;
 }
 
+static size_t agg_memory(const struct weir_aggregate *a);
+static int agg_spill(struct weir_aggregate *a, struct weir_error *err);
+
 int weir_aggregate_push(struct weir_aggregate *a, const struct weir_stateful_batch *sb,
                         const struct weir_batch *in, int64_t now_us, struct weir_error *err)
 {
@@ -1599,6 +1613,8 @@ int weir_aggregate_push(struct weir_aggregate *a, const struct weir_stateful_bat
     }
     weir_free(pr);
     weir_batch_destroy(p);
+    if (rc == 0 && agg_memory(a) > a->spill_bytes)
+        rc = agg_spill(a, err);
     a->mt.all_updates_ms += (weir_mono_ns() - t0) / 1000000;
     return rc;
 }
@@ -1690,6 +1706,8 @@ static int emit_range(struct weir_aggregate *a, struct emitter *e, const uint8_t
         const char *k = weir_state_iter_key(it, &kn);
         const char *v = weir_state_iter_value(it, &vn);
         ++*count;
+        if (kn > 1 && k[0] == 'u') /* an update record: the group's key follows */
+            k++, kn--;
         if (e)
             rc = emit_stored(e, (const uint8_t *)k, kn, (const uint8_t *)v, vn, max_end, err);
     }
@@ -1725,6 +1743,12 @@ static int agg_write(struct weir_aggregate *a, struct emitter *e, struct weir_er
         } else {
             if ((rc = acc_write(&a->vb, a->m, a->nm, &a->accs[id * a->nm])) == 0)
                 rc = weir_state_put(a->op, k, kn, a->vb.data, a->vb.len);
+            if (rc == 0 && a->mark_upd) {
+                a->kb.len = 0;
+                if ((rc = weir_buf_append_byte(&a->kb, 'u')) == 0 &&
+                    (rc = weir_buf_append(&a->kb, k, kn)) == 0)
+                    rc = weir_state_put(a->op, a->kb.data, a->kb.len, a->vb.data, a->vb.len);
+            }
             a->mt.rows_updated++;
             if (a->fresh[id])
                 a->rows_total++;
@@ -1748,6 +1772,43 @@ static void agg_reset(struct weir_aggregate *a)
     for (size_t g = 0; a->sl && g < a->groups.n; g++)
         sess_list_clear(a, &a->sl[g]);
     weir_keymap_reset(&a->groups);
+}
+
+/* Sessions count their sessions: new ones are added, merged ones go. */
+static void sess_count(struct weir_aggregate *a)
+{
+    if (a->win != WIN_SESSION)
+        return;
+    for (size_t id = 0; id < a->groups.n; id++)
+        a->rows_total += (int64_t)a->sl[id].n - (int64_t)(a->sl[id].old_index.len / (a->groups.len[id] + 16));
+}
+
+/* Heap bytes the groups in memory hold, estimated from their number. */
+static size_t agg_memory(const struct weir_aggregate *a)
+{
+    size_t n = a->groups.n;
+    size_t per = 3 * sizeof(size_t) + 2 * sizeof(uint32_t) + a->nm * sizeof(struct acc) + 1 + a->heavy;
+    if (a->sl)
+        per += sizeof(struct sess_list) + sizeof(struct sess) + a->nm * sizeof(struct acc);
+    return a->groups.arena.len + n * per;
+}
+
+/* The batch's groups outgrew spill_bytes: write them to the state and
+ * forget them; a group touched again later in the batch is read back from
+ * the state. In update output the written groups are also kept under 'u'
+ * for finish to emit. */
+static int agg_spill(struct weir_aggregate *a, struct weir_error *err)
+{
+    a->rows_total = read_count(a->op);
+    sess_count(a);
+    a->mark_upd = a->output == WEIR_OUTPUT_UPDATE;
+    int rc = agg_write(a, NULL, err);
+    write_count(a->op, a->rows_total);
+    if (rc == 0)
+        rc = weir_state_apply(a->st, err);
+    agg_reset(a);
+    a->spilled = true;
+    return rc;
 }
 
 /* Sessions ending by wm: emit (append) and delete them. */
@@ -1828,15 +1889,20 @@ int weir_aggregate_finish(struct weir_aggregate *a, const struct weir_stateful_b
     int64_t wm_us = sb->watermark_ms * 1000;
     bool evict = sb->has_watermark && a->win != WIN_NONE && a->output != WEIR_OUTPUT_COMPLETE;
     a->rows_total = read_count(a->op); /* not kept in memory: a failed batch is undone in the store */
-    /* sessions count their sessions: new ones are added, merged ones go */
-    if (a->win == WIN_SESSION) {
-        for (size_t id = 0; id < a->groups.n; id++)
-            a->rows_total +=
-                (int64_t)a->sl[id].n - (int64_t)(a->sl[id].old_index.len / (a->groups.len[id] + 16));
-    }
-    int rc = agg_write(a, a->output == WEIR_OUTPUT_UPDATE ? &e : NULL, err);
+    sess_count(a);
+    a->mark_upd = a->output == WEIR_OUTPUT_UPDATE && a->spilled;
+    int rc = agg_write(a, a->output == WEIR_OUTPUT_UPDATE && !a->spilled ? &e : NULL, err);
     if (rc == 0)
         rc = weir_state_apply(a->st, err);
+    if (rc == 0 && a->mark_upd) {
+        /* after a spill the batch's updated groups are those under 'u' */
+        uint8_t lo = 'u', hi = 'v';
+        int64_t n = 0;
+        rc = emit_range(a, &e, &lo, 1, &hi, 1, INT64_MAX, &n, err);
+        a->mt.rows_updated = n;
+        if (rc == 0 && n > 0)
+            rc = weir_state_delete_range(a->op, &lo, 1, &hi, 1);
+    }
     if (rc == 0 && a->output == WEIR_OUTPUT_COMPLETE) {
         uint8_t lo = a->win == WIN_TIME ? 'w' : a->win == WIN_SESSION ? 's' : 'g';
         uint8_t hi = (uint8_t)(lo + 1);
@@ -1862,13 +1928,20 @@ int weir_aggregate_finish(struct weir_aggregate *a, const struct weir_stateful_b
         rc = weir_state_apply(a->st, err);
     weir_batch_destroy(e.b);
     agg_reset(a);
+    a->spilled = a->mark_upd = false;
     a->mt.all_updates_ms += (weir_mono_ns() - t0) / 1000000;
     return rc;
+}
+
+void weir_aggregate_set_spill_bytes(struct weir_aggregate *a, size_t bytes)
+{
+    a->spill_bytes = bytes;
 }
 
 void weir_aggregate_abort(struct weir_aggregate *a)
 {
     agg_reset(a);
+    a->spilled = a->mark_upd = false;
 }
 
 void weir_aggregate_metrics(struct weir_aggregate *a, struct weir_stateful_metrics *m)

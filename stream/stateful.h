@@ -70,6 +70,9 @@ int weir_aggregate_push(struct weir_aggregate *a, const struct weir_stateful_bat
 /* Emit this batch's output rows (by the output mode) to cb, then evict. */
 int weir_aggregate_finish(struct weir_aggregate *a, const struct weir_stateful_batch *sb,
                           weir_stateful_emit_cb cb, void *ctx, struct weir_error *err);
+/* Bytes of groups a batch holds in memory before writing them back to the
+ * state early (default 64 MiB; tests lower it). */
+void weir_aggregate_set_spill_bytes(struct weir_aggregate *a, size_t bytes);
 /* Forget the groups pushed in the batch in flight (the batch failed; the
  * store undoes its writes with weir_state_abort). */
 void weir_aggregate_abort(struct weir_aggregate *a);
