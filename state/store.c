@@ -21,6 +21,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <inttypes.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -63,6 +64,19 @@ struct weir_state {
     rocksdb_column_family_handle_t *meta_cf;
     struct weir_state_op **ops;
     size_t nops;
+    /* per column family: its options (with its compaction filter) and
+     * what the filter drops; kept across reopens of live/ */
+    struct cf_expiry **exp;
+    size_t nexp;
+};
+
+/* The compaction filter's view of one column family. */
+struct cf_expiry {
+    char *cf;
+    rocksdb_options_t *opts;
+    rocksdb_compactionfilter_t *filter;
+    atomic_int tag;       /* -1: nothing expires */
+    atomic_llong horizon; /* entries with expiry <= horizon go */
 };
 
 struct weir_state_iter {
@@ -293,6 +307,91 @@ static rocksdb_column_family_handle_t *cf_find(struct weir_state *st, const char
     return NULL;
 }
 
+static unsigned char expiry_filter(void *state, int level, const char *key, size_t kn, const char *v,
+                                   size_t vn, char **nv, size_t *nvn, unsigned char *changed)
+{
+    const struct cf_expiry *x = state;
+    (void)level, (void)nv, (void)nvn, (void)changed;
+    int tag = atomic_load(&x->tag);
+    if (tag < 0 || kn == 0 || (uint8_t)key[0] != tag || vn < 8)
+        return 0;
+    int64_t exp;
+    memcpy(&exp, v, 8);
+    return exp <= atomic_load(&x->horizon);
+}
+
+static const char *expiry_filter_name(void *state)
+{
+    (void)state;
+    return "weir.expiry";
+}
+
+static void expiry_filter_free(void *state)
+{
+    (void)state; /* owned by the store */
+}
+
+/* The options of column family `name`: the store's, with a compaction
+ * filter of its own (made on first use). NULL when out of memory. */
+static rocksdb_options_t *cf_options(struct weir_state *st, const char *name)
+{
+    for (size_t i = 0; i < st->nexp; i++)
+        if (strcmp(st->exp[i]->cf, name) == 0)
+            return st->exp[i]->opts;
+    struct cf_expiry **nx = weir_realloc(st->exp, (st->nexp + 1) * sizeof *nx);
+    if (!nx)
+        return NULL;
+    st->exp = nx;
+    struct cf_expiry *x = weir_calloc(1, sizeof *x);
+    if (!x || !(x->cf = weir_strdup(name))) {
+        weir_free(x);
+        return NULL;
+    }
+    atomic_init(&x->tag, -1);
+    atomic_init(&x->horizon, INT64_MIN);
+    x->opts = rocksdb_options_create_copy(st->opts);
+    x->filter = rocksdb_compactionfilter_create(x, expiry_filter_free, expiry_filter, expiry_filter_name);
+    rocksdb_options_set_compaction_filter(x->opts, x->filter);
+    st->exp[st->nexp++] = x;
+    return x->opts;
+}
+
+static void expiry_free(struct weir_state *st)
+{
+    for (size_t i = 0; i < st->nexp; i++) {
+        rocksdb_options_destroy(st->exp[i]->opts);
+        rocksdb_compactionfilter_destroy(st->exp[i]->filter);
+        weir_free(st->exp[i]->cf);
+        weir_free(st->exp[i]);
+    }
+    weir_free(st->exp);
+    st->exp = NULL;
+    st->nexp = 0;
+}
+
+void weir_state_op_expire(struct weir_state_op *op, uint8_t tag, int64_t horizon)
+{
+    char *cfn = weir_asprintf(OP_CF_PREFIX "%s", op->name);
+    for (size_t i = 0; cfn && i < op->st->nexp; i++) {
+        struct cf_expiry *x = op->st->exp[i];
+        if (strcmp(x->cf, cfn) != 0)
+            continue;
+        atomic_store(&x->tag, tag);
+        if (horizon > atomic_load(&x->horizon))
+            atomic_store(&x->horizon, horizon);
+    }
+    weir_free(cfn);
+}
+
+int weir_state_compact(struct weir_state *st, struct weir_error *err)
+{
+    if (!st->db)
+        return weir_error_set(err, WEIR_ESTATE, "state store: not open");
+    for (size_t i = 0; i < st->ncf; i++)
+        rocksdb_compact_range_cf(st->db, st->cfs[i], NULL, 0, NULL, 0);
+    return 0;
+}
+
 static int cf_create(struct weir_state *st, const char *name, rocksdb_column_family_handle_t **out,
                      struct weir_error *err)
 {
@@ -304,9 +403,12 @@ static int cf_create(struct weir_state *st, const char *name, rocksdb_column_fam
     if (nc)
         st->cfs = nc;
     char *copy = nc ? weir_strdup(name) : NULL;
-    if (!copy)
+    rocksdb_options_t *o = copy ? cf_options(st, name) : NULL;
+    if (!o) {
+        weir_free(copy);
         return weir_error_set(err, WEIR_ENOMEM, "out of memory");
-    rocksdb_column_family_handle_t *h = rocksdb_create_column_family(st->db, st->opts, name, &e);
+    }
+    rocksdb_column_family_handle_t *h = rocksdb_create_column_family(st->db, o, name, &e);
     if (e) {
         weir_free(copy);
         return db_fail(err, e, "cannot create column family");
@@ -342,9 +444,9 @@ static int db_open(struct weir_state *st, struct weir_error *err)
     }
     for (size_t i = 0; i < total; i++) {
         st->cf_names[i] = weir_strdup(n ? names[i] : "default");
-        copts[i] = st->opts;
-        if (!st->cf_names[i]) {
-            st->ncf = i;
+        copts[i] = st->cf_names[i] ? cf_options(st, st->cf_names[i]) : NULL;
+        if (!copts[i]) {
+            st->ncf = i + (st->cf_names[i] != NULL);
             rc = weir_error_set(err, WEIR_ENOMEM, "out of memory");
             goto done;
         }
@@ -431,6 +533,7 @@ void weir_state_close(struct weir_state *st)
         weir_free(st->ops[i]);
     }
     weir_free(st->ops);
+    expiry_free(st);
     if (st->wb)
         rocksdb_writebatch_destroy(st->wb);
     if (st->opts)

@@ -105,6 +105,19 @@ int weir_state_abort(struct weir_state *st, struct weir_error *err);
 /* Delete versions older than `keep_from`. */
 int weir_state_purge(struct weir_state *st, int64_t keep_from, struct weir_error *err);
 
+/* Expiring entries: from now on, RocksDB's compactions of op's column
+ * family may drop entries whose key starts with byte `tag` and whose value
+ * starts with an 8-byte little-endian expiry (ms) <= horizon. The horizon
+ * only moves forward (a smaller one is ignored) and lasts as long as the
+ * store is open. A caller sets it to what every batch that may still run
+ * (a rerun of the batch in flight included) treats as expired, and treats
+ * such entries as absent when it reads one a compaction has not dropped. */
+void weir_state_op_expire(struct weir_state_op *op, uint8_t tag, int64_t horizon);
+
+/* Compact every column family now (tests; operators after large
+ * evictions). */
+int weir_state_compact(struct weir_state *st, struct weir_error *err);
+
 struct weir_state_op_stats {
     uint64_t keys;         /* RocksDB's estimate of the operator's keys */
     uint64_t memory_bytes; /* the operator's memtables */

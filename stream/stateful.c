@@ -12,8 +12,10 @@
  * numeric order.
  *
  * State layout of an operator's column family:
- *   dedup      'k' key -> expiry ms (8 bytes, little endian)
- *              'x' be(expiry) key -> ""   (expiry index; none if unbounded)
+ *   dedup      'k' key -> expiry ms (8 bytes, little endian; compactions
+ *                         drop it once its second is evicted)
+ *              'c' be(second end) -> number of keys expiring in that second
+ *              'e' -> the end of the last second evicted
  *   aggregate  'w' be(end) be(start) group -> accumulators  (windowed)
  *              'g' group -> accumulators                      (no window)
  *              's' group -> sessions: n, then n x (start, end, accumulators)
@@ -199,6 +201,9 @@ struct weir_dedup {
     struct weir_state *st;
     struct weir_state_op *op;
     struct weir_keymap seen; /* keys of one chunk */
+    struct weir_keymap bmap; /* expiry buckets a push changes -> bdelta */
+    int64_t *bdelta;
+    size_t bcap;
     struct weir_buf kb;
     int64_t rows_total;
     struct weir_stateful_metrics m;
@@ -270,6 +275,8 @@ void weir_dedup_destroy(struct weir_dedup *d)
         return;
     free_list(d->keys, d->nkeys);
     weir_keymap_free(&d->seen);
+    weir_keymap_free(&d->bmap);
+    weir_free(d->bdelta);
     weir_buf_free(&d->kb);
     weir_free(d->name);
     weir_free(d);
@@ -297,10 +304,69 @@ static int cmp_newkey(const void *x, const void *y)
     return c ? c : (a->n > b->n) - (a->n < b->n);
 }
 
-static int cmp_newkey_exp(const void *x, const void *y)
+/* Expiry buckets: keys are counted per second of their expiry (rounded
+ * up), under 'c' be(second end); a second is evicted, its keys counted as
+ * removed, once the expiry limit has passed all of it. */
+static int64_t bucket_of(int64_t exp)
 {
-    const struct newkey *a = x, *b = y;
-    return a->exp != b->exp ? (a->exp > b->exp) - (a->exp < b->exp) : cmp_newkey(x, y);
+    int64_t s = floor_div(exp, 1000) * 1000;
+    return s == exp ? s : s + 1000;
+}
+
+/* An i64 stored under the one-byte key `tag` (default when absent). */
+static int64_t read_i64(struct weir_state_op *op, char tag, int64_t dflt)
+{
+    struct weir_buf v;
+    bool found = false;
+    int64_t x = dflt;
+    weir_buf_init(&v);
+    if (weir_state_get(op, &tag, 1, &v, &found, NULL) == 0 && found && v.len == 8)
+        memcpy(&x, v.data, 8);
+    weir_buf_free(&v);
+    return x;
+}
+
+/* Add delta to bucket b's count for this push (written by buckets_write). */
+static int bucket_add(struct weir_dedup *d, int64_t b, int64_t delta)
+{
+    uint8_t k[9] = {'c'};
+    size_t id;
+    bool added;
+    be64(k + 1, b);
+    int rc = weir_keymap_put(&d->bmap, k, 9, &id, &added);
+    if (rc)
+        return rc;
+    if (id >= d->bcap) {
+        size_t nc = d->bcap ? d->bcap * 2 : 64;
+        int64_t *nd = weir_realloc(d->bdelta, nc * sizeof *nd);
+        if (!nd)
+            return WEIR_ENOMEM;
+        d->bdelta = nd;
+        d->bcap = nc;
+    }
+    d->bdelta[id] = (added ? 0 : d->bdelta[id]) + delta;
+    return 0;
+}
+
+/* The push's bucket counts added to the stored ones. */
+static int buckets_write(struct weir_dedup *d)
+{
+    int rc = 0;
+    for (size_t id = 0; id < d->bmap.n && rc == 0; id++) {
+        size_t kn;
+        const uint8_t *k = weir_keymap_key(&d->bmap, id, &kn);
+        struct weir_buf v;
+        bool found = false;
+        int64_t n = 0;
+        weir_buf_init(&v);
+        if ((rc = weir_state_get(d->op, k, kn, &v, &found, NULL)) == 0 && found && v.len == 8)
+            memcpy(&n, v.data, 8);
+        weir_buf_free(&v);
+        n += d->bdelta[id];
+        if (rc == 0)
+            rc = n > 0 ? weir_state_put(d->op, k, kn, &n, 8) : weir_state_delete(d->op, k, kn);
+    }
+    return rc;
 }
 
 int weir_dedup_push(struct weir_dedup *d, const struct weir_stateful_batch *sb, const struct weir_batch *in,
@@ -365,21 +431,20 @@ int weir_dedup_push(struct weir_dedup *d, const struct weir_stateful_batch *sb, 
      * finish has not evicted yet is forgotten already: it goes (with its
      * index entry) and the key counts as new */
     const struct weir_column *ts = d->ts_col >= 0 ? &in->columns[d->ts_col] : NULL;
-    int64_t limit;
+    int64_t limit, evicted = read_i64(d->op, 'e', INT64_MIN);
     bool expires = dedup_limit(d, sb, &limit);
+    weir_keymap_reset(&d->bmap);
     for (size_t i = 0; i < ncand && rc == 0; i++) {
         int64_t old = INT64_MAX;
         if (found[i] && vals[i].len == 8)
             memcpy(&old, vals[i].data, 8);
         if (found[i] && expires && old <= limit) {
-            uint8_t e8[8];
-            be64(e8, old);
-            d->kb.len = 0;
-            if ((rc = weir_buf_append_byte(&d->kb, 'x')) == 0 && (rc = weir_buf_append(&d->kb, e8, 8)) == 0 &&
-                (rc = weir_buf_append(&d->kb, keys[i] + 1, klens[i] - 1)) == 0)
-                rc = weir_state_delete(d->op, d->kb.data, d->kb.len);
-            d->rows_total--;
-            d->m.rows_removed++;
+            /* expired, and counted as removed once its second has been
+             * evicted; until then it still counts in its second */
+            if (bucket_of(old) > evicted && (rc = bucket_add(d, bucket_of(old), -1)) == 0) {
+                d->rows_total--;
+                d->m.rows_removed++;
+            }
             found[i] = false;
         }
         if (found[i] || rc)
@@ -404,6 +469,8 @@ int weir_dedup_push(struct weir_dedup *d, const struct weir_stateful_batch *sb, 
             break;
         }
         news[nkeep++] = (struct newkey){(const uint8_t *)keys[i], klens[i], exp};
+        if (rc == 0 && d->expiry != EXP_NONE)
+            rc = bucket_add(d, bucket_of(exp), 1);
     }
     /* the writes in key order: sorted inserts into the memtable's skip
      * list are several times cheaper than scattered ones */
@@ -411,16 +478,8 @@ int weir_dedup_push(struct weir_dedup *d, const struct weir_stateful_batch *sb, 
         qsort(news, nkeep, sizeof *news, cmp_newkey);
     for (size_t i = 0; i < nkeep && rc == 0; i++)
         rc = weir_state_put(d->op, (const char *)news[i].k, news[i].n, &news[i].exp, 8);
-    if (rc == 0 && d->expiry != EXP_NONE && nkeep > 1)
-        qsort(news, nkeep, sizeof *news, cmp_newkey_exp);
-    for (size_t i = 0; i < nkeep && rc == 0 && d->expiry != EXP_NONE; i++) {
-        uint8_t e8[8];
-        be64(e8, news[i].exp);
-        d->kb.len = 0;
-        if ((rc = weir_buf_append_byte(&d->kb, 'x')) == 0 && (rc = weir_buf_append(&d->kb, e8, 8)) == 0 &&
-            (rc = weir_buf_append(&d->kb, news[i].k + 1, news[i].n - 1)) == 0)
-            rc = weir_state_put(d->op, d->kb.data, d->kb.len, "", 0);
-    }
+    if (rc == 0)
+        rc = buckets_write(d);
     if (rc)
         goto out;
     d->rows_total += (int64_t)nkeep;
@@ -448,47 +507,40 @@ out_err:
     return rc;
 }
 
-/* Delete index entries 'x' be(exp) key with exp <= limit and their keys. */
-static int evict_index(struct weir_state_op *op, const char *name, int64_t limit, bool delete_primary,
-                       char primary_tag, int64_t *removed, struct weir_error *err)
-{
-    uint8_t lo[1] = {'x'}, hi[9] = {'x'};
-    be64(hi + 1, limit == INT64_MAX ? limit : limit + 1);
-    struct weir_state_iter *it = NULL;
-    struct weir_buf k;
-    int64_t n = 0;
-    weir_buf_init(&k);
-    int rc = weir_state_iter_create(op, lo, 1, hi, 9, &it, err);
-    for (; rc == 0 && weir_state_iter_valid(it); weir_state_iter_next(it)) {
-        size_t kn;
-        const char *key = weir_state_iter_key(it, &kn);
-        n++;
-        if (!delete_primary || kn < 9)
-            continue;
-        k.len = 0;
-        if ((rc = weir_buf_append_byte(&k, (uint8_t)primary_tag)) == 0 &&
-            (rc = weir_buf_append(&k, key + 9, kn - 9)) == 0)
-            rc = weir_state_delete(op, k.data, k.len);
-        if (rc)
-            rc = weir_error_set(err, rc, "%s: evicting: %s", name, weir_strerror(rc));
-    }
-    if (rc == 0)
-        rc = weir_state_iter_status(it, err);
-    weir_state_iter_destroy(it);
-    weir_buf_free(&k);
-    if (rc == 0 && n > 0)
-        rc = weir_state_delete_range(op, lo, 1, hi, 9);
-    *removed = n;
-    return rc;
-}
-
+/* Evict the seconds of expiry the limit has passed entirely: their keys
+ * count as removed, and from then on compactions drop them (store.h,
+ * expiring entries); pushes treat them as absent before that anyway. */
 int weir_dedup_finish(struct weir_dedup *d, const struct weir_stateful_batch *sb, struct weir_error *err)
 {
     int64_t t0 = weir_mono_ns(), removed = 0, limit;
     int rc = 0;
     d->rows_total = read_count(d->op);
-    if (dedup_limit(d, sb, &limit))
-        rc = evict_index(d->op, d->name, limit, true, 'k', &removed, err);
+    if (dedup_limit(d, sb, &limit) && limit > INT64_MIN + 1000) {
+        int64_t upto = floor_div(limit, 1000) * 1000; /* the seconds ending by the limit */
+        uint8_t lo[1] = {'c'}, hi[9] = {'c'};
+        be64(hi + 1, upto + 1);
+        struct weir_state_iter *it = NULL;
+        rc = weir_state_iter_create(d->op, lo, 1, hi, 9, &it, err);
+        for (; rc == 0 && weir_state_iter_valid(it); weir_state_iter_next(it)) {
+            size_t vn;
+            const char *v = weir_state_iter_value(it, &vn);
+            int64_t n = 0;
+            if (vn == 8)
+                memcpy(&n, v, 8);
+            removed += n;
+        }
+        if (rc == 0)
+            rc = weir_state_iter_status(it, err);
+        weir_state_iter_destroy(it);
+        if (rc == 0 && removed > 0)
+            rc = weir_state_delete_range(d->op, lo, 1, hi, 9);
+        if (rc == 0 && upto > read_i64(d->op, 'e', INT64_MIN))
+            rc = weir_state_put(d->op, "e", 1, &upto, 8);
+        if (rc == 0)
+            weir_state_op_expire(d->op, 'k', upto);
+        if (rc > 0 || (rc < 0 && err && err->code == 0))
+            rc = weir_error_set(err, rc, "%s: evicting: %s", d->name, weir_strerror(rc));
+    }
     d->rows_total -= removed;
     d->m.rows_removed += removed;
     write_count(d->op, d->rows_total);

@@ -1,6 +1,8 @@
 /* tests/unit/test_state_store.c - state/store: versions made per batch,
  * restore on open and on abort, newer versions dropped, operator metadata
- * checks, purge, reads (point, multi, ranges) and deletes. */
+ * checks, purge, reads (point, multi, ranges) and deletes, and expiring
+ * entries dropped by compactions (only past the horizon, only of their
+ * tag and operator, across a reopen of live/). */
 #include "test_util.h"
 
 #include <setjmp.h>
@@ -259,6 +261,44 @@ static void test_reads_ranges_and_stats(void **state)
     weir_state_close(st);
 }
 
+static void put_exp(struct weir_state_op *op, const char *k, int64_t exp)
+{
+    assert_int_equal(weir_state_put(op, k, strlen(k), &exp, 8), 0);
+}
+
+static void test_expiring_entries(void **state)
+{
+    const char *dir = *state;
+    struct weir_error err = {0};
+    struct weir_state *st = open_at(dir, -1);
+    struct weir_state_op *a = op_of(st, "a", "x"), *b = op_of(st, "b", "x");
+    put_exp(a, "k1", 100);
+    put_exp(a, "k2", 200);
+    put_exp(a, "x1", 50);  /* another tag: kept */
+    put_exp(b, "k1", 100); /* another operator: kept */
+    assert_int_equal(weir_state_apply(st, &err), 0);
+    assert_int_equal(weir_state_commit(st, 0, &err), 0);
+    weir_state_op_expire(a, 'k', 150);
+    weir_state_op_expire(a, 'k', 20); /* never backwards */
+    assert_int_equal(weir_state_compact(st, &err), 0);
+    assert_null(get(a, "k1"));
+    assert_non_null(get(a, "k2"));
+    assert_non_null(get(a, "x1"));
+    assert_non_null(get(b, "k1"));
+    /* the horizon survives the reopen of live/ an abort makes */
+    put_exp(a, "k3", 120);
+    assert_int_equal(weir_state_apply(st, &err), 0);
+    assert_int_equal(weir_state_commit(st, 1, &err), 0);
+    put_exp(a, "k4", 500);
+    assert_int_equal(weir_state_apply(st, &err), 0);
+    assert_int_equal(weir_state_abort(st, &err), 0);
+    assert_int_equal(weir_state_compact(st, &err), 0);
+    assert_null(get(a, "k3"));
+    assert_null(get(a, "k4")); /* aborted */
+    assert_non_null(get(a, "k2"));
+    weir_state_close(st);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -266,6 +306,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_torn_version_and_dirty_live, setup, teardown),
         cmocka_unit_test_setup_teardown(test_operator_metadata, setup, teardown),
         cmocka_unit_test_setup_teardown(test_reads_ranges_and_stats, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_expiring_entries, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

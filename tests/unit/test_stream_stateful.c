@@ -10,7 +10,8 @@
  * arguments widened; group, window, measure function and dedup keys changed
  * or narrowed are refused naming the operator and the change); dedup
  * inside a push, across pushes and batches, with ttl and with a watermark
- * (plain and within_watermark, to the microsecond), with its metrics;
+ * (plain and within_watermark, forgotten to the microsecond, counted as
+ * removed once the second of their expiry has passed), with its metrics;
  * session windows that merge when an event bridges them; tumbling windows
  * emitted exactly once in append mode and then removed; sliding windows in
  * update output; exact row counts when a failed batch is undone and rerun;
@@ -1057,7 +1058,8 @@ static void test_dedup_unbounded(void **state)
 }
 
 /* ttl: a key is forgotten ttl of processing time after its first row, and
- * a row with that key is then accepted again (and remembered anew). */
+ * a row with that key is then accepted again (and remembered anew); the
+ * metrics count it removed once the second of its expiry has passed. */
 static void test_dedup_ttl(void **state)
 {
     struct fx *f = *state;
@@ -1092,24 +1094,35 @@ static void test_dedup_ttl(void **state)
     assert_int_equal(m.rows_removed, 1); /* the old entry of 1 */
     assert_int_equal(m.rows_total, 2);   /* 1 (again, from 11.0 s) and 2 */
 
-    sb = sbatch(3, NO_WM, 11999); /* 2 expires now; 1 (renewed) holds until 12.0 s */
+    /* 2 expires now (1, renewed, holds until 12.0 s), but it is counted as
+     * removed only once the whole second of its expiry has passed */
+    sb = sbatch(3, NO_WM, 11999);
     dd_finish(f, d, &sb, &m);
-    assert_int_equal(m.rows_removed, 1);
-    assert_int_equal(m.rows_total, 1);
-    sb = sbatch(4, NO_WM, 11999);
+    assert_int_equal(m.rows_removed, 0);
+    assert_int_equal(m.rows_total, 2);
+    sb = sbatch(4, NO_WM, 11999); /* 2 is forgotten already: new again, its old entry counted as removed */
     in = IDV(t, "1", "h", "0", "2", "i", "0");
     assert_string_equal(dd_push(d, &sb, in), "i");
     weir_batch_destroy(in);
     dd_finish(f, d, &sb, &m);
-    assert_int_equal(m.rows_removed, 0);
+    assert_int_equal(m.rows_removed, 1);
     assert_int_equal(m.rows_total, 2);
+    sb = sbatch(5, NO_WM, 12500); /* 1 expired at 12.0 s: its second has passed */
+    dd_finish(f, d, &sb, &m);
+    assert_int_equal(m.rows_removed, 1);
+    assert_int_equal(m.rows_total, 1);
+    sb = sbatch(6, NO_WM, 13000); /* 2 (from 11.999 s) expired at 12.999 s */
+    dd_finish(f, d, &sb, &m);
+    assert_int_equal(m.rows_removed, 1);
+    assert_int_equal(m.rows_total, 0);
     weir_dedup_destroy(d);
 }
 
 /* With a watermark (within_watermark false) a key of (id, ts) is
  * forgotten when the watermark reaches ts (in microseconds: a watermark
  * in the same millisecond but before ts has not); the removal shows in
- * rows_removed and rows_total. */
+ * rows_removed and rows_total once the watermark has passed the whole
+ * second of that expiry. */
 static void test_dedup_watermark(void **state)
 {
     struct fx *f = *state;
@@ -1168,7 +1181,20 @@ static void test_dedup_watermark(void **state)
     assert_int_equal(m.rows_removed, 0);
     assert_int_equal(m.rows_total, 2);
 
+    /* both keys at 20.0005 s expire at 20.001 s: forgotten by a push at
+     * once, counted as removed when their second (to 21 s) has passed */
     sb = sbatch(6, 20001, 0);
+    dd_finish(f, d, &sb, &m);
+    assert_int_equal(m.rows_removed, 0);
+    assert_int_equal(m.rows_total, 2);
+    sb = sbatch(7, 20001, 0);
+    in = IDV(t, "5", "w", "20000.5");
+    assert_string_equal(dd_push(d, &sb, in), "w");
+    weir_batch_destroy(in);
+    dd_finish(f, d, &sb, &m);
+    assert_int_equal(m.rows_removed, 1); /* w's old entry */
+    assert_int_equal(m.rows_total, 2);
+    sb = sbatch(8, 21000, 0);
     dd_finish(f, d, &sb, &m);
     assert_int_equal(m.rows_removed, 2);
     assert_int_equal(m.rows_total, 0);
