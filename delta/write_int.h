@@ -97,7 +97,8 @@ int dl_writer_append(struct weir_delta_writer *w, const struct weir_batch *b, st
 /* Commit the writer's actions (adding the txn, and commitInfo unless the
  * caller set one) and free the writer: the second half of
  * weir_delta_writer_commit for every mode. */
-int dl_writer_commit(struct weir_delta_writer *w, struct weir_delta_write_result *res, struct weir_error *err);
+int dl_writer_commit(struct weir_delta_writer *w, struct weir_delta_write_result *res,
+                     struct weir_error *err);
 
 /* merge.c: checks the merge keys against the writer's schemas at begin
  * (WEIR_EINVAL / WEIR_ESCHEMA naming the key), and the whole merge at
