@@ -290,7 +290,7 @@ static bool dedup_limit(const struct weir_dedup *d, const struct weir_stateful_b
     return d->expiry != EXP_NONE && (d->expiry == EXP_TTL || sb->has_watermark);
 }
 
-/* A key a push adds, with its expiry. */
+/* A key to write, with its expiry (dedup) or its group id (aggregate). */
 struct newkey {
     const uint8_t *k;
     size_t n;
@@ -1769,13 +1769,23 @@ static int emit_range(struct weir_aggregate *a, struct emitter *e, const uint8_t
     return rc;
 }
 
-/* Write the batch's groups to the state (update mode: emit them too). */
+/* Write the batch's groups to the state (update mode: emit them too), in
+ * key order (the skip list takes sorted keys fastest). */
 static int agg_write(struct weir_aggregate *a, struct emitter *e, struct weir_error *err)
 {
     int rc = 0;
-    for (size_t id = 0; id < a->groups.n && rc == 0; id++) {
-        size_t kn;
-        const uint8_t *k = weir_keymap_key(&a->groups, id, &kn);
+    struct newkey *order = weir_malloc((a->groups.n ? a->groups.n : 1) * sizeof *order);
+    if (!order)
+        return weir_error_set(err, WEIR_ENOMEM, "%s: out of memory", a->name);
+    for (size_t id = 0; id < a->groups.n; id++) {
+        order[id].k = weir_keymap_key(&a->groups, id, &order[id].n);
+        order[id].exp = (int64_t)id;
+    }
+    if (a->groups.n > 1)
+        qsort(order, a->groups.n, sizeof *order, cmp_newkey);
+    for (size_t i = 0; i < a->groups.n && rc == 0; i++) {
+        size_t id = (size_t)order[i].exp, kn = order[i].n;
+        const uint8_t *k = order[i].k;
         a->vb.len = 0;
         if (a->win == WIN_SESSION) {
             struct sess_list *l = &a->sl[id];
@@ -1814,6 +1824,7 @@ static int agg_write(struct weir_aggregate *a, struct emitter *e, struct weir_er
         if (rc)
             rc = weir_error_set(err, rc, "%s: writing state: %s", a->name, weir_strerror(rc));
     }
+    weir_free(order);
     return rc;
 }
 
