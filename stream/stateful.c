@@ -291,15 +291,15 @@ static bool dedup_limit(const struct weir_dedup *d, const struct weir_stateful_b
 }
 
 /* A key to write, with its expiry (dedup) or its group id (aggregate). */
-struct newkey {
+struct sortkey {
     const uint8_t *k;
     size_t n;
-    int64_t exp;
+    int64_t x;
 };
 
-static int cmp_newkey(const void *x, const void *y)
+static int cmp_sortkey(const void *x, const void *y)
 {
-    const struct newkey *a = x, *b = y;
+    const struct sortkey *a = x, *b = y;
     int c = memcmp(a->k, b->k, a->n < b->n ? a->n : b->n);
     return c ? c : (a->n > b->n) - (a->n < b->n);
 }
@@ -378,7 +378,7 @@ int weir_dedup_push(struct weir_dedup *d, const struct weir_stateful_batch *sb, 
     size_t *klens = NULL;
     bool *found = NULL;
     struct weir_buf *vals = NULL;
-    struct newkey *news = NULL;
+    struct sortkey *news = NULL;
     size_t ncand = 0, nkeep = 0;
     int64_t t0 = weir_mono_ns();
     int rc;
@@ -468,16 +468,16 @@ int weir_dedup_push(struct weir_dedup *d, const struct weir_stateful_batch *sb, 
         default:
             break;
         }
-        news[nkeep++] = (struct newkey){(const uint8_t *)keys[i], klens[i], exp};
+        news[nkeep++] = (struct sortkey){(const uint8_t *)keys[i], klens[i], exp};
         if (rc == 0 && d->expiry != EXP_NONE)
             rc = bucket_add(d, bucket_of(exp), 1);
     }
     /* the writes in key order: sorted inserts into the memtable's skip
      * list are several times cheaper than scattered ones */
     if (rc == 0 && nkeep > 1)
-        qsort(news, nkeep, sizeof *news, cmp_newkey);
+        qsort(news, nkeep, sizeof *news, cmp_sortkey);
     for (size_t i = 0; i < nkeep && rc == 0; i++)
-        rc = weir_state_put(d->op, (const char *)news[i].k, news[i].n, &news[i].exp, 8);
+        rc = weir_state_put(d->op, (const char *)news[i].k, news[i].n, &news[i].x, 8);
     if (rc == 0)
         rc = buckets_write(d);
     if (rc)
@@ -1774,17 +1774,17 @@ static int emit_range(struct weir_aggregate *a, struct emitter *e, const uint8_t
 static int agg_write(struct weir_aggregate *a, struct emitter *e, struct weir_error *err)
 {
     int rc = 0;
-    struct newkey *order = weir_malloc((a->groups.n ? a->groups.n : 1) * sizeof *order);
+    struct sortkey *order = weir_malloc((a->groups.n ? a->groups.n : 1) * sizeof *order);
     if (!order)
         return weir_error_set(err, WEIR_ENOMEM, "%s: out of memory", a->name);
     for (size_t id = 0; id < a->groups.n; id++) {
         order[id].k = weir_keymap_key(&a->groups, id, &order[id].n);
-        order[id].exp = (int64_t)id;
+        order[id].x = (int64_t)id;
     }
     if (a->groups.n > 1)
-        qsort(order, a->groups.n, sizeof *order, cmp_newkey);
+        qsort(order, a->groups.n, sizeof *order, cmp_sortkey);
     for (size_t i = 0; i < a->groups.n && rc == 0; i++) {
-        size_t id = (size_t)order[i].exp, kn = order[i].n;
+        size_t id = (size_t)order[i].x, kn = order[i].n;
         const uint8_t *k = order[i].k;
         a->vb.len = 0;
         if (a->win == WIN_SESSION) {
