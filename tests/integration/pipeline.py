@@ -3,6 +3,7 @@ start weir, and read the progress records it logs (one JSON line each on
 stderr, {"msg": "progress", "progress": {...}})."""
 import json
 import os
+import signal
 import subprocess
 import time
 
@@ -62,6 +63,28 @@ def start(weir_bin, config, *flags, env=None, stderr_path=None):
     err = open(stderr_path, "w") if stderr_path else subprocess.PIPE
     return subprocess.Popen([str(weir_bin), "run", str(config), *flags], stdout=subprocess.DEVNULL,
                             stderr=err, text=True, env=env)
+
+
+def crash_at(weir_bin, config, point, log_path):
+    """Run weir until it kills itself at crash point `point` (WEIR_CRASH_AT);
+    fails unless it died there by SIGKILL within 120 s."""
+    proc = start(weir_bin, config, env=env_with(WEIR_CRASH_AT=point), stderr_path=log_path)
+    try:
+        proc.wait(timeout=120)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        raise AssertionError(f"crash point {point} never reached; log: {log_path.read_text()[-2000:]}")
+    assert proc.returncode == -signal.SIGKILL, (point, proc.returncode, log_path.read_text()[-2000:])
+    assert f"crash point '{point}'" in log_path.read_text()
+
+
+def kill_after(weir_bin, config, seconds, log_path):
+    """Run weir for `seconds`, then SIGKILL it (it must still be running)."""
+    proc = start(weir_bin, config, stderr_path=log_path)
+    time.sleep(seconds)
+    assert proc.poll() is None, log_path.read_text()[-2000:]
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
 
 
 def log_lines(stderr):

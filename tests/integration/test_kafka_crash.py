@@ -8,10 +8,8 @@ have a batch to crash in. Afterwards the table holds all 500k records
 exactly once."""
 import json
 import random
-import signal
-import time
 
-from pipeline import env_with, kafka_pipeline, run, start, write_config
+from pipeline import crash_at, kafka_pipeline, kill_after, run, write_config
 
 N = 500_000
 KILLS = 20
@@ -40,21 +38,10 @@ def test_random_kills_and_crash_points_lose_and_duplicate_nothing(tmp_path, weir
                 point = POINTS.pop(0)
                 kafka.produce_json_bulk(topic, TOP_UP, partitions=8, seed=3, start_id=next_id)
                 next_id += TOP_UP
-                proc = start(weir_bin, cfg, env=env_with(WEIR_CRASH_AT=point), stderr_path=logf)
-                try:
-                    proc.wait(timeout=120)
-                except Exception:
-                    proc.kill()
-                    raise AssertionError(f"crash point {point} never reached; log: {logf.read_text()[-2000:]}")
-                assert proc.returncode == -signal.SIGKILL, (point, proc.returncode, logf.read_text()[-2000:])
-                assert f"crash point '{point}'" in logf.read_text()
+                crash_at(weir_bin, cfg, point, logf)
                 deaths.append(point)
             else:
-                proc = start(weir_bin, cfg, stderr_path=logf)
-                time.sleep(rnd.uniform(0.2, 2.5))
-                assert proc.poll() is None, logf.read_text()[-2000:]
-                proc.send_signal(signal.SIGKILL)
-                proc.wait()
+                kill_after(weir_bin, cfg, rnd.uniform(0.2, 2.5), logf)
                 deaths.append("random")
     finally:
         producer.wait(timeout=300)

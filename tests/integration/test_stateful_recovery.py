@@ -15,10 +15,8 @@ state; changing the window or a measure's function is refused with a
 message naming the operator and the change, and the checkpoint is left
 usable."""
 import random
-import signal
-import time
 
-from pipeline import env_with, progress, run, start, write_config
+from pipeline import crash_at, kill_after, progress, run, write_config
 from test_stateful import DELAY_MS, PARTITIONS, SCHEMA, generate
 
 N = 200_000
@@ -99,21 +97,10 @@ def test_random_kills_and_crash_points_give_the_uninterrupted_result(tmp_path, w
         logf = tmp_path / f"run-{i}.log"
         if i % 3 == 0 and points:  # the crash points first, while batches remain
             point = points.pop(0)
-            proc = start(weir_bin, cfg, env=env_with(WEIR_CRASH_AT=point), stderr_path=logf)
-            try:
-                proc.wait(timeout=120)
-            except Exception:
-                proc.kill()
-                raise AssertionError(f"crash point {point} never reached; log: {logf.read_text()[-2000:]}")
-            assert proc.returncode == -signal.SIGKILL, (point, proc.returncode, logf.read_text()[-2000:])
-            assert f"crash point '{point}'" in logf.read_text()
+            crash_at(weir_bin, cfg, point, logf)
             deaths.append(point)
         else:
-            proc = start(weir_bin, cfg, stderr_path=logf)
-            time.sleep(rnd.uniform(0.2, 1.5))
-            assert proc.poll() is None, logf.read_text()[-2000:]
-            proc.send_signal(signal.SIGKILL)
-            proc.wait()
+            kill_after(weir_bin, cfg, rnd.uniform(0.2, 1.5), logf)
             deaths.append("random")
     assert deaths.count("random") == KILLS and len(deaths) == KILLS + len(POINTS)
     r = run(weir_bin, cfg, "--available-now", timeout=600)
