@@ -1,6 +1,7 @@
 """Helpers for tests that run `weir run CONFIG`: write a config, run or
-start weir, and read the progress records it logs (one JSON line each on
-stderr, {"msg": "progress", "progress": {...}})."""
+start weir (also to a crash point, or to a SIGKILL after a while), and read
+the progress records it logs (one JSON line each on stderr,
+{"msg": "progress", "progress": {...}})."""
 import json
 import os
 import signal
