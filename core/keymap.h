@@ -6,8 +6,10 @@
  * kinds as their in-memory bytes, strings and binary as a 4-byte length
  * and the bytes. Two rows of columns of equal types have
  * equal encodings exactly when their values are equal, nulls comparing
- * equal to nulls (SQL's null-safe <=>). The encoding is stored in the
- * state store, so it must not change.
+ * equal to nulls (SQL's null-safe <=>); floating-point values compare by
+ * their bits (-0.0 and 0.0 differ, so do NaNs of other payloads). The
+ * encoding is stored in the state store: changing it needs a new state
+ * layout version (STATE_LAYOUT in stream/stateful.c).
  *
  * weir_keymap maps byte keys (copied into an arena) to dense ids 0..n-1
  * in insertion order, by open addressing. Not thread-safe. */

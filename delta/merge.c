@@ -11,7 +11,8 @@
  *      rules out files that cannot overlap at all. Bounds are used only
  *      where they are exact enough to be safe: integers within 2^53,
  *      dates, timestamps (stats hold milliseconds truncated down, so the
- *      max is widened by 999 us), floats, and strings (a max of 32 or more
+ *      max is widened by 999 us), doubles (written to round-trip), and
+ *      strings (a max of 32 or more
  *      characters without the U+10FFFF tie-breaker may be a cut prefix and
  *      bounds nothing). Other types, and files without stats, are read.
  *   3. Each file read has its key columns scanned; a file holding none of
@@ -83,8 +84,10 @@ struct merge {
     struct weir_type *pvs;   /* the partition key columns */
     struct weir_batch *pvb;  /* one row: the current file's partition key values */
     struct weir_buf kb;
-    char *scratch; /* string bounds copied out of cJSON */
-    int64_t updated, copied, bytes_removed;
+    char *scratch;                          /* string bounds copied out of cJSON */
+    int64_t updated, copied, bytes_removed; /* updated: table rows replaced */
+    uint8_t *matched;                       /* per added key: it replaced some row */
+    int64_t keys_matched;
     size_t files_read;
 };
 
@@ -115,11 +118,10 @@ static bool prunable(enum weir_type_kind k)
     case WEIR_TYPE_DATE:
     case WEIR_TYPE_TIMESTAMP:
     case WEIR_TYPE_TIMESTAMP_NTZ:
-    case WEIR_TYPE_FLOAT:
     case WEIR_TYPE_DOUBLE:
     case WEIR_TYPE_STRING:
         return true;
-    default:
+    default: /* FLOAT too: its stats are rounded decimal text, not the float's exact value */
         return false;
     }
 }
@@ -276,6 +278,7 @@ static void merge_free(struct merge *m)
     weir_keymap_free(&m->idx);
     weir_free(m->keys);
     weir_free(m->win);
+    weir_free(m->matched);
     weir_free(m->sv);
     weir_free(m->blo);
     weir_free(m->bhi);
@@ -360,7 +363,7 @@ static int merge_index(struct merge *m, struct weir_error *err)
         m->win[id] = (uint32_t)r; /* the last row wins */
     }
     size_t n = m->idx.n;
-    if (!(m->sv = weir_calloc(n * nk + 1, sizeof(struct nv))) ||
+    if (!(m->matched = weir_calloc(n + 1, 1)) || !(m->sv = weir_calloc(n * nk + 1, sizeof(struct nv))) ||
         !(m->blo = weir_calloc(nk, sizeof(struct nv))) || !(m->bhi = weir_calloc(nk, sizeof(struct nv))) ||
         !(m->bnull = weir_calloc(nk, sizeof(bool))))
         return weir_error_set(err, WEIR_ENOMEM, "out of memory");
@@ -553,10 +556,13 @@ static int copy_others(struct merge *m, struct dl_data_file *f, const struct wei
                 break;
             }
             size_t id;
-            if (weir_keymap_find(&m->idx, m->kb.data, m->kb.len, &id))
+            if (weir_keymap_find(&m->idx, m->kb.data, m->kb.len, &id)) {
                 m->updated++;
-            else
+                m->keys_matched += !m->matched[id];
+                m->matched[id] = 1;
+            } else {
                 rows[n++] = (uint32_t)r;
+            }
         }
         if (rc == 0 && n) {
             if (weir_batch_take(b, rows, n, &kept))
@@ -669,7 +675,7 @@ static char *merge_commit_info(const struct merge *m)
             (long long)w->now);
     if (rc == 0)
         rc = dl_json_escape(&b, (const char *)esc.data, esc.len);
-    int64_t inserted = (int64_t)m->idx.n - m->updated;
+    int64_t inserted = (int64_t)m->idx.n - m->keys_matched;
     if (rc == 0)
         rc = weir_buf_printf(
             &b,
@@ -683,9 +689,9 @@ static char *merge_commit_info(const struct merge *m)
             "lld\","
             "\"numOutputRows\":\"%lld\",\"numTargetFilesAdded\":\"%zu\",\"numTargetFilesRemoved\":\"%zu\","
             "\"numTargetBytesAdded\":\"%lld\",\"numTargetBytesRemoved\":\"%lld\"},\"engineInfo\":",
-            (long long)w->read_version, m->src->nrows, (long long)(inserted > 0 ? inserted : 0),
-            (long long)m->updated, (long long)m->copied, (long long)w->rows, w->acts.n_adds,
-            w->acts.n_removes, (long long)w->bytes, (long long)m->bytes_removed);
+            (long long)w->read_version, m->src->nrows, (long long)inserted, (long long)m->updated,
+            (long long)m->copied, (long long)w->rows, w->acts.n_adds, w->acts.n_removes, (long long)w->bytes,
+            (long long)m->bytes_removed);
     if (rc == 0)
         rc = dl_json_escape(&b, w->engine_info, strlen(w->engine_info));
     if (rc == 0)
@@ -720,7 +726,7 @@ static int merge_once(struct weir_delta_writer *w, struct weir_batch *src,
     rc = dl_writer_commit(w, res, err);
     if (rc == 0 && !res->already_committed) {
         res->rows_updated = m.updated;
-        res->rows_inserted = keys - m.updated > 0 ? keys - m.updated : 0;
+        res->rows_inserted = keys - m.keys_matched;
         res->rows_copied = m.copied;
         res->bytes_removed = m.bytes_removed;
         res->files_read = m.files_read;

@@ -907,9 +907,10 @@ int weir_delta_writer_begin(struct weir_delta_table *t, const struct weir_type *
         }
         md = weir_delta_snapshot_metadata(snap);
         const char *ao = weir_delta_metadata_config(md, "delta.appendOnly");
-        if (opts->mode == WEIR_DELTA_OVERWRITE && ao && strcasecmp(ao, "true") == 0) {
+        if (opts->mode != WEIR_DELTA_APPEND && ao && strcasecmp(ao, "true") == 0) {
             rc = weir_error_set(err, WEIR_EUNSUPPORTED,
-                                "%s is append-only (delta.appendOnly=true); overwrite refused", t->root);
+                                "%s is append-only (delta.appendOnly=true); %s refused", t->root,
+                                opts->mode == WEIR_DELTA_MERGE ? "merge" : "overwrite");
             goto done;
         }
         bool added = false;

@@ -350,8 +350,10 @@ static rocksdb_options_t *cf_options(struct weir_state *st, const char *name)
     atomic_init(&x->tag, -1);
     atomic_init(&x->horizon, INT64_MIN);
     x->opts = rocksdb_options_create_copy(st->opts);
-    x->filter = rocksdb_compactionfilter_create(x, expiry_filter_free, expiry_filter, expiry_filter_name);
-    rocksdb_options_set_compaction_filter(x->opts, x->filter);
+    if (strncmp(name, OP_CF_PREFIX, strlen(OP_CF_PREFIX)) == 0) { /* operators only: a filter costs */
+        x->filter = rocksdb_compactionfilter_create(x, expiry_filter_free, expiry_filter, expiry_filter_name);
+        rocksdb_options_set_compaction_filter(x->opts, x->filter);
+    }
     st->exp[st->nexp++] = x;
     return x->opts;
 }
@@ -360,7 +362,8 @@ static void expiry_free(struct weir_state *st)
 {
     for (size_t i = 0; i < st->nexp; i++) {
         rocksdb_options_destroy(st->exp[i]->opts);
-        rocksdb_compactionfilter_destroy(st->exp[i]->filter);
+        if (st->exp[i]->filter)
+            rocksdb_compactionfilter_destroy(st->exp[i]->filter);
         weir_free(st->exp[i]->cf);
         weir_free(st->exp[i]);
     }

@@ -114,8 +114,7 @@ int weir_state_purge(struct weir_state *st, int64_t keep_from, struct weir_error
  * such entries as absent when it reads one a compaction has not dropped. */
 void weir_state_op_expire(struct weir_state_op *op, uint8_t tag, int64_t horizon);
 
-/* Compact every column family now (tests; operators after large
- * evictions). */
+/* Compact every column family now (tests). */
 int weir_state_compact(struct weir_state *st, struct weir_error *err);
 
 struct weir_state_op_stats {

@@ -44,6 +44,9 @@
 
 #define CHUNK_OUT_ROWS  4096
 #define HLL_P           11
+/* Version of the key encoding and state layout below, in each operator's
+ * metadata; state of another layout is refused. */
+#define STATE_LAYOUT    2
 /* Groups of one batch held in memory before they are written back to the
  * state early (agg_spill). */
 #define AGG_SPILL_BYTES ((size_t)64 << 20)
@@ -166,7 +169,14 @@ static int parse_meta(const char *stored, const char *current, cJSON **s, cJSON 
     *c = cJSON_Parse(current);
     if (!*s || !*c)
         return weir_error_set(err, WEIR_ECORRUPT, "unreadable operator metadata: %s", stored);
-    return compat_field(*s, *c, "kind", err);
+    int rc = compat_field(*s, *c, "kind", err);
+    const cJSON *l = cJSON_GetObjectItemCaseSensitive(*s, "layout");
+    if (rc == 0 && !(cJSON_IsNumber(l) && l->valueint == STATE_LAYOUT))
+        rc = weir_error_set(err, WEIR_ESTATE,
+                            "the state was written in layout %d by another version of weir; this one reads "
+                            "layout %d (start a new checkpoint)",
+                            cJSON_IsNumber(l) ? l->valueint : 1, STATE_LAYOUT);
+    return rc;
 }
 
 /* JSON array of {"expr", "type"} for bound expressions. */
@@ -248,7 +258,7 @@ int weir_dedup_create(const struct weir_config_dedup *c, const struct weir_type 
     } else {
         d->expiry = c->ttl_ms > 0 ? EXP_TTL : EXP_NONE;
     }
-    if ((rc = weir_buf_append_str(&meta, "{\"kind\":\"dedup\",")) ||
+    if ((rc = weir_buf_printf(&meta, "{\"kind\":\"dedup\",\"layout\":%d,", STATE_LAYOUT)) ||
         (rc = meta_exprs(&meta, "keys", d->keys, d->nkeys)) ||
         (rc = weir_buf_printf(&meta, ",\"expiry\":\"%s\"}",
                               (const char *[]){"event", "within_watermark", "ttl", "none"}[d->expiry])) ||
@@ -309,8 +319,21 @@ static int cmp_sortkey(const void *x, const void *y)
  * removed, once the expiry limit has passed all of it. */
 static int64_t bucket_of(int64_t exp)
 {
+    if (exp > INT64_MAX - 1000)
+        return INT64_MAX; /* never evicted */
+    if (exp < INT64_MIN + 1000)
+        exp = INT64_MIN + 1000;
     int64_t s = floor_div(exp, 1000) * 1000;
     return s == exp ? s : s + 1000;
+}
+
+static int64_t sat_add(int64_t a, int64_t b)
+{
+    if (b > 0 && a > INT64_MAX - b)
+        return INT64_MAX;
+    if (b < 0 && a < INT64_MIN - b)
+        return INT64_MIN;
+    return a + b;
 }
 
 /* An i64 stored under the one-byte key `tag` (default when absent). */
@@ -433,6 +456,8 @@ int weir_dedup_push(struct weir_dedup *d, const struct weir_stateful_batch *sb, 
     const struct weir_column *ts = d->ts_col >= 0 ? &in->columns[d->ts_col] : NULL;
     int64_t limit, evicted = read_i64(d->op, 'e', INT64_MIN);
     bool expires = dedup_limit(d, sb, &limit);
+    if (expires && limit < evicted) /* a clock that went back: compactions may have dropped those keys */
+        limit = evicted;
     weir_keymap_reset(&d->bmap);
     for (size_t i = 0; i < ncand && rc == 0; i++) {
         int64_t old = INT64_MAX;
@@ -456,14 +481,15 @@ int weir_dedup_push(struct weir_dedup *d, const struct weir_stateful_batch *sb, 
         case EXP_EVENT:
         case EXP_WITHIN:
             /* in ms, rounded up: exp <= watermark exactly when us is at or before it */
-            exp = sb->watermark_ms;
+            /* no event time: kept until the watermark moves past this batch's */
+            exp = sat_add(sb->watermark_ms, 1);
             if (event_us(ts, r, &us))
                 exp = floor_div(us, 1000) + (floor_div(us, 1000) * 1000 != us);
             if (d->expiry == EXP_WITHIN)
-                exp += d->delay_ms;
+                exp = sat_add(exp, d->delay_ms);
             break;
         case EXP_TTL:
-            exp = sb->now_ms + d->ttl_ms;
+            exp = sat_add(sb->now_ms, d->ttl_ms);
             break;
         default:
             break;
@@ -1177,7 +1203,7 @@ static int agg_compat(const char *stored, const char *current, struct weir_error
 static int agg_meta(struct weir_aggregate *a, const struct weir_config_aggregate *c, struct weir_buf *b)
 {
     static const char *const cls[] = {"int", "float", "decimal", "string"};
-    int rc = weir_buf_append_str(b, "{\"kind\":\"aggregate\",");
+    int rc = weir_buf_printf(b, "{\"kind\":\"aggregate\",\"layout\":%d,", STATE_LAYOUT);
     if (rc == 0)
         rc = meta_exprs(b, "group", a->exprs, a->ngroup);
     if (rc == 0 && a->win == WIN_NONE)

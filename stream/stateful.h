@@ -4,12 +4,15 @@
  * feeds them rows and asks them to finish each micro-batch.
  *
  * Per micro-batch: push() for every chunk of rows, then finish() once the
- * source is exhausted (aggregates emit rows here, both steps evict state the
- * watermark or ttl has passed). Writes reach the store with
+ * source is exhausted (aggregates emit rows here and evict the windows the
+ * watermark has passed; dedup counts the keys whose expiry has passed as
+ * removed and lets compactions drop them). Writes reach the store with
  * weir_state_apply after each push and finish; the engine makes them a
  * version with weir_state_commit after the sink committed. A failed batch is
- * undone by weir_state_abort, which also loses nothing a step keeps in
- * memory: steps keep nothing across batches but their configuration.
+ * undone by weir_state_abort plus weir_aggregate_abort (the groups an
+ * aggregate holds during a batch); otherwise steps keep nothing across
+ * batches but their configuration. What compactions may drop only grows,
+ * and only up to what a rerun of the batch treats as expired anyway.
  *
  * Created with a NULL store, a step only binds its expressions and checks
  * its options (weir validate); it must not be run.

@@ -986,6 +986,7 @@ static int watermark_push(struct weir_transform *t, struct step *s, const struct
     int64_t limit = t->sb.watermark_ms * 1000, mx = t->max_event_us;
     size_t late = 0;
     uint32_t *keep = NULL;
+    char wm[40] = ""; /* the watermark as text, for the dead letters' reason */
     *out = NULL;
     for (size_t r = 0; r < in->nrows; r++) {
         bool valid = weir_column_is_valid(c, r);
@@ -1000,9 +1001,10 @@ static int watermark_push(struct weir_transform *t, struct step *s, const struct
                 keep[q] = (uint32_t)q;
         }
         if (is_late && s->dl != NULL) {
-            char reason[160], et[40], wm[40];
+            char reason[160], et[40];
+            if (wm[0] == 0)
+                weir_json_format_timestamp(limit, true, wm);
             weir_json_format_timestamp(v, true, et);
-            weir_json_format_timestamp(limit, true, wm);
             snprintf(reason, sizeof reason, "late: event time %s is at or before the watermark %s", et, wm);
             int rc = dead_letter(t, s->dl, in, r, -1, reason, now_us, err);
             if (rc != 0) {

@@ -4,7 +4,8 @@
  * stats); null keys match null keys; partition values prune files; a key
  * behind a cut string max is still found; a replayed txn is skipped; a new
  * table is created; a concurrent append makes the merge start over and its
- * rows are merged too; bad keys are refused naming the key. The expected
+ * rows are merged too; bad keys are refused naming the key; FLOAT keys
+ * are found despite their rounded stats; append-only tables refuse it. The expected
  * table is computed by a plain in-memory model. Each test has its own temp
  * directory. */
 #ifndef _GNU_SOURCE
@@ -419,6 +420,71 @@ static void test_bad_keys(void **state)
     weir_delta_table_destroy(t);
 }
 
+/* FLOAT keys (their stats are rounded decimal text) still find their file;
+ * an append-only table refuses a merge. */
+static void test_float_keys_and_append_only(void **state)
+{
+    struct tmp_fixture *fx = *state;
+    struct weir_delta_table *t = open_at(fx->path);
+    struct weir_type *s = ddl_schema("k FLOAT, v STRING");
+    struct weir_error err = {0};
+    const float ks[] = {0.1f, 0.3f, 0.7f};
+    struct weir_batch *b = weir_batch_create(s);
+    for (int i = 0; i < 3; i++) {
+        assert_int_equal(weir_column_append_f32(&b->columns[0], ks[i]), 0);
+        assert_int_equal(weir_column_append_bytes(&b->columns[1], "old", 3), 0);
+    }
+    assert_int_equal(weir_batch_finish_rows(b), 0);
+    const struct weir_batch *bs[] = {b};
+    struct weir_delta_write_options o;
+    weir_delta_write_options_default(&o);
+    struct weir_delta_kv conf[] = {{"delta.appendOnly", "false"}};
+    o.configuration = conf;
+    o.n_configuration = 1;
+    assert_int_equal(weir_delta_write(t, bs, 1, &o, NULL, &err), 0);
+    weir_batch_destroy(b);
+    static const char *const by_k[] = {"k"};
+    for (int i = 0; i < 2; i++) { /* 0.1 is above the stats' "0.100000001"; 0.3 below "0.300000012" */
+        b = weir_batch_create(s);
+        assert_int_equal(weir_column_append_f32(&b->columns[0], ks[i]), 0);
+        assert_int_equal(weir_column_append_bytes(&b->columns[1], "new", 3), 0);
+        assert_int_equal(weir_batch_finish_rows(b), 0);
+        bs[0] = b;
+        weir_delta_write_options_default(&o);
+        o.mode = WEIR_DELTA_MERGE;
+        o.merge_keys = by_k;
+        o.n_merge_keys = 1;
+        struct weir_delta_write_result res;
+        if (weir_delta_write(t, bs, 1, &o, &res, &err))
+            fail_msg("merge: %s", err.message);
+        assert_int_equal(res.rows_updated, 1);
+        assert_int_equal(res.rows_inserted, 0);
+        weir_batch_destroy(b);
+    }
+    weir_delta_table_destroy(t);
+    weir_type_destroy(s);
+
+    /* append-only */
+    char path[256];
+    snprintf(path, sizeof path, "%s/ao", fx->dir);
+    t = open_at(path);
+    struct row r[1] = {{1, "a", 18000}};
+    struct weir_batch *rb = make_batch(r, 1);
+    bs[0] = rb;
+    weir_delta_write_options_default(&o);
+    conf[0].value = "true";
+    o.configuration = conf;
+    o.n_configuration = 1;
+    assert_int_equal(weir_delta_write(t, bs, 1, &o, NULL, &err), 0);
+    o.mode = WEIR_DELTA_MERGE;
+    o.merge_keys = by_id;
+    o.n_merge_keys = 1;
+    assert_int_equal(weir_delta_write(t, bs, 1, &o, NULL, &err), WEIR_EUNSUPPORTED);
+    assert_non_null(strstr(err.message, "append-only (delta.appendOnly=true); merge refused"));
+    weir_batch_destroy(rb);
+    weir_delta_table_destroy(t);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -430,6 +496,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_txn_and_create, setup, tmp_fixture_teardown),
         cmocka_unit_test_setup_teardown(test_concurrent_append_restarts, setup, tmp_fixture_teardown),
         cmocka_unit_test_setup_teardown(test_bad_keys, setup, tmp_fixture_teardown),
+        cmocka_unit_test_setup_teardown(test_float_keys_and_append_only, setup, tmp_fixture_teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -1897,6 +1897,26 @@ static void test_spill_gives_the_same_result(void **state)
     }
 }
 
+/* State of another layout (an aggregate written before integer keys were
+ * stored big-endian has no "layout" in its metadata) is refused. */
+static void test_old_layout_refused(void **state)
+{
+    struct fx *f = *state;
+    const struct weir_type *t = schema(f, "g STRING, x LONG");
+    struct weir_state_op *op = NULL;
+    struct weir_error err = {0};
+    const char *old = "{\"kind\":\"aggregate\",\"group\":[{\"expr\":\"g\",\"type\":\"string\"}],"
+                      "\"window\":null,\"measures\":[]}";
+    if (weir_state_operator(f->st, "aggregate", old, NULL, &op, &err) != 0)
+        fail_msg("operator: %s", err.message);
+    st_commit(f, 0);
+    st_reopen(f);
+    struct weir_config_aggregate c = agg_cfg(LIST("g"), LIST("count(*) AS n"), WEIR_OUTPUT_COMPLETE);
+    const char *msg = agg_refused(f, &c, t, "aggregate");
+    assert_contains(msg, "state of operator 'aggregate'");
+    assert_contains(msg, "written in layout 1 by another version of weir");
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -1919,6 +1939,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_abort_and_rerun, setup, teardown),
         cmocka_unit_test_setup_teardown(test_check_value, setup, teardown),
         cmocka_unit_test_setup_teardown(test_spill_gives_the_same_result, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_old_layout_refused, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
