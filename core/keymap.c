@@ -98,16 +98,10 @@ int weir_key_read(const uint8_t **p, const uint8_t *end, struct weir_column *c)
                 return weir_column_append_i64(c, x);
             }
         }
+        /* the other fixed-width kinds: boolean, float, double, decimal */
         switch (c->type->kind) {
         case WEIR_TYPE_BOOLEAN:
             return weir_column_append_bool(c, *v != 0);
-        case WEIR_TYPE_BYTE:
-            return weir_column_append_i8(c, (int8_t)*v);
-        case WEIR_TYPE_SHORT: {
-            int16_t x;
-            memcpy(&x, v, 2);
-            return weir_column_append_i16(c, x);
-        }
         case WEIR_TYPE_FLOAT: {
             float x;
             memcpy(&x, v, 4);
@@ -118,20 +112,11 @@ int weir_key_read(const uint8_t **p, const uint8_t *end, struct weir_column *c)
             memcpy(&x, v, 8);
             return weir_column_append_f64(c, x);
         }
-        case WEIR_TYPE_DECIMAL: {
+        default: {
             weir_i128 x;
             memcpy(&x, v, sizeof x);
             return weir_column_append_i128(c, x);
         }
-        default:
-            if (w == 4) {
-                int32_t x;
-                memcpy(&x, v, 4);
-                return weir_column_append_i32(c, x);
-            }
-            int64_t x;
-            memcpy(&x, v, 8);
-            return weir_column_append_i64(c, x);
         }
     }
     uint32_t n;
@@ -241,9 +226,4 @@ bool weir_keymap_find(const struct weir_keymap *m, const uint8_t *k, size_t n, s
         }
     }
     return false;
-}
-
-size_t weir_keymap_memory(const struct weir_keymap *m)
-{
-    return m->arena.cap + m->cap * (2 * sizeof(size_t) + sizeof(uint64_t)) + m->nslots * sizeof(uint32_t);
 }

@@ -50,7 +50,5 @@ static inline const uint8_t *weir_keymap_key(const struct weir_keymap *m, size_t
     *n = m->len[id];
     return m->arena.data + m->off[id];
 }
-/* Heap bytes held. */
-size_t weir_keymap_memory(const struct weir_keymap *m);
 
 #endif
