@@ -34,22 +34,29 @@ def line(impl, records, nbytes, secs, rss):
           f"mb_per_s={nbytes / secs / 1e6:.1f} peak_rss_mb={rss:.1f}", flush=True)
 
 
-def main():
+def run_with_broker(bench_fn, extra_args=()):
+    """Parse --weir, --kafka-tool, --records, --out (plus extra_args:
+    (flag, type, default) triples), start a local broker under OUT/broker,
+    run bench_fn(args, out, broker), stop the broker."""
     ap = argparse.ArgumentParser()
     ap.add_argument("--weir", required=True)
     ap.add_argument("--kafka-tool", required=True)
     ap.add_argument("--records", type=int, default=10_000_000)
-    ap.add_argument("--latency-seconds", type=int, default=30)
-    ap.add_argument("--latency-rate", type=int, default=50_000)
     ap.add_argument("--out", required=True)
+    for flag, typ, default in extra_args:
+        ap.add_argument(flag, type=typ, default=default)
     a = ap.parse_args()
     out = pathlib.Path(a.out)
     broker = kafka_broker.KafkaBroker(workdir=out / "broker", kafka_tool=a.kafka_tool, heap="1g")
     broker.start()
     try:
-        bench(a, out, broker)
+        bench_fn(a, out, broker)
     finally:
         broker.stop()
+
+
+def main():
+    run_with_broker(bench, [("--latency-seconds", int, 30), ("--latency-rate", int, 50_000)])
 
 
 def bench(a, out, broker):

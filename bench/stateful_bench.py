@@ -14,7 +14,6 @@ then recovery: a dedup by (id, produced_at) holds one key per record (N
 keys); the process is SIGKILLed once it has consumed the topic, 1000 more
 records are produced, and the restart is timed until its first new batch
 is committed (progress logged)."""
-import argparse
 import json
 import os
 import pathlib
@@ -26,8 +25,7 @@ import time
 ROOT = pathlib.Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "tests" / "integration"))
 sys.path.insert(0, str(ROOT / "bench"))
-import kafka_broker  # noqa: E402
-from kafka_delta import run_measured  # noqa: E402
+from kafka_delta import run_measured, run_with_broker  # noqa: E402
 
 
 def progress(stderr_text):
@@ -62,19 +60,7 @@ def measure(a, name, cfg, n, nbytes):
 
 
 def main():
-    ap = argparse.ArgumentParser()
-    ap.add_argument("--weir", required=True)
-    ap.add_argument("--kafka-tool", required=True)
-    ap.add_argument("--records", type=int, default=10_000_000)
-    ap.add_argument("--out", required=True)
-    a = ap.parse_args()
-    out = pathlib.Path(a.out)
-    broker = kafka_broker.KafkaBroker(workdir=out / "broker", kafka_tool=a.kafka_tool, heap="1g")
-    broker.start()
-    try:
-        bench(a, out, broker)
-    finally:
-        broker.stop()
+    run_with_broker(bench)
 
 
 def bench(a, out, broker):
