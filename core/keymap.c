@@ -144,7 +144,6 @@ void weir_keymap_free(struct weir_keymap *m)
     weir_buf_free(&m->arena);
     weir_free(m->off);
     weir_free(m->len);
-    weir_free(m->hash);
     weir_free(m->slots);
     memset(m, 0, sizeof *m);
 }
@@ -159,29 +158,43 @@ static int keymap_grow(struct weir_keymap *m)
         size_t *l = weir_realloc(m->len, nc * sizeof *l);
         if (l)
             m->len = l;
-        uint64_t *h = weir_realloc(m->hash, nc * sizeof *h);
-        if (h)
-            m->hash = h;
-        if (!o || !l || !h)
+        if (!o || !l)
             return WEIR_ENOMEM;
         m->cap = nc;
     }
     if ((m->n + 1) * 2 > m->nslots) {
         size_t ns = m->nslots ? m->nslots * 2 : 2048;
-        uint32_t *s = weir_calloc(ns, sizeof *s);
+        uint64_t *s = weir_calloc(ns, sizeof *s);
         if (!s)
             return WEIR_ENOMEM;
         for (size_t i = 0; i < m->n; i++) {
-            size_t j = m->hash[i] & (ns - 1);
+            uint64_t h = weir_hash64(m->arena.data + m->off[i], m->len[i], SEED);
+            size_t j = (h >> 32) & (ns - 1);
             while (s[j])
                 j = (j + 1) & (ns - 1);
-            s[j] = (uint32_t)(i + 1);
+            s[j] = h << 32 | (i + 1);
         }
         weir_free(m->slots);
         m->slots = s;
         m->nslots = ns;
     }
     return 0;
+}
+
+/* The slot of key k[0..n) with hash h: its id + 1 in *id1, or the empty
+ * slot where it would go (*id1 0). */
+static size_t keymap_probe(const struct weir_keymap *m, const uint8_t *k, size_t n, uint64_t h, size_t *id1)
+{
+    size_t j = (h >> 32) & (m->nslots - 1);
+    for (uint64_t s; (s = m->slots[j]) != 0; j = (j + 1) & (m->nslots - 1)) {
+        size_t i = (uint32_t)s - 1;
+        if (s >> 32 == (h & 0xffffffffu) && m->len[i] == n && memcmp(m->arena.data + m->off[i], k, n) == 0) {
+            *id1 = i + 1;
+            return j;
+        }
+    }
+    *id1 = 0;
+    return j;
 }
 
 /* The id of key k[0..n): existing (*added false) or new. */
@@ -191,23 +204,18 @@ int weir_keymap_put(struct weir_keymap *m, const uint8_t *k, size_t n, size_t *i
     if (rc)
         return rc;
     uint64_t h = weir_hash64(k, n, SEED);
-    size_t j = h & (m->nslots - 1);
-    while (m->slots[j]) {
-        size_t i = m->slots[j] - 1;
-        if (m->hash[i] == h && m->len[i] == n && memcmp(m->arena.data + m->off[i], k, n) == 0) {
-            *id = i;
-            *added = false;
-            return 0;
-        }
-        j = (j + 1) & (m->nslots - 1);
+    size_t id1, j = keymap_probe(m, k, n, h, &id1);
+    if (id1) {
+        *id = id1 - 1;
+        *added = false;
+        return 0;
     }
     size_t at = m->arena.len;
     if ((rc = weir_buf_append(&m->arena, k, n)) != 0)
         return rc;
     m->off[m->n] = at;
     m->len[m->n] = n;
-    m->hash[m->n] = h;
-    m->slots[j] = (uint32_t)(m->n + 1);
+    m->slots[j] = h << 32 | (m->n + 1);
     *id = m->n++;
     *added = true;
     return 0;
@@ -217,13 +225,9 @@ bool weir_keymap_find(const struct weir_keymap *m, const uint8_t *k, size_t n, s
 {
     if (!m->nslots)
         return false;
-    uint64_t h = weir_hash64(k, n, SEED);
-    for (size_t j = h & (m->nslots - 1); m->slots[j]; j = (j + 1) & (m->nslots - 1)) {
-        size_t i = m->slots[j] - 1;
-        if (m->hash[i] == h && m->len[i] == n && memcmp(m->arena.data + m->off[i], k, n) == 0) {
-            *id = i;
-            return true;
-        }
-    }
-    return false;
+    size_t id1;
+    keymap_probe(m, k, n, weir_hash64(k, n, SEED), &id1);
+    if (id1)
+        *id = id1 - 1;
+    return id1 != 0;
 }

@@ -32,9 +32,9 @@ int weir_key_read(const uint8_t **p, const uint8_t *end, struct weir_column *c);
 struct weir_keymap {
     struct weir_buf arena;
     size_t *off, *len; /* per id */
-    uint64_t *hash;
     size_t n, cap;
-    uint32_t *slots; /* id + 1; 0 empty */
+    /* high half: the key hash's low 32 bits; low half: id + 1 (0 empty) */
+    uint64_t *slots;
     size_t nslots;
 };
 

@@ -423,6 +423,26 @@ static int cf_create(struct weir_state *st, const char *name, rocksdb_column_fam
 }
 
 /* Open live/ with all its column families (and the metadata one). */
+/* Bytes of summed RocksDB integer property `name` over all column families. */
+static uint64_t sum_property(struct weir_state *st, const char *name)
+{
+    uint64_t total = 0, v = 0;
+    for (size_t i = 0; st->db && i < st->ncf; i++)
+        if (rocksdb_property_int_cf(st->db, st->cfs[i], name, &v) == 0)
+            total += v;
+    return total;
+}
+
+/* The block cache gets the cache's half of the budget minus what the
+ * table readers hold (index and filter blocks), and never less than an
+ * eighth of the budget. Called whenever the set of files may have grown. */
+static void budget_rebalance(struct weir_state *st)
+{
+    uint64_t readers = sum_property(st, "rocksdb.estimate-table-readers-mem");
+    uint64_t half = st->budget / 2, least = st->budget / 8;
+    rocksdb_cache_set_capacity(st->cache, (size_t)(half > readers + least ? half - readers : least));
+}
+
 static int db_open(struct weir_state *st, struct weir_error *err)
 {
     char *e = NULL;
@@ -473,6 +493,8 @@ static int db_open(struct weir_state *st, struct weir_error *err)
             rc = cf_create(st, cfn, &st->ops[i]->cf, err);
         weir_free(cfn);
     }
+    if (rc == 0)
+        budget_rebalance(st);
 done:
     if (names)
         rocksdb_list_column_families_destroy(names, n);
@@ -488,18 +510,11 @@ static void options_init(struct weir_state *st)
     st->cache = rocksdb_cache_create_lru((size_t)(b / 2));
     st->topts = rocksdb_block_based_options_create();
     rocksdb_block_based_options_set_block_cache(st->topts, st->cache);
-    rocksdb_block_based_options_set_cache_index_and_filter_blocks(st->topts, 1);
-    rocksdb_block_based_options_set_pin_l0_filter_and_index_blocks_in_cache(st->topts, 1);
+    /* full filters and one index block per file, held by the table
+     * readers rather than the block cache: a lookup reads them without a
+     * cache lookup or a partition search. Their size is taken out of the
+     * cache's share of the budget (budget_rebalance). */
     rocksdb_block_based_options_set_filter_policy(st->topts, rocksdb_filterpolicy_create_bloom(10));
-    /* partitioned index and filters: a whole-file filter of a large SST
-     * (1.25 bytes per key) does not fit one cache shard, and would be read
-     * from disk on every lookup; 4 KiB partitions do, and only the top
-     * level is pinned */
-    rocksdb_block_based_options_set_index_type(st->topts,
-                                               rocksdb_block_based_table_index_type_two_level_index_search);
-    rocksdb_block_based_options_set_partition_filters(st->topts, 1);
-    rocksdb_block_based_options_set_metadata_block_size(st->topts, 4096);
-    rocksdb_block_based_options_set_pin_top_level_index_and_filter(st->topts, 1);
     st->opts = rocksdb_options_create();
     rocksdb_options_set_create_if_missing(st->opts, 1);
     rocksdb_options_set_block_based_table_factory(st->opts, st->topts);
@@ -771,6 +786,63 @@ int weir_state_apply(struct weir_state *st, struct weir_error *err)
     return e ? db_fail(err, e, "write failed") : 0;
 }
 
+int weir_state_ingest(struct weir_state_op *op, const struct weir_state_kv *kv, size_t n,
+                      struct weir_error *err)
+{
+    struct weir_state *st = op->st;
+    char *e = NULL, *cfn = NULL, *path = NULL;
+    rocksdb_envoptions_t *eo = NULL;
+    rocksdb_sstfilewriter_t *w = NULL;
+    rocksdb_ingestexternalfileoptions_t *io = NULL;
+    int rc;
+    if ((rc = weir_state_apply(st, err)) || n == 0)
+        return rc;
+    for (size_t i = 1; i < n; i++) {
+        size_t m = kv[i - 1].kn < kv[i].kn ? kv[i - 1].kn : kv[i].kn;
+        int c = memcmp(kv[i - 1].k, kv[i].k, m);
+        if (c > 0 || (c == 0 && kv[i - 1].kn >= kv[i].kn))
+            return weir_error_set(err, WEIR_EINVAL, "state %s: ingest: key %zu is not above key %zu",
+                                  op->name, i, i - 1);
+    }
+    rocksdb_options_t *o;
+    if (!(cfn = weir_asprintf(OP_CF_PREFIX "%s", op->name)) || !(o = cf_options(st, cfn)) ||
+        !(path = weir_asprintf("%s/ingest.sst", st->dir))) {
+        rc = weir_error_set(err, WEIR_ENOMEM, "out of memory");
+        goto done;
+    }
+    (void)unlink(path); /* a leftover of a crash */
+    eo = rocksdb_envoptions_create();
+    w = rocksdb_sstfilewriter_create(eo, o);
+    rocksdb_sstfilewriter_open(w, path, &e);
+    for (size_t i = 0; i < n && !e; i++)
+        rocksdb_sstfilewriter_put(w, kv[i].k, kv[i].kn, kv[i].v, kv[i].vn, &e);
+    if (!e)
+        rocksdb_sstfilewriter_finish(w, &e);
+    if (e) {
+        rc = db_fail(err, e, "cannot write a state file");
+        goto done;
+    }
+    io = rocksdb_ingestexternalfileoptions_create();
+    rocksdb_ingestexternalfileoptions_set_move_files(io, 1); /* a hard link, no copy */
+    const char *files[1] = {path};
+    rocksdb_ingest_external_file_cf(st->db, op->cf, files, 1, io, &e);
+    if (e)
+        rc = db_fail(err, e, "cannot add a state file");
+    budget_rebalance(st);
+done:
+    if (path)
+        (void)unlink(path);
+    if (io)
+        rocksdb_ingestexternalfileoptions_destroy(io);
+    if (w)
+        rocksdb_sstfilewriter_destroy(w);
+    if (eo)
+        rocksdb_envoptions_destroy(eo);
+    weir_free(path);
+    weir_free(cfn);
+    return rc;
+}
+
 /* ------------------------------------------------------------ iteration */
 
 int weir_state_iter_create(struct weir_state_op *op, const void *lo, size_t lon, const void *hi, size_t hin,
@@ -901,6 +973,7 @@ int weir_state_commit(struct weir_state *st, int64_t batch, struct weir_error *e
     if ((rc = fsync_path(st->vdir, true, err)))
         goto done;
     st->version = batch;
+    budget_rebalance(st);
 done:
     if (cp)
         rocksdb_checkpoint_object_destroy(cp);
@@ -949,9 +1022,6 @@ void weir_state_op_stats(struct weir_state_op *op, struct weir_state_op_stats *o
 
 uint64_t weir_state_memory_used(struct weir_state *st)
 {
-    uint64_t total = rocksdb_cache_get_usage(st->cache), v = 0;
-    for (size_t i = 0; i < st->ncf; i++)
-        if (rocksdb_property_int_cf(st->db, st->cfs[i], "rocksdb.cur-size-all-mem-tables", &v) == 0)
-            total += v;
-    return total;
+    return rocksdb_cache_get_usage(st->cache) + sum_property(st, "rocksdb.cur-size-all-mem-tables") +
+           sum_property(st, "rocksdb.estimate-table-readers-mem");
 }

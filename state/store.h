@@ -84,6 +84,19 @@ int weir_state_delete_range(struct weir_state_op *op, const void *lo, size_t lon
 /* Write the buffered writes of every operator (WAL off). */
 int weir_state_apply(struct weir_state *st, struct weir_error *err);
 
+/* A large sorted run of puts at once: the buffered writes are applied,
+ * then kv[0..n) (keys strictly ascending) are written as one SST file and
+ * ingested into op's column family, newer than everything before. No
+ * memtable insert, flush or (when the run's key range overlaps no file)
+ * compaction: the cheap way to add many keys. WEIR_EINVAL when the keys
+ * are not ascending. */
+struct weir_state_kv {
+    const void *k, *v;
+    size_t kn, vn;
+};
+int weir_state_ingest(struct weir_state_op *op, const struct weir_state_kv *kv, size_t n,
+                      struct weir_error *err);
+
 /* Ordered iteration over applied state: keys in [lo, hi) (NULL bounds:
  * open). */
 int weir_state_iter_create(struct weir_state_op *op, const void *lo, size_t lon, const void *hi, size_t hin,

@@ -2,9 +2,11 @@
  * store (see stateful.h; semantics and layouts in docs/stateful.md).
  *
  * Owns, per step: the bound key / group / argument expressions, one state
- * operator (a column family) and per-batch scratch: a hash map of keys seen
- * in the chunk (dedup) or of the groups the batch touched with their
- * accumulators (aggregate), freed or reset by finish.
+ * operator (a column family) and per-batch scratch: a hash map of the
+ * batch's keys with their expiry (dedup; its new keys are ingested into the
+ * state as one sorted file when it passes SPILL_BYTES and at finish) or of
+ * the groups the batch touched with their accumulators (aggregate), reset
+ * by finish and by abort.
  *
  * Keys of both steps and the group part of aggregate keys use the row key
  * encoding of core/keymap.h. Times in keys that must sort (expiry, window
@@ -42,14 +44,14 @@
 #include "core/keymap.h"
 #include "core/util.h"
 
-#define CHUNK_OUT_ROWS  4096
-#define HLL_P           11
+#define CHUNK_OUT_ROWS 4096
+#define HLL_P          11
 /* Version of the key encoding and state layout below, in each operator's
  * metadata; state of another layout is refused. */
-#define STATE_LAYOUT    2
-/* Groups of one batch held in memory before they are written back to the
- * state early (agg_spill). */
-#define AGG_SPILL_BYTES ((size_t)64 << 20)
+#define STATE_LAYOUT   2
+/* Keys (dedup) or groups (aggregate) of one batch held in memory before
+ * they are written to the state early (dedup_spill, agg_spill). */
+#define SPILL_BYTES    ((size_t)64 << 20)
 
 /* ------------------------------------------------------------------ bytes */
 
@@ -200,6 +202,9 @@ static int meta_exprs(struct weir_buf *b, const char *field, struct weir_expr **
 /* ================================================================== dedup */
 
 enum { EXP_EVENT, EXP_WITHIN, EXP_TTL, EXP_NONE };
+/* A key of the batch's map: asked of the state in this push, found there,
+ * or new (written by dedup_spill). */
+enum { SEEN_ASKED, SEEN_STORED, SEEN_NEW };
 
 struct weir_dedup {
     char *name;
@@ -210,11 +215,30 @@ struct weir_dedup {
     int64_t delay_ms, ttl_ms;
     struct weir_state *st;
     struct weir_state_op *op;
-    struct weir_keymap seen; /* keys of one chunk */
-    struct weir_keymap bmap; /* expiry buckets a push changes -> bdelta */
+    /* keys of the batch in flight, until spilled: per id its expiry and
+     * SEEN_* state */
+    struct weir_keymap seen;
+    int64_t *sexp;
+    uint8_t *sstate;
+    size_t scap;
+    size_t spill_bytes; /* dedup_spill past this much (SPILL_BYTES) */
+    /* a push's scratch, per row (keep) or per key asked (the rest) */
+    struct {
+        uint32_t *cand, *rows;
+        bool *keep, *found;
+        const char **keys;
+        size_t *klens;
+        struct weir_buf *vals;
+        size_t cap;
+    } x;
+    struct weir_keymap bmap; /* expiry buckets the batch changes -> bdelta */
     int64_t *bdelta;
     size_t bcap;
     struct weir_buf kb;
+    /* the batch in flight: its counts are written by finish, so pushes
+     * leave the memtable empty and lookups skip it */
+    bool in_batch;
+    int64_t evicted; /* the end of the last second evicted ('e') */
     int64_t rows_total;
     struct weir_stateful_metrics m;
 };
@@ -246,6 +270,7 @@ int weir_dedup_create(const struct weir_config_dedup *c, const struct weir_type 
     weir_buf_init(&d->kb);
     d->ts_col = -1;
     d->st = st;
+    d->spill_bytes = SPILL_BYTES;
     d->delay_ms = wm_delay_ms;
     d->ttl_ms = c->ttl_ms;
     if ((rc = bind_list(c->keys, c->nkeys, in, "keys", &d->keys, err)) != 0)
@@ -285,6 +310,17 @@ void weir_dedup_destroy(struct weir_dedup *d)
         return;
     free_list(d->keys, d->nkeys);
     weir_keymap_free(&d->seen);
+    weir_free(d->sexp);
+    weir_free(d->sstate);
+    weir_free(d->x.cand);
+    weir_free(d->x.rows);
+    weir_free(d->x.keep);
+    weir_free(d->x.found);
+    weir_free(d->x.keys);
+    weir_free(d->x.klens);
+    for (size_t i = 0; i < d->x.cap; i++)
+        weir_buf_free(&d->x.vals[i]);
+    weir_free(d->x.vals);
     weir_keymap_free(&d->bmap);
     weir_free(d->bdelta);
     weir_buf_free(&d->kb);
@@ -349,7 +385,7 @@ static int64_t read_i64(struct weir_state_op *op, char tag, int64_t dflt)
     return x;
 }
 
-/* Add delta to bucket b's count for this push (written by buckets_write). */
+/* Add delta to bucket b's count for this batch (written by buckets_write). */
 static int bucket_add(struct weir_dedup *d, int64_t b, int64_t delta)
 {
     uint8_t k[9] = {'c'};
@@ -371,7 +407,7 @@ static int bucket_add(struct weir_dedup *d, int64_t b, int64_t delta)
     return 0;
 }
 
-/* The push's bucket counts added to the stored ones. */
+/* The batch's bucket counts added to the stored ones. */
 static int buckets_write(struct weir_dedup *d)
 {
     int rc = 0;
@@ -392,32 +428,182 @@ static int buckets_write(struct weir_dedup *d)
     return rc;
 }
 
+/* Heap bytes the keys of the batch's map use, estimated from their number. */
+static size_t dedup_memory(const struct weir_dedup *d)
+{
+    size_t per = 3 * sizeof(size_t) + 4 * sizeof(uint32_t) + sizeof *d->sexp + sizeof *d->sstate;
+    return d->seen.arena.len + d->seen.n * per;
+}
+
+/* The first push or the finish of a batch: its counts start from the
+ * stored ones. */
+static void dedup_begin(struct weir_dedup *d)
+{
+    if (d->in_batch)
+        return;
+    d->in_batch = true;
+    d->rows_total = read_count(d->op);
+    d->evicted = read_i64(d->op, 'e', INT64_MIN);
+    weir_keymap_reset(&d->bmap);
+}
+
+/* Room for key ids below n in sexp / sstate. */
+static int dedup_reserve(struct weir_dedup *d, size_t n)
+{
+    if (n <= d->scap)
+        return 0;
+    size_t nc = d->scap ? d->scap * 2 : 4096;
+    while (nc < n)
+        nc *= 2;
+    int64_t *ne = weir_realloc(d->sexp, nc * sizeof *ne);
+    if (ne)
+        d->sexp = ne;
+    uint8_t *ns = ne ? weir_realloc(d->sstate, nc) : NULL;
+    if (!ns)
+        return WEIR_ENOMEM;
+    d->sstate = ns;
+    d->scap = nc;
+    return 0;
+}
+
+/* Room for n rows in the push's scratch (kept across pushes). */
+static int dedup_scratch(struct weir_dedup *d, size_t n)
+{
+    if (n <= d->x.cap)
+        return 0;
+    size_t nc = d->x.cap ? d->x.cap : 1024;
+    while (nc < n)
+        nc *= 2;
+#define GROW(f)                                              \
+    do {                                                     \
+        void *g = weir_realloc(d->x.f, nc * sizeof *d->x.f); \
+        if (!g)                                              \
+            return WEIR_ENOMEM;                              \
+        d->x.f = g;                                          \
+    } while (0)
+    GROW(cand);
+    GROW(rows);
+    GROW(keep);
+    GROW(found);
+    GROW(keys);
+    GROW(klens);
+    GROW(vals);
+#undef GROW
+    for (size_t i = d->x.cap; i < nc; i++)
+        weir_buf_init(&d->x.vals[i]);
+    d->x.cap = nc;
+    return 0;
+}
+
+/* The batch's new keys, sorted, into the state as one ingested file; the
+ * key map starts over (keys it knew are looked up in the state again). */
+static int dedup_spill(struct weir_dedup *d, struct weir_error *err)
+{
+    size_t n = 0;
+    for (size_t id = 0; id < d->seen.n; id++)
+        n += d->sstate[id] == SEEN_NEW;
+    struct sortkey *s = weir_malloc((n ? n : 1) * sizeof *s);
+    struct weir_state_kv *kv = weir_malloc((n ? n : 1) * sizeof *kv);
+    int rc = 0;
+    if (!s || !kv) {
+        rc = weir_error_set(err, WEIR_ENOMEM, "%s: out of memory", d->name);
+        goto done;
+    }
+    n = 0;
+    for (size_t id = 0; id < d->seen.n; id++)
+        if (d->sstate[id] == SEEN_NEW) {
+            s[n].k = weir_keymap_key(&d->seen, id, &s[n].n);
+            s[n++].x = d->sexp[id];
+        }
+    if (n > 1)
+        qsort(s, n, sizeof *s, cmp_sortkey);
+    for (size_t i = 0; i < n; i++)
+        kv[i] = (struct weir_state_kv){.k = s[i].k, .kn = s[i].n, .v = &s[i].x, .vn = 8};
+    rc = weir_state_ingest(d->op, kv, n, err);
+done:
+    weir_free(s);
+    weir_free(kv);
+    weir_keymap_reset(&d->seen);
+    return rc;
+}
+
+/* A key's expiry when row r of `in` is its first occurrence. */
+static int64_t dedup_expiry(const struct weir_dedup *d, const struct weir_stateful_batch *sb,
+                            const struct weir_column *ts, size_t r)
+{
+    int64_t exp = INT64_MAX, us;
+    switch (d->expiry) {
+    case EXP_EVENT:
+    case EXP_WITHIN:
+        /* in ms, rounded up: exp <= watermark exactly when us is at or before it */
+        /* no event time: kept until the watermark moves past this batch's */
+        exp = sat_add(sb->watermark_ms, 1);
+        if (event_us(ts, r, &us))
+            exp = floor_div(us, 1000) + (floor_div(us, 1000) * 1000 != us);
+        if (d->expiry == EXP_WITHIN)
+            exp = sat_add(exp, d->delay_ms);
+        break;
+    case EXP_TTL:
+        exp = sat_add(sb->now_ms, d->ttl_ms);
+        break;
+    default:
+        break;
+    }
+    return exp;
+}
+
+/* A key the batch knows with expiry `old` has expired: it is forgotten,
+ * counted as removed once its second has been evicted; until then it
+ * still counts in its second. */
+static int dedup_forget(struct weir_dedup *d, int64_t old, int64_t evicted)
+{
+    int rc = 0;
+    if (bucket_of(old) > evicted && (rc = bucket_add(d, bucket_of(old), -1)) == 0) {
+        d->rows_total--;
+        d->m.rows_removed++;
+    }
+    return rc;
+}
+
+/* Key id becomes (again) a key of the state, first seen at row r. */
+static int dedup_add(struct weir_dedup *d, size_t id, int64_t exp, bool *keep, size_t r, size_t *nkeep)
+{
+    d->sexp[id] = exp;
+    d->sstate[id] = SEEN_NEW;
+    keep[r] = true;
+    (*nkeep)++;
+    d->rows_total++;
+    d->m.rows_updated++;
+    return d->expiry != EXP_NONE ? bucket_add(d, bucket_of(exp), 1) : 0;
+}
+
 int weir_dedup_push(struct weir_dedup *d, const struct weir_stateful_batch *sb, const struct weir_batch *in,
                     int64_t now_us, struct weir_batch **out, struct weir_error *err)
 {
     struct weir_batch *p = NULL;
-    uint32_t *cand = NULL, *keep = NULL;
-    const char **keys = NULL;
-    size_t *klens = NULL;
-    bool *found = NULL;
-    struct weir_buf *vals = NULL;
-    struct sortkey *news = NULL;
     size_t ncand = 0, nkeep = 0;
     int64_t t0 = weir_mono_ns();
     int rc;
     *out = NULL;
     if ((rc = weir_expr_project(d->keys, d->nkeys, in, now_us, &p, err)) != 0)
         return weir_error_prefix(err, "%s: keys", d->name);
-    weir_keymap_reset(&d->seen);
-    d->rows_total = read_count(d->op); /* not kept in memory: a failed batch is undone in the store */
+    dedup_begin(d);
+    const struct weir_column *ts = d->ts_col >= 0 ? &in->columns[d->ts_col] : NULL;
+    int64_t limit, evicted = d->evicted;
+    bool expires = dedup_limit(d, sb, &limit);
+    if (expires && limit < evicted) /* a clock that went back: compactions may have dropped those keys */
+        limit = evicted;
     size_t n = in->nrows;
-    cand = weir_malloc((n ? n : 1) * sizeof *cand);
-    keep = weir_malloc((n ? n : 1) * sizeof *keep);
-    if (!cand || !keep) {
-        rc = WEIR_ENOMEM;
+    if ((rc = dedup_scratch(d, n)) != 0)
         goto out;
-    }
-    /* 1. one row per distinct key of the chunk: the first */
+    uint32_t *cand = d->x.cand, *rows = d->x.rows;
+    bool *keep = d->x.keep, *found = d->x.found;
+    const char **keys = d->x.keys;
+    size_t *klens = d->x.klens;
+    struct weir_buf *vals = d->x.vals;
+    memset(keep, 0, n * sizeof *keep);
+    /* 1. every row's key in the batch's map: a key seen earlier in the
+     * batch is decided here, the first row of a new one asks the state */
     for (size_t r = 0; r < n; r++) {
         d->kb.len = 0;
         rc = weir_buf_append_byte(&d->kb, 'k');
@@ -427,93 +613,55 @@ int weir_dedup_push(struct weir_dedup *d, const struct weir_stateful_batch *sb, 
         bool added;
         if (rc == 0)
             rc = weir_keymap_put(&d->seen, d->kb.data, d->kb.len, &id, &added);
+        if (rc == 0)
+            rc = dedup_reserve(d, id + 1);
         if (rc)
             goto out;
-        if (added)
-            cand[ncand++] = (uint32_t)r;
+        if (added) {
+            d->sstate[id] = SEEN_ASKED;
+            cand[ncand] = (uint32_t)id;
+            rows[ncand++] = (uint32_t)r;
+        } else if (d->sstate[id] != SEEN_ASKED && expires && d->sexp[id] <= limit) {
+            if ((rc = dedup_forget(d, d->sexp[id], evicted)) ||
+                (rc = dedup_add(d, id, dedup_expiry(d, sb, ts, r), keep, r, &nkeep)))
+                goto out;
+        }
     }
-    /* 2. which of them the state has, with their expiry */
-    keys = weir_malloc((ncand ? ncand : 1) * sizeof *keys);
-    klens = weir_malloc((ncand ? ncand : 1) * sizeof *klens);
-    found = weir_calloc(ncand ? ncand : 1, sizeof *found);
-    vals = weir_calloc(ncand ? ncand : 1, sizeof *vals);
-    news = weir_malloc((ncand ? ncand : 1) * sizeof *news);
-    if (!keys || !klens || !found || !vals || !news) {
-        rc = WEIR_ENOMEM;
-        goto out;
-    }
-    for (size_t i = 0; i < ncand; i++) {
-        size_t kn;
-        keys[i] = (const char *)weir_keymap_key(&d->seen, i, &kn);
-        klens[i] = kn;
-        weir_buf_init(&vals[i]);
-    }
+    /* 2. which of the new ones the state has, with their expiry */
+    for (size_t i = 0; i < ncand; i++)
+        keys[i] = (const char *)weir_keymap_key(&d->seen, cand[i], &klens[i]);
     if (ncand > 0 && (rc = weir_state_multi_get(d->op, ncand, keys, klens, found, vals, err)) != 0)
         goto out_err;
-    /* 3. new keys pass and are remembered; a key past its expiry that
-     * finish has not evicted yet is forgotten already: it goes (with its
-     * index entry) and the key counts as new */
-    const struct weir_column *ts = d->ts_col >= 0 ? &in->columns[d->ts_col] : NULL;
-    int64_t limit, evicted = read_i64(d->op, 'e', INT64_MIN);
-    bool expires = dedup_limit(d, sb, &limit);
-    if (expires && limit < evicted) /* a clock that went back: compactions may have dropped those keys */
-        limit = evicted;
-    weir_keymap_reset(&d->bmap);
+    /* 3. absent keys pass and are remembered; a key past its expiry that
+     * finish has not evicted yet is forgotten already: it counts as new */
     for (size_t i = 0; i < ncand && rc == 0; i++) {
+        size_t id = cand[i];
         int64_t old = INT64_MAX;
         if (found[i] && vals[i].len == 8)
             memcpy(&old, vals[i].data, 8);
         if (found[i] && expires && old <= limit) {
-            /* expired, and counted as removed once its second has been
-             * evicted; until then it still counts in its second */
-            if (bucket_of(old) > evicted && (rc = bucket_add(d, bucket_of(old), -1)) == 0) {
-                d->rows_total--;
-                d->m.rows_removed++;
-            }
+            if ((rc = dedup_forget(d, old, evicted)))
+                break;
             found[i] = false;
         }
-        if (found[i] || rc)
-            continue;
-        size_t r = cand[i];
-        keep[nkeep] = (uint32_t)r;
-        int64_t exp = INT64_MAX, us;
-        switch (d->expiry) {
-        case EXP_EVENT:
-        case EXP_WITHIN:
-            /* in ms, rounded up: exp <= watermark exactly when us is at or before it */
-            /* no event time: kept until the watermark moves past this batch's */
-            exp = sat_add(sb->watermark_ms, 1);
-            if (event_us(ts, r, &us))
-                exp = floor_div(us, 1000) + (floor_div(us, 1000) * 1000 != us);
-            if (d->expiry == EXP_WITHIN)
-                exp = sat_add(exp, d->delay_ms);
-            break;
-        case EXP_TTL:
-            exp = sat_add(sb->now_ms, d->ttl_ms);
-            break;
-        default:
-            break;
+        if (found[i]) {
+            d->sexp[id] = old;
+            d->sstate[id] = SEEN_STORED;
+        } else {
+            rc = dedup_add(d, id, dedup_expiry(d, sb, ts, rows[i]), keep, rows[i], &nkeep);
         }
-        news[nkeep++] = (struct sortkey){(const uint8_t *)keys[i], klens[i], exp};
-        if (rc == 0 && d->expiry != EXP_NONE)
-            rc = bucket_add(d, bucket_of(exp), 1);
     }
-    /* the writes in key order: sorted inserts into the memtable's skip
-     * list are several times cheaper than scattered ones */
-    if (rc == 0 && nkeep > 1)
-        qsort(news, nkeep, sizeof *news, cmp_sortkey);
-    for (size_t i = 0; i < nkeep && rc == 0; i++)
-        rc = weir_state_put(d->op, (const char *)news[i].k, news[i].n, &news[i].x, 8);
-    if (rc == 0)
-        rc = buckets_write(d);
     if (rc)
         goto out;
-    d->rows_total += (int64_t)nkeep;
-    d->m.rows_updated += (int64_t)nkeep;
-    write_count(d->op, d->rows_total);
-    if (nkeep < n && (rc = weir_batch_take(in, keep, nkeep, out)) != 0)
-        goto out;
-    if ((rc = weir_state_apply(d->st, err)) != 0)
+    if (nkeep < n) {
+        nkeep = 0;
+        for (size_t r = 0; r < n; r++)
+            if (keep[r])
+                cand[nkeep++] = (uint32_t)r;
+        if ((rc = weir_batch_take(in, cand, nkeep, out)) != 0)
+            goto out;
+    }
+    if (dedup_memory(d) > d->spill_bytes && (rc = dedup_spill(d, err)) != 0)
         goto out_err;
 out:
     if (rc)
@@ -521,15 +669,6 @@ out:
 out_err:
     d->m.all_updates_ms += (weir_mono_ns() - t0) / 1000000;
     weir_batch_destroy(p);
-    weir_free(cand);
-    weir_free(keep);
-    weir_free(keys);
-    weir_free(klens);
-    weir_free(found);
-    for (size_t i = 0; vals && i < ncand; i++)
-        weir_buf_free(&vals[i]);
-    weir_free(vals);
-    weir_free(news);
     return rc;
 }
 
@@ -539,8 +678,14 @@ out_err:
 int weir_dedup_finish(struct weir_dedup *d, const struct weir_stateful_batch *sb, struct weir_error *err)
 {
     int64_t t0 = weir_mono_ns(), removed = 0, limit;
-    int rc = 0;
-    d->rows_total = read_count(d->op);
+    dedup_begin(d);
+    int rc = dedup_spill(d, err);
+    if (rc == 0 && (rc = buckets_write(d)) != 0)
+        rc = weir_error_set(err, rc, "%s: %s", d->name, weir_strerror(rc));
+    if (rc == 0)
+        rc = weir_state_apply(d->st, err); /* the iteration below reads the buckets */
+    if (rc)
+        goto done;
     if (dedup_limit(d, sb, &limit) && limit > INT64_MIN + 1000) {
         int64_t upto = floor_div(limit, 1000) * 1000; /* the seconds ending by the limit */
         uint8_t lo[1] = {'c'}, hi[9] = {'c'};
@@ -560,7 +705,7 @@ int weir_dedup_finish(struct weir_dedup *d, const struct weir_stateful_batch *sb
         weir_state_iter_destroy(it);
         if (rc == 0 && removed > 0)
             rc = weir_state_delete_range(d->op, lo, 1, hi, 9);
-        if (rc == 0 && upto > read_i64(d->op, 'e', INT64_MIN))
+        if (rc == 0 && upto > d->evicted)
             rc = weir_state_put(d->op, "e", 1, &upto, 8);
         if (rc == 0)
             weir_state_op_expire(d->op, 'k', upto);
@@ -572,6 +717,8 @@ int weir_dedup_finish(struct weir_dedup *d, const struct weir_stateful_batch *sb
     write_count(d->op, d->rows_total);
     if (rc == 0)
         rc = weir_state_apply(d->st, err);
+done:
+    d->in_batch = false;
     d->m.all_updates_ms += (weir_mono_ns() - t0) / 1000000;
     return rc;
 }
@@ -592,6 +739,20 @@ static void take_metrics(struct weir_state_op *op, int64_t rows_total, const cha
 void weir_dedup_metrics(struct weir_dedup *d, struct weir_stateful_metrics *m)
 {
     take_metrics(d->op, d->rows_total, d->name, &d->m, m);
+    m->memory_used_bytes += (int64_t)dedup_memory(d);
+}
+
+void weir_dedup_set_spill_bytes(struct weir_dedup *d, size_t bytes)
+{
+    d->spill_bytes = bytes;
+}
+
+void weir_dedup_abort(struct weir_dedup *d)
+{
+    weir_keymap_reset(&d->seen);
+    d->in_batch = false;
+    memset(&d->m, 0, sizeof d->m); /* the batch's counts: it reruns */
+    d->m.name = d->name;
 }
 
 /* ================================================================== aggregate */
@@ -647,7 +808,7 @@ struct weir_aggregate {
     /* sessions: id -> list (windowed by session) */
     struct sess_list *sl;
     size_t heavy;       /* heap bytes per group beyond its accumulators (sketches, strings), estimated */
-    size_t spill_bytes; /* agg_spill past this much (AGG_SPILL_BYTES) */
+    size_t spill_bytes; /* agg_spill past this much (SPILL_BYTES) */
     bool spilled;       /* groups of the batch in flight were written back early (agg_spill) */
     bool mark_upd;      /* update output after a spill: agg_write records each group under 'u' */
 };
@@ -1259,7 +1420,7 @@ int weir_aggregate_create(const struct weir_config_aggregate *c, const struct we
     a->st = st;
     a->output = c->output;
     a->ts_col = -1;
-    a->spill_bytes = AGG_SPILL_BYTES;
+    a->spill_bytes = SPILL_BYTES;
     a->win = c->window.column == NULL ? WIN_NONE : c->window.gap_ms > 0 ? WIN_SESSION : WIN_TIME;
     a->size_us = c->window.size_ms * 1000;
     a->slide_us = (c->window.slide_ms ? c->window.slide_ms : c->window.size_ms) * 1000;
@@ -2031,6 +2192,8 @@ void weir_aggregate_abort(struct weir_aggregate *a)
 {
     agg_reset(a);
     a->spilled = a->mark_upd = false;
+    memset(&a->mt, 0, sizeof a->mt); /* the batch's counts: it reruns */
+    a->mt.name = a->name;
 }
 
 void weir_aggregate_metrics(struct weir_aggregate *a, struct weir_stateful_metrics *m)

@@ -9,8 +9,8 @@
  * removed and lets compactions drop them). Writes reach the store with
  * weir_state_apply after each push and finish; the engine makes them a
  * version with weir_state_commit after the sink committed. A failed batch is
- * undone by weir_state_abort plus weir_aggregate_abort (the groups an
- * aggregate holds during a batch); otherwise steps keep nothing across
+ * undone by weir_state_abort plus weir_dedup_abort / weir_aggregate_abort
+ * (the keys or groups a step holds during a batch); otherwise steps keep nothing across
  * batches but their configuration. What compactions may drop only grows,
  * and only up to what a rerun of the batch treats as expired anyway.
  *
@@ -59,6 +59,12 @@ int weir_dedup_push(struct weir_dedup *d, const struct weir_stateful_batch *sb, 
                     int64_t now_us, struct weir_batch **out, struct weir_error *err);
 int weir_dedup_finish(struct weir_dedup *d, const struct weir_stateful_batch *sb, struct weir_error *err);
 void weir_dedup_metrics(struct weir_dedup *d, struct weir_stateful_metrics *m);
+/* Bytes of the keys a batch holds in memory before it writes its new ones
+ * to the state early (default 64 MiB; tests lower it). */
+void weir_dedup_set_spill_bytes(struct weir_dedup *d, size_t bytes);
+/* Forget the keys of the batch in flight (the batch failed; the store
+ * undoes its writes with weir_state_abort). */
+void weir_dedup_abort(struct weir_dedup *d);
 
 struct weir_aggregate;
 int weir_aggregate_create(const struct weir_config_aggregate *c, const struct weir_type *in,

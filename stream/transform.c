@@ -1216,6 +1216,8 @@ void weir_transform_abort(struct weir_transform *t)
             weir_batch_clear(t->steps[i].decode->out);
         if (t->steps[i].agg != NULL)
             weir_aggregate_abort(t->steps[i].agg);
+        if (t->steps[i].dedup != NULL)
+            weir_dedup_abort(t->steps[i].dedup);
     }
     t->begun = false;
 }

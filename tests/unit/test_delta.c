@@ -397,7 +397,7 @@ static int rm_one(const char *p, const struct stat *st, int flag, struct FTW *f)
 
 static void put_file(const char *dir, const char *name, const char *text)
 {
-    char p[512];
+    char p[1024];
     snprintf(p, sizeof p, "%s/_delta_log", dir);
     mkdir(dir, 0755);
     mkdir(p, 0755);

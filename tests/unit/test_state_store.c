@@ -299,6 +299,59 @@ static void test_expiring_entries(void **state)
     weir_state_close(st);
 }
 
+/* A sorted run ingested as a file: visible at once, newer than earlier
+ * writes (buffered ones included), versioned and undone like puts. */
+static void test_ingest(void **state)
+{
+    const char *dir = *state;
+    struct weir_error err = {0};
+    struct weir_state *st = open_at(dir, -1);
+    struct weir_state_op *op = op_of(st, "d", "x");
+    put(op, "k0005", "old");
+    assert_int_equal(weir_state_apply(st, &err), 0);
+    put(op, "k0007", "buffered"); /* applied before the run: the run wins */
+    char keys[100][8];
+    struct weir_state_kv kv[100];
+    for (int i = 0; i < 100; i++) {
+        snprintf(keys[i], sizeof keys[i], "k%04d", i);
+        kv[i] = (struct weir_state_kv){.k = keys[i], .kn = 5, .v = keys[i] + 1, .vn = 4};
+    }
+    assert_int_equal(weir_state_ingest(op, kv, 100, &err), 0);
+    assert_string_equal(get(op, "k0005"), "0005");
+    assert_string_equal(get(op, "k0007"), "0007");
+    assert_string_equal(get(op, "k0099"), "0099");
+    assert_int_equal(weir_state_ingest(op, kv, 0, &err), 0); /* nothing to do */
+    /* out of order: refused, nothing written */
+    struct weir_state_kv bad[2] = {{.k = "m2", .kn = 2, .v = "a", .vn = 1},
+                                   {.k = "m1", .kn = 2, .v = "b", .vn = 1}};
+    assert_int_equal(weir_state_ingest(op, bad, 2, &err), WEIR_EINVAL);
+    assert_non_null(strstr(err.message, "not above"));
+    weir_error_clear(&err);
+    assert_null(get(op, "m1"));
+    struct weir_state_kv dup[2] = {{.k = "m1", .kn = 2, .v = "a", .vn = 1},
+                                   {.k = "m1", .kn = 2, .v = "b", .vn = 1}};
+    assert_int_equal(weir_state_ingest(op, dup, 2, &err), WEIR_EINVAL);
+    weir_error_clear(&err);
+    assert_int_equal(weir_state_commit(st, 0, &err), 0);
+    /* a later put is newer than the run; a run after the version is undone by abort */
+    put(op, "k0001", "new");
+    assert_int_equal(weir_state_apply(st, &err), 0);
+    assert_string_equal(get(op, "k0001"), "new");
+    struct weir_state_kv late[1] = {{.k = "z1", .kn = 2, .v = "z", .vn = 1}};
+    assert_int_equal(weir_state_ingest(op, late, 1, &err), 0);
+    assert_string_equal(get(op, "z1"), "z");
+    assert_int_equal(weir_state_abort(st, &err), 0);
+    assert_null(get(op, "z1"));
+    assert_string_equal(get(op, "k0001"), "0001");
+    weir_state_close(st);
+    st = open_at(dir, 0);
+    op = op_of(st, "d", "x");
+    assert_string_equal(get(op, "k0050"), "0050");
+    assert_null(get(op, "z1"));
+    assert_true(weir_state_memory_used(st) > 0);
+    weir_state_close(st);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -307,6 +360,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_operator_metadata, setup, teardown),
         cmocka_unit_test_setup_teardown(test_reads_ranges_and_stats, setup, teardown),
         cmocka_unit_test_setup_teardown(test_expiring_entries, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_ingest, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -9,7 +9,9 @@
  * compatibility rules for a re-created step (measures added or dropped,
  * arguments widened; group, window, measure function and dedup keys changed
  * or narrowed are refused naming the operator and the change); dedup
- * inside a push, across pushes and batches, with ttl and with a watermark
+ * inside a push, across pushes and batches (keys spilled to the state
+ * mid-batch or held in memory, a failed batch undone either way), with ttl
+ * and with a watermark
  * (plain and within_watermark, forgotten to the microsecond, counted as
  * removed once the second of their expiry has passed), with its metrics;
  * session windows that merge when an event bridges them; tumbling windows
@@ -1592,6 +1594,82 @@ static void test_abort_and_rerun(void **state)
     weir_aggregate_destroy(a);
 }
 
+/* The keys a batch holds in memory are written to the state early
+ * (dedup_spill) past the spill size: duplicates are still found inside a
+ * push, across pushes whose keys were spilled, and across batches; a batch
+ * that fails is undone whether its keys were spilled or only in memory. */
+static void test_dedup_spill(void **state)
+{
+    struct fx *f = *state;
+    const struct weir_type *t = schema(f, IDV_DDL);
+    struct weir_config_dedup c = {.keys = LIST("id"), .unbounded = true};
+    struct weir_dedup *d = dd_open(f, &c, t, NULL, 0, "dedup");
+    struct weir_stateful_metrics m;
+    struct weir_error err = {0};
+    weir_dedup_set_spill_bytes(d, 1); /* after every push */
+    struct weir_stateful_batch sb = sbatch(0, NO_WM, 0);
+    struct weir_batch *in = IDV(t, "1", "a", "0", "2", "b", "0", "1", "c", "0");
+    assert_string_equal(dd_push(d, &sb, in), "a,b");
+    weir_batch_destroy(in);
+    in = IDV(t, "2", "d", "0", "3", "e", "0"); /* 2 was spilled */
+    assert_string_equal(dd_push(d, &sb, in), "e");
+    weir_batch_destroy(in);
+    dd_finish(f, d, &sb, &m);
+    assert_int_equal(m.rows_total, 3);
+    assert_int_equal(m.rows_updated, 3);
+
+    /* batch 1 fails after a spill, and again with its keys only in memory */
+    sb = sbatch(1, NO_WM, 0);
+    for (int attempt = 0; attempt < 3; attempt++) {
+        weir_dedup_set_spill_bytes(d, attempt == 1 ? (size_t)1 << 30 : 1);
+        in = IDV(t, "3", "f", "0", "4", "g", "0");
+        assert_string_equal(dd_push(d, &sb, in), "g");
+        weir_batch_destroy(in);
+        in = IDV(t, "4", "h", "0", "5", "i", "0");
+        assert_string_equal(dd_push(d, &sb, in), "i");
+        weir_batch_destroy(in);
+        if (attempt < 2) {
+            assert_int_equal(weir_state_abort(f->st, &err), 0);
+            weir_dedup_abort(d);
+        }
+    }
+    dd_finish(f, d, &sb, &m);
+    assert_int_equal(m.rows_total, 5);
+    assert_int_equal(m.rows_updated, 2);
+    weir_dedup_destroy(d);
+    st_reopen(f);
+
+    /* 20,000 rows over 10,007 keys (i * 7919 mod 10007: each key once in
+     * the first 10,007 rows), in pushes of 1,000 with ~16 KiB of keys
+     * spilled at a time: exactly the first row of each key passes */
+    d = dd_open(f, &c, t, NULL, 0, "dedup");
+    weir_dedup_set_spill_bytes(d, 16 << 10);
+    for (int64_t batch = 2; batch < 4; batch++) {
+        sb = sbatch(batch, NO_WM, 0);
+        size_t kept = 0;
+        for (int p = 0; p < 20; p++) {
+            in = batch_of(t);
+            char id[32];
+            for (int i = p * 1000; i < (p + 1) * 1000; i++) {
+                snprintf(id, sizeof id, "%lld", 100 + (long long)i * 7919 % 10007);
+                ROW(in, id, "x", "0");
+            }
+            struct weir_batch *out = NULL;
+            assert_int_equal(weir_dedup_push(d, &sb, in, 0, &out, &err), 0);
+            size_t n = out ? out->nrows : in->nrows;
+            if (batch == 2 && p < 10) /* rows 0..9,999: all new */
+                assert_int_equal(n, 1000);
+            kept += n;
+            weir_batch_destroy(out);
+            weir_batch_destroy(in);
+        }
+        dd_finish(f, d, &sb, &m);
+        assert_int_equal(kept, batch == 2 ? 10007 : 0);
+        assert_int_equal(m.rows_total, 5 + 10007);
+    }
+    weir_dedup_destroy(d);
+}
+
 /* ================================================================ stored values */
 
 /* The aggregate whose values the fuzz target fuzz_state_values decodes:
@@ -1937,6 +2015,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_tumbling_append, setup, teardown),
         cmocka_unit_test_setup_teardown(test_sliding_update, setup, teardown),
         cmocka_unit_test_setup_teardown(test_abort_and_rerun, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_dedup_spill, setup, teardown),
         cmocka_unit_test_setup_teardown(test_check_value, setup, teardown),
         cmocka_unit_test_setup_teardown(test_spill_gives_the_same_result, setup, teardown),
         cmocka_unit_test_setup_teardown(test_old_layout_refused, setup, teardown),
