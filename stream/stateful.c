@@ -1961,9 +1961,18 @@ static int emit_range(struct weir_aggregate *a, struct emitter *e, const uint8_t
 static int agg_write(struct weir_aggregate *a, struct emitter *e, struct weir_error *err)
 {
     int rc = 0;
+    size_t nkv = 0;
     struct sortkey *order = weir_malloc((a->groups.n ? a->groups.n : 1) * sizeof *order);
-    if (!order)
+    /* groups (not sessions) go in as one sorted run: their values back to
+     * back in vals, at offsets kept in kv[].vn until the run is complete */
+    struct weir_state_kv *kv = a->win == WIN_SESSION ? NULL : weir_malloc((a->groups.n + 1) * sizeof *kv);
+    struct weir_buf vals;
+    weir_buf_init(&vals);
+    if (!order || (a->win != WIN_SESSION && !kv)) {
+        weir_free(order);
+        weir_free(kv);
         return weir_error_set(err, WEIR_ENOMEM, "%s: out of memory", a->name);
+    }
     for (size_t id = 0; id < a->groups.n; id++) {
         order[id].k = weir_keymap_key(&a->groups, id, &order[id].n);
         order[id].x = (int64_t)id;
@@ -1990,8 +1999,10 @@ static int agg_write(struct weir_aggregate *a, struct emitter *e, struct weir_er
                 rc = weir_state_put(a->op, k, kn, a->vb.data, a->vb.len);
             a->mt.rows_updated++;
         } else {
-            if ((rc = acc_write(&a->vb, a->m, a->nm, &a->accs[id * a->nm])) == 0)
-                rc = weir_state_put(a->op, k, kn, a->vb.data, a->vb.len);
+            if ((rc = acc_write(&a->vb, a->m, a->nm, &a->accs[id * a->nm])) == 0) {
+                kv[nkv++] = (struct weir_state_kv){.k = k, .kn = kn, .vn = vals.len};
+                rc = weir_buf_append(&vals, a->vb.data, a->vb.len);
+            }
             if (rc == 0 && a->mark_upd) {
                 a->kb.len = 0;
                 if ((rc = weir_buf_append_byte(&a->kb, 'u')) == 0 &&
@@ -2011,7 +2022,17 @@ static int agg_write(struct weir_aggregate *a, struct emitter *e, struct weir_er
         if (rc)
             rc = weir_error_set(err, rc, "%s: writing state: %s", a->name, weir_strerror(rc));
     }
+    if (rc == 0 && nkv > 0) {
+        kv[nkv].vn = vals.len;
+        for (size_t i = 0; i < nkv; i++) { /* offsets to pointers and lengths */
+            kv[i].v = vals.data + kv[i].vn;
+            kv[i].vn = kv[i + 1].vn - kv[i].vn;
+        }
+        rc = weir_state_ingest(a->op, kv, nkv, err);
+    }
     weir_free(order);
+    weir_free(kv);
+    weir_buf_free(&vals);
     return rc;
 }
 
