@@ -203,8 +203,9 @@ static int meta_exprs(struct weir_buf *b, const char *field, struct weir_expr **
 
 enum { EXP_EVENT, EXP_WITHIN, EXP_TTL, EXP_NONE };
 /* A key of the batch's map: asked of the state in this push, found there,
- * or new (written by dedup_spill). */
-enum { SEEN_ASKED, SEEN_STORED, SEEN_NEW };
+ * or new (written by dedup_spill); RENEWED: expired and new again in this
+ * push (NEW once the push is done: later rows of the push are duplicates). */
+enum { SEEN_ASKED, SEEN_STORED, SEEN_NEW, SEEN_RENEWED };
 
 struct weir_dedup {
     char *name;
@@ -222,6 +223,7 @@ struct weir_dedup {
     uint8_t *sstate;
     size_t scap;
     size_t spill_bytes; /* dedup_spill past this much (SPILL_BYTES) */
+    size_t peak_bytes;  /* the most dedup_memory reached since the last metrics */
     /* a push's scratch, per row (keep) or per key asked (the rest) */
     struct {
         uint32_t *cand, *rows;
@@ -431,7 +433,8 @@ static int buckets_write(struct weir_dedup *d)
 /* Heap bytes the keys of the batch's map use, estimated from their number. */
 static size_t dedup_memory(const struct weir_dedup *d)
 {
-    size_t per = 3 * sizeof(size_t) + 4 * sizeof(uint32_t) + sizeof *d->sexp + sizeof *d->sstate;
+    /* offset and length, ~3 hash slots (at most half full), expiry, state */
+    size_t per = 2 * sizeof(size_t) + 3 * sizeof(uint64_t) + sizeof *d->sexp + sizeof *d->sstate;
     return d->seen.arena.len + d->seen.n * per;
 }
 
@@ -566,10 +569,11 @@ static int dedup_forget(struct weir_dedup *d, int64_t old, int64_t evicted)
 }
 
 /* Key id becomes (again) a key of the state, first seen at row r. */
-static int dedup_add(struct weir_dedup *d, size_t id, int64_t exp, bool *keep, size_t r, size_t *nkeep)
+static int dedup_add(struct weir_dedup *d, size_t id, uint8_t state, int64_t exp, bool *keep, size_t r,
+                     size_t *nkeep)
 {
     d->sexp[id] = exp;
-    d->sstate[id] = SEEN_NEW;
+    d->sstate[id] = state;
     keep[r] = true;
     (*nkeep)++;
     d->rows_total++;
@@ -581,7 +585,7 @@ int weir_dedup_push(struct weir_dedup *d, const struct weir_stateful_batch *sb, 
                     int64_t now_us, struct weir_batch **out, struct weir_error *err)
 {
     struct weir_batch *p = NULL;
-    size_t ncand = 0, nkeep = 0;
+    size_t ncand = 0, nkeep = 0, nrenewed = 0;
     int64_t t0 = weir_mono_ns();
     int rc;
     *out = NULL;
@@ -621,10 +625,12 @@ int weir_dedup_push(struct weir_dedup *d, const struct weir_stateful_batch *sb, 
             d->sstate[id] = SEEN_ASKED;
             cand[ncand] = (uint32_t)id;
             rows[ncand++] = (uint32_t)r;
-        } else if (d->sstate[id] != SEEN_ASKED && expires && d->sexp[id] <= limit) {
+        } else if ((d->sstate[id] == SEEN_STORED || d->sstate[id] == SEEN_NEW) && expires &&
+                   d->sexp[id] <= limit) {
             if ((rc = dedup_forget(d, d->sexp[id], evicted)) ||
-                (rc = dedup_add(d, id, dedup_expiry(d, sb, ts, r), keep, r, &nkeep)))
+                (rc = dedup_add(d, id, SEEN_RENEWED, dedup_expiry(d, sb, ts, r), keep, r, &nkeep)))
                 goto out;
+            cand[n - 1 - nrenewed++] = (uint32_t)id; /* the tail of cand: ncand + nrenewed <= n */
         }
     }
     /* 2. which of the new ones the state has, with their expiry */
@@ -648,11 +654,13 @@ int weir_dedup_push(struct weir_dedup *d, const struct weir_stateful_batch *sb, 
             d->sexp[id] = old;
             d->sstate[id] = SEEN_STORED;
         } else {
-            rc = dedup_add(d, id, dedup_expiry(d, sb, ts, rows[i]), keep, rows[i], &nkeep);
+            rc = dedup_add(d, id, SEEN_NEW, dedup_expiry(d, sb, ts, rows[i]), keep, rows[i], &nkeep);
         }
     }
     if (rc)
         goto out;
+    for (size_t i = 0; i < nrenewed; i++)
+        d->sstate[cand[n - 1 - i]] = SEEN_NEW;
     if (nkeep < n) {
         nkeep = 0;
         for (size_t r = 0; r < n; r++)
@@ -661,6 +669,8 @@ int weir_dedup_push(struct weir_dedup *d, const struct weir_stateful_batch *sb, 
         if ((rc = weir_batch_take(in, cand, nkeep, out)) != 0)
             goto out;
     }
+    if (dedup_memory(d) > d->peak_bytes)
+        d->peak_bytes = dedup_memory(d);
     if (dedup_memory(d) > d->spill_bytes && (rc = dedup_spill(d, err)) != 0)
         goto out_err;
 out:
@@ -669,6 +679,10 @@ out:
 out_err:
     d->m.all_updates_ms += (weir_mono_ns() - t0) / 1000000;
     weir_batch_destroy(p);
+    if (rc) {
+        weir_batch_destroy(*out);
+        *out = NULL;
+    }
     return rc;
 }
 
@@ -739,7 +753,8 @@ static void take_metrics(struct weir_state_op *op, int64_t rows_total, const cha
 void weir_dedup_metrics(struct weir_dedup *d, struct weir_stateful_metrics *m)
 {
     take_metrics(d->op, d->rows_total, d->name, &d->m, m);
-    m->memory_used_bytes += (int64_t)dedup_memory(d);
+    m->memory_used_bytes += (int64_t)d->peak_bytes;
+    d->peak_bytes = 0;
 }
 
 void weir_dedup_set_spill_bytes(struct weir_dedup *d, size_t bytes)
@@ -2058,7 +2073,7 @@ static void sess_count(struct weir_aggregate *a)
 static size_t agg_memory(const struct weir_aggregate *a)
 {
     size_t n = a->groups.n;
-    size_t per = 3 * sizeof(size_t) + 2 * sizeof(uint32_t) + a->nm * sizeof(struct acc) + 1 + a->heavy;
+    size_t per = 2 * sizeof(size_t) + 3 * sizeof(uint64_t) + a->nm * sizeof(struct acc) + 1 + a->heavy;
     if (a->sl)
         per += sizeof(struct sess_list) + sizeof(struct sess) + a->nm * sizeof(struct acc);
     return a->groups.arena.len + n * per;

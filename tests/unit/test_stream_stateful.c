@@ -1594,6 +1594,36 @@ static void test_abort_and_rerun(void **state)
     weir_aggregate_destroy(a);
 }
 
+/* A clock that went back by more than the ttl: the limit stays at the
+ * last second evicted, so a key renewed in a batch is expired again at
+ * once; each push still lets only its first row of the key through. */
+static void test_dedup_clock_back(void **state)
+{
+    struct fx *f = *state;
+    const struct weir_type *t = schema(f, IDV_DDL);
+    struct weir_config_dedup c = {.keys = LIST("id"), .ttl_ms = 1000};
+    struct weir_dedup *d = dd_open(f, &c, t, NULL, 0, "dedup");
+    struct weir_stateful_metrics m;
+    struct weir_stateful_batch sb = sbatch(0, NO_WM, 10000);
+    struct weir_batch *in = IDV(t, "1", "a", "0");
+    assert_string_equal(dd_push(d, &sb, in), "a");
+    weir_batch_destroy(in);
+    dd_finish(f, d, &sb, &m);
+    sb = sbatch(1, NO_WM, 20000); /* evicts the seconds up to 20.0 s */
+    dd_finish(f, d, &sb, &m);
+    assert_int_equal(m.rows_removed, 1);
+    sb = sbatch(2, NO_WM, 5000); /* back to 5.0 s: keys expire at 6.0 s, at or before the limit of 20.0 s */
+    in = IDV(t, "1", "b", "0", "1", "c", "0");
+    assert_string_equal(dd_push(d, &sb, in), "b");
+    weir_batch_destroy(in);
+    in = IDV(t, "1", "d", "0", "1", "e", "0", "1", "f", "0");
+    assert_string_equal(dd_push(d, &sb, in), "d");
+    weir_batch_destroy(in);
+    dd_finish(f, d, &sb, &m);
+    assert_int_equal(m.rows_updated, 2);
+    weir_dedup_destroy(d);
+}
+
 /* The keys a batch holds in memory are written to the state early
  * (dedup_spill) past the spill size: duplicates are still found inside a
  * push, across pushes whose keys were spilled, and across batches; a batch
@@ -2016,6 +2046,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_sliding_update, setup, teardown),
         cmocka_unit_test_setup_teardown(test_abort_and_rerun, setup, teardown),
         cmocka_unit_test_setup_teardown(test_dedup_spill, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_dedup_clock_back, setup, teardown),
         cmocka_unit_test_setup_teardown(test_check_value, setup, teardown),
         cmocka_unit_test_setup_teardown(test_spill_gives_the_same_result, setup, teardown),
         cmocka_unit_test_setup_teardown(test_old_layout_refused, setup, teardown),
