@@ -43,6 +43,13 @@ void weir_keymap_reset(struct weir_keymap *m); /* empty, allocations kept */
 void weir_keymap_free(struct weir_keymap *m);  /* back to zeroed */
 /* The id of key k[0..n): existing (*added false) or new. 0 or WEIR_ENOMEM. */
 int weir_keymap_put(struct weir_keymap *m, const uint8_t *k, size_t n, size_t *id, bool *added);
+/* Heap bytes the keys in the map use, estimated from their number (key
+ * bytes, offset and length, ~3 slots each at most half full); allocations
+ * kept by reset are not counted. */
+static inline size_t weir_keymap_used_bytes(const struct weir_keymap *m)
+{
+    return m->arena.len + m->n * (2 * sizeof(size_t) + 3 * sizeof(uint64_t));
+}
 /* True with *id when the key is in the map. */
 bool weir_keymap_find(const struct weir_keymap *m, const uint8_t *k, size_t n, size_t *id);
 static inline const uint8_t *weir_keymap_key(const struct weir_keymap *m, size_t id, size_t *n)

@@ -433,9 +433,7 @@ static int buckets_write(struct weir_dedup *d)
 /* Heap bytes the keys of the batch's map use, estimated from their number. */
 static size_t dedup_memory(const struct weir_dedup *d)
 {
-    /* offset and length, ~3 hash slots (at most half full), expiry, state */
-    size_t per = 2 * sizeof(size_t) + 3 * sizeof(uint64_t) + sizeof *d->sexp + sizeof *d->sstate;
-    return d->seen.arena.len + d->seen.n * per;
+    return weir_keymap_used_bytes(&d->seen) + d->seen.n * (sizeof *d->sexp + sizeof *d->sstate);
 }
 
 /* The first push or the finish of a batch: its counts start from the
@@ -2073,10 +2071,10 @@ static void sess_count(struct weir_aggregate *a)
 static size_t agg_memory(const struct weir_aggregate *a)
 {
     size_t n = a->groups.n;
-    size_t per = 2 * sizeof(size_t) + 3 * sizeof(uint64_t) + a->nm * sizeof(struct acc) + 1 + a->heavy;
+    size_t per = a->nm * sizeof(struct acc) + 1 + a->heavy;
     if (a->sl)
         per += sizeof(struct sess_list) + sizeof(struct sess) + a->nm * sizeof(struct acc);
-    return a->groups.arena.len + n * per;
+    return weir_keymap_used_bytes(&a->groups) + n * per;
 }
 
 /* The batch's groups outgrew spill_bytes: write them to the state and
