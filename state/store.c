@@ -68,6 +68,7 @@ struct weir_state {
      * what the filter drops; kept across reopens of live/ */
     struct cf_expiry **exp;
     size_t nexp;
+    uint64_t ingest_seq; /* names of files being written for ingestion */
 };
 
 /* The compaction filter's view of one column family. */
@@ -572,6 +573,25 @@ void weir_state_close(struct weir_state *st)
     weir_free(st);
 }
 
+#define INGEST_PREFIX "ingest-"
+
+/* Files written for ingestion by a process that died before. */
+static void remove_leftovers(const char *dir)
+{
+    DIR *d = opendir(dir);
+    struct dirent *de;
+    while (d && (de = readdir(d)) != NULL) {
+        if (strncmp(de->d_name, INGEST_PREFIX, strlen(INGEST_PREFIX)) != 0)
+            continue;
+        char *p = weir_asprintf("%s/%s", dir, de->d_name);
+        if (p)
+            (void)unlink(p);
+        weir_free(p);
+    }
+    if (d)
+        closedir(d);
+}
+
 int weir_state_open(const char *dir, int64_t last_commit, const struct weir_state_options *o,
                     struct weir_state **out, struct weir_error *err)
 {
@@ -591,6 +611,7 @@ int weir_state_open(const char *dir, int64_t last_commit, const struct weir_stat
     if ((rc = mkdir_if(dir, err)) || (rc = mkdir_if(st->vdir, err)) ||
         (rc = list_versions(st, &vers, &nv, err)))
         goto done;
+    remove_leftovers(dir);
     bool have = false;
     for (size_t i = 0; i < nv; i++) {
         if (vers[i] > last_commit) { /* made by a batch whose commit never got written */
@@ -786,61 +807,187 @@ int weir_state_apply(struct weir_state *st, struct weir_error *err)
     return e ? db_fail(err, e, "write failed") : 0;
 }
 
+struct weir_state_sst {
+    struct weir_state_op *op;
+    char *path;
+    rocksdb_envoptions_t *eo;
+    rocksdb_sstfilewriter_t *w;
+    struct weir_buf last; /* the last key put */
+    size_t n;
+};
+
+void weir_state_sst_destroy(struct weir_state_sst *f)
+{
+    if (!f)
+        return;
+    if (f->w)
+        rocksdb_sstfilewriter_destroy(f->w);
+    if (f->eo)
+        rocksdb_envoptions_destroy(f->eo);
+    if (f->path)
+        (void)unlink(f->path);
+    weir_free(f->path);
+    weir_buf_free(&f->last);
+    weir_free(f);
+}
+
+int weir_state_sst_create(struct weir_state_op *op, struct weir_state_sst **out, struct weir_error *err)
+{
+    struct weir_state *st = op->st;
+    struct weir_state_sst *f = weir_calloc(1, sizeof *f);
+    char *cfn = NULL, *e = NULL;
+    rocksdb_options_t *o;
+    *out = NULL;
+    if (!f || !(cfn = weir_asprintf(OP_CF_PREFIX "%s", op->name)) || !(o = cf_options(st, cfn)) ||
+        !(f->path = weir_asprintf("%s/" INGEST_PREFIX "%" PRIu64 ".sst", st->dir, st->ingest_seq++))) {
+        weir_free(cfn);
+        weir_state_sst_destroy(f);
+        return weir_error_set(err, WEIR_ENOMEM, "out of memory");
+    }
+    weir_free(cfn);
+    f->op = op;
+    weir_buf_init(&f->last);
+    f->eo = rocksdb_envoptions_create();
+    f->w = rocksdb_sstfilewriter_create(f->eo, o);
+    rocksdb_sstfilewriter_open(f->w, f->path, &e);
+    if (e) {
+        weir_state_sst_destroy(f);
+        return db_fail(err, e, "cannot write a state file");
+    }
+    *out = f;
+    return 0;
+}
+
+int weir_state_sst_put(struct weir_state_sst *f, const void *k, size_t kn, const void *v, size_t vn,
+                       struct weir_error *err)
+{
+    if (f->n > 0) {
+        size_t m = f->last.len < kn ? f->last.len : kn;
+        int c = memcmp(f->last.data, k, m);
+        if (c > 0 || (c == 0 && f->last.len >= kn))
+            return weir_error_set(err, WEIR_EINVAL, "state %s: ingest: key %zu is not above key %zu",
+                                  f->op->name, f->n, f->n - 1);
+    }
+    f->last.len = 0;
+    if (weir_buf_append(&f->last, k, kn))
+        return weir_error_set(err, WEIR_ENOMEM, "out of memory");
+    char *e = NULL;
+    rocksdb_sstfilewriter_put(f->w, k, kn, v, vn, &e);
+    if (e)
+        return db_fail(err, e, "cannot write a state file");
+    f->n++;
+    return 0;
+}
+
+int weir_state_sst_ingest(struct weir_state_sst *f, struct weir_error *err)
+{
+    struct weir_state *st = f->op->st;
+    char *e = NULL;
+    int rc;
+    if ((rc = weir_state_apply(st, err)) || f->n == 0)
+        return rc;
+    rocksdb_sstfilewriter_finish(f->w, &e);
+    if (e)
+        return db_fail(err, e, "cannot write a state file");
+    rocksdb_ingestexternalfileoptions_t *io = rocksdb_ingestexternalfileoptions_create();
+    rocksdb_ingestexternalfileoptions_set_move_files(io, 1); /* a hard link, no copy */
+    const char *files[1] = {f->path};
+    rocksdb_ingest_external_file_cf(st->db, f->op->cf, files, 1, io, &e);
+    rocksdb_ingestexternalfileoptions_destroy(io);
+    if (e)
+        rc = db_fail(err, e, "cannot add a state file");
+    f->n = 0;
+    budget_rebalance(st);
+    return rc;
+}
+
 int weir_state_ingest(struct weir_state_op *op, const struct weir_state_kv *kv, size_t n,
                       struct weir_error *err)
 {
-    struct weir_state *st = op->st;
-    char *e = NULL, *cfn = NULL, *path = NULL;
-    rocksdb_envoptions_t *eo = NULL;
-    rocksdb_sstfilewriter_t *w = NULL;
-    rocksdb_ingestexternalfileoptions_t *io = NULL;
-    int rc;
-    if ((rc = weir_state_apply(st, err)) || n == 0)
-        return rc;
-    for (size_t i = 1; i < n; i++) {
-        size_t m = kv[i - 1].kn < kv[i].kn ? kv[i - 1].kn : kv[i].kn;
-        int c = memcmp(kv[i - 1].k, kv[i].k, m);
-        if (c > 0 || (c == 0 && kv[i - 1].kn >= kv[i].kn))
-            return weir_error_set(err, WEIR_EINVAL, "state %s: ingest: key %zu is not above key %zu",
-                                  op->name, i, i - 1);
-    }
-    rocksdb_options_t *o;
-    if (!(cfn = weir_asprintf(OP_CF_PREFIX "%s", op->name)) || !(o = cf_options(st, cfn)) ||
-        !(path = weir_asprintf("%s/ingest.sst", st->dir))) {
-        rc = weir_error_set(err, WEIR_ENOMEM, "out of memory");
-        goto done;
-    }
-    (void)unlink(path); /* a leftover of a crash */
-    eo = rocksdb_envoptions_create();
-    w = rocksdb_sstfilewriter_create(eo, o);
-    rocksdb_sstfilewriter_open(w, path, &e);
-    for (size_t i = 0; i < n && !e; i++)
-        rocksdb_sstfilewriter_put(w, kv[i].k, kv[i].kn, kv[i].v, kv[i].vn, &e);
-    if (!e)
-        rocksdb_sstfilewriter_finish(w, &e);
-    if (e) {
-        rc = db_fail(err, e, "cannot write a state file");
-        goto done;
-    }
-    io = rocksdb_ingestexternalfileoptions_create();
-    rocksdb_ingestexternalfileoptions_set_move_files(io, 1); /* a hard link, no copy */
-    const char *files[1] = {path};
-    rocksdb_ingest_external_file_cf(st->db, op->cf, files, 1, io, &e);
-    if (e)
-        rc = db_fail(err, e, "cannot add a state file");
-    budget_rebalance(st);
-done:
-    if (path)
-        (void)unlink(path);
-    if (io)
-        rocksdb_ingestexternalfileoptions_destroy(io);
-    if (w)
-        rocksdb_sstfilewriter_destroy(w);
-    if (eo)
-        rocksdb_envoptions_destroy(eo);
-    weir_free(path);
-    weir_free(cfn);
+    if (n == 0)
+        return weir_state_apply(op->st, err);
+    struct weir_state_sst *f;
+    int rc = weir_state_sst_create(op, &f, err);
+    for (size_t i = 0; i < n && rc == 0; i++)
+        rc = weir_state_sst_put(f, kv[i].k, kv[i].kn, kv[i].v, kv[i].vn, err);
+    if (rc == 0)
+        rc = weir_state_sst_ingest(f, err);
+    weir_state_sst_destroy(f);
     return rc;
+}
+
+/* ------------------------------------------------------------ ascending reads */
+
+struct weir_state_cursor {
+    rocksdb_iterator_t *it;
+    bool started;
+    int steps; /* Next calls tried before a Seek: grows while they reach the key */
+};
+
+#define CURSOR_STEPS_MAX 64
+
+int weir_state_cursor_create(struct weir_state_op *op, struct weir_state_cursor **out, struct weir_error *err)
+{
+    struct weir_state_cursor *c = weir_calloc(1, sizeof *c);
+    *out = NULL;
+    if (!c)
+        return weir_error_set(err, WEIR_ENOMEM, "out of memory");
+    c->it = rocksdb_create_iterator_cf(op->st->db, op->st->ropts, op->cf);
+    c->steps = 8;
+    *out = c;
+    return 0;
+}
+
+static int iter_cmp(rocksdb_iterator_t *it, const void *k, size_t kn)
+{
+    size_t n;
+    const char *ik = rocksdb_iter_key(it, &n);
+    int c = memcmp(ik, k, n < kn ? n : kn);
+    return c ? c : (n > kn) - (n < kn);
+}
+
+int weir_state_cursor_get(struct weir_state_cursor *c, const void *k, size_t kn, const char **v, size_t *vn,
+                          bool *found, struct weir_error *err)
+{
+    *found = false;
+    int s = 0;
+    if (c->started) {
+        while (s < c->steps && rocksdb_iter_valid(c->it) && iter_cmp(c->it, k, kn) < 0) {
+            rocksdb_iter_next(c->it);
+            s++;
+        }
+    }
+    if (!c->started || (rocksdb_iter_valid(c->it) && iter_cmp(c->it, k, kn) < 0)) {
+        if (c->started && c->steps > 1)
+            c->steps /= 2; /* sparse keys: seek sooner */
+        rocksdb_iter_seek(c->it, k, kn);
+        c->started = true;
+    } else if (s > 0 && c->steps < CURSOR_STEPS_MAX) {
+        c->steps *= 2;
+    }
+    if (!rocksdb_iter_valid(c->it)) {
+        char *e = NULL;
+        rocksdb_iter_get_error(c->it, &e);
+        return e ? db_fail(err, e, "read failed") : 0;
+    }
+    if (iter_cmp(c->it, k, kn) == 0) {
+        *found = true;
+        *v = rocksdb_iter_value(c->it, vn);
+    }
+    return 0;
+}
+
+void weir_state_cursor_destroy(struct weir_state_cursor *c)
+{
+    if (!c)
+        return;
+    rocksdb_iter_destroy(c->it);
+    weir_free(c);
+}
+
+const char *weir_state_dir(const struct weir_state *st)
+{
+    return st->dir;
 }
 
 /* ------------------------------------------------------------ iteration */
@@ -912,6 +1059,38 @@ void weir_state_iter_destroy(struct weir_state_iter *it)
     weir_free(it->lo);
     weir_free(it->hi);
     weir_free(it);
+}
+
+int weir_state_last_key(struct weir_state_op *op, const void *lo, size_t lon, const void *hi, size_t hin,
+                        struct weir_buf *out, bool *found, struct weir_error *err)
+{
+    *found = false;
+    rocksdb_readoptions_t *ro = rocksdb_readoptions_create();
+    rocksdb_readoptions_set_iterate_upper_bound(ro, hi, hin);
+    rocksdb_iterator_t *it = rocksdb_create_iterator_cf(op->st->db, ro, op->cf);
+    rocksdb_iter_seek_to_last(it);
+    int rc = 0;
+    if (rocksdb_iter_valid(it)) {
+        size_t kn;
+        const char *k = rocksdb_iter_key(it, &kn);
+        size_t m = kn < lon ? kn : lon;
+        int c = memcmp(k, lo, m);
+        if (c > 0 || (c == 0 && kn >= lon)) {
+            out->len = 0;
+            if ((rc = weir_buf_append(out, k, kn)) != 0)
+                rc = weir_error_set(err, rc, "out of memory");
+            *found = rc == 0;
+        }
+    }
+    char *e = NULL;
+    rocksdb_iter_get_error(it, &e);
+    if (e && rc == 0)
+        rc = db_fail(err, e, "seek failed");
+    else if (e)
+        free(e);
+    rocksdb_iter_destroy(it);
+    rocksdb_readoptions_destroy(ro);
+    return rc;
 }
 
 /* ------------------------------------------------------------ versions */

@@ -84,18 +84,40 @@ int weir_state_delete_range(struct weir_state_op *op, const void *lo, size_t lon
 /* Write the buffered writes of every operator (WAL off). */
 int weir_state_apply(struct weir_state *st, struct weir_error *err);
 
-/* A large sorted run of puts at once: the buffered writes are applied,
- * then kv[0..n) (keys strictly ascending) are written as one SST file and
- * ingested into op's column family, newer than everything before. No
+/* A large sorted run of puts at once: written as an SST file that RocksDB
+ * ingests into op's column family, newer than everything before. No
  * memtable insert, flush or (when the run's key range overlaps no file)
- * compaction: the cheap way to add many keys. WEIR_EINVAL when the keys
- * are not ascending. */
+ * compaction: the cheap way to add many keys. Keys must be strictly
+ * ascending (WEIR_EINVAL otherwise). ingest applies the buffered writes
+ * first; a file with no keys is not ingested; destroy drops what was not
+ * ingested. */
+struct weir_state_sst;
+int weir_state_sst_create(struct weir_state_op *op, struct weir_state_sst **out, struct weir_error *err);
+int weir_state_sst_put(struct weir_state_sst *f, const void *k, size_t kn, const void *v, size_t vn,
+                       struct weir_error *err);
+int weir_state_sst_ingest(struct weir_state_sst *f, struct weir_error *err);
+void weir_state_sst_destroy(struct weir_state_sst *f); /* NULL ok */
+/* The same for keys and values in memory. */
 struct weir_state_kv {
     const void *k, *v;
     size_t kn, vn;
 };
 int weir_state_ingest(struct weir_state_op *op, const struct weir_state_kv *kv, size_t n,
                       struct weir_error *err);
+
+/* Point reads of applied state for keys asked in ascending order, by one
+ * forward iterator: a key close after the previous one is reached by a
+ * few Next steps (a dense run of keys reads like a scan), a far one by a
+ * Seek. *v stays valid until the next call. Sees the state as of create. */
+struct weir_state_cursor;
+int weir_state_cursor_create(struct weir_state_op *op, struct weir_state_cursor **out,
+                             struct weir_error *err);
+int weir_state_cursor_get(struct weir_state_cursor *c, const void *k, size_t kn, const char **v, size_t *vn,
+                          bool *found, struct weir_error *err);
+void weir_state_cursor_destroy(struct weir_state_cursor *c); /* NULL ok */
+
+/* The store's directory (scratch files of an operator go there). */
+const char *weir_state_dir(const struct weir_state *st);
 
 /* Ordered iteration over applied state: keys in [lo, hi) (NULL bounds:
  * open). */
@@ -108,6 +130,10 @@ const char *weir_state_iter_value(const struct weir_state_iter *it, size_t *n);
 /* 0, or the iterator's error (I/O, corruption) once it stopped. */
 int weir_state_iter_status(const struct weir_state_iter *it, struct weir_error *err);
 void weir_state_iter_destroy(struct weir_state_iter *it); /* NULL ok */
+/* The largest applied key in [lo, hi) into *out (replaced), *found false
+ * when there is none: one seek, an upper bound on the range's keys. */
+int weir_state_last_key(struct weir_state_op *op, const void *lo, size_t lon, const void *hi, size_t hin,
+                        struct weir_buf *out, bool *found, struct weir_error *err);
 
 /* Make version `batch`: apply, store operator metadata, flush, checkpoint.
  * Durable before return; the caller writes commits/<batch> next. */

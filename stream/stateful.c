@@ -22,8 +22,6 @@
  *              'g' group -> accumulators                      (no window)
  *              's' group -> sessions: n, then n x (start, end, accumulators)
  *              'x' be(end) group be(start) -> ""             (session end index)
- *              'u' key -> accumulators   (update output, a batch that spilled:
- *                                         its updated groups; gone at its end)
  *   both       '#' -> number of rows (8 bytes), kept exact for progress
  * Accumulators: a sequence of entries (tag u32, class u8, has u8, payload);
  * the tag hashes "name|function|argument", so a measure added or dropped
@@ -31,11 +29,13 @@
 #include "stream/stateful.h"
 
 #include <cJSON.h>
+#include <errno.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <unistd.h>
 
 #include "core/alloc.h"
 #include "core/buf.h"
@@ -48,7 +48,7 @@
 #define HLL_P          11
 /* Version of the key encoding and state layout below, in each operator's
  * metadata; state of another layout is refused. */
-#define STATE_LAYOUT   2
+#define STATE_LAYOUT   3
 /* Keys (dedup) or groups (aggregate) of one batch held in memory before
  * they are written to the state early (dedup_spill, agg_spill). */
 #define SPILL_BYTES    ((size_t)64 << 20)
@@ -345,11 +345,72 @@ struct sortkey {
     int64_t x;
 };
 
-static int cmp_sortkey(const void *x, const void *y)
+static int key_cmp(const uint8_t *a, size_t an, const uint8_t *b, size_t bn)
 {
-    const struct sortkey *a = x, *b = y;
-    int c = memcmp(a->k, b->k, a->n < b->n ? a->n : b->n);
-    return c ? c : (a->n > b->n) - (a->n < b->n);
+    int c = memcmp(a, b, an < bn ? an : bn);
+    return c ? c : (an > bn) - (an < bn);
+}
+
+static int key_byte(const struct sortkey *s, size_t d)
+{
+    return d < s->n ? s->k[d] : -1;
+}
+
+static void swap_keys(struct sortkey *a, struct sortkey *b)
+{
+    struct sortkey t = *a;
+    *a = *b;
+    *b = t;
+}
+
+/* Sort s[0..n) by key bytes, all sharing their first d bytes: multikey
+ * quicksort (3-way partitions on the byte at depth d), which reads the
+ * long common prefixes of state keys (tag, window times) once per level
+ * instead of once per comparison. */
+static void sort_keys_at(struct sortkey *s, size_t n, size_t d)
+{
+    while (n > 1) {
+        if (n < 12) { /* insertion sort on the bytes past d */
+            for (size_t i = 1; i < n; i++)
+                for (size_t j = i;
+                     j > 0 && key_cmp(s[j - 1].k + d, s[j - 1].n - d, s[j].k + d, s[j].n - d) > 0; j--)
+                    swap_keys(&s[j - 1], &s[j]);
+            return;
+        }
+        /* median of three as the pivot, moved to s[0] */
+        size_t m = n / 2;
+        int a = key_byte(&s[0], d), b = key_byte(&s[m], d), c = key_byte(&s[n - 1], d);
+        size_t p = (a < b) ? (b < c ? m : (a < c ? n - 1 : 0)) : (a < c ? 0 : (b < c ? n - 1 : m));
+        swap_keys(&s[0], &s[p]);
+        int v = key_byte(&s[0], d);
+        size_t lt = 0, i = 1, gt = n;
+        while (i < gt) {
+            int x = key_byte(&s[i], d);
+            if (x < v)
+                swap_keys(&s[lt++], &s[i++]);
+            else if (x > v)
+                swap_keys(&s[i], &s[--gt]);
+            else
+                i++;
+        }
+        if (v >= 0)
+            sort_keys_at(s + lt, gt - lt, d + 1);
+        /* recurse into the smaller side, loop on the larger: depth stays
+         * logarithmic per byte position */
+        if (lt < n - gt) {
+            sort_keys_at(s, lt, d);
+            s += gt;
+            n -= gt;
+        } else {
+            sort_keys_at(s + gt, n - gt, d);
+            n = lt;
+        }
+    }
+}
+
+static void sort_keys(struct sortkey *s, size_t n)
+{
+    sort_keys_at(s, n, 0);
 }
 
 /* Expiry buckets: keys are counted per second of their expiry (rounded
@@ -517,7 +578,7 @@ static int dedup_spill(struct weir_dedup *d, struct weir_error *err)
             s[n++].x = d->sexp[id];
         }
     if (n > 1)
-        qsort(s, n, sizeof *s, cmp_sortkey);
+        sort_keys(s, n);
     for (size_t i = 0; i < n; i++)
         kv[i] = (struct weir_state_kv){.k = s[i].k, .kn = s[i].n, .v = &s[i].x, .vn = 8};
     rc = weir_state_ingest(d->op, kv, n, err);
@@ -813,18 +874,24 @@ struct weir_aggregate {
     /* per batch */
     struct weir_keymap groups; /* state key -> id */
     struct acc *accs;          /* id * nm */
+    struct acc *eacc;          /* nm: a stored group being emitted */
     size_t acc_cap;
-    bool *fresh;                /* id: not in the state before this batch */
     struct weir_buf kb, vb, hb; /* key, value, hashed-value scratch */
     int64_t rows_total;
     struct weir_stateful_metrics mt;
     /* sessions: id -> list (windowed by session) */
     struct sess_list *sl;
-    size_t heavy;       /* heap bytes per group beyond its accumulators (sketches, strings), estimated */
-    size_t spill_bytes; /* agg_spill past this much (SPILL_BYTES) */
-    bool spilled;       /* groups of the batch in flight were written back early (agg_spill) */
-    bool mark_upd;      /* update output after a spill: agg_write records each group under 'u' */
+    size_t heavy;         /* heap bytes per group beyond its accumulators (sketches, strings), estimated */
+    size_t spill_bytes;   /* agg_spill past this much (SPILL_BYTES) */
+    struct agg_run *runs; /* groups spilled by the batch in flight (not sessions) */
+    size_t nruns;
+    /* the largest group key in the state (read once a batch, raised by
+     * every write-back): a new group above it is new without a lookup */
+    struct weir_buf hi;
+    bool hi_read, hi_any;
 };
+
+static void runs_close(struct weir_aggregate *a);
 
 struct sess {
     int64_t start, end;
@@ -1089,27 +1156,99 @@ static int acc_merge(const struct measure *m, struct acc *dst, const struct acc 
     return src->s ? acc_set_str(dst, src->s, src->sn) : 0;
 }
 
-/* -- serialization: per entry tag u32, len u32, class u8, flags u8, i64 i,
- * i64 n, f64 d, i128 x, then sn bytes of s */
+/* -- serialization: per entry tag u32, payload length (varint), class u8,
+ * flags u8 (has, isnull), then the payload, by function:
+ *   count, count_if, count(*)   the count (zigzag varint)
+ *   sum                         the value of the class: integer (zigzag
+ *                               varint), f64 or i128, little endian
+ *   avg                         f64 sum, count (varint)
+ *   min, max, first, last       the value of the class when there is one
+ *                               (strings: their bytes), else nothing
+ *   approx_count_distinct       the sketch's registers, or nothing */
+
+static size_t put_varint(uint8_t *p, uint64_t v)
+{
+    size_t n = 0;
+    while (v >= 0x80) {
+        p[n++] = (uint8_t)(v | 0x80);
+        v >>= 7;
+    }
+    p[n++] = (uint8_t)v;
+    return n;
+}
+
+static bool get_varint(const uint8_t **p, const uint8_t *end, uint64_t *v)
+{
+    uint64_t r = 0;
+    for (int sh = 0; sh < 64 && *p < end; sh += 7) {
+        uint8_t b = *(*p)++;
+        r |= (uint64_t)(b & 0x7f) << sh;
+        if (!(b & 0x80)) {
+            *v = r;
+            return true;
+        }
+    }
+    return false;
+}
+
+static uint64_t zigzag(int64_t v)
+{
+    return ((uint64_t)v << 1) ^ (uint64_t)(v >> 63);
+}
+
+static int64_t unzigzag(uint64_t v)
+{
+    return (int64_t)(v >> 1) ^ -(int64_t)(v & 1);
+}
+
+static bool counts(int fn)
+{
+    return fn == M_COUNT_STAR || fn == M_COUNT || fn == M_COUNT_IF;
+}
+
+/* The fixed part of a's payload into p (<= 26 bytes); strings and
+ * sketches follow it. */
+static size_t acc_payload(const struct measure *m, const struct acc *a, uint8_t *p)
+{
+    if (counts(m->fn))
+        return put_varint(p, zigzag(a->i));
+    if (m->fn == M_AVG) {
+        memcpy(p, &a->d, 8);
+        return 8 + put_varint(p + 8, (uint64_t)a->n);
+    }
+    if (m->fn == M_ACD || (m->fn != M_SUM && (!a->has || a->isnull)))
+        return 0;
+    switch (m->cls) {
+    case C_FLT:
+        memcpy(p, &a->d, 8);
+        return 8;
+    case C_DEC:
+        memcpy(p, &a->x, 16);
+        return 16;
+    case C_STR:
+        return 0;
+    default:
+        return put_varint(p, zigzag(a->i));
+    }
+}
 
 static int acc_write(struct weir_buf *b, const struct measure *m, size_t nm, const struct acc *a)
 {
-    int rc = 0;
-    for (size_t j = 0; j < nm && rc == 0; j++) {
-        uint32_t len = 2 + 8 + 8 + 8 + 16 + a[j].sn;
-        uint8_t head[10] = {0};
-        memcpy(head, &m[j].tag, 4);
-        memcpy(head + 4, &len, 4);
-        head[8] = (uint8_t)m[j].cls;
-        head[9] = (uint8_t)(a[j].has | a[j].isnull << 1);
-        if ((rc = weir_buf_append(b, head, 10)) || (rc = weir_buf_append(b, &a[j].i, 8)) ||
-            (rc = weir_buf_append(b, &a[j].n, 8)) || (rc = weir_buf_append(b, &a[j].d, 8)) ||
-            (rc = weir_buf_append(b, &a[j].x, 16)))
-            break;
-        if (a[j].sn)
-            rc = weir_buf_append(b, a[j].s, a[j].sn);
+    for (size_t j = 0; j < nm; j++) {
+        uint8_t e[4 + 10 + 2 + 26], pay[26];
+        size_t pn = acc_payload(&m[j], &a[j], pay);
+        size_t sn =
+            (m[j].fn == M_ACD || (m[j].cls == C_STR && a[j].has && !a[j].isnull)) && a[j].s ? a[j].sn : 0;
+        memcpy(e, &m[j].tag, 4);
+        size_t n = 4 + put_varint(e + 4, 2 + pn + sn);
+        e[n++] = (uint8_t)m[j].cls;
+        e[n++] = (uint8_t)(a[j].has | a[j].isnull << 1);
+        memcpy(e + n, pay, pn);
+        n += pn;
+        if (weir_buf_append(b, e, n) || (sn && weir_buf_append(b, a[j].s, sn)))
+            return WEIR_ENOMEM;
     }
-    return rc;
+    return 0;
 }
 
 /* Parse entries of p[0..n) into a (zeroed, nm entries); unknown tags are
@@ -1120,14 +1259,15 @@ static int acc_read(const uint8_t *p, size_t n, const struct measure *m, size_t 
 {
     const uint8_t *end = p + n;
     while (p < end) {
-        uint32_t tag, len;
-        if (end - p < 8)
+        uint32_t tag;
+        uint64_t len, u;
+        if (end - p < 4)
             return WEIR_ECORRUPT;
         memcpy(&tag, p, 4);
-        memcpy(&len, p + 4, 4);
-        p += 8;
-        if ((size_t)(end - p) < len || len < 42)
+        p += 4;
+        if (!get_varint(&p, end, &len) || len < 2 || (uint64_t)(end - p) < len)
             return WEIR_ECORRUPT;
+        const uint8_t *q = p + 2, *qe = p + len;
         for (size_t j = 0; j < nm; j++) {
             if (m[j].tag != tag)
                 continue;
@@ -1135,19 +1275,47 @@ static int acc_read(const uint8_t *p, size_t n, const struct measure *m, size_t 
             int cls = p[0];
             if (cls != m[j].cls && !(cls == C_INT && m[j].cls == C_FLT))
                 return WEIR_ECORRUPT;
-            if (m[j].fn == M_ACD && len != 42 && len - 42 != weir_hll_size(HLL_P))
-                return WEIR_ECORRUPT;
             x->has = p[1] & 1;
             x->isnull = (p[1] >> 1) & 1;
-            memcpy(&x->i, p + 2, 8);
-            memcpy(&x->n, p + 10, 8);
-            memcpy(&x->d, p + 18, 8);
-            memcpy(&x->x, p + 26, 16);
-            if ((len > 42 || (m[j].cls == C_STR && m[j].fn != M_ACD)) &&
-                acc_set_str(x, p + 42, len - 42) != 0)
-                return WEIR_ENOMEM;
-            if (cls == C_INT && m[j].cls == C_FLT) /* widened: long -> double */
-                x->d = m[j].fn == M_AVG ? x->d : (double)x->i;
+            if (counts(m[j].fn)) {
+                if (!get_varint(&q, qe, &u))
+                    return WEIR_ECORRUPT;
+                x->i = unzigzag(u);
+            } else if (m[j].fn == M_AVG) {
+                if (qe - q < 8)
+                    return WEIR_ECORRUPT;
+                memcpy(&x->d, q, 8);
+                q += 8;
+                if (!get_varint(&q, qe, &u))
+                    return WEIR_ECORRUPT;
+                x->n = (int64_t)u;
+            } else if (m[j].fn == M_ACD) {
+                if (qe != q && (size_t)(qe - q) != weir_hll_size(HLL_P))
+                    return WEIR_ECORRUPT;
+                if (qe != q && acc_set_str(x, q, (size_t)(qe - q)) != 0)
+                    return WEIR_ENOMEM;
+                q = qe;
+            } else if (m[j].fn == M_SUM || (x->has && !x->isnull)) {
+                if (cls == C_FLT || cls == C_DEC) {
+                    size_t w = cls == C_FLT ? 8 : 16;
+                    if ((size_t)(qe - q) < w)
+                        return WEIR_ECORRUPT;
+                    memcpy(cls == C_FLT ? (void *)&x->d : (void *)&x->x, q, w);
+                    q += w;
+                } else if (cls == C_STR) {
+                    if (acc_set_str(x, q, (size_t)(qe - q)) != 0)
+                        return WEIR_ENOMEM;
+                    q = qe;
+                } else {
+                    if (!get_varint(&q, qe, &u))
+                        return WEIR_ECORRUPT;
+                    x->i = unzigzag(u);
+                    if (m[j].cls == C_FLT) /* widened: long -> double */
+                        x->d = (double)x->i;
+                }
+            }
+            if (q != qe)
+                return WEIR_ECORRUPT;
             break;
         }
         p += len;
@@ -1430,6 +1598,7 @@ int weir_aggregate_create(const struct weir_config_aggregate *c, const struct we
     weir_buf_init(&a->kb);
     weir_buf_init(&a->vb);
     weir_buf_init(&a->hb);
+    weir_buf_init(&a->hi);
     a->st = st;
     a->output = c->output;
     a->ts_col = -1;
@@ -1481,6 +1650,10 @@ int weir_aggregate_create(const struct weir_config_aggregate *c, const struct we
     if ((rc = bind_list(texts, nt, in, "aggregate", &a->exprs, err)) != 0)
         goto fail;
     a->nexprs = nt;
+    if (!(a->eacc = weir_calloc(a->nm ? a->nm : 1, sizeof *a->eacc))) {
+        rc = weir_error_set(err, WEIR_ENOMEM, "out of memory");
+        goto fail;
+    }
     /* the output schema: window_start, window_end, group columns, measures */
     if (!(a->out = weir_type_struct()) || !(a->keys = weir_calloc(2 + a->ngroup, sizeof *a->keys))) {
         rc = weir_error_set(err, WEIR_ENOMEM, "out of memory");
@@ -1569,7 +1742,9 @@ void weir_aggregate_destroy(struct weir_aggregate *a)
     }
     weir_free(a->sl);
     weir_free(a->accs);
-    weir_free(a->fresh);
+    weir_free(a->eacc);
+    runs_close(a);
+    weir_free(a->runs);
     weir_keymap_free(&a->groups);
     free_list(a->exprs, a->nexprs);
     for (size_t j = 0; j < a->nm; j++) {
@@ -1582,6 +1757,7 @@ void weir_aggregate_destroy(struct weir_aggregate *a)
     weir_buf_free(&a->kb);
     weir_buf_free(&a->vb);
     weir_buf_free(&a->hb);
+    weir_buf_free(&a->hi);
     weir_free(a->name);
     weir_free(a);
 }
@@ -1597,7 +1773,7 @@ size_t weir_aggregate_keys(const struct weir_aggregate *a, const char *const **n
     return a->nkeys;
 }
 
-/* Room for group ids up to groups.n (accumulators, fresh flags, sessions). */
+/* Room for group ids up to groups.n (accumulators, sessions). */
 static int agg_reserve(struct weir_aggregate *a)
 {
     size_t need = a->groups.n;
@@ -1611,10 +1787,6 @@ static int agg_reserve(struct weir_aggregate *a)
         return WEIR_ENOMEM;
     memset(na + a->acc_cap * a->nm, 0, (nc - a->acc_cap) * a->nm * sizeof *na);
     a->accs = na;
-    bool *nf = weir_realloc(a->fresh, nc * sizeof *nf);
-    if (!nf)
-        return WEIR_ENOMEM;
-    a->fresh = nf;
     if (a->win == WIN_SESSION) {
         struct sess_list *ns = weir_realloc(a->sl, nc * sizeof *ns);
         if (!ns)
@@ -1746,44 +1918,64 @@ static int sess_add(struct weir_aggregate *a, size_t id, const struct weir_batch
     return 0;
 }
 
-/* Load the state of groups [from, groups.n) (one MultiGet). */
+static uint8_t agg_tag(const struct weir_aggregate *a)
+{
+    return a->win == WIN_TIME ? 'w' : a->win == WIN_SESSION ? 's' : 'g';
+}
+
+/* Once a batch: the largest stored group key. */
+static int agg_read_hi(struct weir_aggregate *a, struct weir_error *err)
+{
+    if (a->hi_read)
+        return 0;
+    uint8_t lo = agg_tag(a), hi = (uint8_t)(lo + 1);
+    if (weir_state_last_key(a->op, &lo, 1, &hi, 1, &a->hi, &a->hi_any, err))
+        return weir_error_prefix(err, "%s", a->name);
+    a->hi_read = true;
+    return 0;
+}
+
+/* Sessions: load the lists of groups [from, groups.n) (one MultiGet of
+ * those not above the largest stored key). */
 static int agg_load(struct weir_aggregate *a, size_t from, struct weir_error *err)
 {
     size_t n = a->groups.n - from;
     if (n == 0)
         return 0;
     const char **keys = weir_malloc(n * sizeof *keys);
-    size_t *lens = weir_malloc(n * sizeof *lens);
+    size_t *lens = weir_malloc(n * sizeof *lens), *ids = weir_malloc(n * sizeof *ids);
     bool *found = weir_calloc(n, sizeof *found);
     struct weir_buf *vals = weir_calloc(n, sizeof *vals);
-    int rc = (!keys || !lens || !found || !vals) ? weir_error_set(err, WEIR_ENOMEM, "out of memory") : 0;
+    int rc =
+        (!keys || !lens || !ids || !found || !vals) ? weir_error_set(err, WEIR_ENOMEM, "out of memory") : 0;
+    size_t nq = 0; /* groups that may be stored: looked up */
     for (size_t i = 0; i < n && rc == 0; i++) {
-        keys[i] = (const char *)weir_keymap_key(&a->groups, from + i, &lens[i]);
-        weir_buf_init(&vals[i]);
+        size_t kn;
+        const uint8_t *k = weir_keymap_key(&a->groups, from + i, &kn);
+        if (!a->hi_any || key_cmp(k, kn, a->hi.data, a->hi.len) > 0)
+            continue;
+        keys[nq] = (const char *)k;
+        lens[nq] = kn;
+        ids[nq] = from + i;
+        weir_buf_init(&vals[nq++]);
     }
-    if (rc == 0)
-        rc = weir_state_multi_get(a->op, n, keys, lens, found, vals, err);
-    for (size_t i = 0; i < n && rc == 0; i++) {
-        size_t id = from + i;
-        a->fresh[id] = !found[i];
+    if (rc == 0 && nq > 0)
+        rc = weir_state_multi_get(a->op, nq, keys, lens, found, vals, err);
+    for (size_t i = 0; i < nq && rc == 0; i++) {
         if (!found[i])
             continue;
-        if (a->win == WIN_SESSION) {
-            struct sess_list *l = &a->sl[id];
-            rc = sess_decode(a, l, vals[i].data, vals[i].len);
-            for (size_t k = 0; k < l->n && rc == 0; k++)
-                rc = sess_index_key(&l->old_index, (const uint8_t *)keys[i], lens[i], l->v[k].start,
-                                    l->v[k].end);
-        } else {
-            rc = acc_read(vals[i].data, vals[i].len, a->m, a->nm, &a->accs[id * a->nm]);
-        }
+        struct sess_list *l = &a->sl[ids[i]];
+        rc = sess_decode(a, l, vals[i].data, vals[i].len);
+        for (size_t k = 0; k < l->n && rc == 0; k++)
+            rc = sess_index_key(&l->old_index, (const uint8_t *)keys[i], lens[i], l->v[k].start, l->v[k].end);
         if (rc)
             rc = weir_error_set(err, rc, "%s: reading the state of a group: %s", a->name, weir_strerror(rc));
     }
-    for (size_t i = 0; vals && i < n; i++)
+    for (size_t i = 0; vals && i < nq; i++)
         weir_buf_free(&vals[i]);
     weir_free(keys);
     weir_free(lens);
+    weir_free(ids);
     weir_free(found);
     weir_free(vals);
     return rc;
@@ -1813,8 +2005,7 @@ int weir_aggregate_push(struct weir_aggregate *a, const struct weir_stateful_bat
         int64_t last = a->win == WIN_TIME ? floor_div(t, a->slide_us) * a->slide_us : 0;
         for (size_t w = 0; w < nwin && rc == 0; w++) {
             a->kb.len = 0;
-            uint8_t tag = a->win == WIN_TIME ? 'w' : a->win == WIN_SESSION ? 's' : 'g';
-            rc = weir_buf_append_byte(&a->kb, tag);
+            rc = weir_buf_append_byte(&a->kb, agg_tag(a));
             if (a->win == WIN_TIME) {
                 int64_t start = last - (int64_t)w * a->slide_us;
                 uint8_t e8[8], s8[8];
@@ -1847,6 +2038,8 @@ int weir_aggregate_push(struct weir_aggregate *a, const struct weir_stateful_bat
     if (rc)
         rc = weir_error_set(err, rc, "%s: %s", a->name, weir_strerror(rc));
     if (rc == 0)
+        rc = agg_read_hi(a, err);
+    if (rc == 0 && a->win == WIN_SESSION)
         rc = agg_load(a, first_new, err);
     for (size_t i = 0; i < npr && rc == 0; i += 2) {
         size_t r = pr[i], id = pr[i + 1];
@@ -1931,9 +2124,7 @@ static int emit_stored(struct emitter *e, const uint8_t *k, size_t kn, const uin
         weir_free(l.v);
         return rc > 0 || rc == WEIR_ECORRUPT ? weir_error_set(err, rc, "%s: corrupt state", a->name) : rc;
     }
-    struct acc *ac = weir_calloc(a->nm, sizeof *ac);
-    if (!ac)
-        return weir_error_set(err, WEIR_ENOMEM, "out of memory");
+    struct acc *ac = a->eacc;
     rc = acc_read(v, vn, a->m, a->nm, ac);
     int64_t end = a->win == WIN_TIME && kn >= 17 ? from_be64(k + 1) : 0;
     int64_t start = a->win == WIN_TIME && kn >= 17 ? from_be64(k + 9) : 0;
@@ -1941,7 +2132,8 @@ static int emit_stored(struct emitter *e, const uint8_t *k, size_t kn, const uin
         rc = weir_error_set(err, rc, "%s: corrupt state value", a->name);
     else
         rc = emit_row(e, k, kn, start, end, ac, err);
-    accs_free(ac, a->nm);
+    for (size_t j = 0; j < a->nm; j++)
+        acc_clear(&ac[j]);
     return rc;
 }
 
@@ -1958,8 +2150,6 @@ static int emit_range(struct weir_aggregate *a, struct emitter *e, const uint8_t
         const char *k = weir_state_iter_key(it, &kn);
         const char *v = weir_state_iter_value(it, &vn);
         ++*count;
-        if (kn > 1 && k[0] == 'u') /* an update record: the group's key follows */
-            k++, kn--;
         if (e)
             rc = emit_stored(e, (const uint8_t *)k, kn, (const uint8_t *)v, vn, max_end, err);
     }
@@ -1969,84 +2159,17 @@ static int emit_range(struct weir_aggregate *a, struct emitter *e, const uint8_t
     return rc;
 }
 
-/* Write the batch's groups to the state (update mode: emit them too), in
- * key order (the skip list takes sorted keys fastest). */
-static int agg_write(struct weir_aggregate *a, struct emitter *e, struct weir_error *err)
+/* The batch's groups in key order (x: the id), NULL when out of memory. */
+static struct sortkey *agg_order(struct weir_aggregate *a)
 {
-    int rc = 0;
-    size_t nkv = 0;
     struct sortkey *order = weir_malloc((a->groups.n ? a->groups.n : 1) * sizeof *order);
-    /* groups (not sessions) go in as one sorted run: their values back to
-     * back in vals, at offsets kept in kv[].vn until the run is complete */
-    struct weir_state_kv *kv = a->win == WIN_SESSION ? NULL : weir_malloc((a->groups.n + 1) * sizeof *kv);
-    struct weir_buf vals;
-    weir_buf_init(&vals);
-    if (!order || (a->win != WIN_SESSION && !kv)) {
-        weir_free(order);
-        weir_free(kv);
-        return weir_error_set(err, WEIR_ENOMEM, "%s: out of memory", a->name);
-    }
-    for (size_t id = 0; id < a->groups.n; id++) {
+    for (size_t id = 0; order && id < a->groups.n; id++) {
         order[id].k = weir_keymap_key(&a->groups, id, &order[id].n);
         order[id].x = (int64_t)id;
     }
-    if (a->groups.n > 1)
-        qsort(order, a->groups.n, sizeof *order, cmp_sortkey);
-    for (size_t i = 0; i < a->groups.n && rc == 0; i++) {
-        size_t id = (size_t)order[i].x, kn = order[i].n;
-        const uint8_t *k = order[i].k;
-        a->vb.len = 0;
-        if (a->win == WIN_SESSION) {
-            struct sess_list *l = &a->sl[id];
-            /* index: drop the entries of the sessions as loaded, add the new ones */
-            const uint8_t *ip = l->old_index.data;
-            size_t isz = 8 + kn + 8; /* 'x' be(end) group be(start): 1 + 8 + (kn - 1) + 8 */
-            for (size_t off = 0; off + isz <= l->old_index.len && rc == 0; off += isz)
-                rc = weir_state_delete(a->op, ip + off, isz);
-            for (size_t s = 0; s < l->n && rc == 0; s++) {
-                a->kb.len = 0;
-                if ((rc = sess_index_key(&a->kb, k, kn, l->v[s].start, l->v[s].end)) == 0)
-                    rc = weir_state_put(a->op, a->kb.data, a->kb.len, "", 0);
-            }
-            if (rc == 0 && (rc = sess_encode(a, l, &a->vb)) == 0)
-                rc = weir_state_put(a->op, k, kn, a->vb.data, a->vb.len);
-            a->mt.rows_updated++;
-        } else {
-            if ((rc = acc_write(&a->vb, a->m, a->nm, &a->accs[id * a->nm])) == 0) {
-                kv[nkv++] = (struct weir_state_kv){.k = k, .kn = kn, .vn = vals.len};
-                rc = weir_buf_append(&vals, a->vb.data, a->vb.len);
-            }
-            if (rc == 0 && a->mark_upd) {
-                a->kb.len = 0;
-                if ((rc = weir_buf_append_byte(&a->kb, 'u')) == 0 &&
-                    (rc = weir_buf_append(&a->kb, k, kn)) == 0)
-                    rc = weir_state_put(a->op, a->kb.data, a->kb.len, a->vb.data, a->vb.len);
-            }
-            a->mt.rows_updated++;
-            if (a->fresh[id])
-                a->rows_total++;
-            if (rc == 0 && e != NULL) {
-                int64_t end = a->win == WIN_TIME ? from_be64(k + 1) : 0;
-                int64_t start = a->win == WIN_TIME ? from_be64(k + 9) : 0;
-                rc = emit_row(e, k, kn, start, end, &a->accs[id * a->nm], err);
-                continue;
-            }
-        }
-        if (rc)
-            rc = weir_error_set(err, rc, "%s: writing state: %s", a->name, weir_strerror(rc));
-    }
-    if (rc == 0 && nkv > 0) {
-        kv[nkv].vn = vals.len;
-        for (size_t i = 0; i < nkv; i++) { /* offsets to pointers and lengths */
-            kv[i].v = vals.data + kv[i].vn;
-            kv[i].vn = kv[i + 1].vn - kv[i].vn;
-        }
-        rc = weir_state_ingest(a->op, kv, nkv, err);
-    }
-    weir_free(order);
-    weir_free(kv);
-    weir_buf_free(&vals);
-    return rc;
+    if (order && a->groups.n > 1)
+        sort_keys(order, a->groups.n);
+    return order;
 }
 
 static void agg_reset(struct weir_aggregate *a)
@@ -2058,11 +2181,397 @@ static void agg_reset(struct weir_aggregate *a)
     weir_keymap_reset(&a->groups);
 }
 
+/* Raise the bound on stored group keys to k. */
+static int agg_raise_hi(struct weir_aggregate *a, const uint8_t *k, size_t kn, struct weir_error *err)
+{
+    if (a->hi_any && key_cmp(k, kn, a->hi.data, a->hi.len) <= 0)
+        return 0;
+    a->hi.len = 0;
+    if (weir_buf_append(&a->hi, k, kn))
+        return weir_error_set(err, WEIR_ENOMEM, "%s: out of memory", a->name);
+    a->hi_any = true;
+    return 0;
+}
+
+/* Sessions: write the groups (their lists and end index) to the state. */
+static int sess_write(struct weir_aggregate *a, struct weir_error *err)
+{
+    struct sortkey *order = agg_order(a);
+    if (!order)
+        return weir_error_set(err, WEIR_ENOMEM, "%s: out of memory", a->name);
+    int rc = 0;
+    for (size_t i = 0; i < a->groups.n && rc == 0; i++) {
+        size_t id = (size_t)order[i].x, kn = order[i].n;
+        const uint8_t *k = order[i].k;
+        struct sess_list *l = &a->sl[id];
+        /* index: drop the entries of the sessions as loaded, add the new ones */
+        const uint8_t *ip = l->old_index.data;
+        size_t isz = 8 + kn + 8; /* 'x' be(end) group be(start): 1 + 8 + (kn - 1) + 8 */
+        for (size_t off = 0; off + isz <= l->old_index.len && rc == 0; off += isz)
+            rc = weir_state_delete(a->op, ip + off, isz);
+        for (size_t s = 0; s < l->n && rc == 0; s++) {
+            a->kb.len = 0;
+            if ((rc = sess_index_key(&a->kb, k, kn, l->v[s].start, l->v[s].end)) == 0)
+                rc = weir_state_put(a->op, a->kb.data, a->kb.len, "", 0);
+        }
+        a->vb.len = 0;
+        if (rc == 0 && (rc = sess_encode(a, l, &a->vb)) == 0)
+            rc = weir_state_put(a->op, k, kn, a->vb.data, a->vb.len);
+        a->mt.rows_updated++;
+        if (rc)
+            rc = weir_error_set(err, rc, "%s: writing state: %s", a->name, weir_strerror(rc));
+    }
+    if (rc == 0 && a->groups.n > 0)
+        rc = agg_raise_hi(a, order[a->groups.n - 1].k, order[a->groups.n - 1].n, err);
+    weir_free(order);
+    return rc;
+}
+
+/* -- runs: the groups of a batch that outgrew spill_bytes, written out in
+ * key order to an unlinked scratch file in the state directory (nothing to
+ * clean after a crash) as entries u32 key length, key, u32 value length,
+ * accumulators; merged with the state at finish. */
+
+#define RUN_BUF ((size_t)256 << 10)
+
+struct agg_run {
+    int fd;
+    uint64_t off; /* read position in the file */
+    uint8_t *buf;
+    size_t cap, pos, len;
+    const uint8_t *k, *v; /* the current entry */
+    uint32_t kn, vn;
+    bool done;
+};
+
+static void run_close(struct agg_run *r)
+{
+    if (r->fd >= 0)
+        close(r->fd);
+    weir_free(r->buf);
+    memset(r, 0, sizeof *r);
+    r->fd = -1;
+}
+
+static int write_all(int fd, const uint8_t *p, size_t n)
+{
+    while (n > 0) {
+        ssize_t w = write(fd, p, n);
+        if (w < 0 && errno == EINTR)
+            continue;
+        if (w < 0)
+            return errno;
+        p += w;
+        n -= (size_t)w;
+    }
+    return 0;
+}
+
+/* agg_spill without sessions: the batch's groups so far become a run. */
+static int run_spill(struct weir_aggregate *a, struct weir_error *err)
+{
+    struct agg_run *nr = weir_realloc(a->runs, (a->nruns + 1) * sizeof *nr);
+    if (!nr)
+        return weir_error_set(err, WEIR_ENOMEM, "%s: out of memory", a->name);
+    a->runs = nr;
+    struct agg_run *r = &a->runs[a->nruns];
+    memset(r, 0, sizeof *r);
+    char *path = weir_asprintf("%s/run-XXXXXX", weir_state_dir(a->st));
+    if (!path)
+        return weir_error_set(err, WEIR_ENOMEM, "%s: out of memory", a->name);
+    r->fd = mkstemp(path);
+    int rc = r->fd < 0 ? errno : 0;
+    if (r->fd >= 0)
+        (void)unlink(path);
+    if (rc) {
+        rc = weir_error_set(err, WEIR_EIO, "%s: cannot create a scratch file %s: %s", a->name, path,
+                            strerror(rc));
+        weir_free(path);
+        return rc;
+    }
+    a->nruns++;
+    struct sortkey *order = agg_order(a);
+    struct weir_buf out;
+    weir_buf_init(&out);
+    rc = order ? 0 : WEIR_ENOMEM;
+    for (size_t i = 0; i < a->groups.n && rc == 0; i++) {
+        uint32_t kn = (uint32_t)order[i].n, vn;
+        size_t at;
+        if ((rc = weir_buf_append(&out, &kn, 4)) || (rc = weir_buf_append(&out, order[i].k, kn)))
+            break;
+        at = out.len;
+        if ((rc = weir_buf_append(&out, &kn, 4)) ||
+            (rc = acc_write(&out, a->m, a->nm, &a->accs[(size_t)order[i].x * a->nm])))
+            break;
+        vn = (uint32_t)(out.len - at - 4);
+        memcpy(out.data + at, &vn, 4);
+        if (out.len >= RUN_BUF) {
+            if ((rc = write_all(r->fd, out.data, out.len)) != 0) {
+                rc = weir_error_set(err, WEIR_EIO, "%s: writing a scratch file in %s: %s", a->name,
+                                    weir_state_dir(a->st), strerror(rc));
+                break;
+            }
+            out.len = 0;
+        }
+    }
+    if (rc == 0 && out.len > 0 && (rc = write_all(r->fd, out.data, out.len)) != 0)
+        rc = weir_error_set(err, WEIR_EIO, "%s: writing a scratch file in %s: %s", a->name,
+                            weir_state_dir(a->st), strerror(rc));
+    else if (rc == WEIR_ENOMEM)
+        rc = weir_error_set(err, rc, "%s: out of memory", a->name);
+    weir_free(order);
+    weir_free(path);
+    weir_buf_free(&out);
+    agg_reset(a);
+    return rc;
+}
+
+/* Make n more bytes of r readable at buf + pos; false at the end of the
+ * file or on an error (*rc). */
+static bool run_fill(struct agg_run *r, size_t n, int *rc)
+{
+    if (r->len - r->pos >= n)
+        return true;
+    if (r->pos > 0)
+        memmove(r->buf, r->buf + r->pos, r->len - r->pos);
+    r->len -= r->pos;
+    r->pos = 0;
+    if (n > r->cap) {
+        size_t nc = r->cap ? r->cap : RUN_BUF;
+        while (nc < n)
+            nc *= 2;
+        uint8_t *nb = weir_realloc(r->buf, nc);
+        if (!nb) {
+            *rc = WEIR_ENOMEM;
+            return false;
+        }
+        r->buf = nb;
+        r->cap = nc;
+    }
+    while (r->len < n) {
+        ssize_t got = pread(r->fd, r->buf + r->len, r->cap - r->len, (off_t)r->off);
+        if (got < 0 && errno == EINTR)
+            continue;
+        if (got <= 0) {
+            *rc = got < 0 ? WEIR_EIO : 0;
+            return false;
+        }
+        r->len += (size_t)got;
+        r->off += (uint64_t)got;
+    }
+    return true;
+}
+
+/* Step r to its next entry (r->done at the end). */
+static int run_next(struct weir_aggregate *a, struct agg_run *r, struct weir_error *err)
+{
+    int rc = 0;
+    uint32_t kn, vn;
+    if (!run_fill(r, 4, &rc))
+        goto end;
+    memcpy(&kn, r->buf + r->pos, 4);
+    if (!run_fill(r, 8 + (size_t)kn, &rc))
+        goto end;
+    memcpy(&vn, r->buf + r->pos + 4 + kn, 4);
+    if (!run_fill(r, 8 + (size_t)kn + vn, &rc))
+        goto end;
+    r->k = r->buf + r->pos + 4;
+    r->kn = kn;
+    r->v = r->k + kn + 4;
+    r->vn = vn;
+    r->pos += 8 + (size_t)kn + vn;
+    return 0;
+end:
+    r->done = true;
+    if (rc == 0 && r->len > r->pos)
+        rc = WEIR_ECORRUPT; /* a partial entry */
+    return rc ? weir_error_set(err, rc, "%s: reading a scratch file: %s", a->name, weir_strerror(rc)) : 0;
+}
+
+static void runs_close(struct weir_aggregate *a)
+{
+    for (size_t i = 0; i < a->nruns; i++)
+        run_close(&a->runs[i]);
+    a->nruns = 0;
+}
+
+/* The merge of finish: cursors 0..nruns-1 are the runs, nruns the groups
+ * in memory (sorted); the heap orders them by current key, then index, so
+ * a key's partial results come out oldest first. */
+struct merge {
+    struct weir_aggregate *a;
+    struct sortkey *order; /* memory groups in key order */
+    size_t mpos;
+    size_t *heap, nheap;
+};
+
+static const uint8_t *cur_key(const struct merge *g, size_t c, size_t *n)
+{
+    if (c < g->a->nruns) {
+        *n = g->a->runs[c].kn;
+        return g->a->runs[c].k;
+    }
+    *n = g->order[g->mpos].n;
+    return g->order[g->mpos].k;
+}
+
+static bool cur_less(const struct merge *g, size_t x, size_t y)
+{
+    size_t xn, yn;
+    const uint8_t *xk = cur_key(g, x, &xn), *yk = cur_key(g, y, &yn);
+    int c = key_cmp(xk, xn, yk, yn);
+    return c < 0 || (c == 0 && x < y);
+}
+
+static void heap_down(struct merge *g, size_t i)
+{
+    for (;;) {
+        size_t l = 2 * i + 1, m = i;
+        if (l < g->nheap && cur_less(g, g->heap[l], g->heap[m]))
+            m = l;
+        if (l + 1 < g->nheap && cur_less(g, g->heap[l + 1], g->heap[m]))
+            m = l + 1;
+        if (m == i)
+            return;
+        size_t t = g->heap[i];
+        g->heap[i] = g->heap[m];
+        g->heap[m] = t;
+        i = m;
+    }
+}
+
+/* Advance the cursor at the heap top; it leaves the heap when done. */
+static int heap_advance(struct merge *g, struct weir_error *err)
+{
+    size_t c = g->heap[0];
+    bool done;
+    if (c < g->a->nruns) {
+        int rc = run_next(g->a, &g->a->runs[c], err);
+        if (rc)
+            return rc;
+        done = g->a->runs[c].done;
+    } else {
+        done = ++g->mpos >= g->a->groups.n;
+    }
+    if (done)
+        g->heap[0] = g->heap[--g->nheap];
+    heap_down(g, 0);
+    return 0;
+}
+
+/* Finish without sessions: every group the batch touched (runs and memory)
+ * merged with its stored value, oldest first, and written back as one
+ * sorted run of ingested files (update output: emitted too). A group
+ * above the state's largest key is new without a read. */
+static int agg_merge_write(struct weir_aggregate *a, struct emitter *e, struct weir_error *err)
+{
+    struct merge g = {.a = a};
+    struct weir_state_cursor *cur = NULL;
+    struct weir_state_sst *below = NULL, *above = NULL;
+    struct acc *dst = weir_calloc(2 * a->nm, sizeof *dst), *tmp = dst ? dst + a->nm : NULL;
+    int rc = dst ? 0 : WEIR_ENOMEM;
+    if (rc == 0 && !(g.order = agg_order(a)))
+        rc = WEIR_ENOMEM;
+    if (rc == 0 && !(g.heap = weir_malloc((a->nruns + 1) * sizeof *g.heap)))
+        rc = WEIR_ENOMEM;
+    if (rc) {
+        weir_free(dst);
+        weir_free(g.order);
+        return weir_error_set(err, rc, "%s: out of memory", a->name);
+    }
+    for (size_t i = 0; i < a->nruns && rc == 0; i++) {
+        a->runs[i].off = 0;
+        if ((rc = run_next(a, &a->runs[i], err)) == 0 && !a->runs[i].done)
+            g.heap[g.nheap++] = i;
+    }
+    if (a->groups.n > 0)
+        g.heap[g.nheap++] = a->nruns;
+    for (size_t i = g.nheap; i-- > 0;)
+        heap_down(&g, i);
+    if (rc == 0 && a->hi_any)
+        rc = weir_state_cursor_create(a->op, &cur, err);
+    while (rc == 0 && g.nheap > 0) {
+        size_t kn;
+        const uint8_t *k = cur_key(&g, g.heap[0], &kn);
+        a->kb.len = 0;
+        if ((rc = weir_buf_append(&a->kb, k, kn)) != 0) /* runs move their buffers */
+            break;
+        k = a->kb.data;
+        bool stored = false;
+        if (cur && key_cmp(k, kn, a->hi.data, a->hi.len) <= 0) {
+            const char *v;
+            size_t vn;
+            if ((rc = weir_state_cursor_get(cur, k, kn, &v, &vn, &stored, err)) != 0)
+                break;
+            if (stored && (rc = acc_read((const uint8_t *)v, vn, a->m, a->nm, dst)) != 0) {
+                rc = weir_error_set(err, rc, "%s: reading the state of a group: %s", a->name,
+                                    weir_strerror(rc));
+                break;
+            }
+        }
+        /* this key's partial results, oldest first */
+        while (rc == 0 && g.nheap > 0) {
+            size_t c = g.heap[0], cn;
+            const uint8_t *ck = cur_key(&g, c, &cn);
+            if (key_cmp(ck, cn, k, kn) != 0)
+                break;
+            const struct acc *src = tmp;
+            if (c < a->nruns) {
+                if ((rc = acc_read(a->runs[c].v, a->runs[c].vn, a->m, a->nm, tmp)) != 0) {
+                    rc =
+                        weir_error_set(err, rc, "%s: reading a scratch file: %s", a->name, weir_strerror(rc));
+                    break;
+                }
+            } else {
+                src = &a->accs[(size_t)g.order[g.mpos].x * a->nm];
+            }
+            for (size_t j = 0; j < a->nm && rc == 0; j++)
+                rc = acc_merge(&a->m[j], &dst[j], &src[j]);
+            for (size_t j = 0; j < a->nm; j++)
+                acc_clear(&tmp[j]);
+            if (rc)
+                rc = weir_error_set(err, rc, "%s: %s", a->name, weir_strerror(rc));
+            else
+                rc = heap_advance(&g, err);
+        }
+        a->vb.len = 0;
+        struct weir_state_sst **f = cur && key_cmp(k, kn, a->hi.data, a->hi.len) <= 0 ? &below : &above;
+        if (rc == 0 && (rc = acc_write(&a->vb, a->m, a->nm, dst)) != 0)
+            rc = weir_error_set(err, rc, "%s: out of memory", a->name);
+        if (rc == 0 && !*f)
+            rc = weir_state_sst_create(a->op, f, err);
+        if (rc == 0)
+            rc = weir_state_sst_put(*f, k, kn, a->vb.data, a->vb.len, err);
+        a->mt.rows_updated++;
+        a->rows_total += !stored;
+        if (rc == 0 && e != NULL) {
+            int64_t end = a->win == WIN_TIME ? from_be64(k + 1) : 0;
+            int64_t start = a->win == WIN_TIME ? from_be64(k + 9) : 0;
+            rc = emit_row(e, k, kn, start, end, dst, err);
+        }
+        for (size_t j = 0; j < a->nm; j++)
+            acc_clear(&dst[j]);
+    }
+    weir_state_cursor_destroy(cur);
+    /* the file below the bound first: the one above then overlaps nothing */
+    if (rc == 0 && below)
+        rc = weir_state_sst_ingest(below, err);
+    if (rc == 0 && above)
+        rc = weir_state_sst_ingest(above, err);
+    if (rc == 0 && (below || above)) /* kb: the last key written */
+        rc = agg_raise_hi(a, a->kb.data, a->kb.len, err);
+    weir_state_sst_destroy(below);
+    weir_state_sst_destroy(above);
+    weir_free(dst);
+    weir_free(g.order);
+    weir_free(g.heap);
+    runs_close(a);
+    return rc;
+}
+
 /* Sessions count their sessions: new ones are added, merged ones go. */
 static void sess_count(struct weir_aggregate *a)
 {
-    if (a->win != WIN_SESSION)
-        return;
     for (size_t id = 0; id < a->groups.n; id++)
         a->rows_total += (int64_t)a->sl[id].n - (int64_t)(a->sl[id].old_index.len / (a->groups.len[id] + 16));
 }
@@ -2071,27 +2580,26 @@ static void sess_count(struct weir_aggregate *a)
 static size_t agg_memory(const struct weir_aggregate *a)
 {
     size_t n = a->groups.n;
-    size_t per = a->nm * sizeof(struct acc) + 1 + a->heavy;
+    size_t per = a->nm * sizeof(struct acc) + a->heavy;
     if (a->sl)
         per += sizeof(struct sess_list) + sizeof(struct sess) + a->nm * sizeof(struct acc);
     return weir_keymap_used_bytes(&a->groups) + n * per;
 }
 
-/* The batch's groups outgrew spill_bytes: write them to the state and
- * forget them; a group touched again later in the batch is read back from
- * the state. In update output the written groups are also kept under 'u'
- * for finish to emit. */
+/* The batch's groups outgrew spill_bytes: sessions are written to the
+ * state (a session touched again later in the batch is read back), other
+ * groups become a run that finish merges. */
 static int agg_spill(struct weir_aggregate *a, struct weir_error *err)
 {
+    if (a->win != WIN_SESSION)
+        return run_spill(a, err);
     a->rows_total = read_count(a->op);
     sess_count(a);
-    a->mark_upd = a->output == WEIR_OUTPUT_UPDATE;
-    int rc = agg_write(a, NULL, err);
+    int rc = sess_write(a, err);
     write_count(a->op, a->rows_total);
     if (rc == 0)
         rc = weir_state_apply(a->st, err);
     agg_reset(a);
-    a->spilled = true;
     return rc;
 }
 
@@ -2173,23 +2681,17 @@ int weir_aggregate_finish(struct weir_aggregate *a, const struct weir_stateful_b
     int64_t wm_us = sb->watermark_ms * 1000;
     bool evict = sb->has_watermark && a->win != WIN_NONE && a->output != WEIR_OUTPUT_COMPLETE;
     a->rows_total = read_count(a->op); /* not kept in memory: a failed batch is undone in the store */
-    sess_count(a);
-    a->mark_upd = a->output == WEIR_OUTPUT_UPDATE && a->spilled;
-    int rc = agg_write(a, a->output == WEIR_OUTPUT_UPDATE && !a->spilled ? &e : NULL, err);
+    int rc = agg_read_hi(a, err);
+    if (rc == 0 && a->win == WIN_SESSION) {
+        sess_count(a);
+        rc = sess_write(a, err);
+    } else if (rc == 0) {
+        rc = agg_merge_write(a, a->output == WEIR_OUTPUT_UPDATE ? &e : NULL, err);
+    }
     if (rc == 0)
         rc = weir_state_apply(a->st, err);
-    if (rc == 0 && a->mark_upd) {
-        /* after a spill the batch's updated groups are those under 'u' */
-        uint8_t lo = 'u', hi = 'v';
-        int64_t n = 0;
-        rc = emit_range(a, &e, &lo, 1, &hi, 1, INT64_MAX, &n, err);
-        a->mt.rows_updated = n;
-        if (rc == 0 && n > 0)
-            rc = weir_state_delete_range(a->op, &lo, 1, &hi, 1);
-    }
     if (rc == 0 && a->output == WEIR_OUTPUT_COMPLETE) {
-        uint8_t lo = a->win == WIN_TIME ? 'w' : a->win == WIN_SESSION ? 's' : 'g';
-        uint8_t hi = (uint8_t)(lo + 1);
+        uint8_t lo = agg_tag(a), hi = (uint8_t)(lo + 1);
         int64_t n;
         rc = emit_range(a, &e, &lo, 1, &hi, 1, INT64_MAX, &n, err);
     } else if (rc == 0 && evict && a->win == WIN_TIME) {
@@ -2212,7 +2714,8 @@ int weir_aggregate_finish(struct weir_aggregate *a, const struct weir_stateful_b
         rc = weir_state_apply(a->st, err);
     weir_batch_destroy(e.b);
     agg_reset(a);
-    a->spilled = a->mark_upd = false;
+    runs_close(a);
+    a->hi_read = false;
     a->mt.all_updates_ms += (weir_mono_ns() - t0) / 1000000;
     return rc;
 }
@@ -2225,7 +2728,8 @@ void weir_aggregate_set_spill_bytes(struct weir_aggregate *a, size_t bytes)
 void weir_aggregate_abort(struct weir_aggregate *a)
 {
     agg_reset(a);
-    a->spilled = a->mark_upd = false;
+    runs_close(a);
+    a->hi_read = false;
     memset(&a->mt, 0, sizeof a->mt); /* the batch's counts: it reruns */
     a->mt.name = a->name;
 }

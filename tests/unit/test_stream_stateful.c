@@ -1796,10 +1796,24 @@ static uint32_t get32(const uint8_t *p)
     return v;
 }
 
+/* An accumulator entry at p (the layout of stream/stateful.c: tag u32,
+ * payload length varint, class u8, flags u8, payload): the bytes before
+ * the class (*head) and the length after them. */
+static size_t entry_len(const uint8_t *p, size_t *head)
+{
+    size_t len = 0, i = 4;
+    for (int sh = 0;; sh += 7) {
+        len |= (size_t)(p[i] & 0x7f) << sh;
+        if (!(p[i++] & 0x80))
+            break;
+    }
+    *head = i;
+    return len;
+}
+
 /* weir_aggregate_check_value on values a real aggregate stored: valid ones
- * decode; every truncation that is not at an accumulator entry boundary
- * (the layout of stream/stateful.c: tag u32, len u32, len bytes), entries
- * shorter than their fixed part, an HLL sketch of the wrong size, an
+ * decode; every truncation that is not at an accumulator entry boundary,
+ * entries shorter than their payload, an HLL sketch of the wrong size, an
  * unknown class, and session lists that claim more than they hold are
  * WEIR_ECORRUPT; entries of unknown tags (dropped measures) are skipped. */
 static void test_check_value(void **state)
@@ -1837,10 +1851,11 @@ static void test_check_value(void **state)
     /* accumulators: the entry boundaries, by walking the layout */
     bool *boundary = calloc(va.n + 1, sizeof *boundary);
     size_t nentries = 0;
-    for (size_t off = 0; off < va.n; nentries++) {
+    for (size_t off = 0, head; off < va.n; nentries++) {
         boundary[off] = true;
-        assert_true(off + 8 <= va.n);
-        off += 8 + get32(va.p + off + 4);
+        assert_true(off + 6 <= va.n);
+        size_t len = entry_len(va.p + off, &head);
+        off += head + len;
     }
     assert_int_equal(nentries, 18);
     for (size_t k = 0; k < va.n; k++)
@@ -1858,31 +1873,40 @@ static void test_check_value(void **state)
     assert_int_equal(check(as, va.p, va.n), WEIR_ECORRUPT);
 
     uint8_t *q = malloc(va.n + 64);
-    /* an entry shorter than its fixed part (class, flags, i, n, d, x) */
-    memcpy(q, va.p, va.n);
-    put32(q + 4, 41);
-    expect(a, q, va.n, WEIR_ECORRUPT, "accs_entry_41.bin");
+    /* count(*)'s entry (the first) without its payload: class and flags only */
+    size_t head, len = entry_len(va.p, &head);
+    assert_int_equal(head, 5);
+    assert_true(len > 2);
+    memcpy(q, va.p, 7);
+    q[4] = 2;
+    expect(a, q, 7, WEIR_ECORRUPT, "accs_entry_short.bin");
     /* a class no measure has, then count(*)'s entry as a string's */
     memcpy(q, va.p, va.n);
-    q[8] = 9;
+    q[5] = 9;
     expect(a, q, va.n, WEIR_ECORRUPT, "accs_class_9.bin");
-    q[8] = 3;
+    q[5] = 3;
     assert_int_equal(check(a, q, va.n), WEIR_ECORRUPT);
+    /* a payload length past the end */
+    memcpy(q, va.p, va.n);
+    q[4] = 0x7f;
+    assert_int_equal(check(a, q, 5 + 0x7e), WEIR_ECORRUPT);
     /* an entry of a measure not configured (dropped): skipped */
     memcpy(q, va.p, va.n);
     put32(q + va.n, 0xdeadbeef);
-    put32(q + va.n + 4, 42);
-    memset(q + va.n + 8, 0, 42);
-    expect(a, q, va.n + 50, 0, "accs_dropped_measure.bin");
+    q[va.n + 4] = 3;
+    memset(q + va.n + 5, 0, 3);
+    expect(a, q, va.n + 8, 0, "accs_dropped_measure.bin");
     /* the HLL sketch of dx with a register missing: the entry with 2048
      * payload bytes, shortened by one byte */
     size_t off = 0;
-    while (off < va.n && get32(va.p + off + 4) != 42 + weir_hll_size(11))
-        off += 8 + get32(va.p + off + 4);
+    while (off < va.n && entry_len(va.p + off, &head) != 2 + weir_hll_size(11))
+        off += head + entry_len(va.p + off, &head);
     assert_true(off < va.n);
-    memcpy(q, va.p, off + 8 + 42 + 2047);
-    put32(q + off + 4, 42 + 2047);
-    expect(a, q, off + 8 + 42 + 2047, WEIR_ECORRUPT, "accs_hll_2047.bin");
+    assert_int_equal(head, 6); /* a two-byte length */
+    memcpy(q, va.p, off + 6 + 2 + 2047);
+    q[off + 4] = (uint8_t)(0x80 | ((2 + 2047) & 0x7f));
+    q[off + 5] = (uint8_t)((2 + 2047) >> 7);
+    expect(a, q, off + 6 + 2 + 2047, WEIR_ECORRUPT, "accs_hll_2047.bin");
     assert_int_equal(check(a, q, off), 0); /* (the entries before it are fine) */
     free(q);
 
@@ -1936,19 +1960,23 @@ static char *rows_text(const struct weir_batch *b)
     return out;
 }
 
-/* An aggregate whose batch's groups outgrow their memory cap writes them
- * back to the state mid-batch; its output, row counts and updated-row
- * counts are those of the same aggregate without a spill (tumbling update
- * and complete, session append), over three batches of five pushes. */
+/* An aggregate whose batch's groups outgrow their memory cap spills them
+ * mid-batch (sorted runs merged at finish; sessions: into the state); its
+ * output (first and last included: partial results merge oldest first),
+ * row counts and updated-row counts are those of the same aggregate
+ * without a spill (tumbling update and complete, session append), over
+ * three batches of five pushes. */
 static void test_spill_gives_the_same_result(void **state)
 {
     struct fx *f = *state;
     const struct weir_type *t = schema(f, "g STRING, x LONG, ts TIMESTAMP");
-    static char *group[] = {"g"}, *measures[] = {"count(*) AS n", "sum(x) AS sx", "min(x) AS lo",
-                                                 "approx_count_distinct(x) AS d"};
+    static char *group[] = {"g"}, *measures[] = {"count(*) AS n",  "sum(x) AS sx",
+                                                 "min(x) AS lo",   "approx_count_distinct(x) AS d",
+                                                 "first(x) AS fx", "last(x) AS lx",
+                                                 "avg(x) AS ax",   "max(g) AS mg"};
     const int outputs[] = {WEIR_OUTPUT_UPDATE, WEIR_OUTPUT_COMPLETE, WEIR_OUTPUT_APPEND};
     for (int o = 0; o < 3; o++) {
-        struct weir_config_aggregate c = agg_cfg(group, 1, measures, 4, outputs[o]);
+        struct weir_config_aggregate c = agg_cfg(group, 1, measures, 8, outputs[o]);
         c.window.column = "ts";
         if (o < 2)
             c.window.size_ms = 10000;
