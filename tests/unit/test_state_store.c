@@ -12,6 +12,7 @@
 #include <stdio.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include <cmocka.h>
 
@@ -352,6 +353,84 @@ static void test_ingest(void **state)
     weir_state_close(st);
 }
 
+/* Ascending point reads through one iterator (weir_state_cursor): dense
+ * runs of keys (Next steps), far jumps (Seek), absent keys between and
+ * past the last one; the cursor sees the state as of its creation. The
+ * largest key of a range (weir_state_last_key), and the streaming SST
+ * writer: a leftover file from a crash is deleted at open. */
+static void test_cursor_and_last_key(void **state)
+{
+    const char *dir = *state;
+    struct weir_error err = {0};
+    struct weir_state *st = open_at(dir, -1);
+    struct weir_state_op *op = op_of(st, "c", "x");
+    struct weir_state_sst *f = NULL;
+    assert_int_equal(weir_state_sst_create(op, &f, &err), 0);
+    char k[16], v[16];
+    for (int i = 0; i < 2000; i += 2) { /* even keys only */
+        snprintf(k, sizeof k, "k%05d", i);
+        snprintf(v, sizeof v, "v%d", i);
+        assert_int_equal(weir_state_sst_put(f, k, 6, v, strlen(v), &err), 0);
+    }
+    assert_int_equal(weir_state_sst_put(f, "k00000", 6, "x", 1, &err), WEIR_EINVAL);
+    weir_error_clear(&err);
+    assert_int_equal(weir_state_sst_ingest(f, &err), 0);
+    weir_state_sst_destroy(f);
+
+    struct weir_state_cursor *c = NULL;
+    assert_int_equal(weir_state_cursor_create(op, &c, &err), 0);
+    put(op, "k00001", "late"); /* after the cursor: not seen by it */
+    assert_int_equal(weir_state_apply(st, &err), 0);
+    /* dense: every key from 0 to 199, then a jump, then sparse steps */
+    int asked[] = {0,  1,  2,  3,  4,  5,  6,   7,   8,    9,    10,   11,   12,   13,
+                   14, 15, 16, 17, 18, 19, 20,  21,  22,   23,   24,   25,   26,   27,
+                   28, 29, 30, 31, 32, 33, 900, 901, 1200, 1202, 1500, 1999, 2000, 5000};
+    for (size_t i = 0; i < sizeof asked / sizeof asked[0]; i++) {
+        const char *val;
+        size_t vn;
+        bool found;
+        snprintf(k, sizeof k, "k%05d", asked[i]);
+        assert_int_equal(weir_state_cursor_get(c, k, 6, &val, &vn, &found, &err), 0);
+        bool want = asked[i] % 2 == 0 && asked[i] < 2000;
+        if (found != want)
+            fail_msg("key %d: found %d", asked[i], found);
+        if (want) {
+            snprintf(v, sizeof v, "v%d", asked[i]);
+            assert_int_equal(vn, strlen(v));
+            assert_memory_equal(val, v, vn);
+        }
+    }
+    weir_state_cursor_destroy(c);
+    assert_string_equal(get(op, "k00001"), "late");
+
+    struct weir_buf last;
+    weir_buf_init(&last);
+    bool found;
+    assert_int_equal(weir_state_last_key(op, "k", 1, "l", 1, &last, &found, &err), 0);
+    assert_true(found);
+    assert_int_equal(last.len, 6);
+    assert_memory_equal(last.data, "k01998", 6);
+    assert_int_equal(weir_state_last_key(op, "k00001", 6, "k00002", 6, &last, &found, &err), 0);
+    assert_true(found);
+    assert_memory_equal(last.data, "k00001", 6);
+    assert_int_equal(weir_state_last_key(op, "m", 1, "n", 1, &last, &found, &err), 0);
+    assert_false(found);
+    assert_int_equal(weir_state_last_key(op, "a", 1, "b", 1, &last, &found, &err), 0);
+    assert_false(found);
+    weir_buf_free(&last);
+
+    /* a file written for ingestion by a process that died */
+    weir_state_close(st);
+    char path[512];
+    snprintf(path, sizeof path, "%s/ingest-7.sst", dir);
+    FILE *fp = fopen(path, "w");
+    assert_non_null(fp);
+    fclose(fp);
+    st = open_at(dir, -1);
+    assert_int_equal(access(path, F_OK), -1);
+    weir_state_close(st);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -361,6 +440,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_reads_ranges_and_stats, setup, teardown),
         cmocka_unit_test_setup_teardown(test_expiring_entries, setup, teardown),
         cmocka_unit_test_setup_teardown(test_ingest, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_cursor_and_last_key, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
