@@ -985,6 +985,26 @@ void weir_state_cursor_destroy(struct weir_state_cursor *c)
     weir_free(c);
 }
 
+uint64_t weir_state_estimate_keys(struct weir_state_op *op, const void *lo, size_t lon, const void *hi,
+                                  size_t hin)
+{
+    uint64_t keys = 0, bytes = 0, range = 0;
+    if (rocksdb_property_int_cf(op->st->db, op->cf, "rocksdb.estimate-num-keys", &keys) != 0 ||
+        rocksdb_property_int_cf(op->st->db, op->cf, "rocksdb.live-sst-files-size", &bytes) != 0 ||
+        keys == 0 || bytes == 0)
+        return keys;
+    const char *starts[1] = {lo}, *limits[1] = {hi};
+    size_t slen[1] = {lon}, llen[1] = {hin};
+    char *e = NULL;
+    rocksdb_approximate_sizes_cf(op->st->db, op->cf, 1, starts, slen, limits, llen, &range, &e);
+    if (e) {
+        free(e);
+        return keys;
+    }
+    unsigned __int128 est = (unsigned __int128)range * keys / bytes;
+    return est > keys ? keys : (uint64_t)est;
+}
+
 const char *weir_state_dir(const struct weir_state *st)
 {
     return st->dir;

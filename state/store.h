@@ -116,6 +116,12 @@ int weir_state_cursor_get(struct weir_state_cursor *c, const void *k, size_t kn,
                           bool *found, struct weir_error *err);
 void weir_state_cursor_destroy(struct weir_state_cursor *c); /* NULL ok */
 
+/* About how many of op's keys lie in [lo, hi): the bytes of its files in
+ * the range (RocksDB's estimate) over its bytes per key. For choosing
+ * between point reads and a scan; memtables are not counted. */
+uint64_t weir_state_estimate_keys(struct weir_state_op *op, const void *lo, size_t lon, const void *hi,
+                                  size_t hin);
+
 /* The store's directory (scratch files of an operator go there). */
 const char *weir_state_dir(const struct weir_state *st);
 

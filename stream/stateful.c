@@ -231,6 +231,7 @@ struct weir_dedup {
         const char **keys;
         size_t *klens;
         struct weir_buf *vals;
+        struct sortkey *sk;
         size_t cap;
     } x;
     struct weir_keymap bmap; /* expiry buckets the batch changes -> bdelta */
@@ -323,6 +324,7 @@ void weir_dedup_destroy(struct weir_dedup *d)
     for (size_t i = 0; i < d->x.cap; i++)
         weir_buf_free(&d->x.vals[i]);
     weir_free(d->x.vals);
+    weir_free(d->x.sk);
     weir_keymap_free(&d->bmap);
     weir_free(d->bdelta);
     weir_buf_free(&d->kb);
@@ -550,6 +552,7 @@ static int dedup_scratch(struct weir_dedup *d, size_t n)
     GROW(keys);
     GROW(klens);
     GROW(vals);
+    GROW(sk);
 #undef GROW
     for (size_t i = d->x.cap; i < nc; i++)
         weir_buf_init(&d->x.vals[i]);
@@ -640,6 +643,68 @@ static int dedup_add(struct weir_dedup *d, size_t id, uint8_t state, int64_t exp
     return d->expiry != EXP_NONE ? bucket_add(d, bucket_of(exp), 1) : 0;
 }
 
+/* Candidates dense among the stored keys (many per stored key in their
+ * range) are read in key order by one cursor, which then mostly steps
+ * instead of seeking; sparse ones (random ids against a large state) by
+ * MultiGet, whose bloom filters answer most misses without a read. The
+ * choice is made per slice of LOOKUP_SLICE consecutive candidates in key
+ * order (a batch's keys often come in dense clusters, one per partition). */
+#define DENSE_FACTOR 8
+#define LOOKUP_SLICE 512
+
+/* found/vals of the ncand keys in d->x.keys/klens. */
+static int dedup_lookup(struct weir_dedup *d, size_t ncand, struct weir_error *err)
+{
+    struct sortkey *sk = d->x.sk;
+    for (size_t i = 0; i < ncand; i++)
+        sk[i] = (struct sortkey){(const uint8_t *)d->x.keys[i], d->x.klens[i], (int64_t)i};
+    sort_keys(sk, ncand);
+    struct weir_state_cursor *c = NULL;
+    int rc = 0;
+    for (size_t from = 0; from < ncand && rc == 0; from += LOOKUP_SLICE) {
+        size_t to = from + LOOKUP_SLICE < ncand ? from + LOOKUP_SLICE : ncand;
+        d->kb.len = 0; /* the slice's end: just past its last key */
+        if ((rc = weir_buf_append(&d->kb, sk[to - 1].k, sk[to - 1].n)) == 0)
+            rc = weir_buf_append_byte(&d->kb, 0);
+        if (rc)
+            return weir_error_set(err, rc, "%s: out of memory", d->name);
+        uint64_t stored = weir_state_estimate_keys(d->op, sk[from].k, sk[from].n, d->kb.data, d->kb.len);
+        if (stored > (uint64_t)(to - from) * DENSE_FACTOR) {
+            for (size_t i = from; i < to; i++) {
+                d->x.keys[i - from] = (const char *)sk[i].k; /* (keys is free once sk holds them) */
+                d->x.klens[i - from] = sk[i].n;
+            }
+            bool f[LOOKUP_SLICE];
+            struct weir_buf *v = &d->x.vals[ncand]; /* scratch past the candidates' */
+            if ((rc = weir_state_multi_get(d->op, to - from, d->x.keys, d->x.klens, f, v, err)) != 0)
+                break;
+            for (size_t i = from; i < to && rc == 0; i++) {
+                size_t x = (size_t)sk[i].x;
+                if ((d->x.found[x] = f[i - from])) {
+                    d->x.vals[x].len = 0;
+                    if (weir_buf_append(&d->x.vals[x], v[i - from].data, v[i - from].len))
+                        rc = weir_error_set(err, WEIR_ENOMEM, "%s: out of memory", d->name);
+                }
+            }
+            continue;
+        }
+        if (!c && (rc = weir_state_cursor_create(d->op, &c, err)) != 0)
+            break;
+        for (size_t i = from; i < to && rc == 0; i++) {
+            size_t x = (size_t)sk[i].x, vn;
+            const char *v;
+            rc = weir_state_cursor_get(c, sk[i].k, sk[i].n, &v, &vn, &d->x.found[x], err);
+            if (rc == 0 && d->x.found[x]) {
+                d->x.vals[x].len = 0;
+                if (weir_buf_append(&d->x.vals[x], v, vn))
+                    rc = weir_error_set(err, WEIR_ENOMEM, "%s: out of memory", d->name);
+            }
+        }
+    }
+    weir_state_cursor_destroy(c);
+    return rc;
+}
+
 int weir_dedup_push(struct weir_dedup *d, const struct weir_stateful_batch *sb, const struct weir_batch *in,
                     int64_t now_us, struct weir_batch **out, struct weir_error *err)
 {
@@ -657,7 +722,7 @@ int weir_dedup_push(struct weir_dedup *d, const struct weir_stateful_batch *sb, 
     if (expires && limit < evicted) /* a clock that went back: compactions may have dropped those keys */
         limit = evicted;
     size_t n = in->nrows;
-    if ((rc = dedup_scratch(d, n)) != 0)
+    if ((rc = dedup_scratch(d, n + LOOKUP_SLICE)) != 0)
         goto out;
     uint32_t *cand = d->x.cand, *rows = d->x.rows;
     bool *keep = d->x.keep, *found = d->x.found;
@@ -695,7 +760,7 @@ int weir_dedup_push(struct weir_dedup *d, const struct weir_stateful_batch *sb, 
     /* 2. which of the new ones the state has, with their expiry */
     for (size_t i = 0; i < ncand; i++)
         keys[i] = (const char *)weir_keymap_key(&d->seen, cand[i], &klens[i]);
-    if (ncand > 0 && (rc = weir_state_multi_get(d->op, ncand, keys, klens, found, vals, err)) != 0)
+    if (ncand > 0 && (rc = dedup_lookup(d, ncand, err)) != 0)
         goto out_err;
     /* 3. absent keys pass and are remembered; a key past its expiry that
      * finish has not evicted yet is forgotten already: it counts as new */
@@ -875,6 +940,8 @@ struct weir_aggregate {
     struct weir_keymap groups; /* state key -> id */
     struct acc *accs;          /* id * nm */
     struct acc *eacc;          /* nm: a stored group being emitted */
+    struct sortkey *order;     /* agg_order's */
+    size_t order_cap;
     size_t acc_cap;
     struct weir_buf kb, vb, hb; /* key, value, hashed-value scratch */
     int64_t rows_total;
@@ -1743,6 +1810,7 @@ void weir_aggregate_destroy(struct weir_aggregate *a)
     weir_free(a->sl);
     weir_free(a->accs);
     weir_free(a->eacc);
+    weir_free(a->order);
     runs_close(a);
     weir_free(a->runs);
     weir_keymap_free(&a->groups);
@@ -2159,15 +2227,24 @@ static int emit_range(struct weir_aggregate *a, struct emitter *e, const uint8_t
     return rc;
 }
 
-/* The batch's groups in key order (x: the id), NULL when out of memory. */
+/* The batch's groups in key order (x: the id) in a->order, NULL when out
+ * of memory. */
 static struct sortkey *agg_order(struct weir_aggregate *a)
 {
-    struct sortkey *order = weir_malloc((a->groups.n ? a->groups.n : 1) * sizeof *order);
-    for (size_t id = 0; order && id < a->groups.n; id++) {
+    if (a->groups.n > a->order_cap || !a->order) {
+        size_t nc = a->groups.n > 1024 ? a->groups.n : 1024;
+        struct sortkey *no = weir_realloc(a->order, nc * sizeof *no);
+        if (!no)
+            return NULL;
+        a->order = no;
+        a->order_cap = nc;
+    }
+    struct sortkey *order = a->order;
+    for (size_t id = 0; id < a->groups.n; id++) {
         order[id].k = weir_keymap_key(&a->groups, id, &order[id].n);
         order[id].x = (int64_t)id;
     }
-    if (order && a->groups.n > 1)
+    if (a->groups.n > 1)
         sort_keys(order, a->groups.n);
     return order;
 }
@@ -2223,14 +2300,14 @@ static int sess_write(struct weir_aggregate *a, struct weir_error *err)
     }
     if (rc == 0 && a->groups.n > 0)
         rc = agg_raise_hi(a, order[a->groups.n - 1].k, order[a->groups.n - 1].n, err);
-    weir_free(order);
     return rc;
 }
 
 /* -- runs: the groups of a batch that outgrew spill_bytes, written out in
  * key order to an unlinked scratch file in the state directory (nothing to
- * clean after a crash) as entries u32 key length, key, u32 value length,
- * accumulators; merged with the state at finish. */
+ * clean after a crash) as entries u32 bytes shared with the previous key,
+ * u32 length of the rest of the key, u32 value length, the rest of the
+ * key, the accumulators; merged with the state at finish. */
 
 #define RUN_BUF ((size_t)256 << 10)
 
@@ -2239,7 +2316,8 @@ struct agg_run {
     uint64_t off; /* read position in the file */
     uint8_t *buf;
     size_t cap, pos, len;
-    const uint8_t *k, *v; /* the current entry */
+    struct weir_buf key; /* the current entry: key, and value at v */
+    const uint8_t *k, *v;
     uint32_t kn, vn;
     bool done;
 };
@@ -2249,6 +2327,7 @@ static void run_close(struct agg_run *r)
     if (r->fd >= 0)
         close(r->fd);
     weir_free(r->buf);
+    weir_buf_free(&r->key);
     memset(r, 0, sizeof *r);
     r->fd = -1;
 }
@@ -2295,16 +2374,19 @@ static int run_spill(struct weir_aggregate *a, struct weir_error *err)
     weir_buf_init(&out);
     rc = order ? 0 : WEIR_ENOMEM;
     for (size_t i = 0; i < a->groups.n && rc == 0; i++) {
-        uint32_t kn = (uint32_t)order[i].n, vn;
-        size_t at;
-        if ((rc = weir_buf_append(&out, &kn, 4)) || (rc = weir_buf_append(&out, order[i].k, kn)))
-            break;
-        at = out.len;
-        if ((rc = weir_buf_append(&out, &kn, 4)) ||
+        uint32_t h[3] = {0, (uint32_t)order[i].n, 0}; /* shared, rest, value */
+        if (i > 0) {
+            size_t m = order[i - 1].n < order[i].n ? order[i - 1].n : order[i].n;
+            while (h[0] < m && order[i - 1].k[h[0]] == order[i].k[h[0]])
+                h[0]++;
+            h[1] -= h[0];
+        }
+        size_t at = out.len;
+        if ((rc = weir_buf_append(&out, h, 12)) || (rc = weir_buf_append(&out, order[i].k + h[0], h[1])) ||
             (rc = acc_write(&out, a->m, a->nm, &a->accs[(size_t)order[i].x * a->nm])))
             break;
-        vn = (uint32_t)(out.len - at - 4);
-        memcpy(out.data + at, &vn, 4);
+        h[2] = (uint32_t)(out.len - at - 12 - h[1]);
+        memcpy(out.data + at + 8, &h[2], 4);
         if (out.len >= RUN_BUF) {
             if ((rc = write_all(r->fd, out.data, out.len)) != 0) {
                 rc = weir_error_set(err, WEIR_EIO, "%s: writing a scratch file in %s: %s", a->name,
@@ -2319,7 +2401,6 @@ static int run_spill(struct weir_aggregate *a, struct weir_error *err)
                             weir_state_dir(a->st), strerror(rc));
     else if (rc == WEIR_ENOMEM)
         rc = weir_error_set(err, rc, "%s: out of memory", a->name);
-    weir_free(order);
     weir_free(path);
     weir_buf_free(&out);
     agg_reset(a);
@@ -2366,20 +2447,26 @@ static bool run_fill(struct agg_run *r, size_t n, int *rc)
 static int run_next(struct weir_aggregate *a, struct agg_run *r, struct weir_error *err)
 {
     int rc = 0;
-    uint32_t kn, vn;
-    if (!run_fill(r, 4, &rc))
+    uint32_t h[3];
+    if (!run_fill(r, 12, &rc))
         goto end;
-    memcpy(&kn, r->buf + r->pos, 4);
-    if (!run_fill(r, 8 + (size_t)kn, &rc))
+    memcpy(h, r->buf + r->pos, 12);
+    if (h[0] > r->key.len) {
+        rc = WEIR_ECORRUPT;
         goto end;
-    memcpy(&vn, r->buf + r->pos + 4 + kn, 4);
-    if (!run_fill(r, 8 + (size_t)kn + vn, &rc))
+    }
+    if (!run_fill(r, 12 + (size_t)h[1] + h[2], &rc))
         goto end;
-    r->k = r->buf + r->pos + 4;
-    r->kn = kn;
-    r->v = r->k + kn + 4;
-    r->vn = vn;
-    r->pos += 8 + (size_t)kn + vn;
+    r->key.len = h[0];
+    if (weir_buf_append(&r->key, r->buf + r->pos + 12, h[1])) {
+        rc = WEIR_ENOMEM;
+        goto end;
+    }
+    r->k = r->key.data;
+    r->kn = (uint32_t)r->key.len;
+    r->v = r->buf + r->pos + 12 + h[1];
+    r->vn = h[2];
+    r->pos += 12 + (size_t)h[1] + h[2];
     return 0;
 end:
     r->done = true;
@@ -2476,7 +2563,6 @@ static int agg_merge_write(struct weir_aggregate *a, struct emitter *e, struct w
         rc = WEIR_ENOMEM;
     if (rc) {
         weir_free(dst);
-        weir_free(g.order);
         return weir_error_set(err, rc, "%s: out of memory", a->name);
     }
     for (size_t i = 0; i < a->nruns && rc == 0; i++) {
@@ -2563,7 +2649,6 @@ static int agg_merge_write(struct weir_aggregate *a, struct emitter *e, struct w
     weir_state_sst_destroy(below);
     weir_state_sst_destroy(above);
     weir_free(dst);
-    weir_free(g.order);
     weir_free(g.heap);
     runs_close(a);
     return rc;

@@ -1624,6 +1624,64 @@ static void test_dedup_clock_back(void **state)
     weir_dedup_destroy(d);
 }
 
+/* Keys of a push are looked up against the state two ways: a slice of
+ * keys sparse among the stored ones by MultiGet, a dense one by a forward
+ * cursor. Both give the same answer: with the even ids 0..49,998 stored, a
+ * push of ids spread over the whole range, then a push of 2,048
+ * consecutive ids, then ids past the last stored one, keep exactly the odd
+ * ids (and the ones above the range) not seen earlier in the batch. */
+static void test_dedup_lookup_paths(void **state)
+{
+    struct fx *f = *state;
+    const struct weir_type *t = schema(f, IDV_DDL);
+    struct weir_config_dedup c = {.keys = LIST("id"), .unbounded = true};
+    struct weir_dedup *d = dd_open(f, &c, t, NULL, 0, "dedup");
+    struct weir_stateful_metrics m;
+    struct weir_error err = {0};
+    struct weir_stateful_batch sb = sbatch(0, NO_WM, 0);
+    struct weir_batch *in = batch_of(t);
+    char id[32];
+    for (int i = 0; i < 50000; i += 2) {
+        snprintf(id, sizeof id, "%d", i);
+        ROW(in, id, id, "0");
+    }
+    struct weir_batch *out = NULL;
+    assert_int_equal(weir_dedup_push(d, &sb, in, 0, &out, &err), 0);
+    assert_null(out); /* all new */
+    weir_batch_destroy(in);
+    dd_finish(f, d, &sb, &m);
+    assert_int_equal(m.rows_total, 25000);
+
+    sb = sbatch(1, NO_WM, 0);
+    bool *seen = calloc(60000, 1);
+    size_t kept = 0, want = 0;
+    for (int p = 0; p < 3; p++) {
+        in = batch_of(t);
+        int n = p == 1 ? 2048 : 300;
+        for (int i = 0; i < n; i++) {
+            int k = p == 0 ? i * 163 % 50000 : p == 1 ? 20000 + i : 50000 + i * 31;
+            snprintf(id, sizeof id, "%d", k);
+            ROW(in, id, id, "0");
+            if ((k % 2 == 1 || k >= 50000) && !seen[k])
+                want++;
+            seen[k] = true;
+        }
+        assert_int_equal(weir_dedup_push(d, &sb, in, 0, &out, &err), 0);
+        for (size_t r = 0; out && r < out->nrows; r++) { /* each kept id: odd or new */
+            int64_t k = weir_column_i64(&out->columns[0], r);
+            assert_true(k % 2 == 1 || k >= 50000);
+        }
+        kept += out ? out->nrows : in->nrows;
+        weir_batch_destroy(out);
+        weir_batch_destroy(in);
+    }
+    assert_int_equal(kept, want);
+    dd_finish(f, d, &sb, &m);
+    assert_int_equal(m.rows_total, 25000 + (int64_t)want);
+    free(seen);
+    weir_dedup_destroy(d);
+}
+
 /* The keys a batch holds in memory are written to the state early
  * (dedup_spill) past the spill size: duplicates are still found inside a
  * push, across pushes whose keys were spilled, and across batches; a batch
@@ -2074,6 +2132,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_sliding_update, setup, teardown),
         cmocka_unit_test_setup_teardown(test_abort_and_rerun, setup, teardown),
         cmocka_unit_test_setup_teardown(test_dedup_spill, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_dedup_lookup_paths, setup, teardown),
         cmocka_unit_test_setup_teardown(test_dedup_clock_back, setup, teardown),
         cmocka_unit_test_setup_teardown(test_check_value, setup, teardown),
         cmocka_unit_test_setup_teardown(test_spill_gives_the_same_result, setup, teardown),
