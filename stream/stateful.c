@@ -345,17 +345,13 @@ struct sortkey {
     const uint8_t *k;
     size_t n;
     int64_t x;
+    uint64_t w; /* sort_keys' scratch */
 };
 
 static int key_cmp(const uint8_t *a, size_t an, const uint8_t *b, size_t bn)
 {
     int c = memcmp(a, b, an < bn ? an : bn);
     return c ? c : (an > bn) - (an < bn);
-}
-
-static int key_byte(const struct sortkey *s, size_t d)
-{
-    return d < s->n ? s->k[d] : -1;
 }
 
 static void swap_keys(struct sortkey *a, struct sortkey *b)
@@ -365,11 +361,40 @@ static void swap_keys(struct sortkey *a, struct sortkey *b)
     *b = t;
 }
 
-/* Sort s[0..n) by key bytes, all sharing their first d bytes: multikey
- * quicksort (3-way partitions on the byte at depth d), which reads the
- * long common prefixes of state keys (tag, window times) once per level
- * instead of once per comparison. */
+/* Bytes d..d+6 of a key (zero past its end) in the high 56 bits, and in
+ * the low 8 how many bytes it has from d on, capped at 8: ordering these
+ * words orders the keys by those 7 bytes, a key that ends within them
+ * before a longer one; equal words with a low byte of 8 mean both keys go
+ * on past d + 7. */
+static uint64_t key_word(const struct sortkey *s, size_t d)
+{
+    size_t avail = s->n > d ? s->n - d : 0;
+    uint64_t w = 0;
+    if (avail >= 8) {
+        for (size_t i = 0; i < 7; i++)
+            w = w << 8 | s->k[d + i];
+        return w << 8 | 8;
+    }
+    for (size_t i = 0; i < 7; i++)
+        w = w << 8 | (i < avail ? s->k[d + i] : 0);
+    return w << 8 | avail;
+}
+
+static void sort_words(struct sortkey *s, size_t n, size_t d);
+
+/* Sort s[0..n), keys that share their first d bytes: the 7 bytes from d
+ * are loaded once into each entry, and the entries sorted by them
+ * (3-way quicksort on integers); a run of entries equal there moves on to
+ * the next 7 bytes. Long common prefixes (tag, window times) cost one read
+ * of the key per 7 bytes, not one per comparison. */
 static void sort_keys_at(struct sortkey *s, size_t n, size_t d)
+{
+    for (size_t i = 0; i < n; i++)
+        s[i].w = key_word(&s[i], d);
+    sort_words(s, n, d);
+}
+
+static void sort_words(struct sortkey *s, size_t n, size_t d)
 {
     while (n > 1) {
         if (n < 12) { /* insertion sort on the bytes past d */
@@ -379,15 +404,14 @@ static void sort_keys_at(struct sortkey *s, size_t n, size_t d)
                     swap_keys(&s[j - 1], &s[j]);
             return;
         }
-        /* median of three as the pivot, moved to s[0] */
-        size_t m = n / 2;
-        int a = key_byte(&s[0], d), b = key_byte(&s[m], d), c = key_byte(&s[n - 1], d);
+        size_t m = n / 2; /* median of three as the pivot, moved to s[0] */
+        uint64_t a = s[0].w, b = s[m].w, c = s[n - 1].w;
         size_t p = (a < b) ? (b < c ? m : (a < c ? n - 1 : 0)) : (a < c ? 0 : (b < c ? n - 1 : m));
         swap_keys(&s[0], &s[p]);
-        int v = key_byte(&s[0], d);
+        uint64_t v = s[0].w;
         size_t lt = 0, i = 1, gt = n;
         while (i < gt) {
-            int x = key_byte(&s[i], d);
+            uint64_t x = s[i].w;
             if (x < v)
                 swap_keys(&s[lt++], &s[i++]);
             else if (x > v)
@@ -395,16 +419,15 @@ static void sort_keys_at(struct sortkey *s, size_t n, size_t d)
             else
                 i++;
         }
-        if (v >= 0)
-            sort_keys_at(s + lt, gt - lt, d + 1);
-        /* recurse into the smaller side, loop on the larger: depth stays
-         * logarithmic per byte position */
+        if ((v & 0xff) == 8) /* equal so far, and longer: the next 7 bytes */
+            sort_keys_at(s + lt, gt - lt, d + 7);
+        /* recurse into the smaller side, loop on the larger */
         if (lt < n - gt) {
-            sort_keys_at(s, lt, d);
+            sort_words(s, lt, d);
             s += gt;
             n -= gt;
         } else {
-            sort_keys_at(s + gt, n - gt, d);
+            sort_words(s + gt, n - gt, d);
             n = lt;
         }
     }
@@ -657,7 +680,7 @@ static int dedup_lookup(struct weir_dedup *d, size_t ncand, struct weir_error *e
 {
     struct sortkey *sk = d->x.sk;
     for (size_t i = 0; i < ncand; i++)
-        sk[i] = (struct sortkey){(const uint8_t *)d->x.keys[i], d->x.klens[i], (int64_t)i};
+        sk[i] = (struct sortkey){.k = (const uint8_t *)d->x.keys[i], .n = d->x.klens[i], .x = (int64_t)i};
     sort_keys(sk, ncand);
     struct weir_state_cursor *c = NULL;
     int rc = 0;
@@ -912,13 +935,24 @@ struct measure {
     uint32_t tag;
 };
 
+/* One measure of one group. The value of the measure's class lives in i
+ * (integers, counts), d (floating point, avg's sum) or x (decimals), which
+ * share storage: only the one of the class is meaningful, n next to i or d
+ * (avg's count). 32 bytes. */
 struct acc {
-    uint8_t has, isnull;
-    int64_t i, n;
-    double d;
-    weir_i128 x;
+    union {
+        struct {
+            union {
+                int64_t i;
+                double d;
+            };
+            int64_t n;
+        };
+        weir_i128 x;
+    };
     uint8_t *s; /* string value, or HLL registers */
     uint32_t sn;
+    uint8_t has, isnull;
 };
 
 struct weir_aggregate {
@@ -1163,9 +1197,12 @@ static int acc_merge(const struct measure *m, struct acc *dst, const struct acc 
         dst->i += src->i;
         return 0;
     case M_SUM:
-        dst->i = (int64_t)((uint64_t)dst->i + (uint64_t)src->i);
-        dst->d += src->d;
-        dst->x += src->x;
+        if (m->cls == C_FLT)
+            dst->d += src->d;
+        else if (m->cls == C_DEC)
+            dst->x += src->x;
+        else
+            dst->i = (int64_t)((uint64_t)dst->i + (uint64_t)src->i);
         dst->has |= src->has;
         return 0;
     case M_AVG:
@@ -1217,9 +1254,7 @@ static int acc_merge(const struct measure *m, struct acc *dst, const struct acc 
     /* copy src's value into dst */
     dst->has = 1;
     dst->isnull = src->isnull;
-    dst->i = src->i;
-    dst->d = src->d;
-    dst->x = src->x;
+    dst->x = src->x; /* i, d and n too */
     return src->s ? acc_set_str(dst, src->s, src->sn) : 0;
 }
 
@@ -2251,7 +2286,9 @@ static struct sortkey *agg_order(struct weir_aggregate *a)
 
 static void agg_reset(struct weir_aggregate *a)
 {
-    for (size_t i = 0; i < a->groups.n * a->nm; i++)
+    if (a->heavy == 0 && a->groups.n > 0) /* no strings or sketches to free */
+        memset(a->accs, 0, a->groups.n * a->nm * sizeof *a->accs);
+    for (size_t i = 0; a->heavy > 0 && i < a->groups.n * a->nm; i++)
         acc_clear(&a->accs[i]);
     for (size_t g = 0; a->sl && g < a->groups.n; g++)
         sess_list_clear(a, &a->sl[g]);
