@@ -73,8 +73,9 @@ int main(int argc, char **argv)
     /* Batches allocate and free the same large buffers over and over: keep
      * up to 256 MiB of freed heap and serve blocks up to 32 MiB from it
      * instead of returning them to the kernel, which costs a page fault per
-     * 4 KiB on reuse. Peak memory is unchanged. GLIBC_TUNABLES still wins
-     * for whoever sets it. */
+     * 4 KiB on reuse. The peak stays the same; after a large batch up to
+     * 256 MiB of freed heap may stay resident until reused. Setting
+     * GLIBC_TUNABLES hands the whole policy to glibc's tunables. */
 #ifdef M_TRIM_THRESHOLD
     if (getenv("GLIBC_TUNABLES") == NULL) {
         mallopt(M_TRIM_THRESHOLD, 256 << 20);

@@ -573,7 +573,8 @@ void weir_state_close(struct weir_state *st)
     weir_free(st);
 }
 
-#define INGEST_PREFIX "ingest-"
+#define INGEST_PREFIX  "ingest-"
+#define SCRATCH_PREFIX "scratch-"
 
 /* Files written for ingestion by a process that died before. */
 static void remove_leftovers(const char *dir)
@@ -581,7 +582,8 @@ static void remove_leftovers(const char *dir)
     DIR *d = opendir(dir);
     struct dirent *de;
     while (d && (de = readdir(d)) != NULL) {
-        if (strncmp(de->d_name, INGEST_PREFIX, strlen(INGEST_PREFIX)) != 0)
+        if (strncmp(de->d_name, INGEST_PREFIX, strlen(INGEST_PREFIX)) != 0 &&
+            strncmp(de->d_name, SCRATCH_PREFIX, strlen(SCRATCH_PREFIX)) != 0)
             continue;
         char *p = weir_asprintf("%s/%s", dir, de->d_name);
         if (p)
@@ -1008,6 +1010,21 @@ uint64_t weir_state_estimate_keys(struct weir_state_op *op, const void *lo, size
 const char *weir_state_dir(const struct weir_state *st)
 {
     return st->dir;
+}
+
+int weir_state_scratch_file(struct weir_state *st, struct weir_error *err)
+{
+    char *path = weir_asprintf("%s/" SCRATCH_PREFIX "XXXXXX", st->dir);
+    if (!path)
+        return weir_error_set(err, WEIR_ENOMEM, "out of memory");
+    int fd = mkostemp(path, O_CLOEXEC);
+    if (fd < 0)
+        weir_error_set(err, WEIR_EIO, "state store: cannot create a scratch file in %s: %s", st->dir,
+                       strerror(errno));
+    else
+        (void)unlink(path);
+    weir_free(path);
+    return fd < 0 ? -1 : fd;
 }
 
 /* ------------------------------------------------------------ iteration */

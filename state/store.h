@@ -122,8 +122,13 @@ void weir_state_cursor_destroy(struct weir_state_cursor *c); /* NULL ok */
 uint64_t weir_state_estimate_keys(struct weir_state_op *op, const void *lo, size_t lon, const void *hi,
                                   size_t hin);
 
-/* The store's directory (scratch files of an operator go there). */
+/* The store's directory. */
 const char *weir_state_dir(const struct weir_state *st);
+/* A new scratch file in the store's directory, open for reading and
+ * writing and already unlinked (gone when closed, or with the process);
+ * -1 with err set when it cannot be made. A file a crash left between
+ * creation and unlink is deleted at open. */
+int weir_state_scratch_file(struct weir_state *st, struct weir_error *err);
 
 /* Ordered iteration over applied state: keys in [lo, hi) (NULL bounds:
  * open). */

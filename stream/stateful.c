@@ -689,8 +689,10 @@ static int dedup_lookup(struct weir_dedup *d, size_t ncand, struct weir_error *e
         d->kb.len = 0; /* the slice's end: just past its last key */
         if ((rc = weir_buf_append(&d->kb, sk[to - 1].k, sk[to - 1].n)) == 0)
             rc = weir_buf_append_byte(&d->kb, 0);
-        if (rc)
-            return weir_error_set(err, rc, "%s: out of memory", d->name);
+        if (rc) {
+            rc = weir_error_set(err, rc, "%s: out of memory", d->name);
+            break;
+        }
         uint64_t stored = weir_state_estimate_keys(d->op, sk[from].k, sk[from].n, d->kb.data, d->kb.len);
         if (stored > (uint64_t)(to - from) * DENSE_FACTOR) {
             for (size_t i = from; i < to; i++) {
@@ -2286,11 +2288,13 @@ static struct sortkey *agg_order(struct weir_aggregate *a)
 
 static void agg_reset(struct weir_aggregate *a)
 {
-    if (a->heavy == 0 && a->groups.n > 0) /* no strings or sketches to free */
-        memset(a->accs, 0, a->groups.n * a->nm * sizeof *a->accs);
-    for (size_t i = 0; a->heavy > 0 && i < a->groups.n * a->nm; i++)
+    /* (a group added when agg_reserve then failed has no accumulators) */
+    size_t n = a->groups.n < a->acc_cap ? a->groups.n : a->acc_cap;
+    if (a->heavy == 0 && n > 0) /* no strings or sketches to free */
+        memset(a->accs, 0, n * a->nm * sizeof *a->accs);
+    for (size_t i = 0; a->heavy > 0 && i < n * a->nm; i++)
         acc_clear(&a->accs[i]);
-    for (size_t g = 0; a->sl && g < a->groups.n; g++)
+    for (size_t g = 0; a->sl && g < n; g++)
         sess_list_clear(a, &a->sl[g]);
     weir_keymap_reset(&a->groups);
 }
@@ -2346,7 +2350,10 @@ static int sess_write(struct weir_aggregate *a, struct weir_error *err)
  * u32 length of the rest of the key, u32 value length, the rest of the
  * key, the accumulators; merged with the state at finish. */
 
-#define RUN_BUF ((size_t)256 << 10)
+#define RUN_BUF  ((size_t)256 << 10)
+/* Runs open at once (a file descriptor and a read buffer each at finish);
+ * one more spill first merges them into one. */
+#define RUNS_MAX 64
 
 struct agg_run {
     int fd;
@@ -2383,63 +2390,77 @@ static int write_all(int fd, const uint8_t *p, size_t n)
     return 0;
 }
 
+/* Writing a run: entries in key order, buffered. */
+struct run_writer {
+    int fd;
+    struct weir_buf out;
+    const uint8_t *prev; /* the previous key (stays valid while writing) */
+    size_t prevn;
+};
+
+static int run_put(struct weir_aggregate *a, struct run_writer *w, const uint8_t *k, size_t kn,
+                   const struct acc *ac, struct weir_error *err)
+{
+    uint32_t h[3] = {0, (uint32_t)kn, 0}; /* shared with the previous key, rest, value */
+    size_t m = w->prev && w->prevn < kn ? w->prevn : w->prev ? kn : 0;
+    while (h[0] < m && w->prev[h[0]] == k[h[0]])
+        h[0]++;
+    h[1] -= h[0];
+    size_t at = w->out.len;
+    if (weir_buf_append(&w->out, h, 12) || weir_buf_append(&w->out, k + h[0], h[1]) ||
+        acc_write(&w->out, a->m, a->nm, ac))
+        return weir_error_set(err, WEIR_ENOMEM, "%s: out of memory", a->name);
+    h[2] = (uint32_t)(w->out.len - at - 12 - h[1]);
+    memcpy(w->out.data + at + 8, &h[2], 4);
+    w->prev = k;
+    w->prevn = kn;
+    int rc = 0;
+    if (w->out.len >= RUN_BUF && (rc = write_all(w->fd, w->out.data, w->out.len)) == 0)
+        w->out.len = 0;
+    return rc ? weir_error_set(err, WEIR_EIO, "%s: writing a scratch file in %s: %s", a->name,
+                               weir_state_dir(a->st), strerror(rc))
+              : 0;
+}
+
+/* The writer's buffered rest to its file, which becomes the last run;
+ * on an error the file is closed. */
+static int run_finish(struct weir_aggregate *a, struct run_writer *w, int rc, struct weir_error *err)
+{
+    int e;
+    if (rc == 0 && w->out.len > 0 && (e = write_all(w->fd, w->out.data, w->out.len)) != 0)
+        rc = weir_error_set(err, WEIR_EIO, "%s: writing a scratch file in %s: %s", a->name,
+                            weir_state_dir(a->st), strerror(e));
+    weir_buf_free(&w->out);
+    struct agg_run *nr = rc ? NULL : weir_realloc(a->runs, (a->nruns + 1) * sizeof *nr);
+    if (!nr) {
+        close(w->fd);
+        return rc ? rc : weir_error_set(err, WEIR_ENOMEM, "%s: out of memory", a->name);
+    }
+    a->runs = nr;
+    memset(&nr[a->nruns], 0, sizeof *nr);
+    nr[a->nruns++].fd = w->fd;
+    return 0;
+}
+
+static int runs_compact(struct weir_aggregate *a, struct weir_error *err);
+
 /* agg_spill without sessions: the batch's groups so far become a run. */
 static int run_spill(struct weir_aggregate *a, struct weir_error *err)
 {
-    struct agg_run *nr = weir_realloc(a->runs, (a->nruns + 1) * sizeof *nr);
-    if (!nr)
-        return weir_error_set(err, WEIR_ENOMEM, "%s: out of memory", a->name);
-    a->runs = nr;
-    struct agg_run *r = &a->runs[a->nruns];
-    memset(r, 0, sizeof *r);
-    char *path = weir_asprintf("%s/run-XXXXXX", weir_state_dir(a->st));
-    if (!path)
-        return weir_error_set(err, WEIR_ENOMEM, "%s: out of memory", a->name);
-    r->fd = mkstemp(path);
-    int rc = r->fd < 0 ? errno : 0;
-    if (r->fd >= 0)
-        (void)unlink(path);
+    int rc = a->nruns >= RUNS_MAX ? runs_compact(a, err) : 0;
+    struct run_writer w = {.fd = -1};
+    if (rc == 0 && (w.fd = weir_state_scratch_file(a->st, err)) < 0)
+        rc = weir_error_prefix(err, "%s", a->name);
     if (rc) {
-        rc = weir_error_set(err, WEIR_EIO, "%s: cannot create a scratch file %s: %s", a->name, path,
-                            strerror(rc));
-        weir_free(path);
+        agg_reset(a);
         return rc;
     }
-    a->nruns++;
     struct sortkey *order = agg_order(a);
-    struct weir_buf out;
-    weir_buf_init(&out);
-    rc = order ? 0 : WEIR_ENOMEM;
-    for (size_t i = 0; i < a->groups.n && rc == 0; i++) {
-        uint32_t h[3] = {0, (uint32_t)order[i].n, 0}; /* shared, rest, value */
-        if (i > 0) {
-            size_t m = order[i - 1].n < order[i].n ? order[i - 1].n : order[i].n;
-            while (h[0] < m && order[i - 1].k[h[0]] == order[i].k[h[0]])
-                h[0]++;
-            h[1] -= h[0];
-        }
-        size_t at = out.len;
-        if ((rc = weir_buf_append(&out, h, 12)) || (rc = weir_buf_append(&out, order[i].k + h[0], h[1])) ||
-            (rc = acc_write(&out, a->m, a->nm, &a->accs[(size_t)order[i].x * a->nm])))
-            break;
-        h[2] = (uint32_t)(out.len - at - 12 - h[1]);
-        memcpy(out.data + at + 8, &h[2], 4);
-        if (out.len >= RUN_BUF) {
-            if ((rc = write_all(r->fd, out.data, out.len)) != 0) {
-                rc = weir_error_set(err, WEIR_EIO, "%s: writing a scratch file in %s: %s", a->name,
-                                    weir_state_dir(a->st), strerror(rc));
-                break;
-            }
-            out.len = 0;
-        }
-    }
-    if (rc == 0 && out.len > 0 && (rc = write_all(r->fd, out.data, out.len)) != 0)
-        rc = weir_error_set(err, WEIR_EIO, "%s: writing a scratch file in %s: %s", a->name,
-                            weir_state_dir(a->st), strerror(rc));
-    else if (rc == WEIR_ENOMEM)
-        rc = weir_error_set(err, rc, "%s: out of memory", a->name);
-    weir_free(path);
-    weir_buf_free(&out);
+    if (!order)
+        rc = weir_error_set(err, WEIR_ENOMEM, "%s: out of memory", a->name);
+    for (size_t i = 0; i < a->groups.n && rc == 0; i++)
+        rc = run_put(a, &w, order[i].k, order[i].n, &a->accs[(size_t)order[i].x * a->nm], err);
+    rc = run_finish(a, &w, rc, err);
     agg_reset(a);
     return rc;
 }
@@ -2675,6 +2696,8 @@ static int agg_merge_write(struct weir_aggregate *a, struct emitter *e, struct w
         for (size_t j = 0; j < a->nm; j++)
             acc_clear(&dst[j]);
     }
+    for (size_t j = 0; j < 2 * a->nm; j++) /* (what a failed read left) */
+        acc_clear(&dst[j]);
     weir_state_cursor_destroy(cur);
     /* the file below the bound first: the one above then overlaps nothing */
     if (rc == 0 && below)
@@ -2688,6 +2711,74 @@ static int agg_merge_write(struct weir_aggregate *a, struct emitter *e, struct w
     weir_free(dst);
     weir_free(g.heap);
     runs_close(a);
+    return rc;
+}
+
+/* Merge the runs into one (a batch that spilled RUNS_MAX times): the
+ * partial results of a key combined oldest first, as finish does. */
+static int runs_compact(struct weir_aggregate *a, struct weir_error *err)
+{
+    struct merge g = {.a = a};
+    struct run_writer w = {.fd = -1};
+    struct weir_buf key;
+    weir_buf_init(&key);
+    struct acc *dst = weir_calloc(2 * a->nm, sizeof *dst), *tmp = dst ? dst + a->nm : NULL;
+    int rc = dst && (g.heap = weir_malloc(a->nruns * sizeof *g.heap)) ? 0 : WEIR_ENOMEM;
+    if (rc)
+        rc = weir_error_set(err, rc, "%s: out of memory", a->name);
+    else if ((w.fd = weir_state_scratch_file(a->st, err)) < 0)
+        rc = weir_error_prefix(err, "%s", a->name);
+    for (size_t i = 0; i < a->nruns && rc == 0; i++) {
+        a->runs[i].off = 0;
+        if ((rc = run_next(a, &a->runs[i], err)) == 0 && !a->runs[i].done)
+            g.heap[g.nheap++] = i;
+    }
+    for (size_t i = g.nheap; i-- > 0;)
+        heap_down(&g, i);
+    /* keys written stay valid for the writer's prefix: one buffer per
+     * pair of keys would do, two alternate */
+    struct weir_buf kb2;
+    weir_buf_init(&kb2);
+    bool flip = false;
+    while (rc == 0 && g.nheap > 0) {
+        struct weir_buf *kk = flip ? &kb2 : &key;
+        flip = !flip;
+        size_t kn;
+        const uint8_t *k = cur_key(&g, g.heap[0], &kn);
+        kk->len = 0;
+        if (weir_buf_append(kk, k, kn)) {
+            rc = weir_error_set(err, WEIR_ENOMEM, "%s: out of memory", a->name);
+            break;
+        }
+        while (rc == 0 && g.nheap > 0) {
+            size_t c = g.heap[0], cn;
+            const uint8_t *ck = cur_key(&g, c, &cn);
+            if (key_cmp(ck, cn, kk->data, kn) != 0)
+                break;
+            if ((rc = acc_read(a->runs[c].v, a->runs[c].vn, a->m, a->nm, tmp)) != 0) {
+                rc = weir_error_set(err, rc, "%s: reading a scratch file: %s", a->name, weir_strerror(rc));
+                break;
+            }
+            for (size_t j = 0; j < a->nm && rc == 0; j++)
+                rc = acc_merge(&a->m[j], &dst[j], &tmp[j]);
+            for (size_t j = 0; j < a->nm; j++)
+                acc_clear(&tmp[j]);
+            rc = rc ? weir_error_set(err, rc, "%s: %s", a->name, weir_strerror(rc)) : heap_advance(&g, err);
+        }
+        if (rc == 0)
+            rc = run_put(a, &w, kk->data, kn, dst, err);
+        for (size_t j = 0; j < a->nm; j++)
+            acc_clear(&dst[j]);
+    }
+    for (size_t j = 0; dst && j < 2 * a->nm; j++)
+        acc_clear(&dst[j]);
+    weir_free(dst);
+    weir_free(g.heap);
+    runs_close(a); /* the merged runs go; the new one is the only one */
+    if (w.fd >= 0)
+        rc = run_finish(a, &w, rc, err);
+    weir_buf_free(&key);
+    weir_buf_free(&kb2);
     return rc;
 }
 

@@ -2023,7 +2023,8 @@ static char *rows_text(const struct weir_batch *b)
  * output (first and last included: partial results merge oldest first),
  * row counts and updated-row counts are those of the same aggregate
  * without a spill (tumbling update and complete, session append), over
- * three batches of five pushes. */
+ * three batches of 70 pushes (more runs than are kept open: they are
+ * merged into one on the way). */
 static void test_spill_gives_the_same_result(void **state)
 {
     struct fx *f = *state;
@@ -2052,10 +2053,10 @@ static void test_spill_gives_the_same_result(void **state)
                                          batch_of(weir_aggregate_schema(b))};
             struct weir_stateful_metrics m[2];
             struct weir_error err = {0};
-            for (int push = 0; push < 5; push++) {
+            for (int push = 0; push < 70; push++) { /* > RUNS_MAX spills: runs merged mid-batch */
                 struct weir_batch *in = batch_of(t);
-                for (int i = 0; i < 100; i++) {
-                    int64_t k = batch * 500 + push * 100 + i;
+                for (int i = 0; i < 10; i++) {
+                    int64_t k = batch * 700 + push * 10 + i;
                     char g[16], x[24], ts[24];
                     snprintf(g, sizeof g, "g%d", (int)(k * 7 % 13));
                     snprintf(x, sizeof x, "%lld", (long long)(k % 37));
