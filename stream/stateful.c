@@ -234,6 +234,11 @@ struct weir_dedup {
         struct sortkey *sk;
         size_t cap;
     } x;
+    /* the largest key in the state (read once a batch, raised by every
+     * spill): a key above it is new without a lookup, and a spill's keys
+     * above it go in a file of their own that overlaps no other */
+    struct weir_buf hi;
+    bool hi_read, hi_any;
     struct weir_keymap bmap; /* expiry buckets the batch changes -> bdelta */
     int64_t *bdelta;
     size_t bcap;
@@ -271,6 +276,7 @@ int weir_dedup_create(const struct weir_config_dedup *c, const struct weir_type 
         return weir_error_set(err, WEIR_ENOMEM, "out of memory");
     }
     weir_buf_init(&d->kb);
+    weir_buf_init(&d->hi);
     d->ts_col = -1;
     d->st = st;
     d->spill_bytes = SPILL_BYTES;
@@ -325,6 +331,7 @@ void weir_dedup_destroy(struct weir_dedup *d)
         weir_buf_free(&d->x.vals[i]);
     weir_free(d->x.vals);
     weir_free(d->x.sk);
+    weir_buf_free(&d->hi);
     weir_keymap_free(&d->bmap);
     weir_free(d->bdelta);
     weir_buf_free(&d->kb);
@@ -585,6 +592,31 @@ static int dedup_scratch(struct weir_dedup *d, size_t n)
 
 /* The batch's new keys, sorted, into the state as one ingested file; the
  * key map starts over (keys it knew are looked up in the state again). */
+/* Once a batch: the largest stored key. */
+static int dedup_read_hi(struct weir_dedup *d, struct weir_error *err)
+{
+    if (d->hi_read)
+        return 0;
+    if (weir_state_last_key(d->op, "k", 1, "l", 1, &d->hi, &d->hi_any, err))
+        return weir_error_prefix(err, "%s", d->name);
+    d->hi_read = true;
+    return 0;
+}
+
+/* How many of the sorted keys s[0..n) are at or below the largest stored key. */
+static size_t dedup_below(const struct weir_dedup *d, const struct sortkey *s, size_t n)
+{
+    size_t lo = 0, hi = d->hi_any ? n : 0;
+    while (lo < hi) {
+        size_t m = lo + (hi - lo) / 2;
+        if (key_cmp(s[m].k, s[m].n, d->hi.data, d->hi.len) <= 0)
+            lo = m + 1;
+        else
+            hi = m;
+    }
+    return lo;
+}
+
 static int dedup_spill(struct weir_dedup *d, struct weir_error *err)
 {
     size_t n = 0;
@@ -607,7 +639,17 @@ static int dedup_spill(struct weir_dedup *d, struct weir_error *err)
         sort_keys(s, n);
     for (size_t i = 0; i < n; i++)
         kv[i] = (struct weir_state_kv){.k = s[i].k, .kn = s[i].n, .v = &s[i].x, .vn = 8};
-    rc = weir_state_ingest(d->op, kv, n, err);
+    if ((rc = dedup_read_hi(d, err)) != 0)
+        goto done;
+    size_t cut = dedup_below(d, s, n);
+    if ((rc = weir_state_ingest(d->op, kv, cut, err)) == 0)
+        rc = weir_state_ingest(d->op, kv + cut, n - cut, err);
+    if (rc == 0 && n > cut) {
+        d->hi.len = 0;
+        if (weir_buf_append(&d->hi, s[n - 1].k, s[n - 1].n))
+            rc = weir_error_set(err, WEIR_ENOMEM, "%s: out of memory", d->name);
+        d->hi_any = rc == 0;
+    }
 done:
     weir_free(s);
     weir_free(kv);
@@ -682,10 +724,15 @@ static int dedup_lookup(struct weir_dedup *d, size_t ncand, struct weir_error *e
     for (size_t i = 0; i < ncand; i++)
         sk[i] = (struct sortkey){.k = (const uint8_t *)d->x.keys[i], .n = d->x.klens[i], .x = (int64_t)i};
     sort_keys(sk, ncand);
+    int rc = dedup_read_hi(d, err);
+    if (rc)
+        return rc;
+    size_t below = dedup_below(d, sk, ncand);
+    for (size_t i = below; i < ncand; i++) /* above every stored key */
+        d->x.found[sk[i].x] = false;
     struct weir_state_cursor *c = NULL;
-    int rc = 0;
-    for (size_t from = 0; from < ncand && rc == 0; from += LOOKUP_SLICE) {
-        size_t to = from + LOOKUP_SLICE < ncand ? from + LOOKUP_SLICE : ncand;
+    for (size_t from = 0; from < below && rc == 0; from += LOOKUP_SLICE) {
+        size_t to = from + LOOKUP_SLICE < below ? from + LOOKUP_SLICE : below;
         d->kb.len = 0; /* the slice's end: just past its last key */
         if ((rc = weir_buf_append(&d->kb, sk[to - 1].k, sk[to - 1].n)) == 0)
             rc = weir_buf_append_byte(&d->kb, 0);
@@ -881,7 +928,7 @@ int weir_dedup_finish(struct weir_dedup *d, const struct weir_stateful_batch *sb
     if (rc == 0)
         rc = weir_state_apply(d->st, err);
 done:
-    d->in_batch = false;
+    d->in_batch = d->hi_read = false;
     d->m.all_updates_ms += (weir_mono_ns() - t0) / 1000000;
     return rc;
 }
@@ -914,7 +961,7 @@ void weir_dedup_set_spill_bytes(struct weir_dedup *d, size_t bytes)
 void weir_dedup_abort(struct weir_dedup *d)
 {
     weir_keymap_reset(&d->seen);
-    d->in_batch = false;
+    d->in_batch = d->hi_read = false;
     memset(&d->m, 0, sizeof d->m); /* the batch's counts: it reruns */
     d->m.name = d->name;
 }
