@@ -2651,6 +2651,54 @@ static int heap_advance(struct merge *g, struct weir_error *err)
     return 0;
 }
 
+/* Start g: every run from its first entry, and the groups in memory when
+ * g->order is set. */
+static int merge_start(struct merge *g, struct weir_error *err)
+{
+    struct weir_aggregate *a = g->a;
+    int rc = 0;
+    if (!(g->heap = weir_malloc((a->nruns + 1) * sizeof *g->heap)))
+        return weir_error_set(err, WEIR_ENOMEM, "%s: out of memory", a->name);
+    for (size_t i = 0; i < a->nruns && rc == 0; i++) {
+        a->runs[i].off = 0;
+        if ((rc = run_next(a, &a->runs[i], err)) == 0 && !a->runs[i].done)
+            g->heap[g->nheap++] = i;
+    }
+    if (g->order && a->groups.n > 0)
+        g->heap[g->nheap++] = a->nruns;
+    for (size_t i = g->nheap; i-- > 0;)
+        heap_down(g, i);
+    return rc;
+}
+
+/* Combine into dst every partial result of key k (the key at the heap
+ * top, copied: runs move their buffers), oldest first, moving past them. */
+static int merge_key(struct merge *g, const uint8_t *k, size_t kn, struct acc *dst, struct acc *tmp,
+                     struct weir_error *err)
+{
+    struct weir_aggregate *a = g->a;
+    int rc = 0;
+    while (rc == 0 && g->nheap > 0) {
+        size_t c = g->heap[0], cn;
+        const uint8_t *ck = cur_key(g, c, &cn);
+        if (key_cmp(ck, cn, k, kn) != 0)
+            break;
+        const struct acc *src = tmp;
+        if (c < a->nruns) {
+            if ((rc = acc_read(a->runs[c].v, a->runs[c].vn, a->m, a->nm, tmp)) != 0)
+                return weir_error_set(err, rc, "%s: reading a scratch file: %s", a->name, weir_strerror(rc));
+        } else {
+            src = &a->accs[(size_t)g->order[g->mpos].x * a->nm];
+        }
+        for (size_t j = 0; j < a->nm && rc == 0; j++)
+            rc = acc_merge(&a->m[j], &dst[j], &src[j]);
+        for (size_t j = 0; j < a->nm; j++)
+            acc_clear(&tmp[j]);
+        rc = rc ? weir_error_set(err, rc, "%s: %s", a->name, weir_strerror(rc)) : heap_advance(g, err);
+    }
+    return rc;
+}
+
 /* Finish without sessions: every group the batch touched (runs and memory)
  * merged with its stored value, oldest first, and written back as one
  * sorted run of ingested files (update output: emitted too). A group
@@ -2661,24 +2709,12 @@ static int agg_merge_write(struct weir_aggregate *a, struct emitter *e, struct w
     struct weir_state_cursor *cur = NULL;
     struct weir_state_sst *below = NULL, *above = NULL;
     struct acc *dst = weir_calloc(2 * a->nm, sizeof *dst), *tmp = dst ? dst + a->nm : NULL;
-    int rc = dst ? 0 : WEIR_ENOMEM;
-    if (rc == 0 && !(g.order = agg_order(a)))
-        rc = WEIR_ENOMEM;
-    if (rc == 0 && !(g.heap = weir_malloc((a->nruns + 1) * sizeof *g.heap)))
-        rc = WEIR_ENOMEM;
+    int rc = dst && (g.order = agg_order(a)) ? 0 : WEIR_ENOMEM;
     if (rc) {
         weir_free(dst);
         return weir_error_set(err, rc, "%s: out of memory", a->name);
     }
-    for (size_t i = 0; i < a->nruns && rc == 0; i++) {
-        a->runs[i].off = 0;
-        if ((rc = run_next(a, &a->runs[i], err)) == 0 && !a->runs[i].done)
-            g.heap[g.nheap++] = i;
-    }
-    if (a->groups.n > 0)
-        g.heap[g.nheap++] = a->nruns;
-    for (size_t i = g.nheap; i-- > 0;)
-        heap_down(&g, i);
+    rc = merge_start(&g, err);
     if (rc == 0 && a->hi_any)
         rc = weir_state_cursor_create(a->op, &cur, err);
     while (rc == 0 && g.nheap > 0) {
@@ -2700,31 +2736,8 @@ static int agg_merge_write(struct weir_aggregate *a, struct emitter *e, struct w
                 break;
             }
         }
-        /* this key's partial results, oldest first */
-        while (rc == 0 && g.nheap > 0) {
-            size_t c = g.heap[0], cn;
-            const uint8_t *ck = cur_key(&g, c, &cn);
-            if (key_cmp(ck, cn, k, kn) != 0)
-                break;
-            const struct acc *src = tmp;
-            if (c < a->nruns) {
-                if ((rc = acc_read(a->runs[c].v, a->runs[c].vn, a->m, a->nm, tmp)) != 0) {
-                    rc =
-                        weir_error_set(err, rc, "%s: reading a scratch file: %s", a->name, weir_strerror(rc));
-                    break;
-                }
-            } else {
-                src = &a->accs[(size_t)g.order[g.mpos].x * a->nm];
-            }
-            for (size_t j = 0; j < a->nm && rc == 0; j++)
-                rc = acc_merge(&a->m[j], &dst[j], &src[j]);
-            for (size_t j = 0; j < a->nm; j++)
-                acc_clear(&tmp[j]);
-            if (rc)
-                rc = weir_error_set(err, rc, "%s: %s", a->name, weir_strerror(rc));
-            else
-                rc = heap_advance(&g, err);
-        }
+        if (rc == 0) /* this key's partial results, oldest first */
+            rc = merge_key(&g, k, kn, dst, tmp, err);
         a->vb.len = 0;
         struct weir_state_sst **f = cur && key_cmp(k, kn, a->hi.data, a->hi.len) <= 0 ? &below : &above;
         if (rc == 0 && (rc = acc_write(&a->vb, a->m, a->nm, dst)) != 0)
@@ -2770,18 +2783,11 @@ static int runs_compact(struct weir_aggregate *a, struct weir_error *err)
     struct weir_buf key;
     weir_buf_init(&key);
     struct acc *dst = weir_calloc(2 * a->nm, sizeof *dst), *tmp = dst ? dst + a->nm : NULL;
-    int rc = dst && (g.heap = weir_malloc(a->nruns * sizeof *g.heap)) ? 0 : WEIR_ENOMEM;
-    if (rc)
-        rc = weir_error_set(err, rc, "%s: out of memory", a->name);
-    else if ((w.fd = weir_state_scratch_file(a->st, err)) < 0)
+    int rc = dst ? 0 : weir_error_set(err, WEIR_ENOMEM, "%s: out of memory", a->name);
+    if (rc == 0 && (w.fd = weir_state_scratch_file(a->st, err)) < 0)
         rc = weir_error_prefix(err, "%s", a->name);
-    for (size_t i = 0; i < a->nruns && rc == 0; i++) {
-        a->runs[i].off = 0;
-        if ((rc = run_next(a, &a->runs[i], err)) == 0 && !a->runs[i].done)
-            g.heap[g.nheap++] = i;
-    }
-    for (size_t i = g.nheap; i-- > 0;)
-        heap_down(&g, i);
+    if (rc == 0)
+        rc = merge_start(&g, err);
     /* keys written stay valid for the writer's prefix: one buffer per
      * pair of keys would do, two alternate */
     struct weir_buf kb2;
@@ -2797,21 +2803,7 @@ static int runs_compact(struct weir_aggregate *a, struct weir_error *err)
             rc = weir_error_set(err, WEIR_ENOMEM, "%s: out of memory", a->name);
             break;
         }
-        while (rc == 0 && g.nheap > 0) {
-            size_t c = g.heap[0], cn;
-            const uint8_t *ck = cur_key(&g, c, &cn);
-            if (key_cmp(ck, cn, kk->data, kn) != 0)
-                break;
-            if ((rc = acc_read(a->runs[c].v, a->runs[c].vn, a->m, a->nm, tmp)) != 0) {
-                rc = weir_error_set(err, rc, "%s: reading a scratch file: %s", a->name, weir_strerror(rc));
-                break;
-            }
-            for (size_t j = 0; j < a->nm && rc == 0; j++)
-                rc = acc_merge(&a->m[j], &dst[j], &tmp[j]);
-            for (size_t j = 0; j < a->nm; j++)
-                acc_clear(&tmp[j]);
-            rc = rc ? weir_error_set(err, rc, "%s: %s", a->name, weir_strerror(rc)) : heap_advance(&g, err);
-        }
+        rc = merge_key(&g, kk->data, kn, dst, tmp, err);
         if (rc == 0)
             rc = run_put(a, &w, kk->data, kn, dst, err);
         for (size_t j = 0; j < a->nm; j++)
