@@ -1,5 +1,5 @@
 /* core/util.h - small process-wide utilities: clocks, random UUIDs, fsync
- * of a path, and the test-only crash points.
+ * of a path, unsigned LEB128 varints, and the test-only crash points.
  *
  * Crash points: WEIR_CRASH_POINT("name") does nothing unless the
  * environment variable WEIR_CRASH_AT names that point, as "name" or
@@ -13,7 +13,36 @@
 #define WEIR_CORE_UTIL_H
 
 #include <stdbool.h>
+#include <stddef.h>
 #include <stdint.h>
+
+/* v as an unsigned LEB128 varint at p (at most 10 bytes); its length. */
+static inline size_t weir_uvarint_put(uint8_t *p, uint64_t v)
+{
+    size_t n = 0;
+    while (v >= 0x80) {
+        p[n++] = (uint8_t)(v | 0x80);
+        v >>= 7;
+    }
+    p[n++] = (uint8_t)v;
+    return n;
+}
+
+/* The varint at *p (< end) into *v, *p past it; false when it runs past
+ * end or over 64 bits. */
+static inline bool weir_uvarint_get(const uint8_t **p, const uint8_t *end, uint64_t *v)
+{
+    uint64_t r = 0;
+    for (int sh = 0; sh < 64 && *p < end; sh += 7) {
+        uint8_t b = *(*p)++;
+        r |= (uint64_t)(b & 0x7f) << sh;
+        if (!(b & 0x80)) {
+            *v = r;
+            return true;
+        }
+    }
+    return false;
+}
 
 /* Wall clock, milliseconds / microseconds since the epoch. */
 int64_t weir_now_ms(void);

@@ -1317,31 +1317,6 @@ static int acc_merge(const struct measure *m, struct acc *dst, const struct acc 
  *                               (strings: their bytes), else nothing
  *   approx_count_distinct       the sketch's registers, or nothing */
 
-static size_t put_varint(uint8_t *p, uint64_t v)
-{
-    size_t n = 0;
-    while (v >= 0x80) {
-        p[n++] = (uint8_t)(v | 0x80);
-        v >>= 7;
-    }
-    p[n++] = (uint8_t)v;
-    return n;
-}
-
-static bool get_varint(const uint8_t **p, const uint8_t *end, uint64_t *v)
-{
-    uint64_t r = 0;
-    for (int sh = 0; sh < 64 && *p < end; sh += 7) {
-        uint8_t b = *(*p)++;
-        r |= (uint64_t)(b & 0x7f) << sh;
-        if (!(b & 0x80)) {
-            *v = r;
-            return true;
-        }
-    }
-    return false;
-}
-
 static uint64_t zigzag(int64_t v)
 {
     return ((uint64_t)v << 1) ^ (uint64_t)(v >> 63);
@@ -1362,10 +1337,10 @@ static bool counts(int fn)
 static size_t acc_payload(const struct measure *m, const struct acc *a, uint8_t *p)
 {
     if (counts(m->fn))
-        return put_varint(p, zigzag(a->i));
+        return weir_uvarint_put(p, zigzag(a->i));
     if (m->fn == M_AVG) {
         memcpy(p, &a->d, 8);
-        return 8 + put_varint(p + 8, (uint64_t)a->n);
+        return 8 + weir_uvarint_put(p + 8, (uint64_t)a->n);
     }
     if (m->fn == M_ACD || (m->fn != M_SUM && (!a->has || a->isnull)))
         return 0;
@@ -1379,7 +1354,7 @@ static size_t acc_payload(const struct measure *m, const struct acc *a, uint8_t 
     case C_STR:
         return 0;
     default:
-        return put_varint(p, zigzag(a->i));
+        return weir_uvarint_put(p, zigzag(a->i));
     }
 }
 
@@ -1391,7 +1366,7 @@ static int acc_write(struct weir_buf *b, const struct measure *m, size_t nm, con
         size_t sn =
             (m[j].fn == M_ACD || (m[j].cls == C_STR && a[j].has && !a[j].isnull)) && a[j].s ? a[j].sn : 0;
         memcpy(e, &m[j].tag, 4);
-        size_t n = 4 + put_varint(e + 4, 2 + pn + sn);
+        size_t n = 4 + weir_uvarint_put(e + 4, 2 + pn + sn);
         e[n++] = (uint8_t)m[j].cls;
         e[n++] = (uint8_t)(a[j].has | a[j].isnull << 1);
         memcpy(e + n, pay, pn);
@@ -1416,7 +1391,7 @@ static int acc_read(const uint8_t *p, size_t n, const struct measure *m, size_t 
             return WEIR_ECORRUPT;
         memcpy(&tag, p, 4);
         p += 4;
-        if (!get_varint(&p, end, &len) || len < 2 || (uint64_t)(end - p) < len)
+        if (!weir_uvarint_get(&p, end, &len) || len < 2 || (uint64_t)(end - p) < len)
             return WEIR_ECORRUPT;
         const uint8_t *q = p + 2, *qe = p + len;
         for (size_t j = 0; j < nm; j++) {
@@ -1429,7 +1404,7 @@ static int acc_read(const uint8_t *p, size_t n, const struct measure *m, size_t 
             x->has = p[1] & 1;
             x->isnull = (p[1] >> 1) & 1;
             if (counts(m[j].fn)) {
-                if (!get_varint(&q, qe, &u))
+                if (!weir_uvarint_get(&q, qe, &u))
                     return WEIR_ECORRUPT;
                 x->i = unzigzag(u);
             } else if (m[j].fn == M_AVG) {
@@ -1437,7 +1412,7 @@ static int acc_read(const uint8_t *p, size_t n, const struct measure *m, size_t 
                     return WEIR_ECORRUPT;
                 memcpy(&x->d, q, 8);
                 q += 8;
-                if (!get_varint(&q, qe, &u))
+                if (!weir_uvarint_get(&q, qe, &u))
                     return WEIR_ECORRUPT;
                 x->n = (int64_t)u;
             } else if (m[j].fn == M_ACD) {
@@ -1458,7 +1433,7 @@ static int acc_read(const uint8_t *p, size_t n, const struct measure *m, size_t 
                         return WEIR_ENOMEM;
                     q = qe;
                 } else {
-                    if (!get_varint(&q, qe, &u))
+                    if (!weir_uvarint_get(&q, qe, &u))
                         return WEIR_ECORRUPT;
                     x->i = unzigzag(u);
                     if (m[j].cls == C_FLT) /* widened: long -> double */

@@ -14,6 +14,7 @@
 
 #include "core/alloc.h"
 #include "core/error.h"
+#include "core/util.h"
 
 int pq_enc_bit_width(uint64_t max)
 {
@@ -23,17 +24,6 @@ int pq_enc_bit_width(uint64_t max)
         max >>= 1;
     }
     return w;
-}
-
-static inline size_t put_uvarint(uint8_t *p, uint64_t v)
-{
-    size_t n = 0;
-    while (v >= 0x80) {
-        p[n++] = (uint8_t)(v | 0x80);
-        v >>= 7;
-    }
-    p[n++] = (uint8_t)v;
-    return n;
 }
 
 /* Worst case: every group of 8 bit-packed (w bytes) plus one header byte
@@ -78,7 +68,7 @@ static inline uint8_t *pack8(uint8_t *o, const uint64_t g[8], int w)
             while (j < n && v[j] == x)                                 \
                 j++;                                                   \
             if (j - i >= 8) {                                          \
-                o += put_uvarint(o, (uint64_t)(j - i) << 1);           \
+                o += weir_uvarint_put(o, (uint64_t)(j - i) << 1);      \
                 uint32_t xv = (uint32_t)x;                             \
                 for (int k = 0; k < vbytes; k++)                       \
                     *o++ = (uint8_t)(xv >> (8 * k));                   \
