@@ -207,6 +207,15 @@ enum { EXP_EVENT, EXP_WITHIN, EXP_TTL, EXP_NONE };
  * push (NEW once the push is done: later rows of the push are duplicates). */
 enum { SEEN_ASKED, SEEN_STORED, SEEN_NEW, SEEN_RENEWED };
 
+/* An upper bound on an operator's keys of one tag: the largest such key
+ * in the state, read once a batch, raised by every write of the batch. A
+ * key above it is new without a read, and a sorted run's keys above it go
+ * in a file of their own, which overlaps no other (no compaction). */
+struct key_bound {
+    struct weir_buf k;
+    bool read, any;
+};
+
 struct weir_dedup {
     char *name;
     struct weir_expr **keys;
@@ -234,11 +243,7 @@ struct weir_dedup {
         struct sortkey *sk;
         size_t cap;
     } x;
-    /* the largest key in the state (read once a batch, raised by every
-     * spill): a key above it is new without a lookup, and a spill's keys
-     * above it go in a file of their own that overlaps no other */
-    struct weir_buf hi;
-    bool hi_read, hi_any;
+    struct key_bound hi;     /* of the 'k' keys */
     struct weir_keymap bmap; /* expiry buckets the batch changes -> bdelta */
     int64_t *bdelta;
     size_t bcap;
@@ -276,7 +281,6 @@ int weir_dedup_create(const struct weir_config_dedup *c, const struct weir_type 
         return weir_error_set(err, WEIR_ENOMEM, "out of memory");
     }
     weir_buf_init(&d->kb);
-    weir_buf_init(&d->hi);
     d->ts_col = -1;
     d->st = st;
     d->spill_bytes = SPILL_BYTES;
@@ -331,7 +335,7 @@ void weir_dedup_destroy(struct weir_dedup *d)
         weir_buf_free(&d->x.vals[i]);
     weir_free(d->x.vals);
     weir_free(d->x.sk);
-    weir_buf_free(&d->hi);
+    weir_buf_free(&d->hi.k);
     weir_keymap_free(&d->bmap);
     weir_free(d->bdelta);
     weir_buf_free(&d->kb);
@@ -359,6 +363,49 @@ static int key_cmp(const uint8_t *a, size_t an, const uint8_t *b, size_t bn)
 {
     int c = memcmp(a, b, an < bn ? an : bn);
     return c ? c : (an > bn) - (an < bn);
+}
+
+/* Read b once a batch: the largest of op's keys starting with tag. */
+static int bound_read(struct key_bound *b, struct weir_state_op *op, uint8_t tag, struct weir_error *err)
+{
+    if (b->read)
+        return 0;
+    uint8_t hi = (uint8_t)(tag + 1);
+    int rc = weir_state_last_key(op, &tag, 1, &hi, 1, &b->k, &b->any, err);
+    b->read = rc == 0;
+    return rc;
+}
+
+/* k is above every stored key. */
+static bool bound_above(const struct key_bound *b, const uint8_t *k, size_t kn)
+{
+    return !b->any || key_cmp(k, kn, b->k.data, b->k.len) > 0;
+}
+
+/* k was written: raise b to it. 0 or WEIR_ENOMEM. */
+static int bound_raise(struct key_bound *b, const uint8_t *k, size_t kn)
+{
+    if (!bound_above(b, k, kn))
+        return 0;
+    b->k.len = 0;
+    if (weir_buf_append(&b->k, k, kn))
+        return WEIR_ENOMEM;
+    b->any = true;
+    return 0;
+}
+
+/* How many of the sorted keys s[0..n) are not above b. */
+static size_t bound_count_below(const struct key_bound *b, const struct sortkey *s, size_t n)
+{
+    size_t lo = 0, hi = b->any ? n : 0;
+    while (lo < hi) {
+        size_t m = lo + (hi - lo) / 2;
+        if (!bound_above(b, s[m].k, s[m].n))
+            lo = m + 1;
+        else
+            hi = m;
+    }
+    return lo;
 }
 
 static void swap_keys(struct sortkey *a, struct sortkey *b)
@@ -592,31 +639,6 @@ static int dedup_scratch(struct weir_dedup *d, size_t n)
 
 /* The batch's new keys, sorted, into the state as one ingested file; the
  * key map starts over (keys it knew are looked up in the state again). */
-/* Once a batch: the largest stored key. */
-static int dedup_read_hi(struct weir_dedup *d, struct weir_error *err)
-{
-    if (d->hi_read)
-        return 0;
-    if (weir_state_last_key(d->op, "k", 1, "l", 1, &d->hi, &d->hi_any, err))
-        return weir_error_prefix(err, "%s", d->name);
-    d->hi_read = true;
-    return 0;
-}
-
-/* How many of the sorted keys s[0..n) are at or below the largest stored key. */
-static size_t dedup_below(const struct weir_dedup *d, const struct sortkey *s, size_t n)
-{
-    size_t lo = 0, hi = d->hi_any ? n : 0;
-    while (lo < hi) {
-        size_t m = lo + (hi - lo) / 2;
-        if (key_cmp(s[m].k, s[m].n, d->hi.data, d->hi.len) <= 0)
-            lo = m + 1;
-        else
-            hi = m;
-    }
-    return lo;
-}
-
 static int dedup_spill(struct weir_dedup *d, struct weir_error *err)
 {
     size_t n = 0;
@@ -639,17 +661,15 @@ static int dedup_spill(struct weir_dedup *d, struct weir_error *err)
         sort_keys(s, n);
     for (size_t i = 0; i < n; i++)
         kv[i] = (struct weir_state_kv){.k = s[i].k, .kn = s[i].n, .v = &s[i].x, .vn = 8};
-    if ((rc = dedup_read_hi(d, err)) != 0)
+    if ((rc = bound_read(&d->hi, d->op, 'k', err)) != 0) {
+        rc = weir_error_prefix(err, "%s", d->name);
         goto done;
-    size_t cut = dedup_below(d, s, n);
+    }
+    size_t cut = bound_count_below(&d->hi, s, n);
     if ((rc = weir_state_ingest(d->op, kv, cut, err)) == 0)
         rc = weir_state_ingest(d->op, kv + cut, n - cut, err);
-    if (rc == 0 && n > cut) {
-        d->hi.len = 0;
-        if (weir_buf_append(&d->hi, s[n - 1].k, s[n - 1].n))
-            rc = weir_error_set(err, WEIR_ENOMEM, "%s: out of memory", d->name);
-        d->hi_any = rc == 0;
-    }
+    if (rc == 0 && n > 0 && bound_raise(&d->hi, s[n - 1].k, s[n - 1].n))
+        rc = weir_error_set(err, WEIR_ENOMEM, "%s: out of memory", d->name);
 done:
     weir_free(s);
     weir_free(kv);
@@ -724,10 +744,10 @@ static int dedup_lookup(struct weir_dedup *d, size_t ncand, struct weir_error *e
     for (size_t i = 0; i < ncand; i++)
         sk[i] = (struct sortkey){.k = (const uint8_t *)d->x.keys[i], .n = d->x.klens[i], .x = (int64_t)i};
     sort_keys(sk, ncand);
-    int rc = dedup_read_hi(d, err);
+    int rc = bound_read(&d->hi, d->op, 'k', err);
     if (rc)
-        return rc;
-    size_t below = dedup_below(d, sk, ncand);
+        return weir_error_prefix(err, "%s", d->name);
+    size_t below = bound_count_below(&d->hi, sk, ncand);
     for (size_t i = below; i < ncand; i++) /* above every stored key */
         d->x.found[sk[i].x] = false;
     struct weir_state_cursor *c = NULL;
@@ -928,7 +948,7 @@ int weir_dedup_finish(struct weir_dedup *d, const struct weir_stateful_batch *sb
     if (rc == 0)
         rc = weir_state_apply(d->st, err);
 done:
-    d->in_batch = d->hi_read = false;
+    d->in_batch = d->hi.read = false;
     d->m.all_updates_ms += (weir_mono_ns() - t0) / 1000000;
     return rc;
 }
@@ -961,7 +981,7 @@ void weir_dedup_set_spill_bytes(struct weir_dedup *d, size_t bytes)
 void weir_dedup_abort(struct weir_dedup *d)
 {
     weir_keymap_reset(&d->seen);
-    d->in_batch = d->hi_read = false;
+    d->in_batch = d->hi.read = false;
     memset(&d->m, 0, sizeof d->m); /* the batch's counts: it reruns */
     d->m.name = d->name;
 }
@@ -1035,10 +1055,7 @@ struct weir_aggregate {
     size_t spill_bytes;   /* agg_spill past this much (SPILL_BYTES) */
     struct agg_run *runs; /* groups spilled by the batch in flight (not sessions) */
     size_t nruns;
-    /* the largest group key in the state (read once a batch, raised by
-     * every write-back): a new group above it is new without a lookup */
-    struct weir_buf hi;
-    bool hi_read, hi_any;
+    struct key_bound hi; /* of the group keys */
 };
 
 static void runs_close(struct weir_aggregate *a);
@@ -1724,7 +1741,6 @@ int weir_aggregate_create(const struct weir_config_aggregate *c, const struct we
     weir_buf_init(&a->kb);
     weir_buf_init(&a->vb);
     weir_buf_init(&a->hb);
-    weir_buf_init(&a->hi);
     a->st = st;
     a->output = c->output;
     a->ts_col = -1;
@@ -1884,7 +1900,7 @@ void weir_aggregate_destroy(struct weir_aggregate *a)
     weir_buf_free(&a->kb);
     weir_buf_free(&a->vb);
     weir_buf_free(&a->hb);
-    weir_buf_free(&a->hi);
+    weir_buf_free(&a->hi.k);
     weir_free(a->name);
     weir_free(a);
 }
@@ -2053,13 +2069,7 @@ static uint8_t agg_tag(const struct weir_aggregate *a)
 /* Once a batch: the largest stored group key. */
 static int agg_read_hi(struct weir_aggregate *a, struct weir_error *err)
 {
-    if (a->hi_read)
-        return 0;
-    uint8_t lo = agg_tag(a), hi = (uint8_t)(lo + 1);
-    if (weir_state_last_key(a->op, &lo, 1, &hi, 1, &a->hi, &a->hi_any, err))
-        return weir_error_prefix(err, "%s", a->name);
-    a->hi_read = true;
-    return 0;
+    return bound_read(&a->hi, a->op, agg_tag(a), err) ? weir_error_prefix(err, "%s", a->name) : 0;
 }
 
 /* Sessions: load the lists of groups [from, groups.n) (one MultiGet of
@@ -2079,7 +2089,7 @@ static int agg_load(struct weir_aggregate *a, size_t from, struct weir_error *er
     for (size_t i = 0; i < n && rc == 0; i++) {
         size_t kn;
         const uint8_t *k = weir_keymap_key(&a->groups, from + i, &kn);
-        if (!a->hi_any || key_cmp(k, kn, a->hi.data, a->hi.len) > 0)
+        if (bound_above(&a->hi, k, kn))
             continue;
         keys[nq] = (const char *)k;
         lens[nq] = kn;
@@ -2321,18 +2331,6 @@ static void agg_reset(struct weir_aggregate *a)
     weir_keymap_reset(&a->groups);
 }
 
-/* Raise the bound on stored group keys to k. */
-static int agg_raise_hi(struct weir_aggregate *a, const uint8_t *k, size_t kn, struct weir_error *err)
-{
-    if (a->hi_any && key_cmp(k, kn, a->hi.data, a->hi.len) <= 0)
-        return 0;
-    a->hi.len = 0;
-    if (weir_buf_append(&a->hi, k, kn))
-        return weir_error_set(err, WEIR_ENOMEM, "%s: out of memory", a->name);
-    a->hi_any = true;
-    return 0;
-}
-
 /* Sessions: write the groups (their lists and end index) to the state. */
 static int sess_write(struct weir_aggregate *a, struct weir_error *err)
 {
@@ -2361,8 +2359,8 @@ static int sess_write(struct weir_aggregate *a, struct weir_error *err)
         if (rc)
             rc = weir_error_set(err, rc, "%s: writing state: %s", a->name, weir_strerror(rc));
     }
-    if (rc == 0 && a->groups.n > 0)
-        rc = agg_raise_hi(a, order[a->groups.n - 1].k, order[a->groups.n - 1].n, err);
+    if (rc == 0 && a->groups.n > 0 && bound_raise(&a->hi, order[a->groups.n - 1].k, order[a->groups.n - 1].n))
+        rc = weir_error_set(err, WEIR_ENOMEM, "%s: out of memory", a->name);
     return rc;
 }
 
@@ -2690,7 +2688,7 @@ static int agg_merge_write(struct weir_aggregate *a, struct emitter *e, struct w
         return weir_error_set(err, rc, "%s: out of memory", a->name);
     }
     rc = merge_start(&g, err);
-    if (rc == 0 && a->hi_any)
+    if (rc == 0 && a->hi.any)
         rc = weir_state_cursor_create(a->op, &cur, err);
     while (rc == 0 && g.nheap > 0) {
         size_t kn;
@@ -2700,7 +2698,8 @@ static int agg_merge_write(struct weir_aggregate *a, struct emitter *e, struct w
             break;
         k = a->kb.data;
         bool stored = false;
-        if (cur && key_cmp(k, kn, a->hi.data, a->hi.len) <= 0) {
+        bool old = !bound_above(&a->hi, k, kn); /* may be stored */
+        if (old) {
             const char *v;
             size_t vn;
             if ((rc = weir_state_cursor_get(cur, k, kn, &v, &vn, &stored, err)) != 0)
@@ -2714,7 +2713,7 @@ static int agg_merge_write(struct weir_aggregate *a, struct emitter *e, struct w
         if (rc == 0) /* this key's partial results, oldest first */
             rc = merge_key(&g, k, kn, dst, tmp, err);
         a->vb.len = 0;
-        struct weir_state_sst **f = cur && key_cmp(k, kn, a->hi.data, a->hi.len) <= 0 ? &below : &above;
+        struct weir_state_sst **f = old ? &below : &above;
         if (rc == 0 && (rc = acc_write(&a->vb, a->m, a->nm, dst)) != 0)
             rc = weir_error_set(err, rc, "%s: out of memory", a->name);
         if (rc == 0 && !*f)
@@ -2740,7 +2739,8 @@ static int agg_merge_write(struct weir_aggregate *a, struct emitter *e, struct w
     if (rc == 0 && above)
         rc = weir_state_sst_ingest(above, err);
     if (rc == 0 && (below || above)) /* kb: the last key written */
-        rc = agg_raise_hi(a, a->kb.data, a->kb.len, err);
+        if (bound_raise(&a->hi, a->kb.data, a->kb.len))
+            rc = weir_error_set(err, WEIR_ENOMEM, "%s: out of memory", a->name);
     weir_state_sst_destroy(below);
     weir_state_sst_destroy(above);
     weir_free(dst);
@@ -2942,7 +2942,7 @@ int weir_aggregate_finish(struct weir_aggregate *a, const struct weir_stateful_b
     weir_batch_destroy(e.b);
     agg_reset(a);
     runs_close(a);
-    a->hi_read = false;
+    a->hi.read = false;
     a->mt.all_updates_ms += (weir_mono_ns() - t0) / 1000000;
     return rc;
 }
@@ -2956,7 +2956,7 @@ void weir_aggregate_abort(struct weir_aggregate *a)
 {
     agg_reset(a);
     runs_close(a);
-    a->hi_read = false;
+    a->hi.read = false;
     memset(&a->mt, 0, sizeof a->mt); /* the batch's counts: it reruns */
     a->mt.name = a->name;
 }
