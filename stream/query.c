@@ -25,11 +25,14 @@
 #include "state/store.h"
 #include "stream/checkpoint.h"
 #include "stream/config.h"
+#include "stream/stage.h"
 #include "stream/transform.h"
 
 #define POLL_NO_DATA_MS  100
 #define BACKOFF_FIRST_MS 1000
 #define BACKOFF_MAX_MS   60000
+/* Pushes queued between the row-local steps and the rest (stream/stage.h). */
+#define STAGE_DEPTH      2
 
 struct weir_query {
     const struct weir_config_pipeline *p;
@@ -37,6 +40,7 @@ struct weir_query {
     struct weir_checkpoint *cp;
     struct weir_source *src;
     struct weir_transform *xf;
+    struct weir_stage *back; /* the steps after the row-local ones, and the sink; NULL: inline */
     struct weir_sink *sink;
     struct weir_state *st;    /* stateful pipelines only */
     int64_t wm_ms;            /* the next batch's event-time watermark */
@@ -84,6 +88,8 @@ int weir_query_create(const struct weir_config_pipeline *p, int trigger_override
 
 static void close_parts(struct weir_query *q)
 {
+    weir_stage_destroy(q->back);
+    q->back = NULL;
     weir_sink_destroy(q->sink);
     weir_transform_destroy(q->xf);
     weir_state_close(q->st);
@@ -167,6 +173,19 @@ static int on_output(void *ctx, const struct weir_batch *b, struct weir_error *e
     return q->sink->ops->write(q->sink, b, err);
 }
 
+/* The stage's half of a push. */
+static int on_back(void *ctx, struct weir_batch *b, int64_t now_us, struct weir_error *err)
+{
+    struct weir_query *q = ctx;
+    return weir_transform_push_back(q->xf, b, now_us, on_output, q, err);
+}
+
+static void on_release(void *ctx, struct weir_batch *b)
+{
+    struct weir_query *q = ctx;
+    weir_transform_release(q->xf, b);
+}
+
 static int on_input(void *ctx, const struct weir_batch *b, struct weir_error *err)
 {
     struct weir_query *q = ctx;
@@ -174,7 +193,15 @@ static int on_input(void *ctx, const struct weir_batch *b, struct weir_error *er
         return weir_error_set(err, WEIR_ESTATE, "batch abandoned on shutdown");
     int64_t t0 = weir_mono_ns();
     q->rows_in += (int64_t)b->nrows;
-    int rc = weir_transform_push(q->xf, b, q->now_us, on_output, q, err);
+    int rc;
+    if (q->back) {
+        struct weir_batch *mid = NULL;
+        rc = weir_transform_push_front(q->xf, b, q->now_us, &mid, err);
+        if (rc == 0 && mid != NULL)
+            rc = weir_stage_put(q->back, mid, q->now_us, err);
+    } else {
+        rc = weir_transform_push(q->xf, b, q->now_us, on_output, q, err);
+    }
     q->cb_ns += weir_mono_ns() - t0;
     return rc;
 }
@@ -224,6 +251,10 @@ static int run_batch(struct weir_query *q, int64_t id, int64_t batch_ms, const c
     int64_t tr = weir_mono_ns();
     rc = q->src->ops->read(q->src, start, end, on_input, q, err);
     tm->get_batch = (weir_mono_ns() - tr - q->cb_ns) / 1000000;
+    if (q->back) { /* the pushes still queued; their first error (err keeps the first) */
+        int drc = weir_stage_drain(q->back, err);
+        rc = rc ? rc : drc;
+    }
     if (rc)
         goto fail;
     if ((rc = weir_transform_finish(q->xf, q->now_us, on_output, q, err)) ||
@@ -454,6 +485,9 @@ static int open_parts(struct weir_query *q, char **initial, struct weir_error *e
     if ((rc = weir_transform_create(q->p, q->src->schema, weir_checkpoint_query_id(q->cp), q->st, &q->xf,
                                     err)) ||
         (rc = weir_sink_create(q->p, &q->sink, err)))
+        return rc;
+    if (weir_transform_has_front(q->xf) &&
+        (rc = weir_stage_create(STAGE_DEPTH, on_back, on_release, q, &q->back, err)))
         return rc;
     q->sink->query_id = weir_checkpoint_query_id(q->cp);
     q->sink->n_merge_keys = weir_transform_keys(q->xf, &q->sink->merge_keys);

@@ -28,10 +28,21 @@
  * same dead letters and the sink skips a (query id, batch id) it already
  * holds, so dead letters are never duplicated.
  *
- * Threading: one thread at a time (the pipeline's). */
+ * Pipelined pushes: the row-local steps at the start (decode, where,
+ * select) are the front, the rest the back. push_front runs the front and
+ * hands its result out (the decode step's batch itself, replaced by a spare:
+ * a released batch of its schema, SPARE_MAX kept); push_back runs the back
+ * on it, possibly on another thread while the next push_front runs.
+ * Front and back touch disjoint steps and disjoint counters of `m`; the
+ * spares are guarded by spare_mu.
+ *
+ * Threading: one thread at a time, except that push_back (and release) may
+ * run on a second thread concurrently with push_front; everything else
+ * (begin, finish, commit, abort, metrics) only while no push_back runs. */
 #include "stream/transform.h"
 
 #include <inttypes.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <string.h>
 #include <strings.h>
@@ -49,6 +60,8 @@
 #define DL_FLUSH_ROWS  4096
 #define DL_FLUSH_BYTES ((size_t)16 << 20)
 #define DL_TARGET_FILE ((int64_t)128 << 20)
+/* Released output batches of the front's decode step kept for reuse. */
+#define SPARE_MAX      4
 
 /* Columns of the dead-letter table, in order. */
 enum {
@@ -125,6 +138,10 @@ struct weir_transform {
     int64_t max_event_us;          /* max event time seen in the batch; INT64_MIN: none */
     struct weir_state *st;         /* borrowed; NULL: validation only */
     bool stateful;
+    size_t front; /* steps [0, front) are row-local: decode, where, select */
+    pthread_mutex_t spare_mu;
+    struct weir_batch *spare[SPARE_MAX]; /* cleared batches for the front's decode step */
+    size_t nspare;
 };
 
 /* ------------------------------------------------------------------ helpers */
@@ -868,7 +885,9 @@ int weir_transform_create(const struct weir_config_pipeline *p, const struct wei
         rc = weir_error_set(err, WEIR_EINVAL, "transform: the source schema must be a struct");
         goto out;
     }
-    if ((t = weir_calloc(1, sizeof *t)) == NULL || (t->in = weir_type_clone(in)) == NULL ||
+    if ((t = weir_calloc(1, sizeof *t)) != NULL)
+        pthread_mutex_init(&t->spare_mu, NULL);
+    if (t == NULL || (t->in = weir_type_clone(in)) == NULL ||
         (t->pipeline = weir_strdup(p->name ? p->name : "")) == NULL ||
         (t->query_id = weir_strdup(query_id ? query_id : "")) == NULL ||
         (p->nsteps > 0 && (t->steps = weir_calloc(p->nsteps, sizeof *t->steps)) == NULL)) {
@@ -931,6 +950,10 @@ int weir_transform_create(const struct weir_config_pipeline *p, const struct wei
             goto out;
         cur = s->outs;
     }
+    while (t->front < t->nsteps &&
+           (t->steps[t->front].kind == WEIR_STEP_DECODE || t->steps[t->front].kind == WEIR_STEP_WHERE ||
+            t->steps[t->front].kind == WEIR_STEP_SELECT))
+        t->front++;
     *out = t;
     t = NULL;
 out:
@@ -945,6 +968,9 @@ void weir_transform_destroy(struct weir_transform *t)
     for (size_t i = 0; i < t->nsteps; i++)
         step_free(&t->steps[i]);
     weir_free(t->steps);
+    for (size_t i = 0; i < t->nspare; i++)
+        weir_batch_destroy(t->spare[i]);
+    pthread_mutex_destroy(&t->spare_mu);
     weir_type_destroy(t->in);
     weir_free(t->query_id);
     weir_free(t->pipeline);
@@ -1026,14 +1052,18 @@ static int watermark_push(struct weir_transform *t, struct step *s, const struct
     return rc;
 }
 
-/* Steps [from, nsteps) over `in`, the rest to cb. */
-static int run_from(struct weir_transform *t, size_t from, const struct weir_batch *in, int64_t now_us,
-                    weir_transform_emit_cb cb, void *ctx, struct weir_error *err)
+/* Steps [from, to) over `in`. *res: the result (`in` itself, a decode
+ * step's reused batch, or *owned, which the caller destroys), NULL when an
+ * aggregate took the rows (they come out in finish). */
+static int run_steps(struct weir_transform *t, size_t from, size_t to, const struct weir_batch *in,
+                     int64_t now_us, const struct weir_batch **res, struct weir_batch **owned,
+                     struct weir_error *err)
 {
     const struct weir_batch *cur = in;
-    struct weir_batch *owned = NULL; /* cur, when a step made it */
     int rc = 0;
-    for (size_t i = from; i < t->nsteps && cur->nrows > 0; i++) {
+    *owned = NULL;
+    *res = NULL;
+    for (size_t i = from; i < to && cur->nrows > 0; i++) {
         struct step *s = &t->steps[i];
         struct weir_batch *next = NULL;
         switch (s->kind) {
@@ -1043,10 +1073,8 @@ static int run_from(struct weir_transform *t, size_t from, const struct weir_bat
                 rc = watermark_push(t, s, cur, now_us, &next, err);
             else
                 rc = weir_dedup_push(s->dedup, &t->sb, cur, now_us, &next, err);
-            if (rc != 0) {
-                weir_error_prefix(err, "transform[%zu]", i);
-                goto out;
-            }
+            if (rc != 0)
+                return weir_error_prefix(err, "transform[%zu]", i);
             if (next == NULL)
                 continue; /* every row passed */
             if (s->kind == WEIR_STEP_DEDUP)
@@ -1055,51 +1083,135 @@ static int run_from(struct weir_transform *t, size_t from, const struct weir_bat
         case WEIR_STEP_AGGREGATE:
             if ((rc = weir_aggregate_push(s->agg, &t->sb, cur, now_us, err)) != 0)
                 weir_error_prefix(err, "transform[%zu]", i);
-            goto out; /* rows come out in finish */
+            return rc; /* rows come out in finish */
         case WEIR_STEP_DECODE:
             if ((rc = decode_push(t, s, i, cur, now_us, err)) != 0)
-                goto out;
-            weir_batch_destroy(owned);
-            owned = NULL;
+                return rc;
+            weir_batch_destroy(*owned);
+            *owned = NULL;
             cur = s->decode->out;
             continue;
         case WEIR_STEP_WHERE:
-            if ((rc = weir_expr_filter_batch(s->where, cur, now_us, &next, err)) != 0) {
-                weir_error_prefix(err, "transform[%zu].where", i);
-                goto out;
-            }
+            if ((rc = weir_expr_filter_batch(s->where, cur, now_us, &next, err)) != 0)
+                return weir_error_prefix(err, "transform[%zu].where", i);
             t->m.filtered += (int64_t)(cur->nrows - next->nrows);
             break;
         default:
-            if ((rc = weir_expr_project(s->select, s->nselect, cur, now_us, &next, err)) != 0) {
-                weir_error_prefix(err, "transform[%zu].select", i);
-                goto out;
-            }
+            if ((rc = weir_expr_project(s->select, s->nselect, cur, now_us, &next, err)) != 0)
+                return weir_error_prefix(err, "transform[%zu].select", i);
             break;
         }
-        weir_batch_destroy(owned);
-        owned = next;
+        weir_batch_destroy(*owned);
+        *owned = next;
         cur = next;
     }
-    if (cur->nrows > 0) {
-        t->m.rows_out += (int64_t)cur->nrows;
-        rc = cb(ctx, cur, err);
+    *res = cur;
+    return 0;
+}
+
+/* Steps [from, nsteps) over `in`, the rest to cb. */
+static int run_from(struct weir_transform *t, size_t from, const struct weir_batch *in, int64_t now_us,
+                    weir_transform_emit_cb cb, void *ctx, struct weir_error *err)
+{
+    const struct weir_batch *res;
+    struct weir_batch *owned;
+    int rc = run_steps(t, from, t->nsteps, in, now_us, &res, &owned, err);
+    if (rc == 0 && res != NULL && res->nrows > 0) {
+        t->m.rows_out += (int64_t)res->nrows;
+        rc = cb(ctx, res, err);
     }
-out:
     weir_batch_destroy(owned);
     return rc;
 }
 
-int weir_transform_push(struct weir_transform *t, const struct weir_batch *in, int64_t now_us,
-                        weir_transform_emit_cb cb, void *ctx, struct weir_error *err)
+static int push_check(const struct weir_transform *t, const struct weir_batch *in, struct weir_error *err)
 {
     if (!t->begun)
         return weir_error_set(err, WEIR_ESTATE, "transform: push without begin");
     if (!weir_type_equal(in->schema, t->in))
         return weir_error_set(err, WEIR_ESCHEMA,
                               "transform: the batch's schema differs from the source schema");
+    return 0;
+}
+
+int weir_transform_push(struct weir_transform *t, const struct weir_batch *in, int64_t now_us,
+                        weir_transform_emit_cb cb, void *ctx, struct weir_error *err)
+{
+    int rc = push_check(t, in, err);
+    if (rc)
+        return rc;
     t->m.rows_in += (int64_t)in->nrows;
     return run_from(t, 0, in, now_us, cb, ctx, err);
+}
+
+bool weir_transform_has_front(const struct weir_transform *t)
+{
+    return t->front > 0;
+}
+
+/* A cleared batch of the decode step's output schema: a released one, or new. */
+static struct weir_batch *spare_take(struct weir_transform *t, struct step *s)
+{
+    struct weir_batch *b = NULL;
+    pthread_mutex_lock(&t->spare_mu);
+    if (t->nspare > 0)
+        b = t->spare[--t->nspare];
+    pthread_mutex_unlock(&t->spare_mu);
+    return b ? b : weir_batch_create(s->outs);
+}
+
+int weir_transform_push_front(struct weir_transform *t, const struct weir_batch *in, int64_t now_us,
+                              struct weir_batch **out, struct weir_error *err)
+{
+    *out = NULL;
+    int rc = push_check(t, in, err);
+    if (rc == 0 && t->front == 0)
+        rc = weir_error_set(err, WEIR_EINVAL, "transform: no row-local steps to push through");
+    if (rc)
+        return rc;
+    t->m.rows_in += (int64_t)in->nrows;
+    const struct weir_batch *res;
+    struct weir_batch *owned;
+    if ((rc = run_steps(t, 0, t->front, in, now_us, &res, &owned, err)) != 0 || res == NULL ||
+        res->nrows == 0) {
+        weir_batch_destroy(owned);
+        return rc;
+    }
+    if (owned != NULL) {
+        *out = owned;
+        return 0;
+    }
+    /* the decode step's own batch: handed over, the step gets another */
+    struct step *s = &t->steps[t->front - 1];
+    struct weir_batch *fresh = spare_take(t, s);
+    if (fresh == NULL)
+        return weir_error_set(err, WEIR_ENOMEM, "transform[%zu].decode: out of memory", t->front - 1);
+    *out = s->decode->out;
+    s->decode->out = fresh;
+    return 0;
+}
+
+int weir_transform_push_back(struct weir_transform *t, const struct weir_batch *b, int64_t now_us,
+                             weir_transform_emit_cb cb, void *ctx, struct weir_error *err)
+{
+    return run_from(t, t->front, b, now_us, cb, ctx, err);
+}
+
+void weir_transform_release(struct weir_transform *t, struct weir_batch *b)
+{
+    if (b == NULL)
+        return;
+    const struct step *s = t->front > 0 ? &t->steps[t->front - 1] : NULL;
+    if (s != NULL && s->decode != NULL && weir_type_equal(b->schema, s->outs)) {
+        weir_batch_clear(b);
+        pthread_mutex_lock(&t->spare_mu);
+        if (t->nspare < SPARE_MAX) {
+            t->spare[t->nspare++] = b;
+            b = NULL;
+        }
+        pthread_mutex_unlock(&t->spare_mu);
+    }
+    weir_batch_destroy(b);
 }
 
 struct after_agg {

@@ -27,7 +27,14 @@
  * batch id}, so a replayed batch never duplicates them) or abort(). The
  * engine commits the transform before the sink.
  *
- * One thread at a time. */
+ * Pipelined pushes: the row-local steps at the start (decode, where,
+ * select) form the front, the others the back. The engine runs the front
+ * on the pipeline thread and the back on a stage (stream/stage.h), so the
+ * two halves of consecutive pushes run at once.
+ *
+ * One thread at a time, except push_back and release (one thread) next to
+ * push_front (another); begin, finish, commit, abort and the metrics only
+ * while no push_back runs. */
 #ifndef WEIR_STREAM_TRANSFORM_H
 #define WEIR_STREAM_TRANSFORM_H
 
@@ -77,6 +84,17 @@ int weir_transform_begin(struct weir_transform *t, int64_t batch_id, int64_t wat
  * during the call). `now_us` is the batch's current_timestamp(). */
 int weir_transform_push(struct weir_transform *t, const struct weir_batch *in, int64_t now_us,
                         weir_transform_emit_cb cb, void *ctx, struct weir_error *err);
+/* Whether the steps start with row-local ones (push_front has work). */
+bool weir_transform_has_front(const struct weir_transform *t);
+/* The front's steps on `in`: *out a batch the caller owns, to pass to
+ * push_back and then to release; NULL when no row is left. */
+int weir_transform_push_front(struct weir_transform *t, const struct weir_batch *in, int64_t now_us,
+                              struct weir_batch **out, struct weir_error *err);
+/* The back's steps on b (a push_front result); output to cb as push(). */
+int weir_transform_push_back(struct weir_transform *t, const struct weir_batch *b, int64_t now_us,
+                             weir_transform_emit_cb cb, void *ctx, struct weir_error *err);
+/* Done with a push_front result (kept for reuse or freed). NULL ok. */
+void weir_transform_release(struct weir_transform *t, struct weir_batch *b);
 /* End of the batch's input: stateful steps evict, aggregates emit to cb. */
 int weir_transform_finish(struct weir_transform *t, int64_t now_us, weir_transform_emit_cb cb, void *ctx,
                           struct weir_error *err);

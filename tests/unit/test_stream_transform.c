@@ -4,7 +4,8 @@
  * keep columns, where + select chains with CAST and aliases, errors at
  * create naming the step, and dead letters written to a real Delta table
  * through the Delta sink, read back with weir_delta_scan, and not
- * duplicated when a batch is replayed. */
+ * duplicated when a batch is replayed; pipelined pushes (front on one
+ * side, back on the other) give push()'s output. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -613,6 +614,79 @@ static void test_where_select_chain(void **state)
     weir_transform_destroy(t);
 }
 
+/* push_front hands out the decode step's batch and decodes the next push
+ * into another, so a handed-out batch stays intact while push_back runs
+ * it later; released batches are reused; the output and counts equal
+ * push()'s. */
+static void test_pipelined_pushes(void **state)
+{
+    (void)state;
+    struct weir_config_step st[2];
+    struct weir_config_pipeline p;
+    decode_step(&st[0], ORDERS_DDL, WEIR_ON_ERROR_RESCUE);
+    memset(&st[1], 0, sizeof st[1]);
+    st[1].kind = WEIR_STEP_WATERMARK;
+    st[1].watermark.column = (char *)"ts";
+    pipeline(&p, st, 2);
+    struct weir_transform *t = make(&p, KAFKA_DDL);
+    assert_true(weir_transform_has_front(t));
+    struct weir_batch *in[4];
+    for (int i = 0; i < 4; i++) {
+        in[i] = kafka_batch();
+        char v[64];
+        snprintf(v, sizeof v, "{\"id\": %d}", 10 * i + 1);
+        add_text(in[i], 2 * i, v);
+        add_text(in[i], 2 * i + 1, i == 0 ? "not json" : "{\"id\": 99}");
+    }
+    struct weir_error err = {0};
+    assert_int_equal(weir_transform_begin(t, 0, 0, 0, &err), 0);
+    struct weir_batch *out[4];
+    for (int i = 0; i < 2; i++)
+        assert_int_equal(weir_transform_push_front(t, in[i], NOW_US, &out[i], &err), 0);
+    assert_ptr_not_equal(out[0], out[1]);
+    assert_int_equal(out[0]->nrows, 2); /* untouched by the second decode */
+    assert_int_equal(weir_column_i64(&out[0]->columns[0], 0), 1);
+    assert_false(weir_column_is_valid(&out[0]->columns[0], 1));
+    struct collect c = {0};
+    for (int i = 0; i < 2; i++)
+        assert_int_equal(weir_transform_push_back(t, out[i], NOW_US, collect_cb, &c, &err), 0);
+    assert_int_equal(c.acc->nrows, 4);
+    const int64_t ids[] = {1, -1, 11, 99};
+    for (size_t r = 0; r < 4; r++)
+        if (ids[r] < 0)
+            assert_false(weir_column_is_valid(&c.acc->columns[0], r));
+        else
+            assert_int_equal(weir_column_i64(&c.acc->columns[0], r), ids[r]);
+    assert_metrics(t, 4, 4, 1, 0, 0);
+    /* a released batch comes back as a later push's output, cleared */
+    weir_transform_release(t, out[0]);
+    weir_transform_release(t, out[1]);
+    for (int i = 2; i < 4; i++)
+        assert_int_equal(weir_transform_push_front(t, in[i], NOW_US, &out[i], &err), 0);
+    assert_true(out[3] == out[0] || out[3] == out[1]);
+    assert_int_equal(out[3]->nrows, 2);
+    assert_int_equal(weir_column_i64(&out[3]->columns[0], 0), 31);
+    weir_transform_release(t, out[2]);
+    weir_transform_release(t, out[3]);
+    commit_ok(t);
+    collect_free(&c);
+    for (int i = 0; i < 4; i++)
+        weir_batch_destroy(in[i]);
+    weir_transform_destroy(t);
+
+    /* no row-local steps first: nothing to push through the front */
+    pipeline(&p, &st[1], 1);
+    t = make(&p, ORDERS_DDL);
+    assert_false(weir_transform_has_front(t));
+    struct weir_batch *typed = empty_batch(ORDERS_DDL), *o = NULL;
+    assert_int_equal(weir_transform_begin(t, 0, 0, 0, &err), 0);
+    assert_int_equal(weir_transform_push_front(t, typed, NOW_US, &o, &err), WEIR_EINVAL);
+    assert_null(o);
+    weir_transform_abort(t);
+    weir_batch_destroy(typed);
+    weir_transform_destroy(t);
+}
+
 /* where/select straight over typed columns (datagen), and no steps. */
 static void test_typed_source_and_identity(void **state)
 {
@@ -1080,6 +1154,7 @@ int main(void)
         cmocka_unit_test(test_decode_keep_columns),
         cmocka_unit_test(test_decode_fail_names_offset),
         cmocka_unit_test(test_where_select_chain),
+        cmocka_unit_test(test_pipelined_pushes),
         cmocka_unit_test(test_typed_source_and_identity),
         cmocka_unit_test(test_create_errors_name_the_step),
         cmocka_unit_test(test_dead_letters_delta_table),
