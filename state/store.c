@@ -43,6 +43,7 @@ struct weir_state_op {
     char *name;
     char *meta; /* what the config asks for; stored at commit */
     rocksdb_column_family_handle_t *cf;
+    uint64_t reads; /* keys asked by get, multi_get and cursor_get */
 };
 
 struct weir_state {
@@ -729,6 +730,7 @@ int weir_state_get(struct weir_state_op *op, const void *k, size_t kn, struct we
 {
     char *e = NULL;
     size_t n = 0;
+    op->reads++;
     char *r = rocksdb_get_cf(op->st->db, op->st->ropts, op->cf, k, kn, &n, &e);
     *found = false;
     if (e)
@@ -747,6 +749,7 @@ int weir_state_multi_get(struct weir_state_op *op, size_t n, const char *const *
 {
     if (n == 0)
         return 0;
+    op->reads += n;
     char **vs = weir_calloc(n, sizeof *vs), **es = weir_calloc(n, sizeof *es);
     size_t *vl = weir_calloc(n, sizeof *vl);
     const rocksdb_column_family_handle_t **cfs = weir_calloc(n, sizeof *cfs);
@@ -921,6 +924,7 @@ int weir_state_ingest(struct weir_state_op *op, const struct weir_state_kv *kv, 
 /* ------------------------------------------------------------ ascending reads */
 
 struct weir_state_cursor {
+    struct weir_state_op *op;
     rocksdb_iterator_t *it;
     bool started;
     int steps; /* Next calls tried before a Seek: grows while they reach the key */
@@ -934,6 +938,7 @@ int weir_state_cursor_create(struct weir_state_op *op, struct weir_state_cursor 
     *out = NULL;
     if (!c)
         return weir_error_set(err, WEIR_ENOMEM, "out of memory");
+    c->op = op;
     c->it = rocksdb_create_iterator_cf(op->st->db, op->st->ropts, op->cf);
     c->steps = 8;
     *out = c;
@@ -952,6 +957,7 @@ int weir_state_cursor_get(struct weir_state_cursor *c, const void *k, size_t kn,
                           bool *found, struct weir_error *err)
 {
     *found = false;
+    c->op->reads++;
     int s = 0;
     if (c->started) {
         while (s < c->steps && rocksdb_iter_valid(c->it) && iter_cmp(c->it, k, kn) < 0) {
@@ -1230,6 +1236,8 @@ void weir_state_op_stats(struct weir_state_op *op, struct weir_state_op_stats *o
 {
     uint64_t v = 0;
     memset(out, 0, sizeof *out);
+    out->reads = op->reads;
+    op->reads = 0;
     if (rocksdb_property_int_cf(op->st->db, op->cf, "rocksdb.estimate-num-keys", &v) == 0)
         out->keys = v;
     if (rocksdb_property_int_cf(op->st->db, op->cf, "rocksdb.cur-size-all-mem-tables", &v) == 0)

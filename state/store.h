@@ -170,6 +170,7 @@ int weir_state_compact(struct weir_state *st, struct weir_error *err);
 struct weir_state_op_stats {
     uint64_t keys;         /* RocksDB's estimate of the operator's keys */
     uint64_t memory_bytes; /* the operator's memtables */
+    uint64_t reads;        /* keys looked up (get, multi_get, cursor_get) since the previous call */
 };
 void weir_state_op_stats(struct weir_state_op *op, struct weir_state_op_stats *out);
 /* Block cache + all memtables, bytes. */

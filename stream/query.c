@@ -366,10 +366,12 @@ static void publish_progress(struct weir_query *q, int64_t id, int64_t trigger_m
                 &b,
                 "%s{\"operatorName\":\"%s\",\"numRowsTotal\":%lld,\"numRowsUpdated\":%lld,"
                 "\"numRowsRemoved\":%lld,\"numRowsDroppedByWatermark\":%lld,\"memoryUsedBytes\":%lld,"
-                "\"allUpdatesTimeMs\":%lld,\"commitTimeMs\":%lld}",
+                "\"allUpdatesTimeMs\":%lld,\"commitTimeMs\":%lld,"
+                "\"customMetrics\":{\"rocksdbGetCount\":%lld}}",
                 i ? "," : "", m->name, (long long)m->rows_total, (long long)m->rows_updated,
                 (long long)m->rows_removed, (long long)(i == 0 ? br->xf.late : 0),
-                (long long)m->memory_used_bytes, (long long)m->all_updates_ms, (long long)m->commit_ms);
+                (long long)m->memory_used_bytes, (long long)m->all_updates_ms, (long long)m->commit_ms,
+                (long long)m->state_reads);
         }
         rc |=
             weir_buf_printf(&b, "],\"stateMemoryUsedBytes\":%llu,\"numDuplicateRows\":%lld,",

@@ -216,6 +216,22 @@ struct key_bound {
     bool read, any;
 };
 
+/* The keys a batch spilled above the key bound it started with: such a
+ * key is in the state only if the batch itself wrote it, which this
+ * blocked Bloom filter answers without a read (one cache line per key,
+ * SF_PROBES bits in it; ~1 % false positives at its capacity of one key
+ * per SF_BITS_PER_KEY bits). Past SF_OVERFULL times the capacity every key
+ * is a "maybe". Cleared when the batch's bound is read. */
+#define SF_PROBES       6
+#define SF_BITS_PER_KEY 10
+#define SF_OVERFULL     4
+#define SF_SEED         0x5eed5eedu
+struct spill_filter {
+    uint64_t *bits; /* nblocks blocks of 8 words */
+    size_t nblocks;
+    size_t n; /* keys added */
+};
+
 struct weir_dedup {
     char *name;
     struct weir_expr **keys;
@@ -244,6 +260,8 @@ struct weir_dedup {
         size_t cap;
     } x;
     struct key_bound hi;     /* of the 'k' keys */
+    struct key_bound base;   /* hi as the batch found it */
+    struct spill_filter sf;  /* the keys the batch spilled above base */
     struct weir_keymap bmap; /* expiry buckets the batch changes -> bdelta */
     int64_t *bdelta;
     size_t bcap;
@@ -338,6 +356,8 @@ void weir_dedup_destroy(struct weir_dedup *d)
     weir_buf_free(&d->hi.k);
     weir_keymap_free(&d->bmap);
     weir_free(d->bdelta);
+    weir_free(d->sf.bits);
+    weir_buf_free(&d->base.k);
     weir_buf_free(&d->kb);
     weir_free(d->name);
     weir_free(d);
@@ -408,6 +428,37 @@ static size_t bound_count_below(const struct key_bound *b, const struct sortkey 
     return lo;
 }
 
+/* Block and bit positions of hash h: the block from its high half, the
+ * bits from a second mix of it. */
+static const uint64_t *sf_block(const struct spill_filter *f, uint64_t h, uint64_t *bits)
+{
+    *bits = h * UINT64_C(0x9e3779b97f4a7c15);
+    return f->bits + (((h >> 32) * f->nblocks) >> 32) * 8;
+}
+
+static void sf_add(struct spill_filter *f, uint64_t h)
+{
+    uint64_t bits;
+    uint64_t *blk = (uint64_t *)sf_block(f, h, &bits);
+    for (int i = 0; i < SF_PROBES; i++, bits >>= 9)
+        blk[(bits & 511) >> 6] |= UINT64_C(1) << (bits & 63);
+    f->n++;
+}
+
+static bool sf_maybe(const struct spill_filter *f, uint64_t h)
+{
+    if (f->n == 0)
+        return false;
+    if (f->n > SF_OVERFULL * f->nblocks * 512 / SF_BITS_PER_KEY)
+        return true;
+    uint64_t bits;
+    const uint64_t *blk = sf_block(f, h, &bits);
+    for (int i = 0; i < SF_PROBES; i++, bits >>= 9)
+        if (!(blk[(bits & 511) >> 6] >> (bits & 63) & 1))
+            return false;
+    return true;
+}
+
 static void swap_keys(struct sortkey *a, struct sortkey *b)
 {
     struct sortkey t = *a;
@@ -434,21 +485,65 @@ static uint64_t key_word(const struct sortkey *s, size_t d)
     return w << 8 | avail;
 }
 
-static void sort_words(struct sortkey *s, size_t n, size_t d);
+static void sort_words(struct sortkey *s, size_t n, size_t d, struct sortkey *tmp);
+
+/* Groups at least this large are radix sorted (when scratch is at hand). */
+#define RADIX_MIN 256
+
+/* Stable LSD radix sort of s[0..n) by w, through tmp (n entries): one
+ * pass counts all eight bytes, then one pass per byte that is not the same
+ * in every entry (keys that share a prefix, small integers). */
+static void radix_words(struct sortkey *s, struct sortkey *tmp, size_t n)
+{
+    static _Thread_local size_t cnt[8][256];
+    memset(cnt, 0, sizeof cnt);
+    for (size_t i = 0; i < n; i++)
+        for (int b = 0; b < 8; b++)
+            cnt[b][(s[i].w >> (8 * b)) & 255]++;
+    struct sortkey *src = s, *dst = tmp;
+    for (int b = 0; b < 8; b++) {
+        size_t *c = cnt[b];
+        if (c[(s[0].w >> (8 * b)) & 255] == n)
+            continue; /* the same in every entry */
+        for (size_t v = 0, off = 0; v < 256; v++) {
+            size_t k = c[v];
+            c[v] = off;
+            off += k;
+        }
+        for (size_t i = 0; i < n; i++)
+            dst[c[(src[i].w >> (8 * b)) & 255]++] = src[i];
+        struct sortkey *x = src;
+        src = dst;
+        dst = x;
+    }
+    if (src != s)
+        memcpy(s, src, n * sizeof *s);
+}
 
 /* Sort s[0..n), keys that share their first d bytes: the 7 bytes from d
- * are loaded once into each entry, and the entries sorted by them
- * (3-way quicksort on integers); a run of entries equal there moves on to
- * the next 7 bytes. Long common prefixes (tag, window times) cost one read
- * of the key per 7 bytes, not one per comparison. */
-static void sort_keys_at(struct sortkey *s, size_t n, size_t d)
+ * are loaded once into each entry, and the entries sorted by them (radix
+ * sort for large groups, 3-way quicksort on integers otherwise); a run of
+ * entries equal there moves on to the next 7 bytes. Long common prefixes
+ * (tag, window times) cost one read of the key per 7 bytes, not one per
+ * comparison. tmp: scratch of at least n entries, or NULL. */
+static void sort_keys_at(struct sortkey *s, size_t n, size_t d, struct sortkey *tmp)
 {
     for (size_t i = 0; i < n; i++)
         s[i].w = key_word(&s[i], d);
-    sort_words(s, n, d);
+    if (n < RADIX_MIN || tmp == NULL) {
+        sort_words(s, n, d, tmp);
+        return;
+    }
+    radix_words(s, tmp, n);
+    for (size_t i = 0, j; i < n; i = j) { /* runs equal so far, and longer */
+        for (j = i + 1; j < n && s[j].w == s[i].w; j++)
+            ;
+        if (j - i > 1 && (s[i].w & 0xff) == 8)
+            sort_keys_at(s + i, j - i, d + 7, tmp);
+    }
 }
 
-static void sort_words(struct sortkey *s, size_t n, size_t d)
+static void sort_words(struct sortkey *s, size_t n, size_t d, struct sortkey *tmp)
 {
     while (n > 1) {
         if (n < 12) { /* insertion sort on the bytes past d */
@@ -474,22 +569,26 @@ static void sort_words(struct sortkey *s, size_t n, size_t d)
                 i++;
         }
         if ((v & 0xff) == 8) /* equal so far, and longer: the next 7 bytes */
-            sort_keys_at(s + lt, gt - lt, d + 7);
+            sort_keys_at(s + lt, gt - lt, d + 7, tmp);
         /* recurse into the smaller side, loop on the larger */
         if (lt < n - gt) {
-            sort_words(s, lt, d);
+            sort_words(s, lt, d, tmp);
             s += gt;
             n -= gt;
         } else {
-            sort_words(s + gt, n - gt, d);
+            sort_words(s + gt, n - gt, d, tmp);
             n = lt;
         }
     }
 }
 
+/* Sort by key bytes; the radix passes' scratch is allocated here (without
+ * it, quicksort only). */
 static void sort_keys(struct sortkey *s, size_t n)
 {
-    sort_keys_at(s, n, 0);
+    struct sortkey *tmp = n >= RADIX_MIN ? weir_malloc(n * sizeof *tmp) : NULL;
+    sort_keys_at(s, n, 0, tmp);
+    weir_free(tmp);
 }
 
 /* Expiry buckets: keys are counted per second of their expiry (rounded
@@ -573,7 +672,42 @@ static int buckets_write(struct weir_dedup *d)
 /* Heap bytes the keys of the batch's map use, estimated from their number. */
 static size_t dedup_memory(const struct weir_dedup *d)
 {
-    return weir_keymap_used_bytes(&d->seen) + d->seen.n * (sizeof *d->sexp + sizeof *d->sstate);
+    return weir_keymap_used_bytes(&d->seen) + d->seen.n * (sizeof *d->sexp + sizeof *d->sstate) +
+           d->sf.nblocks * 64;
+}
+
+/* The batch's bounds: hi read from the state once a batch, base a copy of
+ * it as read; the spill filter starts empty with them. */
+static int dedup_bounds(struct weir_dedup *d, struct weir_error *err)
+{
+    if (d->hi.read)
+        return 0;
+    int rc = bound_read(&d->hi, d->op, 'k', err);
+    if (rc)
+        return weir_error_prefix(err, "%s", d->name);
+    d->base.k.len = 0;
+    if (d->hi.any && weir_buf_append(&d->base.k, d->hi.k.data, d->hi.k.len))
+        return weir_error_set(err, WEIR_ENOMEM, "%s: out of memory", d->name);
+    d->base.any = d->hi.any;
+    d->base.read = true;
+    if (d->sf.n > 0)
+        memset(d->sf.bits, 0, d->sf.nblocks * 64);
+    d->sf.n = 0;
+    return 0;
+}
+
+/* Spilled keys s[0..n) (sorted) into the spill filter: those above base. */
+static int dedup_remember(struct weir_dedup *d, const struct sortkey *s, size_t n)
+{
+    if (d->sf.bits == NULL) { /* an eighth of the spill threshold */
+        size_t nb = d->spill_bytes / 8 / 64;
+        if ((d->sf.bits = weir_calloc(nb ? nb : 1, 64)) == NULL)
+            return WEIR_ENOMEM;
+        d->sf.nblocks = nb ? nb : 1;
+    }
+    for (size_t i = bound_count_below(&d->base, s, n); i < n; i++)
+        sf_add(&d->sf, weir_hash64(s[i].k, s[i].n, SF_SEED));
+    return 0;
 }
 
 /* The first push or the finish of a batch: its counts start from the
@@ -638,8 +772,9 @@ static int dedup_scratch(struct weir_dedup *d, size_t n)
 }
 
 /* The batch's new keys, sorted, into the state as one ingested file; the
- * key map starts over (keys it knew are looked up in the state again). */
-static int dedup_spill(struct weir_dedup *d, struct weir_error *err)
+ * key map starts over (keys it knew are looked up in the state again,
+ * through the spill filter when `remember`). */
+static int dedup_spill(struct weir_dedup *d, bool remember, struct weir_error *err)
 {
     size_t n = 0;
     for (size_t id = 0; id < d->seen.n; id++)
@@ -661,8 +796,10 @@ static int dedup_spill(struct weir_dedup *d, struct weir_error *err)
         sort_keys(s, n);
     for (size_t i = 0; i < n; i++)
         kv[i] = (struct weir_state_kv){.k = s[i].k, .kn = s[i].n, .v = &s[i].x, .vn = 8};
-    if ((rc = bound_read(&d->hi, d->op, 'k', err)) != 0) {
-        rc = weir_error_prefix(err, "%s", d->name);
+    if ((rc = dedup_bounds(d, err)) != 0)
+        goto done;
+    if (remember && dedup_remember(d, s, n) != 0) {
+        rc = weir_error_set(err, WEIR_ENOMEM, "%s: out of memory", d->name);
         goto done;
     }
     size_t cut = bound_count_below(&d->hi, s, n);
@@ -741,15 +878,22 @@ static int dedup_add(struct weir_dedup *d, size_t id, uint8_t state, int64_t exp
 static int dedup_lookup(struct weir_dedup *d, size_t ncand, struct weir_error *err)
 {
     struct sortkey *sk = d->x.sk;
-    for (size_t i = 0; i < ncand; i++)
-        sk[i] = (struct sortkey){.k = (const uint8_t *)d->x.keys[i], .n = d->x.klens[i], .x = (int64_t)i};
-    sort_keys(sk, ncand);
-    int rc = bound_read(&d->hi, d->op, 'k', err);
+    int rc = dedup_bounds(d, err);
     if (rc)
-        return weir_error_prefix(err, "%s", d->name);
-    size_t below = bound_count_below(&d->hi, sk, ncand);
-    for (size_t i = below; i < ncand; i++) /* above every stored key */
-        d->x.found[sk[i].x] = false;
+        return rc;
+    /* a key above base is stored only if this batch spilled it, and not
+     * if it is above every stored key: those need no read */
+    size_t below = 0;
+    for (size_t i = 0; i < ncand; i++) {
+        const uint8_t *k = (const uint8_t *)d->x.keys[i];
+        size_t n = d->x.klens[i];
+        if (bound_above(&d->base, k, n) &&
+            (bound_above(&d->hi, k, n) || !sf_maybe(&d->sf, weir_hash64(k, n, SF_SEED))))
+            d->x.found[i] = false;
+        else
+            sk[below++] = (struct sortkey){.k = k, .n = n, .x = (int64_t)i};
+    }
+    sort_keys(sk, below);
     struct weir_state_cursor *c = NULL;
     for (size_t from = 0; from < below && rc == 0; from += LOOKUP_SLICE) {
         size_t to = from + LOOKUP_SLICE < below ? from + LOOKUP_SLICE : below;
@@ -887,7 +1031,7 @@ int weir_dedup_push(struct weir_dedup *d, const struct weir_stateful_batch *sb, 
     }
     if (dedup_memory(d) > d->peak_bytes)
         d->peak_bytes = dedup_memory(d);
-    if (dedup_memory(d) > d->spill_bytes && (rc = dedup_spill(d, err)) != 0)
+    if (dedup_memory(d) > d->spill_bytes && (rc = dedup_spill(d, true, err)) != 0)
         goto out_err;
 out:
     if (rc)
@@ -909,7 +1053,7 @@ int weir_dedup_finish(struct weir_dedup *d, const struct weir_stateful_batch *sb
 {
     int64_t t0 = weir_mono_ns(), removed = 0, limit;
     dedup_begin(d);
-    int rc = dedup_spill(d, err);
+    int rc = dedup_spill(d, false, err);
     if (rc == 0 && (rc = buckets_write(d)) != 0)
         rc = weir_error_set(err, rc, "%s: %s", d->name, weir_strerror(rc));
     if (rc == 0)
@@ -961,6 +1105,7 @@ static void take_metrics(struct weir_state_op *op, int64_t rows_total, const cha
     weir_state_op_stats(op, &s);
     acc->rows_total = rows_total;
     acc->memory_used_bytes = (int64_t)s.memory_bytes;
+    acc->state_reads = (int64_t)s.reads;
     *out = *acc;
     memset(acc, 0, sizeof *acc);
     acc->name = name;

@@ -42,6 +42,7 @@ struct weir_stateful_metrics {
     const char *name; /* borrowed from the step */
     int64_t rows_total, rows_updated, rows_removed, rows_dropped_by_watermark;
     int64_t memory_used_bytes, all_updates_ms, commit_ms;
+    int64_t state_reads; /* keys looked up in the store (progress customMetrics.rocksdbGetCount) */
 };
 
 typedef int (*weir_stateful_emit_cb)(void *ctx, const struct weir_batch *b, struct weir_error *err);

@@ -1682,6 +1682,72 @@ static void test_dedup_lookup_paths(void **state)
     weir_dedup_destroy(d);
 }
 
+/* Keys a batch spilled above the bound it started with are remembered in
+ * the spill filter: new keys between that bound and the spilled ones need
+ * no read (customMetrics.rocksdbGetCount stays near the false positives),
+ * while duplicates of spilled keys and keys below the starting bound are
+ * still read and dropped. */
+static void test_dedup_spill_filter(void **state)
+{
+    struct fx *f = *state;
+    const struct weir_type *t = schema(f, IDV_DDL);
+    struct weir_config_dedup c = {.keys = LIST("id"), .unbounded = true};
+    struct weir_dedup *d = dd_open(f, &c, t, NULL, 0, "dedup");
+    struct weir_stateful_metrics m;
+    struct weir_error err = {0};
+    char id[32];
+    struct weir_stateful_batch sb = sbatch(0, NO_WM, 0);
+    struct weir_batch *in = batch_of(t), *out = NULL;
+    for (int i = 0; i < 1000; i++) { /* the starting bound of batch 1: 999 */
+        snprintf(id, sizeof id, "%d", i);
+        ROW(in, id, "a", "0");
+    }
+    assert_int_equal(weir_dedup_push(d, &sb, in, 0, &out, &err), 0);
+    weir_batch_destroy(in);
+    dd_finish(f, d, &sb, &m);
+
+    weir_dedup_set_spill_bytes(d, 64 << 10);
+    sb = sbatch(1, NO_WM, 0);
+    in = batch_of(t);
+    for (int i = 1000; i < 5000; i += 2) { /* 2,000 keys: spilled after the push */
+        snprintf(id, sizeof id, "%d", i);
+        ROW(in, id, "b", "0");
+    }
+    assert_int_equal(weir_dedup_push(d, &sb, in, 0, &out, &err), 0);
+    assert_null(out);
+    weir_batch_destroy(in);
+    weir_dedup_metrics(d, &m);
+    assert_true(m.state_reads <= 2); /* the step's count and eviction mark; the keys are above all */
+
+    /* 2,000 new odd keys among the spilled even ones, 100 duplicates of
+     * spilled keys, 50 of batch 0's */
+    in = batch_of(t);
+    for (int i = 1001; i < 5000; i += 2) {
+        snprintf(id, sizeof id, "%d", i);
+        ROW(in, id, "c", "0");
+    }
+    for (int i = 0; i < 100; i++) {
+        snprintf(id, sizeof id, "%d", 1000 + 40 * i);
+        ROW(in, id, "dup", "0");
+    }
+    for (int i = 0; i < 50; i++) {
+        snprintf(id, sizeof id, "%d", 7 * i);
+        ROW(in, id, "old", "0");
+    }
+    assert_int_equal(weir_dedup_push(d, &sb, in, 0, &out, &err), 0);
+    assert_non_null(out);
+    assert_int_equal(out->nrows, 2000);
+    for (size_t r = 0; r < out->nrows; r++)
+        assert_int_equal(weir_column_i64(&out->columns[0], r), 1001 + 2 * (int64_t)r);
+    weir_batch_destroy(out);
+    weir_batch_destroy(in);
+    dd_finish(f, d, &sb, &m);
+    /* the 150 duplicates, and a few false positives of the 2,000 */
+    assert_in_range(m.state_reads, 150, 150 + 100); /* (the count and mark were read already) */
+    assert_int_equal(m.rows_total, 5000);
+    weir_dedup_destroy(d);
+}
+
 /* The keys a batch holds in memory are written to the state early
  * (dedup_spill) past the spill size: duplicates are still found inside a
  * push, across pushes whose keys were spilled, and across batches; a batch
@@ -2132,6 +2198,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_tumbling_append, setup, teardown),
         cmocka_unit_test_setup_teardown(test_sliding_update, setup, teardown),
         cmocka_unit_test_setup_teardown(test_abort_and_rerun, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_dedup_spill_filter, setup, teardown),
         cmocka_unit_test_setup_teardown(test_dedup_spill, setup, teardown),
         cmocka_unit_test_setup_teardown(test_dedup_lookup_paths, setup, teardown),
         cmocka_unit_test_setup_teardown(test_dedup_clock_back, setup, teardown),
