@@ -197,13 +197,29 @@ static size_t keymap_probe(const struct weir_keymap *m, const uint8_t *k, size_t
     return j;
 }
 
+uint64_t weir_keymap_hash(const uint8_t *k, size_t n)
+{
+    return weir_hash64(k, n, SEED);
+}
+
+void weir_keymap_prefetch(const struct weir_keymap *m, uint64_t h)
+{
+    if (m->nslots)
+        __builtin_prefetch(&m->slots[(h >> 32) & (m->nslots - 1)]);
+}
+
 /* The id of key k[0..n): existing (*added false) or new. */
 int weir_keymap_put(struct weir_keymap *m, const uint8_t *k, size_t n, size_t *id, bool *added)
+{
+    return weir_keymap_put_hashed(m, k, n, weir_hash64(k, n, SEED), id, added);
+}
+
+int weir_keymap_put_hashed(struct weir_keymap *m, const uint8_t *k, size_t n, uint64_t h, size_t *id,
+                           bool *added)
 {
     int rc = keymap_grow(m);
     if (rc)
         return rc;
-    uint64_t h = weir_hash64(k, n, SEED);
     size_t id1, j = keymap_probe(m, k, n, h, &id1);
     if (id1) {
         *id = id1 - 1;

@@ -43,6 +43,12 @@ void weir_keymap_reset(struct weir_keymap *m); /* empty, allocations kept */
 void weir_keymap_free(struct weir_keymap *m);  /* back to zeroed */
 /* The id of key k[0..n): existing (*added false) or new. 0 or WEIR_ENOMEM. */
 int weir_keymap_put(struct weir_keymap *m, const uint8_t *k, size_t n, size_t *id, bool *added);
+/* put in two steps, for a run of keys: hash each and prefetch its slot,
+ * then put each with its hash, so the slots' cache misses overlap. */
+uint64_t weir_keymap_hash(const uint8_t *k, size_t n);
+void weir_keymap_prefetch(const struct weir_keymap *m, uint64_t h);
+int weir_keymap_put_hashed(struct weir_keymap *m, const uint8_t *k, size_t n, uint64_t h, size_t *id,
+                           bool *added);
 /* Heap bytes the keys in the map use, estimated from their number (key
  * bytes, offset and length, ~3 slots each at most half full); allocations
  * kept by reset are not counted. */

@@ -506,6 +506,17 @@ done:
     return rc;
 }
 
+/* RocksDB's perf counters are per thread and on by default; every read
+ * entry point turns them off for its thread (a stage thread reads too). */
+static void perf_off(void)
+{
+    static _Thread_local bool off;
+    if (!off) {
+        rocksdb_set_perf_level(1); /* no per-comparison counters */
+        off = true;
+    }
+}
+
 static void options_init(struct weir_state *st)
 {
     uint64_t b = st->budget;
@@ -517,6 +528,11 @@ static void options_init(struct weir_state *st)
      * cache lookup or a partition search. Their size is taken out of the
      * cache's share of the budget (budget_rebalance). */
     rocksdb_block_based_options_set_filter_policy(st->topts, rocksdb_filterpolicy_create_bloom(10));
+    /* a hash index in each data block: a point lookup finds its key there
+     * without a binary search of the restart points */
+    rocksdb_block_based_options_set_data_block_index_type(
+        st->topts, rocksdb_block_based_table_data_block_index_type_binary_search_and_hash);
+    rocksdb_block_based_options_set_data_block_hash_ratio(st->topts, 0.75);
     st->opts = rocksdb_options_create();
     rocksdb_options_set_create_if_missing(st->opts, 1);
     rocksdb_options_set_block_based_table_factory(st->opts, st->topts);
@@ -531,7 +547,6 @@ static void options_init(struct weir_state *st)
      * in each memtable answers those without a skip-list search */
     rocksdb_options_set_memtable_prefix_bloom_size_ratio(st->opts, 0.05);
     rocksdb_options_set_memtable_whole_key_filtering(st->opts, 1);
-    rocksdb_set_perf_level(1); /* no per-comparison counters */
     st->ropts = rocksdb_readoptions_create();
     st->wopts = rocksdb_writeoptions_create();
     rocksdb_writeoptions_disable_WAL(st->wopts, 1); /* versions are the durability */
@@ -731,6 +746,7 @@ int weir_state_get(struct weir_state_op *op, const void *k, size_t kn, struct we
     char *e = NULL;
     size_t n = 0;
     op->reads++;
+    perf_off();
     char *r = rocksdb_get_cf(op->st->db, op->st->ropts, op->cf, k, kn, &n, &e);
     *found = false;
     if (e)
@@ -760,6 +776,7 @@ int weir_state_multi_get(struct weir_state_op *op, size_t n, const char *const *
     }
     for (size_t i = 0; i < n; i++)
         cfs[i] = op->cf;
+    perf_off();
     rocksdb_multi_get_cf(op->st->db, op->st->ropts, cfs, n, keys, klens, vs, vl, es);
     for (size_t i = 0; i < n; i++) {
         if (es[i] && rc == 0)
@@ -939,6 +956,7 @@ int weir_state_cursor_create(struct weir_state_op *op, struct weir_state_cursor 
     if (!c)
         return weir_error_set(err, WEIR_ENOMEM, "out of memory");
     c->op = op;
+    perf_off();
     c->it = rocksdb_create_iterator_cf(op->st->db, op->st->ropts, op->cf);
     c->steps = 8;
     *out = c;
@@ -1057,6 +1075,7 @@ int weir_state_iter_create(struct weir_state_op *op, const void *lo, size_t lon,
     it->ro = rocksdb_readoptions_create();
     if (hi)
         rocksdb_readoptions_set_iterate_upper_bound(it->ro, it->hi, hin);
+    perf_off();
     it->it = rocksdb_create_iterator_cf(op->st->db, it->ro, op->cf);
     if (lo)
         rocksdb_iter_seek(it->it, it->lo, lon);
@@ -1110,6 +1129,7 @@ int weir_state_last_key(struct weir_state_op *op, const void *lo, size_t lon, co
     *found = false;
     rocksdb_readoptions_t *ro = rocksdb_readoptions_create();
     rocksdb_readoptions_set_iterate_upper_bound(ro, hi, hin);
+    perf_off();
     rocksdb_iterator_t *it = rocksdb_create_iterator_cf(op->st->db, ro, op->cf);
     rocksdb_iter_seek_to_last(it);
     int rc = 0;

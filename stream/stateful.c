@@ -872,6 +872,8 @@ static int dedup_add(struct weir_dedup *d, size_t id, uint8_t state, int64_t exp
  * choice is made per slice of LOOKUP_SLICE consecutive candidates in key
  * order (a batch's keys often come in dense clusters, one per partition). */
 #define DENSE_FACTOR 8
+/* Rows whose keys are built and hashed ahead of their map lookups. */
+#define KEY_RUN      16
 #define LOOKUP_SLICE 512
 
 /* found/vals of the ncand keys in d->x.keys/klens. */
@@ -968,15 +970,28 @@ int weir_dedup_push(struct weir_dedup *d, const struct weir_stateful_batch *sb, 
     memset(keep, 0, n * sizeof *keep);
     /* 1. every row's key in the batch's map: a key seen earlier in the
      * batch is decided here, the first row of a new one asks the state */
+    size_t koff[KEY_RUN + 1];
+    uint64_t kh[KEY_RUN];
     for (size_t r = 0; r < n; r++) {
-        d->kb.len = 0;
-        rc = weir_buf_append_byte(&d->kb, 'k');
-        for (size_t c = 0; c < p->ncolumns && rc == 0; c++)
-            rc = weir_key_append(&d->kb, &p->columns[c], r);
+        size_t q = r % KEY_RUN;
+        if (q == 0) { /* the next run's keys, hashed, their slots prefetched */
+            d->kb.len = 0;
+            for (size_t i = 0; i < KEY_RUN && r + i < n && rc == 0; i++) {
+                koff[i] = d->kb.len;
+                rc = weir_buf_append_byte(&d->kb, 'k');
+                for (size_t c = 0; c < p->ncolumns && rc == 0; c++)
+                    rc = weir_key_append(&d->kb, &p->columns[c], r + i);
+                koff[i + 1] = d->kb.len;
+                kh[i] = weir_keymap_hash(d->kb.data + koff[i], koff[i + 1] - koff[i]);
+                weir_keymap_prefetch(&d->seen, kh[i]);
+            }
+            if (rc)
+                goto out;
+        }
         size_t id;
         bool added;
-        if (rc == 0)
-            rc = weir_keymap_put(&d->seen, d->kb.data, d->kb.len, &id, &added);
+        rc =
+            weir_keymap_put_hashed(&d->seen, d->kb.data + koff[q], koff[q + 1] - koff[q], kh[q], &id, &added);
         if (rc == 0)
             rc = dedup_reserve(d, id + 1);
         if (rc)
@@ -2280,13 +2295,24 @@ int weir_aggregate_push(struct weir_aggregate *a, const struct weir_stateful_bat
     size_t first_new = a->groups.n;
     size_t nwin = a->win == WIN_TIME ? (size_t)(a->size_us / a->slide_us) : 1;
     const struct weir_column *ts = a->ts_col >= 0 ? &in->columns[a->ts_col] : NULL;
-    for (size_t r = 0; r < in->nrows && rc == 0; r++) {
-        int64_t t = 0;
-        if (ts && !event_us(ts, r, &t))
-            continue; /* no event time: in no window */
-        int64_t last = a->win == WIN_TIME ? floor_div(t, a->slide_us) * a->slide_us : 0;
-        for (size_t w = 0; w < nwin && rc == 0; w++) {
-            a->kb.len = 0;
+    /* the (row, window) keys in runs of KEY_RUN: built and hashed, their
+     * slots prefetched, then put */
+    size_t koff[KEY_RUN + 1], krow[KEY_RUN], r = 0, w = 0;
+    uint64_t kh[KEY_RUN];
+    int64_t last = 0;
+    while (r < in->nrows && rc == 0) {
+        size_t nk = 0;
+        a->kb.len = 0;
+        while (nk < KEY_RUN && r < in->nrows && rc == 0) {
+            if (w == 0) {
+                int64_t t = 0;
+                if (ts && !event_us(ts, r, &t)) {
+                    r++; /* no event time: in no window */
+                    continue;
+                }
+                last = a->win == WIN_TIME ? floor_div(t, a->slide_us) * a->slide_us : 0;
+            }
+            koff[nk] = a->kb.len;
             rc = weir_buf_append_byte(&a->kb, agg_tag(a));
             if (a->win == WIN_TIME) {
                 int64_t start = last - (int64_t)w * a->slide_us;
@@ -2298,9 +2324,20 @@ int weir_aggregate_push(struct weir_aggregate *a, const struct weir_stateful_bat
             }
             for (size_t g = 0; g < a->ngroup && rc == 0; g++)
                 rc = weir_key_append(&a->kb, &p->columns[g], r);
+            koff[nk + 1] = a->kb.len;
+            kh[nk] = weir_keymap_hash(a->kb.data + koff[nk], koff[nk + 1] - koff[nk]);
+            weir_keymap_prefetch(&a->groups, kh[nk]);
+            krow[nk++] = r;
+            if (++w == nwin) {
+                w = 0;
+                r++;
+            }
+        }
+        for (size_t q = 0; q < nk && rc == 0; q++) {
             size_t id;
             bool added;
-            if (rc == 0 && (rc = weir_keymap_put(&a->groups, a->kb.data, a->kb.len, &id, &added)) == 0 &&
+            if ((rc = weir_keymap_put_hashed(&a->groups, a->kb.data + koff[q], koff[q + 1] - koff[q], kh[q],
+                                             &id, &added)) == 0 &&
                 (rc = agg_reserve(a)) == 0) {
                 if (npr + 2 > cap) {
                     cap = cap ? cap * 2 : 2 * in->nrows * nwin + 2;
@@ -2311,7 +2348,7 @@ int weir_aggregate_push(struct weir_aggregate *a, const struct weir_stateful_bat
                         pr = np;
                 }
                 if (rc == 0) {
-                    pr[npr++] = (uint32_t)r;
+                    pr[npr++] = (uint32_t)krow[q];
                     pr[npr++] = (uint32_t)id;
                 }
             }
