@@ -152,10 +152,10 @@ static int keymap_grow(struct weir_keymap *m)
 {
     if (m->n + 1 > m->cap) {
         size_t nc = m->cap ? m->cap * 2 : 1024;
-        size_t *o = weir_realloc(m->off, nc * sizeof *o);
+        uint32_t *o = weir_realloc(m->off, nc * sizeof *o);
         if (o)
             m->off = o;
-        size_t *l = weir_realloc(m->len, nc * sizeof *l);
+        uint32_t *l = weir_realloc(m->len, nc * sizeof *l);
         if (l)
             m->len = l;
         if (!o || !l)
@@ -227,10 +227,12 @@ int weir_keymap_put_hashed(struct weir_keymap *m, const uint8_t *k, size_t n, ui
         return 0;
     }
     size_t at = m->arena.len;
+    if (at + n > UINT32_MAX)
+        return WEIR_ENOMEM; /* past what the offsets address */
     if ((rc = weir_buf_append(&m->arena, k, n)) != 0)
         return rc;
-    m->off[m->n] = at;
-    m->len[m->n] = n;
+    m->off[m->n] = (uint32_t)at;
+    m->len[m->n] = (uint32_t)n;
     m->slots[j] = h << 32 | (m->n + 1);
     *id = m->n++;
     *added = true;

@@ -31,7 +31,7 @@ int weir_key_read(const uint8_t **p, const uint8_t *end, struct weir_column *c);
 
 struct weir_keymap {
     struct weir_buf arena;
-    size_t *off, *len; /* per id */
+    uint32_t *off, *len; /* per id: the arena holds at most 4 GiB of keys */
     size_t n, cap;
     /* high half: the key hash's low 32 bits; low half: id + 1 (0 empty) */
     uint64_t *slots;
@@ -54,7 +54,7 @@ int weir_keymap_put_hashed(struct weir_keymap *m, const uint8_t *k, size_t n, ui
  * kept by reset are not counted. */
 static inline size_t weir_keymap_used_bytes(const struct weir_keymap *m)
 {
-    return m->arena.len + m->n * (2 * sizeof(size_t) + 3 * sizeof(uint64_t));
+    return m->arena.len + m->n * (2 * sizeof(uint32_t) + 3 * sizeof(uint64_t));
 }
 /* True with *id when the key is in the map. */
 bool weir_keymap_find(const struct weir_keymap *m, const uint8_t *k, size_t n, size_t *id);
