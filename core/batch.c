@@ -644,25 +644,6 @@ size_t weir_batch_used_bytes(const struct weir_batch *b)
     return m;
 }
 
-int weir_batch_copy(const struct weir_batch *b, struct weir_batch **out)
-{
-    struct weir_batch *nb = weir_batch_create(b->schema);
-    int rc = nb == NULL ? WEIR_ENOMEM : 0;
-    *out = NULL;
-    for (size_t col = 0; col < b->ncolumns && rc == 0; col++)
-        rc = weir_column_append_range(&nb->columns[col], &b->columns[col], 0, b->nrows);
-    if (rc == 0)
-        rc = weir_batch_finish_rows(nb);
-    if (rc == 0 && b->ncolumns == 0)
-        nb->nrows = b->nrows;
-    if (rc != 0) {
-        weir_batch_destroy(nb);
-        return rc;
-    }
-    *out = nb;
-    return 0;
-}
-
 int weir_batch_take(const struct weir_batch *b, const uint32_t *rows, size_t n, struct weir_batch **out)
 {
     struct weir_batch *nb = weir_batch_create(b->schema);

@@ -70,8 +70,6 @@ size_t weir_batch_memory(const struct weir_batch *b);
 /* A new batch of b's schema holding rows[0..n) of b, in that order (*out
  * NULL on failure). 0 or WEIR_ENOMEM. */
 int weir_batch_take(const struct weir_batch *b, const uint32_t *rows, size_t n, struct weir_batch **out);
-/* A new batch holding a copy of every row of b. 0 or WEIR_ENOMEM. */
-int weir_batch_copy(const struct weir_batch *b, struct weir_batch **out);
 /* Bytes of the values present (lengths, not capacities): what a batch
  * kept for reuse after weir_batch_clear counts as 0 again. */
 size_t weir_batch_used_bytes(const struct weir_batch *b);

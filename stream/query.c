@@ -55,7 +55,6 @@ struct weir_query {
     /* per batch */
     int64_t rows_in, rows_out, cb_ns, now_us;
     bool discard;
-    bool finishing; /* the stage gets finish's output batches, for the sink only */
 };
 
 struct timings {
@@ -174,27 +173,11 @@ static int on_output(void *ctx, const struct weir_batch *b, struct weir_error *e
     return q->sink->ops->write(q->sink, b, err);
 }
 
-/* The stage's half of a push; in finish, a copy of an output batch. */
+/* The stage's half of a push. */
 static int on_back(void *ctx, struct weir_batch *b, int64_t now_us, struct weir_error *err)
 {
     struct weir_query *q = ctx;
-    if (q->finishing)
-        return on_output(q, b, err);
     return weir_transform_push_back(q->xf, b, now_us, on_output, q, err);
-}
-
-/* finish's output (an aggregate emitting windows or groups): written by
- * the stage thread while the pipeline thread reads the state on. */
-static int on_finish_output(void *ctx, const struct weir_batch *b, struct weir_error *err)
-{
-    struct weir_query *q = ctx;
-    struct weir_batch *copy = NULL;
-    if (q->back == NULL)
-        return on_output(q, b, err);
-    int rc = weir_batch_copy(b, &copy);
-    if (rc)
-        return weir_error_set(err, rc, "out of memory copying output rows");
-    return weir_stage_put(q->back, copy, q->now_us, err);
 }
 
 static void on_release(void *ctx, struct weir_batch *b)
@@ -274,14 +257,8 @@ static int run_batch(struct weir_query *q, int64_t id, int64_t batch_ms, const c
     }
     if (rc)
         goto fail;
-    q->finishing = true; /* (seen by the stage: written before a put) */
-    rc = weir_transform_finish(q->xf, q->now_us, on_finish_output, q, err);
-    if (q->back) {
-        int drc = weir_stage_drain(q->back, err);
-        rc = rc ? rc : drc;
-    }
-    q->finishing = false;
-    if (rc || (rc = weir_transform_commit(q->xf, err)))
+    if ((rc = weir_transform_finish(q->xf, q->now_us, on_output, q, err)) ||
+        (rc = weir_transform_commit(q->xf, err)))
         goto fail;
     weir_transform_metrics(q->xf, &br->xf);
     br->has_watermark = weir_transform_next_watermark(q->xf, &br->next_watermark_ms);

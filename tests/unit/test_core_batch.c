@@ -360,38 +360,6 @@ static void test_append_from_copies_nested_rows(void **state)
     weir_batch_destroy(dst);
 }
 
-/* weir_batch_copy: every row, nested ones included, in a batch of its own. */
-static void test_batch_copy(void **state)
-{
-    (void)state;
-    struct weir_batch *src = batch_for(nested_ddl), *cp = NULL;
-    fill_nested(src, 37);
-    assert_int_equal(weir_batch_copy(src, &cp), 0);
-    assert_non_null(cp);
-    assert_int_equal(cp->nrows, 37);
-    assert_true(weir_type_equal(cp->schema, src->schema));
-    for (size_t r = 0; r < 37; r++)
-        for (size_t c = 0; c < src->ncolumns; c++)
-            assert_rows_equal(&src->columns[c], r, &cp->columns[c], r);
-    weir_batch_destroy(src); /* the copy owns its values */
-    assert_int_equal(cp->nrows, 37);
-    for (long k = 0;; k++) { /* allocation failures: nothing out, nothing leaked */
-        struct weir_batch *again = NULL;
-        weir_alloc_fail_after(k);
-        int rc = weir_batch_copy(cp, &again);
-        weir_alloc_fail_after(-1);
-        if (rc == 0) {
-            assert_int_equal(again->nrows, 37);
-            weir_batch_destroy(again);
-            break;
-        }
-        assert_int_equal(rc, WEIR_ENOMEM);
-        assert_null(again);
-        assert_true(k < 200);
-    }
-    weir_batch_destroy(cp);
-}
-
 static void test_append_range_equals_row_copies(void **state)
 {
     (void)state;
@@ -623,7 +591,6 @@ int main(void)
         cmocka_unit_test(test_nested_struct_array_map),
         cmocka_unit_test(test_append_from_copies_nested_rows),
         cmocka_unit_test(test_append_range_equals_row_copies),
-        cmocka_unit_test(test_batch_copy),
         cmocka_unit_test(test_failed_appends_leave_columns_unchanged),
         cmocka_unit_test(test_create_under_allocation_failure_and_reserve),
         cmocka_unit_test(test_row_keys_and_keymap),
