@@ -67,6 +67,16 @@ static void *worker(void *arg)
     return NULL;
 }
 
+static void stage_free(struct weir_stage *s)
+{
+    pthread_cond_destroy(&s->idle);
+    pthread_cond_destroy(&s->work);
+    pthread_cond_destroy(&s->room);
+    pthread_mutex_destroy(&s->mu);
+    weir_free(s->ring);
+    weir_free(s);
+}
+
 int weir_stage_create(size_t depth, weir_stage_fn fn, weir_stage_release_fn release, void *ctx,
                       struct weir_stage **out, struct weir_error *err)
 {
@@ -86,12 +96,7 @@ int weir_stage_create(size_t depth, weir_stage_fn fn, weir_stage_release_fn rele
     pthread_cond_init(&s->work, NULL);
     pthread_cond_init(&s->idle, NULL);
     if (pthread_create(&s->thread, NULL, worker, s) != 0) {
-        pthread_cond_destroy(&s->idle);
-        pthread_cond_destroy(&s->work);
-        pthread_cond_destroy(&s->room);
-        pthread_mutex_destroy(&s->mu);
-        weir_free(s->ring);
-        weir_free(s);
+        stage_free(s);
         return weir_error_set(err, WEIR_EIO, "stage: cannot start a thread");
     }
     pthread_setname_np(s->thread, "weir-stage"); /* for top -H and perf */
@@ -149,10 +154,5 @@ void weir_stage_destroy(struct weir_stage *s)
     pthread_cond_signal(&s->work);
     pthread_mutex_unlock(&s->mu);
     pthread_join(s->thread, NULL);
-    pthread_cond_destroy(&s->idle);
-    pthread_cond_destroy(&s->work);
-    pthread_cond_destroy(&s->room);
-    pthread_mutex_destroy(&s->mu);
-    weir_free(s->ring);
-    weir_free(s);
+    stage_free(s);
 }
