@@ -225,7 +225,6 @@ struct key_bound {
 #define SF_PROBES       6
 #define SF_BITS_PER_KEY 10
 #define SF_OVERFULL     4
-#define SF_SEED         0x5eed5eedu
 struct spill_filter {
     uint64_t *bits; /* nblocks blocks of 8 words */
     size_t nblocks;
@@ -252,6 +251,7 @@ struct weir_dedup {
     /* a push's scratch, per row (keep) or per key asked (the rest) */
     struct {
         uint32_t *cand, *rows;
+        uint64_t *hash; /* per key asked: its key-map hash, for the spill filter */
         bool *keep, *found;
         const char **keys;
         size_t *klens;
@@ -344,6 +344,7 @@ void weir_dedup_destroy(struct weir_dedup *d)
     weir_free(d->sexp);
     weir_free(d->sstate);
     weir_free(d->x.cand);
+    weir_free(d->x.hash);
     weir_free(d->x.rows);
     weir_free(d->x.keep);
     weir_free(d->x.found);
@@ -495,8 +496,7 @@ static void sort_words(struct sortkey *s, size_t n, size_t d, struct sortkey *tm
  * in every entry (keys that share a prefix, small integers). */
 static void radix_words(struct sortkey *s, struct sortkey *tmp, size_t n)
 {
-    static _Thread_local size_t cnt[8][256];
-    memset(cnt, 0, sizeof cnt);
+    size_t cnt[8][256] = {{0}};
     for (size_t i = 0; i < n; i++)
         for (int b = 0; b < 8; b++)
             cnt[b][(s[i].w >> (8 * b)) & 255]++;
@@ -706,7 +706,7 @@ static int dedup_remember(struct weir_dedup *d, const struct sortkey *s, size_t 
         d->sf.nblocks = nb ? nb : 1;
     }
     for (size_t i = bound_count_below(&d->base, s, n); i < n; i++)
-        sf_add(&d->sf, weir_hash64(s[i].k, s[i].n, SF_SEED));
+        sf_add(&d->sf, weir_keymap_hash(s[i].k, s[i].n));
     return 0;
 }
 
@@ -758,6 +758,7 @@ static int dedup_scratch(struct weir_dedup *d, size_t n)
     } while (0)
     GROW(cand);
     GROW(rows);
+    GROW(hash);
     GROW(keep);
     GROW(found);
     GROW(keys);
@@ -889,8 +890,7 @@ static int dedup_lookup(struct weir_dedup *d, size_t ncand, struct weir_error *e
     for (size_t i = 0; i < ncand; i++) {
         const uint8_t *k = (const uint8_t *)d->x.keys[i];
         size_t n = d->x.klens[i];
-        if (bound_above(&d->base, k, n) &&
-            (bound_above(&d->hi, k, n) || !sf_maybe(&d->sf, weir_hash64(k, n, SF_SEED))))
+        if (bound_above(&d->base, k, n) && (bound_above(&d->hi, k, n) || !sf_maybe(&d->sf, d->x.hash[i])))
             d->x.found[i] = false;
         else
             sk[below++] = (struct sortkey){.k = k, .n = n, .x = (int64_t)i};
@@ -998,6 +998,7 @@ int weir_dedup_push(struct weir_dedup *d, const struct weir_stateful_batch *sb, 
             goto out;
         if (added) {
             d->sstate[id] = SEEN_ASKED;
+            d->x.hash[ncand] = kh[q];
             cand[ncand] = (uint32_t)id;
             rows[ncand++] = (uint32_t)r;
         } else if ((d->sstate[id] == SEEN_STORED || d->sstate[id] == SEEN_NEW) && expires &&
