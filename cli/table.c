@@ -24,6 +24,7 @@
 #include <cjson/cJSON.h>
 
 #include "cli/cli.h"
+#include "core/units.h"
 #include "core/alloc.h"
 #include "core/batch.h"
 #include "core/buf.h"
@@ -1118,7 +1119,7 @@ static int size_opt(struct args *a, const char *name, int64_t *out, int *exit_co
     int m = opt_with_value(a, name, &val);
     if (m == 0)
         return 0;
-    if (m < 0 || weir_config_parse_size(val, out) != 0 || *out <= 0) {
+    if (m < 0 || weir_parse_size(val, out) != 0 || *out <= 0) {
         *exit_code = weir_cli_usage_error(a->cmd, "%s needs a size such as 128MB or 1048576", name);
         return -1;
     }

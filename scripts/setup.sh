@@ -18,6 +18,10 @@
 #      mvn dependency:copy-dependencies on a generated pom (local repository
 #      .deps/m2); the integration tests start it on 127.0.0.1
 #      (tests/integration/kafka_broker.py). kcat comes from apt (step 1).
+#   7. .deps/emulators: the object-store servers the integration tests start
+#      on 127.0.0.1: Azurite (Azure Blob) from the npm registry and
+#      fake-gcs-server (GCS) built with `go install` from the Go module proxy.
+#      The S3 server (moto's server mode) is a Python package in step 2.
 #
 # Options: --verify (re-run step 5), --no-apt (skip step 1).
 # Full output goes to .deps/setup.log; the terminal gets a short summary.
@@ -44,7 +48,7 @@ KAFKA_VERSION=4.3.1
 LOG4J_VERSION=2.25.4
 
 APT_PACKAGES=(build-essential cmake ninja-build gcc clang clang-format pkg-config git ca-certificates iproute2
-    librdkafka-dev libuv1-dev librocksdb-dev libcjson-dev libcurl4-openssl-dev libzstd-dev
+    librdkafka-dev libuv1-dev librocksdb-dev libcjson-dev libcurl4-openssl-dev libssl-dev libzstd-dev
     libsnappy-dev zlib1g-dev libsystemd-dev libcmocka-dev libclang-rt-14-dev
     python3 python3-venv python3-dev maven kcat)
 
@@ -55,7 +59,7 @@ for a in "$@"; do
     --verify) force_verify=1 ;;
     --no-apt) do_apt=0 ;;
     -h | --help)
-        sed -n '2,23p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'
+        sed -n '2,27p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'
         exit 0
         ;;
     *)
@@ -285,11 +289,38 @@ step_kafka() {
     note kafka "broker $KAFKA_VERSION installed ($(find "$dir/libs" -name '*.jar' | wc -l) jars in ${dir#"$ROOT"/}/libs)"
 }
 
+# ---- 7. object-store emulators ----
+AZURITE_VERSION=3.37.0
+FAKE_GCS_VERSION=v1.56.1
+step_emulators() {
+    local dir="$DEPS/emulators" want have
+    want="azurite-$AZURITE_VERSION fake-gcs-server-$FAKE_GCS_VERSION"
+    have=$(cat "$STAMPS/emulators" 2>/dev/null || true)
+    if [[ $want == "$have" && -x $dir/node_modules/.bin/azurite-blob && -x $dir/bin/fake-gcs-server ]]; then
+        note emulators "$want present"
+        return
+    fi
+    mkdir -p "$dir"
+    command -v npm >/dev/null || die "npm not found (apt install npm)"
+    say "emulators: npm install azurite@$AZURITE_VERSION"
+    quiet npm install --prefix "$dir" --no-audit --no-fund --loglevel=error "azurite@$AZURITE_VERSION" ||
+        die "npm install azurite"
+    local go=go
+    command -v go >/dev/null || go=/usr/local/go/bin/go
+    command -v "$go" >/dev/null || die "go not found (apt install golang-go)"
+    say "emulators: go install fake-gcs-server@$FAKE_GCS_VERSION"
+    GOBIN="$dir/bin" GOPATH="$DEPS/go" GOFLAGS=-modcacherw quiet "$go" install \
+        "github.com/fsouza/fake-gcs-server@$FAKE_GCS_VERSION" || die "go install fake-gcs-server"
+    echo "$want" >"$STAMPS/emulators"
+    note emulators "installed $want"
+}
+
 step_apt
 step_venv
 step_jars
 step_kafka
 step_duckdb_ext
+step_emulators
 step_verify
 
 say "setup: done in $(($(date +%s) - START))s (log: ${LOG#"$ROOT"/})"

@@ -4,18 +4,180 @@
  * Owns the weir_store record (ops table, root string); the back-end owns
  * `impl`. Every public call checks its key here once, so back-ends can
  * assume a clean relative key. Local paths and file:// URIs go to the local
- * back-end; s3://, gs://, abfss:// (and the other cloud schemes) are
- * recognised and refused with WEIR_EUNSUPPORTED until their back-ends land.
+ * back-end, s3:// to s3.c, abfss:// and friends to azure.c, gs:// to
+ * gcs.c (or to s3.c with HMAC keys). Also owns the storage option table:
+ * names, environment aliases, which are secret.
  * Threading: a store is immutable after open; calls may run concurrently. */
 #include <ctype.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "core/alloc.h"
+#include "core/units.h"
+#include "storage/http.h"
 #include "storage/storage_int.h"
 
-/* Schemes we know but cannot serve yet. */
-static const char *const cloud_schemes[] = {"s3", "s3a",   "gs",    "gcs",  "abfss", "abfs",
-                                            "az", "azure", "wasbs", "wasb", "http",  "https"};
+struct scheme {
+    const char *name;
+    const struct weir_store_ops *ops;
+};
+
+static const struct scheme schemes[] = {
+    {"s3", &weir_store_s3_ops},       {"s3a", &weir_store_s3_ops},      {"gs", &weir_store_gcs_ops},
+    {"abfss", &weir_store_azure_ops}, {"abfs", &weir_store_azure_ops},  {"az", &weir_store_azure_ops},
+    {"azure", &weir_store_azure_ops}, {"wasbs", &weir_store_azure_ops}, {"wasb", &weir_store_azure_ops},
+};
+
+/* Every storage option: its name, up to two more environment variables
+ * looked at after the upper-case name, whether its value is a secret. */
+struct option_def {
+    const char *name;
+    const char *env[2];
+    bool secret;
+};
+
+static const struct option_def option_defs[] = {
+    {"aws_access_key_id", {NULL, NULL}, false},
+    {"aws_secret_access_key", {NULL, NULL}, true},
+    {"aws_session_token", {NULL, NULL}, true},
+    {"aws_region", {"AWS_DEFAULT_REGION", NULL}, false},
+    {"aws_endpoint_url", {"AWS_ENDPOINT_URL_S3", NULL}, false},
+    {"aws_virtual_hosted_style_request", {NULL, NULL}, false},
+    {"aws_profile", {NULL, NULL}, false},
+    {"aws_shared_credentials_file", {NULL, NULL}, false},
+    {"azure_storage_account_name", {"AZURE_STORAGE_ACCOUNT", NULL}, false},
+    {"azure_storage_account_key", {"AZURE_STORAGE_KEY", "AZURE_STORAGE_ACCESS_KEY"}, true},
+    {"azure_storage_sas_token", {"AZURE_STORAGE_SAS_KEY", NULL}, true},
+    {"azure_storage_endpoint", {NULL, NULL}, false},
+    {"azure_storage_use_emulator", {NULL, NULL}, false},
+    {"google_endpoint_url", {"STORAGE_EMULATOR_HOST", NULL}, false},
+    {"google_bearer_token", {NULL, NULL}, true},
+    {"google_hmac_access_id", {NULL, NULL}, false},
+    {"google_hmac_secret", {NULL, NULL}, true},
+    {"multipart_part_size", {NULL, NULL}, false},
+    {"max_retries", {NULL, NULL}, false},
+    {"timeout", {NULL, NULL}, false},
+    {"connect_timeout", {NULL, NULL}, false},
+    {"tls_verify", {NULL, NULL}, false},
+    {"tls_ca_file", {"SSL_CERT_FILE", NULL}, false},
+};
+
+static const struct option_def *option_def(const char *name)
+{
+    for (size_t i = 0; i < sizeof option_defs / sizeof option_defs[0]; i++)
+        if (strcasecmp(option_defs[i].name, name) == 0)
+            return &option_defs[i];
+    return NULL;
+}
+
+bool weir_store_option_known(const char *name, const char **suggest)
+{
+    if (option_def(name))
+        return true;
+    if (suggest) {
+        size_t best = 4;
+        *suggest = NULL;
+        for (size_t i = 0; i < sizeof option_defs / sizeof option_defs[0]; i++) {
+            size_t d = weir_edit_distance(name, option_defs[i].name, true);
+            if (d < best) {
+                best = d;
+                *suggest = option_defs[i].name;
+            }
+        }
+    }
+    return false;
+}
+
+bool weir_store_option_secret(const char *name)
+{
+    const struct option_def *d = option_def(name);
+    return d && d->secret;
+}
+
+const char *weir_store_opt(const struct weir_store *s, const char *name)
+{
+    for (size_t i = 0; i < s->nopts; i++)
+        if (strcasecmp(s->opts[2 * i], name) == 0)
+            return s->opts[2 * i + 1][0] ? s->opts[2 * i + 1] : NULL;
+    char env[64];
+    size_t n = strlen(name);
+    if (n >= sizeof env)
+        return NULL;
+    for (size_t i = 0; i <= n; i++)
+        env[i] = (char)toupper((unsigned char)name[i]);
+    const char *v = getenv(env);
+    const struct option_def *d = option_def(name);
+    for (int i = 0; d && (!v || !v[0]) && i < 2 && d->env[i]; i++)
+        v = getenv(d->env[i]);
+    return v && v[0] ? v : NULL;
+}
+
+int weir_store_opt_bool(const struct weir_store *s, const char *name, bool def, bool *out,
+                        struct weir_error *err)
+{
+    const char *v = weir_store_opt(s, name);
+    *out = def;
+    if (!v)
+        return 0;
+    if (!strcasecmp(v, "true") || !strcmp(v, "1") || !strcasecmp(v, "yes"))
+        *out = true;
+    else if (!strcasecmp(v, "false") || !strcmp(v, "0") || !strcasecmp(v, "no"))
+        *out = false;
+    else
+        return weir_error_set(err, WEIR_ECONFIG, "storage option %s: '%s' is not true or false", name, v);
+    return 0;
+}
+
+int weir_store_opt_size(const struct weir_store *s, const char *name, uint64_t def, uint64_t *out,
+                        struct weir_error *err)
+{
+    const char *v = weir_store_opt(s, name);
+    int64_t x;
+    *out = def;
+    if (!v)
+        return 0;
+    if (weir_parse_size(v, &x) || x <= 0)
+        return weir_error_set(err, WEIR_ECONFIG, "storage option %s: '%s' is not a size such as 16MB", name,
+                              v);
+    *out = (uint64_t)x;
+    return 0;
+}
+
+static int opt_duration(const struct weir_store *s, const char *name, long *ms, struct weir_error *err)
+{
+    const char *v = weir_store_opt(s, name);
+    int64_t x;
+    if (!v)
+        return 0;
+    if (weir_parse_duration(v, &x) || x <= 0 || x > 3600000)
+        return weir_error_set(err, WEIR_ECONFIG, "storage option %s: '%s' is not a duration such as 30s",
+                              name, v);
+    *ms = (long)x;
+    return 0;
+}
+
+int weir_store_http_settings(const struct weir_store *s, struct weir_http_settings *set,
+                             struct weir_error *err)
+{
+    int rc;
+    memset(set, 0, sizeof *set);
+    set->max_retries = 10;
+    if ((rc = weir_store_opt_bool(s, "tls_verify", true, &set->verify_tls, err)))
+        return rc;
+    set->ca_file = weir_store_opt(s, "tls_ca_file");
+    const char *r = weir_store_opt(s, "max_retries");
+    if (r) {
+        char *end;
+        long v = strtol(r, &end, 10);
+        if (*end || v < 0 || v > 100)
+            return weir_error_set(err, WEIR_ECONFIG, "storage option max_retries: '%s' is not 0..100", r);
+        set->max_retries = (int)v;
+    }
+    if ((rc = opt_duration(s, "timeout", &set->idle_timeout_ms, err)) ||
+        (rc = opt_duration(s, "connect_timeout", &set->connect_timeout_ms, err)))
+        return rc;
+    return 0;
+}
 
 void weir_object_list_free(struct weir_object_list *l)
 {
@@ -120,7 +282,42 @@ static size_t scheme_len(const char *uri)
 
 int weir_store_open(struct weir_store **out, const char *uri, struct weir_error *err)
 {
+    return weir_store_open_with(out, uri, NULL, err);
+}
+
+static int copy_options(struct weir_store *s, const struct weir_store_options *o, struct weir_error *err)
+{
+    if (!o || o->npairs == 0)
+        return 0;
+    for (size_t i = 0; i < o->npairs; i++) {
+        const char *suggest = NULL;
+        if (!weir_store_option_known(o->kv[2 * i], &suggest))
+            return weir_error_set(err, WEIR_ECONFIG, "storage: unknown option '%s'%s%s%s", o->kv[2 * i],
+                                  suggest ? " (did you mean '" : "", suggest ? suggest : "",
+                                  suggest ? "'?)" : "");
+    }
+    s->opts = weir_calloc(2 * o->npairs, sizeof *s->opts);
+    if (!s->opts)
+        return weir_error_set(err, WEIR_ENOMEM, "storage: out of memory");
+    s->nopts = o->npairs;
+    for (size_t i = 0; i < 2 * o->npairs; i++)
+        if (!(s->opts[i] = weir_strdup(o->kv[i] ? o->kv[i] : "")))
+            return weir_error_set(err, WEIR_ENOMEM, "storage: out of memory");
+    return 0;
+}
+
+static void free_options(struct weir_store *s)
+{
+    for (size_t i = 0; s->opts && i < 2 * s->nopts; i++)
+        weir_free(s->opts[i]);
+    weir_free(s->opts);
+}
+
+int weir_store_open_with(struct weir_store **out, const char *uri, const struct weir_store_options *opts,
+                         struct weir_error *err)
+{
     int rc = 0;
+    const struct weir_store_ops *ops = &weir_store_local_ops;
     struct weir_store *s = NULL;
     char *location = NULL;
 
@@ -131,21 +328,25 @@ int weir_store_open(struct weir_store **out, const char *uri, struct weir_error 
     *out = NULL;
     size_t sl = scheme_len(uri);
     bool is_file_uri = sl == 4 && strncasecmp(uri, "file", 4) == 0;
+    bool cloud = false;
     if (sl > 0 && !is_file_uri) {
-        for (size_t i = 0; i < sizeof cloud_schemes / sizeof cloud_schemes[0]; i++) {
-            if (strlen(cloud_schemes[i]) == sl && strncasecmp(uri, cloud_schemes[i], sl) == 0) {
-                rc =
-                    weir_error_set(err, WEIR_EUNSUPPORTED,
-                                   "storage: '%.*s://' stores are not yet supported (%s)", (int)sl, uri, uri);
-                goto done;
+        for (size_t i = 0; i < sizeof schemes / sizeof schemes[0]; i++) {
+            if (strlen(schemes[i].name) == sl && strncasecmp(uri, schemes[i].name, sl) == 0) {
+                ops = schemes[i].ops;
+                cloud = true;
             }
         }
-        if (strncmp(uri + sl, "://", 3) == 0) {
+        if (!cloud && strncmp(uri + sl, "://", 3) == 0) {
             rc = weir_error_set(err, WEIR_EUNSUPPORTED, "storage: unknown URI scheme '%.*s' in '%s'", (int)sl,
                                 uri, uri);
             goto done;
         }
         /* "name:with:colons" without "//" is a plain relative path. */
+    }
+    if (cloud && strncmp(uri + sl, "://", 3) != 0) {
+        rc = weir_error_set(err, WEIR_EINVAL, "storage: '%s' should look like %.*s://bucket/path", uri,
+                            (int)sl, uri);
+        goto done;
     }
     if (is_file_uri) {
         rc = file_uri_to_path(uri, &location, err);
@@ -174,7 +375,12 @@ int weir_store_open(struct weir_store **out, const char *uri, struct weir_error 
     }
     for (size_t n = strlen(s->root); n > 1 && s->root[n - 1] == '/'; n--)
         s->root[n - 1] = '\0';
-    s->ops = &weir_store_local_ops;
+    if ((rc = copy_options(s, opts, err)))
+        goto done;
+    /* gs:// with HMAC keys speaks the S3-style XML API. */
+    if (ops == &weir_store_gcs_ops && weir_store_gcs_uses_hmac(s))
+        ops = &weir_store_s3_ops;
+    s->ops = ops;
     rc = s->ops->open(s, location, err);
     if (rc < 0) {
         s->ops = NULL; /* open failed: nothing for close to release */
@@ -184,6 +390,7 @@ int weir_store_open(struct weir_store **out, const char *uri, struct weir_error 
     s = NULL;
 done:
     if (s != NULL) {
+        free_options(s);
         weir_free(s->root);
         weir_free(s);
     }
@@ -197,6 +404,7 @@ void weir_store_destroy(struct weir_store *s)
         return;
     if (s->ops != NULL)
         s->ops->close(s);
+    free_options(s);
     weir_free(s->root);
     weir_free(s);
 }

@@ -1,8 +1,10 @@
 /* storage/storage.h - the object-store interface: the only code that
  * touches files (and, later, HTTP) for data.
  *
- * A store is opened from a URI or local path ("/data/t", "file:///data/t";
- * s3://, gs://, abfss:// come with their back-ends). Keys are relative
+ * A store is opened from a URI or local path: "/data/t", "file:///data/t",
+ * "s3://bucket/prefix" (also s3a://), "gs://bucket/prefix",
+ * "abfss://container@account.dfs.core.windows.net/prefix" (also abfs://,
+ * az://container/prefix, wasbs://). Keys are relative
  * paths below the store root using '/' ("_delta_log/00000000000000000000.json").
  * Every operation returns 0 or a negative WEIR_E* code with a message naming
  * the key; WEIR_ENOTFOUND for a missing key, WEIR_EEXISTS when put-if-absent
@@ -34,6 +36,23 @@ struct weir_object_list {
 void weir_object_list_free(struct weir_object_list *l);
 
 int weir_store_open(struct weir_store **out, const char *uri, struct weir_error *err);
+
+/* Options of a store (endpoint, region, credentials, ...) as name/value
+ * pairs: kv[2i] the name, kv[2i+1] the value. Names are those of
+ * docs/storage.md ("aws_endpoint_url"); any name not given here is looked
+ * up in the environment in upper case (AWS_ENDPOINT_URL), then in its
+ * aliases. An unknown name is WEIR_ECONFIG. */
+struct weir_store_options {
+    const char *const *kv;
+    size_t npairs;
+};
+int weir_store_open_with(struct weir_store **out, const char *uri, const struct weir_store_options *opts,
+                         struct weir_error *err);
+/* True when `name` is a storage option (for config validation); with a
+ * non-NULL `suggest`, the closest known name when it is not. */
+bool weir_store_option_known(const char *name, const char **suggest);
+/* True when the option's value must never be printed (keys, tokens). */
+bool weir_store_option_secret(const char *name);
 void weir_store_destroy(struct weir_store *s);
 /* The root as given (for messages and for add.path resolution). */
 const char *weir_store_root(const struct weir_store *s);

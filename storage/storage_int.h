@@ -39,9 +39,27 @@ struct weir_store_ops {
 
 struct weir_store {
     const struct weir_store_ops *ops;
-    char *root; /* as given, trailing '/' removed */
-    void *impl; /* back-end state */
+    char *root;   /* as given, trailing '/' removed */
+    void *impl;   /* back-end state */
+    char **opts;  /* copies of the options given: name, value, ... */
+    size_t nopts; /* pairs */
 };
+
+/* An option's value: the one given at open, else the environment
+ * (upper-case name, then the option's aliases); NULL when unset or empty. */
+const char *weir_store_opt(const struct weir_store *s, const char *name);
+/* Boolean option ("true"/"false"/"1"/"0"/"yes"/"no"); def when unset. */
+int weir_store_opt_bool(const struct weir_store *s, const char *name, bool def, bool *out,
+                        struct weir_error *err);
+/* Size option ("8MB", "1048576"); def when unset. */
+int weir_store_opt_size(const struct weir_store *s, const char *name, uint64_t def, uint64_t *out,
+                        struct weir_error *err);
+
+struct weir_http_settings;
+/* The HTTP settings shared by the cloud back-ends (tls_verify,
+ * tls_ca_file, max_retries, timeouts). */
+int weir_store_http_settings(const struct weir_store *s, struct weir_http_settings *set,
+                             struct weir_error *err);
 
 /* First member of every back-end's weir_input ctx, so weir_store_input_close
  * can release it without knowing the back-end. */
@@ -55,6 +73,13 @@ struct weir_store_upload {
 };
 
 extern const struct weir_store_ops weir_store_local_ops;
+extern const struct weir_store_ops weir_store_s3_ops;    /* s3://, s3a://, gs:// with HMAC keys */
+extern const struct weir_store_ops weir_store_azure_ops; /* abfss://, abfs://, az://, wasbs:// */
+extern const struct weir_store_ops weir_store_gcs_ops;   /* gs:// (JSON API) */
+
+/* For the gs:// back-ends: true when HMAC keys are configured, so the XML
+ * API (Signature V4, s3.c) serves the store instead of the JSON API. */
+bool weir_store_gcs_uses_hmac(const struct weir_store *s);
 
 /* Shared key check: non-empty, relative, no "." / ".." / empty segments.
  * With is_prefix the string may be empty and may end in '/' (a "directory"

@@ -121,15 +121,41 @@ static void test_open_uris(void **state)
     assert_content(s, "k", "v1");
     weir_store_destroy(s);
 
-    const char *cloud[] = {"s3://bucket/t", "gs://bucket/t", "abfss://c@acct.dfs.core.windows.net/t"};
-    for (size_t i = 0; i < 3; i++) {
-        s = (struct weir_store *)0x1;
+    /* Cloud URIs open without touching the network; bad ones are named. */
+    const char *cloud[] = {"s3://bucket/t", "gs://bucket/t", "abfss://c@acct.dfs.core.windows.net/t",
+                           "az://c/t"};
+    const char *opts_kv[] = {"azure_storage_account_name", "acct", "aws_region", "eu-west-1"};
+    struct weir_store_options opts = {opts_kv, 2};
+    for (size_t i = 0; i < 4; i++) {
         weir_error_clear(&err);
-        assert_int_equal(weir_store_open(&s, cloud[i], &err), WEIR_EUNSUPPORTED);
-        assert_null(s);
-        assert_non_null(strstr(err.message, "not yet"));
-        assert_non_null(strstr(err.message, cloud[i]));
+        assert_int_equal(weir_store_open_with(&s, cloud[i], &opts, &err), 0);
+        assert_string_equal(weir_store_root(s), cloud[i]);
+        weir_store_destroy(s);
     }
+    weir_error_clear(&err);
+    assert_int_equal(weir_store_open(&s, "s3://B_ad/t", &err), WEIR_EINVAL);
+    assert_non_null(strstr(err.message, "B_ad"));
+    weir_error_clear(&err);
+    assert_int_equal(weir_store_open(&s, "s3:bucket", &err), WEIR_EINVAL);
+    const char *typo_kv[] = {"aws_endpoint_ur", "http://x"};
+    struct weir_store_options typo = {typo_kv, 1};
+    weir_error_clear(&err);
+    assert_int_equal(weir_store_open_with(&s, "s3://bucket/t", &typo, &err), WEIR_ECONFIG);
+    assert_non_null(strstr(err.message, "did you mean 'aws_endpoint_url'"));
+    const char *bad_kv[] = {"aws_endpoint_url", "ftp://x", "tls_verify", "maybe"};
+    struct weir_store_options bad = {bad_kv, 1};
+    weir_error_clear(&err);
+    assert_int_equal(weir_store_open_with(&s, "s3://bucket/t", &bad, &err), WEIR_ECONFIG);
+    assert_non_null(strstr(err.message, "ftp://x"));
+    bad.kv = bad_kv + 2;
+    weir_error_clear(&err);
+    assert_int_equal(weir_store_open_with(&s, "s3://bucket/t", &bad, &err), WEIR_ECONFIG);
+    assert_non_null(strstr(err.message, "tls_verify"));
+    assert_true(weir_store_option_secret("aws_secret_access_key"));
+    assert_true(weir_store_option_secret("AZURE_STORAGE_ACCOUNT_KEY"));
+    assert_false(weir_store_option_secret("aws_region"));
+    weir_error_clear(&err);
+    assert_int_equal(weir_store_open(&s, "abfss://acct.dfs.core.windows.net/t", &err), WEIR_ECONFIG);
     weir_error_clear(&err);
     assert_int_equal(weir_store_open(&s, "ftp2://x/y", &err), WEIR_EUNSUPPORTED);
     assert_non_null(strstr(err.message, "ftp2"));

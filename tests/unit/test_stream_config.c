@@ -15,6 +15,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "core/units.h"
 #include "core/alloc.h"
 #include "core/buf.h"
 #include "sources/source.h"
@@ -178,34 +179,34 @@ static void test_durations_sizes(void **state)
 {
     (void)state;
     int64_t v = -1;
-    assert_int_equal(weir_config_parse_duration("250ms", &v), 0);
+    assert_int_equal(weir_parse_duration("250ms", &v), 0);
     assert_int_equal(v, 250);
-    assert_int_equal(weir_config_parse_duration("5s", &v), 0);
+    assert_int_equal(weir_parse_duration("5s", &v), 0);
     assert_int_equal(v, 5000);
-    assert_int_equal(weir_config_parse_duration("10 minutes", &v), 0);
+    assert_int_equal(weir_parse_duration("10 minutes", &v), 0);
     assert_int_equal(v, 600000);
-    assert_int_equal(weir_config_parse_duration("1 hour", &v), 0);
+    assert_int_equal(weir_parse_duration("1 hour", &v), 0);
     assert_int_equal(v, 3600000);
-    assert_int_equal(weir_config_parse_duration("2h", &v), 0);
+    assert_int_equal(weir_parse_duration("2h", &v), 0);
     assert_int_equal(v, 7200000);
-    assert_int_equal(weir_config_parse_duration("0s", &v), 0);
+    assert_int_equal(weir_parse_duration("0s", &v), 0);
     assert_int_equal(v, 0);
-    assert_int_equal(weir_config_parse_duration("5", &v), WEIR_EINVAL);
-    assert_int_equal(weir_config_parse_duration("s", &v), WEIR_EINVAL);
-    assert_int_equal(weir_config_parse_duration("5 fortnights", &v), WEIR_EINVAL);
-    assert_int_equal(weir_config_parse_duration("-5s", &v), WEIR_EINVAL);
-    assert_int_equal(weir_config_parse_duration("99999999999999999999s", &v), WEIR_ERANGE);
-    assert_int_equal(weir_config_parse_duration("9999999999999999 days", &v), WEIR_ERANGE);
-    assert_int_equal(weir_config_parse_size("128MB", &v), 0);
+    assert_int_equal(weir_parse_duration("5", &v), WEIR_EINVAL);
+    assert_int_equal(weir_parse_duration("s", &v), WEIR_EINVAL);
+    assert_int_equal(weir_parse_duration("5 fortnights", &v), WEIR_EINVAL);
+    assert_int_equal(weir_parse_duration("-5s", &v), WEIR_EINVAL);
+    assert_int_equal(weir_parse_duration("99999999999999999999s", &v), WEIR_ERANGE);
+    assert_int_equal(weir_parse_duration("9999999999999999 days", &v), WEIR_ERANGE);
+    assert_int_equal(weir_parse_size("128MB", &v), 0);
     assert_int_equal(v, 134217728);
-    assert_int_equal(weir_config_parse_size("64KiB", &v), 0);
+    assert_int_equal(weir_parse_size("64KiB", &v), 0);
     assert_int_equal(v, 65536);
-    assert_int_equal(weir_config_parse_size("1GB", &v), 0);
+    assert_int_equal(weir_parse_size("1GB", &v), 0);
     assert_int_equal(v, 1073741824);
-    assert_int_equal(weir_config_parse_size("4096", &v), 0);
+    assert_int_equal(weir_parse_size("4096", &v), 0);
     assert_int_equal(v, 4096);
-    assert_int_equal(weir_config_parse_size("12 XB", &v), WEIR_EINVAL);
-    assert_int_equal(weir_config_parse_size("99999999999 TB", &v), WEIR_ERANGE);
+    assert_int_equal(weir_parse_size("12 XB", &v), WEIR_EINVAL);
+    assert_int_equal(weir_parse_size("99999999999 TB", &v), WEIR_ERANGE);
 }
 
 /* Parse text expecting failure; every expected message must be reported
