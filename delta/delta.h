@@ -189,6 +189,9 @@ struct weir_delta_snapshot;
  * with newer commits on the next write instead of reloading the checkpoint;
  * the handle must not outlive a delete-and-recreate of the table. */
 int weir_delta_table_open(struct weir_delta_table **out, const char *uri, struct weir_error *err);
+/* The same with the store's options (endpoint, credentials; storage.h). */
+int weir_delta_table_open_with(struct weir_delta_table **out, const char *uri,
+                               const struct weir_store_options *opts, struct weir_error *err);
 void weir_delta_table_destroy(struct weir_delta_table *t);
 struct weir_store *weir_delta_table_store(struct weir_delta_table *t);
 /* Latest committed version by listing _delta_log; WEIR_ENOTFOUND when the

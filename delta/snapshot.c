@@ -49,6 +49,12 @@ void dl_checkpoint_key(char *buf, size_t n, int64_t version)
 
 int weir_delta_table_open(struct weir_delta_table **out, const char *uri, struct weir_error *err)
 {
+    return weir_delta_table_open_with(out, uri, NULL, err);
+}
+
+int weir_delta_table_open_with(struct weir_delta_table **out, const char *uri,
+                               const struct weir_store_options *opts, struct weir_error *err)
+{
     struct weir_delta_table *t = weir_calloc(1, sizeof(*t));
     int rc;
     *out = NULL;
@@ -58,7 +64,7 @@ int weir_delta_table_open(struct weir_delta_table **out, const char *uri, struct
         rc = weir_error_set(err, WEIR_ENOMEM, "out of memory opening table %s", uri);
         goto fail;
     }
-    if ((rc = weir_store_open(&t->store, uri, err)))
+    if ((rc = weir_store_open_with(&t->store, uri, opts, err)))
         goto fail;
     *out = t;
     return 0;

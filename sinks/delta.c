@@ -112,7 +112,8 @@ static void *optimize_main(void *arg)
     weir_delta_optimize_options_default(&o);
     o.target_file_bytes = (uint64_t)s->cfg->target_file_size;
     o.codec = codec_of(s->cfg->codec);
-    int rc = weir_delta_table_open(&t, s->cfg->path, &err);
+    struct weir_store_options so = {(const char *const *)s->cfg->storage_options, s->cfg->nstorage_options};
+    int rc = weir_delta_table_open_with(&t, s->cfg->path, &so, &err);
     if (rc == 0)
         rc = weir_delta_optimize(t, &o, &r, &err);
     if (rc)
@@ -207,7 +208,8 @@ int weir_sink_delta_create(const struct weir_config_delta *cfg, const char *pipe
     s->base.ops = &delta_ops;
     s->base.pipeline = pipeline;
     s->cfg = cfg;
-    int rc = weir_delta_table_open(&s->t, cfg->path, err);
+    struct weir_store_options so = {(const char *const *)cfg->storage_options, cfg->nstorage_options};
+    int rc = weir_delta_table_open_with(&s->t, cfg->path, &so, err);
     if (rc) {
         ds_destroy(&s->base);
         return rc;

@@ -25,6 +25,7 @@
 #include "core/json.h"
 #include "core/types.h"
 #include "sources/source.h"
+#include "storage/storage.h"
 
 /* ---- error list ---- */
 
@@ -87,7 +88,8 @@ enum opt_type {
     T_STRING,
     T_ENUM,
     T_LIST,     /* list of strings: char ** at off, size_t count at off2 */
-    T_PROPS,    /* object of librdkafka properties: char ** pairs at off, count at off2 */
+    T_PROPS,    /* object of librdkafka properties (name "kafka") or storage options (any other
+                 * name): char ** pairs at off, count at off2 */
     T_SCHEMA,   /* string holding a DDL or Delta JSON schema */
     T_STARTOFF, /* kafka starting_offsets */
     T_OBJ,      /* nested object; its struct is at base + off */
@@ -372,6 +374,11 @@ static const struct opt opts[] = {
      .desc = "A Delta Lake table, written exactly once per batch."},
     {"pipelines[].sink.delta", "path", T_STRING, F_REQUIRED | F_NONEMPTY, .off = DELTA(path),
      .desc = "Table location (local path or object-store URI)."},
+    {"pipelines[].sink.delta", "storage_options", T_PROPS, 0, .off = DELTA(storage_options),
+     .off2 = DELTA(nstorage_options),
+     .desc = "Options of the table's object store (endpoint, region, credentials; docs/storage.md). Unset "
+             "options come from the environment (AWS_ACCESS_KEY_ID, AZURE_STORAGE_ACCOUNT_KEY, ...); keys "
+             "and tokens are never printed."},
     {"pipelines[].sink.delta", "mode", T_ENUM, 0, "append", "append|merge|complete", .off = DELTA(mode),
      .desc = "append: add the rows; merge: upsert them by keys (rewriting only files that may hold the "
              "keys); complete: replace the table's contents every batch."},
@@ -616,8 +623,11 @@ static char **str_list(struct cctx *c, const struct opt *o, const char *path, ui
 static void set_props(struct cctx *c, const char *path, uint32_t node, char *base, const struct opt *o)
 {
     const struct weir_json_node *nd = N(c, node);
+    bool kafka = strcmp(o->key, "kafka") == 0;
     if (nd->type != WEIR_JSON_OBJ) {
-        cerr(c, WEIR_ECONFIG, path, node, "expected an object of librdkafka properties");
+        cerr(c, WEIR_ECONFIG, path, node,
+             kafka ? "expected an object of librdkafka properties"
+                   : "expected an object of storage options (docs/storage.md)");
         return;
     }
     char **v = weir_calloc(2 * (size_t)nd->count + 1, sizeof(char *));
@@ -627,7 +637,7 @@ static void set_props(struct cctx *c, const char *path, uint32_t node, char *bas
     }
     size_t k = 0;
     bool bad = false;
-    rd_kafka_conf_t *conf = rd_kafka_conf_new(); /* NULL: skip librdkafka's check */
+    rd_kafka_conf_t *conf = kafka ? rd_kafka_conf_new() : NULL; /* NULL: skip librdkafka's check */
     for (uint32_t key = nd->child; key != WEIR_JSON_NONE; key = N(c, N(c, key)->next)->next, k++) {
         uint32_t val = N(c, key)->next;
         char *ks = node_str(c, key, path);
@@ -642,6 +652,14 @@ static void set_props(struct cctx *c, const char *path, uint32_t node, char *bas
             bad = true;
             continue;
         }
+        const char *suggest = NULL;
+        if (!kafka && !weir_store_option_known(ks, &suggest)) {
+            if (suggest)
+                cerr(c, WEIR_ECONFIG, kp, key, "unknown storage option; did you mean '%s'?", suggest);
+            else
+                cerr(c, WEIR_ECONFIG, kp, key, "unknown storage option (see docs/storage.md)");
+            bad = true;
+        }
         const struct weir_json_node *vn = N(c, val);
         if (vn->type == WEIR_JSON_STR) {
             v[2 * k + 1] = node_str(c, val, kp);
@@ -651,7 +669,8 @@ static void set_props(struct cctx *c, const char *path, uint32_t node, char *bas
                 cerr(c, WEIR_ENOMEM, kp, val, "out of memory");
         } else {
             cerr(c, WEIR_ECONFIG, kp, val,
-                 "expected a string, number or bool (passed to librdkafka as text)");
+                 kafka ? "expected a string, number or bool (passed to librdkafka as text)"
+                       : "expected a string, number or bool");
         }
         if (v[2 * k + 1] == NULL) {
             bad = true;

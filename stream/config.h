@@ -146,6 +146,8 @@ struct weir_config_step {
 
 struct weir_config_delta {
     char *path;
+    char **storage_options; /* name, value pairs (storage.h) */
+    size_t nstorage_options;
     int mode; /* enum weir_sink_mode */
     char **partition_by;
     size_t npartition_by;
