@@ -21,6 +21,8 @@ int weir_source_create(const struct weir_config_pipeline *p, struct weir_source 
         return weir_source_kafka_create(p, out, err);
     case WEIR_SOURCE_DATAGEN:
         return weir_source_datagen_create(p, out, err);
+    case WEIR_SOURCE_FILES:
+        return weir_source_files_create(p, out, err);
     default:
         return weir_error_set(err, WEIR_ECONFIG, "pipelines '%s': no source configured", p->name);
     }
@@ -36,6 +38,8 @@ int weir_source_schema(const struct weir_config_pipeline *p, struct weir_type **
         return 0;
     case WEIR_SOURCE_DATAGEN:
         return weir_schema_parse(p->datagen.schema, out, err);
+    case WEIR_SOURCE_FILES:
+        return weir_source_files_schema(p, NULL, out, err);
     default:
         return weir_error_set(err, WEIR_ECONFIG, "pipelines '%s': no source configured", p->name);
     }

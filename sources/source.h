@@ -5,6 +5,9 @@
  *   kafka    {"orders":{"0":1200,"1":1184}}   per topic, per partition: the
  *            next offset to read (Spark's KafkaSourceOffset layout)
  *   datagen  {"rows":50000}                   rows generated so far
+ *   files    {"seq":120}                      files discovered before this point
+ *            (numbered in the order found; the numbers live in the
+ *            checkpoint's file index, sources/0/files)
  * A batch is the half-open range [start, end). The engine never interprets
  * offsets; it stores them and hands them back.
  *
@@ -103,5 +106,11 @@ int weir_source_kafka_create(const struct weir_config_pipeline *p, struct weir_s
 bool weir_source_kafka_key_is_secret(const char *key);
 int weir_source_datagen_create(const struct weir_config_pipeline *p, struct weir_source **out,
                                struct weir_error *err);
+/* sources/files.c: the rows' schema (fields, _rescued_data, _metadata when
+ * a step mentions it); *decl (may be NULL) gets the decoded fields alone. */
+int weir_source_files_schema(const struct weir_config_pipeline *p, struct weir_type **decl,
+                             struct weir_type **out, struct weir_error *err);
+int weir_source_files_create(const struct weir_config_pipeline *p, struct weir_source **out,
+                             struct weir_error *err);
 
 #endif

@@ -188,6 +188,7 @@ static void post_root(struct cctx *c, const char *path, void *base);
 #define PIPE(f)  offsetof(struct weir_config_pipeline, f)
 #define KAFKA(f) (offsetof(struct weir_config_pipeline, kafka) + offsetof(struct weir_config_kafka, f))
 #define DGEN(f)  (offsetof(struct weir_config_pipeline, datagen) + offsetof(struct weir_config_datagen, f))
+#define FILES(f) (offsetof(struct weir_config_pipeline, files) + offsetof(struct weir_config_files, f))
 #define STEP(f)  offsetof(struct weir_config_step, f)
 #define DEC(f)   (offsetof(struct weir_config_step, decode) + offsetof(struct weir_config_decode, f))
 #define WM(f)    (offsetof(struct weir_config_step, watermark) + offsetof(struct weir_config_watermark, f))
@@ -284,7 +285,33 @@ static const struct opt opts[] = {
     {"pipelines[].source.datagen", "max_rows_per_trigger", T_INT, 0, .min = 1, .max = I64MAX,
      .off = DGEN(max_rows_per_trigger),
      .desc = "Most rows per batch. Default: no limit with rows_per_second, else 1000000."},
-    {"pipelines[].source", "files", T_OBJ, F_UNSUPPORTED, .desc = "Cloud-file ingestion (a later release)."},
+    {"pipelines[].source", "files", T_OBJ, F_KIND, .kind_off = PIPE(source), .kind_val = WEIR_SOURCE_FILES,
+     .desc = "New files under a path (local, s3://, abfss://, gs://), each ingested exactly once "
+             "(docs/files.md)."},
+    {"pipelines[].source.files", "path", T_STRING, F_REQUIRED | F_NONEMPTY, .off = FILES(path),
+     .desc = "Directory or prefix to watch; glob characters (* ? [ ]) allowed in the last segments "
+             "(\"s3://bucket/in/*.json\")."},
+    {"pipelines[].source.files", "format", T_ENUM, F_REQUIRED, NULL, "json|text", .off = FILES(format),
+     .desc = "json: one object per line; text: one row per line in column value. .gz and .zst files are "
+             "decompressed."},
+    {"pipelines[].source.files", "schema", T_SCHEMA, 0, .off = FILES(schema),
+     .desc = "Schema of the rows (json): Spark DDL or Delta schema JSON."},
+    {"pipelines[].source.files", "path_glob_filter", T_STRING, F_NONEMPTY, .off = FILES(path_glob_filter),
+     .desc = "Glob the file name must match (\"*.json\"). Default: every file."},
+    {"pipelines[].source.files", "recursive", T_BOOL, 0, "true", .off = FILES(recursive),
+     .desc = "Look in sub-directories too."},
+    {"pipelines[].source.files", "max_files_per_trigger", T_INT, 0, "1000", .min = 1, .max = I64MAX,
+     .off = FILES(max_files_per_trigger), .desc = "Most files per batch."},
+    {"pipelines[].source.files", "max_bytes_per_trigger", T_SIZE, 0, .min = 1, .max = I64MAX,
+     .off = FILES(max_bytes_per_trigger),
+     .desc = "Soft limit of file bytes per batch (a batch has at least one file). Default: none."},
+    {"pipelines[].source.files", "include_existing_files", T_BOOL, 0, "true",
+     .off = FILES(include_existing_files),
+     .desc = "Ingest the files present when the checkpoint is created; false: only files that arrive later."},
+    {"pipelines[].source.files", "allow_overwrites", T_BOOL, 0, "false", .off = FILES(allow_overwrites),
+     .desc = "A file that changes after ingestion is ingested again; false: it is reported and left."},
+    {"pipelines[].source.files", "storage_options", T_PROPS, 0, .off = FILES(storage_options),
+     .off2 = FILES(nstorage_options), .desc = "Options of the store (docs/storage.md)."},
 
     {"pipelines[]", "transform", T_OBJLIST, F_ONEOF, .off = PIPE(steps), .off2 = PIPE(nsteps),
      .elsize = sizeof(struct weir_config_step),

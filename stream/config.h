@@ -47,7 +47,7 @@ int weir_error_list_add(struct weir_error_list *l, int code, const char *path, u
 
 /* Enum values follow the order of the choices in the option table. */
 enum weir_trigger_kind { WEIR_TRIGGER_INTERVAL = 0, WEIR_TRIGGER_ONCE, WEIR_TRIGGER_AVAILABLE_NOW };
-enum weir_source_kind { WEIR_SOURCE_NONE = 0, WEIR_SOURCE_KAFKA, WEIR_SOURCE_DATAGEN };
+enum weir_source_kind { WEIR_SOURCE_NONE = 0, WEIR_SOURCE_KAFKA, WEIR_SOURCE_DATAGEN, WEIR_SOURCE_FILES };
 enum weir_sink_kind { WEIR_SINK_NONE = 0, WEIR_SINK_DELTA, WEIR_SINK_CONSOLE };
 enum weir_step_kind {
     WEIR_STEP_NONE = 0,
@@ -90,6 +90,20 @@ struct weir_config_datagen {
     int64_t seed;
     int64_t max_rows;             /* 0: no limit */
     int64_t max_rows_per_trigger; /* 0: default (see docs/configuration.md) */
+};
+
+struct weir_config_files {
+    char *path; /* URI or local path; glob characters allowed in the last segments */
+    int format; /* 0 json, 1 text */
+    char *schema;
+    char *path_glob_filter;
+    bool recursive;
+    int64_t max_files_per_trigger; /* 0: no limit */
+    int64_t max_bytes_per_trigger; /* 0: no limit */
+    bool include_existing_files;
+    bool allow_overwrites;
+    char **storage_options; /* name, value pairs (storage.h) */
+    size_t nstorage_options;
 };
 
 struct weir_config_decode {
@@ -170,6 +184,7 @@ struct weir_config_pipeline {
     int source; /* enum weir_source_kind */
     struct weir_config_kafka kafka;
     struct weir_config_datagen datagen;
+    struct weir_config_files files;
     struct weir_config_step *steps;
     size_t nsteps;
     int64_t state_memory; /* bytes: RocksDB block cache + memtables of the state store */

@@ -122,8 +122,9 @@ class S3Server(Server):
             token = m.group(1)
 
     def put(self, key, data):
+        # An explicit type: moto would read a form-encoded body as a form.
         req = urllib.request.Request(f"{self.endpoint}/{self.bucket}/{urllib.request.quote(key)}", method="PUT",
-                                     data=data)
+                                     data=data, headers={"Content-Type": "application/octet-stream"})
         urllib.request.urlopen(req, timeout=60).read()
 
 

@@ -264,13 +264,14 @@ static void test_broken_configs(void **state)
                     "'LONGG' for column "
                     "id at position 3 (near 'LONGG')",
                     "pipelines[0].transform[2].explode: unknown key"));
-    /* 5. sources: files not supported yet, two sources */
+    /* 5. sources: files without its required keys, two sources */
     expect_errors(P0 "\"source\": {\"files\": {}}, " DSINK "}]}",
-                  E("pipelines[0].source.files: not supported yet"));
+                  E("pipelines[0].source.files.path: required key missing",
+                    "pipelines[0].source.files.format: required key missing"));
     expect_errors(P0
                   "\"source\": {\"kafka\": {\"bootstrap_servers\": \"b\", \"topics\": [\"t\"]}, \"datagen\": "
                   "{\"schema\": \"a INT\"}}, " DSINK "}]}",
-                  E("pipelines[0].source: expected exactly one of: kafka, datagen"));
+                  E("pipelines[0].source: expected exactly one of: kafka, datagen, files"));
     /* 6. kafka: topics and topic_pattern, bad starting offsets, bound */
     expect_errors(
         P0 "\"source\": {\"kafka\": {\"bootstrap_servers\": \"b\", \"topics\": [\"t\"], \"topic_pattern\": "
