@@ -382,18 +382,7 @@ static int az_put_if_absent(struct weir_store *s, const char *key, const void *p
 {
     bool retried = false;
     int rc = put_blob(impl(s), key, p, n, true, &retried, err);
-    if (rc != WEIR_EEXISTS || !retried)
-        return rc;
-    struct weir_buf have;
-    weir_buf_init(&have);
-    struct weir_error e2 = {0};
-    bool ours = az_get(s, key, &have, &e2) == 0 && have.len == n && memcmp(have.data, p, n) == 0;
-    weir_buf_free(&have);
-    if (ours) {
-        weir_error_clear(err);
-        return 0;
-    }
-    return rc;
+    return weir_store_settle_put_if_absent(s, key, p, n, rc, retried, err);
 }
 
 static int az_delete(struct weir_store *s, const char *key, struct weir_error *err)
@@ -472,22 +461,10 @@ static int az_list(struct weir_store *s, const char *prefix, const char *start_a
             p = bs;
             if (weir_xml_next(doc, be, &p, "Last-Modified", &val))
                 mtime = weir_http_parse_time((char *)val.data);
-            if (out->count == cap) {
-                size_t nc = cap ? cap * 2 : 64;
-                struct weir_object_info *n = weir_realloc(out->items, nc * sizeof *n);
-                if (!n) {
-                    rc = oom(err);
-                    goto done;
-                }
-                out->items = n;
-                cap = nc;
-            }
-            char *kk = weir_strdup(k + pl);
-            if (!kk) {
+            if (weir_object_list_push(out, &cap, k + pl, size, mtime)) {
                 rc = oom(err);
                 goto done;
             }
-            out->items[out->count++] = (struct weir_object_info){kk, size, mtime};
         }
         pos = 0;
         if (!weir_xml_next(doc, len, &pos, "NextMarker", &marker) || marker.len == 0)
@@ -502,47 +479,6 @@ done:
     weir_buf_free(&name);
     weir_buf_free(&val);
     return rc;
-}
-
-/* ------------------------------------------------------------ input */
-
-struct az_input {
-    struct weir_store_input_base base;
-    struct weir_store *s;
-    char *key;
-};
-
-static int input_read_at(void *ctx, uint64_t off, void *p, size_t n, struct weir_error *err)
-{
-    struct az_input *in = ctx;
-    return az_get_range(in->s, in->key, off, p, n, err);
-}
-
-static void input_close(void *ctx)
-{
-    struct az_input *in = ctx;
-    weir_free(in->key);
-    weir_free(in);
-}
-
-static int az_input_open(struct weir_store *s, const char *key, struct weir_input *in, struct weir_error *err)
-{
-    struct weir_object_info info;
-    int rc = az_head(s, key, &info, err);
-    if (rc)
-        return rc;
-    struct az_input *x = weir_calloc(1, sizeof *x);
-    if (!x || !(x->key = weir_strdup(key))) {
-        weir_free(x);
-        return oom(err);
-    }
-    x->base.close = input_close;
-    x->s = s;
-    in->size = info.size;
-    in->read_at = input_read_at;
-    in->ctx = x;
-    in->name = x->key;
-    return 0;
 }
 
 /* ------------------------------------------------------------ upload */
@@ -654,6 +590,11 @@ static int az_upload_begin(struct weir_store *s, const char *key, struct weir_st
     return 0;
 }
 
+static int flush_block(void *ctx, struct weir_error *err)
+{
+    return put_block(ctx, err);
+}
+
 static int upload_write(void *ctx, const void *p, size_t n, struct weir_error *err)
 {
     struct az_upload *u = ctx;
@@ -661,26 +602,9 @@ static int upload_write(void *ctx, const void *p, size_t n, struct weir_error *e
     if (u->failed)
         return weir_error_set(err, WEIR_EIO, "storage: upload of %s/%s%s failed earlier", x->display,
                               x->prefix, u->key);
-    const uint8_t *b = p;
-    while (n > 0) {
-        size_t room = x->part_size - u->part.len;
-        size_t take = n < room ? n : room;
-        if (weir_buf_append(&u->part, b, take)) {
-            u->failed = true;
-            return oom(err);
-        }
-        b += take;
-        n -= take;
-        u->total += take;
-        if (u->part.len == x->part_size) {
-            int rc = put_block(u, err);
-            if (rc) {
-                u->failed = true;
-                return rc;
-            }
-        }
-    }
-    return 0;
+    int rc = weir_store_upload_buffer(&u->part, x->part_size, false, p, n, &u->total, flush_block, u, err);
+    u->failed = rc != 0;
+    return rc;
 }
 
 static struct weir_output az_upload_output(struct weir_store_upload *base)
@@ -727,7 +651,6 @@ const struct weir_store_ops weir_store_azure_ops = {
     .put_if_absent = az_put_if_absent,
     .list = az_list,
     .del = az_delete,
-    .input_open = az_input_open,
     .upload_begin = az_upload_begin,
     .upload_output = az_upload_output,
     .upload_commit = az_upload_commit,

@@ -77,17 +77,6 @@ static void gcs_close(struct weir_store *s)
     s->impl = NULL;
 }
 
-static char *encode(const char *s)
-{
-    struct weir_buf b;
-    weir_buf_init(&b);
-    if (weir_uri_encode(&b, s, strlen(s), false) || weir_buf_reserve(&b, 0)) {
-        weir_buf_free(&b);
-        return NULL;
-    }
-    return weir_buf_detach(&b);
-}
-
 static int gcs_open(struct weir_store *s, const char *location, struct weir_error *err)
 {
     struct gcs *x = weir_calloc(1, sizeof *x);
@@ -107,7 +96,7 @@ static int gcs_open(struct weir_store *s, const char *location, struct weir_erro
     x->bucket = weir_strndup(b, bl);
     x->prefix = weir_malloc(pl + 2);
     x->display = weir_malloc(bl + 8);
-    if (!x->bucket || !x->prefix || !x->display || !(x->bucket_enc = encode(x->bucket)))
+    if (!x->bucket || !x->prefix || !x->display || !(x->bucket_enc = weir_uri_encode_dup(x->bucket)))
         goto nomem;
     memcpy(x->prefix, pre, pl + 1);
     if (pl && x->prefix[pl - 1] != '/')
@@ -338,18 +327,7 @@ static int gcs_put_if_absent(struct weir_store *s, const char *key, const void *
 {
     bool retried = false;
     int rc = media_upload(impl(s), key, p, n, true, &retried, err);
-    if (rc != WEIR_EEXISTS || !retried)
-        return rc;
-    struct weir_buf have;
-    weir_buf_init(&have);
-    struct weir_error e2 = {0};
-    bool ours = gcs_get(s, key, &have, &e2) == 0 && have.len == n && memcmp(have.data, p, n) == 0;
-    weir_buf_free(&have);
-    if (ours) {
-        weir_error_clear(err);
-        return 0;
-    }
-    return rc;
+    return weir_store_settle_put_if_absent(s, key, p, n, rc, retried, err);
 }
 
 static int gcs_delete(struct weir_store *s, const char *key, struct weir_error *err)
@@ -430,24 +408,11 @@ static int gcs_list(struct weir_store *s, const char *prefix, const char *start_
             uint64_t size;
             int64_t mtime;
             object_info(it, &size, &mtime);
-            if (out->count == cap) {
-                size_t nc = cap ? cap * 2 : 64;
-                struct weir_object_info *n = weir_realloc(out->items, nc * sizeof *n);
-                if (!n) {
-                    cJSON_Delete(doc);
-                    rc = oom(err);
-                    goto done;
-                }
-                out->items = n;
-                cap = nc;
-            }
-            char *kk = weir_strdup(k + pl);
-            if (!kk) {
+            if (weir_object_list_push(out, &cap, k + pl, size, mtime)) {
                 cJSON_Delete(doc);
                 rc = oom(err);
                 goto done;
             }
-            out->items[out->count++] = (struct weir_object_info){kk, size, mtime};
         }
         const cJSON *next = cJSON_GetObjectItemCaseSensitive(doc, "nextPageToken");
         token.len = 0;
@@ -465,48 +430,6 @@ done:
     weir_buf_free(&token);
     weir_buf_free(&body);
     return rc;
-}
-
-/* ------------------------------------------------------------ input */
-
-struct gcs_input {
-    struct weir_store_input_base base;
-    struct weir_store *s;
-    char *key;
-};
-
-static int input_read_at(void *ctx, uint64_t off, void *p, size_t n, struct weir_error *err)
-{
-    struct gcs_input *in = ctx;
-    return gcs_get_range(in->s, in->key, off, p, n, err);
-}
-
-static void input_close(void *ctx)
-{
-    struct gcs_input *in = ctx;
-    weir_free(in->key);
-    weir_free(in);
-}
-
-static int gcs_input_open(struct weir_store *s, const char *key, struct weir_input *in,
-                          struct weir_error *err)
-{
-    struct weir_object_info info;
-    int rc = gcs_head(s, key, &info, err);
-    if (rc)
-        return rc;
-    struct gcs_input *x = weir_calloc(1, sizeof *x);
-    if (!x || !(x->key = weir_strdup(key))) {
-        weir_free(x);
-        return oom(err);
-    }
-    x->base.close = input_close;
-    x->s = s;
-    in->size = info.size;
-    in->read_at = input_read_at;
-    in->ctx = x;
-    in->name = x->key;
-    return 0;
 }
 
 /* ------------------------------------------------------------ upload */
@@ -624,6 +547,13 @@ static int gcs_upload_begin(struct weir_store *s, const char *key, struct weir_s
     return 0;
 }
 
+static int flush_chunk(void *ctx, struct weir_error *err)
+{
+    struct gcs_upload *u = ctx;
+    int rc = !u->session_host ? start_session(u, err) : 0;
+    return rc ? rc : send_chunk(u, false, err);
+}
+
 static int upload_write(void *ctx, const void *p, size_t n, struct weir_error *err)
 {
     struct gcs_upload *u = ctx;
@@ -631,29 +561,10 @@ static int upload_write(void *ctx, const void *p, size_t n, struct weir_error *e
     if (u->failed)
         return weir_error_set(err, WEIR_EIO, "storage: upload of %s/%s%s failed earlier", x->display,
                               x->prefix, u->key);
-    const uint8_t *b = p;
-    while (n > 0) {
-        size_t room = x->part_size - u->part.len;
-        size_t take = n < room ? n : room;
-        if (weir_buf_append(&u->part, b, take)) {
-            u->failed = true;
-            return oom(err);
-        }
-        b += take;
-        n -= take;
-        u->total += take;
-        /* Keep one full chunk back so the last one is never empty. */
-        if (u->part.len == x->part_size && n > 0) {
-            int rc = !u->session_host ? start_session(u, err) : 0;
-            if (rc == 0)
-                rc = send_chunk(u, false, err);
-            if (rc) {
-                u->failed = true;
-                return rc;
-            }
-        }
-    }
-    return 0;
+    /* Keep one full chunk back so the last one is never empty. */
+    int rc = weir_store_upload_buffer(&u->part, x->part_size, true, p, n, &u->total, flush_chunk, u, err);
+    u->failed = rc != 0;
+    return rc;
 }
 
 static struct weir_output gcs_upload_output(struct weir_store_upload *base)
@@ -697,7 +608,6 @@ const struct weir_store_ops weir_store_gcs_ops = {
     .put_if_absent = gcs_put_if_absent,
     .list = gcs_list,
     .del = gcs_delete,
-    .input_open = gcs_input_open,
     .upload_begin = gcs_upload_begin,
     .upload_output = gcs_upload_output,
     .upload_commit = gcs_upload_commit,

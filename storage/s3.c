@@ -517,19 +517,7 @@ static int s3_put_if_absent(struct weir_store *s, const char *key, const void *p
 {
     bool retried = false;
     int rc = put_object(impl(s), key, p, n, true, &retried, err);
-    if (rc != WEIR_EEXISTS || !retried)
-        return rc;
-    /* The first attempt may have landed before its answer was lost. */
-    struct weir_buf have;
-    weir_buf_init(&have);
-    struct weir_error e2 = {0};
-    bool ours = s3_get(s, key, &have, &e2) == 0 && have.len == n && memcmp(have.data, p, n) == 0;
-    weir_buf_free(&have);
-    if (ours) {
-        weir_error_clear(err);
-        return 0;
-    }
-    return rc;
+    return weir_store_settle_put_if_absent(s, key, p, n, rc, retried, err);
 }
 
 static int s3_delete(struct weir_store *s, const char *key, struct weir_error *err)
@@ -549,23 +537,6 @@ static int s3_delete(struct weir_store *s, const char *key, struct weir_error *e
 }
 
 /* ------------------------------------------------------------ list */
-
-static int push_item(struct weir_object_list *out, size_t *cap, const char *key, uint64_t size, int64_t mtime)
-{
-    if (out->count == *cap) {
-        size_t nc = *cap ? *cap * 2 : 64;
-        struct weir_object_info *n = weir_realloc(out->items, nc * sizeof *n);
-        if (!n)
-            return WEIR_ENOMEM;
-        out->items = n;
-        *cap = nc;
-    }
-    char *k = weir_strdup(key);
-    if (!k)
-        return WEIR_ENOMEM;
-    out->items[out->count++] = (struct weir_object_info){k, size, mtime};
-    return 0;
-}
 
 static int s3_list(struct weir_store *s, const char *prefix, const char *start_after, bool recursive,
                    struct weir_object_list *out, struct weir_error *err)
@@ -629,7 +600,7 @@ static int s3_list(struct weir_store *s, const char *prefix, const char *start_a
             const char *k = (const char *)key.data;
             if (strncmp(k, x->prefix, pl) != 0 || k[pl] == '\0' || k[key.len - 1] == '/')
                 continue; /* "directory" marker objects are not files */
-            if ((rc = push_item(out, &cap, k + pl, size, mtime))) {
+            if ((rc = weir_object_list_push(out, &cap, k + pl, size, mtime))) {
                 rc = oom(err);
                 goto done;
             }
@@ -652,47 +623,6 @@ done:
     weir_buf_free(&key);
     weir_buf_free(&val);
     return rc;
-}
-
-/* ------------------------------------------------------------ input */
-
-struct s3_input {
-    struct weir_store_input_base base;
-    struct weir_store *s;
-    char *key;
-};
-
-static int input_read_at(void *ctx, uint64_t off, void *p, size_t n, struct weir_error *err)
-{
-    struct s3_input *in = ctx;
-    return s3_get_range(in->s, in->key, off, p, n, err);
-}
-
-static void input_close(void *ctx)
-{
-    struct s3_input *in = ctx;
-    weir_free(in->key);
-    weir_free(in);
-}
-
-static int s3_input_open(struct weir_store *s, const char *key, struct weir_input *in, struct weir_error *err)
-{
-    struct weir_object_info info;
-    int rc = s3_head(s, key, &info, err);
-    if (rc)
-        return rc;
-    struct s3_input *x = weir_calloc(1, sizeof *x);
-    if (!x || !(x->key = weir_strdup(key))) {
-        weir_free(x);
-        return oom(err);
-    }
-    x->base.close = input_close;
-    x->s = s;
-    in->size = info.size;
-    in->read_at = input_read_at;
-    in->ctx = x;
-    in->name = x->key;
-    return 0;
 }
 
 /* ------------------------------------------------------------ upload */
@@ -865,6 +795,13 @@ static int s3_upload_begin(struct weir_store *s, const char *key, struct weir_st
     return 0;
 }
 
+static int flush_part(void *ctx, struct weir_error *err)
+{
+    struct s3_upload *u = ctx;
+    int rc = !u->upload_id ? start_multipart(u, err) : 0;
+    return rc ? rc : send_part(u, err);
+}
+
 static int upload_write(void *ctx, const void *p, size_t n, struct weir_error *err)
 {
     struct s3_upload *u = ctx;
@@ -872,28 +809,9 @@ static int upload_write(void *ctx, const void *p, size_t n, struct weir_error *e
     if (u->failed)
         return weir_error_set(err, WEIR_EIO, "storage: upload of %s/%s%s failed earlier", x->display,
                               x->prefix, u->key);
-    const uint8_t *b = p;
-    while (n > 0) {
-        size_t room = x->part_size - u->part.len;
-        size_t take = n < room ? n : room;
-        if (weir_buf_append(&u->part, b, take)) {
-            u->failed = true;
-            return oom(err);
-        }
-        b += take;
-        n -= take;
-        u->total += take;
-        if (u->part.len == x->part_size) {
-            int rc = (!u->upload_id ? start_multipart(u, err) : 0);
-            if (rc == 0)
-                rc = send_part(u, err);
-            if (rc) {
-                u->failed = true;
-                return rc;
-            }
-        }
-    }
-    return 0;
+    int rc = weir_store_upload_buffer(&u->part, x->part_size, false, p, n, &u->total, flush_part, u, err);
+    u->failed = rc != 0;
+    return rc;
 }
 
 static struct weir_output s3_upload_output(struct weir_store_upload *base)
@@ -943,7 +861,6 @@ const struct weir_store_ops weir_store_s3_ops = {
     .put_if_absent = s3_put_if_absent,
     .list = s3_list,
     .del = s3_delete,
-    .input_open = s3_input_open,
     .upload_begin = s3_upload_begin,
     .upload_output = s3_upload_output,
     .upload_commit = s3_upload_commit,

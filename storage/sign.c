@@ -111,7 +111,7 @@ static int cmp_enc_kv(const void *x, const void *y)
     return c ? c : strcmp(a->value, b->value);
 }
 
-static char *encode_dup(const char *s)
+char *weir_uri_encode_dup(const char *s)
 {
     struct weir_buf b;
     weir_buf_init(&b);
@@ -129,8 +129,8 @@ int weir_canonical_query(struct weir_buf *b, const struct weir_kv *params, size_
     if (n && !e)
         return WEIR_ENOMEM;
     for (size_t i = 0; i < n && rc == 0; i++) {
-        e[i].name = encode_dup(params[i].name);
-        e[i].value = encode_dup(params[i].value ? params[i].value : "");
+        e[i].name = weir_uri_encode_dup(params[i].name);
+        e[i].value = weir_uri_encode_dup(params[i].value ? params[i].value : "");
         if (!e[i].name || !e[i].value)
             rc = WEIR_ENOMEM;
     }

@@ -32,6 +32,10 @@ long weir_base64_decode(const char *text, uint8_t **out);
  * rest become %XX (upper-case hex). Returns 0 or WEIR_ENOMEM. */
 int weir_uri_encode(struct weir_buf *b, const char *s, size_t n, bool keep_slash);
 
+/* weir_uri_encode of a whole string (no '/' kept) as a new weir_malloc'd
+ * string; NULL on OOM. */
+char *weir_uri_encode_dup(const char *s);
+
 /* A query parameter or header: name and value, both plain text. */
 struct weir_kv {
     const char *name;

@@ -481,6 +481,26 @@ int weir_store_delete(struct weir_store *s, const char *key, struct weir_error *
     return s->ops->del(s, key, err);
 }
 
+/* The input of back-ends without their own: head, then get_range. */
+struct range_input {
+    struct weir_store_input_base base;
+    struct weir_store *s;
+    char *key;
+};
+
+static int range_read_at(void *ctx, uint64_t off, void *p, size_t n, struct weir_error *err)
+{
+    struct range_input *in = ctx;
+    return in->s->ops->get_range(in->s, in->key, off, p, n, err);
+}
+
+static void range_close(void *ctx)
+{
+    struct range_input *in = ctx;
+    weir_free(in->key);
+    weir_free(in);
+}
+
 int weir_store_input_open(struct weir_store *s, const char *key, struct weir_input *in,
                           struct weir_error *err)
 {
@@ -488,7 +508,79 @@ int weir_store_input_open(struct weir_store *s, const char *key, struct weir_inp
     if (rc < 0)
         return rc;
     memset(in, 0, sizeof *in);
-    return s->ops->input_open(s, key, in, err);
+    if (s->ops->input_open)
+        return s->ops->input_open(s, key, in, err);
+    struct weir_object_info info;
+    if ((rc = s->ops->head(s, key, &info, err)))
+        return rc;
+    struct range_input *x = weir_calloc(1, sizeof *x);
+    if (!x || !(x->key = weir_strdup(key))) {
+        weir_free(x);
+        return weir_error_set(err, WEIR_ENOMEM, "storage: out of memory opening '%s'", key);
+    }
+    x->base.close = range_close;
+    x->s = s;
+    in->size = info.size;
+    in->read_at = range_read_at;
+    in->ctx = x;
+    in->name = x->key;
+    return 0;
+}
+
+int weir_object_list_push(struct weir_object_list *l, size_t *cap, const char *key, uint64_t size,
+                          int64_t mtime_ms)
+{
+    if (l->count == *cap) {
+        size_t nc = *cap ? *cap * 2 : 64;
+        struct weir_object_info *n = weir_realloc(l->items, nc * sizeof *n);
+        if (!n)
+            return WEIR_ENOMEM;
+        l->items = n;
+        *cap = nc;
+    }
+    char *k = weir_strdup(key);
+    if (!k)
+        return WEIR_ENOMEM;
+    l->items[l->count++] = (struct weir_object_info){k, size, mtime_ms};
+    return 0;
+}
+
+int weir_store_settle_put_if_absent(struct weir_store *s, const char *key, const void *p, size_t n, int rc,
+                                    bool retried, struct weir_error *err)
+{
+    if (rc != WEIR_EEXISTS || !retried)
+        return rc;
+    struct weir_buf have;
+    weir_buf_init(&have);
+    struct weir_error e2 = {0};
+    bool ours = s->ops->get(s, key, &have, &e2) == 0 && have.len == n && memcmp(have.data, p, n) == 0;
+    weir_buf_free(&have);
+    if (!ours)
+        return rc;
+    weir_error_clear(err);
+    return 0;
+}
+
+int weir_store_upload_buffer(struct weir_buf *part, size_t part_size, bool keep_last, const void *p, size_t n,
+                             uint64_t *total, int (*flush)(void *ctx, struct weir_error *err), void *ctx,
+                             struct weir_error *err)
+{
+    const uint8_t *b = p;
+    while (n > 0) {
+        size_t room = part_size - part->len;
+        size_t take = n < room ? n : room;
+        if (weir_buf_append(part, b, take))
+            return weir_error_set(err, WEIR_ENOMEM, "storage: out of memory buffering an upload");
+        b += take;
+        n -= take;
+        *total += take;
+        if (part->len == part_size && (!keep_last || n > 0)) {
+            int rc = flush(ctx, err);
+            if (rc)
+                return rc;
+        }
+    }
+    return 0;
 }
 
 void weir_store_input_close(struct weir_input *in)

@@ -27,7 +27,8 @@ struct weir_store_ops {
     int (*list)(struct weir_store *s, const char *prefix, const char *start_after, bool recursive,
                 struct weir_object_list *out, struct weir_error *err);
     int (*del)(struct weir_store *s, const char *key, struct weir_error *err);
-    /* Fills `in` completely; in->ctx must start with a struct weir_store_input_base. */
+    /* Fills `in` completely; in->ctx must start with a struct weir_store_input_base.
+     * NULL: storage.c builds the input from head and get_range. */
     int (*input_open)(struct weir_store *s, const char *key, struct weir_input *in, struct weir_error *err);
     int (*upload_begin)(struct weir_store *s, const char *key, struct weir_store_upload **out,
                         struct weir_error *err);
@@ -76,6 +77,28 @@ extern const struct weir_store_ops weir_store_local_ops;
 extern const struct weir_store_ops weir_store_s3_ops;    /* s3://, s3a://, gs:// with HMAC keys */
 extern const struct weir_store_ops weir_store_azure_ops; /* abfss://, abfs://, az://, wasbs:// */
 extern const struct weir_store_ops weir_store_gcs_ops;   /* gs:// (JSON API) */
+
+/* Shared by the cloud back-ends. */
+
+/* Append one item (key copied) to a list being built; *cap is its capacity.
+ * 0 or WEIR_ENOMEM. */
+int weir_object_list_push(struct weir_object_list *l, size_t *cap, const char *key, uint64_t size,
+                          int64_t mtime_ms);
+
+/* After a put-if-absent that answered "exists" (rc == WEIR_EEXISTS) on a
+ * retried attempt, the object may be the first attempt's own write whose
+ * answer was lost: read it back, and equal content is success (0, err
+ * cleared). Otherwise returns rc. */
+int weir_store_settle_put_if_absent(struct weir_store *s, const char *key, const void *p, size_t n, int rc,
+                                    bool retried, struct weir_error *err);
+
+/* Buffering of an upload into parts of part_size bytes: appends p[0..n) to
+ * `part`, counting *total, and calls flush(ctx, err) whenever the part is
+ * full (with keep_last, only when more bytes follow, so the last part is
+ * never empty); flush empties `part`. 0 or the first error. */
+int weir_store_upload_buffer(struct weir_buf *part, size_t part_size, bool keep_last, const void *p, size_t n,
+                             uint64_t *total, int (*flush)(void *ctx, struct weir_error *err), void *ctx,
+                             struct weir_error *err);
 
 /* For the gs:// back-ends: true when HMAC keys are configured, so the XML
  * API (Signature V4, s3.c) serves the store instead of the JSON API. */
