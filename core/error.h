@@ -24,7 +24,8 @@
     X(SCHEMA, -11, "schema mismatch")                   \
     X(RETRY, -12, "temporary failure, retry")           \
     X(CONFIG, -13, "bad configuration")                 \
-    X(STATE, -14, "invalid state")
+    X(STATE, -14, "invalid state")                      \
+    X(EVOLVED, -15, "the input schema changed")
 
 enum weir_errno {
     WEIR_OK = 0,

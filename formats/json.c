@@ -586,6 +586,14 @@ struct weir_json_decoder {
     const struct weir_batch *checked_batch;
     const struct weir_type *checked_schema;
     bool reject_unknown;
+    bool rescue_fields;
+    /* rescue_fields: the members set aside for the current record, the
+     * number of unknown keys among them, and per top-level field whether
+     * the dry pass rescued it and which key node named it */
+    struct weir_buf rescued;
+    size_t n_unknown;
+    uint8_t *top_bad;
+    uint32_t *top_key;
     char *source;
     uint64_t line_no; /* number of the last line started */
     uint64_t offset;  /* byte offset of the next call's text */
@@ -645,8 +653,15 @@ int weir_json_decoder_create(struct weir_json_decoder **out, const struct weir_t
         rc = weir_error_set(err, WEIR_ENOMEM, "json decoder: out of memory");
         goto out;
     }
+    weir_buf_init(&d->rescued);
     if (opts != NULL) {
         d->reject_unknown = opts->reject_unknown;
+        d->rescue_fields = opts->rescue_fields && !opts->reject_unknown;
+        if (d->rescue_fields && ((d->top_bad = weir_calloc(schema->nfields, 1)) == NULL ||
+                                 (d->top_key = weir_calloc(schema->nfields, sizeof *d->top_key)) == NULL)) {
+            rc = weir_error_set(err, WEIR_ENOMEM, "json decoder: out of memory");
+            goto out;
+        }
         if (opts->source != NULL && (d->source = weir_strdup(opts->source)) == NULL) {
             rc = weir_error_set(err, WEIR_ENOMEM, "json decoder: out of memory");
             goto out;
@@ -668,6 +683,9 @@ void weir_json_decoder_destroy(struct weir_json_decoder *d)
     weir_json_doc_free(&d->doc);
     weir_buf_free(&d->scratch);
     weir_buf_free(&d->scratch2);
+    weir_buf_free(&d->rescued);
+    weir_free(d->top_bad);
+    weir_free(d->top_key);
     weir_free(d->slots);
     weir_free(d->aux);
     weir_free(d->fv);
@@ -1030,6 +1048,23 @@ mismatch:
 static int dec_value(struct weir_json_decoder *d, struct weir_column *c, uint32_t ni, bool nullable, bool dry,
                      struct weir_error *err);
 
+/* Append member `"key":value` (both as written in the record) to the
+ * rescued members of the current record. 0 or WEIR_ENOMEM. */
+static int rescue_member(struct weir_json_decoder *d, uint32_t key, uint32_t val)
+{
+    const struct weir_json_node *k = &d->doc.nodes[key], *v = &d->doc.nodes[val];
+    size_t vs = v->start, vl = v->len;
+    if (v->type == WEIR_JSON_STR) {
+        vs--;
+        vl += 2;
+    }
+    struct weir_buf *b = &d->rescued;
+    if ((b->len && weir_buf_append_byte(b, ',')) || weir_buf_append(b, d->line + k->start - 1, k->len + 2) ||
+        weir_buf_append_byte(b, ':') || weir_buf_append(b, d->line + vs, vl))
+        return WEIR_ENOMEM;
+    return 0;
+}
+
 /* Decode object members into struct fields. `cols` are the field columns
  * (the batch's top level or a struct column's children). */
 static int dec_members(struct weir_json_decoder *d, const struct weir_type *st, struct weir_column *cols,
@@ -1040,6 +1075,13 @@ static int dec_members(struct weir_json_decoder *d, const struct weir_type *st, 
     if (rc != 0)
         return weir_error_set(err, rc, "json decoder: out of memory");
     size_t next_hint = 0;
+    /* rescue_fields applies to the record's own members */
+    const bool top = d->rescue_fields && d->depth == 0;
+    if (top && dry)
+        for (size_t f = 0; f < nf; f++) {
+            d->top_bad[f] = 0;
+            d->top_key[f] = WEIR_JSON_NONE;
+        }
     for (uint32_t k = d->doc.nodes[obj].child; k != WEIR_JSON_NONE;
          k = d->doc.nodes[d->doc.nodes[k].next].next) {
         uint32_t v = d->doc.nodes[k].next;
@@ -1085,17 +1127,34 @@ static int dec_members(struct weir_json_decoder *d, const struct weir_type *st, 
                 rc = dfail(d, err, WEIR_ESCHEMA, k, "unknown field not in the schema");
                 goto out;
             }
+            if (top) {
+                d->n_unknown++;
+                if ((rc = rescue_member(d, k, v)) != 0)
+                    goto out;
+            }
             continue;
         }
         d->slots[base + (size_t)found] = v;
+        if (top)
+            d->top_key[found] = k;
     }
     for (size_t f = 0; f < nf; f++) {
         const struct weir_field *fd = &st->fields[f];
         d->path[d->depth].name = fd->name;
         d->path[d->depth].len = SIZE_MAX; /* NUL-terminated: measured only for messages */
         d->depth++;
-        rc = dec_value(d, &cols[f], d->slots[base + f], fd->nullable, dry, err);
+        uint32_t vi = d->slots[base + f];
+        if (top && d->top_bad[f])
+            vi = WEIR_JSON_NONE; /* rescued by the dry pass: null here */
+        rc = dec_value(d, &cols[f], vi, fd->nullable, dry, err);
         d->depth--;
+        if (rc != 0 && rc != WEIR_ENOMEM && top && dry && fd->nullable && vi != WEIR_JSON_NONE) {
+            /* does not fit: set aside, the field is null */
+            d->top_bad[f] = 1;
+            weir_error_clear(err);
+            if ((rc = rescue_member(d, d->top_key[f], vi)) != 0)
+                goto out;
+        }
         if (rc != 0)
             goto out;
     }
@@ -1363,7 +1422,7 @@ static int fast_decode(struct weir_json_decoder *d, const char *s, size_t n, str
                         break;
                     }
             }
-            if (found < 0 && d->reject_unknown)
+            if (found < 0 && (d->reject_unknown || d->rescue_fields))
                 return FAST_BAIL;
             for (size_t f = 0; found < 0 && f < nf; f++)
                 if (strlen(st->fields[f].name) == klen && strncasecmp(st->fields[f].name, s + k0, klen) == 0)
@@ -1429,6 +1488,8 @@ static int decode_one(struct weir_json_decoder *d, const char *text, size_t len,
     d->line = text;
     d->depth = 0;
     d->nslots = 0;
+    d->rescued.len = 0;
+    d->n_unknown = 0;
     if (len >= UINT32_MAX)
         return dfail(d, err, WEIR_EUNSUPPORTED, WEIR_JSON_NONE, "document longer than 4 GiB");
     if (d->fv != NULL && (rc = fast_decode(d, text, len, b)) != FAST_BAIL)
@@ -1511,6 +1572,14 @@ int weir_json_decode_record(struct weir_json_decoder *d, const char *text, size_
     if (rc != 0)
         return weir_error_set(err, rc, "json decoder: batch columns disagree in length");
     return 0;
+}
+
+const char *weir_json_decoder_rescued(const struct weir_json_decoder *d, size_t *n, size_t *unknown)
+{
+    *n = d->rescued.len;
+    if (unknown != NULL)
+        *unknown = d->n_unknown;
+    return d->rescued.len ? (const char *)d->rescued.data : "";
 }
 
 /* ------------------------------------------------------------------ encoder */

@@ -91,6 +91,12 @@ struct weir_json_decoder;
 struct weir_json_decode_options {
     const char *source;  /* name for messages (file path); NULL: none */
     bool reject_unknown; /* unknown keys are an error (default: ignored) */
+    /* The record's own members that do not fit - an unknown key, or a
+     * value a nullable field cannot hold - are set aside instead of
+     * failing the record: the field is null and the member is kept, as
+     * written, for weir_json_decoder_rescued. Nested values are rescued
+     * with their top-level member. Ignored with reject_unknown. */
+    bool rescue_fields;
 };
 void weir_json_decode_options_default(struct weir_json_decode_options *o);
 
@@ -117,6 +123,12 @@ int weir_json_decode(struct weir_json_decoder *d, const char *text, size_t n, st
  * as weir_json_decode. */
 int weir_json_decode_record(struct weir_json_decoder *d, const char *text, size_t n, struct weir_batch *b,
                             struct weir_error *err);
+
+/* With rescue_fields, after a record decoded: the members set aside, as
+ * the text of JSON object members ("\"extra\":1,\"amount\":\"abc\""),
+ * *n = 0 when none; *unknown (may be NULL) gets how many were unknown
+ * keys. Valid until the next decode call. */
+const char *weir_json_decoder_rescued(const struct weir_json_decoder *d, size_t *n, size_t *unknown);
 
 /* Append row `row` of `b` to `out` as one JSON object followed by '\n'. */
 int weir_json_encode_row(const struct weir_batch *b, size_t row, struct weir_buf *out,

@@ -76,7 +76,7 @@ static int ds_begin(struct weir_sink *base, int64_t batch_id, const struct weir_
     o.codec = codec_of(s->cfg->codec);
     o.target_file_bytes = (uint64_t)s->cfg->target_file_size;
     o.max_pending_bytes = (uint64_t)s->cfg->max_buffer_size;
-    o.merge_schema = s->cfg->merge_schema;
+    o.merge_schema = s->cfg->merge_schema || base->merge_schema;
     /* complete: every batch replaces the table's contents; merge: upserts by key */
     o.mode = s->cfg->mode == WEIR_MODE_COMPLETE ? WEIR_DELTA_OVERWRITE
              : s->cfg->mode == WEIR_MODE_MERGE  ? WEIR_DELTA_MERGE

@@ -53,6 +53,9 @@ struct weir_sink {
      * the engine like query_id. */
     const char *const *merge_keys;
     size_t n_merge_keys;
+    /* The source's schema can grow (sources/source.h evolves_schema): new
+     * nullable columns are added to the table. Set by the engine. */
+    bool merge_schema;
 };
 
 /* Create the sink configured in `p` (p->sink). */

@@ -2,8 +2,9 @@
  * (local, s3://, abfss://, gs://), each ingested exactly once.
  *
  * Owns: the store the path names, the file index (a RocksDB database in
- * <checkpoint>/sources/0/files, written with synced WAL), the schema of the
- * rows and a decoder for it, and one reusable output batch.
+ * <checkpoint>/sources/0/files, written with synced WAL), the schema log
+ * (<checkpoint>/_schemas/N), the schema of the rows and a decoder for it,
+ * and one reusable output batch.
  *
  * Discovery (plan): list the path (recursive unless told otherwise), keep
  * the keys that pass the glob of the path and path_glob_filter and are not
@@ -22,21 +23,36 @@
  *
  * Reading: the whole object for small files, 4 MiB ranges for large ones;
  * ".gz" and ".zst" names are decompressed on the fly. Formats: json (one
- * object per line, decoded against the schema) and text (one row per line,
- * column `value`). A line that does not fit the schema becomes a row of
- * nulls whose _rescued_data holds the error, the line, the file and the
- * line number: nothing is dropped. A file listed but gone when read, or
- * whose compressed stream is corrupt, is skipped whole with a warning and
- * counted (numFilesMissing, numFilesCorrupt) - on a replay it is skipped
- * the same way, so the exactly-once contract holds.
+ * object per line), csv (formats/csv.h), parquet, and text (one row per
+ * line, column `value`). Members of a record that do not fit the schema -
+ * an unknown key or column, a value of another type - are set aside in
+ * _rescued_data as a JSON object ({"amount":"abc","_file_path":..,
+ * "_line":12}); a record that does not parse at all is rescued whole
+ * ({"_corrupt_record":..,"_error":..}). Nothing is dropped. A file listed
+ * but gone when read, or whose compressed stream is corrupt, is skipped
+ * whole with a warning and counted (numFilesMissing, numFilesCorrupt) - on
+ * a replay it is skipped the same way, so the exactly-once contract holds.
  *
- * Columns: the schema's fields, _rescued_data (json), then _metadata
- * (file_path, file_size, file_modification_time) when a transform step
- * mentions it.
+ * Schema: given (`schema`), or inferred once from a sample of the files
+ * and kept in the schema log, so every restart reads with the same schema.
+ * schema_evolution_mode add_new_columns: a record with new columns stops
+ * the read; the rest of the batch is scanned for new columns only, the
+ * widened schema becomes the next version in the log, and read() returns
+ * WEIR_EEVOLVED: the engine rebuilds its steps and runs the same batch
+ * again (source.h). fail_on_new_columns stops the pipeline; rescue and none
+ * keep the schema and rescue.
+ *
+ * clean_source (commit): files of committed batches are deleted or moved to
+ * an archive path; the index remembers how far cleaning got ("m:clean").
+ *
+ * Columns: the schema's fields, _rescued_data, then _metadata (file_path,
+ * file_size, file_modification_time) when a transform step mentions it.
  *
  * Threading: all calls from the pipeline's thread (source.h). */
 #include <ctype.h>
+#include <dirent.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <fnmatch.h>
 #include <inttypes.h>
 #include <stdio.h>
@@ -44,6 +60,7 @@
 #include <string.h>
 #include <strings.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include <cjson/cJSON.h>
 #include <rocksdb/c.h>
@@ -53,7 +70,10 @@
 #include "core/alloc.h"
 #include "core/batch.h"
 #include "core/log.h"
+#include "core/util.h"
+#include "formats/csv.h"
 #include "formats/json.h"
+#include "formats/parquet/parquet.h"
 #include "sources/source.h"
 #include "storage/storage.h"
 #include "stream/config.h"
@@ -64,7 +84,11 @@
 #define RESCUED_COLUMN  "_rescued_data"
 #define METADATA_COLUMN "_metadata"
 
-enum fs_format { FS_JSON = 0, FS_TEXT };
+enum fs_format { FS_JSON = 0, FS_TEXT, FS_CSV, FS_PARQUET };
+enum fs_evolution { EV_AUTO = 0, EV_ADD, EV_RESCUE, EV_FAIL, EV_NONE };
+enum fs_clean { CLEAN_OFF = 0, CLEAN_DELETE, CLEAN_MOVE };
+/* What reading a file is for: rows, a schema sample, or new columns only. */
+enum fs_mode { M_READ = 0, M_INFER, M_EVOLVE };
 
 struct fs_entry {
     uint64_t seq, size;
@@ -72,11 +96,19 @@ struct fs_entry {
     char *key;
 };
 
+/* A column seen while inferring or evolving a CSV schema. */
+struct csv_col {
+    char *name;
+    enum weir_csv_kind kind;
+};
+
 struct files_source {
     struct weir_source base;
     const struct weir_config_files *cfg;
+    const char *checkpoint;
     struct weir_store *store;
-    char *glob; /* pattern on the key below the store root, or NULL */
+    struct weir_store *archive; /* clean_source move: where files go */
+    char *glob;                 /* pattern on the key below the store root, or NULL */
     rocksdb_t *db;
     rocksdb_writeoptions_t *wsync;
     rocksdb_readoptions_t *ropts;
@@ -85,11 +117,27 @@ struct files_source {
     struct weir_type *decl;   /* the decoded fields (all nullable) */
     size_t ndecl;
     bool with_metadata;
+    int evolution;      /* enum fs_evolution, resolved */
+    int schema_version; /* newest version in the schema log; -1: none */
     struct weir_json_decoder *dec;
+    struct weir_csv_options csvo;
+    struct weir_csv_reader *csv;
     struct weir_batch *out;
-    struct weir_buf line_buf, raw, text, rescue;
+    struct weir_buf line_buf, raw, text, rescue, rjson;
+    /* one file's CSV header: column i -> decl field (-1: none) and its name */
+    int *csv_map;
+    char **csv_names;
+    size_t ncsv, cap_csv;
+    bool csv_header_pending;
+    /* inference and evolution */
+    enum fs_mode mode;
+    struct weir_json_inferrer *inf;
+    struct csv_col *ccols;
+    size_t nccols;
+    struct weir_type *pq_fields; /* parquet: fields seen */
+    char evolve_where[512];      /* where the first new column was seen */
     /* metrics of the last read */
-    int64_t files_read, files_missing, files_corrupt, files_changed, rows_rescued;
+    int64_t files_read, files_missing, files_corrupt, files_changed, rows_rescued, files_cleaned;
 };
 
 /* ------------------------------------------------------------ index */
@@ -438,9 +486,14 @@ struct file_reader {
     char *full_path; /* store root + "/" + key: what _metadata.file_path shows */
 };
 
+static int oom(struct weir_error *err)
+{
+    return weir_error_set(err, WEIR_ENOMEM, "files source: out of memory");
+}
+
 static int emit(struct files_source *s, weir_source_emit_cb cb, void *ctx, struct weir_error *err)
 {
-    if (s->out->nrows == 0)
+    if (s->out->nrows == 0 || s->mode != M_READ)
         return 0;
     int rc = cb(ctx, s->out, err);
     weir_batch_clear(s->out);
@@ -461,7 +514,100 @@ static int append_metadata(struct file_reader *r)
     return weir_column_append_struct(m, true);
 }
 
-/* One line (without its newline) of the file. */
+/* Add member "name": value (value already JSON text) to the record's
+ * rescued members; name_json is a quoted JSON string when quoted_name. */
+static int rescue_add(struct files_source *s, const char *name, size_t nn, bool quoted_name, const char *val,
+                      size_t vn, bool val_is_text)
+{
+    struct weir_buf *b = &s->rescue;
+    int rc = b->len ? weir_buf_append_byte(b, ',') : 0;
+    if (rc == 0)
+        rc = quoted_name ? weir_buf_append(b, name, nn) : weir_json_append_string(b, name, nn);
+    if (rc == 0)
+        rc = weir_buf_append_byte(b, ':');
+    if (rc == 0)
+        rc = val_is_text ? weir_json_append_string(b, val, vn) : weir_buf_append(b, val, vn);
+    return rc;
+}
+
+/* Finish the row: _rescued_data from the members set aside (null when
+ * none; `corrupt` names a record rescued whole), _metadata, then emit when
+ * the batch is full. */
+static int finish_row(struct file_reader *r, const char *where_key, uint64_t where, struct weir_error *err)
+{
+    struct files_source *s = r->s;
+    struct weir_batch *out = s->out;
+    int rc = 0;
+    if (s->rescue.len == 0) {
+        rc = weir_column_append_null(&out->columns[s->ndecl]);
+    } else {
+        struct weir_buf *b = &s->rjson;
+        b->len = 0;
+        rc = weir_buf_append_byte(b, '{');
+        if (rc == 0)
+            rc = weir_buf_append(b, s->rescue.data, s->rescue.len);
+        if (rc == 0)
+            rc = weir_buf_append_str(b, ",\"_file_path\":");
+        if (rc == 0)
+            rc = weir_json_append_string(b, r->full_path, strlen(r->full_path));
+        if (rc == 0)
+            rc = weir_buf_printf(b, ",\"%s\":%" PRIu64 "}", where_key, where);
+        if (rc == 0)
+            rc = weir_column_append_bytes(&out->columns[s->ndecl], b->data, b->len);
+        s->rows_rescued++;
+    }
+    s->rescue.len = 0;
+    if (rc == 0)
+        rc = append_metadata(r);
+    if (rc == 0)
+        rc = weir_batch_finish_rows(out);
+    if (rc)
+        return weir_error_set(err, rc, "files source: out of memory decoding %s", r->e->key);
+    if (out->nrows >= FS_BATCH_ROWS)
+        return emit(s, r->cb, r->ctx, err);
+    return 0;
+}
+
+/* A record that does not parse: nulls, the record and why in _rescued_data. */
+static int rescue_whole(struct file_reader *r, const char *p, size_t n, const char *why,
+                        const char *where_key, uint64_t where, struct weir_error *err)
+{
+    struct files_source *s = r->s;
+    s->rescue.len = 0;
+    int rc = rescue_add(s, "\"_corrupt_record\"", 17, true, p, n, true);
+    if (rc == 0)
+        rc = rescue_add(s, "\"_error\"", 8, true, why, strlen(why), true);
+    for (size_t c = 0; rc == 0 && c < s->ndecl; c++)
+        rc = weir_column_append_null(&s->out->columns[c]);
+    if (rc)
+        return oom(err);
+    return finish_row(r, where_key, where, err);
+}
+
+/* A record with `unknown` new columns: what the evolution mode says. True
+ * in *stop when the rest of the batch is only scanned for new columns. */
+static int on_new_columns(struct file_reader *r, size_t unknown, const char *what, size_t wn, uint64_t where,
+                          bool *stop, struct weir_error *err)
+{
+    struct files_source *s = r->s;
+    *stop = false;
+    if (unknown == 0)
+        return 0;
+    if (s->evolution == EV_FAIL)
+        return weir_error_set(err, WEIR_ESCHEMA,
+                              "files source: %s: line %" PRIu64
+                              ": new column(s) not in the schema: {%.*s} (schema_evolution_mode is "
+                              "fail_on_new_columns; add them to source.files.schema or change the mode)",
+                              r->full_path, where, (int)(wn > 300 ? 300 : wn), what);
+    if (s->evolution != EV_ADD)
+        return 0;
+    snprintf(s->evolve_where, sizeof s->evolve_where, "%s line %" PRIu64, r->full_path, where);
+    s->mode = M_EVOLVE;
+    *stop = true;
+    return 0;
+}
+
+/* One line (without its newline) of a json or text file. */
 static int on_line(struct file_reader *r, const char *p, size_t n, struct weir_error *err)
 {
     struct files_source *s = r->s;
@@ -476,65 +622,201 @@ static int on_line(struct file_reader *r, const char *p, size_t n, struct weir_e
     int rc = 0;
     if (s->cfg->format == FS_TEXT) {
         rc = weir_column_append_bytes(&out->columns[0], p, n);
-        if (rc == 0)
-            rc = weir_column_append_null(&out->columns[1]);
-    } else {
-        size_t i = 0;
-        while (i < n && isspace((unsigned char)p[i]))
-            i++;
-        if (i == n) /* blank line */
-            return 0;
-        struct weir_batch view = {
-            .schema = s->decl, .nrows = 0, .ncolumns = s->ndecl, .columns = out->columns};
-        struct weir_error derr = {0};
-        if (weir_json_decode_record(s->dec, p, n, &view, &derr) == 0) {
-            rc = weir_column_append_null(&out->columns[s->ndecl]);
-        } else {
-            /* Not a fit: nulls, and everything about it in _rescued_data. */
-            struct weir_buf *b = &s->rescue;
-            b->len = 0;
-            rc = weir_buf_append_str(b, "{\"error\":");
-            if (rc == 0)
-                rc = weir_json_append_string(b, derr.message, strlen(derr.message));
-            if (rc == 0)
-                rc = weir_buf_append_str(b, ",\"value\":");
-            if (rc == 0)
-                rc = weir_json_append_string(b, p, n);
-            if (rc == 0)
-                rc = weir_buf_append_str(b, ",\"file_path\":");
-            if (rc == 0)
-                rc = weir_json_append_string(b, r->full_path, strlen(r->full_path));
-            if (rc == 0)
-                rc = weir_buf_printf(b, ",\"line\":%" PRIu64 "}", r->line_no);
-            for (size_t c = 0; rc == 0 && c < s->ndecl; c++)
-                rc = weir_column_append_null(&out->columns[c]);
-            if (rc == 0)
-                rc = weir_column_append_bytes(&out->columns[s->ndecl], b->data, b->len);
-            s->rows_rescued++;
+        if (rc)
+            return oom(err);
+        return finish_row(r, "_line", r->line_no, err);
+    }
+    size_t i = 0;
+    while (i < n && isspace((unsigned char)p[i]))
+        i++;
+    if (i == n) /* blank line */
+        return 0;
+    if (s->mode != M_READ) { /* a sample for the schema: lines that are not objects do not count */
+        struct weir_error ierr = {0};
+        if (weir_json_infer(s->inf, p, n, &ierr) == WEIR_ENOMEM)
+            return oom(err);
+        return 0;
+    }
+    struct weir_batch view = {.schema = s->decl, .nrows = 0, .ncolumns = s->ndecl, .columns = out->columns};
+    struct weir_error derr = {0};
+    rc = weir_json_decode_record(s->dec, p, n, &view, &derr);
+    if (rc == WEIR_ENOMEM)
+        return oom(err);
+    if (rc)
+        return rescue_whole(r, p, n, derr.message, "_line", r->line_no, err);
+    size_t mn, unknown;
+    const char *members = weir_json_decoder_rescued(s->dec, &mn, &unknown);
+    bool stop;
+    if ((rc = on_new_columns(r, unknown, members, mn, r->line_no, &stop, err)))
+        return rc;
+    if (stop) /* this line starts the scan for new columns */
+        return weir_json_infer(s->inf, p, n, &derr) == WEIR_ENOMEM ? oom(err) : 0;
+    s->rescue.len = 0;
+    if (mn && weir_buf_append(&s->rescue, members, mn))
+        return oom(err);
+    return finish_row(r, "_line", r->line_no, err);
+}
+
+/* ---- csv */
+
+static void csv_header_clear(struct files_source *s)
+{
+    for (size_t i = 0; i < s->ncsv; i++)
+        weir_free(s->csv_names[i]);
+    s->ncsv = 0;
+}
+
+/* Column i's name: from the header, else _c<i>. */
+static int csv_column(struct files_source *s, size_t i, const char *name, size_t nn)
+{
+    if (i >= s->cap_csv) {
+        size_t cap = s->cap_csv ? s->cap_csv * 2 : 16;
+        while (cap <= i)
+            cap *= 2;
+        int *m = weir_realloc(s->csv_map, cap * sizeof *m);
+        if (!m)
+            return WEIR_ENOMEM;
+        s->csv_map = m;
+        char **nm = weir_realloc(s->csv_names, cap * sizeof *nm);
+        if (!nm)
+            return WEIR_ENOMEM;
+        s->csv_names = nm;
+        s->cap_csv = cap;
+    }
+    char gen[32];
+    if (!name || nn == 0) {
+        snprintf(gen, sizeof gen, "_c%zu", i);
+        name = gen;
+        nn = strlen(gen);
+    }
+    /* a name repeated in the header gets its position appended (as Spark) */
+    char *nm = weir_strndup(name, nn);
+    if (!nm)
+        return WEIR_ENOMEM;
+    for (size_t j = 0; j < s->ncsv && j < i; j++) {
+        if (strcasecmp(s->csv_names[j], nm) == 0) {
+            char *dup = weir_malloc(nn + 24);
+            if (!dup) {
+                weir_free(nm);
+                return WEIR_ENOMEM;
+            }
+            snprintf(dup, nn + 24, "%s%zu", nm, i);
+            weir_free(nm);
+            nm = dup;
+            break;
         }
     }
-    if (rc == 0)
-        rc = append_metadata(r);
-    if (rc == 0)
-        rc = weir_batch_finish_rows(out);
-    if (rc)
-        return weir_error_set(err, rc, "files source: out of memory decoding %s", r->e->key);
-    if (out->nrows >= FS_BATCH_ROWS)
-        return emit(s, r->cb, r->ctx, err);
+    s->csv_names[i] = nm;
+    s->csv_map[i] = weir_type_field_index(s->decl, nm);
+    s->ncsv = i + 1;
     return 0;
 }
 
-/* Feed decompressed bytes; complete lines are decoded, the rest kept. */
+static int csv_kind_add(struct files_source *s, const char *name, const struct weir_csv_field *f)
+{
+    for (size_t i = 0; i < s->nccols; i++)
+        if (strcasecmp(s->ccols[i].name, name) == 0) {
+            s->ccols[i].kind = weir_csv_infer_kind(s->ccols[i].kind, &s->csvo, f);
+            return 0;
+        }
+    struct csv_col *c = weir_realloc(s->ccols, (s->nccols + 1) * sizeof *c);
+    if (!c)
+        return WEIR_ENOMEM;
+    s->ccols = c;
+    if (!(c[s->nccols].name = weir_strdup(name)))
+        return WEIR_ENOMEM;
+    c[s->nccols].kind = weir_csv_infer_kind(WEIR_CSV_NONE, &s->csvo, f);
+    s->nccols++;
+    return 0;
+}
+
+static int on_csv_record(void *ctx, const struct weir_csv_record *rec, struct weir_error *err)
+{
+    struct file_reader *r = ctx;
+    struct files_source *s = r->s;
+    int rc = 0;
+    if (s->csv_header_pending) {
+        s->csv_header_pending = false;
+        csv_header_clear(s);
+        for (size_t i = 0; i < rec->nfields && rc == 0; i++)
+            rc = csv_column(s, i, rec->fields[i].p, rec->fields[i].n);
+        return rc ? oom(err) : 0;
+    }
+    for (size_t i = s->ncsv; i < rec->nfields && rc == 0; i++) /* more fields than the header names */
+        rc = csv_column(s, i, NULL, 0);
+    if (rc)
+        return oom(err);
+    if (s->mode != M_READ) {
+        if (rec->malformed)
+            return 0;
+        for (size_t i = 0; i < rec->nfields && rc == 0; i++)
+            if (s->mode == M_INFER || s->csv_map[i] < 0)
+                rc = csv_kind_add(s, s->csv_names[i], &rec->fields[i]);
+        return rc ? oom(err) : 0;
+    }
+    if (rec->malformed)
+        return rescue_whole(r, rec->raw, rec->raw_len, rec->malformed, "_line", rec->line, err);
+    struct weir_batch *out = s->out;
+    size_t unknown = 0;
+    s->rescue.len = 0;
+    /* columns in decl order: find each one's field (headers are few) */
+    for (size_t c = 0; c < s->ndecl && rc == 0; c++) {
+        const struct weir_csv_field *f = NULL;
+        size_t fi = 0;
+        for (size_t i = 0; i < rec->nfields; i++)
+            if (s->csv_map[i] == (int)c) {
+                f = &rec->fields[i];
+                fi = i;
+                break;
+            }
+        if (!f) {
+            rc = weir_column_append_null(&out->columns[c]) ? WEIR_ENOMEM : 0;
+            continue;
+        }
+        char why[128];
+        rc = weir_csv_append_value(&out->columns[c], &s->csvo, f, why, sizeof why);
+        if (rc == WEIR_EPARSE || rc == WEIR_EUNSUPPORTED) {
+            rc = weir_column_append_null(&out->columns[c]);
+            if (rc == 0)
+                rc = rescue_add(s, s->csv_names[fi], strlen(s->csv_names[fi]), false, f->p, f->n, true);
+        }
+    }
+    for (size_t i = 0; i < rec->nfields && rc == 0; i++) {
+        if (s->csv_map[i] >= 0 || weir_csv_is_null(&s->csvo, &rec->fields[i]))
+            continue;
+        unknown++;
+        rc = rescue_add(s, s->csv_names[i], strlen(s->csv_names[i]), false, rec->fields[i].p,
+                        rec->fields[i].n, true);
+    }
+    if (rc)
+        return oom(err);
+    bool stop;
+    if ((rc = on_new_columns(r, unknown, (const char *)s->rescue.data, s->rescue.len, rec->line, &stop, err)))
+        return rc;
+    if (stop) { /* the row stays unfinished: the batch is thrown away */
+        s->rescue.len = 0;
+        for (size_t i = 0; i < rec->nfields && rc == 0; i++)
+            if (s->csv_map[i] < 0)
+                rc = csv_kind_add(s, s->csv_names[i], &rec->fields[i]);
+        return rc ? oom(err) : 0;
+    }
+    return finish_row(r, "_line", rec->line, err);
+}
+
+/* Feed decompressed bytes; complete lines (or CSV records) are handled,
+ * the rest kept. */
 static int feed(struct file_reader *r, const char *p, size_t n, bool last, struct weir_error *err)
 {
     struct files_source *s = r->s;
+    if (s->cfg->format == FS_CSV)
+        return weir_csv_feed(s->csv, p, n, last, on_csv_record, r, err);
     struct weir_buf *lb = &s->line_buf;
     int rc = 0;
     if (lb->len) { /* finish the line carried over */
         const char *nl = memchr(p, '\n', n);
         size_t take = nl ? (size_t)(nl - p) + 1 : n;
         if (weir_buf_append(lb, p, take))
-            return weir_error_set(err, WEIR_ENOMEM, "files source: out of memory");
+            return oom(err);
         p += take;
         n -= take;
         if (!nl && !last)
@@ -556,7 +838,7 @@ static int feed(struct file_reader *r, const char *p, size_t n, bool last, struc
         if (last)
             return on_line(r, p, n, err);
         if (weir_buf_append(lb, p, n))
-            return weir_error_set(err, WEIR_ENOMEM, "files source: out of memory");
+            return oom(err);
     }
     return 0;
 }
@@ -573,8 +855,9 @@ static enum codec codec_of(const char *key)
     return C_NONE;
 }
 
-/* WEIR_ECORRUPT for a damaged compressed stream (the file is skipped). */
-static int read_file(struct file_reader *r, struct weir_error *err)
+/* A text file (json, csv, text) through feed(). WEIR_ECORRUPT for a
+ * damaged compressed stream (the file is skipped). */
+static int read_text_file(struct file_reader *r, struct weir_error *err)
 {
     struct files_source *s = r->s;
     const struct fs_entry *e = r->e;
@@ -586,7 +869,7 @@ static int read_file(struct file_reader *r, struct weir_error *err)
     size_t outcap = 1u << 20;
     char *outbuf = NULL;
     if (codec != C_NONE && !(outbuf = weir_malloc(outcap)))
-        return weir_error_set(err, WEIR_ENOMEM, "files source: out of memory");
+        return oom(err);
     if (codec == C_GZIP) {
         memset(&z, 0, sizeof z);
         if (inflateInit2(&z, 15 + 32) != Z_OK) {
@@ -599,6 +882,12 @@ static int read_file(struct file_reader *r, struct weir_error *err)
         return weir_error_set(err, WEIR_ENOMEM, "files source: zstd init failed");
     }
     s->line_buf.len = 0;
+    if (s->csv) {
+        weir_csv_reader_reset(s->csv);
+        s->csv_header_pending = s->cfg->csv_header;
+        if (!s->csv_header_pending)
+            csv_header_clear(s);
+    }
     uint64_t off = 0, compressed_in = 0;
     bool stream_end = codec == C_NONE;
     for (;;) {
@@ -680,115 +969,319 @@ static int read_file(struct file_reader *r, struct weir_error *err)
     return rc;
 }
 
-static int fs_read(struct weir_source *base, const char *start, const char *end, weir_source_emit_cb cb,
-                   void *ctx, struct weir_error *err)
+/* ---- parquet */
+
+/* Can a file column of type `have` be read as `want` (the reader converts)? */
+static bool pq_compatible(const struct weir_type *want, const struct weir_type *have)
 {
-    struct files_source *s = (struct files_source *)base;
-    uint64_t from, to;
-    int rc = parse_seq(start, &from, err);
-    if (rc == 0)
-        rc = parse_seq(end, &to, err);
+    if (weir_type_equal(want, have))
+        return true;
+    enum weir_type_kind w = want->kind, h = have->kind;
+    if (w == WEIR_TYPE_LONG)
+        return h == WEIR_TYPE_INTEGER || h == WEIR_TYPE_SHORT || h == WEIR_TYPE_BYTE;
+    if (w == WEIR_TYPE_INTEGER)
+        return h == WEIR_TYPE_SHORT || h == WEIR_TYPE_BYTE;
+    if (w == WEIR_TYPE_DOUBLE)
+        return h == WEIR_TYPE_FLOAT;
+    if (w == WEIR_TYPE_DECIMAL && h == WEIR_TYPE_DECIMAL)
+        return want->scale == have->scale && want->precision >= have->precision;
+    if (w == h && !weir_type_is_primitive(want)) /* nested: nullability may differ */
+        return true;
+    return false;
+}
+
+/* Record the file's fields that decl lacks (first type wins). */
+static int pq_note_fields(struct files_source *s, const struct weir_type *fs, bool only_new)
+{
+    for (size_t i = 0; i < fs->nfields; i++) {
+        const struct weir_field *f = &fs->fields[i];
+        if ((only_new && weir_type_field_index(s->decl, f->name) >= 0) ||
+            weir_type_field_index(s->pq_fields, f->name) >= 0)
+            continue;
+        struct weir_type *t = weir_type_clone(f->type);
+        if (!t || weir_type_struct_add(s->pq_fields, f->name, t, true, NULL))
+            return WEIR_ENOMEM;
+    }
+    return 0;
+}
+
+static int read_parquet_file(struct file_reader *r, struct weir_error *err)
+{
+    struct files_source *s = r->s;
+    struct weir_input in;
+    struct weir_parquet_reader *pr = NULL;
+    struct weir_type *want = NULL;
+    struct weir_batch *pb = NULL;
+    int *src = NULL; /* decl field -> column of pb, or -1 */
+    int rc = weir_store_input_open(s->store, r->e->key, &in, err);
     if (rc)
         return rc;
-    s->files_read = s->files_missing = s->files_corrupt = s->rows_rescued = 0;
-    weir_batch_clear(s->out);
-    for (uint64_t seq = from; seq < to && rc == 0; seq++) {
-        struct fs_entry e = {0};
-        if ((rc = index_by_seq(s, seq, &e, err)))
-            break;
-        struct file_reader r = {.s = s, .e = &e, .cb = cb, .ctx = ctx, .mtime_us = e.mtime_ms * 1000};
-        s->text.len = 0;
-        if (weir_buf_printf(&s->text, "%s/%s", weir_store_root(s->store), e.key)) {
-            weir_free(e.key);
-            return weir_error_set(err, WEIR_ENOMEM, "files source: out of memory");
-        }
-        r.full_path = (char *)s->text.data;
-        size_t rows_before = s->out->nrows;
-        weir_json_decoder_reset(s->dec, e.key);
-        struct weir_error ferr = {0};
-        int frc = read_file(&r, &ferr);
-        if (frc == WEIR_ENOTFOUND || frc == WEIR_ECORRUPT) {
-            /* Skipped whole: drop what this file added to the open batch.
-             * (Rows of a file already emitted in an earlier chunk of the
-             * same batch stay: only files larger than a batch can.) */
-            if (s->out->nrows > rows_before) {
-                struct weir_batch *keep = NULL;
-                uint32_t *idx = weir_malloc((rows_before ? rows_before : 1) * sizeof *idx);
-                for (size_t i = 0; idx && i < rows_before; i++)
-                    idx[i] = (uint32_t)i;
-                if (!idx || weir_batch_take(s->out, idx, rows_before, &keep)) {
-                    weir_free(idx);
-                    weir_free(e.key);
-                    return weir_error_set(err, WEIR_ENOMEM, "files source: out of memory");
-                }
-                weir_free(idx);
-                weir_batch_destroy(s->out);
-                s->out = keep;
-            }
-            if (frc == WEIR_ENOTFOUND)
-                s->files_missing++;
-            else
-                s->files_corrupt++;
-            WEIR_LOG(WEIR_LOG_WARN, s->base.pipeline, -1, "files source: skipped %s/%s: %s",
-                     weir_store_root(s->store), e.key, ferr.message);
-        } else if (frc) {
-            *err = ferr;
-            weir_error_prefix(err, "files source: reading %s/%s", weir_store_root(s->store), e.key);
-            rc = frc;
-        } else {
-            s->files_read++;
-        }
-        weir_free(e.key);
+    if ((rc = weir_parquet_reader_open(&pr, &in, err))) {
+        if (rc != WEIR_ENOMEM && rc != WEIR_EIO && rc != WEIR_ENOTFOUND && !err->retriable)
+            rc = WEIR_ECORRUPT; /* not a Parquet file we can read: skipped whole */
+        goto done;
     }
-    if (rc == 0)
-        rc = emit(s, cb, ctx, err);
+    const struct weir_type *fs = weir_parquet_reader_schema(pr);
+    if (s->mode == M_INFER || s->mode == M_EVOLVE) {
+        rc = pq_note_fields(s, fs, s->mode == M_EVOLVE) ? oom(err) : 0;
+        goto done;
+    }
+    /* decl fields the file holds in a readable type, then every other file
+     * column (rescued) */
+    want = weir_type_struct();
+    src = weir_malloc((s->ndecl ? s->ndecl : 1) * sizeof *src);
+    if (!want || !src) {
+        rc = oom(err);
+        goto done;
+    }
+    size_t unknown = 0;
+    for (size_t i = 0; i < s->ndecl; i++) {
+        const struct weir_field *d = &s->decl->fields[i];
+        int fi = weir_type_field_index(fs, d->name);
+        src[i] = -1;
+        if (fi >= 0 && pq_compatible(d->type, fs->fields[fi].type)) {
+            src[i] = (int)want->nfields;
+            if (weir_type_struct_add(want, fs->fields[fi].name, weir_type_clone(d->type), true, NULL)) {
+                rc = oom(err);
+                goto done;
+            }
+        }
+    }
+    size_t first_rescued = want->nfields;
+    for (size_t j = 0; j < fs->nfields; j++) {
+        const struct weir_field *f = &fs->fields[j];
+        int di = weir_type_field_index(s->decl, f->name);
+        if (di >= 0 && src[di] >= 0)
+            continue;
+        if (di < 0)
+            unknown++;
+        if (weir_type_struct_add(want, f->name, weir_type_clone(f->type), true, NULL)) {
+            rc = oom(err);
+            goto done;
+        }
+    }
+    if (unknown) {
+        struct weir_buf names;
+        weir_buf_init(&names);
+        for (size_t j = first_rescued; j < want->nfields; j++)
+            if (weir_type_field_index(s->decl, want->fields[j].name) < 0)
+                weir_buf_printf(&names, "%s\"%s\":..", names.len ? "," : "", want->fields[j].name);
+        bool stop;
+        rc = on_new_columns(r, unknown, names.len ? (const char *)names.data : "", names.len, 0, &stop, err);
+        weir_buf_free(&names);
+        if (rc)
+            goto done;
+        if (stop) {
+            rc = pq_note_fields(s, fs, true) ? oom(err) : 0;
+            goto done;
+        }
+    }
+    uint64_t row_no = 0;
+    int nrg = weir_parquet_reader_num_row_groups(pr);
+    for (int g = 0; g < nrg && rc == 0; g++) {
+        weir_batch_destroy(pb);
+        pb = NULL;
+        if ((rc = weir_parquet_reader_read_row_group(pr, g, want, &pb, err))) {
+            if (rc == WEIR_ESCHEMA || rc == WEIR_EPARSE)
+                rc = WEIR_ECORRUPT;
+            break;
+        }
+        for (size_t row = 0; row < pb->nrows && rc == 0; row++, row_no++) {
+            s->rescue.len = 0;
+            for (size_t i = 0; i < s->ndecl && rc == 0; i++)
+                rc = src[i] >= 0 ? weir_column_append_from(&s->out->columns[i], &pb->columns[src[i]], row)
+                                 : weir_column_append_null(&s->out->columns[i]);
+            for (size_t j = first_rescued; j < pb->ncolumns && rc == 0; j++) {
+                if (!weir_column_is_valid(&pb->columns[j], row))
+                    continue;
+                s->text.len = 0;
+                if ((rc = weir_json_encode_value(&pb->columns[j], row, &s->text, NULL)) == 0)
+                    rc = rescue_add(s, want->fields[j].name, strlen(want->fields[j].name), false,
+                                    (const char *)s->text.data, s->text.len, false);
+            }
+            if (rc) {
+                rc = oom(err);
+                break;
+            }
+            rc = finish_row(r, "_row", row_no, err);
+        }
+    }
+done:
+    weir_batch_destroy(pb);
+    weir_type_destroy(want);
+    weir_free(src);
+    weir_parquet_reader_destroy(pr);
+    weir_store_input_close(&in);
     return rc;
 }
 
-static int fs_metrics(struct weir_source *base, struct weir_buf *out)
+static int read_file(struct file_reader *r, struct weir_error *err)
 {
-    struct files_source *s = (struct files_source *)base;
-    return weir_buf_printf(
-        out,
-        "\"numFilesRead\":%" PRId64 ",\"numFilesMissing\":%" PRId64 ",\"numFilesCorrupt\":%" PRId64
-        ",\"numFilesChanged\":%" PRId64 ",\"numRowsRescued\":%" PRId64 ",\"numFilesDiscovered\":%" PRIu64,
-        s->files_read, s->files_missing, s->files_corrupt, s->files_changed, s->rows_rescued, s->next_seq);
+    r->s->rescue.len = 0;
+    if (r->s->cfg->format == FS_PARQUET)
+        return read_parquet_file(r, err);
+    return read_text_file(r, err);
 }
 
-static void fs_destroy(struct weir_source *base)
+/* Read index entry `e` with the file's skip rules; *skipped when it was
+ * skipped whole (missing or corrupt). */
+static int read_entry(struct files_source *s, struct fs_entry *e, weir_source_emit_cb cb, void *ctx,
+                      bool *skipped, struct weir_error *err)
 {
-    struct files_source *s = (struct files_source *)base;
-    if (!s)
-        return;
-    if (s->db)
-        rocksdb_close(s->db);
-    if (s->wsync)
-        rocksdb_writeoptions_destroy(s->wsync);
-    if (s->ropts)
-        rocksdb_readoptions_destroy(s->ropts);
-    weir_store_destroy(s->store);
-    weir_json_decoder_destroy(s->dec);
-    weir_batch_destroy(s->out);
-    weir_type_destroy(s->schema);
-    weir_type_destroy(s->decl);
-    weir_buf_free(&s->line_buf);
-    weir_buf_free(&s->raw);
-    weir_buf_free(&s->text);
-    weir_buf_free(&s->rescue);
-    weir_free(s->glob);
-    weir_free(s->base.description);
-    weir_free(s);
+    struct file_reader r = {.s = s, .e = e, .cb = cb, .ctx = ctx, .mtime_us = e->mtime_ms * 1000};
+    struct weir_buf path;
+    weir_buf_init(&path);
+    *skipped = false;
+    if (weir_buf_printf(&path, "%s/%s", weir_store_root(s->store), e->key))
+        return oom(err);
+    r.full_path = (char *)path.data;
+    size_t rows_before = s->out->nrows;
+    if (s->dec)
+        weir_json_decoder_reset(s->dec, e->key);
+    if (s->inf)
+        weir_json_inferrer_reset(s->inf, e->key);
+    struct weir_error ferr = {0};
+    int rc = 0, frc = read_file(&r, &ferr);
+    if (frc == WEIR_ENOTFOUND || frc == WEIR_ECORRUPT) {
+        /* Skipped whole: drop what this file added to the open batch.
+         * (Rows of a file already emitted in an earlier chunk of the
+         * same batch stay: only files larger than a batch can.) */
+        *skipped = true;
+        if (s->out->nrows > rows_before) {
+            struct weir_batch *keep = NULL;
+            uint32_t *idx = weir_malloc((rows_before ? rows_before : 1) * sizeof *idx);
+            for (size_t i = 0; idx && i < rows_before; i++)
+                idx[i] = (uint32_t)i;
+            if (!idx || weir_batch_take(s->out, idx, rows_before, &keep)) {
+                weir_free(idx);
+                weir_buf_free(&path);
+                return oom(err);
+            }
+            weir_free(idx);
+            weir_batch_destroy(s->out);
+            s->out = keep;
+        }
+        if (frc == WEIR_ENOTFOUND)
+            s->files_missing++;
+        else
+            s->files_corrupt++;
+        WEIR_LOG(WEIR_LOG_WARN, s->base.pipeline, -1, "files source: skipped %s: %s", r.full_path,
+                 ferr.message);
+    } else if (frc) {
+        *err = ferr;
+        weir_error_prefix(err, "files source: reading %s", r.full_path);
+        rc = frc;
+    } else {
+        s->files_read++;
+    }
+    weir_buf_free(&path);
+    return rc;
 }
 
-static const struct weir_source_ops files_ops = {
-    .initial = fs_initial,
-    .plan = fs_plan,
-    .read = fs_read,
-    .metrics = fs_metrics,
-    .destroy = fs_destroy,
-};
+/* ------------------------------------------------------------ schema */
 
-/* ------------------------------------------------------------ create */
+static int mkdirs(const char *path);
+
+/* <checkpoint>/_schemas: newest version (*version -1 and *out NULL when
+ * the log is empty or absent). */
+static int schema_log_latest(const char *checkpoint, struct weir_type **out, int *version,
+                             struct weir_error *err)
+{
+    char dir[4096], file[4200];
+    *out = NULL;
+    *version = -1;
+    snprintf(dir, sizeof dir, "%s/_schemas", checkpoint);
+    DIR *d = opendir(dir);
+    if (!d)
+        return errno == ENOENT ? 0
+                               : weir_error_set(err, WEIR_EIO, "files source: %s: %s", dir, strerror(errno));
+    struct dirent *de;
+    long best = -1;
+    while ((de = readdir(d))) {
+        char *end = NULL;
+        if (!isdigit((unsigned char)de->d_name[0]))
+            continue;
+        long v = strtol(de->d_name, &end, 10);
+        if (*end == 0 && v > best && v < 1000000)
+            best = v;
+    }
+    closedir(d);
+    if (best < 0)
+        return 0;
+    snprintf(file, sizeof file, "%s/%ld", dir, best);
+    FILE *f = fopen(file, "rb");
+    if (!f)
+        return weir_error_set(err, WEIR_EIO, "files source: %s: %s", file, strerror(errno));
+    struct weir_buf b;
+    weir_buf_init(&b);
+    char chunk[8192];
+    size_t n;
+    int rc = 0;
+    while (rc == 0 && (n = fread(chunk, 1, sizeof chunk, f)) > 0)
+        rc = weir_buf_append(&b, chunk, n);
+    fclose(f);
+    if (rc == 0)
+        rc = weir_buf_append_byte(&b, 0);
+    if (rc) {
+        weir_buf_free(&b);
+        return oom(err);
+    }
+    const char *text = (const char *)b.data;
+    cJSON *o = strncmp(text, "v1\n", 3) == 0 ? cJSON_Parse(text + 3) : NULL;
+    const cJSON *js = cJSON_GetObjectItemCaseSensitive(o, "dataSchemaJson");
+    if (!cJSON_IsString(js))
+        rc = weir_error_set(err, WEIR_ECORRUPT,
+                            "files source: %s is not a schema log entry (want \"v1\" and a JSON object with "
+                            "dataSchemaJson)",
+                            file);
+    else if ((rc = weir_schema_from_json(js->valuestring, out, err)))
+        weir_error_prefix(err, "files source: %s", file);
+    else
+        *version = (int)best;
+    cJSON_Delete(o);
+    weir_buf_free(&b);
+    return rc;
+}
+
+static int schema_log_write(struct files_source *s, int version, const struct weir_type *decl,
+                            const char *reason, struct weir_error *err)
+{
+    char dir[4096], file[4200], tmp[4200];
+    snprintf(dir, sizeof dir, "%s/_schemas", s->checkpoint);
+    snprintf(file, sizeof file, "%s/%d", dir, version);
+    snprintf(tmp, sizeof tmp, "%s/.%d.tmp", dir, version);
+    if (mkdirs(dir) != 0)
+        return weir_error_set(err, WEIR_EIO, "files source: cannot create %s: %s", dir, strerror(errno));
+    char *sj = weir_schema_to_json(decl);
+    cJSON *o = cJSON_CreateObject();
+    char ts[40];
+    weir_json_format_timestamp(weir_now_ms() * 1000, true, ts);
+    if (!sj || !o || !cJSON_AddStringToObject(o, "dataSchemaJson", sj) ||
+        !cJSON_AddStringToObject(o, "reason", reason) || !cJSON_AddStringToObject(o, "createdAt", ts)) {
+        weir_free(sj);
+        cJSON_Delete(o);
+        return oom(err);
+    }
+    weir_free(sj);
+    char *text = cJSON_PrintUnformatted(o);
+    cJSON_Delete(o);
+    if (!text)
+        return oom(err);
+    int rc = 0;
+    FILE *f = fopen(tmp, "wb");
+    if (!f || fprintf(f, "v1\n%s\n", text) < 0 || fflush(f) != 0 || fsync(fileno(f)) != 0)
+        rc = weir_error_set(err, WEIR_EIO, "files source: writing %s: %s", tmp, strerror(errno));
+    if (f && fclose(f) != 0 && rc == 0)
+        rc = weir_error_set(err, WEIR_EIO, "files source: writing %s: %s", tmp, strerror(errno));
+    free(text);
+    if (rc == 0 && rename(tmp, file) != 0)
+        rc = weir_error_set(err, WEIR_EIO, "files source: renaming %s: %s", tmp, strerror(errno));
+    if (rc == 0)
+        weir_fsync_path(dir, true);
+    if (rc == 0)
+        s->schema_version = version;
+    return rc;
+}
 
 static bool mentions_metadata(const struct weir_config_pipeline *p)
 {
@@ -803,65 +1296,481 @@ static bool mentions_metadata(const struct weir_config_pipeline *p)
     return false;
 }
 
-/* The declared fields (nullable) and the output schema. */
-int weir_source_files_schema(const struct weir_config_pipeline *p, struct weir_type **decl_out,
-                             struct weir_type **out, struct weir_error *err)
+/* decl + _rescued_data [+ _metadata]. */
+static int full_schema(const struct weir_type *decl, bool with_metadata, struct weir_type **out)
 {
-    const struct weir_config_files *c = &p->files;
-    struct weir_type *decl = NULL, *full = NULL;
-    int rc = 0;
-    if (c->format == FS_TEXT) {
-        decl = weir_type_struct();
-        if (!decl || weir_type_struct_add(decl, "value", weir_type_primitive(WEIR_TYPE_STRING), true, NULL))
-            rc = WEIR_ENOMEM;
-    } else if (!c->schema) {
-        return weir_error_set(
-            err, WEIR_EUNSUPPORTED,
-            "files source: schema inference is not available yet; give source.files.schema");
-    } else {
-        struct weir_type *t = NULL;
-        if ((rc = weir_schema_parse(c->schema, &t, err)))
-            return rc;
-        decl = weir_type_struct();
-        for (size_t i = 0; decl && rc == 0 && i < t->nfields; i++) {
-            if (strcasecmp(t->fields[i].name, RESCUED_COLUMN) == 0 ||
-                strcasecmp(t->fields[i].name, METADATA_COLUMN) == 0)
-                rc = weir_error_set(err, WEIR_ECONFIG, "files source: schema field '%s' is a reserved name",
-                                    t->fields[i].name);
-            else if (weir_type_struct_add(decl, t->fields[i].name, weir_type_clone(t->fields[i].type), true,
-                                          NULL))
-                rc = WEIR_ENOMEM;
-        }
-        weir_type_destroy(t);
-        if (!decl)
-            rc = WEIR_ENOMEM;
-    }
-    if (rc == 0 && !(full = weir_type_clone(decl)))
-        rc = WEIR_ENOMEM;
-    if (rc == 0 &&
+    struct weir_type *full = weir_type_clone(decl);
+    if (!full ||
         weir_type_struct_add(full, RESCUED_COLUMN, weir_type_primitive(WEIR_TYPE_STRING), true, NULL))
-        rc = WEIR_ENOMEM;
-    if (rc == 0 && mentions_metadata(p)) {
+        goto fail;
+    if (with_metadata) {
         struct weir_type *m = weir_type_struct();
         if (!m || weir_type_struct_add(m, "file_path", weir_type_primitive(WEIR_TYPE_STRING), false, NULL) ||
             weir_type_struct_add(m, "file_size", weir_type_primitive(WEIR_TYPE_LONG), false, NULL) ||
             weir_type_struct_add(m, "file_modification_time", weir_type_primitive(WEIR_TYPE_TIMESTAMP), false,
                                  NULL) ||
             weir_type_struct_add(full, METADATA_COLUMN, m, true, NULL))
+            goto fail;
+    }
+    *out = full;
+    return 0;
+fail:
+    weir_type_destroy(full);
+    return WEIR_ENOMEM;
+}
+
+/* The configured schema's fields, nullable; reserved names refused. */
+static int declared_fields(const char *text, struct weir_type **out, struct weir_error *err)
+{
+    struct weir_type *t = NULL, *decl = NULL;
+    int rc = weir_schema_parse(text, &t, err);
+    if (rc)
+        return rc;
+    decl = weir_type_struct();
+    for (size_t i = 0; decl && rc == 0 && i < t->nfields; i++) {
+        if (strcasecmp(t->fields[i].name, RESCUED_COLUMN) == 0 ||
+            strcasecmp(t->fields[i].name, METADATA_COLUMN) == 0)
+            rc = weir_error_set(err, WEIR_ECONFIG, "files source: schema field '%s' is a reserved name",
+                                t->fields[i].name);
+        else if (weir_type_struct_add(decl, t->fields[i].name, weir_type_clone(t->fields[i].type), true,
+                                      NULL))
             rc = WEIR_ENOMEM;
     }
+    weir_type_destroy(t);
+    if (!decl)
+        rc = WEIR_ENOMEM;
     if (rc) {
         weir_type_destroy(decl);
-        weir_type_destroy(full);
-        return rc == WEIR_ENOMEM ? weir_error_set(err, rc, "files source: out of memory") : rc;
+        return rc == WEIR_ENOMEM ? oom(err) : rc;
+    }
+    *out = decl;
+    return 0;
+}
+
+static int resolved_evolution(const struct weir_config_files *c)
+{
+    if (c->format == FS_TEXT)
+        return EV_NONE;
+    if (c->schema_evolution_mode != EV_AUTO)
+        return c->schema_evolution_mode;
+    return c->schema ? EV_NONE : EV_ADD;
+}
+
+/* The fields to read with, without touching the store: text's value, the
+ * schema log's newest version (inferred or evolved), or the configured
+ * schema. WEIR_ENOTFOUND when it is still to be inferred. */
+static int known_fields(const struct weir_config_pipeline *p, struct weir_type **out, int *version,
+                        struct weir_error *err)
+{
+    const struct weir_config_files *c = &p->files;
+    *out = NULL;
+    *version = -1;
+    if (c->format == FS_TEXT) {
+        struct weir_type *d = weir_type_struct();
+        if (!d || weir_type_struct_add(d, "value", weir_type_primitive(WEIR_TYPE_STRING), true, NULL)) {
+            weir_type_destroy(d);
+            return oom(err);
+        }
+        *out = d;
+        return 0;
+    }
+    if (!c->schema || resolved_evolution(c) == EV_ADD) {
+        int rc = schema_log_latest(p->checkpoint, out, version, err);
+        if (rc || *out)
+            return rc;
+    }
+    if (c->schema)
+        return declared_fields(c->schema, out, err);
+    return weir_error_set(err, WEIR_ENOTFOUND,
+                          "files source: the schema is inferred from the files at the first run (no "
+                          "source.files.schema, nothing in %s/_schemas yet)",
+                          p->checkpoint);
+}
+
+int weir_source_files_schema(const struct weir_config_pipeline *p, struct weir_type **decl_out,
+                             struct weir_type **out, struct weir_error *err)
+{
+    struct weir_type *decl = NULL;
+    int version;
+    int rc = known_fields(p, &decl, &version, err);
+    if (rc)
+        return rc;
+    if (full_schema(decl, mentions_metadata(p), out)) {
+        weir_type_destroy(decl);
+        return oom(err);
     }
     if (decl_out)
         *decl_out = decl;
     else
         weir_type_destroy(decl);
-    *out = full;
     return 0;
 }
+
+/* Read with `decl` (taken): output schema, batch and decoder. */
+static int install_schema(struct files_source *s, struct weir_type *decl, struct weir_error *err)
+{
+    struct weir_type *full = NULL;
+    struct weir_batch *out = NULL;
+    struct weir_json_decoder *dec = NULL;
+    int rc = 0;
+    if (full_schema(decl, s->with_metadata, &full) || !(out = weir_batch_create(full)))
+        rc = oom(err);
+    if (rc == 0 && s->cfg->format == FS_JSON && decl->nfields > 0) {
+        struct weir_json_decode_options o;
+        weir_json_decode_options_default(&o);
+        o.rescue_fields = true;
+        rc = weir_json_decoder_create(&dec, decl, &o, err);
+    }
+    if (rc) {
+        weir_type_destroy(decl);
+        weir_type_destroy(full);
+        weir_batch_destroy(out);
+        return rc;
+    }
+    weir_type_destroy(s->decl);
+    weir_type_destroy(s->schema);
+    weir_batch_destroy(s->out);
+    weir_json_decoder_destroy(s->dec);
+    s->decl = decl;
+    s->ndecl = decl->nfields;
+    s->schema = full;
+    s->out = out;
+    s->dec = dec;
+    s->base.schema = full;
+    return 0;
+}
+
+/* Start a fresh sample (inference or evolution). */
+static int sample_reset(struct files_source *s, struct weir_error *err)
+{
+    weir_json_inferrer_destroy(s->inf);
+    s->inf = NULL;
+    for (size_t i = 0; i < s->nccols; i++)
+        weir_free(s->ccols[i].name);
+    s->nccols = 0;
+    weir_type_destroy(s->pq_fields);
+    if (!(s->pq_fields = weir_type_struct()))
+        return oom(err);
+    if (s->cfg->format == FS_JSON)
+        return weir_json_inferrer_create(&s->inf, NULL, err);
+    return 0;
+}
+
+/* Add the sampled fields that `decl` lacks to it; *added names them. */
+static int sample_merge(struct files_source *s, struct weir_type *decl, struct weir_buf *added,
+                        struct weir_error *err)
+{
+    struct weir_type *t = NULL;
+    int rc = 0;
+    if (s->cfg->format == FS_JSON) {
+        struct weir_error ierr = {0};
+        rc = weir_json_infer_schema(s->inf, &t, &ierr);
+        if (rc == WEIR_ENOMEM)
+            return oom(err);
+        rc = 0;
+    } else if (s->cfg->format == FS_CSV) {
+        t = weir_type_struct();
+        for (size_t i = 0; t && rc == 0 && i < s->nccols; i++)
+            rc = weir_type_struct_add(t, s->ccols[i].name, weir_csv_kind_type(s->ccols[i].kind), true, NULL);
+    } else {
+        t = weir_type_clone(s->pq_fields);
+    }
+    if (!t && s->cfg->format != FS_JSON)
+        rc = WEIR_ENOMEM;
+    for (size_t i = 0; t && rc == 0 && i < t->nfields; i++) {
+        const struct weir_field *f = &t->fields[i];
+        if (weir_type_field_index(decl, f->name) >= 0 || strcasecmp(f->name, RESCUED_COLUMN) == 0 ||
+            strcasecmp(f->name, METADATA_COLUMN) == 0)
+            continue;
+        struct weir_type *ft = s->cfg->infer_column_types || s->cfg->format == FS_PARQUET
+                                   ? weir_type_clone(f->type)
+                                   : weir_type_primitive(WEIR_TYPE_STRING);
+        rc = weir_type_struct_add(decl, f->name, ft, true, NULL);
+        if (rc == 0)
+            rc = weir_buf_printf(added, "%s%s", added->len ? ", " : "", f->name);
+    }
+    weir_type_destroy(t);
+    return rc ? oom(err) : 0;
+}
+
+static int apply_hints(struct files_source *s, struct weir_type *decl, struct weir_error *err)
+{
+    if (!s->cfg->schema_hints)
+        return 0;
+    struct weir_type *h = NULL;
+    int rc = weir_schema_parse(s->cfg->schema_hints, &h, err);
+    if (rc)
+        return weir_error_prefix(err, "source.files.schema_hints");
+    for (size_t i = 0; rc == 0 && i < h->nfields; i++) {
+        int j = weir_type_field_index(decl, h->fields[i].name);
+        struct weir_type *t = weir_type_clone(h->fields[i].type);
+        if (!t) {
+            rc = oom(err);
+        } else if (j >= 0) {
+            weir_type_destroy(decl->fields[j].type);
+            decl->fields[j].type = t;
+        } else if (weir_type_struct_add(decl, h->fields[i].name, t, true, NULL)) {
+            rc = oom(err);
+        }
+    }
+    weir_type_destroy(h);
+    return rc;
+}
+
+static int discover(struct files_source *s, struct weir_error *err);
+static bool wanted(const struct files_source *s, const char *key);
+
+/* Infer the schema from a sample of the files there now; version 0 of the log. */
+static int infer_schema(struct files_source *s, struct weir_error *err)
+{
+    struct weir_object_list l;
+    int rc = weir_store_list(s->store, "", NULL, s->cfg->recursive || s->glob != NULL, &l, err);
+    if (rc)
+        return weir_error_prefix(err, "files source: listing %s to infer the schema",
+                                 weir_store_root(s->store));
+    struct weir_type *decl = weir_type_struct(), *none = weir_type_struct();
+    if (!decl || !none) {
+        weir_type_destroy(none);
+        rc = oom(err);
+        goto done;
+    }
+    if ((rc = install_schema(s, none, err)) || (rc = sample_reset(s, err)))
+        goto done;
+    s->mode = M_INFER;
+    int64_t files = 0, bytes = 0;
+    for (size_t i = 0; i < l.count && rc == 0; i++) {
+        const struct weir_object_info *o = &l.items[i];
+        if (!wanted(s, o->key))
+            continue;
+        if (files >= s->cfg->schema_inference_max_files ||
+            (files > 0 && bytes + (int64_t)o->size > s->cfg->schema_inference_max_bytes))
+            break;
+        struct fs_entry e = {.size = o->size, .mtime_ms = o->mtime_ms, .key = o->key};
+        bool skipped;
+        rc = read_entry(s, &e, NULL, NULL, &skipped, err);
+        files++;
+        bytes += (int64_t)o->size;
+    }
+    s->mode = M_READ;
+    struct weir_buf added;
+    weir_buf_init(&added);
+    if (rc == 0)
+        rc = sample_merge(s, decl, &added, err);
+    weir_buf_free(&added);
+    if (rc == 0)
+        rc = apply_hints(s, decl, err);
+    if (rc == 0 && decl->nfields == 0)
+        rc =
+            weir_error_set(err, WEIR_ESCHEMA,
+                           "files source: cannot infer a schema: no readable records in the %" PRId64
+                           " file(s) under %s; give source.files.schema or schema_hints, or start when files "
+                           "have arrived",
+                           files, s->cfg->path);
+    if (rc == 0) {
+        char reason[160];
+        snprintf(reason, sizeof reason, "inferred from %" PRId64 " file(s), %" PRId64 " bytes", files, bytes);
+        rc = schema_log_write(s, 0, decl, reason, err);
+    }
+    if (rc == 0) {
+        WEIR_LOG(WEIR_LOG_INFO, s->base.pipeline, -1,
+                 "files source: inferred %zu column(s) from %" PRId64 " file(s) under %s (schema version 0)",
+                 decl->nfields, files, s->cfg->path);
+        rc = install_schema(s, decl, err);
+        decl = NULL;
+    }
+done:
+    weir_type_destroy(decl);
+    weir_object_list_free(&l);
+    return rc;
+}
+
+/* After a read that met new columns: the next schema version. */
+static int finish_evolve(struct files_source *s, struct weir_error *err)
+{
+    struct weir_type *decl = weir_type_clone(s->decl);
+    struct weir_buf added;
+    weir_buf_init(&added);
+    s->mode = M_READ;
+    int rc = decl ? sample_merge(s, decl, &added, err) : oom(err);
+    if (rc == 0 && added.len == 0) {
+        /* nothing a schema can add (a name only its case tells apart):
+         * go on with the schema as it is, rescuing */
+        WEIR_LOG(WEIR_LOG_WARN, s->base.pipeline, -1,
+                 "files source: unknown column(s) at %s cannot be added to the schema; they are rescued",
+                 s->evolve_where);
+        s->evolution = EV_RESCUE;
+        weir_type_destroy(decl);
+        rc = weir_error_set(err, WEIR_EEVOLVED, "files source: rescuing unknown columns");
+        goto done;
+    }
+    if (rc == 0) {
+        char reason[1024];
+        snprintf(reason, sizeof reason, "added %.*s (first seen in %s)",
+                 (int)(added.len > 600 ? 600 : added.len), (const char *)added.data, s->evolve_where);
+        rc = schema_log_write(s, s->schema_version + 1, decl, reason, err);
+    }
+    if (rc == 0) {
+        rc = install_schema(s, decl, err);
+        decl = NULL;
+    }
+    if (rc == 0)
+        rc = weir_error_set(err, WEIR_EEVOLVED,
+                            "files source: new column(s) %.*s (first seen in %s); schema version %d",
+                            (int)(added.len > 600 ? 600 : added.len), (const char *)added.data,
+                            s->evolve_where, s->schema_version);
+done:
+    weir_type_destroy(decl);
+    weir_buf_free(&added);
+    struct weir_error serr = {0};
+    if (sample_reset(s, &serr))
+        return oom(err);
+    return rc;
+}
+
+static int fs_read(struct weir_source *base, const char *start, const char *end, weir_source_emit_cb cb,
+                   void *ctx, struct weir_error *err)
+{
+    struct files_source *s = (struct files_source *)base;
+    uint64_t from, to;
+    int rc = parse_seq(start, &from, err);
+    if (rc == 0)
+        rc = parse_seq(end, &to, err);
+    if (rc)
+        return rc;
+    s->files_read = s->files_missing = s->files_corrupt = s->rows_rescued = 0;
+    s->mode = M_READ;
+    weir_batch_clear(s->out);
+    for (uint64_t seq = from; seq < to && rc == 0; seq++) {
+        struct fs_entry e = {0};
+        bool skipped;
+        if ((rc = index_by_seq(s, seq, &e, err)))
+            break;
+        rc = read_entry(s, &e, cb, ctx, &skipped, err);
+        weir_free(e.key);
+    }
+    if (rc == 0 && s->mode == M_EVOLVE)
+        return finish_evolve(s, err);
+    s->mode = M_READ;
+    if (rc == 0)
+        rc = emit(s, cb, ctx, err);
+    return rc;
+}
+
+/* ------------------------------------------------------------ clean up */
+
+static int fs_commit(struct weir_source *base, const char *end, struct weir_error *err)
+{
+    struct files_source *s = (struct files_source *)base;
+    if (s->cfg->clean_source == CLEAN_OFF)
+        return 0;
+    uint64_t to, from = 0;
+    int rc = parse_seq(end, &to, err);
+    if (rc)
+        return rc;
+    char *dberr = NULL;
+    size_t vl = 0;
+    char *v = rocksdb_get(s->db, s->ropts, "m:clean", 7, &vl, &dberr);
+    if (dberr)
+        return db_error(err, dberr, "read");
+    if (v && vl == 8)
+        from = get_be64((uint8_t *)v);
+    rocksdb_free(v);
+    uint64_t seq = from;
+    for (; seq < to && rc == 0; seq++) {
+        struct fs_entry e = {0};
+        if ((rc = index_by_seq(s, seq, &e, err)))
+            break;
+        if (s->cfg->clean_source == CLEAN_MOVE) {
+            s->raw.len = 0;
+            rc = weir_store_get(s->store, e.key, &s->raw, err);
+            if (rc == 0)
+                rc = weir_store_put(s->archive, e.key, s->raw.data, s->raw.len, err);
+        }
+        if (rc == 0)
+            rc = weir_store_delete(s->store, e.key, err);
+        if (rc == WEIR_ENOTFOUND) { /* gone already (or never read): nothing to clean */
+            weir_error_clear(err);
+            rc = 0;
+        }
+        if (rc == 0)
+            s->files_cleaned++;
+        else
+            weir_error_prefix(err, "files source: clean_source %s: %s/%s (tried again after the next batch)",
+                              s->cfg->clean_source == CLEAN_MOVE ? "move" : "delete",
+                              weir_store_root(s->store), e.key);
+        weir_free(e.key);
+        if (rc)
+            break;
+    }
+    if (seq > from) {
+        uint8_t nx[8];
+        be64(nx, seq);
+        rocksdb_put(s->db, s->wsync, "m:clean", 7, (char *)nx, 8, &dberr);
+        if (dberr && rc == 0)
+            return db_error(err, dberr, "write");
+        free(dberr);
+    }
+    return rc;
+}
+
+static int fs_metrics(struct weir_source *base, struct weir_buf *out)
+{
+    struct files_source *s = (struct files_source *)base;
+    return weir_buf_printf(out,
+                           "\"numFilesRead\":%" PRId64 ",\"numFilesMissing\":%" PRId64
+                           ",\"numFilesCorrupt\":%" PRId64 ",\"numFilesChanged\":%" PRId64
+                           ",\"numRowsRescued\":%" PRId64 ",\"numFilesDiscovered\":%" PRIu64
+                           ",\"numFilesCleaned\":%" PRId64 ",\"schemaVersion\":%d",
+                           s->files_read, s->files_missing, s->files_corrupt, s->files_changed,
+                           s->rows_rescued, s->next_seq, s->files_cleaned, s->schema_version);
+}
+
+static void fs_destroy(struct weir_source *base)
+{
+    struct files_source *s = (struct files_source *)base;
+    if (!s)
+        return;
+    if (s->db)
+        rocksdb_close(s->db);
+    if (s->wsync)
+        rocksdb_writeoptions_destroy(s->wsync);
+    if (s->ropts)
+        rocksdb_readoptions_destroy(s->ropts);
+    weir_store_destroy(s->store);
+    weir_store_destroy(s->archive);
+    weir_json_decoder_destroy(s->dec);
+    weir_json_inferrer_destroy(s->inf);
+    weir_csv_reader_destroy(s->csv);
+    csv_header_clear(s);
+    weir_free(s->csv_map);
+    weir_free(s->csv_names);
+    for (size_t i = 0; i < s->nccols; i++)
+        weir_free(s->ccols[i].name);
+    weir_free(s->ccols);
+    weir_type_destroy(s->pq_fields);
+    weir_batch_destroy(s->out);
+    weir_type_destroy(s->schema);
+    weir_type_destroy(s->decl);
+    weir_buf_free(&s->line_buf);
+    weir_buf_free(&s->raw);
+    weir_buf_free(&s->text);
+    weir_buf_free(&s->rescue);
+    weir_buf_free(&s->rjson);
+    weir_free(s->glob);
+    weir_free(s->base.description);
+    weir_free(s);
+}
+
+static const struct weir_source_ops files_ops = {
+    .initial = fs_initial,
+    .plan = fs_plan,
+    .read = fs_read,
+    .commit = fs_commit,
+    .metrics = fs_metrics,
+    .destroy = fs_destroy,
+};
+
+/* ------------------------------------------------------------ create */
 
 /* Split "s3://b/in/2024-*.json" into the store root ("s3://b/in") and the
  * glob below it ("2024-*.json"); no glob characters: the whole path. */
@@ -887,40 +1796,60 @@ int weir_source_files_create(const struct weir_config_pipeline *p, struct weir_s
     const struct weir_config_files *c = &p->files;
     struct files_source *s = weir_calloc(1, sizeof *s);
     if (!s)
-        return weir_error_set(err, WEIR_ENOMEM, "files source: out of memory");
+        return oom(err);
     s->base.ops = &files_ops;
     s->base.pipeline = p->name;
     s->cfg = c;
+    s->checkpoint = p->checkpoint;
+    s->evolution = resolved_evolution(c);
+    s->base.evolves_schema = s->evolution == EV_ADD;
+    s->with_metadata = mentions_metadata(p);
     weir_buf_init(&s->line_buf);
     weir_buf_init(&s->raw);
     weir_buf_init(&s->text);
     weir_buf_init(&s->rescue);
+    weir_buf_init(&s->rjson);
     char *root = NULL;
     int rc = split_path(c->path, &root, &s->glob);
     if (rc) {
-        rc = weir_error_set(err, rc, "files source: out of memory");
+        rc = oom(err);
         goto fail;
     }
     struct weir_store_options so = {(const char *const *)c->storage_options, c->nstorage_options};
-    if ((rc = weir_store_open_with(&s->store, root, &so, err)) ||
-        (rc = weir_source_files_schema(p, &s->decl, &s->schema, err)))
+    if ((rc = weir_store_open_with(&s->store, root, &so, err)))
         goto fail;
-    s->ndecl = s->decl->nfields;
-    s->with_metadata = s->schema->nfields > s->ndecl + 1;
-    s->base.schema = s->schema;
-    if (!(s->out = weir_batch_create(s->schema))) {
-        rc = weir_error_set(err, WEIR_ENOMEM, "files source: out of memory");
+    if (c->clean_source == CLEAN_MOVE &&
+        (rc = weir_store_open_with(&s->archive, c->clean_source_move_destination, &so, err)))
         goto fail;
+    if (c->format == FS_CSV) {
+        weir_csv_options_default(&s->csvo);
+        s->csvo.delimiter = c->csv_delimiter[0];
+        s->csvo.quote = c->csv_quote[0];
+        s->csvo.escape = c->csv_escape[0];
+        s->csvo.null_value = c->csv_null_value;
+        if ((rc = weir_csv_reader_create(&s->csv, &s->csvo, err)))
+            goto fail;
+        s->csvo.null_value = c->csv_null_value ? c->csv_null_value : "";
     }
-    if (c->format == FS_JSON && (rc = weir_json_decoder_create(&s->dec, s->decl, NULL, err)))
+    if ((rc = sample_reset(s, err)))
         goto fail;
     char desc[1024];
     snprintf(desc, sizeof desc, "FileStreamSource[%s]", c->path);
     if (!(s->base.description = weir_strdup(desc))) {
-        rc = weir_error_set(err, WEIR_ENOMEM, "files source: out of memory");
+        rc = oom(err);
         goto fail;
     }
     if ((rc = index_open(s, p->checkpoint, err)))
+        goto fail;
+    struct weir_type *decl = NULL;
+    rc = known_fields(p, &decl, &s->schema_version, err);
+    if (rc == 0) {
+        rc = install_schema(s, decl, err);
+    } else if (rc == WEIR_ENOTFOUND) {
+        weir_error_clear(err);
+        rc = infer_schema(s, err);
+    }
+    if (rc)
         goto fail;
     weir_free(root);
     *out = &s->base;

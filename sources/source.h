@@ -80,6 +80,11 @@ struct weir_source {
     const struct weir_type *schema; /* of the batches read emits (owned by the source) */
     char *description;              /* "KafkaV2[Subscribe[orders]]", owned */
     const char *pipeline;           /* name, for log lines (borrowed from the config) */
+    /* read() may return WEIR_EEVOLVED: it found new columns, `schema` now
+     * has them (same fields first, new ones at the end), and the batch must
+     * run again from the start with the new schema; the sink then adds the
+     * columns to its table. */
+    bool evolves_schema;
 };
 
 /* Create the source configured in `p` (p->source). */
@@ -107,7 +112,8 @@ bool weir_source_kafka_key_is_secret(const char *key);
 int weir_source_datagen_create(const struct weir_config_pipeline *p, struct weir_source **out,
                                struct weir_error *err);
 /* sources/files.c: the rows' schema (fields, _rescued_data, _metadata when
- * a step mentions it); *decl (may be NULL) gets the decoded fields alone. */
+ * a step mentions it); *decl (may be NULL) gets the decoded fields alone.
+ * WEIR_ENOTFOUND when the schema is to be inferred at the first run. */
 int weir_source_files_schema(const struct weir_config_pipeline *p, struct weir_type **decl,
                              struct weir_type **out, struct weir_error *err);
 int weir_source_files_create(const struct weir_config_pipeline *p, struct weir_source **out,

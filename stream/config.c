@@ -173,6 +173,14 @@ static const char *check_name(const struct opt *o, const void *field)
     return NULL;
 }
 
+static const char *check_char(const struct opt *o, const void *field)
+{
+    (void)o;
+    const char *s = *(char *const *)field;
+    return s && strlen(s) == 1 && s[0] != '\n' && s[0] != '\r' ? NULL
+                                                               : "must be one character (not a newline)";
+}
+
 static const char *check_true(const struct opt *o, const void *field)
 {
     return *(const bool *)field ? NULL : "must be true (leave the key out instead)";
@@ -180,6 +188,7 @@ static const char *check_true(const struct opt *o, const void *field)
 
 static void post_kafka(struct cctx *c, const char *path, void *base);
 static void post_decode(struct cctx *c, const char *path, void *base);
+static void post_files(struct cctx *c, const char *path, void *base);
 static void post_watermark(struct cctx *c, const char *path, void *base);
 static void post_window(struct cctx *c, const char *path, void *base);
 static void post_pipeline(struct cctx *c, const char *path, void *base);
@@ -286,16 +295,47 @@ static const struct opt opts[] = {
      .off = DGEN(max_rows_per_trigger),
      .desc = "Most rows per batch. Default: no limit with rows_per_second, else 1000000."},
     {"pipelines[].source", "files", T_OBJ, F_KIND, .kind_off = PIPE(source), .kind_val = WEIR_SOURCE_FILES,
+     .post = post_files,
      .desc = "New files under a path (local, s3://, abfss://, gs://), each ingested exactly once "
              "(docs/files.md)."},
     {"pipelines[].source.files", "path", T_STRING, F_REQUIRED | F_NONEMPTY, .off = FILES(path),
      .desc = "Directory or prefix to watch; glob characters (* ? [ ]) allowed in the last segments "
              "(\"s3://bucket/in/*.json\")."},
-    {"pipelines[].source.files", "format", T_ENUM, F_REQUIRED, NULL, "json|text", .off = FILES(format),
-     .desc = "json: one object per line; text: one row per line in column value. .gz and .zst files are "
-             "decompressed."},
+    {"pipelines[].source.files", "format", T_ENUM, F_REQUIRED, NULL, "json|text|csv|parquet",
+     .off = FILES(format),
+     .desc = "json: one object per line; csv: delimited text; parquet; text: one row per line in column "
+             "value. .gz and .zst files are decompressed (json, csv, text)."},
     {"pipelines[].source.files", "schema", T_SCHEMA, 0, .off = FILES(schema),
-     .desc = "Schema of the rows (json): Spark DDL or Delta schema JSON."},
+     .desc = "Schema of the rows: Spark DDL or Delta schema JSON. Default: inferred from the files and kept "
+             "in the checkpoint (_schemas/)."},
+    {"pipelines[].source.files", "schema_hints", T_STRING, F_NONEMPTY, .off = FILES(schema_hints),
+     .desc = "Types for some columns of an inferred schema, as DDL (\"amount DECIMAL(12,2), ts TIMESTAMP\"); "
+             "columns not found are added."},
+    {"pipelines[].source.files", "infer_column_types", T_BOOL, 0, "true", .off = FILES(infer_column_types),
+     .desc = "Infer long, double, boolean, struct, array; false: every inferred column is a string (json, "
+             "csv)."},
+    {"pipelines[].source.files", "schema_inference_max_files", T_INT, 0, "1000", .min = 1, .max = I64MAX,
+     .off = FILES(schema_inference_max_files), .desc = "Most files read to infer the schema."},
+    {"pipelines[].source.files", "schema_inference_max_bytes", T_SIZE, 0, "1GB", .min = 1, .max = I64MAX,
+     .off = FILES(schema_inference_max_bytes),
+     .desc = "Most bytes read to infer the schema (at least one file)."},
+    {"pipelines[].source.files", "schema_evolution_mode", T_ENUM, 0, "auto",
+     "auto|add_new_columns|rescue|fail_on_new_columns|none", .off = FILES(schema_evolution_mode),
+     .desc =
+         "New columns in the files: add_new_columns adds them to the schema and the table and runs the "
+         "batch again; rescue and none keep the schema and put them in _rescued_data; "
+         "fail_on_new_columns stops the pipeline. auto: add_new_columns when the schema is inferred, none "
+         "when it is given."},
+    {"pipelines[].source.files", "header", T_BOOL, 0, "true", .off = FILES(csv_header),
+     .desc = "csv: the first record of each file names the columns; false: columns are _c0, _c1, ..."},
+    {"pipelines[].source.files", "delimiter", T_STRING, 0, ",", .off = FILES(csv_delimiter),
+     .check = check_char, .desc = "csv: the field delimiter (one character)."},
+    {"pipelines[].source.files", "quote", T_STRING, 0, "\"", .off = FILES(csv_quote), .check = check_char,
+     .desc = "csv: the quote character; quoted fields may hold delimiters and newlines."},
+    {"pipelines[].source.files", "escape", T_STRING, 0, "\\", .off = FILES(csv_escape), .check = check_char,
+     .desc = "csv: inside quotes, makes the next character literal (a doubled quote is a quote too)."},
+    {"pipelines[].source.files", "null_value", T_STRING, 0, "", .off = FILES(csv_null_value),
+     .desc = "csv: the unquoted text that means null."},
     {"pipelines[].source.files", "path_glob_filter", T_STRING, F_NONEMPTY, .off = FILES(path_glob_filter),
      .desc = "Glob the file name must match (\"*.json\"). Default: every file."},
     {"pipelines[].source.files", "recursive", T_BOOL, 0, "true", .off = FILES(recursive),
@@ -312,6 +352,14 @@ static const struct opt opts[] = {
      .desc = "A file that changes after ingestion is ingested again; false: it is reported and left."},
     {"pipelines[].source.files", "storage_options", T_PROPS, 0, .off = FILES(storage_options),
      .off2 = FILES(nstorage_options), .desc = "Options of the store (docs/storage.md)."},
+    {"pipelines[].source.files", "clean_source", T_ENUM, 0, "off", "off|delete|move",
+     .off = FILES(clean_source),
+     .desc = "After a batch is committed: leave its files, delete them, or move them to "
+             "clean_source_move_destination."},
+    {"pipelines[].source.files", "clean_source_move_destination", T_STRING, F_NONEMPTY,
+     .off = FILES(clean_source_move_destination),
+     .desc = "Archive path for clean_source move (same kind of URI as path, outside it); a file keeps its "
+             "path below the source path."},
 
     {"pipelines[]", "transform", T_OBJLIST, F_ONEOF, .off = PIPE(steps), .off2 = PIPE(nsteps),
      .elsize = sizeof(struct weir_config_step),
@@ -1144,6 +1192,28 @@ static void post_decode(struct cctx *c, const char *path, void *base)
     struct weir_config_decode *d = &((struct weir_config_step *)base)->decode;
     if (d->on_error == WEIR_ON_ERROR_DEAD_LETTER && d->dead_letter_path == NULL)
         cerr(c, WEIR_ECONFIG, path, WEIR_JSON_NONE, "on_error \"dead_letter\" needs dead_letter_path");
+}
+
+static void post_files(struct cctx *c, const char *path, void *base)
+{
+    const struct weir_config_files *f = &((struct weir_config_pipeline *)base)->files;
+    if (f->clean_source == 2 && !f->clean_source_move_destination)
+        cerr(c, WEIR_ECONFIG, path, WEIR_JSON_NONE,
+             "clean_source \"move\" needs clean_source_move_destination");
+    if (f->clean_source_move_destination && f->path) {
+        size_t n = strlen(f->path);
+        while (n > 0 && f->path[n - 1] == '/')
+            n--;
+        const char *d = f->clean_source_move_destination;
+        if (strncmp(d, f->path, n) == 0 && (d[n] == '/' || d[n] == 0))
+            cerr(c, WEIR_ECONFIG, path, WEIR_JSON_NONE,
+                 "clean_source_move_destination must be outside path (moved files would be found again)");
+    }
+    if (f->schema && f->schema_hints)
+        cerr(c, WEIR_ECONFIG, path, WEIR_JSON_NONE,
+             "schema_hints adjusts an inferred schema; with schema given, write the types there");
+    if (f->csv_delimiter && f->csv_quote && f->csv_delimiter[0] == f->csv_quote[0])
+        cerr(c, WEIR_ECONFIG, path, WEIR_JSON_NONE, "delimiter and quote must differ");
 }
 
 static void post_watermark(struct cctx *c, const char *path, void *base)

@@ -94,7 +94,7 @@ struct weir_config_datagen {
 
 struct weir_config_files {
     char *path; /* URI or local path; glob characters allowed in the last segments */
-    int format; /* 0 json, 1 text */
+    int format; /* 0 json, 1 text, 2 csv, 3 parquet */
     char *schema;
     char *path_glob_filter;
     bool recursive;
@@ -104,6 +104,19 @@ struct weir_config_files {
     bool allow_overwrites;
     char **storage_options; /* name, value pairs (storage.h) */
     size_t nstorage_options;
+    /* schema inference and evolution */
+    char *schema_hints;
+    bool infer_column_types;
+    int64_t schema_inference_max_files;
+    int64_t schema_inference_max_bytes;
+    int schema_evolution_mode; /* 0 auto, 1 add_new_columns, 2 rescue, 3 fail_on_new_columns, 4 none */
+    /* csv */
+    bool csv_header;
+    char *csv_delimiter, *csv_quote, *csv_escape; /* one byte each */
+    char *csv_null_value;
+    /* after commit */
+    int clean_source; /* 0 off, 1 delete, 2 move */
+    char *clean_source_move_destination;
 };
 
 struct weir_config_decode {

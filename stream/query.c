@@ -398,6 +398,8 @@ static void publish_progress(struct weir_query *q, int64_t id, int64_t trigger_m
 
 /* ------------------------------------------------------------ the loop */
 
+static int build_steps(struct weir_query *q, struct weir_error *err);
+
 /* Log a retriable failure and sleep the capped exponential backoff with
  * +-20% jitter, then double it. True if stop() came first. */
 static bool backoff_wait(struct weir_query *q, int64_t batch, const char *what, int attempt, int64_t *backoff,
@@ -452,11 +454,39 @@ static int run_batch_retrying(struct weir_query *q, int64_t id, int64_t trigger_
         }
         if (atomic_load(&q->abandon))
             return 1;
+        if (rc == WEIR_EEVOLVED) {
+            /* the source's schema grew: the same batch again, with steps
+             * built for it (nothing of the attempt was committed) */
+            WEIR_LOG(WEIR_LOG_INFO, q->p->name, id, "%s; running batch %lld again with it", err->message,
+                     (long long)id);
+            if ((rc = build_steps(q, err)))
+                return rc;
+            attempt--;
+            continue;
+        }
         if (!err->retriable)
             return rc;
         if (backoff_wait(q, id, "batch", attempt, &backoff, err))
             return 1;
     }
+}
+
+/* The transform (and its stage) for the source's current schema. */
+static int build_steps(struct weir_query *q, struct weir_error *err)
+{
+    int rc;
+    weir_stage_destroy(q->back);
+    weir_transform_destroy(q->xf);
+    q->back = NULL;
+    q->xf = NULL;
+    if ((rc = weir_transform_create(q->p, q->src->schema, weir_checkpoint_query_id(q->cp), q->st, &q->xf,
+                                    err)))
+        return rc;
+    if (weir_transform_has_front(q->xf) &&
+        (rc = weir_stage_create(STAGE_DEPTH, on_back, on_release, q, &q->back, err)))
+        return rc;
+    q->sink->n_merge_keys = weir_transform_keys(q->xf, &q->sink->merge_keys);
+    return 0;
 }
 
 static int open_parts(struct weir_query *q, char **initial, struct weir_error *err)
@@ -484,16 +514,11 @@ static int open_parts(struct weir_query *q, char **initial, struct weir_error *e
         WEIR_LOG(WEIR_LOG_INFO, q->p->name, -1, "state restored to version %lld in %lld ms",
                  (long long)weir_state_version(q->st), (long long)ms_since(t0));
     }
-    if ((rc = weir_transform_create(q->p, q->src->schema, weir_checkpoint_query_id(q->cp), q->st, &q->xf,
-                                    err)) ||
-        (rc = weir_sink_create(q->p, &q->sink, err)))
-        return rc;
-    if (weir_transform_has_front(q->xf) &&
-        (rc = weir_stage_create(STAGE_DEPTH, on_back, on_release, q, &q->back, err)))
+    if ((rc = weir_sink_create(q->p, &q->sink, err)) || (rc = build_steps(q, err)))
         return rc;
     q->sink->query_id = weir_checkpoint_query_id(q->cp);
-    q->sink->n_merge_keys = weir_transform_keys(q->xf, &q->sink->merge_keys);
     q->sink->pipeline = q->p->name;
+    q->sink->merge_schema = q->src->evolves_schema;
     rc = weir_checkpoint_read_initial(q->cp, 0, initial, err);
     if (rc == WEIR_ENOTFOUND) {
         weir_error_clear(err);

@@ -58,8 +58,9 @@ def test_local_files_once(tmp_path, weir_bin):
     rescued = [x for x in rows if x["_rescued_data"]]
     assert len(rescued) == 1
     info = json.loads(rescued[0]["_rescued_data"])
-    assert info["value"] == '{"id": "x1", "user": "bad"}' and info["line"] == 4
-    assert info["file_path"].endswith("/in/d.json") and "field 'id'" in info["error"]
+    # the field that does not fit is set aside, the rest of the line is kept
+    assert info == {"id": "x1", "_file_path": info["_file_path"], "_line": 4}
+    assert info["_file_path"].endswith("/in/d.json") and rescued[0]["user"] == "bad" and rescued[0]["id"] is None
     srcs = {x["src"] for x in rows}
     assert srcs == {f"{src}/a.json", f"{src}/day=1/b.json.gz", f"{src}/day=1/c.json.zst", f"{src}/d.json"}
     batches = [json.loads(line)["progress"] for line in r.stderr.splitlines() if '"progress"' in line]

@@ -368,6 +368,50 @@ static void test_unknown_fields(void **state)
     ctx_close(&c);
 }
 
+/* rescue_fields: unknown keys and values that do not fit are set aside
+ * as written, the rest of the record is kept; the fast path and the
+ * general path agree. */
+static void test_rescue_fields(void **state)
+{
+    (void)state;
+    struct ctx c;
+    ctx_open(&c, "a LONG, s STRING, t STRUCT<x: INT>", NULL);
+    weir_json_decoder_destroy(c.dec);
+    struct weir_json_decode_options o;
+    weir_json_decode_options_default(&o);
+    o.rescue_fields = true;
+    assert_int_equal(weir_json_decoder_create(&c.dec, c.schema, &o, &c.err), 0);
+    const char *rec[] = {
+        "{\"a\":1,\"s\":\"x\",\"t\":{\"x\":2}}",
+        "{\"a\":\"one\",\"new\":[1, {\"k\":true}],\"s\":\"y\"}",
+        "{\"t\":{\"x\":\"bad\"},\"a\":3,\"n\\u0041\":null}",
+    };
+    /* unknown keys first, then the fields that did not fit */
+    const char *want[] = {"", "\"new\":[1, {\"k\":true}],\"a\":\"one\"",
+                          "\"n\\u0041\":null,\"t\":{\"x\":\"bad\"}"};
+    size_t unknown_want[] = {0, 1, 1};
+    for (size_t i = 0; i < 3; i++) {
+        assert_int_equal(weir_json_decode_record(c.dec, rec[i], strlen(rec[i]), c.b, &c.err), 0);
+        size_t n, unknown;
+        const char *r = weir_json_decoder_rescued(c.dec, &n, &unknown);
+        assert_int_equal(n, strlen(want[i]));
+        assert_memory_equal(r, want[i], n);
+        assert_int_equal(unknown, unknown_want[i]);
+    }
+    assert_int_equal(c.b->nrows, 3);
+    assert_true(weir_column_is_valid(&c.b->columns[0], 0));
+    assert_false(weir_column_is_valid(&c.b->columns[0], 1)); /* rescued: null */
+    assert_int_equal(weir_column_i64(&c.b->columns[0], 2), 3);
+    size_t sn;
+    const uint8_t *sp = weir_column_bytes(&c.b->columns[1], 1, &sn);
+    assert_int_equal(sn, 1);
+    assert_memory_equal(sp, "y", 1);
+    assert_false(weir_column_is_valid(&c.b->columns[2], 2));
+    /* a line that is not JSON still fails as a whole */
+    assert_int_equal(weir_json_decode_record(c.dec, "{\"a\":", 5, c.b, &c.err), WEIR_EPARSE);
+    ctx_close(&c);
+}
+
 /* Keys in any order, with gaps, repeated (the last wins) or differing in
  * case all land in the right columns. */
 static void test_key_order(void **state)
@@ -1015,6 +1059,7 @@ int main(void)
         cmocka_unit_test(test_nested),
         cmocka_unit_test(test_nullability),
         cmocka_unit_test(test_unknown_fields),
+        cmocka_unit_test(test_rescue_fields),
         cmocka_unit_test(test_key_order),
         cmocka_unit_test(test_string_takes_any_value),
         cmocka_unit_test(test_encode_scalars),
