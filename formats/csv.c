@@ -329,6 +329,8 @@ bool weir_csv_is_null(const struct weir_csv_options *o, const struct weir_csv_fi
 {
     if (f->quoted)
         return false;
+    if (f->n == 0)
+        return true;
     const char *nv = o->null_value ? o->null_value : "";
     size_t nl = strlen(nv);
     return f->n == nl && memcmp(f->p, nv, nl) == 0;

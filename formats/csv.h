@@ -24,9 +24,9 @@
  * Infinity with a sign), decimal(p,s) (exact; too many digits is an
  * error), string, binary (the bytes as they are), date ("YYYY-MM-DD"),
  * timestamp / timestamp_ntz (the ISO-8601 forms of formats/json.h).
- * Surrounding spaces are ignored for every type but string. An unquoted
- * field equal to null_value (default "": an empty field) is null; a
- * quoted field is never null.
+ * Surrounding spaces are ignored for every type but string. An empty
+ * unquoted field, or one equal to null_value, is null; a quoted field
+ * ("" too) is never null.
  *
  * Inference: weir_csv_infer_kind widens a column's kind by one value:
  * nothing -> boolean | long -> double -> string; mixed kinds -> string.

@@ -593,15 +593,23 @@ static int on_new_columns(struct file_reader *r, size_t unknown, const char *wha
     *stop = false;
     if (unknown == 0)
         return 0;
-    if (s->evolution == EV_FAIL)
-        return weir_error_set(err, WEIR_ESCHEMA,
-                              "files source: %s: line %" PRIu64
-                              ": new column(s) not in the schema: {%.*s} (schema_evolution_mode is "
-                              "fail_on_new_columns; add them to source.files.schema or change the mode)",
-                              r->full_path, where, (int)(wn > 300 ? 300 : wn), what);
+    if (s->evolution == EV_FAIL) {
+        char line[40] = "";
+        if (where)
+            snprintf(line, sizeof line, ": line %" PRIu64, where);
+        return weir_error_set(
+            err, WEIR_ESCHEMA,
+            "files source: %s%s: new column(s) not in the schema: {%.*s} "
+            "(schema_evolution_mode is fail_on_new_columns; add them to source.files.schema "
+            "or change the mode)",
+            r->full_path, line, (int)(wn > 300 ? 300 : wn), what);
+    }
     if (s->evolution != EV_ADD)
         return 0;
-    snprintf(s->evolve_where, sizeof s->evolve_where, "%s line %" PRIu64, r->full_path, where);
+    if (where)
+        snprintf(s->evolve_where, sizeof s->evolve_where, "%s line %" PRIu64, r->full_path, where);
+    else
+        snprintf(s->evolve_where, sizeof s->evolve_where, "%s", r->full_path);
     s->mode = M_EVOLVE;
     *stop = true;
     return 0;
@@ -1482,9 +1490,17 @@ static int sample_merge(struct files_source *s, struct weir_type *decl, struct w
         if (weir_type_field_index(decl, f->name) >= 0 || strcasecmp(f->name, RESCUED_COLUMN) == 0 ||
             strcasecmp(f->name, METADATA_COLUMN) == 0)
             continue;
-        struct weir_type *ft = s->cfg->infer_column_types || s->cfg->format == FS_PARQUET
-                                   ? weir_type_clone(f->type)
-                                   : weir_type_primitive(WEIR_TYPE_STRING);
+        struct weir_type *ft;
+        enum weir_type_kind k = f->type->kind;
+        if (s->cfg->format == FS_PARQUET &&
+            (k == WEIR_TYPE_BYTE || k == WEIR_TYPE_SHORT || k == WEIR_TYPE_INTEGER))
+            ft = weir_type_primitive(WEIR_TYPE_LONG); /* a later file may hold longer integers */
+        else if (s->cfg->format == FS_PARQUET && k == WEIR_TYPE_FLOAT)
+            ft = weir_type_primitive(WEIR_TYPE_DOUBLE);
+        else if (s->cfg->infer_column_types || s->cfg->format == FS_PARQUET)
+            ft = weir_type_clone(f->type);
+        else
+            ft = weir_type_primitive(WEIR_TYPE_STRING);
         rc = weir_type_struct_add(decl, f->name, ft, true, NULL);
         if (rc == 0)
             rc = weir_buf_printf(added, "%s%s", added->len ? ", " : "", f->name);
@@ -1823,9 +1839,12 @@ int weir_source_files_create(const struct weir_config_pipeline *p, struct weir_s
         goto fail;
     if (c->format == FS_CSV) {
         weir_csv_options_default(&s->csvo);
-        s->csvo.delimiter = c->csv_delimiter[0];
-        s->csvo.quote = c->csv_quote[0];
-        s->csvo.escape = c->csv_escape[0];
+        if (c->csv_delimiter)
+            s->csvo.delimiter = c->csv_delimiter[0];
+        if (c->csv_quote)
+            s->csvo.quote = c->csv_quote[0];
+        if (c->csv_escape)
+            s->csvo.escape = c->csv_escape[0];
         s->csvo.null_value = c->csv_null_value;
         if ((rc = weir_csv_reader_create(&s->csv, &s->csvo, err)))
             goto fail;

@@ -1058,8 +1058,12 @@ static void set_default(const struct opt *o, char *base)
     case T_STARTOFF:
         *(int *)field = strcmp(o->def, "\"earliest\"") == 0 ? WEIR_START_EARLIEST : WEIR_START_LATEST;
         break;
+    case T_STRING:
+        if (*(char **)field == NULL)
+            *(char **)field = weir_strdup(o->def); /* NULL when out of memory: readers fall back */
+        break;
     default:
-        break; /* strings, lists and objects have no defaults */
+        break; /* lists and objects have no defaults */
     }
 }
 
