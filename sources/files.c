@@ -112,7 +112,14 @@ struct files_source {
     rocksdb_t *db;
     rocksdb_writeoptions_t *wsync;
     rocksdb_readoptions_t *ropts;
-    uint64_t next_seq;        /* first unused sequence number */
+    uint64_t next_seq; /* first unused sequence number */
+    /* listing: the greatest key discovered, whether new names have been
+     * arriving in order (then a listing starts after max_key), and when
+     * the last full listing was */
+    char *max_key;
+    bool ordered;
+    int64_t last_full_ms;
+    int64_t keys_listed, full_listings;
     struct weir_type *schema; /* output: fields, _rescued_data[, _metadata] */
     struct weir_type *decl;   /* the decoded fields (all nullable) */
     size_t ndecl;
@@ -139,6 +146,8 @@ struct files_source {
     /* metrics of the last read */
     int64_t files_read, files_missing, files_corrupt, files_changed, rows_rescued, files_cleaned;
 };
+
+static int oom(struct weir_error *err);
 
 /* ------------------------------------------------------------ index */
 
@@ -374,18 +383,40 @@ static bool wanted(const struct files_source *s, const char *key)
     return true;
 }
 
+/* A full listing at the start, every backfill_interval, and whenever
+ * names have not been arriving in lexical order (incremental_listing auto)
+ * or incremental listing is off; otherwise only keys after the greatest
+ * one seen. */
+static bool listing_is_full(const struct files_source *s, int64_t now_ms)
+{
+    int mode = s->cfg->incremental_listing; /* 0 auto, 1 on, 2 off */
+    if (mode == 2 || !s->max_key || s->last_full_ms == 0)
+        return true;
+    if (s->cfg->backfill_interval_ms > 0 && now_ms - s->last_full_ms >= s->cfg->backfill_interval_ms)
+        return true;
+    return mode == 0 && !s->ordered;
+}
+
 static int discover(struct files_source *s, struct weir_error *err)
 {
     struct weir_object_list l;
-    int rc = weir_store_list(s->store, "", NULL, s->cfg->recursive || s->glob != NULL, &l, err);
+    int64_t now = weir_now_ms();
+    bool full = listing_is_full(s, now);
+    int rc = weir_store_list(s->store, "", full ? NULL : s->max_key, s->cfg->recursive || s->glob != NULL, &l,
+                             err);
     if (rc)
         return weir_error_prefix(err, "files source: listing %s", weir_store_root(s->store));
+    s->keys_listed += (int64_t)l.count;
     rocksdb_writebatch_t *wb = rocksdb_writebatch_create();
     uint64_t before = s->next_seq;
+    bool in_order = true;
+    const char *new_max = NULL;
     for (size_t i = 0; i < l.count && rc == 0; i++) {
         const struct weir_object_info *o = &l.items[i];
         if (!wanted(s, o->key))
             continue;
+        if (!new_max || strcmp(o->key, new_max) > 0)
+            new_max = o->key;
         struct fs_entry e;
         bool found;
         if ((rc = index_lookup(s, o->key, &e, &found, err)))
@@ -416,7 +447,28 @@ static int discover(struct files_source *s, struct weir_error *err)
             }
             continue;
         }
+        if (s->max_key && strcmp(o->key, s->max_key) < 0)
+            in_order = false; /* a new name sorts before one seen earlier */
         index_add(wb, o->key, s->next_seq++, o->size, o->mtime_ms);
+    }
+    if (rc == 0 && full) {
+        s->full_listings++;
+        s->last_full_ms = now;
+        s->ordered = in_order || s->cfg->incremental_listing == 1;
+        if (!in_order && s->cfg->incremental_listing == 0)
+            WEIR_LOG(WEIR_LOG_INFO, s->base.pipeline, -1,
+                     "files source: new files under %s are not named in lexical order; listing everything "
+                     "each time (incremental_listing auto)",
+                     weir_store_root(s->store));
+    }
+    if (rc == 0 && new_max && (!s->max_key || strcmp(new_max, s->max_key) > 0)) {
+        char *m = weir_strdup(new_max);
+        if (!m) {
+            rc = oom(err);
+        } else {
+            weir_free(s->max_key);
+            s->max_key = m;
+        }
     }
     if (rc == 0 && rocksdb_writebatch_count(wb) > 0) {
         uint8_t nx[8];
@@ -1732,13 +1784,14 @@ static int fs_commit(struct weir_source *base, const char *end, struct weir_erro
 static int fs_metrics(struct weir_source *base, struct weir_buf *out)
 {
     struct files_source *s = (struct files_source *)base;
-    return weir_buf_printf(out,
-                           "\"numFilesRead\":%" PRId64 ",\"numFilesMissing\":%" PRId64
-                           ",\"numFilesCorrupt\":%" PRId64 ",\"numFilesChanged\":%" PRId64
-                           ",\"numRowsRescued\":%" PRId64 ",\"numFilesDiscovered\":%" PRIu64
-                           ",\"numFilesCleaned\":%" PRId64 ",\"schemaVersion\":%d",
-                           s->files_read, s->files_missing, s->files_corrupt, s->files_changed,
-                           s->rows_rescued, s->next_seq, s->files_cleaned, s->schema_version);
+    return weir_buf_printf(
+        out,
+        "\"numFilesRead\":%" PRId64 ",\"numFilesMissing\":%" PRId64 ",\"numFilesCorrupt\":%" PRId64
+        ",\"numFilesChanged\":%" PRId64 ",\"numRowsRescued\":%" PRId64 ",\"numFilesDiscovered\":%" PRIu64
+        ",\"numFilesCleaned\":%" PRId64 ",\"schemaVersion\":%d,\"numKeysListed\":%" PRId64
+        ",\"numFullListings\":%" PRId64,
+        s->files_read, s->files_missing, s->files_corrupt, s->files_changed, s->rows_rescued, s->next_seq,
+        s->files_cleaned, s->schema_version, s->keys_listed, s->full_listings);
 }
 
 static void fs_destroy(struct weir_source *base)
@@ -1773,6 +1826,7 @@ static void fs_destroy(struct weir_source *base)
     weir_buf_free(&s->rescue);
     weir_buf_free(&s->rjson);
     weir_free(s->glob);
+    weir_free(s->max_key);
     weir_free(s->base.description);
     weir_free(s);
 }

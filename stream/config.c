@@ -352,6 +352,15 @@ static const struct opt opts[] = {
      .desc = "A file that changes after ingestion is ingested again; false: it is reported and left."},
     {"pipelines[].source.files", "storage_options", T_PROPS, 0, .off = FILES(storage_options),
      .off2 = FILES(nstorage_options), .desc = "Options of the store (docs/storage.md)."},
+    {"pipelines[].source.files", "incremental_listing", T_ENUM, 0, "off", "auto|on|off",
+     .off = FILES(incremental_listing),
+     .desc = "on: each listing starts after the greatest file name seen (names must arrive in lexical order, "
+             "like dated paths); off: list everything each time; auto: on while new names keep sorting after "
+             "the old ones."},
+    {"pipelines[].source.files", "backfill_interval", T_DURATION, 0, "1h", .min = 0, .max = I64MAX,
+     .off = FILES(backfill_interval_ms),
+     .desc = "A full listing this often even when listing incrementally, to find files that arrived out of "
+             "order; 0: only at start."},
     {"pipelines[].source.files", "clean_source", T_ENUM, 0, "off", "off|delete|move",
      .off = FILES(clean_source),
      .desc = "After a batch is committed: leave its files, delete them, or move them to "

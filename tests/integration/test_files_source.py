@@ -133,3 +133,42 @@ def test_files_config_errors(tmp_path, run_weir):
     r = run_weir("validate", str(cfg))
     assert r.returncode == 2
     assert "storage_options.aws_regoin" in r.stdout + r.stderr and "aws_region" in r.stdout + r.stderr
+
+
+def test_incremental_listing(tmp_path, weir_bin):
+    """incremental_listing on: a listing starts after the greatest name
+    seen, so ordered arrivals cost only their own keys; a file named out of
+    order is found by the next full listing (backfill_interval)."""
+    src = tmp_path / "in"
+    src.mkdir()
+    for i in range(50):
+        (src / f"f{i:03d}.json").write_bytes(lines([i]))
+    p = files_pipeline(tmp_path, str(src), incremental_listing="on", backfill_interval="3s")
+    p["trigger"] = {"interval": "100ms"}
+    cfg = pipeline.write_config(tmp_path, p)
+    log = tmp_path / "weir.log"
+    proc = pipeline.start(weir_bin, cfg, stderr_path=log)
+
+    def metrics():
+        prog = pipeline.progress(log.read_text())
+        return prog[-1]["sources"][0]["metrics"] if prog else {}
+
+    def ids():
+        return sum(p["numInputRows"] for p in pipeline.progress(log.read_text()))
+    try:
+        pipeline.wait_for(lambda: ids() == 50, 60, "the first 50 files")
+        for i in range(50, 60):
+            (src / f"f{i:03d}.json").write_bytes(lines([i]))
+            time.sleep(0.15)
+        pipeline.wait_for(lambda: ids() == 60, 60, "the ordered arrivals")
+        m = metrics()
+        # one full listing of 50 keys, then only keys after the greatest name
+        assert m["numFullListings"] == 1 and m["numKeysListed"] == 60, m
+        (src / "a-late.json").write_bytes(lines([1000]))  # sorts before everything seen
+        pipeline.wait_for(lambda: ids() == 61, 60, "the out-of-order file, by the backfill listing")
+        assert metrics()["numFullListings"] >= 2
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        proc.wait(timeout=60)
+    assert proc.returncode == 0
+    assert sorted(x["id"] for x in read_rows(tmp_path / "files-table")) == list(range(60)) + [1000]
