@@ -45,6 +45,7 @@ struct weir_csv_reader {
     size_t cap_fields;
     uint64_t line, rec_line;
     bool at_input_start, in_record, junk, skipped;
+    unsigned bom_seen; /* bytes of a byte order mark seen at the start */
 };
 
 void weir_csv_options_default(struct weir_csv_options *o)
@@ -108,6 +109,7 @@ void weir_csv_reader_reset(struct weir_csv_reader *r)
     r->line = 1;
     r->rec_line = 1;
     r->at_input_start = true;
+    r->bom_seen = 0;
     r->skipped = false;
 }
 
@@ -178,10 +180,23 @@ int weir_csv_feed(struct weir_csv_reader *r, const char *p, size_t n, bool last,
     const char d = r->o.delimiter, q = r->o.quote, e = r->o.escape;
     size_t i = 0;
     int rc;
-    if (r->at_input_start && n > 0) {
-        if (n >= 3 && memcmp(p, "\xEF\xBB\xBF", 3) == 0)
-            i = 3;
+    /* a byte order mark at the start, possibly split across calls */
+    static const char bom[3] = {'\xEF', '\xBB', '\xBF'};
+    while (r->at_input_start && i < n) {
+        if (p[i] == bom[r->bom_seen]) {
+            i++;
+            if (++r->bom_seen == 3)
+                r->at_input_start = false;
+            continue;
+        }
         r->at_input_start = false;
+        if (r->bom_seen && (rc = weir_csv_feed(r, bom, r->bom_seen, false, cb, ctx, err)))
+            return rc; /* the bytes taken for a mark were text */
+    }
+    if (r->at_input_start && last && r->bom_seen) {
+        r->at_input_start = false;
+        if ((rc = weir_csv_feed(r, bom, r->bom_seen, false, cb, ctx, err)))
+            return rc;
     }
     for (; i < n; i++) {
         char c = p[i];

@@ -55,6 +55,7 @@
 #include <fcntl.h>
 #include <fnmatch.h>
 #include <inttypes.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -480,6 +481,7 @@ static int discover(struct files_source *s, struct weir_error *err)
             s->next_seq = before;
             rc = db_error(err, dberr, "write");
         }
+        WEIR_CRASH_POINT("files.after_discover");
     } else if (rc) {
         s->next_seq = before;
     }
@@ -535,7 +537,9 @@ struct file_reader {
     void *ctx;
     uint64_t line_no;
     int64_t mtime_us;
-    char *full_path; /* store root + "/" + key: what _metadata.file_path shows */
+    char *full_path;     /* store root + "/" + key: what _metadata.file_path shows */
+    struct prefetch *pf; /* NULL: fetch here */
+    size_t chunk;        /* with pf: the next chunk of this file */
 };
 
 static int oom(struct weir_error *err)
@@ -915,6 +919,186 @@ static enum codec codec_of(const char *key)
     return C_NONE;
 }
 
+/* ---- prefetch
+ *
+ * The objects of a batch are fetched ahead of the decoder by a few threads
+ * (read_parallelism): small files whole, large ones in FS_CHUNK ranges, in
+ * the order they are read, at most PF_WINDOW chunks and PF_BUDGET bytes
+ * ahead. The decoder takes chunks strictly in order and releases each one
+ * when done with it; a fetch error is reported when its chunk is taken. */
+
+#define PF_WINDOW 64
+#define PF_BUDGET (64u << 20)
+
+struct pf_chunk {
+    uint32_t file;
+    uint64_t off;
+    size_t len; /* ranges; whole objects: the indexed size, an estimate */
+    bool whole;
+    int state; /* 0 waiting, 1 being fetched, 2 done */
+    int rc;
+    struct weir_error err;
+    struct weir_buf data;
+};
+
+struct prefetch {
+    struct weir_store *store;
+    const struct fs_entry *files;
+    size_t nfiles;
+    size_t *first; /* first chunk of each file; first[nfiles] = nchunks */
+    struct pf_chunk *chunks;
+    size_t nchunks, next, consumed;
+    uint64_t ahead;
+    bool stop;
+    pthread_mutex_t mu;
+    pthread_cond_t cv;
+    pthread_t th[32];
+    int nth;
+};
+
+static void *pf_worker(void *arg)
+{
+    struct prefetch *pf = arg;
+    pthread_mutex_lock(&pf->mu);
+    for (;;) {
+        while (!pf->stop && pf->next < pf->nchunks &&
+               (pf->next - pf->consumed >= PF_WINDOW || (pf->ahead >= PF_BUDGET && pf->next > pf->consumed)))
+            pthread_cond_wait(&pf->cv, &pf->mu);
+        if (pf->stop || pf->next >= pf->nchunks)
+            break;
+        struct pf_chunk *c = &pf->chunks[pf->next++];
+        c->state = 1;
+        pf->ahead += c->len;
+        pthread_mutex_unlock(&pf->mu);
+        const char *key = pf->files[c->file].key;
+        if (c->whole) {
+            c->rc = weir_store_get(pf->store, key, &c->data, &c->err);
+        } else {
+            c->rc = weir_buf_reserve(&c->data, c->len) ? WEIR_ENOMEM : 0;
+            if (c->rc == 0)
+                c->rc = weir_store_get_range(pf->store, key, c->off, c->data.data, c->len, &c->err);
+            if (c->rc == 0)
+                c->data.len = c->len;
+            else if (c->rc == WEIR_ENOMEM)
+                weir_error_set(&c->err, WEIR_ENOMEM, "files source: out of memory");
+        }
+        pthread_mutex_lock(&pf->mu);
+        c->state = 2;
+        pthread_cond_broadcast(&pf->cv);
+    }
+    pthread_mutex_unlock(&pf->mu);
+    return NULL;
+}
+
+static void pf_destroy(struct prefetch *pf)
+{
+    if (!pf)
+        return;
+    pthread_mutex_lock(&pf->mu);
+    pf->stop = true;
+    pthread_cond_broadcast(&pf->cv);
+    pthread_mutex_unlock(&pf->mu);
+    for (int i = 0; i < pf->nth; i++)
+        pthread_join(pf->th[i], NULL);
+    for (size_t i = 0; i < pf->nchunks; i++)
+        weir_buf_free(&pf->chunks[i].data);
+    pthread_mutex_destroy(&pf->mu);
+    pthread_cond_destroy(&pf->cv);
+    weir_free(pf->chunks);
+    weir_free(pf->first);
+    weir_free(pf);
+}
+
+static int pf_create(struct weir_store *store, const struct fs_entry *files, size_t nfiles, int threads,
+                     struct prefetch **out, struct weir_error *err)
+{
+    struct prefetch *pf = weir_calloc(1, sizeof *pf);
+    if (!pf || !(pf->first = weir_malloc((nfiles + 1) * sizeof *pf->first))) {
+        weir_free(pf);
+        return oom(err);
+    }
+    pf->store = store;
+    pf->files = files;
+    pf->nfiles = nfiles;
+    pthread_mutex_init(&pf->mu, NULL);
+    pthread_cond_init(&pf->cv, NULL);
+    size_t n = 0;
+    for (size_t i = 0; i < nfiles; i++) {
+        pf->first[i] = n;
+        n += files[i].size <= FS_WHOLE_MAX ? 1 : (size_t)((files[i].size + FS_CHUNK - 1) / FS_CHUNK);
+    }
+    pf->first[nfiles] = n;
+    if (n && !(pf->chunks = weir_calloc(n, sizeof *pf->chunks))) {
+        pf_destroy(pf);
+        return oom(err);
+    }
+    pf->nchunks = n;
+    for (size_t i = 0; i < nfiles; i++) {
+        uint64_t off = 0;
+        for (size_t c = pf->first[i]; c < pf->first[i + 1]; c++) {
+            struct pf_chunk *ch = &pf->chunks[c];
+            ch->file = (uint32_t)i;
+            weir_buf_init(&ch->data);
+            if (files[i].size <= FS_WHOLE_MAX) {
+                ch->whole = true;
+                ch->len = files[i].size;
+            } else {
+                ch->off = off;
+                ch->len = files[i].size - off < FS_CHUNK ? (size_t)(files[i].size - off) : FS_CHUNK;
+                off += ch->len;
+            }
+        }
+    }
+    if (threads < 1)
+        threads = 1;
+    if (threads > 32)
+        threads = 32;
+    for (int i = 0; i < threads && (size_t)i < n; i++) {
+        if (pthread_create(&pf->th[i], NULL, pf_worker, pf) != 0)
+            break;
+        pf->nth++;
+    }
+    if (n && pf->nth == 0) {
+        pf_destroy(pf);
+        return weir_error_set(err, WEIR_EIO, "files source: cannot start reader threads");
+    }
+    *out = pf;
+    return 0;
+}
+
+/* Wait for chunk i (taken in order); its data stays until pf_release. */
+static struct pf_chunk *pf_take(struct prefetch *pf, size_t i)
+{
+    struct pf_chunk *c = &pf->chunks[i];
+    pthread_mutex_lock(&pf->mu);
+    while (c->state != 2)
+        pthread_cond_wait(&pf->cv, &pf->mu);
+    pthread_mutex_unlock(&pf->mu);
+    return c;
+}
+
+static void pf_release(struct prefetch *pf, size_t i)
+{
+    struct pf_chunk *c = &pf->chunks[i];
+    weir_buf_free(&c->data);
+    pthread_mutex_lock(&pf->mu);
+    pf->ahead -= c->len;
+    if (i + 1 > pf->consumed)
+        pf->consumed = i + 1;
+    pthread_cond_broadcast(&pf->cv);
+    pthread_mutex_unlock(&pf->mu);
+}
+
+/* Release the chunks of file i not taken (the file was skipped or failed). */
+static void pf_finish_file(struct prefetch *pf, size_t file)
+{
+    for (size_t c = pf->consumed > pf->first[file] ? pf->consumed : pf->first[file]; c < pf->first[file + 1];
+         c++) {
+        pf_take(pf, c);
+        pf_release(pf, c);
+    }
+}
+
 /* A text file (json, csv, text) through feed(). WEIR_ECORRUPT for a
  * damaged compressed stream (the file is skipped). */
 static int read_text_file(struct file_reader *r, struct weir_error *err)
@@ -951,20 +1135,34 @@ static int read_text_file(struct file_reader *r, struct weir_error *err)
     uint64_t off = 0, compressed_in = 0;
     bool stream_end = codec == C_NONE;
     for (;;) {
-        s->raw.len = 0;
         size_t want;
-        if (e->size <= FS_WHOLE_MAX) { /* one request, whatever its length now */
-            rc = weir_store_get(s->store, e->key, &s->raw, err);
+        if (e->size > FS_WHOLE_MAX && off >= e->size)
+            break;
+        if (r->pf) {
+            size_t ci = r->chunk++;
+            struct pf_chunk *c = pf_take(r->pf, ci);
+            if ((rc = c->rc) != 0) {
+                *err = c->err;
+            } else { /* take the chunk's bytes (the old buffer goes with the chunk) */
+                struct weir_buf t = s->raw;
+                s->raw = c->data;
+                c->data = t;
+            }
             want = s->raw.len;
+            pf_release(r->pf, ci);
         } else {
-            if (off >= e->size)
-                break;
-            want = e->size - off < FS_CHUNK ? (size_t)(e->size - off) : FS_CHUNK;
-            rc = weir_buf_reserve(&s->raw, want) ? WEIR_ENOMEM : 0;
-            if (rc == 0)
-                rc = weir_store_get_range(s->store, e->key, off, s->raw.data, want, err);
-            if (rc == 0)
-                s->raw.len = want;
+            s->raw.len = 0;
+            if (e->size <= FS_WHOLE_MAX) { /* one request, whatever its length now */
+                rc = weir_store_get(s->store, e->key, &s->raw, err);
+                want = s->raw.len;
+            } else {
+                want = e->size - off < FS_CHUNK ? (size_t)(e->size - off) : FS_CHUNK;
+                rc = weir_buf_reserve(&s->raw, want) ? WEIR_ENOMEM : 0;
+                if (rc == 0)
+                    rc = weir_store_get_range(s->store, e->key, off, s->raw.data, want, err);
+                if (rc == 0)
+                    s->raw.len = want;
+            }
         }
         if (rc)
             break;
@@ -1186,9 +1384,15 @@ static int read_file(struct file_reader *r, struct weir_error *err)
 /* Read index entry `e` with the file's skip rules; *skipped when it was
  * skipped whole (missing or corrupt). */
 static int read_entry(struct files_source *s, struct fs_entry *e, weir_source_emit_cb cb, void *ctx,
-                      bool *skipped, struct weir_error *err)
+                      struct prefetch *pf, size_t file, bool *skipped, struct weir_error *err)
 {
-    struct file_reader r = {.s = s, .e = e, .cb = cb, .ctx = ctx, .mtime_us = e->mtime_ms * 1000};
+    struct file_reader r = {.s = s,
+                            .e = e,
+                            .cb = cb,
+                            .ctx = ctx,
+                            .mtime_us = e->mtime_ms * 1000,
+                            .pf = pf,
+                            .chunk = pf ? pf->first[file] : 0};
     struct weir_buf path;
     weir_buf_init(&path);
     *skipped = false;
@@ -1234,6 +1438,8 @@ static int read_entry(struct files_source *s, struct fs_entry *e, weir_source_em
     } else {
         s->files_read++;
     }
+    if (pf)
+        pf_finish_file(pf, file);
     weir_buf_free(&path);
     return rc;
 }
@@ -1615,7 +1821,7 @@ static int infer_schema(struct files_source *s, struct weir_error *err)
             break;
         struct fs_entry e = {.size = o->size, .mtime_ms = o->mtime_ms, .key = o->key};
         bool skipped;
-        rc = read_entry(s, &e, NULL, NULL, &skipped, err);
+        rc = read_entry(s, &e, NULL, NULL, NULL, 0, &skipped, err);
         files++;
         bytes += (int64_t)o->size;
     }
@@ -1708,14 +1914,23 @@ static int fs_read(struct weir_source *base, const char *start, const char *end,
     s->files_read = s->files_missing = s->files_corrupt = s->rows_rescued = 0;
     s->mode = M_READ;
     weir_batch_clear(s->out);
-    for (uint64_t seq = from; seq < to && rc == 0; seq++) {
-        struct fs_entry e = {0};
+    size_t n = to > from ? (size_t)(to - from) : 0;
+    struct fs_entry *files = weir_calloc(n ? n : 1, sizeof *files);
+    struct prefetch *pf = NULL;
+    if (!files)
+        return oom(err);
+    for (size_t i = 0; i < n && rc == 0; i++)
+        rc = index_by_seq(s, from + i, &files[i], err);
+    if (rc == 0 && n > 0 && s->cfg->format != FS_PARQUET)
+        rc = pf_create(s->store, files, n, (int)s->cfg->read_parallelism, &pf, err);
+    for (size_t i = 0; i < n && rc == 0; i++) {
         bool skipped;
-        if ((rc = index_by_seq(s, seq, &e, err)))
-            break;
-        rc = read_entry(s, &e, cb, ctx, &skipped, err);
-        weir_free(e.key);
+        rc = read_entry(s, &files[i], cb, ctx, pf, i, &skipped, err);
     }
+    pf_destroy(pf);
+    for (size_t i = 0; i < n; i++)
+        weir_free(files[i].key);
+    weir_free(files);
     if (rc == 0 && s->mode == M_EVOLVE)
         return finish_evolve(s, err);
     s->mode = M_READ;

@@ -352,6 +352,10 @@ static const struct opt opts[] = {
      .desc = "A file that changes after ingestion is ingested again; false: it is reported and left."},
     {"pipelines[].source.files", "storage_options", T_PROPS, 0, .off = FILES(storage_options),
      .off2 = FILES(nstorage_options), .desc = "Options of the store (docs/storage.md)."},
+    {"pipelines[].source.files", "read_parallelism", T_INT, 0, "8", .min = 1, .max = 32,
+     .off = FILES(read_parallelism),
+     .desc = "Requests in flight while reading a batch: files (and 4 MiB ranges of large ones) are fetched "
+             "ahead of the decoder, in order, at most 64 MiB ahead."},
     {"pipelines[].source.files", "incremental_listing", T_ENUM, 0, "off", "auto|on|off",
      .off = FILES(incremental_listing),
      .desc = "on: each listing starts after the greatest file name seen (names must arrive in lexical order, "
