@@ -146,6 +146,8 @@ struct files_source {
     char evolve_where[512];      /* where the first new column was seen */
     /* metrics of the last read */
     int64_t files_read, files_missing, files_corrupt, files_changed, rows_rescued, files_cleaned;
+    uint64_t emits;   /* batches handed to the engine */
+    bool emit_failed; /* the engine refused one: the read stops with its error */
 };
 
 static int oom(struct weir_error *err);
@@ -223,14 +225,14 @@ static int index_by_seq(struct files_source *s, uint64_t seq, struct fs_entry *e
     return e->key ? 0 : weir_error_set(err, WEIR_ENOMEM, "files source: out of memory");
 }
 
-static void index_add(rocksdb_writebatch_t *wb, const char *key, uint64_t seq, uint64_t size, int64_t mtime)
+static int index_add(rocksdb_writebatch_t *wb, const char *key, uint64_t seq, uint64_t size, int64_t mtime)
 {
     size_t kl = strlen(key);
     char *k = malloc(kl + 1), *v = malloc(16 + kl);
     if (!k || !v) {
         free(k);
         free(v);
-        return; /* reported by the write below failing to find it; see plan */
+        return WEIR_ENOMEM;
     }
     uint8_t meta[24];
     be64(meta, seq);
@@ -246,6 +248,7 @@ static void index_add(rocksdb_writebatch_t *wb, const char *key, uint64_t seq, u
     rocksdb_writebatch_put(wb, (char *)sk, 9, v, 16 + kl);
     free(k);
     free(v);
+    return 0;
 }
 
 static int load_next_seq(struct files_source *s, struct weir_error *err)
@@ -320,6 +323,8 @@ static char *seq_json(uint64_t seq)
     return weir_strdup(buf);
 }
 
+static bool wanted(const struct files_source *s, const char *key);
+
 static int fs_initial(struct weir_source *base, char **out, struct weir_error *err)
 {
     struct files_source *s = (struct files_source *)base;
@@ -327,21 +332,25 @@ static int fs_initial(struct weir_source *base, char **out, struct weir_error *e
     /* include_existing_files=false: what is there now counts as seen. */
     if (!s->cfg->include_existing_files) {
         struct weir_object_list l;
-        int rc = weir_store_list(s->store, "", NULL, s->cfg->recursive, &l, err);
+        int rc = weir_store_list(s->store, "", NULL, s->cfg->recursive || s->glob != NULL, &l, err);
         if (rc)
             return rc;
         rocksdb_writebatch_t *wb = rocksdb_writebatch_create();
-        for (size_t i = 0; i < l.count; i++) {
+        for (size_t i = 0; i < l.count && rc == 0; i++) {
             struct fs_entry e;
             bool found;
+            if (!wanted(s, l.items[i].key))
+                continue;
             if ((rc = index_lookup(s, l.items[i].key, &e, &found, err)))
                 break;
-            if (!found)
-                index_add(wb, l.items[i].key, s->next_seq++, l.items[i].size, l.items[i].mtime_ms);
+            if (!found && index_add(wb, l.items[i].key, s->next_seq++, l.items[i].size, l.items[i].mtime_ms))
+                rc = oom(err);
         }
         uint8_t nx[8];
         be64(nx, s->next_seq);
         rocksdb_writebatch_put(wb, "m:next", 6, (char *)nx, 8);
+        /* never read, so never cleaned by clean_source */
+        rocksdb_writebatch_put(wb, "m:clean", 7, (char *)nx, 8);
         char *dberr = NULL;
         if (rc == 0)
             rocksdb_write(s->db, s->wsync, wb, &dberr);
@@ -410,7 +419,7 @@ static int discover(struct files_source *s, struct weir_error *err)
     s->keys_listed += (int64_t)l.count;
     rocksdb_writebatch_t *wb = rocksdb_writebatch_create();
     uint64_t before = s->next_seq;
-    bool in_order = true;
+    bool in_order = true, had_max = s->max_key != NULL;
     const char *new_max = NULL;
     for (size_t i = 0; i < l.count && rc == 0; i++) {
         const struct weir_object_info *o = &l.items[i];
@@ -450,12 +459,17 @@ static int discover(struct files_source *s, struct weir_error *err)
         }
         if (s->max_key && strcmp(o->key, s->max_key) < 0)
             in_order = false; /* a new name sorts before one seen earlier */
-        index_add(wb, o->key, s->next_seq++, o->size, o->mtime_ms);
+        if (index_add(wb, o->key, s->next_seq++, o->size, o->mtime_ms)) {
+            rc = oom(err);
+            break;
+        }
     }
     if (rc == 0 && full) {
         s->full_listings++;
         s->last_full_ms = now;
-        s->ordered = in_order || s->cfg->incremental_listing == 1;
+        /* auto trusts the order once a full listing after the first has
+         * shown new names sorting after the old ones */
+        s->ordered = s->cfg->incremental_listing == 1 || (in_order && had_max);
         if (!in_order && s->cfg->incremental_listing == 0)
             WEIR_LOG(WEIR_LOG_INFO, s->base.pipeline, -1,
                      "files source: new files under %s are not named in lexical order; listing everything "
@@ -553,6 +567,9 @@ static int emit(struct files_source *s, weir_source_emit_cb cb, void *ctx, struc
         return 0;
     int rc = cb(ctx, s->out, err);
     weir_batch_clear(s->out);
+    s->emits++;
+    if (rc)
+        s->emit_failed = true; /* the engine's error: never a reason to skip a file */
     return rc;
 }
 
@@ -1243,9 +1260,7 @@ static bool pq_compatible(const struct weir_type *want, const struct weir_type *
         return h == WEIR_TYPE_FLOAT;
     if (w == WEIR_TYPE_DECIMAL && h == WEIR_TYPE_DECIMAL)
         return want->scale == have->scale && want->precision >= have->precision;
-    if (w == h && !weir_type_is_primitive(want)) /* nested: nullability may differ */
-        return true;
-    return false;
+    return false; /* nested types must be equal; otherwise the column is rescued as JSON */
 }
 
 /* Record the file's fields that decl lacks (first type wins). */
@@ -1400,13 +1415,17 @@ static int read_entry(struct files_source *s, struct fs_entry *e, weir_source_em
         return oom(err);
     r.full_path = (char *)path.data;
     size_t rows_before = s->out->nrows;
+    uint64_t emits_before = s->emits;
+    s->emit_failed = false;
     if (s->dec)
         weir_json_decoder_reset(s->dec, e->key);
     if (s->inf)
         weir_json_inferrer_reset(s->inf, e->key);
     struct weir_error ferr = {0};
     int rc = 0, frc = read_file(&r, &ferr);
-    if (frc == WEIR_ENOTFOUND || frc == WEIR_ECORRUPT) {
+    if (s->out->nrows > 0 && s->emits != emits_before)
+        rows_before = 0; /* what the open batch holds is all this file's */
+    if (!s->emit_failed && (frc == WEIR_ENOTFOUND || frc == WEIR_ECORRUPT)) {
         /* Skipped whole: drop what this file added to the open batch.
          * (Rows of a file already emitted in an earlier chunk of the
          * same batch stay: only files larger than a batch can.) */
@@ -1873,7 +1892,6 @@ static int finish_evolve(struct files_source *s, struct weir_error *err)
                  "files source: unknown column(s) at %s cannot be added to the schema; they are rescued",
                  s->evolve_where);
         s->evolution = EV_RESCUE;
-        weir_type_destroy(decl);
         rc = weir_error_set(err, WEIR_EEVOLVED, "files source: rescuing unknown columns");
         goto done;
     }
@@ -1963,7 +1981,31 @@ static int fs_commit(struct weir_source *base, const char *end, struct weir_erro
         struct fs_entry e = {0};
         if ((rc = index_by_seq(s, seq, &e, err)))
             break;
-        if (s->cfg->clean_source == CLEAN_MOVE) {
+        /* only the version that was read: not a file ingested again under a
+         * newer number, nor one rewritten since it was listed */
+        struct fs_entry now = {0};
+        struct weir_object_info info = {0};
+        bool found = false;
+        if ((rc = index_lookup(s, e.key, &now, &found, err))) {
+            weir_free(e.key);
+            break;
+        }
+        bool same = found && now.seq == seq;
+        if (same) {
+            rc = weir_store_head(s->store, e.key, &info, err);
+            /* seconds: a HEAD's Last-Modified has no milliseconds */
+            same = rc == 0 && info.size == e.size && info.mtime_ms / 1000 == e.mtime_ms / 1000;
+            weir_free(info.key);
+            if (rc == WEIR_ENOTFOUND) {
+                weir_error_clear(err);
+                rc = 0;
+            }
+        }
+        if (rc == 0 && !same) {
+            weir_free(e.key);
+            continue;
+        }
+        if (rc == 0 && s->cfg->clean_source == CLEAN_MOVE) {
             s->raw.len = 0;
             rc = weir_store_get(s->store, e.key, &s->raw, err);
             if (rc == 0)

@@ -286,6 +286,16 @@ def test_clean_source(tmp_path, weir_bin):
     r = pipeline.run(weir_bin, cfg, "--available-now")
     assert r.returncode == 0, r.stderr[-3000:]
     assert [x["id"] for x in read_rows(tmp_path / "del-table")] == [3] and not (src / "c.json").exists()
+    # files that were there before the stream (include_existing_files false) are never read, never cleaned
+    write_json(src / "old.json", [{"id": 99}])
+    cfg = files_cfg(tmp_path, name="new", format="json", schema="id LONG", clean_source="delete",
+                    include_existing_files=False)
+    assert pipeline.run(weir_bin, cfg, "--available-now").returncode == 0
+    write_json(src / "d" / "new.json", [{"id": 4}])
+    r = pipeline.run(weir_bin, cfg, "--available-now")
+    assert r.returncode == 0, r.stderr[-3000:]
+    assert [x["id"] for x in read_rows(tmp_path / "new-table")] == [4]
+    assert (src / "old.json").exists() and not (src / "d" / "new.json").exists()
     # a destination inside the watched path is refused
     bad = files_cfg(tmp_path, name="bad", format="json", clean_source="move",
                     clean_source_move_destination=str(src / "done"))
