@@ -50,9 +50,7 @@
  *
  * Threading: all calls from the pipeline's thread (source.h). */
 #include <ctype.h>
-#include <dirent.h>
 #include <errno.h>
-#include <fcntl.h>
 #include <fnmatch.h>
 #include <inttypes.h>
 #include <pthread.h>
@@ -61,7 +59,6 @@
 #include <string.h>
 #include <strings.h>
 #include <sys/stat.h>
-#include <unistd.h>
 
 #include <cjson/cJSON.h>
 #include <rocksdb/c.h>
@@ -1396,10 +1393,10 @@ static int read_file(struct file_reader *r, struct weir_error *err)
     return read_text_file(r, err);
 }
 
-/* Read index entry `e` with the file's skip rules; *skipped when it was
- * skipped whole (missing or corrupt). */
+/* Read index entry `e`; a file missing or corrupt is skipped whole
+ * (counted and logged), any other failure is returned. */
 static int read_entry(struct files_source *s, struct fs_entry *e, weir_source_emit_cb cb, void *ctx,
-                      struct prefetch *pf, size_t file, bool *skipped, struct weir_error *err)
+                      struct prefetch *pf, size_t file, struct weir_error *err)
 {
     struct file_reader r = {.s = s,
                             .e = e,
@@ -1410,7 +1407,6 @@ static int read_entry(struct files_source *s, struct fs_entry *e, weir_source_em
                             .chunk = pf ? pf->first[file] : 0};
     struct weir_buf path;
     weir_buf_init(&path);
-    *skipped = false;
     if (weir_buf_printf(&path, "%s/%s", weir_store_root(s->store), e->key))
         return oom(err);
     r.full_path = (char *)path.data;
@@ -1429,7 +1425,6 @@ static int read_entry(struct files_source *s, struct fs_entry *e, weir_source_em
         /* Skipped whole: drop what this file added to the open batch.
          * (Rows of a file already emitted in an earlier chunk of the
          * same batch stay: only files larger than a batch can.) */
-        *skipped = true;
         if (s->out->nrows > rows_before) {
             struct weir_batch *keep = NULL;
             uint32_t *idx = weir_malloc((rows_before ? rows_before : 1) * sizeof *idx);
@@ -1465,78 +1460,65 @@ static int read_entry(struct files_source *s, struct fs_entry *e, weir_source_em
 
 /* ------------------------------------------------------------ schema */
 
-static int mkdirs(const char *path);
+/* The schema log lives in the checkpoint and is read and written through
+ * the storage layer: version N is the object _schemas/N, written with
+ * put-if-absent (a second writer of the same version is refused). */
+#define SCHEMA_LOG "_schemas/"
 
-/* <checkpoint>/_schemas: newest version (*version -1 and *out NULL when
- * the log is empty or absent). */
+/* Newest version (*version -1 and *out NULL when the log is empty). */
 static int schema_log_latest(const char *checkpoint, struct weir_type **out, int *version,
                              struct weir_error *err)
 {
-    char dir[4096], file[4200];
-    *out = NULL;
-    *version = -1;
-    snprintf(dir, sizeof dir, "%s/_schemas", checkpoint);
-    DIR *d = opendir(dir);
-    if (!d)
-        return errno == ENOENT ? 0
-                               : weir_error_set(err, WEIR_EIO, "files source: %s: %s", dir, strerror(errno));
-    struct dirent *de;
-    long best = -1;
-    while ((de = readdir(d))) {
-        char *end = NULL;
-        if (!isdigit((unsigned char)de->d_name[0]))
-            continue;
-        long v = strtol(de->d_name, &end, 10);
-        if (*end == 0 && v > best && v < 1000000)
-            best = v;
-    }
-    closedir(d);
-    if (best < 0)
-        return 0;
-    snprintf(file, sizeof file, "%s/%ld", dir, best);
-    FILE *f = fopen(file, "rb");
-    if (!f)
-        return weir_error_set(err, WEIR_EIO, "files source: %s: %s", file, strerror(errno));
+    struct weir_store *st = NULL;
+    struct weir_object_list l = {0};
     struct weir_buf b;
     weir_buf_init(&b);
-    char chunk[8192];
-    size_t n;
-    int rc = 0;
-    while (rc == 0 && (n = fread(chunk, 1, sizeof chunk, f)) > 0)
-        rc = weir_buf_append(&b, chunk, n);
-    fclose(f);
+    *out = NULL;
+    *version = -1;
+    int rc = weir_store_open(&st, checkpoint, err);
     if (rc == 0)
-        rc = weir_buf_append_byte(&b, 0);
-    if (rc) {
-        weir_buf_free(&b);
-        return oom(err);
+        rc = weir_store_list(st, SCHEMA_LOG, NULL, false, &l, err);
+    if (rc == WEIR_ENOTFOUND) {
+        weir_error_clear(err);
+        rc = 0;
     }
-    const char *text = (const char *)b.data;
-    cJSON *o = strncmp(text, "v1\n", 3) == 0 ? cJSON_Parse(text + 3) : NULL;
-    const cJSON *js = cJSON_GetObjectItemCaseSensitive(o, "dataSchemaJson");
-    if (!cJSON_IsString(js))
-        rc = weir_error_set(err, WEIR_ECORRUPT,
-                            "files source: %s is not a schema log entry (want \"v1\" and a JSON object with "
-                            "dataSchemaJson)",
-                            file);
-    else if ((rc = weir_schema_from_json(js->valuestring, out, err)))
-        weir_error_prefix(err, "files source: %s", file);
-    else
-        *version = (int)best;
-    cJSON_Delete(o);
+    long best = -1;
+    for (size_t i = 0; rc == 0 && i < l.count; i++) {
+        const char *name = l.items[i].key + strlen(SCHEMA_LOG);
+        char *end = NULL;
+        long v = isdigit((unsigned char)name[0]) ? strtol(name, &end, 10) : -1;
+        if (v > best && v < 1000000 && *end == 0)
+            best = v;
+    }
+    char key[64];
+    snprintf(key, sizeof key, SCHEMA_LOG "%ld", best);
+    if (rc == 0 && best >= 0 && (rc = weir_store_get(st, key, &b, err)) == 0 && weir_buf_append_byte(&b, 0))
+        rc = oom(err);
+    if (rc == 0 && best >= 0) {
+        const char *text = (const char *)b.data;
+        cJSON *o = strncmp(text, "v1\n", 3) == 0 ? cJSON_Parse(text + 3) : NULL;
+        const cJSON *js = cJSON_GetObjectItemCaseSensitive(o, "dataSchemaJson");
+        if (!cJSON_IsString(js))
+            rc =
+                weir_error_set(err, WEIR_ECORRUPT,
+                               "files source: %s/%s is not a schema log entry (want \"v1\" and a JSON object "
+                               "with dataSchemaJson)",
+                               checkpoint, key);
+        else if ((rc = weir_schema_from_json(js->valuestring, out, err)))
+            weir_error_prefix(err, "files source: %s/%s", checkpoint, key);
+        else
+            *version = (int)best;
+        cJSON_Delete(o);
+    }
     weir_buf_free(&b);
+    weir_object_list_free(&l);
+    weir_store_destroy(st);
     return rc;
 }
 
 static int schema_log_write(struct files_source *s, int version, const struct weir_type *decl,
                             const char *reason, struct weir_error *err)
 {
-    char dir[4096], file[4200], tmp[4200];
-    snprintf(dir, sizeof dir, "%s/_schemas", s->checkpoint);
-    snprintf(file, sizeof file, "%s/%d", dir, version);
-    snprintf(tmp, sizeof tmp, "%s/.%d.tmp", dir, version);
-    if (mkdirs(dir) != 0)
-        return weir_error_set(err, WEIR_EIO, "files source: cannot create %s: %s", dir, strerror(errno));
     char *sj = weir_schema_to_json(decl);
     cJSON *o = cJSON_CreateObject();
     char ts[40];
@@ -1550,21 +1532,21 @@ static int schema_log_write(struct files_source *s, int version, const struct we
     weir_free(sj);
     char *text = cJSON_PrintUnformatted(o);
     cJSON_Delete(o);
-    if (!text)
-        return oom(err);
-    int rc = 0;
-    FILE *f = fopen(tmp, "wb");
-    if (!f || fprintf(f, "v1\n%s\n", text) < 0 || fflush(f) != 0 || fsync(fileno(f)) != 0)
-        rc = weir_error_set(err, WEIR_EIO, "files source: writing %s: %s", tmp, strerror(errno));
-    if (f && fclose(f) != 0 && rc == 0)
-        rc = weir_error_set(err, WEIR_EIO, "files source: writing %s: %s", tmp, strerror(errno));
+    struct weir_buf b;
+    weir_buf_init(&b);
+    struct weir_store *st = NULL;
+    char key[64];
+    snprintf(key, sizeof key, SCHEMA_LOG "%d", version);
+    int rc = !text || weir_buf_printf(&b, "v1\n%s\n", text) ? oom(err) : 0;
     free(text);
-    if (rc == 0 && rename(tmp, file) != 0)
-        rc = weir_error_set(err, WEIR_EIO, "files source: renaming %s: %s", tmp, strerror(errno));
     if (rc == 0)
-        weir_fsync_path(dir, true);
+        rc = weir_store_open(&st, s->checkpoint, err);
+    if (rc == 0 && (rc = weir_store_put_if_absent(st, key, b.data, b.len, err)) == WEIR_EEXISTS)
+        weir_error_prefix(err, "files source: another process is writing this checkpoint's schema log");
     if (rc == 0)
         s->schema_version = version;
+    weir_store_destroy(st);
+    weir_buf_free(&b);
     return rc;
 }
 
@@ -1839,8 +1821,7 @@ static int infer_schema(struct files_source *s, struct weir_error *err)
             (files > 0 && bytes + (int64_t)o->size > s->cfg->schema_inference_max_bytes))
             break;
         struct fs_entry e = {.size = o->size, .mtime_ms = o->mtime_ms, .key = o->key};
-        bool skipped;
-        rc = read_entry(s, &e, NULL, NULL, NULL, 0, &skipped, err);
+        rc = read_entry(s, &e, NULL, NULL, NULL, 0, err);
         files++;
         bytes += (int64_t)o->size;
     }
@@ -1942,8 +1923,7 @@ static int fs_read(struct weir_source *base, const char *start, const char *end,
     if (rc == 0 && n > 0 && s->cfg->format != FS_PARQUET)
         rc = pf_create(s->store, files, n, (int)s->cfg->read_parallelism, &pf, err);
     for (size_t i = 0; i < n && rc == 0; i++) {
-        bool skipped;
-        rc = read_entry(s, &files[i], cb, ctx, pf, i, &skipped, err);
+        rc = read_entry(s, &files[i], cb, ctx, pf, i, err);
     }
     pf_destroy(pf);
     for (size_t i = 0; i < n; i++)
