@@ -197,8 +197,7 @@ fail:
 /* ------------------------------------------------------------ requests */
 
 struct req {
-    struct weir_http_call c;
-    struct weir_buf path, query, what;
+    struct weir_http_req h;   /* first: sign callbacks cast the call back */
     struct weir_kv params[8]; /* plain-text query parameters (signed) */
     size_t nparams;
     char len_text[24];
@@ -208,21 +207,15 @@ struct req {
 static int req_init(struct req *r, struct az *x, const char *method, const char *key)
 {
     memset(r, 0, sizeof *r);
-    weir_buf_init(&r->path);
-    weir_buf_init(&r->query);
-    weir_buf_init(&r->what);
-    if (weir_buf_printf(&r->path, "%s/", x->base_path) ||
-        weir_uri_encode(&r->path, x->container, strlen(x->container), false))
+    weir_http_req_init(&r->h);
+    if (weir_buf_printf(&r->h.path, "%s/", x->base_path) ||
+        weir_uri_encode(&r->h.path, x->container, strlen(x->container), false))
         return WEIR_ENOMEM;
-    if (key && (weir_buf_append_byte(&r->path, '/') ||
-                weir_uri_encode(&r->path, x->prefix, strlen(x->prefix), true) ||
-                weir_uri_encode(&r->path, key, strlen(key), true)))
+    if (key && (weir_buf_append_byte(&r->h.path, '/') ||
+                weir_uri_encode(&r->h.path, x->prefix, strlen(x->prefix), true) ||
+                weir_uri_encode(&r->h.path, key, strlen(key), true)))
         return WEIR_ENOMEM;
-    if (weir_buf_printf(&r->what, "%s %s/%s%s", method, x->display, key ? x->prefix : "", key ? key : "") ||
-        weir_buf_reserve(&r->query, 0))
-        return WEIR_ENOMEM;
-    weir_http_call_init(&r->c, method, x->scheme_host, (char *)r->path.data, "");
-    return 0;
+    return weir_http_req_start(&r->h, method, x->scheme_host, x->display, x->prefix, key);
 }
 
 static int req_param(struct req *r, const char *name, const char *value)
@@ -231,14 +224,6 @@ static int req_param(struct req *r, const char *name, const char *value)
         return WEIR_ERANGE;
     r->params[r->nparams++] = (struct weir_kv){name, value};
     return 0;
-}
-
-static void req_free(struct req *r)
-{
-    weir_http_call_free(&r->c);
-    weir_buf_free(&r->path);
-    weir_buf_free(&r->query);
-    weir_buf_free(&r->what);
 }
 
 static int sign_az(void *ctx, struct weir_http_call *c, struct weir_error *err)
@@ -266,20 +251,20 @@ static int sign_az(void *ctx, struct weir_http_call *c, struct weir_error *err)
 
 static int send_req(struct az *x, struct req *r, struct weir_error *err)
 {
-    r->query.len = 0;
-    if (weir_canonical_query(&r->query, r->params, r->nparams) ||
-        (x->sas && weir_buf_printf(&r->query, "%s%s", r->nparams ? "&" : "", x->sas)))
+    r->h.query.len = 0;
+    if (weir_canonical_query(&r->h.query, r->params, r->nparams) ||
+        (x->sas && weir_buf_printf(&r->h.query, "%s%s", r->nparams ? "&" : "", x->sas)))
         return oom(err);
-    r->c.query = (char *)r->query.data;
-    return weir_http_do(x->http, &r->c, sign_az, x, (char *)r->what.data, err);
+    r->h.c.query = (char *)r->h.query.data;
+    return weir_http_do(x->http, &r->h.c, sign_az, x, (char *)r->h.what.data, err);
 }
 
 static void req_body(struct req *r, const void *p, size_t n)
 {
-    r->c.body = p ? p : "";
-    r->c.body_len = n;
+    r->h.c.body = p ? p : "";
+    r->h.c.body_len = n;
     snprintf(r->len_text, sizeof r->len_text, "%zu", n);
-    weir_http_add_header(&r->c, "Content-Length", r->len_text);
+    weir_http_add_header(&r->h.c, "Content-Length", r->len_text);
 }
 
 /* ------------------------------------------------------------ reads */
@@ -290,12 +275,12 @@ static int az_get(struct weir_store *s, const char *key, struct weir_buf *out, s
     struct req r;
     int rc = req_init(&r, x, "GET", key) ? oom(err) : 0;
     if (rc == 0) {
-        r.c.out = out;
+        r.h.c.out = out;
         rc = send_req(x, &r, err);
-        if (rc == 0 && r.c.status != 200)
-            rc = weir_http_status_error(&r.c, (char *)r.what.data, err);
+        if (rc == 0 && r.h.c.status != 200)
+            rc = weir_http_status_error(&r.h.c, (char *)r.h.what.data, err);
     }
-    req_free(&r);
+    weir_http_req_free(&r.h);
     return rc;
 }
 
@@ -309,20 +294,20 @@ static int az_get_range(struct weir_store *s, const char *key, uint64_t off, voi
     int rc = req_init(&r, x, "GET", key) ? oom(err) : 0;
     if (rc == 0) {
         snprintf(r.range, sizeof r.range, "bytes=%" PRIu64 "-%" PRIu64, off, off + n - 1);
-        weir_http_add_header(&r.c, "x-ms-range", r.range);
-        r.c.dst = p;
-        r.c.dst_len = n;
+        weir_http_add_header(&r.h.c, "x-ms-range", r.range);
+        r.h.c.dst = p;
+        r.h.c.dst_len = n;
         rc = send_req(x, &r, err);
-        if (rc == 0 && r.c.status == 416)
+        if (rc == 0 && r.h.c.status == 416)
             rc = weir_error_set(err, WEIR_ECORRUPT, "storage: %s: the blob ends before byte %" PRIu64,
-                                (char *)r.what.data, off + n);
-        else if (rc == 0 && r.c.status != 206 && r.c.status != 200)
-            rc = weir_http_status_error(&r.c, (char *)r.what.data, err);
-        else if (rc == 0 && r.c.status == 200 && off != 0)
+                                (char *)r.h.what.data, off + n);
+        else if (rc == 0 && r.h.c.status != 206 && r.h.c.status != 200)
+            rc = weir_http_status_error(&r.h.c, (char *)r.h.what.data, err);
+        else if (rc == 0 && r.h.c.status == 200 && off != 0)
             rc = weir_error_set(err, WEIR_EIO, "storage: %s: the server ignored the byte range",
-                                (char *)r.what.data);
+                                (char *)r.h.what.data);
     }
-    req_free(&r);
+    weir_http_req_free(&r.h);
     return rc;
 }
 
@@ -334,16 +319,16 @@ static int az_head(struct weir_store *s, const char *key, struct weir_object_inf
     int rc = req_init(&r, x, "HEAD", key) ? oom(err) : 0;
     if (rc == 0) {
         rc = send_req(x, &r, err);
-        if (rc == 0 && r.c.status != 200)
-            rc = weir_http_status_error(&r.c, (char *)r.what.data, err);
+        if (rc == 0 && r.h.c.status != 200)
+            rc = weir_http_status_error(&r.h.c, (char *)r.h.what.data, err);
     }
     if (rc == 0) {
         char v[128];
         info->key = NULL;
-        info->size = weir_http_header(&r.c, "content-length", v, sizeof v) ? strtoull(v, NULL, 10) : 0;
-        info->mtime_ms = weir_http_header(&r.c, "last-modified", v, sizeof v) ? weir_http_parse_time(v) : 0;
+        info->size = weir_http_header(&r.h.c, "content-length", v, sizeof v) ? strtoull(v, NULL, 10) : 0;
+        info->mtime_ms = weir_http_header(&r.h.c, "last-modified", v, sizeof v) ? weir_http_parse_time(v) : 0;
     }
-    req_free(&r);
+    weir_http_req_free(&r.h);
     return rc;
 }
 
@@ -355,20 +340,20 @@ static int put_blob(struct az *x, const char *key, const void *p, size_t n, bool
     struct req r;
     int rc = req_init(&r, x, "PUT", key) ? oom(err) : 0;
     if (rc == 0) {
-        weir_http_add_header(&r.c, "x-ms-blob-type", "BlockBlob");
+        weir_http_add_header(&r.h.c, "x-ms-blob-type", "BlockBlob");
         if (if_absent)
-            weir_http_add_header(&r.c, "If-None-Match", "*");
+            weir_http_add_header(&r.h.c, "If-None-Match", "*");
         req_body(&r, p, n);
         rc = send_req(x, &r, err);
         if (retried)
-            *retried = r.c.attempts > 1;
-        if (rc == 0 && if_absent && (r.c.status == 409 || r.c.status == 412))
+            *retried = r.h.c.attempts > 1;
+        if (rc == 0 && if_absent && (r.h.c.status == 409 || r.h.c.status == 412))
             rc = weir_error_set(err, WEIR_EEXISTS, "storage: %s: the blob already exists",
-                                (char *)r.what.data);
-        else if (rc == 0 && r.c.status != 201)
-            rc = weir_http_status_error(&r.c, (char *)r.what.data, err);
+                                (char *)r.h.what.data);
+        else if (rc == 0 && r.h.c.status != 201)
+            rc = weir_http_status_error(&r.h.c, (char *)r.h.what.data, err);
     }
-    req_free(&r);
+    weir_http_req_free(&r.h);
     return rc;
 }
 
@@ -392,10 +377,10 @@ static int az_delete(struct weir_store *s, const char *key, struct weir_error *e
     int rc = req_init(&r, x, "DELETE", key) ? oom(err) : 0;
     if (rc == 0) {
         rc = send_req(x, &r, err);
-        if (rc == 0 && r.c.status != 202 && r.c.status != 200)
-            rc = weir_http_status_error(&r.c, (char *)r.what.data, err);
+        if (rc == 0 && r.h.c.status != 202 && r.h.c.status != 200)
+            rc = weir_http_status_error(&r.h.c, (char *)r.h.what.data, err);
     }
-    req_free(&r);
+    weir_http_req_free(&r.h);
     return rc;
 }
 
@@ -421,7 +406,7 @@ static int az_list(struct weir_store *s, const char *prefix, const char *start_a
         struct req r;
         body.len = 0;
         if (req_init(&r, x, "GET", NULL)) {
-            req_free(&r);
+            weir_http_req_free(&r.h);
             rc = oom(err);
             goto done;
         }
@@ -433,13 +418,13 @@ static int az_list(struct weir_store *s, const char *prefix, const char *start_a
             req_param(&r, "delimiter", "/");
         if (marker.len)
             req_param(&r, "marker", (char *)marker.data);
-        r.what.len = 0;
-        weir_buf_printf(&r.what, "LIST %s/%s", x->display, (char *)full_prefix.data);
-        r.c.out = &body;
+        r.h.what.len = 0;
+        weir_buf_printf(&r.h.what, "LIST %s/%s", x->display, (char *)full_prefix.data);
+        r.h.c.out = &body;
         rc = send_req(x, &r, err);
-        if (rc == 0 && r.c.status != 200)
-            rc = weir_http_status_error(&r.c, (char *)r.what.data, err);
-        req_free(&r);
+        if (rc == 0 && r.h.c.status != 200)
+            rc = weir_http_status_error(&r.h.c, (char *)r.h.what.data, err);
+        weir_http_req_free(&r.h);
         if (rc)
             goto done;
         const char *doc = (const char *)body.data;
@@ -519,10 +504,10 @@ static int put_block(struct az_upload *u, struct weir_error *err)
         req_param(&r, "blockid", id);
         req_body(&r, u->part.data, u->part.len);
         rc = send_req(x, &r, err);
-        if (rc == 0 && r.c.status != 201)
-            rc = weir_http_status_error(&r.c, (char *)r.what.data, err);
+        if (rc == 0 && r.h.c.status != 201)
+            rc = weir_http_status_error(&r.h.c, (char *)r.h.what.data, err);
     }
-    req_free(&r);
+    weir_http_req_free(&r.h);
     weir_free(id);
     if (rc == 0) {
         u->nblocks++;
@@ -548,15 +533,15 @@ static int put_block_list(struct az_upload *u, struct weir_error *err)
         rc = oom(err);
     struct req r;
     if (rc == 0 && req_init(&r, x, "PUT", u->key)) {
-        req_free(&r);
+        weir_http_req_free(&r.h);
         rc = oom(err);
     } else if (rc == 0) {
         req_param(&r, "comp", "blocklist");
         req_body(&r, xml.data, xml.len);
         rc = send_req(x, &r, err);
-        if (rc == 0 && r.c.status != 201)
-            rc = weir_http_status_error(&r.c, (char *)r.what.data, err);
-        req_free(&r);
+        if (rc == 0 && r.h.c.status != 201)
+            rc = weir_http_status_error(&r.h.c, (char *)r.h.what.data, err);
+        weir_http_req_free(&r.h);
     }
     weir_buf_free(&xml);
     return rc;

@@ -143,8 +143,7 @@ fail:
 /* ------------------------------------------------------------ requests */
 
 struct req {
-    struct weir_http_call c;
-    struct weir_buf path, query, what;
+    struct weir_http_req h; /* first: sign callbacks cast the call back */
     char range[64];
     char crange[96];
 };
@@ -153,42 +152,19 @@ struct req {
 static int req_init(struct req *r, struct gcs *x, const char *method, const char *key, bool upload)
 {
     memset(r, 0, sizeof *r);
-    weir_buf_init(&r->path);
-    weir_buf_init(&r->query);
-    weir_buf_init(&r->what);
-    if (weir_buf_printf(&r->path, "%s/storage/v1/b/%s/o", upload ? "/upload" : "", x->bucket_enc))
+    weir_http_req_init(&r->h);
+    if (weir_buf_printf(&r->h.path, "%s/storage/v1/b/%s/o", upload ? "/upload" : "", x->bucket_enc))
         return WEIR_ENOMEM;
     if (key && !upload) {
         struct weir_buf name;
         weir_buf_init(&name);
-        int bad = weir_buf_printf(&name, "%s%s", x->prefix, key) || weir_buf_append_byte(&r->path, '/') ||
-                  weir_uri_encode(&r->path, (char *)name.data, name.len, false);
+        int bad = weir_buf_printf(&name, "%s%s", x->prefix, key) || weir_buf_append_byte(&r->h.path, '/') ||
+                  weir_uri_encode(&r->h.path, (char *)name.data, name.len, false);
         weir_buf_free(&name);
         if (bad)
             return WEIR_ENOMEM;
     }
-    if (weir_buf_printf(&r->what, "%s %s/%s%s", method, x->display, key ? x->prefix : "", key ? key : "") ||
-        weir_buf_reserve(&r->query, 0))
-        return WEIR_ENOMEM;
-    weir_http_call_init(&r->c, method, x->scheme_host, (char *)r->path.data, "");
-    return 0;
-}
-
-static int req_query(struct req *r, const struct weir_kv *params, size_t n)
-{
-    r->query.len = 0;
-    if (weir_canonical_query(&r->query, params, n))
-        return WEIR_ENOMEM;
-    r->c.query = (char *)r->query.data;
-    return 0;
-}
-
-static void req_free(struct req *r)
-{
-    weir_http_call_free(&r->c);
-    weir_buf_free(&r->path);
-    weir_buf_free(&r->query);
-    weir_buf_free(&r->what);
+    return weir_http_req_start(&r->h, method, x->scheme_host, x->display, x->prefix, key);
 }
 
 static int sign_gcs(void *ctx, struct weir_http_call *c, struct weir_error *err)
@@ -201,7 +177,7 @@ static int sign_gcs(void *ctx, struct weir_http_call *c, struct weir_error *err)
 
 static int send_req(struct gcs *x, struct req *r, struct weir_error *err)
 {
-    return weir_http_do(x->http, &r->c, sign_gcs, x, (char *)r->what.data, err);
+    return weir_http_do(x->http, &r->h.c, sign_gcs, x, (char *)r->h.what.data, err);
 }
 
 /* ------------------------------------------------------------ reads */
@@ -212,27 +188,27 @@ static int gcs_get_into(struct weir_store *s, const char *key, struct weir_buf *
     struct gcs *x = impl(s);
     struct req r;
     struct weir_kv q[] = {{"alt", "media"}};
-    int rc = req_init(&r, x, "GET", key, false) || req_query(&r, q, 1) ? oom(err) : 0;
+    int rc = req_init(&r, x, "GET", key, false) || weir_http_req_query(&r.h, q, 1) ? oom(err) : 0;
     if (rc == 0) {
         if (dst) {
             snprintf(r.range, sizeof r.range, "bytes=%" PRIu64 "-%" PRIu64, off, off + n - 1);
-            weir_http_add_header(&r.c, "Range", r.range);
-            r.c.dst = dst;
-            r.c.dst_len = n;
+            weir_http_add_header(&r.h.c, "Range", r.range);
+            r.h.c.dst = dst;
+            r.h.c.dst_len = n;
         } else {
-            r.c.out = out;
+            r.h.c.out = out;
         }
         rc = send_req(x, &r, err);
-        if (rc == 0 && dst && r.c.status == 416)
+        if (rc == 0 && dst && r.h.c.status == 416)
             rc = weir_error_set(err, WEIR_ECORRUPT, "storage: %s: the object ends before byte %" PRIu64,
-                                (char *)r.what.data, off + n);
-        else if (rc == 0 && r.c.status != 200 && r.c.status != 206)
-            rc = weir_http_status_error(&r.c, (char *)r.what.data, err);
-        else if (rc == 0 && dst && r.c.status == 200 && off != 0)
+                                (char *)r.h.what.data, off + n);
+        else if (rc == 0 && r.h.c.status != 200 && r.h.c.status != 206)
+            rc = weir_http_status_error(&r.h.c, (char *)r.h.what.data, err);
+        else if (rc == 0 && dst && r.h.c.status == 200 && off != 0)
             rc = weir_error_set(err, WEIR_EIO, "storage: %s: the server ignored the byte range",
-                                (char *)r.what.data);
+                                (char *)r.h.what.data);
     }
-    req_free(&r);
+    weir_http_req_free(&r.h);
     return rc;
 }
 
@@ -267,21 +243,21 @@ static int gcs_head(struct weir_store *s, const char *key, struct weir_object_in
     weir_buf_init(&body);
     int rc = req_init(&r, x, "GET", key, false) ? oom(err) : 0;
     if (rc == 0) {
-        r.c.out = &body;
+        r.h.c.out = &body;
         rc = send_req(x, &r, err);
-        if (rc == 0 && r.c.status != 200)
-            rc = weir_http_status_error(&r.c, (char *)r.what.data, err);
+        if (rc == 0 && r.h.c.status != 200)
+            rc = weir_http_status_error(&r.h.c, (char *)r.h.what.data, err);
     }
     if (rc == 0) {
         cJSON *o = cJSON_ParseWithLength((char *)body.data, body.len);
         if (!o)
-            rc = weir_error_set(err, WEIR_EIO, "storage: %s: the answer is not JSON", (char *)r.what.data);
+            rc = weir_error_set(err, WEIR_EIO, "storage: %s: the answer is not JSON", (char *)r.h.what.data);
         else
             object_info(o, &info->size, &info->mtime_ms);
         info->key = NULL;
         cJSON_Delete(o);
     }
-    req_free(&r);
+    weir_http_req_free(&r.h);
     weir_buf_free(&body);
     return rc;
 }
@@ -296,22 +272,22 @@ static int media_upload(struct gcs *x, const char *key, const void *p, size_t n,
     weir_buf_init(&name);
     int rc = weir_buf_printf(&name, "%s%s", x->prefix, key) ? oom(err) : 0;
     struct weir_kv q[3] = {{"uploadType", "media"}, {"name", (char *)name.data}, {"ifGenerationMatch", "0"}};
-    if (rc == 0 && (req_init(&r, x, "POST", key, true) || req_query(&r, q, if_absent ? 3 : 2))) {
-        req_free(&r);
+    if (rc == 0 && (req_init(&r, x, "POST", key, true) || weir_http_req_query(&r.h, q, if_absent ? 3 : 2))) {
+        weir_http_req_free(&r.h);
         rc = oom(err);
     } else if (rc == 0) {
-        weir_http_add_header(&r.c, "Content-Type", "application/octet-stream");
-        r.c.body = p ? p : "";
-        r.c.body_len = n;
+        weir_http_add_header(&r.h.c, "Content-Type", "application/octet-stream");
+        r.h.c.body = p ? p : "";
+        r.h.c.body_len = n;
         rc = send_req(x, &r, err);
         if (retried)
-            *retried = r.c.attempts > 1;
-        if (rc == 0 && if_absent && r.c.status == 412)
+            *retried = r.h.c.attempts > 1;
+        if (rc == 0 && if_absent && r.h.c.status == 412)
             rc = weir_error_set(err, WEIR_EEXISTS, "storage: %s: the object already exists",
-                                (char *)r.what.data);
-        else if (rc == 0 && r.c.status != 200)
-            rc = weir_http_status_error(&r.c, (char *)r.what.data, err);
-        req_free(&r);
+                                (char *)r.h.what.data);
+        else if (rc == 0 && r.h.c.status != 200)
+            rc = weir_http_status_error(&r.h.c, (char *)r.h.what.data, err);
+        weir_http_req_free(&r.h);
     }
     weir_buf_free(&name);
     return rc;
@@ -337,10 +313,10 @@ static int gcs_delete(struct weir_store *s, const char *key, struct weir_error *
     int rc = req_init(&r, x, "DELETE", key, false) ? oom(err) : 0;
     if (rc == 0) {
         rc = send_req(x, &r, err);
-        if (rc == 0 && r.c.status != 204 && r.c.status != 200)
-            rc = weir_http_status_error(&r.c, (char *)r.what.data, err);
+        if (rc == 0 && r.h.c.status != 204 && r.h.c.status != 200)
+            rc = weir_http_status_error(&r.h.c, (char *)r.h.what.data, err);
     }
-    req_free(&r);
+    weir_http_req_free(&r.h);
     return rc;
 }
 
@@ -375,21 +351,21 @@ static int gcs_list(struct weir_store *s, const char *prefix, const char *start_
         q[nq++] = (struct weir_kv){"fields", "items(name,size,updated),nextPageToken"};
         struct req r;
         body.len = 0;
-        if (req_init(&r, x, "GET", NULL, false) || req_query(&r, q, nq)) {
-            req_free(&r);
+        if (req_init(&r, x, "GET", NULL, false) || weir_http_req_query(&r.h, q, nq)) {
+            weir_http_req_free(&r.h);
             rc = oom(err);
             goto done;
         }
-        r.what.len = 0;
-        weir_buf_printf(&r.what, "LIST %s/%s", x->display, (char *)full_prefix.data);
-        r.c.out = &body;
+        r.h.what.len = 0;
+        weir_buf_printf(&r.h.what, "LIST %s/%s", x->display, (char *)full_prefix.data);
+        r.h.c.out = &body;
         rc = send_req(x, &r, err);
-        if (rc == 0 && r.c.status != 200)
-            rc = weir_http_status_error(&r.c, (char *)r.what.data, err);
+        if (rc == 0 && r.h.c.status != 200)
+            rc = weir_http_status_error(&r.h.c, (char *)r.h.what.data, err);
         cJSON *doc = rc == 0 ? cJSON_ParseWithLength((char *)body.data, body.len) : NULL;
         if (rc == 0 && !doc)
-            rc = weir_error_set(err, WEIR_EIO, "storage: %s: the answer is not JSON", (char *)r.what.data);
-        req_free(&r);
+            rc = weir_error_set(err, WEIR_EIO, "storage: %s: the answer is not JSON", (char *)r.h.what.data);
+        weir_http_req_free(&r.h);
         if (rc)
             goto done;
         const cJSON *items = cJSON_GetObjectItemCaseSensitive(doc, "items"), *it;
@@ -454,28 +430,28 @@ static int start_session(struct gcs_upload *u, struct weir_error *err)
     int rc = weir_buf_printf(&name, "%s%s", x->prefix, u->key) ? oom(err) : 0;
     struct weir_kv q[] = {{"uploadType", "resumable"}, {"name", (char *)name.data}};
     struct req r;
-    if (rc == 0 && (req_init(&r, x, "POST", u->key, true) || req_query(&r, q, 2))) {
-        req_free(&r);
+    if (rc == 0 && (req_init(&r, x, "POST", u->key, true) || weir_http_req_query(&r.h, q, 2))) {
+        weir_http_req_free(&r.h);
         rc = oom(err);
     } else if (rc == 0) {
         rc = send_req(x, &r, err);
-        if (rc == 0 && r.c.status != 200 && r.c.status != 201)
-            rc = weir_http_status_error(&r.c, (char *)r.what.data, err);
+        if (rc == 0 && r.h.c.status != 200 && r.h.c.status != 201)
+            rc = weir_http_status_error(&r.h.c, (char *)r.h.what.data, err);
         char loc[4096];
-        if (rc == 0 && !weir_http_header(&r.c, "location", loc, sizeof loc))
+        if (rc == 0 && !weir_http_header(&r.h.c, "location", loc, sizeof loc))
             rc = weir_error_set(err, WEIR_EIO, "storage: %s: no upload session in the answer",
-                                (char *)r.what.data);
+                                (char *)r.h.what.data);
         if (rc == 0) {
             const char *hs = strstr(loc, "://");
             const char *p = hs ? strchr(hs + 3, '/') : NULL;
             if (!p)
-                rc =
-                    weir_error_set(err, WEIR_EIO, "storage: %s: bad upload session URL", (char *)r.what.data);
+                rc = weir_error_set(err, WEIR_EIO, "storage: %s: bad upload session URL",
+                                    (char *)r.h.what.data);
             else if (!(u->session_host = weir_strndup(loc, (size_t)(p - loc))) ||
                      !(u->session_path = weir_strdup(p)))
                 rc = oom(err);
         }
-        req_free(&r);
+        weir_http_req_free(&r.h);
     }
     weir_buf_free(&name);
     return rc;
@@ -487,20 +463,20 @@ static int send_chunk(struct gcs_upload *u, bool final, struct weir_error *err)
     struct gcs *x = impl(u->s);
     struct req r;
     memset(&r, 0, sizeof r);
-    weir_buf_init(&r.path);
-    weir_buf_init(&r.query);
-    weir_buf_init(&r.what);
+    weir_buf_init(&r.h.path);
+    weir_buf_init(&r.h.query);
+    weir_buf_init(&r.h.what);
     int rc = 0;
     char *q = strchr(u->session_path, '?');
-    if (weir_buf_append(&r.path, u->session_path,
+    if (weir_buf_append(&r.h.path, u->session_path,
                         q ? (size_t)(q - u->session_path) : strlen(u->session_path)) ||
-        weir_buf_reserve(&r.path, 0) || (q && weir_buf_append_str(&r.query, q + 1)) ||
-        weir_buf_reserve(&r.query, 0) ||
-        weir_buf_printf(&r.what, "PUT %s/%s%s (upload)", x->display, x->prefix, u->key)) {
-        req_free(&r);
+        weir_buf_reserve(&r.h.path, 0) || (q && weir_buf_append_str(&r.h.query, q + 1)) ||
+        weir_buf_reserve(&r.h.query, 0) ||
+        weir_buf_printf(&r.h.what, "PUT %s/%s%s (upload)", x->display, x->prefix, u->key)) {
+        weir_http_req_free(&r.h);
         return oom(err);
     }
-    weir_http_call_init(&r.c, "PUT", u->session_host, (char *)r.path.data, (char *)r.query.data);
+    weir_http_call_init(&r.h.c, "PUT", u->session_host, (char *)r.h.path.data, (char *)r.h.query.data);
     uint64_t end = u->sent + u->part.len;
     if (u->part.len == 0)
         snprintf(r.crange, sizeof r.crange, "bytes */%" PRIu64, end);
@@ -508,18 +484,18 @@ static int send_chunk(struct gcs_upload *u, bool final, struct weir_error *err)
         snprintf(r.crange, sizeof r.crange, "bytes %" PRIu64 "-%" PRIu64 "/%" PRIu64, u->sent, end - 1, end);
     else
         snprintf(r.crange, sizeof r.crange, "bytes %" PRIu64 "-%" PRIu64 "/*", u->sent, end - 1);
-    weir_http_add_header(&r.c, "Content-Range", r.crange);
-    r.c.body = u->part.data ? (const void *)u->part.data : "";
-    r.c.body_len = u->part.len;
+    weir_http_add_header(&r.h.c, "Content-Range", r.crange);
+    r.h.c.body = u->part.data ? (const void *)u->part.data : "";
+    r.h.c.body_len = u->part.len;
     rc = send_req(x, &r, err);
     long want = final ? 200 : 308;
-    if (rc == 0 && !(r.c.status == want || (final && r.c.status == 201)))
-        rc = weir_http_status_error(&r.c, (char *)r.what.data, err);
+    if (rc == 0 && !(r.h.c.status == want || (final && r.h.c.status == 201)))
+        rc = weir_http_status_error(&r.h.c, (char *)r.h.what.data, err);
     if (rc == 0) {
         u->sent = end;
         u->part.len = 0;
     }
-    req_free(&r);
+    weir_http_req_free(&r.h);
     return rc;
 }
 

@@ -595,3 +595,37 @@ bool weir_xml_next(const char *doc, size_t len, size_t *pos, const char *tag, st
     out->data[out->len] = '\0';
     return true;
 }
+
+void weir_http_req_init(struct weir_http_req *r)
+{
+    weir_buf_init(&r->path);
+    weir_buf_init(&r->query);
+    weir_buf_init(&r->what);
+}
+
+int weir_http_req_start(struct weir_http_req *r, const char *method, const char *scheme_host,
+                        const char *display, const char *prefix, const char *key)
+{
+    if (weir_buf_printf(&r->what, "%s %s/%s%s", method, display, key ? prefix : "", key ? key : "") ||
+        weir_buf_reserve(&r->query, 0))
+        return WEIR_ENOMEM;
+    weir_http_call_init(&r->c, method, scheme_host, (char *)r->path.data, (char *)r->query.data);
+    return 0;
+}
+
+int weir_http_req_query(struct weir_http_req *r, const struct weir_kv *params, size_t n)
+{
+    r->query.len = 0;
+    if (weir_canonical_query(&r->query, params, n))
+        return WEIR_ENOMEM;
+    r->c.query = (char *)r->query.data;
+    return 0;
+}
+
+void weir_http_req_free(struct weir_http_req *r)
+{
+    weir_http_call_free(&r->c);
+    weir_buf_free(&r->path);
+    weir_buf_free(&r->query);
+    weir_buf_free(&r->what);
+}

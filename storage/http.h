@@ -70,6 +70,24 @@ struct weir_http_call {
 void weir_http_call_init(struct weir_http_call *c, const char *method, const char *scheme_host,
                          const char *path, const char *query);
 void weir_http_call_free(struct weir_http_call *c);
+
+/* One request of a cloud back-end: the call and the buffers that hold its
+ * path, its query and what error messages call it ("GET store/key"). The
+ * call is the first member, so a sign callback can get the request back. */
+struct weir_http_req {
+    struct weir_http_call c;
+    struct weir_buf path, query, what;
+};
+/* Empty buffers (the caller zeroes the enclosing struct first). */
+void weir_http_req_init(struct weir_http_req *r);
+/* Once r->path is built: what = "METHOD display/prefix+key" (key NULL: the
+ * store itself) and the call set up on path and an empty query. 0 or
+ * WEIR_ENOMEM. */
+int weir_http_req_start(struct weir_http_req *r, const char *method, const char *scheme_host,
+                        const char *display, const char *prefix, const char *key);
+/* The canonical query of params (storage/sign.h) as the call's query. */
+int weir_http_req_query(struct weir_http_req *r, const struct weir_kv *params, size_t n);
+void weir_http_req_free(struct weir_http_req *r);
 /* Add a request header (strings must outlive the call). 0 or WEIR_ERANGE. */
 int weir_http_add_header(struct weir_http_call *c, const char *name, const char *value);
 /* The same with a weir_malloc'd value the call frees (also on failure;

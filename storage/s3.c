@@ -306,8 +306,7 @@ fail:
 
 /* A request being built: the call plus the strings it points into. */
 struct req {
-    struct weir_http_call c;
-    struct weir_buf path, query, what;
+    struct weir_http_req h;   /* first: sign callbacks cast the call back */
     const char *payload_hash; /* NULL: hash the body */
     char body_hash[65];
     char range[64];
@@ -316,38 +315,15 @@ struct req {
 static int req_init(struct req *r, struct s3 *x, const char *method, const char *key)
 {
     memset(r, 0, sizeof *r);
-    weir_buf_init(&r->path);
-    weir_buf_init(&r->query);
-    weir_buf_init(&r->what);
-    if (weir_buf_append_str(&r->path, x->bucket_path) || weir_buf_append_byte(&r->path, '/'))
+    weir_http_req_init(&r->h);
+    if (weir_buf_append_str(&r->h.path, x->bucket_path) || weir_buf_append_byte(&r->h.path, '/'))
         return WEIR_ENOMEM;
     if (key) {
-        if (weir_uri_encode(&r->path, x->prefix, strlen(x->prefix), true) ||
-            weir_uri_encode(&r->path, key, strlen(key), true))
+        if (weir_uri_encode(&r->h.path, x->prefix, strlen(x->prefix), true) ||
+            weir_uri_encode(&r->h.path, key, strlen(key), true))
             return WEIR_ENOMEM;
     }
-    if (weir_buf_printf(&r->what, "%s %s/%s%s", method, x->display, key ? x->prefix : "", key ? key : "") ||
-        weir_buf_reserve(&r->query, 0))
-        return WEIR_ENOMEM;
-    weir_http_call_init(&r->c, method, x->scheme_host, (char *)r->path.data, (char *)r->query.data);
-    return 0;
-}
-
-static int req_query(struct req *r, const struct weir_kv *params, size_t n)
-{
-    r->query.len = 0;
-    if (weir_canonical_query(&r->query, params, n))
-        return WEIR_ENOMEM;
-    r->c.query = (char *)r->query.data;
-    return 0;
-}
-
-static void req_free(struct req *r)
-{
-    weir_http_call_free(&r->c);
-    weir_buf_free(&r->path);
-    weir_buf_free(&r->query);
-    weir_buf_free(&r->what);
+    return weir_http_req_start(&r->h, method, x->scheme_host, x->display, x->prefix, key);
 }
 
 static int sign_s3(void *ctx, struct weir_http_call *c, struct weir_error *err)
@@ -391,7 +367,7 @@ static int sign_s3(void *ctx, struct weir_http_call *c, struct weir_error *err)
 
 static int send_req(struct s3 *x, struct req *r, struct weir_error *err)
 {
-    return weir_http_do(x->http, &r->c, sign_s3, x, (char *)r->what.data, err);
+    return weir_http_do(x->http, &r->h.c, sign_s3, x, (char *)r->h.what.data, err);
 }
 
 static int oom(struct weir_error *err)
@@ -407,14 +383,14 @@ static int s3_get(struct weir_store *s, const char *key, struct weir_buf *out, s
     struct req r;
     int rc = req_init(&r, x, "GET", key);
     if (rc == 0) {
-        r.c.out = out;
+        r.h.c.out = out;
         rc = send_req(x, &r, err);
-        if (rc == 0 && r.c.status != 200)
-            rc = weir_http_status_error(&r.c, (char *)r.what.data, err);
+        if (rc == 0 && r.h.c.status != 200)
+            rc = weir_http_status_error(&r.h.c, (char *)r.h.what.data, err);
     } else {
         rc = oom(err);
     }
-    req_free(&r);
+    weir_http_req_free(&r.h);
     return rc;
 }
 
@@ -427,23 +403,23 @@ static int s3_get_range(struct weir_store *s, const char *key, uint64_t off, voi
     struct req r;
     int rc = req_init(&r, x, "GET", key);
     if (rc) {
-        req_free(&r);
+        weir_http_req_free(&r.h);
         return oom(err);
     }
     snprintf(r.range, sizeof r.range, "bytes=%" PRIu64 "-%" PRIu64, off, off + n - 1);
-    weir_http_add_header(&r.c, "Range", r.range);
-    r.c.dst = p;
-    r.c.dst_len = n;
+    weir_http_add_header(&r.h.c, "Range", r.range);
+    r.h.c.dst = p;
+    r.h.c.dst_len = n;
     rc = send_req(x, &r, err);
-    if (rc == 0 && r.c.status == 416)
+    if (rc == 0 && r.h.c.status == 416)
         rc = weir_error_set(err, WEIR_ECORRUPT, "storage: %s: the object ends before byte %" PRIu64,
-                            (char *)r.what.data, off + n);
-    else if (rc == 0 && r.c.status != 206 && r.c.status != 200)
-        rc = weir_http_status_error(&r.c, (char *)r.what.data, err);
-    else if (rc == 0 && r.c.status == 200 && (off != 0 || r.c.dst_got != n))
+                            (char *)r.h.what.data, off + n);
+    else if (rc == 0 && r.h.c.status != 206 && r.h.c.status != 200)
+        rc = weir_http_status_error(&r.h.c, (char *)r.h.what.data, err);
+    else if (rc == 0 && r.h.c.status == 200 && (off != 0 || r.h.c.dst_got != n))
         rc = weir_error_set(err, WEIR_EIO, "storage: %s: the server ignored the byte range",
-                            (char *)r.what.data);
-    req_free(&r);
+                            (char *)r.h.what.data);
+    weir_http_req_free(&r.h);
     return rc;
 }
 
@@ -454,19 +430,19 @@ static int s3_head(struct weir_store *s, const char *key, struct weir_object_inf
     struct req r;
     int rc = req_init(&r, x, "HEAD", key);
     if (rc) {
-        req_free(&r);
+        weir_http_req_free(&r.h);
         return oom(err);
     }
     rc = send_req(x, &r, err);
-    if (rc == 0 && r.c.status != 200)
-        rc = weir_http_status_error(&r.c, (char *)r.what.data, err);
+    if (rc == 0 && r.h.c.status != 200)
+        rc = weir_http_status_error(&r.h.c, (char *)r.h.what.data, err);
     if (rc == 0) {
         char v[128];
         info->key = NULL;
-        info->size = weir_http_header(&r.c, "content-length", v, sizeof v) ? strtoull(v, NULL, 10) : 0;
-        info->mtime_ms = weir_http_header(&r.c, "last-modified", v, sizeof v) ? weir_http_parse_time(v) : 0;
+        info->size = weir_http_header(&r.h.c, "content-length", v, sizeof v) ? strtoull(v, NULL, 10) : 0;
+        info->mtime_ms = weir_http_header(&r.h.c, "last-modified", v, sizeof v) ? weir_http_parse_time(v) : 0;
     }
-    req_free(&r);
+    weir_http_req_free(&r.h);
     return rc;
 }
 
@@ -478,19 +454,19 @@ static int put_object(struct s3 *x, const char *key, const void *p, size_t n, bo
     struct req r;
     int rc = req_init(&r, x, "PUT", key);
     if (rc) {
-        req_free(&r);
+        weir_http_req_free(&r.h);
         return oom(err);
     }
-    r.c.body = p;
-    r.c.body_len = n;
+    r.h.c.body = p;
+    r.h.c.body_len = n;
     if (if_absent)
-        weir_http_add_header(&r.c, x->gcs ? "x-goog-if-generation-match" : "If-None-Match",
+        weir_http_add_header(&r.h.c, x->gcs ? "x-goog-if-generation-match" : "If-None-Match",
                              x->gcs ? "0" : "*");
     for (int conflicts = 0;; conflicts++) {
         rc = send_req(x, &r, err);
         /* 409 ConditionalRequestConflict: another conditional write to the
          * key is in flight; try again, the answer becomes 200 or 412. */
-        if (rc == 0 && r.c.status == 409 && if_absent && conflicts < 10) {
+        if (rc == 0 && r.h.c.status == 409 && if_absent && conflicts < 10) {
             struct timespec ts = {0, 50000000L * (conflicts + 1)};
             nanosleep(&ts, NULL);
             continue;
@@ -498,12 +474,13 @@ static int put_object(struct s3 *x, const char *key, const void *p, size_t n, bo
         break;
     }
     if (retried)
-        *retried = r.c.attempts > 1;
-    if (rc == 0 && if_absent && r.c.status == 412)
-        rc = weir_error_set(err, WEIR_EEXISTS, "storage: %s: the object already exists", (char *)r.what.data);
-    else if (rc == 0 && r.c.status != 200)
-        rc = weir_http_status_error(&r.c, (char *)r.what.data, err);
-    req_free(&r);
+        *retried = r.h.c.attempts > 1;
+    if (rc == 0 && if_absent && r.h.c.status == 412)
+        rc = weir_error_set(err, WEIR_EEXISTS, "storage: %s: the object already exists",
+                            (char *)r.h.what.data);
+    else if (rc == 0 && r.h.c.status != 200)
+        rc = weir_http_status_error(&r.h.c, (char *)r.h.what.data, err);
+    weir_http_req_free(&r.h);
     return rc;
 }
 
@@ -526,13 +503,13 @@ static int s3_delete(struct weir_store *s, const char *key, struct weir_error *e
     struct req r;
     int rc = req_init(&r, x, "DELETE", key);
     if (rc) {
-        req_free(&r);
+        weir_http_req_free(&r.h);
         return oom(err);
     }
     rc = send_req(x, &r, err);
-    if (rc == 0 && r.c.status != 204 && r.c.status != 200)
-        rc = weir_http_status_error(&r.c, (char *)r.what.data, err);
-    req_free(&r);
+    if (rc == 0 && r.h.c.status != 204 && r.h.c.status != 200)
+        rc = weir_http_status_error(&r.h.c, (char *)r.h.what.data, err);
+    weir_http_req_free(&r.h);
     return rc;
 }
 
@@ -569,18 +546,18 @@ static int s3_list(struct weir_store *s, const char *prefix, const char *start_a
             q[nq++] = (struct weir_kv){"start-after", (char *)full_start.data};
         struct req r;
         body.len = 0;
-        if (req_init(&r, x, "GET", NULL) || req_query(&r, q, nq)) {
-            req_free(&r);
+        if (req_init(&r, x, "GET", NULL) || weir_http_req_query(&r.h, q, nq)) {
+            weir_http_req_free(&r.h);
             rc = oom(err);
             goto done;
         }
-        r.what.len = 0;
-        weir_buf_printf(&r.what, "LIST %s/%s", x->display, (char *)full_prefix.data);
-        r.c.out = &body;
+        r.h.what.len = 0;
+        weir_buf_printf(&r.h.what, "LIST %s/%s", x->display, (char *)full_prefix.data);
+        r.h.c.out = &body;
         rc = send_req(x, &r, err);
-        if (rc == 0 && r.c.status != 200)
-            rc = weir_http_status_error(&r.c, (char *)r.what.data, err);
-        req_free(&r);
+        if (rc == 0 && r.h.c.status != 200)
+            rc = weir_http_status_error(&r.h.c, (char *)r.h.what.data, err);
+        weir_http_req_free(&r.h);
         if (rc)
             goto done;
         const char *doc = (const char *)body.data;
@@ -647,27 +624,28 @@ static int start_multipart(struct s3_upload *u, struct weir_error *err)
     weir_buf_init(&body);
     struct weir_kv q[] = {{"uploads", ""}};
     int rc = 0;
-    if (req_init(&r, x, "POST", u->key) || req_query(&r, q, 1)) {
+    if (req_init(&r, x, "POST", u->key) || weir_http_req_query(&r.h, q, 1)) {
         rc = oom(err);
         goto done;
     }
-    r.c.out = &body;
+    r.h.c.out = &body;
     rc = send_req(x, &r, err);
-    if (rc == 0 && r.c.status != 200)
-        rc = weir_http_status_error(&r.c, (char *)r.what.data, err);
+    if (rc == 0 && r.h.c.status != 200)
+        rc = weir_http_status_error(&r.h.c, (char *)r.h.what.data, err);
     if (rc == 0) {
         struct weir_buf id;
         weir_buf_init(&id);
         size_t pos = 0;
         if (!weir_xml_next((char *)body.data, body.len, &pos, "UploadId", &id) || id.len == 0) {
             weir_buf_free(&id);
-            rc = weir_error_set(err, WEIR_EIO, "storage: %s: no UploadId in the answer", (char *)r.what.data);
+            rc = weir_error_set(err, WEIR_EIO, "storage: %s: no UploadId in the answer",
+                                (char *)r.h.what.data);
         } else {
             u->upload_id = weir_buf_detach(&id);
         }
     }
 done:
-    req_free(&r);
+    weir_http_req_free(&r.h);
     weir_buf_free(&body);
     return rc;
 }
@@ -692,25 +670,25 @@ static int send_part(struct s3_upload *u, struct weir_error *err)
     struct weir_kv q[] = {{"partNumber", num}, {"uploadId", u->upload_id}};
     struct req r;
     int rc = 0;
-    if (req_init(&r, x, "PUT", u->key) || req_query(&r, q, 2)) {
-        req_free(&r);
+    if (req_init(&r, x, "PUT", u->key) || weir_http_req_query(&r.h, q, 2)) {
+        weir_http_req_free(&r.h);
         return oom(err);
     }
-    r.c.body = u->part.data;
-    r.c.body_len = u->part.len;
+    r.h.c.body = u->part.data;
+    r.h.c.body_len = u->part.len;
     rc = send_req(x, &r, err);
-    if (rc == 0 && r.c.status != 200)
-        rc = weir_http_status_error(&r.c, (char *)r.what.data, err);
+    if (rc == 0 && r.h.c.status != 200)
+        rc = weir_http_status_error(&r.h.c, (char *)r.h.what.data, err);
     char etag[256];
-    if (rc == 0 && !weir_http_header(&r.c, "etag", etag, sizeof etag))
-        rc = weir_error_set(err, WEIR_EIO, "storage: %s: part %s has no ETag", (char *)r.what.data, num);
+    if (rc == 0 && !weir_http_header(&r.h.c, "etag", etag, sizeof etag))
+        rc = weir_error_set(err, WEIR_EIO, "storage: %s: part %s has no ETag", (char *)r.h.what.data, num);
     if (rc == 0 && !(u->etags[u->nparts] = weir_strdup(etag)))
         rc = oom(err);
     if (rc == 0) {
         u->nparts++;
         u->part.len = 0;
     }
-    req_free(&r);
+    weir_http_req_free(&r.h);
     return rc;
 }
 
@@ -731,25 +709,25 @@ static int complete_multipart(struct s3_upload *u, struct weir_error *err)
         rc = oom(err);
     struct weir_kv q[] = {{"uploadId", u->upload_id}};
     struct req r;
-    if (rc == 0 && (req_init(&r, x, "POST", u->key) || req_query(&r, q, 1))) {
-        req_free(&r);
+    if (rc == 0 && (req_init(&r, x, "POST", u->key) || weir_http_req_query(&r.h, q, 1))) {
+        weir_http_req_free(&r.h);
         rc = oom(err);
     } else if (rc == 0) {
-        r.c.body = xml.data;
-        r.c.body_len = xml.len;
-        r.c.out = &body;
+        r.h.c.body = xml.data;
+        r.h.c.body_len = xml.len;
+        r.h.c.out = &body;
         rc = send_req(x, &r, err);
-        if (rc == 0 && r.c.status != 200)
-            rc = weir_http_status_error(&r.c, (char *)r.what.data, err);
+        if (rc == 0 && r.h.c.status != 200)
+            rc = weir_http_status_error(&r.h.c, (char *)r.h.what.data, err);
         /* A 200 answer can still carry an <Error> document. */
         size_t pos = 0, s0, e0;
         if (rc == 0 && weir_xml_element((char *)body.data, body.len, &pos, "Error", &s0, &e0)) {
-            weir_buf_free(&r.c.resp_error);
-            weir_buf_append(&r.c.resp_error, body.data, body.len);
-            r.c.status = 500;
-            rc = weir_http_status_error(&r.c, (char *)r.what.data, err);
+            weir_buf_free(&r.h.c.resp_error);
+            weir_buf_append(&r.h.c.resp_error, body.data, body.len);
+            r.h.c.status = 500;
+            rc = weir_http_status_error(&r.h.c, (char *)r.h.what.data, err);
         }
-        req_free(&r);
+        weir_http_req_free(&r.h);
     }
     weir_buf_free(&xml);
     weir_buf_free(&body);
@@ -764,9 +742,9 @@ static void abort_multipart(struct s3_upload *u)
     struct weir_kv q[] = {{"uploadId", u->upload_id}};
     struct req r;
     struct weir_error e = {0};
-    if (req_init(&r, x, "DELETE", u->key) == 0 && req_query(&r, q, 1) == 0)
+    if (req_init(&r, x, "DELETE", u->key) == 0 && weir_http_req_query(&r.h, q, 1) == 0)
         send_req(x, &r, &e);
-    req_free(&r);
+    weir_http_req_free(&r.h);
 }
 
 static void upload_free(struct s3_upload *u)
