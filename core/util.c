@@ -1,6 +1,7 @@
 /* core/util.c - clocks, UUIDs, crash points (see util.h). */
 #include "core/util.h"
 
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <signal.h>
@@ -8,10 +9,13 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/random.h>
+#include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
 
 #include <pthread.h>
+
+#include "core/alloc.h"
 
 int64_t weir_now_ms(void)
 {
@@ -89,6 +93,66 @@ void weir_crash_point_hit_(const char *name)
     }
     kill(getpid(), SIGKILL);
     _exit(137);
+}
+
+int weir_mkdir_p(const char *path)
+{
+    char *p = weir_strdup(path);
+    if (p == NULL)
+        return ENOMEM;
+    int e = 0;
+    for (char *s = p + 1; e == 0; s++) {
+        if (*s != '/' && *s != '\0')
+            continue;
+        char c = *s;
+        *s = '\0';
+        struct stat sb;
+        if (mkdir(p, 0755) != 0 && errno != EEXIST)
+            e = errno;
+        else if (stat(p, &sb) != 0)
+            e = errno;
+        else if (!S_ISDIR(sb.st_mode))
+            e = ENOTDIR;
+        *s = c;
+        if (c == '\0')
+            break;
+    }
+    weir_free(p);
+    return e;
+}
+
+int weir_remove_tree(const char *path, char **where)
+{
+    struct stat sb;
+    int e = 0;
+    if (where != NULL)
+        *where = NULL;
+    if (lstat(path, &sb) != 0) {
+        e = errno == ENOENT ? 0 : errno;
+    } else if (S_ISDIR(sb.st_mode)) {
+        DIR *d = opendir(path);
+        struct dirent *de;
+        if (d == NULL)
+            e = errno;
+        while (d != NULL && e == 0 && (de = readdir(d)) != NULL) {
+            if (strcmp(de->d_name, ".") == 0 || strcmp(de->d_name, "..") == 0)
+                continue;
+            char *sub = weir_asprintf("%s/%s", path, de->d_name);
+            e = sub ? weir_remove_tree(sub, where) : ENOMEM;
+            weir_free(sub);
+            if (e != 0)
+                return (void)closedir(d), e;
+        }
+        if (d != NULL)
+            closedir(d);
+        if (e == 0 && rmdir(path) != 0)
+            e = errno;
+    } else if (unlink(path) != 0 && errno != ENOENT) {
+        e = errno;
+    }
+    if (e != 0 && where != NULL && *where == NULL)
+        *where = weir_strdup(path);
+    return e;
 }
 
 int weir_fsync_path(const char *path, bool is_dir)

@@ -58,6 +58,15 @@ void weir_uuid4(char out[37]);
  * that cannot sync directories) count as success. */
 int weir_fsync_path(const char *path, bool is_dir);
 
+/* mkdir -p `path` (mode 0755). Returns 0 or an errno value (ENOTDIR
+ * when something else is in the way). */
+int weir_mkdir_p(const char *path);
+
+/* rm -r `path` (a missing path is fine). Returns 0 or an errno value; on
+ * failure *where (may be NULL) names the entry that could not go (a
+ * weir_malloc'd string the caller frees, or NULL on OOM). */
+int weir_remove_tree(const char *path, char **where);
+
 /* See above. The names in use are listed in docs/operations.md. */
 extern int weir_crash_armed_; /* 1 when WEIR_CRASH_AT was set at startup */
 void weir_crash_point_hit_(const char *name);

@@ -73,6 +73,7 @@
 #include "formats/json.h"
 #include "formats/parquet/parquet.h"
 #include "sources/source.h"
+#include "state/replica.h"
 #include "storage/storage.h"
 #include "stream/config.h"
 
@@ -103,7 +104,11 @@ struct csv_col {
 struct files_source {
     struct weir_source base;
     const struct weir_config_files *cfg;
-    const char *checkpoint;
+    const char *checkpoint;   /* for messages */
+    struct weir_store *ckpt;  /* the checkpoint's store (schema log; borrowed) */
+    struct weir_replica *rep; /* checkpoint on an object store: the index saved there */
+    char *index_dir;
+    int64_t index_version; /* of the last save to rep */
     struct weir_store *store;
     struct weir_store *archive; /* clean_source move: where files go */
     char *glob;                 /* pattern on the key below the store root, or NULL */
@@ -260,35 +265,31 @@ static int load_next_seq(struct files_source *s, struct weir_error *err)
     return 0;
 }
 
-static int mkdirs(const char *path)
+/* The index lives in <local dir>/sources/0/files; for a checkpoint on an
+ * object store it is first brought to the newest version saved there. */
+static int index_open(struct files_source *s, const struct weir_source_env *env, struct weir_error *err)
 {
-    char tmp[4096];
-    snprintf(tmp, sizeof tmp, "%s", path);
-    for (char *p = tmp + 1; *p; p++) {
-        if (*p == '/') {
-            *p = '\0';
-            if (mkdir(tmp, 0755) != 0 && errno != EEXIST)
-                return -1;
-            *p = '/';
-        }
+    int rc = 0;
+    if (!(s->index_dir = weir_asprintf("%s/sources/0/files", env->local_dir)))
+        return weir_error_set(err, WEIR_ENOMEM, "files source: out of memory");
+    if (env->remote && ((rc = weir_replica_open(env->checkpoint, "sources/0/files", &s->rep, err)) ||
+                        (rc = weir_replica_sync_latest(s->rep, s->index_dir, &s->index_version, err)))) {
+        weir_error_prefix(err, "files source: the file index");
+        return rc;
     }
-    return mkdir(tmp, 0755) != 0 && errno != EEXIST ? -1 : 0;
-}
-
-static int index_open(struct files_source *s, const char *checkpoint, struct weir_error *err)
-{
-    char dir[4096];
-    snprintf(dir, sizeof dir, "%s/sources/0/files", checkpoint);
-    if (mkdirs(dir) != 0)
-        return weir_error_set(err, WEIR_EIO, "files source: cannot create %s: %s", dir, strerror(errno));
+    int e = weir_mkdir_p(s->index_dir);
+    if (e != 0)
+        return weir_error_set(err, WEIR_EIO, "files source: cannot create %s: %s", s->index_dir, strerror(e));
     rocksdb_options_t *o = rocksdb_options_create();
     rocksdb_options_set_create_if_missing(o, 1);
     rocksdb_options_set_max_open_files(o, 64);
+    rocksdb_options_set_max_manifest_file_size(o, 4 << 20); /* saved whole with each version */
     char *dberr = NULL;
-    s->db = rocksdb_open(o, dir, &dberr);
+    s->db = rocksdb_open(o, s->index_dir, &dberr);
     rocksdb_options_destroy(o);
     if (dberr) {
-        int rc = weir_error_set(err, WEIR_EIO, "files source: cannot open the file index %s: %s", dir, dberr);
+        rc = weir_error_set(err, WEIR_EIO, "files source: cannot open the file index %s: %s", s->index_dir,
+                            dberr);
         free(dberr);
         return rc;
     }
@@ -296,6 +297,20 @@ static int index_open(struct files_source *s, const char *checkpoint, struct wei
     rocksdb_writeoptions_set_sync(s->wsync, 1);
     s->ropts = rocksdb_readoptions_create();
     return load_next_seq(s, err);
+}
+
+/* After the index changed: on an object store, save it before the engine
+ * writes offsets that may name the new entries. */
+static int index_saved(struct files_source *s, struct weir_error *err)
+{
+    if (!s->rep)
+        return 0;
+    int rc = weir_replica_save_db(s->rep, s->db, s->index_dir, s->index_version + 1, 2, err);
+    if (rc == 0)
+        s->index_version++;
+    else
+        weir_error_prefix(err, "files source: saving the file index");
+    return rc;
 }
 
 /* ------------------------------------------------------------ offsets */
@@ -355,7 +370,7 @@ static int fs_initial(struct weir_source *base, char **out, struct weir_error *e
         weir_object_list_free(&l);
         if (dberr)
             return db_error(err, dberr, "write");
-        if (rc)
+        if (rc || (rc = index_saved(s, err)))
             return rc;
         start = s->next_seq;
     }
@@ -492,6 +507,8 @@ static int discover(struct files_source *s, struct weir_error *err)
             s->next_seq = before;
             rc = db_error(err, dberr, "write");
         }
+        if (rc == 0)
+            rc = index_saved(s, err);
         WEIR_CRASH_POINT("files.after_discover");
     } else if (rc) {
         s->next_seq = before;
@@ -1466,18 +1483,15 @@ static int read_entry(struct files_source *s, struct fs_entry *e, weir_source_em
 #define SCHEMA_LOG "_schemas/"
 
 /* Newest version (*version -1 and *out NULL when the log is empty). */
-static int schema_log_latest(const char *checkpoint, struct weir_type **out, int *version,
-                             struct weir_error *err)
+static int schema_log_latest(struct weir_store *st, const char *checkpoint, struct weir_type **out,
+                             int *version, struct weir_error *err)
 {
-    struct weir_store *st = NULL;
     struct weir_object_list l = {0};
     struct weir_buf b;
     weir_buf_init(&b);
     *out = NULL;
     *version = -1;
-    int rc = weir_store_open(&st, checkpoint, err);
-    if (rc == 0)
-        rc = weir_store_list(st, SCHEMA_LOG, NULL, false, &l, err);
+    int rc = weir_store_list(st, SCHEMA_LOG, NULL, false, &l, err);
     if (rc == WEIR_ENOTFOUND) {
         weir_error_clear(err);
         rc = 0;
@@ -1512,7 +1526,6 @@ static int schema_log_latest(const char *checkpoint, struct weir_type **out, int
     }
     weir_buf_free(&b);
     weir_object_list_free(&l);
-    weir_store_destroy(st);
     return rc;
 }
 
@@ -1534,18 +1547,14 @@ static int schema_log_write(struct files_source *s, int version, const struct we
     cJSON_Delete(o);
     struct weir_buf b;
     weir_buf_init(&b);
-    struct weir_store *st = NULL;
     char key[64];
     snprintf(key, sizeof key, SCHEMA_LOG "%d", version);
     int rc = !text || weir_buf_printf(&b, "v1\n%s\n", text) ? oom(err) : 0;
     free(text);
-    if (rc == 0)
-        rc = weir_store_open(&st, s->checkpoint, err);
-    if (rc == 0 && (rc = weir_store_put_if_absent(st, key, b.data, b.len, err)) == WEIR_EEXISTS)
+    if (rc == 0 && (rc = weir_store_put_if_absent(s->ckpt, key, b.data, b.len, err)) == WEIR_EEXISTS)
         weir_error_prefix(err, "files source: another process is writing this checkpoint's schema log");
     if (rc == 0)
         s->schema_version = version;
-    weir_store_destroy(st);
     weir_buf_free(&b);
     return rc;
 }
@@ -1626,8 +1635,8 @@ static int resolved_evolution(const struct weir_config_files *c)
 /* The fields to read with, without touching the store: text's value, the
  * schema log's newest version (inferred or evolved), or the configured
  * schema. WEIR_ENOTFOUND when it is still to be inferred. */
-static int known_fields(const struct weir_config_pipeline *p, struct weir_type **out, int *version,
-                        struct weir_error *err)
+static int known_fields(const struct weir_config_pipeline *p, struct weir_store *ckpt, struct weir_type **out,
+                        int *version, struct weir_error *err)
 {
     const struct weir_config_files *c = &p->files;
     *out = NULL;
@@ -1642,7 +1651,7 @@ static int known_fields(const struct weir_config_pipeline *p, struct weir_type *
         return 0;
     }
     if (!c->schema || resolved_evolution(c) == EV_ADD) {
-        int rc = schema_log_latest(p->checkpoint, out, version, err);
+        int rc = schema_log_latest(ckpt, p->checkpoint, out, version, err);
         if (rc || *out)
             return rc;
     }
@@ -1659,7 +1668,13 @@ int weir_source_files_schema(const struct weir_config_pipeline *p, struct weir_t
 {
     struct weir_type *decl = NULL;
     int version;
-    int rc = known_fields(p, &decl, &version, err);
+    struct weir_store *ckpt = NULL;
+    struct weir_store_options so = {(const char *const *)p->checkpoint_storage_options,
+                                    p->ncheckpoint_storage_options};
+    int rc = weir_store_open_with(&ckpt, p->checkpoint, &so, err);
+    if (rc == 0)
+        rc = known_fields(p, ckpt, &decl, &version, err);
+    weir_store_destroy(ckpt);
     if (rc)
         return rc;
     if (full_schema(decl, mentions_metadata(p), out)) {
@@ -2038,6 +2053,8 @@ static void fs_destroy(struct weir_source *base)
         return;
     if (s->db)
         rocksdb_close(s->db);
+    weir_replica_close(s->rep);
+    weir_free(s->index_dir);
     if (s->wsync)
         rocksdb_writeoptions_destroy(s->wsync);
     if (s->ropts)
@@ -2097,10 +2114,12 @@ static int split_path(const char *path, char **root, char **glob)
     return *root && *glob ? 0 : WEIR_ENOMEM;
 }
 
-int weir_source_files_create(const struct weir_config_pipeline *p, struct weir_source **out,
-                             struct weir_error *err)
+int weir_source_files_create(const struct weir_config_pipeline *p, const struct weir_source_env *env,
+                             struct weir_source **out, struct weir_error *err)
 {
     const struct weir_config_files *c = &p->files;
+    if (env == NULL || env->checkpoint == NULL || env->local_dir == NULL)
+        return weir_error_set(err, WEIR_EINVAL, "files source: needs the pipeline's checkpoint");
     struct files_source *s = weir_calloc(1, sizeof *s);
     if (!s)
         return oom(err);
@@ -2108,6 +2127,8 @@ int weir_source_files_create(const struct weir_config_pipeline *p, struct weir_s
     s->base.pipeline = p->name;
     s->cfg = c;
     s->checkpoint = p->checkpoint;
+    s->ckpt = env->checkpoint;
+    s->index_version = -1;
     s->evolution = resolved_evolution(c);
     s->base.evolves_schema = s->evolution == EV_ADD;
     s->with_metadata = mentions_metadata(p);
@@ -2149,10 +2170,10 @@ int weir_source_files_create(const struct weir_config_pipeline *p, struct weir_s
         rc = oom(err);
         goto fail;
     }
-    if ((rc = index_open(s, p->checkpoint, err)))
+    if ((rc = index_open(s, env, err)))
         goto fail;
     struct weir_type *decl = NULL;
-    rc = known_fields(p, &decl, &s->schema_version, err);
+    rc = known_fields(p, s->ckpt, &decl, &s->schema_version, err);
     if (rc == 0) {
         rc = install_schema(s, decl, err);
     } else if (rc == WEIR_ENOTFOUND) {

@@ -13,7 +13,8 @@ void weir_source_plan_clear(struct weir_source_plan *p)
     p->num_offsets = 0;
 }
 
-int weir_source_create(const struct weir_config_pipeline *p, struct weir_source **out, struct weir_error *err)
+int weir_source_create(const struct weir_config_pipeline *p, const struct weir_source_env *env,
+                       struct weir_source **out, struct weir_error *err)
 {
     *out = NULL;
     switch (p->source) {
@@ -22,7 +23,7 @@ int weir_source_create(const struct weir_config_pipeline *p, struct weir_source 
     case WEIR_SOURCE_DATAGEN:
         return weir_source_datagen_create(p, out, err);
     case WEIR_SOURCE_FILES:
-        return weir_source_files_create(p, out, err);
+        return weir_source_files_create(p, env, out, err);
     default:
         return weir_error_set(err, WEIR_ECONFIG, "pipelines '%s': no source configured", p->name);
     }

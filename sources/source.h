@@ -87,9 +87,19 @@ struct weir_source {
     bool evolves_schema;
 };
 
-/* Create the source configured in `p` (p->source). */
-int weir_source_create(const struct weir_config_pipeline *p, struct weir_source **out,
-                       struct weir_error *err);
+/* What a source may keep in the pipeline's checkpoint besides its
+ * offsets (the files source's index and schema log). */
+struct weir_store;
+struct weir_source_env {
+    struct weir_store *checkpoint; /* the checkpoint's store (borrowed) */
+    const char *local_dir;         /* where its databases are worked on */
+    bool remote;                   /* the store is an object store: databases are saved there too */
+};
+
+/* Create the source configured in `p` (p->source). `env` may be NULL for
+ * sources that keep nothing (Kafka, datagen). */
+int weir_source_create(const struct weir_config_pipeline *p, const struct weir_source_env *env,
+                       struct weir_source **out, struct weir_error *err);
 void weir_source_destroy(struct weir_source *s); /* NULL ok */
 
 /* The schema of the batches the configured source emits, without
@@ -116,7 +126,7 @@ int weir_source_datagen_create(const struct weir_config_pipeline *p, struct weir
  * WEIR_ENOTFOUND when the schema is to be inferred at the first run. */
 int weir_source_files_schema(const struct weir_config_pipeline *p, struct weir_type **decl,
                              struct weir_type **out, struct weir_error *err);
-int weir_source_files_create(const struct weir_config_pipeline *p, struct weir_source **out,
-                             struct weir_error *err);
+int weir_source_files_create(const struct weir_config_pipeline *p, const struct weir_source_env *env,
+                             struct weir_source **out, struct weir_error *err);
 
 #endif

@@ -33,6 +33,7 @@
 #include "core/alloc.h"
 #include "core/log.h"
 #include "core/util.h"
+#include "state/replica.h"
 
 #define META_CF        "weir.meta"
 #define OP_CF_PREFIX   "op."
@@ -41,7 +42,8 @@
 struct weir_state_op {
     struct weir_state *st;
     char *name;
-    char *meta; /* what the config asks for; stored at commit */
+    char *meta;       /* what the config asks for; stored at commit */
+    bool meta_stored; /* the current version holds meta already */
     rocksdb_column_family_handle_t *cf;
     uint64_t reads; /* keys asked by get, multi_get and cursor_get */
 };
@@ -69,7 +71,8 @@ struct weir_state {
      * what the filter drops; kept across reopens of live/ */
     struct cf_expiry **exp;
     size_t nexp;
-    uint64_t ingest_seq; /* names of files being written for ingestion */
+    uint64_t ingest_seq;      /* names of files being written for ingestion */
+    struct weir_replica *rep; /* versions on the checkpoint's store, or NULL */
 };
 
 /* The compaction filter's view of one column family. */
@@ -118,32 +121,11 @@ static int fsync_path(const char *path, bool dir, struct weir_error *err)
 /* rm -r path (missing is fine). */
 static int remove_tree(const char *path, struct weir_error *err)
 {
-    struct stat sb;
-    if (lstat(path, &sb) != 0)
-        return errno == ENOENT ? 0 : io_fail(err, errno, "cannot stat", path);
-    if (S_ISDIR(sb.st_mode)) {
-        DIR *d = opendir(path);
-        if (!d)
-            return io_fail(err, errno, "cannot open directory", path);
-        struct dirent *e;
-        int rc = 0;
-        while (rc == 0 && (e = readdir(d)) != NULL) {
-            if (strcmp(e->d_name, ".") == 0 || strcmp(e->d_name, "..") == 0)
-                continue;
-            char *sub = weir_asprintf("%s/%s", path, e->d_name);
-            rc = sub ? remove_tree(sub, err) : weir_error_set(err, WEIR_ENOMEM, "out of memory");
-            weir_free(sub);
-        }
-        closedir(d);
-        if (rc)
-            return rc;
-        if (rmdir(path) != 0)
-            return io_fail(err, errno, "cannot remove", path);
-        return 0;
-    }
-    if (unlink(path) != 0 && errno != ENOENT)
-        return io_fail(err, errno, "cannot remove", path);
-    return 0;
+    char *where = NULL;
+    int e = weir_remove_tree(path, &where);
+    int rc = e ? io_fail(err, e, "cannot remove", where ? where : path) : 0;
+    weir_free(where);
+    return rc;
 }
 
 static int copy_file(const char *from, const char *to, struct weir_error *err)
@@ -583,6 +565,7 @@ void weir_state_close(struct weir_state *st)
         rocksdb_writeoptions_destroy(st->wopts);
     if (st->fopts)
         rocksdb_flushoptions_destroy(st->fopts);
+    weir_replica_close(st->rep);
     weir_free(st->dir);
     weir_free(st->live);
     weir_free(st->vdir);
@@ -610,6 +593,45 @@ static void remove_leftovers(const char *dir)
         closedir(d);
 }
 
+/* Remote versions newer than last_commit are dropped; the version of
+ * last_commit is restored into v/<N> unless the local copy carries its id;
+ * objects of interrupted saves are deleted. *have: the version exists. */
+static int replica_sync(struct weir_state *st, int64_t last_commit, bool *have, struct weir_error *err)
+{
+    int rc = 0;
+    for (size_t i = weir_replica_count(st->rep); rc == 0 && i > 0; i--) {
+        int64_t v = weir_replica_version(st->rep, i - 1);
+        if (v <= last_commit)
+            break;
+        rc = weir_replica_drop(st->rep, v, err);
+    }
+    const char *id = last_commit >= 0 ? weir_replica_id(st->rep, last_commit) : NULL;
+    *have = id != NULL;
+    if (rc == 0 && id != NULL) {
+        char *fin = weir_asprintf("%s/%" PRId64, st->vdir, last_commit);
+        char *tmp = weir_asprintf("%s/.tmp-%" PRId64, st->vdir, last_commit);
+        if (!fin || !tmp)
+            rc = weir_error_set(err, WEIR_ENOMEM, "out of memory");
+        else if (weir_replica_marked(fin, id))
+            weir_replica_rebase(st->rep, last_commit);
+        else if ((rc = remove_tree(tmp, err)) == 0 && (rc = remove_tree(fin, err)) == 0 &&
+                 (rc = weir_replica_restore(st->rep, last_commit, tmp, err)) == 0) {
+            if (rename(tmp, fin) != 0)
+                rc = io_fail(err, errno, "cannot rename", tmp);
+            else
+                rc = fsync_path(st->vdir, true, err);
+            if (rc == 0)
+                WEIR_INFO("state store %s: version %" PRId64 " copied from the checkpoint's store", st->dir,
+                          last_commit);
+        }
+        weir_free(fin);
+        weir_free(tmp);
+    }
+    if (rc == 0)
+        rc = weir_replica_collect(st->rep, NULL, err);
+    return rc;
+}
+
 int weir_state_open(const char *dir, int64_t last_commit, const struct weir_state_options *o,
                     struct weir_state **out, struct weir_error *err)
 {
@@ -626,11 +648,17 @@ int weir_state_open(const char *dir, int64_t last_commit, const struct weir_stat
     st->budget = o && o->memory_budget ? o->memory_budget : DEFAULT_BUDGET;
     st->version = -1;
     options_init(st);
-    if ((rc = mkdir_if(dir, err)) || (rc = mkdir_if(st->vdir, err)) ||
-        (rc = list_versions(st, &vers, &nv, err)))
+    if ((rc = mkdir_if(dir, err)) || (rc = mkdir_if(st->vdir, err)))
+        goto done;
+    bool have = false;
+    if (o && o->replica_store) {
+        if ((rc = weir_replica_open(o->replica_store, o->replica_prefix, &st->rep, err)) ||
+            (rc = replica_sync(st, last_commit, &have, err)))
+            goto done;
+    }
+    if ((rc = list_versions(st, &vers, &nv, err)))
         goto done;
     remove_leftovers(dir);
-    bool have = false;
     for (size_t i = 0; i < nv; i++) {
         if (vers[i] > last_commit) { /* made by a batch whose commit never got written */
             char *p = weir_asprintf("%s/%" PRId64, st->vdir, vers[i]);
@@ -640,7 +668,7 @@ int weir_state_open(const char *dir, int64_t last_commit, const struct weir_stat
                 goto done;
             WEIR_INFO("state store %s: dropped version %" PRId64 " (its batch never committed)", dir,
                       vers[i]);
-        } else if (vers[i] == last_commit) {
+        } else if (vers[i] == last_commit && !st->rep) {
             have = true;
         }
     }
@@ -650,7 +678,7 @@ int weir_state_open(const char *dir, int64_t last_commit, const struct weir_stat
                             " but the state has no version %" PRId64
                             " (%s); state cannot be added to a pipeline that ran without it, or was lost: "
                             "start from a new checkpoint",
-                            dir, last_commit, last_commit,
+                            st->rep ? o->replica_prefix : dir, last_commit, last_commit,
                             nv && vers[0] <= last_commit ? "older versions only" : "no versions");
         goto done;
     }
@@ -722,6 +750,7 @@ int weir_state_operator(struct weir_state *st, const char *name, const char *met
         goto done;
     }
     op->st = st;
+    op->meta_stored = stored != NULL && strcmp(stored, meta) == 0;
     if (!(op->cf = cf_find(st, cfn)) && (rc = cf_create(st, cfn, &op->cf, err)))
         goto done;
     st->ops[st->nops++] = op;
@@ -1182,8 +1211,9 @@ int weir_state_commit(struct weir_state *st, int64_t batch, struct weir_error *e
     rocksdb_checkpoint_t *cp = NULL;
     int rc;
     for (size_t i = 0; i < st->nops; i++)
-        rocksdb_writebatch_put_cf(st->wb, st->meta_cf, st->ops[i]->name, strlen(st->ops[i]->name),
-                                  st->ops[i]->meta, strlen(st->ops[i]->meta));
+        if (!st->ops[i]->meta_stored) /* no new table file for an unchanged record */
+            rocksdb_writebatch_put_cf(st->wb, st->meta_cf, st->ops[i]->name, strlen(st->ops[i]->name),
+                                      st->ops[i]->meta, strlen(st->ops[i]->meta));
     if ((rc = weir_state_apply(st, err)))
         return rc;
     for (size_t i = 0; i < st->ncf; i++) {
@@ -1214,7 +1244,15 @@ int weir_state_commit(struct weir_state *st, int64_t batch, struct weir_error *e
     }
     if ((rc = fsync_path(st->vdir, true, err)))
         goto done;
+    if (st->rep) { /* on the checkpoint's store before the engine writes commits/N */
+        char id[37];
+        weir_uuid4(id);
+        if ((rc = weir_replica_save(st->rep, fin, batch, id, err)) || (rc = weir_replica_mark(fin, id, err)))
+            goto done;
+    }
     st->version = batch;
+    for (size_t i = 0; i < st->nops; i++)
+        st->ops[i]->meta_stored = true;
     budget_rebalance(st);
 done:
     if (cp)
@@ -1228,9 +1266,13 @@ int weir_state_abort(struct weir_state *st, struct weir_error *err)
 {
     int rc;
     rocksdb_writebatch_clear(st->wb);
+    for (size_t i = 0; i < st->nops; i++)
+        st->ops[i]->meta_stored = false; /* the version restored may predate an operator */
     db_close(st);
     if ((rc = restore_live(st, st->version, err)) || (rc = db_open(st, err)))
         weir_error_prefix(err, "state store %s: restoring version %" PRId64, st->dir, st->version);
+    if (st->rep)
+        weir_replica_rebase(st->rep, st->version);
     return rc;
 }
 
@@ -1247,6 +1289,9 @@ int weir_state_purge(struct weir_state *st, int64_t keep_from, struct weir_error
         weir_free(p);
     }
     weir_free(vers);
+    while (rc == 0 && st->rep && weir_replica_count(st->rep) > 1 &&
+           weir_replica_version(st->rep, 0) < keep_from && weir_replica_version(st->rep, 0) != st->version)
+        rc = weir_replica_drop(st->rep, weir_replica_version(st->rep, 0), err);
     return rc;
 }
 

@@ -12,6 +12,9 @@
  * commits/N; open() restores live/ from the version of the last committed
  * batch and deletes newer versions (made by a batch whose commits/N never
  * got written). A failed batch is undone the same way (weir_state_abort).
+ * With a replica store (checkpoints on object stores) the directory is a
+ * local cache: versions are saved to the store too, and the store's copy
+ * is the truth at open.
  *
  * Operators: each stateful step owns a column family named after it and a
  * metadata record (JSON text: kind, key and value schemas, options) in the
@@ -42,8 +45,15 @@ struct weir_state;
 struct weir_state_op;
 struct weir_state_iter;
 
+struct weir_store;
 struct weir_state_options {
     uint64_t memory_budget; /* bytes; 0: 256 MiB */
+    /* Checkpoints on object stores: every version is also saved under
+     * replica_prefix of replica_store (state/replica.h) before commit
+     * returns, and open() restores the version of last_commit from there
+     * unless the local copy is that very version. NULL: local only. */
+    struct weir_store *replica_store;
+    const char *replica_prefix;
 };
 
 /* Open the store in `dir` (created if needed) at the version of

@@ -850,6 +850,11 @@ static void local_upload_abort(struct weir_store_upload *base)
     upload_free((struct local_upload *)base);
 }
 
+const char *weir_store_local_dir(const struct weir_store *s)
+{
+    return s->ops == &weir_store_local_ops ? ((const struct local *)s->impl)->dir : NULL;
+}
+
 const struct weir_store_ops weir_store_local_ops = {
     .version = WEIR_STORE_OPS_VERSION,
     .name = "local",

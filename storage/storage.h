@@ -56,6 +56,9 @@ bool weir_store_option_secret(const char *name);
 void weir_store_destroy(struct weir_store *s);
 /* The root as given (for messages and for add.path resolution). */
 const char *weir_store_root(const struct weir_store *s);
+/* The directory of a store on the local file system ("file:///a%20b"
+ * gives "/a b"); NULL for an object store. */
+const char *weir_store_local_dir(const struct weir_store *s);
 
 /* Whole object into `out` (appended). */
 int weir_store_get(struct weir_store *s, const char *key, struct weir_buf *out, struct weir_error *err);

@@ -1,8 +1,11 @@
 /* stream/checkpoint.c - a pipeline's checkpoint directory (see checkpoint.h).
  *
- * Owns: the directory paths, the query id read from (or written to)
- * <dir>/metadata, the descriptor of <dir>/lock that holds the flock(), and
- * the ids of the oldest and newest entries of the offsets and commits logs.
+ * Owns: the store the checkpoint lives on (local directory or object
+ * store), the query id read from (or written to) metadata, the local
+ * directory (the checkpoint itself, or a cache for one on an object
+ * store) with the descriptor that holds its flock(), the lease on an
+ * object store, and the ids of the oldest and newest entries of the
+ * offsets and commits logs.
  *
  * Layout and formats are Spark Structured Streaming's (OffsetSeqLog,
  * CommitLog): a file per batch named by its decimal id, first line the
@@ -15,17 +18,28 @@
  *   - last_offsets <= last_commit + 1: at most one batch is planned and not
  *     committed, and the next offsets/N is only written once the previous
  *     batch is committed;
- *   - a file is never rewritten with other content (WEIR_EEXISTS).
- * Every file is written to ".<name>.<uuid>.tmp" in its own directory,
- * fsynced, renamed, and the directory fsynced; open() deletes such temp
- * files left by a crash (it holds the lock first, so they cannot belong to
- * a live writer). Purge deletes ascending, commits/N before offsets/N, so a
- * crash in the middle leaves both logs contiguous.
+ *   - a file is never rewritten with other content (WEIR_EEXISTS): every
+ *     entry is written with the store's put-if-absent, which is atomic on
+ *     every back-end (local: temp file, fsync, link, fsync of the
+ *     directory; object stores: a conditional PUT), so two writers can
+ *     never both write offsets/N or commits/N.
+ * Purge deletes ascending, commits/N before offsets/N, so a crash in the
+ * middle leaves both logs contiguous. A local checkpoint's open() deletes
+ * temp files a crash left (it holds the lock first, so they cannot belong
+ * to a live writer).
  *
- * Lock: <dir>/lock is flock(LOCK_EX | LOCK_NB)ed for the life of the handle.
- * flock belongs to the open file description, so a second open in the same
- * process conflicts just like another process. The file holds the owner's
- * pid (informational, for the refusal message); it is never deleted.
+ * Lock: the local directory's "lock" file is flock(LOCK_EX | LOCK_NB)ed
+ * for the life of the handle. flock belongs to the open file description,
+ * so a second open in the same process conflicts just like another
+ * process. The file holds the owner's pid (informational, for the refusal
+ * message); it is never deleted. On an object store, where no lock exists,
+ * a lease stands in: the object "lock" names the holder (host, pid, run)
+ * and the time it was last renewed; open() refuses while another holder
+ * renewed it within WEIR_CHECKPOINT_LEASE_MS (unless that holder is a dead
+ * process of this host), every offsets write checks the lease is still
+ * ours, and heartbeat() renews it. The lease gives clear refusals; the
+ * put-if-absent of offsets/N and commits/N and the Delta txn keep the
+ * guarantee even if two runs overlap.
  *
  * Threading: a handle is used by one thread at a time; nothing global. */
 #include "stream/checkpoint.h"
@@ -35,6 +49,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <inttypes.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -49,39 +64,39 @@
 #include "core/buf.h"
 #include "core/log.h"
 #include "core/util.h"
+#include "storage/storage.h"
 
 /* Upper bound on the size of any checkpoint file we read. */
 #define CKPT_MAX_FILE  (64u << 20)
 /* JSON integers we accept must be exact in a double (cJSON's number). */
 #define CKPT_MAX_EXACT 9007199254740992.0
+/* The lease is renewed when older than this part of its term. */
+#define LEASE_RENEW_MS (WEIR_CHECKPOINT_LEASE_MS / 4)
 
 struct weir_checkpoint {
-    char *dir;         /* as given, without trailing '/' */
-    char *name;        /* pipeline name */
-    char *offsets_dir; /* <dir>/offsets */
-    char *commits_dir; /* <dir>/commits */
-    char *sources_dir; /* <dir>/sources */
-    char *state_dir;   /* <dir>/state */
-    char *lock_path;   /* <dir>/lock */
+    char *dir;  /* as given, without trailing '/' */
+    char *name; /* pipeline name */
+    struct weir_store *store;
+    bool remote;     /* on an object store */
+    char *local_dir; /* dir itself, or <cache>/<query id> */
+    char *state_dir; /* <local_dir>/state */
+    char *lock_path; /* <local_dir>/lock */
     char query_id[37];
+    char run_id[37]; /* names this handle in the lease */
     int lock_fd;
+    bool leased;                           /* we hold the lease (remote) */
+    int64_t renewed_ms;                    /* when we last wrote the lease */
     int64_t last_offsets, last_commit;     /* -1: none */
     int64_t oldest_offsets, oldest_commit; /* -1: none */
 };
 
 /* ------------------------------------------------------------ utilities */
 
-static bool is_retriable_errno(int e)
-{
-    return e == EINTR || e == EAGAIN || e == ENOSPC || e == EDQUOT || e == ENOMEM;
-}
-
-/* WEIR_EIO naming `what` and `path` with errno's text. */
 static int io_error(struct weir_error *err, int e, const char *what, const char *path)
 {
     bool fresh = err != NULL && err->code == 0; /* the first error set wins */
     int rc = weir_error_set(err, WEIR_EIO, "checkpoint: %s '%s': %s", what, path, strerror(e));
-    if (fresh && is_retriable_errno(e))
+    if (fresh && (e == EINTR || e == EAGAIN || e == ENOSPC || e == EDQUOT || e == ENOMEM))
         err->retriable = true;
     return rc;
 }
@@ -94,160 +109,49 @@ static int nomem(struct weir_error *err)
 /* Creates `path` and its missing parents (mode 0755). */
 static int mkdir_p(const char *path, struct weir_error *err)
 {
-    int rc = 0;
-    char *p = weir_strdup(path);
-    if (p == NULL)
+    int e = weir_mkdir_p(path);
+    if (e == ENOMEM)
         return nomem(err);
-    for (char *s = p + 1; *s; s++) {
-        if (*s != '/')
-            continue;
-        *s = '\0';
-        if (mkdir(p, 0755) != 0 && errno != EEXIST) {
-            rc = io_error(err, errno, "cannot create directory", p);
-            goto done;
-        }
-        *s = '/';
-    }
-    if (mkdir(p, 0755) != 0 && errno != EEXIST) {
-        rc = io_error(err, errno, "cannot create directory", p);
-        goto done;
-    }
-    struct stat st;
-    if (stat(p, &st) != 0 || !S_ISDIR(st.st_mode))
-        rc = weir_error_set(err, WEIR_EIO, "checkpoint: '%s' exists and is not a directory", p);
-done:
-    weir_free(p);
-    return rc;
+    if (e == ENOTDIR)
+        return weir_error_set(err, WEIR_EIO, "checkpoint: '%s' exists and is not a directory", path);
+    return e ? io_error(err, e, "cannot create directory", path) : 0;
 }
 
-static int fsync_dir(const char *path, struct weir_error *err)
-{
-    int e = weir_fsync_path(path, true);
-    return e ? io_error(err, e, "cannot fsync directory", path) : 0;
-}
-
-static int write_all(int fd, const char *p, size_t n)
-{
-    while (n > 0) {
-        ssize_t w = write(fd, p, n);
-        if (w < 0) {
-            if (errno == EINTR)
-                continue;
-            return -1;
-        }
-        p += w;
-        n -= (size_t)w;
-    }
-    return 0;
-}
-
-/* Writes `n` bytes as <dir>/<name>: temp file, write, fsync, rename, fsync
- * the directory. `crash_point` (may be NULL) is reached after the temp file
- * is partly written. On failure the temp file is removed and <name> is
- * untouched. */
-static int write_atomic(const char *dir, const char *name, const char *data, size_t n,
-                        const char *crash_point, struct weir_error *err)
-{
-    int rc = 0, fd = -1;
-    char uuid[37];
-    weir_uuid4(uuid);
-    char *tmp = weir_asprintf("%s/.%s.%s.tmp", dir, name, uuid);
-    char *final = weir_asprintf("%s/%s", dir, name);
-    if (tmp == NULL || final == NULL) {
-        rc = nomem(err);
-        goto done;
-    }
-    fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
-    if (fd < 0) {
-        rc = io_error(err, errno, "cannot create temp file", tmp);
-        goto done;
-    }
-    size_t half = n / 2;
-    if (write_all(fd, data, half) != 0) {
-        rc = io_error(err, errno, "cannot write", tmp);
-        goto done;
-    }
-    if (crash_point != NULL)
-        WEIR_CRASH_POINT(crash_point);
-    if (write_all(fd, data + half, n - half) != 0) {
-        rc = io_error(err, errno, "cannot write", tmp);
-        goto done;
-    }
-    if (fsync(fd) != 0) {
-        rc = io_error(err, errno, "cannot fsync", tmp);
-        goto done;
-    }
-    int c = close(fd);
-    fd = -1;
-    if (c != 0) {
-        rc = io_error(err, errno, "cannot close", tmp);
-        goto done;
-    }
-    if (rename(tmp, final) != 0) {
-        rc = io_error(err, errno, "cannot rename temp file to", final);
-        goto done;
-    }
-    rc = fsync_dir(dir, err);
-done:
-    if (fd >= 0)
-        close(fd);
-    if (rc != 0 && tmp != NULL)
-        unlink(tmp);
-    weir_free(tmp);
-    weir_free(final);
-    return rc;
-}
-
-/* Reads a whole file into a NUL-terminated buffer. WEIR_ENOTFOUND when it
- * does not exist (message set). */
-static int read_file(const char *path, char **out, size_t *len, struct weir_error *err)
+/* Reads the entry `key` into a NUL-terminated buffer. WEIR_ENOTFOUND when
+ * it does not exist (message set, naming <dir>/<key>). */
+static int read_entry(struct weir_checkpoint *cp, const char *key, char **out, size_t *len,
+                      struct weir_error *err)
 {
     *out = NULL;
     *len = 0;
-    int rc = 0;
-    char *buf = NULL;
-    int fd = open(path, O_RDONLY | O_CLOEXEC);
-    if (fd < 0) {
-        if (errno == ENOENT)
-            return weir_error_set(err, WEIR_ENOTFOUND, "checkpoint: '%s' does not exist", path);
-        return io_error(err, errno, "cannot open", path);
-    }
-    struct stat st;
-    if (fstat(fd, &st) != 0) {
-        rc = io_error(err, errno, "cannot stat", path);
-        goto done;
-    }
-    if (!S_ISREG(st.st_mode) || (uint64_t)st.st_size > CKPT_MAX_FILE) {
-        rc = weir_error_set(err, WEIR_ECORRUPT, "checkpoint: '%s' is not a regular file of at most %u bytes",
-                            path, CKPT_MAX_FILE);
-        goto done;
-    }
-    size_t size = (size_t)st.st_size, got = 0;
-    buf = weir_malloc(size + 1);
-    if (buf == NULL) {
+    struct weir_buf b;
+    weir_buf_init(&b);
+    struct weir_error rerr = {0};
+    int rc = weir_store_get(cp->store, key, &b, &rerr);
+    if (rc == WEIR_ENOTFOUND) {
+        rc = weir_error_set(err, WEIR_ENOTFOUND, "checkpoint: '%s/%s' does not exist", cp->dir, key);
+    } else if (rc != 0) {
+        weir_error_set(err, rc, "%s", rerr.message);
+        if (err != NULL && err->code == rc)
+            err->retriable = rerr.retriable;
+    } else if (b.len > CKPT_MAX_FILE) {
+        rc = weir_error_set(err, WEIR_ECORRUPT, "checkpoint: '%s/%s' is larger than %u bytes", cp->dir, key,
+                            CKPT_MAX_FILE);
+    } else if (weir_buf_append_byte(&b, 0) != 0) {
         rc = nomem(err);
-        goto done;
+    } else {
+        *len = b.len - 1;
+        *out = (char *)b.data;
+        return 0;
     }
-    while (got < size) {
-        ssize_t r = read(fd, buf + got, size - got);
-        if (r < 0 && errno == EINTR)
-            continue;
-        if (r < 0) {
-            rc = io_error(err, errno, "cannot read", path);
-            goto done;
-        }
-        if (r == 0)
-            break; /* shrank meanwhile: parse what is there */
-        got += (size_t)r;
-    }
-    buf[got] = '\0';
-    *out = buf;
-    *len = got;
-    buf = NULL;
-done:
-    weir_free(buf);
-    close(fd);
+    weir_buf_free(&b);
     return rc;
+}
+
+/* "<dir>/<key>" for messages (weir_malloc'd). */
+static char *display(const struct weir_checkpoint *cp, const char *key)
+{
+    return weir_asprintf("%s/%s", cp->dir, key);
 }
 
 /* A printable excerpt of at most 24 bytes of s[0..n) for messages. */
@@ -311,53 +215,6 @@ static int cmp_id(const void *a, const void *b)
 {
     int64_t x = *(const int64_t *)a, y = *(const int64_t *)b;
     return (x > y) - (x < y);
-}
-
-/* Scans a directory: deletes stray temp files, collects batch ids (sorted)
- * into `ids` (may be NULL: only cleans). Other names are ignored, as
- * Spark's log ignores them. A missing directory is empty. */
-static int scan_dir(const char *path, struct id_list *ids, size_t *removed, struct weir_error *err)
-{
-    int rc = 0;
-    DIR *d = opendir(path);
-    if (d == NULL) {
-        if (errno == ENOENT)
-            return 0;
-        return io_error(err, errno, "cannot list directory", path);
-    }
-    for (;;) {
-        errno = 0;
-        struct dirent *de = readdir(d);
-        if (de == NULL) {
-            if (errno != 0)
-                rc = io_error(err, errno, "cannot list directory", path);
-            break;
-        }
-        if (de->d_type == DT_DIR)
-            continue;
-        int64_t id;
-        if (is_temp_name(de->d_name)) {
-            if (unlinkat(dirfd(d), de->d_name, 0) != 0 && errno != ENOENT) {
-                char *p = weir_asprintf("%s/%s", path, de->d_name);
-                rc = io_error(err, errno, "cannot delete stray temp file", p ? p : path);
-                weir_free(p);
-                break;
-            }
-            WEIR_INFO("checkpoint: deleted stray temp file %s/%s (left by an interrupted write)", path,
-                      de->d_name);
-            if (removed != NULL)
-                (*removed)++;
-        } else if (ids != NULL && parse_batch_name(de->d_name, &id)) {
-            if (id_list_push(ids, id) != 0) {
-                rc = nomem(err);
-                break;
-            }
-        }
-    }
-    closedir(d);
-    if (rc == 0 && ids != NULL && ids->n > 1)
-        qsort(ids->v, ids->n, sizeof *ids->v, cmp_id);
-    return rc;
 }
 
 /* ---------------------------------------------------------------- parsing */
@@ -588,11 +445,6 @@ static int parse_initial(const char *path, const char *text, size_t n, char **js
     return *json ? 0 : nomem(err);
 }
 
-static char *batch_path(const char *dir, int64_t batch)
-{
-    return weir_asprintf("%s/%" PRId64, dir, batch);
-}
-
 /* ---------------------------------------------------------------- serialize */
 
 static int format_offsets(const struct weir_offset_entry *e, struct weir_buf *b, struct weir_error *err)
@@ -628,44 +480,93 @@ static int format_offsets(const struct weir_offset_entry *e, struct weir_buf *b,
     return 0;
 }
 
-/* Writes <dir>/<name> with `data` unless it exists: then 0 if it holds the
- * same bytes, WEIR_EEXISTS otherwise. *written tells which. */
-static int write_once(const char *dir, const char *name, const char *data, size_t n, const char *crash_point,
-                      bool *written, struct weir_error *err)
+/* Writes `key` with `data` unless it exists: then 0 if it holds the same
+ * bytes, WEIR_EEXISTS otherwise. `crash_point` (may be NULL) is reached
+ * just before the write. */
+static int write_once(struct weir_checkpoint *cp, const char *key, const char *data, size_t n,
+                      const char *crash_point, struct weir_error *err)
 {
-    *written = false;
-    char *path = weir_asprintf("%s/%s", dir, name);
+    for (int attempt = 0;; attempt++) {
+        char *old = NULL;
+        size_t old_len = 0;
+        struct weir_error rerr = {0};
+        int rc = read_entry(cp, key, &old, &old_len, &rerr);
+        if (rc == 0) {
+            bool same = old_len == n && memcmp(old, data, n) == 0;
+            weir_free(old);
+            if (same)
+                return 0;
+            return weir_error_set(err, WEIR_EEXISTS,
+                                  "checkpoint: '%s/%s' already exists with other content; a written "
+                                  "checkpoint entry is never replaced",
+                                  cp->dir, key);
+        }
+        if (rc != WEIR_ENOTFOUND || attempt > 0) {
+            weir_error_set(err, rerr.code, "%s", rerr.message);
+            if (err != NULL && err->code == rerr.code)
+                err->retriable = rerr.retriable;
+            return rc;
+        }
+        if (crash_point != NULL)
+            WEIR_CRASH_POINT(crash_point);
+        rc = weir_store_put_if_absent(cp->store, key, data, n, err);
+        if (rc != WEIR_EEXISTS)
+            return rc;
+        weir_error_clear(err); /* written meanwhile: compare with it */
+    }
+}
+
+/* Deletes the temp files a crash left in <local dir>/<sub> (local
+ * checkpoints only). */
+static int sweep_temp(struct weir_checkpoint *cp, const char *sub, struct weir_error *err)
+{
+    char *path = sub[0] ? weir_asprintf("%s/%s", cp->local_dir, sub) : weir_strdup(cp->local_dir);
     if (path == NULL)
         return nomem(err);
-    char *old = NULL;
-    size_t old_len = 0;
-    struct weir_error rerr = {0};
-    int rc = read_file(path, &old, &old_len, &rerr);
-    if (rc == 0) {
-        if (old_len == n && memcmp(old, data, n) == 0)
-            rc = 0;
+    int rc = 0;
+    DIR *d = opendir(path);
+    struct dirent *de;
+    while (d != NULL && rc == 0 && (de = readdir(d)) != NULL) {
+        if (de->d_type == DT_DIR || !is_temp_name(de->d_name))
+            continue;
+        if (unlinkat(dirfd(d), de->d_name, 0) != 0 && errno != ENOENT)
+            rc = io_error(err, errno, "cannot delete stray temp file in", path);
         else
-            rc = weir_error_set(
-                err, WEIR_EEXISTS,
-                "checkpoint: '%s' already exists with other content; a written checkpoint entry "
-                "is never replaced",
-                path);
-    } else if (rc == WEIR_ENOTFOUND) {
-        rc = write_atomic(dir, name, data, n, crash_point, err);
-        *written = rc == 0;
-    } else {
-        weir_error_set(err, rerr.code, "%s", rerr.message);
-        if (err != NULL)
-            err->retriable = rerr.retriable;
+            WEIR_INFO("checkpoint: deleted stray temp file %s/%s (left by an interrupted write)", path,
+                      de->d_name);
     }
-    weir_free(old);
+    if (d != NULL)
+        closedir(d);
+    else if (errno != ENOENT)
+        rc = io_error(err, errno, "cannot list directory", path);
     weir_free(path);
     return rc;
 }
 
-/* ---------------------------------------------------------------- open */
+/* Batch ids of a log ("offsets" or "commits"), sorted. Other names are
+ * ignored, as Spark's log ignores them. */
+static int list_ids(struct weir_checkpoint *cp, const char *log, struct id_list *ids, struct weir_error *err)
+{
+    struct weir_object_list l = {0};
+    char prefix[16];
+    snprintf(prefix, sizeof prefix, "%s/", log);
+    int rc = weir_store_list(cp->store, prefix, NULL, false, &l, err);
+    for (size_t i = 0; rc == 0 && i < l.count; i++) {
+        const char *base = strrchr(l.items[i].key, '/');
+        int64_t id;
+        base = base ? base + 1 : l.items[i].key;
+        if (parse_batch_name(base, &id) && id_list_push(ids, id) != 0)
+            rc = nomem(err);
+    }
+    weir_object_list_free(&l);
+    if (rc == 0 && ids->n > 1)
+        qsort(ids->v, ids->n, sizeof *ids->v, cmp_id);
+    return rc;
+}
 
-/* Takes the lock; on contention names the holder's pid. */
+/* ---------------------------------------------------------------- locks */
+
+/* Takes the flock of <local_dir>/lock; on contention names the holder's pid. */
 static int take_lock(struct weir_checkpoint *cp, struct weir_error *err)
 {
     cp->lock_fd = open(cp->lock_path, O_RDWR | O_CREAT | O_CLOEXEC, 0644);
@@ -696,6 +597,153 @@ static int take_lock(struct weir_checkpoint *cp, struct weir_error *err)
     return 0;
 }
 
+struct lease {
+    char host[256];
+    long pid;
+    char run[37];
+    int64_t renewed_ms;
+};
+
+static void host_name(char out[256])
+{
+    if (gethostname(out, 255) != 0)
+        snprintf(out, 256, "unknown");
+    out[255] = '\0';
+}
+
+/* The lease object: 0 and *found, or 0 and !*found when there is none. */
+static int lease_read(struct weir_checkpoint *cp, struct lease *l, bool *found, struct weir_error *err)
+{
+    char *text = NULL;
+    size_t n = 0;
+    memset(l, 0, sizeof *l);
+    *found = false;
+    struct weir_error rerr = {0};
+    int rc = read_entry(cp, "lock", &text, &n, &rerr);
+    if (rc == WEIR_ENOTFOUND)
+        return 0;
+    if (rc != 0) {
+        weir_error_set(err, rc, "%s", rerr.message);
+        if (err != NULL && err->code == rc)
+            err->retriable = rerr.retriable;
+        return rc;
+    }
+    cJSON *j = cJSON_ParseWithLength(text, n);
+    const cJSON *host = cJSON_GetObjectItemCaseSensitive(j, "host");
+    const cJSON *pid = cJSON_GetObjectItemCaseSensitive(j, "pid");
+    const cJSON *run = cJSON_GetObjectItemCaseSensitive(j, "runId");
+    const cJSON *ms = cJSON_GetObjectItemCaseSensitive(j, "renewedMs");
+    *found = true;
+    if (cJSON_IsString(host) && cJSON_IsNumber(pid) && cJSON_IsString(run) && cJSON_IsNumber(ms)) {
+        snprintf(l->host, sizeof l->host, "%s", host->valuestring);
+        l->pid = (long)pid->valuedouble;
+        snprintf(l->run, sizeof l->run, "%s", run->valuestring);
+        l->renewed_ms = (int64_t)ms->valuedouble;
+    } /* else: unreadable, treated as expired */
+    cJSON_Delete(j);
+    weir_free(text);
+    return 0;
+}
+
+static int lease_write(struct weir_checkpoint *cp, bool create, struct weir_error *err)
+{
+    char host[256];
+    host_name(host);
+    cJSON *o = cJSON_CreateObject();
+    char *text = NULL;
+    int64_t now = weir_now_ms();
+    if (o == NULL || !cJSON_AddStringToObject(o, "host", host) ||
+        !cJSON_AddNumberToObject(o, "pid", (double)getpid()) ||
+        !cJSON_AddStringToObject(o, "runId", cp->run_id) ||
+        !cJSON_AddNumberToObject(o, "renewedMs", (double)now) || (text = cJSON_PrintUnformatted(o)) == NULL) {
+        cJSON_Delete(o);
+        return nomem(err);
+    }
+    cJSON_Delete(o);
+    int rc = create ? weir_store_put_if_absent(cp->store, "lock", text, strlen(text), err)
+                    : weir_store_put(cp->store, "lock", text, strlen(text), err);
+    cJSON_free(text);
+    if (rc == 0)
+        cp->renewed_ms = now;
+    return rc;
+}
+
+/* Takes the lease, or refuses naming its holder. */
+static int take_lease(struct weir_checkpoint *cp, struct weir_error *err)
+{
+    struct lease l;
+    bool found;
+    int rc = lease_read(cp, &l, &found, err);
+    if (rc != 0)
+        return rc;
+    if (!found) {
+        rc = lease_write(cp, true, err);
+        if (rc != WEIR_EEXISTS)
+            goto check;
+        weir_error_clear(err); /* another run took it just now */
+        if ((rc = lease_read(cp, &l, &found, err)) != 0)
+            return rc;
+    }
+    char host[256];
+    host_name(host);
+    int64_t age = weir_now_ms() - l.renewed_ms;
+    bool same_host = strcmp(host, l.host) == 0;
+    bool dead = same_host && (l.pid == (long)getpid() || (kill((pid_t)l.pid, 0) != 0 && errno == ESRCH));
+    if (!dead && l.renewed_ms > 0 && age < WEIR_CHECKPOINT_LEASE_MS)
+        return weir_error_set(err, WEIR_ESTATE,
+                              "checkpoint '%s' is in use by another running weir pipeline (host %s, pid %ld, "
+                              "renewed %lld ms ago); stop it first, or give this pipeline its own "
+                              "checkpoint. A holder that died without stopping releases it after %d s",
+                              cp->dir, l.host, l.pid, (long long)age, WEIR_CHECKPOINT_LEASE_MS / 1000);
+    if (l.renewed_ms > 0)
+        WEIR_WARN("checkpoint '%s': taking over the lease of host %s, pid %ld (%s)", cp->dir, l.host, l.pid,
+                  dead ? "that process is gone" : "it expired");
+    rc = lease_write(cp, false, err);
+check:
+    if (rc != 0)
+        return rc;
+    /* two runs taking over at once: the last write wins, the other sees it */
+    if ((rc = lease_read(cp, &l, &found, err)) != 0)
+        return rc;
+    if (!found || strcmp(l.run, cp->run_id) != 0)
+        return weir_error_set(err, WEIR_ESTATE,
+                              "checkpoint '%s' was taken by another weir pipeline starting at the same "
+                              "time (host %s, pid %ld)",
+                              cp->dir, l.host, l.pid);
+    cp->leased = true;
+    return 0;
+}
+
+/* Checks the lease is still ours and renews it when due (or forced). */
+static int keep_lease(struct weir_checkpoint *cp, bool check, struct weir_error *err)
+{
+    if (!cp->remote)
+        return 0;
+    int64_t now = weir_now_ms();
+    if (!check && now - cp->renewed_ms < LEASE_RENEW_MS)
+        return 0;
+    struct lease l;
+    bool found;
+    int rc = lease_read(cp, &l, &found, err);
+    if (rc != 0)
+        return rc;
+    if (found && strcmp(l.run, cp->run_id) != 0) {
+        cp->leased = false;
+        return weir_error_set(err, WEIR_ESTATE,
+                              "checkpoint '%s' was taken over by another weir pipeline (host %s, pid %ld) "
+                              "after this one did not renew its lease for %d s; stopping",
+                              cp->dir, l.host, l.pid, WEIR_CHECKPOINT_LEASE_MS / 1000);
+    }
+    return now - cp->renewed_ms >= LEASE_RENEW_MS ? lease_write(cp, false, err) : 0;
+}
+
+int weir_checkpoint_heartbeat(struct weir_checkpoint *cp, struct weir_error *err)
+{
+    return keep_lease(cp, false, err);
+}
+
+/* ---------------------------------------------------------------- open */
+
 static bool is_uuid(const char *s)
 {
     if (strlen(s) != 36)
@@ -708,6 +756,7 @@ static bool is_uuid(const char *s)
     return true;
 }
 
+/* A new metadata entry; WEIR_EEXISTS when another run wrote one first. */
 static int write_metadata(struct weir_checkpoint *cp, struct weir_error *err)
 {
     int rc = 0;
@@ -721,7 +770,7 @@ static int write_metadata(struct weir_checkpoint *cp, struct weir_error *err)
         rc = nomem(err);
         goto done;
     }
-    rc = write_atomic(cp->dir, "metadata", text, strlen(text), NULL, err);
+    rc = weir_store_put_if_absent(cp->store, "metadata", text, strlen(text), err);
 done:
     cJSON_free(text);
     cJSON_Delete(o);
@@ -780,29 +829,6 @@ done:
 }
 
 /* Parses every file of a log; `offsets` selects the format. */
-static int check_log_files(const char *dir, const struct id_list *ids, bool offsets, struct weir_error *err)
-{
-    int rc = 0;
-    for (size_t i = 0; i < ids->n && rc == 0; i++) {
-        char *path = batch_path(dir, ids->v[i]);
-        char *text = NULL;
-        size_t n = 0;
-        if (path == NULL)
-            return nomem(err);
-        rc = read_file(path, &text, &n, err);
-        if (rc == 0 && offsets) {
-            struct weir_offset_entry e;
-            rc = parse_offsets(path, text, n, &e, err);
-            weir_offset_entry_clear(&e);
-        } else if (rc == 0) {
-            int64_t wm;
-            rc = parse_commit(path, text, n, &wm, err);
-        }
-        weir_free(text);
-        weir_free(path);
-    }
-    return rc;
-}
 
 static bool id_list_has(const struct id_list *l, int64_t id)
 {
@@ -824,98 +850,116 @@ static int check_contiguous(const struct weir_checkpoint *cp, const struct id_li
     return 0;
 }
 
-/* Cleans temp files under sources/<i>/ and parses each sources/<i>/0. */
-static int check_sources(struct weir_checkpoint *cp, size_t *removed, struct weir_error *err)
+/* Parses every file of a log ("offsets" or "commits"). */
+static int check_log_files(struct weir_checkpoint *cp, const char *log, const struct id_list *ids,
+                           struct weir_error *err)
 {
     int rc = 0;
-    DIR *d = opendir(cp->sources_dir);
-    if (d == NULL)
-        return errno == ENOENT ? 0 : io_error(err, errno, "cannot list directory", cp->sources_dir);
-    for (;;) {
-        errno = 0;
-        struct dirent *de = readdir(d);
-        if (de == NULL) {
-            if (errno != 0)
-                rc = io_error(err, errno, "cannot list directory", cp->sources_dir);
-            break;
-        }
-        int64_t idx;
-        if (!parse_batch_name(de->d_name, &idx))
-            continue;
-        char *sub = weir_asprintf("%s/%s", cp->sources_dir, de->d_name);
-        char *file = weir_asprintf("%s/%s/0", cp->sources_dir, de->d_name);
-        char *text = NULL, *json = NULL;
+    for (size_t i = 0; i < ids->n && rc == 0; i++) {
+        char key[48];
+        snprintf(key, sizeof key, "%s/%" PRId64, log, ids->v[i]);
+        char *path = display(cp, key), *text = NULL;
         size_t n = 0;
-        if (sub == NULL || file == NULL)
-            rc = nomem(err);
-        if (rc == 0)
-            rc = scan_dir(sub, NULL, removed, err);
+        if (path == NULL)
+            return nomem(err);
+        rc = read_entry(cp, key, &text, &n, err);
+        if (rc == 0 && strcmp(log, "offsets") == 0) {
+            struct weir_offset_entry e;
+            rc = parse_offsets(path, text, n, &e, err);
+            weir_offset_entry_clear(&e);
+        } else if (rc == 0) {
+            int64_t wm;
+            rc = parse_commit(path, text, n, &wm, err);
+        }
+        weir_free(text);
+        weir_free(path);
+    }
+    return rc;
+}
+
+/* Parses each sources/<i>/0 (written when source i first starts); a
+ * local checkpoint's temp files under sources/<i>/ are deleted. */
+static int check_sources(struct weir_checkpoint *cp, struct weir_error *err)
+{
+    int rc = 0;
+    for (size_t i = 0; rc == 0; i++) {
+        char key[48];
+        snprintf(key, sizeof key, "sources/%zu", i);
+        if (!cp->remote && (rc = sweep_temp(cp, key, err)) != 0)
+            break;
+        snprintf(key, sizeof key, "sources/%zu/0", i);
+        char *text = NULL, *json = NULL, *path = display(cp, key);
+        size_t n = 0;
+        struct weir_error rerr = {0};
+        rc = path ? read_entry(cp, key, &text, &n, &rerr) : nomem(err);
         if (rc == 0) {
-            struct weir_error rerr = {0};
-            rc = read_file(file, &text, &n, &rerr);
-            if (rc == WEIR_ENOTFOUND)
-                rc = 0; /* written when the source first starts */
-            else if (rc == 0)
-                rc = parse_initial(file, text, n, &json, err);
-            else
-                weir_error_set(err, rerr.code, "%s", rerr.message);
+            rc = parse_initial(path, text, n, &json, err);
+        } else if (rc != WEIR_ENOTFOUND && path != NULL) {
+            weir_error_set(err, rerr.code, "%s", rerr.message);
         }
         weir_free(json);
         weir_free(text);
-        weir_free(file);
-        weir_free(sub);
-        if (rc != 0)
-            break;
+        weir_free(path);
+        if (rc == WEIR_ENOTFOUND)
+            return 0;
     }
-    closedir(d);
     return rc;
+}
+
+/* The query id: metadata read, or written when the checkpoint is new. */
+static int load_metadata(struct weir_checkpoint *cp, struct weir_error *err)
+{
+    for (int attempt = 0;; attempt++) {
+        char *text = NULL, *path = display(cp, "metadata");
+        size_t n = 0;
+        struct weir_error rerr = {0};
+        int rc = path ? read_entry(cp, "metadata", &text, &n, &rerr) : nomem(err);
+        if (rc == 0) {
+            rc = read_metadata(cp, path, text, n, err);
+        } else if (rc == WEIR_ENOTFOUND && attempt == 0) {
+            struct id_list offs = {0}, coms = {0};
+            rc = list_ids(cp, "offsets", &offs, err);
+            if (rc == 0)
+                rc = list_ids(cp, "commits", &coms, err);
+            if (rc == 0 && (offs.n > 0 || coms.n > 0))
+                rc = weir_error_set(
+                    err, WEIR_ESTATE,
+                    "checkpoint '%s' is inconsistent: it has offsets or commits but no metadata file "
+                    "(the query id is lost); start with a new checkpoint directory",
+                    cp->dir);
+            else if (rc == 0)
+                rc = write_metadata(cp, err);
+            weir_free(offs.v);
+            weir_free(coms.v);
+            if (rc == WEIR_EEXISTS) { /* another run created it first: read theirs */
+                weir_error_clear(err);
+                weir_free(path);
+                continue;
+            }
+        } else if (path != NULL) {
+            weir_error_set(err, rerr.code, "%s", rerr.message);
+            if (err != NULL && err->code == rc)
+                err->retriable = rerr.retriable;
+        }
+        weir_free(text);
+        weir_free(path);
+        return rc;
+    }
 }
 
 static int load(struct weir_checkpoint *cp, struct weir_error *err)
 {
     int rc = 0;
     struct id_list offs = {0}, coms = {0};
-    char *meta_path = weir_asprintf("%s/metadata", cp->dir);
-    char *text = NULL;
-    size_t n = 0, removed = 0;
-    if (meta_path == NULL) {
-        rc = nomem(err);
-        goto done;
-    }
-    /* the lock is held: temp files are leftovers of a crashed writer */
-    rc = scan_dir(cp->dir, NULL, &removed, err);
+    rc = list_ids(cp, "offsets", &offs, err);
     if (rc == 0)
-        rc = scan_dir(cp->offsets_dir, &offs, &removed, err);
+        rc = list_ids(cp, "commits", &coms, err);
     if (rc == 0)
-        rc = scan_dir(cp->commits_dir, &coms, &removed, err);
+        rc = check_sources(cp, err);
     if (rc == 0)
-        rc = check_sources(cp, &removed, err);
-    if (rc != 0)
-        goto done;
-
-    struct weir_error rerr = {0};
-    rc = read_file(meta_path, &text, &n, &rerr);
-    if (rc == WEIR_ENOTFOUND) {
-        if (offs.n > 0 || coms.n > 0) {
-            rc = weir_error_set(
-                err, WEIR_ESTATE,
-                "checkpoint '%s' is inconsistent: it has offsets or commits but no metadata file "
-                "(the query id is lost); start with a new checkpoint directory",
-                cp->dir);
-            goto done;
-        }
-        rc = write_metadata(cp, err);
-    } else if (rc == 0) {
-        rc = read_metadata(cp, meta_path, text, n, err);
-    } else {
-        weir_error_set(err, rerr.code, "%s", rerr.message);
-    }
-    if (rc != 0)
-        goto done;
-
-    rc = check_log_files(cp->offsets_dir, &offs, true, err);
+        rc = check_log_files(cp, "offsets", &offs, err);
     if (rc == 0)
-        rc = check_log_files(cp->commits_dir, &coms, false, err);
+        rc = check_log_files(cp, "commits", &coms, err);
     if (rc != 0)
         goto done;
     for (size_t i = 0; i < coms.n; i++)
@@ -947,15 +991,23 @@ static int load(struct weir_checkpoint *cp, struct weir_error *err)
         goto done;
     }
 done:
-    weir_free(text);
-    weir_free(meta_path);
     weir_free(offs.v);
     weir_free(coms.v);
     return rc;
 }
 
-int weir_checkpoint_open(const char *dir, const char *name, struct weir_checkpoint **out,
-                         struct weir_error *err)
+/* The local directory of a checkpoint on an object store. */
+static char *cache_dir(const struct weir_checkpoint *cp, const char *root)
+{
+    if (root == NULL || root[0] == '\0')
+        root = getenv("CACHE_DIRECTORY"); /* systemd's CacheDirectory= */
+    if (root == NULL || root[0] == '\0')
+        root = WEIR_CHECKPOINT_CACHE_DEFAULT;
+    return weir_asprintf("%s/%s", root, cp->query_id);
+}
+
+int weir_checkpoint_open(const char *dir, const char *name, const struct weir_checkpoint_options *o,
+                         struct weir_checkpoint **out, struct weir_error *err)
 {
     *out = NULL;
     if (dir == NULL || dir[0] == '\0' || name == NULL || name[0] == '\0')
@@ -966,6 +1018,7 @@ int weir_checkpoint_open(const char *dir, const char *name, struct weir_checkpoi
         return nomem(err);
     cp->lock_fd = -1;
     cp->last_offsets = cp->last_commit = cp->oldest_offsets = cp->oldest_commit = -1;
+    weir_uuid4(cp->run_id);
     size_t len = strlen(dir);
     while (len > 1 && dir[len - 1] == '/')
         len--;
@@ -975,28 +1028,53 @@ int weir_checkpoint_open(const char *dir, const char *name, struct weir_checkpoi
         rc = nomem(err);
         goto fail;
     }
-    const char *sep = strcmp(cp->dir, "/") == 0 ? "" : "/";
-    cp->offsets_dir = weir_asprintf("%s%soffsets", cp->dir, sep);
-    cp->commits_dir = weir_asprintf("%s%scommits", cp->dir, sep);
-    cp->sources_dir = weir_asprintf("%s%ssources", cp->dir, sep);
-    cp->state_dir = weir_asprintf("%s%sstate", cp->dir, sep);
-    cp->lock_path = weir_asprintf("%s%slock", cp->dir, sep);
-    if (!cp->offsets_dir || !cp->commits_dir || !cp->sources_dir || !cp->state_dir || !cp->lock_path) {
+    if ((rc = weir_store_open_with(&cp->store, cp->dir, o ? o->store : NULL, err)) != 0) {
+        weir_error_prefix(err, "checkpoint '%s'", cp->dir);
+        goto fail;
+    }
+    const char *local = weir_store_local_dir(cp->store);
+    cp->remote = local == NULL;
+    if (!cp->remote) {
+        const char *sep = strcmp(local, "/") == 0 ? "" : "/";
+        cp->local_dir = weir_strdup(local);
+        cp->lock_path = weir_asprintf("%s%slock", local, sep);
+        if (cp->local_dir == NULL || cp->lock_path == NULL) {
+            rc = nomem(err);
+            goto fail;
+        }
+        /* the lock is held: temp files are leftovers of a crashed writer */
+        if ((rc = mkdir_p(local, err)) || (rc = take_lock(cp, err)) || (rc = sweep_temp(cp, "", err)) ||
+            (rc = sweep_temp(cp, "offsets", err)) || (rc = sweep_temp(cp, "commits", err)))
+            goto fail;
+        /* Spark's layout has both logs from the start */
+        char *offs = weir_asprintf("%s%soffsets", local, sep),
+             *coms = weir_asprintf("%s%scommits", local, sep);
+        rc = offs && coms ? 0 : nomem(err);
+        if (rc == 0 && (rc = mkdir_p(offs, err)) == 0)
+            rc = mkdir_p(coms, err);
+        weir_free(offs);
+        weir_free(coms);
+        if (rc != 0)
+            goto fail;
+    }
+    if ((rc = load_metadata(cp, err)) != 0)
+        goto fail;
+    if (cp->remote) {
+        cp->local_dir = cache_dir(cp, o ? o->cache_dir : NULL);
+        cp->lock_path = cp->local_dir ? weir_asprintf("%s/lock", cp->local_dir) : NULL;
+        if (cp->local_dir == NULL || cp->lock_path == NULL) {
+            rc = nomem(err);
+            goto fail;
+        }
+        if ((rc = mkdir_p(cp->local_dir, err)) || (rc = take_lock(cp, err)) || (rc = take_lease(cp, err)))
+            goto fail;
+    }
+    cp->state_dir = weir_asprintf("%s/state", cp->local_dir);
+    if (cp->state_dir == NULL) {
         rc = nomem(err);
         goto fail;
     }
-    rc = mkdir_p(cp->dir, err);
-    if (rc == 0)
-        rc = take_lock(cp, err);
-    if (rc == 0)
-        rc = mkdir_p(cp->offsets_dir, err);
-    if (rc == 0)
-        rc = mkdir_p(cp->commits_dir, err);
-    if (rc == 0)
-        rc = fsync_dir(cp->dir, err);
-    if (rc == 0)
-        rc = load(cp, err);
-    if (rc != 0)
+    if ((rc = load(cp, err)) != 0)
         goto fail;
     *out = cp;
     return 0;
@@ -1009,13 +1087,18 @@ void weir_checkpoint_close(struct weir_checkpoint *cp)
 {
     if (cp == NULL)
         return;
+    if (cp->leased) { /* released only if still ours */
+        struct lease l;
+        bool found = false;
+        if (lease_read(cp, &l, &found, NULL) == 0 && found && strcmp(l.run, cp->run_id) == 0)
+            (void)weir_store_delete(cp->store, "lock", NULL);
+    }
     if (cp->lock_fd >= 0)
         close(cp->lock_fd); /* releases the flock */
+    weir_store_destroy(cp->store);
     weir_free(cp->dir);
     weir_free(cp->name);
-    weir_free(cp->offsets_dir);
-    weir_free(cp->commits_dir);
-    weir_free(cp->sources_dir);
+    weir_free(cp->local_dir);
     weir_free(cp->state_dir);
     weir_free(cp->lock_path);
     weir_free(cp);
@@ -1034,6 +1117,21 @@ const char *weir_checkpoint_query_id(const struct weir_checkpoint *cp)
 const char *weir_checkpoint_state_dir(const struct weir_checkpoint *cp)
 {
     return cp->state_dir;
+}
+
+const char *weir_checkpoint_local_dir(const struct weir_checkpoint *cp)
+{
+    return cp->local_dir;
+}
+
+struct weir_store *weir_checkpoint_store(const struct weir_checkpoint *cp)
+{
+    return cp->store;
+}
+
+bool weir_checkpoint_remote(const struct weir_checkpoint *cp)
+{
+    return cp->remote;
 }
 
 int64_t weir_checkpoint_last_offsets(const struct weir_checkpoint *cp)
@@ -1058,15 +1156,17 @@ void weir_offset_entry_clear(struct weir_offset_entry *e)
 
 /* ---------------------------------------------------------------- logs */
 
-/* Reads <dir>/<batch>: WEIR_ENOTFOUND when absent. */
-static int read_batch_file(const char *dir, int64_t batch, char **path, char **text, size_t *n,
-                           struct weir_error *err)
+/* Reads <log>/<batch>: WEIR_ENOTFOUND when absent; *path for messages. */
+static int read_batch_file(struct weir_checkpoint *cp, const char *log, int64_t batch, char **path,
+                           char **text, size_t *n, struct weir_error *err)
 {
+    char key[48];
+    snprintf(key, sizeof key, "%s/%" PRId64, log, batch);
     *text = NULL;
-    *path = batch_path(dir, batch);
+    *path = display(cp, key);
     if (*path == NULL)
         return nomem(err);
-    return read_file(*path, text, n, err);
+    return read_entry(cp, key, text, n, err);
 }
 
 int weir_checkpoint_read_offsets(struct weir_checkpoint *cp, int64_t batch, struct weir_offset_entry *out,
@@ -1075,7 +1175,7 @@ int weir_checkpoint_read_offsets(struct weir_checkpoint *cp, int64_t batch, stru
     memset(out, 0, sizeof *out);
     char *path = NULL, *text = NULL;
     size_t n = 0;
-    int rc = read_batch_file(cp->offsets_dir, batch, &path, &text, &n, err);
+    int rc = read_batch_file(cp, "offsets", batch, &path, &text, &n, err);
     if (rc == 0)
         rc = parse_offsets(path, text, n, out, err);
     weir_free(text);
@@ -1088,8 +1188,7 @@ int weir_checkpoint_write_offsets(struct weir_checkpoint *cp, int64_t batch,
 {
     struct weir_buf b;
     weir_buf_init(&b);
-    char name[24];
-    bool written = false;
+    char key[48];
     int rc = 0;
     if (batch < 0) {
         rc = weir_error_set(err, WEIR_EINVAL, "checkpoint '%s': batch id %" PRId64 " is negative", cp->dir,
@@ -1099,10 +1198,10 @@ int weir_checkpoint_write_offsets(struct weir_checkpoint *cp, int64_t batch,
     rc = format_offsets(e, &b, err);
     if (rc != 0)
         goto done;
+    snprintf(key, sizeof key, "offsets/%" PRId64, batch);
     if (batch <= cp->last_offsets && batch >= cp->oldest_offsets) {
         /* already planned: only the identical plan is accepted */
-        snprintf(name, sizeof name, "%" PRId64, batch);
-        rc = write_once(cp->offsets_dir, name, (const char *)b.data, b.len, NULL, &written, err);
+        rc = write_once(cp, key, (const char *)b.data, b.len, NULL, err);
         goto done;
     }
     if (batch != cp->last_offsets + 1) {
@@ -1119,8 +1218,9 @@ int weir_checkpoint_write_offsets(struct weir_checkpoint *cp, int64_t batch,
                             cp->dir, batch, cp->last_offsets);
         goto done;
     }
-    snprintf(name, sizeof name, "%" PRId64, batch);
-    rc = write_once(cp->offsets_dir, name, (const char *)b.data, b.len, "checkpoint.offsets", &written, err);
+    if ((rc = keep_lease(cp, true, err)) != 0)
+        goto done;
+    rc = write_once(cp, key, (const char *)b.data, b.len, "checkpoint.offsets", err);
     if (rc == 0) {
         cp->last_offsets = batch;
         if (cp->oldest_offsets < 0)
@@ -1134,15 +1234,14 @@ done:
 int weir_checkpoint_write_commit(struct weir_checkpoint *cp, int64_t batch, int64_t next_watermark_ms,
                                  struct weir_error *err)
 {
-    char text[64], name[24];
+    char text[64], key[48];
     int len = snprintf(text, sizeof text, "v1\n{\"nextBatchWatermarkMs\":%" PRId64 "}", next_watermark_ms);
-    snprintf(name, sizeof name, "%" PRId64, batch);
-    bool written = false;
+    snprintf(key, sizeof key, "commits/%" PRId64, batch);
     if (batch < 0)
         return weir_error_set(err, WEIR_EINVAL, "checkpoint '%s': batch id %" PRId64 " is negative", cp->dir,
                               batch);
     if (batch <= cp->last_commit && batch >= cp->oldest_commit)
-        return write_once(cp->commits_dir, name, text, (size_t)len, NULL, &written, err);
+        return write_once(cp, key, text, (size_t)len, NULL, err);
     if (batch != cp->last_commit + 1)
         return weir_error_set(err, WEIR_ESTATE,
                               "checkpoint '%s': cannot write commits/%" PRId64
@@ -1153,11 +1252,12 @@ int weir_checkpoint_write_commit(struct weir_checkpoint *cp, int64_t batch, int6
                               "checkpoint '%s': cannot write commits/%" PRId64 ": offsets/%" PRId64
                               " was never written",
                               cp->dir, batch, batch);
-    int rc = write_once(cp->commits_dir, name, text, (size_t)len, "checkpoint.commit", &written, err);
+    int rc = write_once(cp, key, text, (size_t)len, "checkpoint.commit", err);
     if (rc == 0) {
         cp->last_commit = batch;
         if (cp->oldest_commit < 0)
             cp->oldest_commit = batch;
+        rc = keep_lease(cp, false, err);
     }
     return rc;
 }
@@ -1168,7 +1268,7 @@ int weir_checkpoint_read_commit(struct weir_checkpoint *cp, int64_t batch, int64
     char *path = NULL, *text = NULL;
     size_t n = 0;
     *next_watermark_ms = 0;
-    int rc = read_batch_file(cp->commits_dir, batch, &path, &text, &n, err);
+    int rc = read_batch_file(cp, "commits", batch, &path, &text, &n, err);
     if (rc == 0)
         rc = parse_commit(path, text, n, next_watermark_ms, err);
     weir_free(text);
@@ -1182,12 +1282,13 @@ int weir_checkpoint_read_initial(struct weir_checkpoint *cp, size_t source, char
                                  struct weir_error *err)
 {
     *json = NULL;
-    char *text = NULL;
+    char key[48], *text = NULL;
     size_t n = 0;
-    char *path = weir_asprintf("%s/%zu/0", cp->sources_dir, source);
+    snprintf(key, sizeof key, "sources/%zu/0", source);
+    char *path = display(cp, key);
     if (path == NULL)
         return nomem(err);
-    int rc = read_file(path, &text, &n, err);
+    int rc = read_entry(cp, key, &text, &n, err);
     if (rc == 0)
         rc = parse_initial(path, text, n, json, err);
     weir_free(text);
@@ -1198,52 +1299,38 @@ int weir_checkpoint_read_initial(struct weir_checkpoint *cp, size_t source, char
 int weir_checkpoint_write_initial(struct weir_checkpoint *cp, size_t source, const char *json,
                                   struct weir_error *err)
 {
-    int rc = 0;
-    bool written = false;
-    char *sub = weir_asprintf("%s/%zu", cp->sources_dir, source);
-    char *text = weir_asprintf("v1\n%s", json ? json : "");
-    if (sub == NULL || text == NULL) {
-        rc = nomem(err);
-        goto done;
-    }
+    char key[48];
+    snprintf(key, sizeof key, "sources/%zu/0", source);
     cJSON *j = NULL;
-    rc = json ? parse_json(json, strlen(json), &j) : WEIR_EPARSE;
+    int rc = json ? parse_json(json, strlen(json), &j) : WEIR_EPARSE;
     cJSON_Delete(j);
-    if (rc == WEIR_ENOMEM) {
-        rc = nomem(err);
-        goto done;
-    }
-    if (rc != 0) {
-        rc = weir_error_set(err, WEIR_EINVAL, "checkpoint '%s': initial offsets of source %zu are not JSON",
-                            cp->dir, source);
-        goto done;
-    }
-    rc = mkdir_p(sub, err);
-    if (rc == 0)
-        rc = fsync_dir(cp->sources_dir, err);
-    if (rc == 0)
-        rc = fsync_dir(cp->dir, err);
-    if (rc == 0)
-        rc = write_once(sub, "0", text, strlen(text), NULL, &written, err);
-done:
+    if (rc == WEIR_ENOMEM)
+        return nomem(err);
+    if (rc != 0)
+        return weir_error_set(err, WEIR_EINVAL, "checkpoint '%s': initial offsets of source %zu are not JSON",
+                              cp->dir, source);
+    char *text = weir_asprintf("v1\n%s", json);
+    if (text == NULL)
+        return nomem(err);
+    rc = write_once(cp, key, text, strlen(text), NULL, err);
     weir_free(text);
-    weir_free(sub);
     return rc;
 }
 
 /* ---------------------------------------------------------------- purge */
 
-static int unlink_batch(const char *dir, int64_t batch, size_t *deleted, struct weir_error *err)
+static int delete_batch(struct weir_checkpoint *cp, const char *log, int64_t batch, size_t *deleted,
+                        struct weir_error *err)
 {
-    char *path = batch_path(dir, batch);
-    if (path == NULL)
-        return nomem(err);
-    int rc = 0;
-    if (unlink(path) == 0)
+    char key[48];
+    snprintf(key, sizeof key, "%s/%" PRId64, log, batch);
+    int rc = weir_store_delete(cp->store, key, err);
+    if (rc == 0)
         (*deleted)++;
-    else if (errno != ENOENT)
-        rc = io_error(err, errno, "cannot delete", path);
-    weir_free(path);
+    if (rc == WEIR_ENOTFOUND) {
+        weir_error_clear(err);
+        rc = 0;
+    }
     return rc;
 }
 
@@ -1269,19 +1356,15 @@ int weir_checkpoint_purge(struct weir_checkpoint *cp, int64_t retain, size_t *de
         return 0;
     /* ascending, commits/N before offsets/N: a crash leaves both contiguous */
     for (int64_t b = from; b < threshold && rc == 0; b++) {
-        rc = unlink_batch(cp->commits_dir, b, &count, err);
+        rc = delete_batch(cp, "commits", b, &count, err);
         if (rc == 0) {
             if (cp->oldest_commit >= 0 && cp->oldest_commit <= b)
                 cp->oldest_commit = b + 1;
-            rc = unlink_batch(cp->offsets_dir, b, &count, err);
+            rc = delete_batch(cp, "offsets", b, &count, err);
         }
         if (rc == 0 && cp->oldest_offsets >= 0 && cp->oldest_offsets <= b)
             cp->oldest_offsets = b + 1;
     }
-    if (rc == 0 && count > 0)
-        rc = fsync_dir(cp->commits_dir, err);
-    if (rc == 0 && count > 0)
-        rc = fsync_dir(cp->offsets_dir, err);
     if (deleted != NULL)
         *deleted = count;
     return rc;

@@ -16,6 +16,12 @@
  *   <dir>/state/        the state store (RocksDB), owned by state/
  *   <dir>/lock          flock()ed by the running process; holds its pid
  *
+ * The checkpoint may live on an object store (s3://, abfss://, gs://):
+ * every entry above is then an object written with put-if-absent, the
+ * RocksDB databases (state, file index) are worked on in a local cache
+ * directory, <cache>/<query id>, and saved to the store per version
+ * (state/replica.h), and "lock" is a lease object (checkpoint.c).
+ *
  * Recovery: if offsets/N exists and commits/N does not, batch N is rerun
  * with exactly those offsets; the sink skips it if it already committed.
  *
@@ -42,19 +48,46 @@
 
 #define WEIR_CHECKPOINT_VERSION 1
 
-struct weir_checkpoint;
+/* A lease not renewed for this long may be taken over by another run. */
+#define WEIR_CHECKPOINT_LEASE_MS      60000
+/* The cache of checkpoints on object stores when neither the option nor
+ * $CACHE_DIRECTORY names one. */
+#define WEIR_CHECKPOINT_CACHE_DEFAULT "/var/tmp/weir"
 
-/* Open (creating if needed) the checkpoint at `dir` for pipeline `name`
- * and take the lock. A new checkpoint gets a fresh query id. */
-int weir_checkpoint_open(const char *dir, const char *name, struct weir_checkpoint **out,
-                         struct weir_error *err);
+struct weir_checkpoint;
+struct weir_store;
+struct weir_store_options;
+
+struct weir_checkpoint_options {
+    const struct weir_store_options *store; /* endpoint, credentials, ... (NULL: environment) */
+    const char *cache_dir; /* local cache root for a checkpoint on an object store (NULL: default) */
+};
+
+/* Open (creating if needed) the checkpoint at `dir` (a local path or a
+ * store URI) for pipeline `name` and take the lock (or lease). A new
+ * checkpoint gets a fresh query id. `o` may be NULL. */
+int weir_checkpoint_open(const char *dir, const char *name, const struct weir_checkpoint_options *o,
+                         struct weir_checkpoint **out, struct weir_error *err);
 /* Releases the lock. NULL ok. */
 void weir_checkpoint_close(struct weir_checkpoint *cp);
 
 const char *weir_checkpoint_dir(const struct weir_checkpoint *cp);
 const char *weir_checkpoint_query_id(const struct weir_checkpoint *cp);
-/* "<dir>/state" (not created). */
+/* Where the RocksDB databases are worked on: the checkpoint directory
+ * itself, or the local cache of a checkpoint on an object store. */
+const char *weir_checkpoint_local_dir(const struct weir_checkpoint *cp);
+/* "<local dir>/state" (not created). */
 const char *weir_checkpoint_state_dir(const struct weir_checkpoint *cp);
+/* The store the checkpoint lives on (the handle's; for entries other
+ * modules keep there, such as the schema log). */
+struct weir_store *weir_checkpoint_store(const struct weir_checkpoint *cp);
+/* True when that store is an object store: databases are then saved to it
+ * per version (state/replica.h). */
+bool weir_checkpoint_remote(const struct weir_checkpoint *cp);
+/* Renews the lease of a checkpoint on an object store when due (a no-op
+ * otherwise); WEIR_ESTATE when another run took it over. Called while
+ * idle; writes renew it too. */
+int weir_checkpoint_heartbeat(struct weir_checkpoint *cp, struct weir_error *err);
 
 /* Newest batch id in offsets/ and in commits/ (-1: none), as found by
  * open() (and kept current by the writes below). */

@@ -227,7 +227,15 @@ static const struct opt opts[] = {
     {"pipelines[]", "name", T_STRING, F_REQUIRED | F_NONEMPTY, .off = PIPE(name), .check = check_name,
      .desc = "Unique pipeline name, [A-Za-z0-9_.-]+; appears in logs, metrics and progress."},
     {"pipelines[]", "checkpoint", T_STRING, F_REQUIRED | F_NONEMPTY, .off = PIPE(checkpoint),
-     .desc = "Checkpoint directory (metadata, offsets/, commits/, sources/, state/)."},
+     .desc =
+         "Checkpoint directory (metadata, offsets/, commits/, sources/, state/): a local path or an object "
+         "store URI (s3://, abfss://, gs://)."},
+    {"pipelines[]", "checkpoint_storage_options", T_PROPS, 0, .off = PIPE(checkpoint_storage_options),
+     .off2 = PIPE(ncheckpoint_storage_options),
+     .desc = "Options of the checkpoint's store (docs/storage.md); unset ones come from the environment."},
+    {"pipelines[]", "checkpoint_cache_dir", T_STRING, 0, .off = PIPE(checkpoint_cache_dir),
+     .desc = "Local directory for the RocksDB databases of a checkpoint on an object store (a subdirectory "
+             "per query id). Default: $CACHE_DIRECTORY, else /var/tmp/weir."},
     {"pipelines[]", "trigger", T_OBJ, F_ONEOF,
      .desc = "When batches run: exactly one of interval, once, available_now. Default: interval \"0s\" (as "
              "Spark: the next batch starts as soon as the previous one ends, none when no new data)."},

@@ -193,8 +193,11 @@ struct weir_config_delta {
 struct weir_config_pipeline {
     char *name;
     char *checkpoint;
-    int trigger;         /* enum weir_trigger_kind */
-    int64_t interval_ms; /* WEIR_TRIGGER_INTERVAL; 0 = next batch as soon as the previous ends */
+    char **checkpoint_storage_options; /* name, value pairs (storage.h) */
+    size_t ncheckpoint_storage_options;
+    char *checkpoint_cache_dir; /* NULL: $CACHE_DIRECTORY, else /var/tmp/weir */
+    int trigger;                /* enum weir_trigger_kind */
+    int64_t interval_ms;        /* WEIR_TRIGGER_INTERVAL; 0 = next batch as soon as the previous ends */
     bool trigger_once, trigger_available_now;
     int64_t min_batches_to_retain;
     int source; /* enum weir_source_kind */

@@ -23,6 +23,7 @@
 #include "sinks/sink.h"
 #include "sources/source.h"
 #include "state/store.h"
+#include "storage/storage.h"
 #include "stream/checkpoint.h"
 #include "stream/config.h"
 #include "stream/stage.h"
@@ -160,6 +161,31 @@ static bool wait_ms(struct weir_query *q, int64_t ms)
     bool stopped = atomic_load(&q->stop) != 0;
     pthread_mutex_unlock(&q->mu);
     return stopped;
+}
+
+/* Waits between triggers in steps short enough to keep the lease of a
+ * checkpoint on an object store renewed. True when stopped; a lease taken
+ * by another run is an error in *rc. */
+static bool idle_ms(struct weir_query *q, int64_t ms, int *rc, struct weir_error *err)
+{
+    const int64_t step = WEIR_CHECKPOINT_LEASE_MS / 6;
+    for (;;) {
+        struct weir_error herr = {0};
+        int hrc = weir_checkpoint_heartbeat(q->cp, &herr);
+        if (hrc != 0 && !herr.retriable) {
+            weir_error_set(err, hrc, "%s", herr.message);
+            *rc = hrc;
+            return true;
+        }
+        if (hrc != 0)
+            WEIR_LOG(WEIR_LOG_WARN, q->p->name, -1, "renewing the checkpoint lease: %s", herr.message);
+        if (ms <= 0)
+            return false;
+        int64_t w = ms < step ? ms : step;
+        if (wait_ms(q, w))
+            return true;
+        ms -= w;
+    }
 }
 
 /* ------------------------------------------------------------ one batch */
@@ -492,8 +518,15 @@ static int build_steps(struct weir_query *q, struct weir_error *err)
 static int open_parts(struct weir_query *q, char **initial, struct weir_error *err)
 {
     int rc;
-    if ((rc = weir_checkpoint_open(q->p->checkpoint, q->p->name, &q->cp, err)) ||
-        (rc = weir_source_create(q->p, &q->src, err)))
+    struct weir_store_options so = {(const char *const *)q->p->checkpoint_storage_options,
+                                    q->p->ncheckpoint_storage_options};
+    struct weir_checkpoint_options co = {.store = &so, .cache_dir = q->p->checkpoint_cache_dir};
+    if ((rc = weir_checkpoint_open(q->p->checkpoint, q->p->name, &co, &q->cp, err)))
+        return rc;
+    struct weir_source_env env = {.checkpoint = weir_checkpoint_store(q->cp),
+                                  .local_dir = weir_checkpoint_local_dir(q->cp),
+                                  .remote = weir_checkpoint_remote(q->cp)};
+    if ((rc = weir_source_create(q->p, &env, &q->src, err)))
         return rc;
     q->src->pipeline = q->p->name;
     int64_t last_commit = weir_checkpoint_last_commit(q->cp);
@@ -507,9 +540,13 @@ static int open_parts(struct weir_query *q, char **initial, struct weir_error *e
         weir_offset_entry_clear(&e);
     }
     if (weir_transform_is_stateful(q->p)) {
-        struct weir_state_options so = {.memory_budget = (uint64_t)q->p->state_memory};
+        struct weir_state_options sto = {.memory_budget = (uint64_t)q->p->state_memory};
+        if (weir_checkpoint_remote(q->cp)) {
+            sto.replica_store = weir_checkpoint_store(q->cp);
+            sto.replica_prefix = "state";
+        }
         int64_t t0 = weir_mono_ns();
-        if ((rc = weir_state_open(weir_checkpoint_state_dir(q->cp), last_commit, &so, &q->st, err)))
+        if ((rc = weir_state_open(weir_checkpoint_state_dir(q->cp), last_commit, &sto, &q->st, err)))
             return rc;
         WEIR_LOG(WEIR_LOG_INFO, q->p->name, -1, "state restored to version %lld in %lld ms",
                  (long long)weir_state_version(q->st), (long long)ms_since(t0));
@@ -599,8 +636,11 @@ int weir_query_run(struct weir_query *q, struct weir_error *err)
     while (!atomic_load(&q->stop)) {
         if (q->trigger == WEIR_TRIGGER_INTERVAL) {
             int64_t wait = (next_trigger_ns - weir_mono_ns()) / 1000000;
-            if (wait > 0 && wait_ms(q, wait))
+            if (idle_ms(q, wait, &rc, err)) {
+                if (rc)
+                    goto done;
                 break;
+            }
         }
         int64_t trigger_ms = weir_now_ms();
         int64_t t0 = weir_mono_ns();
@@ -638,8 +678,11 @@ int weir_query_run(struct weir_query *q, struct weir_error *err)
                 break;
             int64_t step = q->p->interval_ms > 0 ? q->p->interval_ms : POLL_NO_DATA_MS;
             next_trigger_ns = weir_mono_ns() + step * 1000000;
-            if (q->p->interval_ms == 0 && wait_ms(q, POLL_NO_DATA_MS))
+            if (q->p->interval_ms == 0 && idle_ms(q, POLL_NO_DATA_MS, &rc, err)) {
+                if (rc)
+                    goto done;
                 break;
+            }
             continue;
         }
         next_trigger_ns = t0 + q->p->interval_ms * 1000000;

@@ -55,7 +55,7 @@ static struct weir_source *make(const char *schema, int64_t rate, int64_t seed, 
     struct weir_config_pipeline p = cfg(schema, rate, seed, max_rows, per_trigger);
     struct weir_source *s = NULL;
     struct weir_error err = {0};
-    if (weir_source_create(&p, &s, &err) != 0)
+    if (weir_source_create(&p, NULL, &s, &err) != 0)
         fail_msg("create: %s", err.message);
     return s;
 }
@@ -568,16 +568,16 @@ static void test_bad_config_and_offsets(void **state)
     struct weir_source *s = NULL;
     struct weir_error err = {0};
     struct weir_config_pipeline p = cfg("id LONG, x WHATEVER", 0, 1, 0, 0);
-    assert_true(weir_source_create(&p, &s, &err) < 0);
+    assert_true(weir_source_create(&p, NULL, &s, &err) < 0);
     assert_null(s);
     assert_non_null(strstr(err.message, "source.datagen.schema"));
     memset(&err, 0, sizeof err);
     p = cfg("id LONG", -5, 1, 0, 0);
-    assert_int_equal(weir_source_create(&p, &s, &err), WEIR_ECONFIG);
+    assert_int_equal(weir_source_create(&p, NULL, &s, &err), WEIR_ECONFIG);
     assert_non_null(strstr(err.message, "rows_per_second"));
     memset(&err, 0, sizeof err);
     p = cfg(NULL, 0, 1, 0, 0);
-    assert_int_equal(weir_source_create(&p, &s, &err), WEIR_ECONFIG);
+    assert_int_equal(weir_source_create(&p, NULL, &s, &err), WEIR_ECONFIG);
     assert_non_null(strstr(err.message, "schema"));
     memset(&err, 0, sizeof err);
 
@@ -637,7 +637,7 @@ static void test_alloc_failures(void **state)
         struct weir_error err = {0};
         size_t rows = 0;
         weir_alloc_fail_after(n);
-        int rc = weir_source_create(&p, &s, &err);
+        int rc = weir_source_create(&p, NULL, &s, &err);
         if (rc == 0)
             rc = s->ops->read(s, rows_json(0), rows_json(300), count_cb, &rows, &err);
         weir_alloc_fail_after(-1);

@@ -18,6 +18,7 @@
 
 #include "core/alloc.h"
 #include "state/store.h"
+#include "storage/storage.h"
 
 static int setup(void **state)
 {
@@ -431,6 +432,159 @@ static void test_cursor_and_last_key(void **state)
     weir_state_close(st);
 }
 
+/* ------------------------------------------------------------ replica */
+
+/* A checkpoint on an object store: `dir`/remote plays the store (a local
+ * directory through storage.h, the same code path as s3:// for the
+ * replica), `dir`/a and `dir`/b two machines' local caches. */
+static struct weir_state *open_rep(const char *dir, const char *local, int64_t last_commit,
+                                   struct weir_store **store)
+{
+    char r[512], l[512];
+    struct weir_error err = {0};
+    snprintf(r, sizeof r, "%s/remote", dir);
+    snprintf(l, sizeof l, "%s/%s", dir, local);
+    if (*store == NULL && weir_store_open(store, r, &err) != 0)
+        fail_msg("store: %s", err.message);
+    struct weir_state_options o = {.replica_store = *store, .replica_prefix = "state"};
+    struct weir_state *st = NULL;
+    if (weir_state_open(l, last_commit, &o, &st, &err) != 0)
+        fail_msg("open %s at %lld: %s", local, (long long)last_commit, err.message);
+    return st;
+}
+
+static size_t count_objects(struct weir_store *s, const char *prefix)
+{
+    struct weir_object_list l = {0};
+    struct weir_error err = {0};
+    assert_int_equal(weir_store_list(s, prefix, NULL, true, &l, &err), 0);
+    size_t n = l.count;
+    weir_object_list_free(&l);
+    return n;
+}
+
+/* Versions are saved to the store; a machine with an empty cache restores
+ * the committed one; a version of a batch that never committed is dropped
+ * from the store too. */
+static void test_replica_restore(void **state)
+{
+    const char *dir = *state;
+    struct weir_store *store = NULL;
+    struct weir_error err = {0};
+    struct weir_state *st = open_rep(dir, "a", -1, &store);
+    struct weir_state_op *op = op_of(st, "dedup", "{}");
+    put(op, "a", "1");
+    assert_int_equal(weir_state_commit(st, 0, &err), 0);
+    size_t after0 = count_objects(store, "state/sst/");
+    assert_true(after0 >= 1);
+    put(op, "b", "2");
+    assert_int_equal(weir_state_commit(st, 1, &err), 0);
+    /* only the new table files are uploaded; the rest is shared */
+    assert_int_equal(count_objects(store, "state/sst/"), after0 + 1);
+    put(op, "c", "3");
+    assert_int_equal(weir_state_commit(st, 2, &err), 0); /* commits/2 never written */
+    weir_state_close(st);
+    assert_true(exists(dir, "remote/state/00000000000000000002.json"));
+
+    st = open_rep(dir, "b", 1, &store); /* another machine, empty cache */
+    assert_int_equal(weir_state_version(st), 1);
+    op = op_of(st, "dedup", "{}");
+    assert_string_equal(get(op, "a"), "1");
+    assert_string_equal(get(op, "b"), "2");
+    assert_null(get(op, "c"));
+    assert_false(exists(dir, "remote/state/00000000000000000002.json"));
+    assert_int_equal(count_objects(store, "state/sst/"), after0 + 1); /* version 2's file went too */
+    weir_state_close(st);
+
+    /* a committed batch whose version is not on the store */
+    weir_store_destroy(store);
+    store = NULL;
+    char r[512], l[512];
+    snprintf(r, sizeof r, "%s/remote", dir);
+    snprintf(l, sizeof l, "%s/c", dir);
+    assert_int_equal(weir_store_open(&store, r, &err), 0);
+    struct weir_state_options o = {.replica_store = store, .replica_prefix = "state"};
+    assert_int_equal(weir_state_open(l, 5, &o, &st, &err), WEIR_ECORRUPT);
+    assert_non_null(strstr(err.message, "no version 5"));
+    weir_store_destroy(store);
+}
+
+/* Two machines make a version of the same number: the one on the store
+ * wins over a local copy of the other, and a file number RocksDB reuses
+ * after a rollback never overwrites an upload an older version needs. */
+static void test_replica_lineage(void **state)
+{
+    const char *dir = *state;
+    struct weir_store *store = NULL;
+    struct weir_error err = {0};
+    struct weir_state *st = open_rep(dir, "a", -1, &store);
+    struct weir_state_op *op = op_of(st, "dedup", "{}");
+    put(op, "k", "base");
+    assert_int_equal(weir_state_commit(st, 0, &err), 0);
+    put(op, "k", "from-a");
+    assert_int_equal(weir_state_commit(st, 1, &err), 0); /* a dies before commits/1 */
+    weir_state_close(st);
+
+    st = open_rep(dir, "b", 0, &store); /* b replays batch 1 */
+    op = op_of(st, "dedup", "{}");
+    assert_string_equal(get(op, "k"), "base");
+    put(op, "k", "from-b");
+    put(op, "x", "1");
+    assert_int_equal(weir_state_commit(st, 1, &err), 0);
+    weir_state_close(st);
+
+    st = open_rep(dir, "a", 1, &store); /* a's v/1 is not the store's v/1 */
+    op = op_of(st, "dedup", "{}");
+    assert_string_equal(get(op, "k"), "from-b");
+    assert_string_equal(get(op, "x"), "1");
+    /* a failed batch rolls back; the next version still restores */
+    put(op, "y", "1");
+    assert_int_equal(weir_state_apply(st, &err), 0);
+    assert_int_equal(weir_state_abort(st, &err), 0);
+    put(op, "z", "1");
+    assert_int_equal(weir_state_commit(st, 2, &err), 0);
+    weir_state_close(st);
+    st = open_rep(dir, "c", 2, &store);
+    op = op_of(st, "dedup", "{}");
+    assert_string_equal(get(op, "z"), "1");
+    assert_null(get(op, "y"));
+    assert_string_equal(get(op, "k"), "from-b");
+    weir_state_close(st);
+    weir_store_destroy(store);
+}
+
+/* Purge drops old versions from the store and the files only they used;
+ * uploads a crash left without a manifest are deleted at open. */
+static void test_replica_purge_and_collect(void **state)
+{
+    const char *dir = *state;
+    struct weir_store *store = NULL;
+    struct weir_error err = {0};
+    struct weir_state *st = open_rep(dir, "a", -1, &store);
+    struct weir_state_op *op = op_of(st, "dedup", "{}");
+    for (int b = 0; b < 6; b++) {
+        char k[16];
+        snprintf(k, sizeof k, "k%d", b);
+        put(op, k, "v");
+        assert_int_equal(weir_state_commit(st, b, &err), 0);
+    }
+    assert_int_equal(weir_state_compact(st, &err), 0);
+    assert_int_equal(weir_state_commit(st, 6, &err), 0);
+    assert_int_equal(weir_state_purge(st, 6, &err), 0);
+    assert_false(exists(dir, "remote/state/00000000000000000005.json"));
+    assert_true(exists(dir, "remote/state/00000000000000000006.json"));
+    size_t live = count_objects(store, "state/sst/");
+    weir_state_close(st);
+    assert_int_equal(weir_store_put(store, "state/sst/000099-orphan.sst", "x", 1, &err), 0);
+    st = open_rep(dir, "b", 6, &store);
+    assert_int_equal(count_objects(store, "state/sst/"), live);
+    op = op_of(st, "dedup", "{}");
+    assert_string_equal(get(op, "k0"), "v");
+    assert_string_equal(get(op, "k5"), "v");
+    weir_state_close(st);
+    weir_store_destroy(store);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -441,6 +595,9 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_expiring_entries, setup, teardown),
         cmocka_unit_test_setup_teardown(test_ingest, setup, teardown),
         cmocka_unit_test_setup_teardown(test_cursor_and_last_key, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_replica_restore, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_replica_lineage, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_replica_purge_and_collect, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -137,7 +137,7 @@ static void test_uncommitted_batch_is_rerun_and_skipped(void **state)
     assert_int_equal(txn, 1);
     struct weir_checkpoint *cp = NULL;
     snprintf(ck, sizeof ck, "%s/ckpt", e->dir);
-    assert_int_equal(weir_checkpoint_open(ck, "q", &cp, &err), 0);
+    assert_int_equal(weir_checkpoint_open(ck, "q", NULL, &cp, &err), 0);
     assert_int_equal(weir_checkpoint_last_commit(cp), 1);
     weir_checkpoint_close(cp);
 }
