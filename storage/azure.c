@@ -469,14 +469,8 @@ done:
 /* ------------------------------------------------------------ upload */
 
 struct az_upload {
-    struct weir_store_upload base;
-    struct weir_store *s;
-    char *key;
+    struct weir_parts_upload base;
     char uid[17]; /* makes block ids unique to this upload */
-    struct weir_buf part;
-    size_t nblocks;
-    uint64_t total;
-    bool failed;
 };
 
 /* Block ids: base64 of a fixed-length text, the same length for all. */
@@ -489,41 +483,37 @@ static char *block_id(const struct az_upload *u, size_t i)
 
 static int put_block(struct az_upload *u, struct weir_error *err)
 {
-    struct az *x = impl(u->s);
-    if (u->nblocks >= AZ_MAX_BLOCKS)
+    struct az *x = impl(u->base.s);
+    if (u->base.nsent >= AZ_MAX_BLOCKS)
         return weir_error_set(err, WEIR_ERANGE,
                               "storage: %s/%s%s: more than %d blocks (raise multipart_part_size)", x->display,
-                              x->prefix, u->key, AZ_MAX_BLOCKS);
-    char *id = block_id(u, u->nblocks);
+                              x->prefix, u->base.key, AZ_MAX_BLOCKS);
+    char *id = block_id(u, u->base.nsent);
     if (!id)
         return oom(err);
     struct req r;
-    int rc = req_init(&r, x, "PUT", u->key) ? oom(err) : 0;
+    int rc = req_init(&r, x, "PUT", u->base.key) ? oom(err) : 0;
     if (rc == 0) {
         req_param(&r, "comp", "block");
         req_param(&r, "blockid", id);
-        req_body(&r, u->part.data, u->part.len);
+        req_body(&r, u->base.part.data, u->base.part.len);
         rc = send_req(x, &r, err);
         if (rc == 0 && r.h.c.status != 201)
             rc = weir_http_status_error(&r.h.c, (char *)r.h.what.data, err);
     }
     weir_http_req_free(&r.h);
     weir_free(id);
-    if (rc == 0) {
-        u->nblocks++;
-        u->part.len = 0;
-    }
     return rc;
 }
 
 static int put_block_list(struct az_upload *u, struct weir_error *err)
 {
-    struct az *x = impl(u->s);
+    struct az *x = impl(u->base.s);
     struct weir_buf xml;
     weir_buf_init(&xml);
     int rc =
         weir_buf_append_str(&xml, "<?xml version=\"1.0\" encoding=\"utf-8\"?><BlockList>") ? oom(err) : 0;
-    for (size_t i = 0; rc == 0 && i < u->nblocks; i++) {
+    for (size_t i = 0; rc == 0 && i < u->base.nsent; i++) {
         char *id = block_id(u, i);
         if (!id || weir_buf_printf(&xml, "<Latest>%s</Latest>", id))
             rc = oom(err);
@@ -532,7 +522,7 @@ static int put_block_list(struct az_upload *u, struct weir_error *err)
     if (rc == 0 && weir_buf_append_str(&xml, "</BlockList>"))
         rc = oom(err);
     struct req r;
-    if (rc == 0 && req_init(&r, x, "PUT", u->key)) {
+    if (rc == 0 && req_init(&r, x, "PUT", u->base.key)) {
         weir_http_req_free(&r.h);
         rc = oom(err);
     } else if (rc == 0) {
@@ -547,81 +537,39 @@ static int put_block_list(struct az_upload *u, struct weir_error *err)
     return rc;
 }
 
-static void upload_free(struct az_upload *u)
+static int upload_put(struct weir_parts_upload *u, struct weir_error *err)
 {
-    weir_buf_free(&u->part);
-    weir_free(u->key);
-    weir_free(u);
+    return put_blob(impl(u->s), u->key, u->part.data, u->part.len, false, NULL, err);
 }
+
+static int upload_send(struct weir_parts_upload *u, struct weir_error *err)
+{
+    return put_block((struct az_upload *)u, err);
+}
+
+/* Blocks of an upload never completed are dropped by the service after a week. */
+static int upload_complete(struct weir_parts_upload *u, struct weir_error *err)
+{
+    int rc = u->part.len ? weir_parts_upload_send(u, err) : 0;
+    return rc ? rc : put_block_list((struct az_upload *)u, err);
+}
+
+static const struct weir_parts_upload_ops az_parts = {upload_put, upload_send, upload_complete, NULL};
 
 static int az_upload_begin(struct weir_store *s, const char *key, struct weir_store_upload **out,
                            struct weir_error *err)
 {
     struct az_upload *u = weir_calloc(1, sizeof *u);
-    if (!u || !(u->key = weir_strdup(key))) {
-        weir_free(u);
-        return oom(err);
+    if (u != NULL) {
+        char uuid[37];
+        weir_uuid4(uuid);
+        memcpy(u->uid, uuid, 8);
+        memcpy(u->uid + 8, uuid + 9, 4);
+        memcpy(u->uid + 12, uuid + 14, 4);
+        u->uid[16] = '\0';
     }
-    char uuid[37];
-    weir_uuid4(uuid);
-    memcpy(u->uid, uuid, 8);
-    memcpy(u->uid + 8, uuid + 9, 4);
-    memcpy(u->uid + 12, uuid + 14, 4);
-    u->uid[16] = '\0';
-    u->base.ops = s->ops;
-    u->s = s;
-    weir_buf_init(&u->part);
-    *out = &u->base;
-    return 0;
-}
-
-static int flush_block(void *ctx, struct weir_error *err)
-{
-    return put_block(ctx, err);
-}
-
-static int upload_write(void *ctx, const void *p, size_t n, struct weir_error *err)
-{
-    struct az_upload *u = ctx;
-    struct az *x = impl(u->s);
-    if (u->failed)
-        return weir_error_set(err, WEIR_EIO, "storage: upload of %s/%s%s failed earlier", x->display,
-                              x->prefix, u->key);
-    int rc = weir_store_upload_buffer(&u->part, x->part_size, false, p, n, &u->total, flush_block, u, err);
-    u->failed = rc != 0;
-    return rc;
-}
-
-static struct weir_output az_upload_output(struct weir_store_upload *base)
-{
-    return (struct weir_output){upload_write, base};
-}
-
-static int az_upload_commit(struct weir_store_upload *base, uint64_t *size, struct weir_error *err)
-{
-    struct az_upload *u = (struct az_upload *)base;
-    struct az *x = impl(u->s);
-    int rc;
-    if (u->failed)
-        rc = weir_error_set(err, WEIR_EIO, "storage: upload of %s/%s%s failed earlier", x->display, x->prefix,
-                            u->key);
-    else if (u->nblocks == 0)
-        rc = put_blob(x, u->key, u->part.data, u->part.len, false, NULL, err);
-    else {
-        rc = u->part.len ? put_block(u, err) : 0;
-        if (rc == 0)
-            rc = put_block_list(u, err);
-    }
-    /* Uncommitted blocks are dropped by the service after a week. */
-    if (rc == 0 && size)
-        *size = u->total;
-    upload_free(u);
-    return rc;
-}
-
-static void az_upload_abort(struct weir_store_upload *base)
-{
-    upload_free((struct az_upload *)base);
+    return weir_parts_upload_begin((struct weir_parts_upload *)u, s, key, impl(s)->part_size, false,
+                                   &az_parts, out, err);
 }
 
 const struct weir_store_ops weir_store_azure_ops = {
@@ -637,7 +585,7 @@ const struct weir_store_ops weir_store_azure_ops = {
     .list = az_list,
     .del = az_delete,
     .upload_begin = az_upload_begin,
-    .upload_output = az_upload_output,
-    .upload_commit = az_upload_commit,
-    .upload_abort = az_upload_abort,
+    .upload_output = weir_parts_upload_output,
+    .upload_commit = weir_parts_upload_commit,
+    .upload_abort = weir_parts_upload_abort,
 };

@@ -411,26 +411,20 @@ done:
 /* ------------------------------------------------------------ upload */
 
 struct gcs_upload {
-    struct weir_store_upload base;
-    struct weir_store *s;
-    char *key;
-    struct weir_buf part;
+    struct weir_parts_upload base;
     char *session_host; /* resumable session URL, split; NULL until started */
     char *session_path;
-    uint64_t sent; /* bytes the session has */
-    uint64_t total;
-    bool failed;
 };
 
 static int start_session(struct gcs_upload *u, struct weir_error *err)
 {
-    struct gcs *x = impl(u->s);
+    struct gcs *x = impl(u->base.s);
     struct weir_buf name;
     weir_buf_init(&name);
-    int rc = weir_buf_printf(&name, "%s%s", x->prefix, u->key) ? oom(err) : 0;
+    int rc = weir_buf_printf(&name, "%s%s", x->prefix, u->base.key) ? oom(err) : 0;
     struct weir_kv q[] = {{"uploadType", "resumable"}, {"name", (char *)name.data}};
     struct req r;
-    if (rc == 0 && (req_init(&r, x, "POST", u->key, true) || weir_http_req_query(&r.h, q, 2))) {
+    if (rc == 0 && (req_init(&r, x, "POST", u->base.key, true) || weir_http_req_query(&r.h, q, 2))) {
         weir_http_req_free(&r.h);
         rc = oom(err);
     } else if (rc == 0) {
@@ -460,7 +454,7 @@ static int start_session(struct gcs_upload *u, struct weir_error *err)
 /* Send the buffered chunk; final: it is the last one (total size known). */
 static int send_chunk(struct gcs_upload *u, bool final, struct weir_error *err)
 {
-    struct gcs *x = impl(u->s);
+    struct gcs *x = impl(u->base.s);
     struct req r;
     memset(&r, 0, sizeof r);
     weir_buf_init(&r.h.path);
@@ -472,104 +466,65 @@ static int send_chunk(struct gcs_upload *u, bool final, struct weir_error *err)
                         q ? (size_t)(q - u->session_path) : strlen(u->session_path)) ||
         weir_buf_reserve(&r.h.path, 0) || (q && weir_buf_append_str(&r.h.query, q + 1)) ||
         weir_buf_reserve(&r.h.query, 0) ||
-        weir_buf_printf(&r.h.what, "PUT %s/%s%s (upload)", x->display, x->prefix, u->key)) {
+        weir_buf_printf(&r.h.what, "PUT %s/%s%s (upload)", x->display, x->prefix, u->base.key)) {
         weir_http_req_free(&r.h);
         return oom(err);
     }
     weir_http_call_init(&r.h.c, "PUT", u->session_host, (char *)r.h.path.data, (char *)r.h.query.data);
-    uint64_t end = u->sent + u->part.len;
-    if (u->part.len == 0)
+    uint64_t sent = u->base.total - u->base.part.len; /* bytes the session has */
+    uint64_t end = u->base.total;
+    if (u->base.part.len == 0)
         snprintf(r.crange, sizeof r.crange, "bytes */%" PRIu64, end);
     else if (final)
-        snprintf(r.crange, sizeof r.crange, "bytes %" PRIu64 "-%" PRIu64 "/%" PRIu64, u->sent, end - 1, end);
+        snprintf(r.crange, sizeof r.crange, "bytes %" PRIu64 "-%" PRIu64 "/%" PRIu64, sent, end - 1, end);
     else
-        snprintf(r.crange, sizeof r.crange, "bytes %" PRIu64 "-%" PRIu64 "/*", u->sent, end - 1);
+        snprintf(r.crange, sizeof r.crange, "bytes %" PRIu64 "-%" PRIu64 "/*", sent, end - 1);
     weir_http_add_header(&r.h.c, "Content-Range", r.crange);
-    r.h.c.body = u->part.data ? (const void *)u->part.data : "";
-    r.h.c.body_len = u->part.len;
+    r.h.c.body = u->base.part.data ? (const void *)u->base.part.data : "";
+    r.h.c.body_len = u->base.part.len;
     rc = send_req(x, &r, err);
     long want = final ? 200 : 308;
     if (rc == 0 && !(r.h.c.status == want || (final && r.h.c.status == 201)))
         rc = weir_http_status_error(&r.h.c, (char *)r.h.what.data, err);
-    if (rc == 0) {
-        u->sent = end;
-        u->part.len = 0;
-    }
     weir_http_req_free(&r.h);
     return rc;
 }
 
-static void upload_free(struct gcs_upload *u)
+static int upload_put(struct weir_parts_upload *u, struct weir_error *err)
 {
-    weir_buf_free(&u->part);
-    weir_free(u->session_host);
-    weir_free(u->session_path);
-    weir_free(u->key);
-    weir_free(u);
+    return media_upload(impl(u->s), u->key, u->part.data, u->part.len, false, NULL, err);
 }
 
-static int gcs_upload_begin(struct weir_store *s, const char *key, struct weir_store_upload **out,
-                            struct weir_error *err)
+static int upload_send(struct weir_parts_upload *base, struct weir_error *err)
 {
-    struct gcs_upload *u = weir_calloc(1, sizeof *u);
-    if (!u || !(u->key = weir_strdup(key))) {
-        weir_free(u);
-        return oom(err);
-    }
-    u->base.ops = s->ops;
-    u->s = s;
-    weir_buf_init(&u->part);
-    *out = &u->base;
-    return 0;
-}
-
-static int flush_chunk(void *ctx, struct weir_error *err)
-{
-    struct gcs_upload *u = ctx;
+    struct gcs_upload *u = (struct gcs_upload *)base;
     int rc = !u->session_host ? start_session(u, err) : 0;
     return rc ? rc : send_chunk(u, false, err);
 }
 
-static int upload_write(void *ctx, const void *p, size_t n, struct weir_error *err)
+static int upload_complete(struct weir_parts_upload *u, struct weir_error *err)
 {
-    struct gcs_upload *u = ctx;
-    struct gcs *x = impl(u->s);
-    if (u->failed)
-        return weir_error_set(err, WEIR_EIO, "storage: upload of %s/%s%s failed earlier", x->display,
-                              x->prefix, u->key);
-    /* Keep one full chunk back so the last one is never empty. */
-    int rc = weir_store_upload_buffer(&u->part, x->part_size, true, p, n, &u->total, flush_chunk, u, err);
-    u->failed = rc != 0;
-    return rc;
+    return send_chunk((struct gcs_upload *)u, true, err);
 }
 
-static struct weir_output gcs_upload_output(struct weir_store_upload *base)
-{
-    return (struct weir_output){upload_write, base};
-}
-
-static int gcs_upload_commit(struct weir_store_upload *base, uint64_t *size, struct weir_error *err)
+/* An unfinished session expires by itself; nothing is visible. */
+static void upload_release(struct weir_parts_upload *base, bool aborted)
 {
     struct gcs_upload *u = (struct gcs_upload *)base;
-    struct gcs *x = impl(u->s);
-    int rc;
-    if (u->failed)
-        rc = weir_error_set(err, WEIR_EIO, "storage: upload of %s/%s%s failed earlier", x->display, x->prefix,
-                            u->key);
-    else if (!u->session_host)
-        rc = media_upload(x, u->key, u->part.data, u->part.len, false, NULL, err);
-    else
-        rc = send_chunk(u, true, err);
-    if (rc == 0 && size)
-        *size = u->total;
-    upload_free(u);
-    return rc;
+    (void)aborted;
+    weir_free(u->session_host);
+    weir_free(u->session_path);
 }
 
-static void gcs_upload_abort(struct weir_store_upload *base)
+/* keep_last: one full chunk stays back so the final one is never empty */
+static const struct weir_parts_upload_ops gcs_parts = {upload_put, upload_send, upload_complete,
+                                                       upload_release};
+
+static int gcs_upload_begin(struct weir_store *s, const char *key, struct weir_store_upload **out,
+                            struct weir_error *err)
 {
-    /* An unfinished session expires by itself; nothing is visible. */
-    upload_free((struct gcs_upload *)base);
+    struct weir_parts_upload *u = weir_calloc(1, sizeof(struct gcs_upload));
+    return weir_parts_upload_begin(u, s, key, impl(s)->part_size, true, &gcs_parts, out, err);
 }
 
 const struct weir_store_ops weir_store_gcs_ops = {
@@ -585,7 +540,7 @@ const struct weir_store_ops weir_store_gcs_ops = {
     .list = gcs_list,
     .del = gcs_delete,
     .upload_begin = gcs_upload_begin,
-    .upload_output = gcs_upload_output,
-    .upload_commit = gcs_upload_commit,
-    .upload_abort = gcs_upload_abort,
+    .upload_output = weir_parts_upload_output,
+    .upload_commit = weir_parts_upload_commit,
+    .upload_abort = weir_parts_upload_abort,
 };

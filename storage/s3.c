@@ -605,26 +605,21 @@ done:
 /* ------------------------------------------------------------ upload */
 
 struct s3_upload {
-    struct weir_store_upload base;
-    struct weir_store *s;
-    char *key;
-    struct weir_buf part; /* bytes not yet sent */
-    char *upload_id;      /* NULL until the multipart upload starts */
-    char **etags;         /* per part sent */
-    size_t nparts, cap_parts;
-    uint64_t total;
-    bool failed;
+    struct weir_parts_upload base;
+    char *upload_id; /* NULL until the multipart upload starts */
+    char **etags;    /* per part sent */
+    size_t cap_parts;
 };
 
 static int start_multipart(struct s3_upload *u, struct weir_error *err)
 {
-    struct s3 *x = impl(u->s);
+    struct s3 *x = impl(u->base.s);
     struct req r;
     struct weir_buf body;
     weir_buf_init(&body);
     struct weir_kv q[] = {{"uploads", ""}};
     int rc = 0;
-    if (req_init(&r, x, "POST", u->key) || weir_http_req_query(&r.h, q, 1)) {
+    if (req_init(&r, x, "POST", u->base.key) || weir_http_req_query(&r.h, q, 1)) {
         rc = oom(err);
         goto done;
     }
@@ -652,12 +647,12 @@ done:
 
 static int send_part(struct s3_upload *u, struct weir_error *err)
 {
-    struct s3 *x = impl(u->s);
-    if (u->nparts >= S3_MAX_PARTS)
+    struct s3 *x = impl(u->base.s);
+    if (u->base.nsent >= S3_MAX_PARTS)
         return weir_error_set(err, WEIR_ERANGE,
                               "storage: %s/%s%s: more than %d parts (raise multipart_part_size)", x->display,
-                              x->prefix, u->key, S3_MAX_PARTS);
-    if (u->nparts == u->cap_parts) {
+                              x->prefix, u->base.key, S3_MAX_PARTS);
+    if (u->base.nsent == u->cap_parts) {
         size_t nc = u->cap_parts ? u->cap_parts * 2 : 16;
         char **n = weir_realloc(u->etags, nc * sizeof *n);
         if (!n)
@@ -666,42 +661,38 @@ static int send_part(struct s3_upload *u, struct weir_error *err)
         u->cap_parts = nc;
     }
     char num[16];
-    snprintf(num, sizeof num, "%zu", u->nparts + 1);
+    snprintf(num, sizeof num, "%zu", u->base.nsent + 1);
     struct weir_kv q[] = {{"partNumber", num}, {"uploadId", u->upload_id}};
     struct req r;
     int rc = 0;
-    if (req_init(&r, x, "PUT", u->key) || weir_http_req_query(&r.h, q, 2)) {
+    if (req_init(&r, x, "PUT", u->base.key) || weir_http_req_query(&r.h, q, 2)) {
         weir_http_req_free(&r.h);
         return oom(err);
     }
-    r.h.c.body = u->part.data;
-    r.h.c.body_len = u->part.len;
+    r.h.c.body = u->base.part.data;
+    r.h.c.body_len = u->base.part.len;
     rc = send_req(x, &r, err);
     if (rc == 0 && r.h.c.status != 200)
         rc = weir_http_status_error(&r.h.c, (char *)r.h.what.data, err);
     char etag[256];
     if (rc == 0 && !weir_http_header(&r.h.c, "etag", etag, sizeof etag))
         rc = weir_error_set(err, WEIR_EIO, "storage: %s: part %s has no ETag", (char *)r.h.what.data, num);
-    if (rc == 0 && !(u->etags[u->nparts] = weir_strdup(etag)))
+    if (rc == 0 && !(u->etags[u->base.nsent] = weir_strdup(etag)))
         rc = oom(err);
-    if (rc == 0) {
-        u->nparts++;
-        u->part.len = 0;
-    }
     weir_http_req_free(&r.h);
     return rc;
 }
 
 static int complete_multipart(struct s3_upload *u, struct weir_error *err)
 {
-    struct s3 *x = impl(u->s);
+    struct s3 *x = impl(u->base.s);
     struct weir_buf xml, body;
     weir_buf_init(&xml);
     weir_buf_init(&body);
     int rc = 0;
     if (weir_buf_append_str(&xml, "<CompleteMultipartUpload>"))
         rc = oom(err);
-    for (size_t i = 0; rc == 0 && i < u->nparts; i++)
+    for (size_t i = 0; rc == 0 && i < u->base.nsent; i++)
         if (weir_buf_printf(&xml, "<Part><PartNumber>%zu</PartNumber><ETag>%s</ETag></Part>", i + 1,
                             u->etags[i]))
             rc = oom(err);
@@ -709,7 +700,7 @@ static int complete_multipart(struct s3_upload *u, struct weir_error *err)
         rc = oom(err);
     struct weir_kv q[] = {{"uploadId", u->upload_id}};
     struct req r;
-    if (rc == 0 && (req_init(&r, x, "POST", u->key) || weir_http_req_query(&r.h, q, 1))) {
+    if (rc == 0 && (req_init(&r, x, "POST", u->base.key) || weir_http_req_query(&r.h, q, 1))) {
         weir_http_req_free(&r.h);
         rc = oom(err);
     } else if (rc == 0) {
@@ -738,93 +729,52 @@ static void abort_multipart(struct s3_upload *u)
 {
     if (!u->upload_id)
         return;
-    struct s3 *x = impl(u->s);
+    struct s3 *x = impl(u->base.s);
     struct weir_kv q[] = {{"uploadId", u->upload_id}};
     struct req r;
     struct weir_error e = {0};
-    if (req_init(&r, x, "DELETE", u->key) == 0 && weir_http_req_query(&r.h, q, 1) == 0)
+    if (req_init(&r, x, "DELETE", u->base.key) == 0 && weir_http_req_query(&r.h, q, 1) == 0)
         send_req(x, &r, &e);
     weir_http_req_free(&r.h);
 }
 
-static void upload_free(struct s3_upload *u)
+static int upload_put(struct weir_parts_upload *u, struct weir_error *err)
 {
-    for (size_t i = 0; i < u->nparts; i++)
-        weir_free(u->etags[i]);
-    weir_free(u->etags);
-    weir_free(u->upload_id);
-    weir_buf_free(&u->part);
-    weir_free(u->key);
-    weir_free(u);
+    return put_object(impl(u->s), u->key, u->part.data, u->part.len, false, NULL, err);
 }
 
-static int s3_upload_begin(struct weir_store *s, const char *key, struct weir_store_upload **out,
-                           struct weir_error *err)
+static int upload_send(struct weir_parts_upload *base, struct weir_error *err)
 {
-    struct s3_upload *u = weir_calloc(1, sizeof *u);
-    if (!u || !(u->key = weir_strdup(key))) {
-        weir_free(u);
-        return oom(err);
-    }
-    u->base.ops = s->ops;
-    u->s = s;
-    weir_buf_init(&u->part);
-    *out = &u->base;
-    return 0;
-}
-
-static int flush_part(void *ctx, struct weir_error *err)
-{
-    struct s3_upload *u = ctx;
+    struct s3_upload *u = (struct s3_upload *)base;
     int rc = !u->upload_id ? start_multipart(u, err) : 0;
     return rc ? rc : send_part(u, err);
 }
 
-static int upload_write(void *ctx, const void *p, size_t n, struct weir_error *err)
+static int upload_complete(struct weir_parts_upload *base, struct weir_error *err)
 {
-    struct s3_upload *u = ctx;
-    struct s3 *x = impl(u->s);
-    if (u->failed)
-        return weir_error_set(err, WEIR_EIO, "storage: upload of %s/%s%s failed earlier", x->display,
-                              x->prefix, u->key);
-    int rc = weir_store_upload_buffer(&u->part, x->part_size, false, p, n, &u->total, flush_part, u, err);
-    u->failed = rc != 0;
-    return rc;
+    int rc = base->part.len ? weir_parts_upload_send(base, err) : 0;
+    return rc ? rc : complete_multipart((struct s3_upload *)base, err);
 }
 
-static struct weir_output s3_upload_output(struct weir_store_upload *base)
-{
-    return (struct weir_output){upload_write, base};
-}
-
-static int s3_upload_commit(struct weir_store_upload *base, uint64_t *size, struct weir_error *err)
+static void upload_release(struct weir_parts_upload *base, bool aborted)
 {
     struct s3_upload *u = (struct s3_upload *)base;
-    int rc;
-    if (u->failed) {
-        struct s3 *x = impl(u->s);
-        rc = weir_error_set(err, WEIR_EIO, "storage: upload of %s/%s%s failed earlier", x->display, x->prefix,
-                            u->key);
-    } else if (!u->upload_id) {
-        rc = put_object(impl(u->s), u->key, u->part.data, u->part.len, false, NULL, err);
-    } else {
-        rc = u->part.len ? send_part(u, err) : 0;
-        if (rc == 0)
-            rc = complete_multipart(u, err);
-    }
-    if (rc)
+    if (aborted)
         abort_multipart(u);
-    else if (size)
-        *size = u->total;
-    upload_free(u);
-    return rc;
+    for (size_t i = 0; i < u->base.nsent; i++)
+        weir_free(u->etags[i]);
+    weir_free(u->etags);
+    weir_free(u->upload_id);
 }
 
-static void s3_upload_abort(struct weir_store_upload *base)
+static const struct weir_parts_upload_ops s3_parts = {upload_put, upload_send, upload_complete,
+                                                      upload_release};
+
+static int s3_upload_begin(struct weir_store *s, const char *key, struct weir_store_upload **out,
+                           struct weir_error *err)
 {
-    struct s3_upload *u = (struct s3_upload *)base;
-    abort_multipart(u);
-    upload_free(u);
+    struct weir_parts_upload *u = weir_calloc(1, sizeof(struct s3_upload));
+    return weir_parts_upload_begin(u, s, key, impl(s)->part_size, false, &s3_parts, out, err);
 }
 
 const struct weir_store_ops weir_store_s3_ops = {
@@ -840,7 +790,7 @@ const struct weir_store_ops weir_store_s3_ops = {
     .list = s3_list,
     .del = s3_delete,
     .upload_begin = s3_upload_begin,
-    .upload_output = s3_upload_output,
-    .upload_commit = s3_upload_commit,
-    .upload_abort = s3_upload_abort,
+    .upload_output = weir_parts_upload_output,
+    .upload_commit = weir_parts_upload_commit,
+    .upload_abort = weir_parts_upload_abort,
 };

@@ -561,26 +561,96 @@ int weir_store_settle_put_if_absent(struct weir_store *s, const char *key, const
     return 0;
 }
 
-int weir_store_upload_buffer(struct weir_buf *part, size_t part_size, bool keep_last, const void *p, size_t n,
-                             uint64_t *total, int (*flush)(void *ctx, struct weir_error *err), void *ctx,
-                             struct weir_error *err)
+int weir_parts_upload_begin(struct weir_parts_upload *u, struct weir_store *s, const char *key,
+                            size_t part_size, bool keep_last, const struct weir_parts_upload_ops *ops,
+                            struct weir_store_upload **out, struct weir_error *err)
 {
+    if (u == NULL || (u->key = weir_strdup(key)) == NULL) {
+        weir_free(u);
+        return weir_error_set(err, WEIR_ENOMEM, "storage: out of memory uploading %s/%s", s->root, key);
+    }
+    u->base.ops = s->ops;
+    u->ops = ops;
+    u->s = s;
+    u->part_size = part_size;
+    u->keep_last = keep_last;
+    weir_buf_init(&u->part);
+    *out = &u->base;
+    return 0;
+}
+
+int weir_parts_upload_send(struct weir_parts_upload *u, struct weir_error *err)
+{
+    int rc = u->ops->send(u, err);
+    if (rc == 0) {
+        u->nsent++;
+        u->part.len = 0;
+    }
+    return rc;
+}
+
+static int failed_earlier(const struct weir_parts_upload *u, struct weir_error *err)
+{
+    return weir_error_set(err, WEIR_EIO, "storage: upload of %s/%s failed earlier", u->s->root, u->key);
+}
+
+static int parts_upload_write(void *ctx, const void *p, size_t n, struct weir_error *err)
+{
+    struct weir_parts_upload *u = ctx;
+    if (u->failed)
+        return failed_earlier(u, err);
     const uint8_t *b = p;
-    while (n > 0) {
-        size_t room = part_size - part->len;
+    int rc = 0;
+    while (rc == 0 && n > 0) {
+        size_t room = u->part_size - u->part.len;
         size_t take = n < room ? n : room;
-        if (weir_buf_append(part, b, take))
-            return weir_error_set(err, WEIR_ENOMEM, "storage: out of memory buffering an upload");
+        if (weir_buf_append(&u->part, b, take)) {
+            rc = weir_error_set(err, WEIR_ENOMEM, "storage: out of memory buffering an upload");
+            break;
+        }
         b += take;
         n -= take;
-        *total += take;
-        if (part->len == part_size && (!keep_last || n > 0)) {
-            int rc = flush(ctx, err);
-            if (rc)
-                return rc;
-        }
+        u->total += take;
+        if (u->part.len == u->part_size && (!u->keep_last || n > 0))
+            rc = weir_parts_upload_send(u, err);
     }
-    return 0;
+    u->failed = rc != 0;
+    return rc;
+}
+
+struct weir_output weir_parts_upload_output(struct weir_store_upload *u)
+{
+    return (struct weir_output){parts_upload_write, u};
+}
+
+static void parts_upload_free(struct weir_parts_upload *u, bool aborted)
+{
+    if (u->ops->release)
+        u->ops->release(u, aborted);
+    weir_buf_free(&u->part);
+    weir_free(u->key);
+    weir_free(u);
+}
+
+int weir_parts_upload_commit(struct weir_store_upload *base, uint64_t *size, struct weir_error *err)
+{
+    struct weir_parts_upload *u = (struct weir_parts_upload *)base;
+    int rc;
+    if (u->failed)
+        rc = failed_earlier(u, err);
+    else if (u->nsent == 0)
+        rc = u->ops->put(u, err);
+    else
+        rc = u->ops->complete(u, err);
+    if (rc == 0 && size)
+        *size = u->total;
+    parts_upload_free(u, rc != 0);
+    return rc;
+}
+
+void weir_parts_upload_abort(struct weir_store_upload *base)
+{
+    parts_upload_free((struct weir_parts_upload *)base, true);
 }
 
 void weir_store_input_close(struct weir_input *in)

@@ -92,13 +92,49 @@ int weir_object_list_push(struct weir_object_list *l, size_t *cap, const char *k
 int weir_store_settle_put_if_absent(struct weir_store *s, const char *key, const void *p, size_t n, int rc,
                                     bool retried, struct weir_error *err);
 
-/* Buffering of an upload into parts of part_size bytes: appends p[0..n) to
- * `part`, counting *total, and calls flush(ctx, err) whenever the part is
- * full (with keep_last, only when more bytes follow, so the last part is
- * never empty); flush empties `part`. 0 or the first error. */
-int weir_store_upload_buffer(struct weir_buf *part, size_t part_size, bool keep_last, const void *p, size_t n,
-                             uint64_t *total, int (*flush)(void *ctx, struct weir_error *err), void *ctx,
-                             struct weir_error *err);
+/* The streaming upload of the cloud back-ends. Bytes are buffered into
+ * parts of part_size; a back-end puts this struct first in its own upload
+ * struct, supplies the calls that send, and uses weir_parts_upload_output,
+ * _commit and _abort as its ops' upload_output, upload_commit and
+ * upload_abort. A failed write fails every later write and the commit. */
+struct weir_parts_upload;
+struct weir_parts_upload_ops {
+    /* Nothing was sent: store u->part as the whole object. */
+    int (*put)(struct weir_parts_upload *u, struct weir_error *err);
+    /* Send u->part as part number u->nsent (from 0), starting the multipart
+     * upload first when u->nsent is 0. */
+    int (*send)(struct weir_parts_upload *u, struct weir_error *err);
+    /* Parts were sent: send what u->part holds (never empty with keep_last)
+     * and make the object appear. */
+    int (*complete)(struct weir_parts_upload *u, struct weir_error *err);
+    /* Free the back-end's fields; aborted: the upload did not complete,
+     * drop what was sent if the service keeps it. NULL: nothing to do. */
+    void (*release)(struct weir_parts_upload *u, bool aborted);
+};
+
+struct weir_parts_upload {
+    struct weir_store_upload base;
+    const struct weir_parts_upload_ops *ops;
+    struct weir_store *s;
+    char *key;
+    struct weir_buf part; /* bytes not yet sent */
+    size_t part_size;
+    bool keep_last; /* send a full part only once more bytes follow */
+    bool failed;
+    size_t nsent;   /* parts sent */
+    uint64_t total; /* bytes written */
+};
+
+/* Set up *u (allocated zeroed by the back-end, `size` bytes in all) and
+ * hand it out as *out; on failure frees u. 0 or WEIR_ENOMEM. */
+int weir_parts_upload_begin(struct weir_parts_upload *u, struct weir_store *s, const char *key,
+                            size_t part_size, bool keep_last, const struct weir_parts_upload_ops *ops,
+                            struct weir_store_upload **out, struct weir_error *err);
+/* Send u->part through ops->send and empty it: for a back-end's complete. */
+int weir_parts_upload_send(struct weir_parts_upload *u, struct weir_error *err);
+struct weir_output weir_parts_upload_output(struct weir_store_upload *u);
+int weir_parts_upload_commit(struct weir_store_upload *u, uint64_t *size, struct weir_error *err);
+void weir_parts_upload_abort(struct weir_store_upload *u);
 
 /* For the gs:// back-ends: true when HMAC keys are configured, so the XML
  * API (Signature V4, s3.c) serves the store instead of the JSON API. */
