@@ -310,11 +310,8 @@ static int emit_field(struct weir_buf *b, const char *name, const struct weir_co
         return 0;
     int leaf = w->leaves++;
     if (pass == P_NULLS) {
-        size_t nulls = 0;
-        for (size_t i = 0; c->validity && i < c->length; i++)
-            nulls += !weir_column_is_valid(c, i);
         rc = emit_key(b, name, first);
-        return rc ? rc : weir_buf_printf(b, "%zu", nulls);
+        return rc ? rc : weir_buf_printf(b, "%zu", c->null_count);
     }
     if (pass == P_MIN)
         minmax_scan(c, &w->lo[leaf], &w->hi[leaf]);

@@ -63,6 +63,7 @@
 #define KAFKA_POLL_MS        10    /* consume wait per call */
 #define KAFKA_STARVE_MS      20    /* queue dry this long after being deep: kick the fetcher */
 #define KAFKA_DEEP_QUEUE     10000 /* records waiting that mean the prefetch limit sets the pace */
+#define KAFKA_WAKE_MS        50    /* bound on the request that wakes a fetcher */
 /* list_offsets: the partition does not exist (topic deleted). */
 #define OFF_MISSING          INT64_MIN
 
@@ -312,6 +313,7 @@ struct ksrc {
     int64_t lost_batch;   /* records skipped as lost by the latest read */
     int64_t lost_total;
     int64_t fetch_restarts; /* rkick calls by the latest read */
+    int64_t fetch_wakeups;  /* rwake calls by the latest read */
     char last_error[256];   /* latest librdkafka error seen (pipeline thread) */
     rd_kafka_message_t *msgs[KAFKA_CONSUME_MAX];
 };
@@ -927,6 +929,8 @@ struct rstate {
     int64_t progress_ms; /* mono ms of the last record delivered (stall detection) */
     size_t delivered;    /* records delivered so far */
     rd_kafka_resp_err_t last_err;
+    size_t queue_peak; /* deepest the queue got since the last wake-up */
+    size_t wake_next;  /* rwake's next partition */
 };
 
 static struct rpart *rfind(struct rstate *r, const rd_kafka_message_t *m)
@@ -984,6 +988,26 @@ static void rkick(struct rstate *r)
             rd_kafka_error_destroy(e); /* the stall detector reports lasting trouble */
     }
     rd_kafka_topic_partition_list_destroy(pl);
+}
+
+/* librdkafka 2.0 decides again whether to fetch only when its broker
+ * thread wakes: on a fetch answer, a request to send, or once a second. A
+ * queue that was full stopped every fetch, so nothing wakes the thread
+ * while the queue drains: send it a cheap request (the watermarks of one
+ * unfinished partition, a different one each time) once the queue is well
+ * below its peak, and fetching resumes before the queue runs dry. */
+static void rwake(struct rstate *r)
+{
+    for (size_t k = 0; k < r->n; k++) {
+        struct rpart *p = &r->p[(r->wake_next + k) % r->n];
+        if (p->done)
+            continue;
+        r->wake_next = (size_t)(p - r->p) + 1;
+        int64_t lo, hi;
+        rd_kafka_query_watermark_offsets(r->s->rk, p->topic, p->part, &lo, &hi, KAFKA_WAKE_MS);
+        r->s->fetch_wakeups++;
+        return;
+    }
 }
 
 static int rseek(struct rstate *r, struct rpart *p, struct weir_error *err)
@@ -1240,6 +1264,7 @@ static int kafka_read(struct weir_source *base, const char *start, const char *e
     int rc;
     s->lost_batch = 0;
     s->fetch_restarts = 0;
+    s->fetch_wakeups = 0;
     s->last_error[0] = '\0';
     if ((rc = client_ready(s, err)) != 0 ||
         (rc = tpl_from_json(start, 0, "source.kafka start offsets", &st, err)) != 0 ||
@@ -1347,8 +1372,16 @@ static int kafka_read(struct weir_source *base, const char *start, const char *e
         if (got > 0) {
             last_msg = now;
             /* a deep queue: the prefetch limit, not the brokers, set the pace */
-            if (rd_kafka_queue_length(s->q) >= KAFKA_DEEP_QUEUE && r.last_err == RD_KAFKA_RESP_ERR_NO_ERROR)
+            size_t qlen = rd_kafka_queue_length(s->q);
+            bool healthy = r.last_err == RD_KAFKA_RESP_ERR_NO_ERROR;
+            if (qlen >= KAFKA_DEEP_QUEUE && healthy)
                 deep = true;
+            if (qlen > r.queue_peak) {
+                r.queue_peak = qlen;
+            } else if (r.queue_peak >= KAFKA_DEEP_QUEUE && qlen < r.queue_peak / 4 && healthy) {
+                rwake(&r);
+                r.queue_peak = qlen;
+            }
         } else if (deep && now - last_msg >= KAFKA_STARVE_MS) {
             /* it ran dry right after being deep: librdkafka's pause, not a
              * broker or leader that is away (then the queue never got deep) */
@@ -1432,8 +1465,8 @@ static int kafka_metrics(struct weir_source *base, struct weir_buf *out)
     const struct ksrc *s = (const struct ksrc *)base;
     return weir_buf_printf(out,
                            "\"dataLossRecords\":%" PRId64 ",\"dataLossRecordsTotal\":%" PRId64
-                           ",\"fetchRestarts\":%" PRId64,
-                           s->lost_batch, s->lost_total, s->fetch_restarts);
+                           ",\"fetchRestarts\":%" PRId64 ",\"fetchWakeups\":%" PRId64,
+                           s->lost_batch, s->lost_total, s->fetch_restarts, s->fetch_wakeups);
 }
 
 static void kafka_destroy(struct weir_source *base)
@@ -1604,10 +1637,10 @@ int weir_source_kafka_create(const struct weir_config_pipeline *pc, struct weir_
      * then what the offset handling depends on. */
     static const char *const defaults[][2] = {
         {"client.id", "weir"},
-        {"queued.max.messages.kbytes", "65536"},
+        {"queued.max.messages.kbytes", "32768"},
         {"queued.min.messages", "1000000"},
-        {"fetch.max.bytes", "16777216"},
-        {"max.partition.fetch.bytes", "4194304"},
+        {"fetch.max.bytes", "4194304"},
+        {"max.partition.fetch.bytes", "1048576"},
         {"reconnect.backoff.max.ms", "2000"},
     };
     const char *const forced[][2] = {
