@@ -1553,6 +1553,11 @@ out:
     return rc;
 }
 
+void weir_json_decoder_set_record(struct weir_json_decoder *d, uint64_t n)
+{
+    d->line_no = n ? n - 1 : 0;
+}
+
 int weir_json_decode_record(struct weir_json_decoder *d, const char *text, size_t n, struct weir_batch *b,
                             struct weir_error *err)
 {

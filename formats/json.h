@@ -124,6 +124,11 @@ int weir_json_decode(struct weir_json_decoder *d, const char *text, size_t n, st
 int weir_json_decode_record(struct weir_json_decoder *d, const char *text, size_t n, struct weir_batch *b,
                             struct weir_error *err);
 
+/* The number the next weir_json_decode_record gives its record in
+ * messages ("record N"): for a caller that knows where its records are,
+ * such as the line of a file. */
+void weir_json_decoder_set_record(struct weir_json_decoder *d, uint64_t n);
+
 /* With rescue_fields, after a record decoded: the members set aside, as
  * the text of JSON object members ("\"extra\":1,\"amount\":\"abc\""),
  * *n = 0 when none; *unknown (may be NULL) gets how many were unknown

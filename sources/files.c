@@ -59,6 +59,7 @@
 #include <string.h>
 #include <strings.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include <cjson/cJSON.h>
 #include <rocksdb/c.h>
@@ -95,6 +96,16 @@ struct fs_entry {
     char *key;
 };
 
+/* Where decoded rows go and what making them needs: the source's own for
+ * reading on the pipeline thread, one per run of lines for JSON decoded by
+ * worker threads. */
+struct fs_rows {
+    struct weir_batch *out;
+    struct weir_json_decoder *dec;
+    struct weir_buf rescue, rjson; /* the record's rescued members; the column value */
+    int64_t rescued;               /* rows with _rescued_data */
+};
+
 /* A column seen while inferring or evolving a CSV schema. */
 struct csv_col {
     char *name;
@@ -127,13 +138,12 @@ struct files_source {
     struct weir_type *decl;   /* the decoded fields (all nullable) */
     size_t ndecl;
     bool with_metadata;
-    int evolution;      /* enum fs_evolution, resolved */
-    int schema_version; /* newest version in the schema log; -1: none */
-    struct weir_json_decoder *dec;
+    int evolution;       /* enum fs_evolution, resolved */
+    int schema_version;  /* newest version in the schema log; -1: none */
+    struct fs_rows rows; /* what the pipeline thread decodes into */
     struct weir_csv_options csvo;
     struct weir_csv_reader *csv;
-    struct weir_batch *out;
-    struct weir_buf line_buf, raw, text, rescue, rjson;
+    struct weir_buf line_buf, raw, text;
     /* one file's CSV header: column i -> decl field (-1: none) and its name */
     int *csv_map;
     char **csv_names;
@@ -147,7 +157,7 @@ struct files_source {
     struct weir_type *pq_fields; /* parquet: fields seen */
     char evolve_where[512];      /* where the first new column was seen */
     /* metrics of the last read */
-    int64_t files_read, files_missing, files_corrupt, files_changed, rows_rescued, files_cleaned;
+    int64_t files_read, files_missing, files_corrupt, files_changed, files_cleaned;
     uint64_t emits;   /* batches handed to the engine */
     bool emit_failed; /* the engine refused one: the read stops with its error */
 };
@@ -558,6 +568,8 @@ static int fs_plan(struct weir_source *base, const char *start, const char *cap,
 
 /* ------------------------------------------------------------ reading */
 
+struct fs_pool;
+
 struct file_reader {
     struct files_source *s;
     const struct fs_entry *e;
@@ -565,9 +577,13 @@ struct file_reader {
     void *ctx;
     uint64_t line_no;
     int64_t mtime_us;
-    char *full_path;     /* store root + "/" + key: what _metadata.file_path shows */
-    struct prefetch *pf; /* NULL: fetch here */
-    size_t chunk;        /* with pf: the next chunk of this file */
+    char *full_path;      /* store root + "/" + key: what _metadata.file_path shows */
+    struct prefetch *pf;  /* NULL: fetch here */
+    size_t chunk;         /* with pf: the next chunk of this file */
+    struct fs_rows *w;    /* where rows go: &s->rows, or a run's */
+    struct fs_pool *pool; /* json lines decoded by worker threads; NULL: here */
+    bool worker;          /* a worker's reader: never emits, never samples */
+    uint64_t stop_line;   /* worker: the line with new columns (add_new_columns) */
 };
 
 static int oom(struct weir_error *err)
@@ -577,10 +593,10 @@ static int oom(struct weir_error *err)
 
 static int emit(struct files_source *s, weir_source_emit_cb cb, void *ctx, struct weir_error *err)
 {
-    if (s->out->nrows == 0 || s->mode != M_READ)
+    if (s->rows.out->nrows == 0 || s->mode != M_READ)
         return 0;
-    int rc = cb(ctx, s->out, err);
-    weir_batch_clear(s->out);
+    int rc = cb(ctx, s->rows.out, err);
+    weir_batch_clear(s->rows.out);
     s->emits++;
     if (rc)
         s->emit_failed = true; /* the engine's error: never a reason to skip a file */
@@ -592,7 +608,7 @@ static int append_metadata(struct file_reader *r)
     struct files_source *s = r->s;
     if (!s->with_metadata)
         return 0;
-    struct weir_column *m = &s->out->columns[s->ndecl + 1];
+    struct weir_column *m = &r->w->out->columns[s->ndecl + 1];
     int rc;
     if ((rc = weir_column_append_bytes(&m->children[0], r->full_path, strlen(r->full_path))) ||
         (rc = weir_column_append_i64(&m->children[1], (int64_t)r->e->size)) ||
@@ -603,10 +619,10 @@ static int append_metadata(struct file_reader *r)
 
 /* Add member "name": value (value already JSON text) to the record's
  * rescued members; name_json is a quoted JSON string when quoted_name. */
-static int rescue_add(struct files_source *s, const char *name, size_t nn, bool quoted_name, const char *val,
+static int rescue_add(struct fs_rows *w, const char *name, size_t nn, bool quoted_name, const char *val,
                       size_t vn, bool val_is_text)
 {
-    struct weir_buf *b = &s->rescue;
+    struct weir_buf *b = &w->rescue;
     int rc = b->len ? weir_buf_append_byte(b, ',') : 0;
     if (rc == 0)
         rc = quoted_name ? weir_buf_append(b, name, nn) : weir_json_append_string(b, name, nn);
@@ -623,16 +639,17 @@ static int rescue_add(struct files_source *s, const char *name, size_t nn, bool 
 static int finish_row(struct file_reader *r, const char *where_key, uint64_t where, struct weir_error *err)
 {
     struct files_source *s = r->s;
-    struct weir_batch *out = s->out;
+    struct fs_rows *w = r->w;
+    struct weir_batch *out = w->out;
     int rc = 0;
-    if (s->rescue.len == 0) {
+    if (w->rescue.len == 0) {
         rc = weir_column_append_null(&out->columns[s->ndecl]);
     } else {
-        struct weir_buf *b = &s->rjson;
+        struct weir_buf *b = &w->rjson;
         b->len = 0;
         rc = weir_buf_append_byte(b, '{');
         if (rc == 0)
-            rc = weir_buf_append(b, s->rescue.data, s->rescue.len);
+            rc = weir_buf_append(b, w->rescue.data, w->rescue.len);
         if (rc == 0)
             rc = weir_buf_append_str(b, ",\"_file_path\":");
         if (rc == 0)
@@ -641,16 +658,16 @@ static int finish_row(struct file_reader *r, const char *where_key, uint64_t whe
             rc = weir_buf_printf(b, ",\"%s\":%" PRIu64 "}", where_key, where);
         if (rc == 0)
             rc = weir_column_append_bytes(&out->columns[s->ndecl], b->data, b->len);
-        s->rows_rescued++;
+        w->rescued++;
     }
-    s->rescue.len = 0;
+    w->rescue.len = 0;
     if (rc == 0)
         rc = append_metadata(r);
     if (rc == 0)
         rc = weir_batch_finish_rows(out);
     if (rc)
         return weir_error_set(err, rc, "files source: out of memory decoding %s", r->e->key);
-    if (out->nrows >= FS_BATCH_ROWS)
+    if (out->nrows >= FS_BATCH_ROWS && !r->worker)
         return emit(s, r->cb, r->ctx, err);
     return 0;
 }
@@ -660,12 +677,12 @@ static int rescue_whole(struct file_reader *r, const char *p, size_t n, const ch
                         const char *where_key, uint64_t where, struct weir_error *err)
 {
     struct files_source *s = r->s;
-    s->rescue.len = 0;
-    int rc = rescue_add(s, "\"_corrupt_record\"", 17, true, p, n, true);
+    r->w->rescue.len = 0;
+    int rc = rescue_add(r->w, "\"_corrupt_record\"", 17, true, p, n, true);
     if (rc == 0)
-        rc = rescue_add(s, "\"_error\"", 8, true, why, strlen(why), true);
+        rc = rescue_add(r->w, "\"_error\"", 8, true, why, strlen(why), true);
     for (size_t c = 0; rc == 0 && c < s->ndecl; c++)
-        rc = weir_column_append_null(&s->out->columns[c]);
+        rc = weir_column_append_null(&r->w->out->columns[c]);
     if (rc)
         return oom(err);
     return finish_row(r, where_key, where, err);
@@ -693,12 +710,16 @@ static int on_new_columns(struct file_reader *r, size_t unknown, const char *wha
     }
     if (s->evolution != EV_ADD)
         return 0;
+    *stop = true;
+    if (r->worker) { /* the pipeline thread switches modes when it takes the run */
+        r->stop_line = where;
+        return 0;
+    }
     if (where)
         snprintf(s->evolve_where, sizeof s->evolve_where, "%s line %" PRIu64, r->full_path, where);
     else
         snprintf(s->evolve_where, sizeof s->evolve_where, "%s", r->full_path);
     s->mode = M_EVOLVE;
-    *stop = true;
     return 0;
 }
 
@@ -713,7 +734,7 @@ static int on_line(struct file_reader *r, const char *p, size_t n, struct weir_e
         p += 3;
         n -= 3;
     }
-    struct weir_batch *out = s->out;
+    struct weir_batch *out = r->w->out;
     int rc = 0;
     if (s->cfg->format == FS_TEXT) {
         rc = weir_column_append_bytes(&out->columns[0], p, n);
@@ -726,7 +747,8 @@ static int on_line(struct file_reader *r, const char *p, size_t n, struct weir_e
         i++;
     if (i == n) /* blank line */
         return 0;
-    if (s->mode != M_READ) { /* a sample for the schema: lines that are not objects do not count */
+    if (!r->worker &&
+        s->mode != M_READ) { /* a sample for the schema: lines that are not objects do not count */
         struct weir_error ierr = {0};
         if (weir_json_infer(s->inf, p, n, &ierr) == WEIR_ENOMEM)
             return oom(err);
@@ -734,20 +756,21 @@ static int on_line(struct file_reader *r, const char *p, size_t n, struct weir_e
     }
     struct weir_batch view = {.schema = s->decl, .nrows = 0, .ncolumns = s->ndecl, .columns = out->columns};
     struct weir_error derr = {0};
-    rc = weir_json_decode_record(s->dec, p, n, &view, &derr);
+    weir_json_decoder_set_record(r->w->dec, r->line_no);
+    rc = weir_json_decode_record(r->w->dec, p, n, &view, &derr);
     if (rc == WEIR_ENOMEM)
         return oom(err);
     if (rc)
         return rescue_whole(r, p, n, derr.message, "_line", r->line_no, err);
     size_t mn, unknown;
-    const char *members = weir_json_decoder_rescued(s->dec, &mn, &unknown);
+    const char *members = weir_json_decoder_rescued(r->w->dec, &mn, &unknown);
     bool stop;
     if ((rc = on_new_columns(r, unknown, members, mn, r->line_no, &stop, err)))
         return rc;
     if (stop) /* this line starts the scan for new columns */
-        return weir_json_infer(s->inf, p, n, &derr) == WEIR_ENOMEM ? oom(err) : 0;
-    s->rescue.len = 0;
-    if (mn && weir_buf_append(&s->rescue, members, mn))
+        return r->worker || weir_json_infer(s->inf, p, n, &derr) != WEIR_ENOMEM ? 0 : oom(err);
+    r->w->rescue.len = 0;
+    if (mn && weir_buf_append(&r->w->rescue, members, mn))
         return oom(err);
     return finish_row(r, "_line", r->line_no, err);
 }
@@ -851,9 +874,9 @@ static int on_csv_record(void *ctx, const struct weir_csv_record *rec, struct we
     }
     if (rec->malformed)
         return rescue_whole(r, rec->raw, rec->raw_len, rec->malformed, "_line", rec->line, err);
-    struct weir_batch *out = s->out;
+    struct weir_batch *out = r->w->out;
     size_t unknown = 0;
-    s->rescue.len = 0;
+    r->w->rescue.len = 0;
     /* columns in decl order: find each one's field (headers are few) */
     for (size_t c = 0; c < s->ndecl && rc == 0; c++) {
         const struct weir_csv_field *f = NULL;
@@ -873,23 +896,24 @@ static int on_csv_record(void *ctx, const struct weir_csv_record *rec, struct we
         if (rc == WEIR_EPARSE || rc == WEIR_EUNSUPPORTED) {
             rc = weir_column_append_null(&out->columns[c]);
             if (rc == 0)
-                rc = rescue_add(s, s->csv_names[fi], strlen(s->csv_names[fi]), false, f->p, f->n, true);
+                rc = rescue_add(r->w, s->csv_names[fi], strlen(s->csv_names[fi]), false, f->p, f->n, true);
         }
     }
     for (size_t i = 0; i < rec->nfields && rc == 0; i++) {
         if (s->csv_map[i] >= 0 || weir_csv_is_null(&s->csvo, &rec->fields[i]))
             continue;
         unknown++;
-        rc = rescue_add(s, s->csv_names[i], strlen(s->csv_names[i]), false, rec->fields[i].p,
+        rc = rescue_add(r->w, s->csv_names[i], strlen(s->csv_names[i]), false, rec->fields[i].p,
                         rec->fields[i].n, true);
     }
     if (rc)
         return oom(err);
     bool stop;
-    if ((rc = on_new_columns(r, unknown, (const char *)s->rescue.data, s->rescue.len, rec->line, &stop, err)))
+    if ((rc = on_new_columns(r, unknown, (const char *)r->w->rescue.data, r->w->rescue.len, rec->line, &stop,
+                             err)))
         return rc;
     if (stop) { /* the row stays unfinished: the batch is thrown away */
-        s->rescue.len = 0;
+        r->w->rescue.len = 0;
         for (size_t i = 0; i < rec->nfields && rc == 0; i++)
             if (s->csv_map[i] < 0)
                 rc = csv_kind_add(s, s->csv_names[i], &rec->fields[i]);
@@ -898,9 +922,9 @@ static int on_csv_record(void *ctx, const struct weir_csv_record *rec, struct we
     return finish_row(r, "_line", rec->line, err);
 }
 
-/* Feed decompressed bytes; complete lines (or CSV records) are handled,
- * the rest kept. */
-static int feed(struct file_reader *r, const char *p, size_t n, bool last, struct weir_error *err)
+/* Feed decompressed bytes; complete lines (or CSV records) are handled
+ * here, the rest kept. */
+static int feed_here(struct file_reader *r, const char *p, size_t n, bool last, struct weir_error *err)
 {
     struct files_source *s = r->s;
     if (s->cfg->format == FS_CSV)
@@ -936,6 +960,326 @@ static int feed(struct file_reader *r, const char *p, size_t n, bool last, struc
             return oom(err);
     }
     return 0;
+}
+
+/* ---- json lines decoded by worker threads
+ *
+ * While a batch reads json files with rows wanted (M_READ), the pipeline
+ * thread cuts the decompressed text into runs of whole lines and queues
+ * them; decode_parallelism workers decode runs into their own batches, and
+ * the pipeline thread takes the runs back in order and appends their rows
+ * to the source's batch, so rows keep the order of a serial read. A file's
+ * runs are all taken back before the next file starts (read_entry's rule
+ * for skipped files sees the same batch). A run that meets new columns
+ * (add_new_columns) stops there; when it is taken back the source switches
+ * to sampling the rest of the batch, like the serial read. */
+
+#define FS_RUN_BYTES (1u << 20)
+
+enum run_state { RUN_FREE, RUN_QUEUED, RUN_BUSY, RUN_DONE };
+
+struct fs_run {
+    struct weir_buf text; /* whole lines */
+    uint64_t first_line;  /* lines of the file before the run's first */
+    struct file_reader r; /* the worker's reader: rows go to `rows` */
+    struct fs_rows rows;
+    int rc;
+    struct weir_error err;
+    size_t stop_off; /* with r.stop_line: where that line starts in text */
+    enum run_state state;
+};
+
+struct fs_pool {
+    pthread_mutex_t mu;
+    pthread_cond_t work, done;
+    pthread_t *threads;
+    size_t nthreads, started;
+    struct fs_run *runs; /* a ring: oldest .. filling */
+    size_t nruns;
+    size_t oldest;   /* the oldest run not taken back */
+    size_t filling;  /* the run the pipeline thread appends text to */
+    size_t next;     /* the next run a worker decodes */
+    size_t inflight; /* runs queued, busy or done and not taken back */
+    bool quit;
+};
+
+static void run_decode(struct fs_run *run)
+{
+    struct file_reader *r = &run->r;
+    const char *t = (const char *)run->text.data, *p = t, *end = t + run->text.len;
+    if (weir_json_decoder_reset(run->rows.dec, r->e->key)) {
+        run->rc = oom(&run->err);
+        return;
+    }
+    while (p < end) {
+        const char *nl = memchr(p, '\n', (size_t)(end - p));
+        size_t n = nl ? (size_t)(nl - p) : (size_t)(end - p);
+        if ((run->rc = on_line(r, p, n, &run->err)) != 0)
+            return;
+        if (r->stop_line) {
+            run->stop_off = (size_t)(p - t);
+            return;
+        }
+        p = nl ? nl + 1 : end;
+    }
+}
+
+static void *run_worker(void *arg)
+{
+    struct fs_pool *pl = arg;
+    pthread_mutex_lock(&pl->mu);
+    for (;;) {
+        while (!pl->quit && pl->runs[pl->next].state != RUN_QUEUED)
+            pthread_cond_wait(&pl->work, &pl->mu);
+        if (pl->quit)
+            break;
+        struct fs_run *run = &pl->runs[pl->next];
+        pl->next = (pl->next + 1) % pl->nruns;
+        run->state = RUN_BUSY;
+        pthread_mutex_unlock(&pl->mu);
+        run_decode(run);
+        pthread_mutex_lock(&pl->mu);
+        run->state = RUN_DONE;
+        pthread_cond_broadcast(&pl->done);
+    }
+    pthread_mutex_unlock(&pl->mu);
+    return NULL;
+}
+
+static void pool_destroy(struct fs_pool *pl)
+{
+    if (pl == NULL)
+        return;
+    pthread_mutex_lock(&pl->mu);
+    pl->quit = true;
+    pthread_cond_broadcast(&pl->work);
+    pthread_mutex_unlock(&pl->mu);
+    for (size_t i = 0; i < pl->started; i++)
+        pthread_join(pl->threads[i], NULL);
+    for (size_t i = 0; pl->runs && i < pl->nruns; i++) {
+        struct fs_run *run = &pl->runs[i];
+        weir_buf_free(&run->text);
+        weir_batch_destroy(run->rows.out);
+        weir_json_decoder_destroy(run->rows.dec);
+        weir_buf_free(&run->rows.rescue);
+        weir_buf_free(&run->rows.rjson);
+    }
+    pthread_mutex_destroy(&pl->mu);
+    pthread_cond_destroy(&pl->work);
+    pthread_cond_destroy(&pl->done);
+    weir_free(pl->runs);
+    weir_free(pl->threads);
+    weir_free(pl);
+}
+
+static int new_json_decoder(const struct weir_type *decl, struct weir_json_decoder **out,
+                            struct weir_error *err)
+{
+    struct weir_json_decode_options o;
+    weir_json_decode_options_default(&o);
+    o.rescue_fields = true;
+    return weir_json_decoder_create(out, decl, &o, err);
+}
+
+/* NULL in *out when the batch is decoded on the pipeline thread. */
+static int pool_create(struct files_source *s, struct fs_pool **out, struct weir_error *err)
+{
+    *out = NULL;
+    long want = s->cfg->decode_parallelism;
+    if (want == 0) {
+        long cpus = sysconf(_SC_NPROCESSORS_ONLN);
+        want = cpus < 1 ? 1 : cpus > 8 ? 8 : cpus;
+    }
+    if (want < 2 || s->cfg->format != FS_JSON || s->rows.dec == NULL)
+        return 0;
+    struct fs_pool *pl = weir_calloc(1, sizeof *pl);
+    if (!pl)
+        return oom(err);
+    pthread_mutex_init(&pl->mu, NULL);
+    pthread_cond_init(&pl->work, NULL);
+    pthread_cond_init(&pl->done, NULL);
+    pl->nthreads = (size_t)want;
+    pl->nruns = 2 * pl->nthreads + 1;
+    pl->runs = weir_calloc(pl->nruns, sizeof *pl->runs);
+    pl->threads = weir_calloc(pl->nthreads, sizeof *pl->threads);
+    int rc = pl->runs && pl->threads ? 0 : oom(err);
+    for (size_t i = 0; rc == 0 && i < pl->nruns; i++) {
+        struct fs_run *run = &pl->runs[i];
+        weir_buf_init(&run->text);
+        weir_buf_init(&run->rows.rescue);
+        weir_buf_init(&run->rows.rjson);
+        if (!(run->rows.out = weir_batch_create(s->schema)))
+            rc = oom(err);
+        else
+            rc = new_json_decoder(s->decl, &run->rows.dec, err);
+    }
+    for (; rc == 0 && pl->started < pl->nthreads; pl->started++)
+        if (pthread_create(&pl->threads[pl->started], NULL, run_worker, pl) != 0)
+            break; /* fewer workers: still correct */
+    if (rc == 0 && pl->started == 0)
+        rc = weir_error_set(err, WEIR_EIO, "files source: no decode thread could be started");
+    if (rc) {
+        pool_destroy(pl);
+        return rc;
+    }
+    *out = pl;
+    return 0;
+}
+
+/* Lines from byte `off` of the run through the pipeline thread's reader,
+ * which samples them (the source is no longer reading rows). */
+static int run_sample(struct file_reader *r, struct fs_run *run, uint64_t line_before, size_t off,
+                      struct weir_error *err)
+{
+    struct file_reader t = *r;
+    t.line_no = line_before;
+    const char *p = (const char *)run->text.data + off, *end = (const char *)run->text.data + run->text.len;
+    int rc = 0;
+    while (rc == 0 && p < end) {
+        const char *nl = memchr(p, '\n', (size_t)(end - p));
+        size_t n = nl ? (size_t)(nl - p) : (size_t)(end - p);
+        rc = on_line(&t, p, n, err);
+        p = nl ? nl + 1 : end;
+    }
+    return rc;
+}
+
+/* Take the oldest run back (waiting for it): its error, its rows appended
+ * to the source's batch (emitted when full), or its lines sampled. */
+static int run_take(struct file_reader *r, bool keep, struct weir_error *err)
+{
+    struct files_source *s = r->s;
+    struct fs_pool *pl = r->pool;
+    struct fs_run *run = &pl->runs[pl->oldest];
+    pthread_mutex_lock(&pl->mu);
+    while (run->state != RUN_DONE)
+        pthread_cond_wait(&pl->done, &pl->mu);
+    pthread_mutex_unlock(&pl->mu);
+    int rc = 0;
+    if (!keep) {
+        /* dropped after an earlier error */
+    } else if (run->rc) {
+        *err = run->err;
+        rc = run->rc;
+    } else {
+        if (run->r.stop_line && s->mode == M_READ) {
+            snprintf(s->evolve_where, sizeof s->evolve_where, "%s line %" PRIu64, r->full_path,
+                     run->r.stop_line);
+            s->mode = M_EVOLVE;
+        }
+        if (s->mode != M_READ) {
+            rc = run->r.stop_line ? run_sample(r, run, run->r.stop_line - 1, run->stop_off, err)
+                                  : run_sample(r, run, run->first_line, 0, err);
+        } else {
+            struct weir_batch *out = s->rows.out, *in = run->rows.out;
+            for (size_t c = 0; rc == 0 && c < out->ncolumns; c++)
+                rc = weir_column_append_range(&out->columns[c], &in->columns[c], 0, in->nrows);
+            if (rc == 0)
+                rc = weir_batch_finish_rows(out);
+            if (rc)
+                rc = weir_error_set(err, rc, "files source: out of memory decoding %s", r->e->key);
+            s->rows.rescued += run->rows.rescued;
+            if (rc == 0 && out->nrows >= FS_BATCH_ROWS)
+                rc = emit(s, r->cb, r->ctx, err);
+        }
+    }
+    run->text.len = 0;
+    weir_batch_clear(run->rows.out);
+    run->rows.rescue.len = 0;
+    run->rows.rescued = 0;
+    run->rc = 0;
+    weir_error_clear(&run->err);
+    run->r.stop_line = 0;
+    pthread_mutex_lock(&pl->mu);
+    run->state = RUN_FREE;
+    pl->inflight--;
+    pthread_mutex_unlock(&pl->mu);
+    pl->oldest = (pl->oldest + 1) % pl->nruns;
+    return rc;
+}
+
+/* The end of a file: every run taken back (rc == 0), or dropped. */
+static int pool_finish(struct file_reader *r, int rc, struct weir_error *err)
+{
+    struct fs_pool *pl = r->pool;
+    while (pl->inflight > 0) {
+        int trc = run_take(r, rc == 0, err);
+        if (rc == 0)
+            rc = trc;
+    }
+    pl->runs[pl->filling].text.len = 0;
+    return rc;
+}
+
+/* Count the lines of text[0..n): newlines, and a last line without one. */
+static uint64_t count_lines(const char *t, size_t n)
+{
+    uint64_t k = 0;
+    for (const char *p = t, *end = t + n; p < end; k++) {
+        const char *nl = memchr(p, '\n', (size_t)(end - p));
+        p = nl ? nl + 1 : end;
+    }
+    return k;
+}
+
+static int feed_pool(struct file_reader *r, const char *p, size_t n, bool last, struct weir_error *err)
+{
+    struct fs_pool *pl = r->pool;
+    struct fs_run *run = &pl->runs[pl->filling];
+    if (n && weir_buf_append(&run->text, p, n))
+        return oom(err);
+    for (;;) {
+        const char *t = (const char *)run->text.data;
+        size_t cut = run->text.len;
+        if (cut == 0 || (!last && cut < FS_RUN_BYTES))
+            return 0;
+        if (!last) {
+            const char *nl = memrchr(t, '\n', cut);
+            if (!nl) /* one line longer than a run: wait for its end */
+                return 0;
+            cut = (size_t)(nl - t) + 1;
+        }
+        int rc = 0;
+        if (pl->inflight + 1 >= pl->nruns) /* a free run for what follows */
+            rc = run_take(r, true, err);
+        if (rc)
+            return rc;
+        if (r->s->mode != M_READ) {
+            /* new columns: what is left of the batch is sampled here */
+            while (rc == 0 && pl->inflight > 0)
+                rc = run_take(r, true, err);
+            if (rc == 0)
+                rc = feed_here(r, t, run->text.len, last, err);
+            run->text.len = 0;
+            return rc;
+        }
+        struct fs_run *next = &pl->runs[(pl->filling + 1) % pl->nruns];
+        if (cut < run->text.len && weir_buf_append(&next->text, t + cut, run->text.len - cut))
+            return oom(err);
+        run->text.len = cut;
+        run->first_line = r->line_no;
+        run->r = *r;
+        run->r.w = &run->rows;
+        run->r.pool = NULL;
+        run->r.worker = true;
+        run->r.stop_line = 0;
+        run->r.line_no = r->line_no;
+        r->line_no += count_lines(t, cut);
+        pthread_mutex_lock(&pl->mu);
+        run->state = RUN_QUEUED;
+        pl->inflight++;
+        pthread_cond_signal(&pl->work);
+        pthread_mutex_unlock(&pl->mu);
+        pl->filling = (pl->filling + 1) % pl->nruns;
+        run = next;
+    }
+}
+
+static int feed(struct file_reader *r, const char *p, size_t n, bool last, struct weir_error *err)
+{
+    if (r->pool && r->s->mode == M_READ)
+        return feed_pool(r, p, n, last, err);
+    return feed_here(r, p, n, last, err);
 }
 
 enum codec { C_NONE, C_GZIP, C_ZSTD };
@@ -1251,6 +1595,8 @@ static int read_text_file(struct file_reader *r, struct weir_error *err)
                             e->key, e->size);
     if (rc == 0)
         rc = feed(r, "", 0, true, err);
+    if (r->pool)
+        rc = pool_finish(r, rc, err);
     if (z_init)
         inflateEnd(&z);
     ZSTD_freeDStream(zs);
@@ -1374,16 +1720,16 @@ static int read_parquet_file(struct file_reader *r, struct weir_error *err)
             break;
         }
         for (size_t row = 0; row < pb->nrows && rc == 0; row++, row_no++) {
-            s->rescue.len = 0;
+            r->w->rescue.len = 0;
             for (size_t i = 0; i < s->ndecl && rc == 0; i++)
-                rc = src[i] >= 0 ? weir_column_append_from(&s->out->columns[i], &pb->columns[src[i]], row)
-                                 : weir_column_append_null(&s->out->columns[i]);
+                rc = src[i] >= 0 ? weir_column_append_from(&r->w->out->columns[i], &pb->columns[src[i]], row)
+                                 : weir_column_append_null(&r->w->out->columns[i]);
             for (size_t j = first_rescued; j < pb->ncolumns && rc == 0; j++) {
                 if (!weir_column_is_valid(&pb->columns[j], row))
                     continue;
                 s->text.len = 0;
                 if ((rc = weir_json_encode_value(&pb->columns[j], row, &s->text, NULL)) == 0)
-                    rc = rescue_add(s, want->fields[j].name, strlen(want->fields[j].name), false,
+                    rc = rescue_add(r->w, want->fields[j].name, strlen(want->fields[j].name), false,
                                     (const char *)s->text.data, s->text.len, false);
             }
             if (rc) {
@@ -1404,7 +1750,7 @@ done:
 
 static int read_file(struct file_reader *r, struct weir_error *err)
 {
-    r->s->rescue.len = 0;
+    r->w->rescue.len = 0;
     if (r->s->cfg->format == FS_PARQUET)
         return read_parquet_file(r, err);
     return read_text_file(r, err);
@@ -1413,7 +1759,7 @@ static int read_file(struct file_reader *r, struct weir_error *err)
 /* Read index entry `e`; a file missing or corrupt is skipped whole
  * (counted and logged), any other failure is returned. */
 static int read_entry(struct files_source *s, struct fs_entry *e, weir_source_emit_cb cb, void *ctx,
-                      struct prefetch *pf, size_t file, struct weir_error *err)
+                      struct prefetch *pf, size_t file, struct fs_pool *pool, struct weir_error *err)
 {
     struct file_reader r = {.s = s,
                             .e = e,
@@ -1421,40 +1767,42 @@ static int read_entry(struct files_source *s, struct fs_entry *e, weir_source_em
                             .ctx = ctx,
                             .mtime_us = e->mtime_ms * 1000,
                             .pf = pf,
-                            .chunk = pf ? pf->first[file] : 0};
+                            .chunk = pf ? pf->first[file] : 0,
+                            .w = &s->rows,
+                            .pool = pool};
     struct weir_buf path;
     weir_buf_init(&path);
     if (weir_buf_printf(&path, "%s/%s", weir_store_root(s->store), e->key))
         return oom(err);
     r.full_path = (char *)path.data;
-    size_t rows_before = s->out->nrows;
+    size_t rows_before = s->rows.out->nrows;
     uint64_t emits_before = s->emits;
     s->emit_failed = false;
-    if (s->dec)
-        weir_json_decoder_reset(s->dec, e->key);
+    if (s->rows.dec)
+        weir_json_decoder_reset(s->rows.dec, e->key);
     if (s->inf)
         weir_json_inferrer_reset(s->inf, e->key);
     struct weir_error ferr = {0};
     int rc = 0, frc = read_file(&r, &ferr);
-    if (s->out->nrows > 0 && s->emits != emits_before)
+    if (s->rows.out->nrows > 0 && s->emits != emits_before)
         rows_before = 0; /* what the open batch holds is all this file's */
     if (!s->emit_failed && (frc == WEIR_ENOTFOUND || frc == WEIR_ECORRUPT)) {
         /* Skipped whole: drop what this file added to the open batch.
          * (Rows of a file already emitted in an earlier chunk of the
          * same batch stay: only files larger than a batch can.) */
-        if (s->out->nrows > rows_before) {
+        if (s->rows.out->nrows > rows_before) {
             struct weir_batch *keep = NULL;
             uint32_t *idx = weir_malloc((rows_before ? rows_before : 1) * sizeof *idx);
             for (size_t i = 0; idx && i < rows_before; i++)
                 idx[i] = (uint32_t)i;
-            if (!idx || weir_batch_take(s->out, idx, rows_before, &keep)) {
+            if (!idx || weir_batch_take(s->rows.out, idx, rows_before, &keep)) {
                 weir_free(idx);
                 weir_buf_free(&path);
                 return oom(err);
             }
             weir_free(idx);
-            weir_batch_destroy(s->out);
-            s->out = keep;
+            weir_batch_destroy(s->rows.out);
+            s->rows.out = keep;
         }
         if (frc == WEIR_ENOTFOUND)
             s->files_missing++;
@@ -1697,12 +2045,8 @@ static int install_schema(struct files_source *s, struct weir_type *decl, struct
     int rc = 0;
     if (full_schema(decl, s->with_metadata, &full) || !(out = weir_batch_create(full)))
         rc = oom(err);
-    if (rc == 0 && s->cfg->format == FS_JSON && decl->nfields > 0) {
-        struct weir_json_decode_options o;
-        weir_json_decode_options_default(&o);
-        o.rescue_fields = true;
-        rc = weir_json_decoder_create(&dec, decl, &o, err);
-    }
+    if (rc == 0 && s->cfg->format == FS_JSON && decl->nfields > 0)
+        rc = new_json_decoder(decl, &dec, err);
     if (rc) {
         weir_type_destroy(decl);
         weir_type_destroy(full);
@@ -1711,13 +2055,13 @@ static int install_schema(struct files_source *s, struct weir_type *decl, struct
     }
     weir_type_destroy(s->decl);
     weir_type_destroy(s->schema);
-    weir_batch_destroy(s->out);
-    weir_json_decoder_destroy(s->dec);
+    weir_batch_destroy(s->rows.out);
+    weir_json_decoder_destroy(s->rows.dec);
     s->decl = decl;
     s->ndecl = decl->nfields;
     s->schema = full;
-    s->out = out;
-    s->dec = dec;
+    s->rows.out = out;
+    s->rows.dec = dec;
     s->base.schema = full;
     return 0;
 }
@@ -1836,7 +2180,7 @@ static int infer_schema(struct files_source *s, struct weir_error *err)
             (files > 0 && bytes + (int64_t)o->size > s->cfg->schema_inference_max_bytes))
             break;
         struct fs_entry e = {.size = o->size, .mtime_ms = o->mtime_ms, .key = o->key};
-        rc = read_entry(s, &e, NULL, NULL, NULL, 0, err);
+        rc = read_entry(s, &e, NULL, NULL, NULL, 0, NULL, err);
         files++;
         bytes += (int64_t)o->size;
     }
@@ -1925,9 +2269,9 @@ static int fs_read(struct weir_source *base, const char *start, const char *end,
         rc = parse_seq(end, &to, err);
     if (rc)
         return rc;
-    s->files_read = s->files_missing = s->files_corrupt = s->rows_rescued = 0;
+    s->files_read = s->files_missing = s->files_corrupt = s->rows.rescued = 0;
     s->mode = M_READ;
-    weir_batch_clear(s->out);
+    weir_batch_clear(s->rows.out);
     size_t n = to > from ? (size_t)(to - from) : 0;
     struct fs_entry *files = weir_calloc(n ? n : 1, sizeof *files);
     struct prefetch *pf = NULL;
@@ -1937,9 +2281,13 @@ static int fs_read(struct weir_source *base, const char *start, const char *end,
         rc = index_by_seq(s, from + i, &files[i], err);
     if (rc == 0 && n > 0 && s->cfg->format != FS_PARQUET)
         rc = pf_create(s->store, files, n, (int)s->cfg->read_parallelism, &pf, err);
+    struct fs_pool *pool = NULL;
+    if (rc == 0 && n > 0)
+        rc = pool_create(s, &pool, err);
     for (size_t i = 0; i < n && rc == 0; i++) {
-        rc = read_entry(s, &files[i], cb, ctx, pf, i, err);
+        rc = read_entry(s, &files[i], cb, ctx, pf, i, pool, err);
     }
+    pool_destroy(pool);
     pf_destroy(pf);
     for (size_t i = 0; i < n; i++)
         weir_free(files[i].key);
@@ -2042,7 +2390,7 @@ static int fs_metrics(struct weir_source *base, struct weir_buf *out)
         ",\"numFilesChanged\":%" PRId64 ",\"numRowsRescued\":%" PRId64 ",\"numFilesDiscovered\":%" PRIu64
         ",\"numFilesCleaned\":%" PRId64 ",\"schemaVersion\":%d,\"numKeysListed\":%" PRId64
         ",\"numFullListings\":%" PRId64,
-        s->files_read, s->files_missing, s->files_corrupt, s->files_changed, s->rows_rescued, s->next_seq,
+        s->files_read, s->files_missing, s->files_corrupt, s->files_changed, s->rows.rescued, s->next_seq,
         s->files_cleaned, s->schema_version, s->keys_listed, s->full_listings);
 }
 
@@ -2061,7 +2409,7 @@ static void fs_destroy(struct weir_source *base)
         rocksdb_readoptions_destroy(s->ropts);
     weir_store_destroy(s->store);
     weir_store_destroy(s->archive);
-    weir_json_decoder_destroy(s->dec);
+    weir_json_decoder_destroy(s->rows.dec);
     weir_json_inferrer_destroy(s->inf);
     weir_csv_reader_destroy(s->csv);
     csv_header_clear(s);
@@ -2071,14 +2419,14 @@ static void fs_destroy(struct weir_source *base)
         weir_free(s->ccols[i].name);
     weir_free(s->ccols);
     weir_type_destroy(s->pq_fields);
-    weir_batch_destroy(s->out);
+    weir_batch_destroy(s->rows.out);
     weir_type_destroy(s->schema);
     weir_type_destroy(s->decl);
     weir_buf_free(&s->line_buf);
     weir_buf_free(&s->raw);
     weir_buf_free(&s->text);
-    weir_buf_free(&s->rescue);
-    weir_buf_free(&s->rjson);
+    weir_buf_free(&s->rows.rescue);
+    weir_buf_free(&s->rows.rjson);
     weir_free(s->glob);
     weir_free(s->max_key);
     weir_free(s->base.description);
@@ -2135,8 +2483,8 @@ int weir_source_files_create(const struct weir_config_pipeline *p, const struct 
     weir_buf_init(&s->line_buf);
     weir_buf_init(&s->raw);
     weir_buf_init(&s->text);
-    weir_buf_init(&s->rescue);
-    weir_buf_init(&s->rjson);
+    weir_buf_init(&s->rows.rescue);
+    weir_buf_init(&s->rows.rjson);
     char *root = NULL;
     int rc = split_path(c->path, &root, &s->glob);
     if (rc) {

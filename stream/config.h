@@ -116,6 +116,7 @@ struct weir_config_files {
     char *csv_null_value;
     /* after commit */
     int64_t read_parallelism;     /* objects fetched at once */
+    int64_t decode_parallelism;   /* json decode threads; 0: one per core */
     int incremental_listing;      /* 0 auto, 1 on, 2 off */
     int64_t backfill_interval_ms; /* 0: no periodic full listing */
     int clean_source;             /* 0 off, 1 delete, 2 move */
