@@ -5,7 +5,11 @@ generate: ~200-byte records, 10 fields) as FILES files of equal size, then in
 the same run:
 
   local  `cat` of all files to /dev/null (page cache warm, best of 2) next to
-         weir run --available-now of a files(json) -> Delta pipeline;
+         weir run --available-now of a files(json) -> Delta pipeline (with
+         its defaults, then decoding on the pipeline thread), and
+         the peer: DuckDB (all cores) reading the same files with the same
+         columns and writing one snappy Parquet file; these three in
+         ROUNDS rounds (best run and median);
   s3     the same files in a local S3 server (moto): a plain parallel GET of
          every object (READERS threads) next to the same pipeline reading
          s3:// (read_parallelism READERS).
@@ -19,6 +23,7 @@ import json
 import os
 import pathlib
 import shutil
+import statistics
 import subprocess
 import sys
 import time
@@ -42,11 +47,12 @@ def line(impl, rows, nbytes, secs, rss=None):
     return nbytes / secs
 
 
-def weir_pipeline(a, out, name, path, env=None):
+def weir_pipeline(a, out, name, path, env=None, **files):
     schema = subprocess.run([a.kafka_tool, "schema"], capture_output=True, text=True, check=True).stdout.strip()
     cfg = {"pipelines": [{
         "name": name, "checkpoint": str(out / f"{name}-ckpt"),
-        "source": {"files": {"path": path, "format": "json", "schema": schema, "read_parallelism": a.readers}},
+        "source": {"files": {"path": path, "format": "json", "schema": schema, "read_parallelism": a.readers,
+                             **files}},
         "sink": {"delta": {"path": str(out / f"{name}-table")}}}]}
     cpath = out / f"{name}.json"
     cpath.write_text(json.dumps(cfg))
@@ -59,6 +65,25 @@ def weir_pipeline(a, out, name, path, env=None):
     return secs, rss
 
 
+DUCKDB_COLUMNS = ("{'id': 'BIGINT', 'user': 'VARCHAR', 'amount': 'DOUBLE', 'ts': 'TIMESTAMP', "
+                  "'country': 'VARCHAR', 'qty': 'INTEGER', 'flag': 'BOOLEAN', 'note': 'VARCHAR', "
+                  "'event': 'VARCHAR', 'produced_at': 'TIMESTAMP'}")
+
+
+def duckdb_copy(out, src):
+    """DuckDB's JSON reader -> one snappy Parquet file, in its own process:
+    (seconds, peak RSS MB, version)."""
+    import duckdb
+    dest = out / "duckdb.parquet"
+    code = ("import duckdb; duckdb.sql(\"COPY (SELECT * FROM read_json('%s/*.json', format='newline_delimited', "
+            "columns=%s)) TO '%s' (FORMAT parquet, COMPRESSION snappy)\")" % (src, DUCKDB_COLUMNS, dest))
+    secs, rss, err, rc = run_measured([sys.executable, "-c", code])
+    if rc != 0:
+        raise SystemExit(f"duckdb failed: {err.decode(errors='replace')[-2000:]}")
+    dest.unlink()
+    return secs, rss, duckdb.__version__
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--weir", required=True)
@@ -67,6 +92,7 @@ def main():
     ap.add_argument("--files", type=int, default=64)
     ap.add_argument("--readers", type=int, default=8)
     ap.add_argument("--out", required=True)
+    ap.add_argument("--rounds", type=int, default=3)
     ap.add_argument("--skip-s3", action="store_true")
     a = ap.parse_args()
     out = pathlib.Path(a.out)
@@ -89,9 +115,31 @@ def main():
         t = time.monotonic() - t0
         best = t if best is None else min(best, t)
     raw = line("cat(local)", a.rows, nbytes, best)
-    secs, rss = weir_pipeline(a, out, "local", str(src))
-    got = line("weir(files->delta, local)", a.rows, nbytes, secs, rss)
-    print(f"compare=local weir_vs_cat={got / raw:.3f}", flush=True)
+    # weir (defaults), weir decoding on the pipeline thread, and DuckDB, in
+    # rounds: the best run and the median of each, the first run of the
+    # machine's day no longer decides
+    runs = {"weir": [], "serial": [], "duckdb": []}
+    rss = {"weir": 0.0, "serial": 0.0, "duckdb": 0.0}
+    for rnd in range(a.rounds):
+        for key, fn in (("weir", lambda: weir_pipeline(a, out, f"local{rnd}", str(src))),
+                        ("serial", lambda: weir_pipeline(a, out, f"local-serial{rnd}", str(src),
+                                                         decode_parallelism=1)),
+                        ("duckdb", lambda: duckdb_copy(out, src)[:2])):
+            secs, r = fn()
+            runs[key].append(secs)
+            rss[key] = max(rss[key], r)
+        for name in (f"local{rnd}", f"local-serial{rnd}"):
+            shutil.rmtree(out / f"{name}-ckpt")
+            shutil.rmtree(out / f"{name}-table")
+    import duckdb
+    labels = {"weir": "weir(files->delta, local)", "serial": "weir(files->delta, local, decode_parallelism 1)",
+              "duckdb": f"duckdb-{duckdb.__version__}(read_json->parquet, local)"}
+    for key in ("weir", "serial", "duckdb"):
+        line(labels[key], a.rows, nbytes, min(runs[key]), rss[key])
+        print(f"  runs={len(runs[key])} median_seconds={statistics.median(runs[key]):.2f}", flush=True)
+    secs = min(runs["weir"])
+    print(f"compare=local weir_vs_cat={nbytes / secs / raw:.3f} "
+          f"weir_vs_duckdb={min(runs['duckdb']) / secs:.3f} (speed ratios, best runs)", flush=True)
 
     if a.skip_s3:
         return

@@ -1088,7 +1088,7 @@ static int pool_create(struct files_source *s, struct fs_pool **out, struct weir
     long want = s->cfg->decode_parallelism;
     if (want == 0) {
         long cpus = sysconf(_SC_NPROCESSORS_ONLN);
-        want = cpus < 1 ? 1 : cpus > 8 ? 8 : cpus;
+        want = cpus > 8 ? 8 : cpus;
     }
     if (want < 2 || s->cfg->format != FS_JSON || s->rows.dec == NULL)
         return 0;

@@ -1639,8 +1639,8 @@ int weir_source_kafka_create(const struct weir_config_pipeline *pc, struct weir_
         {"client.id", "weir"},
         {"queued.max.messages.kbytes", "32768"},
         {"queued.min.messages", "1000000"},
-        {"fetch.max.bytes", "4194304"},
-        {"max.partition.fetch.bytes", "1048576"},
+        {"fetch.max.bytes", "1000000"},
+        {"max.partition.fetch.bytes", "1000000"},
         {"reconnect.backoff.max.ms", "2000"},
     };
     const char *const forced[][2] = {

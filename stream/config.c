@@ -366,9 +366,10 @@ static const struct opt opts[] = {
              "ahead of the decoder, in order, at most 64 MiB ahead."},
     {"pipelines[].source.files", "decode_parallelism", T_INT, 0, "0", .min = 0, .max = 64,
      .off = FILES(decode_parallelism),
-     .desc = "Threads decoding json files: the text is cut into 1 MiB runs of whole lines, decoded in "
-             "parallel, and the rows kept in file order. 0: one per CPU core (at most 8); 1: decode on the "
-             "pipeline's thread."},
+     .desc =
+         "Threads decoding json files: the text is cut into 1 MiB runs of whole lines, decoded in "
+         "parallel, and the rows kept in file order. 0: one per CPU core, at most 8; 1 (also what 0 gives on "
+         "one core): decode on the pipeline's thread."},
     {"pipelines[].source.files", "incremental_listing", T_ENUM, 0, "off", "auto|on|off",
      .off = FILES(incremental_listing),
      .desc = "on: each listing starts after the greatest file name seen (names must arrive in lexical order, "
