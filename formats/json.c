@@ -577,6 +577,11 @@ struct fast_val {
     bool null;
     union node_aux v;    /* converted scalar */
     uint32_t soff, slen; /* STRING: the text's span in the record */
+    /* the field's name: its length, and whether it is plain ASCII that
+     * JSON writes as is (no quote, backslash or control byte), so a key can
+     * be matched by its bytes before it is scanned */
+    uint32_t name_len;
+    bool name_plain;
 };
 
 struct weir_json_decoder {
@@ -652,6 +657,15 @@ int weir_json_decoder_create(struct weir_json_decoder **out, const struct weir_t
     if (flat && (d->fv = weir_calloc(schema->nfields, sizeof *d->fv)) == NULL) {
         rc = weir_error_set(err, WEIR_ENOMEM, "json decoder: out of memory");
         goto out;
+    }
+    for (size_t i = 0; d->fv != NULL && i < schema->nfields; i++) {
+        const unsigned char *nm = (const unsigned char *)schema->fields[i].name;
+        size_t len = strlen(schema->fields[i].name);
+        bool plain = len < UINT32_MAX;
+        for (size_t k = 0; plain && k < len; k++)
+            plain = nm[k] >= 0x20 && nm[k] < 0x80 && nm[k] != '"' && nm[k] != '\\';
+        d->fv[i].name_len = (uint32_t)len;
+        d->fv[i].name_plain = plain;
     }
     weir_buf_init(&d->rescued);
     if (opts != NULL) {
@@ -1408,20 +1422,22 @@ static int fast_decode(struct weir_json_decoder *d, const char *s, size_t n, str
             if (i >= n || s[i] != '"')
                 return FAST_BAIL;
             size_t k0 = i + 1, k1 = k0;
-            bool esc;
-            if (weir_jtok_string(s, n, &k1, WEIR_JTOK_CHECK_UTF8, &esc) != 0 || esc)
-                return FAST_BAIL;
-            size_t klen = k1 - k0;
             long found = -1;
-            if (hint < nf && name_eq(st->fields[hint].name, s + k0, klen)) {
+            const struct fast_val *hv = hint < nf ? &d->fv[hint] : NULL;
+            if (hv != NULL && hv->name_plain && n - k0 > hv->name_len && s[k0 + hv->name_len] == '"' &&
+                memcmp(s + k0, st->fields[hint].name, hv->name_len) == 0) {
+                /* the key expected next, byte for byte: nothing to scan */
                 found = (long)hint;
+                k1 = k0 + hv->name_len;
             } else {
-                for (size_t f = 0; f < nf; f++)
-                    if (name_eq(st->fields[f].name, s + k0, klen)) {
-                        found = (long)f;
-                        break;
-                    }
+                bool esc;
+                if (weir_jtok_string(s, n, &k1, WEIR_JTOK_CHECK_UTF8, &esc) != 0 || esc)
+                    return FAST_BAIL;
             }
+            size_t klen = k1 - k0;
+            for (size_t f = 0; found < 0 && f < nf; f++)
+                if (name_eq(st->fields[f].name, s + k0, klen))
+                    found = (long)f;
             if (found < 0 && (d->reject_unknown || d->rescue_fields))
                 return FAST_BAIL;
             for (size_t f = 0; found < 0 && f < nf; f++)
