@@ -891,9 +891,50 @@ static const int64_t int_hi[] = {INT8_MAX, INT16_MAX, INT32_MAX, INT64_MAX};
  * copied into `scratch` (NULL: refused with WEIR_ERANGE, the caller
  * decides elsewhere). Returns 0, WEIR_ERANGE (overflows to infinity) or
  * WEIR_ENOMEM. */
+/* A JSON number (already checked by the tokenizer) whose digits make an
+ * integer w <= 2^53 and whose decimal exponent e is within [-22, 22]: w and
+ * 10^|e| are exact doubles, so one IEEE multiplication or division gives
+ * the correctly rounded value, the same as strtod (Clinger's fast path).
+ * false: not such a number, use strtod. */
+static bool fast_double(const char *s, size_t n, double *v)
+{
+    static const double p10[] = {1e0,  1e1,  1e2,  1e3,  1e4,  1e5,  1e6,  1e7,  1e8,  1e9,  1e10, 1e11,
+                                 1e12, 1e13, 1e14, 1e15, 1e16, 1e17, 1e18, 1e19, 1e20, 1e21, 1e22};
+    size_t i = 0;
+    bool neg = i < n && s[i] == '-';
+    i += neg;
+    uint64_t w = 0;
+    int digits = 0, e = 0;
+    for (; i < n && s[i] >= '0' && s[i] <= '9'; i++, digits++)
+        w = w * 10 + (uint64_t)(s[i] - '0');
+    if (i < n && s[i] == '.')
+        for (i++; i < n && s[i] >= '0' && s[i] <= '9'; i++, digits++, e--)
+            w = w * 10 + (uint64_t)(s[i] - '0');
+    if (digits > 19) /* w may have wrapped */
+        return false;
+    if (i < n && (s[i] == 'e' || s[i] == 'E')) {
+        i++;
+        bool eneg = i < n && s[i] == '-';
+        i += i < n && (s[i] == '-' || s[i] == '+');
+        int x = 0;
+        for (; i < n && s[i] >= '0' && s[i] <= '9'; i++)
+            if ((x = x * 10 + (s[i] - '0')) > 1000)
+                return false;
+        e += eneg ? -x : x;
+    }
+    if (i != n || w > (UINT64_C(1) << 53) || e < -22 || e > 22)
+        return false;
+    double d = (double)w;
+    d = e < 0 ? d / p10[-e] : d * p10[e];
+    *v = neg ? -d : d;
+    return true;
+}
+
 static int number_to_float(const char *s, size_t n, bool as_float, struct weir_buf *scratch, double *v,
                            float *f)
 {
+    if (!as_float && fast_double(s, n, v))
+        return 0;
     char small[64];
     char *z = small;
     if (n >= sizeof small) {

@@ -498,6 +498,71 @@ static void test_encode_scalars(void **state)
 /* Every double prints as text that reads back to the same bits (random
  * bit patterns); "few decimals" values print as their short fixed-point
  * text. */
+/* Numbers decoded into DOUBLE (the one-pass path and its fast conversion
+ * of short decimals) equal strtod's value bit for bit: random decimals of
+ * every length around the 2^53 and 10^22 limits, exponents, signs, and
+ * numbers the fast conversion leaves to strtod. */
+static void test_double_parse_matches_strtod(void **state)
+{
+    (void)state;
+    struct ctx c;
+    ctx_open(&c, "d DOUBLE", NULL);
+    const char *fixed[] = {"0",
+                           "-0",
+                           "0.0",
+                           "-0.0",
+                           "1e22",
+                           "1e23",
+                           "-1e-22",
+                           "1e-23",
+                           "9007199254740992",
+                           "9007199254740993",
+                           "9007199254740991.5",
+                           "123456789012345678901234",
+                           "0.1",
+                           "0.30000000000000004",
+                           "1.7976931348623157e308",
+                           "4.9e-324",
+                           "2.2250738585072014e-308",
+                           "3481.10",
+                           "1E5",
+                           "1e+05",
+                           "12.5e-3"};
+    char text[96], rec[128];
+    uint64_t x = 0x9E3779B97F4A7C15ULL;
+    const size_t n = sizeof fixed / sizeof fixed[0] + 200000;
+    for (size_t i = 0; i < n; i++) {
+        if (i < sizeof fixed / sizeof fixed[0]) {
+            snprintf(text, sizeof text, "%s", fixed[i]);
+        } else {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            int intd = (int)(x % 18), fracd = (int)((x >> 8) % 18), ex = (int)((x >> 16) % 61) - 30;
+            uint64_t m = x >> 11;
+            int len = snprintf(text, sizeof text, "%s%.*llu", (x >> 5) & 1 ? "-" : "", intd + 1,
+                               (unsigned long long)(m % 1000000000000000000ULL));
+            (void)len;
+            if (text[(x >> 5) & 1] == '0' && strlen(text) > (size_t)(((x >> 5) & 1) + 1))
+                text[(x >> 5) & 1] = '7'; /* no leading zero */
+            if (fracd)
+                snprintf(text + strlen(text), sizeof text - strlen(text), ".%.*llu", fracd,
+                         (unsigned long long)((x >> 3) % 1000000000000000000ULL));
+            if ((x >> 40) % 3 == 0)
+                snprintf(text + strlen(text), sizeof text - strlen(text), "e%d", ex);
+        }
+        snprintf(rec, sizeof rec, "{\"d\":%s}", text);
+        weir_batch_clear(c.b);
+        weir_error_clear(&c.err);
+        if (weir_json_decode_record(c.dec, rec, strlen(rec), c.b, &c.err) != 0)
+            fail_msg("%s: %s", rec, c.err.message);
+        double got = weir_column_f64(&c.b->columns[0], 0), want = strtod(text, NULL);
+        if (memcmp(&got, &want, sizeof got) != 0)
+            fail_msg("%s: decoded %.17g, strtod %.17g", text, got, want);
+    }
+    ctx_close(&c);
+}
+
 static void test_double_text_round_trips(void **state)
 {
     (void)state;
@@ -1064,6 +1129,7 @@ int main(void)
         cmocka_unit_test(test_string_takes_any_value),
         cmocka_unit_test(test_encode_scalars),
         cmocka_unit_test(test_double_text_round_trips),
+        cmocka_unit_test(test_double_parse_matches_strtod),
         cmocka_unit_test(test_round_trip),
         cmocka_unit_test(test_inference),
         cmocka_unit_test(test_inferred_schema_decodes),
