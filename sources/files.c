@@ -1086,9 +1086,9 @@ static int pool_create(struct files_source *s, struct fs_pool **out, struct weir
 {
     *out = NULL;
     long want = s->cfg->decode_parallelism;
-    if (want == 0) {
+    if (want == 0) { /* the cores left by the pipeline's reading and sink threads */
         long cpus = sysconf(_SC_NPROCESSORS_ONLN);
-        want = cpus > 8 ? 8 : cpus;
+        want = cpus - 2 > 8 ? 8 : cpus - 2;
     }
     if (want < 2 || s->cfg->format != FS_JSON || s->rows.dec == NULL)
         return 0;

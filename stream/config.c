@@ -368,8 +368,9 @@ static const struct opt opts[] = {
      .off = FILES(decode_parallelism),
      .desc =
          "Threads decoding json files: the text is cut into 1 MiB runs of whole lines, decoded in "
-         "parallel, and the rows kept in file order. 0: one per CPU core, at most 8; 1 (also what 0 gives on "
-         "one core): decode on the pipeline's thread."},
+         "parallel, and the rows kept in file order. 0: the CPU cores less the two the pipeline's reading "
+         "and sink threads use, at most 8; 1 (also what 0 gives on 3 cores or fewer): decode on the "
+         "pipeline's thread."},
     {"pipelines[].source.files", "incremental_listing", T_ENUM, 0, "off", "auto|on|off",
      .off = FILES(incremental_listing),
      .desc = "on: each listing starts after the greatest file name seen (names must arrive in lexical order, "
