@@ -125,6 +125,7 @@ def main():
                         ("workers", lambda: weir_pipeline(a, out, f"local-workers{rnd}", str(src),
                                                           decode_parallelism=2)),
                         ("duckdb", lambda: duckdb_copy(out, src)[:2])):
+            os.sync()  # no dirty pages of the previous run left to write back
             secs, r = fn()
             runs[key].append(secs)
             rss[key] = max(rss[key], r)

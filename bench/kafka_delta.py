@@ -77,6 +77,9 @@ def bench(a, out, broker):
     times = {"raw": [], "kcat": [], "weir": []}
     rss = {"raw": 0.0, "kcat": 0.0, "weir": 0.0}
     for rnd in range(a.rounds):
+        # each measurement starts with no dirty pages of the previous one
+        # (the produced log, the last run's Parquet files) left to write back
+        os.sync()
         secs, r, so, se, rc = run_measured([a.kafka_tool, "consume", "--brokers", broker.bootstrap, "--topic", "bench"])
         assert rc == 0, se
         raw = json.loads([l for l in so.decode().splitlines() if l.startswith("{")][-1])
@@ -84,6 +87,7 @@ def bench(a, out, broker):
         times["raw"].append(secs)
         rss["raw"] = max(rss["raw"], r)
         if kcat:
+            os.sync()
             with open(os.devnull, "wb") as null:
                 secs, r, _, se, rc = run_measured([kcat, "-C", "-b", broker.bootstrap, "-t", "bench", "-o",
                                                    "beginning", "-e", "-q"], stdout=null)
@@ -100,6 +104,7 @@ def bench(a, out, broker):
         }]}
         d.mkdir(parents=True)
         (d / "bench.json").write_text(json.dumps(cfg))
+        os.sync()
         secs, r, _, se, rc = run_measured([a.weir, "run", str(d / "bench.json"), "--available-now"])
         assert rc == 0, se.decode()[-3000:]
         prog = [json.loads(l)["progress"] for l in se.decode().splitlines() if '"msg":"progress"' in l]
