@@ -318,6 +318,28 @@ int weir_column_reserve(struct weir_column *c, size_t n, size_t nbytes)
     return rc;
 }
 
+int weir_column_set_from(struct weir_column *dst, size_t row, const struct weir_column *src, size_t srow)
+{
+    size_t width = weir_type_value_width(dst->type);
+    if (width == 0 || row >= dst->length || srow >= src->length || src->type->kind != dst->type->kind ||
+        weir_type_value_width(src->type) != width)
+        return WEIR_EINVAL;
+    bool was = weir_column_is_valid(dst, row), now = weir_column_is_valid(src, srow);
+    if (!now) {
+        int rc = column_need_validity(dst);
+        if (rc != 0)
+            return rc;
+        memset((uint8_t *)dst->data + row * width, 0, width);
+        dst->validity[row >> 3] &= (uint8_t) ~(1u << (row & 7));
+    } else {
+        memcpy((uint8_t *)dst->data + row * width, (const uint8_t *)src->data + srow * width, width);
+        if (dst->validity != NULL)
+            dst->validity[row >> 3] |= (uint8_t)(1u << (row & 7));
+    }
+    dst->null_count = dst->null_count + (was && !now) - (!was && now);
+    return 0;
+}
+
 /* Marks value `length` valid or null and counts it. Room must exist. */
 static void column_close_value(struct weir_column *c, bool valid)
 {

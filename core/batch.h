@@ -107,6 +107,10 @@ int weir_column_reserve(struct weir_column *c, size_t n, size_t nbytes);
 /* Copy row `row` of column `src` (and its nested children) onto the end of
  * `dst`, which must have an equal type. */
 int weir_column_append_from(struct weir_column *dst, const struct weir_column *src, size_t row);
+/* Overwrite value `row` of dst with value `srow` of src, for fixed-width
+ * kinds only (boolean, numbers, decimal, date, timestamps) of the same
+ * type. 0, WEIR_EINVAL (other kinds, row out of range) or WEIR_ENOMEM. */
+int weir_column_set_from(struct weir_column *dst, size_t row, const struct weir_column *src, size_t srow);
 
 /* Copy rows [start, start+n) of `src` onto the end of `dst` (equal types)
  * in bulk: one memcpy per buffer, offsets rebased. On failure `dst` is

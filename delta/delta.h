@@ -300,6 +300,18 @@ enum weir_delta_write_mode {
     WEIR_DELTA_MERGE = 2,
 };
 
+/* Mode merge with merge_actions: what an added row does to the table row
+ * of its key (the table row "matches" when its key equals the added row's,
+ * and, with merge_current_column, that column is null in it). */
+enum weir_delta_merge_action {
+    WEIR_MERGE_UPSERT = 0, /* replace the matching row, or insert */
+    WEIR_MERGE_DELETE = 1, /* remove the matching row; the added row is not written */
+    WEIR_MERGE_SET = 2,    /* copy the added row's merge_set_column into the matching row (kept
+                              otherwise); the added row is not written */
+    WEIR_MERGE_APPEND = 3, /* write the row; it matches nothing (a history row) */
+    WEIR_MERGE_IGNORE = 4, /* neither matched nor written (e.g. merge_truncate_row) */
+};
+
 struct weir_delta_write_options {
     enum weir_delta_write_mode mode; /* default APPEND */
     const char *const *partition_by; /* used when creating the table */
@@ -321,6 +333,18 @@ struct weir_delta_write_options {
     uint64_t max_pending_bytes;    /* cap on rows held across partitions; 0: max(64 MiB, target) */
     const char *const *merge_keys; /* mode merge: the key columns (primitive types) */
     size_t n_merge_keys;
+    /* mode merge, change data: one action per added row, counted across
+     * every add in order (NULL: all WEIR_MERGE_UPSERT); among the rows of
+     * one key that match, the last one acts */
+    const uint8_t *merge_actions;
+    size_t n_merge_actions;
+    const char *merge_set_column;     /* WEIR_MERGE_SET's column (fixed-width type) */
+    const char *merge_current_column; /* only table rows where it is null match; NULL: every row */
+    /* The table's rows are cleared first: every file is removed, or with
+     * merge_current_column every current row not otherwise matched gets
+     * merge_set_column from added row merge_truncate_row. */
+    bool merge_truncate;
+    int64_t merge_truncate_row;
 };
 void weir_delta_write_options_default(struct weir_delta_write_options *o);
 
@@ -333,7 +357,8 @@ struct weir_delta_write_result {
     int attempts; /* put-if-absent attempts */
     bool checkpoint_written;
     /* mode merge */
-    int64_t rows_updated;  /* table rows replaced by added rows */
+    int64_t rows_updated;  /* table rows replaced by added rows (or given merge_set_column) */
+    int64_t rows_deleted;  /* table rows removed by WEIR_MERGE_DELETE (or the truncate) */
     int64_t rows_inserted; /* added rows whose key was not in the table */
     int64_t rows_copied;   /* unchanged rows rewritten with them (in rows_written) */
     int64_t bytes_removed; /* size of the files rewritten (files_removed of them) */

@@ -21,6 +21,13 @@
  *   4. The winning added rows are written like an append, and one commit
  *      holds the removes, the adds, the txn and commitInfo "MERGE".
  *
+ * Change data (merge_actions): each added row upserts, deletes, sets one
+ * column of the row it matches (a soft delete, or closing an SCD2
+ * version), or is appended without matching (an SCD2 history row); with
+ * merge_current_column only table rows where that column is null match.
+ * merge_truncate clears the table first (removes every file, or sets the
+ * column on every current row).
+ *
  * The commit reads the whole table (a concurrent data change conflicts),
  * but a concurrent OPTIMIZE only conflicts when it removed a file this
  * merge also removed. On a conflict the new files are deleted and the
@@ -89,7 +96,21 @@ struct merge {
     uint8_t *matched;                       /* per added key: it replaced some row */
     int64_t keys_matched;
     size_t files_read;
+    /* change data */
+    const uint8_t *act; /* per added row, NULL: all upserts */
+    int set_full;       /* merge_set_column in the data schema, -1 */
+    int set_src;        /* ... and in the added rows */
+    int cur_di;         /* merge_current_column in kread, -1 */
+    int cur_full;       /* ... and in the data schema */
+    int64_t trunc_row;  /* merge_truncate: -1, or the row whose set column closes current rows */
+    bool trunc;
+    int64_t deleted, inserted;
 };
+
+static int action_of(const struct merge *m, size_t row)
+{
+    return m->act ? m->act[row] : WEIR_MERGE_UPSERT;
+}
 
 static int cmp_nv(const struct nv *a, const struct nv *b)
 {
@@ -328,6 +349,38 @@ static int merge_setup(struct merge *m, struct weir_error *err)
         if (add_field(into, f))
             return weir_error_set(err, WEIR_ENOMEM, "out of memory");
     }
+    m->set_full = m->set_src = m->cur_di = m->cur_full = -1;
+    m->act = o->merge_actions;
+    m->trunc = o->merge_truncate;
+    m->trunc_row = o->merge_truncate ? o->merge_truncate_row : -1;
+    if (m->act && o->n_merge_actions != m->src->nrows)
+        return weir_error_set(err, WEIR_EINVAL, "%s: %zu merge actions for %zu rows", w->t->root,
+                              o->n_merge_actions, m->src->nrows);
+    if (o->merge_set_column) {
+        m->set_full = weir_type_field_index(w->data_schema, o->merge_set_column);
+        m->set_src = weir_type_field_index(w->in_schema, o->merge_set_column);
+        if (m->set_full < 0 || m->set_src < 0 ||
+            weir_type_value_width(w->data_schema->fields[m->set_full].type) == 0)
+            return weir_error_set(err, WEIR_ESCHEMA,
+                                  "%s: merge column '%s' must be a data column of fixed width in the table "
+                                  "and the rows",
+                                  w->t->root, o->merge_set_column);
+    }
+    if (o->merge_current_column) {
+        m->cur_full = weir_type_field_index(w->data_schema, o->merge_current_column);
+        if (m->cur_full < 0)
+            return weir_error_set(err, WEIR_ESCHEMA,
+                                  "%s: merge column '%s' is not a data column of the table", w->t->root,
+                                  o->merge_current_column);
+        m->cur_di = (int)m->kread->nfields;
+        if (add_field(m->kread, &w->data_schema->fields[m->cur_full]))
+            return weir_error_set(err, WEIR_ENOMEM, "out of memory");
+    }
+    if ((m->act || m->trunc_row >= 0) && m->set_full < 0)
+        for (size_t r = 0; r < m->src->nrows; r++)
+            if (action_of(m, r) == WEIR_MERGE_SET || (int64_t)r == m->trunc_row)
+                return weir_error_set(err, WEIR_EINVAL, "%s: a merge action sets a column but none is named",
+                                      w->t->root);
     if (m->pvs->nfields && !(m->pvb = weir_batch_create(m->pvs)))
         return weir_error_set(err, WEIR_ENOMEM, "out of memory");
     if (w->read_version < 0)
@@ -354,6 +407,8 @@ static int merge_index(struct merge *m, struct weir_error *err)
     for (size_t r = 0; r < s->nrows; r++) {
         size_t id;
         bool added;
+        if (action_of(m, r) == WEIR_MERGE_APPEND || action_of(m, r) == WEIR_MERGE_IGNORE)
+            continue;
         m->kb.len = 0;
         for (size_t k = 0; k < nk; k++)
             if (weir_key_append(&m->kb, &s->columns[m->keys[k].si], r))
@@ -514,6 +569,13 @@ static int scan_keys(struct merge *m, struct dl_data_file *f, int64_t *hits, str
             break;
         for (size_t r = 0; r < b->nrows; r++) {
             size_t id;
+            bool current = m->cur_di < 0 || !weir_column_is_valid(&b->columns[m->cur_di], r);
+            if (!current)
+                continue;
+            if (m->trunc_row >= 0) {
+                (*hits)++;
+                continue;
+            }
             if ((rc = row_key(m, b, r))) {
                 rc = weir_error_set(err, rc, "out of memory");
                 break;
@@ -532,18 +594,25 @@ static int copy_others(struct merge *m, struct dl_data_file *f, const struct wei
 {
     struct weir_delta_writer *w = m->w;
     struct weir_batch *b = NULL, *kept = NULL;
-    uint32_t *rows = NULL;
+    uint32_t *rows = NULL, *sets = NULL; /* sets: per kept row, the added row giving its set column, or max */
     int rc = 0;
     int nrg = weir_parquet_reader_num_row_groups(f->reader);
     for (int rg = 0; rg < nrg && rc == 0; rg++) {
         if ((rc = weir_parquet_reader_read_row_group(f->reader, rg, w->data_schema, &b, err)))
             break;
-        if (!(rows = weir_malloc((b->nrows ? b->nrows : 1) * sizeof(*rows)))) {
+        if (!(rows = weir_malloc((b->nrows ? b->nrows : 1) * sizeof(*rows))) ||
+            !(sets = weir_malloc((b->nrows ? b->nrows : 1) * sizeof(*sets)))) {
             rc = weir_error_set(err, WEIR_ENOMEM, "out of memory");
             break;
         }
-        size_t n = 0;
+        size_t n = 0, nset = 0;
         for (size_t r = 0; r < b->nrows; r++) {
+            bool current = m->cur_full < 0 || !weir_column_is_valid(&b->columns[m->cur_full], r);
+            if (!current) {
+                sets[n] = UINT32_MAX;
+                rows[n++] = (uint32_t)r;
+                continue;
+            }
             m->kb.len = 0;
             /* the data key columns sit at their data schema positions */
             for (size_t k = 0; k < m->nk && rc == 0; k++) {
@@ -557,26 +626,57 @@ static int copy_others(struct merge *m, struct dl_data_file *f, const struct wei
             }
             size_t id;
             if (weir_keymap_find(&m->idx, m->kb.data, m->kb.len, &id)) {
-                m->updated++;
                 m->keys_matched += !m->matched[id];
                 m->matched[id] = 1;
-            } else {
-                rows[n++] = (uint32_t)r;
+                switch (action_of(m, m->win[id])) {
+                case WEIR_MERGE_DELETE:
+                    m->deleted++;
+                    continue;
+                case WEIR_MERGE_SET:
+                    m->updated++;
+                    sets[n] = m->win[id];
+                    rows[n++] = (uint32_t)r;
+                    nset++;
+                    continue;
+                default:
+                    m->updated++;
+                    continue;
+                }
             }
+            sets[n] = m->trunc_row >= 0 ? (uint32_t)m->trunc_row : UINT32_MAX;
+            nset += m->trunc_row >= 0;
+            rows[n++] = (uint32_t)r;
         }
         if (rc == 0 && n) {
             if (weir_batch_take(b, rows, n, &kept))
                 rc = weir_error_set(err, WEIR_ENOMEM, "out of memory");
-            else if ((rc = dl_writer_add_data(w, a->partition_values, a->n_partition_values, kept, err)) == 0)
-                m->copied += (int64_t)n;
+            for (size_t i = 0; rc == 0 && nset > 0 && i < n; i++)
+                if (sets[i] != UINT32_MAX &&
+                    (rc = weir_column_set_from(&kept->columns[m->set_full], i, &m->src->columns[m->set_src],
+                                               sets[i])) != 0)
+                    rc = weir_error_set(err, rc, "setting merge column: %s", weir_strerror(rc));
+            if (rc == 0 &&
+                (rc = dl_writer_add_data(w, a->partition_values, a->n_partition_values, kept, err)) == 0)
+                m->copied += (int64_t)(n - nset);
         }
         weir_batch_destroy(kept);
         weir_batch_destroy(b);
         weir_free(rows);
+        weir_free(sets);
         kept = b = NULL;
-        rows = NULL;
+        rows = sets = NULL;
     }
     return rc;
+}
+
+/* numRecords of a file's stats, -1 when unknown. */
+static int64_t num_records(const struct weir_delta_add *a)
+{
+    cJSON *stats = a->stats ? cJSON_Parse(a->stats) : NULL;
+    const cJSON *nr = cJSON_GetObjectItemCaseSensitive(stats, "numRecords");
+    int64_t n = cJSON_IsNumber(nr) ? (int64_t)nr->valuedouble : -1;
+    cJSON_Delete(stats);
+    return n;
 }
 
 /* Read the candidate files, rewrite those holding added keys, remove them. */
@@ -589,11 +689,19 @@ static int merge_files(struct merge *m, struct weir_error *err)
     if (!b)
         return weir_error_set(err, WEIR_ENOMEM, "out of memory");
     size_t nf = m->snap ? weir_delta_snapshot_num_files(m->snap) : 0;
-    for (size_t i = 0; i < nf && rc == 0 && m->idx.n; i++) {
+    for (size_t i = 0; i < nf && rc == 0 && (m->idx.n || m->trunc); i++) {
         const struct weir_delta_add *a = weir_delta_snapshot_file(m->snap, i);
+        if (m->trunc && m->trunc_row < 0) { /* every row goes, unread */
+            int64_t rows = num_records(a);
+            m->deleted += rows > 0 ? rows : 0;
+            if (dl_actions_remove_file(&w->acts, a, w->now, true))
+                rc = weir_error_set(err, WEIR_ENOMEM, "out of memory");
+            m->bytes_removed += a->size;
+            continue;
+        }
         if ((rc = load_pv(m, a, err)))
             break;
-        if (!may_hold(m, a, b))
+        if (m->trunc_row < 0 && !may_hold(m, a, b))
             continue;
         if (a->has_deletion_vector) {
             rc = weir_error_set(err, WEIR_EUNSUPPORTED,
@@ -622,26 +730,37 @@ static int merge_files(struct merge *m, struct weir_error *err)
 /* The winning added rows, in their original order, through the append path. */
 static int merge_insert(struct merge *m, struct weir_error *err)
 {
-    size_t n = m->idx.n;
+    size_t n = m->src->nrows;
     struct weir_batch *b = NULL;
     if (n == 0)
         return 0;
     uint32_t *rows = weir_malloc(n * sizeof(*rows));
-    if (!rows)
-        return weir_error_set(err, WEIR_ENOMEM, "out of memory");
-    /* winners in row order: mark them, then walk the rows */
-    uint8_t *mark = weir_calloc(m->src->nrows, 1);
-    if (!mark) {
+    uint8_t *mark = weir_calloc(n, 1);
+    if (!rows || !mark) {
         weir_free(rows);
+        weir_free(mark);
         return weir_error_set(err, WEIR_ENOMEM, "out of memory");
     }
-    for (size_t id = 0; id < n; id++)
-        mark[m->win[id]] = 1;
+    /* upserting winners and appended rows, in row order: mark, then walk */
+    for (size_t id = 0; id < m->idx.n; id++)
+        if (action_of(m, m->win[id]) == WEIR_MERGE_UPSERT) {
+            mark[m->win[id]] = 1;
+            m->inserted += !m->matched[id];
+        }
     size_t k = 0;
-    for (size_t r = 0; r < m->src->nrows; r++)
+    for (size_t r = 0; r < n; r++) {
+        if (action_of(m, r) == WEIR_MERGE_APPEND) {
+            mark[r] = 1;
+            m->inserted++;
+        }
         if (mark[r])
             rows[k++] = (uint32_t)r;
+    }
     weir_free(mark);
+    if (k == 0) {
+        weir_free(rows);
+        return 0;
+    }
     int rc = weir_batch_take(m->src, rows, k, &b) ? weir_error_set(err, WEIR_ENOMEM, "out of memory")
                                                   : dl_writer_append(m->w, b, err);
     weir_batch_destroy(b);
@@ -675,7 +794,7 @@ static char *merge_commit_info(const struct merge *m)
             (long long)w->now);
     if (rc == 0)
         rc = dl_json_escape(&b, (const char *)esc.data, esc.len);
-    int64_t inserted = (int64_t)m->idx.n - m->keys_matched;
+    int64_t inserted = m->inserted;
     if (rc == 0)
         rc = weir_buf_printf(
             &b,
@@ -685,13 +804,13 @@ static char *merge_commit_info(const struct merge *m)
             "\"Serializable\","
             "\"isBlindAppend\":false,\"operationMetrics\":{\"numSourceRows\":\"%zu\","
             "\"numTargetRowsInserted\":\"%lld\","
-            "\"numTargetRowsUpdated\":\"%lld\",\"numTargetRowsDeleted\":\"0\",\"numTargetRowsCopied\":\"%"
+            "\"numTargetRowsUpdated\":\"%lld\",\"numTargetRowsDeleted\":\"%lld\",\"numTargetRowsCopied\":\"%"
             "lld\","
             "\"numOutputRows\":\"%lld\",\"numTargetFilesAdded\":\"%zu\",\"numTargetFilesRemoved\":\"%zu\","
             "\"numTargetBytesAdded\":\"%lld\",\"numTargetBytesRemoved\":\"%lld\"},\"engineInfo\":",
             (long long)w->read_version, m->src->nrows, (long long)inserted, (long long)m->updated,
-            (long long)m->copied, (long long)w->rows, w->acts.n_adds, w->acts.n_removes, (long long)w->bytes,
-            (long long)m->bytes_removed);
+            (long long)m->deleted, (long long)m->copied, (long long)w->rows, w->acts.n_adds,
+            w->acts.n_removes, (long long)w->bytes, (long long)m->bytes_removed);
     if (rc == 0)
         rc = dl_json_escape(&b, w->engine_info, strlen(w->engine_info));
     if (rc == 0)
@@ -722,11 +841,11 @@ static int merge_once(struct weir_delta_writer *w, struct weir_batch *src,
         rc = weir_error_set(err, WEIR_ENOMEM, "out of memory");
         goto done;
     }
-    int64_t keys = (int64_t)m.idx.n;
     rc = dl_writer_commit(w, res, err);
     if (rc == 0 && !res->already_committed) {
         res->rows_updated = m.updated;
-        res->rows_inserted = keys - m.keys_matched;
+        res->rows_deleted = m.deleted;
+        res->rows_inserted = m.inserted;
         res->rows_copied = m.copied;
         res->bytes_removed = m.bytes_removed;
         res->files_read = m.files_read;

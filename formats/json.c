@@ -103,8 +103,7 @@ static const int8_t b64_table[256] = {
     ['4'] = 57, ['5'] = 58, ['6'] = 59, ['7'] = 60, ['8'] = 61, ['9'] = 62, ['+'] = 63, ['/'] = 64,
 }; /* value + 1; 0 = not in the alphabet */
 
-/* Decode base64 (padding optional) into b (reset first). */
-static int b64_decode(const char *s, size_t n, struct weir_buf *b)
+int weir_json_base64_decode(const char *s, size_t n, struct weir_buf *b)
 {
     b->len = 0;
     while (n > 0 && s[n - 1] == '=')
@@ -1059,7 +1058,7 @@ static int dec_primitive(struct weir_json_decoder *d, struct weir_column *c, uin
     case WEIR_TYPE_BINARY:
         if (jt != WEIR_JSON_STR)
             goto mismatch;
-        rc = b64_decode(s, n, &d->scratch2);
+        rc = weir_json_base64_decode(s, n, &d->scratch2);
         if (rc == WEIR_ENOMEM)
             return weir_error_set(err, rc, "json decoder: out of memory");
         if (rc != 0)

@@ -179,6 +179,9 @@ int weir_json_parse_timestamp(const char *s, size_t n, int64_t *micros, bool *ha
 /* Exact decimal text -> unscaled value at `scale`; WEIR_ERANGE if it does
  * not fit precision/scale, WEIR_EPARSE if it is not a number. */
 int weir_json_parse_decimal(const char *s, size_t n, int precision, int scale, weir_i128 *out);
+/* Base64 (standard alphabet, padding optional) -> bytes into b (reset
+ * first; NUL-terminated after len). 0, WEIR_EPARSE or WEIR_ENOMEM. */
+int weir_json_base64_decode(const char *s, size_t n, struct weir_buf *b);
 /* Formatting helpers: write into buf (NUL-terminated), return length. */
 size_t weir_json_format_date(int32_t days, char buf[16]);
 size_t weir_json_format_timestamp(int64_t micros, bool utc_z, char buf[40]);

@@ -395,10 +395,16 @@ static const struct opt opts[] = {
     {"pipelines[].transform[]", "decode", T_OBJ, F_KIND, .off = 0, .kind_off = STEP(kind),
      .kind_val = WEIR_STEP_DECODE, .post = post_decode,
      .desc = "Decode the value column into typed columns."},
-    {"pipelines[].transform[].decode", "format", T_ENUM, 0, "json", "json", .off = DEC(format),
-     .desc = "Format of the value bytes."},
-    {"pipelines[].transform[].decode", "schema", T_SCHEMA, F_REQUIRED, .off = DEC(schema),
-     .desc = "Declared schema: Spark DDL or Delta schema JSON."},
+    {"pipelines[].transform[].decode", "format", T_ENUM, 0, "json", "json|debezium-json", .off = DEC(format),
+     .desc = "Format of the value bytes: json (one object per record) or debezium-json (Debezium change "
+             "events, with or without the JsonConverter schema; one batch per source table, with the "
+             "__op, __seq and __source_* columns; docs/cdc.md)."},
+    {"pipelines[].transform[].decode", "schema", T_SCHEMA, 0, .off = DEC(schema),
+     .desc = "Declared schema: Spark DDL or Delta schema JSON. Required for json; for debezium-json the "
+             "row columns of every table (default: from each event's schema, else from its values)."},
+    {"pipelines[].transform[].decode", "tombstones", T_ENUM, 0, "ignore", "ignore|delete",
+     .off = DEC(tombstones),
+     .desc = "debezium-json: a record with a key and a null value is ignored, or deletes its key."},
     {"pipelines[].transform[].decode", "on_error", T_ENUM, 0, "rescue", "rescue|dead_letter|fail",
      .off = DEC(on_error),
      .desc =
@@ -967,12 +973,9 @@ static void set_value(struct cctx *c, const struct opt *o, const char *pat, cons
             struct weir_error e = {0};
             int rc = weir_schema_parse(s, &t, &e);
             weir_type_destroy(t);
-            if (rc != 0) {
+            if (rc != 0) /* kept, so object validators see it was given (the config fails anyway) */
                 cerr(c, rc == WEIR_ENOMEM ? WEIR_ENOMEM : WEIR_ECONFIG, path, node, "invalid schema: %s",
                      e.message[0] ? e.message : weir_strerror(rc));
-                weir_free(s);
-                return;
-            }
         }
         weir_free(*(char **)field);
         *(char **)field = s;
@@ -1224,6 +1227,19 @@ static void post_decode(struct cctx *c, const char *path, void *base)
     struct weir_config_decode *d = &((struct weir_config_step *)base)->decode;
     if (d->on_error == WEIR_ON_ERROR_DEAD_LETTER && d->dead_letter_path == NULL)
         cerr(c, WEIR_ECONFIG, path, WEIR_JSON_NONE, "on_error \"dead_letter\" needs dead_letter_path");
+    if (d->format == WEIR_DECODE_JSON && d->schema == NULL)
+        cerr(c, WEIR_ECONFIG, path, WEIR_JSON_NONE, "format \"json\" needs schema");
+    if (d->format == WEIR_DECODE_DEBEZIUM) {
+        if (d->on_error == WEIR_ON_ERROR_RESCUE && d->dead_letter_path == NULL)
+            cerr(c, WEIR_ECONFIG, path, WEIR_JSON_NONE,
+                 "format \"debezium-json\" needs dead_letter_path for change events that cannot be applied "
+                 "(values that do not fit go to _rescued_data), or on_error \"fail\"");
+        if (d->nkeep > 0)
+            cerr(c, WEIR_ECONFIG, path, WEIR_JSON_NONE,
+                 "keep is not available with format \"debezium-json\"");
+    } else if (d->tombstones != 0) {
+        cerr(c, WEIR_ECONFIG, path, WEIR_JSON_NONE, "tombstones applies to format \"debezium-json\" only");
+    }
 }
 
 static void post_files(struct cctx *c, const char *path, void *base)
@@ -1273,7 +1289,9 @@ static void post_window(struct cctx *c, const char *path, void *base)
 /* The dead-letter table a step writes, or NULL. */
 static const char *dead_letter_path(const struct weir_config_step *s)
 {
-    if (s->kind == WEIR_STEP_DECODE && s->decode.on_error == WEIR_ON_ERROR_DEAD_LETTER)
+    if (s->kind == WEIR_STEP_DECODE &&
+        (s->decode.on_error == WEIR_ON_ERROR_DEAD_LETTER ||
+         (s->decode.format == WEIR_DECODE_DEBEZIUM && s->decode.on_error != WEIR_ON_ERROR_FAIL)))
         return s->decode.dead_letter_path;
     if (s->kind == WEIR_STEP_WATERMARK && s->watermark.late_rows == WEIR_LATE_DEAD_LETTER)
         return s->watermark.dead_letter_path;
@@ -1288,6 +1306,10 @@ static void post_pipeline(struct cctx *c, const char *path, void *base)
     for (size_t i = 0; i < p->nsteps; i++) {
         const struct weir_config_step *s = &p->steps[i];
         snprintf(sp, sizeof(sp), "%s.transform[%zu]", path, i);
+        if (s->kind == WEIR_STEP_DECODE && s->decode.format == WEIR_DECODE_DEBEZIUM && p->nsteps != 1)
+            cerr(c, WEIR_ECONFIG, sp, WEIR_JSON_NONE,
+                 "a debezium-json decode must be the only transform step (its batches go to the sink as "
+                 "they are, one per source table)");
         switch (s->kind) {
         case WEIR_STEP_WATERMARK:
             if (wm >= 0)

@@ -61,7 +61,7 @@ enum weir_step_kind {
 enum weir_agg_output { WEIR_OUTPUT_APPEND = 0, WEIR_OUTPUT_UPDATE, WEIR_OUTPUT_COMPLETE };
 enum weir_late_rows { WEIR_LATE_DROP = 0, WEIR_LATE_DEAD_LETTER };
 enum weir_start_kind { WEIR_START_EARLIEST = 0, WEIR_START_LATEST, WEIR_START_JSON, WEIR_START_TIMESTAMP };
-enum weir_decode_format { WEIR_DECODE_JSON = 0 };
+enum weir_decode_format { WEIR_DECODE_JSON = 0, WEIR_DECODE_DEBEZIUM };
 enum weir_on_error { WEIR_ON_ERROR_RESCUE = 0, WEIR_ON_ERROR_DEAD_LETTER, WEIR_ON_ERROR_FAIL };
 enum weir_sink_mode { WEIR_MODE_APPEND = 0, WEIR_MODE_MERGE, WEIR_MODE_COMPLETE };
 enum weir_codec { WEIR_CODEC_SNAPPY = 0, WEIR_CODEC_ZSTD, WEIR_CODEC_GZIP, WEIR_CODEC_NONE };
@@ -131,6 +131,7 @@ struct weir_config_decode {
     int64_t max_record_size; /* bytes */
     char **keep;             /* source columns kept next to the decoded ones */
     size_t nkeep;
+    int tombstones; /* debezium-json: 0 ignore, 1 delete */
 };
 
 struct weir_config_watermark {

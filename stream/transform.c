@@ -51,6 +51,7 @@
 #include "core/buf.h"
 #include "core/expr.h"
 #include "core/json.h"
+#include "formats/debezium.h"
 #include "formats/json.h"
 #include "sinks/sink.h"
 #include "stream/config.h"
@@ -83,10 +84,11 @@ struct decode_step {
     int64_t max_record_size; /* bytes; <= 0: no limit */
     struct weir_type *decl;  /* the declared schema (decoder's) */
     struct weir_json_decoder *dec;
-    struct weir_batch *out; /* reused output batch */
-    size_t ndec;            /* decoded columns at the front of out */
-    int value_col;          /* input column `value` */
-    size_t *keep_cols;      /* input column of each keep column */
+    struct weir_dbz_decoder *dbz; /* format debezium-json (instead of dec and out) */
+    struct weir_batch *out;       /* reused output batch */
+    size_t ndec;                  /* decoded columns at the front of out */
+    int value_col;                /* input column `value` */
+    size_t *keep_cols;            /* input column of each keep column */
     size_t nkeep;
     int rescue_col; /* output column of _rescued_data, -1 unless rescue */
     /* input columns used for messages and dead letters, -1 when absent */
@@ -295,6 +297,7 @@ static void decode_step_destroy(struct decode_step *d)
     weir_free(d->keep_cols);
     weir_batch_destroy(d->out);
     weir_json_decoder_destroy(d->dec);
+    weir_dbz_decoder_destroy(d->dbz);
     weir_type_destroy(d->decl);
     weir_free(d);
 }
@@ -417,6 +420,32 @@ out:
     return rc;
 }
 
+/* A debezium-json decode step: the decoder, and the dead-letter table for
+ * events it cannot decode (unless on_error fail). Its nominal output
+ * schema is the metadata columns; the batches it emits have each table's
+ * own schema. On success s->decode = d. */
+static int dbz_create(struct step *s, struct decode_step *d, const struct weir_config_decode *c,
+                      const char *pipeline, size_t i, struct weir_error *err)
+{
+    struct weir_dbz_options o;
+    int rc = 0;
+    weir_dbz_options_default(&o);
+    o.rescue_fields = c->on_error == WEIR_ON_ERROR_RESCUE;
+    o.tombstone_deletes = c->tombstones == 1;
+    if (c->schema != NULL && (rc = weir_schema_parse(c->schema, &d->decl, err)) != 0)
+        return weir_error_prefix(err, "transform[%zu].decode.schema", i);
+    o.schema = d->decl;
+    if ((rc = weir_dbz_decoder_create(&d->dbz, &o, err)) != 0)
+        return weir_error_prefix(err, "transform[%zu].decode", i);
+    if ((s->outs = weir_dbz_metadata_schema()) == NULL)
+        return weir_error_set(err, WEIR_ENOMEM, "transform[%zu].decode: out of memory", i);
+    if (c->on_error != WEIR_ON_ERROR_FAIL &&
+        (rc = letters_open(s, c->dead_letter_path, pipeline, i, "decode", err)) != 0)
+        return rc;
+    s->decode = d;
+    return 0;
+}
+
 static int decode_create(struct step *s, const struct weir_config_decode *c, const char *pipeline, size_t i,
                          struct weir_error *err)
 {
@@ -425,11 +454,6 @@ static int decode_create(struct step *s, const struct weir_config_decode *c, con
     int rc = 0;
     const struct weir_type *in = s->in;
 
-    if (c->format != WEIR_DECODE_JSON) {
-        rc = weir_error_set(err, WEIR_EUNSUPPORTED,
-                            "transform[%zu].decode: only format \"json\" is supported", i);
-        goto out;
-    }
     if ((d = weir_calloc(1, sizeof *d)) == NULL) {
         rc = weir_error_set(err, WEIR_ENOMEM, "transform[%zu].decode: out of memory", i);
         goto out;
@@ -458,6 +482,12 @@ static int decode_create(struct step *s, const struct weir_config_decode *c, con
     d->in_timestamp = find_col(in, "timestamp", WEIR_TYPE_TIMESTAMP, -1);
     d->in_key = find_col(in, "key", WEIR_TYPE_BINARY, WEIR_TYPE_STRING);
 
+    if (c->format == WEIR_DECODE_DEBEZIUM) {
+        rc = dbz_create(s, d, c, pipeline, i, err);
+        if (rc == 0)
+            d = NULL;
+        goto out;
+    }
     if (c->schema == NULL || (rc = weir_schema_parse(c->schema, &d->decl, err)) != 0) {
         if (c->schema == NULL)
             rc = weir_error_set(err, WEIR_ECONFIG, "transform[%zu].decode.schema: missing", i);
@@ -739,6 +769,75 @@ out:
     return rc;
 }
 
+/* A debezium decode (the only step): every record through the decoder,
+ * failures to the dead-letter table (or the batch fails), then each
+ * table's rows to cb. */
+static int dbz_push(struct weir_transform *t, struct step *s, const struct weir_batch *in, int64_t now_us,
+                    weir_transform_emit_cb cb, void *ctx, struct weir_error *err)
+{
+    struct decode_step *d = s->decode;
+    const struct weir_column *vcol = &in->columns[d->value_col];
+    const int64_t maxsz = d->max_record_size;
+    char topic[256], reason[WEIR_ERROR_MSG_MAX];
+    int rc = 0;
+    for (size_t row = 0; row < in->nrows; row++) {
+        size_t vn = 0, kn = 0;
+        const uint8_t *vp = NULL, *kp = NULL;
+        topic[0] = 0;
+        if (d->in_topic >= 0 && weir_column_is_valid(&in->columns[d->in_topic], row)) {
+            size_t n;
+            const uint8_t *tp = weir_column_bytes(&in->columns[d->in_topic], row, &n);
+            if (n >= sizeof topic)
+                n = sizeof topic - 1;
+            memcpy(topic, tp, n);
+            topic[n] = 0;
+        }
+        if (d->in_key >= 0 && weir_column_is_valid(&in->columns[d->in_key], row))
+            kp = weir_column_bytes(&in->columns[d->in_key], row, &kn);
+        if (weir_column_is_valid(vcol, row))
+            vp = weir_column_bytes(vcol, row, &vn);
+        struct weir_error derr = {0};
+        enum weir_dbz_result res;
+        reason[0] = 0;
+        if (maxsz > 0 && (uint64_t)vn > (uint64_t)maxsz) {
+            snprintf(reason, sizeof reason,
+                     "record of %zu bytes exceeds decode.max_record_size (%" PRId64 ")", vn, maxsz);
+        } else if ((rc = weir_dbz_decode(d->dbz, kp, kn, vp, vn, topic[0] ? topic : NULL, &res, &derr)) !=
+                   0) {
+            if (rc != WEIR_EPARSE) {
+                weir_error_set(err, rc, "%s", derr.message);
+                return weir_error_prefix(err, "transform[0].decode");
+            }
+            snprintf(reason, sizeof reason, "%s", derr.message);
+            rc = 0;
+        }
+        if (reason[0] == 0)
+            continue;
+        if (s->dl == NULL) {
+            char where[512];
+            record_location(d, in, row, where, sizeof where);
+            return weir_error_set(err, WEIR_EPARSE, "transform[0].decode: %s: %s", where, reason);
+        }
+        if ((rc = dead_letter(t, s->dl, in, row, d->value_col, reason, now_us, err)) != 0)
+            return rc;
+        t->m.dead_letters++;
+    }
+    for (;;) {
+        struct weir_batch *b = NULL;
+        if ((rc = weir_dbz_take(d->dbz, &b)) != 0)
+            return weir_error_set(err, rc, "transform[0].decode: out of memory");
+        if (b == NULL)
+            return 0;
+        t->m.rows_out += (int64_t)b->nrows;
+        rc = cb(ctx, b, err);
+        weir_batch_destroy(b);
+        if (rc != 0) {
+            weir_dbz_discard(d->dbz);
+            return rc;
+        }
+    }
+}
+
 /* ------------------------------------------------------------------ create */
 
 static void step_free(struct step *s)
@@ -950,9 +1049,10 @@ int weir_transform_create(const struct weir_config_pipeline *p, const struct wei
             goto out;
         cur = s->outs;
     }
+    /* a debezium decode emits its batches itself (dbz_push), never as a front */
     while (t->front < t->nsteps &&
-           (t->steps[t->front].kind == WEIR_STEP_DECODE || t->steps[t->front].kind == WEIR_STEP_WHERE ||
-            t->steps[t->front].kind == WEIR_STEP_SELECT))
+           ((t->steps[t->front].kind == WEIR_STEP_DECODE && t->steps[t->front].decode->dbz == NULL) ||
+            t->steps[t->front].kind == WEIR_STEP_WHERE || t->steps[t->front].kind == WEIR_STEP_SELECT))
         t->front++;
     *out = t;
     t = NULL;
@@ -1141,6 +1241,8 @@ int weir_transform_push(struct weir_transform *t, const struct weir_batch *in, i
     if (rc)
         return rc;
     t->m.rows_in += (int64_t)in->nrows;
+    if (t->nsteps == 1 && t->steps[0].kind == WEIR_STEP_DECODE && t->steps[0].decode->dbz != NULL)
+        return dbz_push(t, &t->steps[0], in, now_us, cb, ctx, err);
     return run_from(t, 0, in, now_us, cb, ctx, err);
 }
 
@@ -1324,7 +1426,9 @@ void weir_transform_abort(struct weir_transform *t)
             l->already = false;
             weir_batch_clear(l->b);
         }
-        if (t->steps[i].decode != NULL)
+        if (t->steps[i].decode != NULL && t->steps[i].decode->dbz != NULL)
+            weir_dbz_discard(t->steps[i].decode->dbz);
+        else if (t->steps[i].decode != NULL)
             weir_batch_clear(t->steps[i].decode->out);
         if (t->steps[i].agg != NULL)
             weir_aggregate_abort(t->steps[i].agg);

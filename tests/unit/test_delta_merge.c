@@ -23,7 +23,9 @@
 #include <cmocka.h>
 
 #include "core/alloc.h"
+#include "core/buf.h"
 #include "delta/delta.h"
+#include "formats/json.h"
 #include "test_util.h"
 
 static int setup(void **state)
@@ -485,6 +487,168 @@ static void test_float_keys_and_append_only(void **state)
     weir_delta_table_destroy(t);
 }
 
+/* ---- change data: actions per row ---- */
+
+static const char cdc_ddl[] = "id LONG, v STRING, gone BOOLEAN, start_at LONG, end_at LONG";
+
+struct crow {
+    int64_t id;
+    const char *v;
+    int gone;      /* -1 null */
+    int64_t start; /* -1 null */
+    int64_t end;   /* -1 null */
+};
+
+static struct weir_batch *cdc_batch(const struct crow *r, size_t n)
+{
+    struct weir_type *s = ddl_schema(cdc_ddl);
+    struct weir_batch *b = weir_batch_create(s);
+    weir_type_destroy(s);
+    for (size_t i = 0; i < n; i++) {
+        struct weir_column *c = b->columns;
+        assert_int_equal(weir_column_append_i64(&c[0], r[i].id), 0);
+        assert_int_equal(weir_column_append_bytes(&c[1], r[i].v, strlen(r[i].v)), 0);
+        assert_int_equal(
+            r[i].gone < 0 ? weir_column_append_null(&c[2]) : weir_column_append_bool(&c[2], r[i].gone), 0);
+        assert_int_equal(
+            r[i].start < 0 ? weir_column_append_null(&c[3]) : weir_column_append_i64(&c[3], r[i].start), 0);
+        assert_int_equal(
+            r[i].end < 0 ? weir_column_append_null(&c[4]) : weir_column_append_i64(&c[4], r[i].end), 0);
+    }
+    assert_int_equal(weir_batch_finish_rows(b), 0);
+    return b;
+}
+
+static void cdc_write(struct weir_delta_table *t, const struct crow *r, size_t n, const uint8_t *act,
+                      const char *set, const char *cur, bool trunc, int64_t trunc_row,
+                      struct weir_delta_write_result *res)
+{
+    struct weir_delta_write_options o;
+    struct weir_error err = {0};
+    weir_delta_write_options_default(&o);
+    o.mode = act ? WEIR_DELTA_MERGE : WEIR_DELTA_APPEND;
+    o.merge_keys = by_id;
+    o.n_merge_keys = act ? 1 : 0;
+    o.merge_actions = act;
+    o.n_merge_actions = act ? n : 0;
+    o.merge_set_column = set;
+    o.merge_current_column = cur;
+    o.merge_truncate = trunc;
+    o.merge_truncate_row = trunc_row;
+    struct weir_batch *b = cdc_batch(r, n);
+    const struct weir_batch *bs[] = {b};
+    if (weir_delta_write(t, bs, 1, &o, res, &err) != 0)
+        fail_msg("write: %s", err.message);
+    weir_batch_destroy(b);
+}
+
+static int json_cb(void *ctx, const struct weir_batch *b, const struct weir_delta_add *f,
+                   struct weir_error *err)
+{
+    (void)f;
+    struct lines *l = ctx;
+    for (size_t i = 0; i < b->nrows; i++) {
+        struct weir_buf line;
+        weir_buf_init(&line);
+        if (weir_json_encode_row(b, i, &line, err) != 0)
+            return WEIR_ENOMEM;
+        line.data[line.len - 1] = 0; /* the newline */
+        l->v = realloc(l->v, (l->n + 1) * sizeof(char *));
+        l->v[l->n++] = strdup((const char *)line.data);
+        weir_buf_free(&line);
+    }
+    return 0;
+}
+
+/* The table's rows as sorted JSON lines joined by '|'. */
+static char *table_json(struct weir_delta_table *t)
+{
+    struct lines got = {0};
+    struct weir_delta_snapshot *s = NULL;
+    struct weir_error err = {0};
+    if (weir_delta_snapshot_load(t, -1, &s, &err) || weir_delta_scan(t, s, NULL, 0, json_cb, &got, &err))
+        fail_msg("scan: %s", err.message);
+    weir_delta_snapshot_destroy(s);
+    qsort(got.v, got.n, sizeof(char *), cmp_str);
+    size_t len = 1;
+    for (size_t i = 0; i < got.n; i++)
+        len += strlen(got.v[i]) + 1;
+    char *out = calloc(1, len);
+    for (size_t i = 0; i < got.n; i++) {
+        if (i)
+            strcat(out, "|");
+        strcat(out, got.v[i]);
+    }
+    lines_free(&got);
+    return out;
+}
+
+#define J(id, v, gone, s, e) \
+    "{\"id\":" #id ",\"v\":\"" v "\",\"gone\":" gone ",\"start_at\":" s ",\"end_at\":" e "}"
+
+static void test_change_data_actions(void **state)
+{
+    struct tmp_fixture *fx = *state;
+    struct weir_delta_table *t = open_at(fx->path);
+    struct weir_delta_write_result res;
+    const struct crow init[] = {
+        {1, "a", 0, -1, -1}, {2, "b", 0, -1, -1}, {3, "c", 0, -1, -1}, {4, "d", 0, -1, -1}};
+    cdc_write(t, init, 4, NULL, NULL, NULL, false, -1, &res);
+    /* upsert 2, delete 3, soft-delete 4 (its v stays), insert 7 */
+    const struct crow ch[] = {
+        {2, "b2", 0, -1, -1}, {3, "x", 0, -1, -1}, {4, "ignored", 1, -1, -1}, {7, "g", 0, -1, -1}};
+    const uint8_t act[] = {WEIR_MERGE_UPSERT, WEIR_MERGE_DELETE, WEIR_MERGE_SET, WEIR_MERGE_UPSERT};
+    cdc_write(t, ch, 4, act, "gone", NULL, false, -1, &res);
+    assert_int_equal(res.rows_updated, 2);
+    assert_int_equal(res.rows_deleted, 1);
+    assert_int_equal(res.rows_inserted, 1);
+    char *j = table_json(t);
+    assert_string_equal(j, J(1, "a", "false", "null", "null") "|" J(2, "b2", "false", "null", "null") "|" J(
+                               4, "d", "true", "null", "null") "|" J(7, "g", "false", "null", "null"));
+    free(j);
+    /* a truncate first: every row goes, then 9 is inserted */
+    const struct crow tr[] = {{9, "i", 0, -1, -1}, {1, "gone anyway", 0, -1, -1}};
+    const uint8_t tact[] = {WEIR_MERGE_UPSERT, WEIR_MERGE_DELETE};
+    cdc_write(t, tr, 2, tact, NULL, NULL, true, -1, &res);
+    assert_int_equal(res.rows_deleted, 4);
+    assert_int_equal(res.rows_inserted, 1);
+    j = table_json(t);
+    assert_string_equal(j, J(9, "i", "false", "null", "null"));
+    free(j);
+    weir_delta_table_destroy(t);
+}
+
+static void test_change_data_history(void **state)
+{
+    struct tmp_fixture *fx = *state;
+    struct weir_delta_table *t = open_at(fx->path);
+    struct weir_delta_write_result res;
+    /* key 1: a closed version and a current one; key 2: current */
+    const struct crow init[] = {{1, "a", -1, 1, 5}, {1, "b", -1, 5, -1}, {2, "c", -1, 2, -1}};
+    cdc_write(t, init, 3, NULL, NULL, NULL, false, -1, &res);
+    /* key 1 changes at 9 (close the current one, add a version); key 3 is new */
+    const struct crow ch[] = {{1, "", -1, -1, 9}, {1, "b2", -1, 9, -1}, {3, "d", -1, 4, -1}};
+    const uint8_t act[] = {WEIR_MERGE_SET, WEIR_MERGE_APPEND, WEIR_MERGE_APPEND};
+    cdc_write(t, ch, 3, act, "end_at", "end_at", false, -1, &res);
+    assert_int_equal(res.rows_updated, 1);
+    assert_int_equal(res.rows_inserted, 2);
+    char *j = table_json(t);
+    assert_string_equal(j, J(1, "a", "null", "1", "5") "|" J(1, "b", "null", "5", "9") "|" J(
+                               1, "b2", "null", "9",
+                               "null") "|" J(2, "c", "null", "2", "null") "|" J(3, "d", "null", "4", "null"));
+    free(j);
+    /* a truncate at 20 closes every current row; key 2 is also closed at 15 by its own change */
+    const struct crow tr[] = {{0, "", -1, -1, 20}, {2, "", -1, -1, 15}};
+    const uint8_t tact[] = {WEIR_MERGE_IGNORE, WEIR_MERGE_SET};
+    cdc_write(t, tr, 2, tact, "end_at", "end_at", true, 0, &res);
+    j = table_json(t);
+    assert_string_equal(
+        j, J(1, "a", "null", "1", "5") "|" J(1, "b", "null", "5", "9") "|" J(
+               1, "b2", "null", "9", "20") "|" J(2, "c", "null", "2", "15") "|" J(3, "d", "null", "4", "20"));
+    free(j);
+    weir_delta_table_destroy(t);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -496,6 +660,8 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_txn_and_create, setup, tmp_fixture_teardown),
         cmocka_unit_test_setup_teardown(test_concurrent_append_restarts, setup, tmp_fixture_teardown),
         cmocka_unit_test_setup_teardown(test_bad_keys, setup, tmp_fixture_teardown),
+        cmocka_unit_test_setup_teardown(test_change_data_actions, setup, tmp_fixture_teardown),
+        cmocka_unit_test_setup_teardown(test_change_data_history, setup, tmp_fixture_teardown),
         cmocka_unit_test_setup_teardown(test_float_keys_and_append_only, setup, tmp_fixture_teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
