@@ -14,6 +14,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <stdint.h>
+
+#include "core/error.h"
 
 #include <cjson/cJSON.h>
 
@@ -136,4 +139,22 @@ char *weir_asprintf(const char *fmt, ...)
     vsnprintf(s, (size_t)n + 1, fmt, ap);
     va_end(ap);
     return s;
+}
+
+int weir_grow(void **arr, size_t *cap, size_t size, size_t need)
+{
+    if (need <= *cap)
+        return 0;
+    size_t ncap = *cap < 4 ? 4 : *cap;
+    while (ncap < need) {
+        if (ncap > SIZE_MAX / 2 / (size ? size : 1))
+            return WEIR_ENOMEM;
+        ncap *= 2;
+    }
+    void *p = weir_realloc(*arr, ncap * size);
+    if (p == NULL)
+        return WEIR_ENOMEM;
+    *arr = p;
+    *cap = ncap;
+    return 0;
 }

@@ -15,6 +15,10 @@ void *weir_realloc(void *p, size_t n);
 void weir_free(void *p); /* weir_free(NULL) is a no-op */
 char *weir_strdup(const char *s);
 char *weir_strndup(const char *s, size_t n);
+/* Room for at least `need` elements of `size` bytes in the array *arr of
+ * capacity *cap (both updated; the capacity at least doubles). On failure
+ * the array is left as it was. 0 or WEIR_ENOMEM. */
+int weir_grow(void **arr, size_t *cap, size_t size, size_t need);
 /* malloc'd printf; NULL on allocation failure. */
 char *weir_asprintf(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 

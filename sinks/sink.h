@@ -29,6 +29,12 @@ struct weir_sink_result {
     int64_t bytes;   /* bytes of data files added */
     int64_t version; /* table version of the commit (-1: none) */
     bool skipped;    /* the batch was already committed */
+    /* change data (sinks/cdc.c), summed over the tables written */
+    bool cdc;
+    int64_t inserted, updated, deleted; /* table rows */
+    int64_t stale;                      /* changes older than the last one applied to their key */
+    int64_t files_rewritten, bytes_rewritten;
+    int64_t tables; /* tables committed */
 };
 
 struct weir_sink_ops {
@@ -56,7 +62,20 @@ struct weir_sink {
     /* The source's schema can grow (sources/source.h evolves_schema): new
      * nullable columns are added to the table. Set by the engine. */
     bool merge_schema;
+    /* The pipeline's state store (borrowed, set by the engine) for sinks
+     * that keep state with the batch (weir_sink_needs_state). */
+    struct weir_state *state;
 };
+
+/* Whether pipeline p applies its rows as change data (a debezium-json
+ * decode, or any change-data option of its Delta sink). */
+bool weir_sink_is_cdc(const struct weir_config_pipeline *p);
+/* The number of sequence columns of a change-data pipeline (sequence_by,
+ * or 1 for the debezium default __seq); 0 when it has none. */
+size_t weir_sink_cdc_nseq(const struct weir_config_pipeline *p);
+/* Whether the sink of `p` keeps state in the pipeline's state store
+ * (change data: the last sequence applied per key). */
+bool weir_sink_needs_state(const struct weir_config_pipeline *p);
 
 /* Create the sink configured in `p` (p->sink). */
 int weir_sink_create(const struct weir_config_pipeline *p, struct weir_sink **out, struct weir_error *err);
@@ -69,6 +88,12 @@ void weir_sink_destroy(struct weir_sink *s); /* NULL ok */
 struct weir_config_delta;
 int weir_sink_delta_create(const struct weir_config_delta *cfg, const char *pipeline, struct weir_sink **out,
                            struct weir_error *err);
+
+/* Change data applied to Delta tables (mode merge with change semantics,
+ * docs/cdc.md): one table, or one per source table with
+ * table_path_template. Needs `state` before the first begin. */
+int weir_sink_cdc_create(const struct weir_config_pipeline *p, struct weir_sink **out,
+                         struct weir_error *err);
 
 /* JSON lines on stdout (sinks/console.c); at-least-once. */
 int weir_sink_console_create(const char *pipeline, struct weir_sink **out, struct weir_error *err);

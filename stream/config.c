@@ -20,10 +20,11 @@
 
 #include <librdkafka/rdkafka.h>
 
-#include "core/units.h"
 #include "core/alloc.h"
 #include "core/json.h"
 #include "core/types.h"
+#include "core/units.h"
+#include "sinks/sink.h"
 #include "sources/source.h"
 #include "storage/storage.h"
 
@@ -481,8 +482,11 @@ static const struct opt opts[] = {
      .desc = "Where batches go: exactly one of delta, console."},
     {"pipelines[].sink", "delta", T_OBJ, F_KIND, .kind_off = PIPE(sink), .kind_val = WEIR_SINK_DELTA,
      .desc = "A Delta Lake table, written exactly once per batch."},
-    {"pipelines[].sink.delta", "path", T_STRING, F_REQUIRED | F_NONEMPTY, .off = DELTA(path),
-     .desc = "Table location (local path or object-store URI)."},
+    {"pipelines[].sink.delta", "path", T_STRING, F_NONEMPTY, .off = DELTA(path),
+     .desc = "Table location (local path or object-store URI). Required unless table_path_template."},
+    {"pipelines[].sink.delta", "table_path_template", T_STRING, F_NONEMPTY, .off = DELTA(path_template),
+     .desc = "Mode merge after a debezium-json decode: one table per source table, at this location with "
+             "{db}, {schema} and {table} replaced (e.g. \"s3://lake/bronze/{schema}_{table}\")."},
     {"pipelines[].sink.delta", "storage_options", T_PROPS, 0, .off = DELTA(storage_options),
      .off2 = DELTA(nstorage_options),
      .desc = "Options of the table's object store (endpoint, region, credentials; docs/storage.md). Unset "
@@ -493,7 +497,30 @@ static const struct opt opts[] = {
              "keys); complete: replace the table's contents every batch."},
     {"pipelines[].sink.delta", "keys", T_LIST, F_NONEMPTY, .off = DELTA(keys), .off2 = DELTA(nkeys),
      .desc = "Mode merge: the columns that identify a row. Default: the aggregate's window and group "
-             "columns."},
+             "columns, or after a debezium-json decode the fields of each event's message key."},
+    {"pipelines[].sink.delta", "sequence_by", T_LIST, F_NONEMPTY, .off = DELTA(sequence_by),
+     .off2 = DELTA(nsequence_by),
+     .desc = "Mode merge, change data: the columns that order the changes of a key (compared in order); "
+             "a change not newer than the last one applied to its key is ignored. Default after a "
+             "debezium-json decode: [\"__seq\"] (source position, then time). Setting it (or the "
+             "options below) applies rows as changes (docs/cdc.md)."},
+    {"pipelines[].sink.delta", "apply_as_deletes", T_STRING, F_NONEMPTY, .off = DELTA(apply_as_deletes),
+     .desc = "Mode merge, change data: SQL predicate of the rows that delete their key. Default after a "
+             "debezium-json decode: \"__op = 'd'\"; else none."},
+    {"pipelines[].sink.delta", "apply_as_truncates", T_STRING, F_NONEMPTY, .off = DELTA(apply_as_truncates),
+     .desc = "Mode merge, change data: SQL predicate of the rows that empty the table. Default after a "
+             "debezium-json decode: \"__op = 't'\"; else none."},
+    {"pipelines[].sink.delta", "except_columns", T_LIST, 0, .off = DELTA(except_columns),
+     .off2 = DELTA(nexcept_columns),
+     .desc = "Mode merge, change data: columns not written to the table. Default after a debezium-json "
+             "decode: the metadata columns (__op, __seq, __source_db, ..., __ts); else none."},
+    {"pipelines[].sink.delta", "scd_type", T_INT, 0, "1", .min = 1, .max = 2, .off = DELTA(scd_type),
+     .desc = "Mode merge, change data: 1 keeps the latest row per key; 2 keeps every version with "
+             "__start_at and __end_at (the sequence of the change that made it and of the one that "
+             "ended it; null while current)."},
+    {"pipelines[].sink.delta", "delete_mode", T_ENUM, 0, "hard", "hard|soft", .off = DELTA(delete_mode),
+     .desc = "Mode merge, change data, scd_type 1: a delete removes the row (hard) or sets its BOOLEAN "
+             "column __deleted (soft; __deleted is false on other rows)."},
     {"pipelines[].sink.delta", "partition_by", T_LIST, 0, .off = DELTA(partition_by),
      .off2 = DELTA(npartition_by), .desc = "Partition columns, used when the table is created."},
     {"pipelines[].sink.delta", "target_file_size", T_SIZE, 0, "128MB", .min = 1024, .max = I64MAX,
@@ -1382,9 +1409,26 @@ static void post_pipeline(struct cctx *c, const char *path, void *base)
         if (p->delta.mode == WEIR_MODE_COMPLETE && agg < 0)
             cerr(c, WEIR_ECONFIG, sp, WEIR_JSON_NONE,
                  "\"complete\" needs an aggregate step with output complete");
-        if (p->delta.mode == WEIR_MODE_MERGE && agg < 0 && p->delta.nkeys == 0)
+        bool dbz = p->nsteps == 1 && p->steps[0].kind == WEIR_STEP_DECODE &&
+                   p->steps[0].decode.format == WEIR_DECODE_DEBEZIUM;
+        if (p->delta.mode == WEIR_MODE_MERGE && agg < 0 && p->delta.nkeys == 0 && !dbz)
             cerr(c, WEIR_ECONFIG, sp, WEIR_JSON_NONE,
-                 "\"merge\" needs keys (or an aggregate step with output update)");
+                 "\"merge\" needs keys (or an aggregate step with output update, or a debezium-json decode)");
+        snprintf(sp, sizeof(sp), "%s.sink.delta", path);
+        if ((p->delta.path == NULL) == (p->delta.path_template == NULL))
+            cerr(c, WEIR_ECONFIG, sp, WEIR_JSON_NONE, "needs exactly one of path, table_path_template");
+        if (p->delta.path_template && !dbz)
+            cerr(c, WEIR_ECONFIG, sp, WEIR_JSON_NONE,
+                 "table_path_template names tables by their source: it needs a debezium-json decode");
+        if (weir_sink_is_cdc(p) && (p->delta.mode != WEIR_MODE_MERGE || agg >= 0))
+            cerr(c, WEIR_ECONFIG, sp, WEIR_JSON_NONE,
+                 "change data (sequence_by, apply_as_deletes, apply_as_truncates, except_columns, scd_type, "
+                 "delete_mode, a debezium-json decode) needs mode \"merge\" and no aggregate step");
+        if (p->delta.scd_type == 2 && (weir_sink_cdc_nseq(p) != 1))
+            cerr(c, WEIR_ECONFIG, sp, WEIR_JSON_NONE, "scd_type 2 needs exactly one sequence_by column");
+        if (p->delta.scd_type == 2 && p->delta.delete_mode == 1)
+            cerr(c, WEIR_ECONFIG, sp, WEIR_JSON_NONE,
+                 "delete_mode \"soft\" applies to scd_type 1 (scd_type 2 ends the current version)");
         if (p->delta.nkeys > 0 && p->delta.mode != WEIR_MODE_MERGE) {
             snprintf(sp, sizeof(sp), "%s.sink.delta.keys", path);
             cerr(c, WEIR_ECONFIG, sp, WEIR_JSON_NONE, "keys apply to mode \"merge\" only");

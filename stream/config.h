@@ -190,6 +190,15 @@ struct weir_config_delta {
     int64_t optimize_every; /* 0: never */
     char **keys;            /* mode merge: the key columns (default: the aggregate's group) */
     size_t nkeys;
+    /* change data (mode merge; docs/cdc.md) */
+    char *path_template; /* {db}, {schema}, {table} */
+    char **sequence_by;
+    size_t nsequence_by;
+    char *apply_as_deletes, *apply_as_truncates; /* SQL predicates */
+    char **except_columns;
+    size_t nexcept_columns;
+    int64_t scd_type; /* 1 or 2 */
+    int delete_mode;  /* 0 hard, 1 soft */
 };
 
 struct weir_config_pipeline {

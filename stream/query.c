@@ -407,10 +407,21 @@ static void publish_progress(struct weir_query *q, int64_t id, int64_t trigger_m
     rc |= weir_json_append_string(&b, q->sink->description, strlen(q->sink->description));
     rc |= weir_buf_printf(&b,
                           ",\"numOutputRows\":%lld,\"metrics\":{\"numFiles\":%lld,\"numBytes\":%lld,"
-                          "\"tableVersion\":%lld,\"alreadyCommitted\":%s}}}",
+                          "\"tableVersion\":%lld,\"alreadyCommitted\":%s",
                           (long long)(br->skipped ? 0 : br->sink.rows), (long long)br->sink.files,
                           (long long)br->sink.bytes, (long long)br->sink.version,
-                          br->skipped ? "true" : "false");
+                          br->skipped || br->sink.skipped ? "true" : "false");
+    if (br->sink.cdc) /* change data: what the changes did (Delta MERGE's metric names) */
+        rc |= weir_buf_printf(&b,
+                              ",\"numTargetRowsInserted\":%lld,\"numTargetRowsUpdated\":%lld,"
+                              "\"numTargetRowsDeleted\":%lld,\"numChangesIgnoredAsStale\":%lld,"
+                              "\"numTargetFilesRewritten\":%lld,\"numTargetBytesRewritten\":%lld,"
+                              "\"numTablesCommitted\":%lld",
+                              (long long)br->sink.inserted, (long long)br->sink.updated,
+                              (long long)br->sink.deleted, (long long)br->sink.stale,
+                              (long long)br->sink.files_rewritten, (long long)br->sink.bytes_rewritten,
+                              (long long)br->sink.tables);
+    rc |= weir_buf_append_str(&b, "}}}");
     if (rc == 0 && weir_buf_append_byte(&b, 0) == 0) {
         weir_log_json(WEIR_LOG_INFO, q->p->name, id, "progress", "progress", (const char *)b.data);
         pthread_mutex_lock(&q->mu);
@@ -539,7 +550,7 @@ static int open_parts(struct weir_query *q, char **initial, struct weir_error *e
             q->last_batch_wm_ms = e.batch_watermark_ms;
         weir_offset_entry_clear(&e);
     }
-    if (weir_transform_is_stateful(q->p)) {
+    if (weir_transform_is_stateful(q->p) || weir_sink_needs_state(q->p)) {
         struct weir_state_options sto = {.memory_budget = (uint64_t)q->p->state_memory};
         if (weir_checkpoint_remote(q->cp)) {
             sto.replica_store = weir_checkpoint_store(q->cp);
@@ -556,6 +567,7 @@ static int open_parts(struct weir_query *q, char **initial, struct weir_error *e
     q->sink->query_id = weir_checkpoint_query_id(q->cp);
     q->sink->pipeline = q->p->name;
     q->sink->merge_schema = q->src->evolves_schema;
+    q->sink->state = q->st;
     rc = weir_checkpoint_read_initial(q->cp, 0, initial, err);
     if (rc == WEIR_ENOTFOUND) {
         weir_error_clear(err);

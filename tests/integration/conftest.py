@@ -135,3 +135,69 @@ def kafka_topic(kafka, request):
             kafka.delete_topic(name)
         except Exception:  # a test that deleted it itself, or a broker it stopped
             pass
+
+
+# ---- PostgreSQL and Debezium (postgres_server.py, debezium_connect.py) ----
+# `postgres`: one PostgreSQL server for the session on 127.0.0.1 (wal_level
+# logical; the system's PostgreSQL, run as an unprivileged user), superuser
+# `postgres`; tests make their own databases (postgres.create_database(
+# postgres.unique_database("x"))). `debezium(database, tables=None,
+# schemas_enable=True, extra=None, topic_prefix=None, connector_name=None,
+# **DebeziumConnect options such as offset_flush_interval_ms)`: starts Kafka
+# Connect standalone with Debezium's PostgreSQL connector on the session's
+# `kafka` broker (work directory under tmp_path) and returns the running
+# DebeziumConnect (call wait_caught_up() for the snapshot); at teardown each
+# one is stopped, its replication slot and publication dropped and its topics
+# deleted. Missing jars, binaries or psycopg, or a connector that does not
+# reach RUNNING, fail the test.
+
+@pytest.fixture(scope="session")
+def postgres(tmp_path_factory):
+    import postgres_server
+
+    pg = postgres_server.PostgresServer(workdir=tmp_path_factory.mktemp("postgres"))
+    try:
+        pg.start()
+    except (postgres_server.PostgresUnavailable, postgres_server.PostgresError) as e:
+        pg.cleanup()
+        pytest.fail(f"PostgreSQL unavailable: {e}", pytrace=False)
+    yield pg
+    pg.cleanup()
+
+
+@pytest.fixture
+def debezium(kafka, postgres, tmp_path, request):
+    import uuid
+
+    import debezium_connect
+
+    base = debezium_connect.pg_name(request.node.name)[:40]
+    made = []
+
+    def start(database, tables=None, schemas_enable=True, extra=None, topic_prefix=None, connector_name=None,
+              **kwargs):
+        # Slots are cluster-wide: a unique name per connector.
+        name = connector_name or f"{base}_{len(made)}_{uuid.uuid4().hex[:6]}"
+        d = debezium_connect.DebeziumConnect(tmp_path / f"connect-{len(made)}", kafka, postgres, **kwargs)
+        made.append(d)
+        try:
+            d.start(name, database, topic_prefix or name, tables=tables, schemas_enable=schemas_enable, extra=extra)
+        except (debezium_connect.DebeziumUnavailable, debezium_connect.DebeziumError) as e:
+            pytest.fail(f"Debezium connector did not start: {e}", pytrace=False)
+        return d
+
+    yield start
+    for d in made:
+        d.stop()
+        if d.config is None:
+            continue
+        try:
+            d.drop_slot()
+        except Exception:  # a test that dropped its database or stopped the server
+            pass
+        for t in kafka.topics():
+            if t.startswith(d.topic_prefix + "."):
+                try:
+                    kafka.delete_topic(t)
+                except Exception:
+                    pass

@@ -284,7 +284,8 @@ static void test_broken_configs(void **state)
     expect_errors(
         P0 KSRC ", \"sink\": {\"delta\": {\"path\": \"/t\", \"mode\": \"merge\", \"codec\": \"lz5\", "
                 "\"target_file_size\": \"huge\"}}}]}",
-        E("pipelines[0].sink.delta.mode: \"merge\" needs keys (or an aggregate step with output update)",
+        E("pipelines[0].sink.delta.mode: \"merge\" needs keys (or an aggregate step with output update, or a "
+          "debezium-json decode)",
           "pipelines[0].sink.delta.codec: \"lz5\" is not one of: snappy|zstd|gzip|none",
           "pipelines[0].sink.delta.target_file_size: expected a size like \"128MB\", \"64KiB\", \"1GB\" or "
           "a number of bytes"));
@@ -364,7 +365,7 @@ static void test_many_errors_all_reported(void **state)
           "column id "
           "at position 3 (near 'LONGG')",
           "pipelines[1].sink.delta.partition_by[0]: must not be empty",
-          "pipelines[1].sink.delta.path: required key missing"));
+          "pipelines[1].sink.delta: needs exactly one of path, table_path_template"));
 }
 
 static void test_secrets_not_echoed(void **state)
