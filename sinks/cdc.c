@@ -77,7 +77,6 @@ struct ctable {
 
 struct cdc_sink {
     struct weir_sink base;
-    const struct weir_config_pipeline *p;
     const struct weir_config_delta *cfg;
     bool dbz; /* rows come from a debezium-json decode */
     const char *seq_default[1];
@@ -503,7 +502,6 @@ static int apply_table(struct cdc_sink *s, struct ctable *t, struct weir_sink_re
     struct weir_buf seqs, kb, sk, val, floorv;
     struct ev *evs = NULL;
     uint8_t *del = NULL, *trunc = NULL;
-    uint32_t *ids = NULL;
     struct plan pl = {0};
     char **qk = NULL;
     size_t *ql = NULL;
@@ -523,9 +521,8 @@ static int apply_table(struct cdc_sink *s, struct ctable *t, struct weir_sink_re
     scol = weir_calloc(s->nseq, sizeof *scol);
     del = weir_calloc(n + 1, 1);
     trunc = weir_calloc(n + 1, 1);
-    ids = weir_calloc(n + 1, sizeof *ids);
     evs = weir_calloc(n + 1, sizeof *evs);
-    if (!kcol || !scol || !del || !trunc || !ids || !evs) {
+    if (!kcol || !scol || !del || !trunc || !evs) {
         rc = weir_error_set(err, WEIR_ENOMEM, "out of memory");
         goto out;
     }
@@ -820,7 +817,6 @@ out:
     weir_free(evs);
     weir_free(del);
     weir_free(trunc);
-    weir_free(ids);
     weir_free(kcol);
     weir_free(scol);
     weir_buf_free(&seqs);
@@ -860,18 +856,16 @@ static int cdc_write(struct weir_sink *base, const struct weir_batch *b, struct 
 {
     struct cdc_sink *s = (struct cdc_sink *)base;
     struct ctable *t = NULL;
-    struct weir_batch *copy = NULL;
     int rc = table_for(s, b, &t, err);
     if (rc)
         return rc;
-    if ((rc = weir_batch_take(b, NULL, 0, &copy)) == 0) {
-        weir_batch_destroy(copy);
-        copy = weir_batch_create(b->schema);
-        for (size_t c = 0; copy && c < b->ncolumns && rc == 0; c++)
-            rc = weir_column_append_range(&copy->columns[c], &b->columns[c], 0, b->nrows);
-        if (!copy || rc || (rc = weir_batch_finish_rows(copy)))
-            rc = WEIR_ENOMEM;
-    }
+    /* kept until commit: the batch is only lent for this call */
+    struct weir_batch *copy = weir_batch_create(b->schema);
+    rc = copy ? 0 : WEIR_ENOMEM;
+    for (size_t c = 0; c < b->ncolumns && rc == 0; c++)
+        rc = weir_column_append_range(&copy->columns[c], &b->columns[c], 0, b->nrows);
+    if (rc == 0)
+        rc = weir_batch_finish_rows(copy);
     if (rc == 0 && t->nparts == t->cap)
         rc = weir_grow((void **)&t->parts, &t->cap, sizeof *t->parts, t->nparts + 1);
     if (rc) {
@@ -936,7 +930,6 @@ int weir_sink_cdc_create(const struct weir_config_pipeline *p, struct weir_sink 
     }
     s->base.ops = &cdc_ops;
     s->base.pipeline = p->name;
-    s->p = p;
     s->cfg = cfg;
     s->dbz = p->nsteps == 1 && p->steps[0].kind == WEIR_STEP_DECODE &&
              p->steps[0].decode.format == WEIR_DECODE_DEBEZIUM;
