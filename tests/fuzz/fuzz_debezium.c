@@ -59,9 +59,10 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     weir_dbz_options_default(&o);
     o.rescue_fields = flags & 1;
     o.tombstone_deletes = (flags & 2) != 0;
-    if ((flags & 4) && weir_schema_from_ddl("id LONG, name STRING, amount DECIMAL(10,2), d DATE, ts TIMESTAMP, "
-                                            "ok BOOLEAN, f DOUBLE, bin BINARY",
-                                            &decl, NULL) != 0)
+    if ((flags & 4) &&
+        weir_schema_from_ddl("id LONG, name STRING, amount DECIMAL(10,2), d DATE, ts TIMESTAMP, "
+                             "ok BOOLEAN, f DOUBLE, bin BINARY",
+                             &decl, NULL) != 0)
         abort();
     o.schema = decl;
     struct weir_dbz_decoder *d = NULL;
@@ -82,7 +83,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         bool tomb = vn == 1 && v[0] == 1;
         struct weir_error err = {0};
         enum weir_dbz_result r = WEIR_DBZ_SKIPPED;
-        int rc = weir_dbz_decode(d, kn ? k : NULL, kn, tomb ? NULL : v, tomb ? 0 : vn, "srv.public.t", &r, &err);
+        int rc =
+            weir_dbz_decode(d, kn ? k : NULL, kn, tomb ? NULL : v, tomb ? 0 : vn, "srv.public.t", &r, &err);
         if (rc == 0 && r == WEIR_DBZ_ROW)
             rows++;
         else if (rc != 0 && (rc != WEIR_EPARSE || err.message[0] == 0))
