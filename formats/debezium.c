@@ -175,6 +175,8 @@ void weir_dbz_decoder_destroy(struct weir_dbz_decoder *d)
     weir_free(d);
 }
 
+static bool reserved(const uint8_t *p, size_t n);
+
 int weir_dbz_decoder_create(struct weir_dbz_decoder **out, const struct weir_dbz_options *o,
                             struct weir_error *err)
 {
@@ -203,10 +205,7 @@ int weir_dbz_decoder_create(struct weir_dbz_decoder **out, const struct weir_dbz
                                       "(declare it STRING to keep its JSON text)",
                                       n);
             }
-            bool reserved = strcasecmp(n, WEIR_DBZ_RESCUED) == 0;
-            for (size_t m = 0; m < WEIR_DBZ_NMETA; m++)
-                reserved = reserved || strcasecmp(n, META_NAMES[m]) == 0;
-            if (reserved) {
+            if (reserved((const uint8_t *)n, strlen(n))) {
                 weir_dbz_decoder_destroy(d);
                 return weir_error_set(err, WEIR_ESCHEMA, "debezium decoder: column '%s' is a reserved name",
                                       n);
@@ -1332,15 +1331,24 @@ static void pend_clear(struct weir_dbz_decoder *d)
     d->npend = 0;
 }
 
-/* Is p[0..n) the name of a metadata column (or _rescued_data)? */
-static bool reserved(const uint8_t *p, size_t n)
+static bool is_meta(const uint8_t *p, size_t n)
 {
-    if (n == sizeof(WEIR_DBZ_RESCUED) - 1 && strncasecmp((const char *)p, WEIR_DBZ_RESCUED, n) == 0)
-        return true;
     for (size_t m = 0; m < WEIR_DBZ_NMETA; m++)
         if (strlen(META_NAMES[m]) == n && strncasecmp((const char *)p, META_NAMES[m], n) == 0)
             return true;
     return false;
+}
+
+bool weir_dbz_is_metadata(const char *name)
+{
+    return is_meta((const uint8_t *)name, strlen(name));
+}
+
+/* Is p[0..n) the name of a metadata column (or _rescued_data)? */
+static bool reserved(const uint8_t *p, size_t n)
+{
+    return (n == sizeof(WEIR_DBZ_RESCUED) - 1 && strncasecmp((const char *)p, WEIR_DBZ_RESCUED, n) == 0) ||
+           is_meta(p, n);
 }
 
 /* A pending column named p[0..n), or -1. */

@@ -139,6 +139,9 @@ int weir_dbz_take(struct weir_dbz_decoder *d, struct weir_batch **out);
 /* Drop every pending row (a failed micro-batch). */
 void weir_dbz_discard(struct weir_dbz_decoder *d);
 
+/* Whether `name` is one of the metadata columns (__op .. __ts), in any case. */
+bool weir_dbz_is_metadata(const char *name);
+
 /* The metadata columns alone (__op .. __ts), as a new STRUCT; NULL on
  * allocation failure. */
 struct weir_type *weir_dbz_metadata_schema(void);

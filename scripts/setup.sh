@@ -275,6 +275,28 @@ kafka_pom() {
 EOF
 }
 
+# The runtime class path of the pom that function $3 prints, into $2/libs,
+# copied into a fresh directory and swapped in, so jars of an older pin never
+# linger on the class path and an interrupted run leaves the old set intact.
+# $1 names the step in messages; the jars after it must be there afterwards.
+maven_libs() {
+    local name=$1 dir=$2 pom=$3 j
+    shift 3
+    command -v mvn >/dev/null || die "mvn not found (apt install maven)"
+    mkdir -p "$dir"
+    "$pom" >"$dir/pom.xml"
+    rm -rf "$dir/libs.new"
+    say "$name: mvn dependency:copy-dependencies for $*"
+    quiet mvn -B -q -f "$dir/pom.xml" -Dmaven.repo.local="$DEPS/m2" \
+        org.apache.maven.plugins:maven-dependency-plugin:3.6.1:copy-dependencies \
+        -DincludeScope=runtime -DoutputDirectory="$dir/libs.new" || die "$name: mvn copy-dependencies failed"
+    for j in "$@"; do
+        [[ -s $dir/libs.new/$j ]] || die "$name: $j missing after mvn copy-dependencies"
+    done
+    rm -rf "$dir/libs"
+    mv "$dir/libs.new" "$dir/libs"
+}
+
 step_kafka() {
     local dir="$DEPS/kafka" want have main
     main="kafka_${SCALA_BINARY}-${KAFKA_VERSION}.jar"
@@ -284,20 +306,7 @@ step_kafka() {
         note kafka "broker $KAFKA_VERSION present ($(find "$dir/libs" -name '*.jar' | wc -l) jars in ${dir#"$ROOT"/}/libs)"
         return
     fi
-    command -v mvn >/dev/null || die "mvn not found (apt install maven)"
-    mkdir -p "$dir"
-    kafka_pom >"$dir/pom.xml"
-    # Copy into a fresh directory and swap, so jars of an older pin never linger
-    # on the class path and an interrupted run leaves the old set intact.
-    rm -rf "$dir/libs.new"
-    say "kafka: mvn dependency:copy-dependencies kafka_${SCALA_BINARY}:$KAFKA_VERSION"
-    quiet mvn -B -q -f "$dir/pom.xml" -Dmaven.repo.local="$DEPS/m2" \
-        org.apache.maven.plugins:maven-dependency-plugin:3.6.1:copy-dependencies \
-        -DincludeScope=runtime -DoutputDirectory="$dir/libs.new" ||
-        die "mvn copy-dependencies kafka_${SCALA_BINARY}:$KAFKA_VERSION"
-    [[ -s $dir/libs.new/$main ]] || die "kafka: $main missing after mvn copy-dependencies"
-    rm -rf "$dir/libs"
-    mv "$dir/libs.new" "$dir/libs"
+    maven_libs kafka "$dir" kafka_pom "$main"
     echo "$KAFKA_VERSION" >"$dir/VERSION"
     echo "$want" >"$STAMPS/kafka"
     note kafka "broker $KAFKA_VERSION installed ($(find "$dir/libs" -name '*.jar' | wc -l) jars in ${dir#"$ROOT"/}/libs)"
@@ -376,20 +385,7 @@ step_debezium() {
         note debezium "connector $DEBEZIUM_VERSION, connect $KAFKA_VERSION present ($(find "$dir/libs" -name '*.jar' | wc -l) jars in ${dir#"$ROOT"/}/libs)"
         return
     fi
-    command -v mvn >/dev/null || die "mvn not found (apt install maven)"
-    mkdir -p "$dir"
-    debezium_pom >"$dir/pom.xml"
-    # Fresh directory and swap, as in step 6: no jar of an older pin lingers.
-    rm -rf "$dir/libs.new"
-    say "debezium: mvn dependency:copy-dependencies connect-runtime:$KAFKA_VERSION debezium-connector-postgres:$DEBEZIUM_VERSION"
-    quiet mvn -B -q -f "$dir/pom.xml" -Dmaven.repo.local="$DEPS/m2" \
-        org.apache.maven.plugins:maven-dependency-plugin:3.6.1:copy-dependencies \
-        -DincludeScope=runtime -DoutputDirectory="$dir/libs.new" ||
-        die "mvn copy-dependencies debezium-connector-postgres:$DEBEZIUM_VERSION"
-    [[ -s $dir/libs.new/$main && -s $dir/libs.new/$runtime ]] ||
-        die "debezium: $main or $runtime missing after mvn copy-dependencies"
-    rm -rf "$dir/libs"
-    mv "$dir/libs.new" "$dir/libs"
+    maven_libs debezium "$dir" debezium_pom "$main" "$runtime"
     printf 'debezium %s\nkafka-connect %s\n' "$DEBEZIUM_VERSION" "$KAFKA_VERSION" >"$dir/VERSION"
     echo "$want" >"$STAMPS/debezium"
     note debezium "connector $DEBEZIUM_VERSION, connect $KAFKA_VERSION installed ($(find "$dir/libs" -name '*.jar' | wc -l) jars in ${dir#"$ROOT"/}/libs)"

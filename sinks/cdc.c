@@ -53,6 +53,7 @@
 #include "delta/delta.h"
 #include "formats/debezium.h"
 #include "sinks/sink.h"
+#include "sinks/sink_int.h"
 #include "state/store.h"
 #include "stream/config.h"
 
@@ -88,24 +89,6 @@ struct cdc_sink {
     int64_t batch_id;
     struct weir_state_op *op;
 };
-
-static const char *const META_COLS[] = {"__op",           "__seq",       "__source_db", "__source_schema",
-                                        "__source_table", "__source_ts", "__position",  "__tx_id",
-                                        "__snapshot",     "__ts"};
-
-static enum weir_parquet_codec codec_of(int c)
-{
-    switch (c) {
-    case WEIR_CODEC_ZSTD:
-        return WEIR_PARQUET_ZSTD;
-    case WEIR_CODEC_GZIP:
-        return WEIR_PARQUET_GZIP;
-    case WEIR_CODEC_NONE:
-        return WEIR_PARQUET_UNCOMPRESSED;
-    default:
-        return WEIR_PARQUET_SNAPPY;
-    }
-}
 
 /* ------------------------------------------------------------ encodings */
 
@@ -427,10 +410,7 @@ static bool excluded(const struct cdc_sink *s, const char *name)
                 return true;
         return false;
     }
-    for (size_t i = 0; i < sizeof META_COLS / sizeof *META_COLS; i++)
-        if (strcasecmp(META_COLS[i], name) == 0)
-            return true;
-    return false;
+    return weir_dbz_is_metadata(name);
 }
 
 /* The out schema: all's columns but the excepted ones, plus the extras. */
@@ -747,7 +727,7 @@ plan_fail:
         o.n_partition_by = s->cfg->npartition_by;
         o.txn_app_id = s->base.query_id;
         o.txn_version = s->batch_id;
-        o.codec = codec_of(s->cfg->codec);
+        o.codec = weir_sink_codec(s->cfg->codec);
         o.target_file_bytes = (uint64_t)s->cfg->target_file_size;
         o.max_pending_bytes = (uint64_t)s->cfg->max_buffer_size;
         o.merge_schema = true;

@@ -26,6 +26,7 @@
 #include "core/log.h"
 #include "delta/delta.h"
 #include "sinks/sink.h"
+#include "sinks/sink_int.h"
 #include "stream/config.h"
 
 struct delta_sink {
@@ -38,20 +39,6 @@ struct delta_sink {
     bool opt_running;
     atomic_bool opt_done;
 };
-
-static enum weir_parquet_codec codec_of(int c)
-{
-    switch (c) {
-    case WEIR_CODEC_ZSTD:
-        return WEIR_PARQUET_ZSTD;
-    case WEIR_CODEC_GZIP:
-        return WEIR_PARQUET_GZIP;
-    case WEIR_CODEC_NONE:
-        return WEIR_PARQUET_UNCOMPRESSED;
-    default:
-        return WEIR_PARQUET_SNAPPY;
-    }
-}
 
 static void classify(struct weir_error *err, int rc)
 {
@@ -73,7 +60,7 @@ static int ds_begin(struct weir_sink *base, int64_t batch_id, const struct weir_
     o.n_partition_by = s->cfg->npartition_by;
     o.txn_app_id = base->query_id;
     o.txn_version = batch_id;
-    o.codec = codec_of(s->cfg->codec);
+    o.codec = weir_sink_codec(s->cfg->codec);
     o.target_file_bytes = (uint64_t)s->cfg->target_file_size;
     o.max_pending_bytes = (uint64_t)s->cfg->max_buffer_size;
     o.merge_schema = s->cfg->merge_schema || base->merge_schema;
@@ -111,7 +98,7 @@ static void *optimize_main(void *arg)
     struct weir_error err = {0};
     weir_delta_optimize_options_default(&o);
     o.target_file_bytes = (uint64_t)s->cfg->target_file_size;
-    o.codec = codec_of(s->cfg->codec);
+    o.codec = weir_sink_codec(s->cfg->codec);
     struct weir_store_options so = {(const char *const *)s->cfg->storage_options, s->cfg->nstorage_options};
     int rc = weir_delta_table_open_with(&t, s->cfg->path, &so, &err);
     if (rc == 0)

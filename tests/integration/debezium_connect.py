@@ -63,19 +63,19 @@ exit (atexit) and, on Linux, when the process that started it dies
 (PR_SET_PDEATHSIG).
 """
 import atexit
-import ctypes
 import json
 import os
 import pathlib
 import re
 import shutil
 import signal
-import socket
 import subprocess
 import time
 import urllib.error
 import urllib.request
 import uuid
+
+import procs
 
 ROOT = pathlib.Path(__file__).resolve().parents[2]
 DEBEZIUM_DIR = pathlib.Path(os.environ.get("WEIR_DEBEZIUM_DIR", ROOT / ".deps" / "debezium"))
@@ -90,21 +90,6 @@ class DebeziumUnavailable(RuntimeError):
 
 class DebeziumError(RuntimeError):
     """The worker or the connector failed."""
-
-
-def _free_port():
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def _die_with_parent():
-    # Runs in the child between fork and exec: SIGKILL it when we die.
-    try:
-        libc = ctypes.CDLL(None, use_errno=True)
-        libc.prctl(1, signal.SIGKILL, 0, 0, 0)  # PR_SET_PDEATHSIG
-    except (OSError, AttributeError):
-        pass
 
 
 def pg_name(text):
@@ -161,7 +146,7 @@ class DebeziumConnect:
         self.pg = pg
         self.java = java
         self.heap = heap
-        self.rest_port = rest_port or _free_port()
+        self.rest_port = rest_port or procs.free_port()
         self.offset_flush_interval_ms = int(offset_flush_interval_ms)
         self.libs = DEBEZIUM_DIR / "libs"
         self.proc = None
@@ -320,7 +305,7 @@ class DebeziumConnect:
                str(self.workdir / "worker.properties"), str(self.workdir / "connector.properties")]
         with open(self.workdir / "connect.out", "ab") as out:
             self.proc = subprocess.Popen(cmd, cwd=self.workdir, stdin=subprocess.DEVNULL, stdout=out,
-                                         stderr=subprocess.STDOUT, preexec_fn=_die_with_parent,
+                                         stderr=subprocess.STDOUT, preexec_fn=procs.die_with_parent,
                                          start_new_session=True)  # own group: stop() signals it whole
         atexit.register(self.stop)
         try:
@@ -331,11 +316,7 @@ class DebeziumConnect:
         return self
 
     def _tail(self, name, lines=40):
-        try:
-            text = (self.workdir / name).read_text(errors="replace").splitlines()
-        except OSError:
-            return "(no output)"
-        return "\n".join(text[-lines:]) or "(no output)"
+        return procs.tail(self.workdir / name, lines)
 
     def _get(self, path):
         with urllib.request.urlopen(self.rest_url + path, timeout=5) as r:

@@ -41,18 +41,18 @@ Run by hand (prints the bootstrap address, stops on Ctrl-C):
 import atexit
 import base64
 import collections
-import ctypes
 import json
 import os
 import pathlib
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import tempfile
 import time
 import uuid
+
+import procs
 
 ROOT = pathlib.Path(__file__).resolve().parents[2]
 KAFKA_DIR = pathlib.Path(os.environ.get("WEIR_KAFKA_DIR", ROOT / ".deps" / "kafka"))
@@ -67,12 +67,6 @@ class KafkaUnavailable(RuntimeError):
 
 class KafkaError(RuntimeError):
     """A broker operation failed."""
-
-
-def _free_port():
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def _ports_of(properties):
@@ -100,15 +94,6 @@ def _cluster_id():
         cid = base64.urlsafe_b64encode(uuid.uuid4().bytes).decode().rstrip("=")
         if not cid.startswith("-"):
             return cid
-
-
-def _die_with_parent():
-    # Runs in the child between fork and exec: SIGKILL it when we die.
-    try:
-        libc = ctypes.CDLL(None, use_errno=True)
-        libc.prctl(1, signal.SIGKILL, 0, 0, 0)  # PR_SET_PDEATHSIG
-    except (OSError, AttributeError):
-        pass
 
 
 LOG4J2 = """\
@@ -149,10 +134,10 @@ class KafkaBroker:
         # A work directory that held a broker before keeps its ports: the
         # KRaft log remembers the controller's endpoint.
         old = _ports_of(self.workdir / "server.properties")
-        self.port = port or old.get("PLAINTEXT") or _free_port()
-        self.controller_port = controller_port or old.get("CONTROLLER") or _free_port()
+        self.port = port or old.get("PLAINTEXT") or procs.free_port()
+        self.controller_port = controller_port or old.get("CONTROLLER") or procs.free_port()
         while self.controller_port == self.port:
-            self.controller_port = _free_port()
+            self.controller_port = procs.free_port()
         self.java = java
         self.heap = heap
         self.kafka_tool = pathlib.Path(kafka_tool) if kafka_tool else None
@@ -230,7 +215,7 @@ class KafkaBroker:
         out = open(self.workdir / log_name, "ab")
         try:
             return subprocess.Popen(cmd, cwd=self.workdir, stdin=subprocess.DEVNULL, stdout=out,
-                                    stderr=subprocess.STDOUT, preexec_fn=_die_with_parent,
+                                    stderr=subprocess.STDOUT, preexec_fn=procs.die_with_parent,
                                     start_new_session=True)  # own group: stop() signals it whole
         finally:
             out.close()
@@ -263,11 +248,7 @@ class KafkaBroker:
         return self
 
     def _tail(self, name, lines=30):
-        try:
-            text = (self.workdir / name).read_text(errors="replace").splitlines()
-        except OSError:
-            return "(no output)"
-        return "\n".join(text[-lines:]) or "(no output)"
+        return procs.tail(self.workdir / name, lines)
 
     def _wait_ready(self, timeout):
         from confluent_kafka.admin import AdminClient

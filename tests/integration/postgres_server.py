@@ -57,7 +57,6 @@ Run by hand (prints the connection string, stops on Ctrl-C):
     .venv/bin/python tests/integration/postgres_server.py [--dir DIR] [--port PORT]
 """
 import atexit
-import ctypes
 import glob
 import os
 import pathlib
@@ -65,12 +64,13 @@ import pwd
 import re
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import tempfile
 import time
 import uuid
+
+import procs
 
 ROOT = pathlib.Path(__file__).resolve().parents[2]
 START_TIMEOUT = 30.0  # seconds; initdb + start take about two
@@ -83,23 +83,6 @@ class PostgresUnavailable(RuntimeError):
 
 class PostgresError(RuntimeError):
     """A server operation failed."""
-
-
-def _free_port():
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def _die_with_parent():
-    # Runs in the child between fork and exec, after subprocess switched to
-    # the unprivileged user (a uid change clears the parent-death signal, so
-    # it must be set afterwards): SIGKILL it when we die.
-    try:
-        libc = ctypes.CDLL(None, use_errno=True)
-        libc.prctl(1, signal.SIGKILL, 0, 0, 0)  # PR_SET_PDEATHSIG
-    except (OSError, AttributeError):
-        pass
 
 
 def find_pg_bin():
@@ -184,7 +167,7 @@ class PostgresServer:
         overriding the defaults in _settings()."""
         self.workdir = pathlib.Path(workdir) if workdir else pathlib.Path(tempfile.mkdtemp(prefix="weir-pgwork-"))
         self._own_workdir = workdir is None
-        self.port = port or _free_port()
+        self.port = port or procs.free_port()
         self.host = "127.0.0.1"
         self.superuser = superuser
         self.database = "postgres"  # the default database of the helpers
@@ -249,7 +232,7 @@ class PostgresServer:
         if user is not None:
             env["HOME"] = str(self._tmp)
         return subprocess.Popen(argv, cwd=self._tmp, stdin=subprocess.DEVNULL, stdout=out, stderr=subprocess.STDOUT,
-                                env=env, preexec_fn=_die_with_parent, start_new_session=True, **kw)
+                                env=env, preexec_fn=procs.die_with_parent, start_new_session=True, **kw)
 
     def _init_cluster(self, user, timeout):
         _sweep_stale_datadirs()
@@ -294,11 +277,7 @@ class PostgresServer:
         return self
 
     def _tail(self, name, lines=30):
-        try:
-            text = (self.workdir / name).read_text(errors="replace").splitlines()
-        except OSError:
-            return "(no output)"
-        return "\n".join(text[-lines:]) or "(no output)"
+        return procs.tail(self.workdir / name, lines)
 
     def _wait_ready(self, timeout):
         import psycopg
