@@ -87,6 +87,8 @@ struct merge {
     struct nv *sv;           /* per id x key column */
     struct nv *blo, *bhi;    /* the added keys' box per key column (NV_NONE: no value) */
     bool *bnull;             /* some added key is null in the column */
+    uint64_t *kbits;         /* one integer key: bit v - kbase set for each added key v; NULL: none */
+    int64_t kbase, klast;    /* the added keys' min and max */
     struct weir_type *kread; /* the data key columns, for the key scan */
     struct weir_type *pvs;   /* the partition key columns */
     struct weir_batch *pvb;  /* one row: the current file's partition key values */
@@ -304,6 +306,7 @@ static void merge_free(struct merge *m)
     weir_free(m->blo);
     weir_free(m->bhi);
     weir_free(m->bnull);
+    weir_free(m->kbits);
     weir_type_destroy(m->kread);
     weir_type_destroy(m->pvs);
     weir_batch_destroy(m->pvb);
@@ -395,6 +398,76 @@ static int merge_setup(struct merge *m, struct weir_error *err)
     return rc;
 }
 
+/* The value of integer column c at row r; false when null or not an integer kind. */
+static bool int_key(const struct weir_column *c, size_t r, int64_t *v)
+{
+    if (!weir_column_is_valid(c, r))
+        return false;
+    switch (c->type->kind) {
+    case WEIR_TYPE_BYTE:
+        *v = ((const int8_t *)c->data)[r];
+        return true;
+    case WEIR_TYPE_SHORT:
+        *v = ((const int16_t *)c->data)[r];
+        return true;
+    case WEIR_TYPE_INTEGER:
+    case WEIR_TYPE_DATE:
+        *v = weir_column_i32(c, r);
+        return true;
+    case WEIR_TYPE_LONG:
+    case WEIR_TYPE_TIMESTAMP:
+    case WEIR_TYPE_TIMESTAMP_NTZ:
+        *v = weir_column_i64(c, r);
+        return true;
+    default:
+        return false;
+    }
+}
+
+#define KBITS_MAX (1ull << 27) /* 16 MiB of bits */
+
+/* One non-null integer key column spanning at most KBITS_MAX values: a
+ * bitset of the added keys lets the file scans skip most rows without
+ * hashing them. */
+static int key_bits(struct merge *m)
+{
+    const struct weir_batch *s = m->src;
+    if (m->nk != 1 || m->keys[0].di < 0 || m->idx.n == 0 || m->bnull[0])
+        return 0;
+    const struct weir_column *c = &s->columns[m->keys[0].si];
+    int64_t lo = INT64_MAX, hi = INT64_MIN, v;
+    for (size_t id = 0; id < m->idx.n; id++) {
+        if (!int_key(c, m->win[id], &v))
+            return 0;
+        lo = v < lo ? v : lo;
+        hi = v > hi ? v : hi;
+    }
+    if ((uint64_t)hi - (uint64_t)lo >= KBITS_MAX)
+        return 0;
+    size_t words = (size_t)(((uint64_t)hi - (uint64_t)lo) / 64 + 1);
+    if (!(m->kbits = weir_calloc(words, sizeof(uint64_t))))
+        return WEIR_ENOMEM;
+    for (size_t id = 0; id < m->idx.n; id++) {
+        int_key(c, m->win[id], &v);
+        uint64_t bit = (uint64_t)v - (uint64_t)lo;
+        m->kbits[bit / 64] |= 1ull << (bit % 64);
+    }
+    m->kbase = lo;
+    m->klast = hi;
+    return 0;
+}
+
+/* With kbits: false when row r of the table's key column c holds none of
+ * the added keys for sure; true when it may (the key index decides). */
+static inline bool key_maybe(const struct merge *m, const struct weir_column *c, size_t r)
+{
+    int64_t v;
+    if (!int_key(c, r, &v) || v < m->kbase || v > m->klast)
+        return false; /* the added keys hold no null */
+    uint64_t bit = (uint64_t)v - (uint64_t)m->kbase;
+    return (m->kbits[bit / 64] >> (bit % 64)) & 1;
+}
+
 /* The key index over the added rows, their normalized key values and box. */
 static int merge_index(struct merge *m, struct weir_error *err)
 {
@@ -439,7 +512,7 @@ static int merge_index(struct merge *m, struct weir_error *err)
             }
         }
     }
-    return 0;
+    return key_bits(m) ? weir_error_set(err, WEIR_ENOMEM, "out of memory") : 0;
 }
 
 /* ------------------------------------------------------------ pruning */
@@ -576,6 +649,8 @@ static int scan_keys(struct merge *m, struct dl_data_file *f, int64_t *hits, str
                 (*hits)++;
                 continue;
             }
+            if (m->kbits && !key_maybe(m, &b->columns[m->keys[0].di], r))
+                continue;
             if ((rc = row_key(m, b, r))) {
                 rc = weir_error_set(err, rc, "out of memory");
                 break;
@@ -613,6 +688,12 @@ static int copy_others(struct merge *m, struct dl_data_file *f, const struct wei
                 rows[n++] = (uint32_t)r;
                 continue;
             }
+            if (m->kbits && !key_maybe(m, &b->columns[m->keys[0].full], r)) {
+                sets[n] = m->trunc_row >= 0 ? (uint32_t)m->trunc_row : UINT32_MAX;
+                nset += m->trunc_row >= 0;
+                rows[n++] = (uint32_t)r;
+                continue;
+            }
             m->kb.len = 0;
             /* the data key columns sit at their data schema positions */
             for (size_t k = 0; k < m->nk && rc == 0; k++) {
@@ -647,7 +728,11 @@ static int copy_others(struct merge *m, struct dl_data_file *f, const struct wei
             nset += m->trunc_row >= 0;
             rows[n++] = (uint32_t)r;
         }
-        if (rc == 0 && n) {
+        if (rc == 0 && n && nset == 0) {
+            if ((rc = dl_writer_add_data(w, a->partition_values, a->n_partition_values, b, rows, n, err)) ==
+                0)
+                m->copied += (int64_t)n;
+        } else if (rc == 0 && n) {
             if (weir_batch_take(b, rows, n, &kept))
                 rc = weir_error_set(err, WEIR_ENOMEM, "out of memory");
             for (size_t i = 0; rc == 0 && nset > 0 && i < n; i++)
@@ -655,8 +740,8 @@ static int copy_others(struct merge *m, struct dl_data_file *f, const struct wei
                     (rc = weir_column_set_from(&kept->columns[m->set_full], i, &m->src->columns[m->set_src],
                                                sets[i])) != 0)
                     rc = weir_error_set(err, rc, "setting merge column: %s", weir_strerror(rc));
-            if (rc == 0 &&
-                (rc = dl_writer_add_data(w, a->partition_values, a->n_partition_values, kept, err)) == 0)
+            if (rc == 0 && (rc = dl_writer_add_data(w, a->partition_values, a->n_partition_values, kept, NULL,
+                                                    0, err)) == 0)
                 m->copied += (int64_t)(n - nset);
         }
         weir_batch_destroy(kept);

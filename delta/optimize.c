@@ -113,7 +113,7 @@ static int rewrite_file(struct weir_delta_table *t, struct weir_delta_writer *w,
     int nrg = weir_parquet_reader_num_row_groups(f.reader);
     for (int rg = 0; rg < nrg; rg++) {
         if ((rc = weir_parquet_reader_read_row_group(f.reader, rg, dl_writer_data_schema(w), &b, err)) ||
-            (rc = dl_writer_add_data(w, a->partition_values, a->n_partition_values, b, err)))
+            (rc = dl_writer_add_data(w, a->partition_values, a->n_partition_values, b, NULL, 0, err)))
             goto done;
         weir_batch_destroy(b);
         b = NULL;

@@ -1283,7 +1283,7 @@ done:
 }
 
 int dl_writer_add_data(struct weir_delta_writer *w, const struct weir_delta_kv *pv, size_t npv,
-                       const struct weir_batch *b, struct weir_error *err)
+                       const struct weir_batch *b, const uint32_t *rows, size_t nrows, struct weir_error *err)
 {
     char **vals = NULL;
     int *map = NULL;
@@ -1305,12 +1305,24 @@ int dl_writer_add_data(struct weir_delta_writer *w, const struct weir_delta_kv *
         rc = weir_error_set(err, rc, "out of memory");
         goto done;
     }
-    for (size_t r = 0; r < b->nrows; r++) {
-        for (size_t i = 0; i < ds->nfields; i++) {
-            rc = map[i] < 0 ? weir_column_append_null(&g->batch->columns[i])
-                            : weir_column_append_from(&g->batch->columns[i], &b->columns[map[i]], r);
+    if (rows == NULL)
+        nrows = b->nrows;
+    /* runs of consecutive rows, column by column, at most 1024 rows between
+     * checks of the buffer budget */
+    for (size_t i = 0; i < nrows;) {
+        size_t start = rows ? rows[i] : i, n = 1;
+        while (i + n < nrows && n < 1024 && (rows ? rows[i + n] == start + n : true))
+            n++;
+        for (size_t c = 0; c < ds->nfields; c++) {
+            struct weir_column *dst = &g->batch->columns[c];
+            if (map[c] < 0) {
+                for (size_t k = 0; k < n && rc == 0; k++)
+                    rc = weir_column_append_null(dst);
+            } else {
+                rc = weir_column_append_range(dst, &b->columns[map[c]], start, n);
+            }
             if (rc) {
-                rc = weir_error_set(err, rc, "%s: copying column '%s'", w->t->root, ds->fields[i].name);
+                rc = weir_error_set(err, rc, "%s: copying column '%s'", w->t->root, ds->fields[c].name);
                 goto done;
             }
         }
@@ -1318,10 +1330,11 @@ int dl_writer_add_data(struct weir_delta_writer *w, const struct weir_delta_kv *
             weir_error_set(err, rc, "internal: data batch columns out of step");
             goto done;
         }
-        if ((g->batch->nrows & 1023) == 0) {
-            if ((rc = account(w, g, err)) || (rc = group_ready(w, g)))
-                goto done;
-        }
+        size_t before = g->batch->nrows - n;
+        if ((before >> 10) != (g->batch->nrows >> 10) &&
+            ((rc = account(w, g, err)) || (rc = group_ready(w, g))))
+            goto done;
+        i += n;
     }
     rc = account_touched(w, err);
 done:

@@ -76,9 +76,11 @@ int dl_writer_begin_rewrite(struct weir_delta_table *t, const struct weir_delta_
                             struct weir_delta_writer **out, struct weir_error *err);
 /* Rows of `b` (fields matched by name to the table's data columns) into
  * the partition with values pv (keys matched case-insensitively to the
- * partition columns; a missing key is null). */
+ * partition columns; a missing key is null): rows[0..nrows) in rising
+ * order, or every row when rows is NULL. */
 int dl_writer_add_data(struct weir_delta_writer *w, const struct weir_delta_kv *pv, size_t npv,
-                       const struct weir_batch *b, struct weir_error *err);
+                       const struct weir_batch *b, const uint32_t *rows, size_t nrows,
+                       struct weir_error *err);
 /* Write every pending row to data files now. */
 int dl_writer_flush(struct weir_delta_writer *w, struct weir_error *err);
 /* The actions gathered so far (the adds of the files written); the caller

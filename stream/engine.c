@@ -6,7 +6,6 @@
  * weir_query_stop/abandon. */
 #include "stream/engine.h"
 
-#include <malloc.h>
 #include <signal.h>
 #include <stdatomic.h>
 #include <string.h>
@@ -77,13 +76,6 @@ int weir_engine_run(const struct weir_config *cfg, int trigger_override)
     weir_log_set_format((enum weir_log_format)cfg->log.format);
     /* a broken pipe on a socket must be an error code, not a dead process */
     signal(SIGPIPE, SIG_IGN);
-    /* Batches and file buffers are large and short-lived. glibc's default
-     * raises its mmap threshold after the first large free, after which such
-     * buffers stay in the heap and fragment it across threads; a fixed 1 MiB
-     * threshold gives them back to the kernel when freed (peak RSS of the
-     * Kafka -> Delta benchmark: 570 MB -> 400 MB, same speed). */
-    mallopt(M_MMAP_THRESHOLD, 1 << 20);
-    mallopt(M_TRIM_THRESHOLD, 1 << 20);
     if (cfg->http.listen)
         WEIR_WARN(
             "http.listen is set (%s) but this version serves no HTTP endpoints yet; progress records are "

@@ -1,7 +1,8 @@
 /* tests/unit/test_delta_merge.c - MERGE (upsert by key, delta/merge.c):
  * updates and inserts land with the last duplicate winning; only the file
  * holding updated keys is read and rewritten (the others are ruled out by
- * stats); null keys match null keys; partition values prune files; a key
+ * stats); null keys match null keys; integer keys beyond the key bitset's
+ * span are found; partition values prune files; a key
  * behind a cut string max is still found; a replayed txn is skipped; a new
  * table is created; a concurrent append makes the merge start over and its
  * rows are merged too; bad keys are refused naming the key; FLOAT keys
@@ -271,6 +272,36 @@ static void test_null_keys_match(void **state)
     assert_int_equal(n, 4);
     assert_int_equal(res.rows_updated, 1);
     assert_int_equal(res.rows_inserted, 1);
+    assert_table(t, m, n);
+    weir_delta_table_destroy(t);
+}
+
+/* Integer keys spanning more than the key bitset covers are found by the
+ * key index alone; with a narrow span, a table row with a null key is not
+ * taken for an added key. */
+static void test_wide_and_null_integer_keys(void **state)
+{
+    struct tmp_fixture *fx = *state;
+    struct weir_delta_table *t = open_at(fx->path);
+    const int64_t far = (int64_t)1 << 40;
+    struct row r[4] = {
+        {-1, "null-0", 18000}, {1, "one-0", 18000}, {7, "seven-0", 18000}, {far, "far-0", 18000}};
+    struct row m[16];
+    size_t n = model_upsert(m, 0, r, 4, false);
+    append(t, r, 4, false);
+    struct row u[3] = {{1, "one-1", 18001}, {far, "far-1", 18001}, {5, "five-1", 18001}};
+    struct weir_delta_write_result res;
+    merge(t, u, 3, by_id, 1, &res);
+    n = model_upsert(m, n, u, 3, false);
+    assert_int_equal(res.rows_updated, 2);
+    assert_int_equal(res.rows_inserted, 1);
+    assert_table(t, m, n);
+    struct row v[3] = {{2, "two-2", 18002}, {3, "three-2", 18002}, {7, "seven-2", 18002}};
+    merge(t, v, 3, by_id, 1, &res);
+    n = model_upsert(m, n, v, 3, false);
+    assert_int_equal(res.rows_updated, 1);
+    assert_int_equal(res.rows_inserted, 2);
+    assert_int_equal(n, 7);
     assert_table(t, m, n);
     weir_delta_table_destroy(t);
 }
@@ -655,6 +686,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_upsert_rewrites_only_the_matching_file, setup,
                                         tmp_fixture_teardown),
         cmocka_unit_test_setup_teardown(test_null_keys_match, setup, tmp_fixture_teardown),
+        cmocka_unit_test_setup_teardown(test_wide_and_null_integer_keys, setup, tmp_fixture_teardown),
         cmocka_unit_test_setup_teardown(test_partition_values_prune, setup, tmp_fixture_teardown),
         cmocka_unit_test_setup_teardown(test_long_string_keys, setup, tmp_fixture_teardown),
         cmocka_unit_test_setup_teardown(test_txn_and_create, setup, tmp_fixture_teardown),

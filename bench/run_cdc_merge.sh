@@ -1,0 +1,26 @@
+#!/usr/bin/env bash
+# bench/run_cdc_merge.sh - change data MERGE: build Release, write a table of
+# ROWS rows and BATCHES Parquet files of CHANGES changes each (70 % uniform
+# updates, 20 % inserts, 10 % deletes), then apply them in the same run with
+# weir (files -> Delta in mode merge) and with PySpark + delta-spark MERGE,
+# on copies of the same starting table. See bench/cdc_merge.py.
+#
+#   bench/run_cdc_merge.sh [rows] [batches] [changes]   (defaults 10000000, 5, 100000)
+#   env: BUILD_DIR (default build/bench-release), PYTHON, JOBS, OUT_DIR (default /tmp/weir-bench-cdc),
+#        SPARK_DRIVER_MEMORY (default 8g)
+set -euo pipefail
+ROOT="$(cd "$(dirname "$0")/.." && pwd)"
+ROWS="${1:-10000000}"
+BATCHES="${2:-5}"
+CHANGES="${3:-100000}"
+BUILD_DIR="${BUILD_DIR:-$ROOT/build/bench-release}"
+PYTHON="${PYTHON:-$ROOT/.venv/bin/python}"
+JOBS="${JOBS:-2}"
+OUT_DIR="${OUT_DIR:-/tmp/weir-bench-cdc}"
+
+cmake -S "$ROOT" -B "$BUILD_DIR" -DCMAKE_BUILD_TYPE=Release -DWEIR_TESTS=OFF >/dev/null
+cmake --build "$BUILD_DIR" -j"$JOBS" --target weir >"$BUILD_DIR/bench-build.log" 2>&1
+rm -rf "$OUT_DIR"
+mkdir -p "$OUT_DIR"
+exec "$PYTHON" "$ROOT/bench/cdc_merge.py" --weir "$BUILD_DIR/weir" --rows "$ROWS" --batches "$BATCHES" \
+    --changes "$CHANGES" --out "$OUT_DIR"
