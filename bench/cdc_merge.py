@@ -31,7 +31,6 @@ import json
 import os
 import pathlib
 import shutil
-import subprocess
 import sys
 import time
 
@@ -185,8 +184,6 @@ def run_weir(a, out):
 
 
 def summary(path):
-    import duckdb
-
     import readers
     con = readers.duckdb_connect()
     try:

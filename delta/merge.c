@@ -688,25 +688,23 @@ static int copy_others(struct merge *m, struct dl_data_file *f, const struct wei
                 rows[n++] = (uint32_t)r;
                 continue;
             }
-            if (m->kbits && !key_maybe(m, &b->columns[m->keys[0].full], r)) {
-                sets[n] = m->trunc_row >= 0 ? (uint32_t)m->trunc_row : UINT32_MAX;
-                nset += m->trunc_row >= 0;
-                rows[n++] = (uint32_t)r;
-                continue;
-            }
-            m->kb.len = 0;
-            /* the data key columns sit at their data schema positions */
-            for (size_t k = 0; k < m->nk && rc == 0; k++) {
-                const struct mkey *mk = &m->keys[k];
-                rc = mk->pi >= 0 ? weir_key_append(&m->kb, &m->pvb->columns[mk->pi], 0)
-                                 : weir_key_append(&m->kb, &b->columns[mk->full], r);
-            }
-            if (rc) {
-                rc = weir_error_set(err, rc, "out of memory");
-                break;
-            }
             size_t id;
-            if (weir_keymap_find(&m->idx, m->kb.data, m->kb.len, &id)) {
+            bool hit = false;
+            if (!m->kbits || key_maybe(m, &b->columns[m->keys[0].full], r)) {
+                m->kb.len = 0;
+                /* the data key columns sit at their data schema positions */
+                for (size_t k = 0; k < m->nk && rc == 0; k++) {
+                    const struct mkey *mk = &m->keys[k];
+                    rc = mk->pi >= 0 ? weir_key_append(&m->kb, &m->pvb->columns[mk->pi], 0)
+                                     : weir_key_append(&m->kb, &b->columns[mk->full], r);
+                }
+                if (rc) {
+                    rc = weir_error_set(err, rc, "out of memory");
+                    break;
+                }
+                hit = weir_keymap_find(&m->idx, m->kb.data, m->kb.len, &id);
+            }
+            if (hit) {
                 m->keys_matched += !m->matched[id];
                 m->matched[id] = 1;
                 switch (action_of(m, m->win[id])) {

@@ -278,15 +278,7 @@ class KafkaBroker:
             self._producer = None
         self._admin = None
         p, self.proc = self.proc, None
-        if p is not None and p.poll() is None:
-            try:
-                os.killpg(p.pid, signal.SIGTERM)
-                p.wait(timeout=timeout)
-            except subprocess.TimeoutExpired:
-                os.killpg(p.pid, signal.SIGKILL)
-                p.wait()
-            except ProcessLookupError:
-                pass
+        procs.stop(p, signal.SIGTERM, timeout)
         atexit.unregister(self.stop)
 
     def kill(self):

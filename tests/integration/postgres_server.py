@@ -190,7 +190,7 @@ class PostgresServer:
         if self.bin is None or not (self.bin / "postgres").exists() or not (self.bin / "initdb").exists():
             raise PostgresUnavailable(
                 f"PostgreSQL server binaries not found (looked in $WEIR_PG_BIN, /usr/lib/postgresql/*/bin "
-                f"and PATH): run scripts/setup.sh (installs the Debian package postgresql)")
+                "and PATH): run scripts/setup.sh (installs the Debian package postgresql)")
         try:
             import psycopg  # noqa: F401
         except ImportError as e:
@@ -310,15 +310,7 @@ class PostgresServer:
         written), SIGKILL after `timeout`. Keeps the cluster; idempotent."""
         self._close_conns()
         p, self.proc = self.proc, None
-        if p is not None and p.poll() is None:
-            try:
-                os.kill(p.pid, signal.SIGINT)
-                p.wait(timeout=timeout)
-            except subprocess.TimeoutExpired:
-                os.killpg(p.pid, signal.SIGKILL)
-                p.wait()
-            except ProcessLookupError:
-                pass
+        procs.stop(p, signal.SIGINT, timeout, group=False)
 
     def kill(self):
         """SIGKILL the server and its backends (a crash); start() again

@@ -5,10 +5,14 @@
     die_with_parent()        preexec_fn: the child is SIGKILLed when the test process dies
                              (PR_SET_PDEATHSIG; set after any uid switch, which clears it)
     tail(path, lines)        the last lines of a log file, for error messages
+    stop(proc, sig, timeout, group)
+                             signal a server, SIGKILL its process group after `timeout`
 """
 import ctypes
+import os
 import signal
 import socket
+import subprocess
 
 
 def free_port():
@@ -33,3 +37,19 @@ def tail(path, lines=30):
     except OSError:
         return "(no output)"
     return "\n".join(text[-lines:]) or "(no output)"
+
+
+def stop(proc, sig, timeout, group=True):
+    """Sends `sig` to `proc` (to its whole process group when `group`), waits
+    `timeout` seconds, then SIGKILLs the group. Nothing to do when it has
+    already exited or is None."""
+    if proc is None or proc.poll() is not None:
+        return
+    try:
+        (os.killpg if group else os.kill)(proc.pid, sig)
+        proc.wait(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        os.killpg(proc.pid, signal.SIGKILL)
+        proc.wait()
+    except ProcessLookupError:
+        pass
