@@ -345,11 +345,10 @@ static int predicate_rows(const char *text, const struct weir_batch *all, uint8_
 
 struct ev {
     uint32_t row, id;
-    uint32_t soff, slen; /* sequence encoding in seqs */
+    uint32_t soff, slen; /* sequence encoding: at soff in the batch's buffer */
+    const uint8_t *seq;  /* ... and its address, once the buffer is complete */
     bool seq_null;
 };
-
-static const struct weir_buf *g_seqs; /* for the qsort comparator (one thread) */
 
 static int ev_cmp(const void *a, const void *b)
 {
@@ -359,7 +358,7 @@ static int ev_cmp(const void *a, const void *b)
     if (x->seq_null != y->seq_null)
         return x->seq_null ? 1 : -1;
     if (!x->seq_null) {
-        int c = cmp_bytes(g_seqs->data + x->soff, x->slen, g_seqs->data + y->soff, y->slen);
+        int c = cmp_bytes(x->seq, x->slen, y->seq, y->slen);
         if (c)
             return c;
     }
@@ -552,6 +551,8 @@ static int apply_table(struct cdc_sink *s, struct ctable *t, struct weir_sink_re
         evs[r].id = (uint32_t)id;
         nev++;
     }
+    for (size_t r = 0; r < n; r++) /* the buffer no longer moves */
+        evs[r].seq = seqs.data + evs[r].soff;
     /* the table's truncate floor, and this batch's last truncate */
     bool floor_found = false;
     if ((rc = state_key(&sk, 'f', t, NULL, 0)) ||
@@ -561,15 +562,15 @@ static int apply_table(struct cdc_sink *s, struct ctable *t, struct weir_sink_re
     for (size_t r = 0; r < n; r++) {
         if (!trunc[r])
             continue;
-        const uint8_t *sp = seqs.data + evs[r].soff;
-        const uint8_t *best = trow >= 0 ? seqs.data + evs[trow].soff : floorv.data;
+        const uint8_t *sp = evs[r].seq;
+        const uint8_t *best = trow >= 0 ? evs[trow].seq : floorv.data;
         size_t bn = trow >= 0 ? evs[trow].slen : floorv.len;
         if (evs[r].seq_null || !(trow >= 0 || floor_found) || cmp_bytes(sp, evs[r].slen, best, bn) > 0)
             trow = (int64_t)r;
         else
             res->stale++;
     }
-    const uint8_t *floorp = trow >= 0 ? seqs.data + evs[trow].soff : floorv.data;
+    const uint8_t *floorp = trow >= 0 ? evs[trow].seq : floorv.data;
     size_t floorn = trow >= 0 ? evs[trow].slen : floorv.len;
     bool have_floor = trow >= 0 || floor_found;
 
@@ -621,7 +622,6 @@ static int apply_table(struct cdc_sink *s, struct ctable *t, struct weir_sink_re
     for (size_t r = 0; r < n; r++)
         if (!trunc[r])
             order[m++] = evs[r];
-    g_seqs = &seqs;
     qsort(order, m, sizeof *order, ev_cmp);
     if ((rc = plan_init(s, &pl, all, err)) != 0) {
         weir_free(order);
@@ -648,18 +648,15 @@ static int apply_table(struct cdc_sink *s, struct ctable *t, struct weir_sink_re
         if (trow >= 0)
             present = false;
         size_t first = i;
-        while (
-            first < j && !order[first].seq_null &&
-            ((has_state && cmp_bytes(seqs.data + order[first].soff, order[first].slen, last, lastn) <= 0) ||
-             (have_floor &&
-              cmp_bytes(seqs.data + order[first].soff, order[first].slen, floorp, floorn) <= 0)))
+        while (first < j && !order[first].seq_null &&
+               ((has_state && cmp_bytes(order[first].seq, order[first].slen, last, lastn) <= 0) ||
+                (have_floor && cmp_bytes(order[first].seq, order[first].slen, floorp, floorn) <= 0)))
             first++;
         /* the same change twice in this batch (a replay): once */
         size_t k2 = first;
         for (size_t e = first; e < j; e++) {
             if (e > first && !order[e].seq_null && !order[k2 - 1].seq_null &&
-                cmp_bytes(seqs.data + order[e].soff, order[e].slen, seqs.data + order[k2 - 1].soff,
-                          order[k2 - 1].slen) == 0)
+                cmp_bytes(order[e].seq, order[e].slen, order[k2 - 1].seq, order[k2 - 1].slen) == 0)
                 continue;
             order[k2++] = order[e];
         }
@@ -697,7 +694,7 @@ static int apply_table(struct cdc_sink *s, struct ctable *t, struct weir_sink_re
             bool now = !del[lastev->row] || (soft && scd == 1 && may_exist);
             val.len = 0;
             if ((rc = weir_buf_append_byte(&val, now ? F_PRESENT : 0)) == 0 &&
-                (rc = weir_buf_append(&val, seqs.data + lastev->soff, lastev->slen)) == 0)
+                (rc = weir_buf_append(&val, lastev->seq, lastev->slen)) == 0)
                 rc = weir_state_put(s->op, qk[id], ql[id], val.data, val.len);
         }
         i = next;
@@ -706,7 +703,7 @@ plan_fail:
     weir_free(order);
     if (rc == 0 && trow >= 0 && !evs[trow].seq_null) {
         if ((rc = state_key(&sk, 'f', t, NULL, 0)) == 0)
-            rc = weir_state_put(s->op, sk.data, sk.len, seqs.data + evs[trow].soff, evs[trow].slen);
+            rc = weir_state_put(s->op, sk.data, sk.len, evs[trow].seq, evs[trow].slen);
     }
     if (rc) {
         if (!err || !err->code)
