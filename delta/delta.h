@@ -345,6 +345,18 @@ struct weir_delta_write_options {
      * merge_set_column from added row merge_truncate_row. */
     bool merge_truncate;
     int64_t merge_truncate_row;
+    /* Mode merge, a key -> file index kept by the caller: with merge_group
+     * (non-zero) the files written carry add.tags {"weir.group": 16 hex
+     * digits}: the rows kept from a rewritten file go to files of their
+     * own with that file's group, the added rows to files of group
+     * merge_group. merge_hints (NULL, or one per added row counted like
+     * merge_actions; 0: no hint) names the group whose files hold the row's
+     * key: the files of the hinted groups are read first, and the others,
+     * pruned by stats as usual, only when a key had no hint or was not found
+     * where its hint said. A wrong hint costs time, never a row. */
+    uint64_t merge_group;
+    const uint64_t *merge_hints;
+    size_t n_merge_hints;
 };
 void weir_delta_write_options_default(struct weir_delta_write_options *o);
 
@@ -362,7 +374,8 @@ struct weir_delta_write_result {
     int64_t rows_inserted; /* added rows whose key was not in the table */
     int64_t rows_copied;   /* unchanged rows rewritten with them (in rows_written) */
     int64_t bytes_removed; /* size of the files rewritten (files_removed of them) */
-    size_t files_read;     /* files whose key columns were read (the others were skipped by stats) */
+    size_t files_read;     /* files whose key columns were read (the others were skipped) */
+    size_t files_by_hint;  /* ... of them, read because merge_hints named their group */
 };
 
 /* Write `batches` (all with the same schema) as one commit. When the table

@@ -21,6 +21,16 @@
  *   4. The winning added rows are written like an append, and one commit
  *      holds the removes, the adds, the txn and commitInfo "MERGE".
  *
+ * The key -> file index (merge_group, merge_hints): the caller keeps, per
+ * key, the group of the files holding its row (add.tags "weir.group").
+ * Groups are stable: a rewritten file's kept rows go to new files of its
+ * group, and the added rows to files of the merge's new group. The files
+ * of the hinted groups are read first; the stats search of step 2 then
+ * runs only if some key had no hint or was not found there (a file
+ * rewritten by someone else, e.g. an OPTIMIZE, loses its tag), so a stale
+ * index costs time, never a row. It pays where stats cannot prune: keys
+ * without order in the data (UUIDs), updates of few files.
+ *
  * Change data (merge_actions): each added row upserts, deletes, sets one
  * column of the row it matches (a soft delete, or closing an SCD2
  * version), or is appended without matching (an SCD2 history row); with
@@ -38,6 +48,7 @@
  * at a time; the rewritten rows go through the writer's bounded buffers. */
 #include <math.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <strings.h>
 
@@ -107,6 +118,12 @@ struct merge {
     int64_t trunc_row;  /* merge_truncate: -1, or the row whose set column closes current rows */
     bool trunc;
     int64_t deleted, inserted;
+    /* the key -> file index (merge_group, merge_hints) */
+    const uint64_t *hints; /* per added row, NULL: none */
+    uint64_t *hgroups;     /* the hinted groups, sorted, distinct */
+    size_t nhgroups;
+    uint8_t *done;  /* per snapshot file: read by hint */
+    size_t by_hint; /* files read by hint */
 };
 
 static int action_of(const struct merge *m, size_t row)
@@ -307,6 +324,8 @@ static void merge_free(struct merge *m)
     weir_free(m->bhi);
     weir_free(m->bnull);
     weir_free(m->kbits);
+    weir_free(m->hgroups);
+    weir_free(m->done);
     weir_type_destroy(m->kread);
     weir_type_destroy(m->pvs);
     weir_batch_destroy(m->pvb);
@@ -359,6 +378,10 @@ static int merge_setup(struct merge *m, struct weir_error *err)
     if (m->act && o->n_merge_actions != m->src->nrows)
         return weir_error_set(err, WEIR_EINVAL, "%s: %zu merge actions for %zu rows", w->t->root,
                               o->n_merge_actions, m->src->nrows);
+    m->hints = o->merge_hints;
+    if (m->hints && o->n_merge_hints != m->src->nrows)
+        return weir_error_set(err, WEIR_EINVAL, "%s: %zu merge hints for %zu rows", w->t->root,
+                              o->n_merge_hints, m->src->nrows);
     if (o->merge_set_column) {
         m->set_full = weir_type_field_index(w->data_schema, o->merge_set_column);
         m->set_src = weir_type_field_index(w->in_schema, o->merge_set_column);
@@ -468,6 +491,38 @@ static inline bool key_maybe(const struct merge *m, const struct weir_column *c,
     return (m->kbits[bit / 64] >> (bit % 64)) & 1;
 }
 
+static int cmp_u64(const void *a, const void *b)
+{
+    uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
+    return (x > y) - (x < y);
+}
+
+/* The groups the winning added rows' hints name, sorted and distinct. */
+static int hint_groups(struct merge *m)
+{
+    if (!m->hints || m->trunc || m->idx.n == 0)
+        return 0;
+    if (!(m->hgroups = weir_malloc(m->idx.n * sizeof(uint64_t))))
+        return WEIR_ENOMEM;
+    size_t n = 0;
+    for (size_t id = 0; id < m->idx.n; id++)
+        if (m->hints[m->win[id]])
+            m->hgroups[n++] = m->hints[m->win[id]];
+    qsort(m->hgroups, n, sizeof(uint64_t), cmp_u64);
+    size_t u = 0;
+    for (size_t i = 0; i < n; i++)
+        if (u == 0 || m->hgroups[u - 1] != m->hgroups[i])
+            m->hgroups[u++] = m->hgroups[i];
+    m->nhgroups = u;
+    return 0;
+}
+
+static bool hinted(const struct merge *m, const struct weir_delta_add *a)
+{
+    uint64_t g = m->nhgroups ? dl_add_group(a) : 0;
+    return g && bsearch(&g, m->hgroups, m->nhgroups, sizeof(uint64_t), cmp_u64);
+}
+
 /* The key index over the added rows, their normalized key values and box. */
 static int merge_index(struct merge *m, struct weir_error *err)
 {
@@ -512,7 +567,9 @@ static int merge_index(struct merge *m, struct weir_error *err)
             }
         }
     }
-    return key_bits(m) ? weir_error_set(err, WEIR_ENOMEM, "out of memory") : 0;
+    if (key_bits(m) || hint_groups(m))
+        return weir_error_set(err, WEIR_ENOMEM, "out of memory");
+    return 0;
 }
 
 /* ------------------------------------------------------------ pruning */
@@ -762,18 +819,76 @@ static int64_t num_records(const struct weir_delta_add *a)
     return n;
 }
 
-/* Read the candidate files, rewrite those holding added keys, remove them. */
+/* Read file a (a candidate) and rewrite it when it holds added keys. */
+static int merge_file(struct merge *m, const struct weir_delta_add *a, struct weir_error *err)
+{
+    struct weir_delta_writer *w = m->w;
+    struct dl_data_file f = {0};
+    int64_t hits = 0;
+    int rc;
+    if (a->has_deletion_vector)
+        return weir_error_set(err, WEIR_EUNSUPPORTED,
+                              "%s: file %s has a deletion vector; merge cannot rewrite it", w->t->root,
+                              a->path);
+    m->files_read++;
+    /* with the index on, the kept rows stay in their file's group */
+    if ((rc = dl_writer_set_tag(w, w->opts.merge_group ? dl_add_group(a) : 0, err)) == 0 &&
+        (rc = dl_data_file_open(w->t, a->path, &f, err)) == 0 && (rc = scan_keys(m, &f, &hits, err)) == 0 &&
+        hits)
+        rc = copy_others(m, &f, a, err);
+    if (rc && f.key)
+        weir_error_prefix(err, "merge: %s", f.key);
+    dl_data_file_close(&f);
+    if (rc || !hits)
+        return rc; /* a file without added keys stays */
+    if (dl_actions_remove_file(&w->acts, a, w->now, true))
+        return weir_error_set(err, WEIR_ENOMEM, "out of memory");
+    m->bytes_removed += a->size;
+    return 0;
+}
+
+/* Does some added key still need the stats search: no hint, or not found
+ * in the files of its hinted group? */
+static bool unresolved(const struct merge *m)
+{
+    for (size_t id = 0; id < m->idx.n; id++)
+        if (!m->hints || !m->hints[m->win[id]] || !m->matched[id])
+            return true;
+    return false;
+}
+
+/* Read the candidate files, rewrite those holding added keys, remove them:
+ * first the files of hinted groups, then, if keys remain, the others
+ * whose stats may hold them. */
 static int merge_files(struct merge *m, struct weir_error *err)
 {
     struct weir_delta_writer *w = m->w;
-    struct fbound *b = weir_calloc(m->nk, sizeof(*b));
-    struct dl_data_file f = {0};
     int rc = 0;
+    size_t nf = m->snap ? weir_delta_snapshot_num_files(m->snap) : 0;
+    if (nf == 0 || (m->idx.n == 0 && !m->trunc))
+        return 0;
+    if (m->nhgroups) {
+        if (!(m->done = weir_calloc(nf, 1)))
+            return weir_error_set(err, WEIR_ENOMEM, "out of memory");
+        for (size_t i = 0; i < nf && rc == 0; i++) {
+            const struct weir_delta_add *a = weir_delta_snapshot_file(m->snap, i);
+            if (!hinted(m, a))
+                continue;
+            m->done[i] = 1;
+            m->by_hint++;
+            if ((rc = load_pv(m, a, err)) == 0)
+                rc = merge_file(m, a, err);
+        }
+        if (rc || !unresolved(m))
+            return rc;
+    }
+    struct fbound *b = weir_calloc(m->nk, sizeof(*b));
     if (!b)
         return weir_error_set(err, WEIR_ENOMEM, "out of memory");
-    size_t nf = m->snap ? weir_delta_snapshot_num_files(m->snap) : 0;
-    for (size_t i = 0; i < nf && rc == 0 && (m->idx.n || m->trunc); i++) {
+    for (size_t i = 0; i < nf && rc == 0; i++) {
         const struct weir_delta_add *a = weir_delta_snapshot_file(m->snap, i);
+        if (m->done && m->done[i])
+            continue;
         if (m->trunc && m->trunc_row < 0) { /* every row goes, unread */
             int64_t rows = num_records(a);
             m->deleted += rows > 0 ? rows : 0;
@@ -782,29 +897,8 @@ static int merge_files(struct merge *m, struct weir_error *err)
             m->bytes_removed += a->size;
             continue;
         }
-        if ((rc = load_pv(m, a, err)))
-            break;
-        if (m->trunc_row < 0 && !may_hold(m, a, b))
-            continue;
-        if (a->has_deletion_vector) {
-            rc = weir_error_set(err, WEIR_EUNSUPPORTED,
-                                "%s: file %s has a deletion vector; merge cannot rewrite it", w->t->root,
-                                a->path);
-            break;
-        }
-        int64_t hits = 0;
-        m->files_read++;
-        if ((rc = dl_data_file_open(w->t, a->path, &f, err)) == 0 &&
-            (rc = scan_keys(m, &f, &hits, err)) == 0 && hits)
-            rc = copy_others(m, &f, a, err);
-        if (rc && f.key)
-            weir_error_prefix(err, "merge: %s", f.key);
-        dl_data_file_close(&f);
-        if (rc || !hits)
-            continue; /* an error ends the loop; a file without added keys stays */
-        if (dl_actions_remove_file(&w->acts, a, w->now, true))
-            rc = weir_error_set(err, WEIR_ENOMEM, "out of memory");
-        m->bytes_removed += a->size;
+        if ((rc = load_pv(m, a, err)) == 0 && (m->trunc_row >= 0 || may_hold(m, a, b)))
+            rc = merge_file(m, a, err);
     }
     weir_free(b);
     return rc;
@@ -844,7 +938,9 @@ static int merge_insert(struct merge *m, struct weir_error *err)
         weir_free(rows);
         return 0;
     }
-    int rc = weir_batch_take(m->src, rows, k, &b) ? weir_error_set(err, WEIR_ENOMEM, "out of memory")
+    int rc = dl_writer_set_tag(m->w, m->w->opts.merge_group, err);
+    if (rc == 0)
+        rc = weir_batch_take(m->src, rows, k, &b) ? weir_error_set(err, WEIR_ENOMEM, "out of memory")
                                                   : dl_writer_append(m->w, b, err);
     weir_batch_destroy(b);
     weir_free(rows);
@@ -932,6 +1028,7 @@ static int merge_once(struct weir_delta_writer *w, struct weir_batch *src,
         res->rows_copied = m.copied;
         res->bytes_removed = m.bytes_removed;
         res->files_read = m.files_read;
+        res->files_by_hint = m.by_hint;
     }
 done:
     merge_free(&m);

@@ -14,6 +14,10 @@
  * bounded by about max_pending_bytes + target for any number of rows and
  * partitions; the adds (one per file) are the only thing that grows.
  *
+ * Files handed off while w->tag is set carry it as add.tags "weir.group"
+ * (merge.c's key -> file index); changing the tag hands off what is
+ * pending first, so a file holds rows of one group.
+ *
  * Invariants: data files are committed to the store before the commit JSON;
  * every file written is remembered by its store key so abort (and a commit
  * that definitely did not land: conflict, already committed) can delete
@@ -67,6 +71,7 @@ struct file_job {
     struct weir_batch *batch;       /* owned */
     struct weir_parquet_writer *pw; /* owned; NULL: the thread creates one */
     size_t group;                   /* index into w->groups, for its partition values */
+    uint64_t tag;                   /* w->tag at hand-off */
     char *key;                      /* store key */
     char *stats;
     uint64_t size;
@@ -230,6 +235,9 @@ static int job_wait(struct weir_delta_writer *w, struct weir_error *err)
         goto done;
     }
     struct group *g = &w->groups[j->group];
+    char tagv[17];
+    struct weir_delta_kv tag = {.key = (char *)GROUP_TAG, .value = tagv};
+    snprintf(tagv, sizeof tagv, "%016llx", (unsigned long long)j->tag);
     struct weir_delta_add add = {
         .path = (char *)path.data,
         .partition_values = g->pv,
@@ -238,6 +246,8 @@ static int job_wait(struct weir_delta_writer *w, struct weir_error *err)
         .modification_time = w->now,
         .data_change = w->data_change,
         .stats = j->stats,
+        .tags = j->tag ? &tag : NULL,
+        .n_tags = j->tag ? 1 : 0,
     };
     if ((rc = weir_delta_actions_add_add(&w->acts, &add))) {
         rc = weir_error_set(err, WEIR_ENOMEM, "out of memory");
@@ -291,6 +301,7 @@ static int flush_group(struct weir_delta_writer *w, struct group *g, struct weir
     j->pw = w->pw; /* data_schema is fixed for the writer's life */
     w->pw = NULL;
     j->group = (size_t)(g - w->groups);
+    j->tag = w->tag;
     g->batch = NULL;
     w->pending -= g->mem;
     g->mem = 0;
@@ -329,14 +340,47 @@ static int account(struct weir_delta_writer *w, struct group *g, struct weir_err
     return 0;
 }
 
-int dl_writer_flush(struct weir_delta_writer *w, struct weir_error *err)
+static int flush_groups(struct weir_delta_writer *w, struct weir_error *err)
 {
     for (size_t i = 0; i < w->ngroups; i++) {
         int rc = flush_group(w, &w->groups[i], err);
         if (rc)
             return rc;
     }
-    return job_wait(w, err);
+    return 0;
+}
+
+int dl_writer_flush(struct weir_delta_writer *w, struct weir_error *err)
+{
+    int rc = flush_groups(w, err);
+    return rc ? rc : job_wait(w, err);
+}
+
+int dl_writer_set_tag(struct weir_delta_writer *w, uint64_t tag, struct weir_error *err)
+{
+    int rc = tag == w->tag ? 0 : flush_groups(w, err);
+    if (rc == 0)
+        w->tag = tag;
+    return rc;
+}
+
+uint64_t dl_add_group(const struct weir_delta_add *a)
+{
+    for (size_t i = 0; i < a->n_tags; i++)
+        if (a->tags[i].key && a->tags[i].value && strcmp(a->tags[i].key, GROUP_TAG) == 0) {
+            const char *v = a->tags[i].value;
+            uint64_t g = 0;
+            for (int k = 0; k < 16; k++) {
+                int d = v[k] >= '0' && v[k] <= '9'   ? v[k] - '0'
+                        : v[k] >= 'a' && v[k] <= 'f' ? v[k] - 'a' + 10
+                                                     : -1;
+                if (d < 0)
+                    return 0;
+                g = g << 4 | (uint64_t)d;
+            }
+            return v[16] == '\0' ? g : 0;
+        }
+    return 0;
 }
 
 /* ------------------------------------------------------------ groups */

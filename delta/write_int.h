@@ -13,6 +13,9 @@
 
 #include "delta/delta.h"
 
+/* add.tags key of a file's group (the merge's key -> file index). */
+#define GROUP_TAG "weir.group"
+
 /* The writer's state, shared by write.c (appends, overwrites, rewrites)
  * and merge.c (mode merge). */
 struct file_job;
@@ -64,6 +67,7 @@ struct weir_delta_writer {
     struct weir_batch
         *spare; /* a written group's batch, emptied for the next group (its pages stay mapped) */
     struct weir_parquet_writer *pw; /* the last file's Parquet writer, restarted for the next one */
+    uint64_t tag; /* group of the files handed off from now on (add.tags "weir.group"); 0: none */
     /* mode merge (merge.c) */
     struct weir_delta_write_options opts; /* as given to begin (pointers borrowed), for retries */
     struct weir_batch *src;               /* the rows added so far, in in_schema */
@@ -83,6 +87,11 @@ int dl_writer_add_data(struct weir_delta_writer *w, const struct weir_delta_kv *
                        struct weir_error *err);
 /* Write every pending row to data files now. */
 int dl_writer_flush(struct weir_delta_writer *w, struct weir_error *err);
+/* The files written from now on are of group `tag` (0: untagged); rows
+ * pending under another group are handed to the file thread first. */
+int dl_writer_set_tag(struct weir_delta_writer *w, uint64_t tag, struct weir_error *err);
+/* The group of add a (its "weir.group" tag), 0 when it has none. */
+uint64_t dl_add_group(const struct weir_delta_add *a);
 /* The actions gathered so far (the adds of the files written); the caller
  * may add removes and set commit_info before committing them. */
 struct weir_delta_actions *dl_writer_actions(struct weir_delta_writer *w);

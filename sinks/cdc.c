@@ -12,8 +12,10 @@
  * later batches may have more columns), and the state operator "cdc" in
  * the pipeline's state store:
  *
- *   'k' table '\0' key   -> flags (1: the key has a row in the table) and
- *                           the sequence of the last change applied
+ *   'k' table '\0' key   -> flags (1: the key has a row in the table; 2: the
+ *                           group of the files holding the row follows, 8
+ *                           bytes) and the sequence of the last change
+ *                           applied
  *   'f' table            -> the sequence of the last truncate applied
  *   'o' table            -> the table was created by this pipeline
  *
@@ -35,7 +37,13 @@
  *      table's current version of a known key is closed at the first
  *      change. A key the state says is not in a table this pipeline
  *      created is inserted without looking for it in the data files;
- *   5. one MERGE commit; the state records each key's last change.
+ *   5. one MERGE commit; the state records each key's last change and
+ *      the group of the files now holding its row: the key -> file index
+ *      (delta.h merge_group / merge_hints). The batch's new rows form
+ *      one group per table, named by a hash of the query, batch and table
+ *      so that a rerun names the files the first run committed; a row a
+ *      merge rewrites keeps its group. The index is a hint the merge
+ *      verifies: keys not found where it points are searched by stats.
  * The state is written whether or not the table already held the batch's
  * txn (a replay after a crash), so it always matches the table.
  *
@@ -63,6 +71,7 @@
 #define START_COL    "__start_at"
 #define END_COL      "__end_at"
 #define F_PRESENT    1
+#define F_GROUP      2 /* an 8-byte group follows the flags */
 
 struct ctable {
     char *name; /* "db.schema.table", "" for the one table of a path */
@@ -150,6 +159,30 @@ static int seq_append(struct weir_buf *b, const struct weir_column *c, size_t r)
     default:
         return WEIR_EINVAL;
     }
+}
+
+static uint64_t get_be64(const uint8_t *p)
+{
+    uint64_t u = 0;
+    for (int i = 0; i < 8; i++)
+        u = u << 8 | p[i];
+    return u;
+}
+
+/* The group of the rows a batch adds to a table: the same for a rerun of
+ * the batch (it names the files the first run committed), never 0. */
+static uint64_t batch_group(const char *query_id, int64_t batch_id, const char *table)
+{
+    uint64_t h = 1469598103934665603ull;
+    for (const char *p = query_id ? query_id : ""; *p; p++)
+        h = (h ^ (uint8_t)*p) * 1099511628211ull;
+    h = (h ^ (uint64_t)batch_id) * 1099511628211ull;
+    for (const char *p = table; *p; p++)
+        h = (h ^ (uint8_t)*p) * 1099511628211ull;
+    h ^= h >> 33; /* finish: spread the last bytes over every bit */
+    h *= 0xff51afd7ed558ccdull;
+    h ^= h >> 33;
+    return h ? h : 1;
 }
 
 static int cmp_bytes(const uint8_t *a, size_t an, const uint8_t *b, size_t bn)
@@ -368,8 +401,10 @@ static int ev_cmp(const void *a, const void *b)
 struct plan {
     struct weir_batch *out;
     uint8_t *act;
-    size_t nact, cap;
-    int *map; /* out column -> all column (-1: extra) */
+    uint64_t *hints; /* per planned row: the group holding its key's row (merge_hints) */
+    size_t nact, cap, hcap;
+    uint64_t hint; /* for the rows planned next that match a table row */
+    int *map;      /* out column -> all column (-1: extra) */
     int deleted_col, start_col, end_col, seq_col;
 };
 
@@ -394,7 +429,10 @@ static int plan_row(struct plan *pl, const struct weir_batch *all, size_t r, uin
     }
     if (rc == 0 && pl->nact == pl->cap)
         rc = weir_grow((void **)&pl->act, &pl->cap, 1, pl->nact + 1);
+    if (rc == 0 && pl->nact == pl->hcap)
+        rc = weir_grow((void **)&pl->hints, &pl->hcap, sizeof *pl->hints, pl->nact + 1);
     if (rc == 0) {
+        pl->hints[pl->nact] = action == WEIR_MERGE_APPEND || action == WEIR_MERGE_IGNORE ? 0 : pl->hint;
         pl->act[pl->nact++] = action;
         o->nrows++;
     }
@@ -628,6 +666,7 @@ static int apply_table(struct cdc_sink *s, struct ctable *t, struct weir_sink_re
         goto out;
     }
     int scd = (int)s->cfg->scd_type;
+    uint64_t gid = batch_group(s->base.query_id, s->batch_id, t->path);
     bool soft = s->cfg->delete_mode == 1;
     if (scd == 2 && trow >= 0 &&
         (rc = plan_row(&pl, all, (size_t)trow, WEIR_MERGE_IGNORE, 0, (size_t)trow, false)))
@@ -639,10 +678,12 @@ static int apply_table(struct cdc_sink *s, struct ctable *t, struct weir_sink_re
             j++;
         /* [i, j): this key's changes in order; drop stale ones */
         const struct weir_buf *sv = &vals[id];
-        bool has_state = found[id] && sv->len >= 1;
+        size_t head = found[id] && sv->len >= 1 ? 1 + (sv->data[0] & F_GROUP ? 8 : 0) : 0;
+        bool has_state = head && sv->len >= head;
         bool present = has_state && (sv->data[0] & F_PRESENT);
-        const uint8_t *last = has_state ? sv->data + 1 : NULL;
-        size_t lastn = has_state ? sv->len - 1 : 0;
+        uint64_t group = has_state && head == 9 ? get_be64(sv->data + 1) : 0;
+        const uint8_t *last = has_state ? sv->data + head : NULL;
+        size_t lastn = has_state ? sv->len - head : 0;
         if (present && have_floor && cmp_bytes(last, lastn, floorp, floorn) <= 0)
             present = false; /* truncated after its last change */
         if (trow >= 0)
@@ -669,6 +710,7 @@ static int apply_table(struct cdc_sink *s, struct ctable *t, struct weir_sink_re
         }
         bool may_exist = present || t->owned != 1;
         const struct ev *lastev = &order[j - 1];
+        pl.hint = present ? group : 0;
         if (scd == 1) {
             size_t r = lastev->row;
             if (del[r])
@@ -689,12 +731,16 @@ static int apply_table(struct cdc_sink *s, struct ctable *t, struct weir_sink_re
                               end_null);
             }
         }
-        /* the key's new state: present unless its last change deleted it (a soft delete keeps the row) */
+        /* the key's new state: present unless its last change deleted it (a
+         * soft delete keeps the row, in its group); the group of its row */
         if (rc == 0 && !lastev->seq_null) {
-            bool now = !del[lastev->row] || (soft && scd == 1 && may_exist);
+            bool kept = del[lastev->row] && soft && scd == 1 && may_exist;
+            bool now = !del[lastev->row] || kept;
+            uint64_t g = !now ? 0 : kept ? (present ? group : 0) : gid;
             val.len = 0;
-            if ((rc = weir_buf_append_byte(&val, now ? F_PRESENT : 0)) == 0 &&
-                (rc = weir_buf_append(&val, lastev->seq, lastev->slen)) == 0)
+            if ((rc = weir_buf_append_byte(&val, (now ? F_PRESENT : 0) | (g ? F_GROUP : 0))) == 0 && g)
+                rc = be64(&val, g);
+            if (rc == 0 && (rc = weir_buf_append(&val, lastev->seq, lastev->slen)) == 0)
                 rc = weir_state_put(s->op, qk[id], ql[id], val.data, val.len);
         }
         i = next;
@@ -732,6 +778,9 @@ plan_fail:
         o.n_merge_keys = t->nkeys;
         o.merge_actions = pl.act;
         o.n_merge_actions = pl.nact;
+        o.merge_group = gid;
+        o.merge_hints = pl.hints;
+        o.n_merge_hints = pl.nact;
         o.merge_set_column = scd == 2 ? END_COL : soft ? DELETED_COL : NULL;
         o.merge_current_column = scd == 2 ? END_COL : NULL;
         o.merge_truncate = trow >= 0;
@@ -765,6 +814,8 @@ plan_fail:
             res->updated += wr.rows_updated;
             res->deleted += wr.rows_deleted;
             res->files_rewritten += (int64_t)wr.files_removed;
+            res->files_read += (int64_t)wr.files_read;
+            res->files_by_index += (int64_t)wr.files_by_hint;
             res->bytes_rewritten += wr.bytes_removed;
             res->files += (int64_t)wr.files_added;
             res->bytes += wr.bytes_written;
@@ -788,6 +839,7 @@ out:
     weir_free(vals);
     weir_batch_destroy(pl.out);
     weir_free(pl.act);
+    weir_free(pl.hints);
     weir_free(pl.map);
     weir_keymap_free(&km);
     weir_batch_destroy(all);

@@ -34,7 +34,8 @@ struct weir_sink_result {
     int64_t inserted, updated, deleted; /* table rows */
     int64_t stale;                      /* changes older than the last one applied to their key */
     int64_t files_rewritten, bytes_rewritten;
-    int64_t tables; /* tables committed */
+    int64_t files_read, files_by_index; /* files whose keys were read; ... found by the key index */
+    int64_t tables;                     /* tables committed */
 };
 
 struct weir_sink_ops {

@@ -416,10 +416,12 @@ static void publish_progress(struct weir_query *q, int64_t id, int64_t trigger_m
                               ",\"numTargetRowsInserted\":%lld,\"numTargetRowsUpdated\":%lld,"
                               "\"numTargetRowsDeleted\":%lld,\"numChangesIgnoredAsStale\":%lld,"
                               "\"numTargetFilesRewritten\":%lld,\"numTargetBytesRewritten\":%lld,"
+                              "\"numTargetFilesRead\":%lld,\"numTargetFilesReadByIndex\":%lld,"
                               "\"numTablesCommitted\":%lld",
                               (long long)br->sink.inserted, (long long)br->sink.updated,
                               (long long)br->sink.deleted, (long long)br->sink.stale,
                               (long long)br->sink.files_rewritten, (long long)br->sink.bytes_rewritten,
+                              (long long)br->sink.files_read, (long long)br->sink.files_by_index,
                               (long long)br->sink.tables);
     rc |= weir_buf_append_str(&b, "}}}");
     if (rc == 0 && weir_buf_append_byte(&b, 0) == 0) {

@@ -6,7 +6,9 @@
  * behind a cut string max is still found; a replayed txn is skipped; a new
  * table is created; a concurrent append makes the merge start over and its
  * rows are merged too; bad keys are refused naming the key; FLOAT keys
- * are found despite their rounded stats; append-only tables refuse it. The expected
+ * are found despite their rounded stats; append-only tables refuse it; the
+ * key -> file index (groups in add.tags, hints) reads only the hinted
+ * files and survives stale and missing hints. The expected
  * table is computed by a plain in-memory model. Each test has its own temp
  * directory. */
 #ifndef _GNU_SOURCE
@@ -453,6 +455,122 @@ static void test_bad_keys(void **state)
     weir_delta_table_destroy(t);
 }
 
+/* Merge r[0..n) with the key index: new rows in group `group`, hints[i]
+ * for row i (NULL: none). */
+static void merge_indexed(struct weir_delta_table *t, const struct row *r, size_t n, uint64_t group,
+                          const uint64_t *hints, struct weir_delta_write_result *res)
+{
+    struct weir_delta_write_options o;
+    weir_delta_write_options_default(&o);
+    o.mode = WEIR_DELTA_MERGE;
+    o.merge_keys = by_id;
+    o.n_merge_keys = 1;
+    o.merge_group = group;
+    o.merge_hints = hints;
+    o.n_merge_hints = hints ? n : 0;
+    struct weir_batch *b = make_batch(r, n);
+    const struct weir_batch *bs[] = {b};
+    struct weir_error err = {0};
+    if (weir_delta_write(t, bs, 1, &o, res, &err))
+        fail_msg("merge: %s", err.message);
+    weir_batch_destroy(b);
+}
+
+/* The file of group g in version v's commit: its tag is there once per file. */
+static size_t tagged(const char *table, int64_t v, uint64_t g)
+{
+    char needle[64];
+    snprintf(needle, sizeof needle, "\"tags\":{\"weir.group\":\"%016llx\"}", (unsigned long long)g);
+    char *c = read_commit(table, v);
+    size_t n = count_of(c, needle);
+    free(c);
+    return n;
+}
+
+/* The key -> file index: 10 files whose ids interleave (every file's
+ * min/max spans the table, so stats prune nothing), one group each. With
+ * hints, updating keys of one file reads that file only; the rewritten
+ * file keeps its group and the new rows get the merge's. A stale hint
+ * (keys moved by someone else's rewrite) and missing hints still find
+ * every row, through the stats search. */
+static void test_key_index_groups(void **state)
+{
+    struct tmp_fixture *fx = *state;
+    struct weir_delta_table *t = open_at(fx->path);
+    static struct row model[2000], r[100];
+    size_t n = 0;
+    struct weir_delta_write_result res;
+    for (int f = 0; f < 10; f++) { /* file f: ids f, f + 10, ..., f + 990; group 100 + f */
+        for (int i = 0; i < 100; i++) {
+            r[i].id = f + 10 * i;
+            snprintf(r[i].name, sizeof r[i].name, "v0-%d", f + 10 * i);
+            r[i].day = 18000;
+        }
+        merge_indexed(t, r, 100, 100 + (uint64_t)f, NULL, &res);
+        assert_int_equal(tagged(fx->path, f, 100 + (uint64_t)f), 1);
+        n = model_upsert(model, n, r, 100, false);
+    }
+    /* keys of file 3 with their hint, one new key without: the new key
+     * sends the merge to the stats search, which rules nothing out */
+    uint64_t hints[16];
+    for (int i = 0; i < 8; i++) {
+        r[i].id = 3 + 10 * (7 * i);
+        snprintf(r[i].name, sizeof r[i].name, "v1-%d", i);
+        hints[i] = 103;
+    }
+    merge_indexed(t, r, 8, 200, hints, &res);
+    n = model_upsert(model, n, r, 8, false);
+    assert_int_equal(res.files_read, 1);
+    assert_int_equal(res.files_by_hint, 1);
+    assert_int_equal(res.files_removed, 1);
+    assert_int_equal(res.rows_updated, 8);
+    assert_int_equal(res.rows_copied, 92);
+    assert_int_equal(tagged(fx->path, 10, 103), 1); /* the kept rows stay in their group */
+    assert_int_equal(tagged(fx->path, 10, 200), 1); /* the new rows: the merge's group */
+    assert_table(t, model, n);
+
+    r[0].id = 5000;
+    snprintf(r[0].name, sizeof r[0].name, "new");
+    hints[0] = 0;
+    r[1].id = 14;
+    snprintf(r[1].name, sizeof r[1].name, "v2");
+    hints[1] = 104;
+    merge_indexed(t, r, 2, 201, hints, &res);
+    n = model_upsert(model, n, r, 2, false);
+    assert_int_equal(res.files_by_hint, 1);
+    assert_int_equal(res.files_read, 11); /* the hinted file, then the 10 others by stats */
+    assert_int_equal(res.files_removed, 1);
+    assert_int_equal(res.rows_updated, 1);
+    assert_int_equal(res.rows_inserted, 1);
+    assert_table(t, model, n);
+
+    /* a stale hint: id 25 is in group 105, the hint says 107 */
+    r[0].id = 25;
+    snprintf(r[0].name, sizeof r[0].name, "v3");
+    hints[0] = 107;
+    merge_indexed(t, r, 1, 202, hints, &res);
+    n = model_upsert(model, n, r, 1, false);
+    assert_int_equal(res.files_by_hint, 1);
+    assert_true(res.files_read > 1);
+    assert_int_equal(res.rows_updated, 1);
+    assert_int_equal(res.rows_inserted, 0);
+    assert_int_equal(tagged(fx->path, 12, 105), 1);
+    assert_table(t, model, n);
+
+    /* a file without a tag (another writer's) loses no row either */
+    r[0].id = 9999;
+    snprintf(r[0].name, sizeof r[0].name, "plain");
+    append(t, r, 1, false);
+    n = model_upsert(model, n, r, 1, false);
+    snprintf(r[0].name, sizeof r[0].name, "plain2");
+    hints[0] = 108;
+    merge_indexed(t, r, 1, 203, hints, &res);
+    n = model_upsert(model, n, r, 1, false);
+    assert_int_equal(res.rows_updated, 1);
+    assert_table(t, model, n);
+    weir_delta_table_destroy(t);
+}
+
 /* FLOAT keys (their stats are rounded decimal text) still find their file;
  * an append-only table refuses a merge. */
 static void test_float_keys_and_append_only(void **state)
@@ -695,6 +813,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_change_data_actions, setup, tmp_fixture_teardown),
         cmocka_unit_test_setup_teardown(test_change_data_history, setup, tmp_fixture_teardown),
         cmocka_unit_test_setup_teardown(test_float_keys_and_append_only, setup, tmp_fixture_teardown),
+        cmocka_unit_test_setup_teardown(test_key_index_groups, setup, tmp_fixture_teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

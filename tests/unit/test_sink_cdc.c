@@ -3,9 +3,9 @@
  * one key per batch, out of sequence order, deletes and re-inserts) are
  * applied with scd_type 1; the table must equal a model that applies each
  * key's changes in sequence order, and replaying old changes must change
- * nothing. Two sinks run at once on two threads, as two pipelines of one
- * process do: ordering a batch's changes must not depend on anything the
- * other pipeline touches. Each test has its own temp directory. */
+ * nothing, and the key -> file index must find every file read. Two sinks run at once on two threads, as two
+ * pipelines of one process do: ordering a batch's changes must not depend on anything the other pipeline
+ * touches. Each test has its own temp directory. */
 #ifndef _GNU_SOURCE
 #define _GNU_SOURCE
 #endif
@@ -161,6 +161,11 @@ static void *run_pipeline(void *arg)
         r->stale += res.stale;
         CHECK(!replay || (res.inserted == 0 && res.updated == 0 && res.deleted == 0),
               "replayed batch %d changed the table", b);
+        /* every key the table may hold is in the state with its group: the
+         * key index finds every file to read, the stats search never runs */
+        CHECK(b == 0 || replay || (res.files_read > 0 && res.files_by_index == res.files_read),
+              "batch %d: %lld files read, %lld of them by the key index", b, (long long)res.files_read,
+              (long long)res.files_by_index);
     }
     int64_t got[KEYS];
     for (int k = 0; k < KEYS; k++)
