@@ -25,7 +25,16 @@ same pipeline, so its state knows every key, as a replica's does) and
 copied for Spark. Both final tables are read back and must hold the same
 rows (count, sum of ids, sum of amounts, sum of qty). Printed per engine:
 changes/s (over all batches, and over all but the first), MB/s of change
-files, bytes rewritten per batch, peak RSS."""
+files, bytes rewritten per batch, peak RSS.
+
+--keys uuid --updates recent is the case for weir's key -> file index:
+keys are random 32-hex-digit strings (every file's min/max spans the key
+space, so stats prune nothing) and the updates and deletes hit the newest
+10 % of the rows (orders updated soon after they are placed). A third run,
+weir-noindex, applies the same changes with a new checkpoint on a copy of
+the starting table: its state knows no key, so it finds rows the way it
+would without the index (stats, then the key columns of every file).
+Per batch, weir prints the files it read and how many the index named."""
 import argparse
 import json
 import os
@@ -47,11 +56,21 @@ COLS = ["id", "seq", "name", "city", "amount", "qty"]
 CITIES = np.array(["Paris", "Lyon", "Berlin", "Madrid", "Lisbon", "Oslo", "Rome", "Vienna"])
 
 
-def change_table(rng, ids, ops, seq0):
+def uuid_keys(ids):
+    """A random-looking 32-hex-digit key per id (a bijection: distinct ids, distinct keys)."""
+    x = np.asarray(ids, dtype=np.uint64)
+    h = x * np.uint64(0x9E3779B97F4A7C15)
+    h ^= h >> np.uint64(31)
+    h *= np.uint64(0xBF58476D1CE4E5B9)
+    h ^= h >> np.uint64(29)
+    return np.char.add(np.char.mod("%016x", h), np.char.mod("%016x", x))
+
+
+def change_table(rng, ids, ops, seq0, uuid=False):
     n = len(ids)
     return pa.table({
         "op": pa.array(ops),
-        "id": pa.array(ids, pa.int64()),
+        "id": pa.array(uuid_keys(ids)) if uuid else pa.array(ids, pa.int64()),
         "seq": pa.array(np.arange(seq0, seq0 + n, dtype=np.int64)),
         "name": pa.array([f"name-{x}" for x in rng.integers(0, 10**7, n)]),
         "city": pa.array(CITIES[rng.integers(0, len(CITIES), n)]),
@@ -69,7 +88,8 @@ def make_inputs(a, out):
     step = 1_000_000
     for i, lo in enumerate(range(0, a.rows, step)):
         ids = np.arange(lo, min(a.rows, lo + step), dtype=np.int64)
-        pq.write_table(change_table(rng, ids, np.full(len(ids), "c"), lo), load / f"load-{i:04}.parquet")
+        pq.write_table(change_table(rng, ids, np.full(len(ids), "c"), lo, a.keys == "uuid"),
+                       load / f"load-{i:04}.parquet")
     live = np.ones(a.rows + a.batches * a.changes, dtype=bool)
     live[a.rows:] = False
     next_id, seq = a.rows, a.rows
@@ -78,6 +98,8 @@ def make_inputs(a, out):
         nu, ni = a.changes * 7 // 10, a.changes * 2 // 10
         nd = a.changes - nu - ni
         alive = np.flatnonzero(live[:next_id])
+        if a.updates == "recent":  # the newest tenth of the live rows
+            alive = alive[-max(len(alive) // 10, nu + nd):]
         picked = rng.choice(alive, nu + nd, replace=False)
         upd, dele = picked[:nu], picked[nu:]
         ins = np.arange(next_id, next_id + ni, dtype=np.int64)
@@ -88,7 +110,7 @@ def make_inputs(a, out):
         ops = np.array(["u"] * nu + ["c"] * ni + ["d"] * nd)
         perm = rng.permutation(len(ids))
         path = changes / f"changes-{b:04}.parquet"
-        pq.write_table(change_table(rng, ids[perm], ops[perm], seq), path)
+        pq.write_table(change_table(rng, ids[perm], ops[perm], seq, a.keys == "uuid"), path)
         seq += len(ids)
         nbytes += path.stat().st_size
     return load, changes, nbytes, int(live.sum())
@@ -164,8 +186,8 @@ def run_spark(a, out, changes, table):  # changes: the files, in order
     return secs, rewritten, rss
 
 
-def run_weir(a, out):
-    cfg = out / "load.json"
+def run_weir(a, out, name="weir", cfg=None):
+    cfg = cfg or out / "load.json"
     secs, rss, _, se, rc = run_measured([a.weir, "run", str(cfg), "--available-now"])
     se = se.decode()
     assert rc == 0, se[-3000:]
@@ -173,8 +195,9 @@ def run_weir(a, out):
     assert len(prog) == a.batches, len(prog)
     m = [p["sink"]["metrics"] for p in prog]
     for i, (p, x) in enumerate(zip(prog, m)):
-        print(f"weir: batch {i}: {p['durationMs']['triggerExecution'] / 1000:.1f}s, rewrote "
-              f"{x['numTargetBytesRewritten'] / 1e6:.0f} MB (files rewritten {x['numTargetFilesRewritten']}, "
+        print(f"{name}: batch {i}: {p['durationMs']['triggerExecution'] / 1000:.1f}s, rewrote "
+              f"{x['numTargetBytesRewritten'] / 1e6:.0f} MB (files read {x['numTargetFilesRead']}, "
+              f"{x['numTargetFilesReadByIndex']} by the key index; rewritten {x['numTargetFilesRewritten']}, "
               f"inserted {x['numTargetRowsInserted']}, updated {x['numTargetRowsUpdated']}, "
               f"deleted {x['numTargetRowsDeleted']})", flush=True)
     # the process's time less its batches' is its start; the first batch carries it
@@ -183,11 +206,12 @@ def run_weir(a, out):
     return batch, [x["numTargetBytesRewritten"] for x in m], rss
 
 
-def summary(path):
+def summary(path, uuid):
     import readers
     con = readers.duckdb_connect()
+    ids = "count(DISTINCT id)" if uuid else "sum(id)"
     try:
-        return con.execute(f"SELECT count(*), sum(id), round(sum(amount), 2), sum(qty) "
+        return con.execute(f"SELECT count(*), {ids}, round(sum(amount), 2), sum(qty) "
                            f"FROM delta_scan('{path}')").fetchall()[0]
     finally:
         con.close()
@@ -201,11 +225,14 @@ def main():
     ap.add_argument("--changes", type=int, default=100_000)
     ap.add_argument("--out", required=True)
     ap.add_argument("--skip-spark", action="store_true")
+    ap.add_argument("--keys", choices=("int", "uuid"), default="int")
+    ap.add_argument("--updates", choices=("uniform", "recent"), default="uniform")
     a = ap.parse_args()
     out = pathlib.Path(a.out)
     load = open("/proc/loadavg").read().split()[0]
     print(f"== change data MERGE: {a.rows} rows, {a.batches} batches of {a.changes} changes "
-          f"(70% updates, 20% inserts, 10% deletes) ({os.cpu_count()} cores, load {load})", flush=True)
+          f"(70% updates, 20% inserts, 10% deletes; {a.keys} keys, {a.updates} updates) "
+          f"({os.cpu_count()} cores, load {load})", flush=True)
     t0 = time.monotonic()
     load_dir, changes, nbytes, final_rows = make_inputs(a, out)
     print(f"inputs written in {time.monotonic() - t0:.1f}s; change files {nbytes / 1e6:.1f} MB", flush=True)
@@ -222,6 +249,8 @@ def main():
     # as a replica's does): the change files arrive in its source directory.
     weir_table, spark_table = out / "weir-table", out / "spark-table"
     shutil.copytree(base, spark_table)
+    if a.keys == "uuid":
+        shutil.copytree(base, out / "weir-noindex-table")
     for f in sorted(changes.glob("*.parquet")):
         os.rename(f, load_dir / f.name)
         os.utime(load_dir / f.name)
@@ -231,6 +260,14 @@ def main():
     w_secs, w_rew, w_rss = run_weir(a, out)
     base.rename(weir_table)
     results = [("weir", w_secs, w_rew, w_rss)]
+    if a.keys == "uuid":  # the same changes, a state that knows no key
+        ni_src = out / "noindex-src"
+        ni_src.mkdir()
+        for f in sorted(load_dir.glob("changes-*.parquet")):
+            shutil.copy(f, ni_src / f.name)
+            time.sleep(0.01)
+        cfg = pipeline(out, "noindex", ni_src, out / "weir-noindex-table")
+        results.append(("weir-noindex", *run_weir(a, out, "weir-noindex", cfg)))
     if not a.skip_spark:
         s_secs, s_rew, s_rss = run_spark(a, out, sorted(load_dir.glob("changes-*.parquet")), spark_table)
         results.append(("spark", s_secs, s_rew, s_rss))
@@ -243,13 +280,13 @@ def main():
               f"peak_rss_mb={rss:.0f}", flush=True)
     want = None
     for impl, *_ in results:
-        got = summary(out / f"{impl}-table")
+        got = summary(out / f"{impl}-table", a.keys == "uuid")
         assert got[0] == final_rows, (impl, got, final_rows)
         assert want is None or got == want, (impl, got, want)
         want = got
     print(f"tables agree: {want[0]} rows, sum(id) {want[1]}, sum(amount) {want[2]}, sum(qty) {want[3]}")
-    if len(results) == 2:
-        (_, w, _, _), (_, s, _, _) = results
+    if not a.skip_spark:
+        (_, w, _, _), (_, s, _, _) = results[0], results[-1]
         print(f"weir/spark changes_per_s ratio: {sum(s) / sum(w):.2f}x (all batches), "
               f"{sum(s[1:]) / max(sum(w[1:]), 1e-9):.2f}x (after the first, which carries start and warm-up)",
               flush=True)

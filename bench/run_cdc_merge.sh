@@ -1,9 +1,11 @@
 #!/usr/bin/env bash
 # bench/run_cdc_merge.sh - change data MERGE: build Release, write a table of
-# ROWS rows and BATCHES Parquet files of CHANGES changes each (70 % uniform
-# updates, 20 % inserts, 10 % deletes), then apply them in the same run with
-# weir (files -> Delta in mode merge) and with PySpark + delta-spark MERGE,
-# on copies of the same starting table. See bench/cdc_merge.py.
+# ROWS rows and BATCHES Parquet files of CHANGES changes each (70 % updates,
+# 20 % inserts, 10 % deletes), then apply them in the same run with weir
+# (files -> Delta in mode merge) and with PySpark + delta-spark MERGE, on
+# copies of the same starting table; twice: integer keys and uniform
+# updates, then random string keys and updates of recent rows (plus weir
+# without its key index). See bench/cdc_merge.py.
 #
 #   bench/run_cdc_merge.sh [rows] [batches] [changes]   (defaults 10000000, 5, 100000)
 #   env: BUILD_DIR (default build/bench-release), PYTHON, JOBS, OUT_DIR (default /tmp/weir-bench-cdc),
@@ -20,7 +22,12 @@ OUT_DIR="${OUT_DIR:-/tmp/weir-bench-cdc}"
 
 cmake -S "$ROOT" -B "$BUILD_DIR" -DCMAKE_BUILD_TYPE=Release -DWEIR_TESTS=OFF >/dev/null
 cmake --build "$BUILD_DIR" -j"$JOBS" --target weir >"$BUILD_DIR/bench-build.log" 2>&1
-rm -rf "$OUT_DIR"
-mkdir -p "$OUT_DIR"
-exec "$PYTHON" "$ROOT/bench/cdc_merge.py" --weir "$BUILD_DIR/weir" --rows "$ROWS" --batches "$BATCHES" \
-    --changes "$CHANGES" --out "$OUT_DIR"
+# two workloads: integer keys with uniform updates, then random string
+# keys with updates of recent rows (where the key -> file index matters)
+for variant in "--keys int --updates uniform" "--keys uuid --updates recent"; do
+    rm -rf "$OUT_DIR"
+    mkdir -p "$OUT_DIR"
+    # shellcheck disable=SC2086
+    "$PYTHON" "$ROOT/bench/cdc_merge.py" --weir "$BUILD_DIR/weir" --rows "$ROWS" --batches "$BATCHES" \
+        --changes "$CHANGES" --out "$OUT_DIR" $variant
+done

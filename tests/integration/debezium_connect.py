@@ -39,10 +39,13 @@ Catching up: `wait_caught_up()` inserts a row into a marker table
 and waits for its change event on the marker topic. Streaming starts only
 after the snapshot, and PostgreSQL sends changes in commit order, so when the
 marker's streamed event (op "c") is in Kafka, the snapshot is done and every
-change committed before the marker has been sent too (Kafka Connect's
-producer keeps one request in flight, so earlier records are not behind it).
-A marker that lands in the snapshot (op "r") does not count; another is
-inserted.
+change committed before the marker has been handed to Connect's producer.
+Handed, not yet written: the producer sends one batch per partition per
+request, so the marker's partition can be written while older records of a
+busy table still wait in its buffer. So the wait goes on until Connect has
+flushed an offset at or past the marker's lsn to offsets.dat: Connect commits
+a source offset only once every record before it is acknowledged. A marker
+that lands in the snapshot (op "r") does not count; another is inserted.
 
 Helpers:
 
@@ -430,6 +433,15 @@ class DebeziumConnect:
         self.pg.execute(f"INSERT INTO public.{MARKER_TABLE} (token) VALUES (%s)", (token,), database=self.database)
         return token
 
+    def flushed_lsn(self):
+        """The lsn of the offset Connect last flushed to offsets.dat (0: none
+        yet). The file is a serialized Java map holding the offset as JSON."""
+        try:
+            data = self.offsets_file.read_bytes()
+        except FileNotFoundError:
+            return 0
+        return max((int(x) for x in re.findall(rb'"lsn":(\d+)', data)), default=0)
+
     def wait_caught_up(self, timeout=60.0):
         """Waits until the snapshot is done and every change committed before
         this call is in Kafka (see the module docstring: a marker row)."""
@@ -448,6 +460,13 @@ class DebeziumConnect:
                     if ev.get("op") == "r":  # the snapshot caught it: not proof of streaming
                         token = self._insert_marker()
                         continue
+                    lsn = int((ev.get("source") or {}).get("lsn") or 0)
+                    while self.flushed_lsn() < lsn:  # every record before the marker is written
+                        if time.monotonic() > deadline:
+                            raise DebeziumError(f"connector {self.name}: no offset at or past lsn {lsn} flushed "
+                                                f"within {timeout}s (flushed: {self.flushed_lsn()})")
+                        self._check_alive()
+                        time.sleep(0.2)
                     return
             if time.monotonic() > deadline:
                 break

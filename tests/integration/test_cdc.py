@@ -12,6 +12,7 @@ import json
 import random
 
 from pipeline import progress, run, write_config
+from readers import normalize
 
 
 def lsn_source(table, lsn, ts_ms, snapshot="false"):
@@ -102,7 +103,7 @@ def model_rows(rows, cols):
     return sorted(tuple(r.get(c) for c in cols) for r in rows.values())
 
 
-def test_scd1_and_scd2_equal_the_source(tmp_path, weir_bin, kafka, read_deltalake):
+def test_scd1_and_scd2_equal_the_source(tmp_path, weir_bin, kafka, read_deltalake, read_duckdb, read_spark):
     src = Source(7)
     src.workload("customers", 3000, extra_after=2000)
     src.workload("orders", 1500)
@@ -113,15 +114,21 @@ def test_scd1_and_scd2_equal_the_source(tmp_path, weir_bin, kafka, read_deltalak
     produce(kafka, topic, events + replay)
     cols = ["id", "name", "amount", "note"]
 
-    p1 = cdc_pipeline(tmp_path, kafka, [topic], "scd1", {"table_path_template": str(tmp_path / "scd1-{table}")})
+    # small batches: more than 10 commits per table, so each has a checkpoint
+    p1 = cdc_pipeline(tmp_path, kafka, [topic], "scd1", {"table_path_template": str(tmp_path / "scd1-{table}")},
+                      max_offsets=150)
     p2 = cdc_pipeline(tmp_path, kafka, [topic], "scd2",
-                      {"table_path_template": str(tmp_path / "scd2-{table}"), "scd_type": 2})
+                      {"table_path_template": str(tmp_path / "scd2-{table}"), "scd_type": 2}, max_offsets=150)
     r = run(weir_bin, write_config(tmp_path, p1, p2), "--available-now")
     assert r.returncode == 0, r.stderr[-4000:]
     prog = [x for x in progress(r.stderr) if x["sink"]["description"].startswith("DeltaChangeSink")]
     assert len(prog) > 4  # several batches per pipeline
     stale = sum(x["sink"]["metrics"]["numChangesIgnoredAsStale"] for x in prog)
     assert stale >= 2 * len(replay)  # every replayed event ignored, in both pipelines
+    # the key -> file index found the files the changes touched
+    assert sum(x["sink"]["metrics"]["numTargetFilesReadByIndex"] for x in prog) > 0
+    assert all(x["sink"]["metrics"]["numTargetFilesReadByIndex"] <= x["sink"]["metrics"]["numTargetFilesRead"]
+               for x in prog)
 
     for table in ("customers", "orders"):
         want = model_rows(src.tables[table], cols if table == "customers" else cols[:3])
@@ -143,6 +150,13 @@ def test_scd1_and_scd2_equal_the_source(tmp_path, weir_bin, kafka, read_deltalak
                 assert e1 is not None and e1 <= s2, (k, vs)
         # no metadata columns in the tables
         assert not any(name.startswith("__op") or name == "__seq" for name in t2)
+        # the files' group tags (the key index) and checkpoints are read by the other readers
+        for kind in ("scd1", "scd2"):
+            path = tmp_path / f"{kind}-{table}"
+            assert any(path.glob("_delta_log/*.checkpoint.parquet")), path
+            want_all = normalize(read_deltalake(str(path)))
+            assert normalize(read_duckdb(str(path))) == want_all, (kind, table)
+            assert normalize(read_spark(str(path))) == want_all, (kind, table)
 
 
 def test_bad_events_go_to_the_dead_letter_table(tmp_path, weir_bin, kafka, read_deltalake):

@@ -277,6 +277,16 @@ def test_postgres_to_delta_with_kills_and_a_connector_replay(tmp_path, weir_bin,
         assert r.returncode == 0, r.stderr[-4000:]
         logs[proc] = r.stderr
     steady_log = (tmp_path / "steady.log").read_text() + logs["steady"]
+    # every change was in Kafka before the processes stopped, and each
+    # pipeline read up to the end of every topic
+    ends = {t: {str(p): o for p, o in kafka.end_offsets(t).items()} for t in topics}
+    full_logs = {"steady": steady_log,
+                 "killed": "".join((tmp_path / f"killed-{i}.log").read_text() for i in range(len(runs))) + logs["killed"]}
+    for proc in ("steady", "killed"):
+        for name in (f"{proc}-scd1", f"{proc}-scd2"):
+            last = [x for x in progress(full_logs[proc]) if x["name"] == name][-1]
+            got = last["sources"][0]["endOffset"]
+            assert {t: got.get(t) for t in topics} == ends, (name, got, ends)
 
     assert OPS <= wl.ops < OPS + 4 * 40 and wl.altered  # the last transaction may end in runs of updates
     assert wl.multi_updates > 1000 and wl.deletes > 1000 and wl.reinserts > 100
