@@ -532,7 +532,7 @@ static int fs_plan(struct weir_source *base, const char *start, const char *cap,
                    struct weir_source_plan *out, struct weir_error *err)
 {
     struct files_source *s = (struct files_source *)base;
-    uint64_t from, limit;
+    uint64_t from = 0, limit = 0;
     int rc = parse_seq(start, &from, err);
     if (rc)
         return rc;
@@ -2263,7 +2263,7 @@ static int fs_read(struct weir_source *base, const char *start, const char *end,
                    void *ctx, struct weir_error *err)
 {
     struct files_source *s = (struct files_source *)base;
-    uint64_t from, to;
+    uint64_t from = 0, to = 0;
     int rc = parse_seq(start, &from, err);
     if (rc == 0)
         rc = parse_seq(end, &to, err);
@@ -2307,7 +2307,7 @@ static int fs_commit(struct weir_source *base, const char *end, struct weir_erro
     struct files_source *s = (struct files_source *)base;
     if (s->cfg->clean_source == CLEAN_OFF)
         return 0;
-    uint64_t to, from = 0;
+    uint64_t to = 0, from = 0;
     int rc = parse_seq(end, &to, err);
     if (rc)
         return rc;

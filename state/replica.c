@@ -208,7 +208,7 @@ static int format_manifest(const struct rversion *rv, int64_t created_ms, char *
 int weir_replica_manifest_canonical(const char *text, size_t n, const char *name, char **out,
                                     struct weir_error *err)
 {
-    struct rversion rv;
+    struct rversion rv = {0};
     *out = NULL;
     int rc = parse_manifest(name, text, n, &rv, err);
     if (rc == 0)
@@ -265,7 +265,7 @@ int weir_replica_open(struct weir_store *store, const char *prefix, struct weir_
         int64_t v;
         if (!manifest_version(r, l.items[i].key, &v))
             continue;
-        struct rversion rv;
+        struct rversion rv = {0};
         b.len = 0;
         rc = weir_store_get(store, l.items[i].key, &b, err);
         if (rc == WEIR_ENOTFOUND) { /* dropped meanwhile */

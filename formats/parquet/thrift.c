@@ -273,7 +273,7 @@ static int64_t unzigzag(uint64_t u)
  * `what` type it encodes). */
 static int tdec_zigzag(struct pq_tdec *d, uint64_t max, const char *what, int64_t *v)
 {
-    uint64_t u;
+    uint64_t u = 0;
     int rc = pq_tdec_uvarint(d, &u);
     if (rc)
         return rc;
@@ -345,7 +345,7 @@ int pq_tdec_double(struct pq_tdec *d, double *v)
 
 int pq_tdec_binary(struct pq_tdec *d, const uint8_t **p, uint32_t *n)
 {
-    uint64_t len;
+    uint64_t len = 0;
     int rc = pq_tdec_uvarint(d, &len);
     if (rc)
         return rc;
@@ -438,7 +438,7 @@ int pq_tdec_list_begin(struct pq_tdec *d, enum pq_tc_type *elem, uint32_t *n)
 
 int pq_tdec_map_begin(struct pq_tdec *d, enum pq_tc_type *key, enum pq_tc_type *val, uint32_t *n)
 {
-    uint64_t count;
+    uint64_t count = 0;
     int rc = pq_tdec_uvarint(d, &count);
     if (rc)
         return rc;
