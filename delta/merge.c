@@ -832,7 +832,8 @@ static int merge_file(struct merge *m, const struct weir_delta_add *a, struct we
                               a->path);
     m->files_read++;
     /* with the index on, the kept rows stay in their file's group */
-    if ((rc = dl_writer_set_tag(w, w->opts.merge_group ? dl_add_group(a) : 0, err)) == 0 &&
+    uint64_t g = w->opts.merge_group ? dl_add_group(a) : 0;
+    if ((rc = dl_writer_set_tag(w, g, g != 0, err)) == 0 &&
         (rc = dl_data_file_open(w->t, a->path, &f, err)) == 0 && (rc = scan_keys(m, &f, &hits, err)) == 0 &&
         hits)
         rc = copy_others(m, &f, a, err);
@@ -938,7 +939,7 @@ static int merge_insert(struct merge *m, struct weir_error *err)
         weir_free(rows);
         return 0;
     }
-    int rc = dl_writer_set_tag(m->w, m->w->opts.merge_group, err);
+    int rc = dl_writer_set_tag(m->w, m->w->opts.merge_group, false, err);
     if (rc == 0)
         rc = weir_batch_take(m->src, rows, k, &b) ? weir_error_set(err, WEIR_ENOMEM, "out of memory")
                                                   : dl_writer_append(m->w, b, err);

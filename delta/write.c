@@ -16,7 +16,9 @@
  *
  * Files handed off while w->tag is set carry it as add.tags "weir.group"
  * (merge.c's key -> file index); changing the tag hands off what is
- * pending first, so a file holds rows of one group.
+ * pending first, so a file holds rows of one group. The rows kept from one
+ * rewritten file are split at twice the target instead, so that memory is
+ * bounded by about max(max_pending_bytes, 2 x target) + target there.
  *
  * Invariants: data files are committed to the store before the commit JSON;
  * every file written is remembered by its store key so abort (and a commit
@@ -314,18 +316,21 @@ static int flush_group(struct weir_delta_writer *w, struct group *g, struct weir
 }
 
 /* Re-measure g; write it out at the target size; under memory pressure
- * write out the largest groups. */
+ * write out the largest groups. Rows kept whole (dl_writer_set_tag) get
+ * twice the room, so a file written at the target is rewritten as one. */
 static int account(struct weir_delta_writer *w, struct group *g, struct weir_error *err)
 {
     int rc;
     size_t m = weir_batch_used_bytes(g->batch);
+    uint64_t target = w->whole ? 2 * w->target : w->target;
+    uint64_t cap = w->whole && w->max_pending < target ? target : w->max_pending;
     w->pending = w->pending - g->mem + m;
     g->mem = m;
-    if (g->batch && m >= w->target && (rc = flush_group(w, g, err)))
+    if (g->batch && m >= target && (rc = flush_group(w, g, err)))
         return rc;
-    if (w->pending <= w->max_pending)
+    if (w->pending <= cap)
         return 0;
-    while (w->pending > w->max_pending / 4 * 3) {
+    while (w->pending > cap / 4 * 3) {
         struct group *big = NULL;
         for (size_t i = 0; i < w->ngroups; i++)
             if (w->groups[i].batch && w->groups[i].batch->nrows && (!big || w->groups[i].mem > big->mem))
@@ -356,11 +361,13 @@ int dl_writer_flush(struct weir_delta_writer *w, struct weir_error *err)
     return rc ? rc : job_wait(w, err);
 }
 
-int dl_writer_set_tag(struct weir_delta_writer *w, uint64_t tag, struct weir_error *err)
+int dl_writer_set_tag(struct weir_delta_writer *w, uint64_t tag, bool whole, struct weir_error *err)
 {
-    int rc = tag == w->tag ? 0 : flush_groups(w, err);
-    if (rc == 0)
+    int rc = tag == w->tag && whole == w->whole ? 0 : flush_groups(w, err);
+    if (rc == 0) {
         w->tag = tag;
+        w->whole = whole;
+    }
     return rc;
 }
 

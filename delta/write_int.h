@@ -68,6 +68,7 @@ struct weir_delta_writer {
         *spare; /* a written group's batch, emptied for the next group (its pages stay mapped) */
     struct weir_parquet_writer *pw; /* the last file's Parquet writer, restarted for the next one */
     uint64_t tag; /* group of the files handed off from now on (add.tags "weir.group"); 0: none */
+    bool whole;   /* the pending rows are one rewritten file's: split at twice the target */
     /* mode merge (merge.c) */
     struct weir_delta_write_options opts; /* as given to begin (pointers borrowed), for retries */
     struct weir_batch *src;               /* the rows added so far, in in_schema */
@@ -88,8 +89,11 @@ int dl_writer_add_data(struct weir_delta_writer *w, const struct weir_delta_kv *
 /* Write every pending row to data files now. */
 int dl_writer_flush(struct weir_delta_writer *w, struct weir_error *err);
 /* The files written from now on are of group `tag` (0: untagged); rows
- * pending under another group are handed to the file thread first. */
-int dl_writer_set_tag(struct weir_delta_writer *w, uint64_t tag, struct weir_error *err);
+ * pending under another group are handed to the file thread first. With
+ * whole, the rows until the next call are those kept from one rewritten
+ * file: they are split at twice the target (in memory), so that a file
+ * written at the target size is rewritten as one file, not two. */
+int dl_writer_set_tag(struct weir_delta_writer *w, uint64_t tag, bool whole, struct weir_error *err);
 /* The group of add a (its "weir.group" tag), 0 when it has none. */
 uint64_t dl_add_group(const struct weir_delta_add *a);
 /* The actions gathered so far (the adds of the files written); the caller

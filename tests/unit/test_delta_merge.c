@@ -457,11 +457,13 @@ static void test_bad_keys(void **state)
 
 /* Merge r[0..n) with the key index: new rows in group `group`, hints[i]
  * for row i (NULL: none). */
-static void merge_indexed(struct weir_delta_table *t, const struct row *r, size_t n, uint64_t group,
-                          const uint64_t *hints, struct weir_delta_write_result *res)
+static void merge_indexed_at(struct weir_delta_table *t, const struct row *r, size_t n, uint64_t group,
+                             const uint64_t *hints, uint64_t target, struct weir_delta_write_result *res)
 {
     struct weir_delta_write_options o;
     weir_delta_write_options_default(&o);
+    if (target)
+        o.target_file_bytes = target;
     o.mode = WEIR_DELTA_MERGE;
     o.merge_keys = by_id;
     o.n_merge_keys = 1;
@@ -474,6 +476,12 @@ static void merge_indexed(struct weir_delta_table *t, const struct row *r, size_
     if (weir_delta_write(t, bs, 1, &o, res, &err))
         fail_msg("merge: %s", err.message);
     weir_batch_destroy(b);
+}
+
+static void merge_indexed(struct weir_delta_table *t, const struct row *r, size_t n, uint64_t group,
+                          const uint64_t *hints, struct weir_delta_write_result *res)
+{
+    merge_indexed_at(t, r, n, group, hints, 0, res);
 }
 
 /* The file of group g in version v's commit: its tag is there once per file. */
@@ -568,6 +576,32 @@ static void test_key_index_groups(void **state)
     n = model_upsert(model, n, r, 1, false);
     assert_int_equal(res.rows_updated, 1);
     assert_table(t, model, n);
+    weir_delta_table_destroy(t);
+}
+
+/* A rewritten file's kept rows stay one file while they fit in twice the
+ * target (the file was written at the target): 30,000 rows in one file,
+ * then a merge with a target below their size rewrites it as one file. */
+static void test_key_index_rewrites_a_file_whole(void **state)
+{
+    struct tmp_fixture *fx = *state;
+    struct weir_delta_table *t = open_at(fx->path);
+    static struct row r[30000];
+    struct weir_delta_write_result res;
+    gen_rows(r, 0, 30000, 0, 3);
+    merge_indexed(t, r, 30000, 7, NULL, &res);
+    assert_int_equal(res.files_added, 1);
+    struct row u = r[100];
+    snprintf(u.name, sizeof u.name, "changed");
+    uint64_t hint = 7;
+    merge_indexed_at(t, &u, 1, 8, &hint, 1u << 19, &res); /* the 29,999 kept rows: 512 KiB to 1 MiB */
+    assert_int_equal(res.files_by_hint, 1);
+    assert_int_equal(res.rows_copied, 29999);
+    assert_int_equal(tagged(fx->path, 1, 7), 1);
+    assert_int_equal(tagged(fx->path, 1, 8), 1);
+    assert_int_equal(res.files_added, 2);
+    r[100] = u;
+    assert_table(t, r, 30000);
     weir_delta_table_destroy(t);
 }
 
@@ -814,6 +848,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_change_data_history, setup, tmp_fixture_teardown),
         cmocka_unit_test_setup_teardown(test_float_keys_and_append_only, setup, tmp_fixture_teardown),
         cmocka_unit_test_setup_teardown(test_key_index_groups, setup, tmp_fixture_teardown),
+        cmocka_unit_test_setup_teardown(test_key_index_rewrites_a_file_whole, setup, tmp_fixture_teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
