@@ -11,22 +11,17 @@
 #   env: BUILD_DIR (default build/bench-release), PYTHON, JOBS, OUT_DIR (default /tmp/weir-bench-cdc),
 #        SPARK_DRIVER_MEMORY (default 8g)
 set -euo pipefail
-ROOT="$(cd "$(dirname "$0")/.." && pwd)"
+source "$(dirname "$0")/lib.sh"
 ROWS="${1:-10000000}"
 BATCHES="${2:-5}"
 CHANGES="${3:-100000}"
-BUILD_DIR="${BUILD_DIR:-$ROOT/build/bench-release}"
-PYTHON="${PYTHON:-$ROOT/.venv/bin/python}"
-JOBS="${JOBS:-2}"
 OUT_DIR="${OUT_DIR:-/tmp/weir-bench-cdc}"
 
-cmake -S "$ROOT" -B "$BUILD_DIR" -DCMAKE_BUILD_TYPE=Release -DWEIR_TESTS=OFF >/dev/null
-cmake --build "$BUILD_DIR" -j"$JOBS" --target weir >"$BUILD_DIR/bench-build.log" 2>&1
+bench_build weir
 # two workloads: integer keys with uniform updates, then random string
 # keys with updates of recent rows (where the key -> file index matters)
 for variant in "--keys int --updates uniform" "--keys uuid --updates recent"; do
-    rm -rf "$OUT_DIR"
-    mkdir -p "$OUT_DIR"
+    fresh_dir "$OUT_DIR"
     # shellcheck disable=SC2086
     "$PYTHON" "$ROOT/bench/cdc_merge.py" --weir "$BUILD_DIR/weir" --rows "$ROWS" --batches "$BATCHES" \
         --changes "$CHANGES" --out "$OUT_DIR" $variant

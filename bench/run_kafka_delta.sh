@@ -14,18 +14,13 @@
 #   bench/run_kafka_delta.sh [records] [latency_seconds] [rounds]   (defaults 10000000, 30, 3)
 #   env: BUILD_DIR (default build/bench-release), PYTHON, JOBS, OUT_DIR (default /tmp/weir-bench-kafka)
 set -euo pipefail
-ROOT="$(cd "$(dirname "$0")/.." && pwd)"
+source "$(dirname "$0")/lib.sh"
 N="${1:-10000000}"
 LAT_SECONDS="${2:-30}"
 ROUNDS="${3:-3}"
-BUILD_DIR="${BUILD_DIR:-$ROOT/build/bench-release}"
-PYTHON="${PYTHON:-$ROOT/.venv/bin/python}"
-JOBS="${JOBS:-2}"
 OUT_DIR="${OUT_DIR:-/tmp/weir-bench-kafka}"
 
-cmake -S "$ROOT" -B "$BUILD_DIR" -DCMAKE_BUILD_TYPE=Release -DWEIR_TESTS=OFF >/dev/null
-cmake --build "$BUILD_DIR" -j"$JOBS" --target weir kafka_tool >"$BUILD_DIR/bench-build.log" 2>&1
-rm -rf "$OUT_DIR"
-mkdir -p "$OUT_DIR"
+bench_build weir kafka_tool
+fresh_dir "$OUT_DIR"
 exec "$PYTHON" "$ROOT/bench/kafka_delta.py" --weir "$BUILD_DIR/weir" --kafka-tool "$BUILD_DIR/bench/kafka_tool" \
     --records "$N" --latency-seconds "$LAT_SECONDS" --rounds "$ROUNDS" --out "$OUT_DIR"

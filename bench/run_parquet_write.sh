@@ -6,26 +6,13 @@
 #   env: BUILD_DIR (default build/bench-release), PYTHON (needs pyarrow+numpy),
 #        JOBS (default 2), OUT_DIR (default /tmp)
 set -euo pipefail
-ROOT="$(cd "$(dirname "$0")/.." && pwd)"
+source "$(dirname "$0")/lib.sh"
 ROWS="${1:-10000000}"
 REPEAT="${2:-3}"
-BUILD_DIR="${BUILD_DIR:-$ROOT/build/bench-release}"
-PYTHON="${PYTHON:-$ROOT/.venv/bin/python}"
-JOBS="${JOBS:-2}"
 OUT_DIR="${OUT_DIR:-/tmp}"
 
-cmake -S "$ROOT" -B "$BUILD_DIR" -DCMAKE_BUILD_TYPE=Release -DWEIR_TESTS=OFF >/dev/null
-if grep -q 'add_subdirectory(bench)' "$ROOT/CMakeLists.txt"; then
-  cmake --build "$BUILD_DIR" -j"$JOBS" --target bench_parquet_write >"$BUILD_DIR/bench-build.log" 2>&1
-  BIN="$BUILD_DIR/bench/bench_parquet_write"
-else
-  # bench/ not wired into the top-level build yet: link against the Release libraries.
-  cmake --build "$BUILD_DIR" -j"$JOBS" --target weir_formats_parquet weir_core >"$BUILD_DIR/bench-build.log" 2>&1
-  BIN="$BUILD_DIR/bench_parquet_write"
-  cc -std=gnu11 -O2 -DNDEBUG -I"$ROOT" "$ROOT/bench/parquet_write.c" -o "$BIN" \
-    "$BUILD_DIR/libweir_formats_parquet.a" "$BUILD_DIR/libweir_core.a" \
-    $(pkg-config --libs libzstd snappy zlib libcjson) -lpthread -lm
-fi
+bench_build bench_parquet_write
+BIN="$BUILD_DIR/bench/bench_parquet_write"
 
 echo "== $ROWS rows x 8 columns, snappy, single-threaded, best of $REPEAT ($(nproc) cores, $(uname -m), load $(cut -d' ' -f1 /proc/loadavg))"
 W="$("$BIN" "$ROWS" "$OUT_DIR/weir_bench_write.parquet" snappy "$REPEAT")"

@@ -8,16 +8,12 @@
 #        needs deltalake), JOBS (default 2), TABLE (default /tmp/weir_bench_snapshot_<N>;
 #        reused if it already has N commits)
 set -euo pipefail
-ROOT="$(cd "$(dirname "$0")/.." && pwd)"
+source "$(dirname "$0")/lib.sh"
 N="${1:-10000}"
 REPEAT="${2:-5}"
-BUILD_DIR="${BUILD_DIR:-$ROOT/build/bench-release}"
-PYTHON="${PYTHON:-$ROOT/.venv/bin/python}"
-JOBS="${JOBS:-2}"
 TABLE="${TABLE:-/tmp/weir_bench_snapshot_$N}"
 
-cmake -S "$ROOT" -B "$BUILD_DIR" -DCMAKE_BUILD_TYPE=Release -DWEIR_TESTS=OFF >/dev/null
-cmake --build "$BUILD_DIR" -j"$JOBS" --target bench_snapshot_load >"$BUILD_DIR/bench-snapshot-build.log" 2>&1
+bench_build bench_snapshot_load
 BIN="$BUILD_DIR/bench/bench_snapshot_load"
 
 last="$(printf '%s/_delta_log/%020d.json' "$TABLE" $((N - 1)))"

@@ -10,17 +10,12 @@
 #   env: BUILD_DIR (default build/bench-release), PYTHON, JOBS, OUT_DIR (default /tmp/weir-bench-stateful),
 #        ROUNDS (default 3: the three pipelines run in turn, this many times)
 set -euo pipefail
-ROOT="$(cd "$(dirname "$0")/.." && pwd)"
+source "$(dirname "$0")/lib.sh"
 N="${1:-10000000}"
-BUILD_DIR="${BUILD_DIR:-$ROOT/build/bench-release}"
-PYTHON="${PYTHON:-$ROOT/.venv/bin/python}"
-JOBS="${JOBS:-2}"
 OUT_DIR="${OUT_DIR:-/tmp/weir-bench-stateful}"
 ROUNDS="${ROUNDS:-3}"
 
-cmake -S "$ROOT" -B "$BUILD_DIR" -DCMAKE_BUILD_TYPE=Release -DWEIR_TESTS=OFF >/dev/null
-cmake --build "$BUILD_DIR" -j"$JOBS" --target weir kafka_tool >"$BUILD_DIR/bench-build.log" 2>&1
-rm -rf "$OUT_DIR"
-mkdir -p "$OUT_DIR"
+bench_build weir kafka_tool
+fresh_dir "$OUT_DIR"
 exec "$PYTHON" "$ROOT/bench/stateful_bench.py" --weir "$BUILD_DIR/weir" --kafka-tool "$BUILD_DIR/bench/kafka_tool" \
     --records "$N" --rounds "$ROUNDS" --out "$OUT_DIR"

@@ -43,6 +43,7 @@
 #include <string.h>
 
 #include "core/alloc.h"
+#include "core/json.h"
 #include "core/log.h"
 #include "core/util.h"
 #include "delta/delta_int.h"
@@ -378,9 +379,7 @@ uint64_t dl_add_group(const struct weir_delta_add *a)
             const char *v = a->tags[i].value;
             uint64_t g = 0;
             for (int k = 0; k < 16; k++) {
-                int d = v[k] >= '0' && v[k] <= '9'   ? v[k] - '0'
-                        : v[k] >= 'a' && v[k] <= 'f' ? v[k] - 'a' + 10
-                                                     : -1;
+                int d = weir_json_hexval((unsigned char)v[k]);
                 if (d < 0)
                     return 0;
                 g = g << 4 | (uint64_t)d;

@@ -56,6 +56,7 @@
 #include "core/alloc.h"
 #include "core/buf.h"
 #include "core/expr.h"
+#include "core/hll.h"
 #include "core/keymap.h"
 #include "core/log.h"
 #include "delta/delta.h"
@@ -173,15 +174,8 @@ static uint64_t get_be64(const uint8_t *p)
  * the batch (it names the files the first run committed), never 0. */
 static uint64_t batch_group(const char *query_id, int64_t batch_id, const char *table)
 {
-    uint64_t h = 1469598103934665603ull;
-    for (const char *p = query_id ? query_id : ""; *p; p++)
-        h = (h ^ (uint8_t)*p) * 1099511628211ull;
-    h = (h ^ (uint64_t)batch_id) * 1099511628211ull;
-    for (const char *p = table; *p; p++)
-        h = (h ^ (uint8_t)*p) * 1099511628211ull;
-    h ^= h >> 33; /* finish: spread the last bytes over every bit */
-    h *= 0xff51afd7ed558ccdull;
-    h ^= h >> 33;
+    const char *q = query_id ? query_id : "";
+    uint64_t h = weir_hash64(table, strlen(table), weir_hash64(q, strlen(q), (uint64_t)batch_id));
     return h ? h : 1;
 }
 
