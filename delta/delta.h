@@ -325,6 +325,7 @@ struct weir_delta_write_options {
     int64_t txn_version;           /* batch id, with txn_app_id */
     enum weir_parquet_codec codec; /* default SNAPPY */
     uint64_t target_file_bytes;    /* default 128 MiB: roll to a new file past it */
+    uint64_t row_group_bytes;      /* Parquet row groups; 0: the Parquet writer's (128 MiB) */
     const char *engine_info;       /* default WEIR_DELTA_ENGINE_INFO */
     int max_retries;               /* commit attempts after a lost race; default 100 */
     bool checkpoint;               /* write checkpoints per interval; default true */

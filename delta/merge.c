@@ -720,92 +720,144 @@ static int scan_keys(struct merge *m, struct dl_data_file *f, int64_t *hits, str
     return rc;
 }
 
-/* Copy the rows of file a that hold no added key into the writer. */
-static int copy_others(struct merge *m, struct dl_data_file *f, const struct weir_delta_add *a,
-                       struct weir_error *err)
+/* Pick the rows of row group b (all data columns) that stay: rows[], and
+ * per row sets[] (the added row giving it its set column, or UINT32_MAX);
+ * *n rows, *nset of them with a set column; *changed counts the rows an
+ * added key replaces, deletes or ends. Counters move only for those. */
+static int pick_rows(struct merge *m, const struct weir_batch *b, uint32_t *rows, uint32_t *sets,
+                     size_t *n_out, size_t *nset_out, size_t *changed, struct weir_error *err)
 {
-    struct weir_delta_writer *w = m->w;
-    struct weir_batch *b = NULL, *kept = NULL;
-    uint32_t *rows = NULL, *sets = NULL; /* sets: per kept row, the added row giving its set column, or max */
-    int rc = 0;
-    int nrg = weir_parquet_reader_num_row_groups(f->reader);
-    for (int rg = 0; rg < nrg && rc == 0; rg++) {
-        if ((rc = weir_parquet_reader_read_row_group(f->reader, rg, w->data_schema, &b, err)))
-            break;
-        if (!(rows = weir_malloc((b->nrows ? b->nrows : 1) * sizeof(*rows))) ||
-            !(sets = weir_malloc((b->nrows ? b->nrows : 1) * sizeof(*sets)))) {
-            rc = weir_error_set(err, WEIR_ENOMEM, "out of memory");
-            break;
+    size_t n = 0, nset = 0, nchanged = 0;
+    for (size_t r = 0; r < b->nrows; r++) {
+        bool current = m->cur_full < 0 || !weir_column_is_valid(&b->columns[m->cur_full], r);
+        if (!current) {
+            sets[n] = UINT32_MAX;
+            rows[n++] = (uint32_t)r;
+            continue;
         }
-        size_t n = 0, nset = 0;
-        for (size_t r = 0; r < b->nrows; r++) {
-            bool current = m->cur_full < 0 || !weir_column_is_valid(&b->columns[m->cur_full], r);
-            if (!current) {
-                sets[n] = UINT32_MAX;
+        size_t id;
+        bool hit = false;
+        if (!m->kbits || key_maybe(m, &b->columns[m->keys[0].full], r)) {
+            m->kb.len = 0;
+            /* the data key columns sit at their data schema positions */
+            for (size_t k = 0; k < m->nk; k++) {
+                const struct mkey *mk = &m->keys[k];
+                int rc = mk->pi >= 0 ? weir_key_append(&m->kb, &m->pvb->columns[mk->pi], 0)
+                                     : weir_key_append(&m->kb, &b->columns[mk->full], r);
+                if (rc)
+                    return weir_error_set(err, rc, "out of memory");
+            }
+            hit = weir_keymap_find(&m->idx, m->kb.data, m->kb.len, &id);
+        }
+        if (hit) {
+            nchanged++;
+            m->keys_matched += !m->matched[id];
+            m->matched[id] = 1;
+            switch (action_of(m, m->win[id])) {
+            case WEIR_MERGE_DELETE:
+                m->deleted++;
+                continue;
+            case WEIR_MERGE_SET:
+                m->updated++;
+                sets[n] = m->win[id];
                 rows[n++] = (uint32_t)r;
+                nset++;
+                continue;
+            default:
+                m->updated++;
                 continue;
             }
-            size_t id;
-            bool hit = false;
-            if (!m->kbits || key_maybe(m, &b->columns[m->keys[0].full], r)) {
-                m->kb.len = 0;
-                /* the data key columns sit at their data schema positions */
-                for (size_t k = 0; k < m->nk && rc == 0; k++) {
-                    const struct mkey *mk = &m->keys[k];
-                    rc = mk->pi >= 0 ? weir_key_append(&m->kb, &m->pvb->columns[mk->pi], 0)
-                                     : weir_key_append(&m->kb, &b->columns[mk->full], r);
-                }
-                if (rc) {
-                    rc = weir_error_set(err, rc, "out of memory");
-                    break;
-                }
-                hit = weir_keymap_find(&m->idx, m->kb.data, m->kb.len, &id);
-            }
-            if (hit) {
-                m->keys_matched += !m->matched[id];
-                m->matched[id] = 1;
-                switch (action_of(m, m->win[id])) {
-                case WEIR_MERGE_DELETE:
-                    m->deleted++;
-                    continue;
-                case WEIR_MERGE_SET:
-                    m->updated++;
-                    sets[n] = m->win[id];
-                    rows[n++] = (uint32_t)r;
-                    nset++;
-                    continue;
-                default:
-                    m->updated++;
-                    continue;
-                }
-            }
-            sets[n] = m->trunc_row >= 0 ? (uint32_t)m->trunc_row : UINT32_MAX;
-            nset += m->trunc_row >= 0;
-            rows[n++] = (uint32_t)r;
         }
-        if (rc == 0 && n && nset == 0) {
-            if ((rc = dl_writer_add_data(w, a->partition_values, a->n_partition_values, b, rows, n, err)) ==
-                0)
-                m->copied += (int64_t)n;
-        } else if (rc == 0 && n) {
-            if (weir_batch_take(b, rows, n, &kept))
-                rc = weir_error_set(err, WEIR_ENOMEM, "out of memory");
-            for (size_t i = 0; rc == 0 && nset > 0 && i < n; i++)
-                if (sets[i] != UINT32_MAX &&
-                    (rc = weir_column_set_from(&kept->columns[m->set_full], i, &m->src->columns[m->set_src],
-                                               sets[i])) != 0)
-                    rc = weir_error_set(err, rc, "setting merge column: %s", weir_strerror(rc));
-            if (rc == 0 && (rc = dl_writer_add_data(w, a->partition_values, a->n_partition_values, kept, NULL,
-                                                    0, err)) == 0)
-                m->copied += (int64_t)(n - nset);
-        }
-        weir_batch_destroy(kept);
-        weir_batch_destroy(b);
-        weir_free(rows);
-        weir_free(sets);
-        kept = b = NULL;
-        rows = sets = NULL;
+        sets[n] = m->trunc_row >= 0 ? (uint32_t)m->trunc_row : UINT32_MAX;
+        nset += m->trunc_row >= 0;
+        nchanged += m->trunc_row >= 0;
+        rows[n++] = (uint32_t)r;
     }
+    *n_out = n;
+    *nset_out = nset;
+    *changed = nchanged;
+    return 0;
+}
+
+/* Give the writer rows[0..n) of row group b (rows NULL: all of them), the
+ * nset rows with a set column getting it from the added rows. */
+static int keep_rows(struct merge *m, const struct weir_delta_add *a, struct weir_batch *b,
+                     const uint32_t *rows, const uint32_t *sets, size_t n, size_t nset,
+                     struct weir_error *err)
+{
+    struct weir_delta_writer *w = m->w;
+    struct weir_batch *kept = NULL;
+    int rc = 0;
+    if (n == 0)
+        return 0;
+    if (nset == 0) {
+        if ((rc = dl_writer_add_data(w, a->partition_values, a->n_partition_values, b, rows, n, err)) == 0)
+            m->copied += (int64_t)n;
+        return rc;
+    }
+    if (weir_batch_take(b, rows, n, &kept))
+        return weir_error_set(err, WEIR_ENOMEM, "out of memory");
+    for (size_t i = 0; rc == 0 && i < n; i++)
+        if (sets[i] != UINT32_MAX && (rc = weir_column_set_from(&kept->columns[m->set_full], i,
+                                                                &m->src->columns[m->set_src], sets[i])) != 0)
+            rc = weir_error_set(err, rc, "setting merge column: %s", weir_strerror(rc));
+    if (rc == 0 &&
+        (rc = dl_writer_add_data(w, a->partition_values, a->n_partition_values, kept, NULL, 0, err)) == 0)
+        m->copied += (int64_t)(n - nset);
+    weir_batch_destroy(kept);
+    return rc;
+}
+
+/* Rewrite file a into the writer if some row group holds an added key:
+ * each row group is read whole and its keys looked up once. Row groups
+ * before the first that holds one are read again to be copied (a file
+ * named by the index almost always holds one in its first). *hits gets
+ * the rows changed; 0: nothing was given to the writer. */
+static int rewrite_file(struct merge *m, struct dl_data_file *f, const struct weir_delta_add *a,
+                        int64_t *hits, struct weir_error *err)
+{
+    struct weir_batch *b = NULL;
+    uint32_t *rows = NULL, *sets = NULL;
+    size_t cap = 0;
+    int rc = 0, skipped = 0; /* leading row groups without an added key */
+    int nrg = weir_parquet_reader_num_row_groups(f->reader);
+    *hits = 0;
+    for (int rg = 0; rg < nrg && rc == 0; rg++) {
+        size_t n = 0, nset = 0, changed = 0;
+        if ((rc = weir_parquet_reader_read_row_group(f->reader, rg, m->w->data_schema, &b, err)))
+            break;
+        if (b->nrows > cap) {
+            weir_free(rows);
+            weir_free(sets);
+            cap = b->nrows;
+            if (!(rows = weir_malloc(cap * sizeof(*rows))) || !(sets = weir_malloc(cap * sizeof(*sets)))) {
+                rc = weir_error_set(err, WEIR_ENOMEM, "out of memory");
+                break;
+            }
+        }
+        if ((rc = pick_rows(m, b, rows, sets, &n, &nset, &changed, err)))
+            break;
+        if (*hits == 0 && changed == 0) {
+            skipped++;
+        } else {
+            for (int k = 0; k < skipped && rc == 0; k++) {
+                struct weir_batch *earlier = NULL;
+                if ((rc = weir_parquet_reader_read_row_group(f->reader, k, m->w->data_schema, &earlier,
+                                                             err)) == 0)
+                    rc = keep_rows(m, a, earlier, NULL, NULL, earlier->nrows, 0, err);
+                weir_batch_destroy(earlier);
+            }
+            skipped = 0;
+            *hits += (int64_t)changed;
+            if (rc == 0)
+                rc = keep_rows(m, a, b, rows, sets, n, nset, err);
+        }
+        weir_batch_destroy(b);
+        b = NULL;
+    }
+    weir_batch_destroy(b);
+    weir_free(rows);
+    weir_free(sets);
     return rc;
 }
 
@@ -819,8 +871,9 @@ static int64_t num_records(const struct weir_delta_add *a)
     return n;
 }
 
-/* Read file a (a candidate) and rewrite it when it holds added keys. */
-static int merge_file(struct merge *m, const struct weir_delta_add *a, struct weir_error *err)
+/* Read file a (a candidate; by_hint: named by the key index) and rewrite
+ * it when it holds added keys. */
+static int merge_file(struct merge *m, const struct weir_delta_add *a, bool by_hint, struct weir_error *err)
 {
     struct weir_delta_writer *w = m->w;
     struct dl_data_file f = {0};
@@ -833,10 +886,13 @@ static int merge_file(struct merge *m, const struct weir_delta_add *a, struct we
     m->files_read++;
     /* with the index on, the kept rows stay in their file's group */
     uint64_t g = w->opts.merge_group ? dl_add_group(a) : 0;
+    /* a file the index names is read once; a file only stats name is
+     * first scanned by its key columns, as most of those hold no key */
     if ((rc = dl_writer_set_tag(w, g, g != 0, err)) == 0 &&
-        (rc = dl_data_file_open(w->t, a->path, &f, err)) == 0 && (rc = scan_keys(m, &f, &hits, err)) == 0 &&
-        hits)
-        rc = copy_others(m, &f, a, err);
+        (rc = dl_data_file_open(w->t, a->path, &f, err)) == 0) {
+        if (by_hint || ((rc = scan_keys(m, &f, &hits, err)) == 0 && hits))
+            rc = rewrite_file(m, &f, a, &hits, err);
+    }
     if (rc && f.key)
         weir_error_prefix(err, "merge: %s", f.key);
     dl_data_file_close(&f);
@@ -878,7 +934,7 @@ static int merge_files(struct merge *m, struct weir_error *err)
             m->done[i] = 1;
             m->by_hint++;
             if ((rc = load_pv(m, a, err)) == 0)
-                rc = merge_file(m, a, err);
+                rc = merge_file(m, a, true, err);
         }
         if (rc || !unresolved(m))
             return rc;
@@ -899,7 +955,7 @@ static int merge_files(struct merge *m, struct weir_error *err)
             continue;
         }
         if ((rc = load_pv(m, a, err)) == 0 && (m->trunc_row >= 0 || may_hold(m, a, b)))
-            rc = merge_file(m, a, err);
+            rc = merge_file(m, a, false, err);
     }
     weir_free(b);
     return rc;

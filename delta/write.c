@@ -71,6 +71,7 @@ struct file_job {
     struct weir_store *store;
     const struct weir_type *data_schema;
     enum weir_parquet_codec codec;
+    size_t row_group_bytes;
     struct weir_batch *batch;       /* owned */
     struct weir_parquet_writer *pw; /* owned; NULL: the thread creates one */
     size_t group;                   /* index into w->groups, for its partition values */
@@ -187,6 +188,7 @@ static void *job_main(void *arg)
         goto done;
     weir_parquet_writer_options_default(&po);
     po.codec = j->codec;
+    po.row_group_bytes = j->row_group_bytes;
     if (j->pw)
         rc = weir_parquet_writer_restart(j->pw, weir_store_upload_output(up), &j->err);
     else
@@ -300,6 +302,7 @@ static int flush_group(struct weir_delta_writer *w, struct group *g, struct weir
     j->store = w->t->store;
     j->data_schema = w->data_schema;
     j->codec = w->codec;
+    j->row_group_bytes = (size_t)w->opts.row_group_bytes;
     j->batch = g->batch;
     j->pw = w->pw; /* data_schema is fixed for the writer's life */
     w->pw = NULL;

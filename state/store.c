@@ -55,6 +55,7 @@ struct weir_state {
     rocksdb_t *db;
     rocksdb_options_t *opts;
     rocksdb_block_based_table_options_t *topts;
+    rocksdb_universal_compaction_options_t *uopts;
     rocksdb_cache_t *cache;
     rocksdb_readoptions_t *ropts;
     rocksdb_writeoptions_t *wopts;
@@ -523,6 +524,15 @@ static void options_init(struct weir_state *st)
     rocksdb_options_set_write_buffer_size(st->opts, (size_t)(b / 8 < (64u << 20) ? b / 8 : (64u << 20)));
     rocksdb_options_set_max_write_buffer_number(st->opts, 2);
     rocksdb_options_set_compression(st->opts, rocksdb_lz4_compression);
+    /* size-tiered: a batch's keys spread over the whole key space (hashed
+     * dedup keys, replicated primary keys), so leveled compaction would
+     * rewrite most of the level below for each few batches' flushes; sorted
+     * runs merge by size instead, and everything is rewritten once the
+     * newer runs add up to the oldest (disk: at most twice the state) */
+    rocksdb_options_set_compaction_style(st->opts, rocksdb_universal_compaction);
+    st->uopts = rocksdb_universal_compaction_options_create();
+    rocksdb_universal_compaction_options_set_max_size_amplification_percent(st->uopts, 100);
+    rocksdb_options_set_universal_compaction_options(st->opts, st->uopts);
     rocksdb_options_set_max_background_jobs(st->opts, 2);
     rocksdb_options_set_max_open_files(st->opts, 512);
     /* most keys a batch looks up are new: a bloom filter over whole keys
@@ -557,6 +567,8 @@ void weir_state_close(struct weir_state *st)
         rocksdb_options_destroy(st->opts);
     if (st->topts)
         rocksdb_block_based_options_destroy(st->topts);
+    if (st->uopts)
+        rocksdb_universal_compaction_options_destroy(st->uopts);
     if (st->cache)
         rocksdb_cache_destroy(st->cache);
     if (st->ropts)

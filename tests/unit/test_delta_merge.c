@@ -29,6 +29,8 @@
 #include "core/buf.h"
 #include "delta/delta.h"
 #include "formats/json.h"
+#include "formats/parquet/parquet.h"
+#include "storage/storage.h"
 #include "test_util.h"
 
 static int setup(void **state)
@@ -458,12 +460,14 @@ static void test_bad_keys(void **state)
 /* Merge r[0..n) with the key index: new rows in group `group`, hints[i]
  * for row i (NULL: none). */
 static void merge_indexed_at(struct weir_delta_table *t, const struct row *r, size_t n, uint64_t group,
-                             const uint64_t *hints, uint64_t target, struct weir_delta_write_result *res)
+                             const uint64_t *hints, uint64_t target, uint64_t row_group,
+                             struct weir_delta_write_result *res)
 {
     struct weir_delta_write_options o;
     weir_delta_write_options_default(&o);
     if (target)
         o.target_file_bytes = target;
+    o.row_group_bytes = row_group;
     o.mode = WEIR_DELTA_MERGE;
     o.merge_keys = by_id;
     o.n_merge_keys = 1;
@@ -481,7 +485,7 @@ static void merge_indexed_at(struct weir_delta_table *t, const struct row *r, si
 static void merge_indexed(struct weir_delta_table *t, const struct row *r, size_t n, uint64_t group,
                           const uint64_t *hints, struct weir_delta_write_result *res)
 {
-    merge_indexed_at(t, r, n, group, hints, 0, res);
+    merge_indexed_at(t, r, n, group, hints, 0, 0, res);
 }
 
 /* The file of group g in version v's commit: its tag is there once per file. */
@@ -594,7 +598,7 @@ static void test_key_index_rewrites_a_file_whole(void **state)
     struct row u = r[100];
     snprintf(u.name, sizeof u.name, "changed");
     uint64_t hint = 7;
-    merge_indexed_at(t, &u, 1, 8, &hint, 1u << 19, &res); /* the 29,999 kept rows: 512 KiB to 1 MiB */
+    merge_indexed_at(t, &u, 1, 8, &hint, 1u << 19, 0, &res); /* the 29,999 kept rows: 512 KiB to 1 MiB */
     assert_int_equal(res.files_by_hint, 1);
     assert_int_equal(res.rows_copied, 29999);
     assert_int_equal(tagged(fx->path, 1, 7), 1);
@@ -602,6 +606,92 @@ static void test_key_index_rewrites_a_file_whole(void **state)
     assert_int_equal(res.files_added, 2);
     r[100] = u;
     assert_table(t, r, 30000);
+    weir_delta_table_destroy(t);
+}
+
+/* Row groups of the first data file of the table's latest snapshot. */
+static int row_groups_of_first_file(struct weir_delta_table *t)
+{
+    struct weir_delta_snapshot *s = NULL;
+    struct weir_error err = {0};
+    struct weir_input in;
+    struct weir_parquet_reader *r = NULL;
+    assert_int_equal(weir_delta_snapshot_load(t, -1, &s, &err), 0);
+    assert_true(weir_delta_snapshot_num_files(s) > 0);
+    assert_int_equal(
+        weir_store_input_open(weir_delta_table_store(t), weir_delta_snapshot_file(s, 0)->path, &in, &err), 0);
+    assert_int_equal(weir_parquet_reader_open(&r, &in, &err), 0);
+    int n = weir_parquet_reader_num_row_groups(r);
+    weir_parquet_reader_destroy(r);
+    weir_store_input_close(&in);
+    weir_delta_snapshot_destroy(s);
+    return n;
+}
+
+/* The table, read in file order, holds model rows m[0..n) but the one at
+ * index skip, in their order (skip's new version may sit anywhere). */
+static void assert_kept_in_order(struct weir_delta_table *t, const struct row *m, size_t n, size_t skip)
+{
+    struct lines got = {0};
+    struct weir_delta_snapshot *s = NULL;
+    struct weir_error err = {0};
+    if (weir_delta_snapshot_load(t, -1, &s, &err) || weir_delta_scan(t, s, NULL, 0, scan_cb, &got, &err))
+        fail_msg("scan: %s", err.message);
+    weir_delta_snapshot_destroy(s);
+    char skipped[32];
+    snprintf(skipped, sizeof skipped, "%lld|", (long long)m[skip].id);
+    size_t j = 0;
+    for (size_t i = 0; i < got.n; i++) {
+        if (strncmp(got.v[i], skipped, strlen(skipped)) == 0)
+            continue;
+        j += j == skip;
+        assert_true(j < n);
+        char want[160];
+        snprintf(want, sizeof want, "%lld|%s|%d", (long long)m[j].id, m[j].name, (int)m[j].day);
+        assert_string_equal(got.v[i], want);
+        j++;
+    }
+    assert_int_equal(j + (j == skip), n);
+    lines_free(&got);
+}
+
+/* A file the index names is read whole, row group by row group: a key in
+ * its last row group rewrites it with every other row, in order; a hint
+ * to a file without the key leaves the file as it is. */
+static void test_key_index_row_groups(void **state)
+{
+    struct tmp_fixture *fx = *state;
+    struct weir_delta_table *t = open_at(fx->path);
+    static struct row r[20000];
+    struct weir_delta_write_result res;
+    gen_rows(r, 0, 20000, 0, 3);
+    merge_indexed_at(t, r, 20000, 7, NULL, 0, 64u << 10, &res); /* one file, row groups of 64 KiB */
+    assert_int_equal(res.files_added, 1);
+    assert_true(row_groups_of_first_file(t) >= 3);
+
+    struct row u = r[19990];
+    snprintf(u.name, sizeof u.name, "changed");
+    uint64_t hint = 7;
+    merge_indexed_at(t, &u, 1, 8, &hint, 0, 0, &res);
+    assert_int_equal(res.files_read, 1);
+    assert_int_equal(res.files_by_hint, 1);
+    assert_int_equal(res.files_removed, 1);
+    assert_int_equal(res.rows_updated, 1);
+    assert_int_equal(res.rows_copied, 19999);
+    assert_kept_in_order(t, r, 20000, 19990);
+    r[19990] = u;
+    assert_table(t, r, 20000);
+
+    u = r[5]; /* in group 7's new file; the hint names group 8's, which is read and stays */
+    snprintf(u.name, sizeof u.name, "changed again");
+    hint = 8;
+    merge_indexed_at(t, &u, 1, 9, &hint, 0, 0, &res);
+    assert_int_equal(res.files_by_hint, 1);
+    assert_true(res.files_read >= 2);
+    assert_int_equal(res.rows_updated, 1);
+    assert_int_equal(res.files_removed, 1); /* group 7's file only */
+    r[5] = u;
+    assert_table(t, r, 20000);
     weir_delta_table_destroy(t);
 }
 
@@ -849,6 +939,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_float_keys_and_append_only, setup, tmp_fixture_teardown),
         cmocka_unit_test_setup_teardown(test_key_index_groups, setup, tmp_fixture_teardown),
         cmocka_unit_test_setup_teardown(test_key_index_rewrites_a_file_whole, setup, tmp_fixture_teardown),
+        cmocka_unit_test_setup_teardown(test_key_index_row_groups, setup, tmp_fixture_teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
