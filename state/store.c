@@ -316,6 +316,30 @@ static void expiry_filter_free(void *state)
     (void)state; /* owned by the store */
 }
 
+/* Operators whose keys are updated in place all over their key space
+ * (the change-data sink's last sequence per primary key): size-tiered
+ * (universal) compaction. Leveled compaction would rewrite most of the
+ * level below for every few batches' flushes there; sorted runs merge by
+ * size instead, and all of them are rewritten once the newer ones add up
+ * to the oldest (disk: at most twice the state). They are only written
+ * with puts: RocksDB 7's ingestion into a universal column family can give
+ * an ingested key an older sequence number than a stored one, so
+ * weir_state_sst_create refuses them. */
+static const char *const tiered_ops[] = {"cdc"};
+
+static bool tiered_op(const char *op)
+{
+    for (size_t i = 0; i < sizeof tiered_ops / sizeof *tiered_ops; i++)
+        if (strcmp(op, tiered_ops[i]) == 0)
+            return true;
+    return false;
+}
+
+static bool tiered(const char *cf)
+{
+    return strncmp(cf, OP_CF_PREFIX, strlen(OP_CF_PREFIX)) == 0 && tiered_op(cf + strlen(OP_CF_PREFIX));
+}
+
 /* The options of column family `name`: the store's, with a compaction
  * filter of its own (made on first use). NULL when out of memory. */
 static rocksdb_options_t *cf_options(struct weir_state *st, const char *name)
@@ -335,6 +359,14 @@ static rocksdb_options_t *cf_options(struct weir_state *st, const char *name)
     atomic_init(&x->tag, -1);
     atomic_init(&x->horizon, INT64_MIN);
     x->opts = rocksdb_options_create_copy(st->opts);
+    if (tiered(name)) {
+        if (!st->uopts) {
+            st->uopts = rocksdb_universal_compaction_options_create();
+            rocksdb_universal_compaction_options_set_max_size_amplification_percent(st->uopts, 100);
+        }
+        rocksdb_options_set_compaction_style(x->opts, rocksdb_universal_compaction);
+        rocksdb_options_set_universal_compaction_options(x->opts, st->uopts);
+    }
     if (strncmp(name, OP_CF_PREFIX, strlen(OP_CF_PREFIX)) == 0) { /* operators only: a filter costs */
         x->filter = rocksdb_compactionfilter_create(x, expiry_filter_free, expiry_filter, expiry_filter_name);
         rocksdb_options_set_compaction_filter(x->opts, x->filter);
@@ -524,15 +556,6 @@ static void options_init(struct weir_state *st)
     rocksdb_options_set_write_buffer_size(st->opts, (size_t)(b / 8 < (64u << 20) ? b / 8 : (64u << 20)));
     rocksdb_options_set_max_write_buffer_number(st->opts, 2);
     rocksdb_options_set_compression(st->opts, rocksdb_lz4_compression);
-    /* size-tiered: a batch's keys spread over the whole key space (hashed
-     * dedup keys, replicated primary keys), so leveled compaction would
-     * rewrite most of the level below for each few batches' flushes; sorted
-     * runs merge by size instead, and everything is rewritten once the
-     * newer runs add up to the oldest (disk: at most twice the state) */
-    rocksdb_options_set_compaction_style(st->opts, rocksdb_universal_compaction);
-    st->uopts = rocksdb_universal_compaction_options_create();
-    rocksdb_universal_compaction_options_set_max_size_amplification_percent(st->uopts, 100);
-    rocksdb_options_set_universal_compaction_options(st->opts, st->uopts);
     rocksdb_options_set_max_background_jobs(st->opts, 2);
     rocksdb_options_set_max_open_files(st->opts, 512);
     /* most keys a batch looks up are new: a bloom filter over whole keys
@@ -897,10 +920,14 @@ void weir_state_sst_destroy(struct weir_state_sst *f)
 int weir_state_sst_create(struct weir_state_op *op, struct weir_state_sst **out, struct weir_error *err)
 {
     struct weir_state *st = op->st;
-    struct weir_state_sst *f = weir_calloc(1, sizeof *f);
+    struct weir_state_sst *f = NULL;
     char *cfn = NULL, *e = NULL;
     rocksdb_options_t *o;
     *out = NULL;
+    if (tiered_op(op->name))
+        return weir_error_set(err, WEIR_EINVAL,
+                              "state of operator '%s': ingestion is not allowed (size-tiered)", op->name);
+    f = weir_calloc(1, sizeof *f);
     if (!f || !(cfn = weir_asprintf(OP_CF_PREFIX "%s", op->name)) || !(o = cf_options(st, cfn)) ||
         !(f->path = weir_asprintf("%s/" INGEST_PREFIX "%" PRIu64 ".sst", st->dir, st->ingest_seq++))) {
         weir_free(cfn);

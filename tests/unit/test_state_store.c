@@ -354,6 +354,51 @@ static void test_ingest(void **state)
     weir_state_close(st);
 }
 
+/* The change-data sink's operator ("cdc") compacts size-tiered: keys
+ * rewritten in every batch keep their newest value through flushes,
+ * versions, a restore of an older version and a reopen; ingestion into it
+ * is refused. */
+static void test_tiered_operator(void **state)
+{
+    const char *dir = *state;
+    struct weir_error err = {0};
+    struct weir_state *st = open_at(dir, -1);
+    struct weir_state_op *op = op_of(st, "cdc", "{}");
+    char k[16], v[16];
+    for (int b = 0; b < 30; b++) { /* a memtable flush per commit: 30 sorted runs to merge */
+        for (int i = 0; i < 200; i++) {
+            snprintf(k, sizeof k, "k%03d", (i * 37) % 200);
+            snprintf(v, sizeof v, "%d.%d", b, i);
+            put(op, k, v);
+        }
+        assert_int_equal(weir_state_commit(st, b, &err), 0);
+    }
+    assert_string_equal(get(op, "k000"), "29.0");
+    struct weir_state_sst *f = NULL;
+    assert_int_equal(weir_state_sst_create(op, &f, &err), WEIR_EINVAL);
+    assert_null(f);
+    assert_non_null(strstr(err.message, "'cdc'"));
+    weir_error_clear(&err);
+    weir_state_close(st);
+
+    st = open_at(dir, 29);
+    op = op_of(st, "cdc", "{}");
+    for (int i = 0; i < 200; i++) {
+        snprintf(k, sizeof k, "k%03d", (i * 37) % 200);
+        snprintf(v, sizeof v, "29.%d", i);
+        assert_string_equal(get(op, k), v);
+    }
+    weir_state_close(st);
+    st = open_at(dir, 15); /* batches 16-29 never committed */
+    op = op_of(st, "cdc", "{}");
+    for (int i = 0; i < 200; i++) {
+        snprintf(k, sizeof k, "k%03d", (i * 37) % 200);
+        snprintf(v, sizeof v, "15.%d", i);
+        assert_string_equal(get(op, k), v);
+    }
+    weir_state_close(st);
+}
+
 /* Ascending point reads through one iterator (weir_state_cursor): dense
  * runs of keys (Next steps), far jumps (Seek), absent keys between and
  * past the last one; the cursor sees the state as of its creation. The
@@ -594,6 +639,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_reads_ranges_and_stats, setup, teardown),
         cmocka_unit_test_setup_teardown(test_expiring_entries, setup, teardown),
         cmocka_unit_test_setup_teardown(test_ingest, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_tiered_operator, setup, teardown),
         cmocka_unit_test_setup_teardown(test_cursor_and_last_key, setup, teardown),
         cmocka_unit_test_setup_teardown(test_replica_restore, setup, teardown),
         cmocka_unit_test_setup_teardown(test_replica_lineage, setup, teardown),
