@@ -213,12 +213,14 @@ static const struct opt opts[] = {
      .off2 = offsetof(struct weir_config, npipelines), .elsize = sizeof(struct weir_config_pipeline),
      .post = post_pipeline, .desc = "The pipelines this process runs (at least one); names must be unique."},
     {"", "http", T_OBJ, 0,
-     .desc = "HTTP endpoints /health, /ready, /metrics, /progress; off unless configured. Accepted but not "
-             "served yet: weir run warns and progress records are in the log."},
+     .desc = "HTTP endpoints: GET /health, /ready, /progress, /metrics (Prometheus text) and POST "
+             "/pipelines/{name}/pause|resume; off unless listen is set (docs/operations.md)."},
     {"http", "listen", T_STRING, F_NONEMPTY, .off = offsetof(struct weir_config, http.listen),
-     .desc = "Address to listen on, host:port (binds 127.0.0.1 when only a port is given)."},
+     .desc = "Address to listen on: host:port or [v6]:port; :port or a port alone binds 127.0.0.1; port 0 "
+             "picks a free one (logged)."},
     {"http", "token", T_STRING, F_SECRET | F_NONEMPTY, .off = offsetof(struct weir_config, http.token),
-     .desc = "Bearer token required by the endpoints (secret: never printed)."},
+     .desc = "Bearer token of POST /pipelines/{name}/pause|resume, refused without one; the GET endpoints "
+             "need none (secret: never printed)."},
     {"", "log", T_OBJ, 0, .desc = "Logging of the service (one JSON object per line on stderr)."},
     {"log", "level", T_ENUM, 0, "info", "debug|info|warn|error",
      .off = offsetof(struct weir_config, log.level), .desc = "Lowest level written."},

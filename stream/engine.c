@@ -1,9 +1,17 @@
-/* stream/engine.c - pipelines on threads, signals on the libuv loop.
+/* stream/engine.c - pipelines on threads; signals and HTTP on the libuv loop.
  *
- * The loop thread owns the signal handles and an async handle that pipeline
- * threads poke when they end; it stops the loop when all have ended. Pipeline
- * threads touch only their own query; the loop thread calls the thread-safe
- * weir_query_stop/abandon. */
+ * The loop thread owns the signal handles, the HTTP server (http.listen)
+ * and an async handle that pipeline threads poke when they end; it stops
+ * the loop when all have ended. Pipeline threads touch only their own
+ * query; the loop thread calls the thread-safe weir_query_stop/abandon/
+ * health/last_progress.
+ *
+ * HTTP: /health (the process answers), /ready (200 when every pipeline
+ * has run a trigger and none has failed READY_MAX_FAILING attempts in a
+ * row, else 503; JSON per pipeline either way), /progress (the latest
+ * progress record per pipeline), /metrics (Prometheus text format), and
+ * POST /pipelines/{name}/pause|resume with the bearer token http.token
+ * (refused when none is configured). A paused pipeline counts as ready. */
 #include "stream/engine.h"
 
 #include <signal.h>
@@ -13,15 +21,19 @@
 
 #include "core/alloc.h"
 #include "core/log.h"
+#include "formats/json.h"
 #include "stream/config.h"
+#include "stream/http.h"
 #include "stream/query.h"
+
+#define READY_MAX_FAILING 3
 
 struct runner {
     struct engine *e;
     struct weir_query *q;
     uv_thread_t thread;
     bool started;
-    int rc;
+    atomic_int rc;
 };
 
 struct engine {
@@ -32,6 +44,8 @@ struct engine {
     size_t n;
     atomic_size_t nended;
     int signals;
+    struct weir_http *http;
+    const struct weir_config *cfg;
 };
 
 static void pipeline_main(void *arg)
@@ -67,6 +81,276 @@ static void on_signal(uv_signal_t *h, int signum)
     }
 }
 
+/* ------------------------------------------------------------ HTTP */
+
+static bool runner_ready(struct runner *r, struct weir_query_health *h)
+{
+    memset(h, 0, sizeof *h);
+    h->table_version = -1;
+    if (!r->q)
+        return false;
+    weir_query_health(r->q, h);
+    return r->rc == 0 && h->triggered && h->failing < READY_MAX_FAILING;
+}
+
+static void serve_ready(struct engine *e, struct weir_http_response *res)
+{
+    bool all = true;
+    int rc = weir_buf_append_str(&res->body, "{\"pipelines\":[");
+    for (size_t i = 0; i < e->n; i++) {
+        struct weir_query_health h;
+        bool ready = runner_ready(&e->runners[i], &h);
+        all = all && ready;
+        rc |= weir_buf_printf(&res->body, "%s{\"name\":", i ? "," : "");
+        const char *name = e->cfg->pipelines[i].name;
+        rc |= weir_json_append_string(&res->body, name, strlen(name));
+        rc |= weir_buf_printf(
+            &res->body, ",\"ready\":%s,\"paused\":%s,\"batches\":%lld,\"failing\":%d,\"lastError\":",
+            ready ? "true" : "false", h.paused ? "true" : "false", (long long)h.batches, h.failing);
+        rc |= weir_json_append_string(&res->body, h.last_error, strlen(h.last_error));
+        rc |= weir_buf_append_byte(&res->body, '}');
+    }
+    rc |= weir_buf_printf(&res->body, "],\"ready\":%s}\n", all ? "true" : "false");
+    res->status = rc ? 500 : all ? 200 : 503;
+    res->content_type = "application/json";
+}
+
+static void serve_progress(struct engine *e, struct weir_http_response *res)
+{
+    int rc = weir_buf_append_byte(&res->body, '{');
+    for (size_t i = 0; i < e->n; i++) {
+        const char *name = e->cfg->pipelines[i].name;
+        char *p = e->runners[i].q ? weir_query_last_progress(e->runners[i].q) : NULL;
+        rc |= i ? weir_buf_append_byte(&res->body, ',') : 0;
+        rc |= weir_json_append_string(&res->body, name, strlen(name));
+        rc |= weir_buf_printf(&res->body, ":%s", p ? p : "null");
+        weir_free(p);
+    }
+    rc |= weir_buf_append_str(&res->body, "}\n");
+    res->status = rc ? 500 : 200;
+    res->content_type = "application/json";
+}
+
+/* A label value in the text format: \\, \" and \n escaped. */
+static int label(struct weir_buf *b, const char *v)
+{
+    int rc = 0;
+    for (; *v && rc == 0; v++)
+        rc = *v == '\\'   ? weir_buf_append_str(b, "\\\\")
+             : *v == '"'  ? weir_buf_append_str(b, "\\\"")
+             : *v == '\n' ? weir_buf_append_str(b, "\\n")
+                          : weir_buf_append_byte(b, (uint8_t)*v);
+    return rc;
+}
+
+enum mfield {
+    M_READY,
+    M_PAUSED,
+    M_BATCHES,
+    M_RETRIES,
+    M_FAILING,
+    M_ROWS_IN,
+    M_ROWS_OUT,
+    M_RESCUED,
+    M_DEAD,
+    M_VERSION,
+    M_COMMIT
+};
+
+static const struct {
+    const char *name, *type, *help;
+} metric_defs[] = {
+    [M_READY] = {"weir_pipeline_ready", "gauge", "1 when the pipeline has run a trigger and is not failing"},
+    [M_PAUSED] = {"weir_pipeline_paused", "gauge", "1 while paused by POST /pipelines/{name}/pause"},
+    [M_BATCHES] = {"weir_batches_total", "counter", "Batches committed by this process"},
+    [M_RETRIES] = {"weir_batch_retries_total", "counter", "Failed attempts (planning or a batch) retried"},
+    [M_FAILING] = {"weir_pipeline_consecutive_failures", "gauge",
+                   "Failed attempts in a row, 0 once one succeeds"},
+    [M_ROWS_IN] = {"weir_input_rows_total", "counter", "Rows read from the source"},
+    [M_ROWS_OUT] = {"weir_output_rows_total", "counter", "Rows written by the sink"},
+    [M_RESCUED] = {"weir_rescued_rows_total", "counter",
+                   "Rows kept with their bad fields in the rescue column"},
+    [M_DEAD] = {"weir_dead_letter_rows_total", "counter", "Rows sent to the dead-letter table"},
+    [M_VERSION] = {"weir_delta_table_version", "gauge", "Version of the sink table's latest commit"},
+    [M_COMMIT] = {"weir_last_commit_timestamp_seconds", "gauge", "Wall clock of the latest batch commit"},
+};
+
+static double metric_value(enum mfield f, bool ready, const struct weir_query_health *h)
+{
+    switch (f) {
+    case M_READY:
+        return ready;
+    case M_PAUSED:
+        return h->paused;
+    case M_BATCHES:
+        return (double)h->batches;
+    case M_RETRIES:
+        return (double)h->retries;
+    case M_FAILING:
+        return h->failing;
+    case M_ROWS_IN:
+        return (double)h->rows_in;
+    case M_ROWS_OUT:
+        return (double)h->rows_out;
+    case M_RESCUED:
+        return (double)h->rescued;
+    case M_DEAD:
+        return (double)h->dead_letters;
+    case M_VERSION:
+        return (double)h->table_version;
+    case M_COMMIT:
+        return (double)h->last_commit_ms / 1000.0;
+    }
+    return 0;
+}
+
+static void serve_metrics(struct engine *e, struct weir_http_response *res)
+{
+    struct weir_query_health *hs = weir_calloc(e->n ? e->n : 1, sizeof *hs);
+    bool *ready = weir_calloc(e->n ? e->n : 1, sizeof *ready);
+    int rc = hs && ready ? 0 : WEIR_ENOMEM;
+    for (size_t i = 0; rc == 0 && i < e->n; i++)
+        ready[i] = runner_ready(&e->runners[i], &hs[i]);
+    for (size_t f = 0; rc == 0 && f < sizeof metric_defs / sizeof *metric_defs; f++) {
+        rc |= weir_buf_printf(&res->body, "# HELP %s %s.\n# TYPE %s %s\n", metric_defs[f].name,
+                              metric_defs[f].help, metric_defs[f].name, metric_defs[f].type);
+        for (size_t i = 0; i < e->n; i++) {
+            if ((f == M_VERSION && hs[i].table_version < 0) || (f == M_COMMIT && hs[i].last_commit_ms == 0))
+                continue; /* no value yet */
+            rc |= weir_buf_printf(&res->body, "%s{pipeline=\"", metric_defs[f].name);
+            rc |= label(&res->body, e->cfg->pipelines[i].name);
+            rc |= weir_buf_printf(&res->body, "\"} %.17g\n", metric_value((enum mfield)f, ready[i], &hs[i]));
+        }
+    }
+    static const int64_t bounds[] = WEIR_QUERY_DURATION_BUCKETS_MS;
+    const size_t nb = sizeof bounds / sizeof *bounds;
+    rc |=
+        weir_buf_append_str(&res->body, "# HELP weir_batch_duration_seconds Time of each committed batch, "
+                                        "trigger to commit.\n# TYPE weir_batch_duration_seconds histogram\n");
+    for (size_t i = 0; rc == 0 && i < e->n; i++) {
+        int64_t cum = 0;
+        for (size_t k = 0; k <= nb; k++) {
+            cum += hs[i].duration_counts[k];
+            rc |= weir_buf_append_str(&res->body, "weir_batch_duration_seconds_bucket{pipeline=\"");
+            rc |= label(&res->body, e->cfg->pipelines[i].name);
+            if (k < nb)
+                rc |= weir_buf_printf(&res->body, "\",le=\"%g\"} %lld\n", (double)bounds[k] / 1000.0,
+                                      (long long)cum);
+            else
+                rc |= weir_buf_printf(&res->body, "\",le=\"+Inf\"} %lld\n", (long long)cum);
+        }
+        rc |= weir_buf_append_str(&res->body, "weir_batch_duration_seconds_sum{pipeline=\"");
+        rc |= label(&res->body, e->cfg->pipelines[i].name);
+        rc |= weir_buf_printf(&res->body, "\"} %.3f\n", (double)hs[i].duration_sum_ms / 1000.0);
+        rc |= weir_buf_append_str(&res->body, "weir_batch_duration_seconds_count{pipeline=\"");
+        rc |= label(&res->body, e->cfg->pipelines[i].name);
+        rc |= weir_buf_printf(&res->body, "\"} %lld\n", (long long)cum);
+    }
+    weir_free(hs);
+    weir_free(ready);
+    res->status = rc ? 500 : 200;
+    res->content_type = "text/plain; version=0.0.4; charset=utf-8";
+}
+
+/* Equal without an early exit, so the time taken says nothing about the token. */
+static bool same_secret(const char *a, const char *b)
+{
+    size_t na = strlen(a), nb = strlen(b);
+    unsigned char d = na != nb;
+    for (size_t i = 0; i < na; i++)
+        d |= (unsigned char)(a[i] ^ b[i % (nb ? nb : 1)]);
+    return d == 0;
+}
+
+/* POST /pipelines/{name}/pause|resume, with Authorization: Bearer <http.token>. */
+static void serve_pause(struct engine *e, const struct weir_http_request *req, struct weir_http_response *res)
+{
+    const char *name = req->path + strlen("/pipelines/");
+    const char *slash = strrchr(name, '/');
+    bool pause = slash && strcmp(slash, "/pause") == 0;
+    if (!slash || (!pause && strcmp(slash, "/resume") != 0)) {
+        res->status = 404;
+        weir_buf_append_str(&res->body, "expected /pipelines/{name}/pause or /pipelines/{name}/resume\n");
+        return;
+    }
+    if (strcmp(req->method, "POST") != 0) {
+        res->status = 405;
+        res->allow = "POST";
+        weir_buf_append_str(&res->body, "method not allowed\n");
+        return;
+    }
+    if (!e->cfg->http.token) {
+        res->status = 403;
+        weir_buf_append_str(&res->body, "pause and resume need http.token in the config\n");
+        return;
+    }
+    char want[600];
+    snprintf(want, sizeof want, "Bearer %s", e->cfg->http.token);
+    if (!same_secret(req->auth, want)) {
+        res->status = 401;
+        res->auth_challenge = true;
+        weir_buf_append_str(&res->body, "a valid bearer token is required\n");
+        return;
+    }
+    for (size_t i = 0; i < e->n; i++) {
+        const char *pn = e->cfg->pipelines[i].name;
+        if (strlen(pn) != (size_t)(slash - name) || strncmp(pn, name, (size_t)(slash - name)) != 0)
+            continue;
+        if (!e->runners[i].q) {
+            res->status = 409;
+            weir_buf_append_str(&res->body, "the pipeline is not running\n");
+            return;
+        }
+        weir_query_pause(e->runners[i].q, pause);
+        WEIR_LOG(WEIR_LOG_INFO, pn, -1, "%s by an HTTP request",
+                 pause ? "paused (the batch in flight finishes)" : "resumed");
+        res->content_type = "application/json";
+        weir_buf_append_str(&res->body, "{\"name\":");
+        weir_json_append_string(&res->body, pn, strlen(pn));
+        weir_buf_printf(&res->body, ",\"paused\":%s}\n", pause ? "true" : "false");
+        return;
+    }
+    res->status = 404;
+    weir_buf_printf(&res->body, "no pipeline named '%.*s'\n", (int)(slash - name), name);
+}
+
+static void on_http(void *ctx, const struct weir_http_request *req, struct weir_http_response *res)
+{
+    struct engine *e = ctx;
+    if (strncmp(req->path, "/pipelines/", strlen("/pipelines/")) == 0) {
+        serve_pause(e, req, res);
+        return;
+    }
+    static const char *const gets[] = {"/health", "/ready", "/progress", "/metrics"};
+    size_t which = 0;
+    while (which < 4 && strcmp(req->path, gets[which]) != 0)
+        which++;
+    if (which == 4) {
+        res->status = 404;
+        weir_buf_append_str(&res->body, "no such endpoint: /health, /ready, /progress, /metrics\n");
+        return;
+    }
+    if (strcmp(req->method, "GET") != 0 && strcmp(req->method, "HEAD") != 0) {
+        res->status = 405;
+        res->allow = "GET, HEAD";
+        weir_buf_append_str(&res->body, "method not allowed\n");
+        return;
+    }
+    switch (which) {
+    case 0:
+        weir_buf_append_str(&res->body, "ok\n");
+        break;
+    case 1:
+        serve_ready(e, res);
+        break;
+    case 2:
+        serve_progress(e, res);
+        break;
+    default:
+        serve_metrics(e, res);
+    }
+}
+
 int weir_engine_run(const struct weir_config *cfg, int trigger_override)
 {
     struct engine e;
@@ -76,11 +360,6 @@ int weir_engine_run(const struct weir_config *cfg, int trigger_override)
     weir_log_set_format((enum weir_log_format)cfg->log.format);
     /* a broken pipe on a socket must be an error code, not a dead process */
     signal(SIGPIPE, SIG_IGN);
-    if (cfg->http.listen)
-        WEIR_WARN(
-            "http.listen is set (%s) but this version serves no HTTP endpoints yet; progress records are "
-            "in the log",
-            cfg->http.listen);
     e.n = cfg->npipelines;
     e.runners = weir_calloc(e.n, sizeof(*e.runners));
     if (!e.runners || uv_loop_init(&e.loop) != 0) {
@@ -94,6 +373,17 @@ int weir_engine_run(const struct weir_config *cfg, int trigger_override)
     e.sigterm.data = e.sigint.data = e.ended.data = &e;
     uv_signal_start(&e.sigterm, on_signal, SIGTERM);
     uv_signal_start(&e.sigint, on_signal, SIGINT);
+    e.cfg = cfg;
+    if (cfg->http.listen) {
+        struct weir_error herr = {0};
+        if (weir_http_listen(&e.loop, cfg->http.listen, on_http, &e, &e.http, &herr) != 0) {
+            WEIR_ERROR("cannot serve HTTP: %s", herr.message);
+            failed = 1;
+            goto out;
+        }
+        WEIR_INFO("serving /health, /ready, /progress and /metrics on %s (port %d)", cfg->http.listen,
+                  weir_http_port(e.http));
+    }
     for (size_t i = 0; i < e.n; i++) {
         struct weir_error err = {0};
         struct runner *r = &e.runners[i];
@@ -121,7 +411,10 @@ int weir_engine_run(const struct weir_config *cfg, int trigger_override)
         if (r->rc != 0)
             failed = 1;
         weir_query_destroy(r->q);
+        r->q = NULL;
     }
+out:
+    weir_http_close(e.http);
     uv_close((uv_handle_t *)&e.sigterm, NULL);
     uv_close((uv_handle_t *)&e.sigint, NULL);
     uv_close((uv_handle_t *)&e.ended, NULL);

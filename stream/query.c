@@ -30,6 +30,7 @@
 #include "stream/transform.h"
 
 #define POLL_NO_DATA_MS  100
+#define PAUSE_POLL_MS    200
 #define BACKOFF_FIRST_MS 1000
 #define BACKOFF_MAX_MS   60000
 /* Pushes queued between the row-local steps and the rest (stream/stage.h). */
@@ -50,9 +51,15 @@ struct weir_query {
     pthread_mutex_t mu;
     pthread_cond_t cv;
     atomic_int stop, abandon;
-    char *progress; /* guarded by mu */
+    char *progress;       /* guarded by mu */
+    char last_error[512]; /* guarded by mu: the latest failed attempt's error */
     atomic_llong batches_done;
-    int64_t prev_trigger_ms; /* start of the previous batch, for inputRowsPerSecond */
+    atomic_llong retries;            /* failed attempts retried, this run */
+    atomic_int failing;              /* consecutive failed attempts, 0 once one succeeds */
+    atomic_bool triggered;           /* a trigger has run: a batch committed, or no new data */
+    atomic_bool paused;              /* no new batch starts while set */
+    struct weir_query_health totals; /* guarded by mu: the totals part only */
+    int64_t prev_trigger_ms;         /* start of the previous batch, for inputRowsPerSecond */
     /* per batch */
     int64_t rows_in, rows_out, cb_ns, now_us;
     bool discard;
@@ -76,6 +83,7 @@ int weir_query_create(const struct weir_config_pipeline *p, int trigger_override
         return weir_error_set(err, WEIR_ENOMEM, "out of memory");
     q->p = p;
     q->trigger = trigger_override >= 0 ? trigger_override : p->trigger;
+    q->totals.table_version = -1;
     weir_uuid4(q->run_id);
     pthread_mutex_init(&q->mu, NULL);
     pthread_condattr_t ca;
@@ -119,6 +127,27 @@ const char *weir_query_name(const struct weir_query *q)
     return q->p->name;
 }
 
+void weir_query_health(struct weir_query *q, struct weir_query_health *h)
+{
+    h->batches = atomic_load(&q->batches_done);
+    h->retries = atomic_load(&q->retries);
+    h->failing = atomic_load(&q->failing);
+    h->triggered = atomic_load(&q->triggered);
+    h->paused = atomic_load(&q->paused);
+    pthread_mutex_lock(&q->mu);
+    const struct weir_query_health *t = &q->totals;
+    h->rows_in = t->rows_in;
+    h->rows_out = t->rows_out;
+    h->rescued = t->rescued;
+    h->dead_letters = t->dead_letters;
+    h->table_version = t->table_version;
+    h->last_commit_ms = t->last_commit_ms;
+    memcpy(h->duration_counts, t->duration_counts, sizeof h->duration_counts);
+    h->duration_sum_ms = t->duration_sum_ms;
+    snprintf(h->last_error, sizeof h->last_error, "%s", q->last_error);
+    pthread_mutex_unlock(&q->mu);
+}
+
 int64_t weir_query_batches_done(struct weir_query *q)
 {
     return atomic_load(&q->batches_done);
@@ -138,6 +167,11 @@ void weir_query_stop(struct weir_query *q)
     atomic_store(&q->stop, 1);
     pthread_cond_broadcast(&q->cv);
     pthread_mutex_unlock(&q->mu);
+}
+
+void weir_query_pause(struct weir_query *q, bool pause)
+{
+    atomic_store(&q->paused, pause);
 }
 
 void weir_query_abandon(struct weir_query *q)
@@ -426,9 +460,23 @@ static void publish_progress(struct weir_query *q, int64_t id, int64_t trigger_m
     rc |= weir_buf_append_str(&b, "}}}");
     if (rc == 0 && weir_buf_append_byte(&b, 0) == 0) {
         weir_log_json(WEIR_LOG_INFO, q->p->name, id, "progress", "progress", (const char *)b.data);
+        static const int64_t bounds[] = WEIR_QUERY_DURATION_BUCKETS_MS;
+        size_t k = 0;
+        while (k < sizeof bounds / sizeof *bounds && tm->trigger > bounds[k])
+            k++;
         pthread_mutex_lock(&q->mu);
         weir_free(q->progress);
         q->progress = weir_buf_detach(&b);
+        struct weir_query_health *t = &q->totals;
+        t->rows_in += q->rows_in;
+        t->rows_out += br->skipped ? 0 : br->sink.rows;
+        t->rescued += br->xf.rescued;
+        t->dead_letters += br->xf.dead_letters;
+        if (br->sink.version >= 0)
+            t->table_version = br->sink.version;
+        t->last_commit_ms = weir_now_ms();
+        t->duration_counts[k]++;
+        t->duration_sum_ms += tm->trigger;
         pthread_mutex_unlock(&q->mu);
     }
     weir_buf_free(&b);
@@ -444,6 +492,11 @@ static int build_steps(struct weir_query *q, struct weir_error *err);
 static bool backoff_wait(struct weir_query *q, int64_t batch, const char *what, int attempt, int64_t *backoff,
                          const struct weir_error *err)
 {
+    atomic_fetch_add(&q->retries, 1);
+    atomic_fetch_add(&q->failing, 1);
+    pthread_mutex_lock(&q->mu);
+    snprintf(q->last_error, sizeof q->last_error, "%.40s: %.400s", what, err->message);
+    pthread_mutex_unlock(&q->mu);
     int64_t jitter = *backoff / 5;
     int64_t sleep_ms = *backoff - jitter + (int64_t)(rand() % (int)(2 * jitter + 1));
     WEIR_LOG(WEIR_LOG_WARN, q->p->name, batch, "%s failed (attempt %d), retrying in %lld ms: %s", what,
@@ -475,6 +528,8 @@ static int run_batch_retrying(struct weir_query *q, int64_t id, int64_t trigger_
             tm->commit_offsets = ms_since(tc);
             tm->trigger += ms_since(t0);
             atomic_fetch_add(&q->batches_done, 1);
+            atomic_store(&q->failing, 0);
+            atomic_store(&q->triggered, true);
             if (q->src->ops->commit) {
                 struct weir_error cerr = {0};
                 if (q->src->ops->commit(q->src, end, &cerr))
@@ -648,6 +703,14 @@ int weir_query_run(struct weir_query *q, struct weir_error *err)
     int plan_attempt = 0;
     int64_t plan_backoff = BACKOFF_FIRST_MS;
     while (!atomic_load(&q->stop)) {
+        if (atomic_load(&q->paused)) { /* the checkpoint's lease stays renewed */
+            if (idle_ms(q, PAUSE_POLL_MS, &rc, err)) {
+                if (rc)
+                    goto done;
+                break;
+            }
+            continue;
+        }
         if (q->trigger == WEIR_TRIGGER_INTERVAL) {
             int64_t wait = (next_trigger_ns - weir_mono_ns()) / 1000000;
             if (idle_ms(q, wait, &rc, err)) {
@@ -672,6 +735,10 @@ int weir_query_run(struct weir_query *q, struct weir_error *err)
         }
         plan_attempt = 0;
         plan_backoff = BACKOFF_FIRST_MS;
+        if (!plan.has_data) { /* reached the source: nothing to do is healthy */
+            atomic_store(&q->failing, 0);
+            atomic_store(&q->triggered, true);
+        }
         tm.latest_offset = ms_since(t0);
         if (avail && !cap && !(cap = weir_strdup(plan.latest ? plan.latest : plan.end))) {
             rc = weir_error_set(err, WEIR_ENOMEM, "out of memory");

@@ -52,11 +52,37 @@ int weir_query_run(struct weir_query *q, struct weir_error *err);
 
 void weir_query_stop(struct weir_query *q);
 void weir_query_abandon(struct weir_query *q);
+/* Pause: no new batch starts (the one in flight finishes) until resumed.
+ * In memory only: a restarted process runs the pipeline. */
+void weir_query_pause(struct weir_query *q, bool pause);
 
 const char *weir_query_name(const struct weir_query *q);
 /* The latest progress record as JSON (malloc'd with weir_malloc), or NULL
  * before the first batch. */
 char *weir_query_last_progress(struct weir_query *q);
+/* How the query is doing, for readiness and metrics (thread-safe). */
+struct weir_query_health {
+    int64_t batches;      /* committed by this run */
+    int64_t retries;      /* failed attempts (planning or a batch) retried, this run */
+    int failing;          /* consecutive failed attempts; 0 once one succeeds */
+    bool triggered;       /* a trigger has run: a batch committed, or the source had nothing new */
+    bool paused;          /* weir_query_pause */
+    char last_error[512]; /* the latest failed attempt's error, "" if none */
+    /* totals over the batches of this run (from their progress records) */
+    int64_t rows_in, rows_out, rescued, dead_letters;
+    int64_t table_version;  /* the sink's latest, -1 before a commit */
+    int64_t last_commit_ms; /* wall clock of the latest commit, 0 before one */
+    /* batch durations: count per bucket of WEIR_QUERY_DURATION_BUCKETS_MS
+     * (not cumulative) plus one past the last, and their sum */
+    int64_t duration_counts[10];
+    int64_t duration_sum_ms;
+};
+#define WEIR_QUERY_DURATION_BUCKETS_MS                       \
+    {                                                        \
+        100, 250, 500, 1000, 2500, 5000, 10000, 30000, 60000 \
+    }
+void weir_query_health(struct weir_query *q, struct weir_query_health *h);
+
 /* Batches committed by this run. */
 int64_t weir_query_batches_done(struct weir_query *q);
 
