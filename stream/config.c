@@ -221,6 +221,9 @@ static const struct opt opts[] = {
     {"http", "token", T_STRING, F_SECRET | F_NONEMPTY, .off = offsetof(struct weir_config, http.token),
      .desc = "Bearer token of POST /pipelines/{name}/pause|resume, refused without one; the GET endpoints "
              "need none (secret: never printed)."},
+    {"http", "ready_failures", T_INT, 0, "1", .min = 1, .max = 1000000,
+     .off = offsetof(struct weir_config, http.ready_failures),
+     .desc = "Failed attempts in a row (planning or a batch) after which a pipeline is not ready."},
     {"", "log", T_OBJ, 0, .desc = "Logging of the service (one JSON object per line on stderr)."},
     {"log", "level", T_ENUM, 0, "info", "debug|info|warn|error",
      .off = offsetof(struct weir_config, log.level), .desc = "Lowest level written."},

@@ -228,6 +228,7 @@ struct weir_config {
     struct {
         char *listen; /* NULL: HTTP off */
         char *token;  /* secret */
+        int64_t ready_failures;
     } http;
     struct {
         int level;  /* enum weir_log_level (core/log.h) */

@@ -7,8 +7,8 @@
  * health/last_progress.
  *
  * HTTP: /health (the process answers), /ready (200 when every pipeline
- * has run a trigger and none has failed READY_MAX_FAILING attempts in a
- * row, else 503; JSON per pipeline either way), /progress (the latest
+ * has run a trigger and none has failed http.ready_failures attempts in
+ * a row, else 503; JSON per pipeline either way), /progress (the latest
  * progress record per pipeline), /metrics (Prometheus text format), and
  * POST /pipelines/{name}/pause|resume with the bearer token http.token
  * (refused when none is configured). A paused pipeline counts as ready. */
@@ -19,14 +19,14 @@
 #include <string.h>
 #include <uv.h>
 
+#include <cjson/cJSON.h>
+
 #include "core/alloc.h"
 #include "core/log.h"
 #include "formats/json.h"
 #include "stream/config.h"
 #include "stream/http.h"
 #include "stream/query.h"
-
-#define READY_MAX_FAILING 3
 
 struct runner {
     struct engine *e;
@@ -83,14 +83,14 @@ static void on_signal(uv_signal_t *h, int signum)
 
 /* ------------------------------------------------------------ HTTP */
 
-static bool runner_ready(struct runner *r, struct weir_query_health *h)
+static bool runner_ready(const struct engine *e, struct runner *r, struct weir_query_health *h)
 {
     memset(h, 0, sizeof *h);
     h->table_version = -1;
     if (!r->q)
         return false;
     weir_query_health(r->q, h);
-    return r->rc == 0 && h->triggered && h->failing < READY_MAX_FAILING;
+    return r->rc == 0 && h->triggered && h->failing < e->cfg->http.ready_failures;
 }
 
 static void serve_ready(struct engine *e, struct weir_http_response *res)
@@ -99,7 +99,7 @@ static void serve_ready(struct engine *e, struct weir_http_response *res)
     int rc = weir_buf_append_str(&res->body, "{\"pipelines\":[");
     for (size_t i = 0; i < e->n; i++) {
         struct weir_query_health h;
-        bool ready = runner_ready(&e->runners[i], &h);
+        bool ready = runner_ready(e, &e->runners[i], &h);
         all = all && ready;
         rc |= weir_buf_printf(&res->body, "%s{\"name\":", i ? "," : "");
         const char *name = e->cfg->pipelines[i].name;
@@ -204,48 +204,137 @@ static double metric_value(enum mfield f, bool ready, const struct weir_query_he
     return 0;
 }
 
+static int gauge_head(struct weir_buf *b, const char *name, const char *help)
+{
+    return weir_buf_printf(b, "# HELP %s %s.\n# TYPE %s gauge\n", name, help, name);
+}
+
+/* One sample: name{pipeline="p"[,k="v"]...} value. */
+static int sample(struct weir_buf *b, const char *name, const char *pipeline, const char *const *kv,
+                  size_t nkv, double v)
+{
+    int rc = weir_buf_printf(b, "%s{pipeline=\"", name);
+    rc |= label(b, pipeline);
+    for (size_t i = 0; i + 1 < nkv; i += 2) {
+        rc |= weir_buf_printf(b, "\",%s=\"", kv[i]);
+        rc |= label(b, kv[i + 1]);
+    }
+    return rc | weir_buf_printf(b, "\"} %.17g\n", v);
+}
+
+/* Gauges read from each pipeline's latest progress record: per Kafka
+ * partition the records behind the broker's latest offset when the batch
+ * was planned (latestOffset - endOffset); for the files source the files
+ * discovered and not yet read; per state step its keys and memory. */
+static int progress_gauges(struct engine *e, struct weir_buf *b)
+{
+    cJSON **prog = weir_calloc(e->n ? e->n : 1, sizeof *prog);
+    if (!prog)
+        return WEIR_ENOMEM;
+    for (size_t i = 0; i < e->n; i++) {
+        char *p = e->runners[i].q ? weir_query_last_progress(e->runners[i].q) : NULL;
+        prog[i] = p ? cJSON_Parse(p) : NULL;
+        weir_free(p);
+    }
+    int rc = gauge_head(b, "weir_kafka_lag_records",
+                        "Records behind the partition's latest offset, as of the latest batch's plan");
+    for (size_t i = 0; i < e->n; i++) {
+        const cJSON *src = cJSON_GetArrayItem(cJSON_GetObjectItemCaseSensitive(prog[i], "sources"), 0);
+        const cJSON *end = cJSON_GetObjectItemCaseSensitive(src, "endOffset");
+        const cJSON *latest = cJSON_GetObjectItemCaseSensitive(src, "latestOffset");
+        const cJSON *topic, *part;
+        cJSON_ArrayForEach(topic, latest)
+        {
+            if (!cJSON_IsObject(topic))
+                continue;
+            const cJSON *et = cJSON_GetObjectItemCaseSensitive(end, topic->string);
+            cJSON_ArrayForEach(part, topic)
+            {
+                const cJSON *ep = cJSON_GetObjectItemCaseSensitive(et, part->string);
+                if (!cJSON_IsNumber(part) || !cJSON_IsNumber(ep))
+                    continue;
+                const char *kv[] = {"topic", topic->string, "partition", part->string};
+                double lag = part->valuedouble - ep->valuedouble;
+                rc |=
+                    sample(b, "weir_kafka_lag_records", e->cfg->pipelines[i].name, kv, 4, lag > 0 ? lag : 0);
+            }
+        }
+    }
+    rc |= gauge_head(b, "weir_files_pending", "Files discovered by the files source and not read yet");
+    for (size_t i = 0; i < e->n; i++) {
+        const cJSON *src = cJSON_GetArrayItem(cJSON_GetObjectItemCaseSensitive(prog[i], "sources"), 0);
+        const cJSON *end =
+            cJSON_GetObjectItemCaseSensitive(cJSON_GetObjectItemCaseSensitive(src, "endOffset"), "seq");
+        const cJSON *found = cJSON_GetObjectItemCaseSensitive(
+            cJSON_GetObjectItemCaseSensitive(src, "metrics"), "numFilesDiscovered");
+        if (cJSON_IsNumber(end) && cJSON_IsNumber(found))
+            rc |= sample(b, "weir_files_pending", e->cfg->pipelines[i].name, NULL, 0,
+                         found->valuedouble > end->valuedouble ? found->valuedouble - end->valuedouble : 0);
+    }
+    rc |=
+        gauge_head(b, "weir_state_rows", "Keys in a dedup or aggregate step's state, as of the latest batch");
+    for (size_t i = 0; i < e->n; i++) {
+        const cJSON *op;
+        cJSON_ArrayForEach(op, cJSON_GetObjectItemCaseSensitive(prog[i], "stateOperators"))
+        {
+            const cJSON *name = cJSON_GetObjectItemCaseSensitive(op, "operatorName");
+            const cJSON *rows = cJSON_GetObjectItemCaseSensitive(op, "numRowsTotal");
+            if (cJSON_IsString(name) && cJSON_IsNumber(rows)) {
+                const char *kv[] = {"operator", name->valuestring};
+                rc |= sample(b, "weir_state_rows", e->cfg->pipelines[i].name, kv, 2, rows->valuedouble);
+            }
+        }
+    }
+    rc |= gauge_head(b, "weir_state_memory_bytes",
+                     "Memory of the pipeline's state store (block cache and memtables)");
+    for (size_t i = 0; i < e->n; i++) {
+        const cJSON *m = cJSON_GetObjectItemCaseSensitive(prog[i], "stateMemoryUsedBytes");
+        if (cJSON_IsNumber(m))
+            rc |= sample(b, "weir_state_memory_bytes", e->cfg->pipelines[i].name, NULL, 0, m->valuedouble);
+    }
+    for (size_t i = 0; i < e->n; i++)
+        cJSON_Delete(prog[i]);
+    weir_free(prog);
+    return rc;
+}
+
 static void serve_metrics(struct engine *e, struct weir_http_response *res)
 {
     struct weir_query_health *hs = weir_calloc(e->n ? e->n : 1, sizeof *hs);
     bool *ready = weir_calloc(e->n ? e->n : 1, sizeof *ready);
     int rc = hs && ready ? 0 : WEIR_ENOMEM;
     for (size_t i = 0; rc == 0 && i < e->n; i++)
-        ready[i] = runner_ready(&e->runners[i], &hs[i]);
+        ready[i] = runner_ready(e, &e->runners[i], &hs[i]);
+    struct weir_buf *out = &res->body;
     for (size_t f = 0; rc == 0 && f < sizeof metric_defs / sizeof *metric_defs; f++) {
-        rc |= weir_buf_printf(&res->body, "# HELP %s %s.\n# TYPE %s %s\n", metric_defs[f].name,
-                              metric_defs[f].help, metric_defs[f].name, metric_defs[f].type);
-        for (size_t i = 0; i < e->n; i++) {
-            if ((f == M_VERSION && hs[i].table_version < 0) || (f == M_COMMIT && hs[i].last_commit_ms == 0))
-                continue; /* no value yet */
-            rc |= weir_buf_printf(&res->body, "%s{pipeline=\"", metric_defs[f].name);
-            rc |= label(&res->body, e->cfg->pipelines[i].name);
-            rc |= weir_buf_printf(&res->body, "\"} %.17g\n", metric_value((enum mfield)f, ready[i], &hs[i]));
-        }
+        rc |= weir_buf_printf(out, "# HELP %s %s.\n# TYPE %s %s\n", metric_defs[f].name, metric_defs[f].help,
+                              metric_defs[f].name, metric_defs[f].type);
+        for (size_t i = 0; i < e->n; i++)
+            if ((f != M_VERSION || hs[i].table_version >= 0) && (f != M_COMMIT || hs[i].last_commit_ms != 0))
+                rc |= sample(out, metric_defs[f].name, e->cfg->pipelines[i].name, NULL, 0,
+                             metric_value((enum mfield)f, ready[i], &hs[i]));
     }
     static const int64_t bounds[] = WEIR_QUERY_DURATION_BUCKETS_MS;
     const size_t nb = sizeof bounds / sizeof *bounds;
-    rc |=
-        weir_buf_append_str(&res->body, "# HELP weir_batch_duration_seconds Time of each committed batch, "
-                                        "trigger to commit.\n# TYPE weir_batch_duration_seconds histogram\n");
+    rc |= weir_buf_append_str(out,
+                              "# HELP weir_batch_duration_seconds Time of each committed batch, trigger to "
+                              "commit.\n# TYPE weir_batch_duration_seconds histogram\n");
     for (size_t i = 0; rc == 0 && i < e->n; i++) {
+        const char *pn = e->cfg->pipelines[i].name;
         int64_t cum = 0;
         for (size_t k = 0; k <= nb; k++) {
+            char le[32];
+            snprintf(le, sizeof le, k < nb ? "%g" : "+Inf", k < nb ? (double)bounds[k] / 1000.0 : 0.0);
+            const char *kv[] = {"le", le};
             cum += hs[i].duration_counts[k];
-            rc |= weir_buf_append_str(&res->body, "weir_batch_duration_seconds_bucket{pipeline=\"");
-            rc |= label(&res->body, e->cfg->pipelines[i].name);
-            if (k < nb)
-                rc |= weir_buf_printf(&res->body, "\",le=\"%g\"} %lld\n", (double)bounds[k] / 1000.0,
-                                      (long long)cum);
-            else
-                rc |= weir_buf_printf(&res->body, "\",le=\"+Inf\"} %lld\n", (long long)cum);
+            rc |= sample(out, "weir_batch_duration_seconds_bucket", pn, kv, 2, (double)cum);
         }
-        rc |= weir_buf_append_str(&res->body, "weir_batch_duration_seconds_sum{pipeline=\"");
-        rc |= label(&res->body, e->cfg->pipelines[i].name);
-        rc |= weir_buf_printf(&res->body, "\"} %.3f\n", (double)hs[i].duration_sum_ms / 1000.0);
-        rc |= weir_buf_append_str(&res->body, "weir_batch_duration_seconds_count{pipeline=\"");
-        rc |= label(&res->body, e->cfg->pipelines[i].name);
-        rc |= weir_buf_printf(&res->body, "\"} %lld\n", (long long)cum);
+        rc |= sample(out, "weir_batch_duration_seconds_sum", pn, NULL, 0,
+                     (double)hs[i].duration_sum_ms / 1000.0);
+        rc |= sample(out, "weir_batch_duration_seconds_count", pn, NULL, 0, (double)cum);
     }
+    if (rc == 0)
+        rc = progress_gauges(e, &res->body);
     weir_free(hs);
     weir_free(ready);
     res->status = rc ? 500 : 200;

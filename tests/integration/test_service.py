@@ -10,7 +10,7 @@ import urllib.request
 
 from prometheus_client.parser import text_string_to_metric_families
 
-from pipeline import datagen_pipeline, start, write_config
+from pipeline import datagen_pipeline, kafka_pipeline, start, wait_for, write_config
 
 
 def wait_port(log_path, proc, timeout=30):
@@ -151,3 +151,90 @@ def test_http_listen_refused(tmp_path, weir_bin):
     proc = start(weir_bin, cfg, stderr_path=log)
     assert proc.wait(timeout=60) == 1
     assert "http.listen '127.0.0.1:99999': port must be a number 0-65535" in log.read_text()
+
+
+def lab(name, **more):
+    return tuple(sorted({"pipeline": name, **more}.items()))
+
+
+def test_three_pipelines_one_source_down(tmp_path, weir_bin, kafka_tool, read_deltalake):
+    """Kafka, files and datagen pipelines in one process. /metrics' Kafka lag
+    per partition equals the broker's end offsets less what the pipeline
+    read; the broker going away makes /ready fail and /metrics show the
+    failure while the other two keep committing; it comes back and the
+    pipeline recovers by itself, losing nothing."""
+    import kafka_broker
+    broker = kafka_broker.KafkaBroker(workdir=tmp_path / "broker", kafka_tool=kafka_tool)
+    broker.start()
+    proc = None
+    try:
+        topic = "svc"
+        broker.create_topic(topic, 3)
+        broker.produce_json_bulk(topic, 30_000, partitions=3, seed=4)
+        kp = kafka_pipeline(tmp_path, "kafka", broker.bootstrap, topic, "id LONG", "300ms", 3000)
+        kp["checkpoint"], kp["sink"]["delta"]["path"] = str(tmp_path / "k-ckpt"), str(tmp_path / "k-table")
+        landing = tmp_path / "landing"
+        landing.mkdir()
+        (landing / "a.json").write_text("".join(f'{{"id": {i}}}\n' for i in range(100)))
+        fp = {"name": "files", "checkpoint": str(tmp_path / "f-ckpt"), "trigger": {"interval": "300ms"},
+              "source": {"files": {"path": str(landing), "format": "json", "schema": "id LONG"}},
+              "sink": {"delta": {"path": str(tmp_path / "f-table")}}}
+        dp = datagen_pipeline(tmp_path, name="gen", schema="id LONG", rows_per_second=1000)
+        dp["trigger"] = {"interval": "300ms"}
+        cfg = write_config(tmp_path, kp, fp, dp, http={"listen": "127.0.0.1:0", "token": "t"})
+        log = tmp_path / "weir.log"
+        proc = start(weir_bin, cfg, stderr_path=log)
+        port = wait_port(log, proc)
+
+        def m(name, pipeline, **more):
+            return metrics(port).get((name, lab(pipeline, **more)))
+
+        wait_for(lambda: get(port, "/ready")[0] == 200, 60, "every pipeline ready")
+        # lag: hold the Kafka pipeline after a few batches
+        wait_for(lambda: (m("weir_batches_total", "kafka") or 0) >= 2, 60, "two Kafka batches")
+        assert get(port, "/pipelines/kafka/pause", "POST", token="t")[0] == 200
+        time.sleep(1.0)  # the batch in flight commits
+        prog = json.loads(get(port, "/progress")[2])["kafka"]
+        read_to = {int(p): o for p, o in prog["sources"][0]["endOffset"][topic].items()}
+        ends = broker.end_offsets(topic)
+        assert sum(ends.values()) == 30_000
+        for part, end in ends.items():
+            assert m("weir_kafka_lag_records", "kafka", topic=topic, partition=str(part)) == end - read_to[part]
+        assert m("weir_output_rows_total", "kafka") == read_deltalake(str(tmp_path / "k-table")).num_rows \
+            == sum(read_to.values()) < 30_000
+        assert get(port, "/pipelines/kafka/resume", "POST", token="t")[0] == 200
+        wait_for(lambda: m("weir_output_rows_total", "kafka") == 30_000, 120, "the whole topic")
+        for part in ends:
+            assert m("weir_kafka_lag_records", "kafka", topic=topic, partition=str(part)) == 0
+
+        broker.kill()
+        wait_for(lambda: get(port, "/ready")[0] == 503, 90, "/ready to fail with the broker gone")
+        status, _, body = get(port, "/ready")
+        by_name = {p["name"]: p for p in json.loads(body)["pipelines"]}
+        assert by_name["kafka"]["ready"] is False and by_name["kafka"]["failing"] >= 1
+        assert by_name["kafka"]["lastError"], body
+        assert by_name["files"]["ready"] and by_name["gen"]["ready"], body
+        assert m("weir_pipeline_ready", "kafka") == 0
+        assert m("weir_pipeline_consecutive_failures", "kafka") >= 1
+        assert m("weir_batch_retries_total", "kafka") >= 1
+        # the other two keep committing
+        files_then, gen_then = m("weir_batches_total", "files"), m("weir_batches_total", "gen")
+        (landing / "b.json").write_text("".join(f'{{"id": {i}}}\n' for i in range(100, 250)))
+        wait_for(lambda: m("weir_batches_total", "files") > files_then and m("weir_batches_total", "gen") > gen_then
+                 + 2, 60, "files and datagen to keep committing")
+        assert m("weir_output_rows_total", "files") == read_deltalake(str(tmp_path / "f-table")).num_rows == 250
+
+        broker.start()
+        broker.produce_json_bulk(topic, 5_000, partitions=3, seed=4, start_id=30_000)
+        wait_for(lambda: m("weir_output_rows_total", "kafka") == 35_000, 180, "the Kafka pipeline to recover")
+        wait_for(lambda: get(port, "/ready")[0] == 200, 60, "/ready again")
+        assert m("weir_pipeline_consecutive_failures", "kafka") == 0
+        ids = sorted(read_deltalake(str(tmp_path / "k-table")).column("id").to_pylist())
+        assert ids == list(range(35_000))
+        proc.send_signal(signal.SIGTERM)
+        assert proc.wait(timeout=60) == 0, log.read_text()[-3000:]
+        proc = None
+    finally:
+        if proc:
+            proc.kill()
+        broker.stop()
