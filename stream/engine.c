@@ -1,4 +1,5 @@
-/* stream/engine.c - pipelines on threads; signals and HTTP on the libuv loop.
+/* stream/engine.c - pipelines on threads (restarted after a failure in
+ * service mode); signals and HTTP on the libuv loop.
  *
  * The loop thread owns the signal handles, the HTTP server (http.listen)
  * and an async handle that pipeline threads poke when they end; it stops
@@ -14,9 +15,11 @@
  * (refused when none is configured). A paused pipeline counts as ready. */
 #include "stream/engine.h"
 
+#include <pthread.h>
 #include <signal.h>
 #include <stdatomic.h>
 #include <string.h>
+#include <time.h>
 #include <uv.h>
 
 #include <cjson/cJSON.h>
@@ -28,12 +31,25 @@
 #include "stream/http.h"
 #include "stream/query.h"
 
+#define RESTART_FIRST_MS 1000
+#define RESTART_MAX_MS   (5 * 60 * 1000)
+
+/* One pipeline's thread and its current query. mu guards q (the
+ * supervisor replaces it on a restart while the loop thread reads health
+ * and progress through it), stopping, paused and base. */
 struct runner {
     struct engine *e;
-    struct weir_query *q;
+    const struct weir_config_pipeline *p;
     uv_thread_t thread;
     bool started;
-    atomic_int rc;
+    pthread_mutex_t mu;
+    pthread_cond_t cv;
+    struct weir_query *q;
+    bool stopping, abandoning, paused;
+    struct weir_query_health base; /* totals of the queries before the current one */
+    atomic_int rc;                 /* 1 while failed (in backoff, or ended by an error) */
+    atomic_llong restarts;
+    bool restart; /* service mode (interval trigger): start again after a failure */
 };
 
 struct engine {
@@ -44,15 +60,96 @@ struct engine {
     size_t n;
     atomic_size_t nended;
     int signals;
+    int trigger_override;
     struct weir_http *http;
     const struct weir_config *cfg;
 };
 
+/* The counters of h added to the runner's base (a query's totals before it
+ * is replaced), so that /metrics counters never go down. */
+static void base_add(struct weir_query_health *b, const struct weir_query_health *h)
+{
+    b->batches += h->batches;
+    b->retries += h->retries;
+    b->rows_in += h->rows_in;
+    b->rows_out += h->rows_out;
+    b->rescued += h->rescued;
+    b->dead_letters += h->dead_letters;
+    for (size_t k = 0; k < sizeof b->duration_counts / sizeof *b->duration_counts; k++)
+        b->duration_counts[k] += h->duration_counts[k];
+    b->duration_sum_ms += h->duration_sum_ms;
+    if (h->table_version >= 0)
+        b->table_version = h->table_version;
+    if (h->last_commit_ms)
+        b->last_commit_ms = h->last_commit_ms;
+}
+
+/* Sleep ms unless the engine stops; true when stopping. */
+static bool runner_wait(struct runner *r, int64_t ms)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    int64_t ns = (int64_t)ts.tv_nsec + (ms % 1000) * 1000000;
+    ts.tv_sec += (time_t)(ms / 1000 + ns / 1000000000);
+    ts.tv_nsec = (long)(ns % 1000000000);
+    pthread_mutex_lock(&r->mu);
+    while (!r->stopping && pthread_cond_timedwait(&r->cv, &r->mu, &ts) == 0)
+        ;
+    bool stopping = r->stopping;
+    pthread_mutex_unlock(&r->mu);
+    return stopping;
+}
+
+/* Make the runner's query (a fresh one on each restart). */
+static int runner_create(struct runner *r, struct weir_error *err)
+{
+    struct weir_query *q = NULL;
+    int rc = weir_query_create(r->p, r->e->trigger_override, &q, err);
+    pthread_mutex_lock(&r->mu);
+    if (r->q) {
+        struct weir_query_health h;
+        weir_query_health(r->q, &h);
+        base_add(&r->base, &h);
+        weir_query_destroy(r->q);
+    }
+    r->q = q;
+    if (q) {
+        weir_query_pause(q, r->paused);
+        if (r->stopping)
+            r->abandoning ? weir_query_abandon(q) : weir_query_stop(q);
+    }
+    pthread_mutex_unlock(&r->mu);
+    return rc;
+}
+
+/* The pipeline's thread: run the query; in service mode a failed one
+ * starts again after a backoff of 1 s doubling to 5 minutes (reset by a
+ * run that committed a batch), while the others keep running. */
 static void pipeline_main(void *arg)
 {
     struct runner *r = arg;
-    struct weir_error err = {0};
-    r->rc = weir_query_run(r->q, &err);
+    int64_t backoff = RESTART_FIRST_MS;
+    for (;;) {
+        struct weir_error err = {0};
+        int rc = runner_create(r, &err);
+        if (rc == 0) {
+            atomic_store(&r->rc, 0);
+            rc = weir_query_run(r->q, &err);
+        } else {
+            WEIR_LOG(WEIR_LOG_ERROR, r->p->name, -1, "cannot start: %s", err.message);
+        }
+        atomic_store(&r->rc, rc != 0);
+        if (rc == 0 || !r->restart)
+            break;
+        if (r->q && weir_query_batches_done(r->q) > 0)
+            backoff = RESTART_FIRST_MS;
+        WEIR_LOG(WEIR_LOG_WARN, r->p->name, -1, "restarting the pipeline in %lld ms (restart %lld)",
+                 (long long)backoff, (long long)atomic_load(&r->restarts) + 1);
+        if (runner_wait(r, backoff))
+            break;
+        atomic_fetch_add(&r->restarts, 1);
+        backoff = backoff * 2 > RESTART_MAX_MS ? RESTART_MAX_MS : backoff * 2;
+    }
     atomic_fetch_add(&r->e->nended, 1);
     uv_async_send(&r->e->ended);
 }
@@ -64,33 +161,59 @@ static void on_ended(uv_async_t *h)
         uv_stop(&e->loop);
 }
 
+static void runner_stop(struct runner *r, bool abandon)
+{
+    pthread_mutex_lock(&r->mu);
+    r->stopping = true;
+    r->abandoning = r->abandoning || abandon;
+    if (r->q)
+        abandon ? weir_query_abandon(r->q) : weir_query_stop(r->q);
+    pthread_cond_broadcast(&r->cv);
+    pthread_mutex_unlock(&r->mu);
+}
+
 static void on_signal(uv_signal_t *h, int signum)
 {
     struct engine *e = h->data;
     e->signals++;
-    if (e->signals == 1) {
+    if (e->signals == 1)
         WEIR_INFO("%s: finishing the batches in flight, then stopping (signal again to abandon them)",
                   signum == SIGTERM ? "SIGTERM" : "SIGINT");
-        for (size_t i = 0; i < e->n; i++)
-            weir_query_stop(e->runners[i].q);
-    } else {
+    else
         WEIR_INFO("%s again: abandoning the batches in flight (they rerun at the next start)",
                   signum == SIGTERM ? "SIGTERM" : "SIGINT");
-        for (size_t i = 0; i < e->n; i++)
-            weir_query_abandon(e->runners[i].q);
-    }
+    for (size_t i = 0; i < e->n; i++)
+        runner_stop(&e->runners[i], e->signals > 1);
+}
+
+/* The latest progress record of the runner's query (weir_malloc'd), or NULL. */
+static char *runner_progress(struct runner *r)
+{
+    pthread_mutex_lock(&r->mu);
+    char *p = r->q ? weir_query_last_progress(r->q) : NULL;
+    pthread_mutex_unlock(&r->mu);
+    return p;
 }
 
 /* ------------------------------------------------------------ HTTP */
 
+/* The pipeline's health over all its restarts; true when it is ready. */
 static bool runner_ready(const struct engine *e, struct runner *r, struct weir_query_health *h)
 {
-    memset(h, 0, sizeof *h);
-    h->table_version = -1;
-    if (!r->q)
-        return false;
-    weir_query_health(r->q, h);
-    return r->rc == 0 && h->triggered && h->failing < e->cfg->http.ready_failures;
+    struct weir_query_health cur;
+    pthread_mutex_lock(&r->mu);
+    *h = r->base;
+    bool have = r->q != NULL;
+    if (have) {
+        weir_query_health(r->q, &cur);
+        base_add(h, &cur);
+        h->failing = cur.failing;
+        h->triggered = cur.triggered;
+        h->paused = cur.paused;
+        memcpy(h->last_error, cur.last_error, sizeof h->last_error);
+    }
+    pthread_mutex_unlock(&r->mu);
+    return have && atomic_load(&r->rc) == 0 && h->triggered && h->failing < e->cfg->http.ready_failures;
 }
 
 static void serve_ready(struct engine *e, struct weir_http_response *res)
@@ -120,7 +243,7 @@ static void serve_progress(struct engine *e, struct weir_http_response *res)
     int rc = weir_buf_append_byte(&res->body, '{');
     for (size_t i = 0; i < e->n; i++) {
         const char *name = e->cfg->pipelines[i].name;
-        char *p = e->runners[i].q ? weir_query_last_progress(e->runners[i].q) : NULL;
+        char *p = runner_progress(&e->runners[i]);
         rc |= i ? weir_buf_append_byte(&res->body, ',') : 0;
         rc |= weir_json_append_string(&res->body, name, strlen(name));
         rc |= weir_buf_printf(&res->body, ":%s", p ? p : "null");
@@ -146,6 +269,7 @@ static int label(struct weir_buf *b, const char *v)
 enum mfield {
     M_READY,
     M_PAUSED,
+    M_RESTARTS,
     M_BATCHES,
     M_RETRIES,
     M_FAILING,
@@ -162,6 +286,8 @@ static const struct {
 } metric_defs[] = {
     [M_READY] = {"weir_pipeline_ready", "gauge", "1 when the pipeline has run a trigger and is not failing"},
     [M_PAUSED] = {"weir_pipeline_paused", "gauge", "1 while paused by POST /pipelines/{name}/pause"},
+    [M_RESTARTS] = {"weir_pipeline_restarts_total", "counter",
+                    "Times the pipeline started again after failing"},
     [M_BATCHES] = {"weir_batches_total", "counter", "Batches committed by this process"},
     [M_RETRIES] = {"weir_batch_retries_total", "counter", "Failed attempts (planning or a batch) retried"},
     [M_FAILING] = {"weir_pipeline_consecutive_failures", "gauge",
@@ -175,13 +301,15 @@ static const struct {
     [M_COMMIT] = {"weir_last_commit_timestamp_seconds", "gauge", "Wall clock of the latest batch commit"},
 };
 
-static double metric_value(enum mfield f, bool ready, const struct weir_query_health *h)
+static double metric_value(enum mfield f, bool ready, int64_t restarts, const struct weir_query_health *h)
 {
     switch (f) {
     case M_READY:
         return ready;
     case M_PAUSED:
         return h->paused;
+    case M_RESTARTS:
+        return (double)restarts;
     case M_BATCHES:
         return (double)h->batches;
     case M_RETRIES:
@@ -232,7 +360,7 @@ static int progress_gauges(struct engine *e, struct weir_buf *b)
     if (!prog)
         return WEIR_ENOMEM;
     for (size_t i = 0; i < e->n; i++) {
-        char *p = e->runners[i].q ? weir_query_last_progress(e->runners[i].q) : NULL;
+        char *p = runner_progress(&e->runners[i]);
         prog[i] = p ? cJSON_Parse(p) : NULL;
         weir_free(p);
     }
@@ -311,8 +439,9 @@ static void serve_metrics(struct engine *e, struct weir_http_response *res)
                               metric_defs[f].name, metric_defs[f].type);
         for (size_t i = 0; i < e->n; i++)
             if ((f != M_VERSION || hs[i].table_version >= 0) && (f != M_COMMIT || hs[i].last_commit_ms != 0))
-                rc |= sample(out, metric_defs[f].name, e->cfg->pipelines[i].name, NULL, 0,
-                             metric_value((enum mfield)f, ready[i], &hs[i]));
+                rc |= sample(
+                    out, metric_defs[f].name, e->cfg->pipelines[i].name, NULL, 0,
+                    metric_value((enum mfield)f, ready[i], atomic_load(&e->runners[i].restarts), &hs[i]));
     }
     static const int64_t bounds[] = WEIR_QUERY_DURATION_BUCKETS_MS;
     const size_t nb = sizeof bounds / sizeof *bounds;
@@ -385,12 +514,12 @@ static void serve_pause(struct engine *e, const struct weir_http_request *req, s
         const char *pn = e->cfg->pipelines[i].name;
         if (strlen(pn) != (size_t)(slash - name) || strncmp(pn, name, (size_t)(slash - name)) != 0)
             continue;
-        if (!e->runners[i].q) {
-            res->status = 409;
-            weir_buf_append_str(&res->body, "the pipeline is not running\n");
-            return;
-        }
-        weir_query_pause(e->runners[i].q, pause);
+        struct runner *r = &e->runners[i];
+        pthread_mutex_lock(&r->mu);
+        r->paused = pause;
+        if (r->q)
+            weir_query_pause(r->q, pause);
+        pthread_mutex_unlock(&r->mu);
         WEIR_LOG(WEIR_LOG_INFO, pn, -1, "%s by an HTTP request",
                  pause ? "paused (the batch in flight finishes)" : "resumed");
         res->content_type = "application/json";
@@ -473,16 +602,21 @@ int weir_engine_run(const struct weir_config *cfg, int trigger_override)
         WEIR_INFO("serving /health, /ready, /progress and /metrics on %s (port %d)", cfg->http.listen,
                   weir_http_port(e.http));
     }
+    /* a pipeline that fails starts again in service mode; --once and
+     * --available-now end with the error */
+    e.trigger_override = trigger_override;
     for (size_t i = 0; i < e.n; i++) {
-        struct weir_error err = {0};
         struct runner *r = &e.runners[i];
         r->e = &e;
-        if (weir_query_create(&cfg->pipelines[i], trigger_override, &r->q, &err) != 0) {
-            WEIR_LOG(WEIR_LOG_ERROR, cfg->pipelines[i].name, -1, "cannot start: %s", err.message);
-            r->rc = 1;
-            atomic_fetch_add(&e.nended, 1);
-            continue;
-        }
+        r->p = &cfg->pipelines[i];
+        r->base.table_version = -1;
+        pthread_mutex_init(&r->mu, NULL);
+        pthread_cond_init(&r->cv, NULL);
+        int trig = trigger_override >= 0 ? trigger_override : r->p->trigger;
+        r->restart = trig == WEIR_TRIGGER_INTERVAL;
+    }
+    for (size_t i = 0; i < e.n; i++) {
+        struct runner *r = &e.runners[i];
         if (uv_thread_create(&r->thread, pipeline_main, r) != 0) {
             WEIR_LOG(WEIR_LOG_ERROR, cfg->pipelines[i].name, -1, "cannot start a thread");
             r->rc = 1;
@@ -501,6 +635,8 @@ int weir_engine_run(const struct weir_config *cfg, int trigger_override)
             failed = 1;
         weir_query_destroy(r->q);
         r->q = NULL;
+        pthread_mutex_destroy(&r->mu);
+        pthread_cond_destroy(&r->cv);
     }
 out:
     weir_http_close(e.http);

@@ -1,6 +1,7 @@
 """Failure handling against a real broker: the broker going away mid-run
 is a retriable error (the batch reruns with backoff and nothing is lost or
-doubled), and a fatal error in one pipeline stops only that pipeline."""
+doubled), and a fatal error in one pipeline stops only that pipeline (which
+starts again after a backoff; test_service.py follows it to recovery)."""
 import json
 import signal
 
@@ -71,6 +72,8 @@ def test_a_fatal_error_stops_only_its_pipeline(tmp_path, weir_bin, read_deltalak
     text = logf.read_text()
     bad_errors = [e["msg"] for e in errors(text) if e.get("pipeline") == "bad"]
     assert any("column 'id' is string in the table but long" in m for m in bad_errors), bad_errors
+    restarts = [l["msg"] for l in log_lines(text) if l.get("pipeline") == "bad" and "restarting" in l.get("msg", "")]
+    assert restarts and restarts[0] == "restarting the pipeline in 1000 ms (restart 1)", restarts
     assert not [e for e in errors(text) if e.get("pipeline") == "good"]
     rows = read_deltalake(str(tmp_path / "good-table")).column("id").to_pylist()
     assert sorted(rows) == list(range(len(rows))) and rows

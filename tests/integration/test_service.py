@@ -238,3 +238,48 @@ def test_three_pipelines_one_source_down(tmp_path, weir_bin, kafka_tool, read_de
         if proc:
             proc.kill()
         broker.stop()
+
+
+def test_failed_pipeline_restarts_and_recovers(tmp_path, weir_bin, read_deltalake):
+    """A pipeline that fails (its table has another schema) starts again
+    after 1 s, 2 s, 4 s ...: not ready meanwhile, its restarts counted; once
+    the cause is gone (the table removed) it recovers by itself, and its
+    counters carried across the restarts."""
+    import shutil
+    import subprocess
+    bad_table = tmp_path / "bad-table"
+    seed = datagen_pipeline(tmp_path, name="seed", schema="id STRING", max_rows=1, table=bad_table)
+    r = subprocess.run([str(weir_bin), "run", str(write_config(tmp_path, seed, name="seed.json")),
+                        "--available-now"], capture_output=True, text=True, timeout=60)
+    assert r.returncode == 0, r.stderr
+    bad = datagen_pipeline(tmp_path, name="bad", schema="id LONG", max_rows=500, max_rows_per_trigger=100,
+                           table=bad_table)
+    bad["trigger"] = {"interval": "100ms"}
+    good = datagen_pipeline(tmp_path, name="good", schema="id LONG", rows_per_second=1000)
+    good["trigger"] = {"interval": "200ms"}
+    cfg = write_config(tmp_path, bad, good, http={"listen": "127.0.0.1:0"})
+    log = tmp_path / "weir.log"
+    proc = start(weir_bin, cfg, stderr_path=log)
+    try:
+        port = wait_port(log, proc)
+
+        def m(name, pipeline):
+            return metrics(port).get((name, lab(pipeline)))
+
+        wait_for(lambda: (m("weir_pipeline_restarts_total", "bad") or 0) >= 2, 60, "two restarts")
+        status, _, body = get(port, "/ready")
+        by_name = {p["name"]: p for p in json.loads(body)["pipelines"]}
+        assert status == 503 and not by_name["bad"]["ready"] and by_name["good"]["ready"], body
+        assert m("weir_pipeline_ready", "bad") == 0 and m("weir_batches_total", "bad") == 0
+        shutil.rmtree(bad_table)
+        wait_for(lambda: m("weir_batches_total", "bad") == 5, 60, "the restarted pipeline's batches")
+        wait_for(lambda: get(port, "/ready")[0] == 200, 30, "/ready")
+        assert m("weir_output_rows_total", "bad") == read_deltalake(str(bad_table)).num_rows == 500
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        rc = proc.wait(timeout=60)
+    assert rc == 0, log.read_text()[-3000:]
+    msgs = [json.loads(l)["msg"] for l in log.read_text().splitlines() if '"pipeline":"bad"' in l]
+    restarts = [x for x in msgs if x.startswith("restarting the pipeline")]
+    assert restarts[:2] == ["restarting the pipeline in 1000 ms (restart 1)",
+                            "restarting the pipeline in 2000 ms (restart 2)"], restarts
