@@ -224,6 +224,10 @@ static const struct opt opts[] = {
     {"http", "ready_failures", T_INT, 0, "1", .min = 1, .max = 1000000,
      .off = offsetof(struct weir_config, http.ready_failures),
      .desc = "Failed attempts in a row (planning or a batch) after which a pipeline is not ready."},
+    {"", "shutdown_timeout", T_DURATION, 0, "30s", .min = 0, .max = I64MAX,
+     .off = offsetof(struct weir_config, shutdown_timeout_ms),
+     .desc = "After SIGTERM or SIGINT, how long the batches in flight get to commit; then they are "
+             "abandoned (they rerun at the next start) and the process exits 0."},
     {"", "log", T_OBJ, 0, .desc = "Logging of the service (one JSON object per line on stderr)."},
     {"log", "level", T_ENUM, 0, "info", "debug|info|warn|error",
      .off = offsetof(struct weir_config, log.level), .desc = "Lowest level written."},

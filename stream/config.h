@@ -230,6 +230,7 @@ struct weir_config {
         char *token;  /* secret */
         int64_t ready_failures;
     } http;
+    int64_t shutdown_timeout_ms;
     struct {
         int level;  /* enum weir_log_level (core/log.h) */
         int format; /* enum weir_log_format (core/log.h) */

@@ -20,6 +20,7 @@
 #include <stdatomic.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 #include <uv.h>
 
 #include <cjson/cJSON.h>
@@ -55,6 +56,8 @@ struct runner {
 struct engine {
     uv_loop_t loop;
     uv_signal_t sigterm, sigint;
+    uv_timer_t shutdown; /* shutdown_timeout, then the grace after abandoning */
+    bool abandoned;
     uv_async_t ended;
     struct runner *runners;
     size_t n;
@@ -172,10 +175,42 @@ static void runner_stop(struct runner *r, bool abandon)
     pthread_mutex_unlock(&r->mu);
 }
 
+/* Abandoned batches normally end within a second; one stuck in a call that
+ * cannot be interrupted (a broker that stopped answering) gets this long. */
+#define ABANDON_GRACE_MS 10000
+
+static void on_shutdown_timer(uv_timer_t *t)
+{
+    struct engine *e = t->data;
+    if (!e->abandoned) {
+        WEIR_WARN(
+            "shutdown_timeout (%lld ms) passed: abandoning the batches in flight (they rerun at the next "
+            "start)",
+            (long long)e->cfg->shutdown_timeout_ms);
+        e->abandoned = true;
+        for (size_t i = 0; i < e->n; i++)
+            runner_stop(&e->runners[i], true);
+        uv_timer_start(&e->shutdown, on_shutdown_timer, ABANDON_GRACE_MS, 0);
+        return;
+    }
+    /* nothing of an abandoned batch is visible, and the checkpoint is made
+     * for a crash at any point: leaving now loses nothing */
+    WEIR_ERROR("pipelines still running %d ms after their batches were abandoned; exiting without them",
+               ABANDON_GRACE_MS);
+    fflush(stderr);
+    _exit(0);
+}
+
 static void on_signal(uv_signal_t *h, int signum)
 {
     struct engine *e = h->data;
     e->signals++;
+    if (e->signals == 1) {
+        uv_timer_start(&e->shutdown, on_shutdown_timer, (uint64_t)e->cfg->shutdown_timeout_ms, 0);
+    } else if (!e->abandoned) {
+        e->abandoned = true;
+        uv_timer_start(&e->shutdown, on_shutdown_timer, ABANDON_GRACE_MS, 0);
+    }
     if (e->signals == 1)
         WEIR_INFO("%s: finishing the batches in flight, then stopping (signal again to abandon them)",
                   signum == SIGTERM ? "SIGTERM" : "SIGINT");
@@ -585,6 +620,8 @@ int weir_engine_run(const struct weir_config *cfg, int trigger_override)
         weir_free(e.runners);
         return 1;
     }
+    uv_timer_init(&e.loop, &e.shutdown);
+    e.shutdown.data = &e;
     uv_signal_init(&e.loop, &e.sigterm);
     uv_signal_init(&e.loop, &e.sigint);
     uv_async_init(&e.loop, &e.ended, on_ended);
@@ -640,6 +677,7 @@ int weir_engine_run(const struct weir_config *cfg, int trigger_override)
     }
 out:
     weir_http_close(e.http);
+    uv_close((uv_handle_t *)&e.shutdown, NULL);
     uv_close((uv_handle_t *)&e.sigterm, NULL);
     uv_close((uv_handle_t *)&e.sigint, NULL);
     uv_close((uv_handle_t *)&e.ended, NULL);
