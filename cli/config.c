@@ -17,34 +17,14 @@
 #include "stream/engine.h"
 #include "stream/transform.h"
 
-static int read_all(const char *path, struct weir_buf *out)
-{
-    FILE *f = strcmp(path, "-") == 0 ? stdin : fopen(path, "rb");
-    if (f == NULL)
-        return -errno;
-    char chunk[65536];
-    size_t n;
-    int rc = 0;
-    while ((n = fread(chunk, 1, sizeof chunk, f)) > 0)
-        if (weir_buf_append(out, chunk, n) < 0) {
-            rc = -ENOMEM;
-            break;
-        }
-    if (rc == 0 && ferror(f))
-        rc = -EIO;
-    if (f != stdin)
-        fclose(f);
-    return rc;
-}
-
-/* Read and parse `path`, printing every error. 0 with *out set, or the
- * exit code WEIR_EXIT_USAGE. */
-static int load_config(const char *path, struct weir_config **out)
+/* Read and parse `path`, printing every error. 0 with *out set (and the
+ * text in *text_out when not NULL), or the exit code WEIR_EXIT_USAGE. */
+static int load_config(const char *path, struct weir_config **out, struct weir_buf *text_out)
 {
     struct weir_buf text;
     weir_buf_init(&text);
     *out = NULL;
-    int rc = read_all(path, &text);
+    int rc = weir_config_read_file(path, &text);
     if (rc < 0) {
         weir_cli_error("%s: %s", path, strerror(-rc));
         weir_buf_free(&text);
@@ -60,7 +40,10 @@ static int load_config(const char *path, struct weir_config **out)
     if (rc != 0 && errors.n == 0)
         weir_cli_error("%s: %s", path, weir_strerror(rc));
     weir_error_list_free(&errors);
-    weir_buf_free(&text);
+    if (rc == 0 && text_out)
+        *text_out = text;
+    else
+        weir_buf_free(&text);
     return rc == 0 ? 0 : WEIR_EXIT_USAGE;
 }
 
@@ -103,7 +86,7 @@ int weir_cli_validate(int argc, char **argv)
     if (argc != 2)
         return weir_cli_usage_error("weir validate", "expected exactly one CONFIG file");
     struct weir_config *cfg = NULL;
-    int rc = load_config(argv[1], &cfg);
+    int rc = load_config(argv[1], &cfg, NULL);
     if (rc == 0 && check_transforms(argv[1], cfg) != 0)
         rc = WEIR_EXIT_USAGE;
     if (rc == 0)
@@ -144,10 +127,15 @@ int weir_cli_run(int argc, char **argv)
     if (!path)
         return weir_cli_usage_error("weir run", "expected a CONFIG file");
     struct weir_config *cfg = NULL;
-    int rc = load_config(path, &cfg);
-    if (rc == 0)
-        rc = weir_engine_run(cfg, trigger) == 0 ? WEIR_EXIT_OK : WEIR_EXIT_RUNTIME;
-    weir_config_destroy(cfg);
+    struct weir_buf text;
+    weir_buf_init(&text);
+    int rc = load_config(path, &cfg, &text);
+    if (rc == 0) /* the engine owns cfg; a file (not stdin) is read again at SIGHUP */
+        rc = weir_engine_run(cfg, (const char *)text.data, text.len, strcmp(path, "-") ? path : NULL,
+                             trigger) == 0
+                 ? WEIR_EXIT_OK
+                 : WEIR_EXIT_RUNTIME;
+    weir_buf_free(&text);
     return rc;
 }
 

@@ -1664,3 +1664,23 @@ int weir_config_doc_markdown(struct weir_buf *b)
     }
     return rc;
 }
+
+int weir_config_read_file(const char *path, struct weir_buf *out)
+{
+    FILE *f = strcmp(path, "-") == 0 ? stdin : fopen(path, "rb");
+    if (f == NULL)
+        return -errno;
+    char chunk[65536];
+    size_t n;
+    int rc = 0;
+    while ((n = fread(chunk, 1, sizeof chunk, f)) > 0)
+        if (weir_buf_append(out, chunk, n) < 0) {
+            rc = -ENOMEM;
+            break;
+        }
+    if (rc == 0 && ferror(f))
+        rc = -EIO;
+    if (f != stdin)
+        fclose(f);
+    return rc;
+}

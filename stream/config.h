@@ -237,6 +237,9 @@ struct weir_config {
     } log;
 };
 
+/* Read a config file ("-": stdin) into out: 0, or a negative errno. */
+int weir_config_read_file(const char *path, struct weir_buf *out);
+
 /* Parse and validate n bytes of JSON. `file` (may be NULL) names the input
  * in the malformed-JSON message. Returns 0 and sets *out, or a negative
  * WEIR_E* code (WEIR_ECONFIG for invalid configs, WEIR_EPARSE for malformed

@@ -51,6 +51,20 @@ struct runner {
     atomic_int rc;                 /* 1 while failed (in backoff, or ended by an error) */
     atomic_llong restarts;
     bool restart; /* service mode (interval trigger): start again after a failure */
+    /* the loop thread's bookkeeping */
+    struct loaded *src;                        /* the config p lives in */
+    atomic_bool ended;                         /* the thread has returned */
+    bool retiring;                             /* stopping for good (removed or changed by a reload) */
+    const struct weir_config_pipeline *next_p; /* changed by a reload: start this once ended */
+    struct loaded *next_src;
+};
+
+/* A loaded config and its JSON (to tell which pipelines a reload changed);
+ * freed when no runner uses it and it is not the current one. */
+struct loaded {
+    struct weir_config *cfg;
+    cJSON *json;
+    int refs;
 };
 
 struct engine {
@@ -59,11 +73,14 @@ struct engine {
     uv_timer_t shutdown; /* shutdown_timeout, then the grace after abandoning */
     bool abandoned;
     uv_async_t ended;
-    struct runner *runners;
-    size_t n;
-    atomic_size_t nended;
+    struct runner **runners;
+    size_t n, cap;
+    struct loaded *current;
+    const char *path; /* re-read at SIGHUP; NULL: no reload */
+    uv_signal_t sighup;
     int signals;
     int trigger_override;
+    int failed;
     struct weir_http *http;
     const struct weir_config *cfg;
 };
@@ -153,15 +170,207 @@ static void pipeline_main(void *arg)
         atomic_fetch_add(&r->restarts, 1);
         backoff = backoff * 2 > RESTART_MAX_MS ? RESTART_MAX_MS : backoff * 2;
     }
-    atomic_fetch_add(&r->e->nended, 1);
+    atomic_store(&r->ended, true);
     uv_async_send(&r->e->ended);
 }
 
+static void runner_stop(struct runner *r, bool abandon);
+static bool runner_ready(const struct engine *e, struct runner *r, struct weir_query_health *h);
+
+/* Configs are held by the engine's settings (the first one), by being the
+ * current one, and by each runner of one of their pipelines. */
+static void loaded_unref(struct loaded *l)
+{
+    if (l && --l->refs == 0) {
+        weir_config_destroy(l->cfg);
+        cJSON_Delete(l->json);
+        weir_free(l);
+    }
+}
+
+/* A runner for pipeline p of config src, not started; NULL when out of memory. */
+static struct runner *runner_new(struct engine *e, struct loaded *src, const struct weir_config_pipeline *p)
+{
+    if (e->n == e->cap) {
+        size_t cap = e->cap ? 2 * e->cap : 8;
+        struct runner **nr = weir_realloc(e->runners, cap * sizeof *nr);
+        if (!nr)
+            return NULL;
+        e->runners = nr;
+        e->cap = cap;
+    }
+    struct runner *r = weir_calloc(1, sizeof *r);
+    if (!r)
+        return NULL;
+    r->e = e;
+    r->p = p;
+    r->src = src;
+    src->refs++;
+    r->base.table_version = -1;
+    pthread_mutex_init(&r->mu, NULL);
+    pthread_cond_init(&r->cv, NULL);
+    /* a pipeline that fails starts again in service mode; --once and
+     * --available-now end with the error */
+    int trig = e->trigger_override >= 0 ? e->trigger_override : p->trigger;
+    r->restart = trig == WEIR_TRIGGER_INTERVAL;
+    e->runners[e->n++] = r;
+    return r;
+}
+
+static void runner_start(struct runner *r)
+{
+    if (uv_thread_create(&r->thread, pipeline_main, r) != 0) {
+        WEIR_LOG(WEIR_LOG_ERROR, r->p->name, -1, "cannot start a thread");
+        atomic_store(&r->rc, 1);
+        atomic_store(&r->ended, true);
+        uv_async_send(&r->e->ended);
+        return;
+    }
+    r->started = true;
+}
+
+/* Join an ended runner and free it; its failure (if any) counts in *failed. */
+static void runner_reap(struct engine *e, struct runner *r, int *failed)
+{
+    if (r->started)
+        uv_thread_join(&r->thread);
+    if (atomic_load(&r->rc) != 0 && !r->retiring)
+        *failed = 1;
+    weir_query_destroy(r->q);
+    pthread_mutex_destroy(&r->mu);
+    pthread_cond_destroy(&r->cv);
+    loaded_unref(r->src);
+    loaded_unref(r->next_src);
+    weir_free(r);
+}
+
+/* Pipeline threads that ended: joined and freed; one a reload changed
+ * starts again with its new config (its counters carried over). The loop
+ * stops when none is left. */
 static void on_ended(uv_async_t *h)
 {
     struct engine *e = h->data;
-    if (atomic_load(&e->nended) == e->n)
+    for (size_t i = 0; i < e->n;) {
+        struct runner *r = e->runners[i];
+        if (!atomic_load(&r->ended)) {
+            i++;
+            continue;
+        }
+        e->runners[i] = e->runners[--e->n];
+        struct runner *next = NULL;
+        if (r->next_p && !e->signals && (next = runner_new(e, r->next_src, r->next_p))) {
+            struct weir_query_health h;
+            runner_ready(e, r, &h);
+            next->base = h;
+            next->base.failing = 0;
+            next->paused = r->paused;
+            atomic_store(&next->restarts, atomic_load(&r->restarts));
+            WEIR_LOG(WEIR_LOG_INFO, r->p->name, -1, "starting again with its changed config");
+        }
+        runner_reap(e, r, &e->failed);
+        if (next)
+            runner_start(next);
+    }
+    if (e->n == 0)
         uv_stop(&e->loop);
+}
+
+/* SIGHUP: read the config again. Pipelines it adds start, those it removes
+ * stop (their batch in flight finishes), those whose JSON changed stop and
+ * start again with the new config once stopped; the others keep running.
+ * A config that does not load is logged with every error and ignored. The
+ * http, log and shutdown_timeout settings keep their values until a restart. */
+static void on_sighup(uv_signal_t *h, int signum)
+{
+    (void)signum;
+    struct engine *e = h->data;
+    if (e->signals)
+        return;
+    if (!e->path) {
+        WEIR_WARN("SIGHUP: the config came from stdin; nothing to reload");
+        return;
+    }
+    struct weir_buf text;
+    struct weir_error_list errors;
+    struct weir_config *cfg = NULL;
+    weir_buf_init(&text);
+    weir_error_list_init(&errors);
+    int rc = weir_config_read_file(e->path, &text);
+    if (rc)
+        WEIR_ERROR("SIGHUP: cannot read %s: %s; the running config stays", e->path, strerror(-rc));
+    else if ((rc = weir_config_parse((const char *)text.data, text.len, e->path, &cfg, &errors))) {
+        for (size_t i = 0; i < errors.n; i++)
+            WEIR_ERROR("SIGHUP: %s: %s", e->path, errors.items[i].message);
+        WEIR_ERROR("SIGHUP: %s is not valid (%zu errors); the running config stays", e->path, errors.n);
+    }
+    weir_error_list_free(&errors);
+    struct loaded *l = rc ? NULL : weir_calloc(1, sizeof *l);
+    cJSON *json = l ? cJSON_ParseWithLength((const char *)text.data, text.len) : NULL;
+    weir_buf_free(&text);
+    if (rc || !l || !json) {
+        if (rc == 0)
+            WEIR_ERROR("SIGHUP: out of memory; the running config stays");
+        weir_config_destroy(cfg);
+        weir_free(l);
+        return;
+    }
+    l->cfg = cfg;
+    l->json = json;
+    l->refs = 1; /* current */
+    loaded_unref(e->current);
+    e->current = l;
+    size_t added = 0, removed = 0, changed = 0, n0 = e->n;
+    const cJSON *newp = cJSON_GetObjectItemCaseSensitive(json, "pipelines");
+    for (size_t i = 0; i < n0; i++) {
+        struct runner *r = e->runners[i];
+        const cJSON *was = cJSON_GetArrayItem(cJSON_GetObjectItemCaseSensitive(r->src->json, "pipelines"),
+                                              (int)(r->p - r->src->cfg->pipelines));
+        const struct weir_config_pipeline *np = NULL;
+        const cJSON *now = NULL;
+        for (size_t k = 0; k < cfg->npipelines && !np; k++)
+            if (strcmp(cfg->pipelines[k].name, r->p->name) == 0) {
+                np = &cfg->pipelines[k];
+                now = cJSON_GetArrayItem(newp, (int)k);
+            }
+        if (r->retiring) { /* still stopping: it starts (again) with this config, if it has it */
+            loaded_unref(r->next_src);
+            r->next_src = np ? l : NULL;
+            r->next_p = np;
+            l->refs += np != NULL;
+            continue;
+        }
+        if (np && cJSON_Compare(was, now, true))
+            continue;
+        r->retiring = true;
+        if (np) {
+            r->next_p = np;
+            r->next_src = l;
+            l->refs++;
+            changed++;
+        } else {
+            removed++;
+        }
+        WEIR_LOG(WEIR_LOG_INFO, r->p->name, -1, "%s by the reload: stopping after the batch in flight",
+                 np ? "changed" : "removed");
+        runner_stop(r, false);
+    }
+    for (size_t k = 0; k < cfg->npipelines; k++) {
+        bool known = false;
+        for (size_t i = 0; i < n0 && !known; i++)
+            known = strcmp(e->runners[i]->p->name, cfg->pipelines[k].name) == 0;
+        if (known)
+            continue;
+        struct runner *r = runner_new(e, l, &cfg->pipelines[k]);
+        if (!r) {
+            WEIR_LOG(WEIR_LOG_ERROR, cfg->pipelines[k].name, -1, "out of memory starting the pipeline");
+            continue;
+        }
+        WEIR_LOG(WEIR_LOG_INFO, r->p->name, -1, "added by the reload: starting");
+        runner_start(r);
+        added++;
+    }
+    WEIR_INFO("SIGHUP: reloaded %s: %zu pipelines added, %zu removed, %zu changed", e->path, added, removed,
+              changed);
 }
 
 static void runner_stop(struct runner *r, bool abandon)
@@ -189,7 +398,7 @@ static void on_shutdown_timer(uv_timer_t *t)
             (long long)e->cfg->shutdown_timeout_ms);
         e->abandoned = true;
         for (size_t i = 0; i < e->n; i++)
-            runner_stop(&e->runners[i], true);
+            runner_stop(e->runners[i], true);
         uv_timer_start(&e->shutdown, on_shutdown_timer, ABANDON_GRACE_MS, 0);
         return;
     }
@@ -218,7 +427,7 @@ static void on_signal(uv_signal_t *h, int signum)
         WEIR_INFO("%s again: abandoning the batches in flight (they rerun at the next start)",
                   signum == SIGTERM ? "SIGTERM" : "SIGINT");
     for (size_t i = 0; i < e->n; i++)
-        runner_stop(&e->runners[i], e->signals > 1);
+        runner_stop(e->runners[i], e->signals > 1);
 }
 
 /* The latest progress record of the runner's query (weir_malloc'd), or NULL. */
@@ -257,10 +466,10 @@ static void serve_ready(struct engine *e, struct weir_http_response *res)
     int rc = weir_buf_append_str(&res->body, "{\"pipelines\":[");
     for (size_t i = 0; i < e->n; i++) {
         struct weir_query_health h;
-        bool ready = runner_ready(e, &e->runners[i], &h);
+        bool ready = runner_ready(e, e->runners[i], &h);
         all = all && ready;
         rc |= weir_buf_printf(&res->body, "%s{\"name\":", i ? "," : "");
-        const char *name = e->cfg->pipelines[i].name;
+        const char *name = e->runners[i]->p->name;
         rc |= weir_json_append_string(&res->body, name, strlen(name));
         rc |= weir_buf_printf(
             &res->body, ",\"ready\":%s,\"paused\":%s,\"batches\":%lld,\"failing\":%d,\"lastError\":",
@@ -277,8 +486,8 @@ static void serve_progress(struct engine *e, struct weir_http_response *res)
 {
     int rc = weir_buf_append_byte(&res->body, '{');
     for (size_t i = 0; i < e->n; i++) {
-        const char *name = e->cfg->pipelines[i].name;
-        char *p = runner_progress(&e->runners[i]);
+        const char *name = e->runners[i]->p->name;
+        char *p = runner_progress(e->runners[i]);
         rc |= i ? weir_buf_append_byte(&res->body, ',') : 0;
         rc |= weir_json_append_string(&res->body, name, strlen(name));
         rc |= weir_buf_printf(&res->body, ":%s", p ? p : "null");
@@ -395,7 +604,7 @@ static int progress_gauges(struct engine *e, struct weir_buf *b)
     if (!prog)
         return WEIR_ENOMEM;
     for (size_t i = 0; i < e->n; i++) {
-        char *p = runner_progress(&e->runners[i]);
+        char *p = runner_progress(e->runners[i]);
         prog[i] = p ? cJSON_Parse(p) : NULL;
         weir_free(p);
     }
@@ -418,8 +627,7 @@ static int progress_gauges(struct engine *e, struct weir_buf *b)
                     continue;
                 const char *kv[] = {"topic", topic->string, "partition", part->string};
                 double lag = part->valuedouble - ep->valuedouble;
-                rc |=
-                    sample(b, "weir_kafka_lag_records", e->cfg->pipelines[i].name, kv, 4, lag > 0 ? lag : 0);
+                rc |= sample(b, "weir_kafka_lag_records", e->runners[i]->p->name, kv, 4, lag > 0 ? lag : 0);
             }
         }
     }
@@ -431,7 +639,7 @@ static int progress_gauges(struct engine *e, struct weir_buf *b)
         const cJSON *found = cJSON_GetObjectItemCaseSensitive(
             cJSON_GetObjectItemCaseSensitive(src, "metrics"), "numFilesDiscovered");
         if (cJSON_IsNumber(end) && cJSON_IsNumber(found))
-            rc |= sample(b, "weir_files_pending", e->cfg->pipelines[i].name, NULL, 0,
+            rc |= sample(b, "weir_files_pending", e->runners[i]->p->name, NULL, 0,
                          found->valuedouble > end->valuedouble ? found->valuedouble - end->valuedouble : 0);
     }
     rc |=
@@ -444,7 +652,7 @@ static int progress_gauges(struct engine *e, struct weir_buf *b)
             const cJSON *rows = cJSON_GetObjectItemCaseSensitive(op, "numRowsTotal");
             if (cJSON_IsString(name) && cJSON_IsNumber(rows)) {
                 const char *kv[] = {"operator", name->valuestring};
-                rc |= sample(b, "weir_state_rows", e->cfg->pipelines[i].name, kv, 2, rows->valuedouble);
+                rc |= sample(b, "weir_state_rows", e->runners[i]->p->name, kv, 2, rows->valuedouble);
             }
         }
     }
@@ -453,7 +661,7 @@ static int progress_gauges(struct engine *e, struct weir_buf *b)
     for (size_t i = 0; i < e->n; i++) {
         const cJSON *m = cJSON_GetObjectItemCaseSensitive(prog[i], "stateMemoryUsedBytes");
         if (cJSON_IsNumber(m))
-            rc |= sample(b, "weir_state_memory_bytes", e->cfg->pipelines[i].name, NULL, 0, m->valuedouble);
+            rc |= sample(b, "weir_state_memory_bytes", e->runners[i]->p->name, NULL, 0, m->valuedouble);
     }
     for (size_t i = 0; i < e->n; i++)
         cJSON_Delete(prog[i]);
@@ -467,7 +675,7 @@ static void serve_metrics(struct engine *e, struct weir_http_response *res)
     bool *ready = weir_calloc(e->n ? e->n : 1, sizeof *ready);
     int rc = hs && ready ? 0 : WEIR_ENOMEM;
     for (size_t i = 0; rc == 0 && i < e->n; i++)
-        ready[i] = runner_ready(e, &e->runners[i], &hs[i]);
+        ready[i] = runner_ready(e, e->runners[i], &hs[i]);
     struct weir_buf *out = &res->body;
     for (size_t f = 0; rc == 0 && f < sizeof metric_defs / sizeof *metric_defs; f++) {
         rc |= weir_buf_printf(out, "# HELP %s %s.\n# TYPE %s %s\n", metric_defs[f].name, metric_defs[f].help,
@@ -475,8 +683,8 @@ static void serve_metrics(struct engine *e, struct weir_http_response *res)
         for (size_t i = 0; i < e->n; i++)
             if ((f != M_VERSION || hs[i].table_version >= 0) && (f != M_COMMIT || hs[i].last_commit_ms != 0))
                 rc |= sample(
-                    out, metric_defs[f].name, e->cfg->pipelines[i].name, NULL, 0,
-                    metric_value((enum mfield)f, ready[i], atomic_load(&e->runners[i].restarts), &hs[i]));
+                    out, metric_defs[f].name, e->runners[i]->p->name, NULL, 0,
+                    metric_value((enum mfield)f, ready[i], atomic_load(&e->runners[i]->restarts), &hs[i]));
     }
     static const int64_t bounds[] = WEIR_QUERY_DURATION_BUCKETS_MS;
     const size_t nb = sizeof bounds / sizeof *bounds;
@@ -484,7 +692,7 @@ static void serve_metrics(struct engine *e, struct weir_http_response *res)
                               "# HELP weir_batch_duration_seconds Time of each committed batch, trigger to "
                               "commit.\n# TYPE weir_batch_duration_seconds histogram\n");
     for (size_t i = 0; rc == 0 && i < e->n; i++) {
-        const char *pn = e->cfg->pipelines[i].name;
+        const char *pn = e->runners[i]->p->name;
         int64_t cum = 0;
         for (size_t k = 0; k <= nb; k++) {
             char le[32];
@@ -546,10 +754,10 @@ static void serve_pause(struct engine *e, const struct weir_http_request *req, s
         return;
     }
     for (size_t i = 0; i < e->n; i++) {
-        const char *pn = e->cfg->pipelines[i].name;
+        const char *pn = e->runners[i]->p->name;
         if (strlen(pn) != (size_t)(slash - name) || strncmp(pn, name, (size_t)(slash - name)) != 0)
             continue;
-        struct runner *r = &e->runners[i];
+        struct runner *r = e->runners[i];
         pthread_mutex_lock(&r->mu);
         r->paused = pause;
         if (r->q)
@@ -604,85 +812,73 @@ static void on_http(void *ctx, const struct weir_http_request *req, struct weir_
     }
 }
 
-int weir_engine_run(const struct weir_config *cfg, int trigger_override)
+int weir_engine_run(struct weir_config *cfg, const char *text, size_t text_len, const char *path,
+                    int trigger_override)
 {
     struct engine e;
-    int failed = 0;
     memset(&e, 0, sizeof(e));
     weir_log_set_level((enum weir_log_level)cfg->log.level);
     weir_log_set_format((enum weir_log_format)cfg->log.format);
     /* a broken pipe on a socket must be an error code, not a dead process */
     signal(SIGPIPE, SIG_IGN);
-    e.n = cfg->npipelines;
-    e.runners = weir_calloc(e.n, sizeof(*e.runners));
-    if (!e.runners || uv_loop_init(&e.loop) != 0) {
+    struct loaded *first = weir_calloc(1, sizeof *first);
+    cJSON *json = first ? cJSON_ParseWithLength(text, text_len) : NULL;
+    if (!json || uv_loop_init(&e.loop) != 0) {
         WEIR_ERROR("out of memory starting the service");
-        weir_free(e.runners);
+        cJSON_Delete(json);
+        weir_free(first);
+        weir_config_destroy(cfg);
         return 1;
     }
+    first->cfg = cfg;
+    first->json = json;
+    first->refs = 2; /* the engine's settings (http, log, shutdown_timeout), and current */
+    e.current = first;
+    e.cfg = cfg;
+    e.path = path;
+    e.trigger_override = trigger_override;
     uv_timer_init(&e.loop, &e.shutdown);
-    e.shutdown.data = &e;
     uv_signal_init(&e.loop, &e.sigterm);
     uv_signal_init(&e.loop, &e.sigint);
+    uv_signal_init(&e.loop, &e.sighup);
     uv_async_init(&e.loop, &e.ended, on_ended);
-    e.sigterm.data = e.sigint.data = e.ended.data = &e;
+    e.shutdown.data = e.sigterm.data = e.sigint.data = e.sighup.data = e.ended.data = &e;
     uv_signal_start(&e.sigterm, on_signal, SIGTERM);
     uv_signal_start(&e.sigint, on_signal, SIGINT);
-    e.cfg = cfg;
+    uv_signal_start(&e.sighup, on_sighup, SIGHUP);
     if (cfg->http.listen) {
         struct weir_error herr = {0};
         if (weir_http_listen(&e.loop, cfg->http.listen, on_http, &e, &e.http, &herr) != 0) {
             WEIR_ERROR("cannot serve HTTP: %s", herr.message);
-            failed = 1;
+            e.failed = 1;
             goto out;
         }
         WEIR_INFO("serving /health, /ready, /progress and /metrics on %s (port %d)", cfg->http.listen,
                   weir_http_port(e.http));
     }
-    /* a pipeline that fails starts again in service mode; --once and
-     * --available-now end with the error */
-    e.trigger_override = trigger_override;
-    for (size_t i = 0; i < e.n; i++) {
-        struct runner *r = &e.runners[i];
-        r->e = &e;
-        r->p = &cfg->pipelines[i];
-        r->base.table_version = -1;
-        pthread_mutex_init(&r->mu, NULL);
-        pthread_cond_init(&r->cv, NULL);
-        int trig = trigger_override >= 0 ? trigger_override : r->p->trigger;
-        r->restart = trig == WEIR_TRIGGER_INTERVAL;
-    }
-    for (size_t i = 0; i < e.n; i++) {
-        struct runner *r = &e.runners[i];
-        if (uv_thread_create(&r->thread, pipeline_main, r) != 0) {
-            WEIR_LOG(WEIR_LOG_ERROR, cfg->pipelines[i].name, -1, "cannot start a thread");
-            r->rc = 1;
-            atomic_fetch_add(&e.nended, 1);
-            continue;
+    for (size_t i = 0; i < cfg->npipelines; i++)
+        if (!runner_new(&e, first, &cfg->pipelines[i])) {
+            WEIR_ERROR("out of memory starting the service");
+            e.failed = 1;
+            goto out;
         }
-        r->started = true;
-    }
-    if (atomic_load(&e.nended) < e.n)
-        uv_run(&e.loop, UV_RUN_DEFAULT);
-    for (size_t i = 0; i < e.n; i++) {
-        struct runner *r = &e.runners[i];
-        if (r->started)
-            uv_thread_join(&r->thread);
-        if (r->rc != 0)
-            failed = 1;
-        weir_query_destroy(r->q);
-        r->q = NULL;
-        pthread_mutex_destroy(&r->mu);
-        pthread_cond_destroy(&r->cv);
-    }
+    for (size_t i = 0; i < e.n; i++)
+        runner_start(e.runners[i]);
+    uv_run(&e.loop, UV_RUN_DEFAULT);
 out:
+    for (size_t i = 0; i < e.n; i++) /* only after a failed start: the loop ran until none was left */
+        runner_reap(&e, e.runners[i], &e.failed);
     weir_http_close(e.http);
     uv_close((uv_handle_t *)&e.shutdown, NULL);
     uv_close((uv_handle_t *)&e.sigterm, NULL);
     uv_close((uv_handle_t *)&e.sigint, NULL);
+    uv_close((uv_handle_t *)&e.sighup, NULL);
     uv_close((uv_handle_t *)&e.ended, NULL);
     uv_run(&e.loop, UV_RUN_DEFAULT);
     uv_loop_close(&e.loop);
     weir_free(e.runners);
+    int failed = e.failed;
+    loaded_unref(e.current);
+    loaded_unref(first);
     return failed;
 }
