@@ -64,7 +64,7 @@ DEBEZIUM_VERSION=3.7.0.Final
 APT_PACKAGES=(build-essential cmake ninja-build gcc clang clang-format pkg-config git ca-certificates iproute2
     librdkafka-dev libuv1-dev librocksdb-dev libcjson-dev libcurl4-openssl-dev libssl-dev libzstd-dev
     libsnappy-dev zlib1g-dev libsystemd-dev libcmocka-dev libclang-rt-14-dev
-    python3 python3-venv python3-dev maven kcat postgresql)
+    python3 python3-venv python3-dev maven kcat postgresql systemd)
 
 force_verify=0
 do_apt=1

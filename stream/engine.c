@@ -7,6 +7,10 @@
  * query; the loop thread calls the thread-safe weir_query_stop/abandon/
  * health/last_progress.
  *
+ * systemd (Type=notify): READY=1 once every pipeline has started,
+ * STATUS= lines, RELOADING=1/READY=1 around a SIGHUP, STOPPING=1 at the
+ * first signal, and WATCHDOG=1 every half WatchdogSec from the loop.
+ *
  * HTTP: /health (the process answers), /ready (200 when every pipeline
  * has run a trigger and none has failed http.ready_failures attempts in
  * a row, else 503; JSON per pipeline either way), /progress (the latest
@@ -17,6 +21,8 @@
 
 #include <pthread.h>
 #include <signal.h>
+#include <stdarg.h>
+#include <stdio.h>
 #include <stdatomic.h>
 #include <string.h>
 #include <time.h>
@@ -24,6 +30,9 @@
 #include <uv.h>
 
 #include <cjson/cJSON.h>
+#ifdef WEIR_HAVE_SYSTEMD
+#include <systemd/sd-daemon.h>
+#endif
 
 #include "core/alloc.h"
 #include "core/log.h"
@@ -71,6 +80,7 @@ struct engine {
     uv_loop_t loop;
     uv_signal_t sigterm, sigint;
     uv_timer_t shutdown; /* shutdown_timeout, then the grace after abandoning */
+    uv_timer_t watchdog; /* systemd's WatchdogSec */
     bool abandoned;
     uv_async_t ended;
     struct runner **runners;
@@ -176,6 +186,49 @@ static void pipeline_main(void *arg)
 
 static void runner_stop(struct runner *r, bool abandon);
 static bool runner_ready(const struct engine *e, struct runner *r, struct weir_query_health *h);
+
+/* ------------------------------------------------------------ systemd */
+
+/* A message to the service manager ($NOTIFY_SOCKET; nothing without one,
+ * or without libsystemd at build time). */
+static void notify(const char *fmt, ...)
+{
+#ifdef WEIR_HAVE_SYSTEMD
+    char msg[512];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(msg, sizeof msg, fmt, ap);
+    va_end(ap);
+    (void)sd_notify(0, msg);
+#else
+    (void)fmt;
+#endif
+}
+
+/* STATUS=: how many pipelines run, fail, are paused, and batches so far. */
+static void notify_status(struct engine *e)
+{
+    size_t failing = 0, paused = 0;
+    int64_t batches = 0;
+    for (size_t i = 0; i < e->n; i++) {
+        struct weir_query_health h;
+        if (!runner_ready(e, e->runners[i], &h) && (atomic_load(&e->runners[i]->rc) || h.failing))
+            failing++;
+        paused += h.paused;
+        batches += h.batches;
+    }
+    notify("STATUS=%zu pipelines, %zu failing, %zu paused; %lld batches committed", e->n, failing, paused,
+           (long long)batches);
+}
+
+/* Every half watchdog interval (WatchdogSec=): WATCHDOG=1, proving the
+ * loop answers; the status line with it. */
+static void on_watchdog(uv_timer_t *t)
+{
+    struct engine *e = t->data;
+    notify("WATCHDOG=1");
+    notify_status(e);
+}
 
 /* Configs are held by the engine's settings (the first one), by being the
  * current one, and by each runner of one of their pipelines. */
@@ -286,7 +339,9 @@ static void on_sighup(uv_signal_t *h, int signum)
     struct engine *e = h->data;
     if (e->signals)
         return;
+    notify("RELOADING=1");
     if (!e->path) {
+        notify("READY=1");
         WEIR_WARN("SIGHUP: the config came from stdin; nothing to reload");
         return;
     }
@@ -312,6 +367,7 @@ static void on_sighup(uv_signal_t *h, int signum)
             WEIR_ERROR("SIGHUP: out of memory; the running config stays");
         weir_config_destroy(cfg);
         weir_free(l);
+        notify("READY=1");
         return;
     }
     l->cfg = cfg;
@@ -371,6 +427,8 @@ static void on_sighup(uv_signal_t *h, int signum)
     }
     WEIR_INFO("SIGHUP: reloaded %s: %zu pipelines added, %zu removed, %zu changed", e->path, added, removed,
               changed);
+    notify("READY=1");
+    notify_status(e);
 }
 
 static void runner_stop(struct runner *r, bool abandon)
@@ -415,6 +473,7 @@ static void on_signal(uv_signal_t *h, int signum)
     struct engine *e = h->data;
     e->signals++;
     if (e->signals == 1) {
+        notify("STOPPING=1");
         uv_timer_start(&e->shutdown, on_shutdown_timer, (uint64_t)e->cfg->shutdown_timeout_ms, 0);
     } else if (!e->abandoned) {
         e->abandoned = true;
@@ -838,11 +897,12 @@ int weir_engine_run(struct weir_config *cfg, const char *text, size_t text_len, 
     e.path = path;
     e.trigger_override = trigger_override;
     uv_timer_init(&e.loop, &e.shutdown);
+    uv_timer_init(&e.loop, &e.watchdog);
     uv_signal_init(&e.loop, &e.sigterm);
     uv_signal_init(&e.loop, &e.sigint);
     uv_signal_init(&e.loop, &e.sighup);
     uv_async_init(&e.loop, &e.ended, on_ended);
-    e.shutdown.data = e.sigterm.data = e.sigint.data = e.sighup.data = e.ended.data = &e;
+    e.shutdown.data = e.watchdog.data = e.sigterm.data = e.sigint.data = e.sighup.data = e.ended.data = &e;
     uv_signal_start(&e.sigterm, on_signal, SIGTERM);
     uv_signal_start(&e.sigint, on_signal, SIGINT);
     uv_signal_start(&e.sighup, on_sighup, SIGHUP);
@@ -864,12 +924,24 @@ int weir_engine_run(struct weir_config *cfg, const char *text, size_t text_len, 
         }
     for (size_t i = 0; i < e.n; i++)
         runner_start(e.runners[i]);
+    /* ready for systemd once every pipeline has its thread and HTTP
+     * listens (a pipeline's first batch is /ready's business) */
+    notify("READY=1\nMAINPID=%ld", (long)getpid());
+    notify_status(&e);
+    uint64_t wd_usec = 0;
+#ifdef WEIR_HAVE_SYSTEMD
+    if (sd_watchdog_enabled(0, &wd_usec) <= 0)
+        wd_usec = 0;
+#endif
+    if (wd_usec)
+        uv_timer_start(&e.watchdog, on_watchdog, 0, wd_usec / 2000 ? wd_usec / 2000 : 1);
     uv_run(&e.loop, UV_RUN_DEFAULT);
 out:
     for (size_t i = 0; i < e.n; i++) /* only after a failed start: the loop ran until none was left */
         runner_reap(&e, e.runners[i], &e.failed);
     weir_http_close(e.http);
     uv_close((uv_handle_t *)&e.shutdown, NULL);
+    uv_close((uv_handle_t *)&e.watchdog, NULL);
     uv_close((uv_handle_t *)&e.sigterm, NULL);
     uv_close((uv_handle_t *)&e.sigint, NULL);
     uv_close((uv_handle_t *)&e.sighup, NULL);
