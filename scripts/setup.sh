@@ -31,7 +31,10 @@
 #      server they start on 127.0.0.1 (tests/integration/debezium_connect.py,
 #      tests/integration/postgres_server.py; PostgreSQL itself from step 1).
 #
-# Options: --verify (re-run step 5), --no-apt (skip step 1).
+# Options: --verify (re-run step 5), --no-apt (skip step 1); --build-only
+# and --runtime-only do step 1 alone, for the packages that build the weir
+# binary or that it runs on (no Java, no tests: the container image's two
+# stages).
 # Full output goes to .deps/setup.log; the terminal gets a short summary.
 set -euo pipefail
 
@@ -61,17 +64,26 @@ LOG4J_VERSION=2.25.4
 # Java 17, and brings the PostgreSQL JDBC driver (42.7.13).
 DEBEZIUM_VERSION=3.7.0.Final
 
-APT_PACKAGES=(build-essential cmake ninja-build gcc clang clang-format pkg-config git ca-certificates iproute2
+# What the weir binary is built from, and what it runs on (the container
+# image installs exactly these: docker/Dockerfile, --build-only and
+# --runtime-only).
+BUILD_PACKAGES=(build-essential cmake ninja-build pkg-config ca-certificates
     librdkafka-dev libuv1-dev librocksdb-dev libcjson-dev libcurl4-openssl-dev libssl-dev libzstd-dev
-    libsnappy-dev zlib1g-dev libsystemd-dev libcmocka-dev libclang-rt-14-dev
+    libsnappy-dev zlib1g-dev libsystemd-dev)
+RUNTIME_PACKAGES=(ca-certificates curl librdkafka1 libuv1 librocksdb7.8 libcjson1 libcurl4 libssl3 libzstd1
+    libsnappy1v5 zlib1g libsystemd0)
+APT_PACKAGES=("${BUILD_PACKAGES[@]}" "${RUNTIME_PACKAGES[@]}" gcc clang clang-format git iproute2 libcmocka-dev libclang-rt-14-dev
     python3 python3-venv python3-dev maven kcat postgresql systemd)
 
 force_verify=0
 do_apt=1
+only=
 for a in "$@"; do
     case $a in
     --verify) force_verify=1 ;;
     --no-apt) do_apt=0 ;;
+    --build-only) only=build ;;
+    --runtime-only) only=runtime ;;
     -h | --help)
         sed -n '2,35p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'
         exit 0
@@ -108,10 +120,12 @@ step_apt() {
     done
     # Spark 4 needs Java 17 or newer; use any present one, else install 17.
     local jv=0
-    if command -v java >/dev/null; then
+    if [[ -n $only ]]; then
+        jv=none
+    elif command -v java >/dev/null; then
         jv=$(java -version 2>&1 | sed -n 's/.*version "\([0-9]*\).*/\1/p' | head -1)
     fi
-    if [[ ${jv:-0} -lt 17 ]]; then
+    if [[ $jv != none && ${jv:-0} -lt 17 ]]; then
         missing+=(openjdk-17-jdk-headless)
     fi
     if [[ ${#missing[@]} -eq 0 ]]; then
@@ -391,7 +405,16 @@ step_debezium() {
     note debezium "connector $DEBEZIUM_VERSION, connect $KAFKA_VERSION installed ($(find "$dir/libs" -name '*.jar' | wc -l) jars in ${dir#"$ROOT"/}/libs)"
 }
 
+case $only in
+build) APT_PACKAGES=("${BUILD_PACKAGES[@]}") ;;
+runtime) APT_PACKAGES=("${RUNTIME_PACKAGES[@]}") ;;
+esac
 step_apt
+if [[ -n $only ]]; then
+    say "setup: $only packages done in $(($(date +%s) - START))s"
+    for s in "${SUMMARY[@]}"; do say "  $s"; done
+    exit 0
+fi
 step_venv
 step_jars
 step_kafka
