@@ -12,9 +12,11 @@
 #ifndef WEIR_CORE_UTIL_H
 #define WEIR_CORE_UTIL_H
 
+#include <pthread.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <time.h>
 
 /* v as an unsigned LEB128 varint at p (at most 10 bytes); its length. */
 static inline size_t weir_uvarint_put(uint8_t *p, uint64_t v)
@@ -49,6 +51,12 @@ int64_t weir_now_ms(void);
 int64_t weir_now_us(void);
 /* Monotonic clock in nanoseconds (for durations). */
 int64_t weir_mono_ns(void);
+
+/* A condition variable whose timed waits use the monotonic clock, and the
+ * deadline ms from now to pass to pthread_cond_timedwait on it (a wall
+ * clock step neither cuts nor stretches the wait). */
+void weir_cond_init_monotonic(pthread_cond_t *cv);
+struct timespec weir_mono_deadline(int64_t ms);
 
 /* A random (version 4) UUID as 36 characters and a NUL. */
 void weir_uuid4(char out[37]);

@@ -673,14 +673,16 @@ done:
 
 /* ------------------------------------------------------------ rewriting */
 
-/* Encode the key of row r of the file (data key columns from kb_rows, partition ones from m->pvb). */
-static int row_key(struct merge *m, const struct weir_batch *kbat, size_t r)
+/* Encode the key of row r of the file into m->kb: data key columns from
+ * b (read with the key schema m->kread, or with all columns: full),
+ * partition ones from m->pvb. */
+static int row_key(struct merge *m, const struct weir_batch *b, bool full, size_t r)
 {
     m->kb.len = 0;
     for (size_t k = 0; k < m->nk; k++) {
         const struct mkey *mk = &m->keys[k];
         int rc = mk->pi >= 0 ? weir_key_append(&m->kb, &m->pvb->columns[mk->pi], 0)
-                             : weir_key_append(&m->kb, &kbat->columns[mk->di], r);
+                             : weir_key_append(&m->kb, &b->columns[full ? mk->full : mk->di], r);
         if (rc)
             return rc;
     }
@@ -708,7 +710,7 @@ static int scan_keys(struct merge *m, struct dl_data_file *f, int64_t *hits, str
             }
             if (m->kbits && !key_maybe(m, &b->columns[m->keys[0].di], r))
                 continue;
-            if ((rc = row_key(m, b, r))) {
+            if ((rc = row_key(m, b, false, r))) {
                 rc = weir_error_set(err, rc, "out of memory");
                 break;
             }
@@ -738,15 +740,9 @@ static int pick_rows(struct merge *m, const struct weir_batch *b, uint32_t *rows
         size_t id;
         bool hit = false;
         if (!m->kbits || key_maybe(m, &b->columns[m->keys[0].full], r)) {
-            m->kb.len = 0;
-            /* the data key columns sit at their data schema positions */
-            for (size_t k = 0; k < m->nk; k++) {
-                const struct mkey *mk = &m->keys[k];
-                int rc = mk->pi >= 0 ? weir_key_append(&m->kb, &m->pvb->columns[mk->pi], 0)
-                                     : weir_key_append(&m->kb, &b->columns[mk->full], r);
-                if (rc)
-                    return weir_error_set(err, rc, "out of memory");
-            }
+            int rc = row_key(m, b, true, r);
+            if (rc)
+                return weir_error_set(err, rc, "out of memory");
             hit = weir_keymap_find(&m->idx, m->kb.data, m->kb.len, &id);
         }
         if (hit) {

@@ -19,13 +19,13 @@
  * (refused when none is configured). A paused pipeline counts as ready. */
 #include "stream/engine.h"
 
+#include <math.h>
 #include <pthread.h>
 #include <signal.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdatomic.h>
 #include <string.h>
-#include <time.h>
 #include <unistd.h>
 #include <uv.h>
 
@@ -36,6 +36,7 @@
 
 #include "core/alloc.h"
 #include "core/log.h"
+#include "core/util.h"
 #include "formats/json.h"
 #include "stream/config.h"
 #include "stream/http.h"
@@ -117,11 +118,7 @@ static void base_add(struct weir_query_health *b, const struct weir_query_health
 /* Sleep ms unless the engine stops; true when stopping. */
 static bool runner_wait(struct runner *r, int64_t ms)
 {
-    struct timespec ts;
-    clock_gettime(CLOCK_REALTIME, &ts);
-    int64_t ns = (int64_t)ts.tv_nsec + (ms % 1000) * 1000000;
-    ts.tv_sec += (time_t)(ms / 1000 + ns / 1000000000);
-    ts.tv_nsec = (long)(ns % 1000000000);
+    struct timespec ts = weir_mono_deadline(ms);
     pthread_mutex_lock(&r->mu);
     while (!r->stopping && pthread_cond_timedwait(&r->cv, &r->mu, &ts) == 0)
         ;
@@ -261,7 +258,7 @@ static struct runner *runner_new(struct engine *e, struct loaded *src, const str
     src->refs++;
     r->base.table_version = -1;
     pthread_mutex_init(&r->mu, NULL);
-    pthread_cond_init(&r->cv, NULL);
+    weir_cond_init_monotonic(&r->cv);
     /* a pipeline that fails starts again in service mode; --once and
      * --available-now end with the error */
     int trig = e->trigger_override >= 0 ? e->trigger_override : p->trigger;
@@ -604,35 +601,23 @@ static const struct {
     [M_COMMIT] = {"weir_last_commit_timestamp_seconds", "gauge", "Wall clock of the latest batch commit"},
 };
 
-static double metric_value(enum mfield f, bool ready, int64_t restarts, const struct weir_query_health *h)
+#define NMETRICS (sizeof metric_defs / sizeof *metric_defs)
+
+/* A pipeline's value of each metric_defs entry; NAN: no value yet. */
+static void metric_values(bool ready, int64_t restarts, const struct weir_query_health *h, double v[NMETRICS])
 {
-    switch (f) {
-    case M_READY:
-        return ready;
-    case M_PAUSED:
-        return h->paused;
-    case M_RESTARTS:
-        return (double)restarts;
-    case M_BATCHES:
-        return (double)h->batches;
-    case M_RETRIES:
-        return (double)h->retries;
-    case M_FAILING:
-        return h->failing;
-    case M_ROWS_IN:
-        return (double)h->rows_in;
-    case M_ROWS_OUT:
-        return (double)h->rows_out;
-    case M_RESCUED:
-        return (double)h->rescued;
-    case M_DEAD:
-        return (double)h->dead_letters;
-    case M_VERSION:
-        return (double)h->table_version;
-    case M_COMMIT:
-        return (double)h->last_commit_ms / 1000.0;
-    }
-    return 0;
+    v[M_READY] = ready;
+    v[M_PAUSED] = h->paused;
+    v[M_RESTARTS] = (double)restarts;
+    v[M_BATCHES] = (double)h->batches;
+    v[M_RETRIES] = (double)h->retries;
+    v[M_FAILING] = h->failing;
+    v[M_ROWS_IN] = (double)h->rows_in;
+    v[M_ROWS_OUT] = (double)h->rows_out;
+    v[M_RESCUED] = (double)h->rescued;
+    v[M_DEAD] = (double)h->dead_letters;
+    v[M_VERSION] = h->table_version >= 0 ? (double)h->table_version : NAN;
+    v[M_COMMIT] = h->last_commit_ms ? (double)h->last_commit_ms / 1000.0 : NAN;
 }
 
 static int gauge_head(struct weir_buf *b, const char *name, const char *help)
@@ -731,19 +716,19 @@ static int progress_gauges(struct engine *e, struct weir_buf *b)
 static void serve_metrics(struct engine *e, struct weir_http_response *res)
 {
     struct weir_query_health *hs = weir_calloc(e->n ? e->n : 1, sizeof *hs);
-    bool *ready = weir_calloc(e->n ? e->n : 1, sizeof *ready);
-    int rc = hs && ready ? 0 : WEIR_ENOMEM;
-    for (size_t i = 0; rc == 0 && i < e->n; i++)
-        ready[i] = runner_ready(e, e->runners[i], &hs[i]);
+    double(*v)[NMETRICS] = weir_calloc(e->n ? e->n : 1, sizeof *v);
+    int rc = hs && v ? 0 : WEIR_ENOMEM;
+    for (size_t i = 0; rc == 0 && i < e->n; i++) {
+        bool ready = runner_ready(e, e->runners[i], &hs[i]);
+        metric_values(ready, atomic_load(&e->runners[i]->restarts), &hs[i], v[i]);
+    }
     struct weir_buf *out = &res->body;
-    for (size_t f = 0; rc == 0 && f < sizeof metric_defs / sizeof *metric_defs; f++) {
+    for (size_t f = 0; rc == 0 && f < NMETRICS; f++) {
         rc |= weir_buf_printf(out, "# HELP %s %s.\n# TYPE %s %s\n", metric_defs[f].name, metric_defs[f].help,
                               metric_defs[f].name, metric_defs[f].type);
         for (size_t i = 0; i < e->n; i++)
-            if ((f != M_VERSION || hs[i].table_version >= 0) && (f != M_COMMIT || hs[i].last_commit_ms != 0))
-                rc |= sample(
-                    out, metric_defs[f].name, e->runners[i]->p->name, NULL, 0,
-                    metric_value((enum mfield)f, ready[i], atomic_load(&e->runners[i]->restarts), &hs[i]));
+            if (!isnan(v[i][f]))
+                rc |= sample(out, metric_defs[f].name, e->runners[i]->p->name, NULL, 0, v[i][f]);
     }
     static const int64_t bounds[] = WEIR_QUERY_DURATION_BUCKETS_MS;
     const size_t nb = sizeof bounds / sizeof *bounds;
@@ -767,7 +752,7 @@ static void serve_metrics(struct engine *e, struct weir_http_response *res)
     if (rc == 0)
         rc = progress_gauges(e, &res->body);
     weir_free(hs);
-    weir_free(ready);
+    weir_free(v);
     res->status = rc ? 500 : 200;
     res->content_type = "text/plain; version=0.0.4; charset=utf-8";
 }

@@ -51,15 +51,15 @@ struct weir_query {
     pthread_mutex_t mu;
     pthread_cond_t cv;
     atomic_int stop, abandon;
-    char *progress;       /* guarded by mu */
-    char last_error[512]; /* guarded by mu: the latest failed attempt's error */
+    char *progress; /* guarded by mu */
     atomic_llong batches_done;
-    atomic_llong retries;            /* failed attempts retried, this run */
-    atomic_int failing;              /* consecutive failed attempts, 0 once one succeeds */
-    atomic_bool triggered;           /* a trigger has run: a batch committed, or no new data */
-    atomic_bool paused;              /* no new batch starts while set */
-    struct weir_query_health totals; /* guarded by mu: the totals part only */
-    int64_t prev_trigger_ms;         /* start of the previous batch, for inputRowsPerSecond */
+    atomic_llong retries;  /* failed attempts retried, this run */
+    atomic_int failing;    /* consecutive failed attempts, 0 once one succeeds */
+    atomic_bool triggered; /* a trigger has run: a batch committed, or no new data */
+    atomic_bool paused;    /* no new batch starts while set */
+    struct weir_query_health
+        totals;              /* guarded by mu: the totals and last_error; the atomics above are the rest */
+    int64_t prev_trigger_ms; /* start of the previous batch, for inputRowsPerSecond */
     /* per batch */
     int64_t rows_in, rows_out, cb_ns, now_us;
     bool discard;
@@ -86,11 +86,7 @@ int weir_query_create(const struct weir_config_pipeline *p, int trigger_override
     q->totals.table_version = -1;
     weir_uuid4(q->run_id);
     pthread_mutex_init(&q->mu, NULL);
-    pthread_condattr_t ca;
-    pthread_condattr_init(&ca);
-    pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
-    pthread_cond_init(&q->cv, &ca);
-    pthread_condattr_destroy(&ca);
+    weir_cond_init_monotonic(&q->cv);
     *out = q;
     return 0;
 }
@@ -129,23 +125,14 @@ const char *weir_query_name(const struct weir_query *q)
 
 void weir_query_health(struct weir_query *q, struct weir_query_health *h)
 {
+    pthread_mutex_lock(&q->mu);
+    *h = q->totals;
+    pthread_mutex_unlock(&q->mu);
     h->batches = atomic_load(&q->batches_done);
     h->retries = atomic_load(&q->retries);
     h->failing = atomic_load(&q->failing);
     h->triggered = atomic_load(&q->triggered);
     h->paused = atomic_load(&q->paused);
-    pthread_mutex_lock(&q->mu);
-    const struct weir_query_health *t = &q->totals;
-    h->rows_in = t->rows_in;
-    h->rows_out = t->rows_out;
-    h->rescued = t->rescued;
-    h->dead_letters = t->dead_letters;
-    h->table_version = t->table_version;
-    h->last_commit_ms = t->last_commit_ms;
-    memcpy(h->duration_counts, t->duration_counts, sizeof h->duration_counts);
-    h->duration_sum_ms = t->duration_sum_ms;
-    snprintf(h->last_error, sizeof h->last_error, "%s", q->last_error);
-    pthread_mutex_unlock(&q->mu);
 }
 
 int64_t weir_query_batches_done(struct weir_query *q)
@@ -183,11 +170,7 @@ void weir_query_abandon(struct weir_query *q)
 /* Sleep up to ms unless stop() is called; true if stopped. */
 static bool wait_ms(struct weir_query *q, int64_t ms)
 {
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    int64_t ns = (int64_t)ts.tv_nsec + (ms % 1000) * 1000000;
-    ts.tv_sec += (time_t)(ms / 1000 + ns / 1000000000);
-    ts.tv_nsec = (long)(ns % 1000000000);
+    struct timespec ts = weir_mono_deadline(ms);
     pthread_mutex_lock(&q->mu);
     while (!atomic_load(&q->stop))
         if (pthread_cond_timedwait(&q->cv, &q->mu, &ts) != 0)
@@ -495,7 +478,7 @@ static bool backoff_wait(struct weir_query *q, int64_t batch, const char *what, 
     atomic_fetch_add(&q->retries, 1);
     atomic_fetch_add(&q->failing, 1);
     pthread_mutex_lock(&q->mu);
-    snprintf(q->last_error, sizeof q->last_error, "%.40s: %.400s", what, err->message);
+    snprintf(q->totals.last_error, sizeof q->totals.last_error, "%.40s: %.400s", what, err->message);
     pthread_mutex_unlock(&q->mu);
     int64_t jitter = *backoff / 5;
     int64_t sleep_ms = *backoff - jitter + (int64_t)(rand() % (int)(2 * jitter + 1));
