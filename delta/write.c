@@ -889,15 +889,20 @@ static int latest_snapshot(struct weir_delta_table *t, struct weir_delta_snapsho
         *snap = t->write_cache;
         return 0;
     }
-    if ((rc = weir_delta_snapshot_load(t, -1, snap, &lerr)) == 0) {
-        t->write_cache = *snap; /* owned by the handle from now on */
-        return 0;
-    }
-    if (rc == WEIR_ENOTFOUND) {
+    /* A listing without commits means a new table, unless a concurrent
+     * writer created it between the load and the second listing: load again. */
+    for (int attempt = 0; attempt < 3; attempt++) {
+        if ((rc = weir_delta_snapshot_load(t, -1, snap, &lerr)) == 0) {
+            t->write_cache = *snap; /* owned by the handle from now on */
+            return 0;
+        }
+        if (rc != WEIR_ENOTFOUND)
+            break;
         int64_t lv;
         struct weir_error e2 = {0};
         if (weir_delta_table_latest_version(t, &lv, &e2) != 0)
             return 0; /* no commit at all: a new table */
+        weir_error_clear(&lerr);
     }
     if (err)
         *err = lerr;
