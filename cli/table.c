@@ -63,13 +63,28 @@ static const char table_usage[] =
     "      from the input (integers -> long, other numbers -> double, mixed ->\n"
     "      string; ISO-8601 strings become timestamp/date only with\n"
     "      --infer-timestamps). An existing table keeps its schema and partitioning.\n"
-    "  optimize PATH [--target-size SIZE] [--min-file-size SIZE]\n"
+    "  optimize PATH [--target-size SIZE] [--min-file-size SIZE] [--where PREDICATE]\n"
     "      Compact small files: per partition, files smaller than --min-file-size\n"
     "      (default 3/4 of the target) are rewritten into files of about\n"
     "      --target-size (default 128MB) in one commit with dataChange=false,\n"
     "      which concurrent appends never conflict with. Prints one JSON line:\n"
     "      {\"path\", \"version\" (-1: nothing to do), \"filesRemoved\", \"filesAdded\",\n"
     "      \"bytesRemoved\", \"bytesAdded\", \"rows\"}. SIZE: 128MB, 64KiB, 1048576.\n"
+    "      --where limits it to the partitions matching a SQL predicate over\n"
+    "      partition columns (\"day >= '2024-03-01'\").\n"
+    "  vacuum PATH [--retain DURATION] [--dry-run] [--force]\n"
+    "      Delete data files the table no longer references (removed longer ago\n"
+    "      than the retention, or never committed) and older than the retention\n"
+    "      (default: delta.deletedFileRetentionDuration, 7 days). A retention below\n"
+    "      the table's needs --force (only when no reader of old versions and no\n"
+    "      writer runs). Logs VACUUM START/END commits; --dry-run deletes and\n"
+    "      commits nothing. Prints {\"path\", \"dryRun\", \"files\", \"bytes\"}.\n"
+    "  restore PATH (--version N | --timestamp TS)\n"
+    "      Make an older version the latest again, as a new RESTORE commit\n"
+    "      (removes and re-adds files; streaming writers' progress stays). Fails\n"
+    "      naming the file if vacuum deleted one the version needs. Prints\n"
+    "      {\"path\", \"version\", \"restoredVersion\", \"filesRemoved\",\n"
+    "      \"filesRestored\", \"filesAfter\"}.\n"
     "  checkpoint PATH\n"
     "      Write a checkpoint of the latest version and point _last_checkpoint at it.\n"
     "\n"
@@ -1144,6 +1159,11 @@ static int cmd_optimize(struct args *a)
             (m = size_opt(a, "--min-file-size", &min_size, &exit_code)) != 0) {
             if (m < 0)
                 goto out;
+        } else if ((m = opt_with_value(a, "--where", &o.where)) != 0) {
+            if (m < 0 || !o.where[0]) {
+                exit_code = weir_cli_usage_error(a->cmd, "--where needs a predicate over partition columns");
+                goto out;
+            }
         } else if ((m = common_arg(a, &path, &exit_code)) != 0) {
             goto out;
         }
@@ -1179,6 +1199,127 @@ static int cmd_optimize(struct args *a)
         exit_code = WEIR_EXIT_RUNTIME;
 out:
     weir_buf_free(&out);
+    weir_delta_table_destroy(t);
+    return exit_code;
+}
+
+/* ------------------------------------------------------------ vacuum */
+
+static int cmd_vacuum(struct args *a)
+{
+    const char *path = NULL, *val;
+    struct weir_error err = {0};
+    struct weir_delta_table *t = NULL;
+    struct weir_delta_snapshot *s = NULL;
+    struct weir_delta_vacuum_options o = {.retention_ms = -1};
+    size_t n = 0;
+    uint64_t bytes = 0;
+    int rc, exit_code = WEIR_EXIT_OK;
+    for (; a->i < a->argc; a->i++) {
+        int m;
+        if (strcmp(a->argv[a->i], "--dry-run") == 0) {
+            o.dry_run = true;
+        } else if (strcmp(a->argv[a->i], "--force") == 0) {
+            o.force = true;
+        } else if ((m = opt_with_value(a, "--retain", &val)) != 0) {
+            if (m < 0 || weir_parse_duration(val, &o.retention_ms) != 0 || o.retention_ms < 0) {
+                exit_code = weir_cli_usage_error(a->cmd, "--retain needs a duration such as 168h or 7d");
+                goto out;
+            }
+        } else if (common_arg(a, &path, &exit_code) != 0) {
+            goto out;
+        }
+    }
+    if (path == NULL) {
+        exit_code = weir_cli_usage_error(a->cmd, "missing table PATH");
+        goto out;
+    }
+    if ((rc = open_snapshot(path, -1, &t, &s, &err)) != 0 ||
+        (rc = weir_delta_snapshot_check_write(s, &err)) != 0 ||
+        (rc = weir_delta_vacuum(t, s, &o, &n, &bytes, &err)) != 0) {
+        if (rc == WEIR_EINVAL && !o.force)
+            weir_error_prefix(&err, "add --force to vacuum anyway");
+        exit_code = weir_cli_fail(&err, rc);
+        goto out;
+    }
+    struct weir_buf b;
+    weir_buf_init(&b);
+    if (weir_buf_append_str(&b, "{\"path\":") != 0) {
+        exit_code = weir_cli_fail(NULL, WEIR_ENOMEM);
+        goto out;
+    }
+    json_str(&b, path);
+    if (weir_buf_printf(&b, ",\"dryRun\":%s,\"files\":%zu,\"bytes\":%llu}\n", o.dry_run ? "true" : "false", n,
+                        (unsigned long long)bytes) != 0 ||
+        out_write(b.data, b.len) != 0 || fflush(stdout) != 0)
+        exit_code = WEIR_EXIT_RUNTIME;
+    weir_buf_free(&b);
+out:
+    weir_delta_snapshot_destroy(s);
+    weir_delta_table_destroy(t);
+    return exit_code;
+}
+
+/* ------------------------------------------------------------ restore */
+
+static int cmd_restore(struct args *a)
+{
+    const char *path = NULL, *val, *ts_arg = NULL;
+    struct weir_error err = {0};
+    struct weir_delta_table *t = NULL;
+    struct weir_delta_restore_result r;
+    int64_t version = -1;
+    int rc, exit_code = WEIR_EXIT_OK;
+    for (; a->i < a->argc; a->i++) {
+        int m;
+        if ((m = opt_count(a, "--version", "a version number >= 0", &version, &exit_code)) != 0) {
+            if (m < 0)
+                goto out;
+        } else if ((m = opt_with_value(a, "--timestamp", &val)) != 0) {
+            if (m < 0) {
+                exit_code = weir_cli_usage_error(a->cmd, "--timestamp needs a value");
+                goto out;
+            }
+            ts_arg = val;
+        } else if (common_arg(a, &path, &exit_code) != 0) {
+            goto out;
+        }
+    }
+    if (path == NULL) {
+        exit_code = weir_cli_usage_error(a->cmd, "missing table PATH");
+        goto out;
+    }
+    if ((version < 0) == (ts_arg == NULL)) {
+        exit_code = weir_cli_usage_error(a->cmd, "give exactly one of --version N and --timestamp TS");
+        goto out;
+    }
+    int64_t ms = 0;
+    if (ts_arg && parse_ts_arg(ts_arg, &ms) != 0) {
+        exit_code = weir_cli_usage_error(
+            a->cmd, "--timestamp '%s' is neither ISO-8601 nor epoch milliseconds", ts_arg);
+        goto out;
+    }
+    if ((rc = weir_delta_table_open(&t, path, &err)) != 0 ||
+        (ts_arg && (rc = weir_delta_version_at_timestamp(t, ms, &version, &err)) != 0) ||
+        (rc = weir_delta_restore(t, version, 0, &r, &err)) != 0) {
+        exit_code = weir_cli_fail(&err, rc);
+        goto out;
+    }
+    struct weir_buf b;
+    weir_buf_init(&b);
+    if (weir_buf_append_str(&b, "{\"path\":") != 0) {
+        exit_code = weir_cli_fail(NULL, WEIR_ENOMEM);
+        goto out;
+    }
+    json_str(&b, path);
+    if (weir_buf_printf(&b,
+                        ",\"version\":%" PRId64 ",\"restoredVersion\":%" PRId64
+                        ",\"filesRemoved\":%zu,\"filesRestored\":%zu,\"filesAfter\":%zu}\n",
+                        r.version, version, r.files_removed, r.files_restored, r.files_after) != 0 ||
+        out_write(b.data, b.len) != 0 || fflush(stdout) != 0)
+        exit_code = WEIR_EXIT_RUNTIME;
+    weir_buf_free(&b);
+out:
     weir_delta_table_destroy(t);
     return exit_code;
 }
@@ -1221,6 +1362,8 @@ int weir_cli_table(int argc, char **argv)
         {"scan", cmd_scan, "weir table scan"},
         {"import", cmd_import, "weir table import"},
         {"optimize", cmd_optimize, "weir table optimize"},
+        {"vacuum", cmd_vacuum, "weir table vacuum"},
+        {"restore", cmd_restore, "weir table restore"},
         {"checkpoint", cmd_checkpoint, "weir table checkpoint"},
     };
     /* a reader closing the pipe (`| head`) ends the output, not the process */

@@ -436,6 +436,7 @@ struct weir_delta_optimize_options {
     uint64_t target_file_bytes; /* default 128 MiB */
     uint64_t min_file_bytes;    /* 0 (default): target_file_bytes * 3 / 4 */
     size_t min_files;           /* a partition with fewer candidates is left alone; default 2 */
+    const char *where;          /* SQL predicate over partition columns: only matching partitions (NULL: all) */
     enum weir_parquet_codec codec;
     int max_retries; /* default 10 */
     int64_t now_ms;  /* 0: the clock */
@@ -481,11 +482,25 @@ int weir_delta_checkpoint_write(struct weir_delta_table *t, const struct weir_de
 int weir_delta_log_cleanup(struct weir_delta_table *t, const struct weir_delta_snapshot *s, int64_t now_ms,
                            size_t *deleted, struct weir_error *err);
 
+/* ------------------------------------------------------------------ restore */
+/* Commit the content of `version` as the latest (delta/restore.c): removes
+ * and adds with dataChange=true, the old metadata if it differs; txn and
+ * protocol stay. WEIR_ENOTFOUND naming the file when a file the version
+ * needs was vacuumed; WEIR_EINVAL when version is the latest. */
+struct weir_delta_restore_result {
+    int64_t version; /* the RESTORE commit */
+    size_t files_removed, files_restored, files_after;
+    int64_t bytes_removed, bytes_restored, bytes_after;
+};
+int weir_delta_restore(struct weir_delta_table *t, int64_t version, int64_t now_ms,
+                       struct weir_delta_restore_result *res, struct weir_error *err);
+
 /* ------------------------------------------------------------------ vacuum */
 
 struct weir_delta_vacuum_options {
     int64_t retention_ms; /* < 0: delta.deletedFileRetentionDuration (default 1 week) */
-    bool dry_run;         /* count, delete nothing */
+    bool dry_run;         /* count, delete nothing (and commit nothing) */
+    bool force;           /* allow a retention below delta.deletedFileRetentionDuration */
     int64_t now_ms;       /* 0: the clock */
 };
 
@@ -494,7 +509,9 @@ struct weir_delta_vacuum_options {
  * live adds nor tombstones younger than the retention, and whose own mtime
  * is older than the retention (so files of in-flight writers survive).
  * *deleted / *bytes (may be NULL) get the count and size of the files
- * deleted (or, with dry_run, that would be). */
+ * deleted (or, with dry_run, that would be). A real run commits
+ * "VACUUM START" and "VACUUM END" (commitInfo only). WEIR_EINVAL for a
+ * retention below the table's unless forced. */
 int weir_delta_vacuum(struct weir_delta_table *t, const struct weir_delta_snapshot *s,
                       const struct weir_delta_vacuum_options *o, size_t *deleted, uint64_t *bytes,
                       struct weir_error *err);

@@ -24,6 +24,7 @@
 #include <string.h>
 
 #include "core/alloc.h"
+#include "core/expr.h"
 #include "core/log.h"
 #include "core/util.h"
 #include "delta/delta_int.h"
@@ -55,6 +56,7 @@ struct dl_optimize_job {
     int64_t now;
     int64_t interval;
     int nbins;
+    char *predicate; /* operationParameters.predicate: JSON array text */
 };
 
 void dl_optimize_job_free(struct dl_optimize_job *job)
@@ -63,6 +65,7 @@ void dl_optimize_job_free(struct dl_optimize_job *job)
         return;
     weir_delta_writer_abort(job->w); /* deletes the files not committed */
     weir_free(job->read_paths);
+    weir_free(job->predicate);
     weir_delta_snapshot_destroy(job->snap);
     weir_free(job);
 }
@@ -101,6 +104,79 @@ static char *partition_key(const struct weir_delta_metadata *md, const struct we
     return (char *)b.data;
 }
 
+/* Keeps in c[0..*nc) the candidates whose partition values satisfy the SQL
+ * predicate `where`, which may use partition columns only (as Spark's
+ * OPTIMIZE ... WHERE). */
+static int filter_where(const struct weir_delta_metadata *md, const char *where, struct cand *c, size_t *nc,
+                        struct weir_error *err)
+{
+    struct weir_type *st = weir_type_struct();
+    struct weir_expr *e = NULL;
+    struct weir_batch *b = NULL;
+    uint32_t *rows = NULL;
+    size_t nrows = 0;
+    int rc = 0;
+    struct weir_buf names;
+    weir_buf_init(&names);
+    for (size_t k = 0; st && k < md->n_partition_columns; k++) {
+        int fi = weir_type_field_index(md->schema, md->partition_columns[k]);
+        struct weir_type *ft = fi >= 0 ? weir_type_clone(md->schema->fields[fi].type) : NULL;
+        if (!ft || weir_type_struct_add(st, md->partition_columns[k], ft, true, NULL) ||
+            weir_buf_printf(&names, "%s%s", k ? ", " : "", md->partition_columns[k])) {
+            rc = weir_error_set(err, fi < 0 ? WEIR_ECORRUPT : WEIR_ENOMEM,
+                                fi < 0 ? "partition column '%s' is not in the table schema" : "out of memory",
+                                md->partition_columns[k]);
+            goto done;
+        }
+    }
+    if (!st || weir_buf_append_byte(&names, 0)) {
+        rc = weir_error_set(err, WEIR_ENOMEM, "out of memory");
+        goto done;
+    }
+    if ((rc = weir_expr_parse(where, &e, err)))
+        goto done;
+    if ((rc = weir_expr_bind(e, st, err))) {
+        weir_error_prefix(err, "optimize where: only partition columns can be used (%s)",
+                          md->n_partition_columns ? (const char *)names.data : "the table has none");
+        goto done;
+    }
+    if (!weir_expr_type(e) || weir_expr_type(e)->kind != WEIR_TYPE_BOOLEAN) {
+        rc = weir_error_set(err, WEIR_ESCHEMA, "optimize where '%s' is not a boolean predicate", where);
+        goto done;
+    }
+    if (!(b = weir_batch_create(st))) {
+        rc = weir_error_set(err, WEIR_ENOMEM, "out of memory");
+        goto done;
+    }
+    for (size_t i = 0; i < *nc; i++)
+        for (size_t k = 0; k < md->n_partition_columns; k++) {
+            const char *v = NULL;
+            for (size_t j = 0; j < c[i].a->n_partition_values; j++)
+                if (strcasecmp(c[i].a->partition_values[j].key, md->partition_columns[k]) == 0)
+                    v = c[i].a->partition_values[j].value;
+            if ((rc = weir_delta_partition_value_append(&b->columns[k], v, err))) {
+                weir_error_prefix(err, "%s: partition column '%s'", c[i].a->path, md->partition_columns[k]);
+                goto done;
+            }
+        }
+    if ((rc = weir_batch_finish_rows(b)) ||
+        (rc = weir_expr_filter(e, b, weir_now_ms() * 1000, &rows, &nrows, err)))
+        goto done;
+    for (size_t i = 0; i < nrows; i++) {
+        struct cand keep = c[rows[i]];
+        c[rows[i]] = c[i];
+        c[i] = keep; /* rows are ascending: rows[i] >= i, the swapped-out one is not needed again */
+    }
+    *nc = nrows;
+done:
+    weir_free(rows);
+    weir_batch_destroy(b);
+    weir_expr_destroy(e);
+    weir_type_destroy(st);
+    weir_buf_free(&names);
+    return rc;
+}
+
 /* Reads every row group of data file `a` into the writer. */
 static int rewrite_file(struct weir_delta_table *t, struct weir_delta_writer *w,
                         const struct weir_delta_add *a, struct weir_error *err)
@@ -126,13 +202,39 @@ done:
     return rc;
 }
 
+/* Spark's form: a JSON string holding a JSON array of the predicates,
+ * "[]" or "[\"day = '2024-01-01'\"]". */
+static int predicate_json(const char *where, char **out, struct weir_error *err)
+{
+    struct weir_buf inner, b;
+    int rc = 0;
+    weir_buf_init(&inner);
+    weir_buf_init(&b);
+    if (where) {
+        rc = weir_buf_append_byte(&inner, '[');
+        rc = rc ? rc : dl_json_escape(&inner, where, strlen(where));
+        rc = rc ? rc : weir_buf_append_byte(&inner, ']');
+    } else {
+        rc = weir_buf_append_str(&inner, "[]");
+    }
+    rc = rc ? rc : dl_json_escape(&b, (const char *)inner.data, inner.len);
+    rc = rc ? rc : weir_buf_append_byte(&b, 0);
+    weir_buf_free(&inner);
+    if (rc) {
+        weir_buf_free(&b);
+        return weir_error_set(err, WEIR_ENOMEM, "out of memory");
+    }
+    *out = (char *)b.data;
+    return 0;
+}
+
 int dl_optimize_prepare(struct weir_delta_table *t, const struct weir_delta_optimize_options *o,
                         struct dl_optimize_job **out, struct weir_error *err)
 {
     struct weir_delta_optimize_options dflt;
     struct dl_optimize_job *job = NULL;
     struct cand *c = NULL;
-    size_t nc = 0;
+    size_t nc = 0, nall = 0;
     int rc = 0;
     *out = NULL;
     if (!o) {
@@ -148,6 +250,8 @@ int dl_optimize_prepare(struct weir_delta_table *t, const struct weir_delta_opti
     }
     job->t = t;
     job->now = o->now_ms > 0 ? o->now_ms : weir_now_ms();
+    if ((rc = predicate_json(o->where, &job->predicate, err)))
+        goto done;
     if ((rc = weir_delta_snapshot_load(t, -1, &job->snap, err)) ||
         (rc = weir_delta_snapshot_check_write(job->snap, err)))
         goto done;
@@ -172,6 +276,9 @@ int dl_optimize_prepare(struct weir_delta_table *t, const struct weir_delta_opti
             goto done;
         }
     }
+    nall = nc;
+    if (o->where && nc && (rc = filter_where(md, o->where, c, &nc, err)))
+        goto done;
     if (nc)
         qsort(c, nc, sizeof(*c), cmp_cand);
     /* bins: per partition run, in size order, closed before exceeding the target */
@@ -230,7 +337,7 @@ int dl_optimize_prepare(struct weir_delta_table *t, const struct weir_delta_opti
     *out = job;
     job = NULL;
 done:
-    for (size_t i = 0; i < nc; i++)
+    for (size_t i = 0; i < (nall > nc ? nall : nc); i++)
         weir_free(c[i].pkey);
     weir_free(c);
     dl_optimize_job_free(job);
@@ -254,14 +361,14 @@ static char *optimize_commit_info(const struct dl_optimize_job *job, const struc
     weir_uuid4(uuid);
     int rc = weir_buf_printf(
         &b,
-        "{\"timestamp\":%lld,\"operation\":\"OPTIMIZE\",\"operationParameters\":{\"predicate\":\"[]\","
+        "{\"timestamp\":%lld,\"operation\":\"OPTIMIZE\",\"operationParameters\":{\"predicate\":%s,"
         "\"zOrderBy\":\"[]\"},\"readVersion\":%lld,\"isolationLevel\":\"SnapshotIsolation\","
         "\"isBlindAppend\":false,\"operationMetrics\":{\"numRemovedFiles\":\"%zu\",\"numRemovedBytes\":\"%"
         "lld\","
         "\"numAddedFiles\":\"%zu\",\"numAddedBytes\":\"%lld\",\"minFileSize\":\"%lld\",\"maxFileSize\":\"%"
         "lld\","
         "\"numBins\":\"%d\",\"numOutputRows\":\"%lld\"},\"engineInfo\":\"%s\",\"txnId\":\"%s\"}",
-        (long long)job->now, (long long)weir_delta_snapshot_version(job->snap), a->n_removes,
+        (long long)job->now, job->predicate, (long long)weir_delta_snapshot_version(job->snap), a->n_removes,
         (long long)job->bytes_removed, a->n_adds, (long long)added, (long long)min, (long long)max,
         job->nbins, (long long)dl_writer_rows(job->w), WEIR_DELTA_ENGINE_INFO, uuid);
     if (rc) {

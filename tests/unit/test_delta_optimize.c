@@ -347,6 +347,62 @@ static void test_partitions_separately(void **state)
     weir_delta_table_destroy(t);
 }
 
+/* --where: only the partitions matching a predicate over partition columns
+ * are compacted; other columns are refused by name. */
+static void test_where(void **state)
+{
+    struct tmp_fixture *fx = *state;
+    struct weir_delta_table *t = open_at(fx->path);
+    struct weir_error err = {0};
+    for (int i = 0; i < 10; i++)
+        write_rows(t, i * 30, 30, -1, true, WEIR_DELTA_APPEND); /* 3 days, a file each */
+    struct weir_delta_snapshot *s;
+    assert_int_equal(weir_delta_snapshot_load(t, -1, &s, &err), 0);
+    char day[32], where[96];
+    snprintf(day, sizeof day, "%s", weir_delta_snapshot_file(s, 0)->partition_values[0].value);
+    weir_delta_snapshot_destroy(s);
+    struct rowset before = scan_rows(t, -1);
+    struct weir_delta_optimize_options o;
+    struct weir_delta_optimize_result res;
+    weir_delta_optimize_options_default(&o);
+    snprintf(where, sizeof where, "day = '%s'", day);
+    o.where = where;
+    assert_int_equal(weir_delta_optimize(t, &o, &res, &err), 0);
+    assert_int_equal(res.files_removed, 10);
+    assert_int_equal(res.files_added, 1);
+    assert_int_equal(live_files(t), 21);
+    struct weir_delta_history_entry *h;
+    size_t nh;
+    assert_int_equal(weir_delta_history(t, 1, &h, &nh, &err), 0);
+    char want[128];
+    snprintf(want, sizeof want, "\"predicate\":\"[\\\"day = '%s'\\\"]\"", day);
+    assert_non_null(strstr(h[0].commit_info, want));
+    weir_delta_history_free(h, nh);
+    /* the other two days */
+    snprintf(where, sizeof where, "day > DATE'1970-01-01' AND NOT (day = '%s')", day);
+    assert_int_equal(weir_delta_optimize(t, &o, &res, &err), 0);
+    assert_int_equal(res.files_removed, 20);
+    assert_int_equal(res.files_added, 2);
+    assert_int_equal(live_files(t), 3);
+    struct rowset after = scan_rows(t, -1);
+    assert_same_rows(&before, &after);
+    rowset_free(&before);
+    rowset_free(&after);
+    /* a data column, a non-boolean, a syntax error */
+    o.where = "id > 3";
+    assert_int_equal(weir_delta_optimize(t, &o, &res, &err), WEIR_ESCHEMA);
+    assert_non_null(strstr(err.message, "only partition columns can be used (day)"));
+    assert_non_null(strstr(err.message, "id"));
+    weir_error_clear(&err);
+    o.where = "day";
+    assert_int_equal(weir_delta_optimize(t, &o, &res, &err), WEIR_ESCHEMA);
+    weir_error_clear(&err);
+    o.where = "day = = 1";
+    assert_int_not_equal(weir_delta_optimize(t, &o, &res, &err), 0);
+    assert_int_equal(live_files(t), 3);
+    weir_delta_table_destroy(t);
+}
+
 /* Nothing to do: version -1, no commit. */
 static void test_nothing_to_do(void **state)
 {
@@ -389,6 +445,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_compact_twenty_files, setup, tmp_fixture_teardown),
         cmocka_unit_test_setup_teardown(test_concurrent_commits, setup, tmp_fixture_teardown),
         cmocka_unit_test_setup_teardown(test_partitions_separately, setup, tmp_fixture_teardown),
+        cmocka_unit_test_setup_teardown(test_where, setup, tmp_fixture_teardown),
         cmocka_unit_test_setup_teardown(test_nothing_to_do, setup, tmp_fixture_teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

@@ -457,6 +457,72 @@ static void test_log_cleanup(void **state)
     weir_delta_table_destroy(t);
 }
 
+/* RESTORE brings an older version's files back as a new commit: after an
+ * append, an overwrite and another append, version 1's rows return; the
+ * streaming txn is not rolled back; a vacuumed file makes it fail by name. */
+static void test_restore(void **state)
+{
+    struct tmp_fixture *fx = *state;
+    struct weir_delta_table *t = open_table(fx);
+    struct weir_error err = {0};
+    struct weir_delta_write_options o = default_options();
+    struct weir_delta_write_result res;
+    o.txn_app_id = "stream";
+    for (int i = 0; i < 2; i++) {
+        o.txn_version = i;
+        write_rows(t, i * 10, 10, &o, &res); /* v0, v1: 20 rows */
+    }
+    o.txn_app_id = NULL;
+    o.mode = WEIR_DELTA_OVERWRITE;
+    write_rows(t, 500, 3, &o, &res); /* v2: 3 rows */
+    o.mode = WEIR_DELTA_APPEND;
+    write_rows(t, 600, 4, &o, &res); /* v3: 7 rows */
+    int64_t want = 0;
+    for (int i = 0; i < 20; i++)
+        want += i;
+    struct weir_delta_restore_result rr;
+    assert_int_equal(weir_delta_restore(t, 1, 0, &rr, &err), 0);
+    assert_int_equal(rr.version, 4);
+    assert_int_equal(rr.files_removed, 2);
+    assert_int_equal(rr.files_restored, 2);
+    assert_int_equal(rr.files_after, 2);
+    struct scan_acc acc = scan_all(t, -1);
+    assert_int_equal(acc.rows, 20);
+    assert_int_equal(acc.id_sum, want);
+    struct weir_delta_snapshot *s;
+    assert_int_equal(weir_delta_snapshot_load(t, -1, &s, &err), 0);
+    assert_int_equal(weir_delta_snapshot_txn_version(s, "stream"), 1);
+    assert_int_equal(weir_delta_snapshot_num_tombstones(s), 2);
+    weir_delta_snapshot_destroy(s);
+    struct weir_delta_history_entry *h;
+    size_t nh;
+    assert_int_equal(weir_delta_history(t, 1, &h, &nh, &err), 0);
+    assert_non_null(strstr(h[0].commit_info, "\"operation\":\"RESTORE\""));
+    assert_non_null(strstr(h[0].commit_info, "\"version\":1"));
+    assert_non_null(strstr(h[0].commit_info, "\"numRestoredFiles\":\"2\""));
+    weir_delta_history_free(h, nh);
+    /* restoring to the latest is an error; so is a version that never existed */
+    assert_int_equal(weir_delta_restore(t, 4, 0, &rr, &err), WEIR_EINVAL);
+    assert_int_equal(weir_delta_restore(t, 9, 0, &rr, &err), WEIR_ENOTFOUND);
+    /* back to version 3 (the 7 rows); then one of version 0's files is gone */
+    assert_int_equal(weir_delta_restore(t, 3, 0, &rr, &err), 0);
+    assert_int_equal(scan_all(t, -1).rows, 7);
+    assert_int_equal(weir_delta_snapshot_load(t, 0, &s, &err), 0);
+    char *key = NULL;
+    assert_int_equal(dl_path_to_key(weir_delta_snapshot_file(s, 0)->path, &key, &err), 0);
+    weir_delta_snapshot_destroy(s);
+    char p[512];
+    snprintf(p, sizeof p, "%s/%s", fx->path, key);
+    assert_int_equal(remove(p), 0);
+    weir_error_clear(&err);
+    assert_int_equal(weir_delta_restore(t, 0, 0, &rr, &err), WEIR_ENOTFOUND);
+    assert_non_null(strstr(err.message, key));
+    assert_non_null(strstr(err.message, "no longer exists"));
+    weir_free(key);
+    assert_int_equal(scan_all(t, -1).rows, 7); /* nothing committed */
+    weir_delta_table_destroy(t);
+}
+
 /* Two processes append 100 commits each to one table. */
 static void test_concurrent_writers(void **state)
 {
@@ -879,6 +945,30 @@ static void test_vacuum(void **state)
     assert_true(file_exists(fx->path, "_delta_log/00000000000000000000.json"));
     weir_delta_snapshot_destroy(s);
     assert_int_equal(scan_all(t, -1).rows, 5);
+    /* the two real runs logged themselves (START + END each, data unchanged); the dry run did not */
+    struct weir_delta_history_entry *h;
+    size_t nh;
+    assert_int_equal(weir_delta_history(t, -1, &h, &nh, &err), 0);
+    assert_int_equal(nh, 4 + 6);
+    assert_non_null(strstr(h[0].commit_info, "\"operation\":\"VACUUM END\""));
+    assert_non_null(strstr(h[0].commit_info, "\"numDeletedFiles\":\"3\""));
+    assert_non_null(strstr(h[1].commit_info, "\"operation\":\"VACUUM START\""));
+    assert_non_null(strstr(h[1].commit_info, "\"numFilesToDelete\":\"3\""));
+    weir_delta_history_free(h, nh);
+    /* a retention below the table's is refused unless forced */
+    assert_int_equal(weir_delta_snapshot_load(t, -1, &s, &err), 0);
+    file_write(fx->path, "orphan2.parquet", "xy");
+    vo = (struct weir_delta_vacuum_options){.retention_ms = 3600000, .now_ms = now + 2 * day};
+    assert_int_equal(weir_delta_vacuum(t, s, &vo, &n, &bytes, &err), WEIR_EINVAL);
+    assert_non_null(
+        strstr(err.message, "shorter than the table's delta.deletedFileRetentionDuration (168 hours)"));
+    assert_true(file_exists(fx->path, "orphan2.parquet"));
+    vo.force = true;
+    assert_int_equal(weir_delta_vacuum(t, s, &vo, &n, &bytes, &err), 0);
+    assert_int_equal(n, 1);
+    assert_int_equal(bytes, 2);
+    assert_false(file_exists(fx->path, "orphan2.parquet"));
+    weir_delta_snapshot_destroy(s);
     /* an old version now misses its files: the scan says which */
     assert_int_equal(weir_delta_snapshot_load(t, 0, &s, &err), 0);
     struct scan_acc acc = {0};
@@ -1527,6 +1617,7 @@ int main(int argc, char **argv)
         cmocka_unit_test_setup_teardown(test_many_commits_checkpoint, setup, tmp_fixture_teardown),
         cmocka_unit_test_setup_teardown(test_log_cleanup, setup, tmp_fixture_teardown),
         cmocka_unit_test_setup_teardown(test_concurrent_writers, setup, tmp_fixture_teardown),
+        cmocka_unit_test_setup_teardown(test_restore, setup, tmp_fixture_teardown),
         cmocka_unit_test_setup_teardown(test_conflicts, setup, tmp_fixture_teardown),
         cmocka_unit_test_setup_teardown(test_write_refusals, setup, tmp_fixture_teardown),
         cmocka_unit_test_setup_teardown(test_many_partitions, setup, tmp_fixture_teardown),
