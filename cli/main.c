@@ -28,6 +28,8 @@ static const char usage_text[] =
     "  table import PATH       append JSON lines files as one commit (creates the table)\n"
     "  table checkpoint PATH   write a checkpoint of the latest version\n"
     "  table optimize PATH     compact small files (dataChange=false; appends never conflict)\n"
+    "  table vacuum PATH       delete files unreferenced for longer than the retention\n"
+    "  table restore PATH      make an older version the latest again (--version N)\n"
     "  run CONFIG              run the pipelines of CONFIG (--once, --available-now)\n"
     "  validate CONFIG         check a config file; print every error with its key path\n"
     "\n"

@@ -10,20 +10,29 @@
  * replayed after a crash is skipped. The table is created on the first
  * write from the batch schema, with partition_by.
  *
- * optimize_every N: after every N commits a compaction runs on its own
- * thread with its own table handle. It commits with dataChange=false and
- * reads only the files it rewrites, so the appends never conflict with it;
- * at most one runs at a time, and destroy waits for it.
+ * Maintenance (the config's maintenance block): compaction after every N
+ * commits or when the table's last OPTIMIZE is older than an interval, and
+ * VACUUM when its last VACUUM END is older than an interval. It runs on a
+ * thread of its own with its own table handle, started from commit when
+ * something is due; at most one runs at a time, and destroy waits for it.
+ * Compaction commits with dataChange=false and reads only the files it
+ * rewrites, so the appends never conflict with it; vacuum keeps files
+ * younger than its retention, so this sink's in-flight files survive.
+ * The interval schedules read the table's history once (so a restart does
+ * not run them again early), then keep time themselves.
  *
  * Error policy: I/O errors and commit races that ran out of retries are
  * retriable (the engine retries the batch with the same offsets); schema
  * and protocol errors are not. One thread calls the sink. */
 #include <pthread.h>
 #include <stdatomic.h>
+#include <stdint.h>
+#include <stdio.h>
 #include <string.h>
 
 #include "core/alloc.h"
 #include "core/log.h"
+#include "core/util.h"
 #include "delta/delta.h"
 #include "sinks/sink.h"
 #include "sinks/sink_int.h"
@@ -35,9 +44,12 @@ struct delta_sink {
     struct weir_delta_table *t;
     struct weir_delta_writer *w;
     int64_t commits; /* commits by this process, for optimize_every */
-    pthread_t opt_thread;
-    bool opt_running;
-    atomic_bool opt_done;
+    pthread_t maint_thread;
+    bool maint_running;
+    atomic_bool maint_done;
+    bool optimize_now;                  /* set by commit for optimize_every */
+    int64_t last_optimize, last_vacuum; /* wall ms; -1: not read from the history yet */
+    _Atomic int64_t next_due;           /* wall ms of the next interval check */
 };
 
 static void classify(struct weir_error *err, int rc)
@@ -89,38 +101,120 @@ static int ds_write(struct weir_sink *base, const struct weir_batch *b, struct w
     return rc;
 }
 
-static void *optimize_main(void *arg)
+/* Newest commit of `op` in the history, or 0 when none is left in the log. */
+static int64_t last_operation(struct weir_delta_table *t, const char *op)
 {
-    struct delta_sink *s = arg;
-    struct weir_delta_table *t = NULL;
+    struct weir_delta_history_entry *h = NULL;
+    size_t n = 0;
+    struct weir_error err = {0};
+    char want[64];
+    int64_t ts = 0;
+    snprintf(want, sizeof want, "\"operation\":\"%s\"", op);
+    if (weir_delta_history(t, 1000, &h, &n, &err) == 0)
+        for (size_t i = 0; i < n && !ts; i++)
+            if (h[i].commit_info && strstr(h[i].commit_info, want))
+                ts = h[i].timestamp;
+    weir_delta_history_free(h, n);
+    return ts;
+}
+
+static void run_optimize(struct delta_sink *s, struct weir_delta_table *t)
+{
     struct weir_delta_optimize_options o;
     struct weir_delta_optimize_result r;
     struct weir_error err = {0};
     weir_delta_optimize_options_default(&o);
-    o.target_file_bytes = (uint64_t)s->cfg->target_file_size;
+    o.target_file_bytes = (uint64_t)(s->cfg->maint.optimize_target_size ? s->cfg->maint.optimize_target_size
+                                                                        : s->cfg->target_file_size);
     o.codec = weir_sink_codec(s->cfg->codec);
-    struct weir_store_options so = {(const char *const *)s->cfg->storage_options, s->cfg->nstorage_options};
-    int rc = weir_delta_table_open_with(&t, s->cfg->path, &so, &err);
-    if (rc == 0)
-        rc = weir_delta_optimize(t, &o, &r, &err);
-    if (rc)
+    if (weir_delta_optimize(t, &o, &r, &err))
         WEIR_LOG(WEIR_LOG_WARN, s->base.pipeline, -1,
                  "optimize of %s failed (the appends are not affected): %s", s->cfg->path, err.message);
     else if (r.version >= 0)
         WEIR_LOG(WEIR_LOG_INFO, s->base.pipeline, -1,
                  "optimize of %s: version %lld, %zu files -> %zu files (%lld rows)", s->cfg->path,
                  (long long)r.version, r.files_removed, r.files_added, (long long)r.rows);
+}
+
+static void run_vacuum(struct delta_sink *s, struct weir_delta_table *t)
+{
+    struct weir_delta_snapshot *snap = NULL;
+    struct weir_delta_vacuum_options o = {
+        .retention_ms = s->cfg->maint.vacuum_retain_ms ? s->cfg->maint.vacuum_retain_ms : -1, .force = true};
+    struct weir_error err = {0};
+    size_t n = 0;
+    uint64_t bytes = 0;
+    if (weir_delta_snapshot_load(t, -1, &snap, &err) || weir_delta_vacuum(t, snap, &o, &n, &bytes, &err))
+        WEIR_LOG(WEIR_LOG_WARN, s->base.pipeline, -1,
+                 "vacuum of %s failed (the appends are not affected): %s", s->cfg->path, err.message);
+    else
+        WEIR_LOG(WEIR_LOG_INFO, s->base.pipeline, -1, "vacuum of %s: deleted %zu files (%llu bytes)",
+                 s->cfg->path, n, (unsigned long long)bytes);
+    weir_delta_snapshot_destroy(snap);
+}
+
+static void *maintenance_main(void *arg)
+{
+    struct delta_sink *s = arg;
+    struct weir_delta_table *t = NULL;
+    struct weir_error err = {0};
+    int64_t opt_iv = s->cfg->maint.optimize_interval_ms, vac_iv = s->cfg->maint.vacuum_interval_ms;
+    struct weir_store_options so = {(const char *const *)s->cfg->storage_options, s->cfg->nstorage_options};
+    if (weir_delta_table_open_with(&t, s->cfg->path, &so, &err)) {
+        WEIR_LOG(WEIR_LOG_WARN, s->base.pipeline, -1, "table maintenance of %s: %s", s->cfg->path,
+                 err.message);
+        goto done;
+    }
+    if (opt_iv && s->last_optimize < 0)
+        s->last_optimize = last_operation(t, "OPTIMIZE");
+    if (vac_iv && s->last_vacuum < 0)
+        s->last_vacuum = last_operation(t, "VACUUM END");
+    int64_t now = weir_now_ms();
+    if (s->optimize_now || (opt_iv && now - s->last_optimize >= opt_iv)) {
+        run_optimize(s, t);
+        s->last_optimize = weir_now_ms();
+    }
+    if (vac_iv && now - s->last_vacuum >= vac_iv) {
+        run_vacuum(s, t);
+        s->last_vacuum = weir_now_ms();
+    }
+    int64_t next = INT64_MAX;
+    if (opt_iv)
+        next = s->last_optimize + opt_iv;
+    if (vac_iv && s->last_vacuum + vac_iv < next)
+        next = s->last_vacuum + vac_iv;
+    atomic_store(&s->next_due, next);
+done:
     weir_delta_table_destroy(t);
-    atomic_store(&s->opt_done, true);
+    atomic_store(&s->maint_done, true);
     return NULL;
 }
 
-static void optimize_join(struct delta_sink *s, bool wait)
+static void maintenance_join(struct delta_sink *s, bool wait)
 {
-    if (s->opt_running && (wait || atomic_load(&s->opt_done))) {
-        pthread_join(s->opt_thread, NULL);
-        s->opt_running = false;
+    if (s->maint_running && (wait || atomic_load(&s->maint_done))) {
+        pthread_join(s->maint_thread, NULL);
+        s->maint_running = false;
     }
+}
+
+/* After a commit: starts the maintenance thread when something is due. */
+static void maintenance_start(struct delta_sink *s)
+{
+    maintenance_join(s, false);
+    if (s->maint_running)
+        return;
+    bool every =
+        s->cfg->maint.optimize_every > 0 && s->commits > 0 && s->commits % s->cfg->maint.optimize_every == 0;
+    if (!every && weir_now_ms() < atomic_load(&s->next_due))
+        return;
+    s->optimize_now = every;
+    atomic_store(&s->maint_done, false);
+    if (pthread_create(&s->maint_thread, NULL, maintenance_main, s) == 0)
+        s->maint_running = true;
+    else
+        WEIR_LOG(WEIR_LOG_WARN, s->base.pipeline, -1, "could not start the maintenance thread for %s",
+                 s->cfg->path);
 }
 
 static int ds_commit(struct weir_sink *base, struct weir_sink_result *out, struct weir_error *err)
@@ -145,16 +239,7 @@ static int ds_commit(struct weir_sink *base, struct weir_sink_result *out, struc
         out->bytes = res.bytes_written;
         s->commits++;
     }
-    optimize_join(s, false);
-    if (s->cfg->optimize_every > 0 && !s->opt_running && s->commits > 0 &&
-        s->commits % s->cfg->optimize_every == 0) {
-        atomic_store(&s->opt_done, false);
-        if (pthread_create(&s->opt_thread, NULL, optimize_main, s) == 0)
-            s->opt_running = true;
-        else
-            WEIR_LOG(WEIR_LOG_WARN, base->pipeline, -1, "could not start the optimize thread for %s",
-                     s->cfg->path);
-    }
+    maintenance_start(s);
     return 0;
 }
 
@@ -168,7 +253,7 @@ static void ds_abort(struct weir_sink *base)
 static void ds_destroy(struct weir_sink *base)
 {
     struct delta_sink *s = (struct delta_sink *)base;
-    optimize_join(s, true);
+    maintenance_join(s, true);
     weir_delta_writer_abort(s->w);
     weir_delta_table_destroy(s->t);
     weir_free(base->description);
@@ -195,6 +280,10 @@ int weir_sink_delta_create(const struct weir_config_delta *cfg, const char *pipe
     s->base.ops = &delta_ops;
     s->base.pipeline = pipeline;
     s->cfg = cfg;
+    s->last_optimize = s->last_vacuum = -1;
+    /* intervals: the first commit checks the history; without them only optimize_every starts it */
+    atomic_store(&s->next_due,
+                 cfg->maint.optimize_interval_ms || cfg->maint.vacuum_interval_ms ? 0 : INT64_MAX);
     struct weir_store_options so = {(const char *const *)cfg->storage_options, cfg->nstorage_options};
     int rc = weir_delta_table_open_with(&s->t, cfg->path, &so, err);
     if (rc) {

@@ -543,9 +543,29 @@ static const struct opt opts[] = {
      .desc = "Add new nullable columns to the table schema; incompatible changes are refused."},
     {"pipelines[].sink.delta", "codec", T_ENUM, 0, "snappy", "snappy|zstd|gzip|none", .off = DELTA(codec),
      .desc = "Parquet compression codec."},
-    {"pipelines[].sink.delta", "optimize_every", T_INT, 0, .min = 1, .max = I64MAX,
-     .off = DELTA(optimize_every),
-     .desc = "Compact small files every N batches (dataChange=false commits). Default: never."},
+    {"pipelines[].sink.delta", "maintenance", T_OBJ, 0, .off = 0,
+     .desc = "Table maintenance the sink runs on its own thread with its own table handle, never blocking "
+             "batches (docs/operations.md#table-maintenance). Off unless a schedule is set."},
+    {"pipelines[].sink.delta.maintenance", "optimize_every", T_INT, 0, .min = 1, .max = I64MAX,
+     .off = DELTA(maint.optimize_every),
+     .desc = "Compact small files after every N committed batches (OPTIMIZE commits with "
+             "dataChange=false, which the appends never conflict with). Default: never."},
+    {"pipelines[].sink.delta.maintenance", "optimize_interval", T_DURATION, 0, .min = 1000, .max = I64MAX,
+     .off = DELTA(maint.optimize_interval_ms),
+     .desc = "Compact small files when the table's last OPTIMIZE commit is older than this (\"1h\"). "
+             "Default: never."},
+    {"pipelines[].sink.delta.maintenance", "optimize_target_size", T_SIZE, 0, .min = 1024, .max = I64MAX,
+     .off = DELTA(maint.optimize_target_size),
+     .desc = "File size the compaction aims for. Default: the sink's target_file_size."},
+    {"pipelines[].sink.delta.maintenance", "vacuum_interval", T_DURATION, 0, .min = 1000, .max = I64MAX,
+     .off = DELTA(maint.vacuum_interval_ms),
+     .desc = "Delete unreferenced files (VACUUM) when the table's last VACUUM END commit is older than this "
+             "(\"24h\"). Default: never."},
+    {"pipelines[].sink.delta.maintenance", "vacuum_retain", T_DURATION, 0, .min = 3600000, .max = I64MAX,
+     .off = DELTA(maint.vacuum_retain_ms),
+     .desc = "Files removed from the table (or never committed) longer ago than this are deleted. Default: "
+             "the table's delta.deletedFileRetentionDuration (7 days). A shorter value is applied as "
+             "given: it must exceed the longest batch and the longest read of an old version."},
     {"pipelines[].sink", "console", T_OBJ, F_KIND, .kind_off = PIPE(sink), .kind_val = WEIR_SINK_CONSOLE,
      .desc = "Print rows as JSON lines on stdout (no options)."},
 };

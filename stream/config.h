@@ -186,9 +186,15 @@ struct weir_config_delta {
     int64_t target_file_size;
     int64_t max_buffer_size;
     bool merge_schema;
-    int codec;              /* enum weir_codec */
-    int64_t optimize_every; /* 0: never */
-    char **keys;            /* mode merge: the key columns (default: the aggregate's group) */
+    int codec; /* enum weir_codec */
+    struct {
+        int64_t optimize_every;       /* batches; 0: never */
+        int64_t optimize_interval_ms; /* 0: never */
+        int64_t optimize_target_size; /* 0: target_file_size */
+        int64_t vacuum_interval_ms;   /* 0: never */
+        int64_t vacuum_retain_ms;     /* 0: the table's retention */
+    } maint;
+    char **keys; /* mode merge: the key columns (default: the aggregate's group) */
     size_t nkeys;
     /* change data (mode merge; docs/cdc.md) */
     char *path_template; /* {db}, {schema}, {table} */

@@ -102,11 +102,20 @@ def test_optimize_spark_reads_same_rows(run_weir, tmp_path, read_deltalake, read
     want = normalize(read_spark(str(table)), COLS)
     assert want == normalize(read_deltalake(str(table)), COLS)
     before_files = live_files(table)
+    # --where: one day first (Spark's predicate in the history), then the rest
+    res = optimize(run_weir, table, "--target-size", "64MB", "--where", "day = '2024-03-02'")
+    assert res["version"] == 12 and res["filesAdded"] == 1
+    hist = json.loads(run_weir("table", "history", str(table), "--limit", "1", "--json").stdout)
+    assert json.loads(hist["operationParameters"]["predicate"]) == ["day = '2024-03-02'"]
+    assert normalize(read_spark(str(table)), COLS) == want
+    r = run_weir("table", "optimize", str(table), "--where", "id > 3")
+    assert r.returncode == 1 and "only partition columns can be used (day)" in r.stderr
     res = optimize(run_weir, table, "--target-size", "64MB")
-    assert res["version"] == 12 and res["filesAdded"] == 3
+    assert res["version"] == 13 and res["filesAdded"] == 2
     assert live_files(table) < before_files
     assert normalize(read_spark(str(table)), COLS) == want
     assert normalize(read_spark(str(table), version=11), COLS) == want
+    assert normalize(read_spark(str(table), version=12), COLS) == want
 
 
 def test_optimize_sizes_and_usage(run_weir, tmp_path):

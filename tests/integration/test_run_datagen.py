@@ -152,7 +152,7 @@ def test_datagen_to_console(tmp_path, weir_bin):
 
 def test_optimize_every_compacts_in_the_background(tmp_path, weir_bin, read_deltalake):
     p = datagen_pipeline(tmp_path, max_rows=8000, max_rows_per_trigger=500)
-    p["sink"]["delta"]["optimize_every"] = 4
+    p["sink"]["delta"]["maintenance"] = {"optimize_every": 4}
     r = run(weir_bin, write_config(tmp_path, p), "--available-now")
     assert r.returncode == 0, r.stderr
     table = tmp_path / "gen-table"

@@ -122,7 +122,7 @@ static const char *FULL =
     "   \"transform\": [{\"decode\": {\"format\": \"json\", \"schema\": \"a INT\", \"on_error\": "
     "\"dead_letter\", \"dead_letter_path\": \"/dl\"}}],"
     "   \"sink\": {\"delta\": {\"path\": \"/t\", \"target_file_size\": \"64KiB\", \"merge_schema\": true,"
-    "      \"codec\": \"zstd\", \"optimize_every\": 10}}},"
+    "      \"codec\": \"zstd\", \"maintenance\": {\"optimize_every\": 10, \"vacuum_interval\": \"1 day\"}}}},"
     "  {\"name\": \"k3\", \"checkpoint\": \"/tmp/c3\","
     "   \"source\": {\"kafka\": {\"bootstrap_servers\": \"b\", \"topics\": [\"a\", \"b\"], "
     "\"starting_offsets\": 1700000000000}},"
@@ -164,7 +164,9 @@ static void test_full_config(void **state)
     assert_int_equal(k->delta.target_file_size, 65536);
     assert_true(k->delta.merge_schema);
     assert_int_equal(k->delta.codec, WEIR_CODEC_ZSTD);
-    assert_int_equal(k->delta.optimize_every, 10);
+    assert_int_equal(k->delta.maint.optimize_every, 10);
+    assert_int_equal(k->delta.maint.vacuum_interval_ms, 86400000);
+    assert_int_equal(k->delta.maint.vacuum_retain_ms, 0);
     assert_int_equal(k3->trigger, WEIR_TRIGGER_INTERVAL);
     assert_int_equal(k3->interval_ms, 0);
     assert_int_equal(k3->kafka.starting_offsets, WEIR_START_TIMESTAMP);
