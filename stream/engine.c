@@ -103,6 +103,7 @@ static void base_add(struct weir_query_health *b, const struct weir_query_health
     b->batches += h->batches;
     b->retries += h->retries;
     b->rows_in += h->rows_in;
+    b->bytes_in += h->bytes_in;
     b->rows_out += h->rows_out;
     b->rescued += h->rescued;
     b->dead_letters += h->dead_letters;
@@ -574,6 +575,7 @@ enum mfield {
     M_RETRIES,
     M_FAILING,
     M_ROWS_IN,
+    M_BYTES_IN,
     M_ROWS_OUT,
     M_RESCUED,
     M_DEAD,
@@ -593,6 +595,9 @@ static const struct {
     [M_FAILING] = {"weir_pipeline_consecutive_failures", "gauge",
                    "Failed attempts in a row, 0 once one succeeds"},
     [M_ROWS_IN] = {"weir_input_rows_total", "counter", "Rows read from the source"},
+    [M_BYTES_IN] = {"weir_input_bytes_total", "counter",
+                    "Bytes of the values read from the source (Kafka keys, values and headers; the files' "
+                    "decoded rows)"},
     [M_ROWS_OUT] = {"weir_output_rows_total", "counter", "Rows written by the sink"},
     [M_RESCUED] = {"weir_rescued_rows_total", "counter",
                    "Rows kept with their bad fields in the rescue column"},
@@ -613,6 +618,7 @@ static void metric_values(bool ready, int64_t restarts, const struct weir_query_
     v[M_RETRIES] = (double)h->retries;
     v[M_FAILING] = h->failing;
     v[M_ROWS_IN] = (double)h->rows_in;
+    v[M_BYTES_IN] = (double)h->bytes_in;
     v[M_ROWS_OUT] = (double)h->rows_out;
     v[M_RESCUED] = (double)h->rescued;
     v[M_DEAD] = (double)h->dead_letters;

@@ -61,7 +61,7 @@ struct weir_query {
         totals;              /* guarded by mu: the totals and last_error; the atomics above are the rest */
     int64_t prev_trigger_ms; /* start of the previous batch, for inputRowsPerSecond */
     /* per batch */
-    int64_t rows_in, rows_out, cb_ns, now_us;
+    int64_t rows_in, bytes_in, rows_out, cb_ns, now_us;
     bool discard;
 };
 
@@ -236,6 +236,7 @@ static int on_input(void *ctx, const struct weir_batch *b, struct weir_error *er
         return weir_error_set(err, WEIR_ESTATE, "batch abandoned on shutdown");
     int64_t t0 = weir_mono_ns();
     q->rows_in += (int64_t)b->nrows;
+    q->bytes_in += (int64_t)weir_batch_used_bytes(b);
     int rc;
     if (q->back) {
         struct weir_batch *mid = NULL;
@@ -272,7 +273,7 @@ static int run_batch(struct weir_query *q, int64_t id, int64_t batch_ms, const c
     bool already = false;
     int rc;
     memset(br, 0, sizeof(*br));
-    q->rows_in = q->rows_out = q->cb_ns = 0;
+    q->rows_in = q->bytes_in = q->rows_out = q->cb_ns = 0;
     q->now_us = batch_ms * 1000;
     q->discard = false;
     int64_t t0 = weir_mono_ns();
@@ -452,6 +453,7 @@ static void publish_progress(struct weir_query *q, int64_t id, int64_t trigger_m
         q->progress = weir_buf_detach(&b);
         struct weir_query_health *t = &q->totals;
         t->rows_in += q->rows_in;
+        t->bytes_in += q->bytes_in;
         t->rows_out += br->skipped ? 0 : br->sink.rows;
         t->rescued += br->xf.rescued;
         t->dead_letters += br->xf.dead_letters;

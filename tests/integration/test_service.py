@@ -99,6 +99,8 @@ def test_http_endpoints(tmp_path, weir_bin, read_deltalake):
         lab = (("pipeline", "gen"),)
         assert m[("weir_output_rows_total", lab)] == read_deltalake(table).num_rows == 12000
         assert m[("weir_input_rows_total", lab)] == 12000
+        # id LONG and amount DOUBLE are 8 bytes each, plus the user strings
+        assert 12000 * 16 < m[("weir_input_bytes_total", lab)] < 12000 * 200
         assert m[("weir_delta_table_version", lab)] == dt.version() == 11
         assert m[("weir_pipeline_ready", lab)] == 1
         assert m[("weir_pipeline_paused", lab)] == 0
