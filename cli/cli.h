@@ -28,6 +28,9 @@ int weir_cli_fail(const struct weir_error *err, int code);
 int weir_cli_table(int argc, char **argv);
 /* `weir run CONFIG [--once|--available-now]`: argv[0] is "run". */
 int weir_cli_run(int argc, char **argv);
+/* --log-level / --log-format given before the command (-1: not given);
+ * they win over the config file's log block. */
+extern int weir_cli_log_level, weir_cli_log_format;
 /* `weir validate CONFIG`: argv[0] is "validate". */
 int weir_cli_validate(int argc, char **argv);
 /* `weir --help-config`: every config option with type, default and meaning. */

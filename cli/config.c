@@ -130,6 +130,10 @@ int weir_cli_run(int argc, char **argv)
     struct weir_buf text;
     weir_buf_init(&text);
     int rc = load_config(path, &cfg, &text);
+    if (rc == 0 && weir_cli_log_level >= 0)
+        cfg->log.level = weir_cli_log_level;
+    if (rc == 0 && weir_cli_log_format >= 0)
+        cfg->log.format = weir_cli_log_format;
     if (rc == 0) /* the engine owns cfg; a file (not stdin) is read again at SIGHUP */
         rc = weir_engine_run(cfg, (const char *)text.data, text.len, strcmp(path, "-") ? path : NULL,
                              trigger) == 0

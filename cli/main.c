@@ -39,6 +39,8 @@ static const char usage_text[] =
     "--log-level debug|info|warn|error (default info).\n"
     "Exit codes: 0 ok, 1 runtime failure, 2 bad usage or config.\n";
 
+int weir_cli_log_level = -1, weir_cli_log_format = -1;
+
 void weir_cli_error(const char *fmt, ...)
 {
     va_list ap;
@@ -99,13 +101,15 @@ int main(int argc, char **argv)
             if (level < 0)
                 return weir_cli_usage_error("weir", "unknown log level '%s' (debug, info, warn, error)", val);
             weir_log_set_level((enum weir_log_level)level);
+            weir_cli_log_level = level;
         } else if (namelen == 12 && strncmp(opt, "--log-format", namelen) == 0) {
             if (strcmp(val, "json") == 0)
-                weir_log_set_format(WEIR_LOG_JSON);
+                weir_cli_log_format = WEIR_LOG_JSON;
             else if (strcmp(val, "text") == 0)
-                weir_log_set_format(WEIR_LOG_TEXT);
+                weir_cli_log_format = WEIR_LOG_TEXT;
             else
                 return weir_cli_usage_error("weir", "unknown log format '%s' (json, text)", val);
+            weir_log_set_format((enum weir_log_format)weir_cli_log_format);
         } else {
             return weir_cli_usage_error("weir", "unknown option '%.*s'", (int)namelen, opt);
         }

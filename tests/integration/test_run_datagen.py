@@ -3,6 +3,7 @@ restarts, exactly-once across crash points, the checkpoint lock and
 refusals. (Kafka pipelines are in test_kafka_*.py.)"""
 import json
 import signal
+import subprocess
 import time
 
 import pytest
@@ -66,6 +67,23 @@ def test_once_runs_one_batch(tmp_path, weir_bin, read_deltalake):
         assert r.returncode == 0, r.stderr
         assert [x["batchId"] for x in progress(r.stderr)] == expected
     assert ids_of(read_deltalake, p["sink"]["delta"]["path"]) == list(range(600))
+
+
+def test_command_line_log_options_win_over_the_config(tmp_path, weir_bin):
+    p = datagen_pipeline(tmp_path, max_rows=10)
+    cfg = write_config(tmp_path, p, log={"format": "json", "level": "info"})
+    r = subprocess.run([str(weir_bin), "--log-format", "text", "run", str(cfg), "--once"], capture_output=True,
+                       text=True, timeout=60)
+    assert r.returncode == 0, r.stderr
+    lines = r.stderr.splitlines()
+    assert lines and not any(l.startswith("{") for l in lines), r.stderr
+    assert any(" INFO [gen#0] progress " in l for l in lines), r.stderr
+    r = subprocess.run([str(weir_bin), "--log-level", "warn", "run", str(cfg), "--once"], capture_output=True,
+                       text=True, timeout=60)
+    assert r.returncode == 0 and r.stderr == "", r.stderr
+    r = run(weir_bin, cfg, "--once")  # without flags the config's block applies
+    assert r.returncode == 0, r.stderr
+    assert r.stderr.splitlines() and all(json.loads(l)["level"] == "info" for l in r.stderr.splitlines())
 
 
 def test_sigterm_finishes_the_batch_and_exits_0(tmp_path, weir_bin, read_deltalake):
