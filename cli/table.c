@@ -64,6 +64,7 @@ static const char table_usage[] =
     "      string; ISO-8601 strings become timestamp/date only with\n"
     "      --infer-timestamps). An existing table keeps its schema and partitioning.\n"
     "  optimize PATH [--target-size SIZE] [--min-file-size SIZE] [--where PREDICATE]\n"
+    "         [--codec snappy|zstd|gzip|none]\n"
     "      Compact small files: per partition, files smaller than --min-file-size\n"
     "      (default 3/4 of the target) are rewritten into files of about\n"
     "      --target-size (default 128MB) in one commit with dataChange=false,\n"
@@ -71,7 +72,8 @@ static const char table_usage[] =
     "      {\"path\", \"version\" (-1: nothing to do), \"filesRemoved\", \"filesAdded\",\n"
     "      \"bytesRemoved\", \"bytesAdded\", \"rows\"}. SIZE: 128MB, 64KiB, 1048576.\n"
     "      --where limits it to the partitions matching a SQL predicate over\n"
-    "      partition columns (\"day >= '2024-03-01'\").\n"
+    "      partition columns (\"day >= '2024-03-01'\"). --codec: of the new files\n"
+    "      (default snappy).\n"
     "  vacuum PATH [--retain DURATION] [--dry-run] [--force]\n"
     "      Delete data files the table no longer references (removed longer ago\n"
     "      than the retention, or never committed) and older than the retention\n"
@@ -1150,6 +1152,7 @@ static int cmd_optimize(struct args *a)
     struct weir_delta_optimize_result res;
     struct weir_buf out;
     int64_t target = 0, min_size = 0;
+    const char *codec_name = NULL;
     int rc, exit_code = WEIR_EXIT_OK;
     weir_buf_init(&out);
     weir_delta_optimize_options_default(&o);
@@ -1164,6 +1167,13 @@ static int cmd_optimize(struct args *a)
                 exit_code = weir_cli_usage_error(a->cmd, "--where needs a predicate over partition columns");
                 goto out;
             }
+        } else if ((m = opt_with_value(a, "--codec", &codec_name)) != 0) {
+            int c = m < 0 ? -1 : weir_parquet_codec_from_string(codec_name);
+            if (c < 0) {
+                exit_code = weir_cli_usage_error(a->cmd, "--codec needs snappy, zstd, gzip or none");
+                goto out;
+            }
+            o.codec = (enum weir_parquet_codec)c;
         } else if ((m = common_arg(a, &path, &exit_code)) != 0) {
             goto out;
         }

@@ -5,6 +5,8 @@ version has fewer live files, the compaction commit is dataChange=false and
 history shows OPTIMIZE. Also the usage errors and "nothing to do"."""
 import json
 
+import pyarrow.parquet as pq
+
 import pytest
 
 COLS = ["id", "user", "amount", "ts", "day", "tags"]
@@ -110,8 +112,12 @@ def test_optimize_spark_reads_same_rows(run_weir, tmp_path, read_deltalake, read
     assert normalize(read_spark(str(table)), COLS) == want
     r = run_weir("table", "optimize", str(table), "--where", "id > 3")
     assert r.returncode == 1 and "only partition columns can be used (day)" in r.stderr
-    res = optimize(run_weir, table, "--target-size", "64MB")
+    res = optimize(run_weir, table, "--target-size", "64MB", "--codec", "zstd")
     assert res["version"] == 13 and res["filesAdded"] == 2
+    import deltalake
+    codecs = {u.split("/")[-2]: pq.ParquetFile(u.removeprefix("file://")).metadata.row_group(0).column(0).compression
+              for u in deltalake.DeltaTable(str(table)).file_uris()}
+    assert codecs == {"day=2024-03-01": "ZSTD", "day=2024-03-02": "SNAPPY", "day=2024-03-03": "ZSTD"}
     assert live_files(table) < before_files
     assert normalize(read_spark(str(table)), COLS) == want
     assert normalize(read_spark(str(table), version=11), COLS) == want
