@@ -68,5 +68,7 @@ int weir_cli_run(int argc, char **argv);
 int weir_cli_validate(int argc, char **argv);
 /* `weir --help-config`: every config option with type, default and meaning. */
 int weir_cli_help_config(void);
+/* `weir checkpoint inspect|reset-offsets ...`: argv[0] is "checkpoint". */
+int weir_cli_checkpoint(int argc, char **argv);
 
 #endif
