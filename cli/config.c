@@ -17,9 +17,7 @@
 #include "stream/engine.h"
 #include "stream/transform.h"
 
-/* Read and parse `path`, printing every error. 0 with *out set (and the
- * text in *text_out when not NULL), or the exit code WEIR_EXIT_USAGE. */
-static int load_config(const char *path, struct weir_config **out, struct weir_buf *text_out)
+int weir_cli_load_config(const char *path, struct weir_config **out, struct weir_buf *text_out)
 {
     struct weir_buf text;
     weir_buf_init(&text);
@@ -86,7 +84,7 @@ int weir_cli_validate(int argc, char **argv)
     if (argc != 2)
         return weir_cli_usage_error("weir validate", "expected exactly one CONFIG file");
     struct weir_config *cfg = NULL;
-    int rc = load_config(argv[1], &cfg, NULL);
+    int rc = weir_cli_load_config(argv[1], &cfg, NULL);
     if (rc == 0 && check_transforms(argv[1], cfg) != 0)
         rc = WEIR_EXIT_USAGE;
     if (rc == 0)
@@ -129,7 +127,7 @@ int weir_cli_run(int argc, char **argv)
     struct weir_config *cfg = NULL;
     struct weir_buf text;
     weir_buf_init(&text);
-    int rc = load_config(path, &cfg, &text);
+    int rc = weir_cli_load_config(path, &cfg, &text);
     if (rc == 0 && weir_cli_log_level >= 0)
         cfg->log.level = weir_cli_log_level;
     if (rc == 0 && weir_cli_log_format >= 0)

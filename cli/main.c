@@ -32,9 +32,13 @@ static const char usage_text[] =
     "  table restore PATH      make an older version the latest again (--version N)\n"
     "  run CONFIG              run the pipelines of CONFIG (--once, --available-now)\n"
     "  validate CONFIG         check a config file; print every error with its key path\n"
+    "  checkpoint inspect DIR  a pipeline's checkpoint: batches, offsets, state, lock holder\n"
+    "  checkpoint reset-offsets DIR --to SPEC\n"
+    "                          move a Kafka pipeline to new positions (earliest, latest,\n"
+    "                          timestamp:TS, offsets JSON), e.g. after a topic was re-created\n"
     "\n"
-    "Run `weir table --help` for the options of each table command and\n"
-    "`weir --help-config` for every config option.\n"
+    "Run `weir table --help` and `weir checkpoint --help` for the options of each\n"
+    "command and `weir --help-config` for every config option.\n"
     "Logs go to stderr: --log-format json (default, one object per line) or text,\n"
     "--log-level debug|info|warn|error (default info).\n"
     "Exit codes: 0 ok, 1 runtime failure, 2 bad usage or config.\n";
@@ -138,6 +142,8 @@ int main(int argc, char **argv)
         return weir_cli_run(argc - 1, argv + 1);
     if (strcmp(cmd, "validate") == 0)
         return weir_cli_validate(argc - 1, argv + 1);
+    if (strcmp(cmd, "checkpoint") == 0)
+        return weir_cli_checkpoint(argc - 1, argv + 1);
     if (cmd[0] == '-')
         return weir_cli_usage_error("weir", "unknown option '%s'", cmd);
     return weir_cli_usage_error("weir", "unknown command '%s'", cmd);

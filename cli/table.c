@@ -94,64 +94,10 @@ static const char table_usage[] =
 
 /* ------------------------------------------------------------ arguments */
 
-struct args {
-    int argc;
-    char **argv;
-    int i;
-    const char *cmd; /* "weir table scan" for messages */
-};
-
-/* Is argv[i] the option `name` ("--limit" or "--limit=5")? Sets *val to the
- * value (next argument or after '='); returns -1 when the value is missing. */
-static int opt_with_value(struct args *a, const char *name, const char **val)
-{
-    const char *s = a->argv[a->i];
-    size_t n = strlen(name);
-    if (strncmp(s, name, n) != 0)
-        return 0;
-    if (s[n] == '=') {
-        *val = s + n + 1;
-        return 1;
-    }
-    if (s[n] != '\0')
-        return 0;
-    if (a->i + 1 >= a->argc)
-        return -1;
-    *val = a->argv[++a->i];
-    return 1;
-}
-
-static bool parse_i64(const char *s, int64_t *out)
-{
-    char *end;
-    errno = 0;
-    long long v = strtoll(s, &end, 10);
-    if (errno != 0 || end == s || *end != '\0')
-        return false;
-    *out = v;
-    return true;
-}
-
-/* Is argv[i] the option `name` with a whole number >= 0 ("--limit 5")?
- * Returns 0 when it is another argument, 1 when *out was set, and -1 after a
- * usage error ("<name> needs <need>") put its exit code in *exit_code. */
-static int opt_count(struct args *a, const char *name, const char *need, int64_t *out, int *exit_code)
-{
-    const char *val;
-    int m = opt_with_value(a, name, &val);
-    if (m == 0)
-        return 0;
-    if (m < 0 || !parse_i64(val, out) || *out < 0) {
-        *exit_code = weir_cli_usage_error(a->cmd, "%s needs %s", name, need);
-        return -1;
-    }
-    return 1;
-}
-
 /* The arguments every command but import ends its loop with: --help, an
  * unknown option, the one table PATH. Returns 0 to go on, 1 after printing
  * the help (exit OK) and -1 after a usage error put its code in *exit_code. */
-static int common_arg(struct args *a, const char **path, int *exit_code)
+static int common_arg(struct weir_cli_args *a, const char **path, int *exit_code)
 {
     const char *arg = a->argv[a->i];
     if (strcmp(arg, "--help") == 0 || strcmp(arg, "-h") == 0) {
@@ -173,14 +119,14 @@ static int common_arg(struct args *a, const char **path, int *exit_code)
 /* Parses "[--json] [<opt> N] PATH" (describe, history; checkpoint takes PATH
  * alone: json and opt NULL). False when the command must end with
  * *exit_code: after --help (exit OK) or a usage error. */
-static bool parse_path_args(struct args *a, bool *json, const char *opt, const char *need, int64_t *n,
-                            const char **path, int *exit_code)
+static bool parse_path_args(struct weir_cli_args *a, bool *json, const char *opt, const char *need,
+                            int64_t *n, const char **path, int *exit_code)
 {
     for (; a->i < a->argc; a->i++) {
         int m;
         if (json != NULL && strcmp(a->argv[a->i], "--json") == 0) {
             *json = true;
-        } else if (opt != NULL && (m = opt_count(a, opt, need, n, exit_code)) != 0) {
+        } else if (opt != NULL && (m = weir_cli_opt_count(a, opt, need, n, exit_code)) != 0) {
             if (m < 0)
                 return false;
         } else if (common_arg(a, path, exit_code) != 0) {
@@ -248,16 +194,6 @@ static int out_write(const void *p, size_t n)
     return 0;
 }
 
-static void fmt_ms(int64_t ms, char buf[48])
-{
-    char tmp[40];
-    size_t n = weir_json_format_timestamp(ms * 1000, false, tmp);
-    /* keep milliseconds: drop the last three micro digits */
-    if (n >= 3)
-        tmp[n - 3] = '\0';
-    snprintf(buf, 48, "%sZ", tmp);
-}
-
 static void human_size(int64_t bytes, char buf[32])
 {
     static const char *units[] = {"B", "KiB", "MiB", "GiB", "TiB", "PiB"};
@@ -316,21 +252,13 @@ static void print_type_tree(struct weir_buf *o, const struct weir_type *t, int d
     }
 }
 
-static void json_str(struct weir_buf *o, const char *s)
-{
-    if (s == NULL)
-        weir_buf_append_str(o, "null");
-    else
-        weir_json_append_string(o, s, strlen(s));
-}
-
 static void json_str_array(struct weir_buf *o, char *const *v, size_t n)
 {
     weir_buf_append_byte(o, '[');
     for (size_t i = 0; i < n; i++) {
         if (i > 0)
             weir_buf_append_byte(o, ',');
-        json_str(o, v[i]);
+        weir_cli_json_str(o, v[i]);
     }
     weir_buf_append_byte(o, ']');
 }
@@ -350,7 +278,7 @@ static int open_snapshot(const char *path, int64_t version, struct weir_delta_ta
 
 /* ------------------------------------------------------------ describe */
 
-static int cmd_describe(struct args *a)
+static int cmd_describe(struct weir_cli_args *a)
 {
     const char *path = NULL;
     bool json = false;
@@ -379,7 +307,7 @@ static int cmd_describe(struct args *a)
     }
     if (json) {
         weir_buf_append_str(&o, "{\"path\":");
-        json_str(&o, path);
+        weir_cli_json_str(&o, path);
         weir_buf_printf(
             &o, ",\"version\":%" PRId64 ",\"protocol\":{\"minReaderVersion\":%d,\"minWriterVersion\":%d",
             weir_delta_snapshot_version(s), (int)p->min_reader_version, (int)p->min_writer_version);
@@ -392,13 +320,13 @@ static int cmd_describe(struct args *a)
             json_str_array(&o, p->writer_features, p->n_writer_features);
         }
         weir_buf_append_str(&o, "},\"id\":");
-        json_str(&o, md->id);
+        weir_cli_json_str(&o, md->id);
         weir_buf_append_str(&o, ",\"name\":");
-        json_str(&o, md->name);
+        weir_cli_json_str(&o, md->name);
         weir_buf_append_str(&o, ",\"description\":");
-        json_str(&o, md->description);
+        weir_cli_json_str(&o, md->description);
         weir_buf_append_str(&o, ",\"format\":");
-        json_str(&o, md->format_provider);
+        weir_cli_json_str(&o, md->format_provider);
         if (md->has_created_time)
             weir_buf_printf(&o, ",\"createdTime\":%" PRId64, md->created_time);
         else
@@ -409,9 +337,9 @@ static int cmd_describe(struct args *a)
         for (size_t i = 0; i < md->n_configuration; i++) {
             if (i > 0)
                 weir_buf_append_byte(&o, ',');
-            json_str(&o, md->configuration[i].key);
+            weir_cli_json_str(&o, md->configuration[i].key);
             weir_buf_append_byte(&o, ':');
-            json_str(&o, md->configuration[i].value);
+            weir_cli_json_str(&o, md->configuration[i].value);
         }
         weir_buf_printf(&o, "},\"numFiles\":%zu,\"sizeInBytes\":%" PRId64 ",\"numRecords\":", nfiles, bytes);
         if (rows >= 0)
@@ -447,7 +375,7 @@ static int cmd_describe(struct args *a)
         if (md->description)
             weir_buf_printf(&o, "Description:        %s\n", md->description);
         if (md->has_created_time) {
-            fmt_ms(md->created_time, when);
+            weir_cli_format_ms(md->created_time, when);
             weir_buf_printf(&o, "Created:            %s\n", when);
         }
         weir_buf_append_str(&o, "Partition columns: ");
@@ -495,7 +423,7 @@ static char *json_compact(const cJSON *v)
     return v ? cJSON_PrintUnformatted(v) : NULL;
 }
 
-static int cmd_history(struct args *a)
+static int cmd_history(struct weir_cli_args *a)
 {
     const char *path = NULL;
     bool json = false;
@@ -528,12 +456,12 @@ static int cmd_history(struct args *a)
         char *metrics = json_compact(cJSON_GetObjectItemCaseSensitive(ci, "operationMetrics"));
         const char *opname = cJSON_IsString(op) ? op->valuestring : NULL;
         char when[48];
-        fmt_ms(h[i].timestamp, when);
+        weir_cli_format_ms(h[i].timestamp, when);
         if (json) {
             weir_buf_printf(
                 &o, "{\"version\":%" PRId64 ",\"timestamp\":%" PRId64 ",\"time\":\"%s\",\"operation\":",
                 h[i].version, h[i].timestamp, when);
-            json_str(&o, opname);
+            weir_cli_json_str(&o, opname);
             weir_buf_printf(&o, ",\"operationParameters\":%s,\"operationMetrics\":%s,\"commitInfo\":%s}\n",
                             params ? params : "{}", metrics ? metrics : "{}", ci ? h[i].commit_info : "null");
         } else {
@@ -591,22 +519,7 @@ static int scan_cb(void *ctx, const struct weir_batch *b, const struct weir_delt
     return 0;
 }
 
-static int parse_ts_arg(const char *s, int64_t *ms)
-{
-    int64_t v;
-    bool zone;
-    if (parse_i64(s, &v)) {
-        *ms = v;
-        return 0;
-    }
-    if (weir_json_parse_timestamp(s, strlen(s), &v, &zone) != 0)
-        return WEIR_EPARSE;
-    /* round up to the millisecond so a commit at exactly TS is included */
-    *ms = v / 1000 + (v % 1000 > 0);
-    return 0;
-}
-
-static int cmd_scan(struct args *a)
+static int cmd_scan(struct weir_cli_args *a)
 {
     const char *path = NULL, *val, *ts_arg = NULL;
     int64_t version = -1, limit = -1;
@@ -620,19 +533,19 @@ static int cmd_scan(struct args *a)
     weir_buf_init(&ctx.out);
     for (; a->i < a->argc; a->i++) {
         int m;
-        if ((m = opt_count(a, "--version", "a version number >= 0", &version, &exit_code)) != 0) {
+        if ((m = weir_cli_opt_count(a, "--version", "a version number >= 0", &version, &exit_code)) != 0) {
             if (m < 0)
                 goto out;
-        } else if ((m = opt_with_value(a, "--timestamp", &val)) != 0) {
+        } else if ((m = weir_cli_opt_value(a, "--timestamp", &val)) != 0) {
             if (m < 0) {
                 exit_code = weir_cli_usage_error(a->cmd, "--timestamp needs a value");
                 goto out;
             }
             ts_arg = val;
-        } else if ((m = opt_count(a, "--limit", "a number >= 0", &limit, &exit_code)) != 0) {
+        } else if ((m = weir_cli_opt_count(a, "--limit", "a number >= 0", &limit, &exit_code)) != 0) {
             if (m < 0)
                 goto out;
-        } else if ((m = opt_with_value(a, "--columns", &val)) != 0) {
+        } else if ((m = weir_cli_opt_value(a, "--columns", &val)) != 0) {
             if (m < 0) {
                 exit_code = weir_cli_usage_error(a->cmd, "--columns needs a list of column names");
                 goto out;
@@ -666,7 +579,7 @@ static int cmd_scan(struct args *a)
     }
     if (ts_arg != NULL) {
         int64_t ms;
-        if (parse_ts_arg(ts_arg, &ms) != 0) {
+        if (weir_cli_parse_time(ts_arg, &ms) != 0) {
             exit_code = weir_cli_usage_error(
                 a->cmd, "--timestamp '%s' is neither ISO-8601 nor epoch milliseconds", ts_arg);
             goto out;
@@ -867,7 +780,7 @@ static int import_chunk(void *vctx, const char *text, size_t n, struct weir_erro
     return 0;
 }
 
-static int cmd_import(struct args *a)
+static int cmd_import(struct weir_cli_args *a)
 {
     const char *path = NULL, *val, *schema_text = NULL, *format = "jsonl", *codec_name = NULL;
     char **files = NULL, **parts = NULL;
@@ -891,19 +804,19 @@ static int cmd_import(struct args *a)
     for (; a->i < a->argc; a->i++) {
         const char *arg = a->argv[a->i];
         int m;
-        if ((m = opt_with_value(a, "--format", &val)) != 0) {
+        if ((m = weir_cli_opt_value(a, "--format", &val)) != 0) {
             if (m < 0) {
                 exit_code = weir_cli_usage_error(a->cmd, "--format needs a value (jsonl)");
                 goto out;
             }
             format = val;
-        } else if ((m = opt_with_value(a, "--schema", &val)) != 0) {
+        } else if ((m = weir_cli_opt_value(a, "--schema", &val)) != 0) {
             if (m < 0) {
                 exit_code = weir_cli_usage_error(a->cmd, "--schema needs a DDL string or Delta schema JSON");
                 goto out;
             }
             schema_text = val;
-        } else if ((m = opt_with_value(a, "--partition-by", &val)) != 0) {
+        } else if ((m = weir_cli_opt_value(a, "--partition-by", &val)) != 0) {
             if (m < 0) {
                 exit_code = weir_cli_usage_error(a->cmd, "--partition-by needs column names");
                 goto out;
@@ -917,7 +830,7 @@ static int cmd_import(struct args *a)
             }
         } else if (strcmp(arg, "--infer-timestamps") == 0) {
             infer_ts = true;
-        } else if ((m = opt_with_value(a, "--codec", &val)) != 0) {
+        } else if ((m = weir_cli_opt_value(a, "--codec", &val)) != 0) {
             if (m < 0) {
                 exit_code = weir_cli_usage_error(a->cmd, "--codec needs a value (snappy, zstd, gzip, none)");
                 goto out;
@@ -1130,10 +1043,10 @@ out:
 
 /* ------------------------------------------------------------ optimize */
 
-static int size_opt(struct args *a, const char *name, int64_t *out, int *exit_code)
+static int size_opt(struct weir_cli_args *a, const char *name, int64_t *out, int *exit_code)
 {
     const char *val;
-    int m = opt_with_value(a, name, &val);
+    int m = weir_cli_opt_value(a, name, &val);
     if (m == 0)
         return 0;
     if (m < 0 || weir_parse_size(val, out) != 0 || *out <= 0) {
@@ -1143,7 +1056,7 @@ static int size_opt(struct args *a, const char *name, int64_t *out, int *exit_co
     return 1;
 }
 
-static int cmd_optimize(struct args *a)
+static int cmd_optimize(struct weir_cli_args *a)
 {
     const char *path = NULL;
     struct weir_error err = {0};
@@ -1162,12 +1075,12 @@ static int cmd_optimize(struct args *a)
             (m = size_opt(a, "--min-file-size", &min_size, &exit_code)) != 0) {
             if (m < 0)
                 goto out;
-        } else if ((m = opt_with_value(a, "--where", &o.where)) != 0) {
+        } else if ((m = weir_cli_opt_value(a, "--where", &o.where)) != 0) {
             if (m < 0 || !o.where[0]) {
                 exit_code = weir_cli_usage_error(a->cmd, "--where needs a predicate over partition columns");
                 goto out;
             }
-        } else if ((m = opt_with_value(a, "--codec", &codec_name)) != 0) {
+        } else if ((m = weir_cli_opt_value(a, "--codec", &codec_name)) != 0) {
             int c = m < 0 ? -1 : weir_parquet_codec_from_string(codec_name);
             if (c < 0) {
                 exit_code = weir_cli_usage_error(a->cmd, "--codec needs snappy, zstd, gzip or none");
@@ -1195,7 +1108,7 @@ static int cmd_optimize(struct args *a)
         exit_code = weir_cli_fail(NULL, WEIR_ENOMEM);
         goto out;
     }
-    json_str(&out, path);
+    weir_cli_json_str(&out, path);
     if (weir_buf_printf(&out,
                         ",\"version\":%" PRId64
                         ",\"filesRemoved\":%zu,\"filesAdded\":%zu,\"bytesRemoved\":%" PRId64
@@ -1215,7 +1128,7 @@ out:
 
 /* ------------------------------------------------------------ vacuum */
 
-static int cmd_vacuum(struct args *a)
+static int cmd_vacuum(struct weir_cli_args *a)
 {
     const char *path = NULL, *val;
     struct weir_error err = {0};
@@ -1231,7 +1144,7 @@ static int cmd_vacuum(struct args *a)
             o.dry_run = true;
         } else if (strcmp(a->argv[a->i], "--force") == 0) {
             o.force = true;
-        } else if ((m = opt_with_value(a, "--retain", &val)) != 0) {
+        } else if ((m = weir_cli_opt_value(a, "--retain", &val)) != 0) {
             if (m < 0 || weir_parse_duration(val, &o.retention_ms) != 0 || o.retention_ms < 0) {
                 exit_code = weir_cli_usage_error(a->cmd, "--retain needs a duration such as 168h or 7d");
                 goto out;
@@ -1258,7 +1171,7 @@ static int cmd_vacuum(struct args *a)
         exit_code = weir_cli_fail(NULL, WEIR_ENOMEM);
         goto out;
     }
-    json_str(&b, path);
+    weir_cli_json_str(&b, path);
     if (weir_buf_printf(&b, ",\"dryRun\":%s,\"files\":%zu,\"bytes\":%llu}\n", o.dry_run ? "true" : "false", n,
                         (unsigned long long)bytes) != 0 ||
         out_write(b.data, b.len) != 0 || fflush(stdout) != 0)
@@ -1272,7 +1185,7 @@ out:
 
 /* ------------------------------------------------------------ restore */
 
-static int cmd_restore(struct args *a)
+static int cmd_restore(struct weir_cli_args *a)
 {
     const char *path = NULL, *val, *ts_arg = NULL;
     struct weir_error err = {0};
@@ -1282,10 +1195,10 @@ static int cmd_restore(struct args *a)
     int rc, exit_code = WEIR_EXIT_OK;
     for (; a->i < a->argc; a->i++) {
         int m;
-        if ((m = opt_count(a, "--version", "a version number >= 0", &version, &exit_code)) != 0) {
+        if ((m = weir_cli_opt_count(a, "--version", "a version number >= 0", &version, &exit_code)) != 0) {
             if (m < 0)
                 goto out;
-        } else if ((m = opt_with_value(a, "--timestamp", &val)) != 0) {
+        } else if ((m = weir_cli_opt_value(a, "--timestamp", &val)) != 0) {
             if (m < 0) {
                 exit_code = weir_cli_usage_error(a->cmd, "--timestamp needs a value");
                 goto out;
@@ -1304,7 +1217,7 @@ static int cmd_restore(struct args *a)
         goto out;
     }
     int64_t ms = 0;
-    if (ts_arg && parse_ts_arg(ts_arg, &ms) != 0) {
+    if (ts_arg && weir_cli_parse_time(ts_arg, &ms) != 0) {
         exit_code = weir_cli_usage_error(
             a->cmd, "--timestamp '%s' is neither ISO-8601 nor epoch milliseconds", ts_arg);
         goto out;
@@ -1321,7 +1234,7 @@ static int cmd_restore(struct args *a)
         exit_code = weir_cli_fail(NULL, WEIR_ENOMEM);
         goto out;
     }
-    json_str(&b, path);
+    weir_cli_json_str(&b, path);
     if (weir_buf_printf(&b,
                         ",\"version\":%" PRId64 ",\"restoredVersion\":%" PRId64
                         ",\"filesRemoved\":%zu,\"filesRestored\":%zu,\"filesAfter\":%zu}\n",
@@ -1336,7 +1249,7 @@ out:
 
 /* ------------------------------------------------------------ checkpoint */
 
-static int cmd_checkpoint(struct args *a)
+static int cmd_checkpoint(struct weir_cli_args *a)
 {
     const char *path = NULL;
     struct weir_error err = {0};
@@ -1364,7 +1277,7 @@ int weir_cli_table(int argc, char **argv)
 {
     static const struct {
         const char *name;
-        int (*fn)(struct args *);
+        int (*fn)(struct weir_cli_args *);
         const char *cmd;
     } cmds[] = {
         {"describe", cmd_describe, "weir table describe"},
@@ -1389,7 +1302,7 @@ int weir_cli_table(int argc, char **argv)
     }
     for (size_t i = 0; i < sizeof cmds / sizeof cmds[0]; i++) {
         if (strcmp(sub, cmds[i].name) == 0) {
-            struct args a = {.argc = argc, .argv = argv, .i = 2, .cmd = cmds[i].cmd};
+            struct weir_cli_args a = {.argc = argc, .argv = argv, .i = 2, .cmd = cmds[i].cmd};
             return cmds[i].fn(&a);
         }
     }

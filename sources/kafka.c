@@ -441,15 +441,33 @@ static void on_error(rd_kafka_t *rk, int e, const char *reason, void *opaque)
              rd_kafka_err2name((rd_kafka_resp_err_t)e), reason);
 }
 
+/* Is `topic` one of k's topics, or matched by `re` (k's compiled
+ * topic_pattern; NULL without one)? */
+static bool topic_wanted(const struct weir_config_kafka *k, const regex_t *re, const char *topic)
+{
+    if (re != NULL)
+        return strncmp(topic, "__", 2) != 0 && regexec(re, topic, 0, NULL, 0) == 0;
+    for (size_t i = 0; i < k->ntopics; i++)
+        if (strcmp(k->topics[i], topic) == 0)
+            return true;
+    return false;
+}
+
 /* Is `topic` one this source reads? */
 static bool subscribed(const struct ksrc *s, const char *topic)
 {
-    if (s->have_re)
-        return strncmp(topic, "__", 2) != 0 && regexec(&s->re, topic, 0, NULL, 0) == 0;
-    for (size_t i = 0; i < s->cfg->ntopics; i++)
-        if (strcmp(s->cfg->topics[i], topic) == 0)
-            return true;
-    return false;
+    return topic_wanted(s->cfg, s->have_re ? &s->re : NULL, topic);
+}
+
+/* topic_pattern anchored and compiled into *re; 0 or regcomp's error. */
+static int pattern_compile(const char *pattern, regex_t *re)
+{
+    char *anchored = weir_asprintf("^(%s)$", pattern);
+    if (anchored == NULL)
+        return REG_ESPACE;
+    int e = regcomp(re, anchored, REG_EXTENDED | REG_NOSUB);
+    weir_free(anchored);
+    return e;
 }
 
 static int stall_error(struct ksrc *s, const char *doing, rd_kafka_resp_err_t e, int stall_ms,
@@ -1607,13 +1625,11 @@ int weir_source_kafka_create(const struct weir_config_pipeline *pc, struct weir_
         goto done;
     }
     if (k->topic_pattern != NULL) {
-        char *anchored = weir_asprintf("^(%s)$", k->topic_pattern);
-        if (anchored == NULL) {
+        int e = pattern_compile(k->topic_pattern, &s->re);
+        if (e == REG_ESPACE) {
             rc = weir_error_set(err, WEIR_ENOMEM, "source.kafka: out of memory");
             goto done;
         }
-        int e = regcomp(&s->re, anchored, REG_EXTENDED | REG_NOSUB);
-        weir_free(anchored);
         if (e != 0) {
             regerror(e, &s->re, errstr, sizeof(errstr));
             rc = weir_error_set(err, WEIR_ECONFIG,
@@ -1679,5 +1695,235 @@ done:
         rd_kafka_conf_destroy(conf);
     if (rc != 0)
         kafka_destroy(&s->base);
+    return rc;
+}
+
+/* ------------------------------------------------------------------ reset */
+
+void weir_kafka_reset_result_clear(struct weir_kafka_reset_result *r)
+{
+    if (r == NULL)
+        return;
+    for (size_t i = 0; i < r->nmoves; i++)
+        weir_free(r->moves[i].topic);
+    weir_free(r->moves);
+    weir_free(r->offsets);
+    memset(r, 0, sizeof(*r));
+}
+
+static bool tpl_has_topic(const struct tplist *l, const char *topic)
+{
+    for (size_t i = 0; i < l->n; i++)
+        if (strcmp(l->v[i].topic, topic) == 0)
+            return true;
+    return false;
+}
+
+/* Drops the entries of other topics than `topic` (order kept). */
+static void tpl_only_topic(struct tplist *l, const char *topic)
+{
+    size_t k = 0;
+    for (size_t i = 0; i < l->n; i++) {
+        if (strcmp(l->v[i].topic, topic) == 0)
+            l->v[k++] = l->v[i];
+        else
+            weir_free(l->v[i].topic);
+    }
+    l->n = k;
+}
+
+/* Copies the entries of `from` whose topic `keep` accepts to `to`. */
+static int tpl_take(const struct tplist *from, struct tplist *to,
+                    bool (*keep)(const void *ctx, const char *topic), const void *ctx)
+{
+    for (size_t i = 0; i < from->n; i++)
+        if (keep(ctx, from->v[i].topic) &&
+            tpl_add(to, from->v[i].topic, strlen(from->v[i].topic), from->v[i].part, from->v[i].off) != 0)
+            return WEIR_ENOMEM;
+    return 0;
+}
+
+static bool keep_unless_given(const void *ctx, const char *topic)
+{
+    return !tpl_has_topic(ctx, topic);
+}
+
+struct reset_scope {
+    const struct ksrc *s;
+    const char *topic;
+};
+
+static bool keep_unless_reset(const void *ctx, const char *topic)
+{
+    const struct reset_scope *sc = ctx;
+    return sc->topic != NULL ? strcmp(topic, sc->topic) != 0 : !subscribed(sc->s, topic);
+}
+
+/* The brokers' offsets for r->to of every partition of the subscribed
+ * topics (of r->topic only) into *moved; the entries of `cur` of other
+ * topics into *kept. */
+static int reset_from_brokers(const struct weir_config_pipeline *p, const struct weir_kafka_reset *r,
+                              struct tplist *cur, struct tplist *moved, struct tplist *kept,
+                              struct weir_error *err)
+{
+    struct weir_source *base = NULL;
+    struct tplist parts = {0};
+    int64_t *lo = NULL, *hi = NULL, *ts = NULL;
+    if (p == NULL || p->source != WEIR_SOURCE_KAFKA)
+        return weir_error_set(
+            err, WEIR_EINVAL,
+            "source.kafka: a reset to the brokers' offsets needs the pipeline's Kafka settings");
+    int rc = weir_source_kafka_create(p, &base, err);
+    if (rc != 0)
+        return rc;
+    struct ksrc *s = (struct ksrc *)base;
+    const char *name = p->name ? p->name : "";
+    struct reset_scope sc = {.s = s, .topic = r->topic};
+    if (r->topic != NULL && !subscribed(s, r->topic)) {
+        rc = weir_error_set(err, WEIR_ECONFIG, "pipeline '%s' does not read topic '%s' (its source is %s)",
+                            name, r->topic, s->base.description);
+        goto done;
+    }
+    if ((rc = subscription(s, &parts, err)) != 0)
+        goto done;
+    if (r->topic != NULL)
+        tpl_only_topic(&parts, r->topic);
+    if (parts.n == 0) {
+        rc = r->topic != NULL
+                 ? weir_error_set(err, WEIR_ENOTFOUND,
+                                  "pipeline '%s': topic '%s' does not exist on the brokers", name, r->topic)
+                 : weir_error_set(err, WEIR_ENOTFOUND,
+                                  "pipeline '%s': none of the topics of %s exists on the brokers", name,
+                                  s->base.description);
+        goto done;
+    }
+    if ((rc = watermarks(s, &parts, &lo, &hi, err)) != 0)
+        goto done;
+    if (r->to == WEIR_KAFKA_RESET_TIMESTAMP) {
+        if ((ts = weir_calloc(parts.n, sizeof(*ts))) == NULL) {
+            rc = weir_error_set(err, WEIR_ENOMEM, "source.kafka: out of memory");
+            goto done;
+        }
+        if ((rc = list_offsets(s, &parts, r->timestamp_ms, ts, KAFKA_STALL_MS, err)) != 0)
+            goto done;
+    }
+    for (size_t i = 0; i < parts.n; i++) {
+        if (lo[i] == OFF_MISSING || hi[i] == OFF_MISSING || (ts != NULL && ts[i] == OFF_MISSING)) {
+            rc = weir_error_set(err, WEIR_ERETRY,
+                                "pipeline '%s': source.kafka: topic '%s' partition %" PRId32
+                                " disappeared while its offsets were asked for",
+                                name, parts.v[i].topic, parts.v[i].part);
+            goto done;
+        }
+        if (r->to == WEIR_KAFKA_RESET_EARLIEST)
+            parts.v[i].off = lo[i];
+        else if (r->to == WEIR_KAFKA_RESET_TIMESTAMP && ts[i] >= 0)
+            parts.v[i].off = ts[i];
+        else
+            parts.v[i].off = hi[i];
+    }
+    if (tpl_take(cur, kept, keep_unless_reset, &sc) != 0) {
+        rc = weir_error_set(err, WEIR_ENOMEM, "source.kafka: out of memory");
+        goto done;
+    }
+    *moved = parts;
+    parts = (struct tplist){0};
+done:
+    weir_free(lo);
+    weir_free(hi);
+    weir_free(ts);
+    tpl_free(&parts);
+    kafka_destroy(base);
+    return rc;
+}
+
+/* The explicit offsets of a reset (only r->topic's when set) into *moved;
+ * the entries of `cur` of other topics into *kept. With the pipeline `p`
+ * (may be NULL) every topic named must be one it reads. */
+static int reset_from_json(const struct weir_config_pipeline *p, const struct weir_kafka_reset *r,
+                           struct tplist *cur, struct tplist *moved, struct tplist *kept,
+                           struct weir_error *err)
+{
+    struct weir_error perr = {0};
+    int rc = tpl_from_json(r->offsets, 0, "the offsets given", moved, &perr);
+    if (rc != 0)
+        return weir_error_set(err, rc == WEIR_EPARSE ? WEIR_EINVAL : rc, "%s", perr.message);
+    if (r->topic != NULL) {
+        tpl_only_topic(moved, r->topic);
+        if (moved->n == 0)
+            return weir_error_set(err, WEIR_EINVAL, "the offsets given have no partition of topic '%s'",
+                                  r->topic);
+    }
+    if (moved->n == 0)
+        return weir_error_set(err, WEIR_EINVAL,
+                              "the offsets given name no partition; write {\"topic\":{\"0\":offset, ...}}");
+    if (p != NULL && p->source == WEIR_SOURCE_KAFKA) {
+        const struct weir_config_kafka *k = &p->kafka;
+        regex_t re;
+        int e = k->topic_pattern != NULL ? pattern_compile(k->topic_pattern, &re) : 0;
+        if (e != 0)
+            return weir_error_set(err, e == REG_ESPACE ? WEIR_ENOMEM : WEIR_ECONFIG,
+                                  "pipeline '%s': source.kafka.topic_pattern does not compile", p->name);
+        const char *stray = NULL;
+        for (size_t i = 0; i < moved->n && stray == NULL; i++)
+            if (!topic_wanted(k, k->topic_pattern ? &re : NULL, moved->v[i].topic))
+                stray = moved->v[i].topic;
+        int rc = stray ? weir_error_set(err, WEIR_ECONFIG, "pipeline '%s' does not read topic '%s'", p->name,
+                                        stray)
+                       : 0;
+        if (k->topic_pattern != NULL)
+            regfree(&re);
+        if (rc != 0)
+            return rc;
+    }
+    if (tpl_take(cur, kept, keep_unless_given, moved) != 0)
+        return weir_error_set(err, WEIR_ENOMEM, "source.kafka: out of memory");
+    return 0;
+}
+
+int weir_source_kafka_reset(const struct weir_config_pipeline *p, const char *current,
+                            const struct weir_kafka_reset *r, struct weir_kafka_reset_result *out,
+                            struct weir_error *err)
+{
+    struct tplist cur = {0}, moved = {0}, res = {0};
+    memset(out, 0, sizeof(*out));
+    int rc = tpl_from_json(current, 0, "the current offsets", &cur, err);
+    if (rc != 0)
+        goto done;
+    rc = r->to == WEIR_KAFKA_RESET_OFFSETS ? reset_from_json(p, r, &cur, &moved, &res, err)
+                                           : reset_from_brokers(p, r, &cur, &moved, &res, err);
+    if (rc != 0)
+        goto done;
+    for (size_t i = 0; i < moved.n && rc == 0; i++)
+        rc = tpl_add(&res, moved.v[i].topic, strlen(moved.v[i].topic), moved.v[i].part, moved.v[i].off);
+    if (rc == 0) {
+        tpl_sort(&res);
+        rc = tpl_to_json(&res, &out->offsets);
+    }
+    /* every partition of either list, once, in order */
+    size_t cap = cur.n + res.n, i = 0, j = 0;
+    if (rc == 0 && cap > 0 && (out->moves = weir_calloc(cap, sizeof(*out->moves))) == NULL)
+        rc = WEIR_ENOMEM;
+    while (rc == 0 && (i < cur.n || j < res.n)) {
+        int c = i == cur.n ? 1 : j == res.n ? -1 : tp_cmp(&cur.v[i], &res.v[j]);
+        const struct tp *t = c <= 0 ? &cur.v[i] : &res.v[j];
+        struct weir_kafka_move *m = &out->moves[out->nmoves];
+        if ((m->topic = weir_strdup(t->topic)) == NULL) {
+            rc = WEIR_ENOMEM;
+            break;
+        }
+        m->partition = t->part;
+        m->from = c <= 0 ? cur.v[i++].off : WEIR_KAFKA_NO_OFFSET;
+        m->to = c >= 0 ? res.v[j++].off : WEIR_KAFKA_NO_OFFSET;
+        out->nmoves++;
+    }
+    if (rc != 0)
+        rc = weir_error_set(err, rc, "source.kafka: out of memory");
+done:
+    if (rc != 0)
+        weir_kafka_reset_result_clear(out);
+    tpl_free(&cur);
+    tpl_free(&moved);
+    tpl_free(&res);
     return rc;
 }

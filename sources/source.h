@@ -116,6 +116,51 @@ struct weir_type *weir_source_kafka_schema(bool include_headers);
 int weir_source_kafka_offsets_normalize(const char *text, char **out, struct weir_error *err);
 int weir_source_kafka_create(const struct weir_config_pipeline *p, struct weir_source **out,
                              struct weir_error *err);
+
+/* New positions of a Kafka source (`weir checkpoint reset-offsets`). */
+enum weir_kafka_reset_to {
+    WEIR_KAFKA_RESET_EARLIEST = 0, /* each partition's log start */
+    WEIR_KAFKA_RESET_LATEST,       /* each partition's end: only records produced later are read */
+    WEIR_KAFKA_RESET_TIMESTAMP,    /* first offset at or after a time; the end when there is none */
+    WEIR_KAFKA_RESET_OFFSETS       /* given offsets JSON; no broker asked */
+};
+struct weir_kafka_reset {
+    int to;               /* enum weir_kafka_reset_to */
+    int64_t timestamp_ms; /* WEIR_KAFKA_RESET_TIMESTAMP */
+    const char *offsets;  /* WEIR_KAFKA_RESET_OFFSETS: {"topic":{"0":12,"1":40}} */
+    const char *topic;    /* only this topic moves (NULL: every topic of the reset) */
+};
+/* One topic-partition before and after a reset. */
+#define WEIR_KAFKA_NO_OFFSET (-1) /* the partition is not in those offsets */
+struct weir_kafka_move {
+    char *topic; /* owned */
+    int32_t partition;
+    int64_t from, to; /* next offset to read, or WEIR_KAFKA_NO_OFFSET */
+};
+struct weir_kafka_reset_result {
+    char *offsets;                 /* the new offsets JSON, canonical (owned) */
+    struct weir_kafka_move *moves; /* every partition of the old or new offsets, sorted */
+    size_t nmoves;
+};
+void weir_kafka_reset_result_clear(struct weir_kafka_reset_result *r);
+/* The offsets `current` (a Kafka source's offsets JSON) with the topics of
+ * the reset moved: with _OFFSETS the topics the JSON names (only r->topic
+ * when set) take exactly the partitions and offsets it gives; otherwise
+ * every topic the pipeline `p` subscribes to (only r->topic when set) takes
+ * every partition it has now, at the offset the brokers name for r->to,
+ * asked with p's bootstrap servers and kafka properties. Partitions of a
+ * reset topic that are no longer there leave the offsets; a partition the
+ * result lacks is read from its log start when the source meets it (as
+ * for a partition added later). Other topics keep their offsets. `p` may
+ * be NULL for _OFFSETS (then the topics it names are not checked against
+ * the subscription). WEIR_EINVAL when the JSON does not parse or names
+ * nothing of r->topic, WEIR_ECONFIG when r->topic (or a topic the JSON
+ * names) is not subscribed,
+ * WEIR_ENOTFOUND when a topic to reset does not exist; a broker that
+ * cannot be reached fails as plan() does. */
+int weir_source_kafka_reset(const struct weir_config_pipeline *p, const char *current,
+                            const struct weir_kafka_reset *r, struct weir_kafka_reset_result *out,
+                            struct weir_error *err);
 /* True if a librdkafka property key names a secret (password, secret,
  * sasl.jaas, ssl.key): its value is never printed. */
 bool weir_source_kafka_key_is_secret(const char *key);

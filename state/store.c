@@ -209,22 +209,25 @@ static int restore_live(struct weir_state *st, int64_t v, struct weir_error *err
     return rc;
 }
 
-/* Versions in state/v (ascending), temp versions deleted. */
-static int list_versions(struct weir_state *st, int64_t **out, size_t *n, struct weir_error *err)
+/* Versions in `vdir` (state/v), ascending; with `sweep` temp versions
+ * are deleted. */
+static int scan_versions(const char *vdir, bool sweep, int64_t **out, size_t *n, struct weir_error *err)
 {
-    DIR *d = opendir(st->vdir);
+    DIR *d = opendir(vdir);
     int64_t *v = NULL;
     size_t nv = 0, cap = 0;
     int rc = 0;
     *out = NULL;
     *n = 0;
     if (!d)
-        return io_fail(err, errno, "cannot open directory", st->vdir);
+        return io_fail(err, errno, "cannot open directory", vdir);
     struct dirent *e;
     while (rc == 0 && (e = readdir(d)) != NULL) {
         const char *s = e->d_name;
         if (strncmp(s, ".tmp-", 5) == 0) {
-            char *p = weir_asprintf("%s/%s", st->vdir, s);
+            if (!sweep)
+                continue;
+            char *p = weir_asprintf("%s/%s", vdir, s);
             rc = p ? remove_tree(p, err) : weir_error_set(err, WEIR_ENOMEM, "out of memory");
             weir_free(p);
             continue;
@@ -260,6 +263,39 @@ static int list_versions(struct weir_state *st, int64_t **out, size_t *n, struct
     *out = v;
     *n = nv;
     return 0;
+}
+
+/* Versions in state/v (ascending), temp versions deleted. */
+static int list_versions(struct weir_state *st, int64_t **out, size_t *n, struct weir_error *err)
+{
+    return scan_versions(st->vdir, true, out, n, err);
+}
+
+int weir_state_list_versions(const char *dir, const struct weir_state_options *o, int64_t **out, size_t *n,
+                             struct weir_error *err)
+{
+    *out = NULL;
+    *n = 0;
+    if (o != NULL && o->replica_store != NULL) {
+        struct weir_replica *rep = NULL;
+        int rc = weir_replica_open(o->replica_store, o->replica_prefix, &rep, err);
+        size_t count = rc == 0 ? weir_replica_count(rep) : 0;
+        if (rc == 0 && count > 0 && (*out = weir_calloc(count, sizeof **out)) == NULL)
+            rc = weir_error_set(err, WEIR_ENOMEM, "out of memory");
+        for (size_t i = 0; rc == 0 && i < count; i++)
+            (*out)[i] = weir_replica_version(rep, i);
+        if (rc == 0)
+            *n = count;
+        weir_replica_close(rep);
+        return rc;
+    }
+    char *vdir = weir_asprintf("%s/v", dir);
+    if (vdir == NULL)
+        return weir_error_set(err, WEIR_ENOMEM, "out of memory");
+    struct stat sb;
+    int rc = stat(vdir, &sb) != 0 && errno == ENOENT ? 0 : scan_versions(vdir, false, out, n, err);
+    weir_free(vdir);
+    return rc;
 }
 
 /* ------------------------------------------------------------ database */

@@ -65,6 +65,14 @@ int weir_state_open(const char *dir, int64_t last_commit, const struct weir_stat
 void weir_state_close(struct weir_state *st); /* NULL ok */
 /* The version live/ was restored from (-1: started empty). */
 int64_t weir_state_version(const struct weir_state *st);
+/* The versions a store holds, ascending (*out weir_free'd; NULL when
+ * none), read without opening it and without changing anything, so also
+ * while a pipeline works on it: state/v/<N> under `dir` (none when `dir`
+ * does not exist), or with o->replica_store the versions saved there.
+ * `o` may be NULL. (A copy of version N as version M: open at N, commit
+ * M.) */
+int weir_state_list_versions(const char *dir, const struct weir_state_options *o, int64_t **out, size_t *n,
+                             struct weir_error *err);
 
 /* The check a step runs on its stored metadata: 0 if `stored` (what the
  * checkpoint has) is compatible with `current` (what the config asks for),

@@ -41,6 +41,17 @@
  * put-if-absent of offsets/N and commits/N and the Delta txn keep the
  * guarantee even if two runs overlap.
  *
+ * Read-only handles (tools such as `weir checkpoint inspect`) take no
+ * lock: they read while a pipeline may be writing. Entries appear (a new
+ * plan or commit) and disappear (purge) in an order that keeps the logs
+ * valid, but listing both logs and parsing every file is not atomic, so a
+ * read-only open that finds a file gone or the logs out of step reads
+ * them again (READ_ATTEMPTS times).
+ *
+ * Reset markers are ordinary entries whose offsets metadata carries
+ * conf {"weir.resetOffsets": "<what was reset>"}; Spark ignores conf keys
+ * it does not know.
+ *
  * Threading: a handle is used by one thread at a time; nothing global. */
 #include "stream/checkpoint.h"
 
@@ -55,7 +66,9 @@
 #include <string.h>
 #include <sys/file.h>
 #include <sys/stat.h>
+#include <sys/sysmacros.h>
 #include <sys/types.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <cjson/cJSON.h>
@@ -72,6 +85,10 @@
 #define CKPT_MAX_EXACT 9007199254740992.0
 /* The lease is renewed when older than this part of its term. */
 #define LEASE_RENEW_MS (WEIR_CHECKPOINT_LEASE_MS / 4)
+/* Times a read-only open reads the logs before it reports what it found. */
+#define READ_ATTEMPTS  5
+/* The conf key of a reset marker's offsets metadata. */
+#define RESET_KEY      "weir.resetOffsets"
 
 struct weir_checkpoint {
     char *dir;  /* as given, without trailing '/' */
@@ -84,6 +101,7 @@ struct weir_checkpoint {
     char query_id[37];
     char run_id[37]; /* names this handle in the lease */
     int lock_fd;
+    bool read_only;                        /* no lock, no writes */
     bool leased;                           /* we hold the lease (remote) */
     int64_t renewed_ms;                    /* when we last wrote the lease */
     int64_t last_offsets, last_commit;     /* -1: none */
@@ -146,6 +164,12 @@ static int read_entry(struct weir_checkpoint *cp, const char *key, char **out, s
     }
     weir_buf_free(&b);
     return rc;
+}
+
+static int refuse_read_only(const struct weir_checkpoint *cp, const char *key, struct weir_error *err)
+{
+    return weir_error_set(err, WEIR_ESTATE, "checkpoint '%s' is open read-only: '%s' is not changed", cp->dir,
+                          key);
 }
 
 /* "<dir>/<key>" for messages (weir_malloc'd). */
@@ -339,6 +363,18 @@ static int parse_offsets(const char *path, const char *text, size_t n, struct we
             rc = json_int_member(path, meta, "batchTimestampMs", &out->batch_timestamp_ms, err);
         if (rc != 0)
             goto done;
+        const cJSON *conf = cJSON_GetObjectItemCaseSensitive(meta, "conf");
+        const cJSON *reset = cJSON_IsObject(conf) ? cJSON_GetObjectItemCaseSensitive(conf, RESET_KEY) : NULL;
+        if (reset != NULL && (!cJSON_IsString(reset) || reset->valuestring[0] == '\0')) {
+            rc = weir_error_set(
+                err, WEIR_ECORRUPT,
+                "checkpoint: '%s' does not parse: conf \"" RESET_KEY "\" is not a non-empty string", path);
+            goto done;
+        }
+        if (reset != NULL && (out->reset = weir_strdup(reset->valuestring)) == NULL) {
+            rc = nomem(err);
+            goto done;
+        }
     }
     size_t lineno = 2;
     while (next_line(text, n, &pos, &start, &len)) {
@@ -447,11 +483,33 @@ static int parse_initial(const char *path, const char *text, size_t n, char **js
 
 /* ---------------------------------------------------------------- serialize */
 
+/* The conf object of an offsets entry: {} or the reset marker's. */
+static int format_conf(const struct weir_offset_entry *e, struct weir_buf *b, struct weir_error *err)
+{
+    if (e->reset == NULL)
+        return weir_buf_append_str(b, "{}") == 0 ? 0 : nomem(err);
+    if (e->reset[0] == '\0')
+        return weir_error_set(err, WEIR_EINVAL, "checkpoint: the description of a reset marker is empty");
+    cJSON *o = cJSON_CreateObject();
+    char *text = NULL;
+    int rc = 0;
+    if (o == NULL || cJSON_AddStringToObject(o, RESET_KEY, e->reset) == NULL ||
+        (text = cJSON_PrintUnformatted(o)) == NULL || weir_buf_append_str(b, text) != 0)
+        rc = nomem(err);
+    cJSON_free(text);
+    cJSON_Delete(o);
+    return rc;
+}
+
 static int format_offsets(const struct weir_offset_entry *e, struct weir_buf *b, struct weir_error *err)
 {
-    if (weir_buf_printf(b,
-                        "v1\n{\"batchWatermarkMs\":%" PRId64 ",\"batchTimestampMs\":%" PRId64 ",\"conf\":{}}",
+    int rc;
+    if (weir_buf_printf(b, "v1\n{\"batchWatermarkMs\":%" PRId64 ",\"batchTimestampMs\":%" PRId64 ",\"conf\":",
                         e->batch_watermark_ms, e->batch_timestamp_ms) != 0)
+        return nomem(err);
+    if ((rc = format_conf(e, b, err)) != 0)
+        return rc;
+    if (weir_buf_append_byte(b, '}') != 0)
         return nomem(err);
     for (size_t i = 0; i < e->nsources; i++) {
         const char *s = e->sources[i];
@@ -486,6 +544,8 @@ static int format_offsets(const struct weir_offset_entry *e, struct weir_buf *b,
 static int write_once(struct weir_checkpoint *cp, const char *key, const char *data, size_t n,
                       const char *crash_point, struct weir_error *err)
 {
+    if (cp->read_only)
+        return refuse_read_only(cp, key, err);
     for (int attempt = 0;; attempt++) {
         char *old = NULL;
         size_t old_len = 0;
@@ -668,6 +728,14 @@ static int lease_write(struct weir_checkpoint *cp, bool create, struct weir_erro
     return rc;
 }
 
+/* The lease names a process of this host that no longer exists. */
+static bool lease_holder_gone(const struct lease *l)
+{
+    char host[256];
+    host_name(host);
+    return strcmp(host, l->host) == 0 && kill((pid_t)l->pid, 0) != 0 && errno == ESRCH;
+}
+
 /* Takes the lease, or refuses naming its holder. */
 static int take_lease(struct weir_checkpoint *cp, struct weir_error *err)
 {
@@ -687,8 +755,7 @@ static int take_lease(struct weir_checkpoint *cp, struct weir_error *err)
     char host[256];
     host_name(host);
     int64_t age = weir_now_ms() - l.renewed_ms;
-    bool same_host = strcmp(host, l.host) == 0;
-    bool dead = same_host && (l.pid == (long)getpid() || (kill((pid_t)l.pid, 0) != 0 && errno == ESRCH));
+    bool dead = (strcmp(host, l.host) == 0 && l.pid == (long)getpid()) || lease_holder_gone(&l);
     if (!dead && l.renewed_ms > 0 && age < WEIR_CHECKPOINT_LEASE_MS)
         return weir_error_set(err, WEIR_ESTATE,
                               "checkpoint '%s' is in use by another running weir pipeline (host %s, pid %ld, "
@@ -717,7 +784,7 @@ check:
 /* Checks the lease is still ours and renews it when due (or forced). */
 static int keep_lease(struct weir_checkpoint *cp, bool check, struct weir_error *err)
 {
-    if (!cp->remote)
+    if (!cp->remote || cp->read_only)
         return 0;
     int64_t now = weir_now_ms();
     if (!check && now - cp->renewed_ms < LEASE_RENEW_MS)
@@ -740,6 +807,79 @@ static int keep_lease(struct weir_checkpoint *cp, bool check, struct weir_error 
 int weir_checkpoint_heartbeat(struct weir_checkpoint *cp, struct weir_error *err)
 {
     return keep_lease(cp, false, err);
+}
+
+/* Who has a flock() on the file open as `fd`, from /proc/locks (lines
+ * such as "1: FLOCK  ADVISORY  WRITE 1234 fd:00:5580674 0 EOF", waiters
+ * with "->" before FLOCK), matched by device and inode: 1 held (*pid set),
+ * 0 free, -1 unknown. Reading it never takes or disturbs a lock. */
+static int flock_holder(int fd, long *pid)
+{
+    struct stat st;
+    if (fstat(fd, &st) != 0)
+        return -1;
+    FILE *f = fopen("/proc/locks", "re");
+    if (f == NULL)
+        return -1;
+    char line[256];
+    int held = 0;
+    while (!held && fgets(line, sizeof line, f) != NULL) {
+        char kind[16], mode[16], access[16];
+        long p;
+        unsigned maj, min;
+        unsigned long long ino;
+        const char *rest = strchr(line, ':');
+        if (rest == NULL ||
+            sscanf(rest + 1, " %15s %15s %15s %ld %x:%x:%llu", kind, mode, access, &p, &maj, &min, &ino) != 7)
+            continue;
+        if (strcmp(kind, "FLOCK") == 0 && maj == major(st.st_dev) && min == minor(st.st_dev) &&
+            ino == (unsigned long long)st.st_ino) {
+            held = 1;
+            *pid = p;
+        }
+    }
+    fclose(f);
+    return held;
+}
+
+int weir_checkpoint_holder(struct weir_checkpoint *cp, struct weir_checkpoint_holder *out,
+                           struct weir_error *err)
+{
+    memset(out, 0, sizeof *out);
+    if (cp->remote) {
+        struct lease l;
+        bool found = false;
+        int rc = lease_read(cp, &l, &found, err);
+        if (rc != 0)
+            return rc;
+        out->known = true;
+        if (found) {
+            out->pid = l.pid;
+            snprintf(out->host, sizeof out->host, "%s", l.host);
+            out->renewed_ms = l.renewed_ms;
+            out->held = l.renewed_ms > 0 && weir_now_ms() - l.renewed_ms < WEIR_CHECKPOINT_LEASE_MS &&
+                        !lease_holder_gone(&l);
+        }
+        return 0;
+    }
+    int fd = open(cp->lock_path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0) {
+        if (errno != ENOENT)
+            return io_error(err, errno, "cannot open lock file", cp->lock_path);
+        out->known = true; /* never run */
+        return 0;
+    }
+    char buf[32] = {0};
+    ssize_t r = pread(fd, buf, sizeof buf - 1, 0);
+    out->pid = r > 0 ? strtol(buf, NULL, 10) : 0;
+    long pid = 0;
+    int held = flock_holder(fd, &pid);
+    close(fd);
+    out->known = held >= 0;
+    out->held = held > 0;
+    if (held > 0 && pid > 0)
+        out->pid = pid;
+    return 0;
 }
 
 /* ---------------------------------------------------------------- open */
@@ -803,7 +943,7 @@ static int read_metadata(struct weir_checkpoint *cp, const char *path, const cha
             err, WEIR_EUNSUPPORTED,
             "checkpoint: '%s' was not written by weir (no \"name\" and \"weirCheckpointVersion\"); "
             "start pipeline '%s' with a new checkpoint directory",
-            path, cp->name);
+            path, cp->name ? cp->name : "?");
         goto done;
     }
     if (ver->valuedouble != WEIR_CHECKPOINT_VERSION) {
@@ -812,6 +952,10 @@ static int read_metadata(struct weir_checkpoint *cp, const char *path, const cha
             "checkpoint: '%s' was written by an incompatible version: weirCheckpointVersion %g "
             "(this weir reads %d)",
             path, ver->valuedouble, WEIR_CHECKPOINT_VERSION);
+        goto done;
+    }
+    if (cp->name == NULL && (cp->name = weir_strdup(name->valuestring)) == NULL) {
+        rc = nomem(err);
         goto done;
     }
     if (strcmp(name->valuestring, cp->name) != 0) {
@@ -885,7 +1029,7 @@ static int check_sources(struct weir_checkpoint *cp, struct weir_error *err)
     for (size_t i = 0; rc == 0; i++) {
         char key[48];
         snprintf(key, sizeof key, "sources/%zu", i);
-        if (!cp->remote && (rc = sweep_temp(cp, key, err)) != 0)
+        if (!cp->remote && !cp->read_only && (rc = sweep_temp(cp, key, err)) != 0)
             break;
         snprintf(key, sizeof key, "sources/%zu/0", i);
         char *text = NULL, *json = NULL, *path = display(cp, key);
@@ -916,6 +1060,9 @@ static int load_metadata(struct weir_checkpoint *cp, struct weir_error *err)
         int rc = path ? read_entry(cp, "metadata", &text, &n, &rerr) : nomem(err);
         if (rc == 0) {
             rc = read_metadata(cp, path, text, n, err);
+        } else if (rc == WEIR_ENOTFOUND && cp->read_only) {
+            rc = weir_error_set(err, WEIR_ENOTFOUND,
+                                "'%s' is not a checkpoint: it has no metadata file ('%s')", cp->dir, path);
         } else if (rc == WEIR_ENOTFOUND && attempt == 0) {
             struct id_list offs = {0}, coms = {0};
             rc = list_ids(cp, "offsets", &offs, err);
@@ -1010,21 +1157,23 @@ int weir_checkpoint_open(const char *dir, const char *name, const struct weir_ch
                          struct weir_checkpoint **out, struct weir_error *err)
 {
     *out = NULL;
-    if (dir == NULL || dir[0] == '\0' || name == NULL || name[0] == '\0')
+    bool ro = o != NULL && o->read_only;
+    if (dir == NULL || dir[0] == '\0' || (!ro && (name == NULL || name[0] == '\0')))
         return weir_error_set(err, WEIR_EINVAL, "checkpoint: a directory and a pipeline name are required");
     int rc = 0;
     struct weir_checkpoint *cp = weir_calloc(1, sizeof *cp);
     if (cp == NULL)
         return nomem(err);
     cp->lock_fd = -1;
+    cp->read_only = ro;
     cp->last_offsets = cp->last_commit = cp->oldest_offsets = cp->oldest_commit = -1;
     weir_uuid4(cp->run_id);
     size_t len = strlen(dir);
     while (len > 1 && dir[len - 1] == '/')
         len--;
     cp->dir = weir_strndup(dir, len);
-    cp->name = weir_strdup(name);
-    if (cp->dir == NULL || cp->name == NULL) {
+    cp->name = name ? weir_strdup(name) : NULL;
+    if (cp->dir == NULL || (name != NULL && cp->name == NULL)) {
         rc = nomem(err);
         goto fail;
     }
@@ -1042,6 +1191,9 @@ int weir_checkpoint_open(const char *dir, const char *name, const struct weir_ch
             rc = nomem(err);
             goto fail;
         }
+    }
+    if (!cp->remote && !ro) {
+        const char *sep = strcmp(local, "/") == 0 ? "" : "/";
         /* the lock is held: temp files are leftovers of a crashed writer */
         if ((rc = mkdir_p(local, err)) || (rc = take_lock(cp, err)) || (rc = sweep_temp(cp, "", err)) ||
             (rc = sweep_temp(cp, "offsets", err)) || (rc = sweep_temp(cp, "commits", err)))
@@ -1066,7 +1218,8 @@ int weir_checkpoint_open(const char *dir, const char *name, const struct weir_ch
             rc = nomem(err);
             goto fail;
         }
-        if ((rc = mkdir_p(cp->local_dir, err)) || (rc = take_lock(cp, err)) || (rc = take_lease(cp, err)))
+        if (!ro &&
+            ((rc = mkdir_p(cp->local_dir, err)) || (rc = take_lock(cp, err)) || (rc = take_lease(cp, err))))
             goto fail;
     }
     cp->state_dir = weir_asprintf("%s/state", cp->local_dir);
@@ -1074,7 +1227,16 @@ int weir_checkpoint_open(const char *dir, const char *name, const struct weir_ch
         rc = nomem(err);
         goto fail;
     }
-    if ((rc = load(cp, err)) != 0)
+    /* a reader races the writer's new entries and purges: read again */
+    for (int attempt = 1;; attempt++) {
+        rc = load(cp, err);
+        if (rc == 0 || !ro || attempt == READ_ATTEMPTS || (rc != WEIR_ENOTFOUND && rc != WEIR_ESTATE))
+            break;
+        weir_error_clear(err);
+        struct timespec pause = {.tv_sec = 0, .tv_nsec = 20 * 1000000L};
+        nanosleep(&pause, NULL);
+    }
+    if (rc != 0)
         goto fail;
     *out = cp;
     return 0;
@@ -1107,6 +1269,11 @@ void weir_checkpoint_close(struct weir_checkpoint *cp)
 const char *weir_checkpoint_dir(const struct weir_checkpoint *cp)
 {
     return cp->dir;
+}
+
+const char *weir_checkpoint_name(const struct weir_checkpoint *cp)
+{
+    return cp->name;
 }
 
 const char *weir_checkpoint_query_id(const struct weir_checkpoint *cp)
@@ -1144,6 +1311,16 @@ int64_t weir_checkpoint_last_commit(const struct weir_checkpoint *cp)
     return cp->last_commit;
 }
 
+int64_t weir_checkpoint_oldest_offsets(const struct weir_checkpoint *cp)
+{
+    return cp->oldest_offsets;
+}
+
+int64_t weir_checkpoint_oldest_commit(const struct weir_checkpoint *cp)
+{
+    return cp->oldest_commit;
+}
+
 void weir_offset_entry_clear(struct weir_offset_entry *e)
 {
     if (e == NULL)
@@ -1151,6 +1328,7 @@ void weir_offset_entry_clear(struct weir_offset_entry *e)
     for (size_t i = 0; i < e->nsources; i++)
         weir_free(e->sources[i]);
     weir_free(e->sources);
+    weir_free(e->reset);
     memset(e, 0, sizeof *e);
 }
 
@@ -1276,6 +1454,33 @@ int weir_checkpoint_read_commit(struct weir_checkpoint *cp, int64_t batch, int64
     return rc;
 }
 
+int weir_checkpoint_discard_pending(struct weir_checkpoint *cp, int64_t *batch, struct weir_error *err)
+{
+    char key[48];
+    int64_t b = cp->last_commit + 1;
+    if (batch != NULL)
+        *batch = -1;
+    snprintf(key, sizeof key, "offsets/%" PRId64, b);
+    if (cp->read_only)
+        return refuse_read_only(cp, key, err);
+    if (cp->last_offsets != b)
+        return weir_error_set(err, WEIR_ESTATE,
+                              "checkpoint '%s': no batch is planned but not committed (offsets/%" PRId64
+                              " does not exist)",
+                              cp->dir, b);
+    int rc = keep_lease(cp, true, err);
+    if (rc == 0)
+        rc = weir_store_delete(cp->store, key, err);
+    if (rc != 0)
+        return rc;
+    cp->last_offsets = b - 1;
+    if (cp->oldest_offsets == b)
+        cp->oldest_offsets = -1;
+    if (batch != NULL)
+        *batch = b;
+    return 0;
+}
+
 /* ---------------------------------------------------------------- sources */
 
 int weir_checkpoint_read_initial(struct weir_checkpoint *cp, size_t source, char **json,
@@ -1340,6 +1545,8 @@ int weir_checkpoint_purge(struct weir_checkpoint *cp, int64_t retain, size_t *de
     int rc = 0;
     if (deleted != NULL)
         *deleted = 0;
+    if (cp->read_only)
+        return refuse_read_only(cp, "offsets", err);
     if (retain < 1)
         return weir_error_set(err, WEIR_EINVAL,
                               "checkpoint '%s': min_batches_to_retain must be >= 1, got %" PRId64, cp->dir,

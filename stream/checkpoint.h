@@ -7,7 +7,9 @@
  *   <dir>/offsets/<N>   v1
  *                       {"batchWatermarkMs":0,"batchTimestampMs":...,"conf":{...}}
  *                       <one line of offsets JSON per source>
- *                       written (temp, fsync, rename, fsync dir) BEFORE batch N runs
+ *                       written (temp, fsync, rename, fsync dir) BEFORE batch N runs;
+ *                       conf {"weir.resetOffsets":"<what>"} marks a reset marker
+ *                       (below)
  *   <dir>/commits/<N>   v1
  *                       {"nextBatchWatermarkMs":0}
  *                       written the same way AFTER the sink committed batch N
@@ -24,6 +26,12 @@
  *
  * Recovery: if offsets/N exists and commits/N does not, batch N is rerun
  * with exactly those offsets; the sink skips it if it already committed.
+ *
+ * Reset markers (`weir checkpoint reset-offsets`): a batch whose offsets
+ * entry carries `reset` moves a source to new positions without reading
+ * anything. It is written like any batch (offsets/M, then commits/M) and
+ * never reaches the sink; the engine completes one found planned but not
+ * committed by making its state version and writing commits/M.
  *
  * open() refuses, with a message naming the directory and what is wrong:
  *   - a directory held by another live process (the lock);
@@ -61,6 +69,14 @@ struct weir_store_options;
 struct weir_checkpoint_options {
     const struct weir_store_options *store; /* endpoint, credentials, ... (NULL: environment) */
     const char *cache_dir; /* local cache root for a checkpoint on an object store (NULL: default) */
+    /* For tools looking at a checkpoint a pipeline may be running on: no
+     * lock or lease is taken and nothing is created or deleted; the
+     * checkpoint must exist (WEIR_ENOTFOUND naming the missing metadata
+     * file); `name` may be NULL (then taken from metadata). The logs are
+     * checked as for a writer, read again when a concurrent batch or
+     * purge changed them while they were read. Every write refuses with
+     * WEIR_ESTATE. */
+    bool read_only;
 };
 
 /* Open (creating if needed) the checkpoint at `dir` (a local path or a
@@ -72,6 +88,8 @@ int weir_checkpoint_open(const char *dir, const char *name, const struct weir_ch
 void weir_checkpoint_close(struct weir_checkpoint *cp);
 
 const char *weir_checkpoint_dir(const struct weir_checkpoint *cp);
+/* The pipeline name metadata records. */
+const char *weir_checkpoint_name(const struct weir_checkpoint *cp);
 const char *weir_checkpoint_query_id(const struct weir_checkpoint *cp);
 /* Where the RocksDB databases are worked on: the checkpoint directory
  * itself, or the local cache of a checkpoint on an object store. */
@@ -93,6 +111,26 @@ int weir_checkpoint_heartbeat(struct weir_checkpoint *cp, struct weir_error *err
  * open() (and kept current by the writes below). */
 int64_t weir_checkpoint_last_offsets(const struct weir_checkpoint *cp);
 int64_t weir_checkpoint_last_commit(const struct weir_checkpoint *cp);
+/* Oldest batch id still in offsets/ and in commits/ (-1: none); older
+ * ones were purged. */
+int64_t weir_checkpoint_oldest_offsets(const struct weir_checkpoint *cp);
+int64_t weir_checkpoint_oldest_commit(const struct weir_checkpoint *cp);
+
+/* Who holds the checkpoint, for tools. Local: `held` when a process has
+ * the lock file flock()ed (read from /proc/locks, so asking never takes
+ * the lock, not even for a moment), `pid` the holder's, or the last
+ * holder's as written in the file (0: none). On an object store: the
+ * lease object's holder, `held` while it is younger than
+ * WEIR_CHECKPOINT_LEASE_MS. `known` is false when that cannot be told
+ * (/proc/locks unreadable); `held` is then false. */
+struct weir_checkpoint_holder {
+    bool known, held;
+    long pid;
+    char host[256];     /* lease only ("" otherwise) */
+    int64_t renewed_ms; /* lease only (0 otherwise) */
+};
+int weir_checkpoint_holder(struct weir_checkpoint *cp, struct weir_checkpoint_holder *out,
+                           struct weir_error *err);
 
 /* One offsets/N entry. */
 struct weir_offset_entry {
@@ -100,6 +138,9 @@ struct weir_offset_entry {
     int64_t batch_timestamp_ms;
     char **sources; /* offsets JSON per source (owned) */
     size_t nsources;
+    /* A reset marker: what was reset (one line of text, owned; written as
+     * conf "weir.resetOffsets"), NULL for a batch that reads its range. */
+    char *reset;
 };
 void weir_offset_entry_clear(struct weir_offset_entry *e);
 
@@ -120,6 +161,13 @@ int weir_checkpoint_write_commit(struct weir_checkpoint *cp, int64_t batch, int6
 /* nextBatchWatermarkMs of commits/<batch>. */
 int weir_checkpoint_read_commit(struct weir_checkpoint *cp, int64_t batch, int64_t *next_watermark_ms,
                                 struct weir_error *err);
+
+/* Deletes offsets/<last commit + 1>, the plan of a batch that never
+ * committed, so that another entry can take its id (a reset marker
+ * replacing it). WEIR_ESTATE when no batch is pending. A crash after the
+ * delete leaves a checkpoint whose last batch is the last committed one.
+ * *batch (may be NULL) gets the id deleted. */
+int weir_checkpoint_discard_pending(struct weir_checkpoint *cp, int64_t *batch, struct weir_error *err);
 
 /* sources/<i>/0: WEIR_ENOTFOUND when absent. */
 int weir_checkpoint_read_initial(struct weir_checkpoint *cp, size_t source, char **json,

@@ -620,13 +620,17 @@ static int open_parts(struct weir_query *q, char **initial, struct weir_error *e
     return rc;
 }
 
-static int read_end(struct weir_query *q, int64_t batch, char **out, int64_t *batch_ms,
+/* The end offsets of batch `batch` (its offsets/N), its processing time
+ * and whether it is a reset marker (each may be NULL). */
+static int read_end(struct weir_query *q, int64_t batch, char **out, int64_t *batch_ms, bool *marker,
                     struct weir_error *err)
 {
     struct weir_offset_entry e = {0};
     int rc = weir_checkpoint_read_offsets(q->cp, batch, &e, err);
     if (rc == 0 && batch_ms)
         *batch_ms = e.batch_timestamp_ms;
+    if (rc == 0 && marker)
+        *marker = e.reset != NULL;
     if (rc == 0 && e.nsources < 1)
         rc = weir_error_set(err, WEIR_ECORRUPT, "%s/offsets/%lld has no source offsets",
                             weir_checkpoint_dir(q->cp), (long long)batch);
@@ -655,7 +659,7 @@ int weir_query_run(struct weir_query *q, struct weir_error *err)
     if (last_commit >= 0) {
         weir_free(committed_end);
         committed_end = NULL;
-        if ((rc = read_end(q, last_commit, &committed_end, NULL, err)))
+        if ((rc = read_end(q, last_commit, &committed_end, NULL, NULL, err)))
             goto done;
     }
     int64_t next = last_commit + 1;
@@ -663,25 +667,38 @@ int weir_query_run(struct weir_query *q, struct weir_error *err)
              weir_checkpoint_query_id(q->cp), q->run_id, (long long)next, q->src->description,
              q->sink->description);
     if (last_off == next) {
-        /* planned before the crash, not committed: rerun with the same offsets */
         char *end = NULL;
         int64_t batch_ms = 0;
-        if ((rc = read_end(q, next, &end, &batch_ms, err)))
+        bool marker = false;
+        if ((rc = read_end(q, next, &end, &batch_ms, &marker, err)))
             goto done;
-        WEIR_LOG(WEIR_LOG_INFO, name, next, "recovering: rerunning batch %lld with its recorded offsets",
-                 (long long)next);
-        struct timings tm = {0};
-        rc = run_batch_retrying(q, next, batch_ms > 0 ? batch_ms : weir_now_ms(), committed_end, end, NULL,
-                                &tm, err);
-        if (rc != 0) {
-            weir_free(end);
-            rc = rc == 1 ? 0 : rc;
-            goto done;
+        if (marker) {
+            /* an offsets reset (weir checkpoint reset-offsets) interrupted
+             * before its commit: nothing to read, only finish it */
+            WEIR_LOG(WEIR_LOG_INFO, name, next, "completing the offsets reset recorded in batch %lld",
+                     (long long)next);
+            if ((q->st && (rc = weir_state_commit(q->st, next, err))) ||
+                (rc = weir_checkpoint_write_commit(q->cp, next, q->wm_ms, err))) {
+                weir_free(end);
+                goto done;
+            }
+        } else {
+            /* planned before the crash, not committed: rerun with the same offsets */
+            WEIR_LOG(WEIR_LOG_INFO, name, next, "recovering: rerunning batch %lld with its recorded offsets",
+                     (long long)next);
+            struct timings tm = {0};
+            rc = run_batch_retrying(q, next, batch_ms > 0 ? batch_ms : weir_now_ms(), committed_end, end,
+                                    NULL, &tm, err);
+            if (rc != 0) {
+                weir_free(end);
+                rc = rc == 1 ? 0 : rc;
+                goto done;
+            }
         }
         weir_free(committed_end);
         committed_end = end;
         next++;
-        if (once)
+        if (once && !marker)
             goto done;
     }
     int64_t next_trigger_ns = weir_mono_ns();

@@ -1,14 +1,17 @@
 /* tests/fuzz/fuzz_checkpoint_offsets.c - fuzz target: arbitrary bytes as
  * the body of a checkpoint offsets/N file (weir_checkpoint_parse_offsets).
  * A body that parses must hold only one-line sources, and the same entry
- * written back in the canonical layout ("v1", metadata, one line per
- * source, "-" for none) must parse to an equal entry. A failure must carry
+ * written back in the canonical layout ("v1", metadata with a reset
+ * marker's conf, one line per source, "-" for none) must parse to an equal
+ * entry. A failure must carry
  * a message. Nothing may crash, leak or read outside the input.
  * Single-threaded; no state kept. */
 #include <inttypes.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
+
+#include <cjson/cJSON.h>
 
 #include "core/alloc.h"
 #include "core/buf.h"
@@ -17,7 +20,8 @@
 static bool entries_equal(const struct weir_offset_entry *a, const struct weir_offset_entry *b)
 {
     if (a->batch_watermark_ms != b->batch_watermark_ms || a->batch_timestamp_ms != b->batch_timestamp_ms ||
-        a->nsources != b->nsources)
+        a->nsources != b->nsources || (a->reset == NULL) != (b->reset == NULL) ||
+        (a->reset != NULL && strcmp(a->reset, b->reset) != 0))
         return false;
     for (size_t i = 0; i < a->nsources; i++) {
         if ((a->sources[i] == NULL) != (b->sources[i] == NULL))
@@ -40,8 +44,21 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
             abort();
         goto done;
     }
-    if (weir_buf_printf(&b, "v1\n{\"batchWatermarkMs\":%" PRId64 ",\"batchTimestampMs\":%" PRId64 "}",
+    if (weir_buf_printf(&b, "v1\n{\"batchWatermarkMs\":%" PRId64 ",\"batchTimestampMs\":%" PRId64,
                         e.batch_watermark_ms, e.batch_timestamp_ms) != 0)
+        goto done;
+    if (e.reset != NULL) { /* a marker: its description as a JSON string */
+        if (e.reset[0] == '\0')
+            abort(); /* an empty description is refused */
+        cJSON *str = cJSON_CreateString(e.reset);
+        char *text = str ? cJSON_PrintUnformatted(str) : NULL;
+        int rc2 = text ? weir_buf_printf(&b, ",\"conf\":{\"weir.resetOffsets\":%s}", text) : -1;
+        cJSON_free(text);
+        cJSON_Delete(str);
+        if (rc2 != 0)
+            goto done;
+    }
+    if (weir_buf_append_byte(&b, '}') != 0)
         goto done;
     for (size_t i = 0; i < e.nsources; i++) {
         const char *s = e.sources[i] ? e.sources[i] : "-";

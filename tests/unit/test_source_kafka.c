@@ -4,7 +4,9 @@
  * minimum with delay, cap), exact [start, end) reads compared record by
  * record, headers, new topics/partitions, broker down, leader change,
  * request errors, data loss (retention and re-created topic) with both
- * fail_on_data_loss settings, consumer-group commits and config errors.
+ * fail_on_data_loss settings, consumer-group commits, config errors and
+ * the new positions of `weir checkpoint reset-offsets` (from the brokers
+ * and from given offsets; added, dropped and untouched partitions).
  *
  * Each test makes its own mock cluster through a producer handle
  * (test.mock.num.brokers) and produces its records into it. */
@@ -1257,6 +1259,132 @@ static void test_commit_group(void **state)
     env_free(&e);
 }
 
+/* "topic/partition:from->to ..." of a reset ("-": not in those offsets). */
+static void expect_moves(const struct weir_kafka_reset_result *res, const char *want)
+{
+    char got[1024] = "";
+    size_t n = 0;
+    for (size_t i = 0; i < res->nmoves; i++) {
+        const struct weir_kafka_move *m = &res->moves[i];
+        char from[24] = "-", to[24] = "-";
+        if (m->from != WEIR_KAFKA_NO_OFFSET)
+            snprintf(from, sizeof(from), "%" PRId64, m->from);
+        if (m->to != WEIR_KAFKA_NO_OFFSET)
+            snprintf(to, sizeof(to), "%" PRId64, m->to);
+        n += (size_t)snprintf(got + n, sizeof(got) - n, "%s%s/%" PRId32 ":%s->%s", i ? " " : "", m->topic,
+                              m->partition, from, to);
+        assert_true(n < sizeof(got));
+    }
+    assert_string_equal(got, want);
+}
+
+static void reset_ok(const struct tcfg *c, const char *current, const struct weir_kafka_reset *r,
+                     const char *offsets, const char *moves)
+{
+    struct weir_kafka_reset_result res;
+    struct weir_error err = {0};
+    if (weir_source_kafka_reset(c ? &c->p : NULL, current, r, &res, &err) != 0)
+        fail_msg("reset: %s", err.message);
+    assert_string_equal(res.offsets, offsets);
+    expect_moves(&res, moves);
+    weir_kafka_reset_result_clear(&res);
+    assert_null(res.offsets);
+    assert_int_equal(res.nmoves, 0);
+}
+
+static void reset_fails(const struct tcfg *c, const char *current, const struct weir_kafka_reset *r, int code,
+                        const char *needle)
+{
+    struct weir_kafka_reset_result res;
+    struct weir_error err = {0};
+    assert_int_equal(weir_source_kafka_reset(c ? &c->p : NULL, current, r, &res, &err), code);
+    assert_null(res.offsets);
+    assert_null(res.moves);
+    if (strstr(err.message, needle) == NULL)
+        fail_msg("'%s' does not contain '%s'", err.message, needle);
+}
+
+static void test_reset(void **state)
+{
+    (void)state;
+    struct env e;
+    env_init(&e, 1);
+    topic_std(&e, "t", 2, 1, 10);
+    topic(&e, "u", 1, 1);
+    produce_std(&e, "u", 0, 0, 4);
+    struct tcfg c;
+    cfg_init(&c, &e, "t");
+    c.topics[1] = (char *)"u";
+    c.p.kafka.ntopics = 2;
+    /* a topic no longer subscribed, a partition no longer there */
+    const char *cur = "{\"gone\":{\"0\":3},\"t\":{\"0\":10,\"1\":10,\"5\":7},\"u\":{\"0\":2}}";
+
+    struct weir_kafka_reset r = {.to = WEIR_KAFKA_RESET_EARLIEST};
+    reset_ok(&c, cur, &r, "{\"gone\":{\"0\":3},\"t\":{\"0\":0,\"1\":0},\"u\":{\"0\":0}}",
+             "gone/0:3->3 t/0:10->0 t/1:10->0 t/5:7->- u/0:2->0");
+    r.to = WEIR_KAFKA_RESET_LATEST;
+    r.topic = "u";
+    reset_ok(&c, cur, &r, "{\"gone\":{\"0\":3},\"t\":{\"0\":10,\"1\":10,\"5\":7},\"u\":{\"0\":4}}",
+             "gone/0:3->3 t/0:10->10 t/1:10->10 t/5:7->7 u/0:2->4");
+    /* a partition added since: taken in at the offset asked for */
+    reset_ok(&c, "{\"t\":{\"0\":1}}",
+             &(struct weir_kafka_reset){.to = WEIR_KAFKA_RESET_EARLIEST, .topic = "t"},
+             "{\"t\":{\"0\":0,\"1\":0}}", "t/0:1->0 t/1:-->0");
+    /* the mock cluster has no timestamp index (it answers "no record at or
+     * after"): every partition resolves to its end, as documented */
+    r = (struct weir_kafka_reset){
+        .to = WEIR_KAFKA_RESET_TIMESTAMP, .timestamp_ms = TS_BASE + 3, .topic = "t"};
+    reset_ok(&c, cur, &r, "{\"gone\":{\"0\":3},\"t\":{\"0\":10,\"1\":10},\"u\":{\"0\":2}}",
+             "gone/0:3->3 t/0:10->10 t/1:10->10 t/5:7->- u/0:2->2");
+
+    /* given offsets: exactly those partitions of the topics named; no broker */
+    r = (struct weir_kafka_reset){.to = WEIR_KAFKA_RESET_OFFSETS, .offsets = "{\"t\":{\"2\":1,\"0\":3}}"};
+    reset_ok(NULL, cur, &r, "{\"gone\":{\"0\":3},\"t\":{\"0\":3,\"2\":1},\"u\":{\"0\":2}}",
+             "gone/0:3->3 t/0:10->3 t/1:10->- t/2:-->1 t/5:7->- u/0:2->2");
+    r.offsets = "{\"t\":{\"0\":3},\"u\":{\"0\":1}}";
+    r.topic = "u";
+    reset_ok(NULL, cur, &r, "{\"gone\":{\"0\":3},\"t\":{\"0\":10,\"1\":10,\"5\":7},\"u\":{\"0\":1}}",
+             "gone/0:3->3 t/0:10->10 t/1:10->10 t/5:7->7 u/0:2->1");
+    r.topic = "v";
+    reset_fails(NULL, cur, &r, WEIR_EINVAL, "no partition of topic 'v'");
+    r.topic = NULL;
+    r.offsets = "{}";
+    reset_fails(NULL, cur, &r, WEIR_EINVAL, "name no partition");
+    r.offsets = "{\"t\":{\"0\":-3}}";
+    reset_fails(NULL, cur, &r, WEIR_EINVAL, "offset must be an integer >= 0");
+    r.offsets = "{\"t\":";
+    reset_fails(NULL, cur, &r, WEIR_EINVAL, "malformed JSON");
+    reset_fails(NULL, "{\"rows\":5}", &r, WEIR_EPARSE, "the current offsets");
+
+    /* with the pipeline at hand, the topics named must be ones it reads */
+    r.offsets = "{\"t\":{\"0\":1},\"x\":{\"0\":1}}";
+    reset_fails(&c, cur, &r, WEIR_ECONFIG, "does not read topic 'x'");
+    c.p.kafka.topics = NULL;
+    c.p.kafka.ntopics = 0;
+    c.p.kafka.topic_pattern = (char *)"[tu]";
+    reset_fails(&c, cur, &r, WEIR_ECONFIG, "does not read topic 'x'");
+    r.offsets = "{\"u\":{\"0\":1}}";
+    reset_ok(&c, cur, &r, "{\"gone\":{\"0\":3},\"t\":{\"0\":10,\"1\":10,\"5\":7},\"u\":{\"0\":1}}",
+             "gone/0:3->3 t/0:10->10 t/1:10->10 t/5:7->7 u/0:2->1");
+    /* ... and for the brokers' offsets, every topic it matches moves */
+    reset_ok(&c, cur, &(struct weir_kafka_reset){.to = WEIR_KAFKA_RESET_LATEST},
+             "{\"gone\":{\"0\":3},\"t\":{\"0\":10,\"1\":10},\"u\":{\"0\":4}}",
+             "gone/0:3->3 t/0:10->10 t/1:10->10 t/5:7->- u/0:2->4");
+    c.p.kafka.topic_pattern = NULL;
+    c.p.kafka.topics = c.topics;
+    c.p.kafka.ntopics = 2;
+
+    /* the brokers' offsets need the pipeline; a topic it does not read */
+    r = (struct weir_kafka_reset){.to = WEIR_KAFKA_RESET_EARLIEST};
+    reset_fails(NULL, cur, &r, WEIR_EINVAL, "Kafka settings");
+    r.topic = "nope";
+    reset_fails(&c, cur, &r, WEIR_ECONFIG, "does not read topic 'nope'");
+    c.topics[1] = (char *)"missing";
+    r.topic = "missing";
+    reset_fails(&c, cur, &r, WEIR_ENOTFOUND, "topic 'missing' does not exist");
+    env_free(&e);
+}
+
 int main(void)
 {
     weir_log_set_level(getenv("WEIR_TEST_LOG") ? WEIR_LOG_DEBUG : WEIR_LOG_ERROR);
@@ -1283,6 +1411,7 @@ int main(void)
         cmocka_unit_test(test_commit_group),
         cmocka_unit_test(test_topic_errors),
         cmocka_unit_test(test_data_loss_short_log),
+        cmocka_unit_test(test_reset),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

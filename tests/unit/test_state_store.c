@@ -1,8 +1,10 @@
 /* tests/unit/test_state_store.c - state/store: versions made per batch,
  * restore on open and on abort, newer versions dropped, operator metadata
- * checks, purge, reads (point, multi, ranges) and deletes, and expiring
+ * checks, purge, reads (point, multi, ranges) and deletes, expiring
  * entries dropped by compactions (only past the horizon, only of their
- * tag and operator, across a reopen of live/). */
+ * tag and operator, across a reopen of live/), and listing the versions
+ * without opening the store (locally and on a replica store), with a copy
+ * of a version made by opening at it and committing another. */
 #include "test_util.h"
 
 #include <setjmp.h>
@@ -630,6 +632,73 @@ static void test_replica_purge_and_collect(void **state)
     weir_store_destroy(store);
 }
 
+static void expect_versions(const char *dir, const struct weir_state_options *o, const int64_t *want,
+                            size_t n)
+{
+    int64_t *v = NULL;
+    size_t nv = 99;
+    struct weir_error err = {0};
+    if (weir_state_list_versions(dir, o, &v, &nv, &err) != 0)
+        fail_msg("list versions of %s: %s", dir, err.message);
+    assert_int_equal(nv, n);
+    for (size_t i = 0; i < n; i++)
+        assert_int_equal(v[i], want[i]);
+    weir_free(v);
+}
+
+/* The versions are listed without opening the store and without touching
+ * it (a half-made version stays for the owner's open to delete); version
+ * M made from version N is its copy, operator metadata included. */
+static void test_list_and_copy_versions(void **state)
+{
+    const char *dir = *state;
+    char missing[512];
+    snprintf(missing, sizeof missing, "%s/none", dir);
+    expect_versions(missing, NULL, NULL, 0);
+    assert_false(exists(dir, "none"));
+
+    struct weir_error err = {0};
+    struct weir_state *st = open_at(dir, -1);
+    expect_versions(dir, NULL, NULL, 0);
+    struct weir_state_op *op = op_of(st, "agg", "{\"kind\":\"aggregate\"}");
+    put(op, "k", "1");
+    assert_int_equal(weir_state_commit(st, 0, &err), 0);
+    put(op, "k", "2");
+    assert_int_equal(weir_state_commit(st, 1, &err), 0);
+    put(op, "k", "3");
+    assert_int_equal(weir_state_commit(st, 2, &err), 0); /* commits/2 never written */
+    weir_state_close(st);
+    char tmp[512];
+    snprintf(tmp, sizeof tmp, "%s/v/.tmp-3", dir);
+    assert_int_equal(mkdir(tmp, 0755), 0);
+    expect_versions(dir, NULL, (const int64_t[]){0, 1, 2}, 3);
+    assert_true(exists(dir, "v/.tmp-3"));
+
+    /* version 2 (a marker batch) as a copy of version 1, the last committed */
+    st = open_at(dir, 1);
+    assert_int_equal(weir_state_commit(st, 2, &err), 0);
+    weir_state_close(st);
+    expect_versions(dir, NULL, (const int64_t[]){0, 1, 2}, 3);
+    st = open_at(dir, 2);
+    op = op_of(st, "agg", "{\"kind\":\"aggregate\"}"); /* the metadata came along */
+    assert_string_equal(get(op, "k"), "2");
+    weir_state_close(st);
+
+    /* on a replica store: the versions saved there */
+    struct weir_store *store = NULL;
+    st = open_rep(dir, "cache", -1, &store);
+    op = op_of(st, "agg", "{}");
+    put(op, "k", "1");
+    assert_int_equal(weir_state_commit(st, 4, &err), 0);
+    assert_int_equal(weir_state_commit(st, 5, &err), 0);
+    weir_state_close(st);
+    struct weir_state_options o = {.replica_store = store, .replica_prefix = "state"};
+    expect_versions("/nonexistent", &o, (const int64_t[]){4, 5}, 2);
+    o.replica_prefix = "other";
+    expect_versions("/nonexistent", &o, NULL, 0);
+    weir_store_destroy(store);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -644,6 +713,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_replica_restore, setup, teardown),
         cmocka_unit_test_setup_teardown(test_replica_lineage, setup, teardown),
         cmocka_unit_test_setup_teardown(test_replica_purge_and_collect, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_list_and_copy_versions, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -7,8 +7,11 @@
  * (other pipeline, incompatible version, unparsable files, inconsistent
  * logs, the lock held in this process and by another process), purge,
  * initial offsets, stray temp files, the two crash points (the test binary
- * re-executes itself with WEIR_CRASH_AT set and is SIGKILLed before a write) and
- * allocation failures. */
+ * re-executes itself with WEIR_CRASH_AT set and is SIGKILLed before a write),
+ * allocation failures, read-only opens next to a writer (nothing created,
+ * no lock taken, writes refused), the lock holder as tools see it, reset
+ * markers (written, read back, their conf in the file) and replacing an
+ * uncommitted batch by one. */
 #ifndef _GNU_SOURCE
 #define _GNU_SOURCE
 #endif
@@ -750,6 +753,292 @@ static void test_alloc_failures(void **state)
     weir_checkpoint_close(cp);
 }
 
+/* ---------------------------------------------------------------- tools */
+
+static struct weir_checkpoint *open_ro(const char *dir)
+{
+    struct weir_checkpoint *cp = NULL;
+    struct weir_error err = {0};
+    struct weir_checkpoint_options o = {.read_only = true};
+    if (weir_checkpoint_open(dir, NULL, &o, &cp, &err) != 0)
+        fail_msg("read-only open %s: %s", dir, err.message);
+    return cp;
+}
+
+static void test_read_only_open(void **state)
+{
+    struct tmp_fixture *fx = *state;
+    /* not a checkpoint: refused, and nothing is created */
+    struct weir_checkpoint *cp = NULL;
+    struct weir_error err = {0};
+    struct weir_checkpoint_options o = {.read_only = true};
+    assert_int_equal(weir_checkpoint_open(fx->path, NULL, &o, &cp, &err), WEIR_ENOTFOUND);
+    assert_null(cp);
+    assert_non_null(strstr(err.message, "is not a checkpoint: it has no metadata file"));
+    assert_non_null(strstr(err.message, "/metadata"));
+    assert_false(file_exists(fx->path, ""));
+
+    make_committed(fx->path, 3);
+    /* next to a writer holding the lock, with a batch planned */
+    struct weir_checkpoint *w = open_ok(fx->path, "orders");
+    write_offsets(w, 3, "{\"rows\":400}");
+    cp = open_ro(fx->path);
+    assert_string_equal(weir_checkpoint_name(cp), "orders");
+    assert_string_equal(weir_checkpoint_query_id(cp), weir_checkpoint_query_id(w));
+    assert_int_equal(weir_checkpoint_last_commit(cp), 2);
+    assert_int_equal(weir_checkpoint_last_offsets(cp), 3);
+    assert_int_equal(weir_checkpoint_oldest_offsets(cp), 0);
+    assert_int_equal(weir_checkpoint_oldest_commit(cp), 0);
+    struct weir_offset_entry e = {0};
+    assert_int_equal(weir_checkpoint_read_offsets(cp, 3, &e, &err), 0);
+    assert_string_equal(e.sources[0], "{\"rows\":400}");
+    assert_null(e.reset);
+    weir_offset_entry_clear(&e);
+    int64_t wm = 0;
+    assert_int_equal(weir_checkpoint_read_commit(cp, 2, &wm, &err), 0);
+    assert_int_equal(wm, 25);
+
+    /* every write refuses, and changes nothing */
+    memset(&err, 0, sizeof err);
+    assert_int_equal(weir_checkpoint_write_commit(cp, 3, 0, &err), WEIR_ESTATE);
+    assert_non_null(strstr(err.message, "read-only"));
+    memset(&err, 0, sizeof err);
+    assert_int_equal(weir_checkpoint_purge(cp, 1, NULL, &err), WEIR_ESTATE);
+    memset(&err, 0, sizeof err);
+    assert_int_equal(weir_checkpoint_discard_pending(cp, NULL, &err), WEIR_ESTATE);
+    memset(&err, 0, sizeof err);
+    assert_int_equal(weir_checkpoint_write_initial(cp, 0, "{\"rows\":0}", &err), WEIR_ESTATE);
+    assert_false(file_exists(fx->path, "commits/3"));
+    assert_true(file_exists(fx->path, "offsets/0"));
+
+    /* the writer goes on (and purges) while the reader is open */
+    write_commit(w, 3);
+    struct weir_error perr = {0};
+    assert_int_equal(weir_checkpoint_purge(w, 2, NULL, &perr), 0);
+    weir_checkpoint_close(cp);
+    cp = open_ro(fx->path);
+    assert_int_equal(weir_checkpoint_last_commit(cp), 3);
+    assert_int_equal(weir_checkpoint_oldest_offsets(cp), 2);
+    weir_checkpoint_close(cp);
+    weir_checkpoint_close(w);
+
+    /* a name given must match, as for a writer */
+    o.read_only = true;
+    memset(&err, 0, sizeof err);
+    assert_int_equal(weir_checkpoint_open(fx->path, "other", &o, &cp, &err), WEIR_ECONFIG);
+    assert_non_null(strstr(err.message, "belongs to pipeline 'orders'"));
+}
+
+/* The child opens the checkpoint and keeps it until the parent closes
+ * `release`; returns the child's pid once it holds it. */
+static pid_t hold_in_child(const char *dir, int *release_fd)
+{
+    int ready[2], release[2];
+    assert_int_equal(pipe(ready), 0);
+    assert_int_equal(pipe(release), 0);
+    pid_t child = fork();
+    assert_true(child >= 0);
+    if (child == 0) {
+        close(ready[0]);
+        close(release[1]);
+        struct weir_checkpoint *cp = NULL;
+        int rc = weir_checkpoint_open(dir, "orders", NULL, &cp, NULL);
+        char c = rc == 0 ? 'y' : 'n';
+        if (write(ready[1], &c, 1) != 1)
+            _exit(3);
+        if (read(release[0], &c, 1) < 0)
+            _exit(4);
+        weir_checkpoint_close(cp);
+        _exit(rc == 0 ? 0 : 2);
+    }
+    close(ready[1]);
+    close(release[0]);
+    char c = 0;
+    assert_int_equal(read(ready[0], &c, 1), 1);
+    assert_int_equal(c, 'y');
+    close(ready[0]);
+    *release_fd = release[1];
+    return child;
+}
+
+static void test_holder(void **state)
+{
+    struct tmp_fixture *fx = *state;
+    make_committed(fx->path, 1);
+    struct weir_checkpoint *cp = open_ro(fx->path);
+    struct weir_checkpoint_holder h;
+    struct weir_error err = {0};
+    /* free: the pid of the last holder (this process, make_committed) */
+    assert_int_equal(weir_checkpoint_holder(cp, &h, &err), 0);
+    assert_true(h.known);
+    assert_false(h.held);
+    assert_int_equal(h.pid, (long)getpid());
+
+    int release = -1;
+    pid_t child = hold_in_child(fx->path, &release);
+    assert_int_equal(weir_checkpoint_holder(cp, &h, &err), 0);
+    assert_true(h.known);
+    assert_true(h.held);
+    assert_int_equal(h.pid, (long)child);
+    /* asking took nothing: the holder is undisturbed, another writer refused */
+    open_fails(fx->path, "orders", WEIR_ESTATE, "in use by another running weir pipeline", NULL);
+    close(release);
+    int status = 0;
+    assert_int_equal(waitpid(child, &status, 0), child);
+    assert_true(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+    assert_int_equal(weir_checkpoint_holder(cp, &h, &err), 0);
+    assert_false(h.held);
+    assert_int_equal(h.pid, (long)child);
+
+    /* a handle of this process holds it too */
+    struct weir_checkpoint *w = open_ok(fx->path, "orders");
+    assert_int_equal(weir_checkpoint_holder(cp, &h, &err), 0);
+    assert_true(h.held);
+    assert_int_equal(h.pid, (long)getpid());
+    weir_checkpoint_close(w);
+    weir_checkpoint_close(cp);
+}
+
+static void test_reset_marker(void **state)
+{
+    struct tmp_fixture *fx = *state;
+    make_committed(fx->path, 2);
+    struct weir_checkpoint *cp = open_ok(fx->path, "orders");
+    char *srcs[2] = {"{\"t\":{\"0\":0}}", "{\"rows\":200}"};
+    struct weir_offset_entry e = {.batch_watermark_ms = 10,
+                                  .batch_timestamp_ms = 1700000000999,
+                                  .sources = srcs,
+                                  .nsources = 2,
+                                  .reset = "source 0, topic \"t\": earliest"};
+    struct weir_error err = {0};
+    assert_int_equal(weir_checkpoint_write_offsets(cp, 2, &e, &err), 0);
+    assert_int_equal(weir_checkpoint_write_commit(cp, 2, 15, &err), 0);
+    /* an empty description is no marker */
+    e.reset = "";
+    assert_int_equal(weir_checkpoint_write_offsets(cp, 3, &e, &err), WEIR_EINVAL);
+    weir_checkpoint_close(cp);
+
+    char *text = file_read(fx->path, "offsets/2");
+    assert_string_equal(text, "v1\n{\"batchWatermarkMs\":10,\"batchTimestampMs\":1700000000999,"
+                              "\"conf\":{\"weir.resetOffsets\":\"source 0, topic \\\"t\\\": earliest\"}}\n"
+                              "{\"t\":{\"0\":0}}\n{\"rows\":200}");
+    free(text);
+    cp = open_ro(fx->path);
+    struct weir_offset_entry back = {0};
+    assert_int_equal(weir_checkpoint_read_offsets(cp, 2, &back, &err), 0);
+    assert_string_equal(back.reset, "source 0, topic \"t\": earliest");
+    assert_int_equal(back.batch_watermark_ms, 10);
+    assert_int_equal(back.nsources, 2);
+    weir_offset_entry_clear(&back);
+    assert_null(back.reset);
+    assert_int_equal(weir_checkpoint_read_offsets(cp, 1, &back, &err), 0);
+    assert_null(back.reset);
+    weir_offset_entry_clear(&back);
+    weir_checkpoint_close(cp);
+
+    /* a malformed marker does not parse */
+    file_write(fx->path, "offsets/3", "v1\n{\"conf\":{\"weir.resetOffsets\":7}}\n{\"rows\":1}");
+    open_fails(fx->path, "orders", WEIR_ECORRUPT, "offsets/3", "weir.resetOffsets", NULL);
+    file_write(fx->path, "offsets/3", "v1\n{\"conf\":{\"weir.resetOffsets\":\"\"}}\n{\"rows\":1}");
+    open_fails(fx->path, "orders", WEIR_ECORRUPT, "offsets/3", NULL);
+    /* other conf keys (Spark's) are not markers */
+    file_write(fx->path, "offsets/3",
+               "v1\n{\"conf\":{\"spark.sql.shuffle.partitions\":\"200\"}}\n{\"rows\":1}");
+    cp = open_ok(fx->path, "orders");
+    assert_int_equal(weir_checkpoint_read_offsets(cp, 3, &back, &err), 0);
+    assert_null(back.reset);
+    weir_offset_entry_clear(&back);
+    weir_checkpoint_close(cp);
+}
+
+static void test_discard_pending(void **state)
+{
+    struct tmp_fixture *fx = *state;
+    make_committed(fx->path, 2);
+    struct weir_checkpoint *cp = open_ok(fx->path, "orders");
+    struct weir_error err = {0};
+    int64_t gone = 99;
+    /* nothing pending */
+    assert_int_equal(weir_checkpoint_discard_pending(cp, &gone, &err), WEIR_ESTATE);
+    assert_int_equal(gone, -1);
+    assert_non_null(strstr(err.message, "no batch is planned but not committed"));
+    /* a pending batch makes room for the marker that replaces it */
+    write_offsets(cp, 2, "{\"rows\":300}");
+    char *src = "{\"rows\":250}";
+    struct weir_offset_entry e = {.sources = &src, .nsources = 1, .reset = "source 0: offsets"};
+    memset(&err, 0, sizeof err);
+    assert_int_equal(weir_checkpoint_write_offsets(cp, 2, &e, &err), WEIR_EEXISTS);
+    memset(&err, 0, sizeof err);
+    assert_int_equal(weir_checkpoint_discard_pending(cp, &gone, &err), 0);
+    assert_int_equal(gone, 2);
+    assert_int_equal(weir_checkpoint_last_offsets(cp), 1);
+    assert_false(file_exists(fx->path, "offsets/2"));
+    assert_int_equal(weir_checkpoint_write_offsets(cp, 2, &e, &err), 0);
+    assert_int_equal(weir_checkpoint_write_commit(cp, 2, 0, &err), 0);
+    weir_checkpoint_close(cp);
+    /* consistent afterwards */
+    cp = open_ok(fx->path, "orders");
+    assert_int_equal(weir_checkpoint_last_commit(cp), 2);
+    struct weir_offset_entry back = {0};
+    assert_int_equal(weir_checkpoint_read_offsets(cp, 2, &back, &err), 0);
+    assert_string_equal(back.sources[0], "{\"rows\":250}");
+    assert_string_equal(back.reset, "source 0: offsets");
+    weir_offset_entry_clear(&back);
+    weir_checkpoint_close(cp);
+
+    /* the only batch of a new checkpoint */
+    tmpdir_remove(fx->path);
+    cp = open_ok(fx->path, "orders");
+    write_offsets(cp, 0, "{\"rows\":100}");
+    assert_int_equal(weir_checkpoint_discard_pending(cp, &gone, &err), 0);
+    assert_int_equal(gone, 0);
+    assert_int_equal(weir_checkpoint_last_offsets(cp), -1);
+    write_offsets(cp, 0, "{\"rows\":50}");
+    weir_checkpoint_close(cp);
+    cp = open_ok(fx->path, "orders");
+    assert_int_equal(weir_checkpoint_last_offsets(cp), 0);
+    assert_int_equal(weir_checkpoint_last_commit(cp), -1);
+    weir_checkpoint_close(cp);
+}
+
+/* Every allocation of a read-only open and of reading a marker fails once
+ * in turn: each failure is reported as such. */
+static void test_alloc_failures_read_only(void **state)
+{
+    struct tmp_fixture *fx = *state;
+    make_committed(fx->path, 2);
+    struct weir_checkpoint *cp = open_ok(fx->path, "orders");
+    char *src = "{\"t\":{\"0\":5}}";
+    struct weir_offset_entry m = {.sources = &src, .nsources = 1, .reset = "source 0: offsets"};
+    struct weir_error err = {0};
+    assert_int_equal(weir_checkpoint_write_offsets(cp, 2, &m, &err), 0);
+    weir_checkpoint_close(cp);
+    bool completed = false;
+    for (long n = 0; n < 2000 && !completed; n++) {
+        struct weir_checkpoint_options o = {.read_only = true};
+        struct weir_offset_entry e = {0};
+        struct weir_checkpoint_holder h;
+        memset(&err, 0, sizeof err);
+        cp = NULL;
+        weir_alloc_fail_after(n);
+        int rc = weir_checkpoint_open(fx->path, NULL, &o, &cp, &err);
+        if (rc == 0)
+            rc = weir_checkpoint_read_offsets(cp, 2, &e, &err);
+        if (rc == 0)
+            rc = weir_checkpoint_holder(cp, &h, &err);
+        weir_alloc_fail_after(-1);
+        if (rc == 0) {
+            completed = true;
+            assert_string_equal(e.reset, "source 0: offsets");
+        } else if (rc != WEIR_ENOMEM) {
+            fail_msg("allocation %ld: %d %s", n, rc, err.message);
+        }
+        weir_offset_entry_clear(&e);
+        weir_checkpoint_close(cp);
+    }
+    assert_true(completed);
+}
+
 int main(int argc, char **argv)
 {
     if (argc == 4 && strcmp(argv[1], "--crash-child") == 0)
@@ -774,6 +1063,11 @@ int main(int argc, char **argv)
         cmocka_unit_test_setup_teardown(test_crash_mid_offsets, setup, tmp_fixture_teardown),
         cmocka_unit_test_setup_teardown(test_crash_mid_commit, setup, tmp_fixture_teardown),
         cmocka_unit_test_setup_teardown(test_alloc_failures, setup, tmp_fixture_teardown),
+        cmocka_unit_test_setup_teardown(test_read_only_open, setup, tmp_fixture_teardown),
+        cmocka_unit_test_setup_teardown(test_holder, setup, tmp_fixture_teardown),
+        cmocka_unit_test_setup_teardown(test_reset_marker, setup, tmp_fixture_teardown),
+        cmocka_unit_test_setup_teardown(test_discard_pending, setup, tmp_fixture_teardown),
+        cmocka_unit_test_setup_teardown(test_alloc_failures_read_only, setup, tmp_fixture_teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -2,7 +2,9 @@
  * on the datagen source into a real Delta table: --available-now batching
  * and the txn per batch, a restart that finds nothing to do, a batch
  * planned but not committed is rerun with its recorded offsets and skipped
- * by the sink when the table already has it, stop() from another thread
+ * by the sink when the table already has it, a reset marker planned but
+ * not committed is completed (its state version and commit) without
+ * reading anything, stop() from another thread
  * ends an interval trigger cleanly, and a fatal sink error ends the query
  * with the sink's message. (Kafka pipelines and crashes of the real binary
  * are in tests/integration.) */
@@ -24,6 +26,7 @@
 #include "delta/delta.h"
 #include "stream/checkpoint.h"
 #include "stream/config.h"
+#include "state/store.h"
 #include "stream/query.h"
 #include "test_util.h"
 
@@ -142,6 +145,51 @@ static void test_uncommitted_batch_is_rerun_and_skipped(void **state)
     weir_checkpoint_close(cp);
 }
 
+/* `weir checkpoint reset-offsets` interrupted after writing its marker
+ * batch's offsets: the next start commits the marker (making its state
+ * version) and the next batch reads from the marker's positions; the
+ * marker itself never reaches the table. */
+static void test_pending_reset_marker_is_completed(void **state)
+{
+    struct env *e = *state;
+    struct weir_error err = {0};
+    int64_t batches, txn;
+    const char *dedup = "\"transform\":[{\"dedup\":{\"keys\":[\"id\"],\"unbounded\":true}}],";
+    load(e, ",\"max_rows\":2000,\"max_rows_per_trigger\":1000", dedup);
+    assert_int_equal(run_query(e, WEIR_TRIGGER_AVAILABLE_NOW, &batches, &err), 0);
+    assert_int_equal(batches, 2);
+    char ck[128], sdir[160];
+    snprintf(ck, sizeof ck, "%s/ckpt", e->dir);
+    snprintf(sdir, sizeof sdir, "%s/ckpt/state", e->dir);
+    struct weir_checkpoint *cp = NULL;
+    assert_int_equal(weir_checkpoint_open(ck, "q", NULL, &cp, &err), 0);
+    char *src = "{\"rows\":3000}"; /* skips rows 2000..2999 */
+    struct weir_offset_entry m = {
+        .batch_timestamp_ms = 1700000000000, .sources = &src, .nsources = 1, .reset = "source 0: offsets"};
+    assert_int_equal(weir_checkpoint_write_offsets(cp, 2, &m, &err), 0);
+    weir_checkpoint_close(cp);
+
+    load(e, ",\"max_rows\":4000,\"max_rows_per_trigger\":1000", dedup);
+    assert_int_equal(run_query(e, WEIR_TRIGGER_ONCE, &batches, &err), 0);
+    assert_int_equal(batches, 1); /* the marker is no batch of its own */
+    assert_int_equal(table_rows(e, &txn), 3000);
+    assert_int_equal(txn, 3);
+    cp = NULL;
+    assert_int_equal(weir_checkpoint_open(ck, "q", NULL, &cp, &err), 0);
+    assert_int_equal(weir_checkpoint_last_commit(cp), 3);
+    struct weir_offset_entry back = {0};
+    assert_int_equal(weir_checkpoint_read_offsets(cp, 2, &back, &err), 0);
+    assert_string_equal(back.reset, "source 0: offsets");
+    weir_offset_entry_clear(&back);
+    weir_checkpoint_close(cp);
+    int64_t *v = NULL;
+    size_t nv = 0;
+    assert_int_equal(weir_state_list_versions(sdir, NULL, &v, &nv, &err), 0);
+    assert_int_equal(nv, 4); /* 0, 1, the marker's 2, and 3 */
+    assert_int_equal(v[2], 2);
+    weir_free(v);
+}
+
 static void *stopper(void *arg)
 {
     usleep(600 * 1000);
@@ -205,6 +253,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(test_available_now_and_restart, setup, teardown),
         cmocka_unit_test_setup_teardown(test_uncommitted_batch_is_rerun_and_skipped, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_pending_reset_marker_is_completed, setup, teardown),
         cmocka_unit_test_setup_teardown(test_stop_ends_interval_trigger, setup, teardown),
         cmocka_unit_test_setup_teardown(test_fatal_sink_error_ends_query, setup, teardown),
     };
