@@ -519,10 +519,34 @@ static int scan_cb(void *ctx, const struct weir_batch *b, const struct weir_delt
     return 0;
 }
 
+/* --version N or --timestamp TS (scan, restore): 0 when argv[i] is neither,
+ * 1 when taken, -1 after a usage error put its code in *exit_code. */
+static int version_opt(struct weir_cli_args *a, int64_t *version, const char **ts_arg, int *exit_code)
+{
+    int m = weir_cli_opt_count(a, "--version", "a version number >= 0", version, exit_code);
+    if (m != 0)
+        return m;
+    if ((m = weir_cli_opt_value(a, "--timestamp", ts_arg)) < 0)
+        *exit_code = weir_cli_usage_error(a->cmd, "--timestamp needs a value");
+    return m;
+}
+
+/* Usage checks of those options before anything is opened: not both, and
+ * TS parsed into *ms. 0, or the exit code of the usage error. */
+static int check_version_args(struct weir_cli_args *a, int64_t version, const char *ts_arg, int64_t *ms)
+{
+    if (ts_arg != NULL && version >= 0)
+        return weir_cli_usage_error(a->cmd, "--version and --timestamp exclude each other");
+    if (ts_arg != NULL && weir_cli_parse_time(ts_arg, ms) != 0)
+        return weir_cli_usage_error(a->cmd, "--timestamp '%s' is neither ISO-8601 nor epoch milliseconds",
+                                    ts_arg);
+    return 0;
+}
+
 static int cmd_scan(struct weir_cli_args *a)
 {
     const char *path = NULL, *val, *ts_arg = NULL;
-    int64_t version = -1, limit = -1;
+    int64_t version = -1, limit = -1, ms = 0;
     char **cols = NULL;
     size_t ncols = 0;
     struct weir_error err = {0};
@@ -533,15 +557,9 @@ static int cmd_scan(struct weir_cli_args *a)
     weir_buf_init(&ctx.out);
     for (; a->i < a->argc; a->i++) {
         int m;
-        if ((m = weir_cli_opt_count(a, "--version", "a version number >= 0", &version, &exit_code)) != 0) {
+        if ((m = version_opt(a, &version, &ts_arg, &exit_code)) != 0) {
             if (m < 0)
                 goto out;
-        } else if ((m = weir_cli_opt_value(a, "--timestamp", &val)) != 0) {
-            if (m < 0) {
-                exit_code = weir_cli_usage_error(a->cmd, "--timestamp needs a value");
-                goto out;
-            }
-            ts_arg = val;
         } else if ((m = weir_cli_opt_count(a, "--limit", "a number >= 0", &limit, &exit_code)) != 0) {
             if (m < 0)
                 goto out;
@@ -569,25 +587,12 @@ static int cmd_scan(struct weir_cli_args *a)
         exit_code = weir_cli_usage_error(a->cmd, "missing table PATH");
         goto out;
     }
-    if (ts_arg != NULL && version >= 0) {
-        exit_code = weir_cli_usage_error(a->cmd, "--version and --timestamp exclude each other");
+    if ((exit_code = check_version_args(a, version, ts_arg, &ms)) != 0)
         goto out;
-    }
-    if ((rc = weir_delta_table_open(&t, path, &err)) != 0) {
+    if ((rc = weir_delta_table_open(&t, path, &err)) != 0 ||
+        (ts_arg != NULL && (rc = weir_delta_version_at_timestamp(t, ms, &version, &err)) != 0)) {
         exit_code = weir_cli_fail(&err, rc);
         goto out;
-    }
-    if (ts_arg != NULL) {
-        int64_t ms;
-        if (weir_cli_parse_time(ts_arg, &ms) != 0) {
-            exit_code = weir_cli_usage_error(
-                a->cmd, "--timestamp '%s' is neither ISO-8601 nor epoch milliseconds", ts_arg);
-            goto out;
-        }
-        if ((rc = weir_delta_version_at_timestamp(t, ms, &version, &err)) != 0) {
-            exit_code = weir_cli_fail(&err, rc);
-            goto out;
-        }
     }
     if ((rc = weir_delta_snapshot_load(t, version, &s, &err)) != 0) {
         if (rc == WEIR_ENOTFOUND && err.message[0] == '\0')
@@ -1187,23 +1192,17 @@ out:
 
 static int cmd_restore(struct weir_cli_args *a)
 {
-    const char *path = NULL, *val, *ts_arg = NULL;
+    const char *path = NULL, *ts_arg = NULL;
     struct weir_error err = {0};
     struct weir_delta_table *t = NULL;
     struct weir_delta_restore_result r;
-    int64_t version = -1;
+    int64_t version = -1, ms = 0;
     int rc, exit_code = WEIR_EXIT_OK;
     for (; a->i < a->argc; a->i++) {
         int m;
-        if ((m = weir_cli_opt_count(a, "--version", "a version number >= 0", &version, &exit_code)) != 0) {
+        if ((m = version_opt(a, &version, &ts_arg, &exit_code)) != 0) {
             if (m < 0)
                 goto out;
-        } else if ((m = weir_cli_opt_value(a, "--timestamp", &val)) != 0) {
-            if (m < 0) {
-                exit_code = weir_cli_usage_error(a->cmd, "--timestamp needs a value");
-                goto out;
-            }
-            ts_arg = val;
         } else if (common_arg(a, &path, &exit_code) != 0) {
             goto out;
         }
@@ -1212,18 +1211,14 @@ static int cmd_restore(struct weir_cli_args *a)
         exit_code = weir_cli_usage_error(a->cmd, "missing table PATH");
         goto out;
     }
-    if ((version < 0) == (ts_arg == NULL)) {
-        exit_code = weir_cli_usage_error(a->cmd, "give exactly one of --version N and --timestamp TS");
+    if (version < 0 && ts_arg == NULL) {
+        exit_code = weir_cli_usage_error(a->cmd, "give --version N or --timestamp TS");
         goto out;
     }
-    int64_t ms = 0;
-    if (ts_arg && weir_cli_parse_time(ts_arg, &ms) != 0) {
-        exit_code = weir_cli_usage_error(
-            a->cmd, "--timestamp '%s' is neither ISO-8601 nor epoch milliseconds", ts_arg);
+    if ((exit_code = check_version_args(a, version, ts_arg, &ms)) != 0)
         goto out;
-    }
     if ((rc = weir_delta_table_open(&t, path, &err)) != 0 ||
-        (ts_arg && (rc = weir_delta_version_at_timestamp(t, ms, &version, &err)) != 0) ||
+        (ts_arg != NULL && (rc = weir_delta_version_at_timestamp(t, ms, &version, &err)) != 0) ||
         (rc = weir_delta_restore(t, version, 0, &r, &err)) != 0) {
         exit_code = weir_cli_fail(&err, rc);
         goto out;
