@@ -436,7 +436,7 @@ struct weir_delta_optimize_options {
     uint64_t target_file_bytes; /* default 128 MiB */
     uint64_t min_file_bytes;    /* 0 (default): target_file_bytes * 3 / 4 */
     size_t min_files;           /* a partition with fewer candidates is left alone; default 2 */
-    const char *where;          /* SQL predicate over partition columns: only matching partitions (NULL: all) */
+    const char *where; /* SQL predicate over partition columns: only matching partitions (NULL: all) */
     enum weir_parquet_codec codec;
     int max_retries; /* default 10 */
     int64_t now_ms;  /* 0: the clock */

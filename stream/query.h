@@ -70,7 +70,7 @@ struct weir_query_health {
     char last_error[512]; /* the latest failed attempt's error, "" if none */
     /* totals over the batches of this run (from their progress records) */
     int64_t rows_in, rows_out, rescued, dead_letters;
-    int64_t bytes_in; /* bytes of the values the source produced (weir_batch_used_bytes) */
+    int64_t bytes_in;       /* bytes of the values the source produced (weir_batch_used_bytes) */
     int64_t table_version;  /* the sink's latest, -1 before a commit */
     int64_t last_commit_ms; /* wall clock of the latest commit, 0 before one */
     /* batch durations: count per bucket of WEIR_QUERY_DURATION_BUCKETS_MS
