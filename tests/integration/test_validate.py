@@ -13,7 +13,8 @@ def test_example_configs_are_valid(run_weir):
     for ex in examples:
         r = run_weir("validate", str(ex))
         assert r.returncode == 0, (ex, r.stderr)
-        assert "ok (1 pipeline)" in r.stdout
+        n = len(json.loads(ex.read_text())["pipelines"])
+        assert f"ok ({n} pipeline{'s' if n > 1 else ''})" in r.stdout
 
 
 def test_broken_config_reports_every_key_path(tmp_path, run_weir):
