@@ -10,6 +10,25 @@
 #include "core/buf.h"
 #include "formats/json.h"
 
+int weir_cli_last_arg(struct weir_cli_args *a, const char *usage, const char **arg, int *exit_code)
+{
+    const char *s = a->argv[a->i];
+    if (strcmp(s, "--help") == 0 || strcmp(s, "-h") == 0) {
+        fputs(usage, stdout);
+        return 1;
+    }
+    if (s[0] == '-' && s[1] != '\0') {
+        *exit_code = weir_cli_usage_error(a->cmd, "unknown option '%s'", s);
+        return -1;
+    }
+    if (*arg != NULL) {
+        *exit_code = weir_cli_usage_error(a->cmd, "unexpected argument '%s'", s);
+        return -1;
+    }
+    *arg = s;
+    return 0;
+}
+
 int weir_cli_opt_value(struct weir_cli_args *a, const char *name, const char **val)
 {
     const char *s = a->argv[a->i];

@@ -89,21 +89,7 @@ static const char checkpoint_usage[] =
  * -1 after a usage error put its code in *exit_code. */
 static int dir_arg(struct weir_cli_args *a, const char **dir, int *exit_code)
 {
-    const char *arg = a->argv[a->i];
-    if (strcmp(arg, "--help") == 0 || strcmp(arg, "-h") == 0) {
-        fputs(checkpoint_usage, stdout);
-        return 1;
-    }
-    if (arg[0] == '-' && arg[1] != '\0') {
-        *exit_code = weir_cli_usage_error(a->cmd, "unknown option '%s'", arg);
-        return -1;
-    }
-    if (*dir != NULL) {
-        *exit_code = weir_cli_usage_error(a->cmd, "unexpected argument '%s'", arg);
-        return -1;
-    }
-    *dir = arg;
-    return 0;
+    return weir_cli_last_arg(a, checkpoint_usage, dir, exit_code);
 }
 
 static int write_out(struct weir_buf *o)

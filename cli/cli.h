@@ -36,6 +36,11 @@ struct weir_cli_args {
 /* Is argv[i] the option `name` ("--limit" or "--limit=5")? Sets *val to the
  * value (next argument or after '='); returns -1 when the value is missing. */
 int weir_cli_opt_value(struct weir_cli_args *a, const char *name, const char **val);
+/* What a command's loop ends with: --help (prints `usage`), an unknown
+ * option, or its one positional argument (*arg; a second one is an error).
+ * 0 to go on, 1 after the help (exit OK), -1 after a usage error put its
+ * code in *exit_code. */
+int weir_cli_last_arg(struct weir_cli_args *a, const char *usage, const char **arg, int *exit_code);
 /* Is argv[i] the option `name` with a whole number >= 0 ("--limit 5")?
  * Returns 0 when it is another argument, 1 when *out was set, and -1 after a
  * usage error ("<name> needs <need>") put its exit code in *exit_code. */

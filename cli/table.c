@@ -99,21 +99,7 @@ static const char table_usage[] =
  * the help (exit OK) and -1 after a usage error put its code in *exit_code. */
 static int common_arg(struct weir_cli_args *a, const char **path, int *exit_code)
 {
-    const char *arg = a->argv[a->i];
-    if (strcmp(arg, "--help") == 0 || strcmp(arg, "-h") == 0) {
-        fputs(table_usage, stdout);
-        return 1;
-    }
-    if (arg[0] == '-' && arg[1] != '\0') {
-        *exit_code = weir_cli_usage_error(a->cmd, "unknown option '%s'", arg);
-        return -1;
-    }
-    if (*path != NULL) {
-        *exit_code = weir_cli_usage_error(a->cmd, "unexpected argument '%s'", arg);
-        return -1;
-    }
-    *path = arg;
-    return 0;
+    return weir_cli_last_arg(a, table_usage, path, exit_code);
 }
 
 /* Parses "[--json] [<opt> N] PATH" (describe, history; checkpoint takes PATH
